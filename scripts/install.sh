@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# scripts/install.sh [--test]: install what Kumo needs on Debian 12, non-interactively.
+#
+#   base:    python3, python3-venv (apt); .venv with `pip install -e '.[dev]'`
+#   --test:  also git, postgresql (binaries only, no server left running), nodejs + npm (apt)
+#            and buf pinned from npm into build/node
+#
+# Idempotent: apt runs only when a package is missing (at most one `apt-get update`), pip only
+# when pyproject.toml changed since the last install (.venv/.kumo-installed holds its sha256),
+# npm only when buf is not already at BUF_VERSION. A second run on a ready machine takes seconds.
+# Every dependency installs from a binary wheel (grpcio, psycopg-binary, cryptography, ...),
+# so no compiler or python3-dev is needed.
+set -euo pipefail
+
+BUF_VERSION=1.75.0
+PG_BIN=/usr/lib/postgresql/15/bin
+
+usage() { sed -n '2,12s/^# \{0,1\}//p' "$0"; }
+with_test=0
+for arg in "$@"; do
+  case $arg in
+    --test) with_test=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "install: unknown argument: $arg" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+cd "$(dirname "$0")/.."
+say() { printf 'install: %s\n' "$*"; }
+die() { printf 'install: ERROR: %s\n' "$*" >&2; exit 1; }
+start=$SECONDS
+took=()  # what ran, with its duration, for the last line
+
+# ---- apt ---------------------------------------------------------------------------------------
+export DEBIAN_FRONTEND=noninteractive
+sudo=()
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then sudo=(sudo); fi
+
+pkg_installed() { [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]; }
+
+missing=()
+# need PACKAGE [COMMAND]: PACKAGE is needed unless installed (or COMMAND already on PATH, e.g. a
+# nodejs from another source that brings its own npm).
+need() {
+  if [ $# -gt 1 ] && command -v "$2" >/dev/null; then return; fi
+  pkg_installed "$1" || missing+=("$1")
+}
+need python3
+need python3-venv
+if [ "$with_test" = 1 ]; then
+  need git git
+  need postgresql
+  need nodejs node
+  need npm npm
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ] && [ ${#sudo[@]} -eq 0 ]; then
+    die "missing Debian packages (${missing[*]}); run as root or install sudo"
+  fi
+  # (sudo resets the environment: pass DEBIAN_FRONTEND on the command line)
+  apt_get=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=300)
+  say "apt: installing ${missing[*]}"
+  # Keep any service the packages ship (postgresql) from starting, as a non-systemd Debian does
+  # anyway: a temporary policy-rc.d, removed on exit (only if there was none).
+  policy=/usr/sbin/policy-rc.d
+  if [[ " ${missing[*]} " == *" postgresql "* ]] && [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+    "${sudo[@]}" chmod 755 "$policy"
+    trap '"${sudo[@]}" rm -f "$policy"' EXIT
+  fi
+  t=$SECONDS
+  "${apt_get[@]}" update >/dev/null || die "apt-get update failed"
+  "${apt_get[@]}" install --no-install-recommends "${missing[@]}" >/dev/null ||
+    die "apt-get install ${missing[*]} failed"
+  if [[ " ${missing[*]} " == *" postgresql "* ]]; then
+    # The tests start their own servers; stop any cluster the package may have started.
+    if command -v pg_lsclusters >/dev/null; then
+      pg_lsclusters -h 2>/dev/null | while read -r ver name _ status _; do
+        if [ "$status" = online ]; then
+          say "stopping PostgreSQL cluster $ver/$name started by the package"
+          "${sudo[@]}" pg_ctlcluster "$ver" "$name" stop || true
+        fi
+      done
+    fi
+  fi
+  took+=("apt $((SECONDS - t))s")
+fi
+if [ "$with_test" = 1 ] && [ ! -x "$PG_BIN/postgres" ]; then
+  die "PostgreSQL 15 server binaries not found in $PG_BIN"
+fi
+
+# ---- buf (npm) ---------------------------------------------------------------------------------
+if [ "$with_test" = 1 ]; then
+  buf=build/node/node_modules/.bin/buf
+  if [ "$("$buf" --version 2>/dev/null)" != "$BUF_VERSION" ]; then
+    say "npm: installing @bufbuild/buf@$BUF_VERSION into build/node"
+    t=$SECONDS
+    mkdir -p build/node
+    # node ignores the system CA store unless told; trust it as apt, pip and git do.
+    if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -r /etc/ssl/certs/ca-certificates.crt ]; then
+      export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+    fi
+    npm install --prefix build/node --no-audit --no-fund --loglevel=error \
+      "@bufbuild/buf@$BUF_VERSION" >/dev/null || die "npm install @bufbuild/buf@$BUF_VERSION failed"
+    [ "$("$buf" --version 2>/dev/null)" = "$BUF_VERSION" ] || die "buf $BUF_VERSION does not run"
+    took+=("npm $((SECONDS - t))s")
+  fi
+fi
+
+# ---- Python virtualenv -------------------------------------------------------------------------
+if ! .venv/bin/python -c '' 2>/dev/null; then
+  command -v python3 >/dev/null || die "python3 not found on PATH"
+  say "venv: creating .venv with $(command -v python3) ($(python3 -V 2>&1))"
+  rm -rf .venv
+  python3 -m venv .venv || die "python3 -m venv failed (is python3-venv installed?)"
+fi
+stamp=.venv/.kumo-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "pip: installing kumo and its dev extras into .venv (editable)"
+  t=$SECONDS
+  rm -f "$stamp"
+  .venv/bin/pip install -q -e '.[dev]' || die "pip install -e '.[dev]' failed"
+  echo "$want" >"$stamp"
+  took+=("pip $((SECONDS - t))s")
+fi
+
+if [ ${#took[@]} -eq 0 ]; then
+  say "ready in $((SECONDS - start))s (nothing to install)"
+else
+  say "ready in $((SECONDS - start))s ($(IFS=,; echo "${took[*]}" | sed 's/,/, /g'))"
+fi

@@ -1,0 +1,1 @@
+"""The Kumo API server: gRPC services over the database, plus the controllers beside them."""

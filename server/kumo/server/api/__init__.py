@@ -1,0 +1,1 @@
+"""Request-handling helpers shared by every service: names, paging, filters, masks, etags."""

@@ -1,0 +1,145 @@
+"""How a kind of resource maps onto its table, and the standard methods over it.
+
+A `Collection` knows a resource's name pattern, row class, list filters and
+sort fields; services build Get/List/Create/Update/Delete from it instead of
+repeating the same queries for every kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from google.protobuf.message import Message
+from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from kumo.server.api.filtering import parse_filter
+from kumo.server.api.names import check_id, parse_one
+from kumo.server.api.paging import Page, Pager, parse_order_by
+from kumo.server.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
+
+R = TypeVar("R")
+
+MAX_DISPLAY_NAME = 63
+MAX_DESCRIPTION = 1024
+MAX_LABELS = 64
+MAX_LABEL_TEXT = 63
+
+Filter = Callable[[str], ColumnElement[bool]]
+
+
+@dataclass(frozen=True)
+class Collection(Generic[R]):
+    """One kind of resource stored in one table keyed by `id`."""
+
+    type_name: str
+    pattern: str
+    row: type[R]
+    filters: Mapping[str, Filter] = field(default_factory=dict)
+    order_fields: tuple[str, ...] = ("name", "create_time")
+
+    def name_of(self, row_id: str) -> str:
+        """The resource name of the row with `row_id`."""
+        prefix = self.pattern.split("{", 1)[0]
+        return prefix + row_id
+
+    def parse(self, name: str, field: str = "name") -> str:
+        """The id in `name`; InvalidArgument naming `field` if malformed."""
+        return parse_one(field, name, self.pattern)
+
+    def get(self, session: Session, name: str, field: str = "name") -> R:
+        """The row named `name`; InvalidArgument if malformed, NotFound if absent."""
+        row = session.get(self.row, self.parse(name, field))
+        if row is None:
+            raise NotFound(self.type_name, name)
+        return row
+
+    def insert(self, session: Session, row_id: str, id_field: str, row: R) -> R:
+        """Adds `row` under `row_id`; AlreadyExists if the id is taken."""
+        check_id(id_field, row_id)
+        row.id = row_id  # type: ignore[attr-defined]
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError as exc:
+            raise AlreadyExists(self.type_name, self.name_of(row_id)) from exc
+        return row
+
+    def list(
+        self,
+        session: Session,
+        pager: Pager,
+        request: Any,
+        where: Iterable[ColumnElement[bool]] = (),
+        binding: str = "",
+    ) -> Page:
+        """One page of rows matching `request.filter` (and `where`), in `request.order_by`."""
+        query: Select[Any] = select(self.row)
+        for condition in where:
+            query = query.where(condition)
+        for term in parse_filter(getattr(request, "filter", ""), set(self.filters)):
+            if term.label is not None:
+                labels = self.row.labels  # type: ignore[attr-defined]
+                query = query.where(labels[term.label].as_string() == term.value)
+            else:
+                query = query.where(self.filters[term.field](term.value))
+        order = parse_order_by(getattr(request, "order_by", ""), self.order_fields)
+        id_column = self.row.id  # type: ignore[attr-defined]
+        key = id_column if order.field == "name" else getattr(self.row, order.field)
+        return pager.page(
+            session,
+            query,
+            key=key,
+            id_column=id_column,
+            order=order,
+            page_size=request.page_size,
+            page_token=request.page_token,
+            binding=f"{self.type_name}|{binding}|{getattr(request, 'filter', '')}|{order}",
+        )
+
+
+def apply_common(row: Any, message: Message, paths: set[str], prefix: str) -> None:
+    """Copies display_name, description and labels from `message` for the given paths,
+    checking their sizes; InvalidArgument on violations."""
+    violations: list[FieldViolation] = []
+    if "display_name" in paths:
+        if len(message.display_name) > MAX_DISPLAY_NAME:  # type: ignore[attr-defined]
+            violations.append(
+                FieldViolation(f"{prefix}.display_name", f"at most {MAX_DISPLAY_NAME} characters")
+            )
+        row.display_name = message.display_name  # type: ignore[attr-defined]
+    if "description" in paths:
+        if len(message.description) > MAX_DESCRIPTION:  # type: ignore[attr-defined]
+            violations.append(
+                FieldViolation(f"{prefix}.description", f"at most {MAX_DESCRIPTION} characters")
+            )
+        row.description = message.description  # type: ignore[attr-defined]
+    if "labels" in paths:
+        labels = dict(message.labels)  # type: ignore[attr-defined]
+        if len(labels) > MAX_LABELS or any(
+            not k or len(k) > MAX_LABEL_TEXT or len(v) > MAX_LABEL_TEXT for k, v in labels.items()
+        ):
+            violations.append(
+                FieldViolation(
+                    f"{prefix}.labels",
+                    f"at most {MAX_LABELS} labels, keys 1-{MAX_LABEL_TEXT} and values up to "
+                    f"{MAX_LABEL_TEXT} characters",
+                )
+            )
+        row.labels = labels
+    if violations:
+        raise InvalidArgument(violations)
+
+
+def equals(column: Any) -> Filter:
+    """A filter comparing `column` to the term's value as text."""
+    return lambda value: column == value
+
+
+def reference(column: Any, collection: Collection[Any]) -> Filter:
+    """A filter on a reference column given a resource name (or bare id)."""
+    prefix = collection.pattern.split("{", 1)[0]
+    return lambda value: column == value.removeprefix(prefix)

@@ -1,0 +1,171 @@
+"""`create_server(config)`: the API process's gRPC server, fully wired.
+
+Builds the database (migrated), the keys, the first administrator, the
+services, the interceptor chain, health checking and reflection, and the
+operations controller. Call it inside the event loop that will run the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import grpc
+from google.longrunning import operations_pb2, operations_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+from kumo.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
+from kumo.server.api.paging import Pager
+from kumo.server.auth.authenticator import Authenticator
+from kumo.server.auth.keys import load_keys
+from kumo.server.auth.policy import missing_rules
+from kumo.server.auth.tokens import TokenCodec
+from kumo.server.bootstrap import bootstrap, password_file
+from kumo.server.config import Config
+from kumo.server.db.engine import Database
+from kumo.server.db.migrate import upgrade
+from kumo.server.interceptors.auth import AuthenticationInterceptor, AuthorizationInterceptor
+from kumo.server.interceptors.errors import ErrorInterceptor
+from kumo.server.interceptors.request_id import RequestIdInterceptor
+from kumo.server.interceptors.tracing import TracingInterceptor
+from kumo.server.interceptors.validation import ValidationInterceptor
+from kumo.server.operations.executor import OperationExecutor
+from kumo.server.operations.handlers import HandlerRegistry
+from kumo.server.operations.notifier import OperationNotifier
+from kumo.server.runtime import Runtime
+from kumo.server.services.identity import IdentityService
+from kumo.server.services.operations import OperationsService
+from kumo.server.services.topology import TopologyService
+from kumo.topology.v1 import topology_service_pb2, topology_service_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICES = (
+    identity_service_pb2.DESCRIPTOR.services_by_name["IdentityService"],
+    topology_service_pb2.DESCRIPTOR.services_by_name["TopologyService"],
+    operations_pb2.DESCRIPTOR.services_by_name["Operations"],
+)
+
+
+def method_names(services: Iterable[object] = SERVICES) -> list[str]:
+    """Full gRPC method paths (`/package.Service/Method`) of Kumo's services."""
+    return [
+        f"/{service.full_name}/{method.name}"  # type: ignore[attr-defined]
+        for service in services
+        for method in service.methods  # type: ignore[attr-defined]
+    ]
+
+
+class KumoServer:
+    """A built, not yet started, API server."""
+
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        runtime: Runtime,
+        health_servicer: health.aio.HealthServicer,
+        port: int,
+        admin_password: str | None,
+    ) -> None:
+        self.server = server
+        self.runtime = runtime
+        self.health = health_servicer
+        self.port = port
+        # Set only on the first start, when the password was generated.
+        self.admin_password = admin_password
+
+    async def start(self) -> None:
+        """Starts serving and the controllers; health becomes SERVING."""
+        await self.server.start()
+        if self.runtime.executor is not None:
+            self.runtime.executor.start()
+        for name in ["", *(s.full_name for s in SERVICES)]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Health NOT_SERVING, lets calls finish for `grace` seconds, stops the
+        controllers (releasing their operations) and closes the database."""
+        grace = self.runtime.config.shutdown_grace_seconds if grace is None else grace
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        if self.runtime.executor is not None:
+            await self.runtime.executor.stop()
+        self.runtime.db.close()
+
+    async def wait_for_termination(self) -> None:
+        """Returns when the server has stopped."""
+        await self.server.wait_for_termination()
+
+
+def _tracer(config: Config) -> trace.Tracer | None:
+    if config.tracing.exporter == "none":
+        return None
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    return provider.get_tracer("kumo.server")
+
+
+def create_server(config: Config) -> tuple[KumoServer, int]:
+    """Builds the server and binds its port (0 picks a free one); returns it and the port.
+
+    Raises RuntimeError if a method has no policy rule or the port cannot be bound.
+    """
+    if missing := missing_rules(method_names()):
+        raise RuntimeError(f"methods without a policy rule: {missing}")
+    db = Database(config.database_url, config.database.pool_size)
+    if config.database.auto_migrate:
+        upgrade(db.engine)
+    keys = load_keys(db, config.auth.secret)
+    admin_password = bootstrap(db, config)
+    codec = TokenCodec(keys.tokens, config.auth.token_ttl_seconds)
+    handlers = HandlerRegistry()
+    notifier = OperationNotifier()
+    executor = (
+        OperationExecutor(db, handlers, notifier, config.operations)
+        if config.operations.enabled
+        else None
+    )
+    runtime = Runtime(
+        config=config,
+        db=db,
+        keys=keys,
+        pager=Pager(keys.pages),
+        authenticator=Authenticator(db, codec, config.bootstrap.project, config.auth.cache_seconds),
+        handlers=handlers,
+        notifier=notifier,
+        executor=executor,
+    )
+    interceptors: list[grpc.aio.ServerInterceptor] = [RequestIdInterceptor()]
+    if (tracer := _tracer(config)) is not None:
+        interceptors.append(TracingInterceptor(tracer))
+    interceptors += [
+        ErrorInterceptor(),
+        AuthenticationInterceptor(runtime.authenticator),
+        AuthorizationInterceptor(),
+        ValidationInterceptor(),
+    ]
+    server = grpc.aio.server(interceptors=interceptors)
+    identity_service_pb2_grpc.add_IdentityServiceServicer_to_server(
+        IdentityService(runtime), server
+    )
+    topology_service_pb2_grpc.add_TopologyServiceServicer_to_server(
+        TopologyService(runtime), server
+    )
+    operations_pb2_grpc.add_OperationsServicer_to_server(OperationsService(runtime), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*(s.full_name for s in SERVICES), health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
+    port = server.add_insecure_port(f"{config.listen.host}:{config.listen.port}")
+    if admin_password is not None:
+        log.warning(
+            "created administrator %r; password in %s",
+            config.bootstrap.admin_user,
+            password_file(config),
+        )
+    return KumoServer(server, runtime, health_servicer, port, admin_password), port

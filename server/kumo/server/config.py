@@ -1,0 +1,158 @@
+"""Typed configuration of the API server.
+
+Values come, later ones winning, from the defaults below, a TOML file named by
+`KUMO_CONFIG` (or passed to `load_config`), and `KUMO_*` environment variables
+with `__` between levels (`KUMO_DATABASE__URL`, `KUMO_AUTH__TOKEN_TTL_SECONDS`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """`$KUMO_DATA_DIR`, else `$XDG_DATA_HOME/kumo`, else `~/.local/share/kumo`."""
+    if env := os.environ.get("KUMO_DATA_DIR"):
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "kumo"
+
+
+class DatabaseConfig(BaseModel):
+    """Where state lives. Empty `url` means a SQLite file in the data dir."""
+
+    url: str = ""
+    # Threads (and connections) used for a client-server database; SQLite runs inline.
+    pool_size: int = Field(default=8, ge=1, le=64)
+    # Apply Alembic migrations at start-up.
+    auto_migrate: bool = True
+
+
+class ListenConfig(BaseModel):
+    """The gRPC listening socket; port 0 picks a free port."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=7900, ge=0, le=65535)
+
+
+class AuthConfig(BaseModel):
+    """Tokens and password hashing."""
+
+    token_ttl_seconds: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)
+    # HMAC key for tokens and page tokens; empty means one generated and kept in the database,
+    # so that every API replica shares it.
+    secret: str = ""
+    # How long a validated token's principal is cached in a process.
+    cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # scrypt cost (2**n); 14 is the interactive-login recommendation.
+    scrypt_log2_n: int = Field(default=14, ge=10, le=20)
+
+
+class BootstrapConfig(BaseModel):
+    """The first administrator, created on first start when no user exists."""
+
+    project: str = "admin"
+    admin_user: str = "admin"
+    # Empty means generate one, print it once and write it to `<data_dir>/admin-password`.
+    admin_password: str = ""
+
+
+class OperationsConfig(BaseModel):
+    """The controller that runs long operations."""
+
+    # Run operations in this process (off for API-only replicas).
+    enabled: bool = True
+    # A claimed operation whose lease is not renewed within this time is resumed elsewhere.
+    lease_seconds: float = Field(default=15.0, gt=0)
+    # Operations run at once by this process.
+    concurrency: int = Field(default=4, ge=1, le=256)
+    # Attempts (first run plus resumptions) before an operation is failed.
+    max_attempts: int = Field(default=5, ge=1)
+    # Safety-net poll for work written by other replicas.
+    poll_seconds: float = Field(default=2.0, gt=0)
+
+
+class TopologyConfig(BaseModel):
+    """Host liveness."""
+
+    heartbeat_timeout_seconds: float = Field(default=60.0, gt=0)
+
+
+class TracingConfig(BaseModel):
+    """OpenTelemetry export: `none` keeps spans in-process only; `console` prints them."""
+
+    exporter: Literal["none", "console"] = "none"
+
+
+def default_quota() -> dict[str, int]:
+    """Per-project limits a new project starts with (-1 is unlimited)."""
+    return {
+        "instances": 10,
+        "vcpus": 20,
+        "ram_mib": 51200,
+        "volumes": 10,
+        "gigabytes": 1000,
+        "snapshots": 10,
+        "networks": 10,
+        "subnets": 10,
+        "ports": 50,
+        "routers": 10,
+        "floating_ips": 10,
+        "security_groups": 10,
+        "access_keys": 10,
+    }
+
+
+class Config(BaseSettings):
+    """Everything `kumo-api` needs to start."""
+
+    model_config = SettingsConfigDict(env_prefix="KUMO_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    listen: ListenConfig = ListenConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    auth: AuthConfig = AuthConfig()
+    bootstrap: BootstrapConfig = BootstrapConfig()
+    operations: OperationsConfig = OperationsConfig()
+    topology: TopologyConfig = TopologyConfig()
+    tracing: TracingConfig = TracingConfig()
+    quota_defaults: dict[str, int] = Field(default_factory=default_quota)
+    # Seconds in-flight calls get to finish on shutdown.
+    shutdown_grace_seconds: float = Field(default=5.0, ge=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the file, which is passed as init values.
+        return (env_settings, init_settings)
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL, defaulting to `<data_dir>/kumo.db`."""
+        return self.database.url or f"sqlite:///{self.data_dir / 'kumo.db'}"
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
+    """Loads the TOML file at `path` (or `$KUMO_CONFIG`), then the environment.
+
+    Raises FileNotFoundError for a named file that is missing, and pydantic's
+    ValidationError for unknown keys or bad values.
+    """
+    values: dict[str, Any] = {}
+    path = path or os.environ.get("KUMO_CONFIG")
+    if path:
+        values = tomllib.loads(Path(path).read_text())
+    values.update(overrides)
+    return Config(**values)

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, the transaction runner and Alembic migrations."""

@@ -1,0 +1,73 @@
+"""The transaction runner every service uses.
+
+`await db.run(fn)` calls `fn(session)` inside one transaction and commits it,
+or rolls it back if `fn` raises. On SQLite (one writer, microsecond queries)
+`fn` runs inline on the event loop, which serialises every transaction of the
+process without lock waits; on a client-server database it runs on a bounded
+thread pool so that the loop never blocks on the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def make_engine(url: str, pool_size: int = 8) -> Engine:
+    """Creates an engine; for SQLite, creates the file's folder and sets its pragmas."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True)
+
+
+class Database:
+    """An engine plus the policy of where transactions run."""
+
+    def __init__(self, url: str, pool_size: int = 8) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._pool = None if self.is_sqlite else ThreadPoolExecutor(pool_size, "kumo-db")
+
+    def transaction(self, fn: Callable[[Session], T]) -> T:
+        """Runs `fn(session)` in one transaction, synchronously; commits unless it raises."""
+        with self._sessions() as session, session.begin():
+            return fn(session)
+
+    async def run(self, fn: Callable[[Session], T]) -> T:
+        """Runs `fn(session)` in one transaction without blocking the loop on the network."""
+        if self._pool is None:
+            return self.transaction(fn)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.transaction, fn)
+
+    def close(self) -> None:
+        """Waits for running transactions, then closes every connection. Idempotent."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        self.engine.dispose()

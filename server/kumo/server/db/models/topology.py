@@ -1,0 +1,69 @@
+"""Tables of the topology service: regions, zones, pools, racks, hosts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, SmallInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kumo.server.db.base import Base
+from kumo.server.db.models.common import ResourceColumns
+
+
+class RegionRow(ResourceColumns, Base):
+    """A region."""
+
+    __tablename__ = "regions"
+
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class ZoneRow(ResourceColumns, Base):
+    """An availability zone in a region."""
+
+    __tablename__ = "zones"
+
+    region_id: Mapped[str] = mapped_column(ForeignKey("regions.id"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class PoolRow(ResourceColumns, Base):
+    """A resource pool of one hypervisor kind (proto enum value) in a zone."""
+
+    __tablename__ = "pools"
+
+    zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id"), index=True)
+    hypervisor_kind: Mapped[int] = mapped_column(SmallInteger)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class RackRow(ResourceColumns, Base):
+    """A rack in a pool."""
+
+    __tablename__ = "racks"
+
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pools.id"), index=True)
+    location: Mapped[str] = mapped_column(Text, default="")
+    pool: Mapped[PoolRow] = relationship(lazy="joined", innerjoin=True)
+
+
+class HostRow(ResourceColumns, Base):
+    """A host in a rack.
+
+    `admin_state` is what administrators set (ENABLED, DISABLED, MAINTENANCE as
+    proto enum values); the reported state is DOWN instead when the last
+    heartbeat is older than the configured timeout.
+    """
+
+    __tablename__ = "hosts"
+
+    rack_id: Mapped[str] = mapped_column(ForeignKey("racks.id"), index=True)
+    address: Mapped[str] = mapped_column(String(255), default="")
+    vcpus: Mapped[int] = mapped_column(default=0)
+    memory_mib: Mapped[int] = mapped_column(BigInteger, default=0)
+    disk_gib: Mapped[int] = mapped_column(BigInteger, default=0)
+    admin_state: Mapped[int] = mapped_column(SmallInteger, default=1)
+    disabled_reason: Mapped[str] = mapped_column(String(255), default="")
+    last_heartbeat_time: Mapped[datetime | None] = mapped_column(default=None)
+    rack: Mapped[RackRow] = relationship(lazy="joined", innerjoin=True)

@@ -1,0 +1,53 @@
+"""Turns exceptions into gRPC statuses with google.rpc details.
+
+A KumoError becomes its status (with `grpc-status-details-bin`, readable by
+grpcio-status' `rpc_status.from_call`); anything else is logged with the
+request id and reported as a bare INTERNAL, never with its text or traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import grpc
+
+from kumo.server.errors import KumoError, internal_status
+from kumo.server.interceptors.base import Behavior, UnaryInterceptor
+from kumo.server.interceptors.request_id import current_request_id
+
+log = logging.getLogger(__name__)
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: Exception) -> None:
+    """Ends the call with the status for `error` (raises grpc's AbortError)."""
+    rid = current_request_id()
+    if isinstance(error, KumoError):
+        status = error.to_status()
+    else:
+        log.error("unexpected error in request %s", rid, exc_info=error)
+        status = internal_status(f"internal error (request {rid})")
+    await context.abort(
+        _CODES[status.code],
+        status.message,
+        trailing_metadata=(
+            ("grpc-status-details-bin", status.SerializeToString()),
+            ("x-request-id", rid),
+        ),
+    )
+
+
+class ErrorInterceptor(UnaryInterceptor):
+    """Maps the exception tree of kumo.server.errors onto statuses."""
+
+    def wrap(self, method: str, behavior: Behavior) -> Behavior:
+        async def mapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            try:
+                return await behavior(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as error:  # every failure must reach the caller as a status
+                await abort_with(context, error)
+
+        return mapped

@@ -1,0 +1,231 @@
+"""The controller that runs operations: claim by lease, run, renew, finish.
+
+Each pass claims PENDING operations and RUNNING ones whose lease has expired
+(their controller died), oldest first, up to the free concurrency. On
+PostgreSQL the claim uses `FOR UPDATE SKIP LOCKED`, so several replicas share
+the work without taking the same operation. A claimed operation is run by its
+kind's handler while a side task renews the lease; if the lease is lost the
+handler is stopped. An operation that keeps being resumed is failed after
+`max_attempts`; an unknown kind fails as UNIMPLEMENTED. Shutdown releases the
+leases of running operations so that the next process resumes them at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import timedelta
+
+from google.rpc import code_pb2, status_pb2
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from kumo.server.config import OperationsConfig
+from kumo.server.db.base import utcnow
+from kumo.server.db.engine import Database
+from kumo.server.db.models import OperationRow
+from kumo.server.errors import KumoError
+from kumo.server.operations import store
+from kumo.server.operations.handlers import (
+    Handler,
+    HandlerRegistry,
+    OperationCancelled,
+    OperationContext,
+)
+from kumo.server.operations.notifier import OperationNotifier
+from kumo.server.operations.store import OperationState
+
+log = logging.getLogger(__name__)
+
+
+class OperationExecutor:
+    """Runs operations in this process; one per API process with operations enabled."""
+
+    def __init__(
+        self,
+        db: Database,
+        registry: HandlerRegistry,
+        notifier: OperationNotifier,
+        config: OperationsConfig,
+    ) -> None:
+        self._db = db
+        self._registry = registry
+        self._notifier = notifier
+        self._config = config
+        self.owner = str(uuid.uuid4())
+        self._wakeup = asyncio.Event()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Starts the claim loop. Idempotent."""
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._claim_loop(), name="kumo-operations")
+
+    def wake(self) -> None:
+        """Asks for a claim pass now (after a new operation was written)."""
+        self._wakeup.set()
+
+    async def stop(self) -> None:
+        """Stops claiming, stops running handlers and releases their leases. Idempotent."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _claim_loop(self) -> None:
+        while True:
+            try:
+                free = self._config.concurrency - len(self._running)
+                if free > 0:
+                    for row in await self._db.run(lambda s, n=free: self._claim(s, n)):
+                        await self._start(row)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("operation claim pass failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._config.poll_seconds)
+            self._wakeup.clear()
+
+    def _claim(self, session: Session, limit: int) -> list[OperationRow]:
+        now = utcnow()
+        query = (
+            select(OperationRow.id)
+            .where(
+                OperationRow.done.is_(False),
+                or_(OperationRow.lease_expire_time.is_(None), OperationRow.lease_expire_time < now),
+                OperationRow.id.not_in(list(self._running)),
+            )
+            .order_by(OperationRow.create_time)
+            .limit(limit)
+        )
+        if not self._db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        ids = list(session.scalars(query))
+        if not ids:
+            return []
+        session.execute(
+            update(OperationRow)
+            .where(OperationRow.id.in_(ids))
+            .values(
+                lease_owner=self.owner,
+                lease_expire_time=now + timedelta(seconds=self._config.lease_seconds),
+                state=int(OperationState.RUNNING),
+                attempts=OperationRow.attempts + 1,
+                update_time=now,
+            )
+        )
+        return list(session.scalars(select(OperationRow).where(OperationRow.id.in_(ids))))
+
+    async def _start(self, row: OperationRow) -> None:
+        handler = self._registry.get(row.kind)
+        verdict: tuple[OperationState, status_pb2.Status] | None = None
+        if row.cancel_requested:
+            verdict = (OperationState.CANCELLED, store.cancelled_status())
+        elif handler is None:
+            verdict = (
+                OperationState.FAILED,
+                status_pb2.Status(
+                    code=code_pb2.UNIMPLEMENTED, message=f"no handler for {row.kind} here"
+                ),
+            )
+        elif row.attempts > self._config.max_attempts:
+            verdict = (
+                OperationState.FAILED,
+                status_pb2.Status(
+                    code=code_pb2.ABORTED,
+                    message=f"gave up after {row.attempts - 1} attempts were interrupted",
+                ),
+            )
+        if verdict is not None or handler is None:
+            state, error = verdict if verdict is not None else (OperationState.FAILED, None)
+            await self._finish(row.id, state, error=error)
+            return
+        context = OperationContext(
+            db=self._db,
+            op_id=row.id,
+            project_id=row.project_id,
+            target=row.target,
+            payload=row.payload,
+            attempt=row.attempts,
+        )
+        task = asyncio.create_task(self._run(context, handler), name=f"op-{row.id}")
+        self._running[row.id] = task
+        task.add_done_callback(lambda _t, op_id=row.id: self._running.pop(op_id, None))
+
+    async def _run(self, context: OperationContext, handler: Handler) -> None:
+        renew = asyncio.create_task(self._renew(context, asyncio.current_task()))
+        try:
+            response = await handler(context)
+        except OperationCancelled:
+            await self._finish(
+                context.op_id, OperationState.CANCELLED, error=store.cancelled_status()
+            )
+        except KumoError as error:
+            await self._finish(context.op_id, OperationState.FAILED, error=error.to_status())
+        except asyncio.CancelledError:
+            await asyncio.shield(self._release(context.op_id, delay=0))
+            raise
+        except Exception:
+            log.exception(
+                "operation %s failed unexpectedly (attempt %d)", context.op_id, context.attempt
+            )
+            if context.attempt >= self._config.max_attempts:
+                await self._finish(
+                    context.op_id,
+                    OperationState.FAILED,
+                    error=status_pb2.Status(code=code_pb2.INTERNAL, message="internal error"),
+                )
+            else:
+                await self._release(context.op_id, delay=min(2**context.attempt, 60))
+        else:
+            await self._finish(context.op_id, OperationState.SUCCEEDED, response=response)
+        finally:
+            renew.cancel()
+
+    async def _renew(self, context: OperationContext, task: asyncio.Task[object] | None) -> None:
+        interval = self._config.lease_seconds / 3
+
+        def renew(session: Session) -> tuple[bool, bool]:
+            now = utcnow()
+            result = session.execute(
+                update(OperationRow)
+                .where(OperationRow.id == context.op_id, OperationRow.lease_owner == self.owner)
+                .values(lease_expire_time=now + timedelta(seconds=self._config.lease_seconds))
+            )
+            row = session.get(OperationRow, context.op_id)
+            return bool(result.rowcount), bool(row and row.cancel_requested)  # type: ignore[attr-defined]
+
+        while True:
+            await asyncio.sleep(interval)
+            held, cancel = await self._db.run(renew)
+            context.cancel_requested = cancel
+            if not held and task is not None:
+                log.warning("lost the lease of operation %s; stopping it", context.op_id)
+                task.cancel()
+                return
+
+    async def _release(self, op_id: str, delay: float) -> None:
+        def release(session: Session) -> None:
+            session.execute(
+                update(OperationRow)
+                .where(OperationRow.id == op_id, OperationRow.lease_owner == self.owner)
+                .values(lease_owner=None, lease_expire_time=utcnow() + timedelta(seconds=delay))
+            )
+
+        await self._db.run(release)
+        self.wake()
+
+    async def _finish(self, op_id: str, state: OperationState, **result: object) -> None:
+        await self._db.run(
+            lambda s: store.finish(s, op_id, self.owner, state, **result)  # type: ignore[arg-type]
+        )
+        self._notifier.notify(op_id)

@@ -1,0 +1,73 @@
+"""What an operation handler is given, and the registry of handlers by kind.
+
+A handler does the work of one kind of operation (`identity.DeleteProject`).
+It must be resumable: the controller may run it again from the start after a
+crash, so each step checks what is already done (level-based) and commits on
+its own. At each checkpoint it records progress and learns whether
+cancellation was asked. It returns the response message, or raises a KumoError
+(the operation fails with that status) or OperationCancelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from google.protobuf.message import Message
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from kumo.server.db.engine import Database
+from kumo.server.db.models import OperationRow
+
+
+class OperationCancelled(Exception):
+    """Raised by a handler (through `checkpoint`) when cancellation was requested."""
+
+
+@dataclass
+class OperationContext:
+    """One run of one operation."""
+
+    db: Database
+    op_id: str
+    project_id: str
+    target: str
+    payload: bytes
+    attempt: int
+    cancel_requested: bool = field(default=False)
+
+    async def checkpoint(self, percent: int, message: str) -> None:
+        """Records progress; raises OperationCancelled if cancellation was asked."""
+
+        def write(session: Session) -> bool:
+            session.execute(
+                update(OperationRow)
+                .where(OperationRow.id == self.op_id)
+                .values(progress_percent=max(0, min(percent, 100)), status_message=message[:255])
+            )
+            row = session.get(OperationRow, self.op_id)
+            return bool(row is not None and row.cancel_requested)
+
+        if await self.db.run(write) or self.cancel_requested:
+            raise OperationCancelled()
+
+
+Handler = Callable[[OperationContext], Awaitable[Message]]
+
+
+class HandlerRegistry:
+    """Handlers by operation kind; services register theirs when they are built."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+
+    def register(self, kind: str, handler: Handler) -> None:
+        """Registers `handler` for `kind`; ValueError if the kind is taken."""
+        if kind in self._handlers:
+            raise ValueError(f"operation kind {kind!r} registered twice")
+        self._handlers[kind] = handler
+
+    def get(self, kind: str) -> Handler | None:
+        """The handler for `kind`, or None."""
+        return self._handlers.get(kind)

@@ -1,0 +1,138 @@
+"""Reading and writing operation rows, and rendering them as google.longrunning.Operation.
+
+State machine: PENDING → RUNNING → SUCCEEDED | FAILED | CANCELLED. `done` is
+true exactly in the last three. Only the controller holding the lease moves a
+RUNNING operation on; cancellation of a PENDING one is immediate.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from typing import Any
+
+from google.longrunning import operations_pb2
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+from google.rpc import code_pb2, status_pb2
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from kumo.server.api.convert import timestamp
+from kumo.server.db.base import utcnow
+from kumo.server.db.models import OperationRow
+from kumo.type.v1 import operation_metadata_pb2
+
+PATTERN = "operations/{operation}"
+TYPE_NAME = "longrunning.googleapis.com/Operation"
+
+
+class OperationState(enum.IntEnum):
+    """Where an operation is in its life."""
+
+    PENDING = 0
+    RUNNING = 1
+    SUCCEEDED = 2
+    FAILED = 3
+    CANCELLED = 4
+
+
+def create(
+    session: Session,
+    *,
+    project_id: str,
+    kind: str,
+    target: str,
+    payload: bytes = b"",
+    status_message: str = "queued",
+) -> OperationRow:
+    """Adds a PENDING operation of `kind` (a registered handler) acting on `target`."""
+    row = OperationRow(
+        id=str(uuid.uuid4()),
+        project_id=project_id,
+        kind=kind,
+        target=target,
+        payload=payload,
+        state=OperationState.PENDING,
+        status_message=status_message,
+        progress_percent=0,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def name_of(row: OperationRow) -> str:
+    """The operation's resource name."""
+    return f"operations/{row.id}"
+
+
+def to_proto(row: OperationRow) -> operations_pb2.Operation:
+    """Renders a row as an Operation with OperationMetadata and its result."""
+    metadata = operation_metadata_pb2.OperationMetadata(
+        create_time=timestamp(row.create_time),
+        end_time=timestamp(row.end_time),
+        target=row.target,
+        verb=row.kind.rsplit(".", 1)[-1],
+        status_message=row.status_message,
+        requested_cancellation=row.cancel_requested,
+        progress_percent=row.progress_percent,
+        attempts=row.attempts,
+    )
+    op = operations_pb2.Operation(name=name_of(row), done=row.done)
+    op.metadata.Pack(metadata)
+    if row.state == OperationState.SUCCEEDED and row.response is not None:
+        op.response.type_url = "type.googleapis.com/" + row.response_type
+        op.response.value = row.response
+    elif row.done and row.error is not None:
+        op.error.CopyFrom(status_pb2.Status.FromString(row.error))
+    return op
+
+
+def finish(
+    session: Session,
+    op_id: str,
+    owner: str | None,
+    state: OperationState,
+    *,
+    response: Message | None = None,
+    error: status_pb2.Status | None = None,
+    message: str = "",
+) -> bool:
+    """Ends an operation still held by `owner` (None: held by nobody). Returns whether it did."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "state": int(state),
+        "done": True,
+        "end_time": now,
+        "update_time": now,
+        "lease_owner": None,
+        "lease_expire_time": None,
+        "status_message": message or state.name.lower(),
+    }
+    if state == OperationState.SUCCEEDED:
+        values["progress_percent"] = 100
+    if response is not None:
+        packed = any_pb2.Any()
+        packed.Pack(response)
+        values["response"] = packed.value
+        values["response_type"] = response.DESCRIPTOR.full_name
+    if error is not None:
+        values["error"] = error.SerializeToString()
+    result = session.execute(
+        update(OperationRow)
+        .where(
+            OperationRow.id == op_id,
+            OperationRow.done.is_(False),
+            OperationRow.lease_owner.is_(None)
+            if owner is None
+            else OperationRow.lease_owner == owner,
+        )
+        .values(**values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def cancelled_status() -> status_pb2.Status:
+    """The error of a cancelled operation, as google.longrunning prescribes."""
+    return status_pb2.Status(code=code_pb2.CANCELLED, message="operation cancelled")

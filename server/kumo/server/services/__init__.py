@@ -1,0 +1,1 @@
+"""The gRPC servicers: each validates, authorizes against the resource, persists and returns."""

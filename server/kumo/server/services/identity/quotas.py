@@ -1,0 +1,85 @@
+"""GetQuota and UpdateQuota."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kumo.identity.v1 import identity_service_pb2 as api
+from kumo.identity.v1 import resources_pb2 as pb
+from kumo.server.api.convert import check_etag, etag
+from kumo.server.api.idempotency import idempotent
+from kumo.server.api.names import parse_one
+from kumo.server.auth.principal import current_principal
+from kumo.server.db.models import QuotaRow
+from kumo.server.errors import FieldViolation, InvalidArgument
+from kumo.server.services.identity.common import Context, IdentityPart, visible_project
+
+PATTERN = "projects/{project}/quota"
+MAX_LIMIT = 2**53
+
+
+def _rows(session: Session, project_id: str) -> list[QuotaRow]:
+    return list(
+        session.scalars(
+            select(QuotaRow).where(QuotaRow.project_id == project_id).order_by(QuotaRow.resource)
+        )
+    )
+
+
+def _quota(project_id: str, rows: list[QuotaRow]) -> pb.Quota:
+    return pb.Quota(
+        name=f"projects/{project_id}/quota",
+        limits=[pb.QuotaLimit(resource=r.resource, limit=r.limit, in_use=r.in_use) for r in rows],
+        etag=etag(sum(r.version for r in rows)),
+    )
+
+
+class QuotaMethods(IdentityPart):
+    """Per-project quotas."""
+
+    async def GetQuota(self, request: api.GetQuotaRequest, context: Context) -> pb.Quota:
+        caller = current_principal()
+        project_id = parse_one("name", request.name, PATTERN)
+
+        def get(session: Session) -> pb.Quota:
+            visible_project(session, caller, f"projects/{project_id}", "name")
+            return _quota(project_id, _rows(session, project_id))
+
+        return await self.runtime.db.run(get)
+
+    async def UpdateQuota(self, request: api.UpdateQuotaRequest, context: Context) -> pb.Quota:
+        caller = current_principal()
+        project_id = parse_one("quota.name", request.quota.name, PATTERN)
+        wanted: dict[str, int] = {}
+        violations = []
+        for index, limit in enumerate(request.quota.limits):
+            if limit.limit < -1 or limit.limit > MAX_LIMIT:
+                violations.append(
+                    FieldViolation(f"quota.limits[{index}].limit", "must be -1 or 0 to 2^53")
+                )
+            if limit.resource in wanted:
+                violations.append(FieldViolation(f"quota.limits[{index}].resource", "given twice"))
+            wanted[limit.resource] = limit.limit
+        if violations:
+            raise InvalidArgument(violations)
+
+        def update(session: Session) -> pb.Quota:
+            visible_project(session, caller, f"projects/{project_id}", "quota.name")
+            rows = {r.resource: r for r in _rows(session, project_id)}
+            check_etag(
+                request.quota.etag, sum(r.version for r in rows.values()), request.quota.name
+            )
+            unknown = sorted(set(wanted) - set(rows))
+            if unknown:
+                raise InvalidArgument.field(
+                    "quota.limits", f"unknown resources {unknown}; known: {sorted(rows)}"
+                )
+            for resource, value in wanted.items():
+                if rows[resource].limit != value:
+                    rows[resource].limit = value
+                    rows[resource].version += 1
+            session.flush()
+            return _quota(project_id, sorted(rows.values(), key=lambda r: r.resource))
+
+        return await idempotent(self.runtime.db, "UpdateQuota", request, pb.Quota, update)
