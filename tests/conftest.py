@@ -1,0 +1,97 @@
+"""Fixtures shared by every test: PostgreSQL, real API servers per backend, tenants.
+
+Expensive things are session-scoped and shared; tests isolate themselves by
+naming (each creates its own projects, users and topology with unique ids).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from kumo.server.config import load_config
+from tests.support.cloud import ADMIN_PASSWORD, Stubs, Tenant, make_tenant, sign_in
+from tests.support.postgres import PostgresServer, find_bindir
+from tests.support.server import ServerThread
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the whole session (installed by scripts/test)."""
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (scripts/install.sh --test installs it)")
+    server = PostgresServer(bindir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_config(database_url: str, **overrides: object) -> object:
+    """A configuration for a test server: port 0, fast hashing, its own data dir."""
+    values: dict[str, object] = {
+        "data_dir": tempfile.mkdtemp(prefix="kumo-test-"),
+        "listen": {"port": 0},
+        "database": {"url": database_url},
+        "bootstrap": {"admin_password": ADMIN_PASSWORD},
+        "auth": {"scrypt_log2_n": 10},
+        "operations": {"lease_seconds": 3, "poll_seconds": 0.5},
+    }
+    values.update(overrides)
+    return load_config(**values)
+
+
+def database_url_for(backend: str, request: pytest.FixtureRequest) -> str:
+    """A fresh database URL of the backend (SQLite file or new PostgreSQL database)."""
+    if backend == "postgres":
+        pg: PostgresServer = request.getfixturevalue("postgres")
+        return pg.create_database()
+    return f"sqlite:///{tempfile.mkdtemp(prefix='kumo-db-')}/kumo.db"
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def api(request: pytest.FixtureRequest) -> Iterator[ServerThread]:
+    """A running API server on each backend, shared by the session."""
+    server = ServerThread(test_config(database_url_for(request.param, request)))  # type: ignore[arg-type]
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def channel(api: ServerThread) -> Iterator[grpc.Channel]:
+    """A plain channel to the server."""
+    with grpc.insecure_channel(api.address) as chan:
+        yield chan
+
+
+@pytest.fixture(scope="session")
+def admin(channel: grpc.Channel) -> Stubs:
+    """Stubs signed in as the bootstrap cloud administrator."""
+    return Stubs(channel, sign_in(channel, "admin", ADMIN_PASSWORD, "admin"))
+
+
+@pytest.fixture
+def anonymous(channel: grpc.Channel) -> Stubs:
+    """Stubs without a token."""
+    return Stubs(channel)
+
+
+@pytest.fixture
+def tenant(channel: grpc.Channel, admin: Stubs) -> Tenant:
+    """A fresh project with a signed-in reader, member and admin."""
+    return make_tenant(channel, admin, "a")
+
+
+@pytest.fixture
+def other_tenant(channel: grpc.Channel, admin: Stubs) -> Tenant:
+    """A second fresh project, to test isolation."""
+    return make_tenant(channel, admin, "b")

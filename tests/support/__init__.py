@@ -1,0 +1,1 @@
+"""Test support: real servers, real PostgreSQL, and authenticated stubs."""
