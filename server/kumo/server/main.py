@@ -8,32 +8,41 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
-from kumo.server.app import create_server
+from kumo.server.app import KumoServer, create_server
 from kumo.server.bootstrap import password_file
 from kumo.server.config import Config, load_config
 
 
-async def serve(config: Config) -> None:
-    """Runs one API server until a stop signal; prints where it listens."""
-    server, port = create_server(config)
-    await server.start()
-    host = config.listen.host
-    print(f"kumo-api: serving gRPC on {host}:{port} (database {config.database_url})", flush=True)
+def api_banner(config: Config, server: KumoServer) -> str:
+    """What `kumo-api` prints once it serves."""
+    lines = [
+        f"kumo-api: serving gRPC on {config.listen.host}:{server.port} "
+        f"(database {config.database_url})"
+    ]
     if server.admin_password is not None:
-        print(
+        lines.append(
             f"kumo-api: created administrator {config.bootstrap.admin_user!r} in project "
             f"{config.bootstrap.project!r} with password {server.admin_password} "
-            f"(also in {password_file(config)}; shown once)",
-            flush=True,
+            f"(also in {password_file(config)}; shown once)"
         )
+    return "\n".join(lines)
+
+
+async def serve(config: Config, announce: Callable[[Config, KumoServer], str] = api_banner) -> None:
+    """Runs one API server until SIGINT or SIGTERM, printing `announce(...)` once it serves."""
+    server, _ = create_server(config)
+    await server.start()
+    print(announce(config, server), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    print("kumo-api: stopping", flush=True)
+    print("stopping...", flush=True)
     await server.stop()
+    print("stopped.", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,7 +46,7 @@ def _is_set(message: Message, field: FieldDescriptor) -> bool:
     if field.is_repeated:
         return len(getattr(message, field.name)) > 0
     if field.type == FieldDescriptor.TYPE_MESSAGE:
-        return message.HasField(field.name)
+        return bool(message.HasField(field.name))
     return bool(getattr(message, field.name))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from google.protobuf.message import Message
 from sqlalchemy.exc import IntegrityError
@@ -55,7 +55,7 @@ async def idempotent(
                 raise InvalidArgument.field(
                     "request_id", "was already used for a different request"
                 )
-            return response_type.FromString(seen.response)
+            return cast(M, response_type.FromString(seen.response))
         result = fn(session)
         session.add(
             IdempotencyRow(

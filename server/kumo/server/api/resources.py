@@ -106,19 +106,19 @@ def apply_common(row: Any, message: Message, paths: set[str], prefix: str) -> No
     checking their sizes; InvalidArgument on violations."""
     violations: list[FieldViolation] = []
     if "display_name" in paths:
-        if len(message.display_name) > MAX_DISPLAY_NAME:  # type: ignore[attr-defined]
+        if len(message.display_name) > MAX_DISPLAY_NAME:
             violations.append(
                 FieldViolation(f"{prefix}.display_name", f"at most {MAX_DISPLAY_NAME} characters")
             )
-        row.display_name = message.display_name  # type: ignore[attr-defined]
+        row.display_name = message.display_name
     if "description" in paths:
-        if len(message.description) > MAX_DESCRIPTION:  # type: ignore[attr-defined]
+        if len(message.description) > MAX_DESCRIPTION:
             violations.append(
                 FieldViolation(f"{prefix}.description", f"at most {MAX_DESCRIPTION} characters")
             )
-        row.description = message.description  # type: ignore[attr-defined]
+        row.description = message.description
     if "labels" in paths:
-        labels = dict(message.labels)  # type: ignore[attr-defined]
+        labels = dict(message.labels)
         if len(labels) > MAX_LABELS or any(
             not k or len(k) > MAX_LABEL_TEXT or len(v) > MAX_LABEL_TEXT for k, v in labels.items()
         ):

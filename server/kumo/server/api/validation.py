@@ -21,7 +21,7 @@ from kumo.server.errors import FieldViolation, InvalidArgument
 
 @cache
 def _is_resource(descriptor: Descriptor) -> bool:
-    return descriptor.GetOptions().HasExtension(resource_pb2.resource)
+    return bool(descriptor.GetOptions().HasExtension(resource_pb2.resource))
 
 
 def _walk(message: Message, prefix: str, out: list[FieldViolation]) -> None:

@@ -7,11 +7,13 @@ handler is built on the first call of a method and reused afterwards.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
-Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+# The servicer context of a grpc.aio call (grpc ships no type information).
+Context: TypeAlias = Any
+Behavior = Callable[[Any, Context], Awaitable[Any]]
 
 
 class UnaryInterceptor(grpc.aio.ServerInterceptor):

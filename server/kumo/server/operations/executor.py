@@ -17,6 +17,7 @@ import contextlib
 import logging
 import uuid
 from datetime import timedelta
+from functools import partial
 
 from google.rpc import code_pb2, status_pb2
 from sqlalchemy import or_, select, update
@@ -85,7 +86,8 @@ class OperationExecutor:
             try:
                 free = self._config.concurrency - len(self._running)
                 if free > 0:
-                    for row in await self._db.run(lambda s, n=free: self._claim(s, n)):
+                    claimed = await self._db.run(partial(self._claim, limit=free))
+                    for row in claimed:
                         await self._start(row)
             except asyncio.CancelledError:
                 raise
@@ -159,7 +161,10 @@ class OperationExecutor:
         )
         task = asyncio.create_task(self._run(context, handler), name=f"op-{row.id}")
         self._running[row.id] = task
-        task.add_done_callback(lambda _t, op_id=row.id: self._running.pop(op_id, None))
+        task.add_done_callback(partial(self._forget, row.id))
+
+    def _forget(self, op_id: str, _task: asyncio.Task[None]) -> None:
+        self._running.pop(op_id, None)
 
     async def _run(self, context: OperationContext, handler: Handler) -> None:
         renew = asyncio.create_task(self._renew(context, asyncio.current_task()))

@@ -10,9 +10,7 @@ operations can be deleted.
 from __future__ import annotations
 
 import time
-from typing import Any
 
-import grpc
 from google.longrunning import operations_pb2, operations_pb2_grpc
 from google.protobuf import empty_pb2
 from sqlalchemy import ColumnElement, select
@@ -21,14 +19,15 @@ from sqlalchemy.orm import Session
 from kumo.server.api.filtering import parse_filter
 from kumo.server.api.names import parse_one
 from kumo.server.api.paging import Order
+from kumo.server.api.resources import Filter
 from kumo.server.auth.principal import Principal, current_principal
 from kumo.server.db.models import OperationRow
 from kumo.server.errors import FailedPrecondition, InvalidArgument, NotFound
+from kumo.server.interceptors.base import Context
 from kumo.server.operations import store
 from kumo.server.operations.store import OperationState
 from kumo.server.runtime import Runtime
 
-Context = grpc.aio.ServicerContext[Any, Any]
 _UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 DEFAULT_WAIT_SECONDS = 30.0
 MAX_WAIT_SECONDS = 300.0
@@ -41,7 +40,7 @@ def _bool(value: str) -> bool:
     return value == "true"
 
 
-FILTERS = {
+FILTERS: dict[str, Filter] = {
     "done": lambda v: OperationRow.done.is_(_bool(v)),
     "target": lambda v: OperationRow.target == v,
 }

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import grpc
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 from sqlalchemy import exists, or_, select
@@ -27,13 +26,12 @@ from kumo.server.api.resources import Collection, apply_common, equals, referenc
 from kumo.server.db.base import utcnow
 from kumo.server.db.models import HostRow, PoolRow, RackRow, RegionRow, ZoneRow
 from kumo.server.errors import FailedPrecondition, InvalidArgument
+from kumo.server.interceptors.base import Context
 from kumo.server.runtime import Runtime
 from kumo.topology.v1 import resources_pb2 as pb
 from kumo.topology.v1 import topology_service_pb2 as api
 from kumo.topology.v1 import topology_service_pb2_grpc as rpc
 from kumo.type.v1 import condition_pb2
-
-Context = grpc.aio.ServicerContext[Any, Any]
 
 REGIONS = Collection("topology.kumo.dev/Region", "regions/{region}", RegionRow)
 ZONES = Collection(
@@ -357,17 +355,17 @@ class TopologyService(rpc.TopologyServiceServicer):
 
         return await self.runtime.db.run(change)
 
-    async def EnableHost(self, request: api.EnableHostRequest, context: Context) -> pb.Host:
-        return await self._set_host_state(request.name, pb.Host.STATE_ENABLED, "")  # type: ignore[return-value]
+    async def EnableHost(self, request: api.EnableHostRequest, context: Context) -> Message:
+        return await self._set_host_state(request.name, pb.Host.STATE_ENABLED, "")
 
-    async def DisableHost(self, request: api.DisableHostRequest, context: Context) -> pb.Host:
-        return await self._set_host_state(request.name, pb.Host.STATE_DISABLED, request.reason)  # type: ignore[return-value]
+    async def DisableHost(self, request: api.DisableHostRequest, context: Context) -> Message:
+        return await self._set_host_state(request.name, pb.Host.STATE_DISABLED, request.reason)
 
 
 def _bind(verb: str, title: str) -> Callable[..., Any]:
     async def method(self: TopologyService, request: Any, context: Context) -> Message:
         handler = getattr(self, verb.lower())
-        return await handler(self.kinds[title], request, context)  # type: ignore[no-any-return]
+        return await handler(self.kinds[title], request, context)
 
     return method
 

@@ -18,12 +18,12 @@ from kumo.server.api.paging import Order
 from kumo.server.auth.principal import Principal, current_principal
 from kumo.server.db.models import AccessKeyRow
 from kumo.server.errors import InvalidArgument, NotFound
+from kumo.server.interceptors.base import Context
 from kumo.server.quota import charge
 from kumo.server.services.identity.common import (
     ACCESS_KEY_ID,
     PROJECTS,
     USERS,
-    Context,
     IdentityPart,
     access_key_to_proto,
     require_active,

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
-import grpc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo.identity.v1 import resources_pb2 as pb
 from kumo.server.api.convert import common_fields, timestamp
 from kumo.server.api.filtering import enum_value
-from kumo.server.api.resources import Collection, equals
+from kumo.server.api.resources import Collection, Filter, equals
 from kumo.server.auth.principal import Principal
 from kumo.server.db.models import AccessKeyRow, ProjectRow, RoleAssignmentRow, UserRow
 from kumo.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from kumo.server.runtime import Runtime
 
-Context = grpc.aio.ServicerContext[Any, Any]
-
-ROLE_NAMES = {pb.ROLE_READER: "reader", pb.ROLE_MEMBER: "member", pb.ROLE_ADMIN: "admin"}
+ROLE_NAMES: dict[int, str] = {
+    pb.ROLE_READER: "reader",
+    pb.ROLE_MEMBER: "member",
+    pb.ROLE_ADMIN: "admin",
+}
 ROLES_BY_NAME = {text: number for number, text in ROLE_NAMES.items()}
 ACTIVE = pb.Project.STATE_ACTIVE
 ACCESS_KEY_ID = "KUMO[A-Z2-7]{16}"
@@ -46,7 +47,7 @@ USERS = Collection(
         "email": equals(UserRow.email),
     },
 )
-ROLE_ASSIGNMENT_FILTERS = {
+ROLE_ASSIGNMENT_FILTERS: dict[str, Filter] = {
     "user": lambda v: RoleAssignmentRow.user_id == v.removeprefix("users/"),
     "role": lambda v: RoleAssignmentRow.role == enum_value(pb.Role, v),
 }
@@ -64,7 +65,7 @@ def project_to_proto(row: ProjectRow) -> pb.Project:
     return pb.Project(
         **common_fields(row, PROJECTS.name_of(row.id)),
         description=row.description,
-        state=row.state,
+        state=cast(pb.Project.State, row.state),
     )
 
 
@@ -85,7 +86,7 @@ def role_assignment_to_proto(row: RoleAssignmentRow) -> pb.RoleAssignment:
     return pb.RoleAssignment(
         name=role_assignment_name(row.project_id, row.user_id, row.role),
         user=USERS.name_of(row.user_id),
-        role=row.role,
+        role=cast(pb.Role, row.role),
         create_time=timestamp(row.create_time),
     )
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2
 from sqlalchemy import delete, select
@@ -16,13 +19,13 @@ from kumo.server.api.resources import apply_common
 from kumo.server.auth.principal import current_principal
 from kumo.server.db.models import AccessKeyRow, ProjectRow, QuotaRow, RoleAssignmentRow
 from kumo.server.errors import FailedPrecondition
+from kumo.server.interceptors.base import Context
 from kumo.server.operations import store
 from kumo.server.operations.handlers import OperationCancelled, OperationContext
 from kumo.server.quota import create_project_quota
 from kumo.server.services.identity.common import (
     ACTIVE,
     PROJECTS,
-    Context,
     IdentityPart,
     project_to_proto,
     require_active,
@@ -148,9 +151,7 @@ class ProjectMethods(IdentityPart):
         try:
             for index, (label, column) in enumerate(steps):
                 await ctx.checkpoint(index * 100 // (len(steps) + 1), f"deleting {label}")
-                await ctx.db.run(
-                    lambda s, c=column: s.execute(delete(c.class_).where(c == project_id))
-                )
+                await ctx.db.run(partial(_delete_where, column, project_id))
         except OperationCancelled:
             await ctx.db.run(lambda s: _reactivate(s, project_id))
             raise
@@ -158,6 +159,10 @@ class ProjectMethods(IdentityPart):
         await ctx.db.run(lambda s: s.execute(delete(ProjectRow).where(ProjectRow.id == project_id)))
         self.runtime.authenticator.invalidate()
         return empty_pb2.Empty()
+
+
+def _delete_where(column: Any, value: str, session: Session) -> None:
+    session.execute(delete(column.class_).where(column == value))
 
 
 def _reactivate(session: Session, project_id: str) -> None:

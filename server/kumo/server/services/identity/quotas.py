@@ -13,7 +13,8 @@ from kumo.server.api.names import parse_one
 from kumo.server.auth.principal import current_principal
 from kumo.server.db.models import QuotaRow
 from kumo.server.errors import FieldViolation, InvalidArgument
-from kumo.server.services.identity.common import Context, IdentityPart, visible_project
+from kumo.server.interceptors.base import Context
+from kumo.server.services.identity.common import IdentityPart, visible_project
 
 PATTERN = "projects/{project}/quota"
 MAX_LIMIT = 2**53

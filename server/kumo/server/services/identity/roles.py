@@ -17,11 +17,11 @@ from kumo.server.api.paging import Order
 from kumo.server.auth.principal import Principal, current_principal
 from kumo.server.db.models import RoleAssignmentRow
 from kumo.server.errors import AlreadyExists, FailedPrecondition, NotFound
+from kumo.server.interceptors.base import Context
 from kumo.server.services.identity.common import (
     ROLE_ASSIGNMENT_FILTERS,
     ROLES_BY_NAME,
     USERS,
-    Context,
     IdentityPart,
     require_active,
     role_assignment_name,

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hmac
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -20,10 +21,10 @@ from kumo.server.auth.principal import Principal, current_principal
 from kumo.server.auth.tokens import TokenClaims
 from kumo.server.db.models import AccessKeyRow, RevokedTokenRow, UserRow
 from kumo.server.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from kumo.server.interceptors.base import Context
 from kumo.server.services.identity.common import (
     PROJECTS,
     USERS,
-    Context,
     IdentityPart,
     roles_on,
 )
@@ -40,7 +41,7 @@ class TokenMethods(IdentityPart):
             token=text,
             user=USERS.name_of(claims.user_id),
             project=PROJECTS.name_of(claims.project_id),
-            roles=roles_on(session, claims.user_id, claims.project_id),
+            roles=cast(list[pb.Role], roles_on(session, claims.user_id, claims.project_id)),
             cloud_admin=principal.cloud_admin,
             issue_time=timestamp(claims.issue_time),
             expire_time=timestamp(claims.expire_time),

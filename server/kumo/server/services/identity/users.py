@@ -18,9 +18,9 @@ from kumo.server.auth.principal import current_principal
 from kumo.server.db.base import utcnow
 from kumo.server.db.models import UserRow
 from kumo.server.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from kumo.server.interceptors.base import Context
 from kumo.server.services.identity.common import (
     USERS,
-    Context,
     IdentityPart,
     self_or_admin,
     user_to_proto,

@@ -1,0 +1,41 @@
+"""`kumo up`: start the all-in-one control plane on this machine.
+
+The server code is imported only when the command runs, so the rest of the CLI
+works where only the client is installed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("up")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where state lives (default: $KUMO_DATA_DIR, else ~/.local/share/kumo).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Listen address.")
+@click.option("--port", type=int, default=7900, show_default=True, help="gRPC port (0: any).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="TOML configuration file (default: $KUMO_CONFIG); KUMO_* variables override it.",
+)
+def up(data_dir: Path | None, host: str, port: int, config_file: Path | None) -> None:
+    """Start the all-in-one Kumo control plane (SQLite) until Ctrl-C."""
+    from kumo.server.allinone import main
+    from kumo.server.config import load_config
+
+    overrides: dict[str, object] = {"listen": {"host": host, "port": port}}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    main(load_config(config_file, **overrides))
+
+
+def register(cli: click.Group) -> None:
+    """Adds `kumo up` to the root group."""
+    cli.add_command(up)
