@@ -26,6 +26,8 @@ from kumo.server.auth.policy import missing_rules
 from kumo.server.auth.tokens import TokenCodec
 from kumo.server.bootstrap import bootstrap, password_file
 from kumo.server.config import Config
+from kumo.server.controllers.janitor import Janitor
+from kumo.server.controllers.operations import OperationExecutor
 from kumo.server.db.engine import Database
 from kumo.server.db.migrate import upgrade
 from kumo.server.interceptors.auth import AuthenticationInterceptor, AuthorizationInterceptor
@@ -33,7 +35,6 @@ from kumo.server.interceptors.errors import ErrorInterceptor
 from kumo.server.interceptors.request_id import RequestIdInterceptor
 from kumo.server.interceptors.tracing import TracingInterceptor
 from kumo.server.interceptors.validation import ValidationInterceptor
-from kumo.server.operations.executor import OperationExecutor
 from kumo.server.operations.handlers import HandlerRegistry
 from kumo.server.operations.notifier import OperationNotifier
 from kumo.server.runtime import Runtime
@@ -75,6 +76,7 @@ class KumoServer:
         self.runtime = runtime
         self.health = health_servicer
         self.port = port
+        self.janitor = Janitor(runtime.db)
         # Set only on the first start, when the password was generated.
         self.admin_password = admin_password
 
@@ -83,6 +85,7 @@ class KumoServer:
         await self.server.start()
         if self.runtime.executor is not None:
             self.runtime.executor.start()
+            self.janitor.start()
         for name in ["", *(s.full_name for s in SERVICES)]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
@@ -92,6 +95,7 @@ class KumoServer:
         grace = self.runtime.config.shutdown_grace_seconds if grace is None else grace
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        await self.janitor.stop()
         if self.runtime.executor is not None:
             await self.runtime.executor.stop()
         self.runtime.db.close()

@@ -8,8 +8,8 @@ from kumo.server.api.paging import Pager
 from kumo.server.auth.authenticator import Authenticator
 from kumo.server.auth.keys import ServerKeys
 from kumo.server.config import Config
+from kumo.server.controllers.operations import OperationExecutor
 from kumo.server.db.engine import Database
-from kumo.server.operations.executor import OperationExecutor
 from kumo.server.operations.handlers import HandlerRegistry
 from kumo.server.operations.notifier import OperationNotifier
 
