@@ -29,7 +29,7 @@ def test_tokens_round_trip_and_expire() -> None:
     codec = TokenCodec(Signer(b"s" * 32), 3600)
     text, claims = codec.issue("alice", "demo")
     assert codec.decode(text) == claims
-    capped, capped_claims = codec.issue(
+    _, capped_claims = codec.issue(
         "alice", "demo", not_after=claims.issue_time + timedelta(seconds=5)
     )
     assert capped_claims.expire_time < claims.expire_time

@@ -24,11 +24,11 @@ def db(tmp_path: Path) -> Database:
 
 
 def _in_use(db: Database, resource: str) -> int:
-    return int(
-        db.transaction(
-            lambda s: s.scalar(select(QuotaRow.in_use).where(QuotaRow.resource == resource))
-        )
+    value = db.transaction(
+        lambda s: s.scalar(select(QuotaRow.in_use).where(QuotaRow.resource == resource))
     )
+    assert value is not None
+    return value
 
 
 def test_charge_up_to_the_limit_then_refuse(db: Database) -> None:

@@ -6,14 +6,14 @@ handler is built on the first call of a method and reused afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeAlias
 
 import grpc
 
 # The servicer context of a grpc.aio call (grpc ships no type information).
 Context: TypeAlias = Any
-Behavior = Callable[[Any, Context], Awaitable[Any]]
+Behavior = Callable[[Any, Context], Coroutine[Any, Any, Any]]
 
 
 class UnaryInterceptor(grpc.aio.ServerInterceptor):
