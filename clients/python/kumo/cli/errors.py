@@ -86,14 +86,18 @@ class CliError(click.ClickException):
         self.lines = lines or []
 
     @classmethod
-    def from_kumo(cls, error: KumoError, endpoint: str = "", prefix: str = "") -> CliError:
+    def from_kumo(
+        cls, error: KumoError, endpoint: str = "", prefix: str = "", hint: bool = True
+    ) -> CliError:
         """Reports a failed call; UNAVAILABLE without a request id means that
-        no server answered."""
+        no server answered. `hint` suggests `kumo login` for UNAUTHENTICATED."""
         message = error.message
         if error.code == grpc.StatusCode.UNAVAILABLE and error.request_id is None and endpoint:
             message = f"cannot reach Kumo at {endpoint}: {message}"
         lines = detail_lines(error.details)
-        if error.code == grpc.StatusCode.UNAUTHENTICATED:
+        if len(lines) == 1 and lines[0].strip() in message:
+            lines = []  # the message says it already
+        if hint and error.code == grpc.StatusCode.UNAUTHENTICATED:
             lines.append("  hint: run `kumo login` to sign in")
         return cls(prefix + message, exit_code(error.code), error.request_id, lines)
 

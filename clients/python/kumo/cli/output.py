@@ -193,6 +193,13 @@ class Printer:
         rows = [[column.text(item) for column in columns] for item in items]
         self._write(format_table([column.header for column in columns], rows))
 
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]], message: Any) -> None:
+        """A custom table of one message's parts (quota limits); JSON shows the message."""
+        if self.format == "json":
+            self._write(to_json(message) + "\n")
+        else:
+            self._write(format_table(headers, rows))
+
     def item(self, message: Any, rows: Sequence[tuple[str, str]] | None = None) -> None:
         """One resource: its fields as `key: value` lines, or a JSON object.
 
@@ -253,8 +260,10 @@ def operation_rows(operation: Any) -> list[tuple[str, str]]:
 class ProgressDisplay:
     """Shows an operation's progress on stderr while waiting.
 
-    On a terminal it redraws one line (`[#####-----]  50%  Deleting keys`);
-    otherwise it writes a line each time the progress or message changes.
+    On a terminal it redraws one line
+    (`DeleteProject projects/x [#####-----]  50%  Deleting keys`); otherwise it
+    writes a line each time the progress or message changes. The label is the
+    operation's verb and target once known, `label` until then.
     """
 
     WIDTH = 20
@@ -267,6 +276,8 @@ class ProgressDisplay:
         self._drawn = 0
 
     def __call__(self, metadata: Any) -> None:
+        if metadata.verb and metadata.target:
+            self.label = f"{metadata.verb} {metadata.target}"
         state = (int(metadata.progress_percent), str(metadata.status_message))
         if state == self._last:
             return

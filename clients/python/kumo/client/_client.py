@@ -23,7 +23,7 @@ WAIT_STEP = 5.0
 """Longest single WaitOperation call in Client.wait, so progress is reported."""
 
 
-class _CallDetails(grpc.ClientCallDetails):  # type: ignore[misc]
+class _CallDetails(grpc.ClientCallDetails):
     def __init__(self, base: Any, timeout: float | None, metadata: list[tuple[str, str]]):
         self.method = base.method
         self.timeout = timeout
@@ -33,7 +33,7 @@ class _CallDetails(grpc.ClientCallDetails):  # type: ignore[misc]
         self.compression = getattr(base, "compression", None)
 
 
-class _Auth(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class _Auth(grpc.UnaryUnaryClientInterceptor):
     """Adds `authorization: Bearer <token>` and the default timeout to every call."""
 
     def __init__(self, client: Client) -> None:
