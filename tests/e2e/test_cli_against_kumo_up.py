@@ -1,0 +1,145 @@
+"""The `kumo` CLI against a real `kumo up`, as a new user would drive them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import free_port
+
+BIN = Path(sys.executable).parent
+
+
+class Up:
+    """A running `kumo up` and the environment to run `kumo` commands against it."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "KUMO_DATA_DIR": str(tmp / "data"),
+            "KUMO_CONFIG_DIR": str(tmp / "config"),
+            "KUMO_AUTH__SCRYPT_LOG2_N": "10",
+        }
+        self.env.pop("KUMO_TOKEN", None)
+        self.process = subprocess.Popen(
+            [str(BIN / "kumo"), "up", "--port", str(self.port)],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.banner: list[str] = []
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.banner.append(line)
+            if "Press Ctrl-C" in line:
+                break
+        else:
+            raise AssertionError("kumo up exited early:\n" + "".join(self.banner))
+
+    def kumo(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Runs `kumo ARGS` against this server."""
+        result = subprocess.run(
+            [str(BIN / "kumo"), *args], env=self.env, capture_output=True, text=True, timeout=60
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"kumo {' '.join(args)} exited {result.returncode}: {result.stderr}"
+            )
+        return result
+
+    def stop(self) -> int:
+        """Ctrl-C, as a user would; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[Up]:
+    server = Up(tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_first_minute(up: Up, tmp_path: Path) -> None:
+    """Sign in with the printed command, build a tenant and topology, delete with progress."""
+    banner = "".join(up.banner)
+    assert f"127.0.0.1:{up.port}" in banner
+    password_file = tmp_path / "data" / "admin-password"
+    assert password_file.stat().st_mode & 0o077 == 0
+    up.kumo(
+        "login",
+        "--endpoint",
+        f"127.0.0.1:{up.port}",
+        "--user",
+        "admin",
+        "--password-file",
+        str(password_file),
+    )
+    assert "admin" in up.kumo("whoami").stdout
+
+    up.kumo("project", "create", "demo", "--display-name", "Demo")
+    listed = json.loads(up.kumo("-o", "json", "project", "list").stdout)
+    assert "projects/demo" in json.dumps(listed)
+    up.kumo("user", "create", "alice", "--password", "alice-password-1")
+    up.kumo("role", "grant", "demo", "alice", "member")
+    assert "alice" in up.kumo("role", "list", "demo").stdout
+
+    up.kumo("region", "create", "r1")
+    up.kumo("zone", "create", "z1", "--region", "r1")
+    up.kumo("pool", "create", "p1", "--zone", "z1", "--hypervisor", "kvm")
+    up.kumo("rack", "create", "k1", "--pool", "p1")
+    up.kumo("host", "create", "h1", "--rack", "k1", "--vcpus", "8", "--memory-mib", "16384")
+    host = json.loads(up.kumo("-o", "json", "host", "show", "h1").stdout)
+    assert host["state"] == "STATE_DOWN"  # no agent yet
+
+    missing = up.kumo("project", "show", "nope", check=False)
+    assert missing.returncode == 3 and "not found" in missing.stderr
+    bad = up.kumo("project", "create", "Bad_Id", check=False)
+    assert bad.returncode == 5
+
+    up.kumo("project", "delete", "demo")
+    assert up.kumo("project", "show", "demo", check=False).returncode == 3
+    ops = json.loads(up.kumo("-o", "json", "operation", "list").stdout)
+    assert "DeleteProject" in json.dumps(ops)
+
+    up.kumo("logout")
+    assert up.kumo("project", "list", check=False).returncode == 4
+
+
+def test_state_survives_a_restart(tmp_path: Path) -> None:
+    """Ctrl-C stops cleanly; a second `kumo up` keeps the data and the admin password."""
+    first = Up(tmp_path)
+    password = (tmp_path / "data" / "admin-password").read_text().strip()
+    assert password in "".join(first.banner)
+    assert first.stop() == 0
+    second = Up(tmp_path)
+    try:
+        assert password not in "".join(second.banner)  # shown once only
+        second.kumo(
+            "login",
+            "--endpoint",
+            f"127.0.0.1:{second.port}",
+            "--user",
+            "admin",
+            "--password-file",
+            str(tmp_path / "data" / "admin-password"),
+        )
+    finally:
+        assert second.stop() == 0
