@@ -1,8 +1,7 @@
 """The smallest end-to-end path on each backend: sign in, create, read, delete."""
 
-from tests.support.cloud import Stubs, Tenant
-
 from kumo.identity.v1 import identity_service_pb2 as iapi
+from tests.support.cloud import Stubs, Tenant
 
 
 def test_member_reads_own_project(tenant: Tenant) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from google.protobuf import empty_pb2
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kumo.identity.v1 import identity_service_pb2 as api
@@ -16,9 +17,10 @@ from kumo.server.api.resources import apply_common
 from kumo.server.auth.passwords import hash_password
 from kumo.server.auth.principal import current_principal
 from kumo.server.db.base import utcnow
-from kumo.server.db.models import UserRow
+from kumo.server.db.models import AccessKeyRow, UserRow
 from kumo.server.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from kumo.server.interceptors.base import Context
+from kumo.server.quota import charge
 from kumo.server.services.identity.common import (
     USERS,
     IdentityPart,
@@ -130,6 +132,14 @@ class UserMethods(IdentityPart):
         def delete(session: Session) -> empty_pb2.Empty:
             row = USERS.get(session, request.name)
             check_etag(request.etag, row.version, request.name)
+            # The database cascades the user's access keys away; release their quota first.
+            keys = session.execute(
+                select(AccessKeyRow.project_id, func.count())
+                .where(AccessKeyRow.user_id == row.id)
+                .group_by(AccessKeyRow.project_id)
+            )
+            for project_id, count in keys.all():
+                charge(session, project_id, {"access_keys": -count})
             session.delete(row)
             return empty_pb2.Empty()
 
