@@ -193,11 +193,6 @@ def test_pending_operation_cannot_be_deleted_but_can_be_cancelled(replica: Stubs
     assert code == NOT_FOUND
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: cancelling a PENDING operation finishes it without the handler, so "
-    "DeleteProject never returns the project to ACTIVE (it stays DELETING for good)",
-)
 def test_cancelled_delete_leaves_the_project_active(replica: Stubs) -> None:
     """A DeleteProject cancelled before it ran gives the project back, ACTIVE."""
     project, operation = start_delete(replica)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from kumo.server.db.engine import Database
 from kumo.server.db.models import OperationRow
+from kumo.server.operations import store
 
 
 class OperationCancelled(Exception):
@@ -54,20 +55,38 @@ class OperationContext:
 
 
 Handler = Callable[[OperationContext], Awaitable[Message]]
+# Undoes what accepting an operation did (e.g. a state set to DELETING), in the
+# transaction that marks it CANCELLED, whether or not its handler ever ran.
+CancelHook = Callable[[Session, OperationRow], None]
 
 
 class HandlerRegistry:
-    """Handlers by operation kind; services register theirs when they are built."""
+    """Handlers (and cancel hooks) by operation kind; services register theirs when built."""
 
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
+        self._cancel_hooks: dict[str, CancelHook] = {}
 
-    def register(self, kind: str, handler: Handler) -> None:
-        """Registers `handler` for `kind`; ValueError if the kind is taken."""
+    def register(self, kind: str, handler: Handler, on_cancel: CancelHook | None = None) -> None:
+        """Registers `handler` (and `on_cancel`) for `kind`; ValueError if the kind is taken."""
         if kind in self._handlers:
             raise ValueError(f"operation kind {kind!r} registered twice")
         self._handlers[kind] = handler
+        if on_cancel is not None:
+            self._cancel_hooks[kind] = on_cancel
 
     def get(self, kind: str) -> Handler | None:
         """The handler for `kind`, or None."""
         return self._handlers.get(kind)
+
+    def cancel(self, session: Session, op_id: str, owner: str | None) -> bool:
+        """Ends the operation as CANCELLED if `owner` holds it (None: nobody does) and runs
+        its kind's cancel hook in the same transaction. Returns whether it did."""
+        row = session.get(OperationRow, op_id)
+        if row is None or not store.finish(
+            session, op_id, owner, store.OperationState.CANCELLED, error=store.cancelled_status()
+        ):
+            return False
+        if (hook := self._cancel_hooks.get(row.kind)) is not None:
+            hook(session, row)
+        return True

@@ -132,10 +132,7 @@ class OperationsService(operations_pb2_grpc.OperationsServicer):
                 return False
             row.cancel_requested = True
             if row.state == OperationState.PENDING and row.lease_owner is None:
-                store.finish(
-                    session, row.id, None, OperationState.CANCELLED, error=store.cancelled_status()
-                )
-                return True
+                return self.runtime.handlers.cancel(session, row.id, None)
             return False
 
         if await self.runtime.db.run(cancel):

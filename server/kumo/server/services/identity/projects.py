@@ -17,11 +17,17 @@ from kumo.server.api.fields import check_required, update_paths
 from kumo.server.api.idempotency import idempotent
 from kumo.server.api.resources import apply_common
 from kumo.server.auth.principal import current_principal
-from kumo.server.db.models import AccessKeyRow, ProjectRow, QuotaRow, RoleAssignmentRow
+from kumo.server.db.models import (
+    AccessKeyRow,
+    OperationRow,
+    ProjectRow,
+    QuotaRow,
+    RoleAssignmentRow,
+)
 from kumo.server.errors import FailedPrecondition
 from kumo.server.interceptors.base import Context
 from kumo.server.operations import store
-from kumo.server.operations.handlers import OperationCancelled, OperationContext
+from kumo.server.operations.handlers import OperationContext
 from kumo.server.quota import create_project_quota
 from kumo.server.services.identity.common import (
     ACTIVE,
@@ -41,7 +47,7 @@ class ProjectMethods(IdentityPart):
 
     def register_handlers(self) -> None:
         """Registers the DeleteProject operation handler."""
-        self.runtime.handlers.register(DELETE_PROJECT, self._delete_project)
+        self.runtime.handlers.register(DELETE_PROJECT, self._delete_project, _reactivate)
 
     async def CreateProject(
         self, request: api.CreateProjectRequest, context: Context
@@ -139,8 +145,8 @@ class ProjectMethods(IdentityPart):
     async def _delete_project(self, ctx: OperationContext) -> empty_pb2.Empty:
         """Removes what the project holds, one kind per step, then the project.
 
-        Resumable: every step deletes whatever is left. On cancellation before the
-        last step the project returns to ACTIVE.
+        Resumable: every step deletes whatever is left. Cancelled before the last
+        step, the project returns to ACTIVE (the cancel hook, `_reactivate`).
         """
         project_id = ctx.payload.decode()
         steps = [
@@ -148,13 +154,9 @@ class ProjectMethods(IdentityPart):
             ("role assignments", RoleAssignmentRow.project_id),
             ("quota", QuotaRow.project_id),
         ]
-        try:
-            for index, (label, column) in enumerate(steps):
-                await ctx.checkpoint(index * 100 // (len(steps) + 1), f"deleting {label}")
-                await ctx.db.run(partial(_delete_where, column, project_id))
-        except OperationCancelled:
-            await ctx.db.run(lambda s: _reactivate(s, project_id))
-            raise
+        for index, (label, column) in enumerate(steps):
+            await ctx.checkpoint(index * 100 // (len(steps) + 1), f"deleting {label}")
+            await ctx.db.run(partial(_delete_where, column, project_id))
         await ctx.checkpoint(90, "deleting the project")
         await ctx.db.run(lambda s: s.execute(delete(ProjectRow).where(ProjectRow.id == project_id)))
         self.runtime.authenticator.invalidate()
@@ -165,8 +167,9 @@ def _delete_where(column: Any, value: str, session: Session) -> None:
     session.execute(delete(column.class_).where(column == value))
 
 
-def _reactivate(session: Session, project_id: str) -> None:
-    row = session.get(ProjectRow, project_id)
+def _reactivate(session: Session, operation: OperationRow) -> None:
+    """Cancel hook of DeleteProject: the project, if still there, is ACTIVE again."""
+    row = session.get(ProjectRow, operation.payload.decode())
     if row is not None:
         row.state = ACTIVE
         row.version += 1
