@@ -164,7 +164,9 @@ class OperationExecutor:
         task.add_done_callback(partial(self._forget, row.id))
 
     def _forget(self, op_id: str, _task: asyncio.Task[None]) -> None:
+        # A slot is free: claim the next operation now, not at the next poll.
         self._running.pop(op_id, None)
+        self.wake()
 
     async def _run(self, context: OperationContext, handler: Handler) -> None:
         renew = asyncio.create_task(self._renew(context, asyncio.current_task()))
@@ -230,7 +232,10 @@ class OperationExecutor:
         self.wake()
 
     async def _finish(self, op_id: str, state: OperationState, **result: object) -> None:
-        await self._db.run(
-            lambda s: store.finish(s, op_id, self.owner, state, **result)  # type: ignore[arg-type]
-        )
+        if state == OperationState.CANCELLED:
+            await self._db.run(lambda s: self._registry.cancel(s, op_id, self.owner))
+        else:
+            await self._db.run(
+                lambda s: store.finish(s, op_id, self.owner, state, **result)  # type: ignore[arg-type]
+            )
         self._notifier.notify(op_id)
