@@ -7,6 +7,7 @@ repeating the same queries for every kind.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -17,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kumo.server.api.filtering import parse_filter
-from kumo.server.api.names import check_id, parse_one
+from kumo.server.api.names import check_id, parse, parse_one
 from kumo.server.api.paging import Page, Pager, parse_order_by
 from kumo.server.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
 
@@ -33,26 +34,40 @@ Filter = Callable[[str], ColumnElement[bool]]
 
 @dataclass(frozen=True)
 class Collection(Generic[R]):
-    """One kind of resource stored in one table keyed by `id`."""
+    """One kind of resource stored in one table.
+
+    The table's primary key is `key_columns`, in the order of the ids in the
+    name pattern (`("project_id", "id")` for `projects/{project}/images/{image}`).
+    """
 
     type_name: str
     pattern: str
     row: type[R]
     filters: Mapping[str, Filter] = field(default_factory=dict)
     order_fields: tuple[str, ...] = ("name", "create_time")
+    key_columns: tuple[str, ...] = ("id",)
 
-    def name_of(self, row_id: str) -> str:
-        """The resource name of the row with `row_id`."""
-        prefix = self.pattern.split("{", 1)[0]
-        return prefix + row_id
+    def name_of(self, *ids: str) -> str:
+        """The resource name with these ids, outermost first."""
+        parts = iter(ids)
+        return re.sub(r"\{[a-z_]+\}", lambda _: next(parts), self.pattern)
+
+    def name_of_row(self, row: Any) -> str:
+        """The resource name of a row."""
+        return self.name_of(*(getattr(row, column) for column in self.key_columns))
+
+    def key(self, name: str, field: str = "name") -> tuple[str, ...]:
+        """Every id in `name`; InvalidArgument naming `field` if malformed."""
+        return parse(field, name, self.pattern)
 
     def parse(self, name: str, field: str = "name") -> str:
-        """The id in `name`; InvalidArgument naming `field` if malformed."""
+        """The last id in `name`; InvalidArgument naming `field` if malformed."""
         return parse_one(field, name, self.pattern)
 
     def get(self, session: Session, name: str, field: str = "name") -> R:
         """The row named `name`; InvalidArgument if malformed, NotFound if absent."""
-        row = session.get(self.row, self.parse(name, field))
+        key = self.key(name, field)
+        row = session.get(self.row, key if len(key) > 1 else key[0])
         if row is None:
             raise NotFound(self.type_name, name)
         return row
@@ -65,7 +80,7 @@ class Collection(Generic[R]):
             with session.begin_nested():
                 session.add(row)
         except IntegrityError as exc:
-            raise AlreadyExists(self.type_name, self.name_of(row_id)) from exc
+            raise AlreadyExists(self.type_name, self.name_of_row(row)) from exc
         return row
 
     def list(
@@ -87,8 +102,10 @@ class Collection(Generic[R]):
             else:
                 query = query.where(self.filters[term.field](term.value))
         order = parse_order_by(getattr(request, "order_by", ""), self.order_fields)
-        id_column = self.row.id  # type: ignore[attr-defined]
-        key = id_column if order.field == "name" else getattr(self.row, order.field)
+        # A unique tie-breaker: the id where it is the whole key, else the uid.
+        id_column = getattr(self.row, "id" if len(self.key_columns) == 1 else "uid")
+        name_column = self.row.id  # type: ignore[attr-defined]
+        key = name_column if order.field == "name" else getattr(self.row, order.field)
         return pager.page(
             session,
             query,
