@@ -3,22 +3,20 @@
 Authentication reads `authorization: Bearer <token>`; a token that is present
 but invalid is UNAUTHENTICATED even where none is needed, so that clients
 learn early that their credentials went bad. Authorization applies the
-method's rule from kumo.server.auth.policy, for unary and streaming methods.
+method's rule from kumo.server.auth.policy, for unary and streaming methods alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
 from kumo.server.auth.authenticator import Authenticator
-from kumo.server.auth.policy import POLICY, Rule, authorize
+from kumo.server.auth.policy import POLICY, authorize
 from kumo.server.auth.principal import Principal, optional_principal, set_principal
 from kumo.server.errors import Unauthenticated
 from kumo.server.interceptors.base import Behavior, UnaryInterceptor, metadata_value
-from kumo.server.interceptors.errors import abort_with
 
 
 def bearer_token(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
@@ -49,28 +47,6 @@ class AuthenticationInterceptor(UnaryInterceptor):
             return await behavior(request, context)
 
         return authenticated
-
-    def wrap_stream(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        if handler.unary_stream is None or POLICY.get(method) is Rule.PUBLIC:
-            return handler
-        inner = handler.unary_stream
-        rule = POLICY.get(method)
-
-        async def streamed(
-            request: Any, context: grpc.aio.ServicerContext[Any, Any]
-        ) -> AsyncIterator[Any]:
-            try:
-                principal = await self._principal(context)
-                set_principal(principal)
-                if rule is None:
-                    raise Unauthenticated(f"no policy for {method}")
-                authorize(rule, principal)
-            except Exception as error:
-                await abort_with(context, error)
-            async for item in inner(request, context):
-                yield item
-
-        return handler._replace(unary_stream=streamed)
 
 
 class AuthorizationInterceptor(UnaryInterceptor):

@@ -1,12 +1,15 @@
-"""The common shape of Kumo's interceptors: wrap each method's unary behaviour once.
+"""The common shape of Kumo's interceptors: wrap each method's behaviour once.
 
 grpc.aio asks every interceptor for the handler of every call; the wrapped
-handler is built on the first call of a method and reused afterwards.
+handler is built on the first call of a method and reused afterwards. An
+interceptor writes one `wrap` for unary calls; the same wrapper serves
+client-streaming calls (the request is then an iterator) and, around the
+creation of the response iterator, server-streaming calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeAlias
 
 import grpc
@@ -14,10 +17,11 @@ import grpc
 # The servicer context of a grpc.aio call (grpc ships no type information).
 Context: TypeAlias = Any
 Behavior = Callable[[Any, Context], Coroutine[Any, Any, Any]]
+StreamBehavior = Callable[[Any, Context], AsyncIterator[Any]]
 
 
 class UnaryInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps unary-unary methods with `wrap`; other kinds go through `wrap_stream`."""
+    """Wraps every method's behaviour with `wrap` (see the module docstring)."""
 
     def __init__(self) -> None:
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
@@ -36,8 +40,16 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
             return handler
         if handler.unary_unary is not None:
             wrapped = handler._replace(unary_unary=self.wrap(method, handler.unary_unary))
-        else:
-            wrapped = self.wrap_stream(method, handler)
+        elif handler.stream_unary is not None:
+            wrapped = handler._replace(
+                stream_unary=self.wrap_stream_unary(method, handler.stream_unary)
+            )
+        elif handler.unary_stream is not None:
+            wrapped = handler._replace(
+                unary_stream=self.wrap_unary_stream(method, handler.unary_stream)
+            )
+        else:  # bidirectional streams: none in Kumo's contracts
+            wrapped = handler
         self._wrapped[method] = wrapped
         return wrapped
 
@@ -45,9 +57,24 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
         """Returns the behaviour to run instead of `behavior` for `method`."""
         raise NotImplementedError
 
-    def wrap_stream(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        """Returns the handler for a streaming method; unchanged by default."""
-        return handler
+    def wrap_stream_unary(self, method: str, behavior: Behavior) -> Behavior:
+        """For client-streaming methods; `wrap` by default."""
+        return self.wrap(method, behavior)
+
+    def wrap_unary_stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
+        """For server-streaming methods: `wrap` runs around the creation of the
+        response iterator; the items then flow through unchanged."""
+
+        async def create(request: Any, context: Context) -> AsyncIterator[Any]:
+            return behavior(request, context)
+
+        start = self.wrap(method, create)
+
+        async def streamed(request: Any, context: Context) -> AsyncIterator[Any]:
+            async for item in await start(request, context):
+                yield item
+
+        return streamed
 
 
 def metadata_value(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str | None:

@@ -8,12 +8,13 @@ request id and reported as a bare INTERNAL, never with its text or traceback.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
 from kumo.server.errors import KumoError, internal_status
-from kumo.server.interceptors.base import Behavior, UnaryInterceptor
+from kumo.server.interceptors.base import Behavior, Context, StreamBehavior, UnaryInterceptor
 from kumo.server.interceptors.request_id import current_request_id
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,18 @@ class ErrorInterceptor(UnaryInterceptor):
         async def mapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             try:
                 return await behavior(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as error:  # every failure must reach the caller as a status
+                await abort_with(context, error)
+
+        return mapped
+
+    def wrap_unary_stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
+        async def mapped(request: Any, context: Context) -> AsyncIterator[Any]:
+            try:
+                async for item in behavior(request, context):
+                    yield item
             except grpc.aio.AbortError:
                 raise
             except Exception as error:  # every failure must reach the caller as a status

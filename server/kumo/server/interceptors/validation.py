@@ -19,3 +19,6 @@ class ValidationInterceptor(UnaryInterceptor):
             return await behavior(request, context)
 
         return validated
+
+    def wrap_stream_unary(self, method: str, behavior: Behavior) -> Behavior:
+        return behavior  # each streamed message is checked by its service
