@@ -17,16 +17,6 @@ def _integration_test_text() -> str:
     )
 
 
-def test_service_list_is_what_we_expect() -> None:
-    """The methods checked come from IdentityService, TopologyService and Operations."""
-    services = {path.rsplit("/", 2)[1] for path in method_names()}
-    assert services == {
-        "kumo.identity.v1.IdentityService",
-        "kumo.topology.v1.TopologyService",
-        "google.longrunning.Operations",
-    }
-
-
 def test_every_method_appears_in_an_integration_test() -> None:
     """Each method name (as a whole word, not a `...Request` type) occurs in some test module."""
     text = _integration_test_text()

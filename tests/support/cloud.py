@@ -22,28 +22,21 @@ PASSWORD = "a-long-enough-password"
 ROLES = {"reader": ipb.ROLE_READER, "member": ipb.ROLE_MEMBER, "admin": ipb.ROLE_ADMIN}
 
 
-class _Bearer(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class _Bearer(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+):  # type: ignore[misc]
     def __init__(self, token: str) -> None:
         self._metadata = (("authorization", f"Bearer {token}"),)
 
-    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+    def _add(self, continuation: Any, details: Any, request: Any) -> Any:
         metadata = list(details.metadata or ()) + list(self._metadata)
         return continuation(details._replace(metadata=metadata), request)
 
-
-@dataclass
-class _Details:
-    method: str
-    timeout: float | None
-    metadata: Any
-    credentials: Any
-    wait_for_ready: Any
-    compression: Any
-
-    def _replace(self, **changes: Any) -> _Details:
-        values = dict(self.__dict__)
-        values.update(changes)
-        return _Details(**values)
+    intercept_unary_unary = _add
+    intercept_unary_stream = _add
+    intercept_stream_unary = _add
 
 
 class Stubs:

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
 from kumo.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
+from kumo.image.v1 import image_service_pb2, image_service_pb2_grpc
 from kumo.server.api.paging import Pager
 from kumo.server.auth.authenticator import Authenticator
 from kumo.server.auth.keys import load_keys
@@ -30,6 +31,7 @@ from kumo.server.controllers.janitor import Janitor
 from kumo.server.controllers.operations import OperationExecutor
 from kumo.server.db.engine import Database
 from kumo.server.db.migrate import upgrade
+from kumo.server.images.store import ImageStore
 from kumo.server.interceptors.auth import AuthenticationInterceptor, AuthorizationInterceptor
 from kumo.server.interceptors.errors import ErrorInterceptor
 from kumo.server.interceptors.request_id import RequestIdInterceptor
@@ -39,6 +41,7 @@ from kumo.server.operations.handlers import HandlerRegistry
 from kumo.server.operations.notifier import OperationNotifier
 from kumo.server.runtime import Runtime
 from kumo.server.services.identity import IdentityService
+from kumo.server.services.images import ImageService
 from kumo.server.services.operations import OperationsService
 from kumo.server.services.topology import TopologyService
 from kumo.topology.v1 import topology_service_pb2, topology_service_pb2_grpc
@@ -48,6 +51,7 @@ log = logging.getLogger(__name__)
 SERVICES = (
     identity_service_pb2.DESCRIPTOR.services_by_name["IdentityService"],
     topology_service_pb2.DESCRIPTOR.services_by_name["TopologyService"],
+    image_service_pb2.DESCRIPTOR.services_by_name["ImageService"],
     operations_pb2.DESCRIPTOR.services_by_name["Operations"],
 )
 
@@ -142,6 +146,7 @@ def create_server(config: Config) -> tuple[KumoServer, int]:
         handlers=handlers,
         notifier=notifier,
         executor=executor,
+        images=ImageStore(config.images_dir, config.images.max_bytes),
     )
     interceptors: list[grpc.aio.ServerInterceptor] = [RequestIdInterceptor()]
     if (tracer := _tracer(config)) is not None:
@@ -160,6 +165,7 @@ def create_server(config: Config) -> tuple[KumoServer, int]:
         TopologyService(runtime), server
     )
     operations_pb2_grpc.add_OperationsServicer_to_server(OperationsService(runtime), server)
+    image_service_pb2_grpc.add_ImageServiceServicer_to_server(ImageService(runtime), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

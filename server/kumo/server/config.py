@@ -84,6 +84,15 @@ class TopologyConfig(BaseModel):
     heartbeat_timeout_seconds: float = Field(default=60.0, gt=0)
 
 
+class ImagesConfig(BaseModel):
+    """The image store: a directory of image files (Ceph RBD comes with the storage issue)."""
+
+    # Empty means `<data_dir>/images`.
+    dir: str = ""
+    # Largest image accepted, in bytes.
+    max_bytes: int = Field(default=64 * 2**30, gt=0)
+
+
 class TracingConfig(BaseModel):
     """OpenTelemetry export: `none` keeps spans in-process only; `console` prints them."""
 
@@ -122,6 +131,7 @@ class Config(BaseSettings):
     operations: OperationsConfig = OperationsConfig()
     topology: TopologyConfig = TopologyConfig()
     tracing: TracingConfig = TracingConfig()
+    images: ImagesConfig = ImagesConfig()
     quota_defaults: dict[str, int] = Field(default_factory=default_quota)
     # Seconds in-flight calls get to finish on shutdown.
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
@@ -137,6 +147,11 @@ class Config(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment wins over the file, which is passed as init values.
         return (env_settings, init_settings)
+
+    @property
+    def images_dir(self) -> Path:
+        """Where image data lives."""
+        return Path(self.images.dir) if self.images.dir else self.data_dir / "images"
 
     @property
     def database_url(self) -> str:

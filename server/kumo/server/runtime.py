@@ -10,6 +10,7 @@ from kumo.server.auth.keys import ServerKeys
 from kumo.server.config import Config
 from kumo.server.controllers.operations import OperationExecutor
 from kumo.server.db.engine import Database
+from kumo.server.images.store import ImageStore
 from kumo.server.operations.handlers import HandlerRegistry
 from kumo.server.operations.notifier import OperationNotifier
 
@@ -26,6 +27,7 @@ class Runtime:
     handlers: HandlerRegistry
     notifier: OperationNotifier
     executor: OperationExecutor | None
+    images: ImageStore
 
     def operation_written(self) -> None:
         """Tells the local controller, if any, that a new operation is waiting."""

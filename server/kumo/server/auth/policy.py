@@ -33,6 +33,7 @@ _ROLE_NEEDED = {Rule.READER: READER, Rule.MEMBER: MEMBER, Rule.ADMIN: ADMIN}
 _IDENTITY = "/kumo.identity.v1.IdentityService/"
 _TOPOLOGY = "/kumo.topology.v1.TopologyService/"
 _OPERATIONS = "/google.longrunning.Operations/"
+_IMAGE = "/kumo.image.v1.ImageService/"
 
 POLICY: dict[str, Rule] = {
     _IDENTITY + "IssueToken": Rule.PUBLIC,
@@ -63,6 +64,17 @@ POLICY: dict[str, Rule] = {
     _OPERATIONS + "WaitOperation": Rule.READER,
     _OPERATIONS + "CancelOperation": Rule.MEMBER,
     _OPERATIONS + "DeleteOperation": Rule.MEMBER,
+    _IMAGE + "CreateImage": Rule.MEMBER,
+    _IMAGE + "UploadImageData": Rule.MEMBER,
+    _IMAGE + "DownloadImageData": Rule.READER,
+    _IMAGE + "GetImage": Rule.READER,
+    _IMAGE + "ListImages": Rule.READER,
+    _IMAGE + "UpdateImage": Rule.MEMBER,
+    _IMAGE + "DeleteImage": Rule.MEMBER,
+    _IMAGE + "CreateImageMember": Rule.MEMBER,
+    _IMAGE + "ListImageMembers": Rule.READER,
+    _IMAGE + "UpdateImageMember": Rule.MEMBER,
+    _IMAGE + "DeleteImageMember": Rule.MEMBER,
     "/grpc.health.v1.Health/Check": Rule.PUBLIC,
     "/grpc.health.v1.Health/Watch": Rule.PUBLIC,
     "/grpc.health.v1.Health/List": Rule.PUBLIC,

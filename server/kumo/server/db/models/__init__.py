@@ -1,5 +1,12 @@
 """Every table, imported here so that `Base.metadata` is complete for Alembic."""
 
+from kumo.server.db.models.compute import (
+    FlavorRow,
+    InstanceRow,
+    KeyPairRow,
+    SerialOutputRow,
+    ServerGroupRow,
+)
 from kumo.server.db.models.identity import (
     AccessKeyRow,
     ProjectRow,
@@ -8,13 +15,19 @@ from kumo.server.db.models.identity import (
     RoleAssignmentRow,
     UserRow,
 )
+from kumo.server.db.models.images import ImageMemberRow, ImageRow
 from kumo.server.db.models.operations import IdempotencyRow, OperationRow, ServerSecretRow
 from kumo.server.db.models.topology import HostRow, PoolRow, RackRow, RegionRow, ZoneRow
 
 __all__ = [
     "AccessKeyRow",
+    "FlavorRow",
     "HostRow",
     "IdempotencyRow",
+    "ImageMemberRow",
+    "ImageRow",
+    "InstanceRow",
+    "KeyPairRow",
     "OperationRow",
     "PoolRow",
     "ProjectRow",
@@ -23,6 +36,8 @@ __all__ = [
     "RegionRow",
     "RevokedTokenRow",
     "RoleAssignmentRow",
+    "SerialOutputRow",
+    "ServerGroupRow",
     "ServerSecretRow",
     "UserRow",
     "ZoneRow",

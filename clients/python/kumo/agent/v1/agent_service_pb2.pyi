@@ -1,0 +1,132 @@
+import datetime
+
+from google.api import annotations_pb2 as _annotations_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import resource_pb2 as _resource_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from kumo.compute.v1 import resources_pb2 as _resources_pb2
+from kumo.image.v1 import resources_pb2 as _resources_pb2_1
+from kumo.topology.v1 import resources_pb2 as _resources_pb2_1_1
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RegisterHostRequest(_message.Message):
+    __slots__ = ("host", "hypervisor_description")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    HYPERVISOR_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    host: _resources_pb2_1_1.Host
+    hypervisor_description: str
+    def __init__(self, host: _Optional[_Union[_resources_pb2_1_1.Host, _Mapping]] = ..., hypervisor_description: _Optional[str] = ...) -> None: ...
+
+class HeartbeatRequest(_message.Message):
+    __slots__ = ("host", "send_time", "running_instances")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    SEND_TIME_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    send_time: _timestamp_pb2.Timestamp
+    running_instances: int
+    def __init__(self, host: _Optional[str] = ..., send_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., running_instances: _Optional[int] = ...) -> None: ...
+
+class HeartbeatResponse(_message.Message):
+    __slots__ = ("timeout_seconds",)
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    timeout_seconds: int
+    def __init__(self, timeout_seconds: _Optional[int] = ...) -> None: ...
+
+class WatchAssignmentsRequest(_message.Message):
+    __slots__ = ("host",)
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    def __init__(self, host: _Optional[str] = ...) -> None: ...
+
+class InstanceAssignment(_message.Message):
+    __slots__ = ("instance", "instance_uid", "generation", "deleted", "power_intent", "vcpus", "memory_mib", "disk_gib", "image", "image_sha256", "image_format", "hostname", "ssh_authorized_keys", "user_data", "reboot_serial", "reboot_hard", "rebuild_serial")
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    POWER_INTENT_FIELD_NUMBER: _ClassVar[int]
+    VCPUS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    DISK_GIB_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    SSH_AUTHORIZED_KEYS_FIELD_NUMBER: _ClassVar[int]
+    USER_DATA_FIELD_NUMBER: _ClassVar[int]
+    REBOOT_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    REBOOT_HARD_FIELD_NUMBER: _ClassVar[int]
+    REBUILD_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    instance: str
+    instance_uid: str
+    generation: int
+    deleted: bool
+    power_intent: _resources_pb2.Instance.PowerIntent
+    vcpus: int
+    memory_mib: int
+    disk_gib: int
+    image: str
+    image_sha256: str
+    image_format: _resources_pb2_1.DiskFormat
+    hostname: str
+    ssh_authorized_keys: _containers.RepeatedScalarFieldContainer[str]
+    user_data: bytes
+    reboot_serial: int
+    reboot_hard: bool
+    rebuild_serial: int
+    def __init__(self, instance: _Optional[str] = ..., instance_uid: _Optional[str] = ..., generation: _Optional[int] = ..., deleted: _Optional[bool] = ..., power_intent: _Optional[_Union[_resources_pb2.Instance.PowerIntent, str]] = ..., vcpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., disk_gib: _Optional[int] = ..., image: _Optional[str] = ..., image_sha256: _Optional[str] = ..., image_format: _Optional[_Union[_resources_pb2_1.DiskFormat, str]] = ..., hostname: _Optional[str] = ..., ssh_authorized_keys: _Optional[_Iterable[str]] = ..., user_data: _Optional[bytes] = ..., reboot_serial: _Optional[int] = ..., reboot_hard: _Optional[bool] = ..., rebuild_serial: _Optional[int] = ...) -> None: ...
+
+class WatchAssignmentsResponse(_message.Message):
+    __slots__ = ("full_resync", "assignments")
+    FULL_RESYNC_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
+    full_resync: bool
+    assignments: _containers.RepeatedCompositeFieldContainer[InstanceAssignment]
+    def __init__(self, full_resync: _Optional[bool] = ..., assignments: _Optional[_Iterable[_Union[InstanceAssignment, _Mapping]]] = ...) -> None: ...
+
+class ReportInstanceStatusRequest(_message.Message):
+    __slots__ = ("instance_uid", "host", "observed_generation", "state", "message", "observed_reboot_serial", "observed_rebuild_serial", "removed")
+    INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_REBOOT_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_REBUILD_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    instance_uid: str
+    host: str
+    observed_generation: int
+    state: _resources_pb2.Instance.State
+    message: str
+    observed_reboot_serial: int
+    observed_rebuild_serial: int
+    removed: bool
+    def __init__(self, instance_uid: _Optional[str] = ..., host: _Optional[str] = ..., observed_generation: _Optional[int] = ..., state: _Optional[_Union[_resources_pb2.Instance.State, str]] = ..., message: _Optional[str] = ..., observed_reboot_serial: _Optional[int] = ..., observed_rebuild_serial: _Optional[int] = ..., removed: _Optional[bool] = ...) -> None: ...
+
+class ReportInstanceStatusResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AppendSerialPortOutputRequest(_message.Message):
+    __slots__ = ("instance_uid", "offset", "data")
+    INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    instance_uid: str
+    offset: int
+    data: bytes
+    def __init__(self, instance_uid: _Optional[str] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class AppendSerialPortOutputResponse(_message.Message):
+    __slots__ = ("next_offset",)
+    NEXT_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    next_offset: int
+    def __init__(self, next_offset: _Optional[int] = ...) -> None: ...

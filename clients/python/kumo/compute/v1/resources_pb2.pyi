@@ -1,0 +1,180 @@
+import datetime
+
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import resource_pb2 as _resource_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from kumo.type.v1 import condition_pb2 as _condition_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Flavor(_message.Message):
+    __slots__ = ("name", "uid", "display_name", "description", "vcpus", "memory_mib", "disk_gib", "labels", "create_time", "update_time", "etag")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    VCPUS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    DISK_GIB_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    uid: str
+    display_name: str
+    description: str
+    vcpus: int
+    memory_mib: int
+    disk_gib: int
+    labels: _containers.ScalarMap[str, str]
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    etag: str
+    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., vcpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., disk_gib: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+
+class KeyPair(_message.Message):
+    __slots__ = ("name", "uid", "public_key", "private_key", "fingerprint", "create_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    PRIVATE_KEY_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    uid: str
+    public_key: str
+    private_key: str
+    fingerprint: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., public_key: _Optional[str] = ..., private_key: _Optional[str] = ..., fingerprint: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ServerGroup(_message.Message):
+    __slots__ = ("name", "uid", "policy", "members", "create_time")
+    class Policy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        POLICY_UNSPECIFIED: _ClassVar[ServerGroup.Policy]
+        POLICY_AFFINITY: _ClassVar[ServerGroup.Policy]
+        POLICY_ANTI_AFFINITY: _ClassVar[ServerGroup.Policy]
+        POLICY_SOFT_AFFINITY: _ClassVar[ServerGroup.Policy]
+        POLICY_SOFT_ANTI_AFFINITY: _ClassVar[ServerGroup.Policy]
+    POLICY_UNSPECIFIED: ServerGroup.Policy
+    POLICY_AFFINITY: ServerGroup.Policy
+    POLICY_ANTI_AFFINITY: ServerGroup.Policy
+    POLICY_SOFT_AFFINITY: ServerGroup.Policy
+    POLICY_SOFT_ANTI_AFFINITY: ServerGroup.Policy
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    uid: str
+    policy: ServerGroup.Policy
+    members: _containers.RepeatedScalarFieldContainer[str]
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., policy: _Optional[_Union[ServerGroup.Policy, str]] = ..., members: _Optional[_Iterable[str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Instance(_message.Message):
+    __slots__ = ("name", "uid", "display_name", "labels", "flavor", "image", "hostname", "key_pairs", "server_group", "pool", "requested_host", "user_data", "power_intent", "generation", "state", "status_message", "host", "vcpus", "memory_mib", "disk_gib", "conditions", "observed_generation", "create_time", "update_time", "etag")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[Instance.State]
+        STATE_PROVISIONING: _ClassVar[Instance.State]
+        STATE_RUNNING: _ClassVar[Instance.State]
+        STATE_STOPPED: _ClassVar[Instance.State]
+        STATE_SUSPENDED: _ClassVar[Instance.State]
+        STATE_REBOOTING: _ClassVar[Instance.State]
+        STATE_RESIZED: _ClassVar[Instance.State]
+        STATE_DELETING: _ClassVar[Instance.State]
+        STATE_ERROR: _ClassVar[Instance.State]
+    STATE_UNSPECIFIED: Instance.State
+    STATE_PROVISIONING: Instance.State
+    STATE_RUNNING: Instance.State
+    STATE_STOPPED: Instance.State
+    STATE_SUSPENDED: Instance.State
+    STATE_REBOOTING: Instance.State
+    STATE_RESIZED: Instance.State
+    STATE_DELETING: Instance.State
+    STATE_ERROR: Instance.State
+    class PowerIntent(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        POWER_INTENT_UNSPECIFIED: _ClassVar[Instance.PowerIntent]
+        POWER_INTENT_RUNNING: _ClassVar[Instance.PowerIntent]
+        POWER_INTENT_STOPPED: _ClassVar[Instance.PowerIntent]
+        POWER_INTENT_SUSPENDED: _ClassVar[Instance.PowerIntent]
+    POWER_INTENT_UNSPECIFIED: Instance.PowerIntent
+    POWER_INTENT_RUNNING: Instance.PowerIntent
+    POWER_INTENT_STOPPED: Instance.PowerIntent
+    POWER_INTENT_SUSPENDED: Instance.PowerIntent
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    FLAVOR_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    KEY_PAIRS_FIELD_NUMBER: _ClassVar[int]
+    SERVER_GROUP_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_HOST_FIELD_NUMBER: _ClassVar[int]
+    USER_DATA_FIELD_NUMBER: _ClassVar[int]
+    POWER_INTENT_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    VCPUS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    DISK_GIB_FIELD_NUMBER: _ClassVar[int]
+    CONDITIONS_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    uid: str
+    display_name: str
+    labels: _containers.ScalarMap[str, str]
+    flavor: str
+    image: str
+    hostname: str
+    key_pairs: _containers.RepeatedScalarFieldContainer[str]
+    server_group: str
+    pool: str
+    requested_host: str
+    user_data: bytes
+    power_intent: Instance.PowerIntent
+    generation: int
+    state: Instance.State
+    status_message: str
+    host: str
+    vcpus: int
+    memory_mib: int
+    disk_gib: int
+    conditions: _containers.RepeatedCompositeFieldContainer[_condition_pb2.Condition]
+    observed_generation: int
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    etag: str
+    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., display_name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., flavor: _Optional[str] = ..., image: _Optional[str] = ..., hostname: _Optional[str] = ..., key_pairs: _Optional[_Iterable[str]] = ..., server_group: _Optional[str] = ..., pool: _Optional[str] = ..., requested_host: _Optional[str] = ..., user_data: _Optional[bytes] = ..., power_intent: _Optional[_Union[Instance.PowerIntent, str]] = ..., generation: _Optional[int] = ..., state: _Optional[_Union[Instance.State, str]] = ..., status_message: _Optional[str] = ..., host: _Optional[str] = ..., vcpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., disk_gib: _Optional[int] = ..., conditions: _Optional[_Iterable[_Union[_condition_pb2.Condition, _Mapping]]] = ..., observed_generation: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,117 @@
+"""Tables of the compute service: flavors, key pairs, server groups, instances, consoles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kumo.server.db.base import Base, utcnow
+from kumo.server.db.models.common import ResourceColumns, new_uid
+
+
+class FlavorRow(ResourceColumns, Base):
+    """A flavor (global)."""
+
+    __tablename__ = "flavors"
+
+    description: Mapped[str] = mapped_column(Text, default="")
+    vcpus: Mapped[int] = mapped_column()
+    memory_mib: Mapped[int] = mapped_column(BigInteger)
+    disk_gib: Mapped[int] = mapped_column(BigInteger)
+
+
+class KeyPairRow(Base):
+    """An SSH public key of a project."""
+
+    __tablename__ = "key_pairs"
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uid)
+    public_key: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    create_time: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ServerGroupRow(Base):
+    """A server group of a project; `policy` holds the proto enum value."""
+
+    __tablename__ = "server_groups"
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uid)
+    policy: Mapped[int] = mapped_column(SmallInteger)
+    create_time: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InstanceRow(ResourceColumns, Base):
+    """An instance: spec (user-written), placement and observed status.
+
+    `generation` grows with every spec change the host must act on; the agent
+    reports `observed_generation`. `reboot_serial`/`rebuild_serial` grow per
+    requested reboot/rebuild; the agent reports the ones it has carried out.
+    Enum columns hold proto enum values.
+    """
+
+    __tablename__ = "instances"
+    __table_args__ = (Index("ix_instances_host", "host_id"),)
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id"), primary_key=True)
+    # spec
+    flavor_id: Mapped[str] = mapped_column(String(63))
+    image_project_id: Mapped[str] = mapped_column(String(63))
+    image_id: Mapped[str] = mapped_column(String(63))
+    hostname: Mapped[str] = mapped_column(String(63))
+    key_pairs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    ssh_authorized_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    server_group_id: Mapped[str | None] = mapped_column(String(63), default=None)
+    pool_id: Mapped[str | None] = mapped_column(String(63), default=None)
+    requested_host_id: Mapped[str | None] = mapped_column(String(63), default=None)
+    user_data: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    power_intent: Mapped[int] = mapped_column(SmallInteger, default=1)
+    generation: Mapped[int] = mapped_column(BigInteger, default=1)
+    reboot_serial: Mapped[int] = mapped_column(BigInteger, default=0)
+    reboot_hard: Mapped[bool] = mapped_column(default=False)
+    rebuild_serial: Mapped[int] = mapped_column(BigInteger, default=0)
+    deleting: Mapped[bool] = mapped_column(default=False)
+    # placement (the claim: the resources are counted against host_id)
+    host_id: Mapped[str | None] = mapped_column(ForeignKey("hosts.id"), default=None)
+    vcpus: Mapped[int] = mapped_column(default=0)
+    memory_mib: Mapped[int] = mapped_column(BigInteger, default=0)
+    disk_gib: Mapped[int] = mapped_column(BigInteger, default=0)
+    # observed
+    state: Mapped[int] = mapped_column(SmallInteger, default=1)
+    status_message: Mapped[str] = mapped_column(String(1024), default="")
+    observed_generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    observed_reboot_serial: Mapped[int] = mapped_column(BigInteger, default=0)
+    observed_rebuild_serial: Mapped[int] = mapped_column(BigInteger, default=0)
+    conditions: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+
+
+class SerialOutputRow(Base):
+    """The retained tail of an instance's serial console: `data` starts at `start`."""
+
+    __tablename__ = "serial_output"
+
+    instance_uid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    start: Mapped[int] = mapped_column(BigInteger, default=0)
+    data: Mapped[bytes] = mapped_column(LargeBinary, default=b"")

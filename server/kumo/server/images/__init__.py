@@ -1,0 +1,1 @@
+"""Image data: where it is stored and how it is checked."""

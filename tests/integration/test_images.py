@@ -1,0 +1,191 @@
+"""ImageService over real channels: records, streamed data, visibility, sharing, deletion."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from google.longrunning import operations_pb2
+
+from kumo.image.v1 import image_service_pb2 as api
+from kumo.image.v1 import image_service_pb2_grpc as rpc
+from kumo.image.v1 import resources_pb2 as pb
+from tests.support.cloud import Stubs, Tenant, rpc_error, unique
+
+CHUNK = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def qcow2(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A small valid qcow2 image (3 MiB of data in a 64 MiB disk)."""
+    path = tmp_path_factory.mktemp("img") / "disk.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "64M"], check=True)
+    subprocess.run(
+        ["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 3M", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    return path.read_bytes()
+
+
+def images(stubs: Stubs) -> rpc.ImageServiceStub:
+    return rpc.ImageServiceStub(stubs.channel)
+
+
+def create(stubs: Stubs, tenant: Tenant, **fields: object) -> pb.Image:
+    image = pb.Image(disk_format=pb.DISK_FORMAT_QCOW2, **fields)  # type: ignore[arg-type]
+    return images(stubs).CreateImage(
+        api.CreateImageRequest(parent=tenant.name, image=image, image_id=unique("img"))
+    )
+
+
+def upload(stubs: Stubs, name: str, data: bytes, sha256: str = "") -> pb.Image:
+    def messages() -> Iterator[api.UploadImageDataRequest]:
+        yield api.UploadImageDataRequest(name=name, expected_sha256=sha256)
+        for offset in range(0, len(data), CHUNK):
+            yield api.UploadImageDataRequest(data=data[offset : offset + CHUNK])
+
+    return images(stubs).UploadImageData(messages())
+
+
+def download(stubs: Stubs, name: str) -> bytes:
+    return b"".join(
+        c.data for c in images(stubs).DownloadImageData(api.DownloadImageDataRequest(name=name))
+    )
+
+
+def test_upload_then_download(tenant: Tenant, qcow2: bytes) -> None:
+    """Streamed data becomes ACTIVE with its checksum and sizes, and downloads identical."""
+    member = tenant.stubs["member"]
+    image = create(member, tenant, min_disk_gib=1)
+    assert image.state == pb.Image.STATE_PENDING_UPLOAD
+    sha = hashlib.sha256(qcow2).hexdigest()
+    active = upload(member, image.name, qcow2, sha)
+    assert active.state == pb.Image.STATE_ACTIVE
+    assert active.checksum_sha256 == sha
+    assert active.size_bytes == len(qcow2) and active.virtual_size_bytes == 64 << 20
+    assert download(tenant.stubs["reader"], image.name) == qcow2
+    code, _ = rpc_error(lambda: upload(member, image.name, qcow2))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+
+
+@pytest.mark.parametrize("case", ["checksum", "not-an-image", "backing-file", "raw-is-qcow2"])
+def test_bad_uploads_fail_and_store_nothing(
+    tenant: Tenant, qcow2: bytes, tmp_path: Path, case: str
+) -> None:
+    """Wrong checksum, garbage, a qcow2 with a backing file → INVALID_ARGUMENT, image ERROR."""
+    member = tenant.stubs["member"]
+    image = create(member, tenant)
+    data, sha = qcow2, ""
+    if case == "checksum":
+        sha = "0" * 64
+    elif case == "not-an-image":
+        data = b"hello world" * 1000
+    elif case == "backing-file":
+        overlay = tmp_path / "overlay.qcow2"
+        subprocess.run(
+            [
+                "qemu-img",
+                "create",
+                "-q",
+                "-f",
+                "qcow2",
+                "-b",
+                "/etc/passwd",
+                "-F",
+                "raw",
+                str(overlay),
+            ],
+            check=True,
+        )
+        data = overlay.read_bytes()
+    else:
+        image = images(member).CreateImage(
+            api.CreateImageRequest(
+                parent=tenant.name,
+                image=pb.Image(disk_format=pb.DISK_FORMAT_RAW),
+                image_id=unique("raw"),
+            )
+        )
+    code, _ = rpc_error(lambda: upload(member, image.name, data, sha))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    again = images(member).GetImage(api.GetImageRequest(name=image.name))
+    assert again.state == pb.Image.STATE_ERROR and again.state_message
+    code, _ = rpc_error(lambda: download(member, image.name))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_visibility_and_sharing(
+    admin: Stubs, tenant: Tenant, other_tenant: Tenant, qcow2: bytes
+) -> None:
+    """Private is hidden, shared shows once accepted, public needs a cloud admin."""
+    owner, outsider = tenant.stubs["member"], other_tenant.stubs["member"]
+    image = create(owner, tenant)
+    upload(owner, image.name, qcow2)
+    code, _ = rpc_error(lambda: images(outsider).GetImage(api.GetImageRequest(name=image.name)))
+    assert code == grpc.StatusCode.NOT_FOUND
+
+    code, _ = rpc_error(
+        lambda: images(owner).UpdateImage(
+            api.UpdateImageRequest(image=pb.Image(name=image.name, visibility=pb.VISIBILITY_PUBLIC))
+        )
+    )
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    images(owner).UpdateImage(
+        api.UpdateImageRequest(image=pb.Image(name=image.name, visibility=pb.VISIBILITY_SHARED))
+    )
+    member = images(owner).CreateImageMember(
+        api.CreateImageMemberRequest(parent=image.name, member_project=other_tenant.name)
+    )
+    assert member.state == pb.ImageMember.STATE_PENDING
+    members = images(owner).ListImageMembers(api.ListImageMembersRequest(parent=image.name))
+    assert [m.project for m in members.image_members] == [other_tenant.name]
+
+    def listed() -> list[str]:
+        response = images(outsider).ListImages(
+            api.ListImagesRequest(parent="projects/-", page_size=1000)
+        )
+        return [i.name for i in response.images]
+
+    assert image.name not in listed()
+    assert images(outsider).GetImage(api.GetImageRequest(name=image.name)).name == image.name
+    images(outsider).UpdateImageMember(
+        api.UpdateImageMemberRequest(
+            image_member=pb.ImageMember(name=member.name, state=pb.ImageMember.STATE_ACCEPTED)
+        )
+    )
+    assert image.name in listed()
+    assert download(outsider, image.name) == qcow2
+    code, _ = rpc_error(
+        lambda: images(outsider).DeleteImage(api.DeleteImageRequest(name=image.name))
+    )
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+
+    images(owner).DeleteImageMember(api.DeleteImageMemberRequest(name=member.name))
+    assert image.name not in listed()
+    images(admin).UpdateImage(
+        api.UpdateImageRequest(image=pb.Image(name=image.name, visibility=pb.VISIBILITY_PUBLIC))
+    )
+    assert image.name in listed()
+
+
+def test_delete_is_an_operation(tenant: Tenant, qcow2: bytes) -> None:
+    """DeleteImage removes the record and its data; the operation ends done."""
+    member = tenant.stubs["member"]
+    image = create(member, tenant)
+    upload(member, image.name, qcow2)
+    operation = images(member).DeleteImage(api.DeleteImageRequest(name=image.name))
+    done = member.operations.WaitOperation(operations_pb2.WaitOperationRequest(name=operation.name))
+    assert done.done and not done.HasField("error")
+    code, _ = rpc_error(lambda: images(member).GetImage(api.GetImageRequest(name=image.name)))
+    assert code == grpc.StatusCode.NOT_FOUND
+
+
+def test_readers_cannot_create(tenant: Tenant) -> None:
+    """Creating needs the member role."""
+    code, _ = rpc_error(lambda: create(tenant.stubs["reader"], tenant))
+    assert code == grpc.StatusCode.PERMISSION_DENIED
