@@ -11,10 +11,12 @@ import grpc
 import pytest
 from google.longrunning import operations_pb2
 
-from kumo.image.v1 import image_service_pb2 as api
+from kumo.identity.v1 import identity_service_pb2 as iapi
+from kumo.image.v1 import image_service_pb2 as imgapi
 from kumo.image.v1 import image_service_pb2_grpc as rpc
 from kumo.image.v1 import resources_pb2 as pb
 from tests.support.cloud import Stubs, Tenant, rpc_error, unique
+from tests.support.server import ServerThread
 
 CHUNK = 1 << 20
 
@@ -38,23 +40,25 @@ def images(stubs: Stubs) -> rpc.ImageServiceStub:
 
 def create(stubs: Stubs, tenant: Tenant, **fields: object) -> pb.Image:
     image = pb.Image(disk_format=pb.DISK_FORMAT_QCOW2, **fields)  # type: ignore[arg-type]
-    return images(stubs).CreateImage(
-        api.CreateImageRequest(parent=tenant.name, image=image, image_id=unique("img"))
+    created: pb.Image = images(stubs).CreateImage(
+        imgapi.CreateImageRequest(parent=tenant.name, image=image, image_id=unique("img"))
     )
+    return created
 
 
 def upload(stubs: Stubs, name: str, data: bytes, sha256: str = "") -> pb.Image:
-    def messages() -> Iterator[api.UploadImageDataRequest]:
-        yield api.UploadImageDataRequest(name=name, expected_sha256=sha256)
+    def messages() -> Iterator[imgapi.UploadImageDataRequest]:
+        yield imgapi.UploadImageDataRequest(name=name, expected_sha256=sha256)
         for offset in range(0, len(data), CHUNK):
-            yield api.UploadImageDataRequest(data=data[offset : offset + CHUNK])
+            yield imgapi.UploadImageDataRequest(data=data[offset : offset + CHUNK])
 
-    return images(stubs).UploadImageData(messages())
+    stored: pb.Image = images(stubs).UploadImageData(messages())
+    return stored
 
 
 def download(stubs: Stubs, name: str) -> bytes:
     return b"".join(
-        c.data for c in images(stubs).DownloadImageData(api.DownloadImageDataRequest(name=name))
+        c.data for c in images(stubs).DownloadImageData(imgapi.DownloadImageDataRequest(name=name))
     )
 
 
@@ -105,7 +109,7 @@ def test_bad_uploads_fail_and_store_nothing(
         data = overlay.read_bytes()
     else:
         image = images(member).CreateImage(
-            api.CreateImageRequest(
+            imgapi.CreateImageRequest(
                 parent=tenant.name,
                 image=pb.Image(disk_format=pb.DISK_FORMAT_RAW),
                 image_id=unique("raw"),
@@ -113,7 +117,7 @@ def test_bad_uploads_fail_and_store_nothing(
         )
     code, _ = rpc_error(lambda: upload(member, image.name, data, sha))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
-    again = images(member).GetImage(api.GetImageRequest(name=image.name))
+    again = images(member).GetImage(imgapi.GetImageRequest(name=image.name))
     assert again.state == pb.Image.STATE_ERROR and again.state_message
     code, _ = rpc_error(lambda: download(member, image.name))
     assert code == grpc.StatusCode.FAILED_PRECONDITION
@@ -126,49 +130,51 @@ def test_visibility_and_sharing(
     owner, outsider = tenant.stubs["member"], other_tenant.stubs["member"]
     image = create(owner, tenant)
     upload(owner, image.name, qcow2)
-    code, _ = rpc_error(lambda: images(outsider).GetImage(api.GetImageRequest(name=image.name)))
+    code, _ = rpc_error(lambda: images(outsider).GetImage(imgapi.GetImageRequest(name=image.name)))
     assert code == grpc.StatusCode.NOT_FOUND
 
     code, _ = rpc_error(
         lambda: images(owner).UpdateImage(
-            api.UpdateImageRequest(image=pb.Image(name=image.name, visibility=pb.VISIBILITY_PUBLIC))
+            imgapi.UpdateImageRequest(
+                image=pb.Image(name=image.name, visibility=pb.VISIBILITY_PUBLIC)
+            )
         )
     )
     assert code == grpc.StatusCode.PERMISSION_DENIED
     images(owner).UpdateImage(
-        api.UpdateImageRequest(image=pb.Image(name=image.name, visibility=pb.VISIBILITY_SHARED))
+        imgapi.UpdateImageRequest(image=pb.Image(name=image.name, visibility=pb.VISIBILITY_SHARED))
     )
     member = images(owner).CreateImageMember(
-        api.CreateImageMemberRequest(parent=image.name, member_project=other_tenant.name)
+        imgapi.CreateImageMemberRequest(parent=image.name, member_project=other_tenant.name)
     )
     assert member.state == pb.ImageMember.STATE_PENDING
-    members = images(owner).ListImageMembers(api.ListImageMembersRequest(parent=image.name))
+    members = images(owner).ListImageMembers(imgapi.ListImageMembersRequest(parent=image.name))
     assert [m.project for m in members.image_members] == [other_tenant.name]
 
     def listed() -> list[str]:
         response = images(outsider).ListImages(
-            api.ListImagesRequest(parent="projects/-", page_size=1000)
+            imgapi.ListImagesRequest(parent="projects/-", page_size=1000)
         )
         return [i.name for i in response.images]
 
     assert image.name not in listed()
-    assert images(outsider).GetImage(api.GetImageRequest(name=image.name)).name == image.name
+    assert images(outsider).GetImage(imgapi.GetImageRequest(name=image.name)).name == image.name
     images(outsider).UpdateImageMember(
-        api.UpdateImageMemberRequest(
+        imgapi.UpdateImageMemberRequest(
             image_member=pb.ImageMember(name=member.name, state=pb.ImageMember.STATE_ACCEPTED)
         )
     )
     assert image.name in listed()
     assert download(outsider, image.name) == qcow2
     code, _ = rpc_error(
-        lambda: images(outsider).DeleteImage(api.DeleteImageRequest(name=image.name))
+        lambda: images(outsider).DeleteImage(imgapi.DeleteImageRequest(name=image.name))
     )
     assert code == grpc.StatusCode.PERMISSION_DENIED
 
-    images(owner).DeleteImageMember(api.DeleteImageMemberRequest(name=member.name))
+    images(owner).DeleteImageMember(imgapi.DeleteImageMemberRequest(name=member.name))
     assert image.name not in listed()
     images(admin).UpdateImage(
-        api.UpdateImageRequest(image=pb.Image(name=image.name, visibility=pb.VISIBILITY_PUBLIC))
+        imgapi.UpdateImageRequest(image=pb.Image(name=image.name, visibility=pb.VISIBILITY_PUBLIC))
     )
     assert image.name in listed()
 
@@ -178,10 +184,10 @@ def test_delete_is_an_operation(tenant: Tenant, qcow2: bytes) -> None:
     member = tenant.stubs["member"]
     image = create(member, tenant)
     upload(member, image.name, qcow2)
-    operation = images(member).DeleteImage(api.DeleteImageRequest(name=image.name))
+    operation = images(member).DeleteImage(imgapi.DeleteImageRequest(name=image.name))
     done = member.operations.WaitOperation(operations_pb2.WaitOperationRequest(name=operation.name))
     assert done.done and not done.HasField("error")
-    code, _ = rpc_error(lambda: images(member).GetImage(api.GetImageRequest(name=image.name)))
+    code, _ = rpc_error(lambda: images(member).GetImage(imgapi.GetImageRequest(name=image.name)))
     assert code == grpc.StatusCode.NOT_FOUND
 
 
@@ -189,3 +195,20 @@ def test_readers_cannot_create(tenant: Tenant) -> None:
     """Creating needs the member role."""
     code, _ = rpc_error(lambda: create(tenant.stubs["reader"], tenant))
     assert code == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_deleting_the_project_deletes_its_images(
+    api: ServerThread, admin: Stubs, tenant: Tenant, qcow2: bytes
+) -> None:
+    """DeleteProject removes the project's images, data included."""
+    member = tenant.stubs["member"]
+    image = create(member, tenant)
+    upload(member, image.name, qcow2)
+    data = api.server.runtime.images.path(image.uid)
+    assert data.exists()
+    operation = admin.identity.DeleteProject(iapi.DeleteProjectRequest(name=tenant.name))
+    done = admin.operations.WaitOperation(operations_pb2.WaitOperationRequest(name=operation.name))
+    assert done.done and not done.HasField("error")
+    code, _ = rpc_error(lambda: images(admin).GetImage(imgapi.GetImageRequest(name=image.name)))
+    assert code == grpc.StatusCode.NOT_FOUND
+    assert not data.exists()

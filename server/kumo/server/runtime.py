@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from kumo.server.api.paging import Pager
 from kumo.server.auth.authenticator import Authenticator
@@ -11,8 +12,11 @@ from kumo.server.config import Config
 from kumo.server.controllers.operations import OperationExecutor
 from kumo.server.db.engine import Database
 from kumo.server.images.store import ImageStore
-from kumo.server.operations.handlers import HandlerRegistry
+from kumo.server.operations.handlers import HandlerRegistry, OperationContext
 from kumo.server.operations.notifier import OperationNotifier
+
+# Removes what one service holds for a project being deleted; resumable.
+ProjectCleanup = Callable[[OperationContext, str], Awaitable[None]]
 
 
 @dataclass
@@ -28,6 +32,8 @@ class Runtime:
     notifier: OperationNotifier
     executor: OperationExecutor | None
     images: ImageStore
+    # Run by DeleteProject, in registration order, before the project's own records go.
+    project_cleanups: list[ProjectCleanup] = field(default_factory=list)
 
     def operation_written(self) -> None:
         """Tells the local controller, if any, that a new operation is waiting."""

@@ -9,6 +9,7 @@ creation of the response iterator, server-streaming calls.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeAlias
 
@@ -71,7 +72,11 @@ class UnaryInterceptor(grpc.aio.ServerInterceptor):
         start = self.wrap(method, create)
 
         async def streamed(request: Any, context: Context) -> AsyncIterator[Any]:
-            async for item in await start(request, context):
+            responses = await start(request, context)
+            if inspect.isawaitable(responses):  # a servicer that sends with context.write()
+                await responses  # (the standard health servicer's Watch)
+                return
+            async for item in responses:
                 yield item
 
         return streamed

@@ -10,6 +10,7 @@ NOT_FOUND.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from collections.abc import AsyncIterator
 from typing import cast
 
@@ -150,6 +151,7 @@ class ImageService(rpc.ImageServiceServicer):
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         runtime.handlers.register(DELETE_IMAGE, self._delete_image, _undo_delete)
+        runtime.project_cleanups.append(self._delete_project_images)
 
     async def CreateImage(self, request: api.CreateImageRequest, context: Context) -> pb.Image:
         caller = current_principal()
@@ -327,6 +329,16 @@ class ImageService(rpc.ImageServiceServicer):
             )
         return empty_pb2.Empty()
 
+    async def _delete_project_images(self, ctx: OperationContext, project_id: str) -> None:
+        """Project cleanup: every image of the project, data first. Resumable."""
+        await ctx.checkpoint(5, "deleting images")
+        uids = await ctx.db.run(
+            lambda s: list(s.scalars(select(ImageRow.uid).where(ImageRow.project_id == project_id)))
+        )
+        for uid in uids:
+            await asyncio.to_thread(self.runtime.images.delete, uid)
+            await ctx.db.run(partial(_delete_image_row, uid))
+
     async def CreateImageMember(
         self, request: api.CreateImageMemberRequest, context: Context
     ) -> pb.ImageMember:
@@ -434,6 +446,10 @@ class ImageService(rpc.ImageServiceServicer):
 def _member_key(name: str, field: str) -> tuple[str, str, str]:
     project_id, image_id, member_id = parse(field, name, MEMBER_PATTERN)
     return project_id, image_id, member_id
+
+
+def _delete_image_row(uid: str, session: Session) -> None:
+    session.execute(delete(ImageRow).where(ImageRow.uid == uid))
 
 
 def _mark_error(session: Session, row: ImageRow, message: str) -> None:

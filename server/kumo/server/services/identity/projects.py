@@ -149,6 +149,8 @@ class ProjectMethods(IdentityPart):
         step, the project returns to ACTIVE (the cancel hook, `_reactivate`).
         """
         project_id = ctx.payload.decode()
+        for cleanup in self.runtime.project_cleanups:
+            await cleanup(ctx, project_id)
         steps = [
             ("access keys", AccessKeyRow.project_id),
             ("role assignments", RoleAssignmentRow.project_id),
