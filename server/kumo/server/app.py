@@ -37,8 +37,8 @@ from kumo.server.interceptors.errors import ErrorInterceptor
 from kumo.server.interceptors.request_id import RequestIdInterceptor
 from kumo.server.interceptors.tracing import TracingInterceptor
 from kumo.server.interceptors.validation import ValidationInterceptor
+from kumo.server.notifier import Notifier
 from kumo.server.operations.handlers import HandlerRegistry
-from kumo.server.operations.notifier import OperationNotifier
 from kumo.server.runtime import Runtime
 from kumo.server.services.identity import IdentityService
 from kumo.server.services.images import ImageService
@@ -131,7 +131,7 @@ def create_server(config: Config) -> tuple[KumoServer, int]:
     admin_password = bootstrap(db, config)
     codec = TokenCodec(keys.tokens, config.auth.token_ttl_seconds)
     handlers = HandlerRegistry()
-    notifier = OperationNotifier()
+    notifier = Notifier()
     executor = (
         OperationExecutor(db, handlers, notifier, config.operations)
         if config.operations.enabled

@@ -12,8 +12,8 @@ from kumo.server.config import Config
 from kumo.server.controllers.operations import OperationExecutor
 from kumo.server.db.engine import Database
 from kumo.server.images.store import ImageStore
+from kumo.server.notifier import Notifier
 from kumo.server.operations.handlers import HandlerRegistry, OperationContext
-from kumo.server.operations.notifier import OperationNotifier
 
 # Removes what one service holds for a project being deleted; resumable.
 ProjectCleanup = Callable[[OperationContext, str], Awaitable[None]]
@@ -29,7 +29,7 @@ class Runtime:
     pager: Pager
     authenticator: Authenticator
     handlers: HandlerRegistry
-    notifier: OperationNotifier
+    notifier: Notifier
     executor: OperationExecutor | None
     images: ImageStore
     # Run by DeleteProject, in registration order, before the project's own records go.

@@ -28,6 +28,7 @@ from kumo.server.db.base import utcnow
 from kumo.server.db.engine import Database
 from kumo.server.db.models import OperationRow
 from kumo.server.errors import KumoError
+from kumo.server.notifier import Notifier
 from kumo.server.operations import store
 from kumo.server.operations.handlers import (
     Handler,
@@ -35,7 +36,6 @@ from kumo.server.operations.handlers import (
     OperationCancelled,
     OperationContext,
 )
-from kumo.server.operations.notifier import OperationNotifier
 from kumo.server.operations.store import OperationState
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class OperationExecutor:
         self,
         db: Database,
         registry: HandlerRegistry,
-        notifier: OperationNotifier,
+        notifier: Notifier,
         config: OperationsConfig,
     ) -> None:
         self._db = db
@@ -238,4 +238,4 @@ class OperationExecutor:
             await self._db.run(
                 lambda s: store.finish(s, op_id, self.owner, state, **result)  # type: ignore[arg-type]
             )
-        self._notifier.notify(op_id)
+        self._notifier.notify(f"op:{op_id}")

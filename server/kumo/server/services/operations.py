@@ -136,9 +136,8 @@ class OperationsService(operations_pb2_grpc.OperationsServicer):
             return False
 
         if await self.runtime.db.run(cancel):
-            self.runtime.notifier.notify(
-                parse_one("name", request.name, store.PATTERN, operation=_UUID)
-            )
+            op_id = parse_one("name", request.name, store.PATTERN, operation=_UUID)
+            self.runtime.notifier.notify(f"op:{op_id}")
         return empty_pb2.Empty()
 
     async def WaitOperation(
@@ -158,4 +157,4 @@ class OperationsService(operations_pb2_grpc.OperationsServicer):
             left = deadline - time.monotonic()
             if row.done or left <= 0:
                 return store.to_proto(row)
-            await self.runtime.notifier.wait(row.id, min(left, POLL_SECONDS))
+            await self.runtime.notifier.wait(f"op:{row.id}", min(left, POLL_SECONDS))

@@ -1,0 +1,39 @@
+"""In-process wake-ups keyed by text: operations finishing (`op:<id>`), instances
+reporting (`instance:<uid>`), a host's assignments changing (`host:<id>`).
+
+Other replicas' changes are not seen here: every waiter also polls the database
+on a short interval as the safety net (ARCHITECTURE: LISTEN/NOTIFY on
+PostgreSQL is the planned cross-replica path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+
+
+class Notifier:
+    """Events keyed by text."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, set[asyncio.Event]] = defaultdict(set)
+
+    def notify(self, key: str) -> None:
+        """Wakes every waiter on `key`."""
+        for event in self._events.pop(key, ()):
+            event.set()
+
+    async def wait(self, key: str, timeout: float) -> None:
+        """Returns when `key` is notified or after `timeout` seconds, whichever is first."""
+        event = asyncio.Event()
+        self._events[key].add(event)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout)
+        finally:
+            waiters = self._events.get(key)
+            if waiters is not None:
+                waiters.discard(event)
+                if not waiters:
+                    del self._events[key]
