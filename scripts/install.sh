@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # scripts/install.sh [--test]: install what Kumo needs on Debian 12, non-interactively.
 #
-#   base:    python3, python3-venv (apt); .venv with `pip install -e '.[dev]'`
-#   --test:  also git, postgresql (binaries only, no server left running), nodejs + npm (apt)
+#   base:    python3, python3-venv; libvirt + QEMU (libvirtd, its QEMU driver, virsh, qemu-img),
+#            the tiny guest image's tools (syslinux, mtools, dosfstools, cpio), gcc, python3-dev,
+#            libvirt-dev and pkg-config (libvirt-python compiles) (apt); the `libvirt-qemu` user
+#            libvirtd wants; .venv with `pip install -e '.[dev]'`; the test guest image
+#            build/images/kumo-tiny.qcow2 (scripts/build-image)
+#   --test:  also git, openssh-client (ssh-keygen), postgresql (binaries only, no server left running), nodejs + npm (apt)
 #            and buf pinned from npm into build/node
 #
 # Idempotent: apt runs only when a package is missing (at most one `apt-get update`), pip only
 # when pyproject.toml changed since the last install (.venv/.kumo-installed holds its sha256),
-# npm only when buf is not already at BUF_VERSION. A second run on a ready machine takes seconds.
-# Every dependency installs from a binary wheel (grpcio, psycopg-binary, cryptography, ...),
-# so no compiler or python3-dev is needed.
+# npm only when buf is not already at BUF_VERSION, the image only when its recipe changed. A
+# second run on a ready machine takes seconds. No service is started: the tests and `kumo up`
+# run their own libvirtd. Every dependency but libvirt-python installs from a binary wheel.
 set -euo pipefail
 
 BUF_VERSION=1.75.0
 PG_BIN=/usr/lib/postgresql/15/bin
 
-usage() { sed -n '2,12s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,17s/^# \{0,1\}//p' "$0"; }
 with_test=0
 for arg in "$@"; do
   case $arg in
@@ -47,8 +51,14 @@ need() {
 }
 need python3
 need python3-venv
+# compute: libvirtd + QEMU (TCG is enough), libvirt-python's build, the guest image's tools
+for pkg in libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config \
+  qemu-system-x86 qemu-utils syslinux syslinux-common mtools dosfstools cpio gcc python3-dev; do
+  need "$pkg"
+done
 if [ "$with_test" = 1 ]; then
   need git git
+  need openssh-client ssh-keygen
   need postgresql
   need nodejs node
   need npm npm
@@ -85,6 +95,17 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
   fi
   took+=("apt $((SECONDS - t))s")
+fi
+# libvirtd (as root) refuses to start without the user its packaged config names; the
+# libvirt-daemon-system package that would create it is not installed (it brings services).
+if ! getent passwd libvirt-qemu >/dev/null; then
+  if [ "$(id -u)" -ne 0 ] && [ ${#sudo[@]} -eq 0 ]; then
+    die "user libvirt-qemu is missing; run as root or install sudo"
+  fi
+  say "creating system user and group libvirt-qemu"
+  getent group libvirt-qemu >/dev/null || "${sudo[@]}" groupadd --system libvirt-qemu
+  "${sudo[@]}" useradd --system --gid libvirt-qemu --home-dir /var/lib/libvirt --no-create-home \
+    --shell /usr/sbin/nologin libvirt-qemu
 fi
 if [ "$with_test" = 1 ] && [ ! -x "$PG_BIN/postgres" ]; then
   die "PostgreSQL 15 server binaries not found in $PG_BIN"
@@ -124,6 +145,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/pip install -q -e '.[dev]' || die "pip install -e '.[dev]' failed"
   echo "$want" >"$stamp"
   took+=("pip $((SECONDS - t))s")
+fi
+
+# ---- tiny guest image (scripts/build-image: no-op when up to date) ----------------------------
+t=$SECONDS
+image_json=build/images/kumo-tiny.json
+before=$(stat -c '%i %Y' "$image_json" 2>/dev/null || echo none)
+if ! scripts/build-image | { grep -v ' is up to date$' || true; }; then
+  die "scripts/build-image failed"
+fi
+if [ "$(stat -c '%i %Y' "$image_json" 2>/dev/null || echo none)" != "$before" ]; then
+  took+=("image $((SECONDS - t))s")
 fi
 
 if [ ${#took[@]} -eq 0 ]; then

@@ -1,0 +1,259 @@
+"""A throwaway libvirtd for tests: run as root without systemd, in its own temp dir, stopped after.
+
+As root, libvirtd's paths are fixed (/etc/libvirt, /run/libvirt, /var/lib/libvirt,
+/var/log/libvirt, /var/cache/libvirt). The daemon therefore runs in a private mount
+namespace (`unshare -m`) where each of those is a bind mount of a directory under
+its temp dir: its config, sockets, domain state, logs and capability cache are its
+own, and several daemons can run side by side. QEMU processes inherit the
+namespace. The qemu.conf makes it work without systemd, cgroups, virtlogd or
+security drivers (see shared notes, "Compute: libvirt + QEMU (TCG)").
+
+Nothing is left running: `stop` destroys the domains, then kills the daemon and
+every process still in its mount namespace by pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+LIBVIRTD = Path("/usr/sbin/libvirtd")
+# libvirt's root paths, each bind-mounted from a directory of the daemon's own.
+MOUNTS = {
+    "etc": "/etc/libvirt",
+    "run": "/run/libvirt",
+    "lib": "/var/lib/libvirt",
+    "log": "/var/log/libvirt",
+    "cache": "/var/cache/libvirt",
+}
+
+QEMU_CONF = """\
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+security_driver = "none"
+cgroup_controllers = [ ]
+namespaces = [ ]
+stdio_handler = "file"
+"""
+
+
+def unavailable_reason() -> str | None:
+    """Why a LibvirtDaemon cannot run here, or None if it can."""
+    if os.geteuid() != 0:
+        return "libvirtd runs as root here (no systemd, no session daemon): run tests as root"
+    if not LIBVIRTD.exists():
+        return f"{LIBVIRTD} is not installed (scripts/install.sh installs libvirt and QEMU)"
+    if shutil.which("qemu-system-x86_64") is None:
+        return "qemu-system-x86_64 is not installed (scripts/install.sh installs it)"
+    if shutil.which("unshare") is None:
+        return "unshare (util-linux) is not installed"
+    try:
+        pwd.getpwnam("libvirt-qemu")
+    except KeyError:
+        return "user libvirt-qemu is missing: libvirtd will not start (scripts/install.sh adds it)"
+    try:
+        import libvirt  # noqa: F401
+    except ImportError:
+        return "the libvirt Python binding is not installed (pip install -e '.[dev]')"
+    return None
+
+
+def _propagation() -> str:
+    """unshare's --propagation: `private` keeps the bind mounts from reaching the host's
+    namespace where mounts are shared (systemd makes / shared). It needs / to be a mount
+    point, which a chroot's is not; with no shared mount at all, `unchanged` is as safe."""
+    with contextlib.suppress(OSError):
+        if "shared:" not in Path("/proc/self/mountinfo").read_text():
+            return "unchanged"
+    return "private"
+
+
+def _mount_namespace(pid: int) -> str | None:
+    with contextlib.suppress(OSError):
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    return None
+
+
+class LibvirtDaemon:
+    """One libvirtd (QEMU driver) reachable at `uri`, in a temp dir of its own.
+
+    `qemu_conf` and `libvirtd_conf` are appended to the generated configs (e.g.
+    migration ports, `listen_tcp`); `dir` holds everything, `log_dir` the daemon's
+    and each domain's QEMU log (qemu/<name>.log).
+    """
+
+    def __init__(self, *, qemu_conf: str = "", libvirtd_conf: str = "") -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="kumo-libvirtd-"))
+        for sub in MOUNTS:
+            (self.dir / sub).mkdir()
+        self.log_dir = self.dir / "log"
+        self.socket = self.dir / "run" / "libvirt-sock"
+        self.uri = f"qemu+unix:///system?socket={self.socket}"
+        self.host_uuid = str(uuid.uuid4())
+        (self.dir / "etc" / "libvirtd.conf").write_text(
+            "listen_tls = 0\n"
+            "listen_tcp = 0\n"
+            'auth_unix_ro = "none"\n'
+            'auth_unix_rw = "none"\n'
+            'unix_sock_group = "root"\n'
+            'unix_sock_rw_perms = "0770"\n'
+            f'host_uuid = "{self.host_uuid}"\n'
+            f'log_outputs = "3:file:{self.log_dir}/libvirtd.log"\n' + libvirtd_conf
+        )
+        (self.dir / "etc" / "qemu.conf").write_text(QEMU_CONF + qemu_conf)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._namespace: str | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The daemon's pid while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Starts the daemon and waits until it answers (the first start probes QEMU: ~10 s)."""
+        steps = []
+        for sub, target in MOUNTS.items():
+            steps.append(f"mkdir -p {target}")
+            steps.append(f"mount --bind {shlex.quote(str(self.dir / sub))} {target}")
+        # unshare and sh exec: the Popen pid is libvirtd's own. (Its default pid file is
+        # /run/libvirtd.pid, outside the bind mounts: a second daemon would refuse to start.)
+        pid_file = shlex.quote(str(self.dir / "libvirtd.pid"))
+        steps.append(f"exec {LIBVIRTD} -f /etc/libvirt/libvirtd.conf -p {pid_file}")
+        with open(self.dir / "stdout.log", "wb") as out:
+            self._process = subprocess.Popen(
+                ["unshare", "-m", "--propagation", _propagation(), "sh", "-c", " && ".join(steps)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.dir,
+            )
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
+        import libvirt
+
+        assert self._process is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f"libvirtd exited with {self._process.returncode}: {self.logs()}"
+                )
+            if self.socket.exists():
+                # Bound by libvirtd itself, so unshare has run: note its namespace (never ours).
+                namespace = _mount_namespace(self._process.pid)
+                if namespace is not None and namespace != _mount_namespace(os.getpid()):
+                    self._namespace = namespace
+                try:
+                    conn = libvirt.open(self.uri)
+                except libvirt.libvirtError:
+                    pass
+                else:
+                    try:
+                        conn.getCapabilities()  # the QEMU driver is up
+                        return
+                    except libvirt.libvirtError:
+                        pass
+                    finally:
+                        conn.close()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"libvirtd not ready after {timeout}s: {self.logs()}")
+            time.sleep(0.1)
+
+    def open(self) -> Any:
+        """A new read-write connection (libvirt.virConnect); close it when done."""
+        import libvirt
+
+        return libvirt.open(self.uri)
+
+    def logs(self, tail: int = 4000) -> str:
+        """The end of the daemon's stdout and log file, for error messages."""
+        text = ""
+        for name in ("stdout.log", "log/libvirtd.log"):
+            with contextlib.suppress(OSError):
+                text += f"\n--- {name}\n" + (self.dir / name).read_text(errors="replace")[-tail:]
+        return text
+
+    def destroy_all_domains(self) -> None:
+        """Destroys every running domain and undefines every domain. Best effort."""
+        import libvirt
+
+        try:
+            conn = libvirt.open(self.uri)
+        except libvirt.libvirtError:
+            return
+        try:
+            flags = (
+                libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+                | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+                | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
+                | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+            )
+            for dom in conn.listAllDomains():
+                with contextlib.suppress(libvirt.libvirtError):
+                    if dom.isActive():
+                        dom.destroy()
+                with contextlib.suppress(libvirt.libvirtError):
+                    dom.undefineFlags(flags)
+        finally:
+            conn.close()
+
+    def _namespace_pids(self) -> list[int]:
+        """Pids in the daemon's private mount namespace (none if it is unknown)."""
+        own = _mount_namespace(os.getpid())
+        if self._namespace is None or self._namespace == own:
+            return []
+        return [
+            int(entry.name)
+            for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and _mount_namespace(int(entry.name)) == self._namespace
+        ]
+
+    def _qemu_pids(self) -> set[int]:
+        """Pids from the QEMU pid files the daemon keeps (its /run/libvirt/qemu)."""
+        pids = set()
+        for pid_file in (self.dir / "run" / "qemu").glob("*.pid"):
+            with contextlib.suppress(OSError, ValueError):
+                pids.add(int(pid_file.read_text().split()[0]))
+        return pids
+
+    def stop(self) -> None:
+        """Destroys the domains, kills libvirtd and whatever else runs in its namespace, and
+        removes its files. Idempotent."""
+        process, self._process = self._process, None
+        if process is not None:
+            # QEMU or helpers that would outlive the daemon: listed while the namespace surely
+            # exists (the daemon runs), or from QEMU's pid files if the daemon died; killed
+            # after the daemon, and only if still in its namespace.
+            leftovers = self._qemu_pids()
+            if process.poll() is None:
+                self.destroy_all_domains()
+                leftovers |= set(self._namespace_pids()) - {process.pid}
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=10)
+            for pid in leftovers:
+                if self._namespace is not None and _mount_namespace(pid) == self._namespace:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(self.dir, ignore_errors=True)
