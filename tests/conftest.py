@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import pytest
 
-from kumo.server.config import load_config
+from kumo.server.config import Config, load_config
 from tests.support.cloud import ADMIN_PASSWORD, Stubs, Tenant, make_tenant, sign_in
 from tests.support.fixtures_compute import guest_image, libvirtd  # noqa: F401  (shared fixtures)
 from tests.support.postgres import PostgresServer, find_bindir
@@ -35,9 +36,9 @@ def postgres() -> Iterator[PostgresServer]:
         server.stop()
 
 
-def test_config(database_url: str, **overrides: object) -> object:
+def make_config(database_url: str, **overrides: Any) -> Config:
     """A configuration for a test server: port 0, fast hashing, its own data dir."""
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "data_dir": tempfile.mkdtemp(prefix="kumo-test-"),
         "listen": {"port": 0},
         "database": {"url": database_url},
@@ -46,7 +47,7 @@ def test_config(database_url: str, **overrides: object) -> object:
         "operations": {"lease_seconds": 3, "poll_seconds": 0.5},
     }
     values.update(overrides)
-    return load_config(**values)
+    return load_config(None, **values)
 
 
 def database_url_for(backend: str, request: pytest.FixtureRequest) -> str:
@@ -60,7 +61,7 @@ def database_url_for(backend: str, request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session", params=BACKENDS)
 def api(request: pytest.FixtureRequest) -> Iterator[ServerThread]:
     """A running API server on each backend, shared by the session."""
-    server = ServerThread(test_config(database_url_for(request.param, request)))  # type: ignore[arg-type]
+    server = ServerThread(make_config(database_url_for(request.param, request)))
     try:
         yield server
     finally:

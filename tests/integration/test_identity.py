@@ -15,7 +15,7 @@ from google.rpc import error_details_pb2, status_pb2
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import resources_pb2 as ipb
 from tests.conftest import database_url_for
-from tests.conftest import test_config as make_config
+from tests.conftest import make_config
 from tests.support.cloud import (
     ADMIN_PASSWORD,
     PASSWORD,
@@ -73,7 +73,7 @@ def new_user(admin: Stubs, password: str = PASSWORD, **fields: Any) -> str:
     return user
 
 
-def grant(admin: Stubs, project: str, user: str, role: int) -> ipb.RoleAssignment:
+def grant(admin: Stubs, project: str, user: str, role: ipb.Role) -> ipb.RoleAssignment:
     """Gives `user` `role` on `project`."""
     return admin.identity.CreateRoleAssignment(
         iapi.CreateRoleAssignmentRequest(
@@ -150,7 +150,7 @@ def mask(*paths: str) -> field_mask_pb2.FieldMask:
 def fresh_cloud(api: ServerThread, request: pytest.FixtureRequest) -> Iterator[Stubs]:
     """A second server on a new database of the same backend, whose only cloud admin is `admin`."""
     backend = "sqlite" if api.config.database_url.startswith("sqlite") else "postgres"
-    server = ServerThread(make_config(database_url_for(backend, request)))  # type: ignore[arg-type]
+    server = ServerThread(make_config(database_url_for(backend, request)))
     try:
         with grpc.insecure_channel(server.address) as chan:
             yield Stubs(chan, sign_in(chan, "admin", ADMIN_PASSWORD, "admin"))

@@ -14,7 +14,7 @@ from google.rpc import code_pb2, error_details_pb2
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import resources_pb2 as ipb
 from kumo.type.v1 import operation_metadata_pb2
-from tests.conftest import test_config as make_config
+from tests.conftest import make_config
 from tests.support.cloud import ADMIN_PASSWORD, Stubs, Tenant, rpc_error, sign_in, unique
 from tests.support.server import ServerThread
 
@@ -71,7 +71,7 @@ def finished(admin: Stubs) -> operations_pb2.Operation:
 def replica() -> Iterator[Stubs]:
     """An API server without controllers on its own SQLite: its operations stay pending."""
     url = f"sqlite:///{tempfile.mkdtemp(prefix='kumo-db-')}/kumo.db"
-    server = ServerThread(make_config(url, operations={"enabled": False}))  # type: ignore[arg-type]
+    server = ServerThread(make_config(url, operations={"enabled": False}))
     try:
         with grpc.insecure_channel(server.address) as chan:
             yield Stubs(chan, sign_in(chan, "admin", ADMIN_PASSWORD, "admin"))
