@@ -1,0 +1,283 @@
+"""The compute driver contract: what the host agent asks of a hypervisor.
+
+The agent receives `InstanceAssignment`s (proto/kumo/agent/v1/agent_service.proto) and makes
+them real through one `ComputeDriver`: it turns an assignment into a `GuestSpec`, compares the
+driver's `state()` with the assignment's power intent, and calls the method that converges
+them. Every method is safe to call again after a failure or a crash of the agent; the
+docstrings say which are idempotent (a repeat changes nothing) and what each raises.
+
+A guest is known by its `uid` (the instance's uid): the driver keeps every trace of it (its
+definition, disks, console log) under that uid, and `list_guests()` reports exactly the guests
+the driver made, never foreign ones that share the hypervisor.
+
+Every method may also raise `HypervisorUnavailable` (the hypervisor cannot be reached; retry)
+and `DriverError` (anything unexpected, with the cause chained); the lists below name the
+others. Implementations are registered as entry points in the `kumo.drivers.compute` group
+and loaded with `kumo.drivers.compute.loader.load_compute_driver`. One contract suite,
+tests/contract/test_compute_driver.py, runs over all of them.
+
+States (`GuestState`) and the calls that move between them:
+
+    (none) --spawn--> RUNNING <--suspend/resume--> PAUSED
+                      RUNNING --stop--> SHUTOFF --start--> RUNNING
+                      any --reboot(hard)--> RUNNING;   RUNNING --reboot(soft)--> RUNNING
+                      any --rebuild--> RUNNING (SHUTOFF stays SHUTOFF)
+                      any --destroy--> ABSENT
+    CRASHED (the guest died on its own) behaves as SHUTOFF.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+#: What a uid may look like: it names directories and domains, so no separators or dots first.
+UID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+IMAGE_FORMATS = ("qcow2", "raw")
+#: Default seconds a graceful (ACPI) shutdown may take before the guest is powered off.
+DEFAULT_SHUTDOWN_TIMEOUT = 60.0
+#: Default and largest number of console bytes one `read_console` call returns.
+CONSOLE_CHUNK = 64 * 1024
+
+
+def is_valid_uid(uid: str) -> bool:
+    """Whether `uid` can name a guest (letters, digits, `_.-`, at most 63, no leading dot)."""
+    return isinstance(uid, str) and UID_PATTERN.fullmatch(uid) is not None
+
+
+class GuestState(enum.Enum):
+    """What a guest is doing, as the driver observes it."""
+
+    RUNNING = "running"
+    """The guest runs (or is booting, or shutting down)."""
+    PAUSED = "paused"
+    """The guest is suspended in memory (`suspend`); `resume` continues it."""
+    SHUTOFF = "shutoff"
+    """The guest is defined but not running; its disks are kept."""
+    CRASHED = "crashed"
+    """The guest stopped on its own (guest panic, emulator died); `start` runs it again."""
+    ABSENT = "absent"
+    """No such guest on this host (only `state()` reports it)."""
+
+
+@dataclass(frozen=True)
+class GuestSpec:
+    """Everything a driver needs to make one guest; the context of `spawn` and `rebuild`.
+
+    `image_path` is a local file (the agent's image cache) in `image_format`; the driver
+    uses it read-only, as the backing file of the guest's root disk, so it must stay in
+    place while the guest exists. `disk_gib` must hold the image's virtual size.
+    `ssh_authorized_keys` (one key per entry, OpenSSH format) and `user_data` are handed
+    to the guest with `hostname`. Raises ValueError when a field is out of range.
+    """
+
+    uid: str
+    name: str
+    hostname: str
+    vcpus: int
+    memory_mib: int
+    disk_gib: int
+    image_path: Path
+    image_format: Literal["qcow2", "raw"] = "qcow2"
+    ssh_authorized_keys: tuple[str, ...] = field(default=())
+    user_data: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not is_valid_uid(self.uid):
+            raise ValueError(f"uid {self.uid!r}: letters, digits and _.- only, at most 63")
+        if not _HOSTNAME.fullmatch(self.hostname):
+            raise ValueError(f"hostname {self.hostname!r} is not a valid DNS name")
+        for name, value, low in (
+            ("vcpus", self.vcpus, 1),
+            ("memory_mib", self.memory_mib, 16),
+            ("disk_gib", self.disk_gib, 1),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, not {value!r}")
+        if self.image_format not in IMAGE_FORMATS:
+            raise ValueError(f"image_format must be one of {IMAGE_FORMATS}")
+        if not isinstance(self.image_path, Path):
+            object.__setattr__(self, "image_path", Path(self.image_path))
+        if not isinstance(self.ssh_authorized_keys, tuple):
+            object.__setattr__(self, "ssh_authorized_keys", tuple(self.ssh_authorized_keys))
+        for key in self.ssh_authorized_keys:
+            if not key.strip() or "\n" in key or "\r" in key:
+                raise ValueError("each ssh key must be one non-empty line")
+        if not isinstance(self.user_data, bytes):
+            raise ValueError("user_data must be bytes")
+
+    def fingerprint(self) -> str:
+        """A stable digest of the whole spec: equal specs, equal fingerprints. Drivers store
+        it with the guest to tell a repeated spawn from a conflicting one."""
+        canonical = {
+            "uid": self.uid,
+            "name": self.name,
+            "hostname": self.hostname,
+            "vcpus": self.vcpus,
+            "memory_mib": self.memory_mib,
+            "disk_gib": self.disk_gib,
+            "image_path": str(self.image_path),
+            "image_format": self.image_format,
+            "ssh_authorized_keys": list(self.ssh_authorized_keys),
+            "user_data_sha256": hashlib.sha256(self.user_data).hexdigest(),
+        }
+        text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """The host's capacity as the hypervisor reports it, and a one-line description for
+    operators (e.g. `QEMU 7.2.22 (TCG) via libvirt 9.0.0`)."""
+
+    vcpus: int
+    memory_mib: int
+    disk_gib: int
+    description: str
+
+
+class ComputeDriver(ABC):
+    """One hypervisor on one host. Instances are thread-safe: the agent may run calls for
+    different guests at the same time; calls for the same guest are serialized.
+
+    Drivers are configured by keyword arguments (see each implementation) and connect
+    lazily: constructing one never fails because the hypervisor is down; `validate()` says.
+    """
+
+    @abstractmethod
+    def validate(self) -> None:
+        """Checks the configuration and the connection to the hypervisor (e.g. at agent
+        start, before registering the host). Idempotent, changes nothing.
+
+        Raises HypervisorUnavailable with the reason when the driver cannot work.
+        """
+
+    @abstractmethod
+    def host_info(self) -> HostInfo:
+        """The host's capacity (what the agent registers). Idempotent, changes nothing."""
+
+    @abstractmethod
+    def spawn(self, spec: GuestSpec) -> None:
+        """Creates the guest and starts it: a root disk of `spec.disk_gib` as a qcow2
+        overlay whose backing file is `spec.image_path`, a definition that survives a
+        hypervisor restart, and the hostname, ssh keys and user data injected as metadata.
+        Returns once the guest is started (not booted: watch `read_console`).
+
+        Idempotent: if the guest exists with an equal spec, nothing is changed (not even
+        its power state). On any failure, everything this call made is removed before the
+        error is raised (a guest that existed before is never touched), so a retry starts
+        clean.
+
+        Raises GuestAlreadyExists (the uid is taken with another spec), ImageError (the
+        image is missing, unreadable, not in `spec.image_format`, has a backing file of
+        its own, or is larger than `disk_gib`).
+        """
+
+    @abstractmethod
+    def destroy(self, uid: str) -> None:
+        """Powers the guest off at once, removes its definition, disks and console log.
+
+        Idempotent: succeeds if the guest (or any part of it) is already gone, and cleans
+        up what a crashed `spawn` left.
+        """
+
+    @abstractmethod
+    def start(self, uid: str) -> None:
+        """Powers on a SHUTOFF or CRASHED guest. Idempotent: no-op if it is RUNNING.
+
+        Raises GuestNotFound, InvalidGuestState (PAUSED: use `resume`).
+        """
+
+    @abstractmethod
+    def stop(self, uid: str, timeout_seconds: float = DEFAULT_SHUTDOWN_TIMEOUT) -> None:
+        """Shuts the guest down: asks it (ACPI power button) and waits up to
+        `timeout_seconds`, then powers it off. A PAUSED guest is powered off at once, as is
+        any guest when `timeout_seconds` is 0. Ends SHUTOFF. Idempotent: no-op if SHUTOFF
+        or CRASHED.
+
+        Raises GuestNotFound.
+        """
+
+    @abstractmethod
+    def reboot(
+        self, uid: str, hard: bool = False, timeout_seconds: float = DEFAULT_SHUTDOWN_TIMEOUT
+    ) -> None:
+        """Restarts the guest; it boots again (a new boot on the console).
+
+        Soft (`hard=False`): the guest must be RUNNING; it is asked to shut down (ACPI) and
+        started again, or, when it has not shut down within `timeout_seconds`, rebooted
+        hard (as Nova does). Hard: the guest is powered off, whatever its state (RUNNING,
+        PAUSED, SHUTOFF, CRASHED), and started again from its definition. Ends RUNNING.
+        Not idempotent (each call is one more boot): the agent counts reboots.
+
+        Raises GuestNotFound, InvalidGuestState (soft reboot of a guest not RUNNING).
+        """
+
+    @abstractmethod
+    def suspend(self, uid: str) -> None:
+        """Pauses a RUNNING guest in memory (PAUSED). Idempotent: no-op if PAUSED.
+
+        Raises GuestNotFound, InvalidGuestState (SHUTOFF or CRASHED).
+        """
+
+    @abstractmethod
+    def resume(self, uid: str) -> None:
+        """Continues a PAUSED guest (RUNNING). Idempotent: no-op if RUNNING.
+
+        Raises GuestNotFound, InvalidGuestState (SHUTOFF or CRASHED: use `start`).
+        """
+
+    @abstractmethod
+    def state(self, uid: str) -> GuestState:
+        """The guest's state now; ABSENT if there is no such guest (this query never
+        raises GuestNotFound). Idempotent, changes nothing."""
+
+    @abstractmethod
+    def list_guests(self) -> dict[str, GuestState]:
+        """Every guest this driver manages on the host, by uid, with its state (never
+        ABSENT). Guests of other tools on the same hypervisor are not listed. Idempotent."""
+
+    @abstractmethod
+    def read_console(self, uid: str, offset: int = 0, max_bytes: int = CONSOLE_CHUNK) -> bytes:
+        """Serial console output of the guest from byte `offset` of its console stream,
+        at most `max_bytes` (capped at CONSOLE_CHUNK); empty when there is nothing past
+        `offset`. The stream starts when the guest is spawned and only grows: it spans
+        reboots, stops and rebuilds, and ends with `destroy`. Idempotent.
+
+        Raises GuestNotFound; ValueError for a negative offset.
+        """
+
+    @abstractmethod
+    def rebuild(self, uid: str, spec: GuestSpec) -> None:
+        """Replaces the root disk with a fresh overlay of `spec.image_path` (all data on it
+        is lost) and applies `spec` (image, hostname, keys, user data) to the guest, which
+        keeps its uid and console stream. A RUNNING or PAUSED guest is powered off, rebuilt
+        and started again (RUNNING); a SHUTOFF or CRASHED one stays SHUTOFF. The new disk
+        is made before the old one is touched: on ImageError the guest is unchanged.
+        Not idempotent in effect (each call wipes the disk again); safe to repeat.
+
+        Raises GuestNotFound, ImageError, ValueError (`spec.uid` is not `uid`).
+        """
+
+    @abstractmethod
+    def snapshot(self, uid: str, dest: Path) -> None:
+        """Writes the root disk's current content to `dest` as a standalone qcow2 (no
+        backing file), whatever the guest's state; a running guest keeps running (it may be
+        paused briefly). `dest` appears complete or not at all; an existing file is
+        replaced. Idempotent (a repeat writes the content of that moment again).
+
+        Raises GuestNotFound, ImageError (`dest` cannot be written).
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook, not abstract on purpose
+        """Releases connections; the driver reconnects if used again. Idempotent."""

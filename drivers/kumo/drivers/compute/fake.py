@@ -1,0 +1,405 @@
+"""The fake compute driver: a hypervisor in memory, for scale tests and agent tests.
+
+A real driver, selected by configuration (`load_compute_driver("fake", ...)`), that keeps
+its guests in a dict: no processes, no disks, microseconds per call, so one test process can
+run the agents of thousands of hosts. It follows the same contract as the libvirt driver
+and passes the same contract suite (tests/contract/test_compute_driver.py):
+
+- States and transitions are those of `ComputeDriver` (base.py): spawn → RUNNING; stop →
+  SHUTOFF; start from SHUTOFF or CRASHED; suspend/resume between RUNNING and PAUSED; a soft
+  reboot needs RUNNING (it never waits: fake guests always obey ACPI); a hard reboot works
+  from any state; rebuild keeps a SHUTOFF guest SHUTOFF and restarts an active one. The same
+  calls are no-ops and the same ones raise GuestNotFound, GuestAlreadyExists,
+  InvalidGuestState and ImageError.
+- Images are checked as the libvirt driver checks them, from the file header: the file must
+  exist and be readable; a qcow2 image starts with `QFI\\xfb`, has no backing file and a
+  virtual size within `disk_gib`; anything else is raw, sized by its length.
+- The console: every boot (spawn, start, reboots, rebuild of an active guest) appends
+  `KUMO_BOOT_OK\\nhostname=<hostname>\\nssh_keys=<count>\\n`, what the tiny test image prints.
+  The stream lasts until `destroy`.
+- Disks are never written, so the root disk's content is the image's: `snapshot` writes a
+  copy of a qcow2 image, or converts a raw one to qcow2 (sparse), either way a standalone
+  qcow2 that `qemu-img` reads and that the fake (or libvirt) can boot.
+- The host reports the capacity it was configured with (`vcpus`, `memory_mib`, `disk_gib`,
+  `description`); like libvirt, the fake does not refuse guests beyond it (overcommit is the
+  scheduler's business).
+
+Hooks for tests (not part of ComputeDriver): `set_available(False)` makes every call raise
+HypervisorUnavailable until it is set back; `crash(uid)` makes a guest CRASHED as if it died
+on its own; `fail_next(method, error)` makes the next call of that method raise `error`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import struct
+import threading
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from kumo.drivers.compute.base import (
+    CONSOLE_CHUNK,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    ComputeDriver,
+    GuestSpec,
+    GuestState,
+    HostInfo,
+    is_valid_uid,
+)
+from kumo.drivers.errors import (
+    DriverError,
+    GuestAlreadyExists,
+    GuestNotFound,
+    HypervisorUnavailable,
+    ImageError,
+    InvalidGuestState,
+)
+
+QCOW2_MAGIC = b"QFI\xfb"
+GIB = 1024**3
+_STOPPED = (GuestState.SHUTOFF, GuestState.CRASHED)
+_ACTIVE = (GuestState.RUNNING, GuestState.PAUSED)
+
+
+@dataclass
+class _Guest:
+    spec: GuestSpec
+    fingerprint: str
+    state: GuestState = GuestState.SHUTOFF
+    console: bytearray = field(default_factory=bytearray)
+
+    def boot(self) -> None:
+        self.state = GuestState.RUNNING
+        spec = self.spec
+        self.console += (
+            f"KUMO_BOOT_OK\nhostname={spec.hostname}\n"
+            f"ssh_keys={len(spec.ssh_authorized_keys)}\n".encode()
+        )
+
+
+class FakeDriver(ComputeDriver):
+    """Guests in memory (see the module docstring). Each instance is one host."""
+
+    def __init__(
+        self,
+        vcpus: int = 64,
+        memory_mib: int = 256 * 1024,
+        disk_gib: int = 4096,
+        description: str = "fake hypervisor",
+    ) -> None:
+        self._host = HostInfo(
+            vcpus=int(vcpus),
+            memory_mib=int(memory_mib),
+            disk_gib=int(disk_gib),
+            description=description,
+        )
+        self._guests: dict[str, _Guest] = {}
+        self._lock = threading.RLock()
+        self._available = True
+        self._failures: dict[str, DriverError] = {}
+
+    # ---- test hooks --------------------------------------------------------------------------
+
+    def set_available(self, available: bool) -> None:
+        """While False, every driver call raises HypervisorUnavailable."""
+        self._available = available
+
+    def crash(self, uid: str) -> None:
+        """Makes the guest CRASHED, as if it died on its own. Raises GuestNotFound."""
+        with self._lock:
+            self._get(uid).state = GuestState.CRASHED
+
+    def fail_next(self, method: str, error: DriverError) -> None:
+        """The next call of `method` (e.g. "spawn") raises `error` and changes nothing."""
+        if not callable(getattr(ComputeDriver, method, None)):
+            raise ValueError(f"ComputeDriver has no method {method!r}")
+        self._failures[method] = error
+
+    def _enter(self, method: str) -> None:
+        if not self._available:
+            raise HypervisorUnavailable(reason="fake hypervisor set unavailable")
+        error = self._failures.pop(method, None)
+        if error is not None:
+            raise error
+
+    def _get(self, uid: str) -> _Guest:
+        guest = self._guests.get(uid) if is_valid_uid(uid) else None
+        if guest is None:
+            raise GuestNotFound(uid=uid)
+        return guest
+
+    # ---- ComputeDriver -----------------------------------------------------------------------
+
+    def validate(self) -> None:
+        self._enter("validate")
+
+    def host_info(self) -> HostInfo:
+        self._enter("host_info")
+        return self._host
+
+    def spawn(self, spec: GuestSpec) -> None:
+        with self._lock:
+            self._enter("spawn")
+            fingerprint = spec.fingerprint()
+            existing = self._guests.get(spec.uid)
+            if existing is not None:
+                if existing.fingerprint == fingerprint:
+                    return
+                raise GuestAlreadyExists(uid=spec.uid)
+            check_image(spec)
+            guest = _Guest(spec=spec, fingerprint=fingerprint)
+            guest.boot()
+            self._guests[spec.uid] = guest
+
+    def destroy(self, uid: str) -> None:
+        with self._lock:
+            self._enter("destroy")
+            self._guests.pop(uid, None)
+
+    def start(self, uid: str) -> None:
+        with self._lock:
+            self._enter("start")
+            guest = self._get(uid)
+            if guest.state == GuestState.RUNNING:
+                return
+            if guest.state == GuestState.PAUSED:
+                raise InvalidGuestState(uid=uid, state="paused", action="start (use resume)")
+            guest.boot()
+
+    def stop(self, uid: str, timeout_seconds: float = DEFAULT_SHUTDOWN_TIMEOUT) -> None:
+        with self._lock:
+            self._enter("stop")
+            guest = self._get(uid)
+            if guest.state not in _STOPPED:
+                guest.state = GuestState.SHUTOFF
+
+    def reboot(
+        self, uid: str, hard: bool = False, timeout_seconds: float = DEFAULT_SHUTDOWN_TIMEOUT
+    ) -> None:
+        with self._lock:
+            self._enter("reboot")
+            guest = self._get(uid)
+            if not hard and guest.state != GuestState.RUNNING:
+                raise InvalidGuestState(uid=uid, state=guest.state.value, action="soft reboot")
+            guest.boot()
+
+    def suspend(self, uid: str) -> None:
+        with self._lock:
+            self._enter("suspend")
+            guest = self._get(uid)
+            if guest.state in _STOPPED:
+                raise InvalidGuestState(uid=uid, state=guest.state.value, action="suspend")
+            guest.state = GuestState.PAUSED
+
+    def resume(self, uid: str) -> None:
+        with self._lock:
+            self._enter("resume")
+            guest = self._get(uid)
+            if guest.state in _STOPPED:
+                raise InvalidGuestState(
+                    uid=uid, state=guest.state.value, action="resume (use start)"
+                )
+            guest.state = GuestState.RUNNING
+
+    def state(self, uid: str) -> GuestState:
+        with self._lock:
+            self._enter("state")
+            guest = self._guests.get(uid)
+            return GuestState.ABSENT if guest is None else guest.state
+
+    def list_guests(self) -> dict[str, GuestState]:
+        with self._lock:
+            self._enter("list_guests")
+            return {uid: guest.state for uid, guest in self._guests.items()}
+
+    def read_console(self, uid: str, offset: int = 0, max_bytes: int = CONSOLE_CHUNK) -> bytes:
+        if offset < 0:
+            raise ValueError("offset must be >= 0")
+        with self._lock:
+            self._enter("read_console")
+            console = self._get(uid).console
+            return bytes(console[offset : offset + max(0, min(max_bytes, CONSOLE_CHUNK))])
+
+    def rebuild(self, uid: str, spec: GuestSpec) -> None:
+        if spec.uid != uid:
+            raise ValueError(f"spec.uid {spec.uid!r} is not {uid!r}")
+        with self._lock:
+            self._enter("rebuild")
+            guest = self._get(uid)
+            check_image(spec)
+            guest.spec = spec
+            guest.fingerprint = spec.fingerprint()
+            if guest.state in _ACTIVE:
+                guest.boot()
+            else:
+                guest.state = GuestState.SHUTOFF
+
+    def snapshot(self, uid: str, dest: Path) -> None:
+        with self._lock:
+            self._enter("snapshot")
+            spec = self._get(uid).spec
+        dest = Path(dest).absolute()
+        if not dest.parent.is_dir():
+            raise ImageError(path=dest, reason="directory does not exist")
+        tmp = dest.parent / f".{dest.name}.{uuidlib.uuid4().hex[:8]}.tmp"
+        try:
+            if spec.image_format == "qcow2":
+                shutil.copyfile(spec.image_path, tmp)
+            else:
+                raw_to_qcow2(spec.image_path, tmp)
+            os.replace(tmp, dest)
+        except OSError as err:
+            raise ImageError(path=dest, reason=f"cannot write snapshot: {err}") from err
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+# ---- images without qemu-img ------------------------------------------------------------------
+
+
+def check_image(spec: GuestSpec) -> None:
+    """Raises ImageError unless the image exists, is readable, is in its declared format,
+    has no backing file and fits in `spec.disk_gib` (what the libvirt driver asks of
+    `qemu-img info`), reading only the file's header."""
+    path = spec.image_path
+    if not path.is_absolute():
+        raise ImageError(path=path, reason="image path must be absolute")
+    try:
+        with open(path, "rb") as image:
+            header = image.read(72)
+            length = os.fstat(image.fileno()).st_size
+    except FileNotFoundError as err:
+        raise ImageError(path=path, reason="no such file") from err
+    except OSError as err:
+        raise ImageError(path=path, reason=f"not readable: {err.strerror}") from err
+    is_qcow2 = header[:4] == QCOW2_MAGIC
+    detected = "qcow2" if is_qcow2 else "raw"
+    if detected != spec.image_format:
+        raise ImageError(path=path, reason=f"is {detected}, not {spec.image_format} as declared")
+    if is_qcow2:
+        if len(header) < 32:
+            raise ImageError(path=path, reason="truncated qcow2 header")
+        (backing_offset,) = struct.unpack(">Q", header[8:16])
+        (virtual_size,) = struct.unpack(">Q", header[24:32])
+        if backing_offset:
+            raise ImageError(path=path, reason="has a backing file: images must be standalone")
+    else:
+        virtual_size = length
+    if virtual_size > spec.disk_gib * GIB:
+        raise ImageError(
+            path=path, reason=f"virtual size {virtual_size} bytes exceeds {spec.disk_gib} GiB"
+        )
+
+
+def raw_to_qcow2(src: Path, dest: Path, cluster_bits: int = 16) -> None:
+    """Writes the raw image `src` as a standalone qcow2 (version 3) at `dest`, leaving
+    all-zero clusters unallocated. Layout: header, L1 table, L2 tables, data, refcounts."""
+    cluster = 1 << cluster_bits
+    size = -(-src.stat().st_size // 512) * 512  # QEMU sizes disks in 512-byte sectors
+    l2_entries = cluster // 8
+    total = _clusters(size, cluster)
+    used = _data_clusters(src, cluster, total)
+    l1_size = max(1, -(-total // l2_entries))
+    l1_clusters = _clusters(l1_size * 8, cluster)
+    l2_tables = sorted({i // l2_entries for i in used})
+    # Cluster indexes: 0 header, then L1, L2 tables, data, refcount table and blocks.
+    l1_at = 1
+    l2_at = {t: l1_at + l1_clusters + n for n, t in enumerate(l2_tables)}
+    data_at = l1_at + l1_clusters + len(l2_tables)
+    data = {i: data_at + n for n, i in enumerate(used)}
+    first_ref = data_at + len(used)
+    per_block = cluster // 2  # 16-bit refcounts
+    blocks, table = 1, 1
+    while True:  # refcount structures count themselves
+        count = first_ref + table + blocks
+        need_blocks = -(-count // per_block)
+        need_table = _clusters(need_blocks * 8, cluster)
+        if (need_blocks, need_table) == (blocks, table):
+            break
+        blocks, table = need_blocks, need_table
+    table_at, blocks_at = first_ref, first_ref + table
+    count = first_ref + table + blocks
+    copied = 1 << 63
+    with open(dest, "wb") as out, open(src, "rb") as raw:
+        out.write(
+            struct.pack(
+                ">4sIQIIQIIQQIIQQQQII",
+                QCOW2_MAGIC,
+                3,  # version
+                0,  # backing file offset
+                0,  # backing file name length
+                cluster_bits,
+                size,
+                0,  # no encryption
+                l1_size,
+                l1_at * cluster,
+                table_at * cluster,
+                table,
+                0,  # snapshots
+                0,  # snapshots offset
+                0,  # incompatible features
+                0,  # compatible features
+                0,  # autoclear features
+                4,  # refcount order: 16 bits
+                104,  # header length
+            )
+        )
+        l1 = bytearray(l1_clusters * cluster)
+        for t, at in l2_at.items():
+            struct.pack_into(">Q", l1, t * 8, (at * cluster) | copied)
+        out.seek(l1_at * cluster)
+        out.write(l1)
+        for t, at in l2_at.items():
+            l2 = bytearray(cluster)
+            for i in used:
+                if i // l2_entries == t:
+                    struct.pack_into(">Q", l2, (i % l2_entries) * 8, (data[i] * cluster) | copied)
+            out.seek(at * cluster)
+            out.write(l2)
+        for i, at in data.items():
+            raw.seek(i * cluster)
+            chunk = raw.read(cluster)
+            out.seek(at * cluster)
+            out.write(chunk.ljust(cluster, b"\0"))
+        ref_table = bytearray(table * cluster)
+        for b in range(blocks):
+            struct.pack_into(">Q", ref_table, b * 8, (blocks_at + b) * cluster)
+        out.seek(table_at * cluster)
+        out.write(ref_table)
+        refs = bytearray(blocks * cluster)
+        for c in range(count):
+            struct.pack_into(">H", refs, c * 2, 1)
+        out.seek(blocks_at * cluster)
+        out.write(refs)
+
+
+def _data_clusters(path: Path, cluster: int, total: int) -> list[int]:
+    """Indexes of the clusters of `path` that hold a non-zero byte (holes skipped)."""
+    used: list[int] = []
+    with open(path, "rb") as raw:
+        index = 0
+        while index < total:
+            try:
+                data = os.lseek(raw.fileno(), index * cluster, os.SEEK_DATA)
+                hole = os.lseek(raw.fileno(), data, os.SEEK_HOLE)
+            except OSError as err:
+                if err.errno == errno.ENXIO:
+                    break  # nothing but a hole past here
+                data, hole = index * cluster, total * cluster  # no SEEK_DATA: read it all
+            start, end = data // cluster, min(total, _clusters(hole, cluster))
+            used.extend(i for i in range(start, end) if _nonzero(raw, i * cluster, cluster))
+            index = max(end, start + 1)
+    return used
+
+
+def _nonzero(raw: BinaryIO, offset: int, length: int) -> bool:
+    raw.seek(offset)
+    return bool(raw.read(length).lstrip(b"\0"))
+
+
+def _clusters(n_bytes: int, cluster: int) -> int:
+    return -(-n_bytes // cluster)

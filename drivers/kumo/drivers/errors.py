@@ -1,0 +1,81 @@
+"""The exceptions every Kumo driver raises, and nothing else.
+
+    DriverError                     INTERNAL            (base; anything else a driver hit)
+    ├── GuestNotFound               NOT_FOUND           no guest with that uid on this host
+    ├── GuestAlreadyExists          ALREADY_EXISTS      the uid is taken by a different spec
+    ├── InvalidGuestState           FAILED_PRECONDITION the guest's state forbids the call
+    ├── HypervisorUnavailable       UNAVAILABLE         connection lost or refused; retryable
+    └── ImageError                  FAILED_PRECONDITION missing, unreadable or unusable image
+
+Each class has a message template with named fields (as Ironic's `common/exception.py`),
+filled from the keyword arguments, which stay available as attributes (`err.uid`), and the
+name of the gRPC status code the host agent maps it to (`err.code`). Drivers never import
+`kumo.server` or `grpc`: the agent turns these into its own errors at its boundary. Drivers
+wrap the library error they caught with `raise ... from err`, so the cause stays in the chain.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class DriverError(Exception):
+    """Base of every driver error; also raised for unexpected hypervisor failures."""
+
+    code: ClassVar[str] = "INTERNAL"
+    msg_fmt: ClassVar[str] = "driver error: {reason}"
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str | None = None, **fields: Any) -> None:
+        self.fields = fields
+        for key, value in fields.items():
+            setattr(self, key, value)
+        if message is None:
+            try:
+                message = self.msg_fmt.format(**fields)
+            except (KeyError, IndexError):
+                # A missing field must not hide the real error behind a formatting one.
+                message = f"{self.msg_fmt} {fields!r}"
+        super().__init__(message)
+        self.message = message
+
+
+class GuestNotFound(DriverError):
+    """No guest with this uid is managed by the driver on this host."""
+
+    code = "NOT_FOUND"
+    msg_fmt = "guest {uid} not found"
+
+
+class GuestAlreadyExists(DriverError):
+    """A guest with this uid exists with a different spec (or a foreign domain holds its
+    name): spawn refuses to touch it."""
+
+    code = "ALREADY_EXISTS"
+    msg_fmt = "guest {uid} already exists with a different spec"
+
+
+class InvalidGuestState(DriverError):
+    """The guest is in a state where the call makes no sense (e.g. suspending a shut-off
+    guest). Calls that would only restate the current state are no-ops, not errors."""
+
+    code = "FAILED_PRECONDITION"
+    msg_fmt = "guest {uid} is {state}: cannot {action}"
+
+
+class HypervisorUnavailable(DriverError):
+    """The hypervisor cannot be reached or refused the connection, or the driver's
+    configuration cannot work on this host. Retry later; nothing was changed that a retry
+    would not converge."""
+
+    code = "UNAVAILABLE"
+    msg_fmt = "hypervisor unavailable: {reason}"
+    retryable = True
+
+
+class ImageError(DriverError):
+    """The image (or a disk made from it) is missing, unreadable, of another format than
+    declared, larger than the requested disk, or could not be written."""
+
+    code = "FAILED_PRECONDITION"
+    msg_fmt = "image {path}: {reason}"
