@@ -1,0 +1,561 @@
+"""Level-based convergence of the host's guests to the assignments from the API.
+
+The reconciler holds the latest desired set (instance uid → InstanceAssignment)
+that the watch stream delivered. On every change, and every
+`resync_interval_seconds`, it compares that set with what the driver runs
+(`list_guests()`) and with its own record of what it carried out, and acts,
+one action at a time per instance and at most `concurrency` instances at once:
+
+- an assigned guest that is missing is spawned (its image fetched first);
+- a guest whose assignment is `deleted`, or that is absent from the desired set
+  after a full resync, is destroyed (the driver lists only Kumo's guests) and
+  reported `removed`; before the first full resync, unknown guests are left alone;
+- `rebuild_serial` / `reboot_serial` above the serial last carried out rebuild /
+  reboot the guest once (a reboot requested while the guest is not running is
+  satisfied by the power convergence that follows);
+- start, stop, suspend or resume move the guest toward `power_intent`.
+
+Status goes to the API with ReportInstanceStatus after every action and whenever
+what the agent would report changed since its last successful report; every
+instance is reported, changed or not, after each (re)connect's first full resync
+and every `status_report_interval_seconds`. A failure is reported as STATE_ERROR
+with the error's text and retried with backoff (bounded by the resync interval):
+nothing is lost if the process dies at any point, since the next pass starts
+again from the world as it is.
+
+The serials carried out are persisted in `<state_dir>/state.json` after each
+reboot and rebuild, so a restarted agent does not repeat them; a guest found
+without a record (state lost) adopts the assignment's current serials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kumo.agent.images import ImageCache, ImageError, format_name
+from kumo.agent.v1 import agent_service_pb2
+from kumo.compute.v1 import resources_pb2
+from kumo.drivers.compute.base import ComputeDriver, GuestSpec, GuestState
+from kumo.drivers.errors import DriverError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+Instance = resources_pb2.Instance
+Assignment = Any  # kumo.agent.v1.InstanceAssignment (generated, untyped)
+Report = Any  # kumo.agent.v1.ReportInstanceStatusRequest
+Reporter = Callable[[Report], Awaitable[None]]
+
+STATE_OF: dict[GuestState, Instance.State] = {
+    GuestState.RUNNING: Instance.STATE_RUNNING,
+    GuestState.PAUSED: Instance.STATE_SUSPENDED,
+    GuestState.SHUTOFF: Instance.STATE_STOPPED,
+    GuestState.CRASHED: Instance.STATE_ERROR,
+    GuestState.ABSENT: Instance.STATE_ERROR,
+}
+"""The Instance.State reported for each observed GuestState."""
+
+STATE_MESSAGE: dict[GuestState, str] = {
+    GuestState.CRASHED: "the guest crashed",
+    GuestState.ABSENT: "the guest is missing from the host",
+}
+
+ACTIVE = frozenset({GuestState.RUNNING, GuestState.PAUSED})
+"""States in which a guest is running (paused guests count: they hold memory)."""
+
+
+class DriverRunner:
+    """Runs blocking driver calls in a thread pool of its own, so that long ones (a
+    graceful stop waits up to a minute) never starve the event loop's default executor."""
+
+    def __init__(self, driver: ComputeDriver, workers: int) -> None:
+        self.driver = driver
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kumo-driver")
+
+    async def __call__(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: function(*args, **kwargs))
+
+    def close(self) -> None:
+        """Lets running calls finish in their threads; accepts no new ones."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass
+class Done:
+    """The serials carried out for one guest."""
+
+    reboot_serial: int = 0
+    rebuild_serial: int = 0
+
+
+class StateFile:
+    """`state.json`: the serials carried out, by instance uid, written atomically."""
+
+    VERSION = 1
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.done: dict[str, Done] = {}
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as error:
+            log.warning("ignoring unreadable %s: %s", self.path, error)
+            return
+        for uid, entry in (data.get("instances") or {}).items():
+            with contextlib.suppress(TypeError, ValueError, AttributeError):
+                self.done[uid] = Done(
+                    int(entry.get("reboot_serial", 0)), int(entry.get("rebuild_serial", 0))
+                )
+
+    def get(self, uid: str) -> Done | None:
+        """The record of `uid`, or None."""
+        return self.done.get(uid)
+
+    def put(self, uid: str, done: Done) -> None:
+        """Records `done` for `uid` and saves the file."""
+        self.done[uid] = Done(done.reboot_serial, done.rebuild_serial)
+        self.save()
+
+    def drop(self, uid: str) -> None:
+        """Forgets `uid` (and saves) if it is recorded."""
+        if self.done.pop(uid, None) is not None:
+            self.save()
+
+    def save(self) -> None:
+        """Writes the file atomically (temporary file, fsync, rename)."""
+        data = {
+            "version": self.VERSION,
+            "instances": {
+                uid: {"reboot_serial": d.reboot_serial, "rebuild_serial": d.rebuild_serial}
+                for uid, d in sorted(self.done.items())
+            },
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with open(temporary, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, indent=1)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, self.path)
+
+
+class Reconciler:
+    """Converges the driver's guests to the desired set; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        driver: ComputeDriver,
+        runner: DriverRunner,
+        images: ImageCache,
+        state_file: Path,
+        report: Reporter,
+        concurrency: int = 4,
+        resync_interval: float = 60.0,
+        report_interval: float = 300.0,
+        stop_timeout: float = 60.0,
+        retry_initial: float = 0.5,
+    ) -> None:
+        self.host = host
+        self.driver = driver
+        self._run = runner
+        self._images = images
+        self._state = StateFile(state_file)
+        self._report_call = report
+        self._slots = asyncio.Semaphore(concurrency)
+        self._resync_interval = resync_interval
+        self._report_interval = report_interval
+        self._stop_timeout = stop_timeout
+        self._retry_initial = retry_initial
+
+        self.desired: dict[str, Assignment] = {}
+        self.synced = False
+        """Whether a full resync arrived: only then are unlisted guests destroyed."""
+        self.observed: dict[str, GuestState] = {}
+        """The last state seen of each guest that exists (for heartbeats and the console)."""
+        self.full_passes = 0
+        """How many passes over every guest were made (for logs and tests)."""
+
+        self._changed: dict[str, bool] = {}  # uid → report even if unchanged
+        self._full_pass = False  # list the guests and converge every instance
+        self._report_all = False  # ... and report every instance
+        self._report_all_on_resync = True  # after a (re)connect
+        self._wake = asyncio.Event()
+        self._pending: dict[str, bool] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._failures: dict[str, int] = {}
+        self._retry_handles: dict[str, asyncio.TimerHandle] = {}
+        self._last_report: dict[str, tuple[Any, ...]] = {}
+        # The generation each instance's last pass finished with (reported as
+        # observed_generation by the transitional PROVISIONING and REBOOTING reports).
+        self._converged: dict[str, int] = {}
+        self._stopped = False
+
+    # -- input -------------------------------------------------------------------------
+
+    def apply(self, message: Any) -> None:
+        """Takes one WatchAssignmentsResponse: a full resync replaces the desired set,
+        anything else updates the assignments it lists. Acting happens in `run`."""
+        assignments = {a.instance_uid: a for a in message.assignments if a.instance_uid}
+        if message.full_resync:
+            self.desired = assignments
+            self.synced = True
+            self._full_pass = True
+            if self._report_all_on_resync:
+                self._report_all_on_resync = False
+                self._report_all = True
+        else:
+            # The stream is ordered: the latest message about an instance wins.
+            for uid, assignment in assignments.items():
+                self.desired[uid] = assignment
+                self._changed.setdefault(uid, False)
+        self._wake.set()
+
+    def connected(self) -> None:
+        """Says the watch stream was (re)opened: the full resync it starts with is
+        answered with a report about every instance, changed or not (the API may have
+        restarted or missed reports while the stream was down)."""
+        self._report_all_on_resync = True
+
+    def request_full_pass(self, report_all: bool = False) -> None:
+        """Asks for a pass over every guest (list_guests), reporting every instance's
+        status if `report_all` (else only changes)."""
+        self._full_pass = True
+        self._report_all = self._report_all or report_all
+        self._wake.set()
+
+    @property
+    def busy(self) -> bool:
+        """Whether any instance is being acted on or waits to be."""
+        return bool(self._workers or self._pending or self._changed or self._full_pass)
+
+    # -- the loop ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Converges on every change and every resync interval, until cancelled."""
+        next_pass = time.monotonic() + self._resync_interval
+        next_report = time.monotonic() + self._report_interval
+        while True:
+            timeout = min(next_pass, next_report) - time.monotonic()
+            if timeout > 0 and not self._wake.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            now = time.monotonic()
+            if now >= next_pass:
+                next_pass = now + self._resync_interval
+                self._full_pass = True
+            if now >= next_report:
+                next_report = now + self._report_interval
+                self._full_pass = self._report_all = True
+            changed, self._changed = self._changed, {}
+            if self._full_pass:
+                report_all = self._report_all
+                self._full_pass = self._report_all = False
+                for uid in await self._every_uid():
+                    changed[uid] = changed.get(uid, False) or report_all
+                self.full_passes += 1
+            for uid, force in changed.items():
+                self._kick(uid, force)
+
+    async def _every_uid(self) -> set[str]:
+        uids = set(self.desired) | set(self._state.done)
+        try:
+            guests = await self._run(self.driver.list_guests)
+        except DriverError as error:
+            log.warning("cannot list guests: %s", error)
+            return uids | set(self.observed)
+        self.observed = dict(guests)
+        return uids | set(guests)
+
+    async def stop(self, grace: float) -> None:
+        """Waits up to `grace` seconds for actions in flight, then cancels them (a driver
+        call already running finishes in its thread; the next start converges)."""
+        self._stopped = True
+        for handle in self._retry_handles.values():
+            handle.cancel()
+        self._retry_handles.clear()
+        self._pending.clear()
+        workers = list(self._workers.values())
+        if workers:
+            _, late = await asyncio.wait(workers, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+    def _kick(self, uid: str, force: bool) -> None:
+        if self._stopped:
+            return
+        self._pending[uid] = self._pending.get(uid, False) or force
+        if uid not in self._workers:
+            self._workers[uid] = asyncio.create_task(self._work(uid), name=f"converge-{uid}")
+
+    async def _work(self, uid: str) -> None:
+        try:
+            while uid in self._pending:
+                force = self._pending.pop(uid)
+                async with self._slots:
+                    await self._converge_logged(uid, force)
+        finally:
+            self._workers.pop(uid, None)
+
+    def _schedule_retry(self, uid: str) -> None:
+        if self._stopped:
+            return
+        failures = self._failures.get(uid, 0) + 1
+        self._failures[uid] = failures
+        delay = min(self._resync_interval, self._retry_initial * 2 ** min(failures, 16))
+        if (old := self._retry_handles.pop(uid, None)) is not None:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        self._retry_handles[uid] = loop.call_later(delay, self._retry, uid)
+
+    def _retry(self, uid: str) -> None:
+        self._retry_handles.pop(uid, None)
+        self._kick(uid, False)
+
+    def _succeeded(self, uid: str) -> None:
+        self._failures.pop(uid, None)
+        if (handle := self._retry_handles.pop(uid, None)) is not None:
+            handle.cancel()
+
+    # -- one instance ------------------------------------------------------------------
+
+    async def _converge_logged(self, uid: str, force: bool) -> None:
+        assignment = self.desired.get(uid)
+        try:
+            if assignment is None or assignment.deleted:
+                ok = await self._remove(uid, assignment)
+            else:
+                ok = await self._converge(uid, assignment, force)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a bug: report it rather than die
+            log.exception("converging %s failed", uid)
+            if assignment is not None and not assignment.deleted:
+                await self._report(uid, assignment, Instance.STATE_ERROR, f"agent error: {error}")
+            ok = False
+        if ok:
+            self._succeeded(uid)
+        else:
+            self._schedule_retry(uid)
+
+    async def _converge(self, uid: str, a: Assignment, force: bool) -> bool:
+        try:
+            state = await self._act(uid, a)
+        except (DriverError, ImageError, ValueError) as error:
+            log.warning("instance %s: %s", uid, error)
+            with contextlib.suppress(DriverError):
+                self._observe(uid, await self._run(self.driver.state, uid))
+            self._converged[uid] = a.generation
+            await self._report(uid, a, Instance.STATE_ERROR, str(error))
+            return False
+        if state is GuestState.CRASHED and _intent(a) == Instance.POWER_INTENT_STOPPED:
+            state = GuestState.SHUTOFF  # a crashed guest is as good as shut off
+        self._converged[uid] = a.generation
+        reported = await self._report(
+            uid, a, STATE_OF[state], STATE_MESSAGE.get(state, ""), force=force
+        )
+        # A guest left crashed or missing is retried like a failure.
+        return reported and state not in (GuestState.CRASHED, GuestState.ABSENT)
+
+    async def _act(self, uid: str, a: Assignment) -> GuestState:
+        """Brings one guest to its assignment; returns the state it ends in."""
+        run = self._run
+        driver = self.driver
+        state = self._observe(uid, await run(driver.state, uid))
+        done = self._state.get(uid)
+        if state is GuestState.ABSENT:
+            await self._transition(uid, a, Instance.STATE_PROVISIONING, "", Done())
+            spec = await self._spec(a)
+            log.info("spawning %s (%s)", uid, a.instance)
+            await run(driver.spawn, spec)
+            done = Done(a.reboot_serial, a.rebuild_serial)  # a new guest is freshly built
+            self._state.put(uid, done)
+            state = self._observe(uid, await run(driver.state, uid))
+        elif done is None:
+            done = Done(a.reboot_serial, a.rebuild_serial)  # no record: adopt the guest as is
+            self._state.put(uid, done)
+
+        if a.rebuild_serial > done.rebuild_serial:
+            await self._transition(uid, a, Instance.STATE_PROVISIONING, "rebuilding", done)
+            spec = await self._spec(a)
+            log.info("rebuilding %s (serial %d)", uid, a.rebuild_serial)
+            await run(driver.rebuild, uid, spec)
+            done.rebuild_serial = a.rebuild_serial
+            self._state.put(uid, done)
+            state = self._observe(uid, await run(driver.state, uid))
+
+        if a.reboot_serial > done.reboot_serial:
+            if state is GuestState.RUNNING and _intent(a) == Instance.POWER_INTENT_RUNNING:
+                await self._transition(uid, a, Instance.STATE_REBOOTING, "", done)
+                log.info("rebooting %s (serial %d, hard=%s)", uid, a.reboot_serial, a.reboot_hard)
+                await run(driver.reboot, uid, a.reboot_hard, self._stop_timeout)
+                state = self._observe(uid, await run(driver.state, uid))
+            done.reboot_serial = a.reboot_serial
+            self._state.put(uid, done)
+
+        return await self._power(uid, a, state)
+
+    async def _power(self, uid: str, a: Assignment, state: GuestState) -> GuestState:
+        run = self._run
+        driver = self.driver
+        intent = _intent(a)
+        acted = True
+        if intent == Instance.POWER_INTENT_RUNNING and state in (
+            GuestState.SHUTOFF,
+            GuestState.CRASHED,
+        ):
+            log.info("starting %s", uid)
+            await run(driver.start, uid)
+        elif intent == Instance.POWER_INTENT_RUNNING and state is GuestState.PAUSED:
+            log.info("resuming %s", uid)
+            await run(driver.resume, uid)
+        elif intent == Instance.POWER_INTENT_STOPPED and state in ACTIVE:
+            log.info("stopping %s", uid)
+            await run(driver.stop, uid, self._stop_timeout)
+        elif intent == Instance.POWER_INTENT_SUSPENDED and state is not GuestState.PAUSED:
+            if state is not GuestState.RUNNING:
+                log.info("starting %s to suspend it", uid)
+                await run(driver.start, uid)
+            log.info("suspending %s", uid)
+            await run(driver.suspend, uid)
+        else:
+            acted = False
+        if acted:
+            state = self._observe(uid, await run(driver.state, uid))
+        return state
+
+    async def _spec(self, a: Assignment) -> GuestSpec:
+        path = await self._images.ensure(a.image, a.image_sha256, a.image_format)
+        hostname = a.hostname or a.instance.rsplit("/", 1)[-1] or a.instance_uid
+        return GuestSpec(
+            uid=a.instance_uid,
+            name=a.instance or a.instance_uid,
+            hostname=hostname,
+            vcpus=int(a.vcpus),
+            memory_mib=int(a.memory_mib),
+            disk_gib=int(a.disk_gib),
+            image_path=path,
+            image_format=format_name(a.image_format),
+            ssh_authorized_keys=tuple(a.ssh_authorized_keys),
+            user_data=bytes(a.user_data),
+        )
+
+    async def _remove(self, uid: str, a: Assignment | None) -> bool:
+        if a is None and not self.synced:
+            return True  # not known to be unwanted before a full resync
+        try:
+            state = await self._run(self.driver.state, uid)
+            if state is not GuestState.ABSENT:
+                why = "deleted" if a is not None else "not assigned to this host"
+                log.info("destroying %s (%s)", uid, why)
+                await self._run(self.driver.destroy, uid)
+        except DriverError as error:
+            log.warning("cannot destroy %s: %s", uid, error)
+            if a is not None:
+                await self._report(uid, a, Instance.STATE_ERROR, str(error))
+            return False
+        self.observed.pop(uid, None)
+        self._state.drop(uid)
+        if a is None and state is GuestState.ABSENT:
+            self._last_report.pop(uid, None)
+            return True  # a stale record only: nothing to tell
+        reported = await self._report(
+            uid, a, Instance.STATE_DELETING, "", removed=True, force=True, done=Done()
+        )
+        if reported:
+            self._last_report.pop(uid, None)
+            self._converged.pop(uid, None)
+            if a is not None and self.desired.get(uid) is a:
+                del self.desired[uid]  # gone and said so; a full resync may list it again
+        return reported
+
+    async def _transition(
+        self, uid: str, a: Assignment, state: Instance.State, message: str, done: Done
+    ) -> None:
+        """Reports a state the guest passes through, as of the generation converged so far
+        (not after an ERROR: a retry does not flap the instance through PROVISIONING)."""
+        last = self._last_report.get(uid)
+        if last is not None and last[1] == Instance.STATE_ERROR:
+            return
+        await self._report(
+            uid, a, state, message, done=done, generation=self._converged.get(uid, 0)
+        )
+
+    def _observe(self, uid: str, state: GuestState) -> GuestState:
+        if state is GuestState.ABSENT:
+            self.observed.pop(uid, None)
+        else:
+            self.observed[uid] = state
+        return state
+
+    async def _report(
+        self,
+        uid: str,
+        a: Assignment | None,
+        state: Instance.State,
+        message: str,
+        *,
+        removed: bool = False,
+        force: bool = False,
+        done: Done | None = None,
+        generation: int | None = None,
+    ) -> bool:
+        """Sends a status report unless it equals the last one sent (or `force`);
+        returns whether the API has it."""
+        if done is None:
+            done = self._state.get(uid) or Done()
+        request = agent_service_pb2.ReportInstanceStatusRequest(
+            instance_uid=uid,
+            host=self.host,
+            observed_generation=(
+                generation if generation is not None else a.generation if a is not None else 0
+            ),
+            state=state,
+            message=message,
+            observed_reboot_serial=done.reboot_serial,
+            observed_rebuild_serial=done.rebuild_serial,
+            removed=removed,
+        )
+        key = (
+            request.observed_generation,
+            state,
+            message,
+            done.reboot_serial,
+            done.rebuild_serial,
+            removed,
+        )
+        if not force and self._last_report.get(uid) == key:
+            return True
+        try:
+            await self._report_call(request)
+        except Exception as error:
+            log.warning("cannot report the status of %s: %s", uid, error)
+            self._last_report.pop(uid, None)
+            return False
+        self._last_report[uid] = key
+        return True
+
+
+def _intent(a: Assignment) -> int:
+    intent = int(a.power_intent)
+    return intent or Instance.POWER_INTENT_RUNNING
