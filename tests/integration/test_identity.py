@@ -14,8 +14,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import resources_pb2 as ipb
-from tests.conftest import database_url_for
-from tests.conftest import make_config
+from tests.conftest import database_url_for, make_config
 from tests.support.cloud import (
     ADMIN_PASSWORD,
     PASSWORD,

@@ -18,6 +18,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
+from kumo.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
+from kumo.compute.v1 import compute_service_pb2, compute_service_pb2_grpc
 from kumo.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
 from kumo.image.v1 import image_service_pb2, image_service_pb2_grpc
 from kumo.server.api.paging import Pager
@@ -40,6 +42,8 @@ from kumo.server.interceptors.validation import ValidationInterceptor
 from kumo.server.notifier import Notifier
 from kumo.server.operations.handlers import HandlerRegistry
 from kumo.server.runtime import Runtime
+from kumo.server.services.agent import AgentService
+from kumo.server.services.compute import ComputeService
 from kumo.server.services.identity import IdentityService
 from kumo.server.services.images import ImageService
 from kumo.server.services.operations import OperationsService
@@ -52,6 +56,8 @@ SERVICES = (
     identity_service_pb2.DESCRIPTOR.services_by_name["IdentityService"],
     topology_service_pb2.DESCRIPTOR.services_by_name["TopologyService"],
     image_service_pb2.DESCRIPTOR.services_by_name["ImageService"],
+    compute_service_pb2.DESCRIPTOR.services_by_name["ComputeService"],
+    agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"],
     operations_pb2.DESCRIPTOR.services_by_name["Operations"],
 )
 
@@ -166,6 +172,8 @@ def create_server(config: Config) -> tuple[KumoServer, int]:
     )
     operations_pb2_grpc.add_OperationsServicer_to_server(OperationsService(runtime), server)
     image_service_pb2_grpc.add_ImageServiceServicer_to_server(ImageService(runtime), server)
+    compute_service_pb2_grpc.add_ComputeServiceServicer_to_server(ComputeService(runtime), server)
+    agent_service_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(runtime), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -84,6 +84,22 @@ class TopologyConfig(BaseModel):
     heartbeat_timeout_seconds: float = Field(default=60.0, gt=0)
 
 
+class SchedulerConfig(BaseModel):
+    """Placement: overcommit ratios, the weigher and retries."""
+
+    cpu_allocation_ratio: float = Field(default=4.0, gt=0)
+    ram_allocation_ratio: float = Field(default=1.0, gt=0)
+    disk_allocation_ratio: float = Field(default=1.0, gt=0)
+    # spread: most free memory first; pack: least free memory first.
+    weigher: Literal["spread", "pack"] = "spread"
+    # Hosts tried per build before the instance goes to ERROR.
+    max_build_attempts: int = Field(default=3, ge=1, le=20)
+    # How long a host may take to bring a new instance up.
+    build_timeout_seconds: float = Field(default=300.0, gt=0)
+    # How long a host may take to carry out an action (start, stop, reboot, ...).
+    action_timeout_seconds: float = Field(default=180.0, gt=0)
+
+
 class ImagesConfig(BaseModel):
     """The image store: a directory of image files (Ceph RBD comes with the storage issue)."""
 
@@ -132,6 +148,7 @@ class Config(BaseSettings):
     topology: TopologyConfig = TopologyConfig()
     tracing: TracingConfig = TracingConfig()
     images: ImagesConfig = ImagesConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
     quota_defaults: dict[str, int] = Field(default_factory=default_quota)
     # Seconds in-flight calls get to finish on shutdown.
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)

@@ -156,7 +156,8 @@ def equals(column: Any) -> Filter:
     return lambda value: column == value
 
 
-def reference(column: Any, collection: Collection[Any]) -> Filter:
-    """A filter on a reference column given a resource name (or bare id)."""
-    prefix = collection.pattern.split("{", 1)[0]
+def reference(column: Any, pattern: str) -> Filter:
+    """A filter on a column holding the id of a top-level resource (`hosts/{host}`),
+    given its name or bare id."""
+    prefix = pattern.split("{", 1)[0]
     return lambda value: column == value.removeprefix(prefix)

@@ -34,6 +34,8 @@ _IDENTITY = "/kumo.identity.v1.IdentityService/"
 _TOPOLOGY = "/kumo.topology.v1.TopologyService/"
 _OPERATIONS = "/google.longrunning.Operations/"
 _IMAGE = "/kumo.image.v1.ImageService/"
+_COMPUTE = "/kumo.compute.v1.ComputeService/"
+_AGENT = "/kumo.agent.v1.AgentService/"
 
 POLICY: dict[str, Rule] = {
     _IDENTITY + "IssueToken": Rule.PUBLIC,
@@ -87,6 +89,38 @@ for _kind in ("Region", "Zone", "Pool", "Rack", "Host"):
     for _verb in ("Create", "Update", "Delete"):
         POLICY[f"{_TOPOLOGY}{_verb}{_kind}"] = Rule.CLOUD_ADMIN
 POLICY[_TOPOLOGY + "EnableHost"] = Rule.CLOUD_ADMIN
+POLICY[_COMPUTE + "GetFlavor"] = Rule.AUTHENTICATED
+POLICY[_COMPUTE + "ListFlavors"] = Rule.AUTHENTICATED
+for _verb in ("Create", "Update", "Delete"):
+    POLICY[f"{_COMPUTE}{_verb}Flavor"] = Rule.CLOUD_ADMIN
+for _kind in ("KeyPair", "ServerGroup", "Instance"):
+    POLICY[f"{_COMPUTE}Get{_kind}"] = Rule.READER
+    POLICY[f"{_COMPUTE}List{_kind}s"] = Rule.READER
+    for _verb in ("Create", "Update", "Delete"):
+        POLICY[f"{_COMPUTE}{_verb}{_kind}"] = Rule.MEMBER
+for _action in (
+    "Start",
+    "Stop",
+    "Reboot",
+    "Suspend",
+    "Resume",
+    "Resize",
+    "ConfirmResize",
+    "RevertResize",
+    "Rebuild",
+    "Snapshot",
+):
+    POLICY[f"{_COMPUTE}{_action}Instance"] = Rule.MEMBER
+POLICY[_COMPUTE + "GetSerialPortOutput"] = Rule.READER
+# Host agents sign in with cloud-administrator credentials.
+for _method in (
+    "RegisterHost",
+    "Heartbeat",
+    "WatchAssignments",
+    "ReportInstanceStatus",
+    "AppendSerialPortOutput",
+):
+    POLICY[_AGENT + _method] = Rule.CLOUD_ADMIN
 POLICY[_TOPOLOGY + "DisableHost"] = Rule.CLOUD_ADMIN
 
 

@@ -10,8 +10,8 @@ NOT_FOUND.
 from __future__ import annotations
 
 import asyncio
-from functools import partial
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import cast
 
 from google.longrunning import operations_pb2

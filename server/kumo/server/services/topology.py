@@ -38,14 +38,14 @@ ZONES = Collection(
     "topology.kumo.dev/Zone",
     "zones/{zone}",
     ZoneRow,
-    filters={"region": reference(ZoneRow.region_id, REGIONS)},
+    filters={"region": reference(ZoneRow.region_id, REGIONS.pattern)},
 )
 POOLS = Collection(
     "topology.kumo.dev/Pool",
     "pools/{pool}",
     PoolRow,
     filters={
-        "zone": reference(PoolRow.zone_id, ZONES),
+        "zone": reference(PoolRow.zone_id, ZONES.pattern),
         "hypervisor_kind": lambda v: PoolRow.hypervisor_kind == enum_value(pb.HypervisorKind, v),
     },
 )
@@ -53,7 +53,7 @@ RACKS = Collection(
     "topology.kumo.dev/Rack",
     "racks/{rack}",
     RackRow,
-    filters={"pool": reference(RackRow.pool_id, POOLS)},
+    filters={"pool": reference(RackRow.pool_id, POOLS.pattern)},
 )
 
 
@@ -145,6 +145,11 @@ def _host_extra(row: HostRow, runtime: Runtime) -> dict[str, Any]:
     }
 
 
+def host_to_proto(row: HostRow, runtime: Runtime) -> pb.Host:
+    """Renders a host row (as GetHost does)."""
+    return pb.Host(**common_fields(row, f"hosts/{row.id}"), **_host_extra(row, runtime))
+
+
 def _host_delete_guard(row: HostRow, runtime: Runtime) -> None:
     if host_state(row, runtime) not in (pb.Host.STATE_DISABLED, pb.Host.STATE_DOWN):
         raise FailedPrecondition(
@@ -164,7 +169,7 @@ def _host_filters(runtime: Runtime) -> dict[str, Callable[[str], Any]]:
         return (HostRow.admin_state == number) & ~stale
 
     return {
-        "rack": reference(HostRow.rack_id, RACKS),
+        "rack": reference(HostRow.rack_id, RACKS.pattern),
         "pool": _racks_in(RackRow.pool_id, lambda v: v.removeprefix("pools/")),
         "zone": lambda value: HostRow.rack_id.in_(
             select(RackRow.id)

@@ -104,7 +104,6 @@ class InstanceRow(ResourceColumns, Base):
     observed_generation: Mapped[int] = mapped_column(BigInteger, default=0)
     observed_reboot_serial: Mapped[int] = mapped_column(BigInteger, default=0)
     observed_rebuild_serial: Mapped[int] = mapped_column(BigInteger, default=0)
-    conditions: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
 
 
 class SerialOutputRow(Base):

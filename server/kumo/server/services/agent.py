@@ -1,0 +1,192 @@
+"""AgentService: the API side of the host agents' contract.
+
+Agents register their host, send heartbeats, keep one WatchAssignments stream
+open and report what they observe. The stream sends the host's complete set of
+assignments on connect, whenever it changes (an in-process wake-up keyed
+`host:<id>`) and at least every `RESYNC_SECONDS`, so an agent converges even if
+a wake-up is lost or came from another API replica. Reports from a host the
+instance is no longer placed on are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import cast
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kumo.agent.v1 import agent_service_pb2 as api
+from kumo.agent.v1 import agent_service_pb2_grpc as rpc
+from kumo.compute.v1 import resources_pb2 as cpb
+from kumo.image.v1 import resources_pb2 as ipb
+from kumo.server.api.names import check_id, parse_one
+from kumo.server.db.base import utcnow
+from kumo.server.db.models import HostRow, ImageRow, InstanceRow, RackRow, SerialOutputRow
+from kumo.server.errors import InvalidArgument, NotFound
+from kumo.server.interceptors.base import Context
+from kumo.server.runtime import Runtime
+from kumo.server.services.compute.common import INSTANCES
+from kumo.server.services.topology import host_to_proto
+from kumo.topology.v1 import resources_pb2 as tpb
+
+RESYNC_SECONDS = 30.0
+SERIAL_WINDOW = 1 << 20
+MAX_SERIAL_CHUNK = 64 << 10
+
+
+def _host_id(name: str, field: str) -> str:
+    return parse_one(field, name, "hosts/{host}")
+
+
+def assignments(session: Session, host_id: str) -> list[api.InstanceAssignment]:
+    """Everything that should be on the host now."""
+    rows = session.scalars(select(InstanceRow).where(InstanceRow.host_id == host_id))
+    result = []
+    for row in rows:
+        image = session.get(ImageRow, (row.image_project_id, row.image_id))
+        result.append(
+            api.InstanceAssignment(
+                instance=INSTANCES.name_of_row(row),
+                instance_uid=row.uid,
+                generation=row.generation,
+                deleted=row.deleting,
+                power_intent=cast(cpb.Instance.PowerIntent, row.power_intent),
+                vcpus=row.vcpus,
+                memory_mib=row.memory_mib,
+                disk_gib=row.disk_gib,
+                image=f"projects/{row.image_project_id}/images/{row.image_id}",
+                image_sha256=image.checksum_sha256 if image else "",
+                image_format=cast(ipb.DiskFormat, image.disk_format if image else 0),
+                hostname=row.hostname,
+                ssh_authorized_keys=row.ssh_authorized_keys,
+                user_data=row.user_data,
+                reboot_serial=row.reboot_serial,
+                reboot_hard=row.reboot_hard,
+                rebuild_serial=row.rebuild_serial,
+            )
+        )
+    return result
+
+
+class AgentService(rpc.AgentServiceServicer):
+    """The agent-facing servicer."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def RegisterHost(self, request: api.RegisterHostRequest, context: Context) -> tpb.Host:
+        host = request.host
+        host_id = check_id("host.name", _host_id(host.name, "host.name"))
+        capacity = host.capacity
+        if capacity.vcpus <= 0 or capacity.memory_mib <= 0 or capacity.disk_gib < 0:
+            raise InvalidArgument.field("host.capacity", "vcpus and memory_mib must be positive")
+
+        def register(session: Session) -> tpb.Host:
+            row = session.get(HostRow, host_id)
+            if row is None:
+                rack_id = parse_one("host.rack", host.rack, "racks/{rack}")
+                if session.get(RackRow, rack_id) is None:
+                    raise NotFound("topology.kumo.dev/Rack", host.rack)
+                row = HostRow(id=host_id, rack_id=rack_id, display_name=host.display_name)
+                session.add(row)
+            row.address = host.address[:255]
+            row.vcpus, row.memory_mib, row.disk_gib = (
+                capacity.vcpus,
+                capacity.memory_mib,
+                capacity.disk_gib,
+            )
+            row.last_heartbeat_time = utcnow()
+            session.flush()
+            session.refresh(row)
+            return host_to_proto(row, self.runtime)
+
+        return await self.runtime.db.run(register)
+
+    async def Heartbeat(
+        self, request: api.HeartbeatRequest, context: Context
+    ) -> api.HeartbeatResponse:
+        host_id = _host_id(request.host, "host")
+
+        def beat(session: Session) -> None:
+            row = session.get(HostRow, host_id)
+            if row is None:
+                raise NotFound("topology.kumo.dev/Host", request.host)
+            row.last_heartbeat_time = utcnow()
+
+        await self.runtime.db.run(beat)
+        timeout = self.runtime.config.topology.heartbeat_timeout_seconds
+        return api.HeartbeatResponse(timeout_seconds=int(timeout))
+
+    async def WatchAssignments(
+        self, request: api.WatchAssignmentsRequest, context: Context
+    ) -> AsyncIterator[api.WatchAssignmentsResponse]:
+        host_id = _host_id(request.host, "host")
+        if await self.runtime.db.run(lambda s: s.get(HostRow, host_id)) is None:
+            raise NotFound("topology.kumo.dev/Host", request.host)
+        while True:
+            current = await self.runtime.db.run(lambda s: assignments(s, host_id))
+            yield api.WatchAssignmentsResponse(full_resync=True, assignments=current)
+            await self.runtime.notifier.wait(f"host:{host_id}", RESYNC_SECONDS)
+
+    async def ReportInstanceStatus(
+        self, request: api.ReportInstanceStatusRequest, context: Context
+    ) -> api.ReportInstanceStatusResponse:
+        host_id = _host_id(request.host, "host")
+
+        def report(session: Session) -> None:
+            row = session.scalar(select(InstanceRow).where(InstanceRow.uid == request.instance_uid))
+            if row is None or row.host_id != host_id:
+                return  # stale: the instance moved or is gone
+            if request.removed:
+                if row.deleting:
+                    row.host_id = None
+                return
+            row.observed_generation = max(row.observed_generation, request.observed_generation)
+            row.observed_reboot_serial = max(
+                row.observed_reboot_serial, request.observed_reboot_serial
+            )
+            row.observed_rebuild_serial = max(
+                row.observed_rebuild_serial, request.observed_rebuild_serial
+            )
+            if not row.deleting and request.state:
+                row.state = request.state
+                row.status_message = request.message[:1024]
+
+        await self.runtime.db.run(report)
+        self.runtime.notifier.notify(f"instance:{request.instance_uid}")
+        return api.ReportInstanceStatusResponse()
+
+    async def AppendSerialPortOutput(
+        self, request: api.AppendSerialPortOutputRequest, context: Context
+    ) -> api.AppendSerialPortOutputResponse:
+        if len(request.data) > MAX_SERIAL_CHUNK:
+            raise InvalidArgument.field("data", "at most 64 KiB per call")
+        if request.offset < 0:
+            raise InvalidArgument.field("offset", "must not be negative")
+
+        def append(session: Session) -> int:
+            if (
+                session.scalar(
+                    select(InstanceRow.uid).where(InstanceRow.uid == request.instance_uid)
+                )
+                is None
+            ):
+                raise NotFound("compute.kumo.dev/Instance", request.instance_uid)
+            out = session.get(SerialOutputRow, request.instance_uid)
+            if out is None:
+                out = SerialOutputRow(
+                    instance_uid=request.instance_uid, start=request.offset, data=b""
+                )
+                session.add(out)
+            end = out.start + len(out.data)
+            if request.offset > end:  # a gap: ask for the missing bytes first
+                return end
+            data = out.data + request.data[end - request.offset :]
+            if len(data) > SERIAL_WINDOW:
+                out.start += len(data) - SERIAL_WINDOW
+                data = data[-SERIAL_WINDOW:]
+            out.data = data
+            return out.start + len(data)
+
+        return api.AppendSerialPortOutputResponse(next_offset=await self.runtime.db.run(append))

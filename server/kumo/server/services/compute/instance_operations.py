@@ -1,0 +1,218 @@
+"""The operations behind instance methods, run by the operation controller.
+
+BUILD places the instance (scheduler), tells its host's agent, and waits for
+the agent to report it RUNNING at the new generation; on an ERROR report or a
+timeout it releases the claim, excludes that host and tries another, up to
+`max_build_attempts`, then leaves the instance in ERROR with the reason.
+
+DELETE waits for the host's agent to report the guest removed (or goes ahead
+when the host is down: the agent destroys the orphan when it comes back, as
+its next full resync no longer lists it), then deletes the record and releases
+the quota.
+
+ACTION waits for the agent to converge to the new generation (power intent,
+reboot or rebuild serials).
+
+All three are resumable: each step reads the current row and continues from
+what it finds.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+from google.protobuf import empty_pb2
+from google.protobuf.message import Message
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from kumo.compute.v1 import resources_pb2 as pb
+from kumo.server.controllers.scheduler import NoValidHost, Usage, place
+from kumo.server.db.models import HostRow, InstanceRow, SerialOutputRow
+from kumo.server.errors import Aborted, FailedPrecondition, NotFound
+from kumo.server.operations.handlers import OperationContext
+from kumo.server.quota import charge
+from kumo.server.services.compute.common import INSTANCES, ComputePart, instance_to_proto
+from kumo.server.services.topology import host_state
+from kumo.topology.v1 import resources_pb2 as tpb
+
+BUILD = "compute.BuildInstance"
+DELETE = "compute.DeleteInstance"
+ACTION = "compute.InstanceAction"
+POLL_SECONDS = 1.0
+S = pb.Instance
+_STATE_FOR_INTENT: dict[int, int] = {
+    S.POWER_INTENT_RUNNING: S.STATE_RUNNING,
+    S.POWER_INTENT_STOPPED: S.STATE_STOPPED,
+    S.POWER_INTENT_SUSPENDED: S.STATE_SUSPENDED,
+}
+
+
+def _by_uid(session: Session, uid: str) -> InstanceRow | None:
+    return session.scalar(select(InstanceRow).where(InstanceRow.uid == uid))
+
+
+class InstanceOperations(ComputePart):
+    """Handlers of the instance operations (a part of the compute servicer)."""
+
+    def register_instance_handlers(self) -> None:
+        """Registers BUILD, DELETE and ACTION with the operation controller."""
+        self.runtime.handlers.register(BUILD, self._build)
+        self.runtime.handlers.register(DELETE, self._delete)
+        self.runtime.handlers.register(ACTION, self._converge)
+
+    async def notify_host_of(self, name: str) -> None:
+        """Wakes the assignment stream of the host the named instance is on."""
+        key = INSTANCES.key(name)
+        host = await self.runtime.db.run(
+            lambda s: s.scalar(
+                select(InstanceRow.host_id).where(
+                    InstanceRow.project_id == key[0],
+                    InstanceRow.zone_id == key[1],
+                    InstanceRow.id == key[2],
+                )
+            )
+        )
+        if host:
+            self.runtime.notifier.notify(f"host:{host}")
+
+    async def _row(self, ctx: OperationContext) -> InstanceRow:
+        row = await ctx.db.run(lambda s: _by_uid(s, ctx.payload.decode()))
+        if row is None:
+            raise NotFound(INSTANCES.type_name, ctx.target)
+        return row
+
+    async def _wait_for_report(
+        self, ctx: OperationContext, uid: str, deadline: float
+    ) -> InstanceRow | None:
+        """Waits for the next change of the instance's row, until `deadline`; None on timeout."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        await self.runtime.notifier.wait(f"instance:{uid}", min(left, POLL_SECONDS))
+        return await ctx.db.run(lambda s: _by_uid(s, uid))
+
+    async def _build(self, ctx: OperationContext) -> Message:
+        settings = self.runtime.config.scheduler
+        uid = ctx.payload.decode()
+        tried: set[str] = set()
+        reason = ""
+        for attempt in range(1, settings.max_build_attempts + 1):
+            await ctx.checkpoint(10 + 20 * (attempt - 1), f"scheduling (attempt {attempt})")
+            try:
+                host = await ctx.db.run(lambda s: self._place(s, uid, tried))
+            except NoValidHost as error:
+                reason = f"no valid host: {error}"
+                break
+            self.runtime.notifier.notify(f"host:{host}")
+            await ctx.checkpoint(20 + 20 * (attempt - 1), f"building on host {host}")
+            deadline = time.monotonic() + settings.build_timeout_seconds
+            row: InstanceRow | None = await self._row(ctx)
+            while row is not None:
+                if row.deleting:
+                    raise Aborted("the instance was deleted while it was being built")
+                if row.observed_generation >= row.generation and row.state == S.STATE_RUNNING:
+                    return instance_to_proto(row)
+                if row.observed_generation >= row.generation and row.state == S.STATE_ERROR:
+                    reason = f"host {host}: {row.status_message}"
+                    break
+                row = await self._wait_for_report(ctx, uid, deadline)
+            else:
+                reason = (
+                    f"host {host} did not build it within {settings.build_timeout_seconds:.0f} s"
+                )
+            tried.add(host)
+            await ctx.db.run(partial(self._unplace, uid=uid, reason=reason))
+            self.runtime.notifier.notify(f"host:{host}")
+        await ctx.db.run(partial(self._fail, uid=uid, reason=reason))
+        raise FailedPrecondition(
+            f"could not build the instance: {reason}", type="BUILD_FAILED", subject=ctx.target
+        )
+
+    def _place(self, session: Session, uid: str, tried: set[str]) -> str:
+        row = _by_uid(session, uid)
+        if row is None:
+            raise NotFound(INSTANCES.type_name, uid)
+        if row.host_id is not None:  # resumed after a crash: keep the claim
+            return row.host_id
+        host = place(
+            session, self.runtime.config, row, Usage(row.vcpus, row.memory_mib, row.disk_gib), tried
+        )
+        row.generation += 1
+        row.state = S.STATE_PROVISIONING
+        row.status_message = f"building on {host}"
+        return host
+
+    @staticmethod
+    def _unplace(session: Session, uid: str, reason: str) -> None:
+        row = _by_uid(session, uid)
+        if row is not None:
+            row.host_id = None
+            row.generation += 1
+            row.status_message = reason[:1024]
+
+    @staticmethod
+    def _fail(session: Session, uid: str, reason: str) -> None:
+        row = _by_uid(session, uid)
+        if row is not None:
+            row.state = S.STATE_ERROR
+            row.status_message = reason[:1024]
+            row.version += 1
+
+    async def _delete(self, ctx: OperationContext) -> Message:
+        uid = ctx.payload.decode()
+        deadline = time.monotonic() + self.runtime.config.scheduler.action_timeout_seconds
+        row = await ctx.db.run(lambda s: _by_uid(s, uid))
+        while row is not None and row.host_id is not None:
+            await ctx.checkpoint(30, f"removing from host {row.host_id}")
+            if await ctx.db.run(partial(self._host_down, host_id=row.host_id)):
+                break
+            self.runtime.notifier.notify(f"host:{row.host_id}")
+            if (row := await self._wait_for_report(ctx, uid, deadline)) is None:
+                raise Aborted("the host did not remove the instance in time; retry the delete")
+        await ctx.db.run(lambda s: self._forget(s, uid))
+        return empty_pb2.Empty()
+
+    def _host_down(self, session: Session, host_id: str) -> bool:
+        host = session.get(HostRow, host_id)
+        return host is None or host_state(host, self.runtime) == tpb.Host.STATE_DOWN
+
+    @staticmethod
+    def _forget(session: Session, uid: str) -> None:
+        row = _by_uid(session, uid)
+        if row is None:
+            return
+        charge(
+            session,
+            row.project_id,
+            {"instances": -1, "vcpus": -row.vcpus, "ram_mib": -row.memory_mib},
+        )
+        session.execute(delete(SerialOutputRow).where(SerialOutputRow.instance_uid == uid))
+        session.delete(row)
+
+    async def _converge(self, ctx: OperationContext) -> Message:
+        uid = ctx.payload.decode()
+        deadline = time.monotonic() + self.runtime.config.scheduler.action_timeout_seconds
+        row: InstanceRow | None = await self._row(ctx)
+        target = row.generation if row else 0
+        while row is not None:
+            if row.deleting:
+                raise Aborted("the instance is being deleted")
+            if row.observed_generation >= target:
+                if row.state == S.STATE_ERROR:
+                    raise FailedPrecondition(
+                        f"the host reported: {row.status_message}",
+                        type="ACTION_FAILED",
+                        subject=ctx.target,
+                    )
+                if (
+                    row.state == _STATE_FOR_INTENT.get(row.power_intent)
+                    and row.observed_reboot_serial >= row.reboot_serial
+                    and row.observed_rebuild_serial >= row.rebuild_serial
+                ):
+                    return instance_to_proto(row)
+            row = await self._wait_for_report(ctx, uid, deadline)
+            if row is None:
+                raise Aborted("the host did not carry out the action in time")
+        raise NotFound(INSTANCES.type_name, ctx.target)

@@ -1,0 +1,463 @@
+"""Instances: create, read, change, delete, power actions and the serial console.
+
+Every mutation writes desired state and an Operation in one transaction and
+returns at once; the handlers in `instance_operations` place the instance and
+wait for its host agent to converge (see there). Instances are visible to
+their own project only (and cloud administrators); anything else is NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from google.longrunning import operations_pb2
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kumo.compute.v1 import compute_service_pb2 as api
+from kumo.compute.v1 import resources_pb2 as pb
+from kumo.image.v1 import resources_pb2 as ipb
+from kumo.server.api.convert import check_etag
+from kumo.server.api.fields import check_required, update_paths
+from kumo.server.api.idempotency import idempotent
+from kumo.server.api.names import parse
+from kumo.server.api.resources import apply_common
+from kumo.server.auth.principal import Principal, current_principal
+from kumo.server.db.models import (
+    InstanceRow,
+    KeyPairRow,
+    PoolRow,
+    SerialOutputRow,
+    ServerGroupRow,
+    ZoneRow,
+)
+from kumo.server.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unimplemented,
+)
+from kumo.server.interceptors.base import Context
+from kumo.server.operations import store
+from kumo.server.quota import charge
+from kumo.server.services.compute.common import (
+    FLAVORS,
+    INSTANCES,
+    KEY_PAIRS,
+    instance_to_proto,
+)
+from kumo.server.services.compute.instance_operations import (
+    ACTION,
+    BUILD,
+    DELETE,
+    InstanceOperations,
+)
+from kumo.server.services.identity.common import PROJECTS, require_active
+from kumo.server.services.images import visible_image
+
+MAX_USER_DATA = 64 << 10
+_HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_BUSY = (pb.Instance.STATE_PROVISIONING, pb.Instance.STATE_DELETING)
+S = pb.Instance
+
+
+def _zone_parent(caller: Principal, parent: str) -> tuple[str, str]:
+    project_id, zone_id = parse(
+        "parent",
+        parent,
+        "projects/{project}/zones/{zone}",
+        zone=r"-|[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?",
+    )
+    caller.require_project(project_id, PROJECTS.type_name, f"projects/{project_id}")
+    return project_id, zone_id
+
+
+def visible_instance(
+    session: Session, caller: Principal, name: str, field: str = "name"
+) -> InstanceRow:
+    """The instance named `name` if the caller may see it; NotFound otherwise."""
+    project_id = INSTANCES.key(name, field)[0]
+    caller.require_project(project_id, INSTANCES.type_name, name)
+    return INSTANCES.get(session, name, field)
+
+
+class InstanceMethods(InstanceOperations):
+    """The instance methods of ComputeService."""
+
+    def _validate_spec(
+        self, session: Session, caller: Principal, project_id: str, zone_id: str, spec: pb.Instance
+    ) -> dict[str, Any]:
+        violations: list[FieldViolation] = []
+        if session.get(ZoneRow, zone_id) is None:
+            raise NotFound("topology.kumo.dev/Zone", f"zones/{zone_id}")
+        flavor = FLAVORS.get(session, spec.flavor, "instance.flavor")
+        image = visible_image(session, caller, spec.image, "instance.image")
+        if image.state != ipb.Image.STATE_ACTIVE:
+            raise FailedPrecondition(
+                f"{spec.image} is not ACTIVE", type="IMAGE_NOT_ACTIVE", subject=spec.image
+            )
+        if image.min_ram_mib > flavor.memory_mib:
+            violations.append(
+                FieldViolation(
+                    "instance.flavor", f"the image needs at least {image.min_ram_mib} MiB of memory"
+                )
+            )
+        if image.min_disk_gib > flavor.disk_gib or image.virtual_size_bytes > flavor.disk_gib << 30:
+            violations.append(
+                FieldViolation(
+                    "instance.flavor", "the flavor's disk is smaller than the image needs"
+                )
+            )
+        keys = []
+        for index, key_name in enumerate(spec.key_pairs):
+            key = session.get(KeyPairRow, KEY_PAIRS.key(key_name, f"instance.key_pairs[{index}]"))
+            if key is None or key.project_id != project_id:
+                violations.append(
+                    FieldViolation(
+                        f"instance.key_pairs[{index}]", "no such key pair in this project"
+                    )
+                )
+            else:
+                keys.append(key.public_key)
+        group_id = None
+        if spec.server_group:
+            group_project, group_id = parse(
+                "instance.server_group",
+                spec.server_group,
+                "projects/{project}/serverGroups/{server_group}",
+            )
+            if (
+                group_project != project_id
+                or session.get(ServerGroupRow, (project_id, group_id)) is None
+            ):
+                violations.append(
+                    FieldViolation("instance.server_group", "no such server group in this project")
+                )
+        pool_id = None
+        if spec.pool:
+            pool_id = spec.pool.removeprefix("pools/")
+            pool = session.get(PoolRow, pool_id)
+            if pool is None or pool.zone_id != zone_id:
+                violations.append(FieldViolation("instance.pool", "no such pool in this zone"))
+        host_id = None
+        if spec.requested_host:
+            if not caller.cloud_admin:
+                raise PermissionDenied("only cloud administrators may request a host")
+            host_id = spec.requested_host.removeprefix("hosts/")
+        if len(spec.user_data) > MAX_USER_DATA:
+            violations.append(FieldViolation("instance.user_data", "at most 64 KiB"))
+        if spec.hostname and not _HOSTNAME.fullmatch(spec.hostname):
+            violations.append(
+                FieldViolation(
+                    "instance.hostname", "a DNS label: lower-case letters, digits, hyphens"
+                )
+            )
+        if violations:
+            raise InvalidArgument(violations)
+        return {
+            "flavor_id": flavor.id,
+            "vcpus": flavor.vcpus,
+            "memory_mib": flavor.memory_mib,
+            "disk_gib": flavor.disk_gib,
+            "image_project_id": image.project_id,
+            "image_id": image.id,
+            "key_pairs": list(spec.key_pairs),
+            "ssh_authorized_keys": keys,
+            "server_group_id": group_id,
+            "pool_id": pool_id,
+            "requested_host_id": host_id,
+            "user_data": spec.user_data,
+        }
+
+    async def CreateInstance(
+        self, request: api.CreateInstanceRequest, context: Context
+    ) -> operations_pb2.Operation:
+        caller = current_principal()
+        project_id, zone_id = _zone_parent(caller, request.parent)
+        if zone_id == "-":
+            raise InvalidArgument.field("parent", "name one zone to create in")
+        check_required(request.instance, "instance.")
+        spec = request.instance
+
+        def create(session: Session) -> operations_pb2.Operation:
+            require_active(PROJECTS.get(session, f"projects/{project_id}", "parent"))
+            values = self._validate_spec(session, caller, project_id, zone_id, spec)
+            charge(
+                session,
+                project_id,
+                {"instances": 1, "vcpus": values["vcpus"], "ram_mib": values["memory_mib"]},
+            )
+            row = InstanceRow(
+                project_id=project_id,
+                zone_id=zone_id,
+                hostname=spec.hostname or request.instance_id,
+                power_intent=S.POWER_INTENT_RUNNING,
+                state=S.STATE_PROVISIONING,
+                status_message="scheduling",
+                **values,
+            )
+            # The claim on a host is made by the scheduler, not here.
+            row.host_id = None
+            apply_common(
+                row,
+                spec,
+                {f.name for f, _ in spec.ListFields()} & {"display_name", "labels"},
+                "instance",
+            )
+            INSTANCES.insert(session, request.instance_id, "instance_id", row)
+            session.flush()
+            op = store.create(
+                session,
+                project_id=caller.project_id,
+                kind=BUILD,
+                target=INSTANCES.name_of_row(row),
+                payload=row.uid.encode(),
+            )
+            return store.to_proto(op)
+
+        operation = await idempotent(
+            self.runtime.db, "CreateInstance", request, operations_pb2.Operation, create
+        )
+        self.runtime.operation_written()
+        return operation
+
+    async def GetInstance(self, request: api.GetInstanceRequest, context: Context) -> pb.Instance:
+        caller = current_principal()
+        return await self.runtime.db.run(
+            lambda s: instance_to_proto(visible_instance(s, caller, request.name))
+        )
+
+    async def ListInstances(
+        self, request: api.ListInstancesRequest, context: Context
+    ) -> api.ListInstancesResponse:
+        caller = current_principal()
+        project_id, zone_id = _zone_parent(caller, request.parent)
+        where = [InstanceRow.project_id == project_id]
+        if zone_id != "-":
+            where.append(InstanceRow.zone_id == zone_id)
+
+        def page(session: Session) -> api.ListInstancesResponse:
+            result = INSTANCES.list(
+                session, self.runtime.pager, request, where, binding=request.parent
+            )
+            return api.ListInstancesResponse(
+                instances=[instance_to_proto(r) for r in result.rows],
+                next_page_token=result.next_page_token,
+            )
+
+        return await self.runtime.db.run(page)
+
+    async def UpdateInstance(
+        self, request: api.UpdateInstanceRequest, context: Context
+    ) -> pb.Instance:
+        caller = current_principal()
+        paths = update_paths(request.instance, request.update_mask, "instance")
+        if paths - {"display_name", "labels"}:
+            raise InvalidArgument.field(
+                "update_mask",
+                "only display_name and labels change here; use the instance actions for the rest",
+            )
+
+        def update(session: Session) -> pb.Instance:
+            row = visible_instance(session, caller, request.instance.name, "instance.name")
+            check_etag(request.instance.etag, row.version, request.instance.name)
+            apply_common(row, request.instance, paths, "instance")
+            row.version += 1
+            session.flush()
+            return instance_to_proto(row)
+
+        return await idempotent(self.runtime.db, "UpdateInstance", request, pb.Instance, update)
+
+    async def DeleteInstance(
+        self, request: api.DeleteInstanceRequest, context: Context
+    ) -> operations_pb2.Operation:
+        caller = current_principal()
+
+        def start(session: Session) -> operations_pb2.Operation:
+            row = visible_instance(session, caller, request.name)
+            check_etag(request.etag, row.version, request.name)
+            if row.deleting:
+                raise FailedPrecondition(
+                    f"{request.name} is already being deleted",
+                    type="INSTANCE_DELETING",
+                    subject=request.name,
+                )
+            row.deleting = True
+            row.state = S.STATE_DELETING
+            row.status_message = "deleting"
+            row.generation += 1
+            row.version += 1
+            op = store.create(
+                session,
+                project_id=caller.project_id,
+                kind=DELETE,
+                target=request.name,
+                payload=row.uid.encode(),
+            )
+            return store.to_proto(op)
+
+        return await self._start_operation(request, "DeleteInstance", start)
+
+    async def _action(
+        self,
+        request: Any,
+        verb: str,
+        change: Callable[[InstanceRow], None],
+        allowed: tuple[int, ...] = (),
+    ) -> operations_pb2.Operation:
+        caller = current_principal()
+
+        def start(session: Session) -> operations_pb2.Operation:
+            row = visible_instance(session, caller, request.name)
+            if row.state in _BUSY or row.deleting or row.host_id is None:
+                raise FailedPrecondition(
+                    f"{request.name} is {pb.Instance.State.Name(row.state)}: wait for it to settle",
+                    type="INSTANCE_BUSY",
+                    subject=request.name,
+                )
+            if allowed and row.state not in allowed:
+                raise FailedPrecondition(
+                    f"{verb} needs the instance in one of "
+                    + ", ".join(pb.Instance.State.Name(a) for a in allowed),
+                    type="INSTANCE_STATE",
+                    subject=request.name,
+                )
+            change(row)
+            row.generation += 1
+            row.version += 1
+            op = store.create(
+                session,
+                project_id=caller.project_id,
+                kind=ACTION,
+                target=request.name,
+                payload=row.uid.encode(),
+                status_message=verb,
+            )
+            return store.to_proto(op)
+
+        return await self._start_operation(request, verb, start)
+
+    async def _start_operation(
+        self, request: Any, verb: str, start: Callable[[Session], operations_pb2.Operation]
+    ) -> operations_pb2.Operation:
+        operation = await idempotent(
+            self.runtime.db, verb, request, operations_pb2.Operation, start
+        )
+        self.runtime.operation_written()
+        await self.notify_host_of(request.name)
+        return operation
+
+    async def StartInstance(
+        self, request: api.StartInstanceRequest, context: Context
+    ) -> operations_pb2.Operation:
+        return await self._action(
+            request, "StartInstance", lambda r: setattr(r, "power_intent", S.POWER_INTENT_RUNNING)
+        )
+
+    async def StopInstance(
+        self, request: api.StopInstanceRequest, context: Context
+    ) -> operations_pb2.Operation:
+        return await self._action(
+            request, "StopInstance", lambda r: setattr(r, "power_intent", S.POWER_INTENT_STOPPED)
+        )
+
+    async def SuspendInstance(
+        self, request: api.SuspendInstanceRequest, context: Context
+    ) -> operations_pb2.Operation:
+        return await self._action(
+            request,
+            "SuspendInstance",
+            lambda r: setattr(r, "power_intent", S.POWER_INTENT_SUSPENDED),
+            (S.STATE_RUNNING, S.STATE_SUSPENDED),
+        )
+
+    async def ResumeInstance(
+        self, request: api.ResumeInstanceRequest, context: Context
+    ) -> operations_pb2.Operation:
+        return await self._action(
+            request,
+            "ResumeInstance",
+            lambda r: setattr(r, "power_intent", S.POWER_INTENT_RUNNING),
+            (S.STATE_SUSPENDED, S.STATE_RUNNING),
+        )
+
+    async def RebootInstance(
+        self, request: api.RebootInstanceRequest, context: Context
+    ) -> operations_pb2.Operation:
+        def reboot(row: InstanceRow) -> None:
+            row.reboot_serial += 1
+            row.reboot_hard = request.type == api.REBOOT_TYPE_HARD
+            row.power_intent = S.POWER_INTENT_RUNNING
+
+        return await self._action(request, "RebootInstance", reboot, (S.STATE_RUNNING,))
+
+    async def RebuildInstance(
+        self, request: api.RebuildInstanceRequest, context: Context
+    ) -> operations_pb2.Operation:
+        caller = current_principal()
+        image_id = None
+        if request.image:
+            image_name = request.image
+            image_row = await self.runtime.db.run(
+                lambda s: visible_image(s, caller, image_name, "image")
+            )
+            if image_row.state != ipb.Image.STATE_ACTIVE:
+                raise FailedPrecondition(
+                    f"{request.image} is not ACTIVE", type="IMAGE_NOT_ACTIVE", subject=request.image
+                )
+            image_id = (image_row.project_id, image_row.id)
+
+        def rebuild(row: InstanceRow) -> None:
+            if image_id is not None:
+                row.image_project_id, row.image_id = image_id
+            row.rebuild_serial += 1
+
+        return await self._action(request, "RebuildInstance", rebuild)
+
+    async def ResizeInstance(
+        self, request: api.ResizeInstanceRequest, context: Context
+    ) -> operations_pb2.Operation:
+        raise Unimplemented("resize arrives with multi-host compute (cold migration)")
+
+    async def ConfirmResizeInstance(
+        self, request: api.ConfirmResizeInstanceRequest, context: Context
+    ) -> operations_pb2.Operation:
+        raise Unimplemented("resize arrives with multi-host compute (cold migration)")
+
+    async def RevertResizeInstance(
+        self, request: api.RevertResizeInstanceRequest, context: Context
+    ) -> operations_pb2.Operation:
+        raise Unimplemented("resize arrives with multi-host compute (cold migration)")
+
+    async def SnapshotInstance(
+        self, request: api.SnapshotInstanceRequest, context: Context
+    ) -> operations_pb2.Operation:
+        raise Unimplemented("snapshots are not implemented yet")
+
+    async def GetSerialPortOutput(
+        self, request: api.GetSerialPortOutputRequest, context: Context
+    ) -> api.GetSerialPortOutputResponse:
+        caller = current_principal()
+        if request.start < 0:
+            raise InvalidArgument.field("start", "must not be negative")
+
+        def read(session: Session) -> api.GetSerialPortOutputResponse:
+            row = visible_instance(session, caller, request.name)
+            out = session.scalar(
+                select(SerialOutputRow).where(SerialOutputRow.instance_uid == row.uid)
+            )
+            if out is None:
+                return api.GetSerialPortOutputResponse()
+            begin = max(request.start, out.start)
+            chunk = out.data[begin - out.start :]
+            return api.GetSerialPortOutputResponse(
+                contents=chunk.decode("utf-8", "replace"),
+                start=begin,
+                next=out.start + len(out.data),
+            )
+
+        return await self.runtime.db.run(read)

@@ -1,0 +1,273 @@
+"""Instances through the API, a real kumo-agent and the fake compute driver.
+
+The fake driver stands in for the hypervisor only to exercise the API, the
+scheduler and the agent protocol quickly on both databases; the same path with
+real libvirt guests is tests/integration/test_compute_libvirt.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import grpc
+import pytest
+from google.longrunning import operations_pb2
+
+from kumo.compute.v1 import compute_service_pb2 as capi
+from kumo.compute.v1 import compute_service_pb2_grpc as crpc
+from kumo.compute.v1 import resources_pb2 as cpb
+from kumo.drivers.compute.fake import FakeDriver
+from kumo.drivers.errors import DriverError
+from kumo.identity.v1 import identity_service_pb2 as iapi
+from kumo.identity.v1 import resources_pb2 as ipb
+from kumo.topology.v1 import topology_service_pb2 as tapi
+from tests.integration.test_compute_resources import make_flavor
+from tests.support.agent import AgentThread
+from tests.support.cloud import Stubs, Tenant, rpc_error, unique
+from tests.support.images import upload_image
+from tests.support.server import ServerThread
+from tests.support.topology import Site, make_site
+
+S = cpb.Instance
+
+
+@dataclass
+class Cell:
+    """A site with hosts run by real agents on fake drivers, and what instances need."""
+
+    site: Site
+    agents: dict[str, AgentThread]
+    parent: str
+    flavor: str
+    image: str
+
+    def driver(self, host: str) -> FakeDriver:
+        driver = self.agents[host].driver
+        assert isinstance(driver, FakeDriver)
+        return driver
+
+
+@pytest.fixture
+def cell(api: ServerThread, admin: Stubs, tenant: Tenant) -> Iterator[Cell]:
+    """Two hosts (1 GiB, 2 vCPUs each) in a fresh site; a 256 MiB flavor; a small image."""
+    site = make_site(admin)
+    agents = {}
+    try:
+        for _ in range(2):
+            host = unique("h")
+            agents[host] = AgentThread(
+                api.address,
+                admin.token or "",
+                host,
+                site.rack,
+                FakeDriver(vcpus=2, memory_mib=1024, disk_gib=100),
+            )
+        yield Cell(
+            site,
+            agents,
+            f"{tenant.name}/zones/{site.zone}",
+            make_flavor(admin, 1, 256, 1),
+            upload_image(tenant.stubs["member"], tenant.name),
+        )
+    finally:
+        for agent in agents.values():
+            agent.stop()
+
+
+def compute(stubs: Stubs) -> crpc.ComputeServiceStub:
+    return crpc.ComputeServiceStub(stubs.channel)
+
+
+def wait(stubs: Stubs, operation: operations_pb2.Operation) -> operations_pb2.Operation:
+    done: operations_pb2.Operation = stubs.operations.WaitOperation(
+        operations_pb2.WaitOperationRequest(name=operation.name)
+    )
+    assert done.done, done
+    return done
+
+
+def console_until(
+    service: crpc.ComputeServiceStub, name: str, text: str, count: int = 1, timeout: float = 30
+) -> capi.GetSerialPortOutputResponse:
+    """The serial output once it holds `text` `count` times (the agent ships it every second)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = service.GetSerialPortOutput(capi.GetSerialPortOutputRequest(name=name))
+        if out.contents.count(text) >= count or time.monotonic() > deadline:
+            return out
+        time.sleep(0.2)
+
+
+def launch(stubs: Stubs, cell: Cell, instance_id: str, **spec: object) -> cpb.Instance:
+    op = compute(stubs).CreateInstance(
+        capi.CreateInstanceRequest(
+            parent=cell.parent,
+            instance_id=instance_id,
+            instance=cpb.Instance(flavor=cell.flavor, image=cell.image, **spec),  # type: ignore[arg-type]
+        )
+    )
+    done = wait(stubs, op)
+    assert not done.HasField("error"), done.error
+    instance = cpb.Instance()
+    done.response.Unpack(instance)
+    return instance
+
+
+def test_lifecycle(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
+    """Create → RUNNING with console; stop/start/suspend/resume/reboot/rebuild; delete."""
+    member = tenant.stubs["member"]
+    service = compute(member)
+    instance = launch(member, cell, "web-1", labels={"tier": "web"})
+    assert instance.state == S.STATE_RUNNING and instance.host in {
+        f"hosts/{h}" for h in cell.agents
+    }
+    assert instance.observed_generation == instance.generation
+    console = console_until(service, instance.name, "hostname=web-1")
+    assert "KUMO_BOOT_OK" in console.contents
+
+    steps = [
+        (service.StopInstance, capi.StopInstanceRequest, S.STATE_STOPPED),
+        (service.StartInstance, capi.StartInstanceRequest, S.STATE_RUNNING),
+        (service.SuspendInstance, capi.SuspendInstanceRequest, S.STATE_SUSPENDED),
+        (service.ResumeInstance, capi.ResumeInstanceRequest, S.STATE_RUNNING),
+        (service.RebootInstance, capi.RebootInstanceRequest, S.STATE_RUNNING),
+        (service.RebuildInstance, capi.RebuildInstanceRequest, S.STATE_RUNNING),
+    ]
+    for method, request_type, expected in steps:
+        done = wait(member, method(request_type(name=instance.name)))
+        assert not done.HasField("error"), (request_type, done.error)
+        assert service.GetInstance(capi.GetInstanceRequest(name=instance.name)).state == expected
+    boots = console_until(service, instance.name, "KUMO_BOOT_OK", count=3)  # spawn, reboot, rebuild
+    tail = service.GetSerialPortOutput(
+        capi.GetSerialPortOutputRequest(name=instance.name, start=boots.next)
+    )
+    assert tail.contents == "" and tail.start == boots.next
+
+    updated = service.UpdateInstance(
+        capi.UpdateInstanceRequest(instance=cpb.Instance(name=instance.name, display_name="Web"))
+    )
+    assert updated.display_name == "Web" and updated.labels["tier"] == "web"
+    listed = service.ListInstances(capi.ListInstancesRequest(parent=f"{tenant.name}/zones/-"))
+    assert [i.name for i in listed.instances] == [instance.name]
+
+    quota = admin.identity.GetQuota(iapi.GetQuotaRequest(name=f"{tenant.name}/quota"))
+    assert {q.resource: q.in_use for q in quota.limits}["instances"] == 1
+    wait(member, service.DeleteInstance(capi.DeleteInstanceRequest(name=instance.name)))
+    code, _ = rpc_error(lambda: service.GetInstance(capi.GetInstanceRequest(name=instance.name)))
+    assert code == grpc.StatusCode.NOT_FOUND
+    assert all(not cell.driver(h).list_guests() for h in cell.agents)
+    quota = admin.identity.GetQuota(iapi.GetQuotaRequest(name=f"{tenant.name}/quota"))
+    assert {q.resource: q.in_use for q in quota.limits}["instances"] == 0
+
+
+def test_unimplemented_actions_say_so(cell: Cell, tenant: Tenant) -> None:
+    """Resize and snapshot answer UNIMPLEMENTED (they arrive with later work)."""
+    member = tenant.stubs["member"]
+    instance = launch(member, cell, "plain")
+    service = compute(member)
+    calls = [
+        lambda: service.ResizeInstance(
+            capi.ResizeInstanceRequest(name=instance.name, flavor=cell.flavor)
+        ),
+        lambda: service.ConfirmResizeInstance(
+            capi.ConfirmResizeInstanceRequest(name=instance.name)
+        ),
+        lambda: service.RevertResizeInstance(capi.RevertResizeInstanceRequest(name=instance.name)),
+        lambda: service.SnapshotInstance(
+            capi.SnapshotInstanceRequest(name=instance.name, image_id="s")
+        ),
+    ]
+    for call in calls:
+        assert rpc_error(call)[0] == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_capacity_is_never_overcommitted(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
+    """Ten concurrent creates on two 1 GiB hosts: exactly 8 of 256 MiB fit, 2 fail cleanly."""
+    member = tenant.stubs["member"]
+    admin.identity.UpdateQuota(
+        iapi.UpdateQuotaRequest(
+            quota=iapi_quota(tenant, instances=20, vcpus=40, ram_mib=100000),
+        )
+    )
+    service = compute(member)
+
+    def create(index: int) -> operations_pb2.Operation:
+        op = service.CreateInstance(
+            capi.CreateInstanceRequest(
+                parent=cell.parent,
+                instance_id=f"c{index}",
+                instance=cpb.Instance(flavor=cell.flavor, image=cell.image),
+            )
+        )
+        return wait(member, op)
+
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(create, range(10)))
+    failed = [r for r in results if r.HasField("error")]
+    assert len(failed) == 2 and all("no valid host" in r.error.message for r in failed)
+    per_host = {h: len(cell.driver(h).list_guests()) for h in cell.agents}
+    assert sorted(per_host.values()) == [4, 4]
+
+
+def test_anti_affinity_and_failed_builds_retry_elsewhere(
+    cell: Cell, tenant: Tenant, admin: Stubs
+) -> None:
+    """Anti-affinity spreads members; a host whose spawn fails is retried on the other."""
+    member = tenant.stubs["member"]
+    service = compute(member)
+    group = service.CreateServerGroup(
+        capi.CreateServerGroupRequest(
+            parent=tenant.name,
+            server_group_id="spread",
+            server_group=cpb.ServerGroup(policy=cpb.ServerGroup.POLICY_ANTI_AFFINITY),
+        )
+    )
+    first = launch(member, cell, "a1", server_group=group.name)
+    second = launch(member, cell, "a2", server_group=group.name)
+    assert first.host != second.host
+    op = service.CreateInstance(
+        capi.CreateInstanceRequest(
+            parent=cell.parent,
+            instance_id="a3",
+            instance=cpb.Instance(flavor=cell.flavor, image=cell.image, server_group=group.name),
+        )
+    )
+    assert "no valid host" in wait(member, op).error.message
+
+    # Fill the second host a little more, so that the spread weigher picks the first...
+    hosts = sorted(cell.agents)
+    launch(admin, cell, "filler", requested_host=f"hosts/{hosts[1]}")
+    # ...whose spawn fails: the build must go on to the second host.
+    cell.driver(hosts[0]).fail_next("spawn", DriverError("simulated spawn failure"))
+    retried = launch(member, cell, "retried")
+    assert retried.state == S.STATE_RUNNING and retried.host == f"hosts/{hosts[1]}"
+    assert not cell.driver(hosts[0]).list_guests().keys() - {
+        i.uid for i in (first, second) if i.host == f"hosts/{hosts[0]}"
+    }
+
+
+def test_disabled_hosts_get_no_new_instances(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
+    """A disabled host keeps its guests and receives no new ones."""
+    hosts = sorted(cell.agents)
+    for host in hosts:
+        admin.topology.DisableHost(tapi.DisableHostRequest(name=f"hosts/{host}", reason="test"))
+    op = compute(tenant.stubs["member"]).CreateInstance(
+        capi.CreateInstanceRequest(
+            parent=cell.parent,
+            instance_id="nowhere",
+            instance=cpb.Instance(flavor=cell.flavor, image=cell.image),
+        )
+    )
+    assert "no valid host" in wait(tenant.stubs["member"], op).error.message
+    admin.topology.EnableHost(tapi.EnableHostRequest(name=f"hosts/{hosts[0]}"))
+    assert launch(tenant.stubs["member"], cell, "somewhere").host == f"hosts/{hosts[0]}"
+
+
+def iapi_quota(tenant: Tenant, **limits: int) -> ipb.Quota:
+    return ipb.Quota(
+        name=f"{tenant.name}/quota",
+        limits=[ipb.QuotaLimit(resource=k, limit=v) for k, v in limits.items()],
+    )
