@@ -31,6 +31,7 @@ import pytest
 
 from kumo.drivers.compute.base import ComputeDriver, GuestSpec, GuestState, HostInfo
 from kumo.drivers.compute.fake import FakeDriver
+from kumo.drivers.compute.libvirtd import LibvirtDaemon
 from kumo.drivers.compute.loader import (
     compute_driver_class,
     compute_driver_entry_points,
@@ -44,7 +45,6 @@ from kumo.drivers.errors import (
     ImageError,
     InvalidGuestState,
 )
-from tests.support.libvirtd import LibvirtDaemon
 
 REGISTERED = sorted(compute_driver_entry_points())
 KEYS = (

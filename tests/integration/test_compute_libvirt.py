@@ -14,12 +14,12 @@ from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.drivers.compute.libvirt import LibvirtDriver
+from kumo.drivers.compute.libvirtd import LibvirtDaemon
 from tests.integration.test_compute_lifecycle import console_until
 from tests.integration.test_compute_resources import make_flavor
 from tests.support.agent import AgentThread
 from tests.support.cloud import Stubs, Tenant, rpc_error, unique
 from tests.support.images import upload_image
-from tests.support.libvirtd import LibvirtDaemon
 from tests.support.server import ServerThread
 from tests.support.topology import make_site
 

@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from tests.support.libvirtd import LibvirtDaemon
+from kumo.drivers.compute.libvirtd import LibvirtDaemon
 
 pytestmark = pytest.mark.slow
 

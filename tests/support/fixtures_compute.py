@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.libvirtd import LibvirtDaemon, unavailable_reason
+from kumo.drivers.compute.libvirtd import LibvirtDaemon, unavailable_reason
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_IMAGE = REPO / "scripts" / "build-image"

@@ -181,7 +181,7 @@ def create_server(config: Config) -> tuple[KumoServer, int]:
     )
     port = server.add_insecure_port(f"{config.listen.host}:{config.listen.port}")
     if admin_password is not None:
-        log.warning(
+        log.info(
             "created administrator %r; password in %s",
             config.bootstrap.admin_user,
             password_file(config),

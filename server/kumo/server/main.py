@@ -30,16 +30,21 @@ def api_banner(config: Config, server: KumoServer) -> str:
     return "\n".join(lines)
 
 
-async def serve(config: Config, announce: Callable[[Config, KumoServer], str] = api_banner) -> None:
-    """Runs one API server until SIGINT or SIGTERM, printing `announce(...)` once it serves."""
-    server, _ = create_server(config)
-    await server.start()
-    print(announce(config, server), flush=True)
+async def wait_for_stop() -> None:
+    """Returns at the first SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+
+
+async def serve(config: Config, announce: Callable[[Config, KumoServer], str] = api_banner) -> None:
+    """Runs one API server until SIGINT or SIGTERM, printing `announce(...)` once it serves."""
+    server, _ = create_server(config)
+    await server.start()
+    print(announce(config, server), flush=True)
+    await wait_for_stop()
     print("stopping...", flush=True)
     await server.stop()
     print("stopped.", flush=True)

@@ -25,15 +25,22 @@ import click
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="TOML configuration file (default: $KUMO_CONFIG); KUMO_* variables override it.",
 )
-def up(data_dir: Path | None, host: str, port: int, config_file: Path | None) -> None:
-    """Start the all-in-one Kumo control plane (SQLite) until Ctrl-C."""
+@click.option(
+    "--no-compute",
+    is_flag=True,
+    help="Do not run a libvirtd and a host agent for this machine (no guests).",
+)
+def up(
+    data_dir: Path | None, host: str, port: int, config_file: Path | None, no_compute: bool
+) -> None:
+    """Start the all-in-one Kumo cloud (SQLite; guests on this machine) until Ctrl-C."""
     from kumo.server.allinone import main
     from kumo.server.config import load_config
 
     overrides: dict[str, object] = {"listen": {"host": host, "port": port}}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
-    main(load_config(config_file, **overrides))
+    main(load_config(config_file, **overrides), compute=not no_compute)
 
 
 def register(cli: click.Group) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from google.longrunning import operations_pb2
 from sqlalchemy import select
@@ -418,25 +418,38 @@ class InstanceMethods(InstanceOperations):
 
         return await self._action(request, "RebuildInstance", rebuild)
 
+    async def _unimplemented(self, name: str, message: str) -> NoReturn:
+        """Raises Unimplemented, but only to callers who may see the instance (NotFound
+        otherwise), so that other tenants get the same answer as for any instance."""
+        caller = current_principal()
+        await self.runtime.db.run(lambda s: visible_instance(s, caller, name))
+        raise Unimplemented(message)
+
     async def ResizeInstance(
         self, request: api.ResizeInstanceRequest, context: Context
     ) -> operations_pb2.Operation:
-        raise Unimplemented("resize arrives with multi-host compute (cold migration)")
+        await self._unimplemented(
+            request.name, "resize arrives with multi-host compute (cold migration)"
+        )
 
     async def ConfirmResizeInstance(
         self, request: api.ConfirmResizeInstanceRequest, context: Context
     ) -> operations_pb2.Operation:
-        raise Unimplemented("resize arrives with multi-host compute (cold migration)")
+        await self._unimplemented(
+            request.name, "resize arrives with multi-host compute (cold migration)"
+        )
 
     async def RevertResizeInstance(
         self, request: api.RevertResizeInstanceRequest, context: Context
     ) -> operations_pb2.Operation:
-        raise Unimplemented("resize arrives with multi-host compute (cold migration)")
+        await self._unimplemented(
+            request.name, "resize arrives with multi-host compute (cold migration)"
+        )
 
     async def SnapshotInstance(
         self, request: api.SnapshotInstanceRequest, context: Context
     ) -> operations_pb2.Operation:
-        raise Unimplemented("snapshots are not implemented yet")
+        await self._unimplemented(request.name, "snapshots are not implemented yet")
 
     async def GetSerialPortOutput(
         self, request: api.GetSerialPortOutputRequest, context: Context

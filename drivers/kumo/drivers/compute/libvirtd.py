@@ -1,4 +1,7 @@
-"""A throwaway libvirtd for tests: run as root without systemd, in its own temp dir, stopped after.
+"""A private libvirtd run as root without systemd, in a directory of its own.
+
+`kumo up` runs one under its data dir (domain definitions survive restarts);
+the tests run throwaway ones in temp dirs.
 
 As root, libvirtd's paths are fixed (/etc/libvirt, /run/libvirt, /var/lib/libvirt,
 /var/log/libvirt, /var/cache/libvirt). The daemon therefore runs in a private mount
@@ -8,8 +11,9 @@ own, and several daemons can run side by side. QEMU processes inherit the
 namespace. The qemu.conf makes it work without systemd, cgroups, virtlogd or
 security drivers (see shared notes, "Compute: libvirt + QEMU (TCG)").
 
-Nothing is left running: `stop` destroys the domains, then kills the daemon and
-every process still in its mount namespace by pid.
+Nothing is left running: `stop` destroys the running domains (keeping their
+definitions unless asked), then kills the daemon and every process still in
+its mount namespace by pid.
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ def unavailable_reason() -> str | None:
     try:
         import libvirt  # noqa: F401
     except ImportError:
-        return "the libvirt Python binding is not installed (pip install -e '.[dev]')"
+        return "the libvirt Python binding is not installed (pip install -e .)"
     return None
 
 
@@ -87,17 +91,23 @@ def _mount_namespace(pid: int) -> str | None:
 
 
 class LibvirtDaemon:
-    """One libvirtd (QEMU driver) reachable at `uri`, in a temp dir of its own.
+    """One libvirtd (QEMU driver) reachable at `uri`, in `directory` (a new temp dir if
+    None, removed by `stop`).
 
     `qemu_conf` and `libvirtd_conf` are appended to the generated configs (e.g.
     migration ports, `listen_tcp`); `dir` holds everything, `log_dir` the daemon's
     and each domain's QEMU log (qemu/<name>.log).
     """
 
-    def __init__(self, *, qemu_conf: str = "", libvirtd_conf: str = "") -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="kumo-libvirtd-"))
+    def __init__(
+        self, directory: Path | None = None, *, qemu_conf: str = "", libvirtd_conf: str = ""
+    ) -> None:
+        self.temporary = directory is None
+        self.dir = (
+            Path(tempfile.mkdtemp(prefix="kumo-libvirtd-")) if directory is None else directory
+        )
         for sub in MOUNTS:
-            (self.dir / sub).mkdir()
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
         self.log_dir = self.dir / "log"
         self.socket = self.dir / "run" / "libvirt-sock"
         self.uri = f"qemu+unix:///system?socket={self.socket}"
@@ -191,8 +201,8 @@ class LibvirtDaemon:
                 text += f"\n--- {name}\n" + (self.dir / name).read_text(errors="replace")[-tail:]
         return text
 
-    def destroy_all_domains(self) -> None:
-        """Destroys every running domain and undefines every domain. Best effort."""
+    def destroy_all_domains(self, undefine: bool = True) -> None:
+        """Destroys every running domain and (if `undefine`) forgets every domain. Best effort."""
         import libvirt
 
         try:
@@ -210,8 +220,9 @@ class LibvirtDaemon:
                 with contextlib.suppress(libvirt.libvirtError):
                     if dom.isActive():
                         dom.destroy()
-                with contextlib.suppress(libvirt.libvirtError):
-                    dom.undefineFlags(flags)
+                if undefine:
+                    with contextlib.suppress(libvirt.libvirtError):
+                        dom.undefineFlags(flags)
         finally:
             conn.close()
 
@@ -235,8 +246,9 @@ class LibvirtDaemon:
         return pids
 
     def stop(self) -> None:
-        """Destroys the domains, kills libvirtd and whatever else runs in its namespace, and
-        removes its files. Idempotent."""
+        """Destroys the running domains, kills libvirtd and whatever else runs in its
+        namespace; a temporary daemon also forgets its domains and removes its files.
+        Idempotent."""
         process, self._process = self._process, None
         if process is not None:
             # QEMU or helpers that would outlive the daemon: listed while the namespace surely
@@ -244,7 +256,7 @@ class LibvirtDaemon:
             # after the daemon, and only if still in its namespace.
             leftovers = self._qemu_pids()
             if process.poll() is None:
-                self.destroy_all_domains()
+                self.destroy_all_domains(undefine=self.temporary)
                 leftovers |= set(self._namespace_pids()) - {process.pid}
                 process.terminate()
                 try:
@@ -256,4 +268,5 @@ class LibvirtDaemon:
                 if self._namespace is not None and _mount_namespace(pid) == self._namespace:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.temporary:
+            shutil.rmtree(self.dir, ignore_errors=True)
