@@ -42,7 +42,9 @@ def make_engine(url: str, pool_size: int = 8) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True)
+    # No pre-ping (a round trip per checkout): a connection found dead fails its call as
+    # UNAVAILABLE (see the error interceptor) and the pool discards it.
+    return create_engine(url, pool_size=pool_size, max_overflow=0, pool_recycle=600)
 
 
 class Database:

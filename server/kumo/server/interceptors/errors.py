@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from sqlalchemy.exc import DBAPIError
 
-from kumo.server.errors import KumoError, internal_status
+from kumo.server.errors import KumoError, Unavailable, internal_status
 from kumo.server.interceptors.base import Behavior, Context, StreamBehavior, UnaryInterceptor
 from kumo.server.interceptors.request_id import current_request_id
 
@@ -24,6 +25,8 @@ _CODES = {code.value[0]: code for code in grpc.StatusCode}
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: Exception) -> None:
     """Ends the call with the status for `error` (raises grpc's AbortError)."""
     rid = current_request_id()
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        error = Unavailable("the database connection was lost; retry")
     if isinstance(error, KumoError):
         status = error.to_status()
     else:
