@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
+from collections.abc import Iterator
 
 
 class Notifier:
@@ -26,11 +27,20 @@ class Notifier:
 
     async def wait(self, key: str, timeout: float) -> None:
         """Returns when `key` is notified or after `timeout` seconds, whichever is first."""
+        with self.listening(key) as event, contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+
+    @contextlib.contextmanager
+    def listening(self, key: str) -> Iterator[asyncio.Event]:
+        """An event that the next `notify(key)` sets, registered on entry.
+
+        `wait` registers only when called, so a notification sent while the caller
+        reads the state it is about (or sends what it read) is lost. Enter this before
+        reading instead, and wait on the event afterwards."""
         event = asyncio.Event()
         self._events[key].add(event)
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout)
+            yield event
         finally:
             waiters = self._events.get(key)
             if waiters is not None:
