@@ -3,9 +3,10 @@ arguments, paging, read-modify-write updates and waiting for operations."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 from google.protobuf import field_mask_pb2
@@ -13,7 +14,15 @@ from google.protobuf import field_mask_pb2
 from kumo.cli import errors
 from kumo.cli.output import FORMATS, Printer, ProgressDisplay, operation_rows
 from kumo.cli.session import Session, SessionError, load_session
-from kumo.client import Client, KumoError, OperationTimeoutError, full_name, short_id
+from kumo.client import (
+    Client,
+    KumoError,
+    OperationTimeoutError,
+    full_name,
+    project_resource_name,
+    short_id,
+)
+from kumo.identity.v1 import identity_service_pb2
 
 DEFAULT_ENDPOINT = "127.0.0.1:7900"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,6 +45,7 @@ class State:
         self._session: Session | None = None
         self._session_loaded = False
         self._clients: dict[tuple[str, str | None], Client] = {}
+        self._project: str | None = None
 
     @property
     def printer(self) -> Printer:
@@ -82,6 +92,28 @@ class State:
         if key not in self._clients:
             self._clients[key] = Client(endpoint, key[1])
         return self._clients[key]
+
+    def project(self) -> str:
+        """The project commands work in, `projects/{id}`: the session's when its
+        token is used, else the one the token (--token) signs in to.
+
+        Raises CliError (exit 4) if not signed in, KumoError if the token cannot
+        be checked.
+        """
+        if self._project is None:
+            session = self.session()
+            client = self.client()
+            if (
+                session is not None
+                and session.project
+                and client.token == session.token
+                and session.endpoint == client.endpoint
+            ):
+                self._project = session.project
+            else:
+                request = identity_service_pb2.ValidateTokenRequest(token=client.token or "")
+                self._project = str(client.identity.ValidateToken(request).token.project)
+        return self._project
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -150,6 +182,28 @@ class Name(_StrParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         try:
             return full_name(self.collection, str(value), self.parent)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+class ProjectName(_StrParamType):
+    """A resource of a project (`images`, `keyPairs`): an id in the signed-in
+    project (`foo` -> `projects/<session project>/images/foo`) or a full name
+    (`projects/admin/images/kumo-tiny`); converts to the full name."""
+
+    name = "name"
+
+    def __init__(self, collection: str) -> None:
+        self.collection = collection
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip()
+        project = ""
+        if text and "/" not in text:  # the project is looked up only when needed
+            state = ctx.find_object(State) if ctx is not None else None
+            project = (state or State()).project()
+        try:
+            return project_resource_name(self.collection, text, project)
         except ValueError as error:
             self.fail(str(error), param, ctx)
 
@@ -283,7 +337,21 @@ def patch(
 
 
 def operation_options(function: F) -> F:
-    """`--no-wait`, `--async` and `--timeout` for commands returning an operation."""
+    """`--no-wait`, `--async` and `--timeout` for commands returning an operation.
+
+    Giving both --no-wait and --async is a usage error before the command starts
+    anything.
+    """
+
+    command = function
+
+    @functools.wraps(command)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("no_wait") and kwargs.get("async_"):
+            raise click.UsageError("--no-wait and --async cannot be used together")
+        return command(*args, **kwargs)
+
+    function = cast(F, checked)
     function = click.option(
         "--timeout", type=click.FloatRange(min=0), default=None, help="Stop waiting after N s."
     )(function)
@@ -298,18 +366,17 @@ def operation_options(function: F) -> F:
     )(function)
 
 
-def finish(
+def wait_for(
     state: State,
     operation: Any,
-    done_text: str,
     *,
     no_wait: bool = False,
     async_: bool = False,
     timeout: float | None = None,
-) -> None:
-    """Reports an operation a command started or named: at once (`no_wait`:
-    the operation; `async_`: its name), or after waiting for it with a progress
-    display on stderr.
+) -> Any | None:
+    """Waits for an operation a command started or named, with a progress
+    display on stderr, and returns it done and successful; or reports it at
+    once and returns None (`no_wait`: the operation; `async_`: its name).
 
     Raises CliError: exit 6 if the operation failed, 1 on timeout, 130 if
     interrupted (the operation goes on).
@@ -318,10 +385,10 @@ def finish(
         raise click.UsageError("--no-wait and --async cannot be used together")
     if async_:
         click.echo(operation.name)
-        return
+        return None
     if no_wait:
         state.printer.item(operation, rows=operation_rows(operation))
-        return
+        return None
     display = ProgressDisplay(short_id(operation.name))
     try:
         operation = state.client().wait(operation, timeout=timeout, on_progress=display)
@@ -345,4 +412,25 @@ def finish(
             errors.OPERATION_FAILED,
             lines=errors.detail_lines(failure.details),
         )
-    state.printer.done(done_text, operation)
+    return operation
+
+
+def finish(
+    state: State,
+    operation: Any,
+    done_text: str,
+    *,
+    no_wait: bool = False,
+    async_: bool = False,
+    timeout: float | None = None,
+) -> None:
+    """Reports an operation a command started or named: at once (`no_wait`:
+    the operation; `async_`: its name), or after waiting for it with a progress
+    display on stderr (`done_text`, or the operation in JSON).
+
+    Raises CliError: exit 6 if the operation failed, 1 on timeout, 130 if
+    interrupted (the operation goes on).
+    """
+    done = wait_for(state, operation, no_wait=no_wait, async_=async_, timeout=timeout)
+    if done is not None:
+        state.printer.done(done_text, done)

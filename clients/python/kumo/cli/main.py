@@ -26,6 +26,9 @@ COMMAND_MODULES = (
     "kumo.cli.users",
     "kumo.cli.topology",
     "kumo.cli.operations",
+    "kumo.cli.images",
+    "kumo.cli.compute",
+    "kumo.cli.instances",
 )
 OPTIONAL_MODULES = ("kumo.cli.up",)
 

@@ -51,6 +51,8 @@ def _scalar(field: Any, value: Any) -> str:
         return enum_label(field.enum_type, value)
     if field.type == FieldDescriptor.TYPE_BOOL:
         return "true" if value else "false"
+    if field.type == FieldDescriptor.TYPE_BYTES:
+        return f"({len(value)} bytes)" if value else ""
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         full = field.message_type.full_name
         if full == "google.protobuf.Timestamp":
@@ -99,6 +101,18 @@ class Column:
         if self.short and value:
             value = short_id(value)
         return value or EMPTY
+
+
+def format_bytes(count: int) -> str:
+    """A size for people: `512 B`, `1.5 KiB`, `64.0 MiB`, `2.0 GiB`."""
+    if count < 1024:
+        return f"{count} B"
+    value = float(count)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
 
 
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -304,3 +318,48 @@ class ProgressDisplay:
             self.stream.write("\n")
             self.stream.flush()
             self._drawn = 0
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What ProgressDisplay reads from OperationMetadata, for a transfer."""
+
+    progress_percent: int
+    status_message: str
+    verb: str = ""
+    target: str = ""
+
+
+class TransferProgress:
+    """Shows bytes moved (an image upload or download) on stderr, drawn like
+    an operation's progress: `upload disk [########------------]  40%  25.6 MiB
+    of 64.0 MiB`.
+
+    Call it with the bytes moved so far; it redraws at each percent on a
+    terminal, and writes a line every 10 % otherwise. With an unknown total
+    (0) it shows only the bytes.
+    """
+
+    def __init__(
+        self, label: str, total: int, stream: TextIO | None = None, live: bool | None = None
+    ) -> None:
+        self.display = ProgressDisplay(label, stream, live)
+        self.total = total
+        self._step = 1 if self.display.live else 10
+        self._shown: int | None = None
+
+    def __call__(self, done: int) -> None:
+        if self.total > 0:
+            percent = min(100, done * 100 // self.total)
+            mark = percent // self._step if percent < 100 else 100
+            message = f"{format_bytes(done)} of {format_bytes(self.total)}"
+        else:
+            percent, mark, message = -1, (done >> 20) // self._step, format_bytes(done)
+        if mark == self._shown:
+            return
+        self._shown = mark
+        self.display(_Step(percent, message))
+
+    def close(self) -> None:
+        """Ends the redrawn line, if any."""
+        self.display.close()
