@@ -128,6 +128,12 @@ def test_lifecycle(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
     console = console_until(service, instance.name, "hostname=web-1")
     assert "KUMO_BOOT_OK" in console.contents
 
+    code, _ = rpc_error(
+        lambda: service.StopInstance(
+            capi.StopInstanceRequest(name=instance.name, timeout_seconds=-1)
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
     steps = [
         (service.StopInstance, capi.StopInstanceRequest, S.STATE_STOPPED),
         (service.StartInstance, capi.StartInstanceRequest, S.STATE_RUNNING),

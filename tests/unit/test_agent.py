@@ -379,6 +379,49 @@ def test_power_intent_changes_stop_suspend_and_start(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+class TimedStops(FakeDriver):
+    """Records the clean-shutdown time each stop was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stop_timeouts: list[float] = []
+
+    def stop(self, uid: str, timeout_seconds: float = 60.0) -> None:
+        self.stop_timeouts.append(timeout_seconds)
+        super().stop(uid, timeout_seconds)
+
+
+def test_stop_uses_the_assignments_timeout_else_the_agents(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with fake_api() as (api, port):
+            api.assign(assignment("vm-1"))
+            driver = TimedStops()
+            async with running_agent(agent_config(port, tmp_path), driver):
+                await eventually(lambda: api.reported("vm-1", Instance.STATE_RUNNING), "running")
+                stopped = Instance.POWER_INTENT_STOPPED
+                api.assign(
+                    assignment("vm-1", generation=2, power_intent=stopped, stop_timeout_seconds=7)
+                )
+                await eventually(
+                    lambda: api.reported("vm-1", Instance.STATE_STOPPED, observed_generation=2),
+                    "stopped",
+                )
+                api.assign(assignment("vm-1", generation=3))
+                await eventually(
+                    lambda: api.reported("vm-1", Instance.STATE_RUNNING, observed_generation=3),
+                    "running",
+                )
+                api.assign(assignment("vm-1", generation=4, power_intent=stopped))
+                await eventually(
+                    lambda: api.reported("vm-1", Instance.STATE_STOPPED, observed_generation=4),
+                    "stopped again",
+                )
+        assert driver.stop_timeouts[0] == 7
+        assert driver.stop_timeouts[1] != 7  # 0: the agent's own default
+
+    asyncio.run(scenario())
+
+
 def test_deleted_assignment_destroys_and_reports_removed(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with fake_api() as (api, port):

@@ -408,12 +408,16 @@ class Reconciler:
             if state is GuestState.RUNNING and _intent(a) == Instance.POWER_INTENT_RUNNING:
                 await self._transition(uid, a, Instance.STATE_REBOOTING, "", done)
                 log.info("rebooting %s (serial %d, hard=%s)", uid, a.reboot_serial, a.reboot_hard)
-                await run(driver.reboot, uid, a.reboot_hard, self._stop_timeout)
+                await run(driver.reboot, uid, a.reboot_hard, self._stop_timeout_of(a))
                 state = self._observe(uid, await run(driver.state, uid))
             done.reboot_serial = a.reboot_serial
             self._state.put(uid, done)
 
         return await self._power(uid, a, state)
+
+    def _stop_timeout_of(self, a: Assignment) -> float:
+        """The assignment's clean-shutdown time (StopInstance's `timeout_seconds`), else ours."""
+        return float(a.stop_timeout_seconds) if a.stop_timeout_seconds > 0 else self._stop_timeout
 
     async def _power(self, uid: str, a: Assignment, state: GuestState) -> GuestState:
         run = self._run
@@ -431,7 +435,7 @@ class Reconciler:
             await run(driver.resume, uid)
         elif intent == Instance.POWER_INTENT_STOPPED and state in ACTIVE:
             log.info("stopping %s", uid)
-            await run(driver.stop, uid, self._stop_timeout)
+            await run(driver.stop, uid, self._stop_timeout_of(a))
         elif intent == Instance.POWER_INTENT_SUSPENDED and state is not GuestState.PAUSED:
             if state is not GuestState.RUNNING:
                 log.info("starting %s to suspend it", uid)

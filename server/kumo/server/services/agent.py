@@ -66,6 +66,7 @@ def assignments(session: Session, host_id: str) -> list[api.InstanceAssignment]:
                 reboot_serial=row.reboot_serial,
                 reboot_hard=row.reboot_hard,
                 rebuild_serial=row.rebuild_serial,
+                stop_timeout_seconds=row.stop_timeout_seconds,
             )
         )
     return result

@@ -92,6 +92,8 @@ class InstanceRow(ResourceColumns, Base):
     reboot_serial: Mapped[int] = mapped_column(BigInteger, default=0)
     reboot_hard: Mapped[bool] = mapped_column(default=False)
     rebuild_serial: Mapped[int] = mapped_column(BigInteger, default=0)
+    # As given to the last StopInstance; 0 leaves it to the agent.
+    stop_timeout_seconds: Mapped[int] = mapped_column(default=0)
     deleting: Mapped[bool] = mapped_column(default=False)
     # placement (the claim: the resources are counted against host_id)
     host_id: Mapped[str | None] = mapped_column(ForeignKey("hosts.id"), default=None)

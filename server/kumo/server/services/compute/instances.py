@@ -60,6 +60,7 @@ from kumo.server.services.identity.common import PROJECTS, require_active
 from kumo.server.services.images import visible_image
 
 MAX_USER_DATA = 64 << 10
+MAX_STOP_TIMEOUT = 3600
 _HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _BUSY = (pb.Instance.STATE_PROVISIONING, pb.Instance.STATE_DELETING)
 S = pb.Instance
@@ -361,9 +362,14 @@ class InstanceMethods(InstanceOperations):
     async def StopInstance(
         self, request: api.StopInstanceRequest, context: Context
     ) -> operations_pb2.Operation:
-        return await self._action(
-            request, "StopInstance", lambda r: setattr(r, "power_intent", S.POWER_INTENT_STOPPED)
-        )
+        if not 0 <= request.timeout_seconds <= MAX_STOP_TIMEOUT:
+            raise InvalidArgument.field("timeout_seconds", f"0 to {MAX_STOP_TIMEOUT} seconds")
+
+        def stop(row: InstanceRow) -> None:
+            row.power_intent = S.POWER_INTENT_STOPPED
+            row.stop_timeout_seconds = request.timeout_seconds
+
+        return await self._action(request, "StopInstance", stop)
 
     async def SuspendInstance(
         self, request: api.SuspendInstanceRequest, context: Context
