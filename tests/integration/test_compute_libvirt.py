@@ -15,6 +15,7 @@ from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.drivers.compute.libvirt import LibvirtDriver
 from kumo.drivers.compute.libvirtd import LibvirtDaemon
+from kumo.image.v1 import resources_pb2 as ipb
 from tests.integration.test_compute_lifecycle import console_until
 from tests.integration.test_compute_resources import make_flavor
 from tests.support.agent import AgentThread
@@ -36,7 +37,8 @@ def test_real_guest_boots_prints_its_hostname_and_goes_away(
     guest_image: Path,
     tmp_path: Path,
 ) -> None:
-    """The tiny image boots on a real libvirtd through the whole stack; stop, start, delete."""
+    """The tiny image boots on a real libvirtd through the whole stack; stop, start,
+    snapshot (a live disk copy uploaded as an image), delete."""
     site = make_site(admin)
     driver = LibvirtDriver(uri=libvirtd.uri, instances_dir=tmp_path / "instances")
     agent = AgentThread(api.address, admin.token or "", unique("kvm"), site.rack, driver)
@@ -74,6 +76,17 @@ def test_real_guest_boots_prints_its_hostname_and_goes_away(
             assert (
                 service.GetInstance(capi.GetInstanceRequest(name=instance.name)).state == expected
             )
+
+        snap = service.SnapshotInstance(
+            capi.SnapshotInstanceRequest(name=instance.name, image_id="guest-one-snap")
+        )
+        saved = member.operations.WaitOperation(
+            operations_pb2.WaitOperationRequest(name=snap.name, timeout={"seconds": 120})
+        )
+        assert saved.done and not saved.HasField("error"), saved
+        image_saved = ipb.Image()
+        saved.response.Unpack(image_saved)
+        assert image_saved.state == ipb.Image.STATE_ACTIVE and image_saved.size_bytes > 0
 
         gone = service.DeleteInstance(capi.DeleteInstanceRequest(name=instance.name))
         member.operations.WaitOperation(

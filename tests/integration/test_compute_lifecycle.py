@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import pytest
@@ -23,6 +24,9 @@ from kumo.drivers.compute.fake import FakeDriver
 from kumo.drivers.errors import DriverError
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import resources_pb2 as ipb
+from kumo.image.v1 import image_service_pb2 as imapi
+from kumo.image.v1 import image_service_pb2_grpc as imrpc
+from kumo.image.v1 import resources_pb2 as ipb_image
 from kumo.topology.v1 import topology_service_pb2 as tapi
 from tests.integration.test_compute_resources import make_flavor
 from tests.support.agent import AgentThread
@@ -101,12 +105,12 @@ def console_until(
         time.sleep(0.2)
 
 
-def launch(stubs: Stubs, cell: Cell, instance_id: str, **spec: object) -> cpb.Instance:
+def launch(stubs: Stubs, cell: Cell, instance_id: str, **spec: Any) -> cpb.Instance:
     op = compute(stubs).CreateInstance(
         capi.CreateInstanceRequest(
             parent=cell.parent,
             instance_id=instance_id,
-            instance=cpb.Instance(flavor=cell.flavor, image=cell.image, **spec),  # type: ignore[arg-type]
+            instance=cpb.Instance(**{"flavor": cell.flavor, "image": cell.image, **spec}),
         )
     )
     done = wait(stubs, op)
@@ -169,8 +173,51 @@ def test_lifecycle(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
     assert {q.resource: q.in_use for q in quota.limits}["instances"] == 0
 
 
+def test_snapshot_becomes_a_bootable_image(cell: Cell, tenant: Tenant) -> None:
+    """SnapshotInstance writes the root disk to a new private image that boots."""
+    member = tenant.stubs["member"]
+    service = compute(member)
+    source = launch(member, cell, "original")
+    done = wait(
+        member,
+        service.SnapshotInstance(capi.SnapshotInstanceRequest(name=source.name, image_id="snap")),
+    )
+    assert not done.HasField("error"), done.error
+    image = ipb_image.Image()
+    done.response.Unpack(image)
+    assert image.state == ipb_image.Image.STATE_ACTIVE and image.source_instance == source.name
+    assert image.name == f"{tenant.name}/images/snap" and image.size_bytes > 0
+    copy = launch(member, cell, "copy", image=image.name)
+    assert copy.state == S.STATE_RUNNING
+    code, _ = rpc_error(
+        lambda: service.SnapshotInstance(
+            capi.SnapshotInstanceRequest(name=source.name, image_id="snap")
+        )
+    )
+    assert code == grpc.StatusCode.ALREADY_EXISTS
+
+
+def test_failed_snapshot_marks_the_image_error(cell: Cell, tenant: Tenant) -> None:
+    """A snapshot the host cannot take fails the operation and leaves the image ERROR,
+    the instance untouched."""
+    member = tenant.stubs["member"]
+    service = compute(member)
+    source = launch(member, cell, "victim")
+    host = source.host.removeprefix("hosts/")
+    cell.driver(host).fail_next("snapshot", DriverError("disk on fire"))
+    done = wait(
+        member,
+        service.SnapshotInstance(capi.SnapshotInstanceRequest(name=source.name, image_id="bad")),
+    )
+    assert done.error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+    images = imrpc.ImageServiceStub(member.channel)
+    image = images.GetImage(imapi.GetImageRequest(name=f"{tenant.name}/images/bad"))
+    assert image.state == ipb_image.Image.STATE_ERROR
+    assert service.GetInstance(capi.GetInstanceRequest(name=source.name)).state == S.STATE_RUNNING
+
+
 def test_unimplemented_actions_say_so(cell: Cell, tenant: Tenant) -> None:
-    """Resize and snapshot answer UNIMPLEMENTED (they arrive with later work)."""
+    """Resize answers UNIMPLEMENTED (it arrives with cold migration)."""
     member = tenant.stubs["member"]
     instance = launch(member, cell, "plain")
     service = compute(member)
@@ -182,9 +229,6 @@ def test_unimplemented_actions_say_so(cell: Cell, tenant: Tenant) -> None:
             capi.ConfirmResizeInstanceRequest(name=instance.name)
         ),
         lambda: service.RevertResizeInstance(capi.RevertResizeInstanceRequest(name=instance.name)),
-        lambda: service.SnapshotInstance(
-            capi.SnapshotInstanceRequest(name=instance.name, image_id="s")
-        ),
     ]
     for call in calls:
         assert rpc_error(call)[0] == grpc.StatusCode.UNIMPLEMENTED

@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -27,6 +28,7 @@ from kumo.agent.client import ApiClient
 from kumo.image.v1 import image_service_pb2, resources_pb2
 
 log = logging.getLogger(__name__)
+UPLOAD_CHUNK = 1 << 20
 
 FORMATS: dict[int, Literal["qcow2", "raw"]] = {
     resources_pb2.DISK_FORMAT_QCOW2: "qcow2",
@@ -99,6 +101,24 @@ class ImageCache:
             task.add_done_callback(lambda done: self._finished(target, done))
         # Shielded: one waiter being cancelled must not cancel the others' download.
         return await asyncio.shield(task)
+
+    async def upload(self, image: str, path: Path) -> None:
+        """Sends the file at `path` as the data of `image` (PENDING_UPLOAD), in 1 MiB chunks.
+
+        Raises grpc's AioRpcError when the API refuses it (the image then is ERROR).
+        """
+
+        async def chunks() -> AsyncIterator[image_service_pb2.UploadImageDataRequest]:
+            yield image_service_pb2.UploadImageDataRequest(name=image)
+            handle = await asyncio.to_thread(path.open, "rb")
+            try:
+                while data := await asyncio.to_thread(handle.read, UPLOAD_CHUNK):
+                    yield image_service_pb2.UploadImageDataRequest(data=data)
+            finally:
+                handle.close()
+
+        metadata = await self._client.metadata()
+        await self._client.images.UploadImageData(chunks(), metadata=metadata)
 
     def _finished(self, target: Path, task: asyncio.Task[Path]) -> None:
         self._downloads.pop(target, None)

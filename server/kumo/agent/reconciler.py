@@ -98,6 +98,7 @@ class Done:
 
     reboot_serial: int = 0
     rebuild_serial: int = 0
+    snapshot_serial: int = 0
 
 
 class StateFile:
@@ -121,7 +122,9 @@ class StateFile:
         for uid, entry in (data.get("instances") or {}).items():
             with contextlib.suppress(TypeError, ValueError, AttributeError):
                 self.done[uid] = Done(
-                    int(entry.get("reboot_serial", 0)), int(entry.get("rebuild_serial", 0))
+                    int(entry.get("reboot_serial", 0)),
+                    int(entry.get("rebuild_serial", 0)),
+                    int(entry.get("snapshot_serial", 0)),
                 )
 
     def get(self, uid: str) -> Done | None:
@@ -130,7 +133,7 @@ class StateFile:
 
     def put(self, uid: str, done: Done) -> None:
         """Records `done` for `uid` and saves the file."""
-        self.done[uid] = Done(done.reboot_serial, done.rebuild_serial)
+        self.done[uid] = Done(done.reboot_serial, done.rebuild_serial, done.snapshot_serial)
         self.save()
 
     def drop(self, uid: str) -> None:
@@ -143,7 +146,11 @@ class StateFile:
         data = {
             "version": self.VERSION,
             "instances": {
-                uid: {"reboot_serial": d.reboot_serial, "rebuild_serial": d.rebuild_serial}
+                uid: {
+                    "reboot_serial": d.reboot_serial,
+                    "rebuild_serial": d.rebuild_serial,
+                    "snapshot_serial": d.snapshot_serial,
+                }
                 for uid, d in sorted(self.done.items())
             },
         }
@@ -388,11 +395,13 @@ class Reconciler:
             spec = await self._spec(a)
             log.info("spawning %s (%s)", uid, a.instance)
             await run(driver.spawn, spec)
-            done = Done(a.reboot_serial, a.rebuild_serial)  # a new guest is freshly built
+            # a new guest is freshly built
+            done = Done(a.reboot_serial, a.rebuild_serial, a.snapshot_serial)
             self._state.put(uid, done)
             state = self._observe(uid, await run(driver.state, uid))
         elif done is None:
-            done = Done(a.reboot_serial, a.rebuild_serial)  # no record: adopt the guest as is
+            # no record: adopt the guest as is
+            done = Done(a.reboot_serial, a.rebuild_serial, a.snapshot_serial)
             self._state.put(uid, done)
 
         if a.rebuild_serial > done.rebuild_serial:
@@ -404,6 +413,9 @@ class Reconciler:
             self._state.put(uid, done)
             state = self._observe(uid, await run(driver.state, uid))
 
+        if a.snapshot_serial > done.snapshot_serial:
+            await self._snapshot(uid, a, done)
+
         if a.reboot_serial > done.reboot_serial:
             if state is GuestState.RUNNING and _intent(a) == Instance.POWER_INTENT_RUNNING:
                 await self._transition(uid, a, Instance.STATE_REBOOTING, "", done)
@@ -414,6 +426,22 @@ class Reconciler:
             self._state.put(uid, done)
 
         return await self._power(uid, a, state)
+
+    async def _snapshot(self, uid: str, a: Assignment, done: Done) -> None:
+        """Writes the root disk to `a.snapshot_image` once per serial. A failure is logged
+        and the serial still counted as done: the API then marks the image ERROR (a failed
+        snapshot must not make the instance ERROR or be retried forever)."""
+        path = self._images.directory / f".snapshot-{uid}-{a.snapshot_serial}.qcow2"
+        log.info("snapshotting %s to %s (serial %d)", uid, a.snapshot_image, a.snapshot_serial)
+        try:
+            await self._run(self.driver.snapshot, uid, path)
+            await self._images.upload(a.snapshot_image, path)
+        except Exception as error:
+            log.warning("snapshot of %s failed: %s", uid, error)
+        finally:
+            path.unlink(missing_ok=True)
+        done.snapshot_serial = a.snapshot_serial
+        self._state.put(uid, done)
 
     def _stop_timeout_of(self, a: Assignment) -> float:
         """The assignment's clean-shutdown time (StopInstance's `timeout_seconds`), else ours."""
@@ -538,6 +566,7 @@ class Reconciler:
             message=message,
             observed_reboot_serial=done.reboot_serial,
             observed_rebuild_serial=done.rebuild_serial,
+            observed_snapshot_serial=done.snapshot_serial,
             removed=removed,
         )
         key = (
@@ -546,6 +575,7 @@ class Reconciler:
             message,
             done.reboot_serial,
             done.rebuild_serial,
+            done.snapshot_serial,
             removed,
         )
         if not force and self._last_report.get(uid) == key:

@@ -67,6 +67,8 @@ def assignments(session: Session, host_id: str) -> list[api.InstanceAssignment]:
                 reboot_hard=row.reboot_hard,
                 rebuild_serial=row.rebuild_serial,
                 stop_timeout_seconds=row.stop_timeout_seconds,
+                snapshot_serial=row.snapshot_serial,
+                snapshot_image=row.snapshot_image,
             )
         )
     return result
@@ -152,6 +154,9 @@ class AgentService(rpc.AgentServiceServicer):
             row.observed_generation = max(row.observed_generation, request.observed_generation)
             row.observed_reboot_serial = max(
                 row.observed_reboot_serial, request.observed_reboot_serial
+            )
+            row.observed_snapshot_serial = max(
+                row.observed_snapshot_serial, request.observed_snapshot_serial
             )
             row.observed_rebuild_serial = max(
                 row.observed_rebuild_serial, request.observed_rebuild_serial

@@ -94,6 +94,8 @@ class InstanceRow(ResourceColumns, Base):
     rebuild_serial: Mapped[int] = mapped_column(BigInteger, default=0)
     # As given to the last StopInstance; 0 leaves it to the agent.
     stop_timeout_seconds: Mapped[int] = mapped_column(default=0)
+    snapshot_serial: Mapped[int] = mapped_column(BigInteger, default=0)
+    snapshot_image: Mapped[str] = mapped_column(String(255), default="")
     deleting: Mapped[bool] = mapped_column(default=False)
     # placement (the claim: the resources are counted against host_id)
     host_id: Mapped[str | None] = mapped_column(ForeignKey("hosts.id"), default=None)
@@ -106,6 +108,7 @@ class InstanceRow(ResourceColumns, Base):
     observed_generation: Mapped[int] = mapped_column(BigInteger, default=0)
     observed_reboot_serial: Mapped[int] = mapped_column(BigInteger, default=0)
     observed_rebuild_serial: Mapped[int] = mapped_column(BigInteger, default=0)
+    observed_snapshot_serial: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class SerialOutputRow(Base):

@@ -28,18 +28,21 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from kumo.compute.v1 import resources_pb2 as pb
+from kumo.image.v1 import resources_pb2 as ipb
 from kumo.server.controllers.scheduler import NoValidHost, Usage, place
-from kumo.server.db.models import HostRow, InstanceRow, SerialOutputRow
+from kumo.server.db.models import HostRow, ImageRow, InstanceRow, OperationRow, SerialOutputRow
 from kumo.server.errors import Aborted, FailedPrecondition, NotFound
 from kumo.server.operations.handlers import OperationContext
 from kumo.server.quota import charge
 from kumo.server.services.compute.common import INSTANCES, ComputePart, instance_to_proto
+from kumo.server.services.images import image_to_proto
 from kumo.server.services.topology import host_state
 from kumo.topology.v1 import resources_pb2 as tpb
 
 BUILD = "compute.BuildInstance"
 DELETE = "compute.DeleteInstance"
 ACTION = "compute.InstanceAction"
+SNAPSHOT = "compute.SnapshotInstance"
 POLL_SECONDS = 1.0
 S = pb.Instance
 _STATE_FOR_INTENT: dict[int, int] = {
@@ -61,6 +64,7 @@ class InstanceOperations(ComputePart):
         self.runtime.handlers.register(BUILD, self._build)
         self.runtime.handlers.register(DELETE, self._delete)
         self.runtime.handlers.register(ACTION, self._converge)
+        self.runtime.handlers.register(SNAPSHOT, self._snapshot, _forget_snapshot_image)
 
     async def notify_host_of(self, name: str) -> None:
         """Wakes the assignment stream of the host the named instance is on."""
@@ -216,3 +220,42 @@ class InstanceOperations(ComputePart):
             if row is None:
                 raise Aborted("the host did not carry out the action in time")
         raise NotFound(INSTANCES.type_name, ctx.target)
+
+    async def _snapshot(self, ctx: OperationContext) -> Message:
+        """Waits for the host to upload the snapshot: the image turns ACTIVE (or the host
+        reports the serial done without it, a failure: the image becomes ERROR)."""
+        uid, project_id, image_id = ctx.payload.decode().split("/")
+        deadline = time.monotonic() + self.runtime.config.scheduler.action_timeout_seconds
+        target = await ctx.db.run(lambda s: _by_uid(s, uid))
+        serial = target.snapshot_serial if target else 0
+        row: InstanceRow | None = target
+        while row is not None:
+            image = await ctx.db.run(lambda s: s.get(ImageRow, (project_id, image_id)))
+            if image is None:
+                raise Aborted("the snapshot's image was deleted")
+            if image.state == ipb.Image.STATE_ACTIVE:
+                return image_to_proto(image)
+            if image.state == ipb.Image.STATE_ERROR or row.observed_snapshot_serial >= serial:
+                await ctx.db.run(partial(_image_failed, project_id, image_id, row.status_message))
+                raise FailedPrecondition(
+                    f"the host could not save the snapshot: {row.status_message}",
+                    type="SNAPSHOT_FAILED",
+                    subject=ctx.target,
+                )
+            row = await self._wait_for_report(ctx, uid, deadline)
+        await ctx.db.run(partial(_image_failed, project_id, image_id, "no snapshot in time"))
+        raise Aborted("the host did not save the snapshot in time")
+
+
+def _image_failed(project_id: str, image_id: str, reason: str, session: Session) -> None:
+    image = session.get(ImageRow, (project_id, image_id))
+    if image is not None and image.state == ipb.Image.STATE_PENDING_UPLOAD:
+        image.state = ipb.Image.STATE_ERROR
+        image.state_message = (reason or "the snapshot failed")[:255]
+        image.version += 1
+
+
+def _forget_snapshot_image(session: Session, operation: OperationRow) -> None:
+    """Cancel hook of SnapshotInstance: the image that would have received it is ERROR."""
+    _, project_id, image_id = operation.payload.decode().split("/")
+    _image_failed(project_id, image_id, "the snapshot was cancelled", session)

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from google.longrunning import operations_pb2
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from kumo.compute.v1 import compute_service_pb2 as api
 from kumo.compute.v1 import resources_pb2 as pb
@@ -22,10 +22,11 @@ from kumo.image.v1 import resources_pb2 as ipb
 from kumo.server.api.convert import check_etag
 from kumo.server.api.fields import check_required, update_paths
 from kumo.server.api.idempotency import idempotent
-from kumo.server.api.names import parse
+from kumo.server.api.names import check_id, parse
 from kumo.server.api.resources import apply_common
 from kumo.server.auth.principal import Principal, current_principal
 from kumo.server.db.models import (
+    ImageRow,
     InstanceRow,
     KeyPairRow,
     PoolRow,
@@ -54,10 +55,11 @@ from kumo.server.services.compute.instance_operations import (
     ACTION,
     BUILD,
     DELETE,
+    SNAPSHOT,
     InstanceOperations,
 )
 from kumo.server.services.identity.common import PROJECTS, require_active
-from kumo.server.services.images import visible_image
+from kumo.server.services.images import IMAGES, visible_image
 
 MAX_USER_DATA = 64 << 10
 MAX_STOP_TIMEOUT = 3600
@@ -307,9 +309,12 @@ class InstanceMethods(InstanceOperations):
         self,
         request: Any,
         verb: str,
-        change: Callable[[InstanceRow], None],
+        change: Callable[[InstanceRow], bytes | None],
         allowed: tuple[int, ...] = (),
+        kind: str = ACTION,
     ) -> operations_pb2.Operation:
+        """Applies `change` to a settled instance and starts a `kind` operation whose
+        payload is what `change` returns (the instance uid by default)."""
         caller = current_principal()
 
         def start(session: Session) -> operations_pb2.Operation:
@@ -327,15 +332,15 @@ class InstanceMethods(InstanceOperations):
                     type="INSTANCE_STATE",
                     subject=request.name,
                 )
-            change(row)
+            payload = change(row) or row.uid.encode()
             row.generation += 1
             row.version += 1
             op = store.create(
                 session,
                 project_id=caller.project_id,
-                kind=ACTION,
+                kind=kind,
                 target=request.name,
-                payload=row.uid.encode(),
+                payload=payload,
                 status_message=verb,
             )
             return store.to_proto(op)
@@ -455,7 +460,34 @@ class InstanceMethods(InstanceOperations):
     async def SnapshotInstance(
         self, request: api.SnapshotInstanceRequest, context: Context
     ) -> operations_pb2.Operation:
-        await self._unimplemented(request.name, "snapshots are not implemented yet")
+        image_id = check_id("image_id", request.image_id)
+
+        def snapshot(row: InstanceRow) -> bytes:
+            session = object_session(row)
+            assert session is not None
+            base = session.get(ImageRow, (row.image_project_id, row.image_id))
+            image = ImageRow(
+                project_id=row.project_id,
+                disk_format=ipb.DISK_FORMAT_QCOW2,
+                state=ipb.Image.STATE_PENDING_UPLOAD,
+                visibility=ipb.VISIBILITY_PRIVATE,
+                min_disk_gib=row.disk_gib,
+                min_ram_mib=base.min_ram_mib if base else 0,
+                source_instance=INSTANCES.name_of_row(row),
+                display_name=f"snapshot of {row.id}"[:63],
+            )
+            IMAGES.insert(session, image_id, "image_id", image)
+            row.snapshot_serial += 1
+            row.snapshot_image = IMAGES.name_of(row.project_id, image_id)
+            return f"{row.uid}/{row.project_id}/{image_id}".encode()
+
+        return await self._action(
+            request,
+            "SnapshotInstance",
+            snapshot,
+            (S.STATE_RUNNING, S.STATE_STOPPED, S.STATE_SUSPENDED),
+            kind=SNAPSHOT,
+        )
 
     async def GetSerialPortOutput(
         self, request: api.GetSerialPortOutputRequest, context: Context
