@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Row, Select, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,6 +69,19 @@ class Collection(Generic[R]):
         """The row named `name`; InvalidArgument if malformed, NotFound if absent."""
         key = self.key(name, field)
         row = session.get(self.row, key if len(key) > 1 else key[0])
+        if row is None:
+            raise NotFound(self.type_name, name)
+        return row
+
+    def fetch(self, connection: Connection, name: str, field: str = "name") -> Row[Any]:
+        """The named row as a plain Core row (columns as attributes, no relationships);
+        InvalidArgument if malformed, NotFound if absent. For reads only."""
+        table = self.row.__table__  # type: ignore[attr-defined]
+        key = self.key(name, field)
+        query = select(table).where(
+            *(table.c[column] == value for column, value in zip(self.key_columns, key, strict=True))
+        )
+        row = connection.execute(query).one_or_none()
         if row is None:
             raise NotFound(self.type_name, name)
         return row

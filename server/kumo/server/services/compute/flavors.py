@@ -52,7 +52,9 @@ class FlavorMethods(ComputePart):
         return await idempotent(self.runtime.db, "CreateFlavor", request, pb.Flavor, create)
 
     async def GetFlavor(self, request: api.GetFlavorRequest, context: Context) -> pb.Flavor:
-        return await self.runtime.db.run(lambda s: flavor_to_proto(FLAVORS.get(s, request.name)))
+        return await self.runtime.db.read(
+            lambda c: flavor_to_proto(FLAVORS.fetch(c, request.name))  # type: ignore[arg-type]
+        )
 
     async def ListFlavors(
         self, request: api.ListFlavorsRequest, context: Context

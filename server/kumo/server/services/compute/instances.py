@@ -230,8 +230,9 @@ class InstanceMethods(InstanceOperations):
 
     async def GetInstance(self, request: api.GetInstanceRequest, context: Context) -> pb.Instance:
         caller = current_principal()
-        return await self.runtime.db.run(
-            lambda s: instance_to_proto(visible_instance(s, caller, request.name))
+        caller.require_project(INSTANCES.key(request.name)[0], INSTANCES.type_name, request.name)
+        return await self.runtime.db.read(
+            lambda c: instance_to_proto(INSTANCES.fetch(c, request.name))  # type: ignore[arg-type]
         )
 
     async def ListInstances(

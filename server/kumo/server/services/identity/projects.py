@@ -66,8 +66,9 @@ class ProjectMethods(IdentityPart):
 
     async def GetProject(self, request: api.GetProjectRequest, context: Context) -> pb.Project:
         caller = current_principal()
-        return await self.runtime.db.run(
-            lambda s: project_to_proto(visible_project(s, caller, request.name, "name"))
+        caller.require_project(PROJECTS.parse(request.name), PROJECTS.type_name, request.name)
+        return await self.runtime.db.read(
+            lambda c: project_to_proto(PROJECTS.fetch(c, request.name))  # type: ignore[arg-type]
         )
 
     async def ListProjects(

@@ -78,7 +78,9 @@ class UserMethods(IdentityPart):
     async def GetUser(self, request: api.GetUserRequest, context: Context) -> pb.User:
         caller = current_principal()
         self_or_admin(caller, USERS.parse(request.name), request.name)
-        return await self.runtime.db.run(lambda s: user_to_proto(USERS.get(s, request.name)))
+        return await self.runtime.db.read(
+            lambda c: user_to_proto(USERS.fetch(c, request.name))  # type: ignore[arg-type]
+        )
 
     async def ListUsers(
         self, request: api.ListUsersRequest, context: Context
