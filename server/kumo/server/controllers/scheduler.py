@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from kumo.compute.v1 import resources_pb2 as cpb
@@ -26,6 +26,9 @@ from kumo.server.config import Config
 from kumo.server.db.base import utcnow
 from kumo.server.db.models import HostRow, InstanceRow, PoolRow, RackRow, ServerGroupRow
 from kumo.topology.v1 import resources_pb2 as tpb
+
+# A candidate host: (id, vcpus, memory_mib, disk_gib).
+Candidate = Row[str, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,9 @@ def place(
     """
     settings = config.scheduler
     cutoff = utcnow() - timedelta(seconds=config.topology.heartbeat_timeout_seconds)
+    # Plain columns, not ORM entities: no identity map, no joined rack/pool per host.
     query = (
-        select(HostRow)
+        select(HostRow.id, HostRow.vcpus, HostRow.memory_mib, HostRow.disk_gib)
         .join(RackRow, HostRow.rack_id == RackRow.id)
         .join(PoolRow, RackRow.pool_id == PoolRow.id)
         .where(
@@ -101,15 +105,15 @@ def place(
     if instance.requested_host_id:
         query = query.where(HostRow.id == instance.requested_host_id)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(of=HostRow)
-    hosts = [h for h in session.scalars(query) if h.id not in excluded]
+        query = query.with_for_update(of=HostRow.__table__)
+    hosts = [h for h in session.execute(query) if h.id not in excluded]
     if not hosts:
         raise NoValidHost("no enabled, live KVM host in the requested zone/pool/host")
     used = usage_by_host(session, [h.id for h in hosts])
 
-    def fits(host: HostRow) -> bool:
+    def fits(host: Candidate) -> bool:
         have = used.get(host.id, Usage())
-        return (
+        return bool(
             have.vcpus + sizes.vcpus <= host.vcpus * settings.cpu_allocation_ratio
             and have.memory_mib + sizes.memory_mib
             <= host.memory_mib * settings.ram_allocation_ratio
@@ -127,7 +131,7 @@ def place(
     if not hosts:
         raise NoValidHost("the server group's policy leaves no host")
 
-    def weight(host: HostRow) -> tuple[int, float]:
+    def weight(host: Candidate) -> tuple[int, float]:
         free = (
             host.memory_mib * settings.ram_allocation_ratio - used.get(host.id, Usage()).memory_mib
         )
@@ -146,4 +150,4 @@ def place(
         sizes.disk_gib,
     )
     session.flush()
-    return chosen.id
+    return str(chosen.id)
