@@ -290,9 +290,13 @@ def test_anti_affinity_and_failed_builds_retry_elsewhere(
     # Fill the second host a little more, so that the spread weigher picks the first...
     hosts = sorted(cell.agents)
     launch(admin, cell, "filler", requested_host=f"hosts/{hosts[1]}")
-    # ...whose spawn fails: the build must go on to the second host.
-    cell.driver(hosts[0]).fail_next("spawn", DriverError("simulated spawn failure"))
-    retried = launch(member, cell, "retried")
+    # ...whose hypervisor fails every call (a single failure may be retried by the agent
+    # itself and succeed): the build must go on to the second host.
+    cell.driver(hosts[0]).set_available(False)
+    try:
+        retried = launch(member, cell, "retried")
+    finally:
+        cell.driver(hosts[0]).set_available(True)
     assert retried.state == S.STATE_RUNNING and retried.host == f"hosts/{hosts[1]}"
     assert not cell.driver(hosts[0]).list_guests().keys() - {
         i.uid for i in (first, second) if i.host == f"hosts/{hosts[0]}"
