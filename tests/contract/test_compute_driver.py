@@ -429,6 +429,31 @@ def test_rebuild_keeps_shut_off_guest_off(harness: Harness) -> None:
     d.destroy(spec.uid)
 
 
+def test_resize_needs_a_shut_off_guest_and_keeps_it(harness: Harness) -> None:
+    d = harness.driver
+    spec = harness.spec()
+    bigger = replace(spec, vcpus=spec.vcpus + 1, memory_mib=spec.memory_mib + 64)
+    bigger = replace(bigger, disk_gib=spec.disk_gib + 1)
+    with pytest.raises(GuestNotFound):
+        d.resize(spec.uid, bigger)
+    d.spawn(spec)
+    harness.wait_boots(spec.uid, 1)
+    with pytest.raises(InvalidGuestState):
+        d.resize(spec.uid, bigger)
+    with pytest.raises(ValueError):
+        d.resize(spec.uid, replace(bigger, uid="someone-else"))
+    d.stop(spec.uid, harness.shutdown_timeout)
+    d.resize(spec.uid, bigger)
+    d.resize(spec.uid, bigger)  # idempotent
+    assert d.state(spec.uid) == GuestState.SHUTOFF
+    d.start(spec.uid)
+    harness.wait_boots(spec.uid, 2)
+    assert d.state(spec.uid) == GuestState.RUNNING
+    d.stop(spec.uid, harness.shutdown_timeout)
+    d.resize(spec.uid, spec)  # back (a revert shrinks the disk again)
+    d.destroy(spec.uid)
+
+
 # ---- driver-specific ----------------------------------------------------------------------------
 
 
@@ -561,6 +586,38 @@ def test_libvirt_domain_definition(
         driver.destroy(spec.uid)
         driver.close()
     assert not (tmp_path / spec.uid).exists()
+
+
+def test_libvirt_resize_changes_the_domain_and_disk(
+    libvirtd: LibvirtDaemon, guest_image: Path, tmp_path: Path
+) -> None:
+    driver = load_compute_driver("libvirt", uri=libvirtd.uri, instances_dir=tmp_path)
+    spec = GuestSpec(
+        uid=f"ct-{uuid.uuid4().hex[:12]}",
+        name="projects/p/zones/z/instances/r",
+        hostname="r",
+        vcpus=1,
+        memory_mib=128,
+        disk_gib=2,
+        image_path=guest_image,
+    )
+    driver.spawn(spec)
+    driver.stop(spec.uid, 0)
+    disk = tmp_path / spec.uid / "disk.qcow2"
+    conn = libvirtd.open()
+    try:
+        driver.resize(spec.uid, replace(spec, vcpus=2, memory_mib=192, disk_gib=3))
+        xml = conn.lookupByName(f"kumo-{spec.uid}").XMLDesc(0)
+        assert re.search(r"<vcpu[^>]*>2</vcpu>", xml)
+        assert "<memory unit='KiB'>196608</memory>" in xml
+        assert qemu_img_info(disk)["virtual-size"] == 3 * 1024**3
+        driver.resize(spec.uid, spec)
+        assert qemu_img_info(disk)["virtual-size"] == 2 * 1024**3
+        assert Path(qemu_img_info(disk)["backing-filename"]) == guest_image
+    finally:
+        conn.close()
+        driver.destroy(spec.uid)
+        driver.close()
 
 
 def test_libvirt_unreachable(tmp_path: Path) -> None:

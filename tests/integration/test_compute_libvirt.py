@@ -38,7 +38,7 @@ def test_real_guest_boots_prints_its_hostname_and_goes_away(
     tmp_path: Path,
 ) -> None:
     """The tiny image boots on a real libvirtd through the whole stack; stop, start,
-    snapshot (a live disk copy uploaded as an image), delete."""
+    resize (and confirm), snapshot (a live disk copy uploaded as an image), delete."""
     site = make_site(admin)
     driver = LibvirtDriver(uri=libvirtd.uri, instances_dir=tmp_path / "instances")
     agent = AgentThread(api.address, admin.token or "", unique("kvm"), site.rack, driver)
@@ -76,6 +76,28 @@ def test_real_guest_boots_prints_its_hostname_and_goes_away(
             assert (
                 service.GetInstance(capi.GetInstanceRequest(name=instance.name)).state == expected
             )
+
+        console_until(service, instance.name, "KUMO_BOOT_OK", count=2, timeout=120)
+        bigger = make_flavor(admin, 1, 192, 2)
+        for call, request in (
+            (service.ResizeInstance, capi.ResizeInstanceRequest(name=instance.name, flavor=bigger)),
+            (
+                service.ConfirmResizeInstance,
+                capi.ConfirmResizeInstanceRequest(name=instance.name),
+            ),
+        ):
+            step = call(request)
+            finished = member.operations.WaitOperation(
+                operations_pb2.WaitOperationRequest(name=step.name, timeout={"seconds": 120})
+            )
+            assert finished.done and not finished.HasField("error"), finished
+        connection = libvirt.open(libvirtd.uri)
+        try:
+            assert connection.lookupByName(f"kumo-{instance.uid}").maxMemory() == 192 * 1024
+        finally:
+            connection.close()
+        console = console_until(service, instance.name, "KUMO_BOOT_OK", count=3, timeout=120)
+        assert console.contents.count("KUMO_BOOT_OK") == 3  # created, started, resized
 
         snap = service.SnapshotInstance(
             capi.SnapshotInstanceRequest(name=instance.name, image_id="guest-one-snap")

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import grpc
@@ -216,22 +217,91 @@ def test_failed_snapshot_marks_the_image_error(cell: Cell, tenant: Tenant) -> No
     assert service.GetInstance(capi.GetInstanceRequest(name=source.name)).state == S.STATE_RUNNING
 
 
-def test_unimplemented_actions_say_so(cell: Cell, tenant: Tenant) -> None:
-    """Resize answers UNIMPLEMENTED (it arrives with cold migration)."""
+def _allocated(admin: Stubs, host: str) -> int:
+    return int(admin.topology.GetHost(tapi.GetHostRequest(name=host)).allocated.memory_mib)
+
+
+def test_resize_then_revert_or_confirm(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
+    """A same-host resize: the guest gets the new sizes, the host holds the larger of both
+    until the resize is settled; revert restores the old flavor, confirm keeps the new."""
     member = tenant.stubs["member"]
-    instance = launch(member, cell, "plain")
     service = compute(member)
-    calls = [
+    instance = launch(member, cell, "grows")
+    driver = cell.driver(instance.host.removeprefix("hosts/"))
+    bigger = make_flavor(admin, 2, 512, 2)
+    assert _allocated(admin, instance.host) == 256
+
+    def act(call: Any, request: Any) -> cpb.Instance:
+        done = wait(member, call(request))
+        assert not done.HasField("error"), done.error
+        result = cpb.Instance()
+        done.response.Unpack(result)
+        return result
+
+    resized = act(
+        service.ResizeInstance, capi.ResizeInstanceRequest(name=instance.name, flavor=bigger)
+    )
+    assert (resized.state, resized.flavor, resized.vcpus) == (S.STATE_RESIZED, bigger, 2)
+    assert driver.spec_of(instance.uid).memory_mib == 512
+    assert driver.state(instance.uid).name == "RUNNING"
+    assert _allocated(admin, instance.host) == 512  # max(256, 512) while unsettled
+    code, message = rpc_error(
         lambda: service.ResizeInstance(
             capi.ResizeInstanceRequest(name=instance.name, flavor=cell.flavor)
-        ),
+        )
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "pending" in str(message)
+
+    reverted = act(
+        service.RevertResizeInstance, capi.RevertResizeInstanceRequest(name=instance.name)
+    )
+    assert (reverted.state, reverted.flavor, reverted.memory_mib) == (
+        S.STATE_RUNNING,
+        cell.flavor,
+        256,
+    )
+    assert driver.spec_of(instance.uid).disk_gib == 1
+    assert _allocated(admin, instance.host) == 256
+
+    act(service.ResizeInstance, capi.ResizeInstanceRequest(name=instance.name, flavor=bigger))
+    confirmed = act(
+        service.ConfirmResizeInstance, capi.ConfirmResizeInstanceRequest(name=instance.name)
+    )
+    assert (confirmed.state, confirmed.flavor) == (S.STATE_RUNNING, bigger)
+    assert _allocated(admin, instance.host) == 512
+    wait(member, service.DeleteInstance(capi.DeleteInstanceRequest(name=instance.name)))
+    assert _allocated(admin, instance.host) == 0
+
+
+def test_resize_refusals_change_nothing(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
+    """Same flavor, smaller disk, no room on the host, nothing to confirm: typed errors."""
+    member = tenant.stubs["member"]
+    service = compute(member)
+    flavor = make_flavor(admin, 1, 256, 2)
+    instance = launch(member, cell, "stays", flavor=flavor)
+    smaller_disk = make_flavor(admin, 1, 128, 1)
+    too_big = make_flavor(admin, 1, 4096, 2)
+    name = instance.name
+    cases: list[tuple[capi.ResizeInstanceRequest, str]] = [
+        (capi.ResizeInstanceRequest(name=name, flavor=flavor), "INVALID"),
+        (capi.ResizeInstanceRequest(name=name, flavor=smaller_disk), "INVALID"),
+        (capi.ResizeInstanceRequest(name=name), "INVALID"),
+        (capi.ResizeInstanceRequest(name=name, flavor="flavors/nope"), "NOT_FOUND"),
+        (capi.ResizeInstanceRequest(name=name, flavor=too_big), "FAILED"),
+    ]
+    for request, code in cases:
+        status, _ = rpc_error(partial(service.ResizeInstance, request))
+        assert status.name.startswith(code), (request, status)
+    for call in (
         lambda: service.ConfirmResizeInstance(
             capi.ConfirmResizeInstanceRequest(name=instance.name)
         ),
         lambda: service.RevertResizeInstance(capi.RevertResizeInstanceRequest(name=instance.name)),
-    ]
-    for call in calls:
-        assert rpc_error(call)[0] == grpc.StatusCode.UNIMPLEMENTED
+    ):
+        assert rpc_error(call)[0] == grpc.StatusCode.FAILED_PRECONDITION
+    after = service.GetInstance(capi.GetInstanceRequest(name=instance.name))
+    assert (after.flavor, after.memory_mib, after.state) == (flavor, 256, S.STATE_RUNNING)
+    assert _allocated(admin, instance.host) == 256
 
 
 def test_capacity_is_never_overcommitted(cell: Cell, tenant: Tenant, admin: Stubs) -> None:

@@ -642,7 +642,8 @@ def test_instance_actions_send_their_options(monkeypatch: pytest.MonkeyPatch) ->
         m: respond
         for m in (
             "StartInstance", "StopInstance", "RebootInstance", "SuspendInstance",
-            "ResumeInstance", "RebuildInstance", "DeleteInstance",
+            "ResumeInstance", "RebuildInstance", "DeleteInstance", "ResizeInstance",
+            "ConfirmResizeInstance", "RevertResizeInstance",
         )
     }  # fmt: skip
     use(monkeypatch, FakeClient(compute=Fake(calls, **methods)))
@@ -655,6 +656,9 @@ def test_instance_actions_send_their_options(monkeypatch: pytest.MonkeyPatch) ->
         ["resume", INSTANCE],
         ["rebuild", INSTANCE, "--image", "other"],
         ["rebuild", INSTANCE],
+        ["resize", INSTANCE, "big"],
+        ["confirm-resize", INSTANCE],
+        ["revert-resize", INSTANCE],
     ):
         result = run("instance", *args)
         assert result.exit_code == 0, (args, result.output)
@@ -663,6 +667,11 @@ def test_instance_actions_send_their_options(monkeypatch: pytest.MonkeyPatch) ->
     assert requests[1].timeout_seconds == 5
     assert (requests[2].type, requests[3].type) == (cpb.REBOOT_TYPE_HARD, cpb.REBOOT_TYPE_SOFT)
     assert (requests[6].image, requests[7].image) == ("projects/p/images/other", "")
+    assert requests[8].flavor == "flavors/big"
+    assert [method for method, _ in calls[-2:]] == [
+        "ConfirmResizeInstance",
+        "RevertResizeInstance",
+    ]
     result = run("instance", "delete", INSTANCE, "--async")
     assert (result.exit_code, result.stdout) == (0, "operations/op1\n")
     result = run("instance", "stop", INSTANCE, "--async", "--wait-timeout", "3")

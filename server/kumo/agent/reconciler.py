@@ -13,6 +13,9 @@ one action at a time per instance and at most `concurrency` instances at once:
 - `rebuild_serial` / `reboot_serial` above the serial last carried out rebuild /
   reboot the guest once (a reboot requested while the guest is not running is
   satisfied by the power convergence that follows);
+- `resize_serial` above the one carried out shuts the guest off (cleanly, within
+  the stop timeout) and gives it the assignment's sizes; power convergence then
+  starts it again if it should run;
 - start, stop, suspend or resume move the guest toward `power_intent`.
 
 Status goes to the API with ReportInstanceStatus after every action and whenever
@@ -24,7 +27,7 @@ nothing is lost if the process dies at any point, since the next pass starts
 again from the world as it is.
 
 The serials carried out are persisted in `<state_dir>/state.json` after each
-reboot and rebuild, so a restarted agent does not repeat them; a guest found
+reboot, rebuild, resize and snapshot, so a restarted agent does not repeat them; a guest found
 without a record (state lost) adopts the assignment's current serials.
 """
 
@@ -38,7 +41,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, astuple, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -99,6 +102,12 @@ class Done:
     reboot_serial: int = 0
     rebuild_serial: int = 0
     snapshot_serial: int = 0
+    resize_serial: int = 0
+
+    @classmethod
+    def of(cls, a: Assignment) -> Done:
+        """Everything the assignment asks for, as done (a guest built or adopted now)."""
+        return cls(**{f.name: int(getattr(a, f.name)) for f in fields(cls)})
 
 
 class StateFile:
@@ -121,11 +130,7 @@ class StateFile:
             return
         for uid, entry in (data.get("instances") or {}).items():
             with contextlib.suppress(TypeError, ValueError, AttributeError):
-                self.done[uid] = Done(
-                    int(entry.get("reboot_serial", 0)),
-                    int(entry.get("rebuild_serial", 0)),
-                    int(entry.get("snapshot_serial", 0)),
-                )
+                self.done[uid] = Done(**{f.name: int(entry.get(f.name, 0)) for f in fields(Done)})
 
     def get(self, uid: str) -> Done | None:
         """The record of `uid`, or None."""
@@ -133,7 +138,7 @@ class StateFile:
 
     def put(self, uid: str, done: Done) -> None:
         """Records `done` for `uid` and saves the file."""
-        self.done[uid] = Done(done.reboot_serial, done.rebuild_serial, done.snapshot_serial)
+        self.done[uid] = replace(done)
         self.save()
 
     def drop(self, uid: str) -> None:
@@ -145,14 +150,7 @@ class StateFile:
         """Writes the file atomically (temporary file, fsync, rename)."""
         data = {
             "version": self.VERSION,
-            "instances": {
-                uid: {
-                    "reboot_serial": d.reboot_serial,
-                    "rebuild_serial": d.rebuild_serial,
-                    "snapshot_serial": d.snapshot_serial,
-                }
-                for uid, d in sorted(self.done.items())
-            },
+            "instances": {uid: asdict(d) for uid, d in sorted(self.done.items())},
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -396,12 +394,12 @@ class Reconciler:
             log.info("spawning %s (%s)", uid, a.instance)
             await run(driver.spawn, spec)
             # a new guest is freshly built
-            done = Done(a.reboot_serial, a.rebuild_serial, a.snapshot_serial)
+            done = Done.of(a)
             self._state.put(uid, done)
             state = self._observe(uid, await run(driver.state, uid))
         elif done is None:
             # no record: adopt the guest as is
-            done = Done(a.reboot_serial, a.rebuild_serial, a.snapshot_serial)
+            done = Done.of(a)
             self._state.put(uid, done)
 
         if a.rebuild_serial > done.rebuild_serial:
@@ -410,6 +408,18 @@ class Reconciler:
             log.info("rebuilding %s (serial %d)", uid, a.rebuild_serial)
             await run(driver.rebuild, uid, spec)
             done.rebuild_serial = a.rebuild_serial
+            self._state.put(uid, done)
+            state = self._observe(uid, await run(driver.state, uid))
+
+        if a.resize_serial > done.resize_serial:
+            await self._transition(uid, a, Instance.STATE_PROVISIONING, "resizing", done)
+            if state in ACTIVE:
+                log.info("stopping %s to resize it", uid)
+                await run(driver.stop, uid, self._stop_timeout_of(a))
+            spec = await self._spec(a)
+            log.info("resizing %s (serial %d)", uid, a.resize_serial)
+            await run(driver.resize, uid, spec)
+            done.resize_serial = a.resize_serial
             self._state.put(uid, done)
             state = self._observe(uid, await run(driver.state, uid))
 
@@ -567,17 +577,10 @@ class Reconciler:
             observed_reboot_serial=done.reboot_serial,
             observed_rebuild_serial=done.rebuild_serial,
             observed_snapshot_serial=done.snapshot_serial,
+            observed_resize_serial=done.resize_serial,
             removed=removed,
         )
-        key = (
-            request.observed_generation,
-            state,
-            message,
-            done.reboot_serial,
-            done.rebuild_serial,
-            done.snapshot_serial,
-            removed,
-        )
+        key = (request.observed_generation, state, message, astuple(done), removed)
         if not force and self._last_report.get(uid) == key:
             return True
         try:

@@ -308,6 +308,28 @@ def _action(verb: str, method: str, doc: str) -> None:
 _action("start", "StartInstance", "Power on a stopped instance.")
 _action("suspend", "SuspendInstance", "Pause a running instance in memory.")
 _action("resume", "ResumeInstance", "Continue a suspended instance.")
+_action("confirm-resize", "ConfirmResizeInstance", "Keep the new flavor after a resize.")
+_action("revert-resize", "RevertResizeInstance", "Return to the old flavor after a resize.")
+
+
+@instance.command("resize")
+@click.argument("value", metavar="INSTANCE")
+@click.argument("flavor", type=Name("flavors"))
+@zone_option
+@operation_options
+@pass_state
+def resize_instance(
+    state: State,
+    value: str,
+    flavor: str,
+    zone: str | None,
+    no_wait: bool,
+    async_: bool,
+    timeout: float | None,
+) -> None:
+    """Give an instance another flavor (it restarts); then confirm-resize or revert-resize."""
+    request = pb.ResizeInstanceRequest(name=resolve(state, value, zone), flavor=flavor)
+    act(state, "ResizeInstance", request, no_wait, async_, timeout)
 
 
 @instance.command("stop")

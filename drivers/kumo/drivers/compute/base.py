@@ -270,6 +270,17 @@ class ComputeDriver(ABC):
         """
 
     @abstractmethod
+    def resize(self, uid: str, spec: GuestSpec) -> None:
+        """Gives a SHUTOFF (or CRASHED) guest `spec.vcpus`, `spec.memory_mib` and
+        `spec.disk_gib`; the root disk grows or shrinks to the new size (shrinking drops
+        what lies beyond it: callers shrink only to undo a grow). The guest stays off and
+        keeps its disk content, uid and console stream. Idempotent.
+
+        Raises GuestNotFound, InvalidGuestState (the guest is running or paused),
+        ImageError (the disk cannot be resized), ValueError (`spec.uid` is not `uid`).
+        """
+
+    @abstractmethod
     def snapshot(self, uid: str, dest: Path) -> None:
         """Writes the root disk's current content to `dest` as a standalone qcow2 (no
         backing file), whatever the guest's state; a running guest keeps running (it may be

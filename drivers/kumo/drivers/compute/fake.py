@@ -113,6 +113,11 @@ class FakeDriver(ComputeDriver):
         with self._lock:
             self._get(uid).state = GuestState.CRASHED
 
+    def spec_of(self, uid: str) -> GuestSpec:
+        """The spec the guest was last given (spawn, rebuild, resize). Raises GuestNotFound."""
+        with self._lock:
+            return self._get(uid).spec
+
     def fail_next(self, method: str, error: DriverError) -> None:
         """The next call of `method` (e.g. "spawn") raises `error` and changes nothing."""
         if not callable(getattr(ComputeDriver, method, None)):
@@ -237,6 +242,17 @@ class FakeDriver(ComputeDriver):
                 guest.boot()
             else:
                 guest.state = GuestState.SHUTOFF
+
+    def resize(self, uid: str, spec: GuestSpec) -> None:
+        if spec.uid != uid:
+            raise ValueError(f"spec.uid {spec.uid!r} is not {uid!r}")
+        with self._lock:
+            self._enter("resize")
+            guest = self._get(uid)
+            if guest.state in _ACTIVE:
+                raise InvalidGuestState(uid=uid, state=guest.state.value, action="resize")
+            guest.spec = spec
+            guest.fingerprint = spec.fingerprint()
 
     def snapshot(self, uid: str, dest: Path) -> None:
         with self._lock:

@@ -673,6 +673,20 @@ class LibvirtDriver(ComputeDriver):
             if was_active:
                 self._power_on(dom, uid)
 
+    def resize(self, uid: str, spec: GuestSpec) -> None:
+        if spec.uid != uid:
+            raise ValueError(f"spec.uid {spec.uid!r} is not {uid!r}")
+        with self._guest_lock(uid):
+            dom = self._lookup(uid)
+            state = self._dom_state(dom, uid)
+            if state in _ACTIVE:
+                raise InvalidGuestState(uid=uid, state=state.value, action="resize")
+            disk = self._guest_dir(uid) / "disk.qcow2"
+            self._qemu_img(disk, "resize", "-q", "--shrink", str(disk), f"{spec.disk_gib}G")
+            conn = self._connection()
+            xml = self._domain_xml(spec, self._domain_type_for(conn), dom.UUIDString())
+            self._call(uid, "redefine", lambda: conn.defineXML(xml))
+
     # ---- snapshot ----------------------------------------------------------------------------
 
     def snapshot(self, uid: str, dest: Path) -> None:

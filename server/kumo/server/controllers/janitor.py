@@ -1,8 +1,10 @@
 """Removes records that have outlived their purpose.
 
 Revoked-token entries go once the token would have expired anyway; request-id
-records (AIP-155) after `IDEMPOTENCY_WINDOW`. Runs at start and then every
-`INTERVAL`; deleting is idempotent, so several replicas may run it at once.
+records (AIP-155) after `IDEMPOTENCY_WINDOW`. Hosts' claim totals are recounted
+from the claims (a mismatch, which only a bug could cause, is logged and fixed).
+Runs at start and then every `INTERVAL`; both are idempotent, so several
+replicas may run them at once.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from kumo.server.controllers import claims
 from kumo.server.db.base import utcnow
 from kumo.server.db.engine import Database
 from kumo.server.db.models import IdempotencyRow, RevokedTokenRow
@@ -32,6 +35,9 @@ def sweep(session: Session) -> int:
     stale = session.execute(
         delete(IdempotencyRow).where(IdempotencyRow.create_time < now - IDEMPOTENCY_WINDOW)
     )
+    wrong = claims.recount(session)
+    if wrong:
+        log.warning("fixed the claim totals of %d host(s)", wrong)
     return int(removed.rowcount + stale.rowcount)  # type: ignore[attr-defined]
 
 

@@ -6,57 +6,34 @@ with the configured overcommit ratios, hosts already tried for this build, and
 the server group's (anti-)affinity. Weigher: spread (most free memory) or pack
 (least), with the soft group policies as a stronger preference.
 
-The claim is the instance row's `host_id` plus its sizes: a host's usage is
-the sum over the instances placed on it. `place` computes and writes the claim
-in one transaction, locking the candidate host rows on PostgreSQL, so two
-concurrent placements can never overcommit a host.
+Filters and weigher are one query over the hosts' claim totals (`claims.py`),
+which returns the best few; the first is claimed with a conditional UPDATE,
+and if a concurrent placement took the room first, the next. No host row is
+locked while choosing, so placements on different hosts do not wait for each
+other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import ColumnElement, Select, case, literal, select
 from sqlalchemy.orm import Session
 
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.server.config import Config
+from kumo.server.controllers.claims import INSTANCE, Ratios, Usage, claim
 from kumo.server.db.base import utcnow
 from kumo.server.db.models import HostRow, InstanceRow, PoolRow, RackRow, ServerGroupRow
 from kumo.topology.v1 import resources_pb2 as tpb
 
-# A candidate host: (id, vcpus, memory_mib, disk_gib).
-Candidate = Row[str, int, int, int]
-
-
-@dataclass(frozen=True)
-class Usage:
-    """What the instances placed on a host claim."""
-
-    vcpus: int = 0
-    memory_mib: int = 0
-    disk_gib: int = 0
+# How many of the best hosts one placement tries before it gives up (each try is a
+# conditional UPDATE that fails only if a concurrent placement took the room).
+CANDIDATES = 8
 
 
 class NoValidHost(Exception):
     """No host passes every filter; the message says which filter emptied the list."""
-
-
-def usage_by_host(session: Session, host_ids: Sequence[str]) -> dict[str, Usage]:
-    """Claimed resources per host."""
-    rows = session.execute(
-        select(
-            InstanceRow.host_id,
-            func.sum(InstanceRow.vcpus),
-            func.sum(InstanceRow.memory_mib),
-            func.sum(InstanceRow.disk_gib),
-        )
-        .where(InstanceRow.host_id.in_(host_ids))
-        .group_by(InstanceRow.host_id)
-    )
-    return {str(host): Usage(int(c or 0), int(m or 0), int(d or 0)) for host, c, m, d in rows}
 
 
 def _group_hosts(session: Session, instance: InstanceRow) -> tuple[int, set[str]]:
@@ -74,80 +51,78 @@ def _group_hosts(session: Session, instance: InstanceRow) -> tuple[int, set[str]
     return (group.policy if group else 0), {h for h in hosts if h}
 
 
+def ratios(config: Config) -> Ratios:
+    """The configured overcommit ratios."""
+    settings = config.scheduler
+    return Ratios(
+        settings.cpu_allocation_ratio, settings.ram_allocation_ratio, settings.disk_allocation_ratio
+    )
+
+
 def place(
     session: Session,
     config: Config,
     instance: InstanceRow,
     sizes: Usage,
     excluded: set[str],
+    kind: str = INSTANCE,
 ) -> str:
-    """Chooses a host for `instance`, claims `sizes` there and returns the host id.
+    """Chooses a host for `instance`, claims `sizes` there (a claim of `kind`) and
+    returns the host id. The instance row is not changed.
 
-    Raises NoValidHost with the reason when no host qualifies.
+    Filters, group policy and weigher run in the database: one query returns the
+    best few hosts, tried in order. Raises NoValidHost with the reason (which filter
+    emptied the list) when no host qualifies.
     """
-    settings = config.scheduler
+    limits = ratios(config)
     cutoff = utcnow() - timedelta(seconds=config.topology.heartbeat_timeout_seconds)
-    # Plain columns, not ORM entities: no identity map, no joined rack/pool per host.
-    query = (
-        select(HostRow.id, HostRow.vcpus, HostRow.memory_mib, HostRow.disk_gib)
-        .join(RackRow, HostRow.rack_id == RackRow.id)
-        .join(PoolRow, RackRow.pool_id == PoolRow.id)
-        .where(
-            PoolRow.zone_id == instance.zone_id,
-            PoolRow.hypervisor_kind == tpb.HYPERVISOR_KIND_KVM,
-            HostRow.admin_state == tpb.Host.STATE_ENABLED,
-            HostRow.last_heartbeat_time >= cutoff,
-        )
-        .order_by(HostRow.id)
-    )
+    live = [
+        PoolRow.zone_id == instance.zone_id,
+        PoolRow.hypervisor_kind == tpb.HYPERVISOR_KIND_KVM,
+        HostRow.admin_state == tpb.Host.STATE_ENABLED,
+        HostRow.last_heartbeat_time >= cutoff,
+    ]
     if instance.pool_id:
-        query = query.where(PoolRow.id == instance.pool_id)
+        live.append(PoolRow.id == instance.pool_id)
     if instance.requested_host_id:
-        query = query.where(HostRow.id == instance.requested_host_id)
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(of=HostRow.__table__)
-    hosts = [h for h in session.execute(query) if h.id not in excluded]
-    if not hosts:
-        raise NoValidHost("no enabled, live KVM host in the requested zone/pool/host")
-    used = usage_by_host(session, [h.id for h in hosts])
-
-    def fits(host: Candidate) -> bool:
-        have = used.get(host.id, Usage())
-        return bool(
-            have.vcpus + sizes.vcpus <= host.vcpus * settings.cpu_allocation_ratio
-            and have.memory_mib + sizes.memory_mib
-            <= host.memory_mib * settings.ram_allocation_ratio
-            and have.disk_gib + sizes.disk_gib <= host.disk_gib * settings.disk_allocation_ratio
-        )
-
-    hosts = [h for h in hosts if fits(h)]
-    if not hosts:
-        raise NoValidHost("no host has enough free vCPUs, memory and disk")
+        live.append(HostRow.id == instance.requested_host_id)
+    if excluded:
+        live.append(HostRow.id.not_in(excluded))
+    room = [
+        HostRow.used_vcpus + sizes.vcpus <= HostRow.vcpus * limits.vcpus,
+        HostRow.used_memory_mib + sizes.memory_mib <= HostRow.memory_mib * limits.memory,
+        HostRow.used_disk_gib + sizes.disk_gib <= HostRow.disk_gib * limits.disk,
+    ]
     policy, peers = _group_hosts(session, instance)
+    grouped: list[ColumnElement[bool]] = []
     if policy == cpb.ServerGroup.POLICY_AFFINITY and peers:
-        hosts = [h for h in hosts if h.id in peers]
-    elif policy == cpb.ServerGroup.POLICY_ANTI_AFFINITY:
-        hosts = [h for h in hosts if h.id not in peers]
-    if not hosts:
-        raise NoValidHost("the server group's policy leaves no host")
+        grouped.append(HostRow.id.in_(peers))
+    elif policy == cpb.ServerGroup.POLICY_ANTI_AFFINITY and peers:
+        grouped.append(HostRow.id.not_in(peers))
+    free = HostRow.memory_mib * limits.memory - HostRow.used_memory_mib
+    weight = free.desc() if config.scheduler.weigher == "spread" else free.asc()
+    order = [weight, HostRow.id]
+    if policy in (cpb.ServerGroup.POLICY_SOFT_AFFINITY, cpb.ServerGroup.POLICY_SOFT_ANTI_AFFINITY):
+        among = case((HostRow.id.in_(peers), 1), else_=0) if peers else literal(0)
+        preferred = among.desc() if policy == cpb.ServerGroup.POLICY_SOFT_AFFINITY else among
+        order.insert(0, preferred)
 
-    def weight(host: Candidate) -> tuple[int, float]:
-        free = (
-            host.memory_mib * settings.ram_allocation_ratio - used.get(host.id, Usage()).memory_mib
+    def hosts(*conditions: ColumnElement[bool]) -> Select[str]:
+        return (
+            select(HostRow.id)
+            .join(RackRow, HostRow.rack_id == RackRow.id)
+            .join(PoolRow, RackRow.pool_id == PoolRow.id)
+            .where(*conditions)
         )
-        preference = 0
-        if policy == cpb.ServerGroup.POLICY_SOFT_AFFINITY:
-            preference = 1 if host.id in peers else 0
-        elif policy == cpb.ServerGroup.POLICY_SOFT_ANTI_AFFINITY:
-            preference = 0 if host.id in peers else 1
-        return preference, free if settings.weigher == "spread" else -free
 
-    chosen = max(hosts, key=weight)
-    instance.host_id = chosen.id
-    instance.vcpus, instance.memory_mib, instance.disk_gib = (
-        sizes.vcpus,
-        sizes.memory_mib,
-        sizes.disk_gib,
-    )
-    session.flush()
-    return str(chosen.id)
+    best = session.scalars(hosts(*live, *room, *grouped).order_by(*order).limit(CANDIDATES))
+    for host_id in best.all():
+        if claim(session, instance.uid, kind, host_id, sizes, limits):
+            return str(host_id)
+    if session.scalar(hosts(*live).limit(1)) is None:
+        raise NoValidHost("no enabled, live KVM host in the requested zone/pool/host")
+    if session.scalar(hosts(*live, *room).limit(1)) is None:
+        raise NoValidHost("no host has enough free vCPUs, memory and disk")
+    if session.scalar(hosts(*live, *room, *grouped).limit(1)) is None:
+        raise NoValidHost("the server group's policy leaves no host")
+    raise NoValidHost("concurrent placements took the room on every fitting host")

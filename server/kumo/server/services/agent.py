@@ -23,6 +23,7 @@ from kumo.agent.v1 import agent_service_pb2_grpc as rpc
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.image.v1 import resources_pb2 as ipb
 from kumo.server.api.names import check_id, parse_one
+from kumo.server.controllers import claims
 from kumo.server.db.base import utcnow
 from kumo.server.db.models import HostRow, ImageRow, InstanceRow, RackRow, SerialOutputRow
 from kumo.server.errors import InvalidArgument, NotFound
@@ -68,6 +69,7 @@ def assignments(session: Session, host_id: str) -> list[api.InstanceAssignment]:
                 rebuild_serial=row.rebuild_serial,
                 stop_timeout_seconds=row.stop_timeout_seconds,
                 snapshot_serial=row.snapshot_serial,
+                resize_serial=row.resize_serial,
                 snapshot_image=row.snapshot_image,
             )
         )
@@ -149,6 +151,7 @@ class AgentService(rpc.AgentServiceServicer):
                 return  # stale: the instance moved or is gone
             if request.removed:
                 if row.deleting:
+                    claims.release(session, row.uid)
                     row.host_id = None
                 return
             row.observed_generation = max(row.observed_generation, request.observed_generation)
@@ -157,6 +160,9 @@ class AgentService(rpc.AgentServiceServicer):
             )
             row.observed_snapshot_serial = max(
                 row.observed_snapshot_serial, request.observed_snapshot_serial
+            )
+            row.observed_resize_serial = max(
+                row.observed_resize_serial, request.observed_resize_serial
             )
             row.observed_rebuild_serial = max(
                 row.observed_rebuild_serial, request.observed_rebuild_serial

@@ -138,6 +138,9 @@ def _host_extra(row: HostRow, runtime: Runtime) -> dict[str, Any]:
         "capacity": pb.HostCapacity(
             vcpus=row.vcpus, memory_mib=row.memory_mib, disk_gib=row.disk_gib
         ),
+        "allocated": pb.HostCapacity(
+            vcpus=row.used_vcpus, memory_mib=row.used_memory_mib, disk_gib=row.used_disk_gib
+        ),
         "state": state,
         "disabled_reason": row.disabled_reason,
         "last_heartbeat_time": timestamp(row.last_heartbeat_time),

@@ -46,7 +46,7 @@ class WatchAssignmentsRequest(_message.Message):
     def __init__(self, host: _Optional[str] = ...) -> None: ...
 
 class InstanceAssignment(_message.Message):
-    __slots__ = ("instance", "instance_uid", "generation", "deleted", "power_intent", "vcpus", "memory_mib", "disk_gib", "image", "image_sha256", "image_format", "hostname", "ssh_authorized_keys", "user_data", "reboot_serial", "reboot_hard", "rebuild_serial", "stop_timeout_seconds", "snapshot_serial", "snapshot_image")
+    __slots__ = ("instance", "instance_uid", "generation", "deleted", "power_intent", "vcpus", "memory_mib", "disk_gib", "image", "image_sha256", "image_format", "hostname", "ssh_authorized_keys", "user_data", "reboot_serial", "reboot_hard", "rebuild_serial", "stop_timeout_seconds", "snapshot_serial", "snapshot_image", "resize_serial")
     INSTANCE_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class InstanceAssignment(_message.Message):
     STOP_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_SERIAL_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    RESIZE_SERIAL_FIELD_NUMBER: _ClassVar[int]
     instance: str
     instance_uid: str
     generation: int
@@ -87,7 +88,8 @@ class InstanceAssignment(_message.Message):
     stop_timeout_seconds: int
     snapshot_serial: int
     snapshot_image: str
-    def __init__(self, instance: _Optional[str] = ..., instance_uid: _Optional[str] = ..., generation: _Optional[int] = ..., deleted: _Optional[bool] = ..., power_intent: _Optional[_Union[_resources_pb2.Instance.PowerIntent, str]] = ..., vcpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., disk_gib: _Optional[int] = ..., image: _Optional[str] = ..., image_sha256: _Optional[str] = ..., image_format: _Optional[_Union[_resources_pb2_1.DiskFormat, str]] = ..., hostname: _Optional[str] = ..., ssh_authorized_keys: _Optional[_Iterable[str]] = ..., user_data: _Optional[bytes] = ..., reboot_serial: _Optional[int] = ..., reboot_hard: _Optional[bool] = ..., rebuild_serial: _Optional[int] = ..., stop_timeout_seconds: _Optional[int] = ..., snapshot_serial: _Optional[int] = ..., snapshot_image: _Optional[str] = ...) -> None: ...
+    resize_serial: int
+    def __init__(self, instance: _Optional[str] = ..., instance_uid: _Optional[str] = ..., generation: _Optional[int] = ..., deleted: _Optional[bool] = ..., power_intent: _Optional[_Union[_resources_pb2.Instance.PowerIntent, str]] = ..., vcpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., disk_gib: _Optional[int] = ..., image: _Optional[str] = ..., image_sha256: _Optional[str] = ..., image_format: _Optional[_Union[_resources_pb2_1.DiskFormat, str]] = ..., hostname: _Optional[str] = ..., ssh_authorized_keys: _Optional[_Iterable[str]] = ..., user_data: _Optional[bytes] = ..., reboot_serial: _Optional[int] = ..., reboot_hard: _Optional[bool] = ..., rebuild_serial: _Optional[int] = ..., stop_timeout_seconds: _Optional[int] = ..., snapshot_serial: _Optional[int] = ..., snapshot_image: _Optional[str] = ..., resize_serial: _Optional[int] = ...) -> None: ...
 
 class WatchAssignmentsResponse(_message.Message):
     __slots__ = ("full_resync", "assignments")
@@ -98,7 +100,7 @@ class WatchAssignmentsResponse(_message.Message):
     def __init__(self, full_resync: _Optional[bool] = ..., assignments: _Optional[_Iterable[_Union[InstanceAssignment, _Mapping]]] = ...) -> None: ...
 
 class ReportInstanceStatusRequest(_message.Message):
-    __slots__ = ("instance_uid", "host", "observed_generation", "state", "message", "observed_reboot_serial", "observed_rebuild_serial", "removed", "observed_snapshot_serial")
+    __slots__ = ("instance_uid", "host", "observed_generation", "state", "message", "observed_reboot_serial", "observed_rebuild_serial", "removed", "observed_snapshot_serial", "observed_resize_serial")
     INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     OBSERVED_GENERATION_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +110,7 @@ class ReportInstanceStatusRequest(_message.Message):
     OBSERVED_REBUILD_SERIAL_FIELD_NUMBER: _ClassVar[int]
     REMOVED_FIELD_NUMBER: _ClassVar[int]
     OBSERVED_SNAPSHOT_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_RESIZE_SERIAL_FIELD_NUMBER: _ClassVar[int]
     instance_uid: str
     host: str
     observed_generation: int
@@ -117,7 +120,8 @@ class ReportInstanceStatusRequest(_message.Message):
     observed_rebuild_serial: int
     removed: bool
     observed_snapshot_serial: int
-    def __init__(self, instance_uid: _Optional[str] = ..., host: _Optional[str] = ..., observed_generation: _Optional[int] = ..., state: _Optional[_Union[_resources_pb2.Instance.State, str]] = ..., message: _Optional[str] = ..., observed_reboot_serial: _Optional[int] = ..., observed_rebuild_serial: _Optional[int] = ..., removed: _Optional[bool] = ..., observed_snapshot_serial: _Optional[int] = ...) -> None: ...
+    observed_resize_serial: int
+    def __init__(self, instance_uid: _Optional[str] = ..., host: _Optional[str] = ..., observed_generation: _Optional[int] = ..., state: _Optional[_Union[_resources_pb2.Instance.State, str]] = ..., message: _Optional[str] = ..., observed_reboot_serial: _Optional[int] = ..., observed_rebuild_serial: _Optional[int] = ..., removed: _Optional[bool] = ..., observed_snapshot_serial: _Optional[int] = ..., observed_resize_serial: _Optional[int] = ...) -> None: ...
 
 class ReportInstanceStatusResponse(_message.Message):
     __slots__ = ()

@@ -1,6 +1,7 @@
 """Every table, imported here so that `Base.metadata` is complete for Alembic."""
 
 from kumo.server.db.models.compute import (
+    ClaimRow,
     FlavorRow,
     InstanceRow,
     KeyPairRow,
@@ -21,6 +22,7 @@ from kumo.server.db.models.topology import HostRow, PoolRow, RackRow, RegionRow,
 
 __all__ = [
     "AccessKeyRow",
+    "ClaimRow",
     "FlavorRow",
     "HostRow",
     "IdempotencyRow",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -96,8 +97,13 @@ class InstanceRow(ResourceColumns, Base):
     stop_timeout_seconds: Mapped[int] = mapped_column(default=0)
     snapshot_serial: Mapped[int] = mapped_column(BigInteger, default=0)
     snapshot_image: Mapped[str] = mapped_column(String(255), default="")
+    # Increases with every resize and revert; the agent then resizes the guest to
+    # the sizes above. `resize_from` holds the flavor and sizes before the resize
+    # (keys flavor_id, vcpus, memory_mib, disk_gib) until it is confirmed or reverted.
+    resize_serial: Mapped[int] = mapped_column(BigInteger, default=0)
+    resize_from: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     deleting: Mapped[bool] = mapped_column(default=False)
-    # placement (the claim: the resources are counted against host_id)
+    # placement: where the guest is (its resources are held by ClaimRows) and its sizes
     host_id: Mapped[str | None] = mapped_column(ForeignKey("hosts.id"), default=None)
     vcpus: Mapped[int] = mapped_column(default=0)
     memory_mib: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -109,6 +115,27 @@ class InstanceRow(ResourceColumns, Base):
     observed_reboot_serial: Mapped[int] = mapped_column(BigInteger, default=0)
     observed_rebuild_serial: Mapped[int] = mapped_column(BigInteger, default=0)
     observed_snapshot_serial: Mapped[int] = mapped_column(BigInteger, default=0)
+    observed_resize_serial: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ClaimRow(Base):
+    """Resources an instance holds on a host.
+
+    `kind` INSTANCE is where the instance is; MOVE is the extra claim while it
+    moves or is resized (on the destination, or the growth on the same host), so
+    that both sides are accounted for until the move is confirmed or undone.
+    Each host's `used_*` columns are the sums of its claims.
+    """
+
+    __tablename__ = "claims"
+    __table_args__ = (Index("ix_claims_host", "host_id"),)
+
+    instance_uid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    host_id: Mapped[str] = mapped_column(ForeignKey("hosts.id"))
+    vcpus: Mapped[int] = mapped_column(default=0)
+    memory_mib: Mapped[int] = mapped_column(BigInteger, default=0)
+    disk_gib: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class SerialOutputRow(Base):

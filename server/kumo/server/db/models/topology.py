@@ -53,7 +53,8 @@ class HostRow(ResourceColumns, Base):
 
     `admin_state` is what administrators set (ENABLED, DISABLED, MAINTENANCE as
     proto enum values); the reported state is DOWN instead when the last
-    heartbeat is older than the configured timeout.
+    heartbeat is older than the configured timeout. `used_*` are the sums of the
+    claims on the host (`controllers/claims.py`).
     """
 
     __tablename__ = "hosts"
@@ -66,4 +67,8 @@ class HostRow(ResourceColumns, Base):
     admin_state: Mapped[int] = mapped_column(SmallInteger, default=1)
     disabled_reason: Mapped[str] = mapped_column(String(255), default="")
     last_heartbeat_time: Mapped[datetime | None] = mapped_column(default=None)
+    # What the claims on this host add up to (kept with them in one transaction).
+    used_vcpus: Mapped[int] = mapped_column(default=0)
+    used_memory_mib: Mapped[int] = mapped_column(BigInteger, default=0)
+    used_disk_gib: Mapped[int] = mapped_column(BigInteger, default=0)
     rack: Mapped[RackRow] = relationship(lazy="joined", innerjoin=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from kumo.compute.v1 import compute_service_pb2_grpc as rpc
 from kumo.server.runtime import Runtime
 from kumo.server.services.compute.flavors import FlavorMethods
-from kumo.server.services.compute.instances import InstanceMethods
 from kumo.server.services.compute.key_pairs import KeyPairMethods
+from kumo.server.services.compute.resize import InstanceResizeMethods
 from kumo.server.services.compute.server_groups import ServerGroupMethods
 
 
@@ -18,7 +18,7 @@ class ComputeService(
     FlavorMethods,
     KeyPairMethods,
     ServerGroupMethods,
-    InstanceMethods,
+    InstanceResizeMethods,
     rpc.ComputeServiceServicer,
 ):
     """The compute servicer."""

@@ -84,6 +84,17 @@ def instance_conditions(row: InstanceRow) -> list[condition_pb2.Condition]:
     ]
 
 
+def _shown_state(row: InstanceRow) -> pb.Instance.State:
+    """The observed state, but RESIZED while a finished resize awaits confirmation."""
+    if (
+        row.resize_from is not None
+        and row.observed_resize_serial >= row.resize_serial
+        and row.state in (pb.Instance.STATE_RUNNING, pb.Instance.STATE_STOPPED)
+    ):
+        return pb.Instance.STATE_RESIZED
+    return cast(pb.Instance.State, row.state)
+
+
 def instance_to_proto(row: InstanceRow) -> pb.Instance:
     """Renders an instance row."""
     group = row.server_group_id
@@ -99,7 +110,7 @@ def instance_to_proto(row: InstanceRow) -> pb.Instance:
         user_data=row.user_data,
         power_intent=cast(pb.Instance.PowerIntent, row.power_intent),
         generation=row.generation,
-        state=cast(pb.Instance.State, row.state),
+        state=_shown_state(row),
         status_message=row.status_message,
         host=f"hosts/{row.host_id}" if row.host_id else "",
         vcpus=row.vcpus,

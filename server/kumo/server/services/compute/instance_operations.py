@@ -29,7 +29,9 @@ from sqlalchemy.orm import Session
 
 from kumo.compute.v1 import resources_pb2 as pb
 from kumo.image.v1 import resources_pb2 as ipb
-from kumo.server.controllers.scheduler import NoValidHost, Usage, place
+from kumo.server.controllers import claims
+from kumo.server.controllers.claims import Usage
+from kumo.server.controllers.scheduler import NoValidHost, place
 from kumo.server.db.models import HostRow, ImageRow, InstanceRow, OperationRow, SerialOutputRow
 from kumo.server.errors import Aborted, FailedPrecondition, NotFound
 from kumo.server.operations.handlers import OperationContext
@@ -65,6 +67,24 @@ class InstanceOperations(ComputePart):
         self.runtime.handlers.register(DELETE, self._delete)
         self.runtime.handlers.register(ACTION, self._converge)
         self.runtime.handlers.register(SNAPSHOT, self._snapshot, _forget_snapshot_image)
+        self.runtime.project_cleanups.append(self._delete_project_instances)
+
+    async def _delete_project_instances(self, ctx: OperationContext, project_id: str) -> None:
+        """Project cleanup: drops the project's instances with their claims and consoles
+        at once; their hosts' agents, woken here, destroy the guests as no longer assigned
+        (as after any full resync). Idempotent."""
+        await ctx.checkpoint(3, "deleting instances")
+
+        def drop(session: Session) -> set[str]:
+            rows = session.scalars(
+                select(InstanceRow).where(InstanceRow.project_id == project_id)
+            ).all()
+            for row in rows:
+                self._forget(session, row.uid, charge_quota=False)
+            return {row.host_id for row in rows if row.host_id}
+
+        for host in await ctx.db.run(drop):
+            self.runtime.notifier.notify(f"host:{host}")
 
     async def notify_host_of(self, name: str) -> None:
         """Wakes the assignment stream of the host the named instance is on."""
@@ -143,6 +163,7 @@ class InstanceOperations(ComputePart):
         host = place(
             session, self.runtime.config, row, Usage(row.vcpus, row.memory_mib, row.disk_gib), tried
         )
+        row.host_id = host
         row.generation += 1
         row.state = S.STATE_PROVISIONING
         row.status_message = f"building on {host}"
@@ -152,6 +173,7 @@ class InstanceOperations(ComputePart):
     def _unplace(session: Session, uid: str, reason: str) -> None:
         row = _by_uid(session, uid)
         if row is not None:
+            claims.release(session, uid)
             row.host_id = None
             row.generation += 1
             row.status_message = reason[:1024]
@@ -183,15 +205,19 @@ class InstanceOperations(ComputePart):
         return host is None or host_state(host, self.runtime) == tpb.Host.STATE_DOWN
 
     @staticmethod
-    def _forget(session: Session, uid: str) -> None:
+    def _forget(session: Session, uid: str, charge_quota: bool = True) -> None:
+        """Deletes the instance's record, claims and console (and gives back its quota
+        unless the whole project goes). Idempotent."""
         row = _by_uid(session, uid)
         if row is None:
             return
-        charge(
-            session,
-            row.project_id,
-            {"instances": -1, "vcpus": -row.vcpus, "ram_mib": -row.memory_mib},
-        )
+        if charge_quota:
+            charge(
+                session,
+                row.project_id,
+                {"instances": -1, "vcpus": -row.vcpus, "ram_mib": -row.memory_mib},
+            )
+        claims.release(session, uid)
         session.execute(delete(SerialOutputRow).where(SerialOutputRow.instance_uid == uid))
         session.delete(row)
 
@@ -214,6 +240,7 @@ class InstanceOperations(ComputePart):
                     row.state == _STATE_FOR_INTENT.get(row.power_intent)
                     and row.observed_reboot_serial >= row.reboot_serial
                     and row.observed_rebuild_serial >= row.rebuild_serial
+                    and row.observed_resize_serial >= row.resize_serial
                 ):
                     return instance_to_proto(row)
             row = await self._wait_for_report(ctx, uid, deadline)

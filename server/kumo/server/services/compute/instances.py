@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 from google.longrunning import operations_pb2
 from sqlalchemy import select
@@ -40,7 +40,6 @@ from kumo.server.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
-    Unimplemented,
 )
 from kumo.server.interceptors.base import Context
 from kumo.server.operations import store
@@ -429,34 +428,6 @@ class InstanceMethods(InstanceOperations):
             row.rebuild_serial += 1
 
         return await self._action(request, "RebuildInstance", rebuild)
-
-    async def _unimplemented(self, name: str, message: str) -> NoReturn:
-        """Raises Unimplemented, but only to callers who may see the instance (NotFound
-        otherwise), so that other tenants get the same answer as for any instance."""
-        caller = current_principal()
-        await self.runtime.db.run(lambda s: visible_instance(s, caller, name))
-        raise Unimplemented(message)
-
-    async def ResizeInstance(
-        self, request: api.ResizeInstanceRequest, context: Context
-    ) -> operations_pb2.Operation:
-        await self._unimplemented(
-            request.name, "resize arrives with multi-host compute (cold migration)"
-        )
-
-    async def ConfirmResizeInstance(
-        self, request: api.ConfirmResizeInstanceRequest, context: Context
-    ) -> operations_pb2.Operation:
-        await self._unimplemented(
-            request.name, "resize arrives with multi-host compute (cold migration)"
-        )
-
-    async def RevertResizeInstance(
-        self, request: api.RevertResizeInstanceRequest, context: Context
-    ) -> operations_pb2.Operation:
-        await self._unimplemented(
-            request.name, "resize arrives with multi-host compute (cold migration)"
-        )
 
     async def SnapshotInstance(
         self, request: api.SnapshotInstanceRequest, context: Context

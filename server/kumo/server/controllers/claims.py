@@ -1,0 +1,171 @@
+"""Claims: the resources each instance holds on a host, and each host's totals.
+
+A claim is a `ClaimRow` (instance uid, kind, host, sizes); a host's `used_*`
+columns are the sums of its claims and change in the same transaction as the
+claims, so reading a host's free capacity is one row, not a sum over its
+instances. Kinds: INSTANCE (where the guest is) and MOVE (the extra claim while
+it migrates or is resized, so that both sides are accounted until the move is
+confirmed or undone).
+
+`claim` with limits is a conditional UPDATE (`... WHERE used + asked <= limit`):
+two transactions claiming the last room on a host cannot both succeed, on
+SQLite (one writer) and on PostgreSQL (the row lock orders them; the loser
+re-checks the condition and updates nothing). `recount` rebuilds the totals from
+the claims (the janitor's safety net).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from kumo.server.db.models import ClaimRow, HostRow
+
+INSTANCE = "instance"
+MOVE = "move"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """vCPUs, memory and disk."""
+
+    vcpus: int = 0
+    memory_mib: int = 0
+    disk_gib: int = 0
+
+    def grown_by(self, other: Usage) -> Usage:
+        """What `other` needs beyond self, per resource (never negative)."""
+        return Usage(
+            max(other.vcpus - self.vcpus, 0),
+            max(other.memory_mib - self.memory_mib, 0),
+            max(other.disk_gib - self.disk_gib, 0),
+        )
+
+
+@dataclass(frozen=True)
+class Ratios:
+    """Overcommit ratios: a host offers its capacity times the ratio."""
+
+    vcpus: float
+    memory: float
+    disk: float
+
+
+def _change_totals(
+    session: Session, host_id: str, usage: Usage, sign: int, limits: Ratios | None
+) -> bool:
+    statement = (
+        update(HostRow)
+        .where(HostRow.id == host_id)
+        .values(
+            used_vcpus=HostRow.used_vcpus + sign * usage.vcpus,
+            used_memory_mib=HostRow.used_memory_mib + sign * usage.memory_mib,
+            used_disk_gib=HostRow.used_disk_gib + sign * usage.disk_gib,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if limits is not None:
+        statement = statement.where(
+            HostRow.used_vcpus + usage.vcpus <= HostRow.vcpus * limits.vcpus,
+            HostRow.used_memory_mib + usage.memory_mib <= HostRow.memory_mib * limits.memory,
+            HostRow.used_disk_gib + usage.disk_gib <= HostRow.disk_gib * limits.disk,
+        )
+    return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+
+def claim(
+    session: Session,
+    instance_uid: str,
+    kind: str,
+    host_id: str,
+    usage: Usage,
+    limits: Ratios | None = None,
+) -> bool:
+    """Records `usage` of `instance_uid` on `host_id` as a claim of `kind`.
+
+    With `limits`, only if the host still has room under its overcommit ratios;
+    returns False (and changes nothing) if not. Replaces an existing claim of the
+    same kind (releasing it first), so it is idempotent for equal arguments.
+    """
+    release(session, instance_uid, kind)
+    if not _change_totals(session, host_id, usage, +1, limits):
+        return False
+    session.add(
+        ClaimRow(
+            instance_uid=instance_uid,
+            kind=kind,
+            host_id=host_id,
+            vcpus=usage.vcpus,
+            memory_mib=usage.memory_mib,
+            disk_gib=usage.disk_gib,
+        )
+    )
+    session.flush()
+    return True
+
+
+def release(session: Session, instance_uid: str, kind: str | None = None) -> None:
+    """Drops the instance's claim of `kind` (every claim when None). Idempotent."""
+    query = select(ClaimRow).where(ClaimRow.instance_uid == instance_uid)
+    if kind is not None:
+        query = query.where(ClaimRow.kind == kind)
+    for row in session.scalars(query).all():
+        usage = Usage(row.vcpus, row.memory_mib, row.disk_gib)
+        _change_totals(session, row.host_id, usage, -1, None)
+        session.delete(row)
+    session.flush()
+
+
+def release_all(session: Session, instance_uids: Iterable[str]) -> None:
+    """Drops every claim of the given instances. Idempotent."""
+    for uid in instance_uids:
+        release(session, uid)
+
+
+def claims_of(session: Session, instance_uid: str) -> dict[str, ClaimRow]:
+    """The instance's claims by kind."""
+    rows = session.scalars(select(ClaimRow).where(ClaimRow.instance_uid == instance_uid))
+    return {row.kind: row for row in rows}
+
+
+def recount(session: Session) -> int:
+    """Sets every host's totals to the sums of its claims; returns how many hosts were
+    wrong. Locks the host rows first (PostgreSQL), so no claim lands in between."""
+    hosts = select(HostRow).order_by(HostRow.id)
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        hosts = hosts.with_for_update()
+    rows = session.scalars(hosts).all()
+    sums = {
+        host: Usage(int(c), int(m), int(d))
+        for host, c, m, d in session.execute(
+            select(
+                ClaimRow.host_id,
+                func.sum(ClaimRow.vcpus),
+                func.sum(ClaimRow.memory_mib),
+                func.sum(ClaimRow.disk_gib),
+            ).group_by(ClaimRow.host_id)
+        )
+    }
+    wrong = 0
+    for host in rows:
+        want = sums.get(host.id, Usage())
+        if (host.used_vcpus, host.used_memory_mib, host.used_disk_gib) != (
+            want.vcpus,
+            want.memory_mib,
+            want.disk_gib,
+        ):
+            wrong += 1
+            host.used_vcpus, host.used_memory_mib, host.used_disk_gib = (
+                want.vcpus,
+                want.memory_mib,
+                want.disk_gib,
+            )
+    return wrong
+
+
+def forget_host(session: Session, host_id: str) -> None:
+    """Drops every claim on a host being deleted. Idempotent."""
+    session.execute(delete(ClaimRow).where(ClaimRow.host_id == host_id))

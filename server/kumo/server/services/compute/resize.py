@@ -1,0 +1,138 @@
+"""ResizeInstance, ConfirmResizeInstance and RevertResizeInstance (on the same host).
+
+Resize takes a RUNNING or STOPPED instance to another flavor: the quota is
+charged the difference, the host is claimed for the growth (a MOVE claim, so it
+holds the larger of both sizes until the resize is settled), the old flavor is
+kept in `resize_from`, and the agent shuts the guest off, gives it the new sizes
+and starts it again if it ran. The instance then shows STATE_RESIZED until
+ConfirmResize (the claim becomes the new size) or RevertResize (back to the old
+flavor; the disk shrinks back, dropping whatever lies beyond the old size).
+A disk never shrinks by resize: a flavor with a smaller disk is refused.
+
+Raises FailedPrecondition (busy, not resized, a resize already pending, no room
+on the host), InvalidArgument (unknown or same flavor, smaller disk), and the
+quota's ResourceExhausted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.longrunning import operations_pb2
+from sqlalchemy.orm import Session, object_session
+
+from kumo.compute.v1 import compute_service_pb2 as api
+from kumo.compute.v1 import resources_pb2 as pb
+from kumo.server.controllers import claims
+from kumo.server.controllers.claims import INSTANCE, MOVE, Usage
+from kumo.server.controllers.scheduler import ratios
+from kumo.server.db.models import InstanceRow
+from kumo.server.errors import FailedPrecondition, InvalidArgument
+from kumo.server.interceptors.base import Context
+from kumo.server.quota import charge
+from kumo.server.services.compute.common import FLAVORS
+from kumo.server.services.compute.instances import InstanceMethods
+
+S = pb.Instance
+_SETTLED = (S.STATE_RUNNING, S.STATE_STOPPED)
+
+
+def _session(row: InstanceRow) -> Session:
+    session = object_session(row)
+    assert session is not None
+    return session
+
+
+def _sizes(row: InstanceRow) -> Usage:
+    return Usage(row.vcpus, row.memory_mib, row.disk_gib)
+
+
+def _charge_difference(session: Session, row: InstanceRow, old: Usage, new: Usage) -> None:
+    charge(
+        session,
+        row.project_id,
+        {"vcpus": new.vcpus - old.vcpus, "ram_mib": new.memory_mib - old.memory_mib},
+    )
+
+
+def _pending(row: InstanceRow, name: str) -> dict[str, Any]:
+    """The pre-resize flavor and sizes; FailedPrecondition unless a resize is done and
+    waits for confirmation."""
+    if row.resize_from is None or row.observed_resize_serial < row.resize_serial:
+        raise FailedPrecondition(
+            f"{name} has no resize waiting for confirmation",
+            type="INSTANCE_NOT_RESIZED",
+            subject=name,
+        )
+    return dict(row.resize_from)
+
+
+class InstanceResizeMethods(InstanceMethods):
+    """The resize methods (a part of the compute servicer)."""
+
+    async def ResizeInstance(
+        self, request: api.ResizeInstanceRequest, context: Context
+    ) -> operations_pb2.Operation:
+        if not request.flavor:
+            raise InvalidArgument.field("flavor", "name the new flavor")
+        limits = ratios(self.runtime.config)
+
+        def resize(row: InstanceRow) -> None:
+            session = _session(row)
+            if row.resize_from is not None:
+                raise FailedPrecondition(
+                    f"{request.name} has a resize pending: confirm or revert it first",
+                    type="RESIZE_PENDING",
+                    subject=request.name,
+                )
+            flavor = FLAVORS.get(session, request.flavor, "flavor")
+            if flavor.id == row.flavor_id:
+                raise InvalidArgument.field("flavor", "the instance already has this flavor")
+            if flavor.disk_gib < row.disk_gib:
+                raise InvalidArgument.field(
+                    "flavor", f"its disk ({flavor.disk_gib} GiB) is smaller than the instance's"
+                )
+            old, new = _sizes(row), Usage(flavor.vcpus, flavor.memory_mib, flavor.disk_gib)
+            _charge_difference(session, row, old, new)
+            assert row.host_id is not None  # _action refuses unplaced instances
+            if not claims.claim(session, row.uid, MOVE, row.host_id, old.grown_by(new), limits):
+                raise FailedPrecondition(
+                    f"host {row.host_id} has no room for the new flavor",
+                    type="NO_ROOM_ON_HOST",
+                    subject=request.name,
+                )
+            row.resize_from = {"flavor_id": row.flavor_id, **vars(old)}
+            row.flavor_id = flavor.id
+            row.vcpus, row.memory_mib, row.disk_gib = new.vcpus, new.memory_mib, new.disk_gib
+            row.resize_serial += 1
+
+        return await self._action(request, "ResizeInstance", resize, _SETTLED)
+
+    async def ConfirmResizeInstance(
+        self, request: api.ConfirmResizeInstanceRequest, context: Context
+    ) -> operations_pb2.Operation:
+        def confirm(row: InstanceRow) -> None:
+            session = _session(row)
+            _pending(row, request.name)
+            assert row.host_id is not None
+            claims.release(session, row.uid)
+            claims.claim(session, row.uid, INSTANCE, row.host_id, _sizes(row))
+            row.resize_from = None
+
+        return await self._action(request, "ConfirmResizeInstance", confirm, _SETTLED)
+
+    async def RevertResizeInstance(
+        self, request: api.RevertResizeInstanceRequest, context: Context
+    ) -> operations_pb2.Operation:
+        def revert(row: InstanceRow) -> None:
+            session = _session(row)
+            before = _pending(row, request.name)
+            old = Usage(before["vcpus"], before["memory_mib"], before["disk_gib"])
+            _charge_difference(session, row, _sizes(row), old)
+            claims.release(session, row.uid, MOVE)
+            row.flavor_id = before["flavor_id"]
+            row.vcpus, row.memory_mib, row.disk_gib = old.vcpus, old.memory_mib, old.disk_gib
+            row.resize_from = None
+            row.resize_serial += 1
+
+        return await self._action(request, "RevertResizeInstance", revert, _SETTLED)
