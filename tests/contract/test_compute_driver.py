@@ -434,7 +434,7 @@ def test_rebuild_keeps_shut_off_guest_off(harness: Harness) -> None:
 
 def test_fake_hooks() -> None:
     d = FakeDriver(vcpus=4, memory_mib=2048, disk_gib=10, description="rack 7")
-    assert d.host_info() == HostInfo(4, 2048, 10, "rack 7")
+    assert d.host_info() == HostInfo(4, 2048, 10, "rack 7", d.migration_uri)
     d.set_available(False)
     with pytest.raises(HypervisorUnavailable):
         d.list_guests()
