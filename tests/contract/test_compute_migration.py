@@ -348,3 +348,43 @@ def test_migration_timeout(pair: Pair) -> None:
     dest.cleanup_incoming(uid)
     assert pair.leftovers(1, uid) == []
     source.destroy(uid)
+
+
+def test_libvirt_shared_storage_moves_memory_only(
+    libvirt_hosts: HostCluster, guest_image: Path, tmp_path: Path
+) -> None:
+    """Two hosts that see one instances_dir (shared storage): the destination finds the
+    guest's disk in place, makes nothing, and the disk is neither copied nor removed."""
+    hosts = libvirt_hosts.hosts[:2]
+    source, dest = (
+        LibvirtDriver(uri=h.uri, instances_dir=tmp_path, migration_uri=h.migration_uri)
+        for h in hosts
+    )
+    pair = Pair("shared", (source, dest), guest_image, 60.0, True, _no_kill, _no_kill, _none)
+    spec = pair.running_guest(0)
+    disk = tmp_path / spec.uid / "disk.qcow2"
+    inode = disk.stat().st_ino
+    try:
+        target = dest.prepare_incoming(spec)
+        assert target.shared_storage
+        before = pair.last_tick(0, spec.uid)
+        source.migrate_live(spec.uid, target, MigrationOptions(max_downtime_ms=50))
+        assert disk.stat().st_ino == inode  # the same file, in use on the destination
+        assert source.state(spec.uid) == GuestState.ABSENT
+        assert pair.wait_tick_after(1, spec.uid, before) > before
+        with pytest.raises(InvalidGuestState):
+            dest.cleanup_incoming(spec.uid)
+    finally:
+        for driver in (source, dest):
+            with contextlib.suppress(DriverError):
+                driver.destroy(spec.uid)
+            driver.close()
+    assert not disk.exists()
+
+
+def _no_kill(host: int) -> None:
+    raise AssertionError("not used")
+
+
+def _none(host: int, uid: str) -> list[str]:
+    return []

@@ -867,7 +867,7 @@ class LibvirtDriver(ComputeDriver):
     ) -> MigrationResult:
         """Runs migrateToURI3 in a thread; samples progress, switches to post-copy, and
         enforces the timeout and abort here. Raises MigrationFailed/MigrationCancelled."""
-        flags = migration_flags(options, block)
+        flags = migration_flags(options, block, target.shared_storage)
         outcome: list[BaseException | None] = []
         aborted = self._migrations[uid]
 

@@ -30,8 +30,11 @@ FINGERPRINT = "fingerprint"
 NAME = "name"
 
 
-def migration_flags(options: MigrationOptions, block: bool) -> int:
-    """The migrateToURI3 flags for these options."""
+def migration_flags(options: MigrationOptions, block: bool, shared: bool) -> int:
+    """The migrateToURI3 flags for these options. With `shared` storage (the destination's
+    `prepare_incoming` found the guest's disk already there), libvirt's own check, which
+    trusts only the file systems it knows as shared (NFS, GlusterFS, Ceph...), is skipped
+    (UNSAFE): Kumo has checked that the destination sees the disk."""
     flags: int = (
         libvirt.VIR_MIGRATE_LIVE
         | libvirt.VIR_MIGRATE_PEER2PEER
@@ -40,6 +43,8 @@ def migration_flags(options: MigrationOptions, block: bool) -> int:
     )
     if block:
         flags |= libvirt.VIR_MIGRATE_NON_SHARED_INC
+    elif shared:
+        flags |= libvirt.VIR_MIGRATE_UNSAFE
     if options.auto_converge:
         flags |= libvirt.VIR_MIGRATE_AUTO_CONVERGE
     if options.post_copy:
