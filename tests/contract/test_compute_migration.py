@@ -337,6 +337,23 @@ def test_abort_migration(pair: Pair) -> None:
     source.destroy(uid)
 
 
+def test_failing_progress_callback_cancels(pair: Pair) -> None:
+    spec = pair.running_guest(0)
+    uid = spec.uid
+    source, dest = pair.drivers
+    target = dest.prepare_incoming(spec)
+
+    def fail(progress: MigrationProgress) -> None:
+        raise RuntimeError("the operation store is gone")
+
+    with pytest.raises(MigrationFailed, match="operation store is gone"):
+        source.migrate_live(uid, target, SLOW, fail)
+    assert source.state(uid) == GuestState.RUNNING
+    dest.cleanup_incoming(uid)
+    assert pair.leftovers(1, uid) == []
+    source.destroy(uid)
+
+
 def test_migration_timeout(pair: Pair) -> None:
     spec = pair.running_guest(0)
     uid = spec.uid

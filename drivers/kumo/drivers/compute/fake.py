@@ -311,17 +311,20 @@ class FakeDriver(ComputeDriver):
                 if step == self._migration_steps:
                     break
                 sent = memory * (step + 1) // self._migration_steps
-                if on_progress is not None:
-                    on_progress(
-                        MigrationProgress(
-                            elapsed_ms=int((time.monotonic() - started) * 1000),
-                            memory_total_bytes=memory,
-                            memory_processed_bytes=sent,
-                            memory_remaining_bytes=memory - sent,
-                            dirty_rate_bytes_per_second=0,
-                            iteration=1,
-                        )
-                    )
+                sample = MigrationProgress(
+                    elapsed_ms=int((time.monotonic() - started) * 1000),
+                    memory_total_bytes=memory,
+                    memory_processed_bytes=sent,
+                    memory_remaining_bytes=memory - sent,
+                    dirty_rate_bytes_per_second=0,
+                    iteration=1,
+                )
+                try:
+                    if on_progress is not None:
+                        on_progress(sample)
+                except Exception as err:
+                    reason = f"progress callback failed: {err!r}"
+                    raise MigrationFailed(uid=uid, reason=reason) from err
                 time.sleep(self._migration_step_seconds)
             first, second = sorted((self, destination), key=id)  # one lock order for all
             with first._lock, second._lock:

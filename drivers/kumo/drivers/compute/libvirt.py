@@ -866,7 +866,9 @@ class LibvirtDriver(ComputeDriver):
         on_progress: ProgressCallback | None,
     ) -> MigrationResult:
         """Runs migrateToURI3 in a thread; samples progress, switches to post-copy, and
-        enforces the timeout and abort here. Raises MigrationFailed/MigrationCancelled."""
+        enforces the timeout and abort here. A progress callback that raises cancels the
+        migration (MigrationFailed, unless it completed meanwhile). Raises MigrationFailed,
+        MigrationCancelled."""
         flags = migration_flags(options, block, target.shared_storage)
         outcome: list[BaseException | None] = []
         aborted = self._migrations[uid]
@@ -883,6 +885,7 @@ class LibvirtDriver(ComputeDriver):
         worker.start()
         post_copy = False
         timed_out = False
+        callback_error: Exception | None = None
         while True:
             worker.join(_MIGRATION_POLL)
             if not worker.is_alive():
@@ -902,8 +905,13 @@ class LibvirtDriver(ComputeDriver):
                 with contextlib.suppress(libvirt.libvirtError):
                     dom.migrateStartPostCopy(0)
                     post_copy = True
-            if on_progress is not None:
-                on_progress(progress_from_stats(stats, post_copy))
+            if on_progress is not None and callback_error is None:
+                try:
+                    on_progress(progress_from_stats(stats, post_copy))
+                except Exception as err:  # the migration must not go on unwatched
+                    callback_error = err
+                    with contextlib.suppress(libvirt.libvirtError):
+                        dom.abortJob()
             if (
                 options.timeout_seconds is not None
                 and not timed_out
@@ -922,6 +930,10 @@ class LibvirtDriver(ComputeDriver):
                 raise MigrationFailed(
                     uid=uid, reason=f"timed out after {options.timeout_seconds} s"
                 ) from error
+            if callback_error is not None:
+                raise MigrationFailed(
+                    uid=uid, reason=f"progress callback failed: {callback_error!r}"
+                ) from callback_error
             message = (
                 error.get_error_message() if isinstance(error, libvirt.libvirtError) else str(error)
             )
