@@ -459,7 +459,7 @@ def test_resize_needs_a_shut_off_guest_and_keeps_it(harness: Harness) -> None:
 
 def test_fake_hooks() -> None:
     d = FakeDriver(vcpus=4, memory_mib=2048, disk_gib=10, description="rack 7")
-    assert d.host_info() == HostInfo(4, 2048, 10, "rack 7")
+    assert d.host_info() == HostInfo(4, 2048, 10, "rack 7", d.migration_uri)
     d.set_available(False)
     with pytest.raises(HypervisorUnavailable):
         d.list_guests()

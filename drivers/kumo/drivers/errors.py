@@ -5,7 +5,9 @@
     ├── GuestAlreadyExists          ALREADY_EXISTS      the uid is taken by a different spec
     ├── InvalidGuestState           FAILED_PRECONDITION the guest's state forbids the call
     ├── HypervisorUnavailable       UNAVAILABLE         connection lost or refused; retryable
-    └── ImageError                  FAILED_PRECONDITION missing, unreadable or unusable image
+    ├── ImageError                  FAILED_PRECONDITION missing, unreadable or unusable image
+    └── MigrationFailed             ABORTED             a live migration failed; the guest
+        └── MigrationCancelled      CANCELLED           runs on the source / was cancelled
 
 Each class has a message template with named fields (as Ironic's `common/exception.py`),
 filled from the keyword arguments, which stay available as attributes (`err.uid`), and the
@@ -79,3 +81,23 @@ class ImageError(DriverError):
 
     code = "FAILED_PRECONDITION"
     msg_fmt = "image {path}: {reason}"
+
+
+class MigrationFailed(DriverError):
+    """A live migration did not complete: the destination could not be reached or died,
+    the transfer failed, or the hypervisor refused the options. The guest still runs on
+    the source (in the state it had); the destination may hold what `prepare_incoming`
+    made until `cleanup_incoming` removes it. `reason` says why; a retry may succeed."""
+
+    code = "ABORTED"
+    msg_fmt = "live migration of guest {uid} failed: {reason}"
+    retryable = True
+
+
+class MigrationCancelled(MigrationFailed):
+    """The live migration was cancelled (`abort_migration`) before it completed; the guest
+    still runs on the source."""
+
+    code = "CANCELLED"
+    msg_fmt = "live migration of guest {uid} was cancelled"
+    retryable = False

@@ -24,6 +24,18 @@ States (`GuestState`) and the calls that move between them:
                       any --rebuild--> RUNNING (SHUTOFF stays SHUTOFF)
                       any --destroy--> ABSENT
     CRASHED (the guest died on its own) behaves as SHUTOFF.
+
+Live migration moves a RUNNING (or PAUSED) guest to another host of the same driver while
+it runs. The control plane calls, in order:
+
+    destination  prepare_incoming(spec)          -> MigrationTarget (disks and files made)
+    source       migrate_live(uid, target, ...)  -> MigrationResult (guest gone from source)
+    on failure:  destination cleanup_incoming(uid); the guest still runs on the source
+    to cancel:   source abort_migration(uid) (migrate_live then raises MigrationCancelled)
+
+`MigrationTarget` is opaque to the control plane: it carries it, as a JSON-able dict
+(`to_dict`/`from_dict`), from the destination's agent to the source's. Hosts advertise the
+URI peers migrate to in `HostInfo.migration_uri` (empty: the host cannot receive guests).
 """
 
 from __future__ import annotations
@@ -33,9 +45,12 @@ import hashlib
 import json
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+from kumo.drivers.errors import MigrationFailed
 
 #: What a uid may look like: it names directories and domains, so no separators or dots first.
 UID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -137,13 +152,120 @@ class GuestSpec:
 
 @dataclass(frozen=True)
 class HostInfo:
-    """The host's capacity as the hypervisor reports it, and a one-line description for
-    operators (e.g. `QEMU 7.2.22 (TCG) via libvirt 9.0.0`)."""
+    """The host's capacity as the hypervisor reports it, a one-line description for
+    operators (e.g. `QEMU 7.2.22 (TCG) via libvirt 9.0.0`), and the URI other hosts send
+    live migrations to (empty when this host cannot receive them)."""
 
     vcpus: int
     memory_mib: int
     disk_gib: int
     description: str
+    migration_uri: str = ""
+
+
+@dataclass(frozen=True)
+class MigrationTarget:
+    """Where and how a source sends a guest: made by the destination's `prepare_incoming`,
+    handed to the source's `migrate_live`. `uri` is the destination's migration URI;
+    `shared_storage` says the destination sees the source's disks (only memory moves);
+    `properties` are the destination driver's own details for the source driver (e.g. where
+    the guest's files live there). Opaque to the control plane, which stores and carries it
+    as `to_dict()`."""
+
+    uid: str
+    uri: str
+    shared_storage: bool = False
+    properties: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able form; `from_dict` reads it back."""
+        return {
+            "uid": self.uid,
+            "uri": self.uri,
+            "shared_storage": self.shared_storage,
+            "properties": dict(self.properties),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MigrationTarget:
+        """The target `to_dict` wrote; raises ValueError for anything else."""
+        try:
+            properties = {str(k): str(v) for k, v in dict(data.get("properties", {})).items()}
+            return cls(
+                uid=str(data["uid"]),
+                uri=str(data["uri"]),
+                shared_storage=bool(data.get("shared_storage", False)),
+                properties=properties,
+            )
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"not a migration target: {err}") from err
+
+
+@dataclass(frozen=True)
+class MigrationOptions:
+    """How to run a live migration. `max_downtime_ms`: the longest pause allowed at the
+    switch-over (None: the hypervisor's default, 300 ms in QEMU); `bandwidth_mibps`: a cap
+    on the transfer (None: unlimited); `auto_converge`: throttle the guest's vCPUs when its
+    memory is dirtied faster than it is sent; `post_copy`: switch to post-copy after the
+    first pass (the guest runs on the destination while its remaining memory is fetched;
+    if the destination or the link then dies, the guest is lost); `block_migration`: copy
+    the local disks with the guest (None: when the target has no shared storage);
+    `timeout_seconds`: cancel the migration when it runs longer (None: no limit).
+    Raises ValueError when a field is out of range."""
+
+    max_downtime_ms: int | None = None
+    bandwidth_mibps: int | None = None
+    auto_converge: bool = False
+    post_copy: bool = False
+    block_migration: bool | None = None
+    timeout_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in (
+            ("max_downtime_ms", self.max_downtime_ms),
+            ("bandwidth_mibps", self.bandwidth_mibps),
+        ):
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1
+            ):
+                raise ValueError(f"{name} must be a positive integer or None, not {value!r}")
+        if self.timeout_seconds is not None and not self.timeout_seconds > 0:
+            raise ValueError("timeout_seconds must be positive or None")
+
+
+@dataclass(frozen=True)
+class MigrationProgress:
+    """One sample of a running migration (bytes; rates per second). Fields the hypervisor
+    does not report are 0."""
+
+    elapsed_ms: int
+    memory_total_bytes: int
+    memory_processed_bytes: int
+    memory_remaining_bytes: int
+    dirty_rate_bytes_per_second: int
+    disk_total_bytes: int = 0
+    disk_processed_bytes: int = 0
+    disk_remaining_bytes: int = 0
+    iteration: int = 0
+    """Pass over the guest's memory (1: the first full copy)."""
+    post_copy: bool = False
+    """The guest already runs on the destination (post-copy phase)."""
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    """What a completed migration took: `downtime_ms` the guest was paused at the
+    switch-over (None if the hypervisor does not say), `total_ms` from start to end,
+    and the bytes sent."""
+
+    downtime_ms: float | None
+    total_ms: float
+    memory_bytes: int = 0
+    disk_bytes: int = 0
+
+
+#: Called with each progress sample while `migrate_live` runs (in the calling thread).
+ProgressCallback = Callable[[MigrationProgress], None]
 
 
 class ComputeDriver(ABC):
@@ -289,6 +411,71 @@ class ComputeDriver(ABC):
 
         Raises GuestNotFound, ImageError (`dest` cannot be written).
         """
+
+    # ---- live migration (optional: drivers that cannot raise MigrationFailed) -------------------
+
+    def prepare_incoming(self, spec: GuestSpec) -> MigrationTarget:
+        """Destination side: readies this host to receive guest `spec.uid` by live migration
+        and says where the source must send it. Makes the guest's files here (a root disk
+        as a fresh qcow2 overlay of the local `spec.image_path`, of `spec.disk_gib`, so a
+        block migration copies only what the guest wrote; its metadata files), unless the
+        storage is shared with the source (the disk is already here): then nothing is made
+        and the target says `shared_storage`. No guest is defined or started.
+
+        Idempotent: a repeat returns an equal target and changes nothing. On failure,
+        what this call made is removed before raising.
+
+        Raises GuestAlreadyExists (the guest is already defined on this host),
+        ImageError (as `spawn`), MigrationFailed (this host cannot receive migrations,
+        e.g. no migration URI configured).
+        """
+        raise MigrationFailed(uid=spec.uid, reason=f"{type(self).__name__} cannot migrate")
+
+    def migrate_live(
+        self,
+        uid: str,
+        target: MigrationTarget,
+        options: MigrationOptions | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> MigrationResult:
+        """Source side: moves the RUNNING or PAUSED guest `uid` to `target` (from the
+        destination's `prepare_incoming`) while it runs, calling `on_progress` about every
+        half second with a sample. On return the guest runs on the destination (defined
+        there, same state, same uid) and nothing of it is left here: no definition, and no
+        files unless the storage is shared. The console stream on the destination starts
+        at the switch-over (the guest's output continues there).
+
+        Not idempotent (one call, one migration); a guest that is no longer here raises
+        GuestNotFound. On any failure (the destination dies or becomes unreachable, the
+        transfer fails, `options.timeout_seconds` passes) the guest keeps running here as it
+        was and MigrationFailed is raised with the reason; the destination's leftovers are
+        for its `cleanup_incoming`.
+
+        Raises GuestNotFound, InvalidGuestState (SHUTOFF or CRASHED: nothing to migrate
+        live), MigrationFailed, MigrationCancelled (`abort_migration` was called).
+        """
+        raise MigrationFailed(uid=uid, reason=f"{type(self).__name__} cannot migrate")
+
+    def abort_migration(self, uid: str) -> None:
+        """Source side: cancels the live migration of `uid` that `migrate_live` runs (in
+        another thread); that call then raises MigrationCancelled and the guest keeps
+        running here. Returns at once. Idempotent: no-op when no migration runs (also
+        when it has already completed: then the guest is on the destination).
+
+        Raises GuestNotFound (no such guest here and no migration of it running).
+        """
+        raise MigrationFailed(uid=uid, reason=f"{type(self).__name__} cannot migrate")
+
+    def cleanup_incoming(self, uid: str) -> None:
+        """Destination side, after a failed or cancelled migration: removes what
+        `prepare_incoming` and the incoming migration left (an incoming definition, the
+        guest's files unless they are the shared storage's). Idempotent: no-op when there
+        is nothing.
+
+        Raises InvalidGuestState when the guest has arrived (it is defined and runs here):
+        then the migration completed and only `destroy` may remove it.
+        """
+        raise MigrationFailed(uid=uid, reason=f"{type(self).__name__} cannot migrate")
 
     def close(self) -> None:  # noqa: B027 - optional hook, not abstract on purpose
         """Releases connections; the driver reconnects if used again. Idempotent."""

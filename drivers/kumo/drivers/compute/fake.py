@@ -24,6 +24,15 @@ and passes the same contract suite (tests/contract/test_compute_driver.py):
   `description`); like libvirt, the fake does not refuse guests beyond it (overcommit is the
   scheduler's business).
 
+- Live migration works between fake drivers of one process: each registers itself under its
+  `migration_uri` (default `fake://<random>`; `HostInfo.migration_uri`), and `migrate_live`
+  hands the guest (spec, state) to the driver registered under the target's URI in
+  `migration_steps` progress samples, checking before each that the destination is still
+  there and available and that no `abort_migration` came. The destination's console
+  stream starts at the switch-over, as on real hosts. A destination unreachable (closed,
+  unknown URI, `set_available(False)`, even mid-way, e.g. from the `on_progress`
+  callback) fails the migration with MigrationFailed, and the guest stays on the source.
+
 Hooks for tests (not part of ComputeDriver): `set_available(False)` makes every call raise
 HypervisorUnavailable until it is set back; `crash(uid)` makes a guest CRASHED as if it died
 on its own; `fail_next(method, error)` makes the next call of that method raise `error`.
@@ -36,7 +45,9 @@ import os
 import shutil
 import struct
 import threading
+import time
 import uuid as uuidlib
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -48,6 +59,11 @@ from kumo.drivers.compute.base import (
     GuestSpec,
     GuestState,
     HostInfo,
+    MigrationOptions,
+    MigrationProgress,
+    MigrationResult,
+    MigrationTarget,
+    ProgressCallback,
     is_valid_uid,
 )
 from kumo.drivers.errors import (
@@ -57,12 +73,17 @@ from kumo.drivers.errors import (
     HypervisorUnavailable,
     ImageError,
     InvalidGuestState,
+    MigrationCancelled,
+    MigrationFailed,
 )
 
 QCOW2_MAGIC = b"QFI\xfb"
 GIB = 1024**3
 _STOPPED = (GuestState.SHUTOFF, GuestState.CRASHED)
 _ACTIVE = (GuestState.RUNNING, GuestState.PAUSED)
+#: Fake drivers of this process by migration URI: where `migrate_live` finds destinations.
+_BY_MIGRATION_URI: weakref.WeakValueDictionary[str, FakeDriver] = weakref.WeakValueDictionary()
+_registry_lock = threading.Lock()
 
 
 @dataclass
@@ -90,17 +111,28 @@ class FakeDriver(ComputeDriver):
         memory_mib: int = 256 * 1024,
         disk_gib: int = 4096,
         description: str = "fake hypervisor",
+        migration_uri: str | None = None,
+        migration_steps: int = 3,
+        migration_step_seconds: float = 0.0,
     ) -> None:
+        self.migration_uri = migration_uri or f"fake://{uuidlib.uuid4().hex}"
         self._host = HostInfo(
             vcpus=int(vcpus),
             memory_mib=int(memory_mib),
             disk_gib=int(disk_gib),
             description=description,
+            migration_uri=self.migration_uri,
         )
         self._guests: dict[str, _Guest] = {}
         self._lock = threading.RLock()
         self._available = True
         self._failures: dict[str, DriverError] = {}
+        self._migration_steps = max(1, int(migration_steps))
+        self._migration_step_seconds = float(migration_step_seconds)
+        self._incoming: dict[str, GuestSpec] = {}  # prepared, not arrived
+        self._migrating: dict[str, threading.Event] = {}  # uid -> abort requested
+        with _registry_lock:
+            _BY_MIGRATION_URI[self.migration_uri] = self
 
     # ---- test hooks --------------------------------------------------------------------------
 
@@ -253,6 +285,113 @@ class FakeDriver(ComputeDriver):
                 raise InvalidGuestState(uid=uid, state=guest.state.value, action="resize")
             guest.spec = spec
             guest.fingerprint = spec.fingerprint()
+
+    # ---- live migration ----------------------------------------------------------------------
+
+    def prepare_incoming(self, spec: GuestSpec) -> MigrationTarget:
+        with self._lock:
+            self._enter("prepare_incoming")
+            if spec.uid in self._guests:
+                raise GuestAlreadyExists(uid=spec.uid)
+            check_image(spec)
+            self._incoming[spec.uid] = spec
+            return MigrationTarget(uid=spec.uid, uri=self.migration_uri)
+
+    def migrate_live(
+        self,
+        uid: str,
+        target: MigrationTarget,
+        options: MigrationOptions | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> MigrationResult:
+        options = options or MigrationOptions()
+        started = time.monotonic()
+        with self._lock:
+            self._enter("migrate_live")
+            guest = self._get(uid)
+            if guest.state not in _ACTIVE:
+                raise InvalidGuestState(uid=uid, state=guest.state.value, action="migrate live")
+            if uid in self._migrating:
+                raise MigrationFailed(uid=uid, reason="a migration of this guest is running")
+            aborted = self._migrating[uid] = threading.Event()
+        memory = guest.spec.memory_mib * 1024 * 1024
+        try:
+            for step in range(self._migration_steps + 1):
+                if aborted.is_set():
+                    raise MigrationCancelled(uid=uid)
+                destination = self._destination(uid, target)
+                if options.timeout_seconds is not None and (
+                    time.monotonic() - started > options.timeout_seconds
+                ):
+                    raise MigrationFailed(uid=uid, reason="timed out")
+                if step == self._migration_steps:
+                    break
+                sent = memory * (step + 1) // self._migration_steps
+                sample = MigrationProgress(
+                    elapsed_ms=int((time.monotonic() - started) * 1000),
+                    memory_total_bytes=memory,
+                    memory_processed_bytes=sent,
+                    memory_remaining_bytes=memory - sent,
+                    dirty_rate_bytes_per_second=0,
+                    iteration=1,
+                )
+                try:
+                    if on_progress is not None:
+                        on_progress(sample)
+                except Exception as err:
+                    reason = f"progress callback failed: {err!r}"
+                    raise MigrationFailed(uid=uid, reason=reason) from err
+                time.sleep(self._migration_step_seconds)
+            first, second = sorted((self, destination), key=id)  # one lock order for all
+            with first._lock, second._lock:
+                if destination._incoming.get(uid) is None:
+                    raise MigrationFailed(uid=uid, reason="the destination is not prepared")
+                if uid not in self._guests:
+                    raise GuestNotFound(uid=uid)
+                spec = destination._incoming.pop(uid)
+                moved = _Guest(spec=spec, fingerprint=spec.fingerprint(), state=guest.state)
+                destination._guests[uid] = moved
+                del self._guests[uid]
+        finally:
+            with self._lock:
+                self._migrating.pop(uid, None)
+        return MigrationResult(
+            downtime_ms=0.0, total_ms=(time.monotonic() - started) * 1000, memory_bytes=memory
+        )
+
+    def _destination(self, uid: str, target: MigrationTarget) -> FakeDriver:
+        with _registry_lock:
+            destination = _BY_MIGRATION_URI.get(target.uri)
+        if destination is None or destination is self:
+            raise MigrationFailed(uid=uid, reason=f"cannot reach destination {target.uri}")
+        if not destination._available:
+            raise MigrationFailed(uid=uid, reason=f"lost connection to {target.uri}")
+        return destination
+
+    def abort_migration(self, uid: str) -> None:
+        with self._lock:
+            self._enter("abort_migration")
+            aborted = self._migrating.get(uid)
+            if aborted is not None:
+                aborted.set()
+            elif uid not in self._guests:
+                raise GuestNotFound(uid=uid)
+
+    def cleanup_incoming(self, uid: str) -> None:
+        with self._lock:
+            self._enter("cleanup_incoming")
+            if uid in self._guests:
+                state = self._guests[uid].state.value
+                raise InvalidGuestState(uid=uid, state=state, action="clean up incoming")
+            self._incoming.pop(uid, None)
+
+    def incoming(self) -> list[str]:
+        """Uids prepared by `prepare_incoming` that have not arrived (test hook: what a
+        failed migration leaves until `cleanup_incoming`)."""
+        with self._lock:
+            return sorted(self._incoming)
+
+    # ---- snapshot ----------------------------------------------------------------------------
 
     def snapshot(self, uid: str, dest: Path) -> None:
         with self._lock:

@@ -25,6 +25,9 @@ Configuration (keyword arguments of `LibvirtDriver`):
     machine        QEMU machine type (default "pc": i440fx, ACPI PCI hot-plug on the root bus)
     arch           guest architecture (default x86_64)
     qemu_img       the qemu-img binary (default "qemu-img" on PATH)
+    migration_uri  the URI other hosts' libvirtd reach this one at, for live migrations to
+                   this host (e.g. qemu+tcp://10.0.0.5/system); default none: the host
+                   cannot receive guests (see libvirt_migration.py)
 
 Disks are made with `qemu-img`. Snapshots of running guests use libvirt's push-mode backup
 job (the guest keeps running); if the hypervisor cannot, the guest is paused for the copy.
@@ -55,7 +58,21 @@ from kumo.drivers.compute.base import (
     GuestSpec,
     GuestState,
     HostInfo,
+    MigrationOptions,
+    MigrationResult,
+    MigrationTarget,
+    ProgressCallback,
     is_valid_uid,
+)
+from kumo.drivers.compute.libvirt_migration import (
+    FINGERPRINT,
+    GUEST_DIR,
+    NAME,
+    migration_flags,
+    migration_params,
+    progress_from_stats,
+    result_from_stats,
+    rewrite_definition,
 )
 from kumo.drivers.errors import (
     DriverError,
@@ -64,6 +81,8 @@ from kumo.drivers.errors import (
     HypervisorUnavailable,
     ImageError,
     InvalidGuestState,
+    MigrationCancelled,
+    MigrationFailed,
 )
 
 #: XML namespace of the metadata element that marks a domain as Kumo's.
@@ -73,6 +92,12 @@ DOMAIN_PREFIX = "kumo-"
 FWCFG_PREFIX = "opt/kumo/"
 GIB = 1024**3
 _POLL = 0.2
+#: Seconds between progress samples of a live migration.
+_MIGRATION_POLL = 0.5
+_MIGRATABLE = libvirt.VIR_DOMAIN_XML_MIGRATABLE | libvirt.VIR_DOMAIN_XML_SECURE
+#: Marks a guest dir made by prepare_incoming (holds the spec fingerprint); a dir with a
+#: disk but without it, on a host with no such domain, is the source's: shared storage.
+_INCOMING_MARK = ".incoming"
 _UNDEFINE_FLAGS = (
     libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
     | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
@@ -130,6 +155,7 @@ class LibvirtDriver(ComputeDriver):
         machine: str = "pc",
         arch: str = "x86_64",
         qemu_img: str = "qemu-img",
+        migration_uri: str | None = None,
     ) -> None:
         if domain_type not in (None, "kvm", "qemu"):
             raise ValueError(f"domain_type must be 'kvm' or 'qemu', not {domain_type!r}")
@@ -138,11 +164,13 @@ class LibvirtDriver(ComputeDriver):
         self.machine = machine
         self.arch = arch
         self.qemu_img = qemu_img
+        self.migration_uri = migration_uri
         self._domain_type: str | None = domain_type
         self._conn: Any = None
         self._conn_lock = threading.Lock()
         self._locks: dict[str, threading.RLock] = {}
         self._locks_lock = threading.Lock()
+        self._migrations: dict[str, threading.Event] = {}  # uid -> abort requested
 
     # ---- connection and errors ---------------------------------------------------------------
 
@@ -320,6 +348,7 @@ class LibvirtDriver(ComputeDriver):
             disk_gib=int(disk_gib),
             description=f"{hv_type} {_version(hv_version)} ({accel}) "
             f"via libvirt {_version(lib_version)}",
+            migration_uri=self.migration_uri or "",
         )
 
     # ---- images and disks --------------------------------------------------------------------
@@ -758,6 +787,214 @@ class LibvirtDriver(ComputeDriver):
         finally:
             if state == GuestState.RUNNING:
                 self._call(uid, "resume after snapshot", dom.resume)
+
+    # ---- live migration (see libvirt_migration.py) -------------------------------------------
+
+    def prepare_incoming(self, spec: GuestSpec) -> MigrationTarget:
+        uid = spec.uid
+        if not self.migration_uri:
+            raise MigrationFailed(uid=uid, reason="this host has no migration_uri configured")
+        with self._guest_lock(uid):
+            if self._find(uid) is not None:
+                raise GuestAlreadyExists(uid=uid)
+            self._check_image(spec)
+            guest_dir = self._guest_dir(uid)
+            mark = guest_dir / _INCOMING_MARK
+            fingerprint = spec.fingerprint()
+            shared = (guest_dir / "disk.qcow2").exists() and not mark.exists()
+            if not shared and not (mark.exists() and mark.read_text() == fingerprint):
+                try:
+                    shutil.rmtree(guest_dir, ignore_errors=True)
+                    guest_dir.mkdir(parents=True)
+                    self._write_metadata_files(spec, guest_dir)
+                    self._create_overlay(spec, guest_dir / "disk.qcow2")
+                    mark.write_text(fingerprint)
+                except BaseException as err:
+                    shutil.rmtree(guest_dir, ignore_errors=True)
+                    if isinstance(err, OSError):
+                        raise DriverError(reason=f"prepare of guest {uid} failed: {err}") from err
+                    raise
+            return MigrationTarget(
+                uid=uid,
+                uri=self.migration_uri,
+                shared_storage=shared,
+                properties={GUEST_DIR: str(guest_dir), FINGERPRINT: fingerprint, NAME: spec.name},
+            )
+
+    def migrate_live(
+        self,
+        uid: str,
+        target: MigrationTarget,
+        options: MigrationOptions | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> MigrationResult:
+        options = options or MigrationOptions()
+        block = options.block_migration
+        if block is None:
+            block = not target.shared_storage
+        if not block and not target.shared_storage:
+            raise MigrationFailed(uid=uid, reason="storage is not shared: block migration needed")
+        with self._guest_lock(uid):
+            dom = self._lookup(uid)
+            state = self._dom_state(dom, uid)
+            if state not in _ACTIVE:
+                raise InvalidGuestState(uid=uid, state=state.value, action="migrate live")
+            source_dir = str(self._guest_dir(uid))
+            live = self._call(uid, "read definition", lambda: dom.XMLDesc(_MIGRATABLE))
+            inactive = self._call(
+                uid,
+                "read definition",
+                lambda: dom.XMLDesc(_MIGRATABLE | libvirt.VIR_DOMAIN_XML_INACTIVE),
+            )
+            props = target.properties
+            params = migration_params(
+                options,
+                rewrite_definition(live, source_dir, props, METADATA_NS),
+                rewrite_definition(inactive, source_dir, props, METADATA_NS),
+                ["vda"] if block else [],
+            )
+            if options.max_downtime_ms is not None:
+                downtime = options.max_downtime_ms
+                self._call(uid, "set max downtime", lambda: dom.migrateSetMaxDowntime(downtime))
+            self._migrations[uid] = threading.Event()
+            try:
+                result = self._run_migration(dom, uid, target, options, block, params, on_progress)
+            finally:
+                self._migrations.pop(uid, None)
+            # The guest runs on the destination: forget it here (a crash before this line
+            # leaves a SHUTOFF definition, which `destroy` removes).
+            with contextlib.suppress(libvirt.libvirtError):
+                dom.undefineFlags(_UNDEFINE_FLAGS)
+            if not target.shared_storage:
+                shutil.rmtree(source_dir, ignore_errors=True)
+            return result
+
+    def _run_migration(
+        self,
+        dom: Any,
+        uid: str,
+        target: MigrationTarget,
+        options: MigrationOptions,
+        block: bool,
+        params: dict[str, Any],
+        on_progress: ProgressCallback | None,
+    ) -> MigrationResult:
+        """Runs migrateToURI3 in a thread; samples progress, switches to post-copy, and
+        enforces the timeout and abort here. A progress callback that raises cancels the
+        migration (MigrationFailed, unless it completed meanwhile). Raises MigrationFailed,
+        MigrationCancelled."""
+        flags = migration_flags(options, block, target.shared_storage)
+        outcome: list[BaseException | None] = []
+        aborted = self._migrations[uid]
+
+        def run() -> None:
+            try:
+                dom.migrateToURI3(target.uri, params, flags)
+                outcome.append(None)
+            except BaseException as err:  # reported by the caller's thread
+                outcome.append(err)
+
+        started = time.monotonic()
+        worker = threading.Thread(target=run, name=f"migrate-{uid}", daemon=True)
+        worker.start()
+        post_copy = False
+        timed_out = False
+        callback_error: Exception | None = None
+        while True:
+            worker.join(_MIGRATION_POLL)
+            if not worker.is_alive():
+                break
+            try:
+                stats = dom.jobStats()
+            except libvirt.libvirtError:
+                continue  # the job is ending
+            if stats.get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE:
+                continue
+            if (
+                options.post_copy
+                and not post_copy
+                and stats.get("memory_iteration", 0) >= 2
+                and not aborted.is_set()
+            ):
+                with contextlib.suppress(libvirt.libvirtError):
+                    dom.migrateStartPostCopy(0)
+                    post_copy = True
+            if on_progress is not None and callback_error is None:
+                try:
+                    on_progress(progress_from_stats(stats, post_copy))
+                except Exception as err:  # the migration must not go on unwatched
+                    callback_error = err
+                    with contextlib.suppress(libvirt.libvirtError):
+                        dom.abortJob()
+            if (
+                options.timeout_seconds is not None
+                and not timed_out
+                and not post_copy
+                and time.monotonic() - started > options.timeout_seconds
+            ):
+                timed_out = True
+                with contextlib.suppress(libvirt.libvirtError):
+                    dom.abortJob()
+        wall_ms = (time.monotonic() - started) * 1000
+        error = outcome[0] if outcome else RuntimeError("migration thread ended without result")
+        if error is not None:
+            if aborted.is_set():
+                raise MigrationCancelled(uid=uid) from error
+            if timed_out:
+                raise MigrationFailed(
+                    uid=uid, reason=f"timed out after {options.timeout_seconds} s"
+                ) from error
+            if callback_error is not None:
+                raise MigrationFailed(
+                    uid=uid, reason=f"progress callback failed: {callback_error!r}"
+                ) from callback_error
+            message = (
+                error.get_error_message() if isinstance(error, libvirt.libvirtError) else str(error)
+            )
+            raise MigrationFailed(uid=uid, reason=message) from error
+        try:
+            stats = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+        except libvirt.libvirtError:
+            stats = {}
+        return result_from_stats(stats, wall_ms)
+
+    def abort_migration(self, uid: str) -> None:
+        aborted = self._migrations.get(uid)
+        if aborted is None:
+            self._lookup(uid)  # GuestNotFound when there is no such guest
+            return
+        aborted.set()
+        dom = self._find(uid)
+        if dom is not None:
+            try:
+                dom.abortJob()
+            except libvirt.libvirtError as err:
+                if err.get_error_code() not in (
+                    libvirt.VIR_ERR_OPERATION_INVALID,  # no job: it has just ended
+                    libvirt.VIR_ERR_NO_DOMAIN,
+                ):
+                    raise self._translate(err, uid, "abort migration") from err
+
+    def cleanup_incoming(self, uid: str) -> None:
+        if not is_valid_uid(uid):
+            return
+        with self._guest_lock(uid):
+            try:
+                dom = self._find(uid)
+            except GuestAlreadyExists:
+                dom = None  # a foreign domain of that name: not ours
+            if dom is not None:
+                persistent = self._call(uid, "read definition", dom.isPersistent)
+                if persistent:
+                    state = self._dom_state(dom, uid)
+                    raise InvalidGuestState(
+                        uid=uid, state=state.value, action="clean up incoming (it arrived)"
+                    )
+                with contextlib.suppress(libvirt.libvirtError):
+                    dom.destroy()  # a transient incoming domain goes away with it
+            guest_dir = self._guest_dir(uid)
+            if (guest_dir / _INCOMING_MARK).exists():
+                shutil.rmtree(guest_dir, ignore_errors=True)
 
     def close(self) -> None:
         self._drop_connection()

@@ -14,6 +14,14 @@ security drivers (see shared notes, "Compute: libvirt + QEMU (TCG)").
 Nothing is left running: `stop` destroys the running domains (keeping their
 definitions unless asked), then kills the daemon and every process still in
 its mount namespace by pid.
+
+A daemon can also play a separate host (live migration between "hosts" on one machine):
+given `netns` (an existing network namespace, made by the caller) it runs inside it, and
+given `listen_address` it accepts peers' connections on TCP (auth none, for tests and
+development only) at `tcp_uri`, and QEMU takes incoming migrations on that address
+(`migration_address`/`migration_host`: never 127.0.0.1 when daemons share loopback).
+`kill` makes the daemon die as a crashed host's would (its QEMU processes stay), and
+`start` brings it back on the same state.
 """
 
 from __future__ import annotations
@@ -94,13 +102,25 @@ class LibvirtDaemon:
     """One libvirtd (QEMU driver) reachable at `uri`, in `directory` (a new temp dir if
     None, removed by `stop`).
 
-    `qemu_conf` and `libvirtd_conf` are appended to the generated configs (e.g.
-    migration ports, `listen_tcp`); `dir` holds everything, `log_dir` the daemon's
-    and each domain's QEMU log (qemu/<name>.log).
+    `qemu_conf` and `libvirtd_conf` are appended to the generated configs; `dir` holds
+    everything, `log_dir` the daemon's and each domain's QEMU log (qemu/<name>.log).
+
+    As a separate host (see the module docstring): `netns` names the network namespace
+    to run in (under /run/netns), `listen_address` the address peers reach it on (TCP
+    port `tcp_port`, auth none), `migration_ports` QEMU's incoming migration (and NBD)
+    port range. Without them the daemon listens on its unix socket only, as before.
     """
 
     def __init__(
-        self, directory: Path | None = None, *, qemu_conf: str = "", libvirtd_conf: str = ""
+        self,
+        directory: Path | None = None,
+        *,
+        qemu_conf: str = "",
+        libvirtd_conf: str = "",
+        netns: str | None = None,
+        listen_address: str | None = None,
+        tcp_port: int = 16509,
+        migration_ports: tuple[int, int] = (49152, 49215),
     ) -> None:
         self.temporary = directory is None
         self.dir = (
@@ -112,10 +132,23 @@ class LibvirtDaemon:
         self.socket = self.dir / "run" / "libvirt-sock"
         self.uri = f"qemu+unix:///system?socket={self.socket}"
         self.host_uuid = str(uuid.uuid4())
+        self.netns = netns
+        self.listen_address = listen_address
+        self.tcp_port = tcp_port
+        listen = "listen_tcp = 0\n"
+        if listen_address is not None:
+            listen = (
+                f'listen_tcp = 1\nlisten_addr = "{listen_address}"\n'
+                f'tcp_port = "{tcp_port}"\nauth_tcp = "none"\n'
+            )
+            low, high = migration_ports
+            qemu_conf = (
+                f'migration_address = "{listen_address}"\n'
+                f'migration_host = "{listen_address}"\n'
+                f"migration_port_min = {low}\nmigration_port_max = {high}\n" + qemu_conf
+            )
         (self.dir / "etc" / "libvirtd.conf").write_text(
-            "listen_tls = 0\n"
-            "listen_tcp = 0\n"
-            'auth_unix_ro = "none"\n'
+            "listen_tls = 0\n" + listen + 'auth_unix_ro = "none"\n'
             'auth_unix_rw = "none"\n'
             'unix_sock_group = "root"\n'
             'unix_sock_rw_perms = "0770"\n'
@@ -125,14 +158,25 @@ class LibvirtDaemon:
         (self.dir / "etc" / "qemu.conf").write_text(QEMU_CONF + qemu_conf)
         self._process: subprocess.Popen[bytes] | None = None
         self._namespace: str | None = None
+        # Mount namespaces of earlier runs (before `kill`): QEMU may still run in them.
+        self._old_namespaces: set[str] = set()
 
     @property
     def pid(self) -> int | None:
         """The daemon's pid while it runs."""
         return self._process.pid if self._process is not None else None
 
+    @property
+    def tcp_uri(self) -> str | None:
+        """The URI peers (another host's libvirtd) reach this daemon at, e.g. the target of a
+        peer-to-peer migration; None when it listens on its unix socket only."""
+        if self.listen_address is None:
+            return None
+        return f"qemu+tcp://{self.listen_address}:{self.tcp_port}/system"
+
     def start(self, timeout: float = 60.0) -> None:
-        """Starts the daemon and waits until it answers (the first start probes QEMU: ~10 s)."""
+        """Starts the daemon and waits until it answers (the first start probes QEMU: ~10 s).
+        No-op while it runs; after `kill`, starts it again on the same state."""
         steps = []
         for sub, target in MOUNTS.items():
             steps.append(f"mkdir -p {target}")
@@ -140,10 +184,24 @@ class LibvirtDaemon:
         # unshare and sh exec: the Popen pid is libvirtd's own. (Its default pid file is
         # /run/libvirtd.pid, outside the bind mounts: a second daemon would refuse to start.)
         pid_file = shlex.quote(str(self.dir / "libvirtd.pid"))
-        steps.append(f"exec {LIBVIRTD} -f /etc/libvirt/libvirtd.conf -p {pid_file}")
-        with open(self.dir / "stdout.log", "wb") as out:
+        listen = " --listen" if self.listen_address is not None else ""
+        steps.append(f"exec {LIBVIRTD}{listen} -f /etc/libvirt/libvirtd.conf -p {pid_file}")
+        # nsenter execs: the pid stays libvirtd's.
+        prefix = [] if self.netns is None else ["nsenter", f"--net=/run/netns/{self.netns}"]
+        if self._process is not None and self._process.poll() is not None:
+            self._process = None  # killed: started again on the same state
+        if self._process is not None:
+            return
+        if self._namespace is not None:
+            self._old_namespaces.add(self._namespace)
+            self._namespace = None
+        with open(self.dir / "stdout.log", "ab") as out:
             self._process = subprocess.Popen(
-                ["unshare", "-m", "--propagation", _propagation(), "sh", "-c", " && ".join(steps)],
+                [
+                    *prefix,
+                    *("unshare", "-m", "--propagation", _propagation()),
+                    *("sh", "-c", " && ".join(steps)),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -226,15 +284,32 @@ class LibvirtDaemon:
         finally:
             conn.close()
 
+    def kill(self) -> None:
+        """Kills the daemon alone with SIGKILL, as a host's libvirtd dies: its QEMU processes
+        keep running (until `stop`, or until the daemon is started again and reaps them).
+        Idempotent."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+    def _namespaces(self) -> set[str]:
+        """The daemon's private mount namespaces, this run's and earlier runs' (never ours)."""
+        found = set(self._old_namespaces)
+        if self._namespace is not None:
+            found.add(self._namespace)
+        found.discard(_mount_namespace(os.getpid()) or "")
+        return found
+
     def _namespace_pids(self) -> list[int]:
-        """Pids in the daemon's private mount namespace (none if it is unknown)."""
-        own = _mount_namespace(os.getpid())
-        if self._namespace is None or self._namespace == own:
+        """Pids in the daemon's private mount namespaces (none if they are unknown)."""
+        namespaces = self._namespaces()
+        if not namespaces:
             return []
         return [
             int(entry.name)
             for entry in Path("/proc").iterdir()
-            if entry.name.isdigit() and _mount_namespace(int(entry.name)) == self._namespace
+            if entry.name.isdigit() and _mount_namespace(int(entry.name)) in namespaces
         ]
 
     def _qemu_pids(self) -> set[int]:
@@ -253,19 +328,21 @@ class LibvirtDaemon:
         if process is not None:
             # QEMU or helpers that would outlive the daemon: listed while the namespace surely
             # exists (the daemon runs), or from QEMU's pid files if the daemon died; killed
-            # after the daemon, and only if still in its namespace.
+            # after the daemon, and only if still in one of its namespaces.
             leftovers = self._qemu_pids()
             if process.poll() is None:
                 self.destroy_all_domains(undefine=self.temporary)
-                leftovers |= set(self._namespace_pids()) - {process.pid}
+            leftovers |= set(self._namespace_pids()) - {process.pid}
+            if process.poll() is None:
                 process.terminate()
                 try:
                     process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(timeout=10)
+            namespaces = self._namespaces()
             for pid in leftovers:
-                if self._namespace is not None and _mount_namespace(pid) == self._namespace:
+                if _mount_namespace(pid) in namespaces:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
         if self.temporary:
