@@ -108,6 +108,9 @@ def test_first_minute(up: Up, tmp_path: Path) -> None:
     up.kumo("host", "create", "h1", "--rack", "k1", "--vcpus", "8", "--memory-mib", "16384")
     host = json.loads(up.kumo("-o", "json", "host", "show", "h1").stdout)
     assert host["state"] == "STATE_DOWN"  # no agent yet
+    drained = up.kumo("host", "maintenance", "enter", "h1")
+    assert "hosts/h1 is empty" in drained.stdout + drained.stderr
+    assert "STATE_DOWN" in up.kumo("-o", "json", "host", "maintenance", "exit", "h1").stdout
 
     missing = up.kumo("project", "show", "nope", check=False)
     assert missing.returncode == 3 and "not found" in missing.stderr

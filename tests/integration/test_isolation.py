@@ -1264,21 +1264,21 @@ for _kind in ("Region", "Zone", "Pool", "Rack", "Host"):
     TABLE.update(_topology_rows(_kind))
 
 
-def _host_call(verb: str) -> Call:
+def _host_call(method: str) -> Call:
     def call(c: Caller, w: World) -> Message:
-        request = getattr(tapi, f"{verb}HostRequest")(name=w.host)
-        return getattr(c.stubs.topology, f"{verb}Host")(request)
+        request = getattr(tapi, f"{method}Request")(name=w.host)
+        return getattr(c.stubs.topology, method)(request)
 
     return call
 
 
-for _verb in ("Enable", "Disable"):
-    TABLE[_TOPOLOGY + f"{_verb}Host"] = Row(
+for _method in ("EnableHost", "DisableHost", "EnterHostMaintenance", "ExitHostMaintenance"):
+    TABLE[_TOPOLOGY + _method] = Row(
         mutates=True,
         cases=(
-            Case("shared", _host_call(_verb), each(PD), topology_state("Host", lambda w: w.host)),
+            Case("shared", _host_call(_method), each(PD), topology_state("Host", lambda w: w.host)),
         ),
-        own=_host_call(_verb),
+        own=_host_call(_method),
     )
 
 
@@ -1750,6 +1750,25 @@ for _verb in _ACTIONS:
     )
 
 
+# Moving instances between hosts is the cloud administrators' (tenants may not try).
+for _verb in ("Migrate", "Evacuate"):
+    TABLE[_COMPUTE + f"{_verb}Instance"] = Row(
+        mutates=True,
+        cases=(
+            Case(
+                "b",
+                lambda c, w, verb=_verb: getattr(compute_of(c.stubs), f"{verb}Instance")(
+                    getattr(capi, f"{verb}InstanceRequest")(name=w.b_instance)
+                ),
+                each(PD),
+                snapshot=_b_instance_state,
+            ),
+        ),
+        own=lambda c, w, verb=_verb: getattr(compute_of(c.stubs), f"{verb}Instance")(
+            getattr(capi, f"{verb}InstanceRequest")(name=w.a_instance)
+        ),
+    )
+
 # ---------------------------------------------------------------- agent rows
 
 # What the fixture writes to B's instance's console.
@@ -1799,6 +1818,17 @@ def _report_b_running(c: Caller, w: World) -> Message:
     )
 
 
+def _report_b_migrated(c: Caller, w: World) -> Message:
+    return agent_of(c.stubs).ReportMigrationStatus(
+        aapi.ReportMigrationStatusRequest(
+            instance_uid=w.b_instance_uid,
+            host=w.host,
+            serial=1,
+            phase=aapi.ReportMigrationStatusRequest.PHASE_COMPLETED,
+        )
+    )
+
+
 def _append_to_b_console(c: Caller, w: World) -> Message:
     return agent_of(c.stubs).AppendSerialPortOutput(
         aapi.AppendSerialPortOutputRequest(
@@ -1842,6 +1872,7 @@ TABLE.update(
         # B's instance is on no host, so the code is what tells here.
         _AGENT + "ReportInstanceStatus": _agent_write("b", _report_b_running, b_instances),
         _AGENT + "AppendSerialPortOutput": _agent_write("b", _append_to_b_console, b_console),
+        _AGENT + "ReportMigrationStatus": _agent_write("b", _report_b_migrated, b_instances),
     }
 )
 

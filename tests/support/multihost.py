@@ -16,12 +16,15 @@ socket, for the local agent; QEMU receives migrations on the host's address.
 namespaces, the veths and the bridge. Needs root, iproute2 and nsenter (util-linux).
 
 Run as a module for a developer's cluster (`scripts/dev-hosts` is the documented wrapper):
-`python -m tests.support.multihost --hosts 2` prints each host and waits for Ctrl-C.
+`python -m tests.support.multihost --hosts 2` prints each host and waits for Ctrl-C; with
+`--api 127.0.0.1:7900` it also runs a kumo-agent per host against that API (`kumo up`'s),
+signed in with kumo up's agent access key, registering the hosts in `racks/local-rack`.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import ipaddress
 import json
@@ -36,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from kumo.agent.config import AgentConfig, CredentialsConfig, DriverConfig
+from kumo.agent.main import run_agent
 from kumo.drivers.compute.libvirtd import LibvirtDaemon, unavailable_reason
 
 #: Default private subnet of the hosts (the bridge has no address: never routed).
@@ -211,6 +216,45 @@ class HostCluster:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def agent_config(
+    host: Host, endpoint: str, credentials: dict[str, str], rack: str
+) -> AgentConfig:
+    """A kumo-agent configuration for `host`: libvirt driver on the host's daemon, signed in
+    with an access key (`{"id": ..., "secret": ...}`, as `kumo up` saves its own)."""
+    return AgentConfig(
+        api_endpoint=endpoint,
+        host=host.name,
+        rack=rack,
+        credentials=CredentialsConfig(
+            access_key_id=credentials["id"], secret_access_key=credentials["secret"]
+        ),
+        driver=DriverConfig(
+            name="libvirt",
+            options={
+                "uri": host.uri,
+                "instances_dir": str(host.instances_dir),
+                "migration_uri": host.migration_uri,
+            },
+        ),
+        state_dir=host.instances_dir.parent / "agent",
+    )
+
+
+def _run_agents(configs: list[AgentConfig], done: threading.Event) -> None:
+    """Runs one agent per configuration in this thread's event loop until `done`."""
+
+    async def run() -> None:
+        agents = [await run_agent(config) for config in configs]
+        try:
+            while not done.is_set():
+                await asyncio.sleep(0.5)
+        finally:
+            for agent in agents:
+                await agent.stop()
+
+    asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     """`scripts/dev-hosts`: bring up N hosts, print them (JSON lines with --json), wait for
     Ctrl-C or SIGTERM, and remove everything."""
@@ -219,6 +263,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subnet", default=DEFAULT_SUBNET, help=f"default {DEFAULT_SUBNET}")
     parser.add_argument("--dir", type=Path, help="keep the hosts' files here (default: temp)")
     parser.add_argument("--json", action="store_true", help="one JSON object per host")
+    parser.add_argument(
+        "--api",
+        metavar="HOST:PORT",
+        help="also run a kumo-agent per host against this API (e.g. kumo up's 127.0.0.1:7900)",
+    )
+    parser.add_argument(
+        "--credentials",
+        type=Path,
+        default=Path.home() / ".local/share/kumo/agent-credentials.json",
+        help="the agents' access key, as kumo up saves it (default: kumo up's own)",
+    )
+    parser.add_argument(
+        "--rack", default="racks/local-rack", help="the rack the agents register their hosts in"
+    )
     args = parser.parse_args(argv)
     reason = multihost_unavailable_reason()
     if reason is not None:
@@ -235,9 +293,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(info), flush=True)
             else:
                 print("  ".join(f"{k}={v}" for k, v in info.items()), flush=True)
+        agents = None
+        if args.api:
+            credentials = json.loads(args.credentials.read_text())
+            configs = [agent_config(h, args.api, credentials, args.rack) for h in cluster.hosts]
+            agents = threading.Thread(target=_run_agents, args=(configs, done), daemon=True)
+            agents.start()
+            print(f"dev-hosts: one kumo-agent per host, on {args.api}", file=sys.stderr)
         print("dev-hosts: up; Ctrl-C stops and removes them", file=sys.stderr, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             done.wait()
+        done.set()
+        if agents is not None:
+            agents.join(timeout=60)
     finally:
         cluster.stop()
     return 0

@@ -643,7 +643,8 @@ def test_instance_actions_send_their_options(monkeypatch: pytest.MonkeyPatch) ->
         for m in (
             "StartInstance", "StopInstance", "RebootInstance", "SuspendInstance",
             "ResumeInstance", "RebuildInstance", "DeleteInstance", "ResizeInstance",
-            "ConfirmResizeInstance", "RevertResizeInstance",
+            "ConfirmResizeInstance", "RevertResizeInstance", "MigrateInstance",
+            "EvacuateInstance",
         )
     }  # fmt: skip
     use(monkeypatch, FakeClient(compute=Fake(calls, **methods)))
@@ -659,6 +660,8 @@ def test_instance_actions_send_their_options(monkeypatch: pytest.MonkeyPatch) ->
         ["resize", INSTANCE, "big"],
         ["confirm-resize", INSTANCE],
         ["revert-resize", INSTANCE],
+        ["migrate", INSTANCE, "--host", "h2", "--max-downtime-ms", "50", "--auto-converge"],
+        ["evacuate", INSTANCE, "--host", "h3"],
     ):
         result = run("instance", *args)
         assert result.exit_code == 0, (args, result.output)
@@ -668,10 +671,15 @@ def test_instance_actions_send_their_options(monkeypatch: pytest.MonkeyPatch) ->
     assert (requests[2].type, requests[3].type) == (cpb.REBOOT_TYPE_HARD, cpb.REBOOT_TYPE_SOFT)
     assert (requests[6].image, requests[7].image) == ("projects/p/images/other", "")
     assert requests[8].flavor == "flavors/big"
-    assert [method for method, _ in calls[-2:]] == [
+    assert [method for method, _ in calls[-4:]] == [
         "ConfirmResizeInstance",
         "RevertResizeInstance",
+        "MigrateInstance",
+        "EvacuateInstance",
     ]
+    assert (requests[11].host, requests[11].options.max_downtime_ms) == ("hosts/h2", 50)
+    assert requests[11].options.auto_converge
+    assert (calls[-1][0], requests[12].host) == ("EvacuateInstance", "hosts/h3")
     result = run("instance", "delete", INSTANCE, "--async")
     assert (result.exit_code, result.stdout) == (0, "operations/op1\n")
     result = run("instance", "stop", INSTANCE, "--async", "--wait-timeout", "3")

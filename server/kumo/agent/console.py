@@ -8,7 +8,10 @@ bytes the pump resends from there, and if it already has these bytes it
 skips ahead. The first call for a guest (after the agent starts, or after the
 guest comes back to running) is an empty append at offset 0: a probe that
 tells the pump where the API's copy ends, so a restarted agent sends nothing
-twice. A guest that stops is drained once more, then left alone.
+twice. A guest that stops is drained once more, then left alone. A guest that
+arrived by live migration has a console file that starts mid-stream: its base
+(where the file starts in the stream) is where the API's copy ended when the
+pump first saw it here; a guest still arriving is not pumped.
 """
 
 from __future__ import annotations
@@ -47,12 +50,16 @@ class ConsolePump:
         client: ApiClient,
         runner: DriverRunner,
         observed: Callable[[], dict[str, GuestState]],
+        base: Callable[[str], int | None],
+        set_base: Callable[[str, int], None],
         interval: float,
         concurrency: int = 8,
     ) -> None:
         self._client = client
         self._run = runner
         self._observed = observed
+        self._base = base
+        self._set_base = set_base
         self._interval = interval
         self._slots = asyncio.Semaphore(concurrency)
         self.cursors: dict[str, int] = {}
@@ -76,7 +83,7 @@ class ConsolePump:
         targets = [
             uid
             for uid in sorted(active | set(self.cursors))
-            if self._quiet_until.get(uid, 0.0) <= now
+            if self._quiet_until.get(uid, 0.0) <= now and self._base(uid) is not None
         ]
         await asyncio.gather(*(self._pump_guarded(uid, uid in active) for uid in targets))
 
@@ -112,9 +119,15 @@ class ConsolePump:
                 attempts=1,
             )
             self.cursors[uid] = max(0, int(reply.next_offset))
+        base = self._base(uid)
+        if base is None:
+            return
+        if base < 0:  # arrived by migration: its file starts where the API's copy ends
+            base = self.cursors[uid]
+            self._set_base(uid, base)
         for _ in range(MAX_CHUNKS_PER_PASS):
-            offset = self.cursors[uid]
-            data: bytes = await self._run(self._run.driver.read_console, uid, offset, CHUNK)
+            offset = self.cursors[uid] = max(self.cursors[uid], base)
+            data: bytes = await self._run(self._run.driver.read_console, uid, offset - base, CHUNK)
             if not data:
                 return
             reply = await self._client.call(

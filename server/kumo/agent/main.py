@@ -76,6 +76,7 @@ class Agent:
             images=self.images,
             state_file=config.state_file,
             report=self._report,
+            report_migration=self._report_migration,
             concurrency=config.concurrency,
             resync_interval=config.resync_interval_seconds,
             report_interval=config.status_report_interval_seconds,
@@ -86,6 +87,8 @@ class Agent:
             client=self.client,
             runner=self.runner,
             observed=lambda: self.reconciler.observed,
+            base=self.reconciler.console_base,
+            set_base=self.reconciler.set_console_base,
             interval=config.console_poll_interval_seconds,
         )
         self.host: Any = None
@@ -264,6 +267,9 @@ class Agent:
 
     async def _report(self, request: Any) -> None:
         await self.client.call(self.client.agent.ReportInstanceStatus, request, attempts=3)
+
+    async def _report_migration(self, request: Any) -> None:
+        await self.client.call(self.client.agent.ReportMigrationStatus, request, attempts=3)
 
 
 async def run_agent(config: AgentConfig, *, driver: ComputeDriver | None = None) -> Agent:

@@ -35,17 +35,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, astuple, dataclass, fields, replace
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any, TypeVar
 
 from kumo.agent.images import ImageCache, ImageError, format_name
+from kumo.agent.migration import Migrations, Role, role_of
+from kumo.agent.state import Done, StateFile
 from kumo.agent.v1 import agent_service_pb2
 from kumo.compute.v1 import resources_pb2
 from kumo.drivers.compute.base import ComputeDriver, GuestSpec, GuestState
@@ -95,72 +95,6 @@ class DriverRunner:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-@dataclass
-class Done:
-    """The serials carried out for one guest."""
-
-    reboot_serial: int = 0
-    rebuild_serial: int = 0
-    snapshot_serial: int = 0
-    resize_serial: int = 0
-
-    @classmethod
-    def of(cls, a: Assignment) -> Done:
-        """Everything the assignment asks for, as done (a guest built or adopted now)."""
-        return cls(**{f.name: int(getattr(a, f.name)) for f in fields(cls)})
-
-
-class StateFile:
-    """`state.json`: the serials carried out, by instance uid, written atomically."""
-
-    VERSION = 1
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.done: dict[str, Done] = {}
-        self._load()
-
-    def _load(self) -> None:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError) as error:
-            log.warning("ignoring unreadable %s: %s", self.path, error)
-            return
-        for uid, entry in (data.get("instances") or {}).items():
-            with contextlib.suppress(TypeError, ValueError, AttributeError):
-                self.done[uid] = Done(**{f.name: int(entry.get(f.name, 0)) for f in fields(Done)})
-
-    def get(self, uid: str) -> Done | None:
-        """The record of `uid`, or None."""
-        return self.done.get(uid)
-
-    def put(self, uid: str, done: Done) -> None:
-        """Records `done` for `uid` and saves the file."""
-        self.done[uid] = replace(done)
-        self.save()
-
-    def drop(self, uid: str) -> None:
-        """Forgets `uid` (and saves) if it is recorded."""
-        if self.done.pop(uid, None) is not None:
-            self.save()
-
-    def save(self) -> None:
-        """Writes the file atomically (temporary file, fsync, rename)."""
-        data = {
-            "version": self.VERSION,
-            "instances": {uid: asdict(d) for uid, d in sorted(self.done.items())},
-        }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(temporary, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=1)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, self.path)
-
-
 class Reconciler:
     """Converges the driver's guests to the desired set; see the module docstring."""
 
@@ -173,6 +107,7 @@ class Reconciler:
         images: ImageCache,
         state_file: Path,
         report: Reporter,
+        report_migration: Callable[[Any], Awaitable[None]],
         concurrency: int = 4,
         resync_interval: float = 60.0,
         report_interval: float = 300.0,
@@ -213,6 +148,14 @@ class Reconciler:
         # observed_generation by the transitional PROVISIONING and REBOOTING reports).
         self._converged: dict[str, int] = {}
         self._stopped = False
+        self.migrations = Migrations(
+            host=host,
+            driver=driver,
+            runner=runner,
+            state=self._state,
+            spec=self._spec,
+            report=report_migration,
+        )
 
     # -- input -------------------------------------------------------------------------
 
@@ -232,6 +175,9 @@ class Reconciler:
             for uid, assignment in assignments.items():
                 self.desired[uid] = assignment
                 self._changed.setdefault(uid, False)
+        for uid, assignment in assignments.items():
+            if role_of(assignment) == Role.ROLE_SOURCE:
+                self.migrations.abort(uid, assignment)
         self._wake.set()
 
     def connected(self) -> None:
@@ -349,6 +295,8 @@ class Reconciler:
         try:
             if assignment is None or assignment.deleted:
                 ok = await self._remove(uid, assignment)
+            elif role_of(assignment) == Role.ROLE_DESTINATION:
+                ok = await self.migrations.prepare(uid, assignment)
             else:
                 ok = await self._converge(uid, assignment, force)
         except asyncio.CancelledError:
@@ -364,6 +312,9 @@ class Reconciler:
             self._schedule_retry(uid)
 
     async def _converge(self, uid: str, a: Assignment, force: bool) -> bool:
+        source = role_of(a) == Role.ROLE_SOURCE
+        if source and await self._left(uid, a):
+            return True
         try:
             state = await self._act(uid, a)
         except (DriverError, ImageError, ValueError) as error:
@@ -379,8 +330,53 @@ class Reconciler:
         reported = await self._report(
             uid, a, STATE_OF[state], STATE_MESSAGE.get(state, ""), force=force
         )
+        if source and state in ACTIVE and (done := self._state.get(uid)) is not None:
+            await self.migrations.send(uid, a, done)
+            if done.left:
+                self._observe(uid, GuestState.ABSENT)
+                return True
         # A guest left crashed or missing is retried like a failure.
         return reported and state not in (GuestState.CRASHED, GuestState.ABSENT)
+
+    async def _left(self, uid: str, a: Assignment) -> bool:
+        """Whether the guest has left this host by the assignment's migration (reported
+        again): then nothing else may happen to it here, above all no respawn. A guest the
+        API sent away that is gone from here (this agent died while it went) has left."""
+        done = self._state.get(uid)
+        if done is None:
+            return False
+        gone = (
+            done.migrated < a.migration.serial
+            and bool(a.migration.target)
+            and not a.migration.abort
+            and await self._run(self.driver.state, uid) is GuestState.ABSENT
+        )
+        if gone:
+            log.warning("%s is gone from this host during its migration: it left", uid)
+            done.migrated, done.left = int(a.migration.serial), True
+            self._state.put(uid, done)
+        if done.left and done.migrated >= a.migration.serial:
+            self._observe(uid, GuestState.ABSENT)
+            await self.migrations.send(uid, a, done)
+            return True
+        return False
+
+    def console_base(self, uid: str) -> int | None:
+        """Where this host's console file of the guest starts in its console stream: 0,
+        -1 when the console pump must ask the API (it arrived by migration), None while it
+        is only arriving (nothing to pump yet)."""
+        a = self.desired.get(uid)
+        if a is not None and role_of(a) == Role.ROLE_DESTINATION:
+            return None
+        done = self._state.get(uid)
+        return done.console_base if done is not None else 0
+
+    def set_console_base(self, uid: str, base: int) -> None:
+        """Records where the guest's console file starts in its stream."""
+        done = self._state.get(uid)
+        if done is not None and done.console_base != base:
+            done.console_base = base
+            self._state.put(uid, done)
 
     async def _act(self, uid: str, a: Assignment) -> GuestState:
         """Brings one guest to its assignment; returns the state it ends in."""
@@ -400,6 +396,9 @@ class Reconciler:
         elif done is None:
             # no record: adopt the guest as is
             done = Done.of(a)
+            self._state.put(uid, done)
+        elif done.incoming:
+            done.incoming = 0  # it arrived by migration: an ordinary guest from now on
             self._state.put(uid, done)
 
         if a.rebuild_serial > done.rebuild_serial:
@@ -505,6 +504,13 @@ class Reconciler:
     async def _remove(self, uid: str, a: Assignment | None) -> bool:
         if a is None and not self.synced:
             return True  # not known to be unwanted before a full resync
+        done = self._state.get(uid)
+        if a is None and done is not None and done.incoming:
+            if not await self.migrations.cleanup(uid):
+                return False
+            self.observed.pop(uid, None)
+            self._state.drop(uid)
+            return True
         try:
             state = await self._run(self.driver.state, uid)
             if state is not GuestState.ABSENT:

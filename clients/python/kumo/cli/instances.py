@@ -312,6 +312,72 @@ _action("confirm-resize", "ConfirmResizeInstance", "Keep the new flavor after a 
 _action("revert-resize", "RevertResizeInstance", "Return to the old flavor after a resize.")
 
 
+@instance.command("migrate")
+@click.argument("value", metavar="INSTANCE")
+@zone_option
+@click.option("--host", type=Name("hosts"), help="Destination (default: the scheduler's pick).")
+@click.option(
+    "--max-downtime-ms", type=click.IntRange(1, 10_000), help="Longest pause (default 100)."
+)
+@click.option("--bandwidth-mibps", type=click.IntRange(min=1), help="Transfer cap.")
+@click.option("--auto-converge", is_flag=True, help="Throttle a guest that dirties memory fast.")
+@click.option("--post-copy", is_flag=True, help="Switch to post-copy after the first pass.")
+@click.option(
+    "--migration-timeout",
+    type=click.IntRange(1, 86_400),
+    help="Abort after N s (default 600).",
+)
+@operation_options
+@pass_state
+def migrate_instance(
+    state: State,
+    value: str,
+    zone: str | None,
+    host: str | None,
+    max_downtime_ms: int | None,
+    bandwidth_mibps: int | None,
+    auto_converge: bool,
+    post_copy: bool,
+    migration_timeout: int | None,
+    no_wait: bool,
+    async_: bool,
+    timeout: float | None,
+) -> None:
+    """Move a running instance to another host while it runs (cloud administrators)."""
+    options = resources_pb2.MigrationOptions(
+        max_downtime_ms=max_downtime_ms or 0,
+        bandwidth_mibps=bandwidth_mibps or 0,
+        auto_converge=auto_converge,
+        post_copy=post_copy,
+        timeout_seconds=migration_timeout or 0,
+    )
+    request = pb.MigrateInstanceRequest(
+        name=resolve(state, value, zone), host=host or "", options=options
+    )
+    act(state, "MigrateInstance", request, no_wait, async_, timeout)
+
+
+@instance.command("evacuate")
+@click.argument("value", metavar="INSTANCE")
+@zone_option
+@click.option("--host", type=Name("hosts"), help="New host (default: the scheduler's pick).")
+@operation_options
+@pass_state
+def evacuate_instance(
+    state: State,
+    value: str,
+    zone: str | None,
+    host: str | None,
+    no_wait: bool,
+    async_: bool,
+    timeout: float | None,
+) -> None:
+    """Rebuild an instance of a DOWN host on another one, from its image (cloud
+    administrators; its local disk's data is lost)."""
+    request = pb.EvacuateInstanceRequest(name=resolve(state, value, zone), host=host or "")
+    act(state, "EvacuateInstance", request, no_wait, async_, timeout)
+
+
 @instance.command("resize")
 @click.argument("value", metavar="INSTANCE")
 @click.argument("flavor", type=Name("flavors"))

@@ -1,8 +1,8 @@
 """`kumo region|zone|pool|rack|host`: the physical layout, one table row per kind.
 
 Every kind gets list, show, create, update and delete from `make_group`; its
-row in KINDS says which fields become options. Hosts also get enable and
-disable.
+row in KINDS says which fields become options. Hosts also get enable,
+disable and maintenance enter/exit.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from kumo.cli.context import (
     Id,
     Name,
     State,
+    finish,
     label_options,
     list_all,
     list_options,
+    operation_options,
     pass_state,
     patch,
     set_field,
@@ -289,6 +291,45 @@ def disable_host(state: State, name: str, reason: str) -> None:
     """Stop new placements on HOST; its instances keep running."""
     request = pb.DisableHostRequest(name=name, reason=reason)
     state.printer.item(state.client().topology.DisableHost(request))
+
+
+@host.group("maintenance", cls=Group)
+def maintenance() -> None:
+    """Maintenance mode: drain a host by live migration, then release it."""
+
+
+@maintenance.command("enter")
+@click.argument("name", type=Name("hosts"), metavar="HOST")
+@click.option(
+    "--max-concurrent",
+    type=click.IntRange(1, 16),
+    default=2,
+    show_default=True,
+    help="Live migrations at once.",
+)
+@operation_options
+@pass_state
+def enter_maintenance(
+    state: State,
+    name: str,
+    max_concurrent: int,
+    no_wait: bool,
+    async_: bool,
+    timeout: float | None,
+) -> None:
+    """Stop placements on HOST and live-migrate its running instances away."""
+    request = pb.EnterHostMaintenanceRequest(name=name, max_concurrent_migrations=max_concurrent)
+    operation = state.client().topology.EnterHostMaintenance(request)
+    finish(state, operation, f"{name} is empty", no_wait=no_wait, async_=async_, timeout=timeout)
+
+
+@maintenance.command("exit")
+@click.argument("name", type=Name("hosts"), metavar="HOST")
+@pass_state
+def exit_maintenance(state: State, name: str) -> None:
+    """Take HOST out of maintenance mode (instances do not move back)."""
+    request = pb.ExitHostMaintenanceRequest(name=name)
+    state.printer.item(state.client().topology.ExitHostMaintenance(request))
 
 
 def register(cli: click.Group) -> None:

@@ -89,6 +89,8 @@ for _kind in ("Region", "Zone", "Pool", "Rack", "Host"):
     for _verb in ("Create", "Update", "Delete"):
         POLICY[f"{_TOPOLOGY}{_verb}{_kind}"] = Rule.CLOUD_ADMIN
 POLICY[_TOPOLOGY + "EnableHost"] = Rule.CLOUD_ADMIN
+POLICY[_TOPOLOGY + "EnterHostMaintenance"] = Rule.CLOUD_ADMIN
+POLICY[_TOPOLOGY + "ExitHostMaintenance"] = Rule.CLOUD_ADMIN
 POLICY[_COMPUTE + "GetFlavor"] = Rule.AUTHENTICATED
 POLICY[_COMPUTE + "ListFlavors"] = Rule.AUTHENTICATED
 for _verb in ("Create", "Update", "Delete"):
@@ -112,6 +114,9 @@ for _action in (
 ):
     POLICY[f"{_COMPUTE}{_action}Instance"] = Rule.MEMBER
 POLICY[_COMPUTE + "GetSerialPortOutput"] = Rule.READER
+# Moving guests between hosts is the operators' business (as Nova's default policies).
+POLICY[_COMPUTE + "MigrateInstance"] = Rule.CLOUD_ADMIN
+POLICY[_COMPUTE + "EvacuateInstance"] = Rule.CLOUD_ADMIN
 # Host agents sign in with cloud-administrator credentials.
 for _method in (
     "RegisterHost",
@@ -119,6 +124,7 @@ for _method in (
     "WatchAssignments",
     "ReportInstanceStatus",
     "AppendSerialPortOutput",
+    "ReportMigrationStatus",
 ):
     POLICY[_AGENT + _method] = Rule.CLOUD_ADMIN
 POLICY[_TOPOLOGY + "DisableHost"] = Rule.CLOUD_ADMIN

@@ -66,9 +66,11 @@ def place(
     sizes: Usage,
     excluded: set[str],
     kind: str = INSTANCE,
+    requested_host: str | None = None,
 ) -> str:
     """Chooses a host for `instance`, claims `sizes` there (a claim of `kind`) and
-    returns the host id. The instance row is not changed.
+    returns the host id. The instance row is not changed. Only `requested_host` (else
+    the instance's own requested host, for an INSTANCE claim) is considered if given.
 
     Filters, group policy and weigher run in the database: one query returns the
     best few hosts, tried in order. Raises NoValidHost with the reason (which filter
@@ -84,8 +86,9 @@ def place(
     ]
     if instance.pool_id:
         live.append(PoolRow.id == instance.pool_id)
-    if instance.requested_host_id:
-        live.append(HostRow.id == instance.requested_host_id)
+    wanted = requested_host or (instance.requested_host_id if kind == INSTANCE else None)
+    if wanted:
+        live.append(HostRow.id == wanted)
     if excluded:
         live.append(HostRow.id.not_in(excluded))
     room = [

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -52,6 +53,19 @@ class OperationContext:
 
         if await self.db.run(write) or self.cancel_requested:
             raise OperationCancelled()
+
+    async def report_detail(self, detail: Message) -> None:
+        """Shows `detail` (packed in an Any) as the metadata's `detail`; replaces the last."""
+        packed = any_pb2.Any()
+        packed.Pack(detail)
+        data = packed.SerializeToString()
+
+        def write(session: Session) -> None:
+            session.execute(
+                update(OperationRow).where(OperationRow.id == self.op_id).values(detail=data)
+            )
+
+        await self.db.run(write)
 
 
 Handler = Callable[[OperationContext], Awaitable[Message]]

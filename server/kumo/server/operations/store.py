@@ -79,6 +79,8 @@ def to_proto(row: OperationRow) -> operations_pb2.Operation:
         progress_percent=row.progress_percent,
         attempts=row.attempts,
     )
+    if row.detail:
+        metadata.detail.ParseFromString(row.detail)
     op = operations_pb2.Operation(name=name_of(row), done=row.done)
     op.metadata.Pack(metadata)
     if row.state == OperationState.SUCCEEDED and row.response is not None:

@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from kumo.agent.v1 import agent_service_pb2 as api
@@ -29,6 +29,7 @@ from kumo.server.db.models import HostRow, ImageRow, InstanceRow, RackRow, Seria
 from kumo.server.errors import InvalidArgument, NotFound
 from kumo.server.interceptors.base import Context
 from kumo.server.runtime import Runtime
+from kumo.server.services.compute import migration_record
 from kumo.server.services.compute.common import INSTANCES
 from kumo.server.services.topology import host_to_proto
 from kumo.topology.v1 import resources_pb2 as tpb
@@ -43,8 +44,12 @@ def _host_id(name: str, field: str) -> str:
 
 
 def assignments(session: Session, host_id: str) -> list[api.InstanceAssignment]:
-    """Everything that should be on the host now."""
-    rows = session.scalars(select(InstanceRow).where(InstanceRow.host_id == host_id))
+    """Everything that should be on the host now, and what migrates to it."""
+    rows = session.scalars(
+        select(InstanceRow).where(
+            or_(InstanceRow.host_id == host_id, InstanceRow.migration_host_id == host_id)
+        )
+    )
     result = []
     for row in rows:
         image = session.get(ImageRow, (row.image_project_id, row.image_id))
@@ -71,6 +76,7 @@ def assignments(session: Session, host_id: str) -> list[api.InstanceAssignment]:
                 snapshot_serial=row.snapshot_serial,
                 resize_serial=row.resize_serial,
                 snapshot_image=row.snapshot_image,
+                migration=migration_record.assignment_part(row, host_id),
             )
         )
     return result
@@ -174,6 +180,19 @@ class AgentService(rpc.AgentServiceServicer):
         await self.runtime.db.run(report)
         self.runtime.notifier.notify(f"instance:{request.instance_uid}")
         return api.ReportInstanceStatusResponse()
+
+    async def ReportMigrationStatus(
+        self, request: api.ReportMigrationStatusRequest, context: Context
+    ) -> api.ReportMigrationStatusResponse:
+        host_id = _host_id(request.host, "host")
+
+        def report(session: Session) -> bool:
+            row = session.scalar(select(InstanceRow).where(InstanceRow.uid == request.instance_uid))
+            return row is not None and migration_record.apply_report(row, host_id, request)
+
+        if await self.runtime.db.run(report):
+            self.runtime.notifier.notify(f"instance:{request.instance_uid}")
+        return api.ReportMigrationStatusResponse()
 
     async def AppendSerialPortOutput(
         self, request: api.AppendSerialPortOutputRequest, context: Context

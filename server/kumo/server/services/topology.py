@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 from sqlalchemy import exists, or_, select
@@ -23,15 +24,22 @@ from kumo.server.api.fields import check_required, update_paths
 from kumo.server.api.filtering import enum_value
 from kumo.server.api.idempotency import idempotent
 from kumo.server.api.resources import Collection, apply_common, equals, reference
+from kumo.server.auth.principal import current_principal
 from kumo.server.db.base import utcnow
 from kumo.server.db.models import HostRow, PoolRow, RackRow, RegionRow, ZoneRow
 from kumo.server.errors import FailedPrecondition, InvalidArgument
 from kumo.server.interceptors.base import Context
+from kumo.server.operations import store
 from kumo.server.runtime import Runtime
 from kumo.topology.v1 import resources_pb2 as pb
 from kumo.topology.v1 import topology_service_pb2 as api
 from kumo.topology.v1 import topology_service_pb2_grpc as rpc
 from kumo.type.v1 import condition_pb2
+
+# The operation that empties a host in maintenance mode (its handler is compute's).
+DRAIN_HOST = "compute.DrainHost"
+DEFAULT_DRAIN_CONCURRENCY = 2
+MAX_DRAIN_CONCURRENCY = 16
 
 REGIONS = Collection("topology.kumo.dev/Region", "regions/{region}", RegionRow)
 ZONES = Collection(
@@ -362,6 +370,51 @@ class TopologyService(rpc.TopologyServiceServicer):
             return self.to_proto(kind, row)
 
         return await self.runtime.db.run(change)
+
+    async def EnterHostMaintenance(
+        self, request: api.EnterHostMaintenanceRequest, context: Context
+    ) -> operations_pb2.Operation:
+        limit = request.max_concurrent_migrations or DEFAULT_DRAIN_CONCURRENCY
+        if not 1 <= limit <= MAX_DRAIN_CONCURRENCY:
+            raise InvalidArgument.field("max_concurrent_migrations", "1 to 16 (0: 2)")
+        caller = current_principal()
+        kind = self.kinds["Host"]
+
+        def enter(session: Session) -> operations_pb2.Operation:
+            row = kind.collection.get(session, request.name)
+            if row.admin_state != pb.Host.STATE_MAINTENANCE:
+                row.admin_state, row.disabled_reason = pb.Host.STATE_MAINTENANCE, "maintenance"
+                row.version += 1
+            operation = store.create(
+                session,
+                project_id=caller.project_id,
+                kind=DRAIN_HOST,
+                target=request.name,
+                payload=f"{row.id}/{limit}".encode(),
+                status_message="EnterHostMaintenance",
+            )
+            return store.to_proto(operation)
+
+        operation = await idempotent(
+            self.runtime.db, "EnterHostMaintenance", request, operations_pb2.Operation, enter
+        )
+        self.runtime.operation_written()
+        return operation
+
+    async def ExitHostMaintenance(
+        self, request: api.ExitHostMaintenanceRequest, context: Context
+    ) -> Message:
+        kind = self.kinds["Host"]
+
+        def leave(session: Session) -> Message:
+            row = kind.collection.get(session, request.name)
+            if row.admin_state == pb.Host.STATE_MAINTENANCE:  # a DISABLED host stays so
+                row.admin_state, row.disabled_reason = pb.Host.STATE_ENABLED, ""
+                row.version += 1
+                session.flush()
+            return self.to_proto(kind, row)
+
+        return await self.runtime.db.run(leave)
 
     async def EnableHost(self, request: api.EnableHostRequest, context: Context) -> Message:
         return await self._set_host_state(request.name, pb.Host.STATE_ENABLED, "")

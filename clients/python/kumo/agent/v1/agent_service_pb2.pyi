@@ -8,6 +8,7 @@ from kumo.compute.v1 import resources_pb2 as _resources_pb2
 from kumo.image.v1 import resources_pb2 as _resources_pb2_1
 from kumo.topology.v1 import resources_pb2 as _resources_pb2_1_1
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -46,7 +47,7 @@ class WatchAssignmentsRequest(_message.Message):
     def __init__(self, host: _Optional[str] = ...) -> None: ...
 
 class InstanceAssignment(_message.Message):
-    __slots__ = ("instance", "instance_uid", "generation", "deleted", "power_intent", "vcpus", "memory_mib", "disk_gib", "image", "image_sha256", "image_format", "hostname", "ssh_authorized_keys", "user_data", "reboot_serial", "reboot_hard", "rebuild_serial", "stop_timeout_seconds", "snapshot_serial", "snapshot_image", "resize_serial")
+    __slots__ = ("instance", "instance_uid", "generation", "deleted", "power_intent", "vcpus", "memory_mib", "disk_gib", "image", "image_sha256", "image_format", "hostname", "ssh_authorized_keys", "user_data", "reboot_serial", "reboot_hard", "rebuild_serial", "stop_timeout_seconds", "snapshot_serial", "snapshot_image", "resize_serial", "migration")
     INSTANCE_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +69,7 @@ class InstanceAssignment(_message.Message):
     SNAPSHOT_SERIAL_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_IMAGE_FIELD_NUMBER: _ClassVar[int]
     RESIZE_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    MIGRATION_FIELD_NUMBER: _ClassVar[int]
     instance: str
     instance_uid: str
     generation: int
@@ -89,7 +91,30 @@ class InstanceAssignment(_message.Message):
     snapshot_serial: int
     snapshot_image: str
     resize_serial: int
-    def __init__(self, instance: _Optional[str] = ..., instance_uid: _Optional[str] = ..., generation: _Optional[int] = ..., deleted: _Optional[bool] = ..., power_intent: _Optional[_Union[_resources_pb2.Instance.PowerIntent, str]] = ..., vcpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., disk_gib: _Optional[int] = ..., image: _Optional[str] = ..., image_sha256: _Optional[str] = ..., image_format: _Optional[_Union[_resources_pb2_1.DiskFormat, str]] = ..., hostname: _Optional[str] = ..., ssh_authorized_keys: _Optional[_Iterable[str]] = ..., user_data: _Optional[bytes] = ..., reboot_serial: _Optional[int] = ..., reboot_hard: _Optional[bool] = ..., rebuild_serial: _Optional[int] = ..., stop_timeout_seconds: _Optional[int] = ..., snapshot_serial: _Optional[int] = ..., snapshot_image: _Optional[str] = ..., resize_serial: _Optional[int] = ...) -> None: ...
+    migration: MigrationAssignment
+    def __init__(self, instance: _Optional[str] = ..., instance_uid: _Optional[str] = ..., generation: _Optional[int] = ..., deleted: _Optional[bool] = ..., power_intent: _Optional[_Union[_resources_pb2.Instance.PowerIntent, str]] = ..., vcpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., disk_gib: _Optional[int] = ..., image: _Optional[str] = ..., image_sha256: _Optional[str] = ..., image_format: _Optional[_Union[_resources_pb2_1.DiskFormat, str]] = ..., hostname: _Optional[str] = ..., ssh_authorized_keys: _Optional[_Iterable[str]] = ..., user_data: _Optional[bytes] = ..., reboot_serial: _Optional[int] = ..., reboot_hard: _Optional[bool] = ..., rebuild_serial: _Optional[int] = ..., stop_timeout_seconds: _Optional[int] = ..., snapshot_serial: _Optional[int] = ..., snapshot_image: _Optional[str] = ..., resize_serial: _Optional[int] = ..., migration: _Optional[_Union[MigrationAssignment, _Mapping]] = ...) -> None: ...
+
+class MigrationAssignment(_message.Message):
+    __slots__ = ("serial", "role", "target", "options", "abort")
+    class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        ROLE_UNSPECIFIED: _ClassVar[MigrationAssignment.Role]
+        ROLE_SOURCE: _ClassVar[MigrationAssignment.Role]
+        ROLE_DESTINATION: _ClassVar[MigrationAssignment.Role]
+    ROLE_UNSPECIFIED: MigrationAssignment.Role
+    ROLE_SOURCE: MigrationAssignment.Role
+    ROLE_DESTINATION: MigrationAssignment.Role
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    ABORT_FIELD_NUMBER: _ClassVar[int]
+    serial: int
+    role: MigrationAssignment.Role
+    target: str
+    options: _resources_pb2.MigrationOptions
+    abort: bool
+    def __init__(self, serial: _Optional[int] = ..., role: _Optional[_Union[MigrationAssignment.Role, str]] = ..., target: _Optional[str] = ..., options: _Optional[_Union[_resources_pb2.MigrationOptions, _Mapping]] = ..., abort: _Optional[bool] = ...) -> None: ...
 
 class WatchAssignmentsResponse(_message.Message):
     __slots__ = ("full_resync", "assignments")
@@ -124,6 +149,40 @@ class ReportInstanceStatusRequest(_message.Message):
     def __init__(self, instance_uid: _Optional[str] = ..., host: _Optional[str] = ..., observed_generation: _Optional[int] = ..., state: _Optional[_Union[_resources_pb2.Instance.State, str]] = ..., message: _Optional[str] = ..., observed_reboot_serial: _Optional[int] = ..., observed_rebuild_serial: _Optional[int] = ..., removed: _Optional[bool] = ..., observed_snapshot_serial: _Optional[int] = ..., observed_resize_serial: _Optional[int] = ...) -> None: ...
 
 class ReportInstanceStatusResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReportMigrationStatusRequest(_message.Message):
+    __slots__ = ("instance_uid", "host", "serial", "phase", "target", "progress", "message")
+    class Phase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        PHASE_UNSPECIFIED: _ClassVar[ReportMigrationStatusRequest.Phase]
+        PHASE_PREPARED: _ClassVar[ReportMigrationStatusRequest.Phase]
+        PHASE_RUNNING: _ClassVar[ReportMigrationStatusRequest.Phase]
+        PHASE_COMPLETED: _ClassVar[ReportMigrationStatusRequest.Phase]
+        PHASE_FAILED: _ClassVar[ReportMigrationStatusRequest.Phase]
+    PHASE_UNSPECIFIED: ReportMigrationStatusRequest.Phase
+    PHASE_PREPARED: ReportMigrationStatusRequest.Phase
+    PHASE_RUNNING: ReportMigrationStatusRequest.Phase
+    PHASE_COMPLETED: ReportMigrationStatusRequest.Phase
+    PHASE_FAILED: ReportMigrationStatusRequest.Phase
+    INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    instance_uid: str
+    host: str
+    serial: int
+    phase: ReportMigrationStatusRequest.Phase
+    target: str
+    progress: _resources_pb2.MigrationProgress
+    message: str
+    def __init__(self, instance_uid: _Optional[str] = ..., host: _Optional[str] = ..., serial: _Optional[int] = ..., phase: _Optional[_Union[ReportMigrationStatusRequest.Phase, str]] = ..., target: _Optional[str] = ..., progress: _Optional[_Union[_resources_pb2.MigrationProgress, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ReportMigrationStatusResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 

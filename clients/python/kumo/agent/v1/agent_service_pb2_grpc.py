@@ -60,6 +60,11 @@ class AgentServiceStub:
                 request_serializer=kumo_dot_agent_dot_v1_dot_agent__service__pb2.ReportInstanceStatusRequest.SerializeToString,
                 response_deserializer=kumo_dot_agent_dot_v1_dot_agent__service__pb2.ReportInstanceStatusResponse.FromString,
                 _registered_method=True)
+        self.ReportMigrationStatus = channel.unary_unary(
+                '/kumo.agent.v1.AgentService/ReportMigrationStatus',
+                request_serializer=kumo_dot_agent_dot_v1_dot_agent__service__pb2.ReportMigrationStatusRequest.SerializeToString,
+                response_deserializer=kumo_dot_agent_dot_v1_dot_agent__service__pb2.ReportMigrationStatusResponse.FromString,
+                _registered_method=True)
         self.AppendSerialPortOutput = channel.unary_unary(
                 '/kumo.agent.v1.AgentService/AppendSerialPortOutput',
                 request_serializer=kumo_dot_agent_dot_v1_dot_agent__service__pb2.AppendSerialPortOutputRequest.SerializeToString,
@@ -110,6 +115,15 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportMigrationStatus(self, request, context):
+        """Reports a live migration's step from its source or destination host: the
+        destination is ready (with the target the source sends to), progress, the
+        end. Reports for another migration than the instance's current one are ignored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AppendSerialPortOutput(self, request, context):
         """Appends serial console output of one instance. The API keeps the last 1 MiB.
         """
@@ -139,6 +153,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.ReportInstanceStatus,
                     request_deserializer=kumo_dot_agent_dot_v1_dot_agent__service__pb2.ReportInstanceStatusRequest.FromString,
                     response_serializer=kumo_dot_agent_dot_v1_dot_agent__service__pb2.ReportInstanceStatusResponse.SerializeToString,
+            ),
+            'ReportMigrationStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportMigrationStatus,
+                    request_deserializer=kumo_dot_agent_dot_v1_dot_agent__service__pb2.ReportMigrationStatusRequest.FromString,
+                    response_serializer=kumo_dot_agent_dot_v1_dot_agent__service__pb2.ReportMigrationStatusResponse.SerializeToString,
             ),
             'AppendSerialPortOutput': grpc.unary_unary_rpc_method_handler(
                     servicer.AppendSerialPortOutput,
@@ -259,6 +278,33 @@ class AgentService:
             '/kumo.agent.v1.AgentService/ReportInstanceStatus',
             kumo_dot_agent_dot_v1_dot_agent__service__pb2.ReportInstanceStatusRequest.SerializeToString,
             kumo_dot_agent_dot_v1_dot_agent__service__pb2.ReportInstanceStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportMigrationStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kumo.agent.v1.AgentService/ReportMigrationStatus',
+            kumo_dot_agent_dot_v1_dot_agent__service__pb2.ReportMigrationStatusRequest.SerializeToString,
+            kumo_dot_agent_dot_v1_dot_agent__service__pb2.ReportMigrationStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -330,6 +330,28 @@ class SnapshotInstanceRequest(_message.Message):
     request_id: str
     def __init__(self, name: _Optional[str] = ..., image_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
+class MigrateInstanceRequest(_message.Message):
+    __slots__ = ("name", "host", "options", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    host: str
+    options: _resources_pb2.MigrationOptions
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., options: _Optional[_Union[_resources_pb2.MigrationOptions, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class EvacuateInstanceRequest(_message.Message):
+    __slots__ = ("name", "host", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    host: str
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
 class GetSerialPortOutputRequest(_message.Message):
     __slots__ = ("name", "start")
     NAME_FIELD_NUMBER: _ClassVar[int]

@@ -178,6 +178,16 @@ class ComputeServiceStub:
                 request_serializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.SnapshotInstanceRequest.SerializeToString,
                 response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
                 _registered_method=True)
+        self.MigrateInstance = channel.unary_unary(
+                '/kumo.compute.v1.ComputeService/MigrateInstance',
+                request_serializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.MigrateInstanceRequest.SerializeToString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
+        self.EvacuateInstance = channel.unary_unary(
+                '/kumo.compute.v1.ComputeService/EvacuateInstance',
+                request_serializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.EvacuateInstanceRequest.SerializeToString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
         self.GetSerialPortOutput = channel.unary_unary(
                 '/kumo.compute.v1.ComputeService/GetSerialPortOutput',
                 request_serializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.GetSerialPortOutputRequest.SerializeToString,
@@ -385,6 +395,24 @@ class ComputeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MigrateInstance(self, request, context):
+        """Moves a running (or suspended) instance to another host while it runs (live
+        migration). The operation's metadata carries a MigrationProgress in `detail`;
+        cancelling it aborts the migration (the guest stays on its host).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EvacuateInstance(self, request, context):
+        """Rebuilds an instance whose host is DOWN on another host (`host`, or the
+        scheduler's pick), from its image: what was on its local disk is lost. The old
+        host removes its copy when it comes back. Cloud administrators only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetSerialPortOutput(self, request, context):
         """Reads what the guest wrote to its serial console, as last reported by its host.
         """
@@ -533,6 +561,16 @@ def add_ComputeServiceServicer_to_server(servicer, server):
             'SnapshotInstance': grpc.unary_unary_rpc_method_handler(
                     servicer.SnapshotInstance,
                     request_deserializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.SnapshotInstanceRequest.FromString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'MigrateInstance': grpc.unary_unary_rpc_method_handler(
+                    servicer.MigrateInstance,
+                    request_deserializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.MigrateInstanceRequest.FromString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'EvacuateInstance': grpc.unary_unary_rpc_method_handler(
+                    servicer.EvacuateInstance,
+                    request_deserializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.EvacuateInstanceRequest.FromString,
                     response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
             ),
             'GetSerialPortOutput': grpc.unary_unary_rpc_method_handler(
@@ -1297,6 +1335,60 @@ class ComputeService:
             target,
             '/kumo.compute.v1.ComputeService/SnapshotInstance',
             kumo_dot_compute_dot_v1_dot_compute__service__pb2.SnapshotInstanceRequest.SerializeToString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MigrateInstance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kumo.compute.v1.ComputeService/MigrateInstance',
+            kumo_dot_compute_dot_v1_dot_compute__service__pb2.MigrateInstanceRequest.SerializeToString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EvacuateInstance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kumo.compute.v1.ComputeService/EvacuateInstance',
+            kumo_dot_compute_dot_v1_dot_compute__service__pb2.EvacuateInstanceRequest.SerializeToString,
             google_dot_longrunning_dot_operations__pb2.Operation.FromString,
             options,
             channel_credentials,

@@ -178,3 +178,55 @@ class Instance(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     etag: str
     def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., display_name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., flavor: _Optional[str] = ..., image: _Optional[str] = ..., hostname: _Optional[str] = ..., key_pairs: _Optional[_Iterable[str]] = ..., server_group: _Optional[str] = ..., pool: _Optional[str] = ..., requested_host: _Optional[str] = ..., user_data: _Optional[bytes] = ..., power_intent: _Optional[_Union[Instance.PowerIntent, str]] = ..., generation: _Optional[int] = ..., state: _Optional[_Union[Instance.State, str]] = ..., status_message: _Optional[str] = ..., host: _Optional[str] = ..., vcpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., disk_gib: _Optional[int] = ..., conditions: _Optional[_Iterable[_Union[_condition_pb2.Condition, _Mapping]]] = ..., observed_generation: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+
+class MigrationOptions(_message.Message):
+    __slots__ = ("max_downtime_ms", "bandwidth_mibps", "auto_converge", "post_copy", "block_migration", "timeout_seconds")
+    class BlockMigration(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        BLOCK_MIGRATION_UNSPECIFIED: _ClassVar[MigrationOptions.BlockMigration]
+        BLOCK_MIGRATION_ENABLED: _ClassVar[MigrationOptions.BlockMigration]
+        BLOCK_MIGRATION_DISABLED: _ClassVar[MigrationOptions.BlockMigration]
+    BLOCK_MIGRATION_UNSPECIFIED: MigrationOptions.BlockMigration
+    BLOCK_MIGRATION_ENABLED: MigrationOptions.BlockMigration
+    BLOCK_MIGRATION_DISABLED: MigrationOptions.BlockMigration
+    MAX_DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_MIBPS_FIELD_NUMBER: _ClassVar[int]
+    AUTO_CONVERGE_FIELD_NUMBER: _ClassVar[int]
+    POST_COPY_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_MIGRATION_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    max_downtime_ms: int
+    bandwidth_mibps: int
+    auto_converge: bool
+    post_copy: bool
+    block_migration: MigrationOptions.BlockMigration
+    timeout_seconds: int
+    def __init__(self, max_downtime_ms: _Optional[int] = ..., bandwidth_mibps: _Optional[int] = ..., auto_converge: _Optional[bool] = ..., post_copy: _Optional[bool] = ..., block_migration: _Optional[_Union[MigrationOptions.BlockMigration, str]] = ..., timeout_seconds: _Optional[int] = ...) -> None: ...
+
+class MigrationProgress(_message.Message):
+    __slots__ = ("source_host", "destination_host", "elapsed_ms", "memory_total_bytes", "memory_processed_bytes", "memory_remaining_bytes", "dirty_rate_bytes_per_second", "disk_total_bytes", "disk_processed_bytes", "iteration", "downtime_ms", "total_ms")
+    SOURCE_HOST_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_HOST_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_PROCESSED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_REMAINING_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DIRTY_RATE_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    DISK_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DISK_PROCESSED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ITERATION_FIELD_NUMBER: _ClassVar[int]
+    DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    source_host: str
+    destination_host: str
+    elapsed_ms: int
+    memory_total_bytes: int
+    memory_processed_bytes: int
+    memory_remaining_bytes: int
+    dirty_rate_bytes_per_second: int
+    disk_total_bytes: int
+    disk_processed_bytes: int
+    iteration: int
+    downtime_ms: float
+    total_ms: float
+    def __init__(self, source_host: _Optional[str] = ..., destination_host: _Optional[str] = ..., elapsed_ms: _Optional[int] = ..., memory_total_bytes: _Optional[int] = ..., memory_processed_bytes: _Optional[int] = ..., memory_remaining_bytes: _Optional[int] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., disk_total_bytes: _Optional[int] = ..., disk_processed_bytes: _Optional[int] = ..., iteration: _Optional[int] = ..., downtime_ms: _Optional[float] = ..., total_ms: _Optional[float] = ...) -> None: ...

@@ -26,12 +26,13 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import client_pb2 as google_dot_api_dot_client__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
+from google.longrunning import operations_pb2 as google_dot_longrunning_dot_operations__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from kumo.topology.v1 import resources_pb2 as kumo_dot_topology_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'kumo/topology/v1/topology_service.proto\x12\x10kumo.topology.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a kumo/topology/v1/resources.proto\"r\n\x13\x43reateRegionRequest\x12.\n\x06region\x18\x01 \x01(\x0b\x32\x18.kumo.topology.v1.RegionB\x04\xe2\x41\x01\x02\x12\x17\n\tregion_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"C\n\x10GetRegionRequest\x12/\n\x04name\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18topology.kumo.dev/Region\"]\n\x12ListRegionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x10\n\x08order_by\x18\x04 \x01(\t\"Y\n\x13ListRegionsResponse\x12)\n\x07regions\x18\x01 \x03(\x0b\x32\x18.kumo.topology.v1.Region\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8a\x01\n\x13UpdateRegionRequest\x12.\n\x06region\x18\x01 \x01(\x0b\x32\x18.kumo.topology.v1.RegionB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"h\n\x13\x44\x65leteRegionRequest\x12/\n\x04name\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18topology.kumo.dev/Region\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"j\n\x11\x43reateZoneRequest\x12*\n\x04zone\x18\x01 \x01(\x0b\x32\x16.kumo.topology.v1.ZoneB\x04\xe2\x41\x01\x02\x12\x15\n\x07zone_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"?\n\x0eGetZoneRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Zone\"[\n\x10ListZonesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x10\n\x08order_by\x18\x04 \x01(\t\"S\n\x11ListZonesResponse\x12%\n\x05zones\x18\x01 \x03(\x0b\x32\x16.kumo.topology.v1.Zone\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x84\x01\n\x11UpdateZoneRequest\x12*\n\x04zone\x18\x01 \x01(\x0b\x32\x16.kumo.topology.v1.ZoneB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"d\n\x11\x44\x65leteZoneRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Zone\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"j\n\x11\x43reatePoolRequest\x12*\n\x04pool\x18\x01 \x01(\x0b\x32\x16.kumo.topology.v1.PoolB\x04\xe2\x41\x01\x02\x12\x15\n\x07pool_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"?\n\x0eGetPoolRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Pool\"[\n\x10ListPoolsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x10\n\x08order_by\x18\x04 \x01(\t\"S\n\x11ListPoolsResponse\x12%\n\x05pools\x18\x01 \x03(\x0b\x32\x16.kumo.topology.v1.Pool\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x84\x01\n\x11UpdatePoolRequest\x12*\n\x04pool\x18\x01 \x01(\x0b\x32\x16.kumo.topology.v1.PoolB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"d\n\x11\x44\x65letePoolRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Pool\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"j\n\x11\x43reateRackRequest\x12*\n\x04rack\x18\x01 \x01(\x0b\x32\x16.kumo.topology.v1.RackB\x04\xe2\x41\x01\x02\x12\x15\n\x07rack_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"?\n\x0eGetRackRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Rack\"[\n\x10ListRacksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x10\n\x08order_by\x18\x04 \x01(\t\"S\n\x11ListRacksResponse\x12%\n\x05racks\x18\x01 \x03(\x0b\x32\x16.kumo.topology.v1.Rack\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x84\x01\n\x11UpdateRackRequest\x12*\n\x04rack\x18\x01 \x01(\x0b\x32\x16.kumo.topology.v1.RackB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"d\n\x11\x44\x65leteRackRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Rack\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"j\n\x11\x43reateHostRequest\x12*\n\x04host\x18\x01 \x01(\x0b\x32\x16.kumo.topology.v1.HostB\x04\xe2\x41\x01\x02\x12\x15\n\x07host_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"?\n\x0eGetHostRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Host\"[\n\x10ListHostsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x10\n\x08order_by\x18\x04 \x01(\t\"S\n\x11ListHostsResponse\x12%\n\x05hosts\x18\x01 \x03(\x0b\x32\x16.kumo.topology.v1.Host\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x84\x01\n\x11UpdateHostRequest\x12*\n\x04host\x18\x01 \x01(\x0b\x32\x16.kumo.topology.v1.HostB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"d\n\x11\x44\x65leteHostRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Host\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"B\n\x11\x45nableHostRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Host\"S\n\x12\x44isableHostRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Host\x12\x0e\n\x06reason\x18\x02 \x01(\t2\xec\x18\n\x0fTopologyService\x12\x7f\n\x0c\x43reateRegion\x12%.kumo.topology.v1.CreateRegionRequest\x1a\x18.kumo.topology.v1.Region\".\xda\x41\x10region,region_id\x82\xd3\xe4\x93\x02\x15\"\x0b/v1/regions:\x06region\x12n\n\tGetRegion\x12\".kumo.topology.v1.GetRegionRequest\x1a\x18.kumo.topology.v1.Region\"#\xda\x41\x04name\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=regions/*}\x12o\n\x0bListRegions\x12$.kumo.topology.v1.ListRegionsRequest\x1a%.kumo.topology.v1.ListRegionsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/regions\x12\x91\x01\n\x0cUpdateRegion\x12%.kumo.topology.v1.UpdateRegionRequest\x1a\x18.kumo.topology.v1.Region\"@\xda\x41\x12region,update_mask\x82\xd3\xe4\x93\x02%2\x1b/v1/{region.name=regions/*}:\x06region\x12r\n\x0c\x44\x65leteRegion\x12%.kumo.topology.v1.DeleteRegionRequest\x1a\x16.google.protobuf.Empty\"#\xda\x41\x04name\x82\xd3\xe4\x93\x02\x16*\x14/v1/{name=regions/*}\x12q\n\nCreateZone\x12#.kumo.topology.v1.CreateZoneRequest\x1a\x16.kumo.topology.v1.Zone\"&\xda\x41\x0czone,zone_id\x82\xd3\xe4\x93\x02\x11\"\t/v1/zones:\x04zone\x12\x66\n\x07GetZone\x12 .kumo.topology.v1.GetZoneRequest\x1a\x16.kumo.topology.v1.Zone\"!\xda\x41\x04name\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=zones/*}\x12g\n\tListZones\x12\".kumo.topology.v1.ListZonesRequest\x1a#.kumo.topology.v1.ListZonesResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/zones\x12\x83\x01\n\nUpdateZone\x12#.kumo.topology.v1.UpdateZoneRequest\x1a\x16.kumo.topology.v1.Zone\"8\xda\x41\x10zone,update_mask\x82\xd3\xe4\x93\x02\x1f\x32\x17/v1/{zone.name=zones/*}:\x04zone\x12l\n\nDeleteZone\x12#.kumo.topology.v1.DeleteZoneRequest\x1a\x16.google.protobuf.Empty\"!\xda\x41\x04name\x82\xd3\xe4\x93\x02\x14*\x12/v1/{name=zones/*}\x12q\n\nCreatePool\x12#.kumo.topology.v1.CreatePoolRequest\x1a\x16.kumo.topology.v1.Pool\"&\xda\x41\x0cpool,pool_id\x82\xd3\xe4\x93\x02\x11\"\t/v1/pools:\x04pool\x12\x66\n\x07GetPool\x12 .kumo.topology.v1.GetPoolRequest\x1a\x16.kumo.topology.v1.Pool\"!\xda\x41\x04name\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=pools/*}\x12g\n\tListPools\x12\".kumo.topology.v1.ListPoolsRequest\x1a#.kumo.topology.v1.ListPoolsResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/pools\x12\x83\x01\n\nUpdatePool\x12#.kumo.topology.v1.UpdatePoolRequest\x1a\x16.kumo.topology.v1.Pool\"8\xda\x41\x10pool,update_mask\x82\xd3\xe4\x93\x02\x1f\x32\x17/v1/{pool.name=pools/*}:\x04pool\x12l\n\nDeletePool\x12#.kumo.topology.v1.DeletePoolRequest\x1a\x16.google.protobuf.Empty\"!\xda\x41\x04name\x82\xd3\xe4\x93\x02\x14*\x12/v1/{name=pools/*}\x12q\n\nCreateRack\x12#.kumo.topology.v1.CreateRackRequest\x1a\x16.kumo.topology.v1.Rack\"&\xda\x41\x0crack,rack_id\x82\xd3\xe4\x93\x02\x11\"\t/v1/racks:\x04rack\x12\x66\n\x07GetRack\x12 .kumo.topology.v1.GetRackRequest\x1a\x16.kumo.topology.v1.Rack\"!\xda\x41\x04name\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=racks/*}\x12g\n\tListRacks\x12\".kumo.topology.v1.ListRacksRequest\x1a#.kumo.topology.v1.ListRacksResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/racks\x12\x83\x01\n\nUpdateRack\x12#.kumo.topology.v1.UpdateRackRequest\x1a\x16.kumo.topology.v1.Rack\"8\xda\x41\x10rack,update_mask\x82\xd3\xe4\x93\x02\x1f\x32\x17/v1/{rack.name=racks/*}:\x04rack\x12l\n\nDeleteRack\x12#.kumo.topology.v1.DeleteRackRequest\x1a\x16.google.protobuf.Empty\"!\xda\x41\x04name\x82\xd3\xe4\x93\x02\x14*\x12/v1/{name=racks/*}\x12q\n\nCreateHost\x12#.kumo.topology.v1.CreateHostRequest\x1a\x16.kumo.topology.v1.Host\"&\xda\x41\x0chost,host_id\x82\xd3\xe4\x93\x02\x11\"\t/v1/hosts:\x04host\x12\x66\n\x07GetHost\x12 .kumo.topology.v1.GetHostRequest\x1a\x16.kumo.topology.v1.Host\"!\xda\x41\x04name\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=hosts/*}\x12g\n\tListHosts\x12\".kumo.topology.v1.ListHostsRequest\x1a#.kumo.topology.v1.ListHostsResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/hosts\x12\x83\x01\n\nUpdateHost\x12#.kumo.topology.v1.UpdateHostRequest\x1a\x16.kumo.topology.v1.Host\"8\xda\x41\x10host,update_mask\x82\xd3\xe4\x93\x02\x1f\x32\x17/v1/{host.name=hosts/*}:\x04host\x12l\n\nDeleteHost\x12#.kumo.topology.v1.DeleteHostRequest\x1a\x16.google.protobuf.Empty\"!\xda\x41\x04name\x82\xd3\xe4\x93\x02\x14*\x12/v1/{name=hosts/*}\x12v\n\nEnableHost\x12#.kumo.topology.v1.EnableHostRequest\x1a\x16.kumo.topology.v1.Host\"+\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/{name=hosts/*}:enable:\x01*\x12\x80\x01\n\x0b\x44isableHost\x12$.kumo.topology.v1.DisableHostRequest\x1a\x16.kumo.topology.v1.Host\"3\xda\x41\x0bname,reason\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{name=hosts/*}:disable:\x01*\x1a\x14\xca\x41\x11topology.kumo.devB\x18\n\x14\x64\x65v.kumo.topology.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'kumo/topology/v1/topology_service.proto\x12\x10kumo.topology.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a#google/longrunning/operations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a kumo/topology/v1/resources.proto\"r\n\x13\x43reateRegionRequest\x12.\n\x06region\x18\x01 \x01(\x0b\x32\x18.kumo.topology.v1.RegionB\x04\xe2\x41\x01\x02\x12\x17\n\tregion_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"C\n\x10GetRegionRequest\x12/\n\x04name\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18topology.kumo.dev/Region\"]\n\x12ListRegionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x10\n\x08order_by\x18\x04 \x01(\t\"Y\n\x13ListRegionsResponse\x12)\n\x07regions\x18\x01 \x03(\x0b\x32\x18.kumo.topology.v1.Region\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8a\x01\n\x13UpdateRegionRequest\x12.\n\x06region\x18\x01 \x01(\x0b\x32\x18.kumo.topology.v1.RegionB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"h\n\x13\x44\x65leteRegionRequest\x12/\n\x04name\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18topology.kumo.dev/Region\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"j\n\x11\x43reateZoneRequest\x12*\n\x04zone\x18\x01 \x01(\x0b\x32\x16.kumo.topology.v1.ZoneB\x04\xe2\x41\x01\x02\x12\x15\n\x07zone_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"?\n\x0eGetZoneRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Zone\"[\n\x10ListZonesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x10\n\x08order_by\x18\x04 \x01(\t\"S\n\x11ListZonesResponse\x12%\n\x05zones\x18\x01 \x03(\x0b\x32\x16.kumo.topology.v1.Zone\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x84\x01\n\x11UpdateZoneRequest\x12*\n\x04zone\x18\x01 \x01(\x0b\x32\x16.kumo.topology.v1.ZoneB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"d\n\x11\x44\x65leteZoneRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Zone\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"j\n\x11\x43reatePoolRequest\x12*\n\x04pool\x18\x01 \x01(\x0b\x32\x16.kumo.topology.v1.PoolB\x04\xe2\x41\x01\x02\x12\x15\n\x07pool_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"?\n\x0eGetPoolRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Pool\"[\n\x10ListPoolsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x10\n\x08order_by\x18\x04 \x01(\t\"S\n\x11ListPoolsResponse\x12%\n\x05pools\x18\x01 \x03(\x0b\x32\x16.kumo.topology.v1.Pool\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x84\x01\n\x11UpdatePoolRequest\x12*\n\x04pool\x18\x01 \x01(\x0b\x32\x16.kumo.topology.v1.PoolB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"d\n\x11\x44\x65letePoolRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Pool\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"j\n\x11\x43reateRackRequest\x12*\n\x04rack\x18\x01 \x01(\x0b\x32\x16.kumo.topology.v1.RackB\x04\xe2\x41\x01\x02\x12\x15\n\x07rack_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"?\n\x0eGetRackRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Rack\"[\n\x10ListRacksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x10\n\x08order_by\x18\x04 \x01(\t\"S\n\x11ListRacksResponse\x12%\n\x05racks\x18\x01 \x03(\x0b\x32\x16.kumo.topology.v1.Rack\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x84\x01\n\x11UpdateRackRequest\x12*\n\x04rack\x18\x01 \x01(\x0b\x32\x16.kumo.topology.v1.RackB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"d\n\x11\x44\x65leteRackRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Rack\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"j\n\x11\x43reateHostRequest\x12*\n\x04host\x18\x01 \x01(\x0b\x32\x16.kumo.topology.v1.HostB\x04\xe2\x41\x01\x02\x12\x15\n\x07host_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"?\n\x0eGetHostRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Host\"[\n\x10ListHostsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x10\n\x08order_by\x18\x04 \x01(\t\"S\n\x11ListHostsResponse\x12%\n\x05hosts\x18\x01 \x03(\x0b\x32\x16.kumo.topology.v1.Host\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x84\x01\n\x11UpdateHostRequest\x12*\n\x04host\x18\x01 \x01(\x0b\x32\x16.kumo.topology.v1.HostB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"d\n\x11\x44\x65leteHostRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Host\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"B\n\x11\x45nableHostRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Host\"\x83\x01\n\x1b\x45nterHostMaintenanceRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Host\x12!\n\x19max_concurrent_migrations\x18\x02 \x01(\x05\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"K\n\x1a\x45xitHostMaintenanceRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Host\"S\n\x12\x44isableHostRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16topology.kumo.dev/Host\x12\x0e\n\x06reason\x18\x02 \x01(\t2\xd8\x1b\n\x0fTopologyService\x12\x7f\n\x0c\x43reateRegion\x12%.kumo.topology.v1.CreateRegionRequest\x1a\x18.kumo.topology.v1.Region\".\xda\x41\x10region,region_id\x82\xd3\xe4\x93\x02\x15\"\x0b/v1/regions:\x06region\x12n\n\tGetRegion\x12\".kumo.topology.v1.GetRegionRequest\x1a\x18.kumo.topology.v1.Region\"#\xda\x41\x04name\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=regions/*}\x12o\n\x0bListRegions\x12$.kumo.topology.v1.ListRegionsRequest\x1a%.kumo.topology.v1.ListRegionsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/regions\x12\x91\x01\n\x0cUpdateRegion\x12%.kumo.topology.v1.UpdateRegionRequest\x1a\x18.kumo.topology.v1.Region\"@\xda\x41\x12region,update_mask\x82\xd3\xe4\x93\x02%2\x1b/v1/{region.name=regions/*}:\x06region\x12r\n\x0c\x44\x65leteRegion\x12%.kumo.topology.v1.DeleteRegionRequest\x1a\x16.google.protobuf.Empty\"#\xda\x41\x04name\x82\xd3\xe4\x93\x02\x16*\x14/v1/{name=regions/*}\x12q\n\nCreateZone\x12#.kumo.topology.v1.CreateZoneRequest\x1a\x16.kumo.topology.v1.Zone\"&\xda\x41\x0czone,zone_id\x82\xd3\xe4\x93\x02\x11\"\t/v1/zones:\x04zone\x12\x66\n\x07GetZone\x12 .kumo.topology.v1.GetZoneRequest\x1a\x16.kumo.topology.v1.Zone\"!\xda\x41\x04name\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=zones/*}\x12g\n\tListZones\x12\".kumo.topology.v1.ListZonesRequest\x1a#.kumo.topology.v1.ListZonesResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/zones\x12\x83\x01\n\nUpdateZone\x12#.kumo.topology.v1.UpdateZoneRequest\x1a\x16.kumo.topology.v1.Zone\"8\xda\x41\x10zone,update_mask\x82\xd3\xe4\x93\x02\x1f\x32\x17/v1/{zone.name=zones/*}:\x04zone\x12l\n\nDeleteZone\x12#.kumo.topology.v1.DeleteZoneRequest\x1a\x16.google.protobuf.Empty\"!\xda\x41\x04name\x82\xd3\xe4\x93\x02\x14*\x12/v1/{name=zones/*}\x12q\n\nCreatePool\x12#.kumo.topology.v1.CreatePoolRequest\x1a\x16.kumo.topology.v1.Pool\"&\xda\x41\x0cpool,pool_id\x82\xd3\xe4\x93\x02\x11\"\t/v1/pools:\x04pool\x12\x66\n\x07GetPool\x12 .kumo.topology.v1.GetPoolRequest\x1a\x16.kumo.topology.v1.Pool\"!\xda\x41\x04name\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=pools/*}\x12g\n\tListPools\x12\".kumo.topology.v1.ListPoolsRequest\x1a#.kumo.topology.v1.ListPoolsResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/pools\x12\x83\x01\n\nUpdatePool\x12#.kumo.topology.v1.UpdatePoolRequest\x1a\x16.kumo.topology.v1.Pool\"8\xda\x41\x10pool,update_mask\x82\xd3\xe4\x93\x02\x1f\x32\x17/v1/{pool.name=pools/*}:\x04pool\x12l\n\nDeletePool\x12#.kumo.topology.v1.DeletePoolRequest\x1a\x16.google.protobuf.Empty\"!\xda\x41\x04name\x82\xd3\xe4\x93\x02\x14*\x12/v1/{name=pools/*}\x12q\n\nCreateRack\x12#.kumo.topology.v1.CreateRackRequest\x1a\x16.kumo.topology.v1.Rack\"&\xda\x41\x0crack,rack_id\x82\xd3\xe4\x93\x02\x11\"\t/v1/racks:\x04rack\x12\x66\n\x07GetRack\x12 .kumo.topology.v1.GetRackRequest\x1a\x16.kumo.topology.v1.Rack\"!\xda\x41\x04name\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=racks/*}\x12g\n\tListRacks\x12\".kumo.topology.v1.ListRacksRequest\x1a#.kumo.topology.v1.ListRacksResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/racks\x12\x83\x01\n\nUpdateRack\x12#.kumo.topology.v1.UpdateRackRequest\x1a\x16.kumo.topology.v1.Rack\"8\xda\x41\x10rack,update_mask\x82\xd3\xe4\x93\x02\x1f\x32\x17/v1/{rack.name=racks/*}:\x04rack\x12l\n\nDeleteRack\x12#.kumo.topology.v1.DeleteRackRequest\x1a\x16.google.protobuf.Empty\"!\xda\x41\x04name\x82\xd3\xe4\x93\x02\x14*\x12/v1/{name=racks/*}\x12q\n\nCreateHost\x12#.kumo.topology.v1.CreateHostRequest\x1a\x16.kumo.topology.v1.Host\"&\xda\x41\x0chost,host_id\x82\xd3\xe4\x93\x02\x11\"\t/v1/hosts:\x04host\x12\x66\n\x07GetHost\x12 .kumo.topology.v1.GetHostRequest\x1a\x16.kumo.topology.v1.Host\"!\xda\x41\x04name\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=hosts/*}\x12g\n\tListHosts\x12\".kumo.topology.v1.ListHostsRequest\x1a#.kumo.topology.v1.ListHostsResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/hosts\x12\x83\x01\n\nUpdateHost\x12#.kumo.topology.v1.UpdateHostRequest\x1a\x16.kumo.topology.v1.Host\"8\xda\x41\x10host,update_mask\x82\xd3\xe4\x93\x02\x1f\x32\x17/v1/{host.name=hosts/*}:\x04host\x12l\n\nDeleteHost\x12#.kumo.topology.v1.DeleteHostRequest\x1a\x16.google.protobuf.Empty\"!\xda\x41\x04name\x82\xd3\xe4\x93\x02\x14*\x12/v1/{name=hosts/*}\x12v\n\nEnableHost\x12#.kumo.topology.v1.EnableHostRequest\x1a\x16.kumo.topology.v1.Host\"+\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/{name=hosts/*}:enable:\x01*\x12\x80\x01\n\x0b\x44isableHost\x12$.kumo.topology.v1.DisableHostRequest\x1a\x16.kumo.topology.v1.Host\"3\xda\x41\x0bname,reason\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{name=hosts/*}:disable:\x01*\x12\xd5\x01\n\x14\x45nterHostMaintenance\x12-.kumo.topology.v1.EnterHostMaintenanceRequest\x1a\x1d.google.longrunning.Operation\"o\xca\x41\x37\n\x15kumo.topology.v1.Host\x12\x1ekumo.type.v1.OperationMetadata\xda\x41\x04name\x82\xd3\xe4\x93\x02(\"#/v1/{name=hosts/*}:enterMaintenance:\x01*\x12\x91\x01\n\x13\x45xitHostMaintenance\x12,.kumo.topology.v1.ExitHostMaintenanceRequest\x1a\x16.kumo.topology.v1.Host\"4\xda\x41\x04name\x82\xd3\xe4\x93\x02\'\"\"/v1/{name=hosts/*}:exitMaintenance:\x01*\x1a\x14\xca\x41\x11topology.kumo.devB\x18\n\x14\x64\x65v.kumo.topology.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -91,6 +92,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEHOSTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\030\n\026topology.kumo.dev/Host'
   _globals['_ENABLEHOSTREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_ENABLEHOSTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\030\n\026topology.kumo.dev/Host'
+  _globals['_ENTERHOSTMAINTENANCEREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_ENTERHOSTMAINTENANCEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\030\n\026topology.kumo.dev/Host'
+  _globals['_EXITHOSTMAINTENANCEREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_EXITHOSTMAINTENANCEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\030\n\026topology.kumo.dev/Host'
   _globals['_DISABLEHOSTREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_DISABLEHOSTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\030\n\026topology.kumo.dev/Host'
   _globals['_TOPOLOGYSERVICE']._loaded_options = None
@@ -149,70 +154,78 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TOPOLOGYSERVICE'].methods_by_name['EnableHost']._serialized_options = b'\332A\004name\202\323\344\223\002\036\"\031/v1/{name=hosts/*}:enable:\001*'
   _globals['_TOPOLOGYSERVICE'].methods_by_name['DisableHost']._loaded_options = None
   _globals['_TOPOLOGYSERVICE'].methods_by_name['DisableHost']._serialized_options = b'\332A\013name,reason\202\323\344\223\002\037\"\032/v1/{name=hosts/*}:disable:\001*'
-  _globals['_CREATEREGIONREQUEST']._serialized_start=273
-  _globals['_CREATEREGIONREQUEST']._serialized_end=387
-  _globals['_GETREGIONREQUEST']._serialized_start=389
-  _globals['_GETREGIONREQUEST']._serialized_end=456
-  _globals['_LISTREGIONSREQUEST']._serialized_start=458
-  _globals['_LISTREGIONSREQUEST']._serialized_end=551
-  _globals['_LISTREGIONSRESPONSE']._serialized_start=553
-  _globals['_LISTREGIONSRESPONSE']._serialized_end=642
-  _globals['_UPDATEREGIONREQUEST']._serialized_start=645
-  _globals['_UPDATEREGIONREQUEST']._serialized_end=783
-  _globals['_DELETEREGIONREQUEST']._serialized_start=785
-  _globals['_DELETEREGIONREQUEST']._serialized_end=889
-  _globals['_CREATEZONEREQUEST']._serialized_start=891
-  _globals['_CREATEZONEREQUEST']._serialized_end=997
-  _globals['_GETZONEREQUEST']._serialized_start=999
-  _globals['_GETZONEREQUEST']._serialized_end=1062
-  _globals['_LISTZONESREQUEST']._serialized_start=1064
-  _globals['_LISTZONESREQUEST']._serialized_end=1155
-  _globals['_LISTZONESRESPONSE']._serialized_start=1157
-  _globals['_LISTZONESRESPONSE']._serialized_end=1240
-  _globals['_UPDATEZONEREQUEST']._serialized_start=1243
-  _globals['_UPDATEZONEREQUEST']._serialized_end=1375
-  _globals['_DELETEZONEREQUEST']._serialized_start=1377
-  _globals['_DELETEZONEREQUEST']._serialized_end=1477
-  _globals['_CREATEPOOLREQUEST']._serialized_start=1479
-  _globals['_CREATEPOOLREQUEST']._serialized_end=1585
-  _globals['_GETPOOLREQUEST']._serialized_start=1587
-  _globals['_GETPOOLREQUEST']._serialized_end=1650
-  _globals['_LISTPOOLSREQUEST']._serialized_start=1652
-  _globals['_LISTPOOLSREQUEST']._serialized_end=1743
-  _globals['_LISTPOOLSRESPONSE']._serialized_start=1745
-  _globals['_LISTPOOLSRESPONSE']._serialized_end=1828
-  _globals['_UPDATEPOOLREQUEST']._serialized_start=1831
-  _globals['_UPDATEPOOLREQUEST']._serialized_end=1963
-  _globals['_DELETEPOOLREQUEST']._serialized_start=1965
-  _globals['_DELETEPOOLREQUEST']._serialized_end=2065
-  _globals['_CREATERACKREQUEST']._serialized_start=2067
-  _globals['_CREATERACKREQUEST']._serialized_end=2173
-  _globals['_GETRACKREQUEST']._serialized_start=2175
-  _globals['_GETRACKREQUEST']._serialized_end=2238
-  _globals['_LISTRACKSREQUEST']._serialized_start=2240
-  _globals['_LISTRACKSREQUEST']._serialized_end=2331
-  _globals['_LISTRACKSRESPONSE']._serialized_start=2333
-  _globals['_LISTRACKSRESPONSE']._serialized_end=2416
-  _globals['_UPDATERACKREQUEST']._serialized_start=2419
-  _globals['_UPDATERACKREQUEST']._serialized_end=2551
-  _globals['_DELETERACKREQUEST']._serialized_start=2553
-  _globals['_DELETERACKREQUEST']._serialized_end=2653
-  _globals['_CREATEHOSTREQUEST']._serialized_start=2655
-  _globals['_CREATEHOSTREQUEST']._serialized_end=2761
-  _globals['_GETHOSTREQUEST']._serialized_start=2763
-  _globals['_GETHOSTREQUEST']._serialized_end=2826
-  _globals['_LISTHOSTSREQUEST']._serialized_start=2828
-  _globals['_LISTHOSTSREQUEST']._serialized_end=2919
-  _globals['_LISTHOSTSRESPONSE']._serialized_start=2921
-  _globals['_LISTHOSTSRESPONSE']._serialized_end=3004
-  _globals['_UPDATEHOSTREQUEST']._serialized_start=3007
-  _globals['_UPDATEHOSTREQUEST']._serialized_end=3139
-  _globals['_DELETEHOSTREQUEST']._serialized_start=3141
-  _globals['_DELETEHOSTREQUEST']._serialized_end=3241
-  _globals['_ENABLEHOSTREQUEST']._serialized_start=3243
-  _globals['_ENABLEHOSTREQUEST']._serialized_end=3309
-  _globals['_DISABLEHOSTREQUEST']._serialized_start=3311
-  _globals['_DISABLEHOSTREQUEST']._serialized_end=3394
-  _globals['_TOPOLOGYSERVICE']._serialized_start=3397
-  _globals['_TOPOLOGYSERVICE']._serialized_end=6577
+  _globals['_TOPOLOGYSERVICE'].methods_by_name['EnterHostMaintenance']._loaded_options = None
+  _globals['_TOPOLOGYSERVICE'].methods_by_name['EnterHostMaintenance']._serialized_options = b'\312A7\n\025kumo.topology.v1.Host\022\036kumo.type.v1.OperationMetadata\332A\004name\202\323\344\223\002(\"#/v1/{name=hosts/*}:enterMaintenance:\001*'
+  _globals['_TOPOLOGYSERVICE'].methods_by_name['ExitHostMaintenance']._loaded_options = None
+  _globals['_TOPOLOGYSERVICE'].methods_by_name['ExitHostMaintenance']._serialized_options = b'\332A\004name\202\323\344\223\002\'\"\"/v1/{name=hosts/*}:exitMaintenance:\001*'
+  _globals['_CREATEREGIONREQUEST']._serialized_start=310
+  _globals['_CREATEREGIONREQUEST']._serialized_end=424
+  _globals['_GETREGIONREQUEST']._serialized_start=426
+  _globals['_GETREGIONREQUEST']._serialized_end=493
+  _globals['_LISTREGIONSREQUEST']._serialized_start=495
+  _globals['_LISTREGIONSREQUEST']._serialized_end=588
+  _globals['_LISTREGIONSRESPONSE']._serialized_start=590
+  _globals['_LISTREGIONSRESPONSE']._serialized_end=679
+  _globals['_UPDATEREGIONREQUEST']._serialized_start=682
+  _globals['_UPDATEREGIONREQUEST']._serialized_end=820
+  _globals['_DELETEREGIONREQUEST']._serialized_start=822
+  _globals['_DELETEREGIONREQUEST']._serialized_end=926
+  _globals['_CREATEZONEREQUEST']._serialized_start=928
+  _globals['_CREATEZONEREQUEST']._serialized_end=1034
+  _globals['_GETZONEREQUEST']._serialized_start=1036
+  _globals['_GETZONEREQUEST']._serialized_end=1099
+  _globals['_LISTZONESREQUEST']._serialized_start=1101
+  _globals['_LISTZONESREQUEST']._serialized_end=1192
+  _globals['_LISTZONESRESPONSE']._serialized_start=1194
+  _globals['_LISTZONESRESPONSE']._serialized_end=1277
+  _globals['_UPDATEZONEREQUEST']._serialized_start=1280
+  _globals['_UPDATEZONEREQUEST']._serialized_end=1412
+  _globals['_DELETEZONEREQUEST']._serialized_start=1414
+  _globals['_DELETEZONEREQUEST']._serialized_end=1514
+  _globals['_CREATEPOOLREQUEST']._serialized_start=1516
+  _globals['_CREATEPOOLREQUEST']._serialized_end=1622
+  _globals['_GETPOOLREQUEST']._serialized_start=1624
+  _globals['_GETPOOLREQUEST']._serialized_end=1687
+  _globals['_LISTPOOLSREQUEST']._serialized_start=1689
+  _globals['_LISTPOOLSREQUEST']._serialized_end=1780
+  _globals['_LISTPOOLSRESPONSE']._serialized_start=1782
+  _globals['_LISTPOOLSRESPONSE']._serialized_end=1865
+  _globals['_UPDATEPOOLREQUEST']._serialized_start=1868
+  _globals['_UPDATEPOOLREQUEST']._serialized_end=2000
+  _globals['_DELETEPOOLREQUEST']._serialized_start=2002
+  _globals['_DELETEPOOLREQUEST']._serialized_end=2102
+  _globals['_CREATERACKREQUEST']._serialized_start=2104
+  _globals['_CREATERACKREQUEST']._serialized_end=2210
+  _globals['_GETRACKREQUEST']._serialized_start=2212
+  _globals['_GETRACKREQUEST']._serialized_end=2275
+  _globals['_LISTRACKSREQUEST']._serialized_start=2277
+  _globals['_LISTRACKSREQUEST']._serialized_end=2368
+  _globals['_LISTRACKSRESPONSE']._serialized_start=2370
+  _globals['_LISTRACKSRESPONSE']._serialized_end=2453
+  _globals['_UPDATERACKREQUEST']._serialized_start=2456
+  _globals['_UPDATERACKREQUEST']._serialized_end=2588
+  _globals['_DELETERACKREQUEST']._serialized_start=2590
+  _globals['_DELETERACKREQUEST']._serialized_end=2690
+  _globals['_CREATEHOSTREQUEST']._serialized_start=2692
+  _globals['_CREATEHOSTREQUEST']._serialized_end=2798
+  _globals['_GETHOSTREQUEST']._serialized_start=2800
+  _globals['_GETHOSTREQUEST']._serialized_end=2863
+  _globals['_LISTHOSTSREQUEST']._serialized_start=2865
+  _globals['_LISTHOSTSREQUEST']._serialized_end=2956
+  _globals['_LISTHOSTSRESPONSE']._serialized_start=2958
+  _globals['_LISTHOSTSRESPONSE']._serialized_end=3041
+  _globals['_UPDATEHOSTREQUEST']._serialized_start=3044
+  _globals['_UPDATEHOSTREQUEST']._serialized_end=3176
+  _globals['_DELETEHOSTREQUEST']._serialized_start=3178
+  _globals['_DELETEHOSTREQUEST']._serialized_end=3278
+  _globals['_ENABLEHOSTREQUEST']._serialized_start=3280
+  _globals['_ENABLEHOSTREQUEST']._serialized_end=3346
+  _globals['_ENTERHOSTMAINTENANCEREQUEST']._serialized_start=3349
+  _globals['_ENTERHOSTMAINTENANCEREQUEST']._serialized_end=3480
+  _globals['_EXITHOSTMAINTENANCEREQUEST']._serialized_start=3482
+  _globals['_EXITHOSTMAINTENANCEREQUEST']._serialized_end=3557
+  _globals['_DISABLEHOSTREQUEST']._serialized_start=3559
+  _globals['_DISABLEHOSTREQUEST']._serialized_end=3642
+  _globals['_TOPOLOGYSERVICE']._serialized_start=3645
+  _globals['_TOPOLOGYSERVICE']._serialized_end=7189
 # @@protoc_insertion_point(module_scope)

@@ -2,6 +2,7 @@ from google.api import annotations_pb2 as _annotations_pb2
 from google.api import client_pb2 as _client_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import resource_pb2 as _resource_pb2
+from google.longrunning import operations_pb2 as _operations_pb2
 from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from kumo.topology.v1 import resources_pb2 as _resources_pb2
@@ -294,6 +295,22 @@ class DeleteHostRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class EnableHostRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class EnterHostMaintenanceRequest(_message.Message):
+    __slots__ = ("name", "max_concurrent_migrations", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENT_MIGRATIONS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    max_concurrent_migrations: int
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., max_concurrent_migrations: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ExitHostMaintenanceRequest(_message.Message):
     __slots__ = ("name",)
     NAME_FIELD_NUMBER: _ClassVar[int]
     name: str

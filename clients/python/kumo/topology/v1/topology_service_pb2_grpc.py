@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.longrunning import operations_pb2 as google_dot_longrunning_dot_operations__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from kumo.topology.v1 import resources_pb2 as kumo_dot_topology_dot_v1_dot_resources__pb2
 from kumo.topology.v1 import topology_service_pb2 as kumo_dot_topology_dot_v1_dot_topology__service__pb2
@@ -172,6 +173,16 @@ class TopologyServiceStub:
         self.DisableHost = channel.unary_unary(
                 '/kumo.topology.v1.TopologyService/DisableHost',
                 request_serializer=kumo_dot_topology_dot_v1_dot_topology__service__pb2.DisableHostRequest.SerializeToString,
+                response_deserializer=kumo_dot_topology_dot_v1_dot_resources__pb2.Host.FromString,
+                _registered_method=True)
+        self.EnterHostMaintenance = channel.unary_unary(
+                '/kumo.topology.v1.TopologyService/EnterHostMaintenance',
+                request_serializer=kumo_dot_topology_dot_v1_dot_topology__service__pb2.EnterHostMaintenanceRequest.SerializeToString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
+        self.ExitHostMaintenance = channel.unary_unary(
+                '/kumo.topology.v1.TopologyService/ExitHostMaintenance',
+                request_serializer=kumo_dot_topology_dot_v1_dot_topology__service__pb2.ExitHostMaintenanceRequest.SerializeToString,
                 response_deserializer=kumo_dot_topology_dot_v1_dot_resources__pb2.Host.FromString,
                 _registered_method=True)
 
@@ -373,6 +384,25 @@ class TopologyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EnterHostMaintenance(self, request, context):
+        """Puts a host in maintenance mode: the scheduler places nothing new on it and
+        its running (and suspended) instances are live-migrated to other hosts, at
+        most `max_concurrent_migrations` at a time; stopped instances stay. The
+        operation ends when no running instance is left there (an instance that
+        fails to move three times fails it). Cloud administrators only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExitHostMaintenance(self, request, context):
+        """Takes a host out of maintenance mode (ENABLED again; a drain still running
+        stops). Instances do not move back. Idempotent. Cloud administrators only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TopologyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -509,6 +539,16 @@ def add_TopologyServiceServicer_to_server(servicer, server):
             'DisableHost': grpc.unary_unary_rpc_method_handler(
                     servicer.DisableHost,
                     request_deserializer=kumo_dot_topology_dot_v1_dot_topology__service__pb2.DisableHostRequest.FromString,
+                    response_serializer=kumo_dot_topology_dot_v1_dot_resources__pb2.Host.SerializeToString,
+            ),
+            'EnterHostMaintenance': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnterHostMaintenance,
+                    request_deserializer=kumo_dot_topology_dot_v1_dot_topology__service__pb2.EnterHostMaintenanceRequest.FromString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'ExitHostMaintenance': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExitHostMaintenance,
+                    request_deserializer=kumo_dot_topology_dot_v1_dot_topology__service__pb2.ExitHostMaintenanceRequest.FromString,
                     response_serializer=kumo_dot_topology_dot_v1_dot_resources__pb2.Host.SerializeToString,
             ),
     }
@@ -1243,6 +1283,60 @@ class TopologyService:
             target,
             '/kumo.topology.v1.TopologyService/DisableHost',
             kumo_dot_topology_dot_v1_dot_topology__service__pb2.DisableHostRequest.SerializeToString,
+            kumo_dot_topology_dot_v1_dot_resources__pb2.Host.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnterHostMaintenance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kumo.topology.v1.TopologyService/EnterHostMaintenance',
+            kumo_dot_topology_dot_v1_dot_topology__service__pb2.EnterHostMaintenanceRequest.SerializeToString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExitHostMaintenance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kumo.topology.v1.TopologyService/ExitHostMaintenance',
+            kumo_dot_topology_dot_v1_dot_topology__service__pb2.ExitHostMaintenanceRequest.SerializeToString,
             kumo_dot_topology_dot_v1_dot_resources__pb2.Host.FromString,
             options,
             channel_credentials,

@@ -116,6 +116,14 @@ class InstanceRow(ResourceColumns, Base):
     observed_rebuild_serial: Mapped[int] = mapped_column(BigInteger, default=0)
     observed_snapshot_serial: Mapped[int] = mapped_column(BigInteger, default=0)
     observed_resize_serial: Mapped[int] = mapped_column(BigInteger, default=0)
+    # live migration: the destination while one runs, the count of migrations so far,
+    # and the current one's record (options, target, phase, progress, abort; see
+    # services/compute/migration.py), None when none runs
+    migration_host_id: Mapped[str | None] = mapped_column(
+        ForeignKey("hosts.id"), default=None, index=True
+    )
+    migration_serial: Mapped[int] = mapped_column(BigInteger, default=0)
+    migration: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class ClaimRow(Base):

@@ -16,8 +16,9 @@ class OperationRow(Base):
     `state` is one of the OperationState values. A row is claimed by a
     controller through `lease_owner`/`lease_expire_time`; an expired lease means
     its controller died and another may resume the operation. `payload` is the
-    handler's own serialized input, `metadata`/`response`/`error` are serialized
-    `OperationMetadata`, the response message and `google.rpc.Status`.
+    handler's own serialized input, `response`/`error` are the serialized
+    response message and `google.rpc.Status`, `detail` a serialized
+    `google.protobuf.Any` the handler reports progress in (metadata's `detail`).
     """
 
     __tablename__ = "operations"
@@ -37,6 +38,7 @@ class OperationRow(Base):
     response: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     response_type: Mapped[str] = mapped_column(String(255), default="")
     error: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    detail: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     lease_owner: Mapped[str | None] = mapped_column(String(36), default=None)
     lease_expire_time: Mapped[datetime | None] = mapped_column(default=None)
     create_time: Mapped[datetime] = mapped_column(default=utcnow)

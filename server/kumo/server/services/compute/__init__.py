@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from kumo.compute.v1 import compute_service_pb2_grpc as rpc
 from kumo.server.runtime import Runtime
+from kumo.server.services.compute.evacuation import InstanceEvacuationMethods
 from kumo.server.services.compute.flavors import FlavorMethods
 from kumo.server.services.compute.key_pairs import KeyPairMethods
+from kumo.server.services.compute.maintenance import HostMaintenanceMethods
+from kumo.server.services.compute.migration import InstanceMigrationMethods
 from kumo.server.services.compute.resize import InstanceResizeMethods
 from kumo.server.services.compute.server_groups import ServerGroupMethods
 
@@ -19,6 +22,9 @@ class ComputeService(
     KeyPairMethods,
     ServerGroupMethods,
     InstanceResizeMethods,
+    InstanceMigrationMethods,
+    HostMaintenanceMethods,
+    InstanceEvacuationMethods,
     rpc.ComputeServiceServicer,
 ):
     """The compute servicer."""
@@ -26,3 +32,5 @@ class ComputeService(
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(runtime)
         self.register_instance_handlers()
+        self.register_migration_handlers()
+        self.register_maintenance_handlers()

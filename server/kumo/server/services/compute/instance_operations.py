@@ -1,9 +1,10 @@
 """The operations behind instance methods, run by the operation controller.
 
 BUILD places the instance (scheduler), tells its host's agent, and waits for
-the agent to report it RUNNING at the new generation; on an ERROR report or a
-timeout it releases the claim, excludes that host and tries another, up to
-`max_build_attempts`, then leaves the instance in ERROR with the reason.
+the agent to report it in its power intent's state (RUNNING for a new one) at
+the new generation; on an ERROR report or a timeout it releases the claim,
+excludes that host and tries another, up to `max_build_attempts`, then leaves
+the instance in ERROR with the reason. EvacuateInstance reuses it.
 
 DELETE waits for the host's agent to report the guest removed (or goes ahead
 when the host is down: the agent destroys the orphan when it comes back, as
@@ -136,7 +137,8 @@ class InstanceOperations(ComputePart):
             while row is not None:
                 if row.deleting:
                     raise Aborted("the instance was deleted while it was being built")
-                if row.observed_generation >= row.generation and row.state == S.STATE_RUNNING:
+                settled = row.state == _STATE_FOR_INTENT.get(row.power_intent)
+                if row.observed_generation >= row.generation and settled:
                     return instance_to_proto(row)
                 if row.observed_generation >= row.generation and row.state == S.STATE_ERROR:
                     reason = f"host {host}: {row.status_message}"

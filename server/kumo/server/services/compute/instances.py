@@ -87,6 +87,16 @@ def visible_instance(
     return INSTANCES.get(session, name, field)
 
 
+def refuse_while_migrating(row: InstanceRow, name: str) -> None:
+    """FailedPrecondition while a live migration of the instance runs."""
+    if row.migration is not None:
+        raise FailedPrecondition(
+            f"{name} is migrating: wait for it or cancel the migration",
+            type="INSTANCE_MIGRATING",
+            subject=name,
+        )
+
+
 class InstanceMethods(InstanceOperations):
     """The instance methods of ComputeService."""
 
@@ -283,6 +293,7 @@ class InstanceMethods(InstanceOperations):
         def start(session: Session) -> operations_pb2.Operation:
             row = visible_instance(session, caller, request.name)
             check_etag(request.etag, row.version, request.name)
+            refuse_while_migrating(row, request.name)
             if row.deleting:
                 raise FailedPrecondition(
                     f"{request.name} is already being deleted",
@@ -319,6 +330,7 @@ class InstanceMethods(InstanceOperations):
 
         def start(session: Session) -> operations_pb2.Operation:
             row = visible_instance(session, caller, request.name)
+            refuse_while_migrating(row, request.name)
             if row.state in _BUSY or row.deleting or row.host_id is None:
                 raise FailedPrecondition(
                     f"{request.name} is {pb.Instance.State.Name(row.state)}: wait for it to settle",

@@ -1,7 +1,8 @@
-"""claims and resize
+"""claims, resize and live migration
 
 Host usage moves from a sum over instances to claim rows plus per-host totals;
-existing placements become INSTANCE claims.
+existing placements become INSTANCE claims. Instances get resize and migration
+records; operations a progress detail.
 
 Revision ID: 0006
 Revises: 0005
@@ -53,6 +54,23 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("observed_resize_serial", sa.BigInteger(), nullable=False, server_default="0")
         )
+        batch_op.add_column(sa.Column("migration_host_id", sa.String(length=63), nullable=True))
+        batch_op.add_column(
+            sa.Column("migration_serial", sa.BigInteger(), nullable=False, server_default="0")
+        )
+        batch_op.add_column(sa.Column("migration", sa.JSON(), nullable=True))
+        batch_op.create_index(
+            batch_op.f("ix_instances_migration_host_id"), ["migration_host_id"], unique=False
+        )
+        batch_op.create_foreign_key(
+            batch_op.f("fk_instances_migration_host_id_hosts"),
+            "hosts",
+            ["migration_host_id"],
+            ["id"],
+        )
+
+    with op.batch_alter_table("operations", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("detail", sa.LargeBinary(), nullable=True))
 
     op.execute(
         "INSERT INTO claims (instance_uid, kind, host_id, vcpus, memory_mib, disk_gib) "
@@ -67,7 +85,17 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("operations", schema=None) as batch_op:
+        batch_op.drop_column("detail")
+
     with op.batch_alter_table("instances", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_instances_migration_host_id_hosts"), type_="foreignkey"
+        )
+        batch_op.drop_index(batch_op.f("ix_instances_migration_host_id"))
+        batch_op.drop_column("migration")
+        batch_op.drop_column("migration_serial")
+        batch_op.drop_column("migration_host_id")
         batch_op.drop_column("observed_resize_serial")
         batch_op.drop_column("resize_from")
         batch_op.drop_column("resize_serial")

@@ -1,0 +1,151 @@
+"""The DrainHost operation: empties a host put in maintenance mode by live migration.
+
+EnterHostMaintenance (topology service) sets the host MAINTENANCE, which keeps the
+scheduler away, and starts this operation. Each pass reads the host's instances:
+those RUNNING or SUSPENDED without a migration get one (MigrateInstance's own
+path: the scheduler picks the destination), so that at most the requested number
+run at once; an instance whose migration ended with it still here counts a failure.
+The operation succeeds when no running or suspended instance is left (stopped ones
+stay), fails when the rest failed three times each, and stops if the host leaves
+maintenance mode. Each pass starts from the database, so a restarted API resumes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from functools import partial
+
+from google.protobuf.message import Message
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kumo.compute.v1 import resources_pb2 as pb
+from kumo.server.db.models import HostRow, InstanceRow
+from kumo.server.errors import Aborted, FailedPrecondition, KumoError, NotFound
+from kumo.server.operations.handlers import OperationContext
+from kumo.server.services.compute.common import INSTANCES
+from kumo.server.services.compute.instances import InstanceMethods
+from kumo.server.services.compute.migration import begin_migration, checked_options
+from kumo.server.services.topology import DRAIN_HOST, host_to_proto
+from kumo.topology.v1 import resources_pb2 as tpb
+
+MAX_FAILURES = 3
+S = pb.Instance
+_MOVABLE = (S.STATE_RUNNING, S.STATE_SUSPENDED)
+
+
+@dataclass
+class _Pass:
+    """What one pass found and did."""
+
+    left: int  # running or suspended instances still on the host
+    stuck: int  # of which failed MAX_FAILURES times (and do not migrate now)
+    started: list[str]  # uids whose migration this pass started
+
+
+class HostMaintenanceMethods(InstanceMethods):
+    """The DrainHost handler (a part of the compute servicer)."""
+
+    def register_maintenance_handlers(self) -> None:
+        """Registers DRAIN_HOST with the operation controller."""
+        self.runtime.handlers.register(DRAIN_HOST, self._drain)
+
+    async def _drain(self, ctx: OperationContext) -> Message:
+        host_id, limit_text = ctx.payload.decode().split("/")
+        watching: dict[str, int] = {}  # uid → serial of the migration this drain started
+        failures: Counter[str] = Counter()
+        errors: dict[str, str] = {}  # uid → the last reason it did not move
+        total = 0
+        step = partial(
+            self._pass,
+            host_id=host_id,
+            limit=int(limit_text),
+            watching=watching,
+            failures=failures,
+            errors=errors,
+            project_id=ctx.project_id,
+        )
+        while True:
+            found = await ctx.db.run(step)
+            if found.started:
+                self.runtime.operation_written()
+                self.runtime.notifier.notify(f"host:{host_id}")
+                for uid in found.started:
+                    await self._notify_destination(uid)
+            if found.left == 0:
+                return await ctx.db.run(partial(self._host, host_id=host_id))
+            if found.stuck == found.left:
+                why = "; ".join(f"{uid}: {reason}" for uid, reason in sorted(errors.items()))
+                raise FailedPrecondition(
+                    f"could not move every instance off host {host_id}: {why}",
+                    type="DRAIN_FAILED",
+                    subject=f"hosts/{host_id}",
+                )
+            total = max(total, found.left)
+            await ctx.checkpoint(
+                100 * (total - found.left) // total,
+                f"{found.left} instance(s) left on host {host_id}",
+            )
+            await self.runtime.notifier.wait(f"host:{host_id}", 1.0)
+
+    async def _notify_destination(self, uid: str) -> None:
+        destination = await self.runtime.db.run(
+            lambda s: s.scalar(select(InstanceRow.migration_host_id).where(InstanceRow.uid == uid))
+        )
+        if destination:
+            self.runtime.notifier.notify(f"host:{destination}")
+
+    def _pass(
+        self,
+        session: Session,
+        host_id: str,
+        limit: int,
+        watching: dict[str, int],
+        failures: Counter[str],
+        errors: dict[str, str],
+        project_id: str,
+    ) -> _Pass:
+        host = session.get(HostRow, host_id)
+        if host is None:
+            raise NotFound("topology.kumo.dev/Host", f"hosts/{host_id}")
+        if host.admin_state != tpb.Host.STATE_MAINTENANCE:
+            raise Aborted(f"host {host_id} left maintenance mode")
+        rows = session.scalars(
+            select(InstanceRow).where(InstanceRow.host_id == host_id, ~InstanceRow.deleting)
+        ).all()
+        movable = [row for row in rows if row.state in _MOVABLE]
+        for row in movable:
+            serial = watching.get(row.uid)
+            if serial is not None and row.migration is None and row.migration_serial == serial:
+                failures[row.uid] += 1  # its migration ended and it is still here
+                errors[row.uid] = "its live migration failed (see its operation)"
+                del watching[row.uid]
+        running = sum(1 for row in movable if row.migration is not None)
+        started: list[str] = []
+        options = checked_options(pb.MigrationOptions())
+        for row in movable:
+            if running >= limit:
+                break
+            if row.migration is not None or failures[row.uid] >= MAX_FAILURES:
+                continue
+            name = INSTANCES.name_of_row(row)
+            try:
+                begin_migration(session, self.runtime.config, row, name, options, None, project_id)
+            except KumoError as error:
+                failures[row.uid] += 1
+                errors[row.uid] = str(error)
+                continue
+            watching[row.uid] = row.migration_serial
+            started.append(row.uid)
+            running += 1
+        stuck = sum(
+            1 for row in movable if row.migration is None and failures[row.uid] >= MAX_FAILURES
+        )
+        return _Pass(len(movable), stuck, started)
+
+    def _host(self, session: Session, host_id: str) -> Message:
+        host = session.get(HostRow, host_id)
+        if host is None:
+            raise NotFound("topology.kumo.dev/Host", f"hosts/{host_id}")
+        return host_to_proto(host, self.runtime)

@@ -1,0 +1,343 @@
+"""MigrateInstance: live migration (vMotion) of a running instance to another host.
+
+Accepting it (one transaction) claims the destination through the scheduler (a
+MOVE claim, so both hosts hold the instance while it moves), writes the
+migration record (`migration_record.py`) and starts a MIGRATE operation. The
+destination's agent then sees the instance with ROLE_DESTINATION, prepares its
+disks and reports PREPARED with its target; the operation hands the target to
+the source (phase `go`); the source's agent migrates, reporting progress (shown
+in the operation's metadata `detail`) and then COMPLETED or FAILED.
+
+The operation ends it in one transaction either way: on success the instance's
+host becomes the destination and its claims move there; on failure the MOVE
+claim goes and the destination's agent, no longer assigned the guest, removes
+what it prepared. It aborts the migration (and waits for the source to confirm)
+when the destination or source host goes DOWN, the options' timeout passes, or
+the operation is cancelled. Every step reads the record, so a restarted API
+resumes where it was.
+
+Raises (on the call) FailedPrecondition (not RUNNING or SUSPENDED, busy, a
+resize or migration pending, no valid host), InvalidArgument (options out of
+range, the instance's own host as destination), NotFound.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+from google.longrunning import operations_pb2
+from google.protobuf.message import Message
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kumo.compute.v1 import compute_service_pb2 as api
+from kumo.compute.v1 import resources_pb2 as pb
+from kumo.server.api.idempotency import idempotent
+from kumo.server.api.names import parse_one
+from kumo.server.auth.principal import current_principal
+from kumo.server.config import Config
+from kumo.server.controllers import claims
+from kumo.server.controllers.claims import INSTANCE, MOVE, Usage
+from kumo.server.controllers.scheduler import NoValidHost, place
+from kumo.server.db.models import HostRow, InstanceRow, OperationRow
+from kumo.server.errors import Aborted, FailedPrecondition, FieldViolation, InvalidArgument
+from kumo.server.interceptors.base import Context
+from kumo.server.operations import store
+from kumo.server.operations.handlers import OperationCancelled, OperationContext
+from kumo.server.services.compute import migration_record as record
+from kumo.server.services.compute.common import INSTANCES, instance_to_proto
+from kumo.server.services.compute.instance_operations import _by_uid
+from kumo.server.services.compute.instances import InstanceMethods, visible_instance
+from kumo.server.services.topology import host_state
+from kumo.topology.v1 import resources_pb2 as tpb
+
+MIGRATE = "compute.MigrateInstance"
+DEFAULT_MAX_DOWNTIME_MS = 100
+DEFAULT_TIMEOUT_SECONDS = 600
+MAX_TIMEOUT_SECONDS = 86_400
+# Time the destination has to prepare, on top of the migration's own timeout.
+SETUP_SECONDS = 120.0
+# Time the source has to confirm an abort before the API gives up waiting.
+ABORT_GRACE_SECONDS = 60.0
+S = pb.Instance
+
+
+def checked_options(given: pb.MigrationOptions) -> pb.MigrationOptions:
+    """The options with defaults filled in; InvalidArgument for values out of range."""
+    violations = []
+    if not 0 <= given.max_downtime_ms <= 10_000:
+        violations.append(FieldViolation("options.max_downtime_ms", "0 to 10,000 ms"))
+    if given.bandwidth_mibps < 0:
+        violations.append(FieldViolation("options.bandwidth_mibps", "must not be negative"))
+    if not 0 <= given.timeout_seconds <= MAX_TIMEOUT_SECONDS:
+        violations.append(FieldViolation("options.timeout_seconds", "0 to 86,400 s"))
+    if violations:
+        raise InvalidArgument(violations)
+    options = pb.MigrationOptions()
+    options.CopyFrom(given)
+    options.max_downtime_ms = options.max_downtime_ms or DEFAULT_MAX_DOWNTIME_MS
+    options.timeout_seconds = options.timeout_seconds or DEFAULT_TIMEOUT_SECONDS
+    return options
+
+
+def _release_move(session: Session, row: InstanceRow) -> None:
+    claims.release(session, row.uid, MOVE)
+    row.migration_host_id = None
+    row.migration = None
+    row.generation += 1
+    row.version += 1
+
+
+def _succeed(session: Session, row: InstanceRow) -> None:
+    """The guest runs on the destination: the instance and its claim move there."""
+    assert row.migration is not None
+    destination = row.migration["destination"]
+    claims.release(session, row.uid)
+    claims.claim(
+        session, row.uid, INSTANCE, destination, Usage(row.vcpus, row.memory_mib, row.disk_gib)
+    )
+    row.host_id = destination
+    row.migration_host_id = None
+    row.migration = None
+    row.generation += 1
+    row.version += 1
+
+
+def _forget_migration(session: Session, operation: OperationRow) -> None:
+    """Cancel hook: a MIGRATE cancelled before its handler ran (or after it ended the
+    migration) drops the record and the destination's claim, unless the source may be
+    migrating already (then the handler, which aborts first, is the one to end it)."""
+    uid, serial, _ = operation.payload.decode().split("/")
+    row = _by_uid(session, uid)
+    if row is None or row.migration is None or row.migration_serial != int(serial):
+        return
+    if row.migration["phase"] in (record.PLACED, record.PREPARED, record.FAILED):
+        _release_move(session, row)
+
+
+def begin_migration(
+    session: Session,
+    config: Config,
+    row: InstanceRow,
+    name: str,
+    options: pb.MigrationOptions,
+    wanted: str | None,
+    project_id: str,
+) -> OperationRow:
+    """Claims a destination for the instance and starts its MIGRATE operation (see the
+    module docstring); `options` as `checked_options` returns them. Raises
+    FailedPrecondition (state, pending work, no valid host) and InvalidArgument."""
+    if row.deleting or row.host_id is None or row.state not in (S.STATE_RUNNING, S.STATE_SUSPENDED):
+        raise FailedPrecondition(
+            f"{name} is {S.State.Name(row.state)}: only a RUNNING or SUSPENDED "
+            "instance migrates live",
+            type="INSTANCE_STATE",
+            subject=name,
+        )
+    if row.migration is not None or row.resize_from is not None:
+        raise FailedPrecondition(
+            f"{name} has a migration or resize pending", type="INSTANCE_BUSY", subject=name
+        )
+    if wanted == row.host_id:
+        raise InvalidArgument.field("host", "the instance already runs there")
+    sizes = Usage(row.vcpus, row.memory_mib, row.disk_gib)
+    try:
+        destination = place(session, config, row, sizes, {row.host_id}, MOVE, requested_host=wanted)
+    except NoValidHost as error:
+        raise FailedPrecondition(
+            f"no valid host: {error}", type="NO_VALID_HOST", subject=name
+        ) from error
+    row.migration_serial += 1
+    row.migration_host_id = destination
+    row.migration = record.new_record(row.host_id, destination, options)
+    row.generation += 1
+    row.version += 1
+    return store.create(
+        session,
+        project_id=project_id,
+        kind=MIGRATE,
+        target=name,
+        payload=f"{row.uid}/{row.migration_serial}/{destination}".encode(),
+        status_message="MigrateInstance",
+    )
+
+
+class InstanceMigrationMethods(InstanceMethods):
+    """MigrateInstance and its operation (a part of the compute servicer)."""
+
+    def register_migration_handlers(self) -> None:
+        """Registers MIGRATE with the operation controller."""
+        self.runtime.handlers.register(MIGRATE, self._migrate, _forget_migration)
+
+    async def MigrateInstance(
+        self, request: api.MigrateInstanceRequest, context: Context
+    ) -> operations_pb2.Operation:
+        caller = current_principal()
+        options = checked_options(request.options)
+        wanted = parse_one("host", request.host, "hosts/{host}") if request.host else None
+        config = self.runtime.config
+
+        def start(session: Session) -> operations_pb2.Operation:
+            row = visible_instance(session, caller, request.name)
+            operation = begin_migration(
+                session, config, row, request.name, options, wanted, caller.project_id
+            )
+            return store.to_proto(operation)
+
+        operation = await idempotent(
+            self.runtime.db, "MigrateInstance", request, operations_pb2.Operation, start
+        )
+        self.runtime.operation_written()
+        await self._notify_migration_hosts(request.name)
+        return operation
+
+    async def _notify_migration_hosts(self, name: str) -> None:
+        key = INSTANCES.key(name)
+        hosts = await self.runtime.db.run(
+            lambda s: s.execute(
+                select(InstanceRow.host_id, InstanceRow.migration_host_id).where(
+                    InstanceRow.project_id == key[0],
+                    InstanceRow.zone_id == key[1],
+                    InstanceRow.id == key[2],
+                )
+            ).first()
+        )
+        if hosts is not None:
+            self._notify(*hosts)
+
+    def _notify(self, *hosts: str | None) -> None:
+        for host in hosts:
+            if host:
+                self.runtime.notifier.notify(f"host:{host}")
+
+    def _host_down(self, session: Session, host_id: str) -> bool:
+        host = session.get(HostRow, host_id)
+        return host is None or host_state(host, self.runtime) == tpb.Host.STATE_DOWN
+
+    async def _migrate(self, ctx: OperationContext) -> Message:
+        uid, serial_text, destination = ctx.payload.decode().split("/")
+        serial = int(serial_text)
+        row = await ctx.db.run(lambda s: _by_uid(s, uid))
+        if row is None or row.migration is None or row.migration_serial != serial:
+            return self._outcome(row, destination)  # ended before a restart
+        timeout = float(row.migration["options"].get("timeoutSeconds", DEFAULT_TIMEOUT_SECONDS))
+        deadline = time.monotonic() + SETUP_SECONDS + timeout
+        abort_deadline: float | None = None
+        await ctx.checkpoint(5, f"preparing host {destination}")
+        while True:
+            current = await ctx.db.run(partial(self._step, uid=uid, serial=serial))
+            if current is None:
+                return self._outcome(await ctx.db.run(lambda s: _by_uid(s, uid)), destination)
+            phase, reason, source = current
+            if phase == record.COMPLETED:
+                final = await ctx.db.run(partial(self._progress, uid=uid))
+                if final is not None:
+                    await ctx.report_detail(final)
+                done = await ctx.db.run(partial(self._end, uid=uid, succeeded=True))
+                self._notify(source, destination)
+                return instance_to_proto(done)
+            if phase == record.FAILED:
+                await ctx.db.run(partial(self._end, uid=uid, succeeded=False))
+                self._notify(source, destination)
+                if ctx.cancel_requested:
+                    raise OperationCancelled()
+                raise Aborted(f"the live migration failed: {reason}")
+            if abort_deadline is None:
+                why = await self._reason_to_abort(ctx, source, destination, deadline)
+                if why:
+                    abort_deadline = time.monotonic() + ABORT_GRACE_SECONDS
+                    await ctx.db.run(partial(self._abort, uid=uid, reason=why))
+                    self._notify(source)
+                    continue
+            elif time.monotonic() > abort_deadline or await ctx.db.run(
+                partial(self._host_down, host_id=source)
+            ):
+                # The source does not answer: end the record; its agent converges later.
+                await ctx.db.run(partial(self._force_fail, uid=uid))
+                continue
+            if phase == record.PREPARED:
+                await ctx.db.run(partial(self._go, uid=uid))
+                self._notify(source)
+                await ctx.checkpoint(20, f"migrating to host {destination}")
+            elif phase == record.RUNNING:
+                progress = await ctx.db.run(partial(self._progress, uid=uid))
+                if progress is not None:
+                    await ctx.report_detail(progress)
+            await self.runtime.notifier.wait(f"instance:{uid}", 1.0)
+
+    async def _reason_to_abort(
+        self, ctx: OperationContext, source: str, destination: str, deadline: float
+    ) -> str:
+        if ctx.cancel_requested or await ctx.db.run(partial(_cancel_requested, ctx.op_id)):
+            ctx.cancel_requested = True
+            return "the operation was cancelled"
+        if await ctx.db.run(partial(self._host_down, host_id=destination)):
+            return f"the destination host {destination} went down"
+        if await ctx.db.run(partial(self._host_down, host_id=source)):
+            return f"the source host {source} went down"
+        if time.monotonic() > deadline:
+            return "the migration timed out"
+        return ""
+
+    @staticmethod
+    def _outcome(row: InstanceRow | None, destination: str) -> Message:
+        if row is not None and row.host_id == destination:
+            return instance_to_proto(row)
+        raise Aborted("the live migration did not complete")
+
+    @staticmethod
+    def _step(session: Session, uid: str, serial: int) -> tuple[str, str, str] | None:
+        row = _by_uid(session, uid)
+        if row is None or row.migration is None or row.migration_serial != serial:
+            return None
+        m = row.migration
+        return str(m["phase"]), str(m["message"]), str(m["source"])
+
+    @staticmethod
+    def _go(session: Session, uid: str) -> None:
+        row = _by_uid(session, uid)
+        if row is not None and row.migration and row.migration["phase"] == record.PREPARED:
+            record.update(row, phase=record.GO)
+            row.generation += 1
+
+    @staticmethod
+    def _abort(session: Session, uid: str, reason: str) -> None:
+        row = _by_uid(session, uid)
+        if row is None or row.migration is None or row.migration["phase"] in record.FINAL:
+            return
+        if row.migration["phase"] in (record.PLACED, record.PREPARED):
+            record.update(row, phase=record.FAILED, message=reason)  # the source never began
+        else:
+            record.update(row, abort=True, message=reason)
+        row.generation += 1
+
+    @staticmethod
+    def _force_fail(session: Session, uid: str) -> None:
+        row = _by_uid(session, uid)
+        if row is not None and row.migration and row.migration["phase"] not in record.FINAL:
+            reason = row.migration["message"] or "aborted"
+            record.update(
+                row, phase=record.FAILED, message=f"{reason} (the source never confirmed)"
+            )
+
+    @staticmethod
+    def _progress(session: Session, uid: str) -> pb.MigrationProgress | None:
+        row = _by_uid(session, uid)
+        return record.progress_of(row.migration) if row and row.migration else None
+
+    @staticmethod
+    def _end(session: Session, uid: str, succeeded: bool) -> InstanceRow:
+        row = _by_uid(session, uid)
+        assert row is not None and row.migration is not None
+        if succeeded:
+            _succeed(session, row)
+        else:
+            _release_move(session, row)
+        session.flush()
+        return row
+
+
+def _cancel_requested(op_id: str, session: Session) -> bool:
+    operation = session.get(OperationRow, op_id)
+    return bool(operation is not None and operation.cancel_requested)
