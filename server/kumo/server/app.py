@@ -22,6 +22,7 @@ from kumo.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
 from kumo.compute.v1 import compute_service_pb2, compute_service_pb2_grpc
 from kumo.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
 from kumo.image.v1 import image_service_pb2, image_service_pb2_grpc
+from kumo.network.v1 import network_service_pb2, network_service_pb2_grpc
 from kumo.server.api.paging import Pager
 from kumo.server.auth.authenticator import Authenticator
 from kumo.server.auth.keys import load_keys
@@ -46,6 +47,7 @@ from kumo.server.services.agent import AgentService
 from kumo.server.services.compute import ComputeService
 from kumo.server.services.identity import IdentityService
 from kumo.server.services.images import ImageService
+from kumo.server.services.network import NetworkService
 from kumo.server.services.operations import OperationsService
 from kumo.server.services.topology import TopologyService
 from kumo.topology.v1 import topology_service_pb2, topology_service_pb2_grpc
@@ -58,6 +60,7 @@ SERVICES = (
     image_service_pb2.DESCRIPTOR.services_by_name["ImageService"],
     compute_service_pb2.DESCRIPTOR.services_by_name["ComputeService"],
     agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"],
+    network_service_pb2.DESCRIPTOR.services_by_name["NetworkService"],
     operations_pb2.DESCRIPTOR.services_by_name["Operations"],
 )
 
@@ -174,6 +177,7 @@ def create_server(config: Config) -> tuple[KumoServer, int]:
     image_service_pb2_grpc.add_ImageServiceServicer_to_server(ImageService(runtime), server)
     compute_service_pb2_grpc.add_ComputeServiceServicer_to_server(ComputeService(runtime), server)
     agent_service_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(runtime), server)
+    network_service_pb2_grpc.add_NetworkServiceServicer_to_server(NetworkService(runtime), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -16,29 +16,45 @@ from kumo.server.db.models.identity import (
     UserRow,
 )
 from kumo.server.db.models.images import ImageMemberRow, ImageRow
+from kumo.server.db.models.network import (
+    FloatingIpRow,
+    IpAllocationRow,
+    NetworkRow,
+    PortRow,
+    RouterRow,
+    SecurityGroupRow,
+    SubnetRow,
+)
 from kumo.server.db.models.operations import IdempotencyRow, OperationRow, ServerSecretRow
 from kumo.server.db.models.topology import HostRow, PoolRow, RackRow, RegionRow, ZoneRow
 
 __all__ = [
     "AccessKeyRow",
     "FlavorRow",
+    "FloatingIpRow",
     "HostRow",
     "IdempotencyRow",
     "ImageMemberRow",
     "ImageRow",
     "InstanceRow",
+    "IpAllocationRow",
     "KeyPairRow",
+    "NetworkRow",
     "OperationRow",
     "PoolRow",
+    "PortRow",
     "ProjectRow",
     "QuotaRow",
     "RackRow",
     "RegionRow",
     "RevokedTokenRow",
     "RoleAssignmentRow",
+    "RouterRow",
+    "SecurityGroupRow",
     "SerialOutputRow",
     "ServerGroupRow",
     "ServerSecretRow",
+    "SubnetRow",
     "UserRow",
     "ZoneRow",
 ]
