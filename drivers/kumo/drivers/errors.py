@@ -5,7 +5,8 @@
     ├── GuestAlreadyExists          ALREADY_EXISTS      the uid is taken by a different spec
     ├── InvalidGuestState           FAILED_PRECONDITION the guest's state forbids the call
     ├── HypervisorUnavailable       UNAVAILABLE         connection lost or refused; retryable
-    └── ImageError                  FAILED_PRECONDITION missing, unreadable or unusable image
+    ├── ImageError                  FAILED_PRECONDITION missing, unreadable or unusable image
+    └── NetworkBackendUnavailable   UNAVAILABLE         OVN/OVS database unreachable; retryable
 
 Each class has a message template with named fields (as Ironic's `common/exception.py`),
 filled from the keyword arguments, which stay available as attributes (`err.uid`), and the
@@ -79,3 +80,11 @@ class ImageError(DriverError):
 
     code = "FAILED_PRECONDITION"
     msg_fmt = "image {path}: {reason}"
+
+
+class NetworkBackendUnavailable(DriverError):
+    """The network backend (OVN northbound, an OVS database) cannot be reached; retryable."""
+
+    code = "UNAVAILABLE"
+    msg_fmt = "network backend unavailable: {reason}"
+    retryable = True
