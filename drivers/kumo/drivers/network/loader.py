@@ -22,4 +22,4 @@ def load_network_driver(name: str, **config: Any) -> NetworkDriver:
     Raises LookupError, TypeError (also for configuration keys the driver does not take),
     ValueError for bad configuration values.
     """
-    return driver_class(GROUP, name, NetworkDriver)(**config)
+    return driver_class(GROUP, name, NetworkDriver)(**config)  # type: ignore[type-abstract]

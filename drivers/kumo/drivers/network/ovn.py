@@ -341,10 +341,17 @@ class OvnDriver(NetworkDriver):
             dhcp = self._find("DHCP_Options", Kind.SUBNET, spec.dhcp_subnet_uid)
             if dhcp is not None:
                 commands.append(api.lsp_set_dhcpv4_options(spec.uid, dhcp.uuid))
-            else:
+            elif self._lsp_dhcp(spec.uid):
                 commands.append(api.db_clear("Logical_Switch_Port", spec.uid, "dhcpv4_options"))
         self._run(*commands)
         self._set_groups(spec)
+
+    def _lsp_dhcp(self, name: str) -> bool:
+        """Whether an existing port has DHCPv4 options set."""
+        for row in self._rows("Logical_Switch_Port"):
+            if row.name == name:
+                return bool(row.dhcpv4_options)
+        return False
 
     def _set_groups(self, spec: PortSpec) -> None:
         api = self.api
