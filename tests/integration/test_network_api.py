@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import ipaddress
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import grpc
-import pytest
 from google.protobuf import field_mask_pb2
 
 from kumo.network.v1 import network_service_pb2 as napi
@@ -133,18 +133,18 @@ def test_bad_input_is_refused_and_changes_nothing(tenant: Tenant) -> None:
     before_subnets = list(stub.ListSubnets(napi.ListSubnetsRequest(parent=network.name)).subnets)
     before_ports = _ports(member, tenant.project)
 
-    def subnet(**fields: object) -> tuple[grpc.StatusCode, object]:
+    def subnet(**fields: Any) -> tuple[grpc.StatusCode, object]:
         return rpc_error(
             lambda: stub.CreateSubnet(
                 napi.CreateSubnetRequest(
                     parent=network.name,
                     subnet_id=unique("s"),
-                    subnet=npb.Subnet(**fields),  # type: ignore[arg-type]
+                    subnet=npb.Subnet(**fields),
                 )
             )
         )
 
-    def port_with(**fields: object) -> tuple[grpc.StatusCode, object]:
+    def port_with(**fields: Any) -> tuple[grpc.StatusCode, object]:
         return rpc_error(lambda: make_port(member, tenant.project, network.name, **fields))
 
     cases = [
@@ -210,7 +210,7 @@ def test_bad_input_is_refused_and_changes_nothing(tenant: Tenant) -> None:
         npb.Network(external=True),
     ):
         code, _ = rpc_error(
-            lambda spec=spec: stub.CreateNetwork(  # type: ignore[misc]
+            lambda spec=spec: stub.CreateNetwork(
                 napi.CreateNetworkRequest(parent=tenant.name, network_id=unique("n"), network=spec)
             )
         )
@@ -226,7 +226,7 @@ def test_provider_network_checks(admin: Stubs) -> None:
         npb.Network(mtu=100),
     ):
         code, _ = rpc_error(
-            lambda spec=spec: stub.CreateNetwork(  # type: ignore[misc]
+            lambda spec=spec: stub.CreateNetwork(
                 napi.CreateNetworkRequest(
                     parent="projects/admin", network_id=unique("n"), network=spec
                 )
@@ -374,7 +374,7 @@ def test_security_groups_and_rules(tenant: Tenant) -> None:
         Rule(direction=Rule.DIRECTION_INGRESS, remote_cidr="10.0.0.0/8", remote_group=web.name),
     ):
         code, _ = rpc_error(
-            lambda bad=bad: stub.CreateSecurityGroupRule(  # type: ignore[misc]
+            lambda bad=bad: stub.CreateSecurityGroupRule(
                 napi.CreateSecurityGroupRuleRequest(security_group=web.name, rule=bad)
             )
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kumo.network.v1 import network_service_pb2 as napi
 from kumo.network.v1 import network_service_pb2_grpc as nrpc
 from kumo.network.v1 import resources_pb2 as npb
@@ -14,7 +16,7 @@ def net(stubs: Stubs) -> nrpc.NetworkServiceStub:
 
 
 def make_network(
-    stubs: Stubs, project: str, cidr: str = "10.0.0.0/24", **fields: object
+    stubs: Stubs, project: str, cidr: str = "10.0.0.0/24", **fields: Any
 ) -> tuple[npb.Network, npb.Subnet]:
     """A network of `project` with one subnet `cidr`."""
     stub = net(stubs)
@@ -31,13 +33,13 @@ def make_network(
     return network, subnet
 
 
-def make_port(stubs: Stubs, project: str, network: str, **fields: object) -> npb.Port:
+def make_port(stubs: Stubs, project: str, network: str, **fields: Any) -> npb.Port:
     """A port of `project` on `network`."""
     return net(stubs).CreatePort(
         napi.CreatePortRequest(
             parent=f"projects/{project}",
             port_id=unique("port"),
-            port=npb.Port(network=network, **fields),  # type: ignore[arg-type]
+            port=npb.Port(network=network, **fields),
         )
     )
 
