@@ -163,6 +163,17 @@ class OvnDriver(NetworkDriver):
                 return row
         return None
 
+    def _targets(self, table: str, kind: Kind, uid: str, canonical: str) -> list[str]:
+        """Names of the rows that are this object: the canonical one and any row marked
+        with its uid (a copy made behind Kumo's back under another name)."""
+        names = {canonical}
+        names.update(
+            row.name
+            for row in self._rows(table)
+            if row.external_ids.get(KIND) == kind.value and row.external_ids.get(UID) == uid
+        )
+        return sorted(names)
+
     def start(self) -> None:
         api = self.api
         self._run(api.pg_add(DROP_GROUP, may_exist=True, external_ids={KIND: "drop"}))
@@ -252,7 +263,12 @@ class OvnDriver(NetworkDriver):
         self._run(*commands)
 
     def delete_network(self, uid: str) -> None:
-        self._run(self.api.ls_del(switch_name(uid), if_exists=True))
+        self._run(
+            *(
+                self.api.ls_del(name, if_exists=True)
+                for name in self._targets("Logical_Switch", Kind.NETWORK, uid, switch_name(uid))
+            )
+        )
 
     def ensure_subnet(self, spec: SubnetSpec) -> None:
         api = self.api
@@ -370,7 +386,12 @@ class OvnDriver(NetworkDriver):
         )
 
     def delete_port(self, uid: str) -> None:
-        self._run(self.api.lsp_del(uid, if_exists=True))
+        self._run(
+            *(
+                self.api.lsp_del(name, if_exists=True)
+                for name in self._targets("Logical_Switch_Port", Kind.PORT, uid, uid)
+            )
+        )
 
     def port_up(self, uid: str) -> bool:
         for row in self._rows("Logical_Switch_Port"):
@@ -483,7 +504,10 @@ class OvnDriver(NetworkDriver):
 
     def delete_router(self, uid: str) -> None:
         self._run(
-            self.api.lr_del(router_name(uid), if_exists=True),
+            *(
+                self.api.lr_del(name, if_exists=True)
+                for name in self._targets("Logical_Router", Kind.ROUTER, uid, router_name(uid))
+            ),
             self.api.lsp_del(f"gw-{uid}", if_exists=True),
         )
 
@@ -559,4 +583,9 @@ class OvnDriver(NetworkDriver):
         )
 
     def delete_security_group(self, uid: str) -> None:
-        self._run(self.api.pg_del(group_name(uid), if_exists=True))
+        self._run(
+            *(
+                self.api.pg_del(name, if_exists=True)
+                for name in self._targets("Port_Group", Kind.SECURITY_GROUP, uid, group_name(uid))
+            )
+        )

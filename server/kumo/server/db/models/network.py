@@ -8,6 +8,8 @@ Enum columns hold proto enum values; lists of structures are JSON.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     ForeignKey,
@@ -158,4 +160,4 @@ class SecurityGroupRow(ResourceColumns, SyncColumns, Base):
     project_id: Mapped[str] = mapped_column(
         ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
     )
-    rules: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

@@ -89,9 +89,7 @@ class NetworkPart:
 
     def changed(self) -> None:
         """Tells the network reconciler (if running here) that desired state changed."""
-        wake = getattr(self.runtime, "network_changed", None)
-        if wake is not None:
-            wake()
+        self.runtime.network_changed()
 
 
 def own_project(caller: Principal, parent: str) -> str:
