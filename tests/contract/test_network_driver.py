@@ -23,7 +23,6 @@ from kumo.drivers.network.base import (
     SubnetSpec,
 )
 from kumo.drivers.network.loader import load_network_driver
-from tests.support.ovn import ovn_central  # noqa: F401  (fixture)
 
 
 @pytest.fixture(params=["fake", "ovn"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from collections.abc import Iterator
 
 import grpc
@@ -16,47 +15,16 @@ from kumo.drivers.network.base import Kind
 from kumo.drivers.network.ovn_local import OvnCentral
 from kumo.network.v1 import network_service_pb2 as napi
 from kumo.network.v1 import resources_pb2 as npb
-from kumo.server.network.reconciler import PassResult
-from tests.conftest import make_config
 from tests.support.cloud import ADMIN_PASSWORD, Stubs, sign_in
 from tests.support.network import make_external, make_network, make_port, net
-from tests.support.ovn import ovn_central  # noqa: F401  (fixture)
+from tests.support.ovn import reconcile
 from tests.support.server import ServerThread
-
-
-@pytest.fixture(scope="module")
-def ovn_api(ovn_central: OvnCentral) -> Iterator[ServerThread]:  # noqa: F811
-    """An API server (SQLite) whose network reconciler drives the session's OVN central;
-    passes run when the tests ask (the periodic one is an hour away)."""
-    url = f"sqlite:///{tempfile.mkdtemp(prefix='kumo-db-')}/kumo.db"
-    server = ServerThread(
-        make_config(
-            url,
-            network={
-                "driver": "ovn",
-                "ovn_nb_remote": ovn_central.nb_remote,
-                "gateway_chassis": ["chassis-gw"],
-                "reconcile_seconds": 3600,
-            },
-        )
-    )
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def admin_stubs(ovn_api: ServerThread) -> Iterator[Stubs]:
     with grpc.insecure_channel(ovn_api.address) as channel:
         yield Stubs(channel, sign_in(channel, "admin", ADMIN_PASSWORD, "admin"))
-
-
-def reconcile(server: ServerThread) -> PassResult:
-    """Runs one pass now."""
-    assert server.server.network is not None
-    result: PassResult = server.call(server.server.network.run_pass())
-    return result
 
 
 def nb_names(central: OvnCentral, table: str) -> set[str]:
@@ -67,7 +35,7 @@ def nb_names(central: OvnCentral, table: str) -> set[str]:
 def test_desired_state_reaches_ovn_and_drift_is_undone(
     ovn_api: ServerThread,
     admin_stubs: Stubs,
-    ovn_central: OvnCentral,  # noqa: F811
+    ovn_central: OvnCentral,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     stub = net(admin_stubs)
