@@ -15,6 +15,7 @@ from google.protobuf import field_mask_pb2
 from kumo.network.v1 import network_service_pb2 as napi
 from kumo.network.v1 import resources_pb2 as npb
 from tests.support.cloud import ADMIN_PASSWORD, Stubs, Tenant, make_tenant, sign_in, unique
+from tests.support.netns import Guest
 from tests.support.network import make_network, make_port, net
 from tests.support.ovn import Chassis, reconcile
 from tests.support.server import ServerThread
@@ -63,7 +64,7 @@ def external(admin: Stubs, ovn_chassis: Chassis) -> str:
     return network.name
 
 
-def plug(chassis: Chassis, port: npb.Port) -> tuple[object, str]:
+def plug(chassis: Chassis, port: npb.Port) -> tuple[Guest, str]:
     """Binds a port to a new guest namespace and gets its DHCP lease."""
     guest = chassis.plug(port.uid, port.mac_address)
     address = guest.dhcp()
@@ -82,15 +83,15 @@ def test_dhcp_ping_and_routing_between_networks(
     far = make_port(member, tenant.project, blue.name)
     reconcile(ovn_api)
     (g1, a1), (g2, a2), (g3, a3) = (plug(ovn_chassis, p) for p in (*ports, far))
-    assert g1.ping(a2) and g2.ping(a1)  # type: ignore[attr-defined]
-    assert g1.tcp(a2, 7000) is None  # type: ignore[attr-defined]  (nothing listens)
-    server = g2.serve_tcp(7000)  # type: ignore[attr-defined]
+    assert g1.ping(a2) and g2.ping(a1)
+    assert g1.tcp(a2, 7000) is None  # (nothing listens)
+    server = g2.serve_tcp(7000)
     try:
-        assert g1.tcp(a2, 7000) == a1  # type: ignore[attr-defined]  TCP too (checksums)
+        assert g1.tcp(a2, 7000) == a1  # TCP too (checksums)
     finally:
         server.kill()
     # The other network is not reachable without a router ...
-    assert not g3.ping(a1)  # type: ignore[attr-defined]
+    assert not g3.ping(a1)
     router = stub.CreateRouter(
         napi.CreateRouterRequest(parent=tenant.name, router_id="r", router=npb.Router())
     )
@@ -100,7 +101,7 @@ def test_dhcp_ping_and_routing_between_networks(
         )
     reconcile(ovn_api)
     # ... and is through one.
-    assert g3.ping(a1) and g1.ping(a3)  # type: ignore[attr-defined]
+    assert g3.ping(a1) and g1.ping(a3)
     assert stub.GetPort(napi.GetPortRequest(name=ports[0].name)).status == npb.Port.STATUS_ACTIVE
 
 
@@ -132,14 +133,14 @@ def test_security_groups_default_deny_rules_and_remote_groups(
     reconcile(ovn_api)
     srv, srv_ip = plug(ovn_chassis, srv_port)
     cli, cli_ip = plug(ovn_chassis, cli_port)
-    listeners = [srv.serve_tcp(8080), srv.serve_tcp(8081)]  # type: ignore[attr-defined]
+    listeners = [srv.serve_tcp(8080), srv.serve_tcp(8081)]
     try:
         # Default deny: no ping in; the rule opens exactly tcp/8080.
-        assert not cli.ping(srv_ip)  # type: ignore[attr-defined]
-        assert cli.tcp(srv_ip, 8080) == cli_ip  # type: ignore[attr-defined]
-        assert cli.tcp(srv_ip, 8081) is None  # type: ignore[attr-defined]
+        assert not cli.ping(srv_ip)
+        assert cli.tcp(srv_ip, 8080) == cli_ip
+        assert cli.tcp(srv_ip, 8081) is None
         # Stateful: the server may answer, the client takes nothing unasked.
-        assert not srv.ping(cli_ip)  # type: ignore[attr-defined]
+        assert not srv.ping(cli_ip)
         # A remote-group rule: ICMP from members of `clients`.
         stub.CreateSecurityGroupRule(
             napi.CreateSecurityGroupRuleRequest(
@@ -148,7 +149,7 @@ def test_security_groups_default_deny_rules_and_remote_groups(
             )
         )
         reconcile(ovn_api)
-        assert cli.ping(srv_ip)  # type: ignore[attr-defined]
+        assert cli.ping(srv_ip)
         # Membership change: the client leaves `clients`, the rule no longer covers it.
         other = group("others", egress)
         stub.UpdatePort(
@@ -158,8 +159,8 @@ def test_security_groups_default_deny_rules_and_remote_groups(
             )
         )
         reconcile(ovn_api)
-        assert not cli.ping(srv_ip)  # type: ignore[attr-defined]
-        assert cli.tcp(srv_ip, 8080) == cli_ip  # type: ignore[attr-defined]
+        assert not cli.ping(srv_ip)
+        assert cli.tcp(srv_ip, 8080) == cli_ip
     finally:
         for listener in listeners:
             listener.kill()
@@ -193,8 +194,8 @@ def test_snat_out_and_floating_ip_in(
     listener = outside.serve_tcp(9100)
     try:
         # SNAT: the outside sees the router's gateway address.
-        assert vm.ping(OUTSIDE)  # type: ignore[attr-defined]
-        assert vm.tcp(OUTSIDE, 9100) == router.external_gateway.ip_address  # type: ignore[attr-defined]
+        assert vm.ping(OUTSIDE)
+        assert vm.tcp(OUTSIDE, 9100) == router.external_gateway.ip_address
         # Not reachable from outside without a floating IP.
         fip = stub.CreateFloatingIp(
             napi.CreateFloatingIpRequest(
@@ -204,11 +205,11 @@ def test_snat_out_and_floating_ip_in(
             )
         )
         reconcile(ovn_api)
-        server = vm.serve_tcp(9000)  # type: ignore[attr-defined]
+        server = vm.serve_tcp(9000)
         try:
             assert outside.tcp(fip.ip_address, 9000) == OUTSIDE
             # Outbound now leaves with the floating IP.
-            assert vm.tcp(OUTSIDE, 9100) == fip.ip_address  # type: ignore[attr-defined]
+            assert vm.tcp(OUTSIDE, 9100) == fip.ip_address
             stub.UpdateFloatingIp(
                 napi.UpdateFloatingIpRequest(
                     floating_ip=npb.FloatingIp(name=fip.name),
