@@ -120,6 +120,8 @@ class NetworkConfig(BaseModel):
     gateway_chassis: list[str] = Field(default_factory=list)
     # Full reconciliation pass period (changes also trigger a pass at once).
     reconcile_seconds: float = Field(default=10.0, gt=0)
+    # `kumo up` with driver "none": start a private OVN central under the data dir.
+    local_ovn: bool = True
 
 
 class TracingConfig(BaseModel):
