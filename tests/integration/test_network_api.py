@@ -9,8 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
-from google.protobuf import field_mask_pb2
+from google.longrunning import operations_pb2
+from google.protobuf import duration_pb2, field_mask_pb2
 
+from kumo.identity.v1 import identity_service_pb2 as iapi
+from kumo.identity.v1 import resources_pb2 as ipb
 from kumo.network.v1 import network_service_pb2 as napi
 from kumo.network.v1 import resources_pb2 as npb
 from tests.support.cloud import Stubs, Tenant, rpc_error, unique
@@ -449,3 +452,67 @@ def test_one_project_cannot_use_or_see_anothers_network(
     assert (
         not net(tenant.stubs["member"]).ListPorts(napi.ListPortsRequest(parent=tenant.name)).ports
     )
+
+
+def test_quotas_count_networking_resources(admin: Stubs, tenant: Tenant) -> None:
+    member = tenant.stubs["member"]
+    admin.identity.UpdateQuota(
+        iapi.UpdateQuotaRequest(
+            quota=ipb.Quota(
+                name=f"{tenant.name}/quota",
+                limits=[
+                    ipb.QuotaLimit(resource="networks", limit=1),
+                    ipb.QuotaLimit(resource="ports", limit=1),
+                ],
+            )
+        )
+    )
+    network, _ = make_network(member, tenant.project, "10.10.0.0/24")
+    code, _ = rpc_error(lambda: make_network(member, tenant.project, "10.11.0.0/24"))
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    port = make_port(member, tenant.project, network.name)
+    code, _ = rpc_error(lambda: make_port(member, tenant.project, network.name))
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert len(_ports(member, tenant.project)) == 1  # the refused port left nothing
+    net(member).DeletePort(napi.DeletePortRequest(name=port.name))
+    make_port(member, tenant.project, network.name)  # the freed slot is usable
+
+
+def test_deleting_a_project_deletes_its_networking(admin: Stubs, tenant: Tenant) -> None:
+    member = tenant.stubs["member"]
+    external, _ = make_external(admin, "172.28.0.0/24")
+    network, subnet = make_network(member, tenant.project, "10.12.0.0/24")
+    make_port(member, tenant.project, network.name)
+    stub = net(member)
+    router = stub.CreateRouter(
+        napi.CreateRouterRequest(
+            parent=tenant.name,
+            router_id="r",
+            router=npb.Router(external_gateway=npb.ExternalGateway(network=external.name)),
+        )
+    )
+    stub.AddRouterInterface(napi.AddRouterInterfaceRequest(router=router.name, subnet=subnet.name))
+    stub.CreateFloatingIp(
+        napi.CreateFloatingIpRequest(
+            parent=tenant.name,
+            floating_ip_id="f",
+            floating_ip=npb.FloatingIp(network=external.name),
+        )
+    )
+    operation = admin.identity.DeleteProject(iapi.DeleteProjectRequest(name=tenant.name))
+    done = admin.operations.WaitOperation(
+        operations_pb2.WaitOperationRequest(
+            name=operation.name, timeout=duration_pb2.Duration(seconds=30)
+        )
+    )
+    assert done.done and not done.HasField("error"), done
+    # Its addresses on the external network are free again: a new floating IP gets the
+    # first one the router and the deleted floating IP held.
+    fip = net(admin).CreateFloatingIp(
+        napi.CreateFloatingIpRequest(
+            parent="projects/admin",
+            floating_ip_id=unique("f"),
+            floating_ip=npb.FloatingIp(network=external.name),
+        )
+    )
+    assert fip.ip_address == "172.28.0.2"

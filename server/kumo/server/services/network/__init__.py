@@ -9,6 +9,8 @@ resource; each part's module says what its methods check and raise.
 from __future__ import annotations
 
 from kumo.network.v1 import network_service_pb2_grpc as rpc
+from kumo.server.runtime import Runtime
+from kumo.server.services.network.cleanup import cleanup_project
 from kumo.server.services.network.floating_ips import FloatingIpMethods
 from kumo.server.services.network.networks import NetworkMethods
 from kumo.server.services.network.ports import PortMethods
@@ -27,3 +29,7 @@ class NetworkService(
     rpc.NetworkServiceServicer,
 ):
     """The network servicer."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime)
+        runtime.project_cleanups.append(cleanup_project)

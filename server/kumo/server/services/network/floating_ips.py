@@ -24,7 +24,8 @@ from kumo.server.db.models.common import new_uid
 from kumo.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from kumo.server.interceptors.base import Context
 from kumo.server.network import ipam
-from kumo.server.services.identity.common import PROJECTS
+from kumo.server.quota import charge
+from kumo.server.services.identity.common import PROJECTS, require_active
 from kumo.server.services.network.common import (
     FLOATING_IPS,
     PORTS,
@@ -89,7 +90,8 @@ class FloatingIpMethods(NetworkPart):
         spec = request.floating_ip
 
         def create(session: Session) -> pb.FloatingIp:
-            PROJECTS.get(session, request.parent, "parent")
+            require_active(PROJECTS.get(session, request.parent, "parent"))
+            charge(session, project_id, {"floating_ips": 1})
             network = external_network(session, spec.network, "floating_ip.network")
             subnet = first_ipv4_subnet(session, network, "floating_ip.network")
             row = FloatingIpRow(
@@ -171,6 +173,7 @@ class FloatingIpMethods(NetworkPart):
             row = owned(session, caller, FLOATING_IPS, request.name)
             check_etag(request.etag, row.version, request.name)
             ipam.release(session, row.uid)
+            charge(session, row.project_id, {"floating_ips": -1})
             session.delete(row)
             return empty_pb2.Empty()
 

@@ -22,7 +22,8 @@ from kumo.server.auth.principal import Principal, current_principal
 from kumo.server.db.models import FloatingIpRow, NetworkRow, PortRow, RouterRow, SubnetRow
 from kumo.server.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
 from kumo.server.interceptors.base import Context
-from kumo.server.services.identity.common import PROJECTS
+from kumo.server.quota import charge
+from kumo.server.services.identity.common import PROJECTS, require_active
 from kumo.server.services.network.common import (
     NETWORKS,
     NetworkPart,
@@ -97,7 +98,8 @@ class NetworkMethods(NetworkPart):
         _check_spec(caller, request.network)
 
         def create(session: Session) -> pb.Network:
-            PROJECTS.get(session, request.parent, "parent")
+            require_active(PROJECTS.get(session, request.parent, "parent"))
+            charge(session, project_id, {"networks": 1})
             spec = request.network
             row = NetworkRow(
                 project_id=project_id,
@@ -179,11 +181,12 @@ class NetworkMethods(NetworkPart):
                 raise FailedPrecondition(
                     f"{request.name} still has {what}", type="NETWORK_IN_USE", subject=request.name
                 )
-            session.execute(
+            subnets = session.execute(
                 delete(SubnetRow).where(
                     SubnetRow.project_id == row.project_id, SubnetRow.network_id == row.id
                 )
-            )
+            ).rowcount  # type: ignore[attr-defined]
+            charge(session, row.project_id, {"networks": -1, "subnets": -subnets})
             session.delete(row)
             return empty_pb2.Empty()
 

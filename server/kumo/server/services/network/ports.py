@@ -31,6 +31,7 @@ from kumo.server.db.models.common import new_uid
 from kumo.server.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from kumo.server.interceptors.base import Context
 from kumo.server.network import ipam
+from kumo.server.quota import charge
 from kumo.server.services.network.common import (
     PORTS,
     SUBNETS,
@@ -156,6 +157,7 @@ class PortMethods(NetworkPart):
 
         def create(session: Session) -> pb.Port:
             network = usable_network(session, caller, spec.network, "port.network", project_id)
+            charge(session, project_id, {"ports": 1})
             groups = group_ids(session, project_id, list(spec.security_groups))
             if security and not groups:
                 groups = [ensure_default_group(session, project_id)]
@@ -264,6 +266,7 @@ class PortMethods(NetworkPart):
                     subject=request.name,
                 )
             delete_port_row(session, row)
+            charge(session, row.project_id, {"ports": -1})
             return empty_pb2.Empty()
 
         result = await idempotent(self.runtime.db, "DeletePort", request, empty_pb2.Empty, remove)

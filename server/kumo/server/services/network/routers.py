@@ -27,7 +27,8 @@ from kumo.server.db.models.common import new_uid
 from kumo.server.errors import FailedPrecondition, NotFound
 from kumo.server.interceptors.base import Context
 from kumo.server.network import ipam
-from kumo.server.services.identity.common import PROJECTS
+from kumo.server.quota import charge
+from kumo.server.services.identity.common import PROJECTS, require_active
 from kumo.server.services.network.common import (
     ROUTER_INTERFACE,
     ROUTERS,
@@ -99,7 +100,8 @@ class RouterMethods(NetworkPart):
         spec = request.router
 
         def create(session: Session) -> pb.Router:
-            PROJECTS.get(session, request.parent, "parent")
+            require_active(PROJECTS.get(session, request.parent, "parent"))
+            charge(session, project_id, {"routers": 1})
             row = RouterRow(
                 project_id=project_id,
                 uid=new_uid(),
@@ -182,6 +184,7 @@ class RouterMethods(NetworkPart):
                     subject=request.name,
                 )
             ipam.release(session, row.uid)
+            charge(session, row.project_id, {"routers": -1})
             session.delete(row)
             return empty_pb2.Empty()
 

@@ -30,6 +30,8 @@ from kumo.server.db.models import PortRow, SecurityGroupRow
 from kumo.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from kumo.server.interceptors.base import Context
 from kumo.server.network import ipam
+from kumo.server.quota import charge
+from kumo.server.services.identity.common import PROJECTS, require_active
 from kumo.server.services.network.common import (
     DEFAULT_GROUP,
     SECURITY_GROUPS,
@@ -167,9 +169,8 @@ class SecurityGroupMethods(NetworkPart):
         project_id = own_project(caller, request.parent)
 
         def create(session: Session) -> pb.SecurityGroup:
-            from kumo.server.services.identity.common import PROJECTS
-
-            PROJECTS.get(session, request.parent, "parent")
+            require_active(PROJECTS.get(session, request.parent, "parent"))
+            charge(session, project_id, {"security_groups": 1})
             spec = request.security_group
             row = SecurityGroupRow(
                 project_id=project_id,
@@ -253,6 +254,8 @@ class SecurityGroupMethods(NetworkPart):
                     type="SECURITY_GROUP_IN_USE",
                     subject=request.name,
                 )
+            if row.id != DEFAULT_GROUP:  # (the default group is not counted)
+                charge(session, row.project_id, {"security_groups": -1})
             session.delete(row)
             return empty_pb2.Empty()
 

@@ -25,6 +25,7 @@ from kumo.server.db.models import IpAllocationRow, SubnetRow
 from kumo.server.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from kumo.server.interceptors.base import Context
 from kumo.server.network import ipam
+from kumo.server.quota import charge
 from kumo.server.services.network.common import (
     NETWORKS,
     SUBNETS,
@@ -117,6 +118,7 @@ class SubnetMethods(NetworkPart):
                 raise InvalidArgument.field(
                     "subnet.cidr", f"{network} overlaps {clash} on {request.parent}"
                 )
+            charge(session, parent.project_id, {"subnets": 1})
             spec = request.subnet
             row = SubnetRow(
                 project_id=parent.project_id,
@@ -206,6 +208,7 @@ class SubnetMethods(NetworkPart):
                     type="SUBNET_IN_USE",
                     subject=request.name,
                 )
+            charge(session, row.project_id, {"subnets": -1})
             session.delete(row)
             return empty_pb2.Empty()
 
