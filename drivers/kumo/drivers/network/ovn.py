@@ -29,7 +29,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from ovsdbapp.backend.ovs_idl import connection
+from ovsdbapp.backend.ovs_idl import connection, idlutils
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
 from kumo.drivers.errors import DriverError, NetworkBackendUnavailable
@@ -364,10 +364,8 @@ class OvnDriver(NetworkDriver):
 
     def _lsp_dhcp(self, name: str) -> bool:
         """Whether an existing port has DHCPv4 options set."""
-        for row in self._rows("Logical_Switch_Port"):
-            if row.name == name:
-                return bool(row.dhcpv4_options)
-        return False
+        row = self._lsp(name)
+        return bool(row is not None and row.dhcpv4_options)
 
     def _set_groups(self, spec: PortSpec) -> None:
         api = self.api
@@ -393,11 +391,16 @@ class OvnDriver(NetworkDriver):
             )
         )
 
+    def _lsp(self, name: str) -> Any | None:
+        """A logical switch port by name (indexed lookup), or None."""
+        try:
+            return self.api.lookup("Logical_Switch_Port", name)
+        except idlutils.RowNotFound:
+            return None
+
     def port_up(self, uid: str) -> bool:
-        for row in self._rows("Logical_Switch_Port"):
-            if row.name == uid:
-                return bool(row.up and row.up[0])
-        return False
+        row = self._lsp(uid)
+        return bool(row is not None and row.up and row.up[0])
 
     # --- routers and floating IPs -------------------------------------------------------
 

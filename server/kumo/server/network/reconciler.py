@@ -66,6 +66,9 @@ class NetworkReconciler:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        # Uids this process has seen in the database: their removal from the backend is
+        # a deletion, not a stray (which is logged as a warning).
+        self._known: set[str] = set()
 
     def wake(self) -> None:
         """Asks for a pass as soon as possible."""
@@ -155,13 +158,17 @@ class NetworkReconciler:
                     remade_subnets_networks.add(item.spec.network_uid)
         for kind in reversed(ORDER):
             for uid in sorted(inventory.uids[kind] - set(desired.objects[kind])):
-                log.warning("network: removing stray %s %s from the backend", kind.value, uid)
+                if uid in self._known:
+                    log.info("network: deleting %s %s from the backend", kind.value, uid)
+                else:
+                    log.warning("network: removing stray %s %s from the backend", kind.value, uid)
                 try:
                     self.driver.delete(kind, uid)
                     result.removed[kind] += 1
                 except DriverError as exc:
                     log.warning("network: could not remove %s %s: %s", kind.value, uid, exc)
                     result.errors += 1
+        self._known = {uid for objects in desired.objects.values() for uid in objects}
         up = {uid: self.driver.port_up(uid) for uid in desired.objects[Kind.PORT]}
         return result, outcomes, up
 
