@@ -23,13 +23,21 @@ from kumo.drivers.network.base import (
     SubnetSpec,
 )
 from kumo.drivers.network.loader import load_network_driver
+from kumo.drivers.network.ovn_local import OvnCentral
+from tests.support.ovn import started_central
+
+
+@pytest.fixture(scope="module")
+def own_central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OvnCentral]:
+    """An OVN central of this module's own: no reconciler sees these objects as strays."""
+    yield from started_central(tmp_path_factory)
 
 
 @pytest.fixture(params=["fake", "ovn"])
 def driver(request: pytest.FixtureRequest) -> Iterator[NetworkDriver]:
     """Each driver, started."""
     if request.param == "ovn":
-        central = request.getfixturevalue("ovn_central")
+        central = request.getfixturevalue("own_central")
         found = load_network_driver("ovn", remote=central.nb_remote, gateway_chassis=["gw-1"])
     else:
         found = load_network_driver("fake")

@@ -12,6 +12,7 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
+from kumo.drivers.network.ovn_local import OvnCentral
 from kumo.network.v1 import network_service_pb2 as napi
 from kumo.network.v1 import resources_pb2 as npb
 from tests.support.cloud import ADMIN_PASSWORD, Stubs, Tenant, make_tenant, sign_in, unique
@@ -64,6 +65,12 @@ def external(admin: Stubs, ovn_chassis: Chassis) -> str:
     return network.name
 
 
+def apply(server: ServerThread, central: OvnCentral) -> None:
+    """A reconciler pass, then waits until every chassis has the result in its flows."""
+    reconcile(server)
+    central.nbctl("--wait=hv", "--timeout=30", "sync")
+
+
 def plug(chassis: Chassis, port: npb.Port) -> tuple[Guest, str]:
     """Binds a port to a new guest namespace and gets its DHCP lease."""
     guest = chassis.plug(port.uid, port.mac_address)
@@ -73,7 +80,7 @@ def plug(chassis: Chassis, port: npb.Port) -> tuple[Guest, str]:
 
 
 def test_dhcp_ping_and_routing_between_networks(
-    ovn_api: ServerThread, ovn_chassis: Chassis, tenant: Tenant
+    ovn_api: ServerThread, ovn_central: OvnCentral, ovn_chassis: Chassis, tenant: Tenant
 ) -> None:
     member = tenant.stubs["member"]
     stub = net(member)
@@ -81,7 +88,7 @@ def test_dhcp_ping_and_routing_between_networks(
     blue, blue_subnet = make_network(member, tenant.project, "10.51.0.0/24")
     ports = [make_port(member, tenant.project, red.name) for _ in range(2)]
     far = make_port(member, tenant.project, blue.name)
-    reconcile(ovn_api)
+    apply(ovn_api, ovn_central)
     (g1, a1), (g2, a2), (g3, a3) = (plug(ovn_chassis, p) for p in (*ports, far))
     assert g1.ping(a2) and g2.ping(a1)
     assert g1.tcp(a2, 7000) is None  # (nothing listens)
@@ -99,14 +106,14 @@ def test_dhcp_ping_and_routing_between_networks(
         stub.AddRouterInterface(
             napi.AddRouterInterfaceRequest(router=router.name, subnet=subnet.name)
         )
-    reconcile(ovn_api)
+    apply(ovn_api, ovn_central)
     # ... and is through one.
     assert g3.ping(a1) and g1.ping(a3)
     assert stub.GetPort(napi.GetPortRequest(name=ports[0].name)).status == npb.Port.STATUS_ACTIVE
 
 
 def test_security_groups_default_deny_rules_and_remote_groups(
-    ovn_api: ServerThread, ovn_chassis: Chassis, tenant: Tenant
+    ovn_api: ServerThread, ovn_central: OvnCentral, ovn_chassis: Chassis, tenant: Tenant
 ) -> None:
     member = tenant.stubs["member"]
     stub = net(member)
@@ -130,7 +137,7 @@ def test_security_groups_default_deny_rules_and_remote_groups(
     )
     srv_port = make_port(member, tenant.project, network.name, security_groups=[servers])
     cli_port = make_port(member, tenant.project, network.name, security_groups=[clients])
-    reconcile(ovn_api)
+    apply(ovn_api, ovn_central)
     srv, srv_ip = plug(ovn_chassis, srv_port)
     cli, cli_ip = plug(ovn_chassis, cli_port)
     listeners = [srv.serve_tcp(8080), srv.serve_tcp(8081)]
@@ -148,7 +155,7 @@ def test_security_groups_default_deny_rules_and_remote_groups(
                 rule=Rule(direction=Rule.DIRECTION_INGRESS, protocol="icmp", remote_group=clients),
             )
         )
-        reconcile(ovn_api)
+        apply(ovn_api, ovn_central)
         assert cli.ping(srv_ip)
         # Membership change: the client leaves `clients`, the rule no longer covers it.
         other = group("others", egress)
@@ -158,7 +165,7 @@ def test_security_groups_default_deny_rules_and_remote_groups(
                 update_mask=field_mask_pb2.FieldMask(paths=["security_groups"]),
             )
         )
-        reconcile(ovn_api)
+        apply(ovn_api, ovn_central)
         assert not cli.ping(srv_ip)
         assert cli.tcp(srv_ip, 8080) == cli_ip
     finally:
@@ -167,7 +174,11 @@ def test_security_groups_default_deny_rules_and_remote_groups(
 
 
 def test_snat_out_and_floating_ip_in(
-    ovn_api: ServerThread, ovn_chassis: Chassis, tenant: Tenant, external: str
+    ovn_api: ServerThread,
+    ovn_central: OvnCentral,
+    ovn_chassis: Chassis,
+    tenant: Tenant,
+    external: str,
 ) -> None:
     member = tenant.stubs["member"]
     stub = net(member)
@@ -188,7 +199,7 @@ def test_snat_out_and_floating_ip_in(
         )
     )
     stub.AddRouterInterface(napi.AddRouterInterfaceRequest(router=router.name, subnet=subnet.name))
-    reconcile(ovn_api)
+    apply(ovn_api, ovn_central)
     vm, vm_ip = plug(ovn_chassis, port)
     outside = ovn_chassis.outside
     listener = outside.serve_tcp(9100)
@@ -204,7 +215,7 @@ def test_snat_out_and_floating_ip_in(
                 floating_ip=npb.FloatingIp(network=external, port=port.name),
             )
         )
-        reconcile(ovn_api)
+        apply(ovn_api, ovn_central)
         server = vm.serve_tcp(9000)
         try:
             assert outside.tcp(fip.ip_address, 9000) == OUTSIDE
@@ -216,7 +227,7 @@ def test_snat_out_and_floating_ip_in(
                     update_mask=field_mask_pb2.FieldMask(paths=["port"]),
                 )
             )
-            reconcile(ovn_api)
+            apply(ovn_api, ovn_central)
             assert outside.tcp(fip.ip_address, 9000) is None
         finally:
             server.kill()

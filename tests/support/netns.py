@@ -130,15 +130,21 @@ class Guest:
             "import socket\n"
             "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
             f"s.bind(('0.0.0.0', {port})); s.listen(8)\n"
+            "print('ready', flush=True)\n"
             "while True:\n"
             "    c, a = s.accept(); c.sendall(a[0].encode()); c.close()\n"
         )
-        return subprocess.Popen(
+        server = subprocess.Popen(
             ["ip", "netns", "exec", self.netns, sys.executable, "-c", code],
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
         )
+        assert server.stdout is not None
+        if server.stdout.readline().strip() != "ready":  # listening before we return
+            server.kill()
+            raise AssertionError(f"TCP server on port {port} did not start")
+        return server
 
     def tcp(self, address: str, port: int, timeout: float = 3) -> str | None:
         """Connects to address:port; returns what the server said, None if unreachable."""

@@ -24,9 +24,8 @@ def have_ovn() -> bool:
     return all(shutil.which(b) for b in ("ovsdb-server", "ovn-northd", "ovn-nbctl"))
 
 
-@pytest.fixture(scope="session")
-def ovn_central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OvnCentral]:
-    """OVN NB/SB databases and northd, shared by the session (tests isolate by naming)."""
+def started_central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OvnCentral]:
+    """A new OVN central in a temp dir, stopped at the end."""
     if not have_ovn():
         pytest.skip("OVN is not installed (scripts/install.sh installs it)")
     central = OvnCentral(Path(tmp_path_factory.mktemp("ovn")))
@@ -35,6 +34,13 @@ def ovn_central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OvnCentral
         yield central
     finally:
         central.stop()
+
+
+@pytest.fixture(scope="session")
+def ovn_central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OvnCentral]:
+    """OVN NB/SB databases and northd, shared by the session's API server (ovn_api), its
+    chassis and the tests using them (they isolate by naming)."""
+    yield from started_central(tmp_path_factory)
 
 
 @dataclass
@@ -105,7 +111,7 @@ def ovn_chassis(
 def ovn_api(ovn_central: OvnCentral) -> Iterator[ServerThread]:
     """An API server (SQLite) whose network reconciler drives the session's OVN central,
     with router gateways on CHASSIS; tests run passes when they need them (the periodic
-    one is an hour away, changes still wake it)."""
+    one is an hour away and changes do not wake it)."""
     from tests.conftest import make_config
 
     url = f"sqlite:///{tempfile.mkdtemp(prefix='kumo-db-')}/kumo.db"
@@ -120,6 +126,8 @@ def ovn_api(ovn_central: OvnCentral) -> Iterator[ServerThread]:
             },
         )
     )
+    # Passes only when a test asks: API changes do not wake the reconciler here.
+    server.server.runtime.network_wake = None
     try:
         yield server
     finally:

@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 KIND = "kumo:kind"
 UID = "kumo:uid"
 NAME = "kumo:name"
+# On a port: the port groups the driver put it in (space-separated).
+GROUPS = "kumo:groups"
 DROP_GROUP = "kumo_drop"
 RULE_PRIORITY = 1002
 DROP_PRIORITY = 1001
@@ -314,11 +316,6 @@ class OvnDriver(NetworkDriver):
 
     # --- ports --------------------------------------------------------------------------
 
-    def _groups_of(self, port_uuid: Any) -> set[str]:
-        return {
-            pg.name for pg in self._rows("Port_Group") if any(p.uuid == port_uuid for p in pg.ports)
-        }
-
     def ensure_port(self, spec: PortSpec) -> None:
         api = self.api
         switch = switch_name(spec.network_uid)
@@ -326,13 +323,13 @@ class OvnDriver(NetworkDriver):
             ls.name == switch for ls in self._rows("Logical_Switch")
         ):
             raise DriverError(reason=f"network {spec.network_uid} of port {spec.uid} is missing")
+        existing = self._lsp(spec.uid)
+        previous = set(existing.external_ids.get(GROUPS, "").split()) if existing else set()
+        wanted = self._wanted_groups(spec)
+        ids = {**_ids(Kind.PORT, spec.uid, spec.name), GROUPS: " ".join(sorted(wanted))}
         commands: list[Any] = [
             api.lsp_add(switch, spec.uid, may_exist=True),
-            api.db_set(
-                "Logical_Switch_Port",
-                spec.uid,
-                ("external_ids", _ids(Kind.PORT, spec.uid, spec.name)),
-            ),
+            api.db_set("Logical_Switch_Port", spec.uid, ("external_ids", ids)),
         ]
         if spec.router_interface:
             commands += [
@@ -360,28 +357,38 @@ class OvnDriver(NetworkDriver):
             elif self._lsp_dhcp(spec.uid):
                 commands.append(api.db_clear("Logical_Switch_Port", spec.uid, "dhcpv4_options"))
         self._run(*commands)
-        self._set_groups(spec)
+        # Membership: added every time (idempotent, and repairs a group remade behind
+        # Kumo's back); removed from the groups this driver put the port in before.
+        self._run(
+            *(api.pg_add_ports(g, [spec.uid]) for g in sorted(wanted)),
+            *(
+                api.pg_del_ports(g, [spec.uid], if_exists=True)
+                for g in sorted(previous - wanted)
+                if self._has_group(g)
+            ),
+        )
+
+    def _wanted_groups(self, spec: PortSpec) -> set[str]:
+        """The port groups a port belongs in; DriverError if one is missing."""
+        if not spec.port_security or spec.router_interface:
+            return set()
+        wanted = {group_name(g) for g in spec.security_group_uids} | {DROP_GROUP}
+        missing = {g for g in wanted if not self._has_group(g)}
+        if missing:
+            raise DriverError(reason=f"security groups of port {spec.uid} missing: {missing}")
+        return wanted
+
+    def _has_group(self, name: str) -> bool:
+        try:
+            self.api.lookup("Port_Group", name)
+        except idlutils.RowNotFound:
+            return False
+        return True
 
     def _lsp_dhcp(self, name: str) -> bool:
         """Whether an existing port has DHCPv4 options set."""
         row = self._lsp(name)
         return bool(row is not None and row.dhcpv4_options)
-
-    def _set_groups(self, spec: PortSpec) -> None:
-        api = self.api
-        row = api.lookup("Logical_Switch_Port", spec.uid)
-        wanted = set()
-        if spec.port_security and not spec.router_interface:
-            wanted = {group_name(g) for g in spec.security_group_uids} | {DROP_GROUP}
-        current = self._groups_of(row.uuid)
-        existing = {pg.name for pg in self._rows("Port_Group")}
-        missing = wanted - existing
-        if missing:
-            raise DriverError(reason=f"security groups of port {spec.uid} missing: {missing}")
-        self._run(
-            *(api.pg_add_ports(g, [spec.uid]) for g in sorted(wanted - current)),
-            *(api.pg_del_ports(g, [spec.uid], if_exists=True) for g in sorted(current - wanted)),
-        )
 
     def delete_port(self, uid: str) -> None:
         self._run(

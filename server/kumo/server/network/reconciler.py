@@ -38,6 +38,8 @@ from kumo.server.network.desired import (
 )
 
 log = logging.getLogger(__name__)
+# After a wake-up, how long to wait for further changes before a pass.
+DEBOUNCE_SECONDS = 0.2
 
 
 @dataclass
@@ -102,6 +104,7 @@ class NetworkReconciler:
                 log.exception("network reconciliation pass failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
+                await asyncio.sleep(DEBOUNCE_SECONDS)  # let a burst of changes gather
             self._wake.clear()
 
     async def run_pass(self) -> PassResult:
