@@ -115,3 +115,25 @@ def test_desired_state_reaches_ovn_and_drift_is_undone(
     reconcile(ovn_api)
     assert port.uid not in nb_names(ovn_central, "Logical_Switch_Port")
     assert fip.ip_address not in ovn_central.nbctl("lr-nat-list", f"kumo-{router.uid}")
+
+
+def test_provider_networks_get_a_localnet_port(
+    ovn_api: ServerThread, admin_stubs: Stubs, ovn_central: OvnCentral
+) -> None:
+    vlan = net(admin_stubs).CreateNetwork(
+        napi.CreateNetworkRequest(
+            parent="projects/admin",
+            network_id="vlan42",
+            network=npb.Network(
+                type=npb.Network.TYPE_VLAN, physical_network="physnet1", vlan_id=42, mtu=1500
+            ),
+        )
+    )
+    reconcile(ovn_api)
+    localnet = f"ln-{vlan.uid}"
+    assert ovn_central.nbctl("lsp-get-type", localnet).strip() == "localnet"
+    assert ovn_central.nbctl("get", "Logical_Switch_Port", localnet, "tag").strip() == "42"
+    assert "network_name=physnet1" in ovn_central.nbctl("lsp-get-options", localnet)
+    net(admin_stubs).DeleteNetwork(napi.DeleteNetworkRequest(name=vlan.name))
+    reconcile(ovn_api)
+    assert f"kumo-{vlan.uid}" not in nb_names(ovn_central, "Logical_Switch")
