@@ -29,6 +29,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from ovsdbapp import exceptions as ovsdb_exceptions
 from ovsdbapp.backend.ovs_idl import connection, idlutils
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
@@ -133,7 +134,10 @@ class OvnDriver(NetworkDriver):
             try:
                 idl = connection.OvsdbIdl.from_server(self.remote, "OVN_Northbound")
                 self._connection = connection.Connection(idl=idl, timeout=self.timeout)
-                self._api = impl_idl.OvnNbApiIdlImpl(self._connection)
+                # ovsdbapp keeps the connection on the API class (first one wins, for
+                # the whole process): give each driver a class of its own.
+                api_class = type("NbApi", (impl_idl.OvnNbApiIdlImpl,), {"_ovsdb_connection": None})
+                self._api = api_class(self._connection)
             except Exception as exc:
                 self._connection = None
                 raise NetworkBackendUnavailable(reason=f"{self.remote}: {exc}") from exc
@@ -149,6 +153,8 @@ class OvnDriver(NetworkDriver):
                     txn.add(command)
         except NetworkBackendUnavailable:
             raise
+        except ovsdb_exceptions.TimeoutException as exc:
+            raise NetworkBackendUnavailable(reason=f"{self.remote}: {exc}") from exc
         except Exception as exc:
             raise DriverError(reason=f"OVN northbound transaction failed: {exc}") from exc
 
@@ -218,6 +224,9 @@ class OvnDriver(NetworkDriver):
     # --- inventory ----------------------------------------------------------------------
 
     def inventory(self) -> Inventory:
+        if not self.api.idl._session.is_connected():
+            # (the replica would be stale: stray and missing objects cannot be told)
+            raise NetworkBackendUnavailable(reason=f"{self.remote}: not connected")
         found = Inventory()
         tables = {
             Kind.NETWORK: "Logical_Switch",

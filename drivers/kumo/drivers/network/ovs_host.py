@@ -53,7 +53,9 @@ class OvsPortBinder:
             try:
                 idl = connection.OvsdbIdl.from_server(self.remote, "Open_vSwitch")
                 self._connection = connection.Connection(idl=idl, timeout=10)
-                self._api = impl_idl.OvsdbIdl(self._connection)
+                # (ovsdbapp keeps the connection on the API class: one class per binder)
+                api_class = type("OvsApi", (impl_idl.OvsdbIdl,), {"_ovsdb_connection": None})
+                self._api = api_class(self._connection)
             except Exception as exc:
                 self._connection = None
                 raise NetworkBackendUnavailable(reason=f"{self.remote}: {exc}") from exc

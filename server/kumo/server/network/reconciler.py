@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from kumo.drivers.errors import DriverError
+from kumo.drivers.errors import DriverError, NetworkBackendUnavailable
 from kumo.drivers.network.base import Inventory, Kind, NetworkDriver, PortSpec
 from kumo.network.v1 import resources_pb2 as pb
 from kumo.server.db.engine import Database
@@ -122,6 +122,7 @@ class NetworkReconciler:
         self, desired: DesiredState
     ) -> tuple[PassResult, list[_Outcome], dict[str, bool]]:
         result = PassResult()
+        self.driver.start()  # (re)makes the driver's own objects, e.g. after OVN lost its data
         inventory = self.driver.inventory()
         outcomes: list[_Outcome] = []
         remade_networks: set[str] = set()
@@ -146,6 +147,8 @@ class NetworkReconciler:
                     continue
                 try:
                     self._ensure(kind, item.spec)
+                except NetworkBackendUnavailable:
+                    raise  # the whole pass waits for the backend; rows keep their state
                 except DriverError as exc:
                     log.warning("network: could not make %s %s: %s", kind.value, uid, exc)
                     result.errors += 1
