@@ -2388,6 +2388,28 @@ def _network_rows() -> dict[str, Row]:
 TABLE.update(_network_rows())
 
 
+def no_networks_of_b(response: Any, c: Caller, w: World) -> None:
+    names = [n.name for n in response.networks]
+    assert b_net(w)["network"] not in names
+    for network in response.networks:
+        assert network.name.startswith(w.a.name + "/") or network.external, network.name
+
+
+TABLE[_NETWORK + "ListNetworks"] = Row(
+    cases=(
+        *TABLE[_NETWORK + "ListNetworks"].cases,
+        Case(
+            "everywhere",
+            lambda c, w: nets_of(c.stubs).ListNetworks(
+                napi.ListNetworksRequest(parent="projects/-", page_size=1000)
+            ),
+            each(OK),
+            check=no_networks_of_b,
+        ),
+    )
+)
+
+
 # ---------------------------------------------------------------- tests
 
 CASES = [

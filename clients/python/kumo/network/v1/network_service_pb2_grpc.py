@@ -237,14 +237,15 @@ class NetworkServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetNetwork(self, request, context):
-        """Gets a network of the caller's project.
+        """Gets a network of the caller's project, or an external network (any project).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListNetworks(self, request, context):
-        """Lists the networks under `parent`.
+        """Lists the networks under `parent`; `projects/-` lists the caller's networks and
+        every external network (all networks for cloud administrators).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -9,7 +9,7 @@ with ports, router gateways or floating IPs on it cannot be deleted
 from __future__ import annotations
 
 from google.protobuf import empty_pb2
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from kumo.network.v1 import network_service_pb2 as api
@@ -20,7 +20,13 @@ from kumo.server.api.idempotency import idempotent
 from kumo.server.api.resources import apply_common
 from kumo.server.auth.principal import Principal, current_principal
 from kumo.server.db.models import FloatingIpRow, NetworkRow, PortRow, RouterRow, SubnetRow
-from kumo.server.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
+from kumo.server.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from kumo.server.interceptors.base import Context
 from kumo.server.quota import charge
 from kumo.server.services.identity.common import PROJECTS, require_active
@@ -87,6 +93,15 @@ def network_in_use(session: Session, row: NetworkRow) -> str | None:
     return None
 
 
+def readable_network(session: Session, caller: Principal, name: str) -> NetworkRow:
+    """A network of the caller's project, or an external one (readable by everyone);
+    NotFound otherwise."""
+    row = session.get(NetworkRow, NETWORKS.key(name))
+    if row is None or not (row.external or caller.can_see_project(row.project_id)):
+        raise NotFound(NETWORKS.type_name, name)
+    return row
+
+
 class NetworkMethods(NetworkPart):
     """Networks: the layer-2 segments of a project."""
 
@@ -121,21 +136,25 @@ class NetworkMethods(NetworkPart):
     async def GetNetwork(self, request: api.GetNetworkRequest, context: Context) -> pb.Network:
         caller = current_principal()
         return await self.runtime.db.run(
-            lambda s: network_to_proto(owned(s, caller, NETWORKS, request.name))
+            lambda s: network_to_proto(readable_network(s, caller, request.name))
         )
 
     async def ListNetworks(
         self, request: api.ListNetworksRequest, context: Context
     ) -> api.ListNetworksResponse:
-        project_id = own_project(current_principal(), request.parent)
+        caller = current_principal()
+        if request.parent == "projects/-":  # own networks and every external one
+            where = (
+                []
+                if caller.cloud_admin
+                else [or_(NetworkRow.project_id == caller.project_id, NetworkRow.external)]
+            )
+        else:
+            where = [NetworkRow.project_id == own_project(caller, request.parent)]
 
         def page(session: Session) -> api.ListNetworksResponse:
             result = NETWORKS.list(
-                session,
-                self.runtime.pager,
-                request,
-                [NetworkRow.project_id == project_id],
-                binding=request.parent,
+                session, self.runtime.pager, request, where, binding=request.parent
             )
             return api.ListNetworksResponse(
                 networks=[network_to_proto(r) for r in result.rows],
