@@ -11,7 +11,9 @@ are remade with it. Outcomes go back to the rows: `state` ACTIVE or ERROR (with
 `state_message`), ports' `status` from the backend's up flag.
 
 A pass runs every `interval` seconds and at once when `wake()` is called (the
-network service calls it after each change).
+network service calls it after each change). With several API replicas, only the
+holder of the `network-reconciler` leader lease runs passes (another replica
+takes over when it expires, 3 intervals after the holder's last pass).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sqlalchemy.orm import Session
 from kumo.drivers.errors import DriverError, NetworkBackendUnavailable
 from kumo.drivers.network.base import Inventory, Kind, NetworkDriver, PortSpec
 from kumo.network.v1 import resources_pb2 as pb
+from kumo.server.controllers.leader import LeaderLease
 from kumo.server.db.engine import Database
 from kumo.server.db.models import FloatingIpRow, PortRow
 from kumo.server.network.desired import (
@@ -71,6 +74,7 @@ class NetworkReconciler:
         # Uids this process has seen in the database: their removal from the backend is
         # a deletion, not a stray (which is logged as a warning).
         self._known: set[str] = set()
+        self.lease = LeaderLease(db, "network-reconciler", 3 * interval)
 
     def wake(self) -> None:
         """Asks for a pass as soon as possible."""
@@ -88,16 +92,15 @@ class NetworkReconciler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            with contextlib.suppress(Exception):  # the database may be gone already
+                await self.lease.release()
         await asyncio.to_thread(self.driver.close)
 
     async def _loop(self) -> None:
-        started = False
         while True:
             try:
-                if not started:
-                    await asyncio.to_thread(self.driver.start)
-                    started = True
-                await self.run_pass()
+                if await self.lease.hold():
+                    await self.run_pass()
             except asyncio.CancelledError:
                 raise
             except Exception:

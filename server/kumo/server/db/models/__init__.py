@@ -19,6 +19,7 @@ from kumo.server.db.models.images import ImageMemberRow, ImageRow
 from kumo.server.db.models.network import (
     FloatingIpRow,
     IpAllocationRow,
+    LeaderLeaseRow,
     NetworkRow,
     PortRow,
     RouterRow,
@@ -39,6 +40,7 @@ __all__ = [
     "InstanceRow",
     "IpAllocationRow",
     "KeyPairRow",
+    "LeaderLeaseRow",
     "NetworkRow",
     "OperationRow",
     "PoolRow",

@@ -8,6 +8,7 @@ Enum columns hold proto enum values; lists of structures are JSON.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -161,3 +162,14 @@ class SecurityGroupRow(ResourceColumns, SyncColumns, Base):
         ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
     )
     rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class LeaderLeaseRow(Base):
+    """Which process runs a singleton controller (e.g. the network reconciler) until
+    `expire_time`; another replica takes over once it has passed."""
+
+    __tablename__ = "leader_leases"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(63))
+    expire_time: Mapped[datetime] = mapped_column()
