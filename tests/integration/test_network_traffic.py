@@ -234,3 +234,41 @@ def test_snat_out_and_floating_ip_in(
     finally:
         listener.kill()
     assert vm_ip
+
+
+def test_dual_stack_ipv6_between_ports(
+    ovn_api: ServerThread, ovn_central: OvnCentral, ovn_chassis: Chassis, tenant: Tenant
+) -> None:
+    member = tenant.stubs["member"]
+    network, _ = make_network(member, tenant.project, "10.54.0.0/24")
+    net(member).CreateSubnet(
+        napi.CreateSubnetRequest(
+            parent=network.name, subnet_id="v6", subnet=npb.Subnet(cidr="fd00:54::/64")
+        )
+    )
+    ports = [make_port(member, tenant.project, network.name) for _ in range(2)]
+    apply(ovn_api, ovn_central)
+    # OVN serves stateful DHCPv6 for the subnet (no DHCPv6 client here to take a lease).
+    assert ovn_central.nbctl("get", "Logical_Switch_Port", ports[0].uid, "dhcpv6_options")
+    guests = []
+    for port in ports:
+        guest, _ = plug(ovn_chassis, port)
+        v6 = next(f.ip_address for f in port.fixed_ips if ":" in f.ip_address)
+        guest.run("ip", "-6", "addr", "add", f"{v6}/64", "dev", "eth0", "nodad")
+        guests.append((guest, v6))
+    (first, first_v6), (_, second_v6) = guests
+    ok = any(
+        first.run("busybox", "ping6", "-c", "1", "-W", "1", second_v6, check=False).returncode == 0
+        for _ in range(5)
+    )
+    assert ok, "no IPv6 ping between the two ports"
+    # Port security: from its own address the ping passes, from one it does not own not.
+    own = first.run(
+        "busybox", "ping6", "-c", "1", "-W", "2", "-I", first_v6, second_v6, check=False
+    )
+    assert own.returncode == 0, own.stdout + own.stderr
+    first.run("ip", "-6", "addr", "add", "fd00:54::99/64", "dev", "eth0", "nodad")
+    spoofed = first.run(
+        "busybox", "ping6", "-c", "1", "-W", "1", "-I", "fd00:54::99", second_v6, check=False
+    )
+    assert spoofed.returncode != 0

@@ -76,7 +76,8 @@ class AddressPair:
 @dataclass(frozen=True)
 class PortSpec:
     """A port. `router_interface` ports are the switch side of a router's interface (no
-    security, no DHCP); `dhcp_subnet_uid` names the IPv4 subnet whose DHCP serves it."""
+    security, no DHCP); `dhcp_subnet_uid` / `dhcpv6_subnet_uid` name the IPv4 / IPv6
+    subnets whose DHCP serves it."""
 
     uid: str
     network_uid: str
@@ -86,6 +87,7 @@ class PortSpec:
     security_group_uids: tuple[str, ...] = ()
     allowed_address_pairs: tuple[AddressPair, ...] = ()
     dhcp_subnet_uid: str = ""
+    dhcpv6_subnet_uid: str = ""
     router_interface: bool = False
     name: str = ""
 

@@ -69,7 +69,7 @@ class FakeNetworkDriver(NetworkDriver):
 
     def ensure_subnet(self, spec: SubnetSpec) -> None:
         self._require(Kind.NETWORK, spec.network_uid, f"subnet {spec.uid}")
-        if spec.dhcp_enabled and ":" not in spec.cidr:
+        if spec.dhcp_enabled:
             self._put(Kind.SUBNET, spec.uid, spec)
         else:
             self._drop(Kind.SUBNET, spec.uid)

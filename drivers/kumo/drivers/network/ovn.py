@@ -109,6 +109,24 @@ def rule_match(group: str, rule: RuleSpec) -> tuple[str, str]:
     return ("to-lport" if ingress else "from-lport"), " && ".join(terms)
 
 
+def _dhcp_options(spec: SubnetSpec, version: int) -> dict[str, str]:
+    """DHCPv4 options, or stateful DHCPv6 ones (addresses, DNS) for an IPv6 subnet."""
+    if version == 6:
+        options = {"server_id": DHCP_SERVER_MAC}
+    else:
+        options = {
+            "server_id": spec.gateway_ip,
+            "server_mac": DHCP_SERVER_MAC,
+            "lease_time": str(LEASE_SECONDS),
+            "router": spec.gateway_ip,
+        }
+        if spec.mtu:
+            options["mtu"] = str(spec.mtu)
+    if spec.dns_servers:
+        options["dns_server"] = "{" + ", ".join(spec.dns_servers) + "}"
+    return options
+
+
 class OvnDriver(NetworkDriver):
     """OVN northbound. `remote` is an OVSDB connection string (`unix:/run/ovn/nb.sock`,
     `tcp:10.0.0.5:6641`); `gateway_chassis` names the chassis (system-ids) that host
@@ -285,8 +303,7 @@ class OvnDriver(NetworkDriver):
         api = self.api
         row = self._find("DHCP_Options", Kind.SUBNET, spec.uid)
         network = ipaddress.ip_network(spec.cidr)
-        if not spec.dhcp_enabled or network.version != 4:
-            # (IPv6 addresses are static here: OVN's DHCPv6 is not configured.)
+        if not spec.dhcp_enabled:
             if row is not None:
                 self._run(api.dhcp_options_del(row.uuid))
             return
@@ -297,17 +314,8 @@ class OvnDriver(NetworkDriver):
             row = self._find("DHCP_Options", Kind.SUBNET, spec.uid)
             if row is None:
                 raise DriverError(reason=f"DHCP options of subnet {spec.uid} vanished")
-        options = {
-            "server_id": spec.gateway_ip,
-            "server_mac": DHCP_SERVER_MAC,
-            "lease_time": str(LEASE_SECONDS),
-            "router": spec.gateway_ip,
-        }
-        if spec.mtu:
-            options["mtu"] = str(spec.mtu)
-        if spec.dns_servers:
-            options["dns_server"] = "{" + ", ".join(spec.dns_servers) + "}"
-        if spec.host_routes:
+        options = _dhcp_options(spec, network.version)
+        if network.version == 4 and spec.host_routes:
             routes = [f"{r.destination},{r.next_hop}" for r in spec.host_routes]
             routes.append(f"0.0.0.0/0,{spec.gateway_ip}")
             options["classless_static_route"] = "{" + ", ".join(routes) + "}"
@@ -360,11 +368,17 @@ class OvnDriver(NetworkDriver):
                 api.lsp_set_addresses(spec.uid, [address]),
                 api.lsp_set_port_security(spec.uid, security),
             ]
-            dhcp = self._find("DHCP_Options", Kind.SUBNET, spec.dhcp_subnet_uid)
-            if dhcp is not None:
-                commands.append(api.lsp_set_dhcpv4_options(spec.uid, dhcp.uuid))
-            elif self._lsp_dhcp(spec.uid):
-                commands.append(api.db_clear("Logical_Switch_Port", spec.uid, "dhcpv4_options"))
+            for column, subnet_uid in (
+                ("dhcpv4_options", spec.dhcp_subnet_uid),
+                ("dhcpv6_options", spec.dhcpv6_subnet_uid),
+            ):
+                dhcp = self._find("DHCP_Options", Kind.SUBNET, subnet_uid) if subnet_uid else None
+                if dhcp is not None:
+                    commands.append(
+                        api.db_set("Logical_Switch_Port", spec.uid, (column, dhcp.uuid))
+                    )
+                elif self._lsp_dhcp(spec.uid, column):
+                    commands.append(api.db_clear("Logical_Switch_Port", spec.uid, column))
         self._run(*commands)
         # Membership: added every time (idempotent, and repairs a group remade behind
         # Kumo's back); removed from the groups this driver put the port in before.
@@ -394,10 +408,10 @@ class OvnDriver(NetworkDriver):
             return False
         return True
 
-    def _lsp_dhcp(self, name: str) -> bool:
-        """Whether an existing port has DHCPv4 options set."""
+    def _lsp_dhcp(self, name: str, column: str) -> bool:
+        """Whether an existing port has DHCP options set in `column`."""
         row = self._lsp(name)
-        return bool(row is not None and row.dhcpv4_options)
+        return bool(row is not None and getattr(row, column))
 
     def delete_port(self, uid: str) -> None:
         self._run(

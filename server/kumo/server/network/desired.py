@@ -165,6 +165,16 @@ def read_desired(session: Session) -> DesiredState:
             ),
             "",
         )
+        dhcpv6 = next(
+            (
+                s
+                for s, _ in addresses
+                if s in subnet_by_uid
+                and subnet_by_uid[s].dhcp_enabled
+                and subnet_by_uid[s].ip_version == 6
+            ),
+            "",
+        )
         router_leg = port.device_owner == ROUTER_INTERFACE
         spec = PortSpec(
             uid=port.uid,
@@ -182,6 +192,7 @@ def read_desired(session: Session) -> DesiredState:
                 for p in port.allowed_address_pairs
             ),
             dhcp_subnet_uid=dhcp,
+            dhcpv6_subnet_uid=dhcpv6,
             router_interface=router_leg,
             name=f"projects/{port.project_id}/ports/{port.id}",
         )

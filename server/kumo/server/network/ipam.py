@@ -186,7 +186,7 @@ def release(session: Session, owner_uid: str) -> None:
 
 
 def held_by(session: Session, owner_uid: str) -> list[tuple[str, str]]:
-    """(subnet uid, address) pairs `owner_uid` holds, in address order per subnet."""
+    """(subnet uid, address) pairs `owner_uid` holds: IPv4 first, each in address order."""
     rows = session.execute(
         select(IpAllocationRow.subnet_uid, IpAllocationRow.ip_address).where(
             IpAllocationRow.owner_uid == owner_uid
@@ -194,7 +194,7 @@ def held_by(session: Session, owner_uid: str) -> list[tuple[str, str]]:
     ).all()
     return sorted(
         ((r.subnet_uid, r.ip_address) for r in rows),
-        key=lambda r: (r[0], ipaddress.ip_address(r[1])),
+        key=lambda r: (ipaddress.ip_address(r[1]).version, int(ipaddress.ip_address(r[1]))),
     )
 
 

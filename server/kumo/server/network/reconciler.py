@@ -261,7 +261,7 @@ class NetworkReconciler:
 
 def _has_dhcp(item: Desired) -> bool:
     spec = item.spec
-    return bool(spec.dhcp_enabled and ":" not in spec.cidr)
+    return bool(spec.dhcp_enabled)
 
 
 def _key_columns(table: type[object]) -> tuple[str, ...]:
