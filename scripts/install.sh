@@ -5,8 +5,10 @@
 #            the tiny guest image's tools (syslinux, mtools, dosfstools, cpio), gcc, python3-dev,
 #            libvirt-dev and pkg-config (libvirt-python compiles) (apt); the `libvirt-qemu` user
 #            libvirtd wants; .venv with `pip install -e '.[dev]'`; the test guest image
-#            build/images/kumo-tiny.qcow2 (scripts/build-image)
-#   --test:  also git, openssh-client (ssh-keygen), postgresql (binaries only, no server left running), nodejs + npm (apt)
+#            build/images/kumo-tiny.qcow2 (scripts/build-image); OVN central + host and
+#            Open vSwitch (ovn-central ovn-host openvswitch-switch) for networking
+#   --test:  also git, openssh-client (ssh-keygen), postgresql (binaries only, no server left running), nodejs + npm, busybox-static (udhcpc),
+#            iproute2, ethtool (apt)
 #            and buf pinned from npm into build/node
 #
 # Idempotent: apt runs only when a package is missing (at most one `apt-get update`), pip only
@@ -56,12 +58,20 @@ for pkg in libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
   qemu-system-x86 qemu-utils syslinux syslinux-common mtools dosfstools cpio gcc python3-dev; do
   need "$pkg"
 done
+# network: OVN central (NB/SB ovsdb-server, northd), ovn-controller, OVS (userspace datapath)
+for pkg in ovn-central ovn-host openvswitch-switch; do
+  need "$pkg"
+done
 if [ "$with_test" = 1 ]; then
   need git git
   need openssh-client ssh-keygen
   need postgresql
   need nodejs node
   need npm npm
+  # network traffic tests: DHCP client (busybox udhcpc), iproute2, ethtool (checksum offload)
+  need busybox-static
+  need iproute2 ip
+  need ethtool ethtool
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -18,6 +18,7 @@ row in TABLE, so every new method must state its isolation rules here.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ from kumo.identity.v1 import resources_pb2 as ipb
 from kumo.image.v1 import image_service_pb2 as imgapi
 from kumo.image.v1 import image_service_pb2_grpc as imgrpc
 from kumo.image.v1 import resources_pb2 as imgpb
+from kumo.network.v1 import network_service_pb2 as napi
+from kumo.network.v1 import network_service_pb2_grpc as nrpc
+from kumo.network.v1 import resources_pb2 as npb
 from kumo.server.app import method_names
 from kumo.topology.v1 import resources_pb2 as tpb
 from kumo.topology.v1 import topology_service_pb2 as tapi
@@ -57,6 +61,7 @@ _OPERATIONS = "/google.longrunning.Operations/"
 _IMAGE = "/kumo.image.v1.ImageService/"
 _COMPUTE = "/kumo.compute.v1.ComputeService/"
 _AGENT = "/kumo.agent.v1.AgentService/"
+_NETWORK = "/kumo.network.v1.NetworkService/"
 
 
 @dataclass(frozen=True)
@@ -2159,6 +2164,281 @@ def world(channel: grpc.Channel, admin: Stubs) -> Iterator[World]:
         b_server_groups_page_token=b_server_groups_page_token,
         b_instances_page_token=b_instances_page_token,
     )
+
+
+# ---------------------------------------------------------------- network
+# B's networking things (a network with a subnet, a port, a router on the subnet, a
+# security group, a floating IP from the cloud administrator's external network) are
+# built on first use per world; A aims every NetworkService method at them.
+
+_NETS: dict[int, dict[str, str]] = {}
+
+
+def b_net(w: World) -> dict[str, str]:
+    """Names of B's networking things (made once per world)."""
+    if id(w) not in _NETS:
+        admin, b = nets_of(w.admin), nets_of(w.b.stubs["member"])
+        ext = admin.CreateNetwork(
+            napi.CreateNetworkRequest(
+                parent="projects/admin",
+                network_id=unique("ext"),
+                network=npb.Network(
+                    type=npb.Network.TYPE_FLAT, physical_network="e", external=True
+                ),
+            )
+        ).name
+        admin.CreateSubnet(
+            napi.CreateSubnetRequest(
+                parent=ext, subnet_id="s", subnet=npb.Subnet(cidr="172.29.0.0/24")
+            )
+        )
+        network = b.CreateNetwork(
+            napi.CreateNetworkRequest(parent=w.b.name, network_id="bnet", network=npb.Network())
+        ).name
+        subnet = b.CreateSubnet(
+            napi.CreateSubnetRequest(
+                parent=network, subnet_id="bsub", subnet=npb.Subnet(cidr="10.0.0.0/24")
+            )
+        ).name
+        port = b.CreatePort(
+            napi.CreatePortRequest(parent=w.b.name, port_id="bport", port=npb.Port(network=network))
+        ).name
+        router = b.CreateRouter(
+            napi.CreateRouterRequest(
+                parent=w.b.name,
+                router_id="brouter",
+                router=npb.Router(external_gateway=npb.ExternalGateway(network=ext)),
+            )
+        ).name
+        b.AddRouterInterface(napi.AddRouterInterfaceRequest(router=router, subnet=subnet))
+        fip = b.CreateFloatingIp(
+            napi.CreateFloatingIpRequest(
+                parent=w.b.name,
+                floating_ip_id="bfip",
+                floating_ip=npb.FloatingIp(network=ext, port=port),
+            )
+        ).name
+        group = b.CreateSecurityGroup(
+            napi.CreateSecurityGroupRequest(
+                parent=w.b.name,
+                security_group_id="bsg",
+                security_group=npb.SecurityGroup(
+                    rules=[npb.SecurityGroupRule(direction=npb.SecurityGroupRule.DIRECTION_INGRESS)]
+                ),
+            )
+        )
+        _NETS[id(w)] = {
+            "ext": ext,
+            "network": network,
+            "subnet": subnet,
+            "port": port,
+            "router": router,
+            "fip": fip,
+            "group": group.name,
+            "rule": group.rules[0].id,
+        }
+    return _NETS[id(w)]
+
+
+def nets_of(stubs: Stubs) -> nrpc.NetworkServiceStub:
+    """The network service on the stubs' (authenticated) channel."""
+    return nrpc.NetworkServiceStub(stubs.channel)
+
+
+def b_network_state(w: World) -> Any:
+    stub, names = nets_of(w.admin), b_net(w)
+    return (
+        probe(lambda: stub.ListNetworks(napi.ListNetworksRequest(parent=w.b.name))),
+        probe(lambda: stub.ListSubnets(napi.ListSubnetsRequest(parent=names["network"]))),
+        probe(lambda: stub.ListPorts(napi.ListPortsRequest(parent=w.b.name))),
+        probe(lambda: stub.ListRouters(napi.ListRoutersRequest(parent=w.b.name))),
+        probe(lambda: stub.ListFloatingIps(napi.ListFloatingIpsRequest(parent=w.b.name))),
+        probe(lambda: stub.ListSecurityGroups(napi.ListSecurityGroupsRequest(parent=w.b.name))),
+    )
+
+
+def _net_mutation(
+    call: Callable[[nrpc.NetworkServiceStub, World, dict[str, str]], Message],
+    own: Callable[[nrpc.NetworkServiceStub, World], Message],
+) -> Row:
+    return Row(
+        mutates=True,
+        cases=(
+            Case(
+                "in-b",
+                lambda c, w: call(nets_of(c.stubs), w, b_net(w)),
+                by_role(PD, NF, NF),
+                snapshot=b_network_state,
+            ),
+        ),
+        own=lambda c, w: own(nets_of(c.stubs), w),
+    )
+
+
+def _net_read(call: Callable[[nrpc.NetworkServiceStub, World, dict[str, str]], Message]) -> Row:
+    return Row(cases=(Case("in-b", lambda c, w: call(nets_of(c.stubs), w, b_net(w)), each(NF)),))
+
+
+_NET_KEYS = {
+    "Network": ("network", "parent", lambda w, n: w.b.name),
+    "Subnet": ("subnet", "parent", lambda w, n: n["network"]),
+    "Port": ("port", "parent", lambda w, n: w.b.name),
+    "Router": ("router", "parent", lambda w, n: w.b.name),
+    "FloatingIp": ("fip", "parent", lambda w, n: w.b.name),
+    "SecurityGroup": ("group", "parent", lambda w, n: w.b.name),
+}
+
+
+def _network_rows() -> dict[str, Row]:
+    rows: dict[str, Row] = {}
+    specs: dict[str, Callable[[dict[str, str]], Message]] = {
+        "Network": lambda n: npb.Network(),
+        "Subnet": lambda n: npb.Subnet(cidr="10.9.0.0/24"),
+        "Port": lambda n: npb.Port(network=n["network"]),
+        "Router": lambda n: npb.Router(),
+        "FloatingIp": lambda n: npb.FloatingIp(network=n["ext"]),
+        "SecurityGroup": lambda n: npb.SecurityGroup(),
+    }
+    for kind, (key, _, parent) in _NET_KEYS.items():
+        field = re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower()
+        requests = {
+            verb: getattr(napi, f"{verb}{kind}Request")
+            for verb in ("Create", "Get", "Update", "Delete")
+        }
+        list_request = getattr(napi, f"List{kind}sRequest")
+        message = getattr(npb, kind)
+
+        def create(
+            stub: Any,
+            w: World,
+            n: dict[str, str],
+            kind: str = kind,
+            field: str = field,
+            parent: Any = parent,
+            requests: Any = requests,
+        ) -> Message:
+            return getattr(stub, f"Create{kind}")(
+                requests["Create"](
+                    parent=parent(w, n),
+                    **{f"{field}_id": w.new_id, field: specs[kind](n)},
+                )
+            )
+
+        def own_create(
+            stub: Any, w: World, kind: str = kind, field: str = field, requests: Any = requests
+        ) -> Message:
+            parent_name = w.a.name if kind != "Subnet" else f"{w.a.name}/networks/x"
+            return getattr(stub, f"Create{kind}")(
+                requests["Create"](parent=parent_name, **{f"{field}_id": w.new_id})
+            )
+
+        rows[_NETWORK + f"Create{kind}"] = _net_mutation(create, own_create)
+        rows[_NETWORK + f"Get{kind}"] = _net_read(
+            lambda stub, w, n, kind=kind, key=key, requests=requests: getattr(stub, f"Get{kind}")(
+                requests["Get"](name=n[key])
+            )
+        )
+        rows[_NETWORK + f"List{kind}s"] = _net_read(
+            lambda stub, w, n, kind=kind, parent=parent, list_request=list_request: getattr(
+                stub, f"List{kind}s"
+            )(list_request(parent=parent(w, n)))
+        )
+        rows[_NETWORK + f"Update{kind}"] = _net_mutation(
+            lambda stub, w, n, kind=kind, key=key, field=field, requests=requests, msg=message: (
+                getattr(stub, f"Update{kind}")(
+                    requests["Update"](
+                        **{field: msg(name=n[key], display_name="taken")},
+                        update_mask=mask("display_name"),
+                    )
+                )
+            ),
+            lambda stub, w, kind=kind, field=field, requests=requests, message=message: getattr(
+                stub, f"Update{kind}"
+            )(
+                requests["Update"](
+                    **{field: message(name=f"{w.a.name}/x/y", display_name="x")},
+                    update_mask=mask("display_name"),
+                )
+            ),
+        )
+        rows[_NETWORK + f"Delete{kind}"] = _net_mutation(
+            lambda stub, w, n, kind=kind, key=key, requests=requests: getattr(
+                stub, f"Delete{kind}"
+            )(requests["Delete"](name=n[key])),
+            lambda stub, w, kind=kind, requests=requests: getattr(stub, f"Delete{kind}")(
+                requests["Delete"](name=f"{w.a.name}/x/y")
+            ),
+        )
+    rows[_NETWORK + "AddRouterInterface"] = _net_mutation(
+        lambda stub, w, n: stub.AddRouterInterface(
+            napi.AddRouterInterfaceRequest(router=n["router"], subnet=n["subnet"])
+        ),
+        lambda stub, w: stub.AddRouterInterface(
+            napi.AddRouterInterfaceRequest(
+                router=f"{w.a.name}/routers/r", subnet=f"{w.a.name}/networks/n/subnets/s"
+            )
+        ),
+    )
+    rows[_NETWORK + "RemoveRouterInterface"] = _net_mutation(
+        lambda stub, w, n: stub.RemoveRouterInterface(
+            napi.RemoveRouterInterfaceRequest(router=n["router"], subnet=n["subnet"])
+        ),
+        lambda stub, w: stub.RemoveRouterInterface(
+            napi.RemoveRouterInterfaceRequest(
+                router=f"{w.a.name}/routers/r", subnet=f"{w.a.name}/networks/n/subnets/s"
+            )
+        ),
+    )
+    rows[_NETWORK + "CreateSecurityGroupRule"] = _net_mutation(
+        lambda stub, w, n: stub.CreateSecurityGroupRule(
+            napi.CreateSecurityGroupRuleRequest(
+                security_group=n["group"],
+                rule=npb.SecurityGroupRule(direction=npb.SecurityGroupRule.DIRECTION_EGRESS),
+            )
+        ),
+        lambda stub, w: stub.CreateSecurityGroupRule(
+            napi.CreateSecurityGroupRuleRequest(
+                security_group=f"{w.a.name}/securityGroups/default",
+                rule=npb.SecurityGroupRule(direction=npb.SecurityGroupRule.DIRECTION_EGRESS),
+            )
+        ),
+    )
+    rows[_NETWORK + "DeleteSecurityGroupRule"] = _net_mutation(
+        lambda stub, w, n: stub.DeleteSecurityGroupRule(
+            napi.DeleteSecurityGroupRuleRequest(security_group=n["group"], rule_id=n["rule"])
+        ),
+        lambda stub, w: stub.DeleteSecurityGroupRule(
+            napi.DeleteSecurityGroupRuleRequest(
+                security_group=f"{w.a.name}/securityGroups/default", rule_id="x"
+            )
+        ),
+    )
+    return rows
+
+
+TABLE.update(_network_rows())
+
+
+def no_networks_of_b(response: Any, c: Caller, w: World) -> None:
+    names = [n.name for n in response.networks]
+    assert b_net(w)["network"] not in names
+    for network in response.networks:
+        assert network.name.startswith(w.a.name + "/") or network.external, network.name
+
+
+TABLE[_NETWORK + "ListNetworks"] = Row(
+    cases=(
+        *TABLE[_NETWORK + "ListNetworks"].cases,
+        Case(
+            "everywhere",
+            lambda c, w: nets_of(c.stubs).ListNetworks(
+                napi.ListNetworksRequest(parent="projects/-", page_size=1000)
+            ),
+            each(OK),
+            check=no_networks_of_b,
+        ),
+    )
+)
 
 
 # ---------------------------------------------------------------- tests

@@ -216,9 +216,7 @@ class HostCluster:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def agent_config(
-    host: Host, endpoint: str, credentials: dict[str, str], rack: str
-) -> AgentConfig:
+def agent_config(host: Host, endpoint: str, credentials: dict[str, str], rack: str) -> AgentConfig:
     """A kumo-agent configuration for `host`: libvirt driver on the host's daemon, signed in
     with an access key (`{"id": ..., "secret": ...}`, as `kumo up` saves its own)."""
     return AgentConfig(

@@ -6,8 +6,9 @@
     ├── InvalidGuestState           FAILED_PRECONDITION the guest's state forbids the call
     ├── HypervisorUnavailable       UNAVAILABLE         connection lost or refused; retryable
     ├── ImageError                  FAILED_PRECONDITION missing, unreadable or unusable image
-    └── MigrationFailed             ABORTED             a live migration failed; the guest
-        └── MigrationCancelled      CANCELLED           runs on the source / was cancelled
+    ├── MigrationFailed             ABORTED             a live migration failed; the guest
+    │   └── MigrationCancelled      CANCELLED           runs on the source / was cancelled
+    └── NetworkBackendUnavailable   UNAVAILABLE         OVN/OVS database unreachable; retryable
 
 Each class has a message template with named fields (as Ironic's `common/exception.py`),
 filled from the keyword arguments, which stay available as attributes (`err.uid`), and the
@@ -101,3 +102,11 @@ class MigrationCancelled(MigrationFailed):
     code = "CANCELLED"
     msg_fmt = "live migration of guest {uid} was cancelled"
     retryable = False
+
+
+class NetworkBackendUnavailable(DriverError):
+    """The network backend (OVN northbound, an OVS database) cannot be reached; retryable."""
+
+    code = "UNAVAILABLE"
+    msg_fmt = "network backend unavailable: {reason}"
+    retryable = True

@@ -32,6 +32,7 @@ from kumo.server.app import KumoServer, create_server
 from kumo.server.bootstrap import password_file
 from kumo.server.config import Config
 from kumo.server.main import wait_for_stop
+from kumo.server.network import local as network_local
 from kumo.server.seed import RACK, ZONE, seed
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def banner(config: Config, server: KumoServer, compute: str, image: str) -> str:
         f"  gRPC API     {endpoint}   (identity, topology, images, compute, operations)",
         f"  data         {config.data_dir}  (database {config.database_url})",
         f"  compute      {compute}",
+        f"  network      {network_local.describe(config)}",
     ]
     secret = password_file(config)
     if generated is not None:
@@ -128,7 +130,13 @@ async def run(
     config: Config, compute: bool = True, guest_image: Path | None = DEFAULT_GUEST_IMAGE
 ) -> None:
     """Runs every part until SIGINT/SIGTERM, then stops them in reverse order."""
-    server, port = create_server(config)
+    ovn = await asyncio.to_thread(network_local.start_local_ovn, config)
+    try:
+        server, port = create_server(config)
+    except BaseException:
+        if ovn is not None:
+            ovn.stop()
+        raise
     await server.start()
     endpoint = f"127.0.0.1:{port}"
     try:
@@ -140,6 +148,8 @@ async def run(
             channel = grpc.aio.insecure_channel(endpoint)
             stack.push_async_callback(channel.close)
             image = await seed(channel, metadata, guest_image)
+            if config.network.driver != "none":
+                await network_local.seed_external_network(channel, metadata)
             status = "off (--no-compute)"
             if compute:
                 credentials = await _agent_key(
@@ -151,6 +161,8 @@ async def run(
             print("Stopping Kumo...", flush=True)
     finally:
         await server.stop()
+        if ovn is not None:
+            await asyncio.to_thread(ovn.stop)
     print("Kumo stopped.", flush=True)
 
 

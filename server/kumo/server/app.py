@@ -20,8 +20,10 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 
 from kumo.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
 from kumo.compute.v1 import compute_service_pb2, compute_service_pb2_grpc
+from kumo.drivers.network.loader import load_network_driver
 from kumo.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
 from kumo.image.v1 import image_service_pb2, image_service_pb2_grpc
+from kumo.network.v1 import network_service_pb2, network_service_pb2_grpc
 from kumo.server.api.paging import Pager
 from kumo.server.auth.authenticator import Authenticator
 from kumo.server.auth.keys import load_keys
@@ -39,6 +41,7 @@ from kumo.server.interceptors.errors import ErrorInterceptor
 from kumo.server.interceptors.request_id import RequestIdInterceptor
 from kumo.server.interceptors.tracing import TracingInterceptor
 from kumo.server.interceptors.validation import ValidationInterceptor
+from kumo.server.network.reconciler import NetworkReconciler
 from kumo.server.notifier import Notifier
 from kumo.server.operations.handlers import HandlerRegistry
 from kumo.server.runtime import Runtime
@@ -46,6 +49,7 @@ from kumo.server.services.agent import AgentService
 from kumo.server.services.compute import ComputeService
 from kumo.server.services.identity import IdentityService
 from kumo.server.services.images import ImageService
+from kumo.server.services.network import NetworkService
 from kumo.server.services.operations import OperationsService
 from kumo.server.services.topology import TopologyService
 from kumo.topology.v1 import topology_service_pb2, topology_service_pb2_grpc
@@ -58,6 +62,7 @@ SERVICES = (
     image_service_pb2.DESCRIPTOR.services_by_name["ImageService"],
     compute_service_pb2.DESCRIPTOR.services_by_name["ComputeService"],
     agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"],
+    network_service_pb2.DESCRIPTOR.services_by_name["NetworkService"],
     operations_pb2.DESCRIPTOR.services_by_name["Operations"],
 )
 
@@ -87,6 +92,7 @@ class KumoServer:
         self.health = health_servicer
         self.port = port
         self.janitor = Janitor(runtime.db)
+        self.network = _network_reconciler(runtime)
         # Set only on the first start, when the password was generated.
         self.admin_password = admin_password
 
@@ -96,6 +102,8 @@ class KumoServer:
         if self.runtime.executor is not None:
             self.runtime.executor.start()
             self.janitor.start()
+            if self.network is not None:
+                self.network.start()
         for name in ["", *(s.full_name for s in SERVICES)]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
@@ -106,6 +114,8 @@ class KumoServer:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.janitor.stop()
+        if self.network is not None:
+            await self.network.stop()
         if self.runtime.executor is not None:
             await self.runtime.executor.stop()
         self.runtime.db.close()
@@ -113,6 +123,20 @@ class KumoServer:
     async def wait_for_termination(self) -> None:
         """Returns when the server has stopped."""
         await self.server.wait_for_termination()
+
+
+def _network_reconciler(runtime: Runtime) -> NetworkReconciler | None:
+    """The network reconciler over the configured driver (None: no backend)."""
+    config = runtime.config.network
+    if config.driver == "none":
+        return None
+    options: dict[str, object] = {}
+    if config.driver == "ovn":
+        options = {"remote": config.ovn_nb_remote, "gateway_chassis": config.gateway_chassis}
+    driver = load_network_driver(config.driver, **options)
+    reconciler = NetworkReconciler(runtime.db, driver, config.reconcile_seconds)
+    runtime.network_wake = reconciler.wake
+    return reconciler
 
 
 def _tracer(config: Config) -> trace.Tracer | None:
@@ -174,6 +198,7 @@ def create_server(config: Config) -> tuple[KumoServer, int]:
     image_service_pb2_grpc.add_ImageServiceServicer_to_server(ImageService(runtime), server)
     compute_service_pb2_grpc.add_ComputeServiceServicer_to_server(ComputeService(runtime), server)
     agent_service_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(runtime), server)
+    network_service_pb2_grpc.add_NetworkServiceServicer_to_server(NetworkService(runtime), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

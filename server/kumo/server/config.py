@@ -109,6 +109,21 @@ class ImagesConfig(BaseModel):
     max_bytes: int = Field(default=64 * 2**30, gt=0)
 
 
+class NetworkConfig(BaseModel):
+    """The network backend the reconciler drives: `none` (API only, nothing carried),
+    `ovn` (an OVN northbound database) or `fake` (in memory, for scale tests)."""
+
+    driver: Literal["none", "ovn", "fake"] = "none"
+    # OVSDB connection string of the northbound database, e.g. unix:/run/ovn/nb.sock.
+    ovn_nb_remote: str = ""
+    # Chassis (system-ids) that host router gateways, highest priority first.
+    gateway_chassis: list[str] = Field(default_factory=list)
+    # Full reconciliation pass period (changes also trigger a pass at once).
+    reconcile_seconds: float = Field(default=10.0, gt=0)
+    # `kumo up` with driver "none": start a private OVN central under the data dir.
+    local_ovn: bool = True
+
+
 class TracingConfig(BaseModel):
     """OpenTelemetry export: `none` keeps spans in-process only; `console` prints them."""
 
@@ -148,6 +163,7 @@ class Config(BaseSettings):
     topology: TopologyConfig = TopologyConfig()
     tracing: TracingConfig = TracingConfig()
     images: ImagesConfig = ImagesConfig()
+    network: NetworkConfig = NetworkConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     quota_defaults: dict[str, int] = Field(default_factory=default_quota)
     # Seconds in-flight calls get to finish on shutdown.

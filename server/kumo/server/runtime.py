@@ -34,6 +34,13 @@ class Runtime:
     images: ImageStore
     # Run by DeleteProject, in registration order, before the project's own records go.
     project_cleanups: list[ProjectCleanup] = field(default_factory=list)
+    # Asks the network reconciler (if this process runs one) for a pass.
+    network_wake: Callable[[], None] | None = None
+
+    def network_changed(self) -> None:
+        """Tells the local network reconciler, if any, that desired state changed."""
+        if self.network_wake is not None:
+            self.network_wake()
 
     def operation_written(self) -> None:
         """Tells the local controller, if any, that a new operation is waiting."""

@@ -36,6 +36,7 @@ _OPERATIONS = "/google.longrunning.Operations/"
 _IMAGE = "/kumo.image.v1.ImageService/"
 _COMPUTE = "/kumo.compute.v1.ComputeService/"
 _AGENT = "/kumo.agent.v1.AgentService/"
+_NETWORK = "/kumo.network.v1.NetworkService/"
 
 POLICY: dict[str, Rule] = {
     _IDENTITY + "IssueToken": Rule.PUBLIC,
@@ -77,6 +78,42 @@ POLICY: dict[str, Rule] = {
     _IMAGE + "ListImageMembers": Rule.READER,
     _IMAGE + "UpdateImageMember": Rule.MEMBER,
     _IMAGE + "DeleteImageMember": Rule.MEMBER,
+    # Provider (VLAN, FLAT) and external networks: cloud administrators only, checked by
+    # CreateNetwork on the fields (a member gets PERMISSION_DENIED).
+    _NETWORK + "CreateNetwork": Rule.MEMBER,
+    _NETWORK + "GetNetwork": Rule.READER,
+    _NETWORK + "ListNetworks": Rule.READER,
+    _NETWORK + "UpdateNetwork": Rule.MEMBER,
+    _NETWORK + "DeleteNetwork": Rule.MEMBER,
+    _NETWORK + "CreateSubnet": Rule.MEMBER,
+    _NETWORK + "GetSubnet": Rule.READER,
+    _NETWORK + "ListSubnets": Rule.READER,
+    _NETWORK + "UpdateSubnet": Rule.MEMBER,
+    _NETWORK + "DeleteSubnet": Rule.MEMBER,
+    _NETWORK + "CreatePort": Rule.MEMBER,
+    _NETWORK + "GetPort": Rule.READER,
+    _NETWORK + "ListPorts": Rule.READER,
+    _NETWORK + "UpdatePort": Rule.MEMBER,
+    _NETWORK + "DeletePort": Rule.MEMBER,
+    _NETWORK + "CreateRouter": Rule.MEMBER,
+    _NETWORK + "GetRouter": Rule.READER,
+    _NETWORK + "ListRouters": Rule.READER,
+    _NETWORK + "UpdateRouter": Rule.MEMBER,
+    _NETWORK + "DeleteRouter": Rule.MEMBER,
+    _NETWORK + "CreateFloatingIp": Rule.MEMBER,
+    _NETWORK + "GetFloatingIp": Rule.READER,
+    _NETWORK + "ListFloatingIps": Rule.READER,
+    _NETWORK + "UpdateFloatingIp": Rule.MEMBER,
+    _NETWORK + "DeleteFloatingIp": Rule.MEMBER,
+    _NETWORK + "CreateSecurityGroup": Rule.MEMBER,
+    _NETWORK + "GetSecurityGroup": Rule.READER,
+    _NETWORK + "ListSecurityGroups": Rule.READER,
+    _NETWORK + "UpdateSecurityGroup": Rule.MEMBER,
+    _NETWORK + "DeleteSecurityGroup": Rule.MEMBER,
+    _NETWORK + "AddRouterInterface": Rule.MEMBER,
+    _NETWORK + "RemoveRouterInterface": Rule.MEMBER,
+    _NETWORK + "CreateSecurityGroupRule": Rule.MEMBER,
+    _NETWORK + "DeleteSecurityGroupRule": Rule.MEMBER,
     "/grpc.health.v1.Health/Check": Rule.PUBLIC,
     "/grpc.health.v1.Health/Watch": Rule.PUBLIC,
     "/grpc.health.v1.Health/List": Rule.PUBLIC,

@@ -17,6 +17,16 @@ from kumo.server.db.models.identity import (
     UserRow,
 )
 from kumo.server.db.models.images import ImageMemberRow, ImageRow
+from kumo.server.db.models.network import (
+    FloatingIpRow,
+    IpAllocationRow,
+    LeaderLeaseRow,
+    NetworkRow,
+    PortRow,
+    RouterRow,
+    SecurityGroupRow,
+    SubnetRow,
+)
 from kumo.server.db.models.operations import IdempotencyRow, OperationRow, ServerSecretRow
 from kumo.server.db.models.topology import HostRow, PoolRow, RackRow, RegionRow, ZoneRow
 
@@ -24,23 +34,31 @@ __all__ = [
     "AccessKeyRow",
     "ClaimRow",
     "FlavorRow",
+    "FloatingIpRow",
     "HostRow",
     "IdempotencyRow",
     "ImageMemberRow",
     "ImageRow",
     "InstanceRow",
+    "IpAllocationRow",
     "KeyPairRow",
+    "LeaderLeaseRow",
+    "NetworkRow",
     "OperationRow",
     "PoolRow",
+    "PortRow",
     "ProjectRow",
     "QuotaRow",
     "RackRow",
     "RegionRow",
     "RevokedTokenRow",
     "RoleAssignmentRow",
+    "RouterRow",
+    "SecurityGroupRow",
     "SerialOutputRow",
     "ServerGroupRow",
     "ServerSecretRow",
+    "SubnetRow",
     "UserRow",
     "ZoneRow",
 ]
