@@ -5,7 +5,12 @@
     ├── GuestAlreadyExists          ALREADY_EXISTS      the uid is taken by a different spec
     ├── InvalidGuestState           FAILED_PRECONDITION the guest's state forbids the call
     ├── HypervisorUnavailable       UNAVAILABLE         connection lost or refused; retryable
-    └── ImageError                  FAILED_PRECONDITION missing, unreadable or unusable image
+    ├── ImageError                  FAILED_PRECONDITION missing, unreadable or unusable image
+    ├── VolumeNotFound              NOT_FOUND           no volume/snapshot of that name in the pool
+    ├── VolumeAlreadyExists         ALREADY_EXISTS      the name is taken by a different volume
+    ├── VolumeBusy                  FAILED_PRECONDITION snapshots, clones or users hold it
+    ├── InvalidVolumeSize           INVALID_ARGUMENT    zero, negative, too large, or a shrink
+    └── StorageUnavailable          UNAVAILABLE         the storage cluster cannot be reached
 
 Each class has a message template with named fields (as Ironic's `common/exception.py`),
 filled from the keyword arguments, which stay available as attributes (`err.uid`), and the
@@ -79,3 +84,40 @@ class ImageError(DriverError):
 
     code = "FAILED_PRECONDITION"
     msg_fmt = "image {path}: {reason}"
+
+
+class VolumeNotFound(DriverError):
+    """No volume (or snapshot) with this name in the pool."""
+
+    code = "NOT_FOUND"
+    msg_fmt = "volume {pool}/{name} not found"
+
+
+class VolumeAlreadyExists(DriverError):
+    """A volume with this name exists with a different size or source: create refuses it."""
+
+    code = "ALREADY_EXISTS"
+    msg_fmt = "volume {pool}/{name} already exists with a different spec"
+
+
+class VolumeBusy(DriverError):
+    """The volume has snapshots, or the snapshot has clones that cannot be flattened, or a
+    guest holds it: the call would lose data and is refused."""
+
+    code = "FAILED_PRECONDITION"
+    msg_fmt = "volume {pool}/{name} is busy: {reason}"
+
+
+class InvalidVolumeSize(DriverError):
+    """The size is not positive, above the driver's maximum, or smaller than the volume."""
+
+    code = "INVALID_ARGUMENT"
+    msg_fmt = "volume {pool}/{name}: invalid size {size_bytes}: {reason}"
+
+
+class StorageUnavailable(DriverError):
+    """The storage cluster (or directory) cannot be reached; retry later."""
+
+    code = "UNAVAILABLE"
+    msg_fmt = "storage unavailable: {reason}"
+    retryable = True
