@@ -47,7 +47,10 @@ from kumo.server.services.compute import ComputeService
 from kumo.server.services.identity import IdentityService
 from kumo.server.services.images import ImageService
 from kumo.server.services.operations import OperationsService
+from kumo.server.services.storage import StorageService
 from kumo.server.services.topology import TopologyService
+from kumo.server.storage.backends import Backends
+from kumo.storage.v1 import storage_service_pb2, storage_service_pb2_grpc
 from kumo.topology.v1 import topology_service_pb2, topology_service_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,7 @@ SERVICES = (
     image_service_pb2.DESCRIPTOR.services_by_name["ImageService"],
     compute_service_pb2.DESCRIPTOR.services_by_name["ComputeService"],
     agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"],
+    storage_service_pb2.DESCRIPTOR.services_by_name["StorageService"],
     operations_pb2.DESCRIPTOR.services_by_name["Operations"],
 )
 
@@ -153,6 +157,7 @@ def create_server(config: Config) -> tuple[KumoServer, int]:
         notifier=notifier,
         executor=executor,
         images=ImageStore(config.images_dir, config.images.max_bytes),
+        storage=Backends(config),
     )
     interceptors: list[grpc.aio.ServerInterceptor] = [RequestIdInterceptor()]
     if (tracer := _tracer(config)) is not None:
@@ -174,6 +179,7 @@ def create_server(config: Config) -> tuple[KumoServer, int]:
     image_service_pb2_grpc.add_ImageServiceServicer_to_server(ImageService(runtime), server)
     compute_service_pb2_grpc.add_ComputeServiceServicer_to_server(ComputeService(runtime), server)
     agent_service_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(runtime), server)
+    storage_service_pb2_grpc.add_StorageServiceServicer_to_server(StorageService(runtime), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

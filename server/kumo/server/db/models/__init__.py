@@ -17,10 +17,18 @@ from kumo.server.db.models.identity import (
 )
 from kumo.server.db.models.images import ImageMemberRow, ImageRow
 from kumo.server.db.models.operations import IdempotencyRow, OperationRow, ServerSecretRow
+from kumo.server.db.models.storage import (
+    AttachmentRow,
+    SnapshotRow,
+    VolumeRow,
+    VolumeTransferRow,
+    VolumeTypeRow,
+)
 from kumo.server.db.models.topology import HostRow, PoolRow, RackRow, RegionRow, ZoneRow
 
 __all__ = [
     "AccessKeyRow",
+    "AttachmentRow",
     "FlavorRow",
     "HostRow",
     "IdempotencyRow",
@@ -39,6 +47,10 @@ __all__ = [
     "SerialOutputRow",
     "ServerGroupRow",
     "ServerSecretRow",
+    "SnapshotRow",
     "UserRow",
+    "VolumeRow",
+    "VolumeTransferRow",
+    "VolumeTypeRow",
     "ZoneRow",
 ]

@@ -1,0 +1,26 @@
+"""StorageService: volume types, volumes, snapshots, attachments, transfers (backups are in
+the contract and answer UNIMPLEMENTED for now).
+
+Split into parts by resource (as the compute servicer is); the handlers of the long
+operations are in volume_operations.py, the backend drivers in kumo.server.storage.
+"""
+
+from __future__ import annotations
+
+from kumo.server.runtime import Runtime
+from kumo.server.services.storage.backups import Backups
+from kumo.server.services.storage.snapshots import Snapshots
+from kumo.server.services.storage.transfers import Transfers
+from kumo.server.services.storage.volume_types import VolumeTypes
+from kumo.server.services.storage.volumes import Volumes
+from kumo.storage.v1 import storage_service_pb2_grpc as rpc
+
+
+class StorageService(
+    VolumeTypes, Volumes, Snapshots, Transfers, Backups, rpc.StorageServiceServicer
+):
+    """The storage servicer."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime)
+        self.register_handlers()
