@@ -1,13 +1,12 @@
 """Block storage through the API on a real single-node Ceph cluster (and local qcow2).
 
-One API server for the module, on SQLite, with the session's Ceph cluster configured as its
-RBD backend (client.kumo, cephx). The tests check both what the API says and what is really
-in Ceph, read back with the rbd bindings as the cluster administrator.
+One API server per database backend (SQLite, PostgreSQL), with the session's Ceph cluster
+configured as its RBD backend (client.kumo, cephx). The tests check both what the API says
+and what is really in Ceph, read back with the rbd bindings as the cluster administrator.
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterator
 
@@ -19,7 +18,7 @@ from kumo.drivers.storage.rbd import RbdDriver
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.storage.v1 import storage_service_pb2 as sapi
-from tests.conftest import make_config
+from tests.conftest import BACKENDS, database_url_for, make_config
 from tests.support.ceph import CephCluster
 from tests.support.cloud import (
     ADMIN_PASSWORD,
@@ -42,12 +41,12 @@ V = spb.Volume
 class World:
     """The module's server, its admin, a zone, and an RBD and a qcow2 volume type."""
 
-    def __init__(self, ceph: CephCluster) -> None:
+    def __init__(self, ceph: CephCluster, database_url: str) -> None:
         self.ceph = ceph
         self.pool = unique("kumo-vols")
         ceph.create_pool(self.pool)
         config = make_config(
-            f"sqlite:///{tempfile.mkdtemp(prefix='kumo-db-')}/kumo.db",
+            database_url,
             storage={
                 "rbd": {
                     "conf": str(ceph.conf),
@@ -79,9 +78,9 @@ class World:
         self.server.stop()
 
 
-@pytest.fixture(scope="module")
-def world(ceph: CephCluster) -> Iterator[World]:
-    w = World(ceph)
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(ceph: CephCluster, request: pytest.FixtureRequest) -> Iterator[World]:
+    w = World(ceph, database_url_for(request.param, request))
     try:
         yield w
     finally:

@@ -14,7 +14,7 @@ from kumo.server.api.convert import check_etag
 from kumo.server.api.fields import check_required
 from kumo.server.api.idempotency import idempotent
 from kumo.server.api.resources import apply_common
-from kumo.server.auth.principal import current_principal
+from kumo.server.auth.principal import Principal, current_principal
 from kumo.server.db.models import SnapshotRow
 from kumo.server.errors import FailedPrecondition
 from kumo.server.interceptors.base import Context
@@ -35,8 +35,10 @@ from kumo.storage.v1 import storage_service_pb2 as api
 S = pb.Snapshot
 
 
-def _visible_snapshot(session: Session, name: str, field: str = "name") -> SnapshotRow:
-    caller = current_principal()
+def _visible_snapshot(
+    session: Session, caller: Principal, name: str, field: str = "name"
+) -> SnapshotRow:
+    """The snapshot if the caller may see its project; NotFound otherwise."""
     project_id = SNAPSHOTS.key(name, field)[0]
     caller.require_project(project_id, SNAPSHOTS.type_name, name)
     return SNAPSHOTS.get(session, name, field)
@@ -83,8 +85,9 @@ class Snapshots(StoragePart):
         return operation
 
     async def GetSnapshot(self, request: api.GetSnapshotRequest, context: Context) -> pb.Snapshot:
+        caller = current_principal()
         return await self.runtime.db.run(
-            lambda s: snapshot_to_proto(_visible_snapshot(s, request.name))
+            lambda s: snapshot_to_proto(_visible_snapshot(s, caller, request.name))
         )
 
     async def ListSnapshots(
@@ -113,7 +116,7 @@ class Snapshots(StoragePart):
         caller = current_principal()
 
         def start(session: Session) -> operations_pb2.Operation:
-            row = _visible_snapshot(session, request.name)
+            row = _visible_snapshot(session, caller, request.name)
             check_etag(request.etag, row.version, request.name)
             if row.state not in (S.STATE_AVAILABLE, S.STATE_ERROR):
                 raise FailedPrecondition(
