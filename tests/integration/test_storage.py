@@ -8,14 +8,19 @@ and what is really in Ceph, read back with the rbd bindings as the cluster admin
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 
 import grpc
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from kumo.drivers.storage.base import VolumeDriver
 from kumo.drivers.storage.rbd import RbdDriver
 from kumo.identity.v1 import identity_service_pb2 as iapi
+from kumo.server.db.models import VolumeRow
+from kumo.server.storage.reconciler import reconcile
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.storage.v1 import storage_service_pb2 as sapi
 from tests.conftest import BACKENDS, database_url_for, make_config
@@ -502,3 +507,63 @@ def test_backups_are_not_implemented_yet(world: World) -> None:
     for call in calls:
         code, _ = rpc_error(call)
         assert code == grpc.StatusCode.UNIMPLEMENTED
+
+
+def _set_state(world: World, uid: str, state: int) -> None:
+    """Writes a volume's state straight into the database (what a crash leaves behind)."""
+
+    def write(session: Session) -> None:
+        row = session.scalar(select(VolumeRow).where(VolumeRow.uid == uid))
+        assert row is not None
+        row.state = state
+
+    world.server.call(world.server.server.runtime.db.run(write))
+
+
+def test_reconciler_removes_orphans_and_settles_interrupted_creates(world: World) -> None:
+    """Kumo-named RBD objects without rows are removed (with their snapshots), snapshots
+    without rows too; volumes a crash left in CREATING (operation no longer running) are
+    adopted when their image is complete, else ERROR, and can then be deleted."""
+    tenant = world.tenant()
+    member = tenant.stubs["member"]
+    parent = world.parent(tenant)
+    # An image whose row is gone (a restored database), with a snapshot of its own.
+    orphan = f"kumo-vol-{uuid.uuid4()}"
+    world.inspect.create_volume(world.pool, orphan, 8 << 20)
+    world.inspect.create_snapshot(world.pool, orphan, "kumo-snap-lost")
+    # A stray snapshot of a volume that is known.
+    kept = create_volume(member, parent, world.rbd_type)
+    stray = f"kumo-snap-{uuid.uuid4()}"
+    world.inspect.create_snapshot(world.pool, object_of(kept), stray)
+    # A foreign image in the same pool is none of Kumo's business.
+    world.inspect.create_volume(world.pool, "someone-elses", 1 << 20)
+    # Creates a crash interrupted: one finished in Ceph, one never reached it.
+    finished = create_volume(member, parent, world.rbd_type)
+    _set_state(world, finished.uid, V.STATE_CREATING)
+    unfinished = create_volume(member, parent, world.rbd_type)
+    world.inspect.delete_volume(world.pool, object_of(unfinished))
+    _set_state(world, unfinished.uid, V.STATE_CREATING)
+
+    report = world.server.call(reconcile(world.server.server.runtime))
+
+    assert f"{world.pool}/{orphan}" in report.removed_volumes
+    assert f"{world.pool}/{object_of(kept)}@{stray}" in report.removed_snapshots
+    assert finished.uid in report.adopted and unfinished.uid in report.failed
+    assert orphan not in world.rbd_images()
+    assert object_of(kept) in world.rbd_images()
+    assert world.inspect.volume_info(world.pool, object_of(kept)).snapshots == ()
+    assert world.inspect.volume_info(world.pool, "someone-elses").size_bytes == 1 << 20
+    service = storage(member)
+    assert service.GetVolume(sapi.GetVolumeRequest(name=finished.name)).state == V.STATE_AVAILABLE
+    failed = service.GetVolume(sapi.GetVolumeRequest(name=unfinished.name))
+    assert failed.state == V.STATE_ERROR and "interrupted" in failed.state_message
+    succeed(member, service.DeleteVolume(sapi.DeleteVolumeRequest(name=unfinished.name)))
+    again = world.server.call(reconcile(world.server.server.runtime))
+    assert (again.removed_volumes, again.removed_snapshots, again.adopted, again.failed) == (
+        [],
+        [],
+        [],
+        [],
+    )
+    assert usage(member, tenant)["volumes"] == 2
+    world.inspect.delete_volume(world.pool, "someone-elses")

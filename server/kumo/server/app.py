@@ -50,6 +50,7 @@ from kumo.server.services.operations import OperationsService
 from kumo.server.services.storage import StorageService
 from kumo.server.services.topology import TopologyService
 from kumo.server.storage.backends import Backends
+from kumo.server.storage.reconciler import StorageReconciler
 from kumo.storage.v1 import storage_service_pb2, storage_service_pb2_grpc
 from kumo.topology.v1 import topology_service_pb2, topology_service_pb2_grpc
 
@@ -91,6 +92,7 @@ class KumoServer:
         self.health = health_servicer
         self.port = port
         self.janitor = Janitor(runtime.db)
+        self.storage_reconciler = StorageReconciler(runtime)
         # Set only on the first start, when the password was generated.
         self.admin_password = admin_password
 
@@ -100,6 +102,7 @@ class KumoServer:
         if self.runtime.executor is not None:
             self.runtime.executor.start()
             self.janitor.start()
+            self.storage_reconciler.start()
         for name in ["", *(s.full_name for s in SERVICES)]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
@@ -110,6 +113,7 @@ class KumoServer:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.janitor.stop()
+        await self.storage_reconciler.stop()
         if self.runtime.executor is not None:
             await self.runtime.executor.stop()
         self.runtime.db.close()
