@@ -33,6 +33,7 @@ from kumo.server.bootstrap import password_file
 from kumo.server.config import Config
 from kumo.server.main import wait_for_stop
 from kumo.server.seed import RACK, ZONE, seed
+from kumo.server.storage.defaults import seed_volume_types
 
 log = logging.getLogger(__name__)
 # The image scripts/build-image makes, where an editable install finds it.
@@ -140,6 +141,7 @@ async def run(
             channel = grpc.aio.insecure_channel(endpoint)
             stack.push_async_callback(channel.close)
             image = await seed(channel, metadata, guest_image)
+            await seed_volume_types(channel, metadata, config)
             status = "off (--no-compute)"
             if compute:
                 credentials = await _agent_key(

@@ -114,6 +114,8 @@ class RbdConfig(BaseModel):
 
     conf: str
     user: str = "kumo"
+    # The pool of the `ceph` volume type `kumo up` creates (made by the Ceph administrator).
+    pool: str = "kumo-volumes"
     # Empty means the keyring the conf names.
     keyring: str = ""
 

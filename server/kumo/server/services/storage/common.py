@@ -23,7 +23,12 @@ from kumo.storage.v1 import resources_pb2 as pb
 MAX_SIZE_GIB = 16384
 V = pb.Volume
 
-VOLUME_TYPES = Collection("storage.kumo.dev/VolumeType", "volumeTypes/{volume_type}", VolumeTypeRow)
+VOLUME_TYPES = Collection(
+    "storage.kumo.dev/VolumeType",
+    "volumeTypes/{volume_type}",
+    VolumeTypeRow,
+    filters={"backend": lambda v: VolumeTypeRow.backend == enum_value(pb.Backend, v)},
+)
 VOLUMES = Collection(
     "storage.kumo.dev/Volume",
     "projects/{project}/zones/{zone}/volumes/{volume}",
