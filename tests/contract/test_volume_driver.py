@@ -241,3 +241,29 @@ def test_list_reports_only_prefixed_names(driver: VolumeDriver) -> None:
         assert all(n.startswith(PREFIX) for n in driver.list_volumes(POOL))
     finally:
         driver.delete_volume(POOL, foreign)
+
+
+def test_copy_volume_full_then_incremental(driver: VolumeDriver) -> None:
+    """A copy holds the snapshot's data; a later copy `since` the first snapshot brings the
+    changes (and only needs them: RBD copies the snapshot diff)."""
+    source, backup = vol(), vol()
+    driver.create_volume(POOL, source, 4 * MiB)
+    driver.write(POOL, source, 0, b"first")
+    first = driver.create_snapshot(POOL, source, "b1")
+    driver.copy_volume(first, None, POOL, backup)
+    driver.copy_volume(first, None, POOL, backup)  # idempotent
+    assert driver.read(POOL, backup, 0, 5) == b"first"
+    assert driver.volume_info(POOL, backup).size_bytes == 4 * MiB
+    driver.resize_volume(POOL, source, 6 * MiB)
+    driver.write(POOL, source, 5 * MiB, b"second")
+    second = driver.create_snapshot(POOL, source, "b2")
+    driver.copy_volume(second, "b1", POOL, backup)
+    assert driver.read(POOL, backup, 0, 5) == b"first"
+    assert driver.read(POOL, backup, 5 * MiB, 6) == b"second"
+    assert driver.volume_info(POOL, backup).size_bytes == 6 * MiB
+    with pytest.raises(VolumeNotFound):
+        driver.copy_volume(second, "no-such-snapshot", POOL, backup)
+    for snapshot in ("b1", "b2"):
+        driver.delete_snapshot(POOL, source, snapshot)
+    driver.delete_volume(POOL, source)
+    driver.delete_volume(POOL, backup)

@@ -1893,7 +1893,6 @@ def _update_self(c: Caller, w: World) -> None:
 # member in the world's zone on a qcow2 volume type the cloud administrator creates.
 
 _STORAGE = "/kumo.storage.v1.StorageService/"
-UNIMPL = grpc.StatusCode.UNIMPLEMENTED
 
 
 @dataclass(frozen=True)
@@ -1906,6 +1905,7 @@ class StorageWorld:
     b_snapshot: str
     b_loose: str  # AVAILABLE, no snapshots: offered by b_transfer
     b_transfer: str
+    b_backup: str  # of b_volume
 
 
 _STORAGE_WORLDS: dict[int, StorageWorld] = {}
@@ -1949,6 +1949,15 @@ def sw(w: World) -> StorageWorld:
         )
         assert not _wait_done(b_member, op.name).HasField("error")
         b_loose = _volume(b_member, b_parent, volume_type)
+        b_backup = f"{b_parent}/backups/{unique('bk')}"
+        op = storage_of(b_member).CreateBackup(
+            sapi.CreateBackupRequest(
+                parent=b_parent,
+                backup_id=b_backup.rsplit("/", 1)[1],
+                backup=spb.Backup(source_volume=b_volume),
+            )
+        )
+        assert not _wait_done(b_member, op.name).HasField("error")
         transfer = storage_of(b_member).CreateVolumeTransfer(
             sapi.CreateVolumeTransferRequest(
                 parent=w.b.name,
@@ -1963,6 +1972,7 @@ def sw(w: World) -> StorageWorld:
             b_snapshot=f"{b_volume}/snapshots/s",
             b_loose=b_loose,
             b_transfer=transfer.name,
+            b_backup=b_backup,
         )
     return _STORAGE_WORLDS[id(w)]
 
@@ -1978,6 +1988,11 @@ def b_storage(w: World) -> Any:
         ),
         probe(lambda: admin.ListSnapshots(sapi.ListSnapshotsRequest(parent=s.b_volume))),
         probe(lambda: admin.ListVolumeTransfers(sapi.ListVolumeTransfersRequest(parent=w.b.name))),
+        probe(
+            lambda: admin.ListBackups(
+                sapi.ListBackupsRequest(parent=f"{w.b.name}/zones/-", page_size=1000)
+            )
+        ),
     )
 
 
@@ -1992,14 +2007,6 @@ def _b_volume_mutation(label: str, call: Call, own: Call) -> Row:
         mutates=True,
         cases=(Case(label, call, by_role(PD, NF, NF), snapshot=b_storage),),
         own=own,
-    )
-
-
-def _unimplemented_mutation(call: Call) -> Row:
-    return Row(
-        mutates=True,
-        cases=(Case("in-b", call, by_role(PD, UNIMPL, UNIMPL), snapshot=b_storage),),
-        own=call,
     )
 
 
@@ -2240,21 +2247,31 @@ TABLE.update(
                 sapi.DeleteSnapshotRequest(name=f"{sw(w).a_volume}/snapshots/s")
             ),
         ),
-        _STORAGE + "CreateBackup": _unimplemented_mutation(
+        _STORAGE + "CreateBackup": _b_volume_mutation(
+            "of-b",
             lambda c, w: storage_of(c.stubs).CreateBackup(
                 sapi.CreateBackupRequest(
-                    parent=f"{w.b.name}/{w.zone}", backup_id=w.new_id, backup=spb.Backup()
+                    parent=f"{w.b.name}/{w.zone}",
+                    backup_id=w.new_id,
+                    backup=spb.Backup(source_volume=sw(w).b_volume),
                 )
-            )
+            ),
+            lambda c, w: storage_of(c.stubs).CreateBackup(
+                sapi.CreateBackupRequest(
+                    parent=f"{w.a.name}/{w.zone}",
+                    backup_id=w.new_id,
+                    backup=spb.Backup(source_volume=sw(w).a_volume),
+                )
+            ),
         ),
         _STORAGE + "GetBackup": Row(
             cases=(
                 Case(
                     "b",
                     lambda c, w: storage_of(c.stubs).GetBackup(
-                        sapi.GetBackupRequest(name=f"{w.b.name}/{w.zone}/backups/x")
+                        sapi.GetBackupRequest(name=sw(w).b_backup)
                     ),
-                    each(UNIMPL),
+                    each(NF),
                 ),
             ),
         ),
@@ -2265,14 +2282,18 @@ TABLE.update(
                     lambda c, w: storage_of(c.stubs).ListBackups(
                         sapi.ListBackupsRequest(parent=f"{w.b.name}/{w.zone}")
                     ),
-                    each(UNIMPL),
+                    each(NF),
                 ),
             ),
         ),
-        _STORAGE + "DeleteBackup": _unimplemented_mutation(
+        _STORAGE + "DeleteBackup": _b_volume_mutation(
+            "b",
             lambda c, w: storage_of(c.stubs).DeleteBackup(
-                sapi.DeleteBackupRequest(name=f"{w.b.name}/{w.zone}/backups/x")
-            )
+                sapi.DeleteBackupRequest(name=sw(w).b_backup)
+            ),
+            lambda c, w: storage_of(c.stubs).DeleteBackup(
+                sapi.DeleteBackupRequest(name=f"{w.a.name}/{w.zone}/backups/x")
+            ),
         ),
         _STORAGE + "CreateVolumeTransfer": _b_volume_mutation(
             "of-b",

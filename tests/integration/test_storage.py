@@ -65,6 +65,11 @@ class World:
         self.admin = Stubs(self.channel, sign_in(self.channel, "admin", ADMIN_PASSWORD, "admin"))
         self.zone = make_site(self.admin).zone
         self.rbd_type = make_type(self.admin, spb.BACKEND_RBD, self.pool)
+        self.backup_pool = unique("kumo-backups")
+        ceph.create_pool(self.backup_pool)
+        self.rbd_backup_type = make_type(
+            self.admin, spb.BACKEND_RBD, self.pool, backup_pool=self.backup_pool
+        )
         self.local_type = make_type(self.admin, spb.BACKEND_QCOW2, "local")
         # The cluster seen by its administrator, to check what is really in Ceph.
         self.inspect: VolumeDriver = RbdDriver(conf=str(ceph.conf), user="admin")
@@ -491,22 +496,64 @@ def test_quota_is_charged_in_the_create_transaction(world: World) -> None:
     assert usage(member, tenant)["gigabytes"] == 0
 
 
-def test_backups_are_not_implemented_yet(world: World) -> None:
-    """CreateBackup, GetBackup, ListBackups and DeleteBackup answer UNIMPLEMENTED."""
+def test_backups_are_incremental_and_restore(world: World) -> None:
+    """A first backup copies the volume into the type's backup pool; the next one is made
+    over it (the snapshot diff); each restores to its own point in time; a backup others were
+    made over is deleted last; backups outlive their volume."""
     tenant = world.tenant()
-    service = storage(tenant.stubs["member"])
+    member = tenant.stubs["member"]
+    service = storage(member)
     parent = world.parent(tenant)
-    calls = [
-        lambda: service.CreateBackup(
-            sapi.CreateBackupRequest(parent=parent, backup_id="b", backup=spb.Backup())
-        ),
-        lambda: service.GetBackup(sapi.GetBackupRequest(name=f"{parent}/backups/b")),
-        lambda: service.ListBackups(sapi.ListBackupsRequest(parent=parent)),
-        lambda: service.DeleteBackup(sapi.DeleteBackupRequest(name=f"{parent}/backups/b")),
-    ]
-    for call in calls:
-        code, _ = rpc_error(call)
-        assert code == grpc.StatusCode.UNIMPLEMENTED
+    volume = create_volume(member, parent, world.rbd_backup_type, 1)
+    world.inspect.write(world.pool, object_of(volume), 0, b"monday")
+
+    def back_up(backup_id: str) -> spb.Backup:
+        op = service.CreateBackup(
+            sapi.CreateBackupRequest(
+                parent=parent, backup_id=backup_id, backup=spb.Backup(source_volume=volume.name)
+            )
+        )
+        made = spb.Backup()
+        succeed(member, op).response.Unpack(made)
+        assert made.state == spb.Backup.STATE_AVAILABLE, made.state_message
+        return made
+
+    first = back_up("mon")
+    assert not first.parent_backup
+    world.inspect.write(world.pool, object_of(volume), 8 << 20, b"tuesday")
+    second = back_up("tue")
+    assert second.parent_backup == first.name
+    image = f"kumo-bak-{volume.uid}"
+    stored = world.inspect.volume_info(world.backup_pool, image)
+    assert set(stored.snapshots) == {f"kumo-bak-{first.uid}", f"kumo-bak-{second.uid}"}
+    # Only the latest backup's snapshot stays on the volume, for the next diff.
+    assert world.inspect.volume_info(world.pool, object_of(volume)).snapshots == (
+        f"kumo-bsnap-{second.uid}",
+    )
+    assert service.GetBackup(sapi.GetBackupRequest(name=first.name)).size_gib == 1
+    listed = service.ListBackups(sapi.ListBackupsRequest(parent=parent))
+    assert [b.name for b in listed.backups] == [first.name, second.name]
+
+    monday = create_volume(member, parent, world.rbd_type, 1, source_backup=first.name)
+    tuesday = create_volume(member, parent, world.rbd_type, 2, source_backup=second.name)
+    for restored in (monday, tuesday):
+        assert restored.state == V.STATE_AVAILABLE, restored.state_message
+    assert world.inspect.read(world.pool, object_of(monday), 0, 6) == b"monday"
+    assert world.inspect.read(world.pool, object_of(monday), 8 << 20, 7) == bytes(7)
+    assert world.inspect.read(world.pool, object_of(tuesday), 8 << 20, 7) == b"tuesday"
+    assert world.inspect.volume_info(world.pool, object_of(tuesday)).size_bytes == 2 * GiB
+
+    code, _ = rpc_error(lambda: service.DeleteBackup(sapi.DeleteBackupRequest(name=first.name)))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    succeed(member, service.DeleteVolume(sapi.DeleteVolumeRequest(name=volume.name)))
+    assert object_of(volume) not in world.rbd_images()
+    for backup in (second, first):
+        succeed(member, service.DeleteBackup(sapi.DeleteBackupRequest(name=backup.name)))
+    assert image not in world.inspect.list_volumes(world.backup_pool)
+    for restored in (monday, tuesday):
+        succeed(member, service.DeleteVolume(sapi.DeleteVolumeRequest(name=restored.name)))
+    counts = usage(member, tenant)
+    assert (counts["volumes"], counts["gigabytes"]) == (0, 0)
 
 
 def _set_state(world: World, uid: str, state: int) -> None:

@@ -165,6 +165,14 @@ class VolumeDriver(ABC):
         one from a crash is replaced). Raises FileNotFoundError, ValueError (bad format)."""
 
     @abstractmethod
+    def copy_volume(self, source: SnapshotRef, since: str | None, pool: str, name: str) -> None:
+        """Makes `pool/name` hold the data of the snapshot `source` (created at its size if
+        missing, grown if smaller), as backups and restores need. With `since`, an older
+        snapshot of the same volume whose data `pool/name` already holds, only what changed
+        after it is copied (RBD: the snapshot diff); a driver without change tracking copies
+        everything. Idempotent. Raises VolumeNotFound (source or `since` missing)."""
+
+    @abstractmethod
     def volume_info(self, pool: str, name: str) -> VolumeInfo:
         """Size, snapshots and parent of a volume. Raises VolumeNotFound."""
 

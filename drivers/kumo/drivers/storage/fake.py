@@ -162,6 +162,21 @@ class FakeVolumeDriver(VolumeDriver):
                 self.create_snapshot(pool, name, IMAGE_BASE_SNAPSHOT)
         return SnapshotRef(pool, name, IMAGE_BASE_SNAPSHOT)
 
+    def copy_volume(self, source: SnapshotRef, since: str | None, pool: str, name: str) -> None:
+        """A full copy (the fake tracks no changes; `since` is only checked)."""
+        check_name("volume", name)
+        with self._lock:
+            origin = self._get(source.pool, source.volume)
+            if source.snapshot not in origin.snapshots or (
+                since is not None and since not in origin.snapshots
+            ):
+                raise VolumeNotFound(pool=source.pool, name=f"{source.volume}@{source.snapshot}")
+            size, data = origin.snapshots[source.snapshot]
+            volumes = self._pool(pool)
+            target = volumes.setdefault(name, _Volume(size))
+            target.size = max(target.size, size)
+            target.data = bytearray(data)
+
     def volume_info(self, pool: str, name: str) -> VolumeInfo:
         with self._lock:
             volume = self._get(pool, name)

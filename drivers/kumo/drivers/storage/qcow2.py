@@ -245,6 +245,21 @@ class Qcow2Driver(VolumeDriver):
             self.create_snapshot(pool, name, IMAGE_BASE_SNAPSHOT)
         return SnapshotRef(pool, name, IMAGE_BASE_SNAPSHOT)
 
+    def copy_volume(self, source: SnapshotRef, since: str | None, pool: str, name: str) -> None:
+        """qcow2 has no change tracking here: always a full copy (`since` is only checked)."""
+        snapshot = self._snapshot(source.pool, source.volume, source.snapshot)
+        if not snapshot.is_file():
+            raise VolumeNotFound(pool=source.pool, name=f"{source.volume}@{source.snapshot}")
+        if since is not None and not self._snapshot(source.pool, source.volume, since).is_file():
+            raise VolumeNotFound(pool=source.pool, name=f"{source.volume}@{since}")
+        path = self._volume(pool, name)
+        temp = self._temp(path)
+        try:
+            _run("qemu-img", "convert", "-f", "qcow2", "-O", "qcow2", str(snapshot), str(temp))
+            temp.rename(path)
+        finally:
+            temp.unlink(missing_ok=True)
+
     def volume_info(self, pool: str, name: str) -> VolumeInfo:
         path = self._existing(pool, name)
         info = self._info(path)

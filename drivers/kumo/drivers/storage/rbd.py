@@ -251,6 +251,34 @@ class RbdDriver(VolumeDriver):
         self._protect(ref)
         return ref
 
+    def copy_volume(self, source: SnapshotRef, since: str | None, pool: str, name: str) -> None:
+        check_name("volume", name)
+        with self._image(source.pool, source.volume, source.snapshot) as image:
+            size = image.size()
+            if since is not None and since not in {s["name"] for s in image.list_snaps()}:
+                raise VolumeNotFound(pool=source.pool, name=f"{source.volume}@{since}")
+            try:
+                self.create_volume(pool, name, size)
+            except VolumeAlreadyExists:
+                with self._image(pool, name) as target:
+                    if target.size() < size:
+                        target.resize(size)
+            with self._image(pool, name) as target:
+                extents: list[tuple[int, int, bool]] = []
+                image.diff_iterate(
+                    0,
+                    size,
+                    since,
+                    lambda offset, length, exists: extents.append((offset, length, exists)),
+                )
+                for offset, length, exists in extents:
+                    if not exists:
+                        target.discard(offset, length)
+                        continue
+                    for start in range(offset, offset + length, _COPY_CHUNK):
+                        chunk = min(_COPY_CHUNK, offset + length - start)
+                        target.write(image.read(start, chunk), start)
+
     def volume_info(self, pool: str, name: str) -> VolumeInfo:
         with self._image(pool, name) as image:
             snaps = tuple(s["name"] for s in sorted(image.list_snaps(), key=lambda s: s["id"]))

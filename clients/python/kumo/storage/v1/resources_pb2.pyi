@@ -90,7 +90,7 @@ class Attachment(_message.Message):
     def __init__(self, instance: _Optional[str] = ..., mode: _Optional[_Union[AttachMode, str]] = ..., serial: _Optional[str] = ..., attach_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Volume(_message.Message):
-    __slots__ = ("name", "uid", "display_name", "description", "labels", "volume_type", "size_gib", "source_image", "source_snapshot", "source_volume", "bootable", "multi_attach", "state", "state_message", "attachments", "create_time", "update_time", "etag")
+    __slots__ = ("name", "uid", "display_name", "description", "labels", "volume_type", "size_gib", "source_image", "source_snapshot", "source_volume", "source_backup", "bootable", "multi_attach", "state", "state_message", "attachments", "create_time", "update_time", "etag")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Volume.State]
@@ -124,6 +124,7 @@ class Volume(_message.Message):
     SOURCE_IMAGE_FIELD_NUMBER: _ClassVar[int]
     SOURCE_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     SOURCE_VOLUME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_BACKUP_FIELD_NUMBER: _ClassVar[int]
     BOOTABLE_FIELD_NUMBER: _ClassVar[int]
     MULTI_ATTACH_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +143,7 @@ class Volume(_message.Message):
     source_image: str
     source_snapshot: str
     source_volume: str
+    source_backup: str
     bootable: bool
     multi_attach: bool
     state: Volume.State
@@ -150,7 +152,7 @@ class Volume(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     etag: str
-    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., volume_type: _Optional[str] = ..., size_gib: _Optional[int] = ..., source_image: _Optional[str] = ..., source_snapshot: _Optional[str] = ..., source_volume: _Optional[str] = ..., bootable: _Optional[bool] = ..., multi_attach: _Optional[bool] = ..., state: _Optional[_Union[Volume.State, str]] = ..., state_message: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., volume_type: _Optional[str] = ..., size_gib: _Optional[int] = ..., source_image: _Optional[str] = ..., source_snapshot: _Optional[str] = ..., source_volume: _Optional[str] = ..., source_backup: _Optional[str] = ..., bootable: _Optional[bool] = ..., multi_attach: _Optional[bool] = ..., state: _Optional[_Union[Volume.State, str]] = ..., state_message: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
 
 class Snapshot(_message.Message):
     __slots__ = ("name", "uid", "display_name", "description", "labels", "size_gib", "state", "state_message", "create_time", "update_time", "etag")

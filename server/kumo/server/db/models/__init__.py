@@ -19,6 +19,7 @@ from kumo.server.db.models.images import ImageMemberRow, ImageRow
 from kumo.server.db.models.operations import IdempotencyRow, OperationRow, ServerSecretRow
 from kumo.server.db.models.storage import (
     AttachmentRow,
+    BackupRow,
     SnapshotRow,
     VolumeRow,
     VolumeTransferRow,
@@ -29,6 +30,7 @@ from kumo.server.db.models.topology import HostRow, PoolRow, RackRow, RegionRow,
 __all__ = [
     "AccessKeyRow",
     "AttachmentRow",
+    "BackupRow",
     "FlavorRow",
     "HostRow",
     "IdempotencyRow",

@@ -55,6 +55,7 @@ class VolumeRow(ResourceColumns, Base):
     source_image: Mapped[str] = mapped_column(String(255), default="")
     source_snapshot: Mapped[str] = mapped_column(String(255), default="")
     source_volume: Mapped[str] = mapped_column(String(255), default="")
+    source_backup: Mapped[str] = mapped_column(String(255), default="")
     bootable: Mapped[bool] = mapped_column(default=False)
     multi_attach: Mapped[bool] = mapped_column(default=False)
     state: Mapped[int] = mapped_column(SmallInteger, default=1)
@@ -77,6 +78,30 @@ class SnapshotRow(ResourceColumns, Base):
     zone_id: Mapped[str] = mapped_column(String(63), primary_key=True)
     volume_id: Mapped[str] = mapped_column(String(63), primary_key=True)
     description: Mapped[str] = mapped_column(Text, default="")
+    size_gib: Mapped[int] = mapped_column()
+    state: Mapped[int] = mapped_column(SmallInteger, default=1)
+    state_message: Mapped[str] = mapped_column(String(255), default="")
+
+
+class BackupRow(ResourceColumns, Base):
+    """A backup of a volume in its type's backup pool. The backup pool holds one image per
+    volume (`kumo-bak-<volume uid>`) with one snapshot per backup (`kumo-bak-<uid>`); the
+    source volume keeps the snapshot of its latest backup (`kumo-bsnap-<uid>`) to diff from.
+    Backups outlive their volume (`volume_uid` and `source_volume` stay as they were)."""
+
+    __tablename__ = "volume_backups"
+    __table_args__ = (Index("ix_volume_backups_volume", "volume_uid"),)
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id"), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    volume_uid: Mapped[str] = mapped_column(String(36))
+    source_volume: Mapped[str] = mapped_column(String(255))
+    parent_backup_id: Mapped[str] = mapped_column(String(63), default="")
+    backend: Mapped[int] = mapped_column(SmallInteger)
+    pool: Mapped[str] = mapped_column(String(96))
     size_gib: Mapped[int] = mapped_column()
     state: Mapped[int] = mapped_column(SmallInteger, default=1)
     state_message: Mapped[str] = mapped_column(String(255), default="")

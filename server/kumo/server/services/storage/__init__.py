@@ -1,5 +1,4 @@
-"""StorageService: volume types, volumes, snapshots, attachments, transfers (backups are in
-the contract and answer UNIMPLEMENTED for now).
+"""StorageService: volume types, volumes, snapshots, attachments, backups, transfers.
 
 Split into parts by resource (as the compute servicer is); the handlers of the long
 operations are in volume_operations.py, the backend drivers in kumo.server.storage.
@@ -24,3 +23,4 @@ class StorageService(
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(runtime)
         self.register_handlers()
+        self.register_backup_handlers()

@@ -8,12 +8,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo.drivers.errors import DriverError
+from kumo.drivers.storage.base import SnapshotRef
 from kumo.server.api.convert import common_fields, timestamp
 from kumo.server.api.filtering import enum_value
 from kumo.server.api.names import parse
 from kumo.server.api.resources import Collection
 from kumo.server.auth.principal import Principal
-from kumo.server.db.models import AttachmentRow, SnapshotRow, VolumeRow, VolumeTypeRow
+from kumo.server.db.models import AttachmentRow, BackupRow, SnapshotRow, VolumeRow, VolumeTypeRow
 from kumo.server.errors import FailedPrecondition, InvalidArgument, KumoError, NotFound, Unavailable
 from kumo.server.runtime import Runtime
 from kumo.server.services.identity.common import PROJECTS
@@ -46,7 +47,24 @@ SNAPSHOTS = Collection(
     filters={"state": lambda v: SnapshotRow.state == enum_value(pb.Snapshot.State, v)},
     key_columns=("project_id", "zone_id", "volume_id", "id"),
 )
+BACKUPS = Collection(
+    "storage.kumo.dev/Backup",
+    "projects/{project}/zones/{zone}/backups/{backup}",
+    BackupRow,
+    filters={"state": lambda v: BackupRow.state == enum_value(pb.Backup.State, v)},
+    key_columns=("project_id", "zone_id", "id"),
+)
 ZONE_PARENT = "projects/{project}/zones/{zone}"
+
+
+def backup_image(row: BackupRow) -> str:
+    """The backup pool's image of the backed-up volume."""
+    return f"kumo-bak-{row.volume_uid}"
+
+
+def backup_point(row: BackupRow) -> SnapshotRef:
+    """The snapshot in the backup pool that is this backup."""
+    return SnapshotRef(row.pool, backup_image(row), f"kumo-bak-{row.uid}")
 
 
 def volume_object(row: VolumeRow) -> str:
@@ -120,7 +138,7 @@ def volume_to_proto(row: VolumeRow, attachments: list[AttachmentRow]) -> pb.Volu
             for a in attachments
         ],
     )
-    for source in ("source_image", "source_snapshot", "source_volume"):
+    for source in ("source_image", "source_snapshot", "source_volume", "source_backup"):
         if value := getattr(row, source):
             setattr(message, source, value)
     return message

@@ -23,7 +23,7 @@ from google.protobuf import empty_pb2
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kumo.drivers.errors import DriverError
+from kumo.drivers.errors import DriverError, VolumeNotFound
 from kumo.drivers.storage.base import SnapshotRef, VolumeDriver
 from kumo.image.v1 import resources_pb2 as ipb
 from kumo.server.db.models import ImageRow, OperationRow, SnapshotRow, VolumeRow
@@ -31,10 +31,12 @@ from kumo.server.errors import NotFound
 from kumo.server.operations.handlers import OperationContext
 from kumo.server.quota import charge
 from kumo.server.services.storage.common import (
+    BACKUPS,
     SNAPSHOTS,
     VOLUMES,
     StoragePart,
     backend_error,
+    backup_point,
     render_volume,
     snapshot_object,
     snapshot_to_proto,
@@ -84,6 +86,7 @@ class _CreatePlan:
     image: tuple[str, str] | None = None  # (image uid, format)
     snapshot: SnapshotRef | None = None
     volume: Placement | None = None
+    backup: SnapshotRef | None = None
 
 
 def _plan(session: Session, row: VolumeRow) -> _CreatePlan:
@@ -102,6 +105,10 @@ def _plan(session: Session, row: VolumeRow) -> _CreatePlan:
         where = placement(session, parent)
         return _CreatePlan(
             target, size, snapshot=SnapshotRef(where.pool, where.name, snapshot_object(snap))
+        )
+    if row.source_backup:
+        return _CreatePlan(
+            target, size, backup=backup_point(BACKUPS.get(session, row.source_backup))
         )
     if row.source_volume:
         return _CreatePlan(
@@ -179,7 +186,7 @@ class VolumeOperations(StoragePart):
             return empty_pb2.Empty()
         where = await ctx.db.run(lambda s: placement(s, row))
         await ctx.checkpoint(10, "deleting the volume's data")
-        await self._call(where.backend, lambda d: d.delete_volume(where.pool, where.name))
+        await self._call(where.backend, lambda d: _delete_with_backup_snapshots(d, where))
 
         def remove(session: Session) -> None:
             current = _by_uid(session, uid)
@@ -288,6 +295,9 @@ def _make(ops: VolumeOperations, driver: VolumeDriver, plan: _CreatePlan, uid: s
         driver.clone_volume(base, target.pool, target.name, plan.size_bytes)
     elif plan.snapshot is not None:
         driver.clone_volume(plan.snapshot, target.pool, target.name, plan.size_bytes)
+    elif plan.backup is not None:
+        driver.copy_volume(plan.backup, None, target.pool, target.name)
+        driver.resize_volume(target.pool, target.name, plan.size_bytes)
     elif plan.volume is not None:
         source = plan.volume
         temporary = driver.create_snapshot(source.pool, source.name, f"kumo-clone-{uid}")
@@ -298,14 +308,27 @@ def _make(ops: VolumeOperations, driver: VolumeDriver, plan: _CreatePlan, uid: s
         driver.create_volume(target.pool, target.name, plan.size_bytes)
 
 
+def _delete_with_backup_snapshots(driver: VolumeDriver, where: Placement) -> None:
+    """Deletes a volume and the snapshot its latest backup left on it (the backups stay)."""
+    try:
+        snapshots = driver.volume_info(where.pool, where.name).snapshots
+    except VolumeNotFound:
+        return
+    for snapshot in snapshots:
+        if snapshot.startswith("kumo-bsnap-"):
+            driver.delete_snapshot(where.pool, where.name, snapshot)
+    driver.delete_volume(where.pool, where.name)
+
+
 def _move(driver: VolumeDriver, old: Placement, new: Placement, size_bytes: int) -> None:
-    """Copies a volume into another pool of the same backend, then removes the old one."""
+    """Copies a volume into another pool of the same backend, then removes the old one (the
+    next backup is then a full one)."""
     driver.ensure_pool(new.pool)
     with_data = driver.create_snapshot(old.pool, old.name, "kumo-retype")
     driver.clone_volume(with_data, new.pool, new.name, size_bytes)
     driver.flatten_volume(new.pool, new.name)
     driver.delete_snapshot(old.pool, old.name, with_data.snapshot)
-    driver.delete_volume(old.pool, old.name)
+    _delete_with_backup_snapshots(driver, old)
 
 
 def _set_available(row: VolumeRow) -> None:

@@ -31,6 +31,7 @@ from kumo.server.services.compute.common import INSTANCES
 from kumo.server.services.identity.common import PROJECTS, require_active
 from kumo.server.services.images import visible_image
 from kumo.server.services.storage.common import (
+    BACKUPS,
     MAX_SIZE_GIB,
     SNAPSHOTS,
     VOLUME_TYPES,
@@ -120,6 +121,24 @@ class Volumes(VolumeOperations):
                 "_min": parent.size_gib,
                 "_type": parent.volume_type_id,
             }
+        if source == "source_backup":
+            key = BACKUPS.key(volume.source_backup, "volume.source_backup")
+            if key[:2] != (project_id, zone_id):
+                raise InvalidArgument.field(
+                    "volume.source_backup", "must be in the volume's project and zone"
+                )
+            backup = BACKUPS.get(session, volume.source_backup, "volume.source_backup")
+            if backup.state != pb.Backup.STATE_AVAILABLE:
+                raise FailedPrecondition(
+                    f"{volume.source_backup} is not AVAILABLE",
+                    type="BACKUP_STATE",
+                    subject=volume.source_backup,
+                )
+            return {
+                "source_backup": volume.source_backup,
+                "_min": backup.size_gib,
+                "_backend": backup.backend,
+            }
         return {"_min": 1}
 
     async def CreateVolume(
@@ -149,9 +168,10 @@ class Volumes(VolumeOperations):
             values = self._source(session, caller, volume, project_id, zone_id)
             smallest = values.pop("_min")
             source_type = values.pop("_type", None)
-            if source_type is not None and (
-                volume_type(session, source_type).backend != kind.backend
-            ):
+            source_backend = values.pop("_backend", None)
+            if source_type is not None:
+                source_backend = volume_type(session, source_type).backend
+            if source_backend is not None and source_backend != kind.backend:
                 raise InvalidArgument.field(
                     "volume.volume_type", "must have the same backend as the source"
                 )

@@ -2,7 +2,7 @@
 
 Revision ID: 0008
 Revises: 0005
-Create Date: 2026-11-25 12:46:54.434548
+Create Date: 2026-11-25 13:07:31.841343
 """
 
 from collections.abc import Sequence
@@ -40,6 +40,41 @@ def upgrade() -> None:
         sa.UniqueConstraint("uid", name=op.f("uq_volume_types_uid")),
     )
     op.create_table(
+        "volume_backups",
+        sa.Column("project_id", sa.String(length=63), nullable=False),
+        sa.Column("zone_id", sa.String(length=63), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("volume_uid", sa.String(length=36), nullable=False),
+        sa.Column("source_volume", sa.String(length=255), nullable=False),
+        sa.Column("parent_backup_id", sa.String(length=63), nullable=False),
+        sa.Column("backend", sa.SmallInteger(), nullable=False),
+        sa.Column("pool", sa.String(length=96), nullable=False),
+        sa.Column("size_gib", sa.Integer(), nullable=False),
+        sa.Column("state", sa.SmallInteger(), nullable=False),
+        sa.Column("state_message", sa.String(length=255), nullable=False),
+        sa.Column("id", sa.String(length=63), nullable=False),
+        sa.Column("uid", sa.String(length=36), nullable=False),
+        sa.Column("display_name", sa.String(length=63), nullable=False),
+        sa.Column("labels", sa.JSON(), nullable=False),
+        sa.Column("create_time", kumo.server.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("update_time", kumo.server.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["projects.id"],
+            name=op.f("fk_volume_backups_project_id_projects"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["zone_id"], ["zones.id"], name=op.f("fk_volume_backups_zone_id_zones")
+        ),
+        sa.PrimaryKeyConstraint("project_id", "zone_id", "id", name=op.f("pk_volume_backups")),
+        sa.UniqueConstraint("uid", name=op.f("uq_volume_backups_uid")),
+    )
+    with op.batch_alter_table("volume_backups", schema=None) as batch_op:
+        batch_op.create_index("ix_volume_backups_volume", ["volume_uid"], unique=False)
+
+    op.create_table(
         "volumes",
         sa.Column("project_id", sa.String(length=63), nullable=False),
         sa.Column("zone_id", sa.String(length=63), nullable=False),
@@ -49,6 +84,7 @@ def upgrade() -> None:
         sa.Column("source_image", sa.String(length=255), nullable=False),
         sa.Column("source_snapshot", sa.String(length=255), nullable=False),
         sa.Column("source_volume", sa.String(length=255), nullable=False),
+        sa.Column("source_backup", sa.String(length=255), nullable=False),
         sa.Column("bootable", sa.Boolean(), nullable=False),
         sa.Column("multi_attach", sa.Boolean(), nullable=False),
         sa.Column("state", sa.SmallInteger(), nullable=False),
@@ -174,5 +210,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_volumes_type")
 
     op.drop_table("volumes")
+    with op.batch_alter_table("volume_backups", schema=None) as batch_op:
+        batch_op.drop_index("ix_volume_backups_volume")
+
+    op.drop_table("volume_backups")
     op.drop_table("volume_types")
     # ### end Alembic commands ###
