@@ -614,3 +614,36 @@ def test_reconciler_removes_orphans_and_settles_interrupted_creates(world: World
     )
     assert usage(member, tenant)["volumes"] == 2
     world.inspect.delete_volume(world.pool, "someone-elses")
+
+
+def test_deleting_the_project_deletes_its_storage(world: World) -> None:
+    """DeleteProject removes the project's volumes, snapshots, clones and backups from Ceph
+    before their records (the reconciler finds nothing afterwards)."""
+    tenant = world.tenant()
+    member = tenant.stubs["member"]
+    service = storage(member)
+    parent = world.parent(tenant)
+    volume = create_volume(member, parent, world.rbd_backup_type)
+    op = service.CreateSnapshot(
+        sapi.CreateSnapshotRequest(parent=volume.name, snapshot_id="s", snapshot=spb.Snapshot())
+    )
+    succeed(member, op)
+    clone = create_volume(
+        member, parent, world.rbd_type, source_snapshot=f"{volume.name}/snapshots/s"
+    )
+    op = service.CreateBackup(
+        sapi.CreateBackupRequest(
+            parent=parent, backup_id="b", backup=spb.Backup(source_volume=volume.name)
+        )
+    )
+    succeed(member, op)
+    objects = {object_of(volume), object_of(clone)}
+    assert objects <= set(world.rbd_images())
+    assert f"kumo-bak-{volume.uid}" in world.inspect.list_volumes(world.backup_pool)
+    succeed(
+        world.admin, world.admin.identity.DeleteProject(iapi.DeleteProjectRequest(name=tenant.name))
+    )
+    assert not objects & set(world.rbd_images())
+    assert f"kumo-bak-{volume.uid}" not in world.inspect.list_volumes(world.backup_pool)
+    report = world.server.call(reconcile(world.server.server.runtime))
+    assert not report.removed_volumes and not report.removed_snapshots

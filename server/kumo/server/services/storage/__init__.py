@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from kumo.server.runtime import Runtime
 from kumo.server.services.storage.backups import Backups
+from kumo.server.services.storage.project_cleanup import ProjectCleanup
 from kumo.server.services.storage.snapshots import Snapshots
 from kumo.server.services.storage.transfers import Transfers
 from kumo.server.services.storage.volume_types import VolumeTypes
@@ -16,7 +17,13 @@ from kumo.storage.v1 import storage_service_pb2_grpc as rpc
 
 
 class StorageService(
-    VolumeTypes, Volumes, Snapshots, Transfers, Backups, rpc.StorageServiceServicer
+    VolumeTypes,
+    Volumes,
+    Snapshots,
+    Transfers,
+    Backups,
+    ProjectCleanup,
+    rpc.StorageServiceServicer,
 ):
     """The storage servicer."""
 
@@ -24,3 +31,4 @@ class StorageService(
         super().__init__(runtime)
         self.register_handlers()
         self.register_backup_handlers()
+        runtime.project_cleanups.append(self._delete_project_storage)

@@ -186,7 +186,7 @@ class VolumeOperations(StoragePart):
             return empty_pb2.Empty()
         where = await ctx.db.run(lambda s: placement(s, row))
         await ctx.checkpoint(10, "deleting the volume's data")
-        await self._call(where.backend, lambda d: _delete_with_backup_snapshots(d, where))
+        await self._call(where.backend, lambda d: delete_volume_data(d, where))
 
         def remove(session: Session) -> None:
             current = _by_uid(session, uid)
@@ -308,14 +308,15 @@ def _make(ops: VolumeOperations, driver: VolumeDriver, plan: _CreatePlan, uid: s
         driver.create_volume(target.pool, target.name, plan.size_bytes)
 
 
-def _delete_with_backup_snapshots(driver: VolumeDriver, where: Placement) -> None:
-    """Deletes a volume and the snapshot its latest backup left on it (the backups stay)."""
+def delete_volume_data(driver: VolumeDriver, where: Placement, *, everything: bool = False) -> None:
+    """Deletes a volume with the snapshot its latest backup left on it (or, `everything`,
+    with all its snapshots, flattening their clones). Idempotent."""
     try:
         snapshots = driver.volume_info(where.pool, where.name).snapshots
     except VolumeNotFound:
         return
     for snapshot in snapshots:
-        if snapshot.startswith("kumo-bsnap-"):
+        if everything or snapshot.startswith("kumo-bsnap-"):
             driver.delete_snapshot(where.pool, where.name, snapshot)
     driver.delete_volume(where.pool, where.name)
 
@@ -328,7 +329,7 @@ def _move(driver: VolumeDriver, old: Placement, new: Placement, size_bytes: int)
     driver.clone_volume(with_data, new.pool, new.name, size_bytes)
     driver.flatten_volume(new.pool, new.name)
     driver.delete_snapshot(old.pool, old.name, with_data.snapshot)
-    _delete_with_backup_snapshots(driver, old)
+    delete_volume_data(driver, old)
 
 
 def _set_available(row: VolumeRow) -> None:
