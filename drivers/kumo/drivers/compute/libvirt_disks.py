@@ -19,26 +19,16 @@ from __future__ import annotations
 import base64
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from typing import Any
 
 import libvirt
 
 from kumo.drivers.errors import DriverError, InvalidGuestState
-from kumo.drivers.storage.base import DiskSource
+from kumo.drivers.storage.base import DiskSource, IoLimits
 
 #: Seconds a detach may take before it is reported as failed.
 DETACH_TIMEOUT = 30.0
 _TARGETS = [f"vd{c}" for c in "bcdefghijklmnopqrstuvwxyz"]
-
-
-@dataclass(frozen=True)
-class IoLimits:
-    """QoS limits of a volume type (0 = unlimited), as libvirt `<iotune>`."""
-
-    total_iops_sec: int = 0
-    read_bytes_sec: int = 0
-    write_bytes_sec: int = 0
 
 
 def ceph_secret(conn: Any, user: str, key: str) -> str:

@@ -103,6 +103,25 @@ class DiskSource:
     conf_path: str = ""
 
 
+@dataclass(frozen=True)
+class IoLimits:
+    """QoS limits of a volume type (0 = unlimited), applied where the guest opens it."""
+
+    total_iops_sec: int = 0
+    read_bytes_sec: int = 0
+    write_bytes_sec: int = 0
+
+
+@dataclass(frozen=True)
+class VolumeDisk:
+    """A volume as a guest gets it: the serial it sees, where the host opens it, how."""
+
+    serial: str
+    source: DiskSource
+    read_only: bool = False
+    limits: IoLimits = IoLimits()
+
+
 class VolumeDriver(ABC):
     """One block storage backend."""
 

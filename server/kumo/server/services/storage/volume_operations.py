@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from kumo.drivers.errors import DriverError, VolumeNotFound
 from kumo.drivers.storage.base import SnapshotRef, VolumeDriver
 from kumo.image.v1 import resources_pb2 as ipb
-from kumo.server.db.models import ImageRow, OperationRow, SnapshotRow, VolumeRow
+from kumo.server.db.models import ImageRow, InstanceRow, OperationRow, SnapshotRow, VolumeRow
 from kumo.server.errors import NotFound
 from kumo.server.operations.handlers import OperationContext
 from kumo.server.quota import charge
@@ -161,8 +161,21 @@ class VolumeOperations(StoragePart):
         return await self.runtime.db.run(write)
 
     async def _render_volume(self, ctx: OperationContext) -> pb.Volume:
-        """Attach and detach are recorded when accepted; the host agent hot-plugs them."""
+        """Attach and detach are recorded when accepted; this tells the instance's host, whose
+        agent hot-plugs (or unplugs) the volume into the running guest."""
         row = await self._volume_row(ctx)
+        instance_id = ctx.payload.decode().split("|")[1]
+        host = await ctx.db.run(
+            lambda s: s.scalar(
+                select(InstanceRow.host_id).where(
+                    InstanceRow.project_id == row.project_id,
+                    InstanceRow.zone_id == row.zone_id,
+                    InstanceRow.id == instance_id,
+                )
+            )
+        )
+        if host:
+            self.runtime.notifier.notify(f"host:{host}")
         return await self.runtime.db.run(lambda s: render_volume(s, row))
 
     async def _create_volume(self, ctx: OperationContext) -> pb.Volume:
