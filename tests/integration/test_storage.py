@@ -647,3 +647,23 @@ def test_deleting_the_project_deletes_its_storage(world: World) -> None:
     assert f"kumo-bak-{volume.uid}" not in world.inspect.list_volumes(world.backup_pool)
     report = world.server.call(reconcile(world.server.server.runtime))
     assert not report.removed_volumes and not report.removed_snapshots
+
+
+def test_deleting_an_instance_releases_its_volumes(world: World) -> None:
+    """DeleteInstance detaches the instance's volumes: they become AVAILABLE again."""
+    from kumo.compute.v1 import compute_service_pb2 as capi
+    from kumo.compute.v1 import compute_service_pb2_grpc as crpc
+
+    tenant = world.tenant()
+    member = tenant.stubs["member"]
+    service = storage(member)
+    _, instance, _ = _two_instances(world, tenant)
+    volume = create_volume(member, world.parent(tenant), world.local_type)
+    succeed(
+        member, service.AttachVolume(sapi.AttachVolumeRequest(name=volume.name, instance=instance))
+    )
+    compute = crpc.ComputeServiceStub(member.channel)
+    succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=instance)))
+    current = service.GetVolume(sapi.GetVolumeRequest(name=volume.name))
+    assert current.state == V.STATE_AVAILABLE and not current.attachments
+    succeed(member, service.DeleteVolume(sapi.DeleteVolumeRequest(name=volume.name)))

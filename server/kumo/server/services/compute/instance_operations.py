@@ -36,6 +36,7 @@ from kumo.server.operations.handlers import OperationContext
 from kumo.server.quota import charge
 from kumo.server.services.compute.common import INSTANCES, ComputePart, instance_to_proto
 from kumo.server.services.images import image_to_proto
+from kumo.server.services.storage.attachments import release_instance
 from kumo.server.services.topology import host_state
 from kumo.topology.v1 import resources_pb2 as tpb
 
@@ -193,6 +194,7 @@ class InstanceOperations(ComputePart):
             {"instances": -1, "vcpus": -row.vcpus, "ram_mib": -row.memory_mib},
         )
         session.execute(delete(SerialOutputRow).where(SerialOutputRow.instance_uid == uid))
+        release_instance(session, row.project_id, row.zone_id, row.id)
         session.delete(row)
 
     async def _converge(self, ctx: OperationContext) -> Message:

@@ -60,3 +60,36 @@ def volume_attachments(
             )
         )
     return result
+
+
+def release_instance(session: Session, project_id: str, zone_id: str, instance_id: str) -> None:
+    """Detaches every volume from an instance being deleted (in its deleting transaction):
+    the attachments go, and volumes left without any become AVAILABLE."""
+    attached = list(
+        session.scalars(
+            select(AttachmentRow).where(
+                AttachmentRow.project_id == project_id,
+                AttachmentRow.zone_id == zone_id,
+                AttachmentRow.instance_id == instance_id,
+            )
+        )
+    )
+    for attachment in attached:
+        session.delete(attachment)
+    session.flush()
+    for attachment in attached:
+        volume = session.get(
+            VolumeRow, (attachment.project_id, attachment.zone_id, attachment.volume_id)
+        )
+        if volume is None or volume.state != pb.Volume.STATE_IN_USE:
+            continue
+        others = session.scalar(
+            select(AttachmentRow.instance_id).where(
+                AttachmentRow.project_id == volume.project_id,
+                AttachmentRow.zone_id == volume.zone_id,
+                AttachmentRow.volume_id == volume.id,
+            )
+        )
+        if others is None:
+            volume.state = pb.Volume.STATE_AVAILABLE
+            volume.version += 1
