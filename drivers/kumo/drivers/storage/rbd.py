@@ -14,6 +14,7 @@ import contextlib
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,7 +47,8 @@ _COPY_CHUNK = 4 << 20
 
 class RbdDriver(VolumeDriver):
     """Volumes as RBD images. `conf` is a ceph.conf naming the monitors; `user` the cephx
-    client (without `client.`), `keyring` its keyring file (default: the conf's)."""
+    client (without `client.`), `keyring` its keyring file (default: the conf's);
+    `busy_timeout` how long a delete waits for the watchers of a dead client to expire."""
 
     backend = "rbd"
 
@@ -56,8 +58,10 @@ class RbdDriver(VolumeDriver):
         user: str = "admin",
         keyring: str = "",
         connect_timeout: int = 10,
+        busy_timeout: float = 45.0,
     ) -> None:
         self.conf = conf
+        self.busy_timeout = busy_timeout
         self.user = user
         self.keyring = keyring
         self.connect_timeout = connect_timeout
@@ -139,7 +143,15 @@ class RbdDriver(VolumeDriver):
             try:
                 rbd.RBD().create(ioctx, name, size_bytes, old_format=False, features=_FEATURES)
             except rbd.ImageExists as err:
-                if self._size(ioctx, name) != size_bytes:
+                try:
+                    size = self._size(ioctx, name)
+                except rbd.ImageNotFound:
+                    # Listed but unopenable: a create or remove a crash cut short. Finish
+                    # removing it and create it afresh.
+                    _remove(ioctx, name)
+                    rbd.RBD().create(ioctx, name, size_bytes, old_format=False, features=_FEATURES)
+                    return
+                if size != size_bytes:
                     raise VolumeAlreadyExists(pool=pool, name=name) from err
 
     def clone_volume(self, source: SnapshotRef, pool: str, name: str, size_bytes: int) -> None:
@@ -174,11 +186,21 @@ class RbdDriver(VolumeDriver):
                         raise VolumeBusy(
                             pool=pool, name=name, reason=f"it has snapshots {snapshots}"
                         )
-                rbd.RBD().remove(ioctx, name)
             except rbd.ImageNotFound:
-                return
-            except rbd.ImageBusy as err:
-                raise VolumeBusy(pool=pool, name=name, reason="a client has it open") from err
+                pass  # absent, or half-removed by a crash: remove() finishes it
+            # A client that died with the image open keeps a watch on it until the OSD times
+            # the watch out (about 30 s): wait that long before calling the image busy.
+            deadline = time.monotonic() + self.busy_timeout
+            while True:
+                try:
+                    _remove(ioctx, name)
+                    return
+                except rbd.ImageBusy as err:
+                    if time.monotonic() > deadline:
+                        raise VolumeBusy(
+                            pool=pool, name=name, reason="a client has it open"
+                        ) from err
+                    time.sleep(1.0)
 
     def resize_volume(self, pool: str, name: str, size_bytes: int) -> None:
         check_size(pool, name, size_bytes)
@@ -360,6 +382,14 @@ class RbdDriver(VolumeDriver):
                     elif section == f"client.{self.user}" and line.startswith("key"):
                         return line.split("=", 1)[1].strip()
         raise DriverError(reason=f"no key for client.{self.user} in {keyring!r}")
+
+
+def _remove(ioctx: rados.Ioctx, name: str) -> None:
+    """Removes an image, also one a crash left half-made or half-removed. Idempotent."""
+    try:
+        rbd.RBD().remove(ioctx, name)
+    except rbd.ImageNotFound:
+        return
 
 
 def _monitors(mon_host: str) -> tuple[tuple[str, int], ...]:

@@ -327,7 +327,7 @@ def delete_volume_data(driver: VolumeDriver, where: Placement, *, everything: bo
     try:
         snapshots = driver.volume_info(where.pool, where.name).snapshots
     except VolumeNotFound:
-        return
+        snapshots = ()  # gone, or half-removed by a crash: delete_volume finishes it
     for snapshot in snapshots:
         if everything or snapshot.startswith("kumo-bsnap-"):
             driver.delete_snapshot(where.pool, where.name, snapshot)
