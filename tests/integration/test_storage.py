@@ -667,3 +667,19 @@ def test_deleting_an_instance_releases_its_volumes(world: World) -> None:
     current = service.GetVolume(sapi.GetVolumeRequest(name=volume.name))
     assert current.state == V.STATE_AVAILABLE and not current.attachments
     succeed(member, service.DeleteVolume(sapi.DeleteVolumeRequest(name=volume.name)))
+
+
+def test_a_volume_left_deleting_by_a_failed_delete_can_be_deleted_again(world: World) -> None:
+    """A delete whose operation failed (the volume stays DELETING) is retried by another."""
+    tenant = world.tenant()
+    member = tenant.stubs["member"]
+    volume = create_volume(member, world.parent(tenant), world.rbd_type)
+    _set_state(world, volume.uid, V.STATE_DELETING)
+    service = storage(member)
+    code, _ = rpc_error(
+        lambda: service.ExtendVolume(sapi.ExtendVolumeRequest(name=volume.name, size_gib=2))
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    succeed(member, service.DeleteVolume(sapi.DeleteVolumeRequest(name=volume.name)))
+    assert object_of(volume) not in world.rbd_images()
+    assert usage(member, tenant)["volumes"] == 0

@@ -245,7 +245,7 @@ class StorageServiceServicer:
 
     def DeleteVolume(self, request, context):
         """Deletes a volume and its backend data. Refused (FAILED_PRECONDITION) while it has
-        snapshots or attachments.
+        snapshots or attachments. A volume left DELETING by a failed delete may be deleted again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -201,7 +201,7 @@ class Backups(VolumeOperations):
         def start(session: Session) -> operations_pb2.Operation:
             row = visible_backup(session, caller, request.name)
             check_etag(request.etag, row.version, request.name)
-            if row.state not in (B.STATE_AVAILABLE, B.STATE_ERROR):
+            if row.state not in (B.STATE_AVAILABLE, B.STATE_ERROR, B.STATE_DELETING):
                 raise FailedPrecondition(
                     f"{request.name} is {B.State.Name(row.state)}: cannot delete it",
                     type="BACKUP_STATE",

@@ -118,7 +118,7 @@ class Snapshots(StoragePart):
         def start(session: Session) -> operations_pb2.Operation:
             row = _visible_snapshot(session, caller, request.name)
             check_etag(request.etag, row.version, request.name)
-            if row.state not in (S.STATE_AVAILABLE, S.STATE_ERROR):
+            if row.state not in (S.STATE_AVAILABLE, S.STATE_ERROR, S.STATE_DELETING):
                 raise FailedPrecondition(
                     f"{request.name} is {S.State.Name(row.state)}: cannot delete it",
                     type="SNAPSHOT_STATE",

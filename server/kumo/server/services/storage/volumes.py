@@ -287,7 +287,8 @@ class Volumes(VolumeOperations):
                     type="VOLUME_ATTACHED",
                     subject=request.name,
                 )
-            if row.state not in (V.STATE_AVAILABLE, V.STATE_ERROR):
+            # DELETING again is a retry of a delete that failed (its handler is idempotent).
+            if row.state not in (V.STATE_AVAILABLE, V.STATE_ERROR, V.STATE_DELETING):
                 raise busy(request.name, row.state, "delete it")
             snapshots = session.scalar(
                 select(func.count()).where(
