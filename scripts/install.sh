@@ -8,8 +8,9 @@
 #            build/images/kumo-tiny.qcow2 (scripts/build-image); OVN central + host and
 #            Open vSwitch (ovn-central ovn-host openvswitch-switch) for networking
 #   --test:  also git, openssh-client (ssh-keygen), postgresql (binaries only, no server left running), nodejs + npm, busybox-static (udhcpc),
-#            iproute2, ethtool (apt)
-#            and buf pinned from npm into build/node
+#            iproute2, ethtool (apt) and buf pinned from npm into build/node; Ceph (ceph-mon,
+#            ceph-osd, ceph-common, python3-rbd, python3-rados) and qemu-block-extra for the
+#            block storage tests, with Debian's rados/rbd modules symlinked into .venv
 #
 # Idempotent: apt runs only when a package is missing (at most one `apt-get update`), pip only
 # when pyproject.toml changed since the last install (.venv/.kumo-installed holds its sha256),
@@ -21,7 +22,7 @@ set -euo pipefail
 BUF_VERSION=1.75.0
 PG_BIN=/usr/lib/postgresql/15/bin
 
-usage() { sed -n '2,17s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,19s/^# \{0,1\}//p' "$0"; }
 with_test=0
 for arg in "$@"; do
   case $arg in
@@ -72,6 +73,11 @@ if [ "$with_test" = 1 ]; then
   need busybox-static
   need iproute2 ip
   need ethtool ethtool
+  # block storage tests: a throwaway single-node Ceph (mon + memstore OSD) and its Python
+  # bindings; qemu-block-extra carries QEMU's rbd driver (guests attach RBD as network disks)
+  for pkg in ceph-mon ceph-osd ceph-common python3-rbd python3-rados qemu-block-extra; do
+    need "$pkg"
+  done
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
@@ -156,6 +162,14 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" >"$stamp"
   took+=("pip $((SECONDS - t))s")
 fi
+
+# ---- Ceph bindings (Debian's rados/rbd modules; there are none on PyPI) ----------------------
+# Symlinked into the venv's site-packages when Debian's python3-rados/python3-rbd are installed
+# (only --test installs them; Ceph is optional for `kumo up`). Idempotent: ln -sfn.
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+for so in /usr/lib/python3/dist-packages/rados.cpython-*.so /usr/lib/python3/dist-packages/rbd.cpython-*.so; do
+  if [ -e "$so" ]; then ln -sfn "$so" "$site/$(basename "$so")"; fi
+done
 
 # ---- tiny guest image (scripts/build-image: no-op when up to date) ----------------------------
 t=$SECONDS

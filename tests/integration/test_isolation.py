@@ -44,6 +44,9 @@ from kumo.network.v1 import network_service_pb2 as napi
 from kumo.network.v1 import network_service_pb2_grpc as nrpc
 from kumo.network.v1 import resources_pb2 as npb
 from kumo.server.app import method_names
+from kumo.storage.v1 import resources_pb2 as spb
+from kumo.storage.v1 import storage_service_pb2 as sapi
+from kumo.storage.v1 import storage_service_pb2_grpc as srpc
 from kumo.topology.v1 import resources_pb2 as tpb
 from kumo.topology.v1 import topology_service_pb2 as tapi
 from tests.support.cloud import PASSWORD, ROLES, Stubs, Tenant, make_tenant, rpc_error, unique
@@ -1919,6 +1922,483 @@ def _update_self(c: Caller, w: World) -> None:
         "Reader Renamed",
         "r@example.com",
     )
+
+
+# ---------------------------------------------------------------- storage
+# B's volumes, snapshot and transfer are made on first use (World stays as it is), by B's
+# member in the world's zone on a qcow2 volume type the cloud administrator creates.
+
+_STORAGE = "/kumo.storage.v1.StorageService/"
+
+
+@dataclass(frozen=True)
+class StorageWorld:
+    """Storage things of A and B for the isolation rows."""
+
+    volume_type: str
+    a_volume: str  # AVAILABLE, A's own
+    b_volume: str  # AVAILABLE, with b_snapshot
+    b_snapshot: str
+    b_loose: str  # AVAILABLE, no snapshots: offered by b_transfer
+    b_transfer: str
+    b_backup: str  # of b_volume
+
+
+_STORAGE_WORLDS: dict[int, StorageWorld] = {}
+
+
+def storage_of(stubs: Stubs) -> srpc.StorageServiceStub:
+    return srpc.StorageServiceStub(stubs.channel)
+
+
+def _volume(stubs: Stubs, parent: str, volume_type: str) -> str:
+    volume_id = unique("v")
+    op = storage_of(stubs).CreateVolume(
+        sapi.CreateVolumeRequest(
+            parent=parent,
+            volume_id=volume_id,
+            volume=spb.Volume(volume_type=volume_type, size_gib=1),
+        )
+    )
+    assert not _wait_done(stubs, op.name).HasField("error")
+    return f"{parent}/volumes/{volume_id}"
+
+
+def sw(w: World) -> StorageWorld:
+    """The storage things of this world (made once)."""
+    if id(w) not in _STORAGE_WORLDS:
+        volume_type = (
+            storage_of(w.admin)
+            .CreateVolumeType(
+                sapi.CreateVolumeTypeRequest(
+                    volume_type_id=unique("vt"),
+                    volume_type=spb.VolumeType(backend=spb.BACKEND_QCOW2, pool="isolation"),
+                )
+            )
+            .name
+        )
+        b_member, a_member = w.b.stubs["member"], w.a.stubs["member"]
+        b_parent, a_parent = f"{w.b.name}/{w.zone}", f"{w.a.name}/{w.zone}"
+        b_volume = _volume(b_member, b_parent, volume_type)
+        op = storage_of(b_member).CreateSnapshot(
+            sapi.CreateSnapshotRequest(parent=b_volume, snapshot_id="s", snapshot=spb.Snapshot())
+        )
+        assert not _wait_done(b_member, op.name).HasField("error")
+        b_loose = _volume(b_member, b_parent, volume_type)
+        b_backup = f"{b_parent}/backups/{unique('bk')}"
+        op = storage_of(b_member).CreateBackup(
+            sapi.CreateBackupRequest(
+                parent=b_parent,
+                backup_id=b_backup.rsplit("/", 1)[1],
+                backup=spb.Backup(source_volume=b_volume),
+            )
+        )
+        assert not _wait_done(b_member, op.name).HasField("error")
+        transfer = storage_of(b_member).CreateVolumeTransfer(
+            sapi.CreateVolumeTransferRequest(
+                parent=w.b.name,
+                volume_transfer_id=unique("t"),
+                volume_transfer=spb.VolumeTransfer(volume=b_loose),
+            )
+        )
+        _STORAGE_WORLDS[id(w)] = StorageWorld(
+            volume_type=volume_type,
+            a_volume=_volume(a_member, a_parent, volume_type),
+            b_volume=b_volume,
+            b_snapshot=f"{b_volume}/snapshots/s",
+            b_loose=b_loose,
+            b_transfer=transfer.name,
+            b_backup=b_backup,
+        )
+    return _STORAGE_WORLDS[id(w)]
+
+
+def b_storage(w: World) -> Any:
+    """B's volumes, snapshots and transfers as the cloud administrator reads them."""
+    admin, s = storage_of(w.admin), sw(w)
+    return (
+        probe(
+            lambda: admin.ListVolumes(
+                sapi.ListVolumesRequest(parent=f"{w.b.name}/zones/-", page_size=1000)
+            )
+        ),
+        probe(lambda: admin.ListSnapshots(sapi.ListSnapshotsRequest(parent=s.b_volume))),
+        probe(lambda: admin.ListVolumeTransfers(sapi.ListVolumeTransfersRequest(parent=w.b.name))),
+        probe(
+            lambda: admin.ListBackups(
+                sapi.ListBackupsRequest(parent=f"{w.b.name}/zones/-", page_size=1000)
+            )
+        ),
+    )
+
+
+def volume_type_state(w: World) -> Any:
+    return probe(
+        lambda: storage_of(w.admin).GetVolumeType(sapi.GetVolumeTypeRequest(name=sw(w).volume_type))
+    )
+
+
+def _b_volume_mutation(label: str, call: Call, own: Call) -> Row:
+    return Row(
+        mutates=True,
+        cases=(Case(label, call, by_role(PD, NF, NF), snapshot=b_storage),),
+        own=own,
+    )
+
+
+def _no_b_volumes(response: Any, c: Caller, w: World) -> None:
+    assert all(not v.name.startswith(f"{w.b.name}/") for v in response.volumes)
+    assert sw(w).a_volume in [v.name for v in response.volumes]
+
+
+TABLE.update(
+    {
+        _STORAGE + "CreateVolumeType": Row(
+            mutates=True,
+            cases=(
+                Case(
+                    "new",
+                    lambda c, w: storage_of(c.stubs).CreateVolumeType(
+                        sapi.CreateVolumeTypeRequest(
+                            volume_type_id=w.new_id,
+                            volume_type=spb.VolumeType(backend=spb.BACKEND_QCOW2, pool="x"),
+                        )
+                    ),
+                    each(PD),
+                    snapshot=lambda w: probe(
+                        lambda: storage_of(w.admin).GetVolumeType(
+                            sapi.GetVolumeTypeRequest(name=f"volumeTypes/{w.new_id}")
+                        )
+                    ),
+                ),
+            ),
+            own=lambda c, w: storage_of(c.stubs).CreateVolumeType(
+                sapi.CreateVolumeTypeRequest(
+                    volume_type_id=w.new_id,
+                    volume_type=spb.VolumeType(backend=spb.BACKEND_QCOW2, pool="x"),
+                )
+            ),
+        ),
+        _STORAGE + "GetVolumeType": Row(
+            cases=(
+                Case(
+                    "shared",
+                    lambda c, w: storage_of(c.stubs).GetVolumeType(
+                        sapi.GetVolumeTypeRequest(name=sw(w).volume_type)
+                    ),
+                    each(OK),
+                ),
+            ),
+        ),
+        _STORAGE + "ListVolumeTypes": Row(
+            cases=(
+                Case(
+                    "all",
+                    lambda c, w: storage_of(c.stubs).ListVolumeTypes(
+                        sapi.ListVolumeTypesRequest(page_size=1000)
+                    ),
+                    each(OK),
+                    check=lambda r, c, w: _assert_in(sw(w).volume_type, r.volume_types),
+                ),
+            ),
+        ),
+        _STORAGE + "UpdateVolumeType": Row(
+            mutates=True,
+            cases=(
+                Case(
+                    "shared",
+                    lambda c, w: storage_of(c.stubs).UpdateVolumeType(
+                        sapi.UpdateVolumeTypeRequest(
+                            volume_type=spb.VolumeType(name=sw(w).volume_type, description="x")
+                        )
+                    ),
+                    each(PD),
+                    snapshot=volume_type_state,
+                ),
+            ),
+            own=lambda c, w: storage_of(c.stubs).UpdateVolumeType(
+                sapi.UpdateVolumeTypeRequest(
+                    volume_type=spb.VolumeType(name=sw(w).volume_type, description="x")
+                )
+            ),
+        ),
+        _STORAGE + "DeleteVolumeType": Row(
+            mutates=True,
+            cases=(
+                Case(
+                    "shared",
+                    lambda c, w: storage_of(c.stubs).DeleteVolumeType(
+                        sapi.DeleteVolumeTypeRequest(name=sw(w).volume_type)
+                    ),
+                    each(PD),
+                    snapshot=volume_type_state,
+                ),
+            ),
+            own=lambda c, w: storage_of(c.stubs).DeleteVolumeType(
+                sapi.DeleteVolumeTypeRequest(name=sw(w).volume_type)
+            ),
+        ),
+        _STORAGE + "CreateVolume": _b_volume_mutation(
+            "in-b",
+            lambda c, w: storage_of(c.stubs).CreateVolume(
+                sapi.CreateVolumeRequest(
+                    parent=f"{w.b.name}/{w.zone}",
+                    volume_id=w.new_id,
+                    volume=spb.Volume(volume_type=sw(w).volume_type, size_gib=1),
+                )
+            ),
+            lambda c, w: storage_of(c.stubs).CreateVolume(
+                sapi.CreateVolumeRequest(
+                    parent=f"{w.a.name}/{w.zone}",
+                    volume_id=w.new_id,
+                    volume=spb.Volume(volume_type=sw(w).volume_type, size_gib=1),
+                )
+            ),
+        ),
+        _STORAGE + "GetVolume": Row(
+            cases=(
+                Case(
+                    "b",
+                    lambda c, w: storage_of(c.stubs).GetVolume(
+                        sapi.GetVolumeRequest(name=sw(w).b_volume)
+                    ),
+                    each(NF),
+                ),
+            ),
+        ),
+        _STORAGE + "ListVolumes": Row(
+            cases=(
+                Case(
+                    "in-b",
+                    lambda c, w: storage_of(c.stubs).ListVolumes(
+                        sapi.ListVolumesRequest(parent=f"{w.b.name}/zones/-")
+                    ),
+                    each(NF),
+                ),
+                Case(
+                    "own",
+                    lambda c, w: storage_of(c.stubs).ListVolumes(
+                        sapi.ListVolumesRequest(parent=f"{w.a.name}/zones/-", page_size=1000)
+                    ),
+                    each(OK),
+                    check=_no_b_volumes,
+                ),
+            ),
+        ),
+        _STORAGE + "UpdateVolume": _b_volume_mutation(
+            "b",
+            lambda c, w: storage_of(c.stubs).UpdateVolume(
+                sapi.UpdateVolumeRequest(volume=spb.Volume(name=sw(w).b_volume, display_name="x"))
+            ),
+            lambda c, w: storage_of(c.stubs).UpdateVolume(
+                sapi.UpdateVolumeRequest(volume=spb.Volume(name=sw(w).a_volume, display_name="x"))
+            ),
+        ),
+        _STORAGE + "DeleteVolume": _b_volume_mutation(
+            "b",
+            lambda c, w: storage_of(c.stubs).DeleteVolume(
+                sapi.DeleteVolumeRequest(name=sw(w).b_loose)
+            ),
+            lambda c, w: storage_of(c.stubs).DeleteVolume(
+                sapi.DeleteVolumeRequest(name=sw(w).a_volume)
+            ),
+        ),
+        _STORAGE + "ExtendVolume": _b_volume_mutation(
+            "b",
+            lambda c, w: storage_of(c.stubs).ExtendVolume(
+                sapi.ExtendVolumeRequest(name=sw(w).b_volume, size_gib=2)
+            ),
+            lambda c, w: storage_of(c.stubs).ExtendVolume(
+                sapi.ExtendVolumeRequest(name=sw(w).a_volume, size_gib=2)
+            ),
+        ),
+        _STORAGE + "RetypeVolume": _b_volume_mutation(
+            "b",
+            lambda c, w: storage_of(c.stubs).RetypeVolume(
+                sapi.RetypeVolumeRequest(name=sw(w).b_loose, volume_type=sw(w).volume_type)
+            ),
+            lambda c, w: storage_of(c.stubs).RetypeVolume(
+                sapi.RetypeVolumeRequest(name=sw(w).a_volume, volume_type=sw(w).volume_type)
+            ),
+        ),
+        _STORAGE + "AttachVolume": _b_volume_mutation(
+            "b-to-own-instance",
+            lambda c, w: storage_of(c.stubs).AttachVolume(
+                sapi.AttachVolumeRequest(name=sw(w).b_loose, instance=w.a_instance)
+            ),
+            lambda c, w: storage_of(c.stubs).AttachVolume(
+                sapi.AttachVolumeRequest(name=sw(w).a_volume, instance=w.a_instance)
+            ),
+        ),
+        _STORAGE + "DetachVolume": _b_volume_mutation(
+            "b",
+            lambda c, w: storage_of(c.stubs).DetachVolume(
+                sapi.DetachVolumeRequest(name=sw(w).b_volume, instance=w.b_instance)
+            ),
+            lambda c, w: storage_of(c.stubs).DetachVolume(
+                sapi.DetachVolumeRequest(name=sw(w).a_volume, instance=w.a_instance)
+            ),
+        ),
+        _STORAGE + "CreateSnapshot": _b_volume_mutation(
+            "of-b",
+            lambda c, w: storage_of(c.stubs).CreateSnapshot(
+                sapi.CreateSnapshotRequest(
+                    parent=sw(w).b_volume, snapshot_id=w.new_id, snapshot=spb.Snapshot()
+                )
+            ),
+            lambda c, w: storage_of(c.stubs).CreateSnapshot(
+                sapi.CreateSnapshotRequest(
+                    parent=sw(w).a_volume, snapshot_id=w.new_id, snapshot=spb.Snapshot()
+                )
+            ),
+        ),
+        _STORAGE + "GetSnapshot": Row(
+            cases=(
+                Case(
+                    "b",
+                    lambda c, w: storage_of(c.stubs).GetSnapshot(
+                        sapi.GetSnapshotRequest(name=sw(w).b_snapshot)
+                    ),
+                    each(NF),
+                ),
+            ),
+        ),
+        _STORAGE + "ListSnapshots": Row(
+            cases=(
+                Case(
+                    "of-b",
+                    lambda c, w: storage_of(c.stubs).ListSnapshots(
+                        sapi.ListSnapshotsRequest(parent=sw(w).b_volume)
+                    ),
+                    each(NF),
+                ),
+            ),
+        ),
+        _STORAGE + "DeleteSnapshot": _b_volume_mutation(
+            "b",
+            lambda c, w: storage_of(c.stubs).DeleteSnapshot(
+                sapi.DeleteSnapshotRequest(name=sw(w).b_snapshot)
+            ),
+            lambda c, w: storage_of(c.stubs).DeleteSnapshot(
+                sapi.DeleteSnapshotRequest(name=f"{sw(w).a_volume}/snapshots/s")
+            ),
+        ),
+        _STORAGE + "CreateBackup": _b_volume_mutation(
+            "of-b",
+            lambda c, w: storage_of(c.stubs).CreateBackup(
+                sapi.CreateBackupRequest(
+                    parent=f"{w.b.name}/{w.zone}",
+                    backup_id=w.new_id,
+                    backup=spb.Backup(source_volume=sw(w).b_volume),
+                )
+            ),
+            lambda c, w: storage_of(c.stubs).CreateBackup(
+                sapi.CreateBackupRequest(
+                    parent=f"{w.a.name}/{w.zone}",
+                    backup_id=w.new_id,
+                    backup=spb.Backup(source_volume=sw(w).a_volume),
+                )
+            ),
+        ),
+        _STORAGE + "GetBackup": Row(
+            cases=(
+                Case(
+                    "b",
+                    lambda c, w: storage_of(c.stubs).GetBackup(
+                        sapi.GetBackupRequest(name=sw(w).b_backup)
+                    ),
+                    each(NF),
+                ),
+            ),
+        ),
+        _STORAGE + "ListBackups": Row(
+            cases=(
+                Case(
+                    "in-b",
+                    lambda c, w: storage_of(c.stubs).ListBackups(
+                        sapi.ListBackupsRequest(parent=f"{w.b.name}/{w.zone}")
+                    ),
+                    each(NF),
+                ),
+            ),
+        ),
+        _STORAGE + "DeleteBackup": _b_volume_mutation(
+            "b",
+            lambda c, w: storage_of(c.stubs).DeleteBackup(
+                sapi.DeleteBackupRequest(name=sw(w).b_backup)
+            ),
+            lambda c, w: storage_of(c.stubs).DeleteBackup(
+                sapi.DeleteBackupRequest(name=f"{w.a.name}/{w.zone}/backups/x")
+            ),
+        ),
+        _STORAGE + "CreateVolumeTransfer": _b_volume_mutation(
+            "of-b",
+            lambda c, w: storage_of(c.stubs).CreateVolumeTransfer(
+                sapi.CreateVolumeTransferRequest(
+                    parent=w.b.name,
+                    volume_transfer_id=w.new_id,
+                    volume_transfer=spb.VolumeTransfer(volume=sw(w).b_volume),
+                )
+            ),
+            lambda c, w: storage_of(c.stubs).CreateVolumeTransfer(
+                sapi.CreateVolumeTransferRequest(
+                    parent=w.a.name,
+                    volume_transfer_id=w.new_id,
+                    volume_transfer=spb.VolumeTransfer(volume=sw(w).a_volume),
+                )
+            ),
+        ),
+        _STORAGE + "GetVolumeTransfer": Row(
+            cases=(
+                Case(
+                    "b",
+                    lambda c, w: storage_of(c.stubs).GetVolumeTransfer(
+                        sapi.GetVolumeTransferRequest(name=sw(w).b_transfer)
+                    ),
+                    each(NF),
+                ),
+            ),
+        ),
+        _STORAGE + "ListVolumeTransfers": Row(
+            cases=(
+                Case(
+                    "in-b",
+                    lambda c, w: storage_of(c.stubs).ListVolumeTransfers(
+                        sapi.ListVolumeTransfersRequest(parent=w.b.name)
+                    ),
+                    each(NF),
+                ),
+            ),
+        ),
+        _STORAGE + "DeleteVolumeTransfer": _b_volume_mutation(
+            "b",
+            lambda c, w: storage_of(c.stubs).DeleteVolumeTransfer(
+                sapi.DeleteVolumeTransferRequest(name=sw(w).b_transfer)
+            ),
+            lambda c, w: storage_of(c.stubs).DeleteVolumeTransfer(
+                sapi.DeleteVolumeTransferRequest(name=f"{w.a.name}/volumeTransfers/x")
+            ),
+        ),
+        # Accepting needs the key B hands out; without it the transfer is not found.
+        _STORAGE + "AcceptVolumeTransfer": _b_volume_mutation(
+            "b-without-key",
+            lambda c, w: storage_of(c.stubs).AcceptVolumeTransfer(
+                sapi.AcceptVolumeTransferRequest(
+                    name=sw(w).b_transfer, auth_key="guessed", destination_project=w.a.name
+                )
+            ),
+            lambda c, w: storage_of(c.stubs).AcceptVolumeTransfer(
+                sapi.AcceptVolumeTransferRequest(
+                    name=sw(w).b_transfer, auth_key="guessed", destination_project=w.a.name
+                )
+            ),
+        ),
+    }
+)
+
+
+def _assert_in(name: str, resources: Any) -> None:
+    assert name in [r.name for r in resources]
 
 
 # The documented self-service calls: what even a reader may do, to itself only.

@@ -8,7 +8,12 @@
     ├── ImageError                  FAILED_PRECONDITION missing, unreadable or unusable image
     ├── MigrationFailed             ABORTED             a live migration failed; the guest
     │   └── MigrationCancelled      CANCELLED           runs on the source / was cancelled
-    └── NetworkBackendUnavailable   UNAVAILABLE         OVN/OVS database unreachable; retryable
+    ├── NetworkBackendUnavailable   UNAVAILABLE         OVN/OVS database unreachable; retryable
+    ├── VolumeNotFound              NOT_FOUND           no volume/snapshot of that name in the pool
+    ├── VolumeAlreadyExists         ALREADY_EXISTS      the name is taken by a different volume
+    ├── VolumeBusy                  FAILED_PRECONDITION snapshots, clones or users hold it
+    ├── InvalidVolumeSize           INVALID_ARGUMENT    zero, negative, too large, or a shrink
+    └── StorageUnavailable          UNAVAILABLE         the storage cluster cannot be reached
 
 Each class has a message template with named fields (as Ironic's `common/exception.py`),
 filled from the keyword arguments, which stay available as attributes (`err.uid`), and the
@@ -109,4 +114,41 @@ class NetworkBackendUnavailable(DriverError):
 
     code = "UNAVAILABLE"
     msg_fmt = "network backend unavailable: {reason}"
+    retryable = True
+
+
+class VolumeNotFound(DriverError):
+    """No volume (or snapshot) with this name in the pool."""
+
+    code = "NOT_FOUND"
+    msg_fmt = "volume {pool}/{name} not found"
+
+
+class VolumeAlreadyExists(DriverError):
+    """A volume with this name exists with a different size or source: create refuses it."""
+
+    code = "ALREADY_EXISTS"
+    msg_fmt = "volume {pool}/{name} already exists with a different spec"
+
+
+class VolumeBusy(DriverError):
+    """The volume has snapshots, or the snapshot has clones that cannot be flattened, or a
+    guest holds it: the call would lose data and is refused."""
+
+    code = "FAILED_PRECONDITION"
+    msg_fmt = "volume {pool}/{name} is busy: {reason}"
+
+
+class InvalidVolumeSize(DriverError):
+    """The size is not positive, above the driver's maximum, or smaller than the volume."""
+
+    code = "INVALID_ARGUMENT"
+    msg_fmt = "volume {pool}/{name}: invalid size {size_bytes}: {reason}"
+
+
+class StorageUnavailable(DriverError):
+    """The storage cluster (or directory) cannot be reached; retry later."""
+
+    code = "UNAVAILABLE"
+    msg_fmt = "storage unavailable: {reason}"
     retryable = True

@@ -79,6 +79,15 @@ class DriverConfig(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class VolumesConfig(BaseModel):
+    """The Ceph cluster this host opens RBD volumes from (empty `rbd_conf`: none)."""
+
+    rbd_conf: str = ""
+    rbd_user: str = "kumo"
+    # Empty means the keyring the conf names.
+    rbd_keyring: str = ""
+
+
 class AgentConfig(BaseSettings):
     """Everything `kumo-agent` needs to start."""
 
@@ -96,6 +105,7 @@ class AgentConfig(BaseSettings):
     address: str = ""
     credentials: CredentialsConfig = CredentialsConfig()
     driver: DriverConfig = DriverConfig()
+    volumes: VolumesConfig = VolumesConfig()
     # The agent's own files: `state.json` (serials carried out) and `images/<sha256>.<format>`.
     state_dir: Path = Field(default_factory=default_state_dir)
     heartbeat_interval_seconds: float = Field(default=10.0, gt=0)

@@ -32,6 +32,7 @@ from kumo.agent.console import ConsolePump
 from kumo.agent.images import ImageCache
 from kumo.agent.reconciler import DriverRunner, Reconciler
 from kumo.agent.v1 import agent_service_pb2
+from kumo.agent.volumes import VolumeSources
 from kumo.drivers.compute.base import ComputeDriver, GuestState
 from kumo.drivers.errors import DriverError
 from kumo.topology.v1 import resources_pb2 as topology_pb2
@@ -82,6 +83,7 @@ class Agent:
             report_interval=config.status_report_interval_seconds,
             stop_timeout=config.stop_timeout_seconds,
             retry_initial=config.retry_initial_seconds,
+            volumes=VolumeSources(config.volumes),
         )
         self.console = ConsolePump(
             client=self.client,

@@ -47,6 +47,7 @@ from kumo.agent.images import ImageCache, ImageError, format_name
 from kumo.agent.migration import Migrations, Role, role_of
 from kumo.agent.state import Done, StateFile
 from kumo.agent.v1 import agent_service_pb2
+from kumo.agent.volumes import VolumeSources
 from kumo.compute.v1 import resources_pb2
 from kumo.drivers.compute.base import ComputeDriver, GuestSpec, GuestState
 from kumo.drivers.errors import DriverError
@@ -113,8 +114,10 @@ class Reconciler:
         report_interval: float = 300.0,
         stop_timeout: float = 60.0,
         retry_initial: float = 0.5,
+        volumes: VolumeSources | None = None,
     ) -> None:
         self.host = host
+        self._volumes = volumes
         self.driver = driver
         self._run = runner
         self._images = images
@@ -434,7 +437,32 @@ class Reconciler:
             done.reboot_serial = a.reboot_serial
             self._state.put(uid, done)
 
-        return await self._power(uid, a, state)
+        state = await self._power(uid, a, state)
+        if state is GuestState.RUNNING and self._volumes is not None:
+            await self._sync_volumes(uid, a, self._volumes)
+        return state
+
+    async def _sync_volumes(self, uid: str, a: Assignment, sources: VolumeSources) -> None:
+        """Hot-plugs the assigned volumes the running guest lacks and unplugs the others.
+        A volume that cannot be attached is logged and tried again at the next pass; it
+        does not put the instance in ERROR."""
+        desired = {v.serial: v for v in a.volumes}
+        try:
+            current = await self._run(self.driver.attached_volumes, uid)
+        except DriverError as error:
+            if desired:  # a driver without volumes is fine while none are asked for
+                log.warning("instance %s: volumes: %s", uid, error)
+            return
+        try:
+            for serial in sorted(current - desired.keys()):
+                log.info("detaching volume %s from %s", serial, uid)
+                await self._run(self.driver.detach_volume, uid, serial)
+            for serial in sorted(desired.keys() - current):
+                disk = await self._run(sources.disk, desired[serial])
+                log.info("attaching volume %s to %s", serial, uid)
+                await self._run(self.driver.attach_volume, uid, disk)
+        except (DriverError, ValueError) as error:
+            log.warning("instance %s: volumes: %s", uid, error)
 
     async def _snapshot(self, uid: str, a: Assignment, done: Done) -> None:
         """Writes the root disk to `a.snapshot_image` once per serial. A failure is logged

@@ -22,7 +22,13 @@ from pathlib import Path
 
 import grpc
 
-from kumo.agent.config import AgentConfig, CredentialsConfig, DriverConfig, default_host_id
+from kumo.agent.config import (
+    AgentConfig,
+    CredentialsConfig,
+    DriverConfig,
+    VolumesConfig,
+    default_host_id,
+)
 from kumo.agent.main import run_agent
 from kumo.drivers.compute.libvirtd import LibvirtDaemon, unavailable_reason
 from kumo.identity.v1 import identity_service_pb2 as iapi
@@ -34,6 +40,7 @@ from kumo.server.config import Config
 from kumo.server.main import wait_for_stop
 from kumo.server.network import local as network_local
 from kumo.server.seed import RACK, ZONE, seed
+from kumo.server.storage.defaults import seed_volume_types
 
 log = logging.getLogger(__name__)
 # The image scripts/build-image makes, where an editable install finds it.
@@ -96,6 +103,14 @@ async def _agent_key(
     )
 
 
+def _agent_volumes(config: Config) -> VolumesConfig:
+    """The agent opens RBD volumes with the same Ceph cluster as the API (same machine)."""
+    rbd = config.storage.rbd
+    if rbd is None:
+        return VolumesConfig()
+    return VolumesConfig(rbd_conf=rbd.conf, rbd_user=rbd.user, rbd_keyring=rbd.keyring)
+
+
 async def _start_compute(
     config: Config, endpoint: str, credentials: CredentialsConfig, stack: AsyncExitStack
 ) -> str:
@@ -119,6 +134,7 @@ async def _start_compute(
                 options={"uri": daemon.uri, "instances_dir": str(config.data_dir / "instances")},
             ),
             state_dir=config.data_dir / "agent",
+            volumes=_agent_volumes(config),
         )
     )
     stack.push_async_callback(agent.stop)
@@ -150,6 +166,7 @@ async def run(
             image = await seed(channel, metadata, guest_image)
             if config.network.driver != "none":
                 await network_local.seed_external_network(channel, metadata)
+            await seed_volume_types(channel, metadata, config)
             status = "off (--no-compute)"
             if compute:
                 credentials = await _agent_key(

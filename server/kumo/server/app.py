@@ -51,7 +51,11 @@ from kumo.server.services.identity import IdentityService
 from kumo.server.services.images import ImageService
 from kumo.server.services.network import NetworkService
 from kumo.server.services.operations import OperationsService
+from kumo.server.services.storage import StorageService
 from kumo.server.services.topology import TopologyService
+from kumo.server.storage.backends import Backends
+from kumo.server.storage.reconciler import StorageReconciler
+from kumo.storage.v1 import storage_service_pb2, storage_service_pb2_grpc
 from kumo.topology.v1 import topology_service_pb2, topology_service_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -63,6 +67,7 @@ SERVICES = (
     compute_service_pb2.DESCRIPTOR.services_by_name["ComputeService"],
     agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"],
     network_service_pb2.DESCRIPTOR.services_by_name["NetworkService"],
+    storage_service_pb2.DESCRIPTOR.services_by_name["StorageService"],
     operations_pb2.DESCRIPTOR.services_by_name["Operations"],
 )
 
@@ -93,6 +98,7 @@ class KumoServer:
         self.port = port
         self.janitor = Janitor(runtime.db)
         self.network = _network_reconciler(runtime)
+        self.storage_reconciler = StorageReconciler(runtime)
         # Set only on the first start, when the password was generated.
         self.admin_password = admin_password
 
@@ -104,6 +110,7 @@ class KumoServer:
             self.janitor.start()
             if self.network is not None:
                 self.network.start()
+            self.storage_reconciler.start()
         for name in ["", *(s.full_name for s in SERVICES)]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
@@ -116,6 +123,7 @@ class KumoServer:
         await self.janitor.stop()
         if self.network is not None:
             await self.network.stop()
+        await self.storage_reconciler.stop()
         if self.runtime.executor is not None:
             await self.runtime.executor.stop()
         self.runtime.db.close()
@@ -177,6 +185,7 @@ def create_server(config: Config) -> tuple[KumoServer, int]:
         notifier=notifier,
         executor=executor,
         images=ImageStore(config.images_dir, config.images.max_bytes),
+        storage=Backends(config),
     )
     interceptors: list[grpc.aio.ServerInterceptor] = [RequestIdInterceptor()]
     if (tracer := _tracer(config)) is not None:
@@ -199,6 +208,7 @@ def create_server(config: Config) -> tuple[KumoServer, int]:
     compute_service_pb2_grpc.add_ComputeServiceServicer_to_server(ComputeService(runtime), server)
     agent_service_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(runtime), server)
     network_service_pb2_grpc.add_NetworkServiceServicer_to_server(NetworkService(runtime), server)
+    storage_service_pb2_grpc.add_StorageServiceServicer_to_server(StorageService(runtime), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -124,6 +124,29 @@ class NetworkConfig(BaseModel):
     local_ovn: bool = True
 
 
+class RbdConfig(BaseModel):
+    """A Ceph cluster for RBD volume types: its ceph.conf, the cephx user and keyring."""
+
+    conf: str
+    user: str = "kumo"
+    # The pool of the `ceph` volume type `kumo up` creates (made by the Ceph administrator).
+    pool: str = "kumo-volumes"
+    # Empty means the keyring the conf names.
+    keyring: str = ""
+
+
+class StorageConfig(BaseModel):
+    """Block storage backends. qcow2 (local files) is always there; RBD when configured."""
+
+    # Directory of the qcow2 backend's pools; empty means `<data_dir>/volumes`.
+    qcow2_dir: str = ""
+    rbd: RbdConfig | None = None
+    # The volume type used when a volume names none (created by `kumo up`).
+    default_type: str = "local"
+    # Seconds between storage reconciler passes (orphaned backend objects); 0 disables it.
+    reconcile_seconds: float = Field(default=300.0, ge=0)
+
+
 class TracingConfig(BaseModel):
     """OpenTelemetry export: `none` keeps spans in-process only; `console` prints them."""
 
@@ -165,6 +188,7 @@ class Config(BaseSettings):
     images: ImagesConfig = ImagesConfig()
     network: NetworkConfig = NetworkConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    storage: StorageConfig = StorageConfig()
     quota_defaults: dict[str, int] = Field(default_factory=default_quota)
     # Seconds in-flight calls get to finish on shutdown.
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
@@ -185,6 +209,11 @@ class Config(BaseSettings):
     def images_dir(self) -> Path:
         """Where image data lives."""
         return Path(self.images.dir) if self.images.dir else self.data_dir / "images"
+
+    @property
+    def volumes_dir(self) -> Path:
+        """Where the qcow2 volume backend keeps its pools."""
+        return Path(self.storage.qcow2_dir) if self.storage.qcow2_dir else self.data_dir / "volumes"
 
     @property
     def database_url(self) -> str:

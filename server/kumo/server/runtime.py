@@ -14,6 +14,7 @@ from kumo.server.db.engine import Database
 from kumo.server.images.store import ImageStore
 from kumo.server.notifier import Notifier
 from kumo.server.operations.handlers import HandlerRegistry, OperationContext
+from kumo.server.storage.backends import Backends
 
 # Removes what one service holds for a project being deleted; resumable.
 ProjectCleanup = Callable[[OperationContext, str], Awaitable[None]]
@@ -32,6 +33,8 @@ class Runtime:
     notifier: Notifier
     executor: OperationExecutor | None
     images: ImageStore
+    # Block storage drivers by backend (built lazily from `config.storage`).
+    storage: Backends
     # Run by DeleteProject, in registration order, before the project's own records go.
     project_cleanups: list[ProjectCleanup] = field(default_factory=list)
     # Asks the network reconciler (if this process runs one) for a pass.

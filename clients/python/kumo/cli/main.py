@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "kumo.cli.compute",
     "kumo.cli.instances",
     "kumo.cli.network",
+    "kumo.cli.volumes",
 )
 OPTIONAL_MODULES = ("kumo.cli.up",)
 

@@ -20,6 +20,7 @@ from kumo.compute.v1 import compute_service_pb2_grpc
 from kumo.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
 from kumo.image.v1 import image_service_pb2, image_service_pb2_grpc
 from kumo.network.v1 import network_service_pb2_grpc
+from kumo.storage.v1 import storage_service_pb2_grpc
 from kumo.topology.v1 import topology_service_pb2_grpc
 from kumo.type.v1 import operation_metadata_pb2
 
@@ -138,12 +139,12 @@ class Service:
 class Client:
     """A connection to one Kumo endpoint, signed in with a bearer token or not.
 
-    Attributes `identity`, `topology`, `images`, `compute`, `operations` and `network`
-    call the IdentityService, TopologyService, ImageService, ComputeService,
-    google.longrunning Operations and NetworkService services; every method raises KumoError on
-    failure. `upload_image` and `download_image` stream image data to and from
-    files. `channel` is the underlying grpc.Channel (its
-    calls carry the token too, but raise grpc.RpcError).
+    Attributes `identity`, `topology`, `images`, `compute`, `operations`, `network`
+    and `storage` call the IdentityService, TopologyService, ImageService,
+    ComputeService, google.longrunning Operations, NetworkService and StorageService
+    services; every method raises KumoError on failure. `upload_image` and
+    `download_image` stream image data to and from files. `channel` is the underlying
+    grpc.Channel (its calls carry the token too, but raise grpc.RpcError).
     """
 
     def __init__(
@@ -167,6 +168,7 @@ class Client:
         self.compute = self.service(compute_service_pb2_grpc.ComputeServiceStub)
         self.operations = self.service(operations_pb2_grpc.OperationsStub)
         self.network = self.service(network_service_pb2_grpc.NetworkServiceStub)
+        self.storage = self.service(storage_service_pb2_grpc.StorageServiceStub)
 
     def service(self, stub_class: Callable[[grpc.Channel], Any]) -> Service:
         """Wraps a generated `*Stub` class over this client's channel."""

@@ -50,7 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from kumo.drivers.errors import MigrationFailed
+from kumo.drivers.errors import DriverError, MigrationFailed
+from kumo.drivers.storage.base import VolumeDisk
 
 #: What a uid may look like: it names directories and domains, so no separators or dots first.
 UID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -479,3 +480,19 @@ class ComputeDriver(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, not abstract on purpose
         """Releases connections; the driver reconnects if used again. Idempotent."""
+
+    # ---- volumes (not abstract: a driver without them refuses with DriverError) -----------
+
+    def attached_volumes(self, uid: str) -> set[str]:
+        """Serials of the volumes attached to the running guest. Raises GuestNotFound."""
+        raise DriverError(reason=f"{type(self).__name__} does not attach volumes")
+
+    def attach_volume(self, uid: str, disk: VolumeDisk) -> None:
+        """Hot-plugs a volume into the running guest. Idempotent (a volume with that serial
+        already attached is success). Raises GuestNotFound, InvalidGuestState (not running)."""
+        raise DriverError(reason=f"{type(self).__name__} does not attach volumes")
+
+    def detach_volume(self, uid: str, serial: str) -> None:
+        """Unplugs the volume with `serial` and waits until the guest released it.
+        Idempotent (nothing with that serial is success). Raises GuestNotFound."""
+        raise DriverError(reason=f"{type(self).__name__} does not attach volumes")

@@ -76,6 +76,7 @@ from kumo.drivers.errors import (
     MigrationCancelled,
     MigrationFailed,
 )
+from kumo.drivers.storage.base import VolumeDisk
 
 QCOW2_MAGIC = b"QFI\xfb"
 GIB = 1024**3
@@ -92,6 +93,7 @@ class _Guest:
     fingerprint: str
     state: GuestState = GuestState.SHUTOFF
     console: bytearray = field(default_factory=bytearray)
+    volumes: dict[str, VolumeDisk] = field(default_factory=dict)
 
     def boot(self) -> None:
         self.state = GuestState.RUNNING
@@ -252,6 +254,21 @@ class FakeDriver(ComputeDriver):
         with self._lock:
             self._enter("list_guests")
             return {uid: guest.state for uid, guest in self._guests.items()}
+
+    def attached_volumes(self, uid: str) -> set[str]:
+        with self._lock:
+            return set(self._get(uid).volumes)
+
+    def attach_volume(self, uid: str, disk: VolumeDisk) -> None:
+        with self._lock:
+            guest = self._get(uid)
+            if guest.state is not GuestState.RUNNING:
+                raise InvalidGuestState(uid=uid, state=guest.state.value, action="attach")
+            guest.volumes.setdefault(disk.serial, disk)
+
+    def detach_volume(self, uid: str, serial: str) -> None:
+        with self._lock:
+            self._get(uid).volumes.pop(serial, None)
 
     def read_console(self, uid: str, offset: int = 0, max_bytes: int = CONSOLE_CHUNK) -> bytes:
         if offset < 0:

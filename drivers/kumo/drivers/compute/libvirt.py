@@ -51,6 +51,7 @@ from xml.sax.saxutils import quoteattr
 
 import libvirt
 
+from kumo.drivers.compute import libvirt_disks
 from kumo.drivers.compute.base import (
     CONSOLE_CHUNK,
     DEFAULT_SHUTDOWN_TIMEOUT,
@@ -84,11 +85,14 @@ from kumo.drivers.errors import (
     MigrationCancelled,
     MigrationFailed,
 )
+from kumo.drivers.storage.base import VolumeDisk
 
 #: XML namespace of the metadata element that marks a domain as Kumo's.
 METADATA_NS = "https://kumo.dev/xmlns/libvirt/guest/v1"
 METADATA_PREFIX = "kumo"
 DOMAIN_PREFIX = "kumo-"
+#: The serial of every guest's root disk (volumes have their own).
+ROOT_SERIAL = "kumo-root"
 FWCFG_PREFIX = "opt/kumo/"
 GIB = 1024**3
 _POLL = 0.2
@@ -467,7 +471,7 @@ class LibvirtDriver(ComputeDriver):
         ET.SubElement(disk, "driver", name="qemu", type="qcow2", discard="unmap")
         ET.SubElement(disk, "source", file=str(guest_dir / "disk.qcow2"))
         ET.SubElement(disk, "target", dev="vda", bus="virtio")
-        ET.SubElement(disk, "serial").text = "kumo-root"
+        ET.SubElement(disk, "serial").text = ROOT_SERIAL
         serial = ET.SubElement(devices, "serial", type="file")
         ET.SubElement(serial, "source", path=str(guest_dir / "console.log"), append="on")
         ET.SubElement(serial, "target", port="0")
@@ -995,6 +999,32 @@ class LibvirtDriver(ComputeDriver):
             guest_dir = self._guest_dir(uid)
             if (guest_dir / _INCOMING_MARK).exists():
                 shutil.rmtree(guest_dir, ignore_errors=True)
+
+    # ---- volumes (kumo.drivers.compute.libvirt_disks does the libvirt side) ---------------
+
+    def attached_volumes(self, uid: str) -> set[str]:
+        dom = self._lookup(uid)
+        return {s for s in libvirt_disks.attached(dom) if s != ROOT_SERIAL}
+
+    def attach_volume(self, uid: str, disk: VolumeDisk) -> None:
+        with self._guest_lock(uid):
+            dom = self._lookup(uid)
+            secret = ""
+            if disk.source.kind == "rbd":
+                conn = self._connection()
+                secret = libvirt_disks.ceph_secret(conn, disk.source.user, disk.source.key)
+            libvirt_disks.attach(
+                dom,
+                disk.source,
+                disk.serial,
+                read_only=disk.read_only,
+                secret_uuid=secret,
+                limits=disk.limits,
+            )
+
+    def detach_volume(self, uid: str, serial: str) -> None:
+        with self._guest_lock(uid):
+            libvirt_disks.detach(self._lookup(uid), serial)
 
     def close(self) -> None:
         self._drop_connection()

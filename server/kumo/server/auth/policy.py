@@ -37,6 +37,7 @@ _IMAGE = "/kumo.image.v1.ImageService/"
 _COMPUTE = "/kumo.compute.v1.ComputeService/"
 _AGENT = "/kumo.agent.v1.AgentService/"
 _NETWORK = "/kumo.network.v1.NetworkService/"
+_STORAGE = "/kumo.storage.v1.StorageService/"
 
 POLICY: dict[str, Rule] = {
     _IDENTITY + "IssueToken": Rule.PUBLIC,
@@ -165,6 +166,19 @@ for _method in (
 ):
     POLICY[_AGENT + _method] = Rule.CLOUD_ADMIN
 POLICY[_TOPOLOGY + "DisableHost"] = Rule.CLOUD_ADMIN
+
+POLICY[_STORAGE + "GetVolumeType"] = Rule.AUTHENTICATED
+POLICY[_STORAGE + "ListVolumeTypes"] = Rule.AUTHENTICATED
+for _verb in ("Create", "Update", "Delete"):
+    POLICY[f"{_STORAGE}{_verb}VolumeType"] = Rule.CLOUD_ADMIN
+for _kind in ("Volume", "Snapshot", "Backup", "VolumeTransfer"):
+    POLICY[f"{_STORAGE}Get{_kind}"] = Rule.READER
+    POLICY[f"{_STORAGE}List{_kind}s"] = Rule.READER
+    for _verb in ("Create", "Update", "Delete"):
+        POLICY[f"{_STORAGE}{_verb}{_kind}"] = Rule.MEMBER
+for _action in ("Extend", "Retype", "Attach", "Detach"):
+    POLICY[f"{_STORAGE}{_action}Volume"] = Rule.MEMBER
+POLICY[_STORAGE + "AcceptVolumeTransfer"] = Rule.MEMBER
 
 
 def missing_rules(methods: Iterable[str]) -> list[str]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from functools import partial
+from pathlib import Path
 from typing import cast
 
 from sqlalchemy import or_, select
@@ -31,6 +33,7 @@ from kumo.server.interceptors.base import Context
 from kumo.server.runtime import Runtime
 from kumo.server.services.compute import migration_record
 from kumo.server.services.compute.common import INSTANCES
+from kumo.server.services.storage.attachments import volume_attachments
 from kumo.server.services.topology import host_to_proto
 from kumo.topology.v1 import resources_pb2 as tpb
 
@@ -43,8 +46,11 @@ def _host_id(name: str, field: str) -> str:
     return parse_one(field, name, "hosts/{host}")
 
 
-def assignments(session: Session, host_id: str) -> list[api.InstanceAssignment]:
-    """Everything that should be on the host now, and what migrates to it."""
+def assignments(
+    session: Session, host_id: str, volumes_dir: Path = Path()
+) -> list[api.InstanceAssignment]:
+    """Everything that should be on the host now, and what migrates to it (`volumes_dir`:
+    the qcow2 volume root)."""
     rows = session.scalars(
         select(InstanceRow).where(
             or_(InstanceRow.host_id == host_id, InstanceRow.migration_host_id == host_id)
@@ -77,6 +83,9 @@ def assignments(session: Session, host_id: str) -> list[api.InstanceAssignment]:
                 resize_serial=row.resize_serial,
                 snapshot_image=row.snapshot_image,
                 migration=migration_record.assignment_part(row, host_id),
+                volumes=volume_attachments(
+                    session, volumes_dir, row.project_id, row.zone_id, row.id
+                ),
             )
         )
     return result
@@ -141,7 +150,10 @@ class AgentService(rpc.AgentServiceServicer):
             # Listen before reading: a change committed after the read is notified after
             # it, and wakes the next round at once instead of at the next resync.
             with self.runtime.notifier.listening(f"host:{host_id}") as changed:
-                current = await self.runtime.db.run(lambda s: assignments(s, host_id))
+                volumes = self.runtime.config.volumes_dir
+                current = await self.runtime.db.run(
+                    partial(assignments, host_id=host_id, volumes_dir=volumes)
+                )
                 yield api.WatchAssignmentsResponse(full_resync=True, assignments=current)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), RESYNC_SECONDS)

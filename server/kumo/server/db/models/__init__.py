@@ -28,10 +28,20 @@ from kumo.server.db.models.network import (
     SubnetRow,
 )
 from kumo.server.db.models.operations import IdempotencyRow, OperationRow, ServerSecretRow
+from kumo.server.db.models.storage import (
+    AttachmentRow,
+    BackupRow,
+    SnapshotRow,
+    VolumeRow,
+    VolumeTransferRow,
+    VolumeTypeRow,
+)
 from kumo.server.db.models.topology import HostRow, PoolRow, RackRow, RegionRow, ZoneRow
 
 __all__ = [
     "AccessKeyRow",
+    "AttachmentRow",
+    "BackupRow",
     "ClaimRow",
     "FlavorRow",
     "FloatingIpRow",
@@ -58,7 +68,11 @@ __all__ = [
     "SerialOutputRow",
     "ServerGroupRow",
     "ServerSecretRow",
+    "SnapshotRow",
     "SubnetRow",
     "UserRow",
+    "VolumeRow",
+    "VolumeTransferRow",
+    "VolumeTypeRow",
     "ZoneRow",
 ]

@@ -39,6 +39,7 @@ from kumo.server.operations.handlers import OperationContext
 from kumo.server.quota import charge
 from kumo.server.services.compute.common import INSTANCES, ComputePart, instance_to_proto
 from kumo.server.services.images import image_to_proto
+from kumo.server.services.storage.attachments import release_instance
 from kumo.server.services.topology import host_state
 from kumo.topology.v1 import resources_pb2 as tpb
 
@@ -221,6 +222,7 @@ class InstanceOperations(ComputePart):
             )
         claims.release(session, uid)
         session.execute(delete(SerialOutputRow).where(SerialOutputRow.instance_uid == uid))
+        release_instance(session, row.project_id, row.zone_id, row.id)
         session.delete(row)
 
     async def _converge(self, ctx: OperationContext) -> Message:

@@ -1,0 +1,95 @@
+"""The volumes an instance has attached, as its host's agent receives them.
+
+`volume_attachments(session, volumes_dir, project, zone, instance)` lists them for the
+instance's assignment: RBD volumes by `pool/image` (the host opens them with its own Ceph
+configuration and cephx key), qcow2 volumes by file path (under the API's `volumes_dir`:
+local qcow2 volumes are for single-machine clouds).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kumo.agent.v1 import agent_service_pb2 as agent
+from kumo.server.db.models import AttachmentRow, VolumeRow, VolumeTypeRow
+from kumo.server.services.storage.common import volume_object
+from kumo.storage.v1 import resources_pb2 as pb
+
+
+def volume_attachments(
+    session: Session, volumes_dir: Path, project_id: str, zone_id: str, instance_id: str
+) -> list[agent.VolumeAttachment]:
+    """The instance's attached volumes, oldest attachment first."""
+    rows = session.execute(
+        select(AttachmentRow, VolumeRow, VolumeTypeRow)
+        .join(
+            VolumeRow,
+            (VolumeRow.project_id == AttachmentRow.project_id)
+            & (VolumeRow.zone_id == AttachmentRow.zone_id)
+            & (VolumeRow.id == AttachmentRow.volume_id),
+        )
+        .join(VolumeTypeRow, VolumeTypeRow.id == VolumeRow.volume_type_id)
+        .where(
+            AttachmentRow.project_id == project_id,
+            AttachmentRow.zone_id == zone_id,
+            AttachmentRow.instance_id == instance_id,
+        )
+        .order_by(AttachmentRow.attach_time, AttachmentRow.volume_id)
+    ).all()
+    result = []
+    for attachment, volume, kind in rows:
+        name = volume_object(volume)
+        if kind.backend == pb.BACKEND_RBD:
+            where = ("rbd", f"{kind.pool}/{name}")
+        elif kind.backend == pb.BACKEND_QCOW2:
+            where = ("file", str(volumes_dir / kind.pool / f"{name}.qcow2"))
+        else:
+            continue  # the fake backend has nothing a hypervisor can open
+        result.append(
+            agent.VolumeAttachment(
+                serial=attachment.serial,
+                kind=where[0],
+                path=where[1],
+                read_only=attachment.mode == pb.ATTACH_MODE_READ_ONLY,
+                max_iops=kind.max_iops,
+                max_read_bytes_per_second=kind.max_read_bytes_per_second,
+                max_write_bytes_per_second=kind.max_write_bytes_per_second,
+            )
+        )
+    return result
+
+
+def release_instance(session: Session, project_id: str, zone_id: str, instance_id: str) -> None:
+    """Detaches every volume from an instance being deleted (in its deleting transaction):
+    the attachments go, and volumes left without any become AVAILABLE."""
+    attached = list(
+        session.scalars(
+            select(AttachmentRow).where(
+                AttachmentRow.project_id == project_id,
+                AttachmentRow.zone_id == zone_id,
+                AttachmentRow.instance_id == instance_id,
+            )
+        )
+    )
+    for attachment in attached:
+        session.delete(attachment)
+    session.flush()
+    for attachment in attached:
+        volume = session.get(
+            VolumeRow, (attachment.project_id, attachment.zone_id, attachment.volume_id)
+        )
+        if volume is None or volume.state != pb.Volume.STATE_IN_USE:
+            continue
+        others = session.scalar(
+            select(AttachmentRow.instance_id).where(
+                AttachmentRow.project_id == volume.project_id,
+                AttachmentRow.zone_id == volume.zone_id,
+                AttachmentRow.volume_id == volume.id,
+            )
+        )
+        if others is None:
+            volume.state = pb.Volume.STATE_AVAILABLE
+            volume.version += 1

@@ -1,0 +1,433 @@
+"""Volume methods: create (empty or from an image, snapshot or volume), read, update,
+delete, extend, retype, attach and detach.
+
+Each mutation validates, checks the volume's state, charges quotas and writes the new state
+and an Operation in one transaction; the handlers in volume_operations.py then drive the
+backend. An attached volume without `multi_attach` cannot be attached again (two guests
+writing one image corrupt it, and libvirt would let them); a volume with snapshots or
+attachments cannot be deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.longrunning import operations_pb2
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from kumo.image.v1 import resources_pb2 as ipb
+from kumo.server.api.convert import check_etag
+from kumo.server.api.fields import check_required, update_paths
+from kumo.server.api.idempotency import idempotent
+from kumo.server.api.resources import apply_common
+from kumo.server.auth.principal import Principal, current_principal
+from kumo.server.db.models import AttachmentRow, SnapshotRow, VolumeRow, ZoneRow
+from kumo.server.errors import FailedPrecondition, InvalidArgument, NotFound
+from kumo.server.interceptors.base import Context
+from kumo.server.operations import store
+from kumo.server.quota import charge
+from kumo.server.services.compute.common import INSTANCES
+from kumo.server.services.identity.common import PROJECTS, require_active
+from kumo.server.services.images import visible_image
+from kumo.server.services.storage.common import (
+    BACKUPS,
+    MAX_SIZE_GIB,
+    SNAPSHOTS,
+    VOLUME_TYPES,
+    VOLUMES,
+    V,
+    attachments_of,
+    busy,
+    render_volume,
+    serial_of,
+    visible_volume,
+    volume_type,
+    zone_parent,
+)
+from kumo.server.services.storage.volume_operations import (
+    ATTACH_VOLUME,
+    CREATE_VOLUME,
+    DELETE_VOLUME,
+    DETACH_VOLUME,
+    EXTEND_VOLUME,
+    RETYPE_VOLUME,
+    VolumeOperations,
+)
+from kumo.storage.v1 import resources_pb2 as pb
+from kumo.storage.v1 import storage_service_pb2 as api
+
+_EDITABLE = {"display_name", "description", "labels", "bootable"}
+_IDLE = (V.STATE_AVAILABLE, V.STATE_IN_USE)
+
+
+def check_size(field: str, size_gib: int) -> None:
+    """InvalidArgument unless 1 <= size_gib <= MAX_SIZE_GIB."""
+    if not 1 <= size_gib <= MAX_SIZE_GIB:
+        raise InvalidArgument.field(field, f"between 1 and {MAX_SIZE_GIB} GiB")
+
+
+class Volumes(VolumeOperations):
+    """Volume methods (a part of the storage servicer)."""
+
+    def _source(
+        self, session: Session, caller: Principal, volume: pb.Volume, project_id: str, zone_id: str
+    ) -> dict[str, Any]:
+        """Checks the volume's source; returns the columns to store and the smallest size."""
+        source = volume.WhichOneof("source")
+        if source == "source_image":
+            image = visible_image(session, caller, volume.source_image, "volume.source_image")
+            if image.state != ipb.Image.STATE_ACTIVE:
+                raise FailedPrecondition(
+                    f"{volume.source_image} has no data yet",
+                    type="IMAGE_NOT_ACTIVE",
+                    subject=volume.source_image,
+                )
+            gib = -(-max(image.virtual_size_bytes, image.size_bytes) // (1 << 30))
+            name = f"projects/{image.project_id}/images/{image.id}"
+            return {"source_image": name, "bootable": True, "_min": max(gib, image.min_disk_gib)}
+        if source == "source_snapshot":
+            key = SNAPSHOTS.key(volume.source_snapshot, "volume.source_snapshot")
+            if key[:2] != (project_id, zone_id):
+                raise InvalidArgument.field(
+                    "volume.source_snapshot", "must be in the volume's project and zone"
+                )
+            snap = SNAPSHOTS.get(session, volume.source_snapshot, "volume.source_snapshot")
+            if snap.state != pb.Snapshot.STATE_AVAILABLE:
+                raise FailedPrecondition(
+                    f"{volume.source_snapshot} is not AVAILABLE",
+                    type="SNAPSHOT_STATE",
+                    subject=volume.source_snapshot,
+                )
+            parent = VOLUMES.get(session, "/".join(volume.source_snapshot.split("/")[:6]))
+            return {
+                "source_snapshot": volume.source_snapshot,
+                "bootable": parent.bootable,
+                "_min": snap.size_gib,
+                "_type": parent.volume_type_id,
+            }
+        if source == "source_volume":
+            key = VOLUMES.key(volume.source_volume, "volume.source_volume")
+            if key[:2] != (project_id, zone_id):
+                raise InvalidArgument.field(
+                    "volume.source_volume", "must be in the volume's project and zone"
+                )
+            parent = VOLUMES.get(session, volume.source_volume, "volume.source_volume")
+            if parent.state not in _IDLE:
+                raise busy(volume.source_volume, parent.state, "clone it")
+            return {
+                "source_volume": volume.source_volume,
+                "bootable": parent.bootable,
+                "_min": parent.size_gib,
+                "_type": parent.volume_type_id,
+            }
+        if source == "source_backup":
+            key = BACKUPS.key(volume.source_backup, "volume.source_backup")
+            if key[:2] != (project_id, zone_id):
+                raise InvalidArgument.field(
+                    "volume.source_backup", "must be in the volume's project and zone"
+                )
+            backup = BACKUPS.get(session, volume.source_backup, "volume.source_backup")
+            if backup.state != pb.Backup.STATE_AVAILABLE:
+                raise FailedPrecondition(
+                    f"{volume.source_backup} is not AVAILABLE",
+                    type="BACKUP_STATE",
+                    subject=volume.source_backup,
+                )
+            return {
+                "source_backup": volume.source_backup,
+                "_min": backup.size_gib,
+                "_backend": backup.backend,
+            }
+        return {"_min": 1}
+
+    async def CreateVolume(
+        self, request: api.CreateVolumeRequest, context: Context
+    ) -> operations_pb2.Operation:
+        caller = current_principal()
+        project_id, zone_id = zone_parent(caller, request.parent)
+        check_required(request.volume, "volume.")
+        volume = request.volume
+        check_size("volume.size_gib", volume.size_gib)
+        type_name = volume.volume_type or VOLUME_TYPES.name_of(
+            self.runtime.config.storage.default_type
+        )
+        type_id = VOLUME_TYPES.parse(type_name, "volume.volume_type")
+
+        def create(session: Session) -> operations_pb2.Operation:
+            require_active(PROJECTS.get(session, f"projects/{project_id}", "parent"))
+            if session.get(ZoneRow, zone_id) is None:
+                raise NotFound("topology.kumo.dev/Zone", f"zones/{zone_id}")
+            kind = VOLUME_TYPES.get(session, type_name, "volume.volume_type")
+            if not self.runtime.storage.configured(kind.backend):
+                raise FailedPrecondition(
+                    f"{type_name}'s backend is not configured on this cloud",
+                    type="BACKEND_NOT_CONFIGURED",
+                    subject=type_name,
+                )
+            values = self._source(session, caller, volume, project_id, zone_id)
+            smallest = values.pop("_min")
+            source_type = values.pop("_type", None)
+            source_backend = values.pop("_backend", None)
+            if source_type is not None:
+                source_backend = volume_type(session, source_type).backend
+            if source_backend is not None and source_backend != kind.backend:
+                raise InvalidArgument.field(
+                    "volume.volume_type", "must have the same backend as the source"
+                )
+            if volume.size_gib < smallest:
+                raise InvalidArgument.field(
+                    "volume.size_gib", f"at least {smallest} GiB (the size of the source)"
+                )
+            charge(session, project_id, {"volumes": 1, "gigabytes": volume.size_gib})
+            row = VolumeRow(
+                project_id=project_id,
+                zone_id=zone_id,
+                volume_type_id=type_id,
+                size_gib=volume.size_gib,
+                multi_attach=volume.multi_attach,
+                state=V.STATE_CREATING,
+                **values,
+            )
+            paths = {f.name for f, _ in volume.ListFields()} & _EDITABLE
+            _apply(row, volume, paths)
+            VOLUMES.insert(session, request.volume_id, "volume_id", row)
+            session.flush()
+            op = store.create(
+                session,
+                project_id=caller.project_id,
+                kind=CREATE_VOLUME,
+                target=VOLUMES.name_of_row(row),
+                payload=row.uid.encode(),
+            )
+            return store.to_proto(op)
+
+        operation = await idempotent(
+            self.runtime.db, "CreateVolume", request, operations_pb2.Operation, create
+        )
+        self.runtime.operation_written()
+        return operation
+
+    async def GetVolume(self, request: api.GetVolumeRequest, context: Context) -> pb.Volume:
+        caller = current_principal()
+        return await self.runtime.db.run(
+            lambda s: render_volume(s, visible_volume(s, caller, request.name))
+        )
+
+    async def ListVolumes(
+        self, request: api.ListVolumesRequest, context: Context
+    ) -> api.ListVolumesResponse:
+        caller = current_principal()
+        project_id, zone_id = zone_parent(caller, request.parent, any_zone=True)
+        where = [VolumeRow.project_id == project_id]
+        if zone_id != "-":
+            where.append(VolumeRow.zone_id == zone_id)
+
+        def page(session: Session) -> api.ListVolumesResponse:
+            result = VOLUMES.list(session, self.runtime.pager, request, where, request.parent)
+            return api.ListVolumesResponse(
+                volumes=[render_volume(session, r) for r in result.rows],
+                next_page_token=result.next_page_token,
+            )
+
+        return await self.runtime.db.run(page)
+
+    async def UpdateVolume(self, request: api.UpdateVolumeRequest, context: Context) -> pb.Volume:
+        caller = current_principal()
+        paths = update_paths(request.volume, request.update_mask, "volume") & _EDITABLE
+
+        def update(session: Session) -> pb.Volume:
+            row = visible_volume(session, caller, request.volume.name, "volume.name")
+            check_etag(request.volume.etag, row.version, request.volume.name)
+            _apply(row, request.volume, paths)
+            row.version += 1
+            session.flush()
+            return render_volume(session, row)
+
+        return await idempotent(self.runtime.db, "UpdateVolume", request, pb.Volume, update)
+
+    async def _start(
+        self,
+        request: Any,
+        method: str,
+        kind: str,
+        change: Any,
+    ) -> operations_pb2.Operation:
+        """Runs `change(session, row) -> payload` on the named volume and queues `kind`."""
+        caller = current_principal()
+
+        def start(session: Session) -> operations_pb2.Operation:
+            row = visible_volume(session, caller, request.name)
+            if getattr(request, "etag", ""):
+                check_etag(request.etag, row.version, request.name)
+            payload: bytes = change(session, row)
+            row.version += 1
+            op = store.create(
+                session,
+                project_id=caller.project_id,
+                kind=kind,
+                target=request.name,
+                payload=payload,
+            )
+            return store.to_proto(op)
+
+        operation = await idempotent(
+            self.runtime.db, method, request, operations_pb2.Operation, start
+        )
+        self.runtime.operation_written()
+        return operation
+
+    async def DeleteVolume(
+        self, request: api.DeleteVolumeRequest, context: Context
+    ) -> operations_pb2.Operation:
+        def change(session: Session, row: VolumeRow) -> bytes:
+            if attachments_of(session, row):
+                raise FailedPrecondition(
+                    f"{request.name} is attached; detach it first",
+                    type="VOLUME_ATTACHED",
+                    subject=request.name,
+                )
+            # DELETING again is a retry of a delete that failed (its handler is idempotent).
+            if row.state not in (V.STATE_AVAILABLE, V.STATE_ERROR, V.STATE_DELETING):
+                raise busy(request.name, row.state, "delete it")
+            snapshots = session.scalar(
+                select(func.count()).where(
+                    SnapshotRow.project_id == row.project_id,
+                    SnapshotRow.zone_id == row.zone_id,
+                    SnapshotRow.volume_id == row.id,
+                )
+            )
+            if snapshots:
+                raise FailedPrecondition(
+                    f"{request.name} has {snapshots} snapshot(s); delete them first",
+                    type="VOLUME_HAS_SNAPSHOTS",
+                    subject=request.name,
+                )
+            payload = f"{row.uid}|{row.state}".encode()
+            row.state = V.STATE_DELETING
+            return payload
+
+        return await self._start(request, "DeleteVolume", DELETE_VOLUME, change)
+
+    async def ExtendVolume(
+        self, request: api.ExtendVolumeRequest, context: Context
+    ) -> operations_pb2.Operation:
+        check_size("size_gib", request.size_gib)
+
+        def change(session: Session, row: VolumeRow) -> bytes:
+            if row.state not in _IDLE:
+                raise busy(request.name, row.state, "extend it")
+            if request.size_gib <= row.size_gib:
+                raise InvalidArgument.field(
+                    "size_gib", f"must be larger than the current {row.size_gib} GiB (no shrinking)"
+                )
+            charge(session, row.project_id, {"gigabytes": request.size_gib - row.size_gib})
+            payload = f"{row.uid}|{row.state}|{row.size_gib}|{request.size_gib}".encode()
+            row.state = V.STATE_UPDATING
+            return payload
+
+        return await self._start(request, "ExtendVolume", EXTEND_VOLUME, change)
+
+    async def RetypeVolume(
+        self, request: api.RetypeVolumeRequest, context: Context
+    ) -> operations_pb2.Operation:
+        type_id = VOLUME_TYPES.parse(request.volume_type, "volume_type")
+
+        def change(session: Session, row: VolumeRow) -> bytes:
+            new = VOLUME_TYPES.get(session, request.volume_type, "volume_type")
+            old = volume_type(session, row.volume_type_id)
+            if new.backend != old.backend:
+                raise InvalidArgument.field(
+                    "volume_type", "must have the same backend as the current type"
+                )
+            if row.state != V.STATE_AVAILABLE:
+                raise busy(request.name, row.state, "retype it")
+            if session.scalar(
+                select(
+                    exists().where(
+                        SnapshotRow.project_id == row.project_id,
+                        SnapshotRow.zone_id == row.zone_id,
+                        SnapshotRow.volume_id == row.id,
+                    )
+                )
+            ):
+                raise FailedPrecondition(
+                    f"{request.name} has snapshots; delete them first",
+                    type="VOLUME_HAS_SNAPSHOTS",
+                    subject=request.name,
+                )
+            payload = f"{row.uid}|{row.state}|{type_id}".encode()
+            row.state = V.STATE_UPDATING
+            return payload
+
+        return await self._start(request, "RetypeVolume", RETYPE_VOLUME, change)
+
+    async def AttachVolume(
+        self, request: api.AttachVolumeRequest, context: Context
+    ) -> operations_pb2.Operation:
+        caller = current_principal()
+        mode = request.mode or pb.ATTACH_MODE_READ_WRITE
+        if mode not in (pb.ATTACH_MODE_READ_WRITE, pb.ATTACH_MODE_READ_ONLY):
+            raise InvalidArgument.field("mode", "unknown attach mode")
+
+        def change(session: Session, row: VolumeRow) -> bytes:
+            key = INSTANCES.key(request.instance, "instance")
+            caller.require_project(key[0], INSTANCES.type_name, request.instance)
+            if key[:2] != (row.project_id, row.zone_id):
+                raise InvalidArgument.field("instance", "must be in the volume's project and zone")
+            INSTANCES.get(session, request.instance, "instance")
+            if row.state not in _IDLE:
+                raise busy(request.name, row.state, "attach it")
+            current = attachments_of(session, row)
+            if any(a.instance_id == key[2] for a in current):
+                raise FailedPrecondition(
+                    f"{request.name} is already attached to {request.instance}",
+                    type="VOLUME_ATTACHED",
+                    subject=request.name,
+                )
+            if current and not row.multi_attach:
+                raise FailedPrecondition(
+                    f"{request.name} is attached and not multi-attach",
+                    type="VOLUME_ATTACHED",
+                    subject=request.name,
+                )
+            session.add(
+                AttachmentRow(
+                    project_id=row.project_id,
+                    zone_id=row.zone_id,
+                    volume_id=row.id,
+                    instance_id=key[2],
+                    mode=mode,
+                    serial=serial_of(row),
+                )
+            )
+            row.state = V.STATE_IN_USE
+            return f"{row.uid}|{key[2]}".encode()
+
+        return await self._start(request, "AttachVolume", ATTACH_VOLUME, change)
+
+    async def DetachVolume(
+        self, request: api.DetachVolumeRequest, context: Context
+    ) -> operations_pb2.Operation:
+        def change(session: Session, row: VolumeRow) -> bytes:
+            key = INSTANCES.key(request.instance, "instance")
+            attachment = session.get(AttachmentRow, (row.project_id, row.zone_id, row.id, key[2]))
+            if key[:2] != (row.project_id, row.zone_id) or attachment is None:
+                raise FailedPrecondition(
+                    f"{request.name} is not attached to {request.instance}",
+                    type="VOLUME_NOT_ATTACHED",
+                    subject=request.name,
+                )
+            session.delete(attachment)
+            session.flush()
+            if not attachments_of(session, row):
+                row.state = V.STATE_AVAILABLE
+            return f"{row.uid}|{key[2]}".encode()
+
+        return await self._start(request, "DetachVolume", DETACH_VOLUME, change)
+
+
+def _apply(row: VolumeRow, volume: pb.Volume, paths: set[str]) -> None:
+    apply_common(row, volume, paths & {"display_name", "description", "labels"}, "volume")
+    if "bootable" in paths:
+        row.bootable = volume.bootable
