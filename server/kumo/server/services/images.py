@@ -28,7 +28,7 @@ from kumo.server.api.filtering import enum_value
 from kumo.server.api.idempotency import idempotent
 from kumo.server.api.names import parse
 from kumo.server.api.paging import Order
-from kumo.server.api.resources import Collection, apply_common
+from kumo.server.api.resources import Collection, apply_common, equals
 from kumo.server.auth.principal import Principal, current_principal
 from kumo.server.db.models import ImageMemberRow, ImageRow, OperationRow
 from kumo.server.errors import (
@@ -54,6 +54,9 @@ IMAGES = Collection(
         "state": lambda v: ImageRow.state == enum_value(pb.Image.State, v),
         "visibility": lambda v: ImageRow.visibility == enum_value(pb.Visibility, v),
         "disk_format": lambda v: ImageRow.disk_format == enum_value(pb.DiskFormat, v),
+        # Lookups by the REST gateway's Glance dialect (image UUID, image name).
+        "uid": equals(ImageRow.uid),
+        "display_name": equals(ImageRow.display_name),
     },
     key_columns=("project_id", "id"),
 )
