@@ -16,6 +16,7 @@ import pytest
 from kumo.server.config import Config, load_config
 from tests.support.cloud import ADMIN_PASSWORD, Stubs, Tenant, make_tenant, sign_in
 from tests.support.fixtures_compute import guest_image, libvirtd  # noqa: F401  (shared fixtures)
+from tests.support.gateway import gateway  # noqa: F401  (shared fixture)
 from tests.support.postgres import PostgresServer, find_bindir
 from tests.support.server import ServerThread
 

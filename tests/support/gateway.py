@@ -10,8 +10,14 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import openstack
+import openstack.config
+import openstack.connection
+import pytest
 
 from kumo.gateway.app import Settings
 from kumo.gateway.server import GatewayServer
@@ -94,6 +100,21 @@ class Clouds:
             )
         return result
 
+    def connect(self, cloud: str) -> Any:
+        """An openstacksdk connection as the cloud's user."""
+        loader = openstack.config.OpenStackConfig(config_files=[str(self.path)])
+        return openstack.connection.Connection(config=loader.get_one(cloud))
+
     def json(self, cloud: str, *args: str) -> Any:
         """Runs `openstack ... -f json` and parses its output."""
         return json.loads(self.run(cloud, *args, "-f", "json").stdout)
+
+
+@pytest.fixture(scope="session")
+def gateway(api: Any) -> Iterator[GatewayThread]:
+    """The REST gateway in front of the session's API server (each backend)."""
+    server = GatewayThread(api.address)
+    try:
+        yield server
+    finally:
+        server.stop()
