@@ -28,7 +28,7 @@ from tests.support.topology import Site, make_site
 
 @pytest.fixture
 def clouds(gateway: GatewayThread, tenant: Tenant) -> Clouds:
-    """clouds.yaml with `root` (the cloud administrator) and the tenant's `reader`, `member` and `admin` users."""
+    """clouds.yaml: `root` (the cloud administrator) and the tenant's reader, member, admin."""
     result = Clouds(gateway.url)
     result.add("root", "admin", ADMIN_PASSWORD, "admin")
     for role, user in tenant.users.items():
@@ -144,6 +144,7 @@ def test_server_lifecycle_on_fake_hosts(
     shown = clouds.json("member", "server", "show", name)
     assert (shown["id"], shown["OS-EXT-AZ:availability_zone"]) == (server_id, site.zone)
 
+    conn = clouds.connect("member")
     for action, status in (
         ("stop", "SHUTOFF"),
         ("start", "ACTIVE"),
