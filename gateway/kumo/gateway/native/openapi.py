@@ -1,8 +1,7 @@
 """The OpenAPI 3 document implied by the HTTP bindings (served at `/openapi.json`).
 
-Paths follow protoc-gen-openapiv2's convention: a variable with a multi-segment pattern
-(`{name=projects/*/zones/*}`) becomes one parameter `{name}` whose schema `pattern` says
-which segments it takes. Schemas are the request and response messages in protobuf's JSON
+Paths spell the variables' patterns out (see `openapi_path`), so each resource has its own
+paths. Schemas are the request and response messages in protobuf's JSON
 mapping (lowerCamelCase, int64 as string, enums as their names, well-known types as JSON).
 """
 
@@ -13,7 +12,7 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from kumo.gateway.native.bindings import Binding, segments_regex
+from kumo.gateway.native.bindings import Binding
 
 _WELL_KNOWN: dict[str, dict[str, Any]] = {
     "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
@@ -74,18 +73,33 @@ class _Schemas:
 
 
 def openapi_path(binding: Binding) -> tuple[str, list[dict[str, Any]]]:
-    """The OpenAPI path of a binding and its path parameters."""
+    """The OpenAPI path of a binding and its path parameters.
+
+    A variable's pattern is spelled out: each `*` becomes a parameter named after the
+    collection before it (`{name=projects/*/keyPairs/*}` -> `projects/{projects_id}/keyPairs/
+    {keyPairs_id}`), so that paths of different resources never collide; a `**` becomes one
+    parameter for the rest of the name.
+    """
     path = binding.template
-    parameters = []
+    parameters: list[dict[str, Any]] = []
     for variable in binding.variables:
-        whole = f"{{{variable.field}={variable.pattern}}}" if variable.pattern != "*" else None
-        path = path.replace(whole or f"{{{variable.field}}}", f"{{{variable.field}}}")
-        schema: dict[str, Any] = {"type": "string"}
-        if variable.pattern != "*":
-            schema["pattern"] = f"^{segments_regex(variable.pattern)}$"
-        parameters.append(
-            {"name": variable.field, "in": "path", "required": True, "schema": schema}
-        )
+        whole = f"{{{variable.field}={variable.pattern}}}"
+        if whole not in path:
+            whole = f"{{{variable.field}}}"
+        segments = []
+        previous = variable.field.replace(".", "_")
+        for segment in variable.pattern.split("/"):
+            if segment in ("*", "**"):
+                name = f"{previous}_id" if segment == "*" else f"{previous}_path"
+                segments.append(f"{{{name}}}")
+                schema: dict[str, Any] = {"type": "string"}
+                if segment == "**":
+                    schema["pattern"] = "^.+$"
+                parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
+            else:
+                segments.append(segment)
+                previous = segment
+        path = path.replace(whole, "/".join(segments))
     return path, parameters
 
 

@@ -44,16 +44,21 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def _field(descriptor: Descriptor, path: str) -> FieldDescriptor:
+def _field(descriptor: Descriptor, path: str) -> tuple[str, FieldDescriptor]:
+    """The field a dotted query parameter names (proto or lowerCamelCase names), and its
+    dotted proto path."""
     field: FieldDescriptor | None = None
     current: Descriptor | None = descriptor
+    names = []
     for part in path.split("."):
-        if current is None or part not in current.fields_by_name:
+        if current is not None:
+            field = current.fields_by_name.get(part) or current.fields_by_camelcase_name.get(part)
+        if current is None or field is None:
             raise invalid(f"unknown query parameter {path!r}")
-        field = current.fields_by_name[part]
+        names.append(field.name)
         current = field.message_type
     assert field is not None
-    return field
+    return ".".join(names), field
 
 
 def _query_value(field: FieldDescriptor, values: list[str]) -> Any:
@@ -91,7 +96,8 @@ def build_request(
     for key, value in query:
         grouped.setdefault(key, []).append(value)
     for key, given in grouped.items():
-        _set_path(values, key, _query_value(_field(descriptor, key), given))
+        path, field = _field(descriptor, key)
+        _set_path(values, path, _query_value(field, given))
     if binding.body == "*":
         if not isinstance(body, dict):
             raise invalid("the body must be a JSON object")
