@@ -25,6 +25,8 @@ import grpc
 from kumo.agent.config import AgentConfig, CredentialsConfig, DriverConfig, default_host_id
 from kumo.agent.main import run_agent
 from kumo.drivers.compute.libvirtd import LibvirtDaemon, unavailable_reason
+from kumo.gateway.main import settings_from
+from kumo.gateway.server import GatewayServer
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import identity_service_pb2_grpc as irpc
 from kumo.identity.v1 import resources_pb2 as ipb
@@ -39,13 +41,22 @@ log = logging.getLogger(__name__)
 DEFAULT_GUEST_IMAGE = Path(__file__).resolve().parents[3] / "build" / "images" / "kumo-tiny.qcow2"
 
 
-def banner(config: Config, server: KumoServer, compute: str, image: str) -> str:
+def banner(
+    config: Config, server: KumoServer, compute: str, image: str, gateway_url: str = ""
+) -> str:
     """What `kumo up` prints once everything serves."""
     endpoint = f"{config.listen.host}:{server.port}"
     generated = server.admin_password
     lines = [
         "Kumo is up (all-in-one).",
         f"  gRPC API     {endpoint}   (identity, topology, images, compute, operations)",
+    ]
+    if gateway_url:
+        lines.append(
+            f"  REST         {gateway_url}   (OpenStack: auth_url {gateway_url}/v3; "
+            f"native REST: {gateway_url}/v1, {gateway_url}/openapi.json)"
+        )
+    lines += [
         f"  data         {config.data_dir}  (database {config.database_url})",
         f"  compute      {compute}",
     ]
@@ -140,13 +151,18 @@ async def run(
             channel = grpc.aio.insecure_channel(endpoint)
             stack.push_async_callback(channel.close)
             image = await seed(channel, metadata, guest_image)
+            gateway = GatewayServer(
+                settings_from(config, port), config.gateway.host, config.gateway.port
+            )
+            await gateway.start()
+            stack.push_async_callback(gateway.stop)
             status = "off (--no-compute)"
             if compute:
                 credentials = await _agent_key(
                     channel, metadata, config.data_dir / "agent-credentials.json"
                 )
                 status = await _start_compute(config, endpoint, credentials, stack)
-            print(banner(config, server, status, image), flush=True)
+            print(banner(config, server, status, image, gateway.url), flush=True)
             await wait_for_stop()
             print("Stopping Kumo...", flush=True)
     finally:

@@ -19,8 +19,15 @@ STATUS: dict[int, tuple[str, str, int]] = {
     _STATE.STATE_SUSPENDED: ("SUSPENDED", "suspended", 7),
     _STATE.STATE_REBOOTING: ("REBOOT", "active", 1),
     _STATE.STATE_RESIZED: ("VERIFY_RESIZE", "resized", 1),
-    _STATE.STATE_DELETING: ("DELETED", "deleted", 0),
     _STATE.STATE_ERROR: ("ERROR", "error", 0),
+}
+_INTENT = cpb.Instance.PowerIntent
+# While Kumo deletes an instance, Nova shows its last status with task_state "deleting"
+# (clients waiting for a delete wait for the 404, or stop at a DELETED status too early).
+DELETING_STATUS: dict[int, tuple[str, str, int]] = {
+    _INTENT.POWER_INTENT_RUNNING: ("ACTIVE", "active", 1),
+    _INTENT.POWER_INTENT_STOPPED: ("SHUTOFF", "stopped", 4),
+    _INTENT.POWER_INTENT_SUSPENDED: ("SUSPENDED", "suspended", 7),
 }
 # Nova status filter -> Kumo state name
 STATE_FILTER = {
@@ -30,7 +37,6 @@ STATE_FILTER = {
     "SUSPENDED": "STATE_SUSPENDED",
     "REBOOT": "STATE_REBOOTING",
     "VERIFY_RESIZE": "STATE_RESIZED",
-    "DELETED": "STATE_DELETING",
     "ERROR": "STATE_ERROR",
 }
 
@@ -66,7 +72,13 @@ def server_detail(
 ) -> dict[str, Any]:
     """A server in `GET /servers/detail` and `GET /servers/{id}`."""
     project = instance.name.split("/")[1]
-    status, vm_state, power_state = STATUS.get(instance.state, ("UNKNOWN", "error", 0))
+    deleting = instance.state == _STATE.STATE_DELETING
+    if deleting:
+        status, vm_state, power_state = DELETING_STATUS.get(
+            instance.power_intent, ("SHUTOFF", "stopped", 4)
+        )
+    else:
+        status, vm_state, power_state = STATUS.get(instance.state, ("UNKNOWN", "error", 0))
     host_id = (
         hashlib.sha224((project + instance.host).encode()).hexdigest() if instance.host else ""
     )
@@ -91,7 +103,7 @@ def server_detail(
         "OS-EXT-AZ:availability_zone": zone_of(instance),
         "OS-EXT-STS:vm_state": vm_state,
         "OS-EXT-STS:power_state": power_state,
-        "OS-EXT-STS:task_state": "deleting" if status == "DELETED" else None,
+        "OS-EXT-STS:task_state": "deleting" if deleting else None,
         "OS-SRV-USG:launched_at": None,
         "OS-SRV-USG:terminated_at": None,
         "os-extended-volumes:volumes_attached": [],
