@@ -246,3 +246,62 @@ def test_tenancy_refusals(clouds: Clouds, gateway: GatewayThread, other_tenant: 
     assert seen.status_code == 404 and "itemNotFound" in seen.json()
     refused = clouds.run("reader", "keypair", "create", unique("kp"), check=False)
     assert refused.returncode != 0 and "403" in refused.stderr
+
+
+def test_compute_extras(
+    clouds: Clouds, site: Site, admin: Stubs, tenant: Tenant, gateway: GatewayThread
+) -> None:
+    """Zones, hypervisors, limits, server groups, rename, rebuild, createImage; an action
+    whose RPC refuses renders that refusal in Nova's shape."""
+    zones = clouds.json("member", "availability", "zone", "list", "--compute")
+    assert site.zone in {z["Zone Name"] for z in zones}
+    hosts = {h["Hypervisor Hostname"] for h in clouds.json("root", "hypervisor", "list")}
+    assert len(hosts) >= 2
+    limits = {
+        row["Name"]: row["Value"] for row in clouds.json("member", "limits", "show", "--absolute")
+    }
+    assert limits["max_total_instances"] >= 1 and limits["total_instances_used"] >= 0
+
+    group = unique("grp")
+    made = clouds.json("member", "server", "group", "create", "--policy", "anti-affinity", group)
+    assert "anti-affinity" in str(made), made
+    assert group in {g["Name"] for g in clouds.json("member", "server", "group", "list")}
+
+    flavor = make_flavor(admin, 1, 256, 1).rsplit("/", 1)[-1]
+    image = _upload_with_cli(clouds, unique("osimg"))
+    server = clouds.json(
+        "member", "server", "create", "--flavor", flavor, "--image", image,
+        "--availability-zone", site.zone, "--hint", f"group={group}", "--wait", unique("vm"),
+    )  # fmt: skip
+    members = clouds.json("member", "server", "group", "show", group)["members"]
+    assert server["id"] in members
+
+    clouds.run("member", "server", "set", "--name", "renamed", server["id"])
+    assert clouds.json("member", "server", "show", server["id"])["name"] == "renamed"
+    clouds.run("member", "server", "rebuild", "--image", image, "--wait", server["id"])
+    snapshot = unique("snap")
+    clouds.run("member", "server", "image", "create", "--name", snapshot, "--wait", server["id"])
+
+    # resize goes to ResizeInstance; whatever it answers over gRPC, Nova's shape and the
+    # status table's code come back.
+    headers = {"X-Auth-Token": tenant.stubs["member"].token or ""}
+    resized = requests.post(
+        f"{gateway.url}/compute/v2.1/servers/{server['id']}/action",
+        headers=headers,
+        json={"resize": {"flavorRef": "no-such-flavor"}},
+    )
+    assert resized.status_code in (400, 404, 501), resized.text
+    ((key, fault),) = resized.json().items()
+    assert fault["code"] == resized.status_code and key in (
+        "badRequest", "itemNotFound", "notImplemented",
+    )  # fmt: skip
+    paused = requests.post(
+        f"{gateway.url}/compute/v2.1/servers/{server['id']}/action",
+        headers=headers,
+        json={"pause": None},
+    )
+    assert paused.status_code == 501 and "notImplemented" in paused.json()
+
+    clouds.run("member", "server", "delete", "--wait", server["id"])
+    clouds.run("member", "server", "group", "delete", group)
+    assert group not in {g["Name"] for g in clouds.json("member", "server", "group", "list")}

@@ -126,7 +126,8 @@ class Servers(NovaBase):
     async def create(self, request: Request) -> Response:
         """POST /servers: 202 with the new server's id."""
         scope, version = await self.begin(request)
-        body = (await json_body(request)).get("server")
+        whole = await json_body(request)
+        body = whole.get("server")
         if not isinstance(body, dict):
             raise invalid("the body needs a 'server' object")
         if int(body.get("min_count", 1)) != 1 or int(body.get("max_count", 1)) != 1:
@@ -145,7 +146,7 @@ class Servers(NovaBase):
                 instance.user_data = base64.b64decode(str(user_data), validate=True)
             except binascii.Error:
                 raise invalid("user_data must be base64") from None
-        hints = body.get("os:scheduler_hints") or {}
+        hints = whole.get("os:scheduler_hints") or whole.get("OS-SCH-HNT:scheduler_hints") or {}
         if group := (hints.get("group") if isinstance(hints, dict) else None):
             instance.server_group = f"{scope.parent}/serverGroups/{group}"
         zone = str(body.get("availability_zone") or "")
