@@ -305,3 +305,19 @@ def test_compute_extras(
     clouds.run("member", "server", "delete", "--wait", server["id"])
     clouds.run("member", "server", "group", "delete", group)
     assert group not in {g["Name"] for g in clouds.json("member", "server", "group", "list")}
+
+
+def test_image_sharing_with_members(clouds: Clouds, other_tenant: Tenant) -> None:
+    """A shared image, a member project that accepts it and then sees it; removal."""
+    clouds.add("other", other_tenant.users["member"], PASSWORD, other_tenant.project)
+    name = _upload_with_cli(clouds, unique("osimg"))
+    image_id = clouds.json("member", "image", "show", name)["id"]
+    assert image_id not in {i["ID"] for i in clouds.json("other", "image", "list")}
+    clouds.run("member", "image", "set", "--shared", image_id)
+    clouds.run("member", "image", "add", "project", image_id, other_tenant.project)
+    members = clouds.json("member", "image", "member", "list", image_id)
+    assert [(m["Member ID"], m["Status"]) for m in members] == [(other_tenant.project, "pending")]
+    clouds.run("other", "image", "set", "--accept", image_id)
+    assert image_id in {i["ID"] for i in clouds.json("other", "image", "list")}
+    clouds.run("member", "image", "remove", "project", image_id, other_tenant.project)
+    assert image_id not in {i["ID"] for i in clouds.json("other", "image", "list")}

@@ -160,7 +160,9 @@ class Glance:
         return JSONResponse({"versions": entries}, status_code=300)
 
     async def list_images(self, request: Request) -> Response:
-        """GET /v2/images[?name=&visibility=&status=&limit=]: every image the caller sees."""
+        """GET /v2/images[?name=&visibility=&status=&member_status=&limit=]: every image
+        the caller sees (shared ones it has not accepted with member_status other than
+        `accepted`)."""
         scope = await self.scopes.of(request)
         query = request.query_params
         terms = []
@@ -174,6 +176,9 @@ class Glance:
             if status not in _STATUS_FILTER:
                 raise invalid(f"Invalid status value: {status}")
             terms.append(f"state = {_STATUS_FILTER[status]}")
+        member_status = query.get("member_status", "accepted")
+        if member_status not in ("accepted", "pending", "rejected", "all"):
+            raise invalid(f"Invalid member_status value: {member_status}")
         limit = int_param(request, "limit")
         answer = await self.call(
             self.service.ListImages,
@@ -182,6 +187,7 @@ class Glance:
                 filter=" AND ".join(terms),
                 page_size=min(limit or 1000, 1000),
                 page_token=query.get("page_token", ""),
+                show_pending=member_status != "accepted",
             ),
             scope,
         )

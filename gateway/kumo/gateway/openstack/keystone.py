@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import field_mask_pb2
+from google.rpc import code_pb2
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -123,6 +124,13 @@ def credential_json(key: ipb.AccessKey, scope: Scope, user: str) -> dict[str, An
     if key.secret_access_key:
         body["secret"] = key.secret_access_key
     return body
+
+
+def _forbidden(action: str) -> RpcFailure:
+    return RpcFailure.of(
+        grpc.StatusCode.PERMISSION_DENIED,
+        f"You are not authorized to perform the requested action: {action}.",
+    )
 
 
 def _listed(name: str, items: list[dict[str, Any]], request: Request) -> JSONResponse:
@@ -301,7 +309,8 @@ class Keystone:
     # --- projects -----------------------------------------------------------------------
 
     async def list_projects(self, request: Request) -> Response:
-        """GET /v3/projects[?name=]."""
+        """GET /v3/projects[?name=] (also /v3/auth/projects and /v3/users/{id}/projects):
+        the projects the caller holds a role on, every project for cloud administrators."""
         scope = await self.scopes.of(request)
         base = self.base(request)
         name = request.query_params.get("name")
@@ -313,9 +322,11 @@ class Keystone:
                     scope.token,
                 )
             except RpcFailure as failure:
-                if failure.code in (grpc.StatusCode.NOT_FOUND.value[0],):
-                    return _listed("projects", [], request)
-                raise
+                if failure.code != code_pb2.NOT_FOUND:
+                    raise
+                if not scope.cloud_admin:  # as get_project: Keystone's list is admin-only
+                    raise _forbidden("identity:list_projects") from None
+                return _listed("projects", [], request)
             return _listed("projects", [project_json(found, base)], request)
         projects = [
             project_json(p, base)
@@ -347,12 +358,19 @@ class Keystone:
         return JSONResponse({"project": project_json(created, self.base(request))}, 201)
 
     async def get_project(self, request: Request) -> Response:
-        """GET /v3/projects/{id}."""
+        """GET /v3/projects/{id}. A project the caller holds no role on is 403 for anyone
+        but a cloud administrator, as Keystone's policy answers (clients such as
+        `openstack image add project` rely on it), whether it exists or not."""
         scope = await self.scopes.of(request)
         name = f"projects/{request.path_params['project_id']}"
-        found = await self.call(
-            self.identity.GetProject, iapi.GetProjectRequest(name=name), scope.token
-        )
+        try:
+            found = await self.call(
+                self.identity.GetProject, iapi.GetProjectRequest(name=name), scope.token
+            )
+        except RpcFailure as failure:
+            if failure.code == code_pb2.NOT_FOUND and not scope.cloud_admin:
+                raise _forbidden("identity:get_project") from None
+            raise
         return JSONResponse({"project": project_json(found, self.base(request))})
 
     async def update_project(self, request: Request) -> Response:
@@ -426,10 +444,18 @@ class Keystone:
         return JSONResponse({"user": user_json(created, self.base(request))}, 201)
 
     async def get_user(self, request: Request) -> Response:
-        """GET /v3/users/{id}."""
+        """GET /v3/users/{id}; another user is 403 for anyone but a cloud administrator,
+        as in Keystone (see get_project)."""
         scope = await self.scopes.of(request)
         name = f"users/{request.path_params['user_id']}"
-        found = await self.call(self.identity.GetUser, iapi.GetUserRequest(name=name), scope.token)
+        try:
+            found = await self.call(
+                self.identity.GetUser, iapi.GetUserRequest(name=name), scope.token
+            )
+        except RpcFailure as failure:
+            if failure.code == code_pb2.NOT_FOUND and not scope.cloud_admin:
+                raise _forbidden("identity:get_user") from None
+            raise
         return JSONResponse({"user": user_json(found, self.base(request))})
 
     async def update_user(self, request: Request) -> Response:
@@ -645,6 +671,8 @@ class Keystone:
                 r("/roles/{role_id}", self.get_role, ["GET"]),
                 r("/role_assignments", self.list_assignments, ["GET"]),
                 r("/projects", self.list_projects, ["GET"]),
+                r("/auth/projects", self.list_projects, ["GET"]),
+                r("/users/{user_id}/projects", self.list_projects, ["GET"]),
                 r("/projects", self.create_project, ["POST"]),
                 r("/projects/{project_id}", self.get_project, ["GET"]),
                 r("/projects/{project_id}", self.update_project, ["PATCH"]),

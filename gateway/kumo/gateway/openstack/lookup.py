@@ -36,11 +36,14 @@ async def find_instance(backend: Backend, token: str, project: str, uid: str) ->
 
 
 async def find_image(backend: Backend, token: str, uid: str) -> Any:
-    """The visible image with this uid; NOT_FOUND (404) when none."""
+    """The visible image with this uid, shared ones not accepted yet included (Glance shows
+    a member the image it was offered); NOT_FOUND (404) when none."""
     return await find_one(
         backend,
         backend.stub(grpc_images.ImageServiceStub).ListImages,
-        gapi.ListImagesRequest(parent="projects/-", filter=f"uid = {quoted(uid)}", page_size=1),
+        gapi.ListImagesRequest(
+            parent="projects/-", filter=f"uid = {quoted(uid)}", page_size=1, show_pending=True
+        ),
         "images",
         token,
         "Image",

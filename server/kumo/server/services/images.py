@@ -251,7 +251,7 @@ class ImageService(rpc.ImageServiceServicer):
         self, request: api.ListImagesRequest, context: Context
     ) -> api.ListImagesResponse:
         caller = current_principal()
-        where = [visible_to(caller, listed=True)]
+        where = [visible_to(caller, listed=not request.show_pending)]
         if request.parent != "projects/-":
             where.append(ImageRow.project_id == PROJECTS.parse(request.parent, "parent"))
 
@@ -261,7 +261,7 @@ class ImageService(rpc.ImageServiceServicer):
                 self.runtime.pager,
                 request,
                 where,
-                binding=f"{caller.project_id}|{request.parent}",
+                binding=f"{caller.project_id}|{request.parent}|{request.show_pending}",
             )
             return api.ListImagesResponse(
                 images=[image_to_proto(r) for r in result.rows],
