@@ -109,7 +109,7 @@ def main() -> None:
         def session() -> requests.Session:
             if not hasattr(local, "session"):
                 local.session = requests.Session()
-            return local.session  # type: ignore[no-any-return]
+            return local.session
 
         def rest(path: str, headers: dict[str, str]) -> Callable[[], Any]:
             def call() -> None:
