@@ -33,6 +33,10 @@ class GatewayServer:
             log_config=None,
             access_log=False,  # the app logs each request itself (kumo.gateway.access)
             timeout_graceful_shutdown=5,
+            # Longer than clients' polling intervals (the openstack CLI's --wait polls every
+            # 5 s, uvicorn's default): a connection closed just as a client reuses it is a
+            # "connection reset" error in the client.
+            timeout_keep_alive=75,
             lifespan="on",
         )
         self.server = uvicorn.Server(config)
