@@ -65,6 +65,16 @@ def test_token_issue_and_catalog(clouds: Clouds, tenant: Tenant) -> None:
     services = {entry["Type"] for entry in clouds.json("member", "catalog", "list")}
     assert {"identity", "compute", "image"} <= services
 
+    # Validation (GET and HEAD with X-Subject-Token) and revocation (`openstack token revoke`).
+    url = f"{clouds.url}/v3/auth/tokens"
+    both = {"X-Auth-Token": token["id"], "X-Subject-Token": token["id"]}
+    valid = requests.get(url, headers=both)
+    assert valid.status_code == 200 and valid.json()["token"]["project"]["id"] == tenant.project
+    assert valid.headers["X-Subject-Token"] == token["id"]
+    assert requests.head(url, headers=both).status_code == 200
+    clouds.run("member", "token", "revoke", token["id"])
+    assert requests.get(url, headers=both).status_code == 401
+
 
 def test_throwaway_tenant_through_the_admin_api(clouds: Clouds) -> None:
     """Project, user, role assignment, a token for the new user, then the deletes."""
@@ -235,9 +245,13 @@ def test_errors_in_each_dialect(gateway: GatewayThread, tenant: Tenant) -> None:
     discovery = requests.get(f"{url}/")
     assert discovery.status_code == 300
     assert discovery.json()["versions"]["values"][0]["id"].startswith("v3")
+    v3 = requests.get(f"{url}/v3", allow_redirects=False)
+    assert v3.status_code == 200 and v3.json()["version"]["status"] == "stable"
 
 
-def test_tenancy_refusals(clouds: Clouds, gateway: GatewayThread, other_tenant: Tenant) -> None:
+def test_tenancy_refusals(
+    clouds: Clouds, gateway: GatewayThread, admin: Stubs, tenant: Tenant, other_tenant: Tenant
+) -> None:
     """Another project's resources do not exist for the caller; readers cannot write."""
     key = unique("kp")
     clouds.run("member", "keypair", "create", key)
@@ -246,6 +260,32 @@ def test_tenancy_refusals(clouds: Clouds, gateway: GatewayThread, other_tenant: 
     assert seen.status_code == 404 and "itemNotFound" in seen.json()
     refused = clouds.run("reader", "keypair", "create", unique("kp"), check=False)
     assert refused.returncode != 0 and "403" in refused.stderr
+
+    # A server (no host needed: it exists, in ERROR) and a private image of the tenant.
+    zone = make_site(admin).zone
+    flavor = make_flavor(admin, 1, 128, 1).rsplit("/", 1)[-1]
+    image_id = clouds.json("member", "image", "show", _upload_with_cli(clouds, unique("im")))["id"]
+    mine = {"X-Auth-Token": tenant.stubs["member"].token or ""}
+    created = requests.post(
+        f"{gateway.url}/compute/v2.1/servers",
+        headers=mine,
+        json={"server": {"name": "s", "imageRef": image_id, "flavorRef": flavor,
+                         "availability_zone": zone}},
+    )  # fmt: skip
+    assert created.status_code == 202, created.text
+    server = f"{gateway.url}/compute/v2.1/servers/{created.json()['server']['id']}"
+    for method, path, body in (
+        ("GET", server, None),
+        ("POST", f"{server}/action", {"os-stop": None}),
+        ("DELETE", server, None),
+        ("GET", f"{gateway.url}/image/v2/images/{image_id}", None),
+        ("GET", f"{gateway.url}/image/v2/images/{image_id}/file", None),
+        ("DELETE", f"{gateway.url}/image/v2/images/{image_id}", None),
+    ):
+        answer = requests.request(method, path, headers=theirs, json=body)
+        assert answer.status_code == 404, (method, path, answer.text)
+    assert requests.get(server, headers=mine).status_code == 200
+    assert requests.delete(server, headers=mine).status_code == 204
 
 
 def test_compute_extras(

@@ -60,6 +60,9 @@ def is_image_upload(scope: Scope) -> bool:
     return scope.get("method") == "PUT" and path.startswith("/image/") and path.endswith("/file")
 
 
+MOUNT_ROOTS = frozenset({"/v3", "/compute", "/image", "/network"})
+
+
 class _Lazy:
     """The routed app, built on first use inside the server's event loop (grpc.aio
     channels belong to the loop that creates them)."""
@@ -100,6 +103,10 @@ class _Lazy:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.router is None:
             self.router = self.build()
+        if scope["type"] == "http" and scope["path"] in MOUNT_ROOTS:
+            # `/v3` is Keystone's version document itself (clients fail on a redirect to
+            # `/v3/` with some proxies); the same for each mounted service's root.
+            scope = {**scope, "path": scope["path"] + "/", "raw_path": None}
         await self.router(scope, receive, send)
 
     async def close(self) -> None:

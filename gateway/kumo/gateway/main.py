@@ -14,6 +14,7 @@ import click
 
 from kumo.gateway.app import Settings
 from kumo.gateway.server import GatewayServer
+from kumo.server.app import tracer_for
 from kumo.server.config import Config, load_config
 from kumo.server.main import wait_for_stop
 
@@ -33,7 +34,12 @@ def settings_from(config: Config, api_port: int | None = None) -> Settings:
 
 async def run(config: Config) -> None:
     """Serves until SIGINT or SIGTERM."""
-    server = GatewayServer(settings_from(config), config.gateway.host, config.gateway.port)
+    server = GatewayServer(
+        settings_from(config),
+        config.gateway.host,
+        config.gateway.port,
+        tracer_for(config, "kumo.gateway"),
+    )
     await server.start()
     print(
         f"kumo-gateway listening on {server.url} (API {server.settings.api_endpoint})", flush=True

@@ -11,6 +11,7 @@ import asyncio
 import socket
 
 import uvicorn
+from opentelemetry import trace
 
 from kumo.gateway.app import Settings, create_app
 
@@ -18,7 +19,13 @@ from kumo.gateway.app import Settings, create_app
 class GatewayServer:
     """The gateway listening on host:port."""
 
-    def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tracer: trace.Tracer | None = None,
+    ) -> None:
         self.settings = settings
         self.host = host
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only for
@@ -29,7 +36,7 @@ class GatewayServer:
         self.socket.bind((host, port))
         self.port: int = self.socket.getsockname()[1]
         config = uvicorn.Config(
-            create_app(settings),
+            create_app(settings, tracer),
             log_config=None,
             access_log=False,  # the app logs each request itself (kumo.gateway.access)
             timeout_graceful_shutdown=5,

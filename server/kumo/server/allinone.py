@@ -30,7 +30,7 @@ from kumo.gateway.server import GatewayServer
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import identity_service_pb2_grpc as irpc
 from kumo.identity.v1 import resources_pb2 as ipb
-from kumo.server.app import KumoServer, create_server
+from kumo.server.app import KumoServer, create_server, tracer_for
 from kumo.server.bootstrap import password_file
 from kumo.server.config import Config
 from kumo.server.main import wait_for_stop
@@ -152,7 +152,10 @@ async def run(
             stack.push_async_callback(channel.close)
             image = await seed(channel, metadata, guest_image)
             gateway = GatewayServer(
-                settings_from(config, port), config.gateway.host, config.gateway.port
+                settings_from(config, port),
+                config.gateway.host,
+                config.gateway.port,
+                tracer_for(config, "kumo.gateway"),
             )
             await gateway.start()
             stack.push_async_callback(gateway.stop)
