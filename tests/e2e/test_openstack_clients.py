@@ -9,6 +9,7 @@ by tests/e2e/test_openstack_real_guest.py).
 from __future__ import annotations
 
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -361,3 +362,38 @@ def test_image_sharing_with_members(clouds: Clouds, other_tenant: Tenant) -> Non
     assert image_id in {i["ID"] for i in clouds.json("other", "image", "list")}
     clouds.run("member", "image", "remove", "project", image_id, other_tenant.project)
     assert image_id not in {i["ID"] for i in clouds.json("other", "image", "list")}
+
+
+def test_server_list_pages(
+    clouds: Clouds, gateway: GatewayThread, admin: Stubs, tenant: Tenant
+) -> None:
+    """`limit` pages with `servers_links`, which openstacksdk follows; an id `marker` gives
+    the servers after it, an unknown one is 400."""
+    zone = make_site(admin).zone
+    flavor = make_flavor(admin, 1, 128, 1).rsplit("/", 1)[-1]
+    image_id = clouds.json("member", "image", "show", _upload_with_cli(clouds, unique("im")))["id"]
+    headers = {"X-Auth-Token": tenant.stubs["member"].token or ""}
+    servers = f"{gateway.url}/compute/v2.1/servers"
+    made = set()
+    for index in range(3):
+        created = requests.post(
+            servers,
+            headers=headers,
+            json={"server": {"name": f"p{index}", "imageRef": image_id, "flavorRef": flavor,
+                             "availability_zone": zone}},
+        )  # fmt: skip
+        made.add(created.json()["server"]["id"])
+    first = requests.get(servers, headers=headers, params={"limit": 2}).json()
+    assert len(first["servers"]) == 2
+    second = requests.get(first["servers_links"][0]["href"], headers=headers).json()
+    assert {s["id"] for s in first["servers"] + second["servers"]} == made
+    assert "servers_links" not in second
+    paged = clouds.connect("member").compute.servers(details=False, limit=1)
+    assert {s.id for s in paged} == made
+    order = [s["id"] for s in first["servers"] + second["servers"]]
+    after = requests.get(servers, headers=headers, params={"marker": order[0]}).json()
+    assert [s["id"] for s in after["servers"]] == order[1:]
+    unknown = requests.get(servers, headers=headers, params={"marker": str(uuid.uuid4())})
+    assert unknown.status_code == 400 and "badRequest" in unknown.json()
+    for server in made:
+        requests.delete(f"{servers}/{server}", headers=headers)

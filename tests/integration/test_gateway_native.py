@@ -123,6 +123,20 @@ def test_request_ids_and_body_limit(api: ServerThread, tenant: Tenant) -> None:
             data=chunks(),
         )
         assert streamed.status_code == 413
+
+        # Image data is bounded by the image store, not the gateway's body limit.
+        glance = {"X-Auth-Token": tenant.stubs["member"].token or ""}
+        image = requests.post(
+            f"{gateway.url}/image/v2/images",
+            headers=glance,
+            json={"name": "big", "disk_format": "raw", "container_format": "bare"},
+        )
+        assert image.status_code == 201, image.text
+        file = f"{gateway.url}/image/v2/images/{image.json()['id']}/file"
+        data = bytes(range(256)) * 64
+        uploaded = requests.put(file, headers=glance, data=data)
+        assert uploaded.status_code == 204, uploaded.text
+        assert requests.get(file, headers=glance).content == data
     finally:
         gateway.stop()
 

@@ -3,6 +3,10 @@ mapping and dialect error bodies."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from typing import Any
+
 import grpc
 import pytest
 from google.rpc import code_pb2
@@ -12,8 +16,11 @@ from kumo.gateway.errors import HTTP_STATUS, RpcFailure
 from kumo.gateway.native.bindings import bindings, compile_template
 from kumo.gateway.native.rest import build_request
 from kumo.gateway.native.services import SERVICES
+from kumo.gateway.openstack import paging
 from kumo.gateway.openstack.errors import NOVA_OVERRIDES, neutron_error, nova_error
 from kumo.gateway.openstack.microversions import Microversions, Version
+
+UUIDS = [str(uuid.UUID(int=n)) for n in range(1, 6)]
 
 
 def _binding(method: str, verb: str) -> object:
@@ -112,3 +119,41 @@ def test_dialect_bodies() -> None:
         b'{"itemNotFound":{"code":404,"message":"Instance x could not be found."}}'
     )
     assert b'"NeutronError"' in neutron_error(failure, 404).body
+
+
+def _paging_request(query: str) -> Request:
+    return Request({"type": "http", "method": "GET", "path": "/", "query_string": query.encode(),
+                    "headers": []})  # fmt: skip
+
+
+def _fetcher(ids: list[str]) -> Any:
+    async def fetch(token: str, size: int) -> tuple[list[str], str]:
+        start = int(token or 0)
+        end = start + size
+        return ids[start:end], str(end) if end < len(ids) else ""
+
+    return fetch
+
+
+@pytest.mark.parametrize(
+    ("query", "items", "marker"),
+    [
+        ("", 5, ""),  # no limit: every page
+        ("limit=2", 2, "2"),  # a page and the token of the next as its marker
+        ("limit=2&marker=4", 1, ""),  # our own token as marker: the last page
+        (f"marker={UUIDS[1]}", 3, ""),  # an id: the items after it
+        (f"marker={UUIDS[1]}&limit=2", 2, UUIDS[3]),
+        (f"marker={UUIDS[4]}&limit=2", 0, ""),  # after the last one (openstacksdk's extra ask)
+    ],
+)
+def test_paging(query: str, items: int, marker: str) -> None:
+    result = asyncio.run(paging.page(_paging_request(query), _fetcher(UUIDS), lambda i: i))
+    assert (len(result.items), result.next_marker) == (items, marker)
+
+
+def test_paging_unknown_id_marker() -> None:
+    with pytest.raises(RpcFailure) as raised:
+        asyncio.run(
+            paging.page(_paging_request(f"marker={uuid.uuid4()}"), _fetcher(UUIDS), lambda i: i)
+        )
+    assert raised.value.http_status() == 400

@@ -22,11 +22,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from kumo.gateway.dialect import Dialect, invalid, json_body, json_value
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.grpc_backend import Backend
+from kumo.gateway.openstack import paging
 from kumo.gateway.openstack.common import (
     Scope,
     Scopes,
     base_url,
-    int_param,
     iso,
     last_segment,
     quoted,
@@ -179,27 +179,31 @@ class Glance:
         member_status = query.get("member_status", "accepted")
         if member_status not in ("accepted", "pending", "rejected", "all"):
             raise invalid(f"Invalid member_status value: {member_status}")
-        limit = int_param(request, "limit")
-        answer = await self.call(
-            self.service.ListImages,
-            gapi.ListImagesRequest(
-                parent="projects/-",
-                filter=" AND ".join(terms),
-                page_size=min(limit or 1000, 1000),
-                page_token=query.get("page_token", ""),
-                show_pending=member_status != "accepted",
-            ),
-            scope,
-        )
-        for image in answer.images:
+
+        async def fetch(token: str, size: int) -> tuple[list[gpb.Image], str]:
+            answer = await self.call(
+                self.service.ListImages,
+                gapi.ListImagesRequest(
+                    parent="projects/-",
+                    filter=" AND ".join(terms),
+                    page_size=size,
+                    page_token=token,
+                    show_pending=member_status != "accepted",
+                ),
+                scope,
+            )
+            return list(answer.images), str(answer.next_page_token)
+
+        result = await paging.page(request, fetch, lambda i: i.uid)
+        for image in result.items:
             self.index.remember(image)
         body: dict[str, Any] = {
-            "images": [image_json(i) for i in answer.images],
+            "images": [image_json(i) for i in result.items],
             "first": "/v2/images",
             "schema": "/v2/schemas/images",
         }
-        if answer.next_page_token:
-            body["next"] = f"/v2/images?limit={limit or 1000}&page_token={answer.next_page_token}"
+        if result.next_marker:
+            body["next"] = result.next_href(request, "/v2/images")
         return JSONResponse(body)
 
     async def create(self, request: Request) -> Response:

@@ -21,7 +21,8 @@ from starlette.responses import Response
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.dialect import invalid, json_body
-from kumo.gateway.openstack.common import Scope, int_param, last_segment, quoted
+from kumo.gateway.openstack import paging
+from kumo.gateway.openstack.common import Scope, last_segment, quoted
 from kumo.gateway.openstack.lookup import find_instance
 from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova import views
@@ -67,39 +68,32 @@ class Servers(NovaBase):
             parent = f"{scope.parent}/zones/{zone}"
         else:
             parent = f"{scope.parent}/zones/-"
-        limit = int_param(request, "limit")
-        page_token = query.get("page_token", "")
-        found: list[cpb.Instance] = []
-        while True:
+
+        async def fetch(token: str, size: int) -> tuple[list[cpb.Instance], str]:
             answer = await self.call(
                 self.compute.ListInstances,
                 capi.ListInstancesRequest(
-                    parent=parent,
-                    filter=" AND ".join(terms),
-                    page_size=min(limit or 1000, 1000),
-                    page_token=page_token,
+                    parent=parent, filter=" AND ".join(terms), page_size=size, page_token=token
                 ),
                 scope,
             )
-            found.extend(answer.instances)
-            page_token = answer.next_page_token
-            if not page_token or limit is not None:
-                break
+            return list(answer.instances), str(answer.next_page_token)
+
+        result = await paging.page(request, fetch, lambda i: i.uid)
+        found = result.items
         base = self.base(request)
         if detail:
             servers = [await self._detail(scope, version, base, i) for i in found]
         else:
             servers = [views.server_brief(i, base) for i in found]
         body: dict[str, Any] = {"servers": servers}
-        if limit is not None and page_token:
-            href = f"{base}/compute/v2.1/servers{'/detail' if detail else ''}"
-            body["servers_links"] = [
-                {"rel": "next", "href": f"{href}?limit={limit}&page_token={page_token}"}
-            ]
+        if result.next_marker:
+            path = f"{base}/compute/v2.1/servers{'/detail' if detail else ''}"
+            body["servers_links"] = [{"rel": "next", "href": result.next_href(request, path)}]
         return self.reply(version, body)
 
     async def list(self, request: Request) -> Response:
-        """GET /servers[?name=&status=&flavor=&availability_zone=&limit=]."""
+        """GET /servers[?name=&status=&flavor=&availability_zone=&limit=&marker=]."""
         return await self._list(request, detail=False)
 
     async def list_detail(self, request: Request) -> Response:
