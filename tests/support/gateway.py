@@ -14,9 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import openstack
-import openstack.config
-import openstack.connection
 import pytest
 
 from kumo.gateway.app import Settings
@@ -102,6 +99,9 @@ class Clouds:
 
     def connect(self, cloud: str) -> Any:
         """An openstacksdk connection as the cloud's user."""
+        import openstack.config  # here: conftest imports this module, most tests need no SDK
+        import openstack.connection
+
         loader = openstack.config.OpenStackConfig(config_files=[str(self.path)])
         return openstack.connection.Connection(config=loader.get_one(cloud))
 

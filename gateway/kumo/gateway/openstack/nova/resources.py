@@ -81,7 +81,8 @@ class Resources(NovaBase):
         return self.reply(version, {"extra_specs": {}})
 
     async def create_flavor(self, request: Request) -> Response:
-        """POST /flavors (cloud administrators): the id is `id`, else the name."""
+        """POST /flavors (cloud administrators): the id is `id`, else (absent or `auto`) the
+        name."""
         scope, version = await self.begin(request)
         body = (await json_body(request)).get("flavor") or {}
         try:
@@ -93,7 +94,8 @@ class Resources(NovaBase):
             )
         except (TypeError, ValueError):
             raise invalid("vcpus, ram and disk must be integers") from None
-        flavor_id = str(body.get("id") or body.get("name") or "")
+        given = body.get("id")
+        flavor_id = str(given if given not in (None, "", "auto") else body.get("name") or "")
         created = await self.call(
             self.compute.CreateFlavor,
             capi.CreateFlavorRequest(flavor_id=flavor_id, flavor=flavor),

@@ -126,6 +126,9 @@ class Servers(NovaBase):
             raise invalid("the body needs a 'server' object")
         if int(body.get("min_count", 1)) != 1 or int(body.get("max_count", 1)) != 1:
             raise invalid("Kumo creates one server per request")
+        for mapping in body.get("block_device_mapping_v2") or []:
+            if isinstance(mapping, dict) and mapping.get("destination_type") == "volume":
+                raise not_offered("Booting from a volume")
         instance = cpb.Instance(
             display_name=str(body.get("name") or ""),
             flavor=f"flavors/{last_segment(str(body.get('flavorRef') or ''))}",
