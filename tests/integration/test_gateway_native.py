@@ -7,9 +7,12 @@ from collections.abc import Iterator
 
 import requests
 
+from kumo.compute.v1 import compute_service_pb2 as capi
+from kumo.compute.v1 import compute_service_pb2_grpc as crpc
+from kumo.gateway.errors import HTTP_STATUS
 from kumo.gateway.native.bindings import bindings
 from kumo.gateway.native.services import SERVICES
-from tests.support.cloud import Stubs, Tenant, unique
+from tests.support.cloud import Stubs, Tenant, rpc_error, unique
 from tests.support.gateway import GatewayThread
 from tests.support.server import ServerThread
 
@@ -89,6 +92,33 @@ def test_errors_are_google_rpc_status(gateway: GatewayThread, tenant: Tenant) ->
     assert no_route.status_code == 404 and no_route.json()["code"] == 5
     wrong_method = requests.put(f"{gateway.url}/v1/{tenant.name}", headers=member, json={})
     assert wrong_method.status_code == 405
+
+
+def test_tenancy_over_native_rest(
+    gateway: GatewayThread, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    """Another project's resources are refused with the very status the gRPC call gets."""
+    key = unique("kp")
+    mine = _auth(tenant.stubs["member"])
+    outsider = other_tenant.stubs["admin"]
+    url = f"{gateway.url}/v1/{tenant.name}/keyPairs"
+    assert requests.post(url, params={"keyPairId": key}, headers=mine, json={}).ok
+    stub = crpc.ComputeServiceStub(outsider.channel)
+    name = f"{tenant.name}/keyPairs/{key}"
+    for method, path, call in (
+        ("GET", f"{url}/{key}", lambda: stub.GetKeyPair(capi.GetKeyPairRequest(name=name))),
+        (
+            "DELETE",
+            f"{url}/{key}",
+            lambda: stub.DeleteKeyPair(capi.DeleteKeyPairRequest(name=name)),
+        ),
+        ("GET", url, lambda: stub.ListKeyPairs(capi.ListKeyPairsRequest(parent=tenant.name))),
+    ):
+        code, _ = rpc_error(call)
+        answer = requests.request(method, path, headers=_auth(outsider))
+        assert answer.json()["code"] == code.value[0], (method, path, answer.text)
+        assert answer.status_code == HTTP_STATUS[code.value[0]]
+    assert requests.get(f"{url}/{key}", headers=mine).ok
 
 
 def test_request_ids_and_body_limit(api: ServerThread, tenant: Tenant) -> None:
