@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
+import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from starlette.types import Message, Receive, Scope, Send
 
 from kumo.gateway.grpc_backend import call_metadata
-from kumo.gateway.middleware import RequestContextMiddleware, TracingMiddleware
+from kumo.gateway.middleware import (
+    AccessLogMiddleware,
+    RequestContextMiddleware,
+    TracingMiddleware,
+)
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
@@ -24,7 +30,7 @@ async def _metadata_app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _serve(app: Any, headers: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+def _serve(app: Any, headers: dict[str, str]) -> tuple[dict[str, str], dict[str, Any]]:
     sent: list[Message] = []
 
     async def receive() -> Message:
@@ -40,7 +46,10 @@ def _serve(app: Any, headers: dict[str, str]) -> tuple[dict[str, str], dict[str,
         "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
     }
     asyncio.run(app(scope, receive, send))
-    response_headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+    response_headers = {
+        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+        for k, v in sent[0]["headers"]
+    }
     return response_headers, json.loads(sent[1]["body"])
 
 
@@ -61,3 +70,20 @@ def test_without_a_recording_tracer_the_callers_context_passes_through() -> None
     )
     _, metadata = _serve(app, {"traceparent": PARENT})
     assert metadata["traceparent"] == PARENT
+
+
+def test_a_request_past_its_deadline_is_answered_504() -> None:
+    async def slow(scope: Scope, receive: Receive, send: Send) -> None:
+        await asyncio.sleep(30)
+
+    app = RequestContextMiddleware(slow, timeout_seconds=0.01)  # answered at deadline + 1 s
+    headers, body = _serve(app, {})
+    assert body["code"] == 4 and headers["x-openstack-request-id"].startswith("req-")
+
+
+def test_access_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    app = RequestContextMiddleware(AccessLogMiddleware(_metadata_app), timeout_seconds=5)
+    with caplog.at_level(logging.INFO, logger="kumo.gateway.access"):
+        headers, _ = _serve(app, {})
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "kumo.gateway.access"]
+    assert line.startswith("GET /x 200 ") and line.endswith(headers["x-openstack-request-id"])
