@@ -37,7 +37,7 @@ from kumo.gateway.native.rest import NativeRest
 from kumo.gateway.native.services import SERVICES
 from kumo.gateway.openstack.common import Scopes
 from kumo.gateway.openstack.glance import Glance
-from kumo.gateway.openstack.keystone import Keystone
+from kumo.gateway.openstack.keystone.app import Keystone
 from kumo.gateway.openstack.lookup import ImageIndex
 from kumo.gateway.openstack.neutron import create_neutron
 from kumo.gateway.openstack.nova.app import create_nova

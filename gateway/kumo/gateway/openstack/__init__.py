@@ -8,5 +8,5 @@ their place (`neutron.py`, the catalog) and arrive with the network and storage 
                       lookups by OpenStack id (uid filters), time and link helpers
     catalog.py        the Keystone catalog: every service endpoint per region
     microversions.py  OpenStack-API-Version negotiation
-    keystone.py, nova.py, glance.py, neutron.py: the routes
+    keystone/, nova/, glance.py, neutron.py: the routes; paging.py: limit/marker paging
 """
