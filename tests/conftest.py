@@ -18,6 +18,7 @@ from tests.support.cloud import ADMIN_PASSWORD, Stubs, Tenant, make_tenant, sign
 from tests.support.fixtures_compute import guest_image, libvirtd  # noqa: F401  (shared fixtures)
 from tests.support.fixtures_multihost import libvirt_hosts  # noqa: F401  (shared fixture)
 from tests.support.fixtures_storage import ceph  # noqa: F401  (shared fixture)
+from tests.support.gateway import gateway  # noqa: F401  (shared fixture)
 from tests.support.ovn import ovn_api, ovn_central, ovn_chassis  # noqa: F401  (shared fixtures)
 from tests.support.postgres import PostgresServer, find_bindir
 from tests.support.server import ServerThread

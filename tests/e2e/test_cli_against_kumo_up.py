@@ -27,6 +27,7 @@ class Up:
             "KUMO_DATA_DIR": str(tmp / "data"),
             "KUMO_CONFIG_DIR": str(tmp / "config"),
             "KUMO_AUTH__SCRYPT_LOG2_N": "10",
+            "KUMO_GATEWAY__PORT": "0",
         }
         self.env.pop("KUMO_TOKEN", None)
         self.process = subprocess.Popen(

@@ -151,13 +151,14 @@ def test_visibility_and_sharing(
     members = images(owner).ListImageMembers(imgapi.ListImageMembersRequest(parent=image.name))
     assert [m.project for m in members.image_members] == [other_tenant.name]
 
-    def listed() -> list[str]:
+    def listed(show_pending: bool = False) -> list[str]:
         response = images(outsider).ListImages(
-            imgapi.ListImagesRequest(parent="projects/-", page_size=1000)
+            imgapi.ListImagesRequest(parent="projects/-", page_size=1000, show_pending=show_pending)
         )
         return [i.name for i in response.images]
 
     assert image.name not in listed()
+    assert image.name in listed(show_pending=True)
     assert images(outsider).GetImage(imgapi.GetImageRequest(name=image.name)).name == image.name
     images(outsider).UpdateImageMember(
         imgapi.UpdateImageMemberRequest(

@@ -31,10 +31,12 @@ from kumo.agent.config import (
 )
 from kumo.agent.main import run_agent
 from kumo.drivers.compute.libvirtd import LibvirtDaemon, unavailable_reason
+from kumo.gateway.main import settings_from
+from kumo.gateway.server import GatewayServer
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import identity_service_pb2_grpc as irpc
 from kumo.identity.v1 import resources_pb2 as ipb
-from kumo.server.app import KumoServer, create_server
+from kumo.server.app import KumoServer, create_server, tracer_for
 from kumo.server.bootstrap import password_file
 from kumo.server.config import Config
 from kumo.server.main import wait_for_stop
@@ -47,13 +49,22 @@ log = logging.getLogger(__name__)
 DEFAULT_GUEST_IMAGE = Path(__file__).resolve().parents[3] / "build" / "images" / "kumo-tiny.qcow2"
 
 
-def banner(config: Config, server: KumoServer, compute: str, image: str) -> str:
+def banner(
+    config: Config, server: KumoServer, compute: str, image: str, gateway_url: str = ""
+) -> str:
     """What `kumo up` prints once everything serves."""
     endpoint = f"{config.listen.host}:{server.port}"
     generated = server.admin_password
     lines = [
         "Kumo is up (all-in-one).",
         f"  gRPC API     {endpoint}   (identity, topology, images, compute, operations)",
+    ]
+    if gateway_url:
+        lines.append(
+            f"  REST         {gateway_url}   (OpenStack: auth_url {gateway_url}/v3; "
+            f"native REST: {gateway_url}/v1, {gateway_url}/openapi.json)"
+        )
+    lines += [
         f"  data         {config.data_dir}  (database {config.database_url})",
         f"  compute      {compute}",
         f"  network      {network_local.describe(config)}",
@@ -167,13 +178,21 @@ async def run(
             if config.network.driver != "none":
                 await network_local.seed_external_network(channel, metadata)
             await seed_volume_types(channel, metadata, config)
+            gateway = GatewayServer(
+                settings_from(config, port),
+                config.gateway.host,
+                config.gateway.port,
+                tracer_for(config, "kumo.gateway"),
+            )
+            await gateway.start()
+            stack.push_async_callback(gateway.stop)
             status = "off (--no-compute)"
             if compute:
                 credentials = await _agent_key(
                     channel, metadata, config.data_dir / "agent-credentials.json"
                 )
                 status = await _start_compute(config, endpoint, credentials, stack)
-            print(banner(config, server, status, image), flush=True)
+            print(banner(config, server, status, image, gateway.url), flush=True)
             await wait_for_stop()
             print("Stopping Kumo...", flush=True)
     finally:

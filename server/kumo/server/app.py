@@ -148,11 +148,16 @@ def _network_reconciler(runtime: Runtime) -> NetworkReconciler | None:
 
 
 def _tracer(config: Config) -> trace.Tracer | None:
+    return tracer_for(config, "kumo.server")
+
+
+def tracer_for(config: Config, name: str) -> trace.Tracer | None:
+    """The tracer `config.tracing` asks for (None: no spans recorded), named `name`."""
     if config.tracing.exporter == "none":
         return None
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    return provider.get_tracer("kumo.server")
+    return provider.get_tracer(name)
 
 
 def create_server(config: Config) -> tuple[KumoServer, int]:

@@ -153,6 +153,23 @@ class TracingConfig(BaseModel):
     exporter: Literal["none", "console"] = "none"
 
 
+class GatewayConfig(BaseModel):
+    """The REST gateway (kumo-gateway): where it listens and how it bounds requests."""
+
+    host: str = "127.0.0.1"
+    # Port 0 picks a free port.
+    port: int = Field(default=7980, ge=0, le=65535)
+    # The gRPC API it translates to; empty means the API of this configuration
+    # (`listen.host:listen.port`).
+    api_endpoint: str = ""
+    # Base URL written into the Keystone catalog; empty means the URL the client used.
+    public_url: str = ""
+    # Largest request body accepted, except image data uploads (bounded by images.max_bytes).
+    max_body_bytes: int = Field(default=1 << 20, gt=0)
+    # Deadline of each request, passed on to the gRPC calls it makes.
+    timeout_seconds: float = Field(default=60.0, gt=0)
+
+
 def default_quota() -> dict[str, int]:
     """Per-project limits a new project starts with (-1 is unlimited)."""
     return {
@@ -189,6 +206,7 @@ class Config(BaseSettings):
     network: NetworkConfig = NetworkConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     storage: StorageConfig = StorageConfig()
+    gateway: GatewayConfig = GatewayConfig()
     quota_defaults: dict[str, int] = Field(default_factory=default_quota)
     # Seconds in-flight calls get to finish on shutdown.
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)

@@ -20,6 +20,12 @@ import click
 @click.option("--host", default="127.0.0.1", show_default=True, help="Listen address.")
 @click.option("--port", type=int, default=7900, show_default=True, help="gRPC port (0: any).")
 @click.option(
+    "--gateway-port",
+    type=int,
+    default=None,
+    help="REST gateway (OpenStack, native REST) port (default 7980; 0: any).",
+)
+@click.option(
     "--config",
     "config_file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -31,13 +37,22 @@ import click
     help="Do not run a libvirtd and a host agent for this machine (no guests).",
 )
 def up(
-    data_dir: Path | None, host: str, port: int, config_file: Path | None, no_compute: bool
+    data_dir: Path | None,
+    host: str,
+    port: int,
+    gateway_port: int | None,
+    config_file: Path | None,
+    no_compute: bool,
 ) -> None:
     """Start the all-in-one Kumo cloud (SQLite; guests on this machine) until Ctrl-C."""
     from kumo.server.allinone import main
     from kumo.server.config import load_config
 
     overrides: dict[str, object] = {"listen": {"host": host, "port": port}}
+    gateway: dict[str, object] = {"host": host}
+    if gateway_port is not None:
+        gateway["port"] = gateway_port
+    overrides["gateway"] = gateway
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     main(load_config(config_file, **overrides), compute=not no_compute)

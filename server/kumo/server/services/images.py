@@ -28,7 +28,7 @@ from kumo.server.api.filtering import enum_value
 from kumo.server.api.idempotency import idempotent
 from kumo.server.api.names import parse
 from kumo.server.api.paging import Order
-from kumo.server.api.resources import Collection, apply_common
+from kumo.server.api.resources import Collection, apply_common, equals
 from kumo.server.auth.principal import Principal, current_principal
 from kumo.server.db.models import ImageMemberRow, ImageRow, OperationRow
 from kumo.server.errors import (
@@ -54,6 +54,9 @@ IMAGES = Collection(
         "state": lambda v: ImageRow.state == enum_value(pb.Image.State, v),
         "visibility": lambda v: ImageRow.visibility == enum_value(pb.Visibility, v),
         "disk_format": lambda v: ImageRow.disk_format == enum_value(pb.DiskFormat, v),
+        # Lookups by the REST gateway's Glance dialect (image UUID, image name).
+        "uid": equals(ImageRow.uid),
+        "display_name": equals(ImageRow.display_name),
     },
     key_columns=("project_id", "id"),
 )
@@ -248,7 +251,7 @@ class ImageService(rpc.ImageServiceServicer):
         self, request: api.ListImagesRequest, context: Context
     ) -> api.ListImagesResponse:
         caller = current_principal()
-        where = [visible_to(caller, listed=True)]
+        where = [visible_to(caller, listed=not request.show_pending)]
         if request.parent != "projects/-":
             where.append(ImageRow.project_id == PROJECTS.parse(request.parent, "parent"))
 
@@ -258,7 +261,7 @@ class ImageService(rpc.ImageServiceServicer):
                 self.runtime.pager,
                 request,
                 where,
-                binding=f"{caller.project_id}|{request.parent}",
+                binding=f"{caller.project_id}|{request.parent}|{request.show_pending}",
             )
             return api.ListImagesResponse(
                 images=[image_to_proto(r) for r in result.rows],

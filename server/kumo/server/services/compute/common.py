@@ -7,7 +7,7 @@ from typing import cast
 from kumo.compute.v1 import resources_pb2 as pb
 from kumo.server.api.convert import common_fields, timestamp
 from kumo.server.api.filtering import enum_value
-from kumo.server.api.resources import Collection, reference
+from kumo.server.api.resources import Collection, equals, reference
 from kumo.server.db.models import FlavorRow, InstanceRow, KeyPairRow, ServerGroupRow
 from kumo.server.runtime import Runtime
 from kumo.type.v1 import condition_pb2
@@ -35,6 +35,9 @@ INSTANCES = Collection(
         "host": reference(InstanceRow.host_id, "hosts/{host}"),
         "flavor": reference(InstanceRow.flavor_id, FLAVORS.pattern),
         "pool": reference(InstanceRow.pool_id, "pools/{pool}"),
+        # Lookups by the REST gateway's OpenStack dialect (server UUID, server name).
+        "uid": equals(InstanceRow.uid),
+        "display_name": equals(InstanceRow.display_name),
     },
     key_columns=("project_id", "zone_id", "id"),
 )

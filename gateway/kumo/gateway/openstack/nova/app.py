@@ -1,0 +1,83 @@
+"""Nova's routes: `/compute` (versions, unauthenticated) and `/compute/v2.1/...`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from kumo.gateway.grpc_backend import Backend
+from kumo.gateway.openstack.common import Scopes, base_url
+from kumo.gateway.openstack.lookup import ImageIndex
+from kumo.gateway.openstack.nova.base import DIALECT, MICROVERSIONS
+from kumo.gateway.openstack.nova.resources import Resources
+from kumo.gateway.openstack.nova.servers import Servers
+
+
+def version_entry(base: str) -> dict[str, Any]:
+    """The v2.1 version document."""
+    return {
+        "id": "v2.1",
+        "status": "CURRENT",
+        "version": str(MICROVERSIONS.maximum),
+        "min_version": str(MICROVERSIONS.minimum),
+        "updated": "2013-07-23T11:33:21Z",
+        "links": [{"rel": "self", "href": f"{base}/compute/v2.1/"}],
+        "media-types": [
+            {
+                "base": "application/json",
+                "type": "application/vnd.openstack.compute+json;version=2.1",
+            }
+        ],
+    }
+
+
+def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url: str) -> Starlette:
+    """The ASGI app to mount at `/compute`."""
+    servers = Servers(backend, scopes, images, public_url)
+    other = Resources(backend, scopes, images, public_url)
+
+    async def versions(request: Request) -> Response:
+        return JSONResponse({"versions": [version_entry(base_url(request, public_url))]})
+
+    async def version(request: Request) -> Response:
+        return JSONResponse({"version": version_entry(base_url(request, public_url))})
+
+    r = DIALECT.route
+    v = "/v2.1"
+    return DIALECT.app(
+        [
+            r("/", versions, ["GET"]),
+            r(v, version, ["GET"]),
+            r(v + "/", version, ["GET"]),
+            r(v + "/servers", servers.list, ["GET"]),
+            r(v + "/servers", servers.create, ["POST"]),
+            r(v + "/servers/detail", servers.list_detail, ["GET"]),
+            r(v + "/servers/{server_id}", servers.show, ["GET"]),
+            r(v + "/servers/{server_id}", servers.update, ["PUT"]),
+            r(v + "/servers/{server_id}", servers.delete, ["DELETE"]),
+            r(v + "/servers/{server_id}/ips", servers.ips, ["GET"]),
+            r(v + "/servers/{server_id}/action", servers.action, ["POST"]),
+            r(v + "/flavors", other.list_flavors, ["GET"]),
+            r(v + "/flavors", other.create_flavor, ["POST"]),
+            r(v + "/flavors/detail", other.list_flavors_detail, ["GET"]),
+            r(v + "/flavors/{flavor_id}", other.show_flavor, ["GET"]),
+            r(v + "/flavors/{flavor_id}", other.delete_flavor, ["DELETE"]),
+            r(v + "/flavors/{flavor_id}/os-extra_specs", other.flavor_extra_specs, ["GET"]),
+            r(v + "/os-keypairs", other.list_key_pairs, ["GET"]),
+            r(v + "/os-keypairs", other.create_key_pair, ["POST"]),
+            r(v + "/os-keypairs/{name}", other.show_key_pair, ["GET"]),
+            r(v + "/os-keypairs/{name}", other.delete_key_pair, ["DELETE"]),
+            r(v + "/os-server-groups", other.list_server_groups, ["GET"]),
+            r(v + "/os-server-groups", other.create_server_group, ["POST"]),
+            r(v + "/os-server-groups/{group_id}", other.show_server_group, ["GET"]),
+            r(v + "/os-server-groups/{group_id}", other.delete_server_group, ["DELETE"]),
+            r(v + "/os-availability-zone", other.availability_zones, ["GET"]),
+            r(v + "/os-availability-zone/detail", other.availability_zones, ["GET"]),
+            r(v + "/os-hypervisors", other.hypervisors, ["GET"]),
+            r(v + "/os-hypervisors/detail", other.hypervisors_detail, ["GET"]),
+            r(v + "/limits", other.limits, ["GET"]),
+        ]
+    )

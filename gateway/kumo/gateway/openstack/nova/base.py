@@ -1,0 +1,77 @@
+"""What every Nova handler shares."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import grpc
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from kumo.compute.v1 import compute_service_pb2_grpc as crpc
+from kumo.gateway.dialect import Dialect
+from kumo.gateway.errors import RpcFailure
+from kumo.gateway.grpc_backend import Backend
+from kumo.gateway.openstack.common import Scope, Scopes, base_url, last_segment
+from kumo.gateway.openstack.errors import NOVA_OVERRIDES, nova_error
+from kumo.gateway.openstack.lookup import ImageIndex
+from kumo.gateway.openstack.microversions import Microversions, Version
+from kumo.topology.v1 import topology_service_pb2 as tapi
+from kumo.topology.v1 import topology_service_pb2_grpc as trpc
+
+DIALECT = Dialect("nova", nova_error, NOVA_OVERRIDES)
+MICROVERSIONS = Microversions(
+    "compute", Version(2, 1), Version(2, 38), legacy_header="x-openstack-nova-api-version"
+)
+
+
+def not_offered(what: str) -> RpcFailure:
+    """501 for a Nova feature no Kumo RPC offers yet."""
+    return RpcFailure.of(
+        grpc.StatusCode.UNIMPLEMENTED, f"{what} is not offered by Kumo's compute service yet."
+    )
+
+
+class NovaBase:
+    """Backend, scopes, images index and the response helpers."""
+
+    def __init__(self, backend: Backend, scopes: Scopes, images: ImageIndex, public_url: str):
+        self.backend = backend
+        self.scopes = scopes
+        self.images = images
+        self.public_url = public_url
+        self.compute = backend.stub(crpc.ComputeServiceStub)
+        self.topology = backend.stub(trpc.TopologyServiceStub)
+        self._zones: tuple[float, list[str]] | None = None
+
+    def base(self, request: Request) -> str:
+        """This gateway's base URL."""
+        return base_url(request, self.public_url)
+
+    async def begin(self, request: Request) -> tuple[Scope, Version]:
+        """The caller's scope and the negotiated microversion."""
+        version = MICROVERSIONS.negotiate(request)
+        return await self.scopes.of(request), version
+
+    async def call(self, method: Any, message: Any, scope: Scope) -> Any:
+        """A call with the caller's token."""
+        return await self.backend.call(method, message, scope.token)
+
+    @staticmethod
+    def reply(version: Version, body: Any = None, status: int = 200, **headers: str) -> Response:
+        """A JSON answer (or an empty one) with the microversion headers."""
+        all_headers = {**MICROVERSIONS.headers(version), **headers}
+        if body is None:
+            return Response(status_code=status, headers=all_headers)
+        return JSONResponse(body, status_code=status, headers=all_headers)
+
+    async def zones(self, scope: Scope) -> list[str]:
+        """The cloud's zone ids (cached 30 s)."""
+        now = time.monotonic()
+        if self._zones is None or now - self._zones[0] > 30:
+            answer = await self.call(
+                self.topology.ListZones, tapi.ListZonesRequest(page_size=1000), scope
+            )
+            self._zones = (now, sorted(last_segment(z.name) for z in answer.zones))
+        return self._zones[1]

@@ -1,0 +1,320 @@
+"""Nova flavors, key pairs, server groups, availability zones, hypervisors and limits.
+
+Flavor ids, key pair names and server group ids/names are the Kumo ids; hypervisors are
+Kumo hosts (cloud administrators only, as in Nova); limits are the project's quota.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kumo.compute.v1 import compute_service_pb2 as capi
+from kumo.compute.v1 import resources_pb2 as cpb
+from kumo.gateway.dialect import invalid, json_body
+from kumo.gateway.errors import RpcFailure
+from kumo.gateway.openstack.common import Scope, last_segment
+from kumo.gateway.openstack.microversions import Version
+from kumo.gateway.openstack.nova import views
+from kumo.gateway.openstack.nova.base import NovaBase
+from kumo.identity.v1 import identity_service_pb2 as iapi
+from kumo.identity.v1 import identity_service_pb2_grpc as irpc
+from kumo.topology.v1 import resources_pb2 as tpb
+from kumo.topology.v1 import topology_service_pb2 as tapi
+
+_HOST_STATE = {
+    tpb.Host.STATE_ENABLED: ("enabled", "up"),
+    tpb.Host.STATE_DISABLED: ("disabled", "up"),
+    tpb.Host.STATE_MAINTENANCE: ("disabled", "up"),
+    tpb.Host.STATE_DOWN: ("enabled", "down"),
+}
+# Nova absolute limit -> Kumo quota resource
+_LIMITS = {
+    "Instances": "instances",
+    "Cores": "vcpus",
+    "RAMSize": "ram_mib",
+}
+
+
+class Resources(NovaBase):
+    """Everything under /compute/v2.1 but servers."""
+
+    # --- flavors ----------------------------------------------------------------------
+
+    async def _flavors(self, request: Request, detail: bool) -> Response:
+        scope, version = await self.begin(request)
+        answer = await self.call(
+            self.compute.ListFlavors, capi.ListFlavorsRequest(page_size=1000), scope
+        )
+        base = self.base(request)
+        flavors = [views.flavor_json(f, base, detail) for f in answer.flavors]
+        return self.reply(version, {"flavors": flavors})
+
+    async def list_flavors(self, request: Request) -> Response:
+        """GET /flavors."""
+        return await self._flavors(request, detail=False)
+
+    async def list_flavors_detail(self, request: Request) -> Response:
+        """GET /flavors/detail."""
+        return await self._flavors(request, detail=True)
+
+    async def show_flavor(self, request: Request) -> Response:
+        """GET /flavors/{id}."""
+        scope, version = await self.begin(request)
+        flavor = await self.call(
+            self.compute.GetFlavor,
+            capi.GetFlavorRequest(name=f"flavors/{request.path_params['flavor_id']}"),
+            scope,
+        )
+        return self.reply(version, {"flavor": views.flavor_json(flavor, self.base(request), True)})
+
+    async def flavor_extra_specs(self, request: Request) -> Response:
+        """GET /flavors/{id}/os-extra_specs: Kumo flavors have none."""
+        scope, version = await self.begin(request)
+        await self.call(
+            self.compute.GetFlavor,
+            capi.GetFlavorRequest(name=f"flavors/{request.path_params['flavor_id']}"),
+            scope,
+        )
+        return self.reply(version, {"extra_specs": {}})
+
+    async def create_flavor(self, request: Request) -> Response:
+        """POST /flavors (cloud administrators): the id is `id`, else (absent or `auto`) the
+        name."""
+        scope, version = await self.begin(request)
+        body = (await json_body(request)).get("flavor") or {}
+        try:
+            flavor = cpb.Flavor(
+                display_name=str(body.get("name") or ""),
+                vcpus=int(body.get("vcpus", 0)),
+                memory_mib=int(body.get("ram", 0)),
+                disk_gib=int(body.get("disk", 0)),
+            )
+        except (TypeError, ValueError):
+            raise invalid("vcpus, ram and disk must be integers") from None
+        given = body.get("id")
+        flavor_id = str(given if given not in (None, "", "auto") else body.get("name") or "")
+        created = await self.call(
+            self.compute.CreateFlavor,
+            capi.CreateFlavorRequest(flavor_id=flavor_id, flavor=flavor),
+            scope,
+        )
+        return self.reply(version, {"flavor": views.flavor_json(created, self.base(request), True)})
+
+    async def delete_flavor(self, request: Request) -> Response:
+        """DELETE /flavors/{id}: 202."""
+        scope, version = await self.begin(request)
+        await self.call(
+            self.compute.DeleteFlavor,
+            capi.DeleteFlavorRequest(name=f"flavors/{request.path_params['flavor_id']}"),
+            scope,
+        )
+        return self.reply(version, status=202)
+
+    # --- key pairs --------------------------------------------------------------------
+
+    def _key_name(self, scope: Scope, request: Request) -> str:
+        return f"{scope.parent}/keyPairs/{request.path_params['name']}"
+
+    async def list_key_pairs(self, request: Request) -> Response:
+        """GET /os-keypairs."""
+        scope, version = await self.begin(request)
+        answer = await self.call(
+            self.compute.ListKeyPairs,
+            capi.ListKeyPairsRequest(parent=scope.parent, page_size=1000),
+            scope,
+        )
+        items = [{"keypair": views.key_pair_json(k, scope.user, version)} for k in answer.key_pairs]
+        return self.reply(version, {"keypairs": items})
+
+    async def create_key_pair(self, request: Request) -> Response:
+        """POST /os-keypairs: imports `public_key`, or has Kumo generate a pair (the private
+        key is in this answer only). 200 before microversion 2.2, 201 from it."""
+        scope, version = await self.begin(request)
+        body = (await json_body(request)).get("keypair") or {}
+        created = await self.call(
+            self.compute.CreateKeyPair,
+            capi.CreateKeyPairRequest(
+                parent=scope.parent,
+                key_pair_id=str(body.get("name") or ""),
+                key_pair=cpb.KeyPair(public_key=str(body.get("public_key") or "")),
+            ),
+            scope,
+        )
+        status = 201 if version >= Version(2, 2) else 200
+        return self.reply(
+            version, {"keypair": views.key_pair_json(created, scope.user, version)}, status
+        )
+
+    async def show_key_pair(self, request: Request) -> Response:
+        """GET /os-keypairs/{name}."""
+        scope, version = await self.begin(request)
+        key = await self.call(
+            self.compute.GetKeyPair,
+            capi.GetKeyPairRequest(name=self._key_name(scope, request)),
+            scope,
+        )
+        return self.reply(version, {"keypair": views.key_pair_json(key, scope.user, version)})
+
+    async def delete_key_pair(self, request: Request) -> Response:
+        """DELETE /os-keypairs/{name}: 202 before 2.2, 204 from it."""
+        scope, version = await self.begin(request)
+        await self.call(
+            self.compute.DeleteKeyPair,
+            capi.DeleteKeyPairRequest(name=self._key_name(scope, request)),
+            scope,
+        )
+        return self.reply(version, status=204 if version >= Version(2, 2) else 202)
+
+    # --- server groups ----------------------------------------------------------------
+
+    async def _group_json(self, scope: Scope, group: cpb.ServerGroup) -> dict[str, Any]:
+        uids = []
+        for member in group.members:
+            try:
+                instance = await self.call(
+                    self.compute.GetInstance, capi.GetInstanceRequest(name=member), scope
+                )
+            except RpcFailure:
+                continue
+            uids.append(str(instance.uid))
+        return views.server_group_json(group, uids)
+
+    async def list_server_groups(self, request: Request) -> Response:
+        """GET /os-server-groups."""
+        scope, version = await self.begin(request)
+        answer = await self.call(
+            self.compute.ListServerGroups,
+            capi.ListServerGroupsRequest(parent=scope.parent, page_size=1000),
+            scope,
+        )
+        groups = [await self._group_json(scope, g) for g in answer.server_groups]
+        return self.reply(version, {"server_groups": groups})
+
+    async def create_server_group(self, request: Request) -> Response:
+        """POST /os-server-groups: `policies` (one of them) or `policy`."""
+        scope, version = await self.begin(request)
+        body = (await json_body(request)).get("server_group") or {}
+        policies = body.get("policies") or [body.get("policy")]
+        if (
+            not isinstance(policies, list)
+            or len(policies) != 1
+            or policies[0] not in views.POLICIES
+        ):
+            raise invalid(f"policies must be one of {sorted(views.POLICIES)}")
+        created = await self.call(
+            self.compute.CreateServerGroup,
+            capi.CreateServerGroupRequest(
+                parent=scope.parent,
+                server_group_id=str(body.get("name") or ""),
+                server_group=cpb.ServerGroup(policy=views.POLICIES[policies[0]]),
+            ),
+            scope,
+        )
+        return self.reply(version, {"server_group": await self._group_json(scope, created)})
+
+    async def show_server_group(self, request: Request) -> Response:
+        """GET /os-server-groups/{id}."""
+        scope, version = await self.begin(request)
+        group = await self.call(
+            self.compute.GetServerGroup,
+            capi.GetServerGroupRequest(
+                name=f"{scope.parent}/serverGroups/{request.path_params['group_id']}"
+            ),
+            scope,
+        )
+        return self.reply(version, {"server_group": await self._group_json(scope, group)})
+
+    async def delete_server_group(self, request: Request) -> Response:
+        """DELETE /os-server-groups/{id}: 204."""
+        scope, version = await self.begin(request)
+        await self.call(
+            self.compute.DeleteServerGroup,
+            capi.DeleteServerGroupRequest(
+                name=f"{scope.parent}/serverGroups/{request.path_params['group_id']}"
+            ),
+            scope,
+        )
+        return self.reply(version, status=204)
+
+    # --- zones, hypervisors, limits ---------------------------------------------------
+
+    async def availability_zones(self, request: Request) -> Response:
+        """GET /os-availability-zone[/detail]: the Kumo zones."""
+        scope, version = await self.begin(request)
+        answer = await self.call(
+            self.topology.ListZones, tapi.ListZonesRequest(page_size=1000), scope
+        )
+        zones = [
+            {"zoneName": last_segment(z.name), "zoneState": {"available": True}, "hosts": None}
+            for z in answer.zones
+        ]
+        return self.reply(version, {"availabilityZoneInfo": zones})
+
+    async def _hypervisors(self, request: Request, detail: bool) -> Response:
+        scope, version = await self.begin(request)
+        answer = await self.call(
+            self.topology.ListHosts, tapi.ListHostsRequest(page_size=1000), scope
+        )
+        items = []
+        for index, host in enumerate(answer.hosts, start=1):
+            status, state = _HOST_STATE.get(host.state, ("disabled", "down"))
+            item: dict[str, Any] = {
+                "id": host.uid if version >= Version(2, 53) else index,
+                "hypervisor_hostname": last_segment(host.name),
+                "state": state,
+                "status": status,
+            }
+            if detail:
+                item.update(
+                    {
+                        "hypervisor_type": tpb.HypervisorKind.Name(host.hypervisor_kind)
+                        .removeprefix("HYPERVISOR_KIND_")
+                        .lower(),
+                        "host_ip": host.address,
+                        "vcpus": host.capacity.vcpus,
+                        "memory_mb": host.capacity.memory_mib,
+                        "local_gb": host.capacity.disk_gib,
+                        "service": {"host": last_segment(host.name), "id": index},
+                    }
+                )
+            items.append(item)
+        return self.reply(version, {"hypervisors": items})
+
+    async def hypervisors(self, request: Request) -> Response:
+        """GET /os-hypervisors (cloud administrators)."""
+        return await self._hypervisors(request, detail=False)
+
+    async def hypervisors_detail(self, request: Request) -> Response:
+        """GET /os-hypervisors/detail (cloud administrators)."""
+        return await self._hypervisors(request, detail=True)
+
+    async def limits(self, request: Request) -> Response:
+        """GET /limits: the project's quota as Nova's absolute limits."""
+        scope, version = await self.begin(request)
+        quota = await self.call(
+            self.backend.stub(irpc.IdentityServiceStub).GetQuota,
+            iapi.GetQuotaRequest(name=f"{scope.parent}/quota"),
+            scope,
+        )
+        by_resource = {q.resource: q for q in quota.limits}
+        absolute: dict[str, int] = {}
+        for nova, kumo in _LIMITS.items():
+            limit = by_resource.get(kumo)
+            absolute[f"maxTotal{nova}"] = int(limit.limit) if limit else -1
+            absolute[f"total{nova.removesuffix('Size')}Used"] = int(limit.in_use) if limit else 0
+        absolute.update(
+            {
+                "maxTotalKeypairs": -1,
+                "maxServerMeta": 128,
+                "maxServerGroups": -1,
+                "maxServerGroupMembers": -1,
+                "maxImageMeta": 128,
+                "maxPersonality": 0,
+                "maxPersonalitySize": 0,
+                "totalServerGroupsUsed": 0,
+            }
+        )
+        return self.reply(version, {"limits": {"rate": [], "absolute": absolute}})

@@ -1,0 +1,317 @@
+"""Nova servers and server actions over the compute service's instances.
+
+A server's id is the instance's uid; its name the display name. The gateway picks the Kumo
+instance id (`srv-` and 32 hex digits) and, when the request names no availability zone,
+the first zone. Actions map one to one to the instance RPCs; those without an RPC yet
+(pause, migrate, live migration, evacuate) answer 501 in Nova's shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from google.protobuf import field_mask_pb2
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kumo.compute.v1 import compute_service_pb2 as capi
+from kumo.compute.v1 import resources_pb2 as cpb
+from kumo.gateway.dialect import invalid, json_body
+from kumo.gateway.openstack import paging
+from kumo.gateway.openstack.common import Scope, last_segment, quoted
+from kumo.gateway.openstack.lookup import find_instance
+from kumo.gateway.openstack.microversions import Version
+from kumo.gateway.openstack.nova import views
+from kumo.gateway.openstack.nova.base import NovaBase, not_offered
+from kumo.type.v1 import operation_metadata_pb2
+
+_REBOOT: dict[str, Any] = {"SOFT": capi.REBOOT_TYPE_SOFT, "HARD": capi.REBOOT_TYPE_HARD}
+# Actions without a Kumo RPC yet.
+_NOT_OFFERED = {
+    "pause": "Pausing a server",
+    "unpause": "Unpausing a server",
+    "migrate": "Cold migration",
+    "os-migrateLive": "Live migration",
+    "evacuate": "Evacuation",
+    "lock": "Locking a server",
+    "unlock": "Unlocking a server",
+    "shelve": "Shelving a server",
+    "unshelve": "Unshelving a server",
+}
+
+
+class Servers(NovaBase):
+    """`/servers` and `/servers/{id}/action`."""
+
+    async def _detail(self, scope: Scope, version: Version, base: str, item: cpb.Instance) -> Any:
+        image_uid = await self.images.uid(scope.token, item.image) if item.image else ""
+        return views.server_detail(item, base, version, image_uid, scope.cloud_admin)
+
+    async def _list(self, request: Request, detail: bool) -> Response:
+        scope, version = await self.begin(request)
+        query = request.query_params
+        terms = []
+        if name := query.get("name"):
+            terms.append(f"display_name = {quoted(name)}")
+        if status := query.get("status"):
+            state = views.STATE_FILTER.get(status.upper())
+            if state is None:
+                raise invalid(f"Invalid status value {status}")
+            terms.append(f"state = {state}")
+        if flavor := query.get("flavor"):
+            terms.append(f"flavor = {quoted('flavors/' + flavor)}")
+        if zone := query.get("availability_zone"):
+            parent = f"{scope.parent}/zones/{zone}"
+        else:
+            parent = f"{scope.parent}/zones/-"
+
+        async def fetch(token: str, size: int) -> tuple[list[cpb.Instance], str]:
+            answer = await self.call(
+                self.compute.ListInstances,
+                capi.ListInstancesRequest(
+                    parent=parent, filter=" AND ".join(terms), page_size=size, page_token=token
+                ),
+                scope,
+            )
+            return list(answer.instances), str(answer.next_page_token)
+
+        result = await paging.page(request, fetch, lambda i: i.uid)
+        found = result.items
+        base = self.base(request)
+        if detail:
+            servers = [await self._detail(scope, version, base, i) for i in found]
+        else:
+            servers = [views.server_brief(i, base) for i in found]
+        body: dict[str, Any] = {"servers": servers}
+        if result.next_marker:
+            path = f"{base}/compute/v2.1/servers{'/detail' if detail else ''}"
+            body["servers_links"] = [{"rel": "next", "href": result.next_href(request, path)}]
+        return self.reply(version, body)
+
+    async def list(self, request: Request) -> Response:
+        """GET /servers[?name=&status=&flavor=&availability_zone=&limit=&marker=]."""
+        return await self._list(request, detail=False)
+
+    async def list_detail(self, request: Request) -> Response:
+        """GET /servers/detail."""
+        return await self._list(request, detail=True)
+
+    async def show(self, request: Request) -> Response:
+        """GET /servers/{id}."""
+        scope, version = await self.begin(request)
+        item = await find_instance(
+            self.backend, scope.token, scope.project, request.path_params["server_id"]
+        )
+        server = await self._detail(scope, version, self.base(request), item)
+        return self.reply(version, {"server": server})
+
+    async def ips(self, request: Request) -> Response:
+        """GET /servers/{id}/ips: no addresses until the network service lands."""
+        scope, version = await self.begin(request)
+        await find_instance(
+            self.backend, scope.token, scope.project, request.path_params["server_id"]
+        )
+        return self.reply(version, {"addresses": {}})
+
+    async def create(self, request: Request) -> Response:
+        """POST /servers: 202 with the new server's id."""
+        scope, version = await self.begin(request)
+        whole = await json_body(request)
+        body = whole.get("server")
+        if not isinstance(body, dict):
+            raise invalid("the body needs a 'server' object")
+        if int(body.get("min_count", 1)) != 1 or int(body.get("max_count", 1)) != 1:
+            raise invalid("Kumo creates one server per request")
+        for mapping in body.get("block_device_mapping_v2") or []:
+            if isinstance(mapping, dict) and mapping.get("destination_type") == "volume":
+                raise not_offered("Booting from a volume")
+        instance = cpb.Instance(
+            display_name=str(body.get("name") or ""),
+            flavor=f"flavors/{last_segment(str(body.get('flavorRef') or ''))}",
+            labels={str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
+        )
+        if image_ref := body.get("imageRef"):
+            instance.image = await self.images.name(scope.token, last_segment(str(image_ref)))
+        if key_name := body.get("key_name"):
+            instance.key_pairs.append(f"{scope.parent}/keyPairs/{key_name}")
+        if user_data := body.get("user_data"):
+            try:
+                instance.user_data = base64.b64decode(str(user_data), validate=True)
+            except binascii.Error:
+                raise invalid("user_data must be base64") from None
+        hints = whole.get("os:scheduler_hints") or whole.get("OS-SCH-HNT:scheduler_hints") or {}
+        if group := (hints.get("group") if isinstance(hints, dict) else None):
+            instance.server_group = f"{scope.parent}/serverGroups/{group}"
+        zone = str(body.get("availability_zone") or "")
+        zone, _, host = zone.partition(":")
+        if host:
+            instance.requested_host = f"hosts/{host}"
+        if not zone:
+            zones = await self.zones(scope)
+            if not zones:
+                raise invalid("the cloud has no availability zone yet")
+            zone = zones[0]
+        operation = await self.call(
+            self.compute.CreateInstance,
+            capi.CreateInstanceRequest(
+                parent=f"{scope.parent}/zones/{zone}",
+                instance_id=f"srv-{uuid.uuid4().hex}",
+                instance=instance,
+            ),
+            scope,
+        )
+        created = await self.call(
+            self.compute.GetInstance,
+            capi.GetInstanceRequest(name=_target(operation)),
+            scope,
+        )
+        base = self.base(request)
+        server = {
+            "id": created.uid,
+            "links": views.server_links(base, created.uid),
+            "OS-DCF:diskConfig": "MANUAL",
+            "security_groups": [{"name": "default"}],
+        }
+        location = f"{base}/compute/v2.1/servers/{created.uid}"
+        return self.reply(version, {"server": server}, 202, Location=location)
+
+    async def update(self, request: Request) -> Response:
+        """PUT /servers/{id}: renames."""
+        scope, version = await self.begin(request)
+        body = (await json_body(request)).get("server") or {}
+        item = await find_instance(
+            self.backend, scope.token, scope.project, request.path_params["server_id"]
+        )
+        if "name" in body:
+            item = await self.call(
+                self.compute.UpdateInstance,
+                capi.UpdateInstanceRequest(
+                    instance=cpb.Instance(name=item.name, display_name=str(body["name"] or "")),
+                    update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
+                ),
+                scope,
+            )
+        server = await self._detail(scope, version, self.base(request), item)
+        return self.reply(version, {"server": server})
+
+    async def delete(self, request: Request) -> Response:
+        """DELETE /servers/{id}: 204; the server goes away in the background."""
+        scope, version = await self.begin(request)
+        item = await find_instance(
+            self.backend, scope.token, scope.project, request.path_params["server_id"]
+        )
+        await self.call(
+            self.compute.DeleteInstance, capi.DeleteInstanceRequest(name=item.name), scope
+        )
+        return self.reply(version, status=204)
+
+    async def action(self, request: Request) -> Response:
+        """POST /servers/{id}/action: one action per body."""
+        scope, version = await self.begin(request)
+        body = await json_body(request)
+        if len(body) != 1:
+            raise invalid("the body names exactly one action")
+        ((name, argument),) = body.items()
+        if name in _NOT_OFFERED:
+            raise not_offered(_NOT_OFFERED[name])
+        handler = self._actions().get(name)
+        if handler is None:
+            raise invalid(f"There is no such action: {name}")
+        item = await find_instance(
+            self.backend, scope.token, scope.project, request.path_params["server_id"]
+        )
+        return await handler(scope, version, item, argument if isinstance(argument, dict) else {})
+
+    def _actions(
+        self,
+    ) -> dict[str, Callable[[Scope, Version, cpb.Instance, dict[str, Any]], Awaitable[Response]]]:
+        def simple(method: Any, make: Callable[[str, dict[str, Any]], Any]) -> Any:
+            async def run(
+                scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
+            ) -> Response:
+                await self.call(method, make(item.name, arg), scope)
+                return self.reply(version, status=202)
+
+            return run
+
+        c = self.compute
+        return {
+            "os-start": simple(c.StartInstance, lambda n, a: capi.StartInstanceRequest(name=n)),
+            "os-stop": simple(c.StopInstance, lambda n, a: capi.StopInstanceRequest(name=n)),
+            "reboot": simple(
+                c.RebootInstance,
+                lambda n, a: capi.RebootInstanceRequest(
+                    name=n, type=_REBOOT.get(str(a.get("type", "SOFT")).upper(), 0)
+                ),
+            ),
+            "suspend": simple(c.SuspendInstance, lambda n, a: capi.SuspendInstanceRequest(name=n)),
+            "resume": simple(c.ResumeInstance, lambda n, a: capi.ResumeInstanceRequest(name=n)),
+            "resize": simple(
+                c.ResizeInstance,
+                lambda n, a: capi.ResizeInstanceRequest(
+                    name=n, flavor=f"flavors/{last_segment(str(a.get('flavorRef') or ''))}"
+                ),
+            ),
+            "confirmResize": simple(
+                c.ConfirmResizeInstance, lambda n, a: capi.ConfirmResizeInstanceRequest(name=n)
+            ),
+            "revertResize": simple(
+                c.RevertResizeInstance, lambda n, a: capi.RevertResizeInstanceRequest(name=n)
+            ),
+            "rebuild": self._rebuild,
+            "createImage": self._create_image,
+            "os-getConsoleOutput": self._console,
+        }
+
+    async def _rebuild(
+        self, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
+    ) -> Response:
+        image = await self.images.name(scope.token, last_segment(str(arg.get("imageRef") or "")))
+        await self.call(
+            self.compute.RebuildInstance,
+            capi.RebuildInstanceRequest(name=item.name, image=image),
+            scope,
+        )
+        return self.reply(version, status=202)
+
+    async def _create_image(
+        self, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
+    ) -> Response:
+        image_id = f"img-{uuid.uuid4().hex}"
+        await self.call(
+            self.compute.SnapshotInstance,
+            capi.SnapshotInstanceRequest(name=item.name, image_id=image_id),
+            scope,
+        )
+        uid = await self.images.uid(scope.token, f"{scope.parent}/images/{image_id}")
+        headers = {"Location": f"/image/v2/images/{uid}"} if uid else {}
+        return self.reply(version, status=202, **headers)
+
+    async def _console(
+        self, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
+    ) -> Response:
+        answer = await self.call(
+            self.compute.GetSerialPortOutput,
+            capi.GetSerialPortOutputRequest(name=item.name),
+            scope,
+        )
+        text = str(answer.contents)
+        length = arg.get("length")
+        if length is not None:
+            try:
+                lines = int(length)
+            except (TypeError, ValueError):
+                raise invalid("length must be an integer") from None
+            text = "".join(text.splitlines(keepends=True)[-lines:]) if lines > 0 else ""
+        return self.reply(version, {"output": text})
+
+
+def _target(operation: Any) -> str:
+    """The instance an operation works on (its metadata's `target`)."""
+    metadata = operation_metadata_pb2.OperationMetadata()
+    operation.metadata.Unpack(metadata)
+    return str(metadata.target)

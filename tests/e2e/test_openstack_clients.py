@@ -1,0 +1,399 @@
+"""The real `openstack` CLI (python-openstackclient) and openstacksdk against the gateway.
+
+Each test makes its own tenant (through the Keystone admin API where that is what it
+tests) and, for servers, its own site with two hosts run by real agents on the fake compute
+driver (the server lifecycle through the API, scheduler and agent; real guests are covered
+by tests/e2e/test_openstack_real_guest.py).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import openstack
+import pytest
+import requests
+
+from kumo.drivers.compute.fake import FakeDriver
+from tests.integration.test_compute_resources import make_flavor
+from tests.support.agent import AgentThread
+from tests.support.cloud import ADMIN_PASSWORD, PASSWORD, Stubs, Tenant, unique
+from tests.support.gateway import Clouds, GatewayThread
+from tests.support.images import small_qcow2
+from tests.support.server import ServerThread
+from tests.support.topology import Site, make_site
+
+
+@pytest.fixture
+def clouds(gateway: GatewayThread, tenant: Tenant) -> Clouds:
+    """clouds.yaml: `root` (the cloud administrator) and the tenant's reader, member, admin."""
+    result = Clouds(gateway.url)
+    result.add("root", "admin", ADMIN_PASSWORD, "admin")
+    for role, user in tenant.users.items():
+        result.add(role, user, PASSWORD, tenant.project)
+    return result
+
+
+@pytest.fixture
+def site(api: ServerThread, admin: Stubs) -> Iterator[Site]:
+    """A fresh site with two fake hosts run by real agents."""
+    made = make_site(admin)
+    agents = [
+        AgentThread(
+            api.address,
+            admin.token or "",
+            unique("h"),
+            made.rack,
+            FakeDriver(vcpus=4, memory_mib=2048, disk_gib=100),
+        )
+        for _ in range(2)
+    ]
+    try:
+        yield made
+    finally:
+        for agent in agents:
+            agent.stop()
+
+
+def test_token_issue_and_catalog(clouds: Clouds, tenant: Tenant) -> None:
+    """`openstack token issue` gets a project-scoped token; the catalog lists every service."""
+    token = clouds.json("member", "token", "issue")
+    assert token["project_id"] == tenant.project
+    assert token["user_id"] == tenant.users["member"]
+    services = {entry["Type"] for entry in clouds.json("member", "catalog", "list")}
+    assert {"identity", "compute", "image"} <= services
+
+    # Validation (GET and HEAD with X-Subject-Token) and revocation (`openstack token revoke`).
+    url = f"{clouds.url}/v3/auth/tokens"
+    both = {"X-Auth-Token": token["id"], "X-Subject-Token": token["id"]}
+    valid = requests.get(url, headers=both)
+    assert valid.status_code == 200 and valid.json()["token"]["project"]["id"] == tenant.project
+    assert valid.headers["X-Subject-Token"] == token["id"]
+    assert requests.head(url, headers=both).status_code == 200
+    clouds.run("member", "token", "revoke", token["id"])
+    assert requests.get(url, headers=both).status_code == 401
+
+
+def test_throwaway_tenant_through_the_admin_api(clouds: Clouds) -> None:
+    """Project, user, role assignment, a token for the new user, then the deletes."""
+    project, user = unique("osp"), unique("osu")
+    clouds.run("root", "project", "create", "--domain", "default", project)
+    clouds.run("root", "user", "create", "--domain", "default", "--password", PASSWORD, user)
+    clouds.run("root", "role", "add", "--project", project, "--user", user, "member")
+    listed = clouds.json("root", "role", "assignment", "list", "--project", project)
+    assert [(a["Role"], a["User"]) for a in listed] == [("member", user)]
+    clouds.add("new", user, PASSWORD, project)
+    assert clouds.json("new", "token", "issue")["project_id"] == project
+
+    # An application credential (a Kumo access key) signs in too, with the SDK.
+    conn = clouds.connect("new")
+    credential = conn.identity.create_application_credential(user, name="ci")
+    app = openstack.connect(
+        auth_type="v3applicationcredential",
+        auth={
+            "auth_url": f"{clouds.url}/v3",
+            "application_credential_id": credential.id,
+            "application_credential_secret": credential.secret,
+        },
+    )
+    assert app.current_project_id == project
+    conn.identity.delete_application_credential(user, credential.id)
+
+    clouds.run("root", "role", "remove", "--project", project, "--user", user, "member")
+    assert clouds.json("root", "role", "assignment", "list", "--project", project) == []
+    clouds.run("root", "user", "delete", user)
+    clouds.run("root", "project", "delete", project)
+    refused = clouds.run("new", "token", "issue", check=False)
+    assert refused.returncode != 0
+
+
+def test_members_cannot_use_the_admin_api(clouds: Clouds) -> None:
+    """Admin-only Keystone and Nova calls are refused for members (HTTP 403)."""
+    result = clouds.run("member", "project", "create", unique("nope"), check=False)
+    assert result.returncode != 0 and "403" in result.stderr
+    result = clouds.run(
+        "member", "flavor", "create", "--ram", "128", "--vcpus", "1", "--disk", "1", "x",
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0 and "403" in result.stderr
+
+
+def test_flavors_and_key_pairs(clouds: Clouds, admin: Stubs) -> None:
+    """Flavors are listed and shown; key pairs are generated, imported, listed, deleted."""
+    flavor = make_flavor(admin, 2, 256, 3).rsplit("/", 1)[-1]
+    shown = clouds.json("member", "flavor", "show", flavor)
+    assert (shown["vcpus"], shown["ram"], shown["disk"]) == (2, 256, 3)
+    assert flavor in {f["ID"] for f in clouds.json("member", "flavor", "list")}
+
+    generated = unique("kp")
+    private = clouds.run("member", "keypair", "create", generated).stdout
+    assert "PRIVATE KEY" in private
+    listed = {k["Name"] for k in clouds.json("member", "keypair", "list")}
+    assert generated in listed
+    assert clouds.json("member", "keypair", "show", generated)["name"] == generated
+    clouds.run("member", "keypair", "delete", generated)
+    assert generated not in {k["Name"] for k in clouds.json("member", "keypair", "list")}
+
+
+def test_server_lifecycle_on_fake_hosts(
+    clouds: Clouds, site: Site, admin: Stubs, tenant: Tenant
+) -> None:
+    """create --wait, list, show, stop/start, reboot, suspend/resume, console, delete."""
+    flavor = make_flavor(admin, 1, 256, 1).rsplit("/", 1)[-1]
+    image = _upload_with_cli(clouds, unique("osimg"))
+    name = unique("vm")
+    created = clouds.json(
+        "member", "server", "create", "--flavor", flavor, "--image", image,
+        "--availability-zone", site.zone, "--wait", name,
+    )  # fmt: skip
+    assert created["status"] == "ACTIVE"
+    server_id = created["id"]
+    assert name in {s["Name"] for s in clouds.json("member", "server", "list")}
+    shown = clouds.json("member", "server", "show", name)
+    assert (shown["id"], shown["OS-EXT-AZ:availability_zone"]) == (server_id, site.zone)
+
+    conn = clouds.connect("member")
+    for action, status in (
+        ("stop", "SHUTOFF"),
+        ("start", "ACTIVE"),
+        ("suspend", "SUSPENDED"),
+        ("resume", "ACTIVE"),
+        ("reboot", "ACTIVE"),
+    ):
+        clouds.run(
+            "member", "server", action, *(["--wait"] if action == "reboot" else []), server_id
+        )
+        conn = clouds.connect("member")
+        server = conn.compute.wait_for_server(
+            conn.compute.get_server(server_id), status=status, wait=60, interval=0.5
+        )
+        assert server.status == status
+
+    clouds.run("member", "console", "log", "show", server_id)
+    # Other tenants do not see it, and a reader cannot delete it.
+    other = clouds.run("reader", "server", "delete", server_id, check=False)
+    assert other.returncode != 0
+    clouds.run("member", "server", "delete", "--wait", server_id)
+    assert name not in {s["Name"] for s in clouds.json("member", "server", "list")}
+
+
+def _upload_with_cli(clouds: Clouds, name: str) -> str:
+    path = Path(tempfile.mkdtemp()) / "disk.qcow2"
+    path.write_bytes(small_qcow2())
+    clouds.run(
+        "member", "image", "create", "--disk-format", "qcow2", "--container-format", "bare",
+        "--file", str(path), name,
+    )  # fmt: skip
+    return name
+
+
+def test_image_upload_and_download(clouds: Clouds) -> None:
+    """`openstack image create --file` then `image save` returns the same bytes."""
+    name = _upload_with_cli(clouds, unique("osimg"))
+    shown = clouds.json("member", "image", "show", name)
+    assert shown["status"] == "active" and shown["disk_format"] == "qcow2"
+    saved = Path(tempfile.mkdtemp()) / "saved"
+    clouds.run("member", "image", "save", "--file", str(saved), name)
+    assert saved.read_bytes() == small_qcow2()
+    assert name in {i["Name"] for i in clouds.json("member", "image", "list")}
+    clouds.run("member", "image", "delete", name)
+
+
+def test_errors_in_each_dialect(gateway: GatewayThread, tenant: Tenant) -> None:
+    """Each service answers errors in its own shape, with the right status and request id."""
+    token = tenant.stubs["member"].token or ""
+    headers = {"X-Auth-Token": token}
+    url = gateway.url
+
+    missing = requests.get(f"{url}/compute/v2.1/servers/{unique('x')}", headers=headers)
+    assert missing.status_code == 404
+    assert missing.json()["itemNotFound"]["code"] == 404
+    assert missing.headers["x-openstack-request-id"].startswith("req-")
+
+    bad = requests.post(f"{url}/compute/v2.1/servers", headers=headers, data=b"{not json")
+    assert bad.status_code == 400 and "badRequest" in bad.json()
+
+    paused = requests.post(
+        f"{url}/compute/v2.1/servers/{unique('x')}/action", headers=headers, json={"pause": None}
+    )
+    assert paused.status_code == 501 and "notImplemented" in paused.json()
+
+    unauthenticated = requests.get(f"{url}/compute/v2.1/servers")
+    assert unauthenticated.status_code == 401 and "unauthorized" in unauthenticated.json()
+
+    too_new = requests.get(
+        f"{url}/compute/v2.1/flavors", headers={**headers, "OpenStack-API-Version": "compute 9.0"}
+    )
+    assert too_new.status_code == 406
+    negotiated = requests.get(
+        f"{url}/compute/v2.1/flavors", headers={**headers, "OpenStack-API-Version": "compute 2.2"}
+    )
+    assert negotiated.headers["OpenStack-API-Version"] == "compute 2.2"
+    assert requests.get(f"{url}/compute/").json()["versions"][0]["min_version"] == "2.1"
+
+    bad_token = requests.get(f"{url}/v3/projects", headers={"X-Auth-Token": "garbage"})
+    assert bad_token.status_code == 401 and bad_token.json()["error"]["code"] == 401
+
+    no_image = requests.get(f"{url}/image/v2/images/{unique('x')}", headers=headers)
+    assert no_image.status_code == 404 and no_image.json()["code"] == "404 Not Found"
+
+    network = requests.get(f"{url}/network/v2.0/networks", headers=headers)
+    assert network.status_code == 501 and "NeutronError" in network.json()
+
+    discovery = requests.get(f"{url}/")
+    assert discovery.status_code == 300
+    assert discovery.json()["versions"]["values"][0]["id"].startswith("v3")
+    v3 = requests.get(f"{url}/v3", allow_redirects=False)
+    assert v3.status_code == 200 and v3.json()["version"]["status"] == "stable"
+
+
+def test_tenancy_refusals(
+    clouds: Clouds, gateway: GatewayThread, admin: Stubs, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    """Another project's resources do not exist for the caller; readers cannot write."""
+    key = unique("kp")
+    clouds.run("member", "keypair", "create", key)
+    theirs = {"X-Auth-Token": other_tenant.stubs["admin"].token or ""}
+    seen = requests.get(f"{gateway.url}/compute/v2.1/os-keypairs/{key}", headers=theirs)
+    assert seen.status_code == 404 and "itemNotFound" in seen.json()
+    refused = clouds.run("reader", "keypair", "create", unique("kp"), check=False)
+    assert refused.returncode != 0 and "403" in refused.stderr
+
+    # A server (no host needed: it exists, in ERROR) and a private image of the tenant.
+    zone = make_site(admin).zone
+    flavor = make_flavor(admin, 1, 128, 1).rsplit("/", 1)[-1]
+    image_id = clouds.json("member", "image", "show", _upload_with_cli(clouds, unique("im")))["id"]
+    mine = {"X-Auth-Token": tenant.stubs["member"].token or ""}
+    created = requests.post(
+        f"{gateway.url}/compute/v2.1/servers",
+        headers=mine,
+        json={"server": {"name": "s", "imageRef": image_id, "flavorRef": flavor,
+                         "availability_zone": zone}},
+    )  # fmt: skip
+    assert created.status_code == 202, created.text
+    server = f"{gateway.url}/compute/v2.1/servers/{created.json()['server']['id']}"
+    for method, path, body in (
+        ("GET", server, None),
+        ("POST", f"{server}/action", {"os-stop": None}),
+        ("DELETE", server, None),
+        ("GET", f"{gateway.url}/image/v2/images/{image_id}", None),
+        ("GET", f"{gateway.url}/image/v2/images/{image_id}/file", None),
+        ("DELETE", f"{gateway.url}/image/v2/images/{image_id}", None),
+    ):
+        answer = requests.request(method, path, headers=theirs, json=body)
+        assert answer.status_code == 404, (method, path, answer.text)
+    assert requests.get(server, headers=mine).status_code == 200
+    assert requests.delete(server, headers=mine).status_code == 204
+
+
+def test_compute_extras(
+    clouds: Clouds, site: Site, admin: Stubs, tenant: Tenant, gateway: GatewayThread
+) -> None:
+    """Zones, hypervisors, limits, server groups, rename, rebuild, createImage; an action
+    whose RPC refuses renders that refusal in Nova's shape."""
+    zones = clouds.json("member", "availability", "zone", "list", "--compute")
+    assert site.zone in {z["Zone Name"] for z in zones}
+    hosts = {h["Hypervisor Hostname"] for h in clouds.json("root", "hypervisor", "list")}
+    assert len(hosts) >= 2
+    limits = {
+        row["Name"]: row["Value"] for row in clouds.json("member", "limits", "show", "--absolute")
+    }
+    assert limits["max_total_instances"] >= 1 and limits["total_instances_used"] >= 0
+
+    group = unique("grp")
+    made = clouds.json("member", "server", "group", "create", "--policy", "anti-affinity", group)
+    assert "anti-affinity" in str(made), made
+    assert group in {g["Name"] for g in clouds.json("member", "server", "group", "list")}
+
+    flavor = make_flavor(admin, 1, 256, 1).rsplit("/", 1)[-1]
+    image = _upload_with_cli(clouds, unique("osimg"))
+    server = clouds.json(
+        "member", "server", "create", "--flavor", flavor, "--image", image,
+        "--availability-zone", site.zone, "--hint", f"group={group}", "--wait", unique("vm"),
+    )  # fmt: skip
+    members = clouds.json("member", "server", "group", "show", group)["members"]
+    assert server["id"] in members
+
+    clouds.run("member", "server", "set", "--name", "renamed", server["id"])
+    assert clouds.json("member", "server", "show", server["id"])["name"] == "renamed"
+    clouds.run("member", "server", "rebuild", "--image", image, "--wait", server["id"])
+    snapshot = unique("snap")
+    clouds.run("member", "server", "image", "create", "--name", snapshot, "--wait", server["id"])
+
+    # resize goes to ResizeInstance; whatever it answers over gRPC, Nova's shape and the
+    # status table's code come back.
+    headers = {"X-Auth-Token": tenant.stubs["member"].token or ""}
+    resized = requests.post(
+        f"{gateway.url}/compute/v2.1/servers/{server['id']}/action",
+        headers=headers,
+        json={"resize": {"flavorRef": "no-such-flavor"}},
+    )
+    assert resized.status_code in (400, 404, 501), resized.text
+    ((key, fault),) = resized.json().items()
+    assert fault["code"] == resized.status_code and key in (
+        "badRequest", "itemNotFound", "notImplemented",
+    )  # fmt: skip
+    paused = requests.post(
+        f"{gateway.url}/compute/v2.1/servers/{server['id']}/action",
+        headers=headers,
+        json={"pause": None},
+    )
+    assert paused.status_code == 501 and "notImplemented" in paused.json()
+
+    clouds.run("member", "server", "delete", "--wait", server["id"])
+    clouds.run("member", "server", "group", "delete", group)
+    assert group not in {g["Name"] for g in clouds.json("member", "server", "group", "list")}
+
+
+def test_image_sharing_with_members(clouds: Clouds, other_tenant: Tenant) -> None:
+    """A shared image, a member project that accepts it and then sees it; removal."""
+    clouds.add("other", other_tenant.users["member"], PASSWORD, other_tenant.project)
+    name = _upload_with_cli(clouds, unique("osimg"))
+    image_id = clouds.json("member", "image", "show", name)["id"]
+    assert image_id not in {i["ID"] for i in clouds.json("other", "image", "list")}
+    clouds.run("member", "image", "set", "--shared", image_id)
+    clouds.run("member", "image", "add", "project", image_id, other_tenant.project)
+    members = clouds.json("member", "image", "member", "list", image_id)
+    assert [(m["Member ID"], m["Status"]) for m in members] == [(other_tenant.project, "pending")]
+    clouds.run("other", "image", "set", "--accept", image_id)
+    assert image_id in {i["ID"] for i in clouds.json("other", "image", "list")}
+    clouds.run("member", "image", "remove", "project", image_id, other_tenant.project)
+    assert image_id not in {i["ID"] for i in clouds.json("other", "image", "list")}
+
+
+def test_server_list_pages(
+    clouds: Clouds, gateway: GatewayThread, admin: Stubs, tenant: Tenant
+) -> None:
+    """`limit` pages with `servers_links`, which openstacksdk follows; an id `marker` gives
+    the servers after it, an unknown one is 400."""
+    zone = make_site(admin).zone
+    flavor = make_flavor(admin, 1, 128, 1).rsplit("/", 1)[-1]
+    image_id = clouds.json("member", "image", "show", _upload_with_cli(clouds, unique("im")))["id"]
+    headers = {"X-Auth-Token": tenant.stubs["member"].token or ""}
+    servers = f"{gateway.url}/compute/v2.1/servers"
+    made = set()
+    for index in range(3):
+        created = requests.post(
+            servers,
+            headers=headers,
+            json={"server": {"name": f"p{index}", "imageRef": image_id, "flavorRef": flavor,
+                             "availability_zone": zone}},
+        )  # fmt: skip
+        made.add(created.json()["server"]["id"])
+    first = requests.get(servers, headers=headers, params={"limit": 2}).json()
+    assert len(first["servers"]) == 2
+    second = requests.get(first["servers_links"][0]["href"], headers=headers).json()
+    assert {s["id"] for s in first["servers"] + second["servers"]} == made
+    assert "servers_links" not in second
+    paged = clouds.connect("member").compute.servers(details=False, limit=1)
+    assert {s.id for s in paged} == made
+    order = [s["id"] for s in first["servers"] + second["servers"]]
+    after = requests.get(servers, headers=headers, params={"marker": order[0]}).json()
+    assert [s["id"] for s in after["servers"]] == order[1:]
+    unknown = requests.get(servers, headers=headers, params={"marker": str(uuid.uuid4())})
+    assert unknown.status_code == 400 and "badRequest" in unknown.json()
+    for server in made:
+        requests.delete(f"{servers}/{server}", headers=headers)
