@@ -39,6 +39,7 @@ _AGENT = "/kumo.agent.v1.AgentService/"
 
 POLICY: dict[str, Rule] = {
     _IDENTITY + "IssueToken": Rule.PUBLIC,
+    _IDENTITY + "AuthenticateSignature": Rule.PUBLIC,
     _IDENTITY + "ValidateToken": Rule.AUTHENTICATED,
     _IDENTITY + "RevokeToken": Rule.AUTHENTICATED,
     _IDENTITY + "CreateProject": Rule.CLOUD_ADMIN,

@@ -1,0 +1,131 @@
+"""Kumo instances as EC2 `Instance` structures, and where an EC2 instance id lives."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kumo.compute.v1 import compute_service_pb2 as capi
+from kumo.compute.v1 import resources_pb2 as cpb
+from kumo.gateway.aws import ids
+from kumo.gateway.aws.backend import Backend, Caller, invoke
+from kumo.gateway.aws.errors import Ec2Error
+from kumo.gateway.aws.operations.common import tags_of, time_of
+from kumo.topology.v1 import topology_service_pb2 as tapi
+
+S = cpb.Instance
+PENDING, RUNNING, SHUTTING_DOWN, STOPPING, STOPPED = (
+    (0, "pending"),
+    (16, "running"),
+    (32, "shutting-down"),
+    (64, "stopping"),
+    (80, "stopped"),
+)
+ZONE_TTL_SECONDS = 30.0
+
+
+def ec2_state(instance: cpb.Instance) -> tuple[int, str]:
+    """EC2's (code, name) for a Kumo instance: the observed state, read against the
+    power intent (RUNNING with a stop intent is `stopping`, STOPPED with a run intent
+    `pending`). ERROR is `stopped` (EC2 has no error state; the reason says why)."""
+    state, intent = instance.state, instance.power_intent
+    if state == S.STATE_DELETING:
+        return SHUTTING_DOWN
+    if state == S.STATE_PROVISIONING:
+        return PENDING
+    if state in (S.STATE_RUNNING, S.STATE_REBOOTING, S.STATE_RESIZED):
+        return STOPPING if intent == S.POWER_INTENT_STOPPED else RUNNING
+    if state in (S.STATE_STOPPED, S.STATE_SUSPENDED):
+        return PENDING if intent == S.POWER_INTENT_RUNNING else STOPPED
+    return STOPPED
+
+
+def zone_of(name: str) -> str:
+    """The zone id in `projects/{p}/zones/{zone}/instances/{i}`."""
+    return name.split("/")[3]
+
+
+def instance_view(instance: cpb.Instance) -> dict[str, Any]:
+    """The EC2 `Instance` structure of a Kumo instance."""
+    kumo_id = instance.name.rsplit("/", 1)[-1]
+    code, state = ec2_state(instance)
+    view: dict[str, Any] = {
+        "InstanceId": ids.instance_ec2_id(kumo_id),
+        "ImageId": ids.image_ec2_id(instance.image),
+        "State": {"Code": code, "Name": state},
+        "InstanceType": instance.flavor.removeprefix("flavors/"),
+        "LaunchTime": time_of(instance.create_time),
+        "Placement": {"AvailabilityZone": zone_of(instance.name), "Tenancy": "default"},
+        "AmiLaunchIndex": 0,
+        "Architecture": "x86_64",
+        "Hypervisor": "xen",
+        "VirtualizationType": "hvm",
+        "RootDeviceType": "ebs",
+        "Monitoring": {"State": "disabled"},
+        "PrivateDnsName": instance.hostname,
+        "DnsName": "",
+        "Tags": tags_of(instance.labels),
+        "ClientToken": "",
+        "EbsOptimized": False,
+    }
+    if instance.key_pairs:
+        view["KeyName"] = instance.key_pairs[0].rsplit("/", 1)[-1]
+    if instance.status_message and instance.state == S.STATE_ERROR:
+        view["StateReason"] = {"Code": "Server.InternalError", "Message": instance.status_message}
+    return view
+
+
+class ZoneIndex:
+    """Where each instance lives (its zone), learned from creates and lists; a miss
+    probes the zones (their list cached for 30 s)."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self.capacity = capacity
+        self._zones: dict[tuple[str, str], str] = {}
+        self._zone_list: tuple[float, list[str]] = (0.0, [])
+
+    def learn(self, project: str, instance_name: str) -> None:
+        """Records an instance's zone."""
+        if len(self._zones) >= self.capacity:
+            self._zones.clear()
+        self._zones[(project, instance_name.rsplit("/", 1)[-1])] = zone_of(instance_name)
+
+    def forget(self, project: str, kumo_id: str) -> None:
+        """Drops an instance (deleted)."""
+        self._zones.pop((project, kumo_id), None)
+
+    async def zones(self, backend: Backend, caller: Caller) -> list[str]:
+        """The ids of every zone (cached)."""
+        fetched_at, zones = self._zone_list
+        if time.monotonic() - fetched_at > ZONE_TTL_SECONDS or not zones:
+            response = await invoke(
+                backend.topology.ListZones, tapi.ListZonesRequest(page_size=1000), caller
+            )
+            zones = [z.name.removeprefix("zones/") for z in response.zones]
+            self._zone_list = (time.monotonic(), zones)
+        return zones
+
+    async def get(self, backend: Backend, caller: Caller, ec2_id: str) -> cpb.Instance:
+        """The instance with this EC2 id in the caller's project; InvalidInstanceID.*."""
+        kumo_id = ids.instance_kumo_id(ec2_id)
+        if kumo_id is None:
+            raise Ec2Error("InvalidInstanceID.Malformed", f'Invalid id: "{ec2_id}"')
+        known = self._zones.get((caller.project, kumo_id))
+        candidates = [known] if known else await self.zones(backend, caller)
+        for zone in candidates:
+            name = f"{caller.project_name}/zones/{zone}/instances/{kumo_id}"
+            try:
+                instance = await invoke(
+                    backend.compute.GetInstance, capi.GetInstanceRequest(name=name), caller
+                )
+            except Ec2Error as error:
+                if error.code in ("InvalidInstanceID.NotFound", "InvalidParameterValue"):
+                    continue
+                raise
+            self.learn(caller.project, instance.name)
+            return instance  # type: ignore[no-any-return]
+        self.forget(caller.project, kumo_id)
+        raise Ec2Error("InvalidInstanceID.NotFound", f"The instance ID '{ec2_id}' does not exist")
+
+
+ZONES = ZoneIndex()
