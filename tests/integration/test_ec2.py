@@ -369,7 +369,7 @@ def test_aws_cli(gateway: str, site: tuple[Site, str], tenant: Tenant) -> None:
 
 
 def test_projects_are_isolated(
-    gateway: str, site: tuple[Site, str], tenant: Tenant, other_tenant: Tenant
+    gateway: str, site: tuple[Site, str], tenant: Tenant, other_tenant: Tenant, admin: Stubs
 ) -> None:
     mine = ec2_client(gateway, access_key(tenant))
     theirs = ec2_client(gateway, access_key(other_tenant))
@@ -393,7 +393,7 @@ def test_projects_are_isolated(
             ImageId=run["Instances"][0]["ImageId"], InstanceType=site[1], MinCount=1, MaxCount=1
         )
     ) == ("InvalidAMIID.NotFound")
-    reader = ec2_client(gateway, access_key(tenant, "reader"))
+    reader = ec2_client(gateway, access_key(tenant, "reader", admin))
     assert len(reader.describe_instances()["Reservations"]) == 1
     assert _code(lambda: reader.terminate_instances(InstanceIds=[instance_id])) == (
         "UnauthorizedOperation"

@@ -56,9 +56,10 @@ class AccessKey:
     secret: str
 
 
-def access_key(tenant: Tenant, role: str = "member") -> AccessKey:
-    """A new access key of the tenant's `role` user in the tenant's project."""
-    stubs: Stubs = tenant.stubs[role]
+def access_key(tenant: Tenant, role: str = "member", creator: Stubs | None = None) -> AccessKey:
+    """A new access key of the tenant's `role` user in the tenant's project, created by
+    that user or by `creator` (a cloud administrator: readers may not create keys)."""
+    stubs: Stubs = creator or tenant.stubs[role]
     key = stubs.identity.CreateAccessKey(
         iapi.CreateAccessKeyRequest(
             parent=f"users/{tenant.users[role]}",

@@ -2,7 +2,9 @@
 
 NOT_FOUND and ALREADY_EXISTS name the resource type (ResourceInfo), which picks EC2's
 per-type code (`InvalidInstanceID.NotFound`, `InvalidKeyPair.Duplicate`, ...).
-INVALID_ARGUMENT is InvalidParameterValue with the field violations in the message;
+INVALID_ARGUMENT is InvalidParameterValue with the field violations in the message
+(or the reference's not-found code when a violation says a referenced key pair or image
+does not exist);
 FAILED_PRECONDITION on an instance is IncorrectInstanceState; RESOURCE_EXHAUSTED is
 InstanceLimitExceeded for instances (ResourceLimitExceeded otherwise); UNAUTHENTICATED
 AuthFailure; PERMISSION_DENIED UnauthorizedOperation; UNIMPLEMENTED
@@ -31,6 +33,11 @@ DUPLICATE = {
     "compute.kumo.dev/KeyPair": "InvalidKeyPair.Duplicate",
     "image.kumo.dev/Image": "InvalidAMIName.Duplicate",
 }
+# Field violations naming a field whose value is a reference: EC2's not-found code.
+VIOLATION = {
+    "instance.key_pairs": "InvalidKeyPair.NotFound",
+    "instance.image": "InvalidAMIID.NotFound",
+}
 _SIMPLE = {
     grpc.StatusCode.UNAUTHENTICATED: "AuthFailure",
     grpc.StatusCode.PERMISSION_DENIED: "UnauthorizedOperation",
@@ -55,6 +62,10 @@ def ec2_error(error: grpc.aio.AioRpcError) -> Ec2Error:
             resource_type = info.resource_type
         elif detail.Is(bad.DESCRIPTOR) and detail.Unpack(bad):
             violations += [f"{v.field}: {v.description}" for v in bad.field_violations]
+            for violation in bad.field_violations:
+                field = violation.field.split("[", 1)[0]
+                if field in VIOLATION and "no such" in violation.description:
+                    return Ec2Error(VIOLATION[field], violation.description)
     if code == grpc.StatusCode.NOT_FOUND:
         return Ec2Error(NOT_FOUND.get(resource_type, "InvalidParameterValue"), message)
     if code == grpc.StatusCode.ALREADY_EXISTS:
