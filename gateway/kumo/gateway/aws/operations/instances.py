@@ -53,7 +53,7 @@ def _user_data(text: str) -> bytes:
 
 
 async def run_instances(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
-    """RunInstances."""
+    """RunInstances: MinCount/MaxCount creates, ClientToken idempotency, tags, user data."""
     min_count, max_count = params["MinCount"], params["MaxCount"]
     if not 1 <= min_count <= max_count:
         raise invalid("MinCount", min_count, "MinCount must be 1 to MaxCount.")
@@ -175,7 +175,7 @@ async def _instances(
 
 
 async def describe_instances(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
-    """DescribeInstances."""
+    """DescribeInstances: filters, MaxResults/NextToken paging, one reservation each."""
     views, next_token = await _instances(backend, caller, params)
     reservations = [
         {
@@ -217,23 +217,27 @@ async def describe_instance_status(
     return result
 
 
-def _changes(key: str, action: Any, next_state: tuple[int, str]) -> Any:
+def _changes(name: str, key: str, action: Any, next_state: tuple[int, str], doc: str) -> Any:
+    """A handler applying `action` to each of `InstanceIds`, answering EC2's state changes."""
+
     async def handler(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
         changes = []
         for ec2_id in params["InstanceIds"]:
             instance = await ZONES.get(backend, caller, ec2_id)
-            code, name = ec2_state(instance)
+            code, state = ec2_state(instance)
             await action(backend, caller, instance)
-            current = next_state if next_state is not None else (code, name)
+            current = next_state
             changes.append(
                 {
                     "InstanceId": ec2_id,
-                    "PreviousState": {"Code": code, "Name": name},
+                    "PreviousState": {"Code": code, "Name": state},
                     "CurrentState": {"Code": current[0], "Name": current[1]},
                 }
             )
         return {key: changes}
 
+    handler.__name__ = handler.__qualname__ = name
+    handler.__doc__ = doc
     return handler
 
 
@@ -253,9 +257,19 @@ async def _terminate(backend: Backend, caller: Caller, instance: cpb.Instance) -
     )
 
 
-start_instances = _changes("StartingInstances", _start, PENDING)
-stop_instances = _changes("StoppingInstances", _stop, STOPPING)
-terminate_instances = _changes("TerminatingInstances", _terminate, SHUTTING_DOWN)
+start_instances = _changes(
+    "start_instances", "StartingInstances", _start, PENDING, "StartInstances (StartInstance)."
+)
+stop_instances = _changes(
+    "stop_instances", "StoppingInstances", _stop, STOPPING, "StopInstances (StopInstance)."
+)
+terminate_instances = _changes(
+    "terminate_instances",
+    "TerminatingInstances",
+    _terminate,
+    SHUTTING_DOWN,
+    "TerminateInstances (DeleteInstance); the instance is gone once deleted.",
+)
 
 
 async def reboot_instances(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
