@@ -14,7 +14,8 @@ signatures) in a subprocess. One boto3 client per target (SigV4 with a Kumo acce
 for Kumo; any key for moto), calls one after the other:
 
 1. RunInstances xN, each MinCount=MaxCount=1 (botocore fills ClientToken);
-2. DescribeInstances (no filter, all N in one answer) x`--describes`;
+2. DescribeInstances of all N x`--describes`, each following NextToken to the end (moto
+   answers 100 per page unasked, Kumo up to 1,000);
 3. TerminateInstances xN, one instance each.
 
 Per call: the client-side latency (boto3 call to parsed result). It prints p50, p95 and
@@ -140,6 +141,18 @@ def _timed(phase: Phase, call: Callable[[], Any]) -> Any:
     return result
 
 
+def _describe_all(ec2: Any) -> int:
+    """Every instance, following NextToken (moto pages by 100 when not asked; Kumo
+    answers up to 1,000 at once): the number seen."""
+    count, token = 0, None
+    while True:
+        page = ec2.describe_instances(**({"NextToken": token} if token else {}))
+        count += sum(len(r["Instances"]) for r in page["Reservations"])
+        token = page.get("NextToken")
+        if not token:
+            return count
+
+
 def run_phases(
     ec2: Any,
     image: str,
@@ -164,8 +177,7 @@ def run_phases(
         instance_ids.append(answer["Instances"][0]["InstanceId"])
     wait_running(instance_ids)
     for _ in range(args.describes):
-        answer = _timed(describe, ec2.describe_instances)
-        count = sum(len(r["Instances"]) for r in answer["Reservations"])
+        count = _timed(describe, lambda: _describe_all(ec2))
         if count != args.instances:
             print(f"  warning: DescribeInstances saw {count} instances", file=sys.stderr)
     for instance_id in instance_ids:
