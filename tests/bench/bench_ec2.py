@@ -97,7 +97,7 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], seconds: float = 60) 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode}")
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
         try:
             urllib.request.urlopen(url, timeout=1).close()
             return
