@@ -6,12 +6,12 @@ Run from the repository root:
     .venv/bin/python -m tests.bench.bench_ec2                  # 500 instances
     .venv/bin/python -m tests.bench.bench_ec2 --instances 100 --describes 10
 
-Kumo: a real API server (SQLite) and `--hosts` kumo-agents on FakeDriver in this
-process (tests/support/server.py, agent.py), and the EC2 gateway
-(`kumo.gateway.aws.app:create_app`) under uvicorn in a subprocess of its own, so that
-its CPU is not this process's. moto: `moto_server` (moto[server], which does not verify
-signatures) in a subprocess. One boto3 client per target (SigV4 with a Kumo access key
-for Kumo; any key for moto), calls one after the other:
+Kumo: `kumo-api` (SQLite) in a subprocess (tests/support/process.py), `--hosts`
+kumo-agents on FakeDriver in this process (tests/support/agent.py), and the EC2 gateway
+(`kumo.gateway.aws.app:create_app`) under uvicorn in a subprocess of its own. moto:
+`moto_server` (moto[server], which does not verify signatures) in a subprocess. One boto3
+client per target (SigV4 with a Kumo access key for Kumo; any key for moto), calls one
+after the other:
 
 1. RunInstances xN, each MinCount=MaxCount=1 (botocore fills ClientToken);
 2. DescribeInstances of all N x`--describes`, each following NextToken to the end (moto
@@ -54,13 +54,12 @@ from kumo.drivers.compute.fake import FakeDriver
 from kumo.gateway.aws import ids
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import resources_pb2 as ipb
-from kumo.server.config import load_config
 from tests.bench.bench_api import _cpu_model
 from tests.support.agent import AgentThread
 from tests.support.cloud import ADMIN_PASSWORD, Stubs, make_tenant, sign_in, unique
 from tests.support.ec2 import REGION, access_key
 from tests.support.images import upload_image
-from tests.support.server import ServerThread
+from tests.support.process import ApiProcess
 from tests.support.topology import make_site
 
 BIN = Path(sys.executable).parent
@@ -197,15 +196,15 @@ def bench_moto(args: argparse.Namespace) -> list[Phase]:
 
 def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
     """Kumo's API server and fake hosts here, the EC2 gateway in a subprocess."""
-    config = load_config(
-        None,
-        data_dir=str(workdir / "data"),
-        listen={"port": 0},
-        database={"url": f"sqlite:///{workdir / 'kumo.db'}"},
-        bootstrap={"admin_password": ADMIN_PASSWORD},
-        auth={"scrypt_log2_n": 10},
+    server = ApiProcess(
+        {
+            "KUMO_DATA_DIR": str(workdir / "data"),
+            "KUMO_DATABASE__URL": f"sqlite:///{workdir / 'kumo.db'}",
+            "KUMO_BOOTSTRAP__ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "KUMO_AUTH__SCRYPT_LOG2_N": "10",
+        }
     )
-    server = ServerThread(config)
+    server.start()
     agents: list[AgentThread] = []
     try:
         with grpc.insecure_channel(server.address) as channel:
@@ -274,7 +273,8 @@ def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
     finally:
         for agent in agents:
             agent.stop()
-        server.stop()
+        server.terminate()
+        server.close()
 
 
 def report(args: argparse.Namespace, results: dict[str, list[Phase]]) -> None:

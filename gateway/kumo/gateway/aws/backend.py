@@ -24,15 +24,16 @@ from kumo.identity.v1 import identity_service_pb2_grpc as irpc
 from kumo.image.v1 import image_service_pb2_grpc as imrpc
 from kumo.topology.v1 import topology_service_pb2_grpc as trpc
 
-_REASONS = {
-    "UNKNOWN_ACCESS_KEY": Ec2Error(
-        "AuthFailure", "AWS was not able to validate the provided access credentials"
+_REASONS = {  # ErrorInfo reason of AuthenticateSignature -> EC2 code and message
+    "UNKNOWN_ACCESS_KEY": (
+        "AuthFailure",
+        "AWS was not able to validate the provided access credentials",
     ),
-    "SIGNATURE_MISMATCH": Ec2Error(
+    "SIGNATURE_MISMATCH": (
         "SignatureDoesNotMatch",
         "The request signature we calculated does not match the signature you provided.",
     ),
-    "REQUEST_EXPIRED": Ec2Error("RequestExpired", "Request has expired."),
+    "REQUEST_EXPIRED": ("RequestExpired", "Request has expired."),
 }
 
 
@@ -90,8 +91,8 @@ def _auth_error(error: grpc.aio.AioRpcError) -> Ec2Error:
     for detail in status.details if status is not None else ():
         info = error_details_pb2.ErrorInfo()
         if detail.Unpack(info) and info.reason in _REASONS:
-            return _REASONS[info.reason]
-    return _REASONS["UNKNOWN_ACCESS_KEY"]
+            return Ec2Error(*_REASONS[info.reason])
+    return Ec2Error(*_REASONS["UNKNOWN_ACCESS_KEY"])
 
 
 async def invoke(method: Any, request: Any, caller: Caller) -> Any:

@@ -47,9 +47,12 @@ def render_error(code: str, message: str, request_id: str) -> bytes:
 
 
 def _members(out: list[str], shape: StructureShape, value: dict[str, Any]) -> None:
-    for member, member_shape in shape.members.items():
-        item = value.get(member)
-        if item is None:
+    # Over the value's keys, not the shape's members: EC2 structures have dozens of
+    # members of which a result sets a few. Keys the shape lacks are not rendered.
+    members = shape.members
+    for member, item in value.items():
+        member_shape = members.get(member)
+        if item is None or member_shape is None:
             continue
         _element(out, member_shape.serialization.get("name", member), member_shape, item)
 

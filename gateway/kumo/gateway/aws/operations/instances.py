@@ -113,7 +113,8 @@ async def run_instances(backend: Backend, caller: Caller, params: Params) -> dic
     views = [instance_view(i) for i in created]
     for index, view in enumerate(views):
         view["AmiLaunchIndex"] = index
-        view["ClientToken"] = token
+        if token:
+            view["ClientToken"] = token
     return {
         "ReservationId": ids.reservation_id(views[0]["InstanceId"]),
         "OwnerId": caller.project,
