@@ -30,7 +30,7 @@ from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.drivers.compute.fake import FakeDriver
-from kumo.gateway.aws import ids
+from kumo.gateway.aws import ids, sigv4
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import resources_pb2 as ipb
 from tests.support.agent import AgentThread
@@ -575,6 +575,27 @@ def test_authenticate_signature_rpc(channel: grpc.Channel, tenant: Tenant) -> No
     )
     code, status = rpc_error(lambda: anonymous.identity.AuthenticateSignature(request))
     assert code == grpc.StatusCode.UNAUTHENTICATED and status is not None
+
+    body, headers = _signed("http://kumo.test", key, DESCRIBE)
+    lowered = {k.lower(): [v] for k, v in headers.items()}
+    lowered["host"] = ["kumo.test"]
+    signed = sigv4.signed_request("POST", "/", "", lowered, body, datetime.now(UTC))
+    token = anonymous.identity.AuthenticateSignature(
+        iapi.AuthenticateSignatureRequest(
+            access_key_id=signed.access_key_id,
+            credential_scope=signed.credential_scope,
+            request_time=signed.request_time,
+            canonical_request=signed.canonical_request,
+            signature=signed.signature,
+        )
+    ).token
+    assert token.project == tenant.name and token.user == f"users/{tenant.users['member']}"
+    lifetime = token.expire_time.ToDatetime(tzinfo=UTC) - datetime.now(UTC)
+    assert timedelta(minutes=14) < lifetime <= timedelta(minutes=15)
+    project = Stubs(channel, token.token).identity.GetProject(
+        iapi.GetProjectRequest(name=tenant.name)
+    )
+    assert project.name == tenant.name
     old = iapi.AuthenticateSignatureRequest()
     old.CopyFrom(request)
     old.request_time = "20200101T000000Z"
