@@ -549,6 +549,9 @@ def test_bad_input_is_never_a_500(gateway: str, tenant: Tenant) -> None:
             "InvalidParameterValue"
         ),
         "Action=DescribeInstances&Version=2016-11-15&%zz=%": "UnknownParameter",
+        "Action=CreateTags&Version=2016-11-15&ResourceId.1=i-x&Tag.1.Value=v": "MissingParameter",
+        "Action=DeleteTags&Version=2016-11-15&ResourceId.1=i-x&Tag.1.Value=v": "MissingParameter",
+        "Action=DescribeInstances&Version=2016-11-15&Filter.1.Value.1=v": "InvalidParameterValue",
     }
     for body, code in cases.items():
         signed_body, headers = _signed(gateway, key, body)

@@ -20,6 +20,19 @@ def tags_of(labels: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in sorted(labels.items())]
 
 
+def tag_map(tags: list[dict[str, str]], parameter: str) -> dict[str, str]:
+    """Request tags as key → value; MissingParameter for a tag without a Key."""
+    result = {}
+    for index, tag in enumerate(tags, 1):
+        if not tag.get("Key"):
+            raise Ec2Error(
+                "MissingParameter",
+                f"The request must contain the parameter {parameter}.{index}.Key",
+            )
+        result[tag["Key"]] = tag.get("Value", "")
+    return result
+
+
 def time_of(stamp: Timestamp) -> datetime:
     """A protobuf timestamp as an aware datetime."""
     moment: datetime = stamp.ToDatetime(tzinfo=UTC)

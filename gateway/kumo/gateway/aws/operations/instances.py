@@ -22,7 +22,13 @@ from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.aws import ids
 from kumo.gateway.aws.backend import Backend, Caller, invoke
 from kumo.gateway.aws.errors import Ec2Error, invalid, missing
-from kumo.gateway.aws.operations.common import Params, filters_of, label_term, matches
+from kumo.gateway.aws.operations.common import (
+    Params,
+    filters_of,
+    label_term,
+    matches,
+    tag_map,
+)
 from kumo.gateway.aws.operations.images import image_name
 from kumo.gateway.aws.operations.instance_views import (
     PENDING,
@@ -75,7 +81,7 @@ async def run_instances(backend: Backend, caller: Caller, params: Params) -> dic
     labels = {}
     for spec in params.get("TagSpecifications") or []:
         if spec.get("ResourceType", "instance") == "instance":
-            labels.update({t["Key"]: t.get("Value", "") for t in spec.get("Tags") or []})
+            labels.update(tag_map(spec.get("Tags") or [], "TagSpecification.N.Tag"))
     template = cpb.Instance(
         flavor=f"flavors/{params['InstanceType']}",
         image=await image_name(backend, caller, params["ImageId"]),

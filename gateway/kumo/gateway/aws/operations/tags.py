@@ -16,7 +16,7 @@ from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.aws import ids
 from kumo.gateway.aws.backend import Backend, Caller, invoke
 from kumo.gateway.aws.errors import Ec2Error
-from kumo.gateway.aws.operations.common import Params, filters_of, matches
+from kumo.gateway.aws.operations.common import Params, filters_of, matches, tag_map
 from kumo.gateway.aws.operations.images import image_name
 from kumo.gateway.aws.operations.instance_views import ZONES
 from kumo.image.v1 import image_service_pb2 as iapi
@@ -56,7 +56,7 @@ async def _relabel(backend: Backend, caller: Caller, resource: str, change: Chan
 
 async def create_tags(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
     """CreateTags: adds or overwrites tags on each resource."""
-    tags = {t["Key"]: t.get("Value", "") for t in params["Tags"]}
+    tags = tag_map(params["Tags"], "Tag")
     for resource in params["Resources"]:
         await _relabel(backend, caller, resource, lambda labels: labels.update(tags))
     return {}
@@ -65,6 +65,8 @@ async def create_tags(backend: Backend, caller: Caller, params: Params) -> dict[
 async def delete_tags(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
     """DeleteTags: no Tags removes every tag; a tag with a Value only if it matches."""
     given = params.get("Tags")
+    if given is not None:
+        tag_map(given, "Tag")  # every tag names a Key
 
     def change(labels: dict[str, str]) -> None:
         if given is None:
