@@ -30,7 +30,8 @@ from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.drivers.compute.fake import FakeDriver
-from kumo.gateway.aws import ids, sigv4
+from kumo.gateway.aws import ids, model, sigv4
+from kumo.gateway.aws.dispatch import HANDLERS
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import resources_pb2 as ipb
 from tests.support.agent import AgentThread
@@ -612,3 +613,18 @@ def test_authenticate_signature_rpc(channel: grpc.Channel, tenant: Tenant) -> No
     assert rpc_error(lambda: anonymous.identity.AuthenticateSignature(skewed))[0] == (
         grpc.StatusCode.INVALID_ARGUMENT
     )
+
+
+def test_every_model_operation_answers_without_a_500(gateway: str, tenant: Tenant) -> None:
+    """Each of the model's operations, called with no parameters: the implemented ones
+    answer (or name a missing parameter), every other one is UnsupportedOperation."""
+    key = access_key(tenant)
+    implemented = set(HANDLERS)
+    for action in model.ec2_model().operation_names:
+        body, headers = _signed(gateway, key, f"Action={action}&Version=2016-11-15")
+        status, text = _send(gateway, body, headers)
+        assert status < 500, (action, text)
+        if action not in implemented:
+            assert (status, _error_code(text)) == (400, "UnsupportedOperation"), action
+        elif status != 200:
+            assert _error_code(text) == "MissingParameter", (action, text)
