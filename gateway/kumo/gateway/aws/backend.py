@@ -43,7 +43,6 @@ class Caller:
 
     project: str  # id
     metadata: tuple[tuple[str, str], ...]
-    cache: dict[str, Any] = field(default_factory=dict)  # per-request memo for handlers
 
     @property
     def project_name(self) -> str:
@@ -51,11 +50,23 @@ class Caller:
         return f"projects/{self.project}"
 
 
+@dataclass
+class Memory:
+    """What the gateway remembers between requests, per backend (so per API server):
+    each instance's zone (EC2 ids do not carry it), the zone ids with when they were
+    read, and AMI id → image name. Lost on restart; re-learned from the API."""
+
+    instance_zones: dict[tuple[str, str], str] = field(default_factory=dict)
+    zone_list: tuple[float, list[str]] = (0.0, [])
+    image_names: dict[str, str] = field(default_factory=dict)
+
+
 class Backend:
     """Stubs of the services the EC2 dialect adapts, on one grpc.aio channel."""
 
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self.channel = channel
+        self.memory = Memory()
         self.identity = irpc.IdentityServiceStub(channel)
         self.compute = crpc.ComputeServiceStub(channel)
         self.images = imrpc.ImageServiceStub(channel)

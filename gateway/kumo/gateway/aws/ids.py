@@ -4,7 +4,8 @@
   ClientToken when given, so a repeat names the same instances), and that id is its EC2
   id. An instance created natively (say `web-1`) is `i-web-1` in EC2. Kumo ids start with
   a letter, so the two forms never collide: `i-0...` is the instance id itself, any other
-  `i-X` is instance `X`. The zone is not in the id: it is looked up (`instances.locate`).
+  `i-X` is instance `X`. The zone is not in the id: it is remembered or looked up
+  (`operations.instance_views.find_instance`).
 - Images: `ami-` + the first 17 hex digits of SHA-256 of the image's name
   (`projects/{p}/images/{i}`): stable, and unique among the images a caller can see.
 - Key pairs: the EC2 key name is the Kumo key pair id; `key-` + 17 hex digits of

@@ -17,7 +17,7 @@ from kumo.gateway.aws import ids
 from kumo.gateway.aws.backend import Backend, Caller, invoke
 from kumo.gateway.aws.errors import Ec2Error
 from kumo.gateway.aws.operations.common import Params, filters_of, matches, tags_of, time_of
-from kumo.gateway.aws.operations.instance_views import ZONES
+from kumo.gateway.aws.operations.instance_views import find_instance
 from kumo.image.v1 import image_service_pb2 as iapi
 from kumo.image.v1 import resources_pb2 as ipb
 
@@ -27,7 +27,6 @@ _STATES = {
     ipb.Image.STATE_ERROR: "failed",
     ipb.Image.STATE_DELETING: "deregistered",
 }
-_NAMES: dict[str, str] = {}  # ami id -> image name, learned from lists
 FILTER_FIELDS = {
     "image-id": lambda i: [i["ImageId"]],
     "name": lambda i: [i["Name"]],
@@ -66,7 +65,7 @@ async def _visible(backend: Backend, caller: Caller) -> list[ipb.Image]:
         response = await invoke(backend.images.ListImages, request, caller)
         images.extend(response.images)
         for image in response.images:
-            _NAMES[ids.image_ec2_id(image.name)] = image.name
+            backend.memory.image_names[ids.image_ec2_id(image.name)] = image.name
         if not response.next_page_token:
             return images
         request.page_token = response.next_page_token
@@ -76,11 +75,11 @@ async def image_name(backend: Backend, caller: Caller, ami: str) -> str:
     """The name of the image with EC2 id `ami`; InvalidAMIID.* if none is visible."""
     if not ami.startswith("ami-"):
         raise Ec2Error("InvalidAMIID.Malformed", f'Invalid id: "{ami}"')
-    if ami not in _NAMES:
+    if ami not in backend.memory.image_names:
         await _visible(backend, caller)
-    if ami not in _NAMES:
+    if ami not in backend.memory.image_names:
         raise Ec2Error("InvalidAMIID.NotFound", f"The image id '[{ami}]' does not exist")
-    return _NAMES[ami]
+    return backend.memory.image_names[ami]
 
 
 async def describe_images(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
@@ -106,7 +105,7 @@ async def describe_images(backend: Backend, caller: Caller, params: Params) -> d
 
 async def create_image(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
     """CreateImage: SnapshotInstance into a new private image named after `Name`."""
-    instance = await ZONES.get(backend, caller, params["InstanceId"])
+    instance = await find_instance(backend, caller, params["InstanceId"])
     image_id = "img-" + secrets.token_hex(6)
     await invoke(
         backend.compute.SnapshotInstance,
@@ -122,5 +121,5 @@ async def create_image(backend: Backend, caller: Caller, params: Params) -> dict
     update.update_mask.paths.extend(["display_name", "description"])
     with contextlib.suppress(Ec2Error):  # the snapshot stands; only its display name is lost
         await invoke(backend.images.UpdateImage, update, caller)
-    _NAMES[ids.image_ec2_id(name)] = name
+    backend.memory.image_names[ids.image_ec2_id(name)] = name
     return {"ImageId": ids.image_ec2_id(name)}

@@ -74,57 +74,47 @@ def instance_view(instance: cpb.Instance) -> dict[str, Any]:
     return view
 
 
-class ZoneIndex:
-    """Where each instance lives (its zone), learned from creates and lists; a miss
-    probes the zones (their list cached for 30 s)."""
+MAX_REMEMBERED = 200_000
 
-    def __init__(self, capacity: int = 200_000) -> None:
-        self.capacity = capacity
-        self._zones: dict[tuple[str, str], str] = {}
-        self._zone_list: tuple[float, list[str]] = (0.0, [])
 
-    def learn(self, project: str, instance_name: str) -> None:
-        """Records an instance's zone."""
-        if len(self._zones) >= self.capacity:
-            self._zones.clear()
-        self._zones[(project, instance_name.rsplit("/", 1)[-1])] = zone_of(instance_name)
+def learn(backend: Backend, project: str, instance_name: str) -> None:
+    """Remembers an instance's zone."""
+    zones = backend.memory.instance_zones
+    if len(zones) >= MAX_REMEMBERED:
+        zones.clear()
+    zones[(project, instance_name.rsplit("/", 1)[-1])] = zone_of(instance_name)
 
-    def forget(self, project: str, kumo_id: str) -> None:
-        """Drops an instance (deleted)."""
-        self._zones.pop((project, kumo_id), None)
 
-    async def zones(self, backend: Backend, caller: Caller) -> list[str]:
-        """The ids of every zone (cached)."""
-        fetched_at, zones = self._zone_list
-        if time.monotonic() - fetched_at > ZONE_TTL_SECONDS or not zones:
-            response = await invoke(
-                backend.topology.ListZones, tapi.ListZonesRequest(page_size=1000), caller
+async def zone_ids(backend: Backend, caller: Caller) -> list[str]:
+    """The ids of every zone (read again after 30 s)."""
+    fetched_at, zones = backend.memory.zone_list
+    if time.monotonic() - fetched_at > ZONE_TTL_SECONDS or not zones:
+        response = await invoke(
+            backend.topology.ListZones, tapi.ListZonesRequest(page_size=1000), caller
+        )
+        zones = [z.name.removeprefix("zones/") for z in response.zones]
+        backend.memory.zone_list = (time.monotonic(), zones)
+    return zones
+
+
+async def find_instance(backend: Backend, caller: Caller, ec2_id: str) -> cpb.Instance:
+    """The instance with this EC2 id in the caller's project: in its remembered zone, or
+    else probing every zone. Raises InvalidInstanceID.Malformed / .NotFound."""
+    kumo_id = ids.instance_kumo_id(ec2_id)
+    if kumo_id is None:
+        raise Ec2Error("InvalidInstanceID.Malformed", f'Invalid id: "{ec2_id}"')
+    known = backend.memory.instance_zones.get((caller.project, kumo_id))
+    for zone in [known] if known else await zone_ids(backend, caller):
+        name = f"{caller.project_name}/zones/{zone}/instances/{kumo_id}"
+        try:
+            instance = await invoke(
+                backend.compute.GetInstance, capi.GetInstanceRequest(name=name), caller
             )
-            zones = [z.name.removeprefix("zones/") for z in response.zones]
-            self._zone_list = (time.monotonic(), zones)
-        return zones
-
-    async def get(self, backend: Backend, caller: Caller, ec2_id: str) -> cpb.Instance:
-        """The instance with this EC2 id in the caller's project; InvalidInstanceID.*."""
-        kumo_id = ids.instance_kumo_id(ec2_id)
-        if kumo_id is None:
-            raise Ec2Error("InvalidInstanceID.Malformed", f'Invalid id: "{ec2_id}"')
-        known = self._zones.get((caller.project, kumo_id))
-        candidates = [known] if known else await self.zones(backend, caller)
-        for zone in candidates:
-            name = f"{caller.project_name}/zones/{zone}/instances/{kumo_id}"
-            try:
-                instance = await invoke(
-                    backend.compute.GetInstance, capi.GetInstanceRequest(name=name), caller
-                )
-            except Ec2Error as error:
-                if error.code in ("InvalidInstanceID.NotFound", "InvalidParameterValue"):
-                    continue
-                raise
-            self.learn(caller.project, instance.name)
-            return instance  # type: ignore[no-any-return]
-        self.forget(caller.project, kumo_id)
-        raise Ec2Error("InvalidInstanceID.NotFound", f"The instance ID '{ec2_id}' does not exist")
-
-
-ZONES = ZoneIndex()
+        except Ec2Error as error:
+            if error.code in ("InvalidInstanceID.NotFound", "InvalidParameterValue"):
+                continue
+            raise
+        learn(backend, caller.project, instance.name)
+        return instance  # type: ignore[no-any-return]
+    backend.memory.instance_zones.pop((caller.project, kumo_id), None)
+    raise Ec2Error("InvalidInstanceID.NotFound", f"The instance ID '{ec2_id}' does not exist")

@@ -34,9 +34,11 @@ from kumo.gateway.aws.operations.instance_views import (
     PENDING,
     SHUTTING_DOWN,
     STOPPING,
-    ZONES,
     ec2_state,
+    find_instance,
     instance_view,
+    learn,
+    zone_ids,
 )
 
 _TOKEN_NAMESPACE = uuid.UUID("5f1c3a52-8e0b-4f0e-9a43-6b0f5f0c2e11")
@@ -74,7 +76,7 @@ async def run_instances(backend: Backend, caller: Caller, params: Params) -> dic
         raise missing("InstanceType")
     zone = (params.get("Placement") or {}).get("AvailabilityZone")
     if not zone:
-        zones = await ZONES.zones(backend, caller)
+        zones = await zone_ids(backend, caller)
         if not zones:
             raise Ec2Error("InsufficientInstanceCapacity", "No availability zone exists.")
         zone = zones[0]
@@ -114,7 +116,7 @@ async def run_instances(backend: Backend, caller: Caller, params: Params) -> dic
         instance.name = f"{parent}/instances/{instance_id}"
         instance.state = cpb.Instance.STATE_PROVISIONING
         instance.create_time.GetCurrentTime()
-        ZONES.learn(caller.project, instance.name)
+        learn(backend, caller.project, instance.name)
         created.append(instance)
     views = [instance_view(i) for i in created]
     for index, view in enumerate(views):
@@ -148,7 +150,7 @@ async def _instances(
                 "InvalidParameterCombination",
                 "The parameter instancesSet cannot be used with the parameter maxResults",
             )
-        found = [instance_view(await ZONES.get(backend, caller, i)) for i in wanted]
+        found = [instance_view(await find_instance(backend, caller, i)) for i in wanted]
         return [v for v in found if matches(v, filters, FILTER_FIELDS)], ""
     if max_results is not None and not 5 <= max_results <= 1000:
         raise invalid("MaxResults", max_results, "It must be between 5 and 1000.")
@@ -172,7 +174,7 @@ async def _instances(
     while True:
         response = await invoke(backend.compute.ListInstances, request, caller)
         for instance in response.instances:
-            ZONES.learn(caller.project, instance.name)
+            learn(backend, caller.project, instance.name)
             view = instance_view(instance)
             if matches(view, filters, FILTER_FIELDS):
                 views.append(view)
@@ -230,7 +232,7 @@ def _changes(name: str, key: str, action: Any, next_state: tuple[int, str], doc:
     async def handler(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
         changes = []
         for ec2_id in params["InstanceIds"]:
-            instance = await ZONES.get(backend, caller, ec2_id)
+            instance = await find_instance(backend, caller, ec2_id)
             code, state = ec2_state(instance)
             await action(backend, caller, instance)
             current = next_state
@@ -282,7 +284,7 @@ terminate_instances = _changes(
 async def reboot_instances(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
     """RebootInstances (no output members)."""
     for ec2_id in params["InstanceIds"]:
-        instance = await ZONES.get(backend, caller, ec2_id)
+        instance = await find_instance(backend, caller, ec2_id)
         await invoke(
             backend.compute.RebootInstance, capi.RebootInstanceRequest(name=instance.name), caller
         )

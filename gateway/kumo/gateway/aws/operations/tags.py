@@ -18,7 +18,7 @@ from kumo.gateway.aws.backend import Backend, Caller, invoke
 from kumo.gateway.aws.errors import Ec2Error
 from kumo.gateway.aws.operations.common import Params, filters_of, matches, tag_map
 from kumo.gateway.aws.operations.images import image_name
-from kumo.gateway.aws.operations.instance_views import ZONES
+from kumo.gateway.aws.operations.instance_views import find_instance
 from kumo.image.v1 import image_service_pb2 as iapi
 
 FILTER_FIELDS = {
@@ -32,7 +32,7 @@ Change = Callable[[dict[str, str]], None]
 
 async def _relabel(backend: Backend, caller: Caller, resource: str, change: Change) -> None:
     if resource.startswith("i-"):
-        instance = await ZONES.get(backend, caller, resource)
+        instance = await find_instance(backend, caller, resource)
         labels = dict(instance.labels)
         change(labels)
         request = capi.UpdateInstanceRequest(
