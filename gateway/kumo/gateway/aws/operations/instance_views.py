@@ -58,10 +58,8 @@ def instance_view(instance: cpb.Instance) -> dict[str, Any]:
         "InstanceType": instance.flavor.removeprefix("flavors/"),
         "LaunchTime": time_of(instance.create_time),
         "Placement": {"AvailabilityZone": zone_of(instance.name)},
-        "AmiLaunchIndex": 0,
         "Architecture": "x86_64",
         "VirtualizationType": "hvm",
-        "RootDeviceType": "ebs",
     }
     if instance.labels:
         view["Tags"] = tags_of(instance.labels)
