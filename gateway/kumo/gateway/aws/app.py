@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 import grpc
 
@@ -109,7 +110,10 @@ class Ec2App:
             headers.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
         raw_query = scope.get("query_string", b"").decode("latin-1")
         now = datetime.now(UTC)
-        signed = sigv4.signed_request(method, scope.get("path", "/"), raw_query, headers, body, now)
+        # The path as the client sent (and signed) it, even when mounted under a prefix.
+        raw_path = scope.get("raw_path")
+        path = unquote(raw_path.decode("latin-1")) if raw_path else scope.get("path", "/")
+        signed = sigv4.signed_request(method, path, raw_query, headers, body, now)
         caller = await self.backend.authenticate(signed)
         fields = sigv4.query_pairs(raw_query)
         if method == "POST" and body:
