@@ -197,6 +197,28 @@ def test_instance_life_cycle(gateway: str, site: tuple[Site, str], tenant: Tenan
     )
 
 
+def test_create_image_from_an_instance(
+    gateway: str, site: tuple[Site, str], tenant: Tenant
+) -> None:
+    ec2 = ec2_client(gateway, access_key(tenant))
+    run = ec2.run_instances(ImageId=_ami(tenant), InstanceType=site[1], MinCount=1, MaxCount=1)
+    instance_id = run["Instances"][0]["InstanceId"]
+    _wait_state(ec2, [instance_id], "running")
+    ami = ec2.create_image(InstanceId=instance_id, Name="golden", Description="from ec2")["ImageId"]
+    deadline = time.monotonic() + WAIT_SECONDS
+    while (image := ec2.describe_images(ImageIds=[ami])["Images"][0])["State"] != "available":
+        assert image["State"] == "pending" and time.monotonic() < deadline, image
+        time.sleep(0.3)
+    assert (image["Name"], image["Description"], image["OwnerId"]) == (
+        "golden",
+        "from ec2",
+        tenant.project,
+    )
+    second = ec2.run_instances(ImageId=ami, InstanceType=site[1], MinCount=1, MaxCount=1)
+    assert second["Instances"][0]["ImageId"] == ami
+    ec2.terminate_instances(InstanceIds=[instance_id, second["Instances"][0]["InstanceId"]])
+
+
 def test_run_instances_errors(gateway: str, site: tuple[Site, str], tenant: Tenant) -> None:
     ec2 = ec2_client(gateway, access_key(tenant))
     ami = _ami(tenant)
