@@ -214,6 +214,12 @@ def test_create_image_from_an_instance(
         "from ec2",
         tenant.project,
     )
+    ec2.create_tags(Resources=[ami], Tags=[{"Key": "tier", "Value": "gold"}])
+    tags = ec2.describe_tags(Filters=[{"Name": "resource-type", "Values": ["image"]}])["Tags"]
+    assert [(t["ResourceId"], t["Key"], t["Value"]) for t in tags] == [(ami, "tier", "gold")]
+    assert ec2.describe_images(ImageIds=[ami])["Images"][0]["Tags"] == [
+        {"Key": "tier", "Value": "gold"}
+    ]
     second = ec2.run_instances(ImageId=ami, InstanceType=site[1], MinCount=1, MaxCount=1)
     assert second["Instances"][0]["ImageId"] == ami
     ec2.terminate_instances(InstanceIds=[instance_id, second["Instances"][0]["InstanceId"]])
