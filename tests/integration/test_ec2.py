@@ -534,6 +534,16 @@ def test_signatures(gateway: str, tenant: Tenant) -> None:
     assert _send(gateway, body, headers)[0] == 200
 
 
+def test_deleted_access_key_stops_at_once(gateway: str, tenant: Tenant) -> None:
+    key = access_key(tenant)
+    ec2 = ec2_client(gateway, key)
+    assert ec2.describe_key_pairs()["KeyPairs"] == []
+    tenant.stubs["member"].identity.DeleteAccessKey(
+        iapi.DeleteAccessKeyRequest(name=f"users/{tenant.users['member']}/accessKeys/{key.key_id}")
+    )
+    assert _code(ec2.describe_key_pairs) == "AuthFailure"
+
+
 def _presigned(url: str, key: AccessKey, expires: int, when: datetime | None = None) -> str:
     request = AWSRequest(method="GET", url=url + "/?" + DESCRIBE)
     signer = SigV4QueryAuth(Credentials(key.key_id, key.secret), "ec2", REGION, expires=expires)
