@@ -427,6 +427,18 @@ def ops_of(c: Caller) -> Any:
     return c.stubs.operations
 
 
+def _forged_signature(key_name: str) -> iapi.AuthenticateSignatureRequest:
+    """A SigV4 check of B's access key with a signature made without its secret."""
+    now = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return iapi.AuthenticateSignatureRequest(
+        access_key_id=key_name.rsplit("/", 1)[-1],
+        credential_scope=f"{now[:8]}/kumo-1/ec2/aws4_request",
+        request_time=now,
+        canonical_request="POST\n/\n\nhost:kumo\n\nhost\n" + "0" * 64,
+        signature="0" * 64,
+    )
+
+
 TABLE: dict[str, Row] = {
     # ---------------------------------------------------------------- tokens
     _IDENTITY + "IssueToken": Row(
@@ -452,6 +464,15 @@ TABLE: dict[str, Row] = {
                 ),
                 each(UA),
                 snapshot=b_assignments,
+            ),
+        ),
+    ),
+    _IDENTITY + "AuthenticateSignature": Row(
+        cases=(
+            Case(
+                "b-key-without-its-secret",
+                lambda c, w: ident(c).AuthenticateSignature(_forged_signature(w.b_key)),
+                each(UA),
             ),
         ),
     ),

@@ -174,9 +174,19 @@ class QuotaExceeded(KumoError):
 
 
 class Unauthenticated(KumoError):
-    """No valid credentials: missing, malformed, forged, expired or revoked."""
+    """No valid credentials: missing, malformed, forged, expired or revoked. An optional
+    `reason` (UPPER_SNAKE) is sent as ErrorInfo for callers that must tell causes apart."""
 
     code = grpc.StatusCode.UNAUTHENTICATED
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def details(self) -> list[Message]:
+        if not self.reason:
+            return []
+        return [error_details_pb2.ErrorInfo(reason=self.reason, domain="kumo.dev")]
 
 
 class PermissionDenied(KumoError):

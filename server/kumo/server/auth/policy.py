@@ -41,6 +41,7 @@ _STORAGE = "/kumo.storage.v1.StorageService/"
 
 POLICY: dict[str, Rule] = {
     _IDENTITY + "IssueToken": Rule.PUBLIC,
+    _IDENTITY + "AuthenticateSignature": Rule.PUBLIC,
     _IDENTITY + "ValidateToken": Rule.AUTHENTICATED,
     _IDENTITY + "RevokeToken": Rule.AUTHENTICATED,
     _IDENTITY + "CreateProject": Rule.CLOUD_ADMIN,

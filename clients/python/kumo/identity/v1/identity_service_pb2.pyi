@@ -76,6 +76,26 @@ class RevokeTokenResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class AuthenticateSignatureRequest(_message.Message):
+    __slots__ = ("access_key_id", "credential_scope", "request_time", "canonical_request", "signature")
+    ACCESS_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_SCOPE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_TIME_FIELD_NUMBER: _ClassVar[int]
+    CANONICAL_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    access_key_id: str
+    credential_scope: str
+    request_time: str
+    canonical_request: str
+    signature: str
+    def __init__(self, access_key_id: _Optional[str] = ..., credential_scope: _Optional[str] = ..., request_time: _Optional[str] = ..., canonical_request: _Optional[str] = ..., signature: _Optional[str] = ...) -> None: ...
+
+class AuthenticateSignatureResponse(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: _resources_pb2.Token
+    def __init__(self, token: _Optional[_Union[_resources_pb2.Token, _Mapping]] = ...) -> None: ...
+
 class CreateProjectRequest(_message.Message):
     __slots__ = ("project", "project_id", "request_id")
     PROJECT_FIELD_NUMBER: _ClassVar[int]

@@ -53,6 +53,11 @@ class IdentityServiceStub:
                 request_serializer=kumo_dot_identity_dot_v1_dot_identity__service__pb2.RevokeTokenRequest.SerializeToString,
                 response_deserializer=kumo_dot_identity_dot_v1_dot_identity__service__pb2.RevokeTokenResponse.FromString,
                 _registered_method=True)
+        self.AuthenticateSignature = channel.unary_unary(
+                '/kumo.identity.v1.IdentityService/AuthenticateSignature',
+                request_serializer=kumo_dot_identity_dot_v1_dot_identity__service__pb2.AuthenticateSignatureRequest.SerializeToString,
+                response_deserializer=kumo_dot_identity_dot_v1_dot_identity__service__pb2.AuthenticateSignatureResponse.FromString,
+                _registered_method=True)
         self.CreateProject = channel.unary_unary(
                 '/kumo.identity.v1.IdentityService/CreateProject',
                 request_serializer=kumo_dot_identity_dot_v1_dot_identity__service__pb2.CreateProjectRequest.SerializeToString,
@@ -179,6 +184,21 @@ class IdentityServiceServicer:
     def RevokeToken(self, request, context):
         """Revokes a token at once. Idempotent. Callers may revoke their own token;
         cloud administrators may revoke any.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AuthenticateSignature(self, request, context):
+        """Checks an AWS Signature Version 4 made with an access key's secret, and
+        returns a short-lived token (15 minutes) for the key's user scoped to the
+        key's project, as Keystone's ec2tokens does: the gateway builds the
+        canonical request, the secret never leaves the server. Needs no token.
+        The request time must be within 15 minutes of now, or, when the canonical
+        query carries `X-Amz-Expires` (a presigned request), not past that many
+        seconds after it. Failures are UNAUTHENTICATED with an ErrorInfo reason:
+        UNKNOWN_ACCESS_KEY, SIGNATURE_MISMATCH or REQUEST_EXPIRED; a malformed
+        request is INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -350,6 +370,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.RevokeToken,
                     request_deserializer=kumo_dot_identity_dot_v1_dot_identity__service__pb2.RevokeTokenRequest.FromString,
                     response_serializer=kumo_dot_identity_dot_v1_dot_identity__service__pb2.RevokeTokenResponse.SerializeToString,
+            ),
+            'AuthenticateSignature': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthenticateSignature,
+                    request_deserializer=kumo_dot_identity_dot_v1_dot_identity__service__pb2.AuthenticateSignatureRequest.FromString,
+                    response_serializer=kumo_dot_identity_dot_v1_dot_identity__service__pb2.AuthenticateSignatureResponse.SerializeToString,
             ),
             'CreateProject': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateProject,
@@ -534,6 +559,33 @@ class IdentityService:
             '/kumo.identity.v1.IdentityService/RevokeToken',
             kumo_dot_identity_dot_v1_dot_identity__service__pb2.RevokeTokenRequest.SerializeToString,
             kumo_dot_identity_dot_v1_dot_identity__service__pb2.RevokeTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthenticateSignature(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kumo.identity.v1.IdentityService/AuthenticateSignature',
+            kumo_dot_identity_dot_v1_dot_identity__service__pb2.AuthenticateSignatureRequest.SerializeToString,
+            kumo_dot_identity_dot_v1_dot_identity__service__pb2.AuthenticateSignatureResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,11 +12,13 @@ from kumo.server.services.identity.access_keys import AccessKeyMethods
 from kumo.server.services.identity.projects import ProjectMethods
 from kumo.server.services.identity.quotas import QuotaMethods
 from kumo.server.services.identity.roles import RoleMethods
+from kumo.server.services.identity.signatures import SignatureMethods
 from kumo.server.services.identity.tokens import TokenMethods
 from kumo.server.services.identity.users import UserMethods
 
 
 class IdentityService(
+    SignatureMethods,  # extends TokenMethods
     TokenMethods,
     ProjectMethods,
     UserMethods,

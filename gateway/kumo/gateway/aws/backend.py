@@ -1,0 +1,114 @@
+"""The gRPC side of the EC2 dialect: stubs over one channel, and each request's caller.
+
+`Backend.authenticate` sends a request's SigV4 parts to the identity service and returns
+the `Caller` (a 15-minute token for the access key's user in its project). Handlers call
+Kumo with `caller.metadata`. gRPC failures become EC2 errors in `grpc_errors.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.longrunning import operations_pb2_grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from kumo.compute.v1 import compute_service_pb2_grpc as crpc
+from kumo.gateway.aws.errors import Ec2Error
+from kumo.gateway.aws.grpc_errors import ec2_error
+from kumo.gateway.aws.sigv4 import SignedRequest
+from kumo.identity.v1 import identity_service_pb2 as iapi
+from kumo.identity.v1 import identity_service_pb2_grpc as irpc
+from kumo.image.v1 import image_service_pb2_grpc as imrpc
+from kumo.topology.v1 import topology_service_pb2_grpc as trpc
+
+_REASONS = {  # ErrorInfo reason of AuthenticateSignature -> EC2 code and message
+    "UNKNOWN_ACCESS_KEY": (
+        "AuthFailure",
+        "AWS was not able to validate the provided access credentials",
+    ),
+    "SIGNATURE_MISMATCH": (
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided.",
+    ),
+    "REQUEST_EXPIRED": ("RequestExpired", "Request has expired."),
+}
+
+
+@dataclass
+class Caller:
+    """Who a request acts for: the token's project, and the gRPC metadata carrying it."""
+
+    project: str  # id
+    metadata: tuple[tuple[str, str], ...]
+
+    @property
+    def project_name(self) -> str:
+        """`projects/{project}`."""
+        return f"projects/{self.project}"
+
+
+@dataclass
+class Memory:
+    """What the gateway remembers between requests, per backend (so per API server):
+    each instance's zone (EC2 ids do not carry it), the zone ids with when they were
+    read, and AMI id → image name. Lost on restart; re-learned from the API."""
+
+    instance_zones: dict[tuple[str, str], str] = field(default_factory=dict)
+    zone_list: tuple[float, list[str]] = (0.0, [])
+    image_names: dict[str, str] = field(default_factory=dict)
+
+
+class Backend:
+    """Stubs of the services the EC2 dialect adapts, on one grpc.aio channel."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self.channel = channel
+        self.memory = Memory()
+        self.identity = irpc.IdentityServiceStub(channel)
+        self.compute = crpc.ComputeServiceStub(channel)
+        self.images = imrpc.ImageServiceStub(channel)
+        self.topology = trpc.TopologyServiceStub(channel)
+        self.operations = operations_pb2_grpc.OperationsStub(channel)
+
+    async def authenticate(self, signed: SignedRequest) -> Caller:
+        """The caller of a signed request. Raises Ec2Error (AuthFailure,
+        SignatureDoesNotMatch, RequestExpired, Unavailable)."""
+        try:
+            response = await self.identity.AuthenticateSignature(
+                iapi.AuthenticateSignatureRequest(
+                    access_key_id=signed.access_key_id,
+                    credential_scope=signed.credential_scope,
+                    request_time=signed.request_time,
+                    canonical_request=signed.canonical_request,
+                    signature=signed.signature,
+                )
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT):
+                raise _auth_error(error) from None
+            raise Ec2Error("Unavailable", "The identity service is unavailable.") from None
+        token = response.token
+        return Caller(
+            project=token.project.removeprefix("projects/"),
+            metadata=(("authorization", f"Bearer {token.token}"),),
+        )
+
+
+def _auth_error(error: grpc.aio.AioRpcError) -> Ec2Error:
+    status = rpc_status.from_call(error)
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info) and info.reason in _REASONS:
+            return Ec2Error(*_REASONS[info.reason])
+    return Ec2Error(*_REASONS["UNKNOWN_ACCESS_KEY"])
+
+
+async def invoke(method: Any, request: Any, caller: Caller) -> Any:
+    """Calls one unary Kumo method as the caller. Raises Ec2Error (see grpc_errors)."""
+    try:
+        return await method(request, metadata=caller.metadata)
+    except grpc.aio.AioRpcError as error:
+        raise ec2_error(error) from None

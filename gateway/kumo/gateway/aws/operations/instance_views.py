@@ -1,0 +1,118 @@
+"""Kumo instances as EC2 `Instance` structures, and where an EC2 instance id lives."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kumo.compute.v1 import compute_service_pb2 as capi
+from kumo.compute.v1 import resources_pb2 as cpb
+from kumo.gateway.aws import ids
+from kumo.gateway.aws.backend import Backend, Caller, invoke
+from kumo.gateway.aws.errors import Ec2Error
+from kumo.gateway.aws.operations.common import tags_of, time_of
+from kumo.topology.v1 import topology_service_pb2 as tapi
+
+S = cpb.Instance
+PENDING, RUNNING, SHUTTING_DOWN, STOPPING, STOPPED = (
+    (0, "pending"),
+    (16, "running"),
+    (32, "shutting-down"),
+    (64, "stopping"),
+    (80, "stopped"),
+)
+ZONE_TTL_SECONDS = 30.0
+
+
+def ec2_state(instance: cpb.Instance) -> tuple[int, str]:
+    """EC2's (code, name) for a Kumo instance: the observed state, read against the
+    power intent (RUNNING with a stop intent is `stopping`, STOPPED with a run intent
+    `pending`). ERROR is `stopped` (EC2 has no error state; the reason says why)."""
+    state, intent = instance.state, instance.power_intent
+    if state == S.STATE_DELETING:
+        return SHUTTING_DOWN
+    if state == S.STATE_PROVISIONING:
+        return PENDING
+    if state in (S.STATE_RUNNING, S.STATE_REBOOTING, S.STATE_RESIZED):
+        return STOPPING if intent == S.POWER_INTENT_STOPPED else RUNNING
+    if state in (S.STATE_STOPPED, S.STATE_SUSPENDED):
+        return PENDING if intent == S.POWER_INTENT_RUNNING else STOPPED
+    return STOPPED
+
+
+def zone_of(name: str) -> str:
+    """The zone id in `projects/{p}/zones/{zone}/instances/{i}`."""
+    return name.split("/")[3]
+
+
+def instance_view(instance: cpb.Instance) -> dict[str, Any]:
+    """The EC2 `Instance` structure of a Kumo instance: the members Kumo knows (what it
+    does not have, such as network interfaces, is left out rather than invented); 500 of
+    them are ~300 KB of XML, whose parsing is most of a client's DescribeInstances time."""
+    kumo_id = instance.name.rsplit("/", 1)[-1]
+    code, state = ec2_state(instance)
+    view: dict[str, Any] = {
+        "InstanceId": ids.instance_ec2_id(kumo_id),
+        "ImageId": ids.image_ec2_id(instance.image),
+        "State": {"Code": code, "Name": state},
+        "InstanceType": instance.flavor.removeprefix("flavors/"),
+        "LaunchTime": time_of(instance.create_time),
+        "Placement": {"AvailabilityZone": zone_of(instance.name)},
+        "Architecture": "x86_64",
+        "VirtualizationType": "hvm",
+    }
+    if instance.labels:
+        view["Tags"] = tags_of(instance.labels)
+    if instance.hostname:
+        view["PrivateDnsName"] = instance.hostname
+    if instance.key_pairs:
+        view["KeyName"] = instance.key_pairs[0].rsplit("/", 1)[-1]
+    if instance.status_message and instance.state == S.STATE_ERROR:
+        view["StateReason"] = {"Code": "Server.InternalError", "Message": instance.status_message}
+    return view
+
+
+MAX_REMEMBERED = 200_000
+
+
+def learn(backend: Backend, project: str, instance_name: str) -> None:
+    """Remembers an instance's zone."""
+    zones = backend.memory.instance_zones
+    if len(zones) >= MAX_REMEMBERED:
+        zones.clear()
+    zones[(project, instance_name.rsplit("/", 1)[-1])] = zone_of(instance_name)
+
+
+async def zone_ids(backend: Backend, caller: Caller) -> list[str]:
+    """The ids of every zone (read again after 30 s)."""
+    fetched_at, zones = backend.memory.zone_list
+    if time.monotonic() - fetched_at > ZONE_TTL_SECONDS or not zones:
+        response = await invoke(
+            backend.topology.ListZones, tapi.ListZonesRequest(page_size=1000), caller
+        )
+        zones = [z.name.removeprefix("zones/") for z in response.zones]
+        backend.memory.zone_list = (time.monotonic(), zones)
+    return zones
+
+
+async def find_instance(backend: Backend, caller: Caller, ec2_id: str) -> cpb.Instance:
+    """The instance with this EC2 id in the caller's project: in its remembered zone, or
+    else probing every zone. Raises InvalidInstanceID.Malformed / .NotFound."""
+    kumo_id = ids.instance_kumo_id(ec2_id)
+    if kumo_id is None:
+        raise Ec2Error("InvalidInstanceID.Malformed", f'Invalid id: "{ec2_id}"')
+    known = backend.memory.instance_zones.get((caller.project, kumo_id))
+    for zone in [known] if known else await zone_ids(backend, caller):
+        name = f"{caller.project_name}/zones/{zone}/instances/{kumo_id}"
+        try:
+            instance = await invoke(
+                backend.compute.GetInstance, capi.GetInstanceRequest(name=name), caller
+            )
+        except Ec2Error as error:
+            if error.code in ("InvalidInstanceID.NotFound", "InvalidParameterValue"):
+                continue
+            raise
+        learn(backend, caller.project, instance.name)
+        return instance  # type: ignore[no-any-return]
+    backend.memory.instance_zones.pop((caller.project, kumo_id), None)
+    raise Ec2Error("InvalidInstanceID.NotFound", f"The instance ID '{ec2_id}' does not exist")

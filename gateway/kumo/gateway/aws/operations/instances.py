@@ -1,0 +1,291 @@
+"""RunInstances, DescribeInstances, Start/Stop/Reboot/TerminateInstances,
+DescribeInstanceStatus: over ComputeService's instances.
+
+RunInstances creates MaxCount instances (named as `ids` says) and answers at once with
+them `pending`, as EC2 does; ClientToken becomes each create's `request_id` (a UUID
+derived from project, token and index), so a repeat returns the same instances. If fewer
+than MinCount could be created, those created are deleted and the error is returned.
+DescribeInstances pushes single-valued `availability-zone`, `instance-type` and
+`tag:KEY` filters down to ListInstances and applies the rest here; MaxResults/NextToken
+page with Kumo's own page tokens. Each instance is its own reservation when described.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from typing import Any
+
+from kumo.compute.v1 import compute_service_pb2 as capi
+from kumo.compute.v1 import resources_pb2 as cpb
+from kumo.gateway.aws import ids
+from kumo.gateway.aws.backend import Backend, Caller, invoke
+from kumo.gateway.aws.errors import Ec2Error, invalid, missing
+from kumo.gateway.aws.operations.common import (
+    Params,
+    filters_of,
+    label_term,
+    matches,
+    tag_map,
+)
+from kumo.gateway.aws.operations.images import image_name
+from kumo.gateway.aws.operations.instance_views import (
+    PENDING,
+    SHUTTING_DOWN,
+    STOPPING,
+    ec2_state,
+    find_instance,
+    instance_view,
+    learn,
+    zone_ids,
+)
+
+_TOKEN_NAMESPACE = uuid.UUID("5f1c3a52-8e0b-4f0e-9a43-6b0f5f0c2e11")
+FILTER_FIELDS = {
+    "instance-id": lambda i: [i["InstanceId"]],
+    "instance-state-name": lambda i: [i["State"]["Name"]],
+    "instance-state-code": lambda i: [str(i["State"]["Code"])],
+    "availability-zone": lambda i: [i["Placement"]["AvailabilityZone"]],
+    "instance-type": lambda i: [i["InstanceType"]],
+    "image-id": lambda i: [i["ImageId"]],
+    "key-name": lambda i: [i.get("KeyName", "")],
+}
+
+
+def _user_data(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid("UserData", "...", "Invalid BASE64 encoding of user data.") from None
+
+
+async def run_instances(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
+    """RunInstances: MinCount/MaxCount creates, ClientToken idempotency, tags, user data."""
+    min_count, max_count = params["MinCount"], params["MaxCount"]
+    if not 1 <= min_count <= max_count:
+        raise invalid("MinCount", min_count, "MinCount must be 1 to MaxCount.")
+    if max_count > 1000:
+        raise invalid("MaxCount", max_count, "At most 1000 instances per request.")
+    for unsupported in ("SubnetId", "SecurityGroupIds", "SecurityGroups", "NetworkInterfaces"):
+        if params.get(unsupported):
+            raise Ec2Error("Unsupported", f"{unsupported} needs the network service.")
+    if not params.get("ImageId"):
+        raise missing("ImageId")
+    if not params.get("InstanceType"):
+        raise missing("InstanceType")
+    zone = (params.get("Placement") or {}).get("AvailabilityZone")
+    if not zone:
+        zones = await zone_ids(backend, caller)
+        if not zones:
+            raise Ec2Error("InsufficientInstanceCapacity", "No availability zone exists.")
+        zone = zones[0]
+    labels = {}
+    for spec in params.get("TagSpecifications") or []:
+        if spec.get("ResourceType", "instance") == "instance":
+            labels.update(tag_map(spec.get("Tags") or [], "TagSpecification.N.Tag"))
+    template = cpb.Instance(
+        flavor=f"flavors/{params['InstanceType']}",
+        image=await image_name(backend, caller, params["ImageId"]),
+        labels=labels,
+        user_data=_user_data(params["UserData"]) if params.get("UserData") else b"",
+        key_pairs=[f"{caller.project_name}/keyPairs/{params['KeyName']}"]
+        if params.get("KeyName")
+        else [],
+    )
+    token = params.get("ClientToken", "")
+    parent = f"{caller.project_name}/zones/{zone}"
+    created: list[cpb.Instance] = []
+    for index in range(max_count):
+        instance_id = ids.new_instance_id(caller.project, token, index)
+        request_id = (
+            str(uuid.uuid5(_TOKEN_NAMESPACE, f"{caller.project}/{token}/{index}")) if token else ""
+        )
+        request = capi.CreateInstanceRequest(
+            parent=parent, instance_id=instance_id, instance=template, request_id=request_id
+        )
+        try:
+            await invoke(backend.compute.CreateInstance, request, caller)
+        except Ec2Error as error:
+            if len(created) >= min_count and error.code.endswith("LimitExceeded"):
+                break
+            await _delete_all(backend, caller, created)
+            raise
+        instance = cpb.Instance()
+        instance.CopyFrom(template)
+        instance.name = f"{parent}/instances/{instance_id}"
+        instance.state = cpb.Instance.STATE_PROVISIONING
+        instance.create_time.GetCurrentTime()
+        learn(backend, caller.project, instance.name)
+        created.append(instance)
+    views = [instance_view(i) for i in created]
+    for index, view in enumerate(views):
+        view["AmiLaunchIndex"] = index
+        if token:
+            view["ClientToken"] = token
+    return {
+        "ReservationId": ids.reservation_id(views[0]["InstanceId"]),
+        "OwnerId": caller.project,
+        "Instances": views,
+    }
+
+
+async def _delete_all(backend: Backend, caller: Caller, instances: list[cpb.Instance]) -> None:
+    for instance in instances:
+        await invoke(
+            backend.compute.DeleteInstance, capi.DeleteInstanceRequest(name=instance.name), caller
+        )
+
+
+async def _instances(
+    backend: Backend, caller: Caller, params: Params
+) -> tuple[list[dict[str, Any]], str]:
+    """The described instances (rendered) and the next token."""
+    filters = filters_of(params)
+    wanted = params.get("InstanceIds") or []
+    max_results = params.get("MaxResults")
+    if wanted:
+        if max_results is not None:
+            raise Ec2Error(
+                "InvalidParameterCombination",
+                "The parameter instancesSet cannot be used with the parameter maxResults",
+            )
+        found = [instance_view(await find_instance(backend, caller, i)) for i in wanted]
+        return [v for v in found if matches(v, filters, FILTER_FIELDS)], ""
+    if max_results is not None and not 5 <= max_results <= 1000:
+        raise invalid("MaxResults", max_results, "It must be between 5 and 1000.")
+    zone, terms = "-", []
+    for name, values in filters.items():
+        if len(values) != 1 or "*" in values[0]:
+            continue
+        if name == "availability-zone":
+            zone = values[0]
+        elif name == "instance-type":
+            terms.append(f'flavor = "flavors/{values[0]}"')
+        elif name.startswith("tag:") and (term := label_term(name[4:], values[0])):
+            terms.append(term)
+    request = capi.ListInstancesRequest(
+        parent=f"{caller.project_name}/zones/{zone}",
+        page_size=max_results or 1000,
+        page_token=params.get("NextToken", ""),
+        filter=" AND ".join(terms),
+    )
+    views: list[dict[str, Any]] = []
+    while True:
+        response = await invoke(backend.compute.ListInstances, request, caller)
+        for instance in response.instances:
+            learn(backend, caller.project, instance.name)
+            view = instance_view(instance)
+            if matches(view, filters, FILTER_FIELDS):
+                views.append(view)
+        if max_results is not None or not response.next_page_token:
+            return views, response.next_page_token
+        request.page_token = response.next_page_token
+
+
+async def describe_instances(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
+    """DescribeInstances: filters, MaxResults/NextToken paging, one reservation each."""
+    views, next_token = await _instances(backend, caller, params)
+    reservations = [
+        {
+            "ReservationId": ids.reservation_id(v["InstanceId"]),
+            "OwnerId": caller.project,
+            "Groups": [],
+            "Instances": [v],
+        }
+        for v in views
+    ]
+    result: dict[str, Any] = {"Reservations": reservations}
+    if next_token:
+        result["NextToken"] = next_token
+    return result
+
+
+async def describe_instance_status(
+    backend: Backend, caller: Caller, params: Params
+) -> dict[str, Any]:
+    """DescribeInstanceStatus: running instances only unless IncludeAllInstances."""
+    views, next_token = await _instances(backend, caller, params)
+    statuses = []
+    for view in views:
+        if view["State"]["Name"] != "running" and not params.get("IncludeAllInstances"):
+            continue
+        ok = "ok" if view["State"]["Name"] == "running" else "not-applicable"
+        statuses.append(
+            {
+                "InstanceId": view["InstanceId"],
+                "AvailabilityZone": view["Placement"]["AvailabilityZone"],
+                "InstanceState": view["State"],
+                "InstanceStatus": {"Status": ok, "Details": []},
+                "SystemStatus": {"Status": ok, "Details": []},
+            }
+        )
+    result: dict[str, Any] = {"InstanceStatuses": statuses}
+    if next_token:
+        result["NextToken"] = next_token
+    return result
+
+
+def _changes(name: str, key: str, action: Any, next_state: tuple[int, str], doc: str) -> Any:
+    """A handler applying `action` to each of `InstanceIds`, answering EC2's state changes."""
+
+    async def handler(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
+        changes = []
+        for ec2_id in params["InstanceIds"]:
+            instance = await find_instance(backend, caller, ec2_id)
+            code, state = ec2_state(instance)
+            await action(backend, caller, instance)
+            current = next_state
+            changes.append(
+                {
+                    "InstanceId": ec2_id,
+                    "PreviousState": {"Code": code, "Name": state},
+                    "CurrentState": {"Code": current[0], "Name": current[1]},
+                }
+            )
+        return {key: changes}
+
+    handler.__name__ = handler.__qualname__ = name
+    handler.__doc__ = doc
+    return handler
+
+
+async def _start(backend: Backend, caller: Caller, instance: cpb.Instance) -> None:
+    await invoke(
+        backend.compute.StartInstance, capi.StartInstanceRequest(name=instance.name), caller
+    )
+
+
+async def _stop(backend: Backend, caller: Caller, instance: cpb.Instance) -> None:
+    await invoke(backend.compute.StopInstance, capi.StopInstanceRequest(name=instance.name), caller)
+
+
+async def _terminate(backend: Backend, caller: Caller, instance: cpb.Instance) -> None:
+    await invoke(
+        backend.compute.DeleteInstance, capi.DeleteInstanceRequest(name=instance.name), caller
+    )
+
+
+start_instances = _changes(
+    "start_instances", "StartingInstances", _start, PENDING, "StartInstances (StartInstance)."
+)
+stop_instances = _changes(
+    "stop_instances", "StoppingInstances", _stop, STOPPING, "StopInstances (StopInstance)."
+)
+terminate_instances = _changes(
+    "terminate_instances",
+    "TerminatingInstances",
+    _terminate,
+    SHUTTING_DOWN,
+    "TerminateInstances (DeleteInstance); the instance is gone once deleted.",
+)
+
+
+async def reboot_instances(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
+    """RebootInstances (no output members)."""
+    for ec2_id in params["InstanceIds"]:
+        instance = await find_instance(backend, caller, ec2_id)
+        await invoke(
+            backend.compute.RebootInstance, capi.RebootInstanceRequest(name=instance.name), caller
+        )
+    return {}

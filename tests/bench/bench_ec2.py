@@ -1,0 +1,333 @@
+"""The EC2 dialect beside moto's EC2 server: RunInstances xN, DescribeInstances over N,
+TerminateInstances xN, with boto3, in one run.
+
+Run from the repository root:
+
+    .venv/bin/python -m tests.bench.bench_ec2                  # 500 instances
+    .venv/bin/python -m tests.bench.bench_ec2 --instances 100 --describes 10
+
+Kumo: `kumo-api` (SQLite) in a subprocess (tests/support/process.py), `--hosts`
+kumo-agents on FakeDriver in this process (tests/support/agent.py), and the EC2 gateway
+(`kumo.gateway.aws.app:create_app`) under uvicorn in a subprocess of its own. moto:
+`moto_server` (moto[server], which does not verify signatures) in a subprocess. One boto3
+client per target (SigV4 with a Kumo access key for Kumo; any key for moto), calls one
+after the other:
+
+1. RunInstances xN, each MinCount=MaxCount=1 (botocore fills ClientToken);
+2. DescribeInstances of all N x`--describes`, each following NextToken to the end (moto
+   answers 100 per page unasked, Kumo up to 1,000);
+3. TerminateInstances xN, one instance each.
+
+Per call: the client-side latency (boto3 call to parsed result). It prints p50, p95 and
+mean per phase and target, the ratio moto/Kumo of the p50s, and the machine. Kumo's
+RunInstances answers before the instance is built (as EC2 and moto do); the agents build
+them meanwhile, so the Describe phase runs while hosts report (it waits until all are
+RUNNING first, unmeasured). Nothing is asserted: see tests/bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore
+import grpc
+from botocore.config import Config as BotoConfig
+
+from kumo.compute.v1 import compute_service_pb2 as capi
+from kumo.compute.v1 import compute_service_pb2_grpc as crpc
+from kumo.compute.v1 import resources_pb2 as cpb
+from kumo.drivers.compute.fake import FakeDriver
+from kumo.gateway.aws import ids
+from kumo.identity.v1 import identity_service_pb2 as iapi
+from kumo.identity.v1 import resources_pb2 as ipb
+from tests.bench.bench_api import _cpu_model
+from tests.support.agent import AgentThread
+from tests.support.cloud import ADMIN_PASSWORD, Stubs, make_tenant, sign_in, unique
+from tests.support.ec2 import REGION, access_key
+from tests.support.images import upload_image
+from tests.support.process import ApiProcess
+from tests.support.topology import make_site
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Phase:
+    """The latencies (seconds) of one phase on one target."""
+
+    name: str
+    seconds: list[float] = field(default_factory=list)
+
+    def ms(self, q: float) -> float:
+        """The q-quantile in milliseconds."""
+        ordered = sorted(self.seconds)
+        return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    @property
+    def mean_ms(self) -> float:
+        """The mean in milliseconds."""
+        return 1000 * statistics.fmean(self.seconds)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except urllib.error.HTTPError:
+            return  # it answers (an error page is an answer)
+        except (OSError, urllib.error.URLError):
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+@contextlib.contextmanager
+def _process(args: list[str], url: str) -> Iterator[None]:
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_http(url, process)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _client(url: str, key_id: str, secret: str, region: str = REGION) -> Any:
+    return boto3.client(
+        "ec2",
+        endpoint_url=url,
+        region_name=region,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=BotoConfig(retries={"max_attempts": 1}),
+    )
+
+
+def _timed(phase: Phase, call: Callable[[], Any]) -> Any:
+    start = time.perf_counter()
+    result = call()
+    phase.seconds.append(time.perf_counter() - start)
+    return result
+
+
+def _describe_all(ec2: Any) -> int:
+    """Every instance, following NextToken (moto pages by 100 when not asked; Kumo
+    answers up to 1,000 at once): the number seen."""
+    count, token = 0, None
+    while True:
+        page = ec2.describe_instances(**({"NextToken": token} if token else {}))
+        count += sum(len(r["Instances"]) for r in page["Reservations"])
+        token = page.get("NextToken")
+        if not token:
+            return count
+
+
+def run_phases(
+    ec2: Any,
+    image: str,
+    instance_type: str,
+    args: argparse.Namespace,
+    wait_running: Callable[[list[str]], None],
+) -> list[Phase]:
+    """The three measured phases against one target."""
+    run, describe, terminate = (
+        Phase("RunInstances"),
+        Phase("DescribeInstances"),
+        Phase("TerminateInstances"),
+    )
+    instance_ids = []
+    for _ in range(args.instances):
+        answer = _timed(
+            run,
+            lambda: ec2.run_instances(
+                ImageId=image, InstanceType=instance_type, MinCount=1, MaxCount=1
+            ),
+        )
+        instance_ids.append(answer["Instances"][0]["InstanceId"])
+    wait_running(instance_ids)
+    for _ in range(args.describes):
+        count = _timed(describe, lambda: _describe_all(ec2))
+        if count != args.instances:
+            print(f"  warning: DescribeInstances saw {count} instances", file=sys.stderr)
+    for instance_id in instance_ids:
+        _timed(terminate, lambda i=instance_id: ec2.terminate_instances(InstanceIds=[i]))
+    return [run, describe, terminate]
+
+
+def bench_moto(args: argparse.Namespace) -> list[Phase]:
+    """moto_server in a subprocess."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with _process([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], url):
+        ec2 = _client(url, "AKIDMOTO", "moto-secret", "us-east-1")  # moto knows AWS's regions
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        return run_phases(ec2, image, "t2.micro", args, lambda _ids: None)
+
+
+def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
+    """Kumo's API server and fake hosts here, the EC2 gateway in a subprocess."""
+    server = ApiProcess(
+        {
+            "KUMO_DATA_DIR": str(workdir / "data"),
+            "KUMO_DATABASE__URL": f"sqlite:///{workdir / 'kumo.db'}",
+            "KUMO_BOOTSTRAP__ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "KUMO_AUTH__SCRYPT_LOG2_N": "10",
+        }
+    )
+    server.start()
+    agents: list[AgentThread] = []
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            admin = Stubs(channel, sign_in(channel, "admin", ADMIN_PASSWORD, "admin"))
+            tenant = make_tenant(channel, admin, "ec2bench")
+            limits = {
+                "instances": args.instances + 10,
+                "vcpus": args.instances + 10,
+                "ram_mib": (args.instances + 10) * 128,
+            }
+            admin.identity.UpdateQuota(
+                iapi.UpdateQuotaRequest(
+                    quota=ipb.Quota(
+                        name=f"{tenant.name}/quota",
+                        limits=[ipb.QuotaLimit(resource=k, limit=v) for k, v in limits.items()],
+                    )
+                )
+            )
+            site = make_site(admin)
+            per_host = args.instances // args.hosts + 10
+            for _ in range(args.hosts):
+                agents.append(
+                    AgentThread(
+                        server.address,
+                        admin.token or "",
+                        unique("bench"),
+                        site.rack,
+                        FakeDriver(vcpus=per_host, memory_mib=per_host * 128, disk_gib=per_host),
+                    )
+                )
+            flavor = unique("small")
+            crpc.ComputeServiceStub(admin.channel).CreateFlavor(
+                capi.CreateFlavorRequest(
+                    flavor_id=flavor, flavor=cpb.Flavor(vcpus=1, memory_mib=128, disk_gib=1)
+                )
+            )
+            image = ids.image_ec2_id(upload_image(tenant.stubs["member"], tenant.name))
+            key = access_key(tenant)
+            port = _free_port()
+            url = f"http://127.0.0.1:{port}"
+            gateway = [
+                str(BIN / "python"),
+                "-c",
+                "import sys, uvicorn; from kumo.gateway.aws.app import create_app; "
+                "uvicorn.run(create_app(sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), "
+                "log_level='warning')",
+                server.address,
+                str(port),
+            ]
+            with _process(gateway, url):
+                ec2 = _client(url, key.key_id, key.secret)
+
+                def wait_running(instance_ids: list[str]) -> None:
+                    deadline = time.monotonic() + 600
+                    while time.monotonic() < deadline:
+                        states = [
+                            i["State"]["Name"]
+                            for r in ec2.describe_instances()["Reservations"]
+                            for i in r["Instances"]
+                        ]
+                        if states.count("running") == len(instance_ids):
+                            return
+                        time.sleep(0.5)
+
+                return run_phases(ec2, image, flavor, args, wait_running)
+    finally:
+        for agent in agents:
+            agent.stop()
+        server.terminate()
+        server.close()
+
+
+def report(args: argparse.Namespace, results: dict[str, list[Phase]]) -> None:
+    """Prints the table."""
+    print()
+    print(
+        f"EC2 benchmark: {args.instances} instances, DescribeInstances x{args.describes}, "
+        f"one boto3 call at a time; Kumo on {args.hosts} fake hosts (SQLite)"
+    )
+    print()
+    print("| phase | target | calls | p50 ms | p95 ms | mean ms | moto p50 / Kumo p50 |")
+    print("|---|---|---|---|---|---|---|")
+    for index, phase in enumerate(results["kumo"]):
+        moto = results["moto"][index]
+        for target, measured in (("moto", moto), ("Kumo", phase)):
+            ratio = f"{moto.ms(0.5) / phase.ms(0.5):.1f}x" if target == "Kumo" else ""
+            print(
+                f"| {phase.name} | {target} | {len(measured.seconds)} | {measured.ms(0.5):.1f} "
+                f"| {measured.ms(0.95):.1f} | {measured.mean_ms:.1f} | {ratio} |"
+            )
+    print()
+    print(
+        f"machine: {os.cpu_count()} CPUs, {_cpu_model()}; Python {platform.python_version()}; "
+        f"boto3 {boto3.__version__}, botocore {botocore.__version__}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.bench_ec2", description=__doc__)
+    parser.add_argument("--instances", type=int, default=500)
+    parser.add_argument("--describes", type=int, default=20)
+    parser.add_argument("--hosts", type=int, default=4)
+    parser.add_argument("--only", choices=("kumo", "moto"))
+    args = parser.parse_args(argv)
+    results: dict[str, list[Phase]] = {}
+    with tempfile.TemporaryDirectory(prefix="kumo-bench-ec2-") as workdir:
+        if args.only != "kumo":
+            print("moto ...", file=sys.stderr, flush=True)
+            results["moto"] = bench_moto(args)
+        if args.only != "moto":
+            print("Kumo ...", file=sys.stderr, flush=True)
+            results["kumo"] = bench_kumo(args, Path(workdir))
+    if len(results) == 2:
+        report(args, results)
+    else:
+        for target, phases in results.items():
+            for phase in phases:
+                print(
+                    f"{target} {phase.name}: p50 {phase.ms(0.5):.1f} ms, "
+                    f"p95 {phase.ms(0.95):.1f} ms, mean {phase.mean_ms:.1f} ms"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
