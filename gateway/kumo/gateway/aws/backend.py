@@ -22,6 +22,8 @@ from kumo.gateway.aws.sigv4 import SignedRequest
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import identity_service_pb2_grpc as irpc
 from kumo.image.v1 import image_service_pb2_grpc as imrpc
+from kumo.network.v1 import network_service_pb2_grpc as nrpc
+from kumo.storage.v1 import storage_service_pb2_grpc as srpc
 from kumo.topology.v1 import topology_service_pb2_grpc as trpc
 
 _REASONS = {  # ErrorInfo reason of AuthenticateSignature -> EC2 code and message
@@ -71,6 +73,8 @@ class Backend:
         self.compute = crpc.ComputeServiceStub(channel)
         self.images = imrpc.ImageServiceStub(channel)
         self.topology = trpc.TopologyServiceStub(channel)
+        self.network = nrpc.NetworkServiceStub(channel)
+        self.storage = srpc.StorageServiceStub(channel)
         self.operations = operations_pb2_grpc.OperationsStub(channel)
 
     async def authenticate(self, signed: SignedRequest) -> Caller:
@@ -106,9 +110,12 @@ def _auth_error(error: grpc.aio.AioRpcError) -> Ec2Error:
     return Ec2Error(*_REASONS["UNKNOWN_ACCESS_KEY"])
 
 
-async def invoke(method: Any, request: Any, caller: Caller) -> Any:
-    """Calls one unary Kumo method as the caller. Raises Ec2Error (see grpc_errors)."""
+async def invoke(
+    method: Any, request: Any, caller: Caller, precondition: str = "IncorrectInstanceState"
+) -> Any:
+    """Calls one unary Kumo method as the caller. Raises Ec2Error (see grpc_errors;
+    FAILED_PRECONDITION is the `precondition` code)."""
     try:
         return await method(request, metadata=caller.metadata)
     except grpc.aio.AioRpcError as error:
-        raise ec2_error(error) from None
+        raise ec2_error(error, precondition) from None

@@ -8,7 +8,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kumo.gateway.aws.backend import Backend, Caller
-from kumo.gateway.aws.operations import images, instances, key_pairs, tags, topology
+from kumo.gateway.aws.operations import (
+    addresses,
+    images,
+    instances,
+    key_pairs,
+    security_groups,
+    snapshots,
+    subnets,
+    tags,
+    topology,
+    volumes,
+    vpcs,
+)
 
 Handler = Callable[[Backend, Caller, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -31,6 +43,32 @@ HANDLERS: dict[str, Handler] = {
     "CreateTags": tags.create_tags,
     "DeleteTags": tags.delete_tags,
     "DescribeTags": tags.describe_tags,
+    "CreateVpc": vpcs.create_vpc,
+    "DescribeVpcs": vpcs.describe_vpcs,
+    "DeleteVpc": vpcs.delete_vpc,
+    "CreateSubnet": subnets.create_subnet,
+    "DescribeSubnets": subnets.describe_subnets,
+    "DeleteSubnet": subnets.delete_subnet,
+    "CreateSecurityGroup": security_groups.create_security_group,
+    "DescribeSecurityGroups": security_groups.describe_security_groups,
+    "DeleteSecurityGroup": security_groups.delete_security_group,
+    "AuthorizeSecurityGroupIngress": security_groups.authorize_ingress,
+    "AuthorizeSecurityGroupEgress": security_groups.authorize_egress,
+    "RevokeSecurityGroupIngress": security_groups.revoke_ingress,
+    "RevokeSecurityGroupEgress": security_groups.revoke_egress,
+    "AllocateAddress": addresses.allocate_address,
+    "AssociateAddress": addresses.associate_address,
+    "DisassociateAddress": addresses.disassociate_address,
+    "ReleaseAddress": addresses.release_address,
+    "DescribeAddresses": addresses.describe_addresses,
+    "CreateVolume": volumes.create_volume,
+    "DescribeVolumes": volumes.describe_volumes,
+    "DeleteVolume": volumes.delete_volume,
+    "AttachVolume": volumes.attach_volume,
+    "DetachVolume": volumes.detach_volume,
+    "CreateSnapshot": snapshots.create_snapshot,
+    "DescribeSnapshots": snapshots.describe_snapshots,
+    "DeleteSnapshot": snapshots.delete_snapshot,
 }
 
 

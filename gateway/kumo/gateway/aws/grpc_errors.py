@@ -5,7 +5,8 @@ per-type code (`InvalidInstanceID.NotFound`, `InvalidKeyPair.Duplicate`, ...).
 INVALID_ARGUMENT is InvalidParameterValue with the field violations in the message
 (or the reference's not-found code when a violation says a referenced key pair or image
 does not exist);
-FAILED_PRECONDITION on an instance is IncorrectInstanceState; RESOURCE_EXHAUSTED is
+FAILED_PRECONDITION is the caller's code for the resource (IncorrectInstanceState by
+default; DependencyViolation, VolumeInUse, IncorrectState for others); RESOURCE_EXHAUSTED is
 InstanceLimitExceeded for instances (ResourceLimitExceeded otherwise); UNAUTHENTICATED
 AuthFailure; PERMISSION_DENIED UnauthorizedOperation; UNIMPLEMENTED
 UnsupportedOperation; UNAVAILABLE Unavailable; anything else InternalError (500,
@@ -27,11 +28,19 @@ NOT_FOUND = {
     "image.kumo.dev/Image": "InvalidAMIID.NotFound",
     "topology.kumo.dev/Zone": "InvalidZone.NotFound",
     "topology.kumo.dev/Region": "InvalidParameterValue",
+    "network.kumo.dev/Network": "InvalidVpcID.NotFound",
+    "network.kumo.dev/Subnet": "InvalidSubnetID.NotFound",
+    "network.kumo.dev/SecurityGroup": "InvalidGroup.NotFound",
+    "network.kumo.dev/Port": "InvalidNetworkInterfaceID.NotFound",
+    "network.kumo.dev/FloatingIp": "InvalidAllocationID.NotFound",
+    "storage.kumo.dev/Volume": "InvalidVolume.NotFound",
+    "storage.kumo.dev/Snapshot": "InvalidSnapshot.NotFound",
 }
 DUPLICATE = {
     "compute.kumo.dev/Instance": "IdempotentParameterMismatch",
     "compute.kumo.dev/KeyPair": "InvalidKeyPair.Duplicate",
     "image.kumo.dev/Image": "InvalidAMIName.Duplicate",
+    "network.kumo.dev/SecurityGroup": "InvalidGroup.Duplicate",
 }
 # Field violations naming a field whose value is a reference: EC2's not-found code.
 VIOLATION = {
@@ -48,8 +57,10 @@ _SIMPLE = {
 }
 
 
-def ec2_error(error: grpc.aio.AioRpcError) -> Ec2Error:
-    """The EC2 error for a failed Kumo call."""
+def ec2_error(
+    error: grpc.aio.AioRpcError, precondition: str = "IncorrectInstanceState"
+) -> Ec2Error:
+    """The EC2 error for a failed Kumo call (`precondition`: FAILED_PRECONDITION's code)."""
     code = error.code()
     message = error.details() or ""
     resource_type = ""
@@ -73,7 +84,7 @@ def ec2_error(error: grpc.aio.AioRpcError) -> Ec2Error:
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return Ec2Error("InvalidParameterValue", "; ".join(violations) or message)
     if code == grpc.StatusCode.FAILED_PRECONDITION:
-        return Ec2Error("IncorrectInstanceState", message)
+        return Ec2Error(precondition, message)
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return Ec2Error(
             "InstanceLimitExceeded" if "instance" in message else "ResourceLimitExceeded", message

@@ -11,6 +11,12 @@
 - Key pairs: the EC2 key name is the Kumo key pair id; `key-` + 17 hex digits of
   SHA-256 of its uid is its KeyPairId.
 - Reservations: `r-` + the hex of the first instance's EC2 id (one per RunInstances).
+- Network and storage resources follow the instances' rule with their own prefix
+  (`made_id`, `ec2_id`, `kumo_id`): the EC2 create calls name the Kumo resource
+  `PREFIX-0` + 16 hex digits (its EC2 id as well), a natively created one `X` is
+  `PREFIX-X`. Prefixes: `vpc` networks, `subnet` subnets, `sg` security groups, `eni`
+  ports, `eipalloc` floating IPs, `vol` volumes, `snap` snapshots. An Elastic IP's
+  AssociationId is `eipassoc-` + 17 hex digits of SHA-256 of its uid and port.
 """
 
 from __future__ import annotations
@@ -18,8 +24,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-
-_RUN_ID = re.compile(r"i-0[0-9a-f]{16}")
 
 
 def _hex17(text: str) -> str:
@@ -33,18 +37,44 @@ def new_instance_id(project: str, client_token: str, index: int) -> str:
     return "i-0" + hashlib.sha256(f"{project}/{client_token}/{index}".encode()).hexdigest()[:16]
 
 
-def instance_ec2_id(kumo_id: str) -> str:
-    """The EC2 id of Kumo instance `kumo_id`."""
-    return kumo_id if _RUN_ID.fullmatch(kumo_id) else f"i-{kumo_id}"
+def instance_ec2_id(kumo_id_: str) -> str:
+    """The EC2 id of Kumo instance `kumo_id_`."""
+    return ec2_id("i", kumo_id_)
 
 
-def instance_kumo_id(ec2_id: str) -> str | None:
-    """The Kumo id of EC2 instance id `ec2_id`; None if it cannot name an instance."""
-    if _RUN_ID.fullmatch(ec2_id):
-        return ec2_id
-    if ec2_id.startswith("i-") and len(ec2_id) > 2:
-        return ec2_id[2:]
+def instance_kumo_id(ec2_id_: str) -> str | None:
+    """The Kumo id of EC2 instance id `ec2_id_`; None if it cannot name an instance."""
+    return kumo_id("i", ec2_id_)
+
+
+def made_id(prefix: str, seed: str = "") -> str:
+    """A Kumo (and EC2) id for a resource an EC2 call creates: `PREFIX-0` + 16 hex digits,
+    random, or from `seed` (say project and ClientToken) so a repeat names the same one."""
+    digits = hashlib.sha256(seed.encode()).hexdigest()[:16] if seed else secrets.token_hex(8)
+    return f"{prefix}-0{digits}"
+
+
+def ec2_id(prefix: str, kumo_id_: str) -> str:
+    """The EC2 id of the Kumo resource `kumo_id_` of this kind."""
+    return kumo_id_ if _made(prefix).fullmatch(kumo_id_) else f"{prefix}-{kumo_id_}"
+
+
+def kumo_id(prefix: str, ec2_id_: str) -> str | None:
+    """The Kumo id named by EC2 id `ec2_id_`; None if it cannot name one of this kind."""
+    if _made(prefix).fullmatch(ec2_id_):
+        return ec2_id_
+    if ec2_id_.startswith(f"{prefix}-") and len(ec2_id_) > len(prefix) + 1:
+        return ec2_id_[len(prefix) + 1 :]
     return None
+
+
+def _made(prefix: str) -> re.Pattern[str]:
+    return re.compile(rf"{re.escape(prefix)}-0[0-9a-f]{{16}}")
+
+
+def association_id(uid: str, port: str) -> str:
+    """The AssociationId of a floating IP (by uid) associated with `port`."""
+    return "eipassoc-" + _hex17(f"{uid}/{port}")
 
 
 def image_ec2_id(image_name: str) -> str:

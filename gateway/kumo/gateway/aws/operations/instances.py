@@ -69,7 +69,10 @@ async def run_instances(backend: Backend, caller: Caller, params: Params) -> dic
         raise invalid("MaxCount", max_count, "At most 1000 instances per request.")
     for unsupported in ("SubnetId", "SecurityGroupIds", "SecurityGroups", "NetworkInterfaces"):
         if params.get(unsupported):
-            raise Ec2Error("Unsupported", f"{unsupported} needs the network service.")
+            raise Ec2Error(
+                "Unsupported",
+                f"{unsupported}: Kumo instances are not wired to network ports yet.",
+            )
     if not params.get("ImageId"):
         raise missing("ImageId")
     if not params.get("InstanceType"):

@@ -1,25 +1,47 @@
 """CreateTags, DeleteTags, DescribeTags: EC2 tags are Kumo `labels`.
 
-Taggable today: instances (`i-...`) and the caller's own images (`ami-...`). Each change
-reads the resource's labels and writes them back with `update_mask: labels` and the etag
-read, so a concurrent change fails (IncorrectState) instead of being lost. DeleteTags
-removes a tag only when no value is given or the value matches, as EC2 does.
+Taggable: instances (`i-`), the caller's images (`ami-`), VPCs (`vpc-`), subnets
+(`subnet-`), security groups (`sg-`), network interfaces (`eni-`), Elastic IPs
+(`eipalloc-`) and volumes (`vol-`). Snapshots (`snap-`) take tags at creation
+(TagSpecifications) only: Kumo snapshots have no update method, so CreateTags/DeleteTags
+on one answer UnsupportedOperation. Each change reads the resource and writes its labels
+back with `update_mask: labels` and the etag read, so a concurrent change fails
+(IncorrectState) instead of being lost. Reserved `kumo:` labels (see common.RESERVED) are
+never tags and survive DeleteTags. DeleteTags removes a tag only when no value is given
+or the value matches, as EC2 does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+from google.protobuf.message import Message
+
 from kumo.compute.v1 import compute_service_pb2 as capi
-from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.aws import ids
 from kumo.gateway.aws.backend import Backend, Caller, invoke
 from kumo.gateway.aws.errors import Ec2Error
-from kumo.gateway.aws.operations.common import Params, filters_of, matches, tag_map
+from kumo.gateway.aws.operations.addresses import addresses, find_address
+from kumo.gateway.aws.operations.common import (
+    RESERVED,
+    Params,
+    filters_of,
+    kumo_id_of,
+    list_all,
+    matches,
+    tag_map,
+)
 from kumo.gateway.aws.operations.images import image_name
 from kumo.gateway.aws.operations.instance_views import find_instance
+from kumo.gateway.aws.operations.security_groups import find_group, groups
+from kumo.gateway.aws.operations.storage_lookup import find_volume, snapshots, volumes
+from kumo.gateway.aws.operations.subnets import find_subnet, subnets
+from kumo.gateway.aws.operations.vpcs import get_network, networks
 from kumo.image.v1 import image_service_pb2 as iapi
+from kumo.network.v1 import network_service_pb2 as napi
+from kumo.storage.v1 import storage_service_pb2 as sapi
 
 FILTER_FIELDS = {
     "key": lambda t: [t["Key"]],
@@ -28,30 +50,93 @@ FILTER_FIELDS = {
     "resource-type": lambda t: [t["ResourceType"]],
 }
 Change = Callable[[dict[str, str]], None]
+Finder = Callable[[Backend, Caller, str], Awaitable[Any]]
+
+
+async def _port(backend: Backend, caller: Caller, ec2_id: str) -> Any:
+    kumo_id = kumo_id_of("eni", ec2_id, "InvalidNetworkInterfaceID.Malformed")
+    name = f"{caller.project_name}/ports/{kumo_id}"
+    return await invoke(backend.network.GetPort, napi.GetPortRequest(name=name), caller)
+
+
+async def _ports(backend: Backend, caller: Caller) -> list[Any]:
+    request = napi.ListPortsRequest(parent=caller.project_name, page_size=1000)
+    return await list_all(backend.network.ListPorts, request, "ports", caller)
+
+
+async def _image(backend: Backend, caller: Caller, ec2_id: str) -> Any:
+    name = await image_name(backend, caller, ec2_id)
+    return await invoke(backend.images.GetImage, iapi.GetImageRequest(name=name), caller)
+
+
+@dataclass(frozen=True)
+class Taggable:
+    """How to find a resource kind by EC2 id and write its labels back."""
+
+    kind: str  # EC2 resource type
+    find: Finder
+    update: Callable[[Backend], Any]  # the Update method
+    request: type[Message]
+    field: str  # the resource's field in the update request
+
+
+TAGGABLE: dict[str, Taggable] = {
+    "i": Taggable(
+        "instance",
+        find_instance,
+        lambda b: b.compute.UpdateInstance,
+        capi.UpdateInstanceRequest,
+        "instance",
+    ),
+    "ami": Taggable(
+        "image", _image, lambda b: b.images.UpdateImage, iapi.UpdateImageRequest, "image"
+    ),
+    "vpc": Taggable(
+        "vpc", get_network, lambda b: b.network.UpdateNetwork, napi.UpdateNetworkRequest, "network"
+    ),
+    "subnet": Taggable(
+        "subnet", find_subnet, lambda b: b.network.UpdateSubnet, napi.UpdateSubnetRequest, "subnet"
+    ),
+    "sg": Taggable(
+        "security-group",
+        lambda b, c, i: find_group(b, c, {"GroupId": i}),
+        lambda b: b.network.UpdateSecurityGroup,
+        napi.UpdateSecurityGroupRequest,
+        "security_group",
+    ),
+    "eni": Taggable(
+        "network-interface", _port, lambda b: b.network.UpdatePort, napi.UpdatePortRequest, "port"
+    ),
+    "eipalloc": Taggable(
+        "elastic-ip",
+        lambda b, c, i: find_address(b, c, {"AllocationId": i}),
+        lambda b: b.network.UpdateFloatingIp,
+        napi.UpdateFloatingIpRequest,
+        "floating_ip",
+    ),
+    "vol": Taggable(
+        "volume", find_volume, lambda b: b.storage.UpdateVolume, sapi.UpdateVolumeRequest, "volume"
+    ),
+}
 
 
 async def _relabel(backend: Backend, caller: Caller, resource: str, change: Change) -> None:
-    if resource.startswith("i-"):
-        instance = await find_instance(backend, caller, resource)
-        labels = dict(instance.labels)
-        change(labels)
-        request = capi.UpdateInstanceRequest(
-            instance=cpb.Instance(name=instance.name, labels=labels, etag=instance.etag)
+    prefix = resource.split("-", 1)[0]
+    if prefix == "snap" and "-" in resource:
+        raise Ec2Error(
+            "UnsupportedOperation",
+            "Kumo snapshots take tags when created (TagSpecifications) only.",
         )
-        request.update_mask.paths.append("labels")
-        await invoke(backend.compute.UpdateInstance, request, caller)
-    elif resource.startswith("ami-"):
-        name = await image_name(backend, caller, resource)
-        image = await invoke(backend.images.GetImage, iapi.GetImageRequest(name=name), caller)
-        labels = dict(image.labels)
-        change(labels)
-        update = iapi.UpdateImageRequest(image=image)
-        update.image.labels.clear()
-        update.image.labels.update(labels)
-        update.update_mask.paths.append("labels")
-        await invoke(backend.images.UpdateImage, update, caller)
-    else:
+    taggable = TAGGABLE.get(prefix) if "-" in resource else None
+    if taggable is None:
         raise Ec2Error("InvalidID", f"The ID '{resource}' is not valid")
+    current = await taggable.find(backend, caller, resource)
+    labels = dict(current.labels)
+    change(labels)
+    message = type(current)(name=current.name, etag=current.etag, labels=labels)
+    request = taggable.request(**{taggable.field: message})
+    request.update_mask.paths.append("labels")
+    await invoke(taggable.update(backend), request, caller, precondition="IncorrectState")
 
 
 async def create_tags(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
@@ -66,16 +151,19 @@ async def delete_tags(backend: Backend, caller: Caller, params: Params) -> dict[
     """DeleteTags: no Tags removes every tag; a tag with a Value only if it matches."""
     given = params.get("Tags")
     if given is not None:
-        tag_map(given, "Tag")  # every tag names a Key
+        tag_map(given, "Tag")  # every tag names a Key, none reserved
 
     def change(labels: dict[str, str]) -> None:
-        if given is None:
-            labels.clear()
-            return
-        for tag in given:
-            key = tag["Key"]
-            if key in labels and ("Value" not in tag or labels[key] == tag["Value"]):
+        for key in list(labels):
+            if key.startswith(RESERVED):
+                continue
+            if given is None:
                 del labels[key]
+                continue
+            for tag in given:
+                if tag["Key"] == key and ("Value" not in tag or labels[key] == tag["Value"]):
+                    del labels[key]
+                    break
 
     for resource in params["Resources"]:
         await _relabel(backend, caller, resource, change)
@@ -83,25 +171,41 @@ async def delete_tags(backend: Backend, caller: Caller, params: Params) -> dict[
 
 
 async def describe_tags(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
-    """DescribeTags over the caller's instances and images."""
+    """DescribeTags over every taggable resource of the caller."""
+    filters = filters_of(params)
+    kinds = set(filters.get("resource-type") or [])
     described: list[dict[str, str]] = []
-    request = capi.ListInstancesRequest(parent=f"{caller.project_name}/zones/-", page_size=1000)
-    while True:
-        response = await invoke(backend.compute.ListInstances, request, caller)
-        for instance in response.instances:
+
+    def wanted(kind: str) -> bool:
+        return not kinds or kind in kinds
+
+    if wanted("instance"):
+        request = capi.ListInstancesRequest(parent=f"{caller.project_name}/zones/-", page_size=1000)
+        for instance in await list_all(backend.compute.ListInstances, request, "instances", caller):
             resource = ids.instance_ec2_id(instance.name.rsplit("/", 1)[-1])
             described += _tags(resource, "instance", instance.labels)
-        if not response.next_page_token:
-            break
-        request.page_token = response.next_page_token
-    images = await invoke(
-        backend.images.ListImages,
-        iapi.ListImagesRequest(parent=caller.project_name, page_size=1000),
-        caller,
-    )
-    for image in images.images:
-        described += _tags(ids.image_ec2_id(image.name), "image", image.labels)
-    filters = filters_of(params)
+    if wanted("image"):
+        images = await invoke(
+            backend.images.ListImages,
+            iapi.ListImagesRequest(parent=caller.project_name, page_size=1000),
+            caller,
+        )
+        for image in images.images:
+            described += _tags(ids.image_ec2_id(image.name), "image", image.labels)
+    listed: list[tuple[str, str, Callable[[Backend, Caller], Awaitable[list[Any]]]]] = [
+        ("vpc", "vpc", networks),
+        ("subnet", "subnet", subnets),
+        ("sg", "security-group", groups),
+        ("eni", "network-interface", _ports),
+        ("eipalloc", "elastic-ip", addresses),
+        ("vol", "volume", volumes),
+        ("snap", "snapshot", snapshots),
+    ]
+    for prefix, kind, lister in listed:
+        if wanted(kind):
+            for item in await lister(backend, caller):
+                resource = ids.ec2_id(prefix, item.name.rsplit("/", 1)[-1])
+                described += _tags(resource, kind, item.labels)
     return {"Tags": [t for t in described if matches(t, filters, FILTER_FIELDS)]}
 
 
@@ -109,4 +213,5 @@ def _tags(resource: str, kind: str, labels: Any) -> list[dict[str, str]]:
     return [
         {"ResourceId": resource, "ResourceType": kind, "Key": k, "Value": v}
         for k, v in sorted(labels.items())
+        if not k.startswith(RESERVED)
     ]
