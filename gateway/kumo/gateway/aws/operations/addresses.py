@@ -187,7 +187,12 @@ async def describe_addresses(backend: Backend, caller: Caller, params: Params) -
     """DescribeAddresses (AllocationIds, PublicIps, Filters)."""
     views = [address_view(a, caller.project) for a in await addresses(backend, caller)]
     views = described(
-        views, params, "AllocationIds", "AllocationId", "InvalidAllocationID.NotFound", {}
+        views,
+        params,
+        "AllocationIds",
+        "AllocationId",
+        "InvalidAllocationID.NotFound",
+        FILTER_FIELDS,
     )
     views = described(
         views, params, "PublicIps", "PublicIp", "InvalidAddress.NotFound", FILTER_FIELDS

@@ -158,7 +158,13 @@ def described(
             raise Ec2Error(not_found, f"The ID '{missing_ids[0]}' does not exist")
         views = [v for v in views if v[id_field] in wanted]
     filters = filters_of(params)
+    for name in filters:
+        if name not in fields and not name.startswith("tag:") and name not in _TAG_FILTERS:
+            raise Ec2Error("InvalidParameterValue", f"The filter '{name}' is invalid")
     return [v for v in views if matches(v, filters, fields)]
+
+
+_TAG_FILTERS = ("tag-key", "tag-value")
 
 
 def kumo_id_of(prefix: str, ec2_id: str, malformed: str) -> str:

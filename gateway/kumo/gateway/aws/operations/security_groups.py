@@ -122,7 +122,7 @@ async def describe_security_groups(
 ) -> dict[str, Any]:
     """DescribeSecurityGroups (GroupIds, GroupNames, Filters)."""
     views = [group_view(g, caller.project) for g in await groups(backend, caller)]
-    views = described(views, params, "GroupIds", "GroupId", "InvalidGroup.NotFound", {})
+    views = described(views, params, "GroupIds", "GroupId", "InvalidGroup.NotFound", FILTER_FIELDS)
     views = described(
         views, params, "GroupNames", "GroupName", "InvalidGroup.NotFound", FILTER_FIELDS
     )
@@ -132,9 +132,11 @@ async def describe_security_groups(
 async def delete_security_group(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
     """DeleteSecurityGroup: DependencyViolation while ports or other groups use it;
     `default` cannot be deleted (CannotDelete)."""
-    group = await find_group(backend, caller, params)
-    if group.name.endswith("/securityGroups/default"):
+    if params.get("GroupId") == "sg-default" or (
+        not params.get("GroupId") and params.get("GroupName") == "default"
+    ):  # Kumo makes it on first use and never deletes it
         raise Ec2Error("CannotDelete", "The default security group cannot be deleted.")
+    group = await find_group(backend, caller, params)
     await invoke(
         backend.network.DeleteSecurityGroup,
         napi.DeleteSecurityGroupRequest(name=group.name),
@@ -166,8 +168,8 @@ def _permissions(params: Params) -> list[dict[str, Any]]:
 async def _change(
     backend: Backend, caller: Caller, params: Params, direction: int, add: bool
 ) -> dict[str, Any]:
-    group = await find_group(backend, caller, params)
     wanted = [r for p in _permissions(params) for r in rules_of(p, direction, caller.project)]
+    group = await find_group(backend, caller, params)
     have = {key_of(r): r for r in group.rules}
     if add:
         for rule in wanted:

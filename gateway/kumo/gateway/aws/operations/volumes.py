@@ -104,8 +104,8 @@ async def create_volume(backend: Backend, caller: Caller, params: Params) -> dic
     if params.get("SnapshotId"):
         snapshot = await find_snapshot(backend, caller, params["SnapshotId"])
         volume.source_snapshot = snapshot.name
-        size = size or snapshot.size_gib
-    if not size:
+        size = snapshot.size_gib if size is None else size
+    if size is None:
         raise Ec2Error("MissingParameter", "The request must contain the parameter Size")
     if not 1 <= size <= 16384:
         raise invalid("Size", size, "1 to 16384 GiB.")
