@@ -130,8 +130,7 @@ async def describe_security_groups(
 
 
 async def delete_security_group(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
-    """DeleteSecurityGroup: DependencyViolation while ports or other groups use it;
-    `default` cannot be deleted (CannotDelete)."""
+    """DeleteSecurityGroup: DependencyViolation while in use; `default` is CannotDelete."""
     if params.get("GroupId") == "sg-default" or (
         not params.get("GroupId") and params.get("GroupName") == "default"
     ):  # Kumo makes it on first use and never deletes it

@@ -82,8 +82,10 @@ def volume_view(volume: spb.Volume) -> dict[str, Any]:
 
 
 async def create_volume(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
-    """CreateVolume (AvailabilityZone, Size and/or SnapshotId, VolumeType,
-    MultiAttachEnabled, ClientToken, TagSpecifications)."""
+    """CreateVolume (AvailabilityZone, Size, SnapshotId, VolumeType, ClientToken, tags).
+
+    MultiAttachEnabled is Kumo's multi_attach; Iops, Throughput, KmsKeyId and Encrypted
+    are InvalidParameterValue (Kumo volume types carry QoS; volumes are not encrypted)."""
     zone = params.get("AvailabilityZone")
     if not zone:
         raise Ec2Error("MissingParameter", "The request must name an AvailabilityZone")
