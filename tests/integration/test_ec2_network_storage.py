@@ -127,8 +127,19 @@ def test_vpc_subnet_security_group_life_cycle(
     assert _code(
         lambda: ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[ssh])
     ) == ("InvalidPermission.Duplicate")
+    https = {
+        "IpProtocol": "tcp",
+        "FromPort": 443,
+        "ToPort": 443,
+        "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+    }
+    ghost = {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": "sg-0000000000000000f"}]}
+    assert _code(
+        lambda: ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[https, ghost])
+    ) == ("InvalidGroup.NotFound")  # and nothing of the call is kept:
     group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
     assert group["GroupName"] == "web" and group["VpcId"] == vpc_id
+    assert len(group["IpPermissions"]) == 2
     ingress = {p["IpProtocol"]: p for p in group["IpPermissions"]}
     assert ingress["tcp"]["FromPort"] == 22 and ingress["tcp"]["ToPort"] == 22
     assert ingress["tcp"]["IpRanges"] == [{"CidrIp": "10.0.0.0/8"}]

@@ -6,7 +6,8 @@ VPC; at most 63 characters); GroupId its id as `ids` says (the project's `defaul
 group is `sg-default`). Kumo groups belong to the project, not to a network: the VpcId
 given at creation is checked and kept in the reserved label `kumo:vpc-id`. A new group
 allows all IPv4 egress, as EC2's do. Authorizing a rule the group has is
-InvalidPermission.Duplicate; revoking one it lacks is InvalidPermission.NotFound.
+InvalidPermission.Duplicate; revoking one it lacks is InvalidPermission.NotFound. Each
+call replaces the rule list in one UpdateSecurityGroup with the etag read.
 """
 
 from __future__ import annotations
@@ -170,31 +171,25 @@ async def _change(
     wanted = [r for p in _permissions(params) for r in rules_of(p, direction, caller.project)]
     group = await find_group(backend, caller, params)
     have = {key_of(r): r for r in group.rules}
+    keys = {key_of(r) for r in wanted}
     if add:
-        for rule in wanted:
-            if key_of(rule) in have:
-                raise Ec2Error("InvalidPermission.Duplicate", "The specified rule already exists")
-        for rule in wanted:
-            await invoke(
-                backend.network.CreateSecurityGroupRule,
-                napi.CreateSecurityGroupRuleRequest(security_group=group.name, rule=rule),
-                caller,
-            )
+        if keys & have.keys():
+            raise Ec2Error("InvalidPermission.Duplicate", "The specified rule already exists")
+        rules = [*group.rules, *wanted]
     else:
-        for rule in wanted:
-            if key_of(rule) not in have:
-                raise Ec2Error(
-                    "InvalidPermission.NotFound",
-                    "The specified rule does not exist in this security group.",
-                )
-        for rule in wanted:
-            await invoke(
-                backend.network.DeleteSecurityGroupRule,
-                napi.DeleteSecurityGroupRuleRequest(
-                    security_group=group.name, rule_id=have[key_of(rule)].id
-                ),
-                caller,
+        if keys - have.keys():
+            raise Ec2Error(
+                "InvalidPermission.NotFound",
+                "The specified rule does not exist in this security group.",
             )
+        rules = [r for r in group.rules if key_of(r) not in keys]
+    # One update of the whole list with the etag read: all or nothing, and a concurrent
+    # change fails (IncorrectState) instead of being lost.
+    update = napi.UpdateSecurityGroupRequest(
+        security_group=npb.SecurityGroup(name=group.name, etag=group.etag, rules=rules)
+    )
+    update.update_mask.paths.append("rules")
+    await invoke(backend.network.UpdateSecurityGroup, update, caller, precondition="IncorrectState")
     return {"Return": True}
 
 
