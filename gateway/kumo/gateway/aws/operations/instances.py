@@ -12,7 +12,6 @@ page with Kumo's own page tokens. Each instance is its own reservation when desc
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import uuid
@@ -43,9 +42,6 @@ from kumo.gateway.aws.operations.instance_views import (
 )
 
 _TOKEN_NAMESPACE = uuid.UUID("5f1c3a52-8e0b-4f0e-9a43-6b0f5f0c2e11")
-# Kumo calls in flight at once for one Start/Stop/TerminateInstances of many instances
-# (500 one after the other outlast botocore's 60 s read timeout on a loaded machine).
-CONCURRENT_CHANGES = 16
 FILTER_FIELDS = {
     "instance-id": lambda i: [i["InstanceId"]],
     "instance-state-name": lambda i: [i["State"]["Name"]],
@@ -237,27 +233,17 @@ def _changes(name: str, key: str, action: Any, next_state: tuple[int, str], doc:
     """A handler applying `action` to each of `InstanceIds`, answering EC2's state changes."""
 
     async def handler(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
-        gate = asyncio.Semaphore(CONCURRENT_CHANGES)
-
-        async def find(ec2_id: str) -> cpb.Instance:
-            async with gate:
-                return await find_instance(backend, caller, ec2_id)
-
-        async def act(instance: cpb.Instance) -> None:
-            async with gate:
-                await action(backend, caller, instance)
-
-        # Every id is found before anything changes (one unknown id changes nothing).
-        instances = await asyncio.gather(*(find(i) for i in params["InstanceIds"]))
-        await asyncio.gather(*(act(i) for i in instances))
         changes = []
-        for ec2_id, instance in zip(params["InstanceIds"], instances, strict=True):
+        for ec2_id in params["InstanceIds"]:
+            instance = await find_instance(backend, caller, ec2_id)
             code, state = ec2_state(instance)
+            await action(backend, caller, instance)
+            current = next_state
             changes.append(
                 {
                     "InstanceId": ec2_id,
                     "PreviousState": {"Code": code, "Name": state},
-                    "CurrentState": {"Code": next_state[0], "Name": next_state[1]},
+                    "CurrentState": {"Code": current[0], "Name": current[1]},
                 }
             )
         return {key: changes}
