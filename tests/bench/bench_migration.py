@@ -124,6 +124,12 @@ class Bench:
             time.sleep(0.1)
         return False
 
+    def why_silent(self, host: int, before: int) -> str:
+        """What a run that broke left: the guest's state and console end on `host`."""
+        state = self.drivers[host].state(self.spec.uid).value
+        tail = self.console(host)[-60:]
+        return f"no tick after {before} in {TICK_TIMEOUT:g} s; guest {state}, console ends {tail!r}"
+
     def run_kumo(self, cell: Cell) -> None:
         source, dest = self.at, 1 - self.at
         before = self.last_tick(source)
@@ -137,7 +143,7 @@ class Bench:
             cell.downtime_ms.append(result.downtime_ms)
         cell.total_ms.append(result.total_ms)
         if not self.ticks_on(dest, before):
-            cell.broken.append(f"kumo {source}->{dest}: no tick after {before}")
+            cell.broken.append(f"kumo {source}->{dest}: {self.why_silent(dest, before)}")
 
     def run_virsh(self, cell: Cell) -> None:
         source, dest = self.at, 1 - self.at
@@ -193,7 +199,7 @@ class Bench:
         shutil.rmtree(source_dir, ignore_errors=True)
         self.at = dest
         if not self.ticks_on(dest, before):
-            cell.broken.append(f"virsh {source}->{dest}: no tick after {before}")
+            cell.broken.append(f"virsh {source}->{dest}: {self.why_silent(dest, before)}")
 
     def close(self) -> None:
         for driver in self.drivers:
