@@ -10,8 +10,9 @@ Hosts: a `HostCluster` of two (tests/support/multihost.py): each a libvirtd in i
 network namespace at its own address on one bridge; storage not shared. One guest of the
 tiny image (1 vCPU, 128 MiB; it prints `tick <n>` once a second) is spawned on host-1 by
 the Kumo libvirt driver and migrated back and forth, alternating directions, `--runs` times
-per cell. A cell is a max-downtime setting (`default`: QEMU's own 300 ms, never set) and
-a tool:
+per cell. A cell is a max-downtime setting (`default`: QEMU's own 300 ms) and a tool; for
+one setting the tools take turns run by run (kumo, virsh, kumo, ...), so that both see the
+same machine:
 
 - kumo: `prepare_incoming` on the destination, `migrate_live` on the source (peer to peer,
   LIVE | PERSIST_DEST, block migration of the overlay, `max_downtime_ms`); downtime and
@@ -21,9 +22,9 @@ a tool:
 - virsh: the same migration by `virsh migrate --live --p2p --persistent --copy-storage-inc
   --migrate-disks vda --abort-on-error --xml --persistent-xml` (the definition the driver
   would send, same destination files from `prepare_incoming`), after `virsh
-  migrate-setmaxdowntime` when the cell sets one; figures from `virsh domjobinfo
-  --completed` on the source, which is then undefined and its files removed, as the
-  driver does. `call` is the wall time of the `virsh migrate` process.
+  migrate-setmaxdowntime` (300 ms for `default`, as the driver sets); figures from
+  `virsh domjobinfo --completed` on the source, which is then undefined and its files
+  removed, as the driver does. `call` is the wall time of the `virsh migrate` process.
 
 After every run the guest must tick on the destination (a tick later than the last one seen
 on the source), or the run is reported as broken. Nothing is asserted: see
@@ -45,7 +46,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kumo.drivers.compute.base import GuestSpec, MigrationOptions
-from kumo.drivers.compute.libvirt import DOMAIN_PREFIX, METADATA_NS, LibvirtDriver
+from kumo.drivers.compute.libvirt import (
+    DOMAIN_PREFIX,
+    METADATA_NS,
+    QEMU_DEFAULT_MAX_DOWNTIME_MS,
+    LibvirtDriver,
+)
 from kumo.drivers.compute.libvirt_migration import rewrite_definition
 from tests.bench.bench_api import _cpu_model, _machine_busy_seconds
 from tests.support.multihost import Host, HostCluster, multihost_unavailable_reason
@@ -165,8 +171,8 @@ class Bench:
             persist_xml.write_text(
                 rewrite_definition(inactive, source_dir, target.properties, METADATA_NS)
             )
-            if cell.downtime_setting is not None:
-                _run([*virsh, "migrate-setmaxdowntime", domain, str(cell.downtime_setting)])
+            downtime = cell.downtime_setting or QEMU_DEFAULT_MAX_DOWNTIME_MS  # as the driver
+            _run([*virsh, "migrate-setmaxdowntime", domain, str(downtime)])
             started = time.monotonic()
             _run(
                 [
@@ -189,12 +195,12 @@ class Bench:
             )
             cell.call_ms.append((time.monotonic() - started) * 1000)
         info = _run([*virsh, "domjobinfo", "--completed", domain])
-        downtime = re.search(r"Total downtime:\s+(\d+)", info)
-        elapsed = re.search(r"Time elapsed:\s+(\d+)", info)
-        if downtime:
-            cell.downtime_ms.append(float(downtime.group(1)))
-        if elapsed:
-            cell.total_ms.append(float(elapsed.group(1)))
+        downtime_match = re.search(r"Total downtime:\s+(\d+)", info)
+        elapsed_match = re.search(r"Time elapsed:\s+(\d+)", info)
+        if downtime_match:
+            cell.downtime_ms.append(float(downtime_match.group(1)))
+        if elapsed_match:
+            cell.total_ms.append(float(elapsed_match.group(1)))
         _run([*virsh, "undefine", "--nvram", domain])
         shutil.rmtree(source_dir, ignore_errors=True)
         self.at = dest
@@ -289,19 +295,23 @@ def main(argv: list[str] | None = None) -> int:
             bench.boot()
             boot_s = time.monotonic() - started
             cells = [Cell(tool, setting) for setting in settings for tool in tools]
-            for cell in cells:
-                run = bench.run_kumo if cell.tool == "kumo" else bench.run_virsh
-                busy, started = _machine_busy_seconds(), time.monotonic()
+            for setting in settings:
+                # The tools take turns run by run, so both see the same machine.
+                row = [c for c in cells if c.downtime_setting == setting]
                 for _ in range(args.runs):
-                    run(cell)
-                cell.wall = time.monotonic() - started
-                cell.busy_cpu = _machine_busy_seconds() - busy
-                print(
-                    f"{cell.tool} {cell.downtime_setting or 'default'}: "
-                    f"downtimes {[round(d) for d in cell.downtime_ms]}",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                    for cell in row:
+                        run = bench.run_kumo if cell.tool == "kumo" else bench.run_virsh
+                        busy, started = _machine_busy_seconds(), time.monotonic()
+                        run(cell)
+                        cell.wall += time.monotonic() - started
+                        cell.busy_cpu += _machine_busy_seconds() - busy
+                for cell in row:
+                    print(
+                        f"{cell.tool} {cell.downtime_setting or 'default'}: "
+                        f"downtimes {[round(d) for d in cell.downtime_ms]}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
         finally:
             bench.close()
     report(cells, args, probe_s, boot_s)
