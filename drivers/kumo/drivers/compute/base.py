@@ -205,7 +205,8 @@ class MigrationTarget:
 @dataclass(frozen=True)
 class MigrationOptions:
     """How to run a live migration. `max_downtime_ms`: the longest pause allowed at the
-    switch-over (None: the hypervisor's default, 300 ms in QEMU); `bandwidth_mibps`: a cap
+    switch-over, which the hypervisor uses to decide when to stop copying and pause
+    (None: its default, 300 ms in QEMU); `bandwidth_mibps`: a cap
     on the transfer (None: unlimited); `auto_converge`: throttle the guest's vCPUs when its
     memory is dirtied faster than it is sent; `post_copy`: switch to post-copy after the
     first pass (the guest runs on the destination while its remaining memory is fetched;
