@@ -92,7 +92,7 @@ class InstanceAssignment(_message.Message):
     def __init__(self, instance: _Optional[str] = ..., instance_uid: _Optional[str] = ..., generation: _Optional[int] = ..., deleted: _Optional[bool] = ..., power_intent: _Optional[_Union[_resources_pb2.Instance.PowerIntent, str]] = ..., vcpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., disk_gib: _Optional[int] = ..., image: _Optional[str] = ..., image_sha256: _Optional[str] = ..., image_format: _Optional[_Union[_resources_pb2_1.DiskFormat, str]] = ..., hostname: _Optional[str] = ..., ssh_authorized_keys: _Optional[_Iterable[str]] = ..., user_data: _Optional[bytes] = ..., reboot_serial: _Optional[int] = ..., reboot_hard: _Optional[bool] = ..., rebuild_serial: _Optional[int] = ..., stop_timeout_seconds: _Optional[int] = ..., snapshot_serial: _Optional[int] = ..., snapshot_image: _Optional[str] = ..., volumes: _Optional[_Iterable[_Union[VolumeAttachment, _Mapping]]] = ...) -> None: ...
 
 class VolumeAttachment(_message.Message):
-    __slots__ = ("serial", "kind", "path", "read_only", "max_iops", "max_read_bytes_per_second", "max_write_bytes_per_second")
+    __slots__ = ("serial", "kind", "path", "read_only", "max_iops", "max_read_bytes_per_second", "max_write_bytes_per_second", "size_bytes")
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +100,7 @@ class VolumeAttachment(_message.Message):
     MAX_IOPS_FIELD_NUMBER: _ClassVar[int]
     MAX_READ_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     MAX_WRITE_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     serial: str
     kind: str
     path: str
@@ -107,7 +108,8 @@ class VolumeAttachment(_message.Message):
     max_iops: int
     max_read_bytes_per_second: int
     max_write_bytes_per_second: int
-    def __init__(self, serial: _Optional[str] = ..., kind: _Optional[str] = ..., path: _Optional[str] = ..., read_only: _Optional[bool] = ..., max_iops: _Optional[int] = ..., max_read_bytes_per_second: _Optional[int] = ..., max_write_bytes_per_second: _Optional[int] = ...) -> None: ...
+    size_bytes: int
+    def __init__(self, serial: _Optional[str] = ..., kind: _Optional[str] = ..., path: _Optional[str] = ..., read_only: _Optional[bool] = ..., max_iops: _Optional[int] = ..., max_read_bytes_per_second: _Optional[int] = ..., max_write_bytes_per_second: _Optional[int] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class WatchAssignmentsResponse(_message.Message):
     __slots__ = ("full_resync", "assignments")
