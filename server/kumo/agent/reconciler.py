@@ -461,6 +461,9 @@ class Reconciler:
                 disk = await self._run(sources.disk, desired[serial])
                 log.info("attaching volume %s to %s", serial, uid)
                 await self._run(self.driver.attach_volume, uid, disk)
+            for serial, volume in sorted(desired.items()):
+                if volume.size_bytes:  # the guest learns of an ExtendVolume
+                    await self._run(self.driver.resize_volume, uid, serial, volume.size_bytes)
         except (DriverError, ValueError) as error:
             log.warning("instance %s: volumes: %s", uid, error)
 

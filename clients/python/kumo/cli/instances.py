@@ -317,7 +317,7 @@ _action("revert-resize", "RevertResizeInstance", "Return to the old flavor after
 @zone_option
 @click.option("--host", type=Name("hosts"), help="Destination (default: the scheduler's pick).")
 @click.option(
-    "--max-downtime-ms", type=click.IntRange(1, 10_000), help="Longest pause (default 100)."
+    "--max-downtime-ms", type=click.IntRange(1, 10_000), help="Longest pause (default 50)."
 )
 @click.option("--bandwidth-mibps", type=click.IntRange(min=1), help="Transfer cap.")
 @click.option("--auto-converge", is_flag=True, help="Throttle a guest that dirties memory fast.")

@@ -497,3 +497,9 @@ class ComputeDriver(ABC):
         """Unplugs the volume with `serial` and waits until the guest released it.
         Idempotent (nothing with that serial is success). Raises GuestNotFound."""
         raise DriverError(reason=f"{type(self).__name__} does not attach volumes")
+
+    def resize_volume(self, uid: str, serial: str, size_bytes: int) -> None:
+        """Tells the running guest that the attached volume `serial` grew to `size_bytes`.
+        Idempotent (a guest that already sees that size or more is left alone).
+        Raises GuestNotFound, DriverError (no such volume attached)."""
+        raise DriverError(reason=f"{type(self).__name__} does not attach volumes")

@@ -1065,6 +1065,10 @@ class LibvirtDriver(ComputeDriver):
         with self._guest_lock(uid):
             libvirt_disks.detach(self._lookup(uid), serial)
 
+    def resize_volume(self, uid: str, serial: str, size_bytes: int) -> None:
+        with self._guest_lock(uid):
+            libvirt_disks.grow(self._lookup(uid), serial, size_bytes)
+
     def close(self) -> None:
         self._drop_connection()
 

@@ -119,7 +119,7 @@ class MigrationAssignment(_message.Message):
     def __init__(self, serial: _Optional[int] = ..., role: _Optional[_Union[MigrationAssignment.Role, str]] = ..., target: _Optional[str] = ..., options: _Optional[_Union[_resources_pb2.MigrationOptions, _Mapping]] = ..., abort: _Optional[bool] = ...) -> None: ...
 
 class VolumeAttachment(_message.Message):
-    __slots__ = ("serial", "kind", "path", "read_only", "max_iops", "max_read_bytes_per_second", "max_write_bytes_per_second")
+    __slots__ = ("serial", "kind", "path", "read_only", "max_iops", "max_read_bytes_per_second", "max_write_bytes_per_second", "size_bytes")
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
@@ -127,6 +127,7 @@ class VolumeAttachment(_message.Message):
     MAX_IOPS_FIELD_NUMBER: _ClassVar[int]
     MAX_READ_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     MAX_WRITE_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     serial: str
     kind: str
     path: str
@@ -134,7 +135,8 @@ class VolumeAttachment(_message.Message):
     max_iops: int
     max_read_bytes_per_second: int
     max_write_bytes_per_second: int
-    def __init__(self, serial: _Optional[str] = ..., kind: _Optional[str] = ..., path: _Optional[str] = ..., read_only: _Optional[bool] = ..., max_iops: _Optional[int] = ..., max_read_bytes_per_second: _Optional[int] = ..., max_write_bytes_per_second: _Optional[int] = ...) -> None: ...
+    size_bytes: int
+    def __init__(self, serial: _Optional[str] = ..., kind: _Optional[str] = ..., path: _Optional[str] = ..., read_only: _Optional[bool] = ..., max_iops: _Optional[int] = ..., max_read_bytes_per_second: _Optional[int] = ..., max_write_bytes_per_second: _Optional[int] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class WatchAssignmentsResponse(_message.Message):
     __slots__ = ("full_resync", "assignments")

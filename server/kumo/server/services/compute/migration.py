@@ -53,7 +53,7 @@ from kumo.server.services.topology import host_state
 from kumo.topology.v1 import resources_pb2 as tpb
 
 MIGRATE = "compute.MigrateInstance"
-DEFAULT_MAX_DOWNTIME_MS = 100
+DEFAULT_MAX_DOWNTIME_MS = 50
 DEFAULT_TIMEOUT_SECONDS = 600
 MAX_TIMEOUT_SECONDS = 86_400
 # Time the destination has to prepare, on top of the migration's own timeout.
