@@ -14,7 +14,7 @@ from kumo.gateway.openstack.neutron.index import Index
 from kumo.network.v1 import network_service_pb2 as api
 from kumo.network.v1 import resources_pb2 as pb
 
-_KINDS = ("networks", "subnets", "security_groups")
+_KINDS = ("networks", "subnets", "security_groups", "routers")
 
 
 def _pairs(value: Any) -> list[pb.AllowedAddressPair]:

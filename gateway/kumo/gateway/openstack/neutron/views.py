@@ -115,7 +115,8 @@ def port(item: pb.Port, uids: Uids) -> dict[str, Any]:
             for p in item.allowed_address_pairs
         ],
         "device_owner": item.device_owner,
-        "device_id": item.device_id,
+        # A router interface's device is the router (by name in Kumo, by id in Neutron).
+        "device_id": uids.get(item.device_id, item.device_id),
         "binding:host_id": last_segment(item.host) if item.host else "",
         "binding:vnic_type": "normal",
         "status": "ACTIVE" if item.status == pb.Port.STATUS_ACTIVE else "DOWN",
