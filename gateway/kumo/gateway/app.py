@@ -38,6 +38,7 @@ from kumo.gateway.middleware import (
 from kumo.gateway.native.openapi import document
 from kumo.gateway.native.rest import NativeRest
 from kumo.gateway.native.services import SERVICES
+from kumo.gateway.openstack.cinder.app import create_cinder
 from kumo.gateway.openstack.common import Scopes
 from kumo.gateway.openstack.glance import Glance
 from kumo.gateway.openstack.keystone.app import Keystone
@@ -108,6 +109,7 @@ class _Lazy:
                 Mount("/compute", app=create_nova(backend, scopes, images, settings.public_url)),
                 Mount("/image", app=Glance(backend, scopes, images, settings.public_url).app()),
                 Mount("/network", app=create_neutron(backend, scopes, settings.public_url)),
+                Mount("/volume", app=create_cinder(backend, scopes, settings.public_url)),
                 *keystone.routes(),
             ]
         )
