@@ -55,6 +55,16 @@ _NOT_OFFERED = {
 class Servers(NovaBase):
     """`/servers` and `/servers/{id}/action`."""
 
+    async def _find(self, scope: Scope, request: Request) -> cpb.Instance:
+        """The server of the path (any project's for a cloud administrator); 404 if none."""
+        return await find_instance(  # type: ignore[no-any-return]
+            self.backend,
+            scope.token,
+            scope.project,
+            request.path_params["server_id"],
+            anywhere=scope.cloud_admin,
+        )
+
     async def _detail(self, scope: Scope, version: Version, base: str, item: cpb.Instance) -> Any:
         image_uid = await self.images.uid(scope.token, item.image) if item.image else ""
         return views.server_detail(item, base, version, image_uid, scope.cloud_admin)
@@ -111,18 +121,14 @@ class Servers(NovaBase):
     async def show(self, request: Request) -> Response:
         """GET /servers/{id}."""
         scope, version = await self.begin(request)
-        item = await find_instance(
-            self.backend, scope.token, scope.project, request.path_params["server_id"]
-        )
+        item = await self._find(scope, request)
         server = await self._detail(scope, version, self.base(request), item)
         return self.reply(version, {"server": server})
 
     async def ips(self, request: Request) -> Response:
         """GET /servers/{id}/ips: no addresses until the network service lands."""
         scope, version = await self.begin(request)
-        await find_instance(
-            self.backend, scope.token, scope.project, request.path_params["server_id"]
-        )
+        await self._find(scope, request)
         return self.reply(version, {"addresses": {}})
 
     async def create(self, request: Request) -> Response:
@@ -191,9 +197,7 @@ class Servers(NovaBase):
         """PUT /servers/{id}: renames."""
         scope, version = await self.begin(request)
         body = (await json_body(request)).get("server") or {}
-        item = await find_instance(
-            self.backend, scope.token, scope.project, request.path_params["server_id"]
-        )
+        item = await self._find(scope, request)
         if "name" in body:
             item = await self.call(
                 self.compute.UpdateInstance,
@@ -209,9 +213,7 @@ class Servers(NovaBase):
     async def delete(self, request: Request) -> Response:
         """DELETE /servers/{id}: 204; the server goes away in the background."""
         scope, version = await self.begin(request)
-        item = await find_instance(
-            self.backend, scope.token, scope.project, request.path_params["server_id"]
-        )
+        item = await self._find(scope, request)
         await self.call(
             self.compute.DeleteInstance, capi.DeleteInstanceRequest(name=item.name), scope
         )
@@ -229,9 +231,7 @@ class Servers(NovaBase):
         handler = self._actions().get(name)
         if handler is None:
             raise invalid(f"There is no such action: {name}")
-        item = await find_instance(
-            self.backend, scope.token, scope.project, request.path_params["server_id"]
-        )
+        item = await self._find(scope, request)
         return await handler(scope, version, item, argument if isinstance(argument, dict) else {})
 
     def _actions(
