@@ -64,7 +64,7 @@ def test_token_issue_and_catalog(clouds: Clouds, tenant: Tenant) -> None:
     assert token["project_id"] == tenant.project
     assert token["user_id"] == tenant.users["member"]
     services = {entry["Type"] for entry in clouds.json("member", "catalog", "list")}
-    assert {"identity", "compute", "image"} <= services
+    assert {"identity", "compute", "image", "network", "volumev3", "block-storage"} <= services
 
     # Validation (GET and HEAD with X-Subject-Token) and revocation (`openstack token revoke`).
     url = f"{clouds.url}/v3/auth/tokens"
