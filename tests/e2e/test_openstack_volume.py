@@ -8,10 +8,11 @@ import time
 
 import requests
 
-from tests.e2e.test_openstack_clients import clouds  # noqa: F401  (fixture)
+from tests.e2e.test_openstack_clients import _upload_with_cli, clouds, site  # noqa: F401
+from tests.integration.test_compute_resources import make_flavor
 from tests.support.cloud import Stubs, Tenant, unique
 from tests.support.gateway import Clouds, GatewayThread
-from tests.support.topology import make_site
+from tests.support.topology import Site
 
 
 def _until(clouds: Clouds, kind: list[str], ident: str, status: str) -> dict[str, object]:  # noqa: F811
@@ -27,12 +28,14 @@ def test_volumes_with_the_cli(
     clouds: Clouds,  # noqa: F811
     gateway: GatewayThread,
     admin: Stubs,
+    site: Site,  # noqa: F811
     tenant: Tenant,
     other_tenant: Tenant,
 ) -> None:
     """type create (root) and list; volume create, show, list, extend; snapshot create,
-    list, delete; volume delete; limits; NotFound shapes and another project's 404."""
-    zone = make_site(admin).zone
+    list, delete; attach to a server and detach (Nova's os-volume_attachments); volume
+    delete; limits; NotFound shapes and another project's 404."""
+    zone = site.zone
     kind = unique("vt")
     refused = clouds.run("member", "volume", "type", "create", unique("vt"), check=False)
     assert refused.returncode != 0 and "403" in refused.stderr
@@ -56,6 +59,19 @@ def test_volumes_with_the_cli(
     assert _until(clouds, ["volume", "snapshot"], snap["id"], "available")["status"] == "available"
     assert snap["id"] in {s["ID"] for s in clouds.json("member", "volume", "snapshot", "list")}
     clouds.run("member", "volume", "snapshot", "delete", snap["id"])
+
+    server = clouds.json(
+        "member", "server", "create", "--flavor", make_flavor(admin, 1, 128, 1).split("/")[-1],
+        "--image", _upload_with_cli(clouds, unique("im")), "--availability-zone", zone,
+        "--wait", unique("vm"),
+    )  # fmt: skip
+    clouds.run("member", "server", "add", "volume", server["id"], made["id"])
+    in_use = _until(clouds, ["volume"], name, "in-use")
+    assert in_use["status"] == "in-use", in_use
+    assert server["id"] in str(in_use["attachments"])
+    clouds.run("member", "server", "remove", "volume", server["id"], made["id"])
+    assert _until(clouds, ["volume"], name, "available")["status"] == "available"
+    clouds.run("member", "server", "delete", "--wait", server["id"])
 
     limits = {
         row["Name"]: row["Value"] for row in clouds.json("member", "limits", "show", "--absolute")

@@ -10,6 +10,8 @@ from google.protobuf import field_mask_pb2
 from starlette.requests import Request
 from starlette.responses import Response
 
+from kumo.compute.v1 import compute_service_pb2 as capi
+from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.openstack.cinder import views
 from kumo.gateway.openstack.cinder.base import CinderBase, not_found, target_of
@@ -43,6 +45,13 @@ class Volumes(CinderBase):
         uids = {v.name: v.uid for v in await self.volumes(scope)}
         if any(v.source_snapshot for v in items):
             uids.update({s.name: s.uid for s in await self.snapshots(scope)})
+        for instance in {a.instance for v in items for a in v.attachments}:
+            found = await self.call(
+                self.backend.stub(crpc.ComputeServiceStub).GetInstance,
+                capi.GetInstanceRequest(name=instance),
+                scope,
+            )
+            uids[instance] = found.uid
         return [views.volume(v, base, types, uids, scope.cloud_admin) for v in items]
 
     async def list_volumes(self, request: Request) -> Response:
