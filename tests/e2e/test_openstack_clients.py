@@ -9,6 +9,7 @@ by tests/e2e/test_openstack_real_guest.py).
 from __future__ import annotations
 
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -349,9 +350,14 @@ def test_compute_extras(
     refused = clouds.run("member", "server", "migrate", "--live-migration", server["id"],
                          check=False)  # fmt: skip
     assert refused.returncode != 0 and "403" in refused.stderr
-    clouds.run("root", "server", "migrate", "--live-migration", "--wait", server["id"])
-    after = clouds.json("root", "server", "show", server["id"])
-    assert after["status"] == "ACTIVE" and after["OS-EXT-SRV-ATTR:host"] not in (before, None)
+    clouds.run("root", "server", "migrate", "--live-migration", server["id"])
+    # The server stays ACTIVE while it moves (so `--wait` cannot tell): wait for the host.
+    conn = clouds.connect("root")
+    deadline = time.monotonic() + 60
+    while (moved := conn.compute.get_server(server["id"])).compute_host == before:
+        assert time.monotonic() < deadline, "the server did not move"
+        time.sleep(0.5)
+    assert moved.status == "ACTIVE" and moved.compute_host
     root = {"X-Auth-Token": clouds.connect("root").auth_token}
     evacuated = requests.post(
         f"{gateway.url}/compute/v2.1/servers/{server['id']}/action",
