@@ -344,6 +344,17 @@ def test_compute_extras(
     )
     assert paused.status_code == 501 and "notImplemented" in paused.json()
 
+    # A real resize waits in VERIFY_RESIZE; confirming makes it ACTIVE on the new flavor.
+    bigger = make_flavor(admin, 1, 384, 1).rsplit("/", 1)[-1]
+    clouds.run("member", "server", "resize", "--flavor", bigger, "--wait", server["id"])
+    assert clouds.json("member", "server", "show", server["id"])["status"] == "VERIFY_RESIZE"
+    clouds.run("member", "server", "resize", "confirm", server["id"])
+    conn = clouds.connect("member")
+    confirmed = conn.compute.wait_for_server(
+        conn.compute.get_server(server["id"]), status="ACTIVE", wait=60, interval=0.5
+    )
+    assert confirmed.flavor.original_name == bigger or confirmed.flavor.id == bigger
+
     # Live migration (administrators): `server migrate --live-migration` moves it to the
     # other host; members are refused; evacuating from a host that is up is a conflict.
     before = clouds.json("root", "server", "show", server["id"])["OS-EXT-SRV-ATTR:host"]
