@@ -64,6 +64,7 @@ def banner(
             f"  REST         {gateway_url}   (OpenStack: auth_url {gateway_url}/v3; "
             f"native REST: {gateway_url}/v1, {gateway_url}/openapi.json)"
         )
+        lines.append(f"  EC2          {gateway_url}/aws   (boto3/aws CLI --endpoint-url)")
     lines += [
         f"  data         {config.data_dir}  (database {config.database_url})",
         f"  compute      {compute}",
