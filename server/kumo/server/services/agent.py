@@ -31,7 +31,7 @@ from kumo.server.db.models import HostRow, ImageRow, InstanceRow, RackRow, Seria
 from kumo.server.errors import InvalidArgument, NotFound
 from kumo.server.interceptors.base import Context
 from kumo.server.runtime import Runtime
-from kumo.server.services.compute import migration_record
+from kumo.server.services.compute import interfaces, migration_record
 from kumo.server.services.compute.common import INSTANCES
 from kumo.server.services.storage.attachments import volume_attachments
 from kumo.server.services.topology import host_to_proto
@@ -85,6 +85,9 @@ def assignments(
                 migration=migration_record.assignment_part(row, host_id),
                 volumes=volume_attachments(
                     session, volumes_dir, row.project_id, row.zone_id, row.id
+                ),
+                nics=interfaces.nic_assignments(
+                    session, row.project_id, INSTANCES.name_of_row(row)
                 ),
             )
         )

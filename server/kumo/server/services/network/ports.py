@@ -25,7 +25,7 @@ from kumo.server.api.fields import check_required, update_paths
 from kumo.server.api.idempotency import idempotent
 from kumo.server.api.names import check_id
 from kumo.server.api.resources import apply_common
-from kumo.server.auth.principal import current_principal
+from kumo.server.auth.principal import Principal, current_principal
 from kumo.server.db.models import FloatingIpRow, NetworkRow, PortRow
 from kumo.server.db.models.common import new_uid
 from kumo.server.errors import AlreadyExists, FailedPrecondition, InvalidArgument
@@ -138,6 +138,47 @@ def insert_port(session: Session, row: PortRow, port_id: str) -> None:
         ) from exc
 
 
+def add_port(
+    session: Session, caller: Principal, project_id: str, port_id: str, spec: pb.Port
+) -> PortRow:
+    """Makes a port of `project_id` on one of its networks (quota `ports` charged, addresses
+    from IPAM, the `default` security group when port security is on and none is named).
+    Raises InvalidArgument for malformed fields, NotFound for a network or group the
+    project may not use, AlreadyExists, FailedPrecondition (MAC in use, no free address)
+    and QuotaExceeded. The caller commits and wakes the network reconciler."""
+    _check_owner(spec.device_owner)
+    mac = check_mac("port.mac_address", spec.mac_address) if spec.mac_address else ""
+    pairs = _address_pairs(list(spec.allowed_address_pairs))
+    security = spec.port_security_enabled if spec.HasField("port_security_enabled") else True
+    if not security and (spec.security_groups or pairs):
+        raise InvalidArgument.field(
+            "port.security_groups", "security groups and address pairs need port security"
+        )
+    network = usable_network(session, caller, spec.network, "port.network", project_id)
+    charge(session, project_id, {"ports": 1})
+    groups = group_ids(session, project_id, list(spec.security_groups))
+    if security and not groups:
+        groups = [ensure_default_group(session, project_id)]
+    row = PortRow(
+        project_id=project_id,
+        uid=new_uid(),
+        network_project_id=network.project_id,
+        network_id=network.id,
+        mac_address=mac or random_mac(),
+        security_groups=groups,
+        port_security_enabled=security,
+        allowed_address_pairs=pairs,
+        device_owner=spec.device_owner,
+        device_id=spec.device_id,
+        host_id=spec.host.removeprefix("hosts/"),
+    )
+    apply_common(row, spec, {"display_name", "description", "labels"}, "port")
+    insert_port(session, row, port_id)
+    assign_addresses(session, network, row.uid, list(spec.fixed_ips))
+    session.flush()
+    return row
+
+
 class PortMethods(NetworkPart):
     """Ports: attachment points on networks."""
 
@@ -145,39 +186,9 @@ class PortMethods(NetworkPart):
         caller = current_principal()
         project_id = own_project(caller, request.parent)
         check_required(request.port, "port.")
-        spec = request.port
-        _check_owner(spec.device_owner)
-        mac = check_mac("port.mac_address", spec.mac_address) if spec.mac_address else ""
-        pairs = _address_pairs(list(spec.allowed_address_pairs))
-        security = spec.port_security_enabled if spec.HasField("port_security_enabled") else True
-        if not security and (spec.security_groups or pairs):
-            raise InvalidArgument.field(
-                "port.security_groups", "security groups and address pairs need port security"
-            )
 
         def create(session: Session) -> pb.Port:
-            network = usable_network(session, caller, spec.network, "port.network", project_id)
-            charge(session, project_id, {"ports": 1})
-            groups = group_ids(session, project_id, list(spec.security_groups))
-            if security and not groups:
-                groups = [ensure_default_group(session, project_id)]
-            row = PortRow(
-                project_id=project_id,
-                uid=new_uid(),
-                network_project_id=network.project_id,
-                network_id=network.id,
-                mac_address=mac or random_mac(),
-                security_groups=groups,
-                port_security_enabled=security,
-                allowed_address_pairs=pairs,
-                device_owner=spec.device_owner,
-                device_id=spec.device_id,
-                host_id=spec.host.removeprefix("hosts/"),
-            )
-            apply_common(row, spec, {"display_name", "description", "labels"}, "port")
-            insert_port(session, row, request.port_id)
-            assign_addresses(session, network, row.uid, list(spec.fixed_ips))
-            session.flush()
+            row = add_port(session, caller, project_id, request.port_id, request.port)
             return port_to_proto(session, row)
 
         result = await idempotent(self.runtime.db, "CreatePort", request, pb.Port, create)
