@@ -2,8 +2,11 @@
 reconciler writes them to OVN → the host's kumo-agent makes taps in the chassis namespace,
 binds them on br-int (iface-id = port uid) and spawns QEMU guests (libvirt, TCG) on them →
 each guest's udhcpc gets the address Kumo allocated from OVN's DHCP and prints it on its
-console → ports go ACTIVE when OVN says they are up → a namespace on the same network pings
-both guests → deleting the instances unbinds the taps and deletes the ports.
+console → one guest pings the other and reads its TCP greeting (its user data script; TCP
+proves the NICs' host checksum offload is off) → ports go ACTIVE when OVN says they are up →
+a namespace on the same network pings both guests and connects to them → stop unbinds a
+guest's tap and start binds it again → deleting the instances unbinds the taps and deletes
+the ports.
 
 The chassis (OVS netdev + ovn-controller), the OVN central and the API are the session's
 (tests/support/ovn.py); libvirtd runs in the chassis namespace, as QEMU must open the taps
@@ -96,6 +99,18 @@ def test_guests_get_their_addresses_from_ovn_and_answer_on_their_network(
         network, _ = make_network(member, tenant.project, "10.80.0.0/24")
         image = upload_image(member, tenant.name, guest_image.read_bytes(), min_ram_mib=128)
         flavor = make_flavor(admin, 1, 128, 1)
+        # guest-0 asks for a fixed address; guest-1 gets one from IPAM and, from its user
+        # data, pings guest-0 and reads guest-0's TCP greeting (scripts/build-image).
+        fixed = "10.80.0.20"
+        talker = (
+            "#!/bin/sh\n"
+            f"for i in $(seq 90); do ping -c 1 -W 1 {fixed} >/dev/null 2>&1 && break;"
+            " sleep 1; done\n"
+            f"ping -c 2 -W 1 {fixed} >/dev/null 2>&1 && echo 'ping {fixed} ok'\n"
+            f'for i in $(seq 30); do r=$(nc -w 2 {fixed} 7000 </dev/null) && [ -n "$r" ] && break;'
+            " sleep 1; done\n"
+            f'echo "tcp {fixed}: $r"\n'
+        )
         started = time.monotonic()
         operations = [
             service.CreateInstance(
@@ -105,11 +120,14 @@ def test_guests_get_their_addresses_from_ovn_and_answer_on_their_network(
                     instance=cpb.Instance(
                         flavor=flavor,
                         image=image,
-                        network_interfaces=[cpb.NetworkInterface(network=network.name)],
+                        network_interfaces=[
+                            cpb.NetworkInterface(network=network.name, ip_address=address)
+                        ],
+                        user_data=user_data.encode(),
                     ),
                 )
             )
-            for index in range(2)
+            for index, (address, user_data) in enumerate([(fixed, ""), ("", talker)])
         ]
         reconcile(ovn_api)  # the ports reach OVN before the guests ask for leases
         instances = [_wait(member, op) for op in operations]
@@ -123,6 +141,13 @@ def test_guests_get_their_addresses_from_ovn_and_answer_on_their_network(
             console = console_until(service, instance.name, f"ip eth0={address}/24", timeout=120)
             assert f"ip eth0={address}/24" in console.contents, console.contents[-2000:]
         print(f"both guests leased Kumo's addresses: {time.monotonic() - started:.1f} s")
+        assert addresses[0] == fixed
+        console = console_until(service, instances[1].name, f"tcp {fixed}:", timeout=120)
+        assert f"ping {fixed} ok" in console.contents, console.contents[-2000:]
+        assert f"tcp {fixed}: hello from guest-0" in console.contents, console.contents[-2000:]
+        print(
+            f"guest-1 pinged guest-0 and read its TCP greeting: {time.monotonic() - started:.1f} s"
+        )
 
         # OVN reports the ports up on this chassis: ACTIVE after a pass.
         reconcile(ovn_api)
@@ -140,8 +165,9 @@ def test_guests_get_their_addresses_from_ovn_and_answer_on_their_network(
         reconcile(ovn_api)
         probe = ovn_chassis.plug(probe_port.uid, probe_port.mac_address)
         probe.set_address(f"{probe_port.fixed_ips[0].ip_address}/24")
-        for address in addresses:
+        for index, address in enumerate(addresses):
             assert probe.ping(address, count=2), f"{address} does not answer"
+            assert probe.tcp(address, 7000) == f"hello from guest-{index}"
         print(f"pinged both guests: {time.monotonic() - started:.1f} s")
 
         # Stopping a guest unbinds its tap; starting binds it again.
