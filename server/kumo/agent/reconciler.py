@@ -302,6 +302,8 @@ class Reconciler:
             if assignment is None or assignment.deleted:
                 ok = await self._remove(uid, assignment)
             elif role_of(assignment) == Role.ROLE_DESTINATION:
+                if assignment.nics and self._nics is not None:  # QEMU opens the taps
+                    await self._run(self._nics.plug, uid, list(assignment.nics))
                 ok = await self.migrations.prepare(uid, assignment)
             else:
                 ok = await self._converge(uid, assignment, force)
@@ -544,6 +546,8 @@ class Reconciler:
         if a is None and done is not None and done.incoming:
             if not await self.migrations.cleanup(uid):
                 return False
+            if self._nics is not None:
+                await self._run(self._nics.unplug, uid)
             self.observed.pop(uid, None)
             self._state.drop(uid)
             return True
