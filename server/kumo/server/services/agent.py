@@ -166,15 +166,17 @@ class AgentService(rpc.AgentServiceServicer):
     ) -> api.ReportInstanceStatusResponse:
         host_id = _host_id(request.host, "host")
 
-        def report(session: Session) -> None:
+        def report(session: Session) -> bool:
+            """Records the report; returns whether the instance's ports' status is behind
+            what the guest now does (the network reconciler should look at OVN again)."""
             row = session.scalar(select(InstanceRow).where(InstanceRow.uid == request.instance_uid))
             if row is None or row.host_id != host_id:
-                return  # stale: the instance moved or is gone
+                return False  # stale: the instance moved or is gone
             if request.removed:
                 if row.deleting:
                     claims.release(session, row.uid)
                     row.host_id = None
-                return
+                return False
             row.observed_generation = max(row.observed_generation, request.observed_generation)
             row.observed_reboot_serial = max(
                 row.observed_reboot_serial, request.observed_reboot_serial
@@ -191,8 +193,13 @@ class AgentService(rpc.AgentServiceServicer):
             if not row.deleting and request.state:
                 row.state = request.state
                 row.status_message = request.message[:1024]
+            running = request.state == cpb.Instance.STATE_RUNNING
+            return interfaces.ports_behind(
+                session, row.project_id, INSTANCES.name_of_row(row), running
+            )
 
-        await self.runtime.db.run(report)
+        if await self.runtime.db.run(report):
+            self.runtime.network_changed()
         self.runtime.notifier.notify(f"instance:{request.instance_uid}")
         return api.ReportInstanceStatusResponse()
 

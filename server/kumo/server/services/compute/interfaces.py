@@ -116,6 +116,15 @@ def place_ports(session: Session, project_id: str, instance_name: str, host_id: 
     )
 
 
+def ports_behind(session: Session, project_id: str, instance_name: str, running: bool) -> bool:
+    """Whether a port of the instance shows ACTIVE while its guest is not running, or not
+    ACTIVE while it runs: OVN may have changed its mind since the last look."""
+    active = npb.Port.STATUS_ACTIVE
+    return any(
+        (row.status == active) != running for row in _ports(session, project_id, instance_name)
+    )
+
+
 def nic_assignments(
     session: Session, project_id: str, instance_name: str
 ) -> list[agent_api.NicAssignment]:
