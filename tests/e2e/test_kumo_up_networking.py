@@ -1,6 +1,6 @@
-"""`kumo up` runs this machine as an OVN chassis: two guests on a Kumo network lease the
-addresses Kumo allocated, one pings the other and reads its TCP greeting (user data script,
-scripts/build-image), and their ports go ACTIVE."""
+"""`kumo up` runs this machine as an OVN chassis: two guests on a Kumo network (made with the
+`kumo` CLI, as the README shows) lease the addresses Kumo allocated, one pings the other and
+reads its TCP greeting (user data script, scripts/build-image), and their ports go ACTIVE."""
 
 from __future__ import annotations
 
@@ -34,19 +34,28 @@ def test_guests_of_kumo_up_talk_over_ovn(tmp_path: Path) -> None:
         assert "OVN chassis in netns" in "".join(up.banner), "".join(up.banner)
         channel, service, metadata = _stubs(up, tmp_path)
         network_stub = nrpc.NetworkServiceStub(channel)
-        network = network_stub.CreateNetwork(
-            napi.CreateNetworkRequest(
-                parent="projects/admin", network_id="lan", network=npb.Network()
-            ),
-            metadata=metadata,
+        password_file = tmp_path / "data" / "admin-password"
+        endpoint = f"127.0.0.1:{up.port}"
+        up.kumo(
+            "login",
+            "--endpoint",
+            endpoint,
+            "--user",
+            "admin",
+            "--password-file",
+            str(password_file),
         )
-        network_stub.CreateSubnet(
-            napi.CreateSubnetRequest(
-                parent=network.name, subnet_id="lan4", subnet=npb.Subnet(cidr="10.90.0.0/24")
-            ),
-            metadata=metadata,
+        up.kumo("network", "create", "lan")
+        up.kumo("subnet", "create", "lan/lan4", "--cidr", "10.90.0.0/24")
+        started = time.monotonic()
+        up.kumo(
+            "instance", "create", "one", "--zone", "local-1", "--flavor", "tiny",
+            "--image", "projects/admin/images/kumo-tiny", "--network", "lan",
+        )  # fmt: skip
+        one = service.GetInstance(
+            capi.GetInstanceRequest(name=f"{ZONE}/instances/one"), metadata=metadata
         )
-        fixed = "10.90.0.20"
+        fixed = one.network_interfaces[0].ip_addresses[0]
         talker = (
             "#!/bin/sh\n"
             f"for i in $(seq 90); do ping -c 1 -W 1 {fixed} >/dev/null 2>&1 && break;"
@@ -55,30 +64,27 @@ def test_guests_of_kumo_up_talk_over_ovn(tmp_path: Path) -> None:
             " sleep 1; done\n"
             f'echo "tcp {fixed}: $r"\n'
         )
-        started = time.monotonic()
-        names = []
-        for instance_id, address, user_data in (("one", fixed, ""), ("two", "", talker)):
-            op = service.CreateInstance(
-                capi.CreateInstanceRequest(
-                    parent=ZONE,
-                    instance_id=instance_id,
-                    instance=cpb.Instance(
-                        flavor="flavors/tiny",
-                        image="projects/admin/images/kumo-tiny",
-                        network_interfaces=[
-                            cpb.NetworkInterface(network=network.name, ip_address=address)
-                        ],
-                        user_data=user_data.encode(),
-                    ),
+        op = service.CreateInstance(
+            capi.CreateInstanceRequest(
+                parent=ZONE,
+                instance_id="two",
+                instance=cpb.Instance(
+                    flavor="flavors/tiny",
+                    image="projects/admin/images/kumo-tiny",
+                    network_interfaces=[
+                        cpb.NetworkInterface(network="projects/admin/networks/lan")
+                    ],
+                    user_data=talker.encode(),
                 ),
-                metadata=metadata,
-            )
-            done = operations_pb2_grpc_stub(channel).WaitOperation(
-                operations_pb2.WaitOperationRequest(name=op.name, timeout={"seconds": 180}),
-                metadata=metadata,
-            )
-            assert done.done and not done.HasField("error"), done
-            names.append(f"{ZONE}/instances/{instance_id}")
+            ),
+            metadata=metadata,
+        )
+        done = operations_pb2_grpc_stub(channel).WaitOperation(
+            operations_pb2.WaitOperationRequest(name=op.name, timeout={"seconds": 180}),
+            metadata=metadata,
+        )
+        assert done.done and not done.HasField("error"), done
+        names = [one.name, f"{ZONE}/instances/two"]
         deadline = time.monotonic() + 150
         while True:
             out = service.GetSerialPortOutput(
@@ -88,6 +94,8 @@ def test_guests_of_kumo_up_talk_over_ovn(tmp_path: Path) -> None:
                 break
             time.sleep(0.5)
         assert f"tcp {fixed}: hello from one" in out, out[-2000:]
+        console = up.kumo("instance", "console", "one", "--zone", "local-1").stdout
+        assert f"ip eth0={fixed}/24" in console, console[-2000:]
         print(f"kumo up → two guests talking over OVN: {time.monotonic() - started:.1f} s")
         instance = service.GetInstance(capi.GetInstanceRequest(name=names[1]), metadata=metadata)
         (nic,) = instance.network_interfaces
