@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import grpc
 from google.longrunning import operations_pb2
+from google.protobuf import field_mask_pb2
 
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import resources_pb2 as cpb
@@ -21,7 +22,7 @@ from tests.integration.test_compute_lifecycle import (
     launch,
     wait,
 )
-from tests.support.cloud import Stubs, Tenant, rpc_error
+from tests.support.cloud import Stubs, Tenant, rpc_error, unique
 from tests.support.network import make_network, net
 
 cell = lifecycle.cell  # the fixture: two hosts with agents on fake drivers
@@ -77,6 +78,39 @@ def test_ports_follow_the_instance(cell: Cell, tenant: Tenant) -> None:
     assert [(n.tap, n.mac_address) for n in spec.nics] == [
         (tap_name(ports[n.port].uid), n.mac_address) for n in nics
     ]
+
+    # An instance's ports go with it: no delete, no re-owning, no made-up interfaces.
+    first = ports[nics[0].port]
+    code, status = rpc_error(
+        lambda: net(member).DeletePort(napi.DeletePortRequest(name=first.name))
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and status is not None
+    code, _ = rpc_error(
+        lambda: net(member).UpdatePort(
+            napi.UpdatePortRequest(
+                port=npb.Port(name=first.name, device_id=""),
+                update_mask=field_mask_pb2.FieldMask(paths=["device_id"]),
+            )
+        )
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    code, _ = rpc_error(
+        lambda: net(member).CreatePort(
+            napi.CreatePortRequest(
+                parent=tenant.name,
+                port_id=unique("extra"),
+                port=npb.Port(network=network.name, device_owner=OWNER, device_id=got.name),
+            )
+        )
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    # ... but their security groups may change, as any port's.
+    net(member).UpdatePort(
+        napi.UpdatePortRequest(
+            port=npb.Port(name=first.name, security_groups=[]),
+            update_mask=field_mask_pb2.FieldMask(paths=["security_groups"]),
+        )
+    )
 
     wait(member, compute(member).DeleteInstance(capi.DeleteInstanceRequest(name=got.name)))
     assert _ports(member, tenant.name, instance.name) == []

@@ -86,9 +86,7 @@ def assignments(
                 volumes=volume_attachments(
                     session, volumes_dir, row.project_id, row.zone_id, row.id
                 ),
-                nics=interfaces.nic_assignments(
-                    session, row.project_id, INSTANCES.name_of_row(row)
-                ),
+                nics=interfaces.nic_assignments(session, row),
             )
         )
     return result
@@ -194,9 +192,7 @@ class AgentService(rpc.AgentServiceServicer):
                 row.state = request.state
                 row.status_message = request.message[:1024]
             running = request.state == cpb.Instance.STATE_RUNNING
-            return interfaces.ports_behind(
-                session, row.project_id, INSTANCES.name_of_row(row), running
-            )
+            return interfaces.ports_behind(session, row, running)
 
         if await self.runtime.db.run(report):
             self.runtime.network_changed()

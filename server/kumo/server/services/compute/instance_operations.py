@@ -168,7 +168,7 @@ class InstanceOperations(ComputePart):
             session, self.runtime.config, row, Usage(row.vcpus, row.memory_mib, row.disk_gib), tried
         )
         row.host_id = host
-        interfaces.place_ports(session, row.project_id, INSTANCES.name_of_row(row), host)
+        interfaces.place_ports(session, row, host)
         row.generation += 1
         row.state = S.STATE_PROVISIONING
         row.status_message = f"building on {host}"
@@ -226,7 +226,7 @@ class InstanceOperations(ComputePart):
         claims.release(session, uid)
         session.execute(delete(SerialOutputRow).where(SerialOutputRow.instance_uid == uid))
         release_instance(session, row.project_id, row.zone_id, row.id)
-        interfaces.delete_ports(session, row.project_id, INSTANCES.name_of_row(row))
+        interfaces.delete_ports(session, row)
         session.delete(row)
 
     async def _converge(self, ctx: OperationContext) -> Message:

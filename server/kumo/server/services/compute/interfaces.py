@@ -23,13 +23,14 @@ from kumo.agent.v1 import agent_service_pb2 as agent_api
 from kumo.compute.v1 import resources_pb2 as pb
 from kumo.network.v1 import resources_pb2 as npb
 from kumo.server.auth.principal import Principal
-from kumo.server.db.models import IpAllocationRow, PortRow
+from kumo.server.db.models import InstanceRow, IpAllocationRow, PortRow
 from kumo.server.errors import InvalidArgument
 from kumo.server.quota import charge
+from kumo.server.services.compute.common import INSTANCES
 from kumo.server.services.network.common import NETWORKS, PORTS, usable_network
+from kumo.server.services.network.ports import INSTANCE_OWNER as OWNER
 from kumo.server.services.network.ports import add_port, delete_port_row
 
-OWNER = "compute:instance"
 MAX_INTERFACES = 8
 
 
@@ -78,62 +79,62 @@ def create_ports(
         )
 
 
-def _ports(session: Session, project_id: str, instance_name: str) -> list[PortRow]:
+def _ports(session: Session, instance: InstanceRow) -> list[PortRow]:
+    """The instance's interface ports, in order (only those `create_ports` made)."""
     return list(
         session.scalars(
             select(PortRow)
-            .where(
-                PortRow.project_id == project_id,
-                PortRow.device_owner == OWNER,
-                PortRow.device_id == instance_name,
-            )
+            .where(*_of(instance.project_id, INSTANCES.name_of_row(instance), instance.uid))
             .order_by(PortRow.id)
         )
     )
 
 
-def delete_ports(session: Session, project_id: str, instance_name: str) -> int:
+def _of(project_id: str, instance_name: str, instance_uid: str) -> tuple[Any, ...]:
+    return (
+        PortRow.project_id == project_id,
+        PortRow.device_owner == OWNER,
+        PortRow.device_id == instance_name,
+        PortRow.id.endswith(f"-{instance_uid}"),
+    )
+
+
+def delete_ports(session: Session, instance: InstanceRow) -> int:
     """Deletes the instance's ports and gives back their quota; returns how many."""
-    ports = _ports(session, project_id, instance_name)
+    ports = _ports(session, instance)
     for row in ports:
         delete_port_row(session, row)
     if ports:
-        charge(session, project_id, {"ports": -len(ports)})
+        charge(session, instance.project_id, {"ports": -len(ports)})
     return len(ports)
 
 
-def place_ports(session: Session, project_id: str, instance_name: str, host_id: str) -> None:
+def place_ports(session: Session, instance: InstanceRow, host_id: str) -> None:
     """Records the host the instance's ports are bound on (the scheduler's placement)."""
     session.execute(
         update(PortRow)
         .where(
-            PortRow.project_id == project_id,
-            PortRow.device_owner == OWNER,
-            PortRow.device_id == instance_name,
+            *_of(instance.project_id, INSTANCES.name_of_row(instance), instance.uid),
             PortRow.host_id != host_id,
         )
         .values(host_id=host_id, version=PortRow.version + 1)
     )
 
 
-def ports_behind(session: Session, project_id: str, instance_name: str, running: bool) -> bool:
+def ports_behind(session: Session, instance: InstanceRow, running: bool) -> bool:
     """Whether a port of the instance shows ACTIVE while its guest is not running, or not
     ACTIVE while it runs: OVN may have changed its mind since the last look."""
     active = npb.Port.STATUS_ACTIVE
-    return any(
-        (row.status == active) != running for row in _ports(session, project_id, instance_name)
-    )
+    return any((row.status == active) != running for row in _ports(session, instance))
 
 
-def nic_assignments(
-    session: Session, project_id: str, instance_name: str
-) -> list[agent_api.NicAssignment]:
+def nic_assignments(session: Session, instance: InstanceRow) -> list[agent_api.NicAssignment]:
     """What the host agent plugs for the instance, in interface order."""
     return [
         agent_api.NicAssignment(
             port_uid=row.uid, mac_address=row.mac_address, tap=tap_name(row.uid)
         )
-        for row in _ports(session, project_id, instance_name)
+        for row in _ports(session, instance)
     ]
 
 
@@ -171,8 +172,8 @@ def fill_interfaces(executor: Any, instances: Sequence[pb.Instance]) -> None:
     by_name = {i.name: i for i in instances}
     for port in ports:
         instance = by_name[port.device_id]
-        if port.project_id != instance.name.split("/")[1]:
-            continue  # only the instance's own project's ports are its interfaces
+        if port.project_id != instance.name.split("/")[1] or not port.id.endswith(instance.uid):
+            continue  # only the ports create_ports made are the instance's interfaces
         instance.network_interfaces.append(
             pb.NetworkInterface(
                 network=NETWORKS.name_of(port.network_project_id, port.network_id),

@@ -99,7 +99,7 @@ def _succeed(session: Session, row: InstanceRow) -> None:
         session, row.uid, INSTANCE, destination, Usage(row.vcpus, row.memory_mib, row.disk_gib)
     )
     row.host_id = destination
-    interfaces.place_ports(session, row.project_id, INSTANCES.name_of_row(row), destination)
+    interfaces.place_ports(session, row, destination)
     row.migration_host_id = None
     row.migration = None
     row.generation += 1
