@@ -13,7 +13,8 @@ from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.network.v1 import network_service_pb2 as napi
 from kumo.network.v1 import resources_pb2 as npb
-from kumo.server.services.compute.interfaces import OWNER, tap_name
+from kumo.server.services.compute.interfaces import tap_name
+from kumo.server.services.network.ports import INSTANCE_OWNER as OWNER
 from tests.integration import test_compute_lifecycle as lifecycle
 from tests.integration.test_compute_lifecycle import (
     Cell,

@@ -28,8 +28,7 @@ from kumo.server.errors import InvalidArgument
 from kumo.server.quota import charge
 from kumo.server.services.compute.common import INSTANCES
 from kumo.server.services.network.common import NETWORKS, PORTS, usable_network
-from kumo.server.services.network.ports import INSTANCE_OWNER as OWNER
-from kumo.server.services.network.ports import add_port, delete_port_row
+from kumo.server.services.network.ports import INSTANCE_OWNER, add_port, delete_port_row
 
 MAX_INTERFACES = 8
 
@@ -72,7 +71,7 @@ def create_ports(
                 network=interface.network,
                 fixed_ips=fixed,
                 security_groups=list(interface.security_groups),
-                device_owner=OWNER,
+                device_owner=INSTANCE_OWNER,
                 device_id=instance_name,
                 description=f"interface {index} of {instance_name}"[:255],
             ),
@@ -93,7 +92,7 @@ def _ports(session: Session, instance: InstanceRow) -> list[PortRow]:
 def _of(project_id: str, instance_name: str, instance_uid: str) -> tuple[Any, ...]:
     return (
         PortRow.project_id == project_id,
-        PortRow.device_owner == OWNER,
+        PortRow.device_owner == INSTANCE_OWNER,
         PortRow.device_id == instance_name,
         PortRow.id.endswith(f"-{instance_uid}"),
     )
@@ -155,7 +154,7 @@ def fill_interfaces(executor: Any, instances: Sequence[pb.Instance]) -> None:
             PortRow.security_groups,
         )
         .where(
-            PortRow.device_owner == OWNER,
+            PortRow.device_owner == INSTANCE_OWNER,
             PortRow.device_id.in_([i.name for i in instances]),
         )
         .order_by(PortRow.id)
