@@ -1,6 +1,7 @@
 """`kumo up` runs this machine as an OVN chassis: two guests on a Kumo network (made with the
 `kumo` CLI, as the README shows) lease the addresses Kumo allocated, one pings the other and
-reads its TCP greeting (user data script, scripts/build-image), and their ports go ACTIVE."""
+reads its TCP greeting (user data script, scripts/build-image), and their ports go ACTIVE;
+after Ctrl-C and `kumo up` again, they talk again."""
 
 from __future__ import annotations
 
@@ -107,6 +108,23 @@ def test_guests_of_kumo_up_talk_over_ovn(tmp_path: Path) -> None:
                 break
             time.sleep(0.5)
         assert port.status == npb.Port.STATUS_ACTIVE
+        channel.close()
+    finally:
+        assert up.stop() == 0
+    # Ctrl-C and kumo up again: the guests start on a new chassis and talk again.
+    again = Up(tmp_path)
+    try:
+        channel, service, metadata = _stubs(again, tmp_path)
+        greeting = f"tcp {fixed}: hello from one"
+        deadline = time.monotonic() + 150
+        while True:
+            out = service.GetSerialPortOutput(
+                capi.GetSerialPortOutputRequest(name=names[1]), metadata=metadata
+            ).contents
+            if out.count(greeting) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert out.count(greeting) >= 2, out[-2000:]
         for name in names:
             gone = service.DeleteInstance(capi.DeleteInstanceRequest(name=name), metadata=metadata)
             operations_pb2_grpc_stub(channel).WaitOperation(
@@ -115,4 +133,4 @@ def test_guests_of_kumo_up_talk_over_ovn(tmp_path: Path) -> None:
             )
         channel.close()
     finally:
-        assert up.stop() == 0
+        assert again.stop() == 0
