@@ -7,12 +7,15 @@ from __future__ import annotations
 import grpc
 from google.longrunning import operations_pb2
 from google.protobuf import field_mask_pb2
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.network.v1 import network_service_pb2 as napi
 from kumo.network.v1 import resources_pb2 as npb
+from kumo.server.db.models import PortRow
 from kumo.server.services.compute.interfaces import tap_name
 from kumo.server.services.network.ports import INSTANCE_OWNER as OWNER
 from tests.integration import test_compute_lifecycle as lifecycle
@@ -25,6 +28,7 @@ from tests.integration.test_compute_lifecycle import (
 )
 from tests.support.cloud import Stubs, Tenant, rpc_error, unique
 from tests.support.network import make_network, net
+from tests.support.server import ServerThread
 
 cell = lifecycle.cell  # the fixture: two hosts with agents on fake drivers
 
@@ -175,3 +179,19 @@ def test_refusals_leave_nothing(
     got, _ = rpc_error(lambda: create("over-quota", good, good))
     assert got == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert len(_all_ports(member, tenant.name)) == before
+
+
+def test_deleting_the_project_takes_the_interfaces(
+    api: ServerThread, cell: Cell, tenant: Tenant, admin: Stubs
+) -> None:
+    member = tenant.stubs["member"]
+    network, _ = make_network(member, tenant.project, "10.75.0.0/24")
+    launch(member, cell, "doomed", network_interfaces=[cpb.NetworkInterface(network=network.name)])
+    deleting = admin.identity.DeleteProject(iapi.DeleteProjectRequest(name=tenant.name))
+    wait(admin, deleting)
+
+    def count(session: Session) -> int:
+        query = select(func.count()).select_from(PortRow)
+        return int(session.scalar(query.where(PortRow.project_id == tenant.project)) or 0)
+
+    assert api.call(api.server.runtime.db.run(count)) == 0

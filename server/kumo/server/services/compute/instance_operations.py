@@ -226,7 +226,7 @@ class InstanceOperations(ComputePart):
         claims.release(session, uid)
         session.execute(delete(SerialOutputRow).where(SerialOutputRow.instance_uid == uid))
         release_instance(session, row.project_id, row.zone_id, row.id)
-        interfaces.delete_ports(session, row)
+        interfaces.delete_ports(session, row, charge_quota)
         session.delete(row)
 
     async def _converge(self, ctx: OperationContext) -> Message:

@@ -98,12 +98,13 @@ def _of(project_id: str, instance_name: str, instance_uid: str) -> tuple[Any, ..
     )
 
 
-def delete_ports(session: Session, instance: InstanceRow) -> int:
-    """Deletes the instance's ports and gives back their quota; returns how many."""
+def delete_ports(session: Session, instance: InstanceRow, charge_quota: bool = True) -> int:
+    """Deletes the instance's ports and gives back their quota (unless the whole project
+    goes); returns how many."""
     ports = _ports(session, instance)
     for row in ports:
         delete_port_row(session, row)
-    if ports:
+    if ports and charge_quota:
         charge(session, instance.project_id, {"ports": -len(ports)})
     return len(ports)
 
