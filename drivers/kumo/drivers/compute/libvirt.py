@@ -76,6 +76,7 @@ from kumo.drivers.compute.libvirt_migration import (
     result_from_stats,
     rewrite_definition,
 )
+from kumo.drivers.compute.libvirt_nics import add_interfaces
 from kumo.drivers.errors import (
     DriverError,
     GuestAlreadyExists,
@@ -476,6 +477,7 @@ class LibvirtDriver(ComputeDriver):
         ET.SubElement(disk, "source", file=str(guest_dir / "disk.qcow2"))
         ET.SubElement(disk, "target", dev="vda", bus="virtio")
         ET.SubElement(disk, "serial").text = ROOT_SERIAL
+        add_interfaces(devices, spec.nics)
         serial = ET.SubElement(devices, "serial", type="file")
         ET.SubElement(serial, "source", path=str(guest_dir / "console.log"), append="on")
         ET.SubElement(serial, "target", port="0")
