@@ -409,3 +409,35 @@ def _no_kill(host: int) -> None:
 
 def _none(host: int, uid: str) -> list[str]:
     return []
+
+
+def test_libvirt_stale_directory_is_not_shared_storage(
+    libvirt_hosts: HostCluster, guest_image: Path, tmp_path: Path
+) -> None:
+    """A destination directory left with the guest's name (not the source's storage) looks
+    like shared storage to `prepare_incoming`; the source sees no token and refuses, so the
+    guest never runs on a stale disk."""
+    hosts = libvirt_hosts.hosts[:2]
+    source, dest = (
+        LibvirtDriver(uri=h.uri, instances_dir=tmp_path / h.name, migration_uri=h.migration_uri)
+        for h in hosts
+    )
+    pair = Pair("stale", (source, dest), guest_image, 60.0, True, _no_kill, _no_kill, _none)
+    spec = pair.spec()
+    stale = tmp_path / hosts[1].name / spec.uid
+    stale.mkdir(parents=True)
+    (stale / "disk.qcow2").write_bytes(b"stale")
+    try:
+        source.spawn(spec)
+        target = dest.prepare_incoming(spec)
+        assert target.shared_storage
+        with pytest.raises(MigrationFailed, match="not shared"):
+            source.migrate_live(spec.uid, target)
+        assert source.state(spec.uid) == GuestState.RUNNING
+        dest.cleanup_incoming(spec.uid)
+        assert (stale / "disk.qcow2").read_bytes() == b"stale"  # not the driver's to remove
+    finally:
+        for driver in (source, dest):
+            with contextlib.suppress(DriverError):
+                driver.destroy(spec.uid)
+            driver.close()

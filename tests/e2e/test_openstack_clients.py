@@ -9,6 +9,7 @@ by tests/e2e/test_openstack_real_guest.py).
 from __future__ import annotations
 
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,7 +65,7 @@ def test_token_issue_and_catalog(clouds: Clouds, tenant: Tenant) -> None:
     assert token["project_id"] == tenant.project
     assert token["user_id"] == tenant.users["member"]
     services = {entry["Type"] for entry in clouds.json("member", "catalog", "list")}
-    assert {"identity", "compute", "image"} <= services
+    assert {"identity", "compute", "image", "network", "volumev3", "block-storage"} <= services
 
     # Validation (GET and HEAD with X-Subject-Token) and revocation (`openstack token revoke`).
     url = f"{clouds.url}/v3/auth/tokens"
@@ -240,8 +241,8 @@ def test_errors_in_each_dialect(gateway: GatewayThread, tenant: Tenant) -> None:
     no_image = requests.get(f"{url}/image/v2/images/{unique('x')}", headers=headers)
     assert no_image.status_code == 404 and no_image.json()["code"] == "404 Not Found"
 
-    network = requests.get(f"{url}/network/v2.0/networks", headers=headers)
-    assert network.status_code == 501 and "NeutronError" in network.json()
+    network = requests.get(f"{url}/network/v2.0/networks/{unique('x')}", headers=headers)
+    assert network.status_code == 404 and "NeutronError" in network.json()
 
     discovery = requests.get(f"{url}/")
     assert discovery.status_code == 300
@@ -342,6 +343,42 @@ def test_compute_extras(
         json={"pause": None},
     )
     assert paused.status_code == 501 and "notImplemented" in paused.json()
+
+    # A real resize waits in VERIFY_RESIZE; confirming makes it ACTIVE on the new flavor.
+    bigger = make_flavor(admin, 1, 384, 1).rsplit("/", 1)[-1]
+    clouds.run("member", "server", "resize", "--flavor", bigger, "--wait", server["id"])
+    assert clouds.json("member", "server", "show", server["id"])["status"] == "VERIFY_RESIZE"
+    clouds.run("member", "server", "resize", "confirm", server["id"])
+    conn = clouds.connect("member")
+    confirmed = conn.compute.wait_for_server(
+        conn.compute.get_server(server["id"]), status="ACTIVE", wait=60, interval=0.5
+    )
+    assert confirmed.flavor.original_name == bigger or confirmed.flavor.id == bigger
+
+    # Live migration (administrators): `server migrate --live-migration` moves it to the
+    # other host; members are refused; evacuating from a host that is up is a conflict.
+    before = clouds.json("root", "server", "show", server["id"])["OS-EXT-SRV-ATTR:host"]
+    refused = clouds.run("member", "server", "migrate", "--live-migration", server["id"],
+                         check=False)  # fmt: skip
+    assert refused.returncode != 0 and "403" in refused.stderr
+    clouds.run("root", "server", "migrate", "--live-migration", server["id"])
+    # The server stays ACTIVE while it moves (so `--wait` cannot tell): wait for the host.
+    conn = clouds.connect("root")
+    deadline = time.monotonic() + 60
+    while (moved := conn.compute.get_server(server["id"])).compute_host == before:
+        assert time.monotonic() < deadline, "the server did not move"
+        time.sleep(0.5)
+    assert moved.status == "ACTIVE" and moved.compute_host
+    root = {"X-Auth-Token": clouds.connect("root").auth_token}
+    evacuated = requests.post(
+        f"{gateway.url}/compute/v2.1/servers/{server['id']}/action",
+        headers=root,
+        json={"evacuate": {}},
+    )
+    assert evacuated.status_code in (400, 409), evacuated.text
+    assert next(iter(evacuated.json().values()))["code"] == evacuated.status_code
+    hypervisors = clouds.connect("root").compute.hypervisors(details=True)
+    assert sum(h.vcpus_used for h in hypervisors) >= 1
 
     clouds.run("member", "server", "delete", "--wait", server["id"])
     clouds.run("member", "server", "group", "delete", group)

@@ -185,3 +185,20 @@ def test_openapi_document(gateway: GatewayThread) -> None:
     ]["post"]
     assert [p["name"] for p in start["parameters"]] == ["projects_id", "zones_id", "instances_id"]
     assert "kumo.compute.v1.Instance" in document["components"]["schemas"]
+
+
+def test_network_and_storage_services(gateway: GatewayThread, tenant: Tenant) -> None:
+    """The network and storage services' bindings are served too."""
+    member = _auth(tenant.stubs["member"])
+    url = f"{gateway.url}/v1/{tenant.name}"
+    network = unique("n")
+    created = requests.post(
+        f"{url}/networks", params={"networkId": network}, headers=member, json={"mtu": 1400}
+    )
+    assert created.status_code == 200, created.text
+    assert created.json()["name"] == f"{tenant.name}/networks/{network}"
+    listed = requests.get(f"{url}/networks", headers=member).json()["networks"]
+    assert f"{tenant.name}/networks/{network}" in [n["name"] for n in listed]
+    assert requests.delete(f"{url}/networks/{network}", headers=member).status_code == 200
+    types = requests.get(f"{gateway.url}/v1/volumeTypes", headers=member)
+    assert types.status_code == 200, types.text

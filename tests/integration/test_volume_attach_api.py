@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import libvirt
 import pytest
 from google.longrunning import operations_pb2
 
@@ -23,6 +24,7 @@ from kumo.agent.config import VolumesConfig
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.compute.v1 import resources_pb2 as cpb
+from kumo.drivers.compute import libvirt_disks
 from kumo.drivers.compute.libvirt import LibvirtDriver
 from kumo.drivers.compute.libvirtd import LibvirtDaemon
 from kumo.drivers.storage.rbd import RbdDriver
@@ -139,6 +141,18 @@ def test_attach_detach_through_the_api_reaches_real_guests(
         found = f"disk serial={serial} found=written-by=vol-one"
         assert found in console_until(compute, two, found, 1, 60).contents
         assert serial in driver.attached_volumes(uid_two)
+        # ExtendVolume of the attached volume: the guest's disk grows at once (blockResize).
+        succeed(
+            member, service.ExtendVolume(sapi.ExtendVolumeRequest(name=volume.name, size_gib=2))
+        )
+        conn = libvirt.open(libvirtd.uri)
+        domain = conn.lookupByName(f"kumo-{uid_two}")
+        target = libvirt_disks.attached(domain)[serial]
+        deadline = time.monotonic() + 60
+        while domain.blockInfo(target)[0] < 2 << 30 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert domain.blockInfo(target)[0] == 2 << 30
+        conn.close()
         succeed(
             member, service.DetachVolume(sapi.DetachVolumeRequest(name=volume.name, instance=two))
         )

@@ -135,7 +135,7 @@ class HostCluster:
                     instances_dir=host_dir / "instances",
                 )
             )
-        self._plumbed: list[str] = []  # what to undo: "bridge", netns names
+        self._plumbed: list[tuple[str, str]] = []  # what to undo: ("link"|"netns", name)
 
     def __enter__(self) -> HostCluster:
         self.start()
@@ -186,13 +186,14 @@ class HostCluster:
         if self._plumbed:
             return
         _ip("link", "add", self.bridge, "type", "bridge")
-        self._plumbed.append("bridge")
+        self._plumbed.append(("link", self.bridge))
         _ip("link", "set", self.bridge, "up")
         for index, host in enumerate(self.hosts, start=1):
             outer, inner = f"kv{self.tag}h{index}", f"kv{self.tag}g{index}"
             _ip("netns", "add", host.netns)
-            self._plumbed.append(host.netns)
+            self._plumbed.append(("netns", host.netns))
             _ip("link", "add", outer, "type", "veth", "peer", "name", inner)
+            self._plumbed.append(("link", outer))  # deleting one end deletes both
             _ip("link", "set", inner, "netns", host.netns)
             _ip("link", "set", outer, "master", self.bridge, "up")
             ns = ("-n", host.netns)
@@ -206,11 +207,8 @@ class HostCluster:
         for host in self.hosts:
             with contextlib.suppress(Exception):
                 host.daemon.stop()
-        for item in reversed(self._plumbed):
-            if item == "bridge":
-                subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
-            else:
-                subprocess.run(["ip", "netns", "del", item], capture_output=True)
+        for kind, name in reversed(self._plumbed):  # a veth may be gone with its namespace
+            subprocess.run(["ip", kind, "del", name], capture_output=True, check=False)
         self._plumbed.clear()
         if self.temporary:
             shutil.rmtree(self.dir, ignore_errors=True)

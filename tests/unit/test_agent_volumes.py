@@ -19,7 +19,11 @@ def test_assigned_volumes_are_attached_and_unlisted_ones_detached(tmp_path: Path
     async def scenario() -> None:
         async with fake_api() as (api, port):
             disk = apb.VolumeAttachment(
-                serial="kumovolone", kind="file", path=str(tmp_path / "v.qcow2"), max_iops=100
+                serial="kumovolone",
+                kind="file",
+                path=str(tmp_path / "v.qcow2"),
+                max_iops=100,
+                size_bytes=1 << 30,
             )
             api.assign(assignment("vm-1", volumes=[disk]))
             driver = FakeDriver()
@@ -28,13 +32,22 @@ def test_assigned_volumes_are_attached_and_unlisted_ones_detached(tmp_path: Path
                 await eventually(
                     lambda: driver.attached_volumes("vm-1") == {"kumovolone"}, "attached"
                 )
-                api.assign(assignment("vm-1", generation=2))
+                # ExtendVolume: the assignment's size grows and the guest is told.
+                grown = apb.VolumeAttachment()
+                grown.CopyFrom(disk)
+                grown.size_bytes = 2 << 30
+                api.assign(assignment("vm-1", generation=2, volumes=[grown]))
+                await eventually(
+                    lambda: driver._get("vm-1").volume_sizes.get("kumovolone") == 2 << 30,
+                    "grown",
+                )
+                api.assign(assignment("vm-1", generation=3))
                 await eventually(lambda: driver.attached_volumes("vm-1") == set(), "detached")
                 # A volume of a kind this host cannot open is skipped, the guest stays RUNNING.
                 bad = apb.VolumeAttachment(serial="kumovolbad", kind="nfs", path="x")
-                api.assign(assignment("vm-1", generation=3, volumes=[bad]))
+                api.assign(assignment("vm-1", generation=4, volumes=[bad]))
                 await eventually(
-                    lambda: api.reported("vm-1", Instance.STATE_RUNNING, observed_generation=3),
+                    lambda: api.reported("vm-1", Instance.STATE_RUNNING, observed_generation=4),
                     "still running",
                 )
                 assert driver.attached_volumes("vm-1") == set()

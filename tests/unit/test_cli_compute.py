@@ -599,6 +599,7 @@ def test_instance_create_builds_the_request_and_prints_the_instance(
         "instance", "create", "vm", "--flavor", "small", "--image", "projects/admin/images/t",
         "--key-pair", "k1", "--key-pair", "k2", "--server-group", "g", "--hostname", "web",
         "--user-data-file", str(user_data), "--pool", "p1", "--label", "env=dev",
+        "--network", "lan", "--network", "projects/p/networks/san",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     request = calls[0][1]
@@ -610,6 +611,10 @@ def test_instance_create_builds_the_request_and_prints_the_instance(
     assert spec.server_group == "projects/p/serverGroups/g"
     assert (spec.hostname, spec.user_data, spec.pool) == ("web", b"#cloud-config\n", "pools/p1")
     assert dict(spec.labels) == {"env": "dev"}
+    assert [n.network for n in spec.network_interfaces] == [
+        "projects/p/networks/lan",
+        "projects/p/networks/san",
+    ]
     assert shown(result.stdout)["name"] == INSTANCE
     assert shown(result.stdout)["state"] == "running"
 

@@ -2,7 +2,8 @@
 
     /                    Keystone version discovery       /v3/...     Keystone v3
     /compute/...         Nova v2.1                        /image/...  Glance v2
-    /network/...         Neutron (501 until the network service lands)
+    /network/...         Neutron v2.0                     /volume/... Cinder v3
+    /aws[/...]           EC2 (Query API, SigV4): `--endpoint-url http://HOST:PORT/aws`
     /v1/...              native REST from the contracts' HTTP bindings
     /openapi.json        the native REST API's OpenAPI document
     /healthz             liveness (no backend call)
@@ -25,6 +26,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from kumo.gateway.aws.app import Ec2App
+from kumo.gateway.aws.app import create_app as create_ec2
 from kumo.gateway.grpc_backend import Backend
 from kumo.gateway.middleware import (
     AccessLogMiddleware,
@@ -35,11 +38,12 @@ from kumo.gateway.middleware import (
 from kumo.gateway.native.openapi import document
 from kumo.gateway.native.rest import NativeRest
 from kumo.gateway.native.services import SERVICES
+from kumo.gateway.openstack.cinder.app import create_cinder
 from kumo.gateway.openstack.common import Scopes
 from kumo.gateway.openstack.glance import Glance
 from kumo.gateway.openstack.keystone.app import Keystone
 from kumo.gateway.openstack.lookup import ImageIndex
-from kumo.gateway.openstack.neutron import create_neutron
+from kumo.gateway.openstack.neutron.app import create_neutron
 from kumo.gateway.openstack.nova.app import create_nova
 
 
@@ -60,7 +64,14 @@ def is_image_upload(scope: Scope) -> bool:
     return scope.get("method") == "PUT" and path.startswith("/image/") and path.endswith("/file")
 
 
-MOUNT_ROOTS = frozenset({"/v3", "/compute", "/image", "/network"})
+MOUNT_ROOTS = frozenset({"/v3", "/compute", "/image", "/network", "/volume"})
+EC2_PREFIX = "/aws"
+
+
+def is_ec2(scope: Scope) -> bool:
+    """A request for the EC2 app: `/aws` or below (HTTP only)."""
+    path = str(scope.get("path", ""))
+    return scope["type"] == "http" and (path == EC2_PREFIX or path.startswith(EC2_PREFIX + "/"))
 
 
 class _Lazy:
@@ -71,6 +82,8 @@ class _Lazy:
         self.settings = settings
         self.backend: Backend | None = None
         self.router: Starlette | None = None
+        # EC2 signs the path as the client sent it, so it gets the scope untouched.
+        self.ec2: Ec2App = create_ec2(settings.api_endpoint)
 
     def build(self) -> Starlette:
         settings = self.settings
@@ -95,12 +108,16 @@ class _Lazy:
                 Mount("/v1", app=native.app()),
                 Mount("/compute", app=create_nova(backend, scopes, images, settings.public_url)),
                 Mount("/image", app=Glance(backend, scopes, images, settings.public_url).app()),
-                Mount("/network", app=create_neutron()),
+                Mount("/network", app=create_neutron(backend, scopes, settings.public_url)),
+                Mount("/volume", app=create_cinder(backend, scopes, settings.public_url)),
                 *keystone.routes(),
             ]
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if is_ec2(scope):
+            await self.ec2(scope, receive, send)
+            return
         if self.router is None:
             self.router = self.build()
         if scope["type"] == "http" and scope["path"] in MOUNT_ROOTS:
@@ -110,6 +127,7 @@ class _Lazy:
         await self.router(scope, receive, send)
 
     async def close(self) -> None:
+        await self.ec2.close()
         if self.backend is not None:
             await self.backend.close()
 

@@ -88,6 +88,21 @@ class VolumesConfig(BaseModel):
     rbd_keyring: str = ""
 
 
+class NetworkConfig(BaseModel):
+    """The host's Open vSwitch, where guests' ports are bound (empty `ovs_db_remote`: none;
+    the driver then gets guests' NICs unplugged, as the fake driver wants). `netns` names
+    the network namespace the OVS stack (and libvirtd) run in, where taps are made;
+    empty: the agent's own."""
+
+    ovs_db_remote: str = ""
+    netns: str = ""
+    # ovs-vswitchd's datapath for the integration bridge: netdev (userspace) works without
+    # the kernel module; `system` uses it.
+    datapath_type: str = "netdev"
+    # How long a bound port may take to come up in OVN before the guest starts anyway.
+    up_timeout_seconds: float = Field(default=10.0, ge=0)
+
+
 class AgentConfig(BaseSettings):
     """Everything `kumo-agent` needs to start."""
 
@@ -106,6 +121,7 @@ class AgentConfig(BaseSettings):
     credentials: CredentialsConfig = CredentialsConfig()
     driver: DriverConfig = DriverConfig()
     volumes: VolumesConfig = VolumesConfig()
+    network: NetworkConfig = NetworkConfig()
     # The agent's own files: `state.json` (serials carried out) and `images/<sha256>.<format>`.
     state_dir: Path = Field(default_factory=default_state_dir)
     heartbeat_interval_seconds: float = Field(default=10.0, gt=0)

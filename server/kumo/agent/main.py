@@ -30,6 +30,7 @@ from kumo.agent.client import ApiClient
 from kumo.agent.config import AgentConfig, load_agent_config
 from kumo.agent.console import ConsolePump
 from kumo.agent.images import ImageCache
+from kumo.agent.nics import HostNics
 from kumo.agent.reconciler import DriverRunner, Reconciler
 from kumo.agent.v1 import agent_service_pb2
 from kumo.agent.volumes import VolumeSources
@@ -70,6 +71,8 @@ class Agent:
         self.images = ImageCache(
             config.image_dir, self.client, stall_timeout=2 * config.call_timeout_seconds
         )
+        # Without an OVS database, NICs go to the driver unplugged (the fake driver's case).
+        self.nics = HostNics(config.network) if config.network.ovs_db_remote else None
         self.reconciler = Reconciler(
             host=config.host_name,
             driver=self.driver,
@@ -84,6 +87,7 @@ class Agent:
             stop_timeout=config.stop_timeout_seconds,
             retry_initial=config.retry_initial_seconds,
             volumes=VolumeSources(config.volumes),
+            nics=self.nics,
         )
         self.console = ConsolePump(
             client=self.client,
@@ -124,6 +128,8 @@ class Agent:
         await self.images.close()
         await self.client.close()
         self.runner.close()
+        if self.nics is not None:
+            self.nics.close()
         if self._owns_driver:
             with contextlib.suppress(Exception):
                 self.driver.close()

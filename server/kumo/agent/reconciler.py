@@ -45,11 +45,12 @@ from typing import Any, TypeVar
 
 from kumo.agent.images import ImageCache, ImageError, format_name
 from kumo.agent.migration import Migrations, Role, role_of
+from kumo.agent.nics import HostNics
 from kumo.agent.state import Done, StateFile
 from kumo.agent.v1 import agent_service_pb2
 from kumo.agent.volumes import VolumeSources
 from kumo.compute.v1 import resources_pb2
-from kumo.drivers.compute.base import ComputeDriver, GuestSpec, GuestState
+from kumo.drivers.compute.base import ComputeDriver, GuestNic, GuestSpec, GuestState
 from kumo.drivers.errors import DriverError
 
 log = logging.getLogger(__name__)
@@ -115,9 +116,11 @@ class Reconciler:
         stop_timeout: float = 60.0,
         retry_initial: float = 0.5,
         volumes: VolumeSources | None = None,
+        nics: HostNics | None = None,
     ) -> None:
         self.host = host
         self._volumes = volumes
+        self._nics = nics
         self.driver = driver
         self._run = runner
         self._images = images
@@ -299,6 +302,8 @@ class Reconciler:
             if assignment is None or assignment.deleted:
                 ok = await self._remove(uid, assignment)
             elif role_of(assignment) == Role.ROLE_DESTINATION:
+                if assignment.nics and self._nics is not None:  # QEMU opens the taps
+                    await self._run(self._nics.plug, uid, list(assignment.nics))
                 ok = await self.migrations.prepare(uid, assignment)
             else:
                 ok = await self._converge(uid, assignment, force)
@@ -387,6 +392,8 @@ class Reconciler:
         driver = self.driver
         state = self._observe(uid, await run(driver.state, uid))
         done = self._state.get(uid)
+        if a.nics and self._nics is not None and _intent(a) != Instance.POWER_INTENT_STOPPED:
+            await self._run(self._nics.plug, uid, list(a.nics))
         if state is GuestState.ABSENT:
             await self._transition(uid, a, Instance.STATE_PROVISIONING, "", Done())
             spec = await self._spec(a)
@@ -438,6 +445,8 @@ class Reconciler:
             self._state.put(uid, done)
 
         state = await self._power(uid, a, state)
+        if state not in ACTIVE and self._nics is not None:
+            await self._run(self._nics.unplug, uid)
         if state is GuestState.RUNNING and self._volumes is not None:
             await self._sync_volumes(uid, a, self._volumes)
         return state
@@ -461,6 +470,9 @@ class Reconciler:
                 disk = await self._run(sources.disk, desired[serial])
                 log.info("attaching volume %s to %s", serial, uid)
                 await self._run(self.driver.attach_volume, uid, disk)
+            for serial, volume in sorted(desired.items()):
+                if volume.size_bytes:  # the guest learns of an ExtendVolume
+                    await self._run(self.driver.resize_volume, uid, serial, volume.size_bytes)
         except (DriverError, ValueError) as error:
             log.warning("instance %s: volumes: %s", uid, error)
 
@@ -527,6 +539,7 @@ class Reconciler:
             image_format=format_name(a.image_format),
             ssh_authorized_keys=tuple(a.ssh_authorized_keys),
             user_data=bytes(a.user_data),
+            nics=tuple(GuestNic(tap=n.tap, mac_address=n.mac_address) for n in a.nics),
         )
 
     async def _remove(self, uid: str, a: Assignment | None) -> bool:
@@ -536,6 +549,8 @@ class Reconciler:
         if a is None and done is not None and done.incoming:
             if not await self.migrations.cleanup(uid):
                 return False
+            if self._nics is not None:
+                await self._run(self._nics.unplug, uid)
             self.observed.pop(uid, None)
             self._state.drop(uid)
             return True
@@ -545,6 +560,8 @@ class Reconciler:
                 why = "deleted" if a is not None else "not assigned to this host"
                 log.info("destroying %s (%s)", uid, why)
                 await self._run(self.driver.destroy, uid)
+            if self._nics is not None:
+                await self._run(self._nics.unplug, uid)
         except DriverError as error:
             log.warning("cannot destroy %s: %s", uid, error)
             if a is not None:

@@ -26,11 +26,13 @@ from kumo.agent.config import (
     AgentConfig,
     CredentialsConfig,
     DriverConfig,
+    NetworkConfig,
     VolumesConfig,
     default_host_id,
 )
 from kumo.agent.main import run_agent
 from kumo.drivers.compute.libvirtd import LibvirtDaemon, unavailable_reason
+from kumo.drivers.network.ovn_local import OvnCentral
 from kumo.gateway.main import settings_from
 from kumo.gateway.server import GatewayServer
 from kumo.identity.v1 import identity_service_pb2 as iapi
@@ -41,6 +43,7 @@ from kumo.server.bootstrap import password_file
 from kumo.server.config import Config
 from kumo.server.main import wait_for_stop
 from kumo.server.network import local as network_local
+from kumo.server.network.local_chassis import start_local_chassis
 from kumo.server.seed import RACK, ZONE, seed
 from kumo.server.storage.defaults import seed_volume_types
 
@@ -64,6 +67,7 @@ def banner(
             f"  REST         {gateway_url}   (OpenStack: auth_url {gateway_url}/v3; "
             f"native REST: {gateway_url}/v1, {gateway_url}/openapi.json)"
         )
+        lines.append(f"  EC2          {gateway_url}/aws   (boto3/aws CLI --endpoint-url)")
     lines += [
         f"  data         {config.data_dir}  (database {config.database_url})",
         f"  compute      {compute}",
@@ -123,17 +127,29 @@ def _agent_volumes(config: Config) -> VolumesConfig:
 
 
 async def _start_compute(
-    config: Config, endpoint: str, credentials: CredentialsConfig, stack: AsyncExitStack
+    config: Config,
+    endpoint: str,
+    credentials: CredentialsConfig,
+    stack: AsyncExitStack,
+    ovn: OvnCentral | None = None,
 ) -> str:
-    """Starts the private libvirtd and the agent; returns a line for the banner."""
+    """Starts this machine's chassis (with `ovn`, kumo up's OVN central), the private
+    libvirtd (in the chassis' namespace) and the agent; returns a line for the banner."""
     if (reason := unavailable_reason()) is not None:
         return f"off: {reason}"
-    daemon = LibvirtDaemon(config.data_dir / "libvirt")
-    await asyncio.to_thread(daemon.start)
-    stack.push_async_callback(asyncio.to_thread, daemon.stop)
     host = re.sub(r"[^a-z0-9-]+", "-", default_host_id()).strip("-")[:63] or "local"
     if not host[0].isalpha():
         host = f"host-{host}"[:63]
+    chassis = await asyncio.to_thread(start_local_chassis, config.data_dir, ovn, host)
+    network = NetworkConfig()
+    if chassis is not None:
+        stack.push_async_callback(asyncio.to_thread, chassis.stop)
+        network = NetworkConfig(ovs_db_remote=chassis.db_remote, netns=chassis.netns)
+    daemon = LibvirtDaemon(
+        config.data_dir / "libvirt", netns=chassis.netns if chassis is not None else None
+    )
+    await asyncio.to_thread(daemon.start)
+    stack.push_async_callback(asyncio.to_thread, daemon.stop)
     agent = await run_agent(
         AgentConfig(
             api_endpoint=endpoint,
@@ -146,11 +162,13 @@ async def _start_compute(
             ),
             state_dir=config.data_dir / "agent",
             volumes=_agent_volumes(config),
+            network=network,
         )
     )
     stack.push_async_callback(agent.stop)
     await asyncio.wait_for(agent.registered.wait(), 120)
-    return f"host {host}: libvirt + QEMU, private libvirtd in {daemon.dir}"
+    chassis_line = f"; OVN chassis in netns {chassis.netns}" if chassis is not None else ""
+    return f"host {host}: libvirt + QEMU, private libvirtd in {daemon.dir}{chassis_line}"
 
 
 async def run(
@@ -191,7 +209,7 @@ async def run(
                 credentials = await _agent_key(
                     channel, metadata, config.data_dir / "agent-credentials.json"
                 )
-                status = await _start_compute(config, endpoint, credentials, stack)
+                status = await _start_compute(config, endpoint, credentials, stack, ovn)
             print(banner(config, server, status, image, gateway.url), flush=True)
             await wait_for_stop()
             print("Stopping Kumo...", flush=True)

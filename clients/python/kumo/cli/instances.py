@@ -186,6 +186,13 @@ def show_instance(state: State, value: str, zone: str | None) -> None:
     help="Inject this key pair's public key (repeatable).",
 )
 @click.option("--server-group", type=ProjectName("serverGroups"), help="Join a server group.")
+@click.option(
+    "--network",
+    "networks",
+    type=ProjectName("networks"),
+    multiple=True,
+    help="Give the guest an interface on this network (repeatable; the first is eth0).",
+)
 @click.option("--hostname", help="The guest's host name (default: the instance id).")
 @click.option(
     "--user-data-file",
@@ -206,6 +213,7 @@ def create_instance(
     image: str,
     key_pairs: tuple[str, ...],
     server_group: str | None,
+    networks: tuple[str, ...],
     hostname: str | None,
     user_data_file: IO[bytes] | None,
     pool: str | None,
@@ -233,6 +241,7 @@ def create_instance(
         requested_host=host or "",
         display_name=display_name or "",
         labels=labels,
+        network_interfaces=[resources_pb2.NetworkInterface(network=n) for n in networks],
     )
     request = pb.CreateInstanceRequest(parent=parent, instance=resource, instance_id=instance_id)
     act(state, "CreateInstance", request, no_wait, async_, timeout)
@@ -317,7 +326,7 @@ _action("revert-resize", "RevertResizeInstance", "Return to the old flavor after
 @zone_option
 @click.option("--host", type=Name("hosts"), help="Destination (default: the scheduler's pick).")
 @click.option(
-    "--max-downtime-ms", type=click.IntRange(1, 10_000), help="Longest pause (default 100)."
+    "--max-downtime-ms", type=click.IntRange(1, 10_000), help="Longest pause (default 50)."
 )
 @click.option("--bandwidth-mibps", type=click.IntRange(min=1), help="Transfer cap.")
 @click.option("--auto-converge", is_flag=True, help="Throttle a guest that dirties memory fast.")

@@ -86,6 +86,27 @@ class GuestState(enum.Enum):
     """No such guest on this host (only `state()` reports it)."""
 
 
+_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+_DEVICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
+
+
+@dataclass(frozen=True)
+class GuestNic:
+    """One network interface of a guest: a host device (`tap`) that already exists and is
+    plugged into the host's network (the agent binds it to its port first), and the MAC the
+    guest uses on it. The driver neither makes nor removes the tap. Raises ValueError when
+    a field is malformed."""
+
+    tap: str
+    mac_address: str
+
+    def __post_init__(self) -> None:
+        if not _DEVICE.fullmatch(self.tap):
+            raise ValueError(f"tap {self.tap!r}: a device name of at most 15 characters")
+        if not _MAC.fullmatch(self.mac_address):
+            raise ValueError(f"mac_address {self.mac_address!r}: lower-case aa:bb:cc:dd:ee:ff")
+
+
 @dataclass(frozen=True)
 class GuestSpec:
     """Everything a driver needs to make one guest; the context of `spawn` and `rebuild`.
@@ -107,6 +128,7 @@ class GuestSpec:
     image_format: Literal["qcow2", "raw"] = "qcow2"
     ssh_authorized_keys: tuple[str, ...] = field(default=())
     user_data: bytes = b""
+    nics: tuple[GuestNic, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if not is_valid_uid(self.uid):
@@ -131,6 +153,10 @@ class GuestSpec:
                 raise ValueError("each ssh key must be one non-empty line")
         if not isinstance(self.user_data, bytes):
             raise ValueError("user_data must be bytes")
+        if not isinstance(self.nics, tuple):
+            object.__setattr__(self, "nics", tuple(self.nics))
+        if len({nic.tap for nic in self.nics}) != len(self.nics):
+            raise ValueError("each nic needs a tap of its own")
 
     def fingerprint(self) -> str:
         """A stable digest of the whole spec: equal specs, equal fingerprints. Drivers store
@@ -147,6 +173,8 @@ class GuestSpec:
             "ssh_authorized_keys": list(self.ssh_authorized_keys),
             "user_data_sha256": hashlib.sha256(self.user_data).hexdigest(),
         }
+        if self.nics:  # (absent when empty: guests made before NICs keep their fingerprint)
+            canonical["nics"] = [[nic.tap, nic.mac_address] for nic in self.nics]
         text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -205,7 +233,8 @@ class MigrationTarget:
 @dataclass(frozen=True)
 class MigrationOptions:
     """How to run a live migration. `max_downtime_ms`: the longest pause allowed at the
-    switch-over (None: the hypervisor's default, 300 ms in QEMU); `bandwidth_mibps`: a cap
+    switch-over, which the hypervisor uses to decide when to stop copying and pause
+    (None: its default, 300 ms in QEMU); `bandwidth_mibps`: a cap
     on the transfer (None: unlimited); `auto_converge`: throttle the guest's vCPUs when its
     memory is dirtied faster than it is sent; `post_copy`: switch to post-copy after the
     first pass (the guest runs on the destination while its remaining memory is fetched;
@@ -495,4 +524,10 @@ class ComputeDriver(ABC):
     def detach_volume(self, uid: str, serial: str) -> None:
         """Unplugs the volume with `serial` and waits until the guest released it.
         Idempotent (nothing with that serial is success). Raises GuestNotFound."""
+        raise DriverError(reason=f"{type(self).__name__} does not attach volumes")
+
+    def resize_volume(self, uid: str, serial: str, size_bytes: int) -> None:
+        """Tells the running guest that the attached volume `serial` grew to `size_bytes`.
+        Idempotent (a guest that already sees that size or more is left alone).
+        Raises GuestNotFound, DriverError (no such volume attached)."""
         raise DriverError(reason=f"{type(self).__name__} does not attach volumes")

@@ -94,6 +94,7 @@ class _Guest:
     state: GuestState = GuestState.SHUTOFF
     console: bytearray = field(default_factory=bytearray)
     volumes: dict[str, VolumeDisk] = field(default_factory=dict)
+    volume_sizes: dict[str, int] = field(default_factory=dict)  # as told by resize_volume
 
     def boot(self) -> None:
         self.state = GuestState.RUNNING
@@ -269,6 +270,13 @@ class FakeDriver(ComputeDriver):
     def detach_volume(self, uid: str, serial: str) -> None:
         with self._lock:
             self._get(uid).volumes.pop(serial, None)
+
+    def resize_volume(self, uid: str, serial: str, size_bytes: int) -> None:
+        with self._lock:
+            guest = self._get(uid)
+            if serial not in guest.volumes:
+                raise DriverError(reason=f"no volume {serial} attached to {uid}")
+            guest.volume_sizes[serial] = max(guest.volume_sizes.get(serial, 0), size_bytes)
 
     def read_console(self, uid: str, offset: int = 0, max_bytes: int = CONSOLE_CHUNK) -> bytes:
         if offset < 0:

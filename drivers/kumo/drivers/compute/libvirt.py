@@ -69,12 +69,14 @@ from kumo.drivers.compute.libvirt_migration import (
     FINGERPRINT,
     GUEST_DIR,
     NAME,
+    SHARED_TOKEN,
     migration_flags,
     migration_params,
     progress_from_stats,
     result_from_stats,
     rewrite_definition,
 )
+from kumo.drivers.compute.libvirt_nics import add_interfaces
 from kumo.drivers.errors import (
     DriverError,
     GuestAlreadyExists,
@@ -102,6 +104,9 @@ _MIGRATABLE = libvirt.VIR_DOMAIN_XML_MIGRATABLE | libvirt.VIR_DOMAIN_XML_SECURE
 #: Marks a guest dir made by prepare_incoming (holds the spec fingerprint); a dir with a
 #: disk but without it, on a host with no such domain, is the source's: shared storage.
 _INCOMING_MARK = ".incoming"
+_SHARED_TOKEN_FILE = ".shared-token"
+#: QEMU's own downtime limit, set when the options give none.
+QEMU_DEFAULT_MAX_DOWNTIME_MS = 300
 _UNDEFINE_FLAGS = (
     libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
     | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
@@ -472,6 +477,7 @@ class LibvirtDriver(ComputeDriver):
         ET.SubElement(disk, "source", file=str(guest_dir / "disk.qcow2"))
         ET.SubElement(disk, "target", dev="vda", bus="virtio")
         ET.SubElement(disk, "serial").text = ROOT_SERIAL
+        add_interfaces(devices, spec.nics)
         serial = ET.SubElement(devices, "serial", type="file")
         ET.SubElement(serial, "source", path=str(guest_dir / "console.log"), append="on")
         ET.SubElement(serial, "target", port="0")
@@ -806,7 +812,10 @@ class LibvirtDriver(ComputeDriver):
             mark = guest_dir / _INCOMING_MARK
             fingerprint = spec.fingerprint()
             shared = (guest_dir / "disk.qcow2").exists() and not mark.exists()
-            if not shared and not (mark.exists() and mark.read_text() == fingerprint):
+            properties = {GUEST_DIR: str(guest_dir), FINGERPRINT: fingerprint, NAME: spec.name}
+            if shared:
+                properties[SHARED_TOKEN] = self._shared_token(uid, guest_dir)
+            elif not (mark.exists() and mark.read_text() == fingerprint):
                 try:
                     shutil.rmtree(guest_dir, ignore_errors=True)
                     guest_dir.mkdir(parents=True)
@@ -819,10 +828,36 @@ class LibvirtDriver(ComputeDriver):
                         raise DriverError(reason=f"prepare of guest {uid} failed: {err}") from err
                     raise
             return MigrationTarget(
+                uid=uid, uri=self.migration_uri, shared_storage=shared, properties=properties
+            )
+
+    def _shared_token(self, uid: str, guest_dir: Path) -> str:
+        """The token of a disk found in place (kept in `.shared-token`, made once): the
+        source reads it in its own guest dir to prove the storage is really shared, not a
+        stale directory of the same name."""
+        path = guest_dir / _SHARED_TOKEN_FILE
+        try:
+            if path.exists():
+                return path.read_text()
+            token = uuidlib.uuid4().hex
+            path.write_text(token)
+            return token
+        except OSError as err:
+            raise DriverError(reason=f"prepare of guest {uid} failed: {err}") from err
+
+    def _check_shared(self, uid: str, target: MigrationTarget) -> None:
+        """Raises MigrationFailed unless the target's shared storage is this host's."""
+        token = target.properties.get(SHARED_TOKEN)
+        path = self._guest_dir(uid) / _SHARED_TOKEN_FILE
+        try:
+            seen = path.read_text()
+        except OSError:
+            seen = None
+        if token is None or seen != token:
+            raise MigrationFailed(
                 uid=uid,
-                uri=self.migration_uri,
-                shared_storage=shared,
-                properties={GUEST_DIR: str(guest_dir), FINGERPRINT: fingerprint, NAME: spec.name},
+                reason="the destination found a disk of this guest that is not this host's "
+                "(storage not shared: remove the stale directory there)",
             )
 
     def migrate_live(
@@ -843,6 +878,8 @@ class LibvirtDriver(ComputeDriver):
             state = self._dom_state(dom, uid)
             if state not in _ACTIVE:
                 raise InvalidGuestState(uid=uid, state=state.value, action="migrate live")
+            if target.shared_storage:
+                self._check_shared(uid, target)
             source_dir = str(self._guest_dir(uid))
             live = self._call(uid, "read definition", lambda: dom.XMLDesc(_MIGRATABLE))
             inactive = self._call(
@@ -857,9 +894,9 @@ class LibvirtDriver(ComputeDriver):
                 rewrite_definition(inactive, source_dir, props, METADATA_NS),
                 ["vda"] if block else [],
             )
-            if options.max_downtime_ms is not None:
-                downtime = options.max_downtime_ms
-                self._call(uid, "set max downtime", lambda: dom.migrateSetMaxDowntime(downtime))
+            # Always set: QEMU keeps the value of an earlier (failed) migration otherwise.
+            downtime = options.max_downtime_ms or QEMU_DEFAULT_MAX_DOWNTIME_MS
+            self._call(uid, "set max downtime", lambda: dom.migrateSetMaxDowntime(downtime))
             self._migrations[uid] = threading.Event()
             try:
                 result = self._run_migration(dom, uid, target, options, block, params, on_progress)
@@ -869,7 +906,9 @@ class LibvirtDriver(ComputeDriver):
             # leaves a SHUTOFF definition, which `destroy` removes).
             with contextlib.suppress(libvirt.libvirtError):
                 dom.undefineFlags(_UNDEFINE_FLAGS)
-            if not target.shared_storage:
+            if target.shared_storage:
+                (Path(source_dir) / _SHARED_TOKEN_FILE).unlink(missing_ok=True)
+            else:
                 shutil.rmtree(source_dir, ignore_errors=True)
             return result
 
@@ -999,6 +1038,8 @@ class LibvirtDriver(ComputeDriver):
             guest_dir = self._guest_dir(uid)
             if (guest_dir / _INCOMING_MARK).exists():
                 shutil.rmtree(guest_dir, ignore_errors=True)
+            else:  # shared storage: the files are the source's guest's
+                (guest_dir / _SHARED_TOKEN_FILE).unlink(missing_ok=True)
 
     # ---- volumes (kumo.drivers.compute.libvirt_disks does the libvirt side) ---------------
 
@@ -1025,6 +1066,10 @@ class LibvirtDriver(ComputeDriver):
     def detach_volume(self, uid: str, serial: str) -> None:
         with self._guest_lock(uid):
             libvirt_disks.detach(self._lookup(uid), serial)
+
+    def resize_volume(self, uid: str, serial: str, size_bytes: int) -> None:
+        with self._guest_lock(uid):
+            libvirt_disks.grow(self._lookup(uid), serial, size_bytes)
 
     def close(self) -> None:
         self._drop_connection()

@@ -171,6 +171,21 @@ def detach(domain: Any, serial: str, timeout: float = DETACH_TIMEOUT) -> None:
         raise DriverError(reason=f"detach {serial}: {err.get_error_message()}") from err
 
 
+def grow(domain: Any, serial: str, size_bytes: int) -> None:
+    """Tells the running guest that the disk with `serial` grew to `size_bytes` (QEMU's block
+    resize; the guest sees it at once). Idempotent: a disk already that large is left
+    alone. Raises DriverError (no disk with that serial, or libvirt refused)."""
+    target = attached(domain).get(serial)
+    if target is None:
+        raise DriverError(reason=f"{domain.name()} has no disk {serial}")
+    try:
+        capacity = domain.blockInfo(target)[0]
+        if capacity < size_bytes:
+            domain.blockResize(target, size_bytes, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+    except libvirt.libvirtError as err:
+        raise DriverError(reason=f"resize {serial}: {err.get_error_message()}") from err
+
+
 def with_root_volume(domain_xml: str, root: str) -> str:
     """A domain definition whose boot disk (`vda`) is replaced by the `<disk>` `root` (from
     `disk_xml(..., "vda", ...)`): boot from volume."""

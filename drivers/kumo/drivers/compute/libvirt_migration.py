@@ -8,6 +8,11 @@ only the overlay's clusters are copied (over NBD). The source domain is undefine
 driver after it has read the completed job's statistics (downtime), not by libvirt's
 UNDEFINE_SOURCE, which would drop them with the domain.
 
+Shared storage: the destination's `prepare_incoming` finds the guest's disk in place (its
+guest dir holds a disk it did not make) and leaves a random token beside it; the source
+must read the same token in its own guest dir, or the "shared" disk is a stale directory of
+another host and the migration is refused.
+
 Each host keeps guests' files under its own instances_dir, so the definition sent to the
 destination has the destination's paths (`rewrite_paths`) and its metadata (the spec
 fingerprint, computed from the destination's image path), and no `<backingStore>` chain
@@ -28,6 +33,7 @@ from kumo.drivers.compute.base import MigrationOptions, MigrationProgress, Migra
 GUEST_DIR = "guest_dir"
 FINGERPRINT = "fingerprint"
 NAME = "name"
+SHARED_TOKEN = "shared_token"
 
 
 def migration_flags(options: MigrationOptions, block: bool, shared: bool) -> int:

@@ -88,12 +88,17 @@ class OvsPortBinder:
                 return row
         return None
 
-    def bind(self, port_uid: str, device: str, mac: str = "", timeout: float = 5.0) -> None:
-        """Adds `device` to the bridge as the OVN port `port_uid`. DriverError if OVS
-        cannot open the device within `timeout` seconds."""
+    def bind(
+        self, port_uid: str, device: str, mac: str = "", timeout: float = 5.0, vm_uuid: str = ""
+    ) -> None:
+        """Adds `device` to the bridge as the OVN port `port_uid` (of the guest `vm_uuid`,
+        if given: `devices_of` finds it by that). DriverError if OVS cannot open the device
+        within `timeout` seconds."""
         ids = {"iface-id": port_uid, "iface-status": "active"}
         if mac:
             ids["attached-mac"] = mac
+        if vm_uuid:
+            ids["vm-uuid"] = vm_uuid
         self._run(
             self.api.add_port(self.bridge, device, may_exist=True),
             self.api.db_set("Interface", device, ("external_ids", ids)),
@@ -107,6 +112,11 @@ class OvsPortBinder:
                 raise DriverError(reason=f"OVS cannot use {device}: {row.error[0]}")
             time.sleep(0.05)
         raise DriverError(reason=f"OVS did not open {device} within {timeout} s")
+
+    def devices_of(self, vm_uuid: str) -> list[str]:
+        """The devices bound for the guest `vm_uuid` (see `bind`)."""
+        rows = self.api.tables["Interface"].rows.values()
+        return sorted(r.name for r in rows if r.external_ids.get("vm-uuid") == vm_uuid)
 
     def is_up(self, device: str) -> bool:
         """Whether ovn-controller has installed the port on `device`."""

@@ -15,12 +15,14 @@ from kumo.gateway.openstack.common import last_segment
 from kumo.topology.v1 import topology_service_pb2 as tapi
 from kumo.topology.v1 import topology_service_pb2_grpc as trpc
 
-# (type, name, path under the gateway). Neutron ("network", "neutron", "/network") and
-# Cinder ("block-storage", "cinder", "/volume/v3") join as their services land.
+# (type, name, path under the gateway); Cinder v3 without a project id in its URLs (3.67).
 SERVICES: tuple[tuple[str, str, str], ...] = (
     ("identity", "keystone", "/v3"),
     ("compute", "nova", "/compute/v2.1"),
     ("image", "glance", "/image"),
+    ("network", "neutron", "/network"),
+    ("volumev3", "cinderv3", "/volume/v3"),
+    ("block-storage", "cinder", "/volume/v3"),
 )
 INTERFACES = ("public", "internal", "admin")
 _NAMESPACE = uuid.UUID("6f1c4a0e-8d7e-4c55-9a53-7a1c0b6f1d2e")

@@ -10,18 +10,53 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+import grpc
+
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.grpc_backend import Backend
-from kumo.gateway.openstack.common import find_one, quoted
+from kumo.gateway.openstack.common import find_one, last_segment, quoted
+from kumo.identity.v1 import identity_service_pb2 as iapi
+from kumo.identity.v1 import identity_service_pb2_grpc as irpc
 from kumo.image.v1 import image_service_pb2 as gapi
 from kumo.image.v1 import image_service_pb2_grpc as grpc_images
 from kumo.image.v1 import resources_pb2 as gpb
 
 
-async def find_instance(backend: Backend, token: str, project: str, uid: str) -> Any:
-    """The project's instance with this uid; NOT_FOUND (404) when none."""
+async def find_instance(
+    backend: Backend, token: str, project: str, uid: str, anywhere: bool = False
+) -> Any:
+    """The project's instance with this uid; with `anywhere` (a cloud administrator, who in
+    Nova reads any server by id), else the first project's that has it. NOT_FOUND (404)
+    when none."""
+    try:
+        return await _instance_in(backend, token, project, uid)
+    except RpcFailure as failure:
+        if not anywhere or failure.code != grpc.StatusCode.NOT_FOUND.value[0]:
+            raise
+    page_token = ""
+    while True:
+        answer = await backend.call(
+            backend.stub(irpc.IdentityServiceStub).ListProjects,
+            iapi.ListProjectsRequest(page_size=1000, page_token=page_token),
+            token,
+        )
+        for other in answer.projects:
+            other_id = last_segment(other.name)
+            if other_id == project:
+                continue
+            try:
+                return await _instance_in(backend, token, other_id, uid)
+            except RpcFailure as failure:
+                if failure.code != grpc.StatusCode.NOT_FOUND.value[0]:
+                    raise
+        page_token = answer.next_page_token
+        if not page_token:
+            raise RpcFailure.of(grpc.StatusCode.NOT_FOUND, f"Instance {uid} could not be found.")
+
+
+async def _instance_in(backend: Backend, token: str, project: str, uid: str) -> Any:
     return await find_one(
         backend,
         backend.stub(crpc.ComputeServiceStub).ListInstances,

@@ -31,7 +31,7 @@ from kumo.server.db.models import HostRow, ImageRow, InstanceRow, RackRow, Seria
 from kumo.server.errors import InvalidArgument, NotFound
 from kumo.server.interceptors.base import Context
 from kumo.server.runtime import Runtime
-from kumo.server.services.compute import migration_record
+from kumo.server.services.compute import interfaces, migration_record
 from kumo.server.services.compute.common import INSTANCES
 from kumo.server.services.storage.attachments import volume_attachments
 from kumo.server.services.topology import host_to_proto
@@ -86,6 +86,7 @@ def assignments(
                 volumes=volume_attachments(
                     session, volumes_dir, row.project_id, row.zone_id, row.id
                 ),
+                nics=interfaces.nic_assignments(session, row),
             )
         )
     return result
@@ -163,15 +164,17 @@ class AgentService(rpc.AgentServiceServicer):
     ) -> api.ReportInstanceStatusResponse:
         host_id = _host_id(request.host, "host")
 
-        def report(session: Session) -> None:
+        def report(session: Session) -> bool:
+            """Records the report; returns whether the instance's ports' status is behind
+            what the guest now does (the network reconciler should look at OVN again)."""
             row = session.scalar(select(InstanceRow).where(InstanceRow.uid == request.instance_uid))
             if row is None or row.host_id != host_id:
-                return  # stale: the instance moved or is gone
+                return False  # stale: the instance moved or is gone
             if request.removed:
                 if row.deleting:
                     claims.release(session, row.uid)
                     row.host_id = None
-                return
+                return False
             row.observed_generation = max(row.observed_generation, request.observed_generation)
             row.observed_reboot_serial = max(
                 row.observed_reboot_serial, request.observed_reboot_serial
@@ -188,8 +191,11 @@ class AgentService(rpc.AgentServiceServicer):
             if not row.deleting and request.state:
                 row.state = request.state
                 row.status_message = request.message[:1024]
+            running = request.state == cpb.Instance.STATE_RUNNING
+            return interfaces.ports_behind(session, row, running)
 
-        await self.runtime.db.run(report)
+        if await self.runtime.db.run(report):
+            self.runtime.network_changed()
         self.runtime.notifier.notify(f"instance:{request.instance_uid}")
         return api.ReportInstanceStatusResponse()
 

@@ -47,7 +47,7 @@ class WatchAssignmentsRequest(_message.Message):
     def __init__(self, host: _Optional[str] = ...) -> None: ...
 
 class InstanceAssignment(_message.Message):
-    __slots__ = ("instance", "instance_uid", "generation", "deleted", "power_intent", "vcpus", "memory_mib", "disk_gib", "image", "image_sha256", "image_format", "hostname", "ssh_authorized_keys", "user_data", "reboot_serial", "reboot_hard", "rebuild_serial", "stop_timeout_seconds", "snapshot_serial", "snapshot_image", "resize_serial", "migration", "volumes")
+    __slots__ = ("instance", "instance_uid", "generation", "deleted", "power_intent", "vcpus", "memory_mib", "disk_gib", "image", "image_sha256", "image_format", "hostname", "ssh_authorized_keys", "user_data", "reboot_serial", "reboot_hard", "rebuild_serial", "stop_timeout_seconds", "snapshot_serial", "snapshot_image", "resize_serial", "migration", "volumes", "nics")
     INSTANCE_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +71,7 @@ class InstanceAssignment(_message.Message):
     RESIZE_SERIAL_FIELD_NUMBER: _ClassVar[int]
     MIGRATION_FIELD_NUMBER: _ClassVar[int]
     VOLUMES_FIELD_NUMBER: _ClassVar[int]
+    NICS_FIELD_NUMBER: _ClassVar[int]
     instance: str
     instance_uid: str
     generation: int
@@ -94,7 +95,18 @@ class InstanceAssignment(_message.Message):
     resize_serial: int
     migration: MigrationAssignment
     volumes: _containers.RepeatedCompositeFieldContainer[VolumeAttachment]
-    def __init__(self, instance: _Optional[str] = ..., instance_uid: _Optional[str] = ..., generation: _Optional[int] = ..., deleted: _Optional[bool] = ..., power_intent: _Optional[_Union[_resources_pb2.Instance.PowerIntent, str]] = ..., vcpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., disk_gib: _Optional[int] = ..., image: _Optional[str] = ..., image_sha256: _Optional[str] = ..., image_format: _Optional[_Union[_resources_pb2_1.DiskFormat, str]] = ..., hostname: _Optional[str] = ..., ssh_authorized_keys: _Optional[_Iterable[str]] = ..., user_data: _Optional[bytes] = ..., reboot_serial: _Optional[int] = ..., reboot_hard: _Optional[bool] = ..., rebuild_serial: _Optional[int] = ..., stop_timeout_seconds: _Optional[int] = ..., snapshot_serial: _Optional[int] = ..., snapshot_image: _Optional[str] = ..., resize_serial: _Optional[int] = ..., migration: _Optional[_Union[MigrationAssignment, _Mapping]] = ..., volumes: _Optional[_Iterable[_Union[VolumeAttachment, _Mapping]]] = ...) -> None: ...
+    nics: _containers.RepeatedCompositeFieldContainer[NicAssignment]
+    def __init__(self, instance: _Optional[str] = ..., instance_uid: _Optional[str] = ..., generation: _Optional[int] = ..., deleted: _Optional[bool] = ..., power_intent: _Optional[_Union[_resources_pb2.Instance.PowerIntent, str]] = ..., vcpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., disk_gib: _Optional[int] = ..., image: _Optional[str] = ..., image_sha256: _Optional[str] = ..., image_format: _Optional[_Union[_resources_pb2_1.DiskFormat, str]] = ..., hostname: _Optional[str] = ..., ssh_authorized_keys: _Optional[_Iterable[str]] = ..., user_data: _Optional[bytes] = ..., reboot_serial: _Optional[int] = ..., reboot_hard: _Optional[bool] = ..., rebuild_serial: _Optional[int] = ..., stop_timeout_seconds: _Optional[int] = ..., snapshot_serial: _Optional[int] = ..., snapshot_image: _Optional[str] = ..., resize_serial: _Optional[int] = ..., migration: _Optional[_Union[MigrationAssignment, _Mapping]] = ..., volumes: _Optional[_Iterable[_Union[VolumeAttachment, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[NicAssignment, _Mapping]]] = ...) -> None: ...
+
+class NicAssignment(_message.Message):
+    __slots__ = ("port_uid", "mac_address", "tap")
+    PORT_UID_FIELD_NUMBER: _ClassVar[int]
+    MAC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    TAP_FIELD_NUMBER: _ClassVar[int]
+    port_uid: str
+    mac_address: str
+    tap: str
+    def __init__(self, port_uid: _Optional[str] = ..., mac_address: _Optional[str] = ..., tap: _Optional[str] = ...) -> None: ...
 
 class MigrationAssignment(_message.Message):
     __slots__ = ("serial", "role", "target", "options", "abort")
@@ -119,7 +131,7 @@ class MigrationAssignment(_message.Message):
     def __init__(self, serial: _Optional[int] = ..., role: _Optional[_Union[MigrationAssignment.Role, str]] = ..., target: _Optional[str] = ..., options: _Optional[_Union[_resources_pb2.MigrationOptions, _Mapping]] = ..., abort: _Optional[bool] = ...) -> None: ...
 
 class VolumeAttachment(_message.Message):
-    __slots__ = ("serial", "kind", "path", "read_only", "max_iops", "max_read_bytes_per_second", "max_write_bytes_per_second")
+    __slots__ = ("serial", "kind", "path", "read_only", "max_iops", "max_read_bytes_per_second", "max_write_bytes_per_second", "size_bytes")
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
@@ -127,6 +139,7 @@ class VolumeAttachment(_message.Message):
     MAX_IOPS_FIELD_NUMBER: _ClassVar[int]
     MAX_READ_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     MAX_WRITE_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     serial: str
     kind: str
     path: str
@@ -134,7 +147,8 @@ class VolumeAttachment(_message.Message):
     max_iops: int
     max_read_bytes_per_second: int
     max_write_bytes_per_second: int
-    def __init__(self, serial: _Optional[str] = ..., kind: _Optional[str] = ..., path: _Optional[str] = ..., read_only: _Optional[bool] = ..., max_iops: _Optional[int] = ..., max_read_bytes_per_second: _Optional[int] = ..., max_write_bytes_per_second: _Optional[int] = ...) -> None: ...
+    size_bytes: int
+    def __init__(self, serial: _Optional[str] = ..., kind: _Optional[str] = ..., path: _Optional[str] = ..., read_only: _Optional[bool] = ..., max_iops: _Optional[int] = ..., max_read_bytes_per_second: _Optional[int] = ..., max_write_bytes_per_second: _Optional[int] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class WatchAssignmentsResponse(_message.Message):
     __slots__ = ("full_resync", "assignments")

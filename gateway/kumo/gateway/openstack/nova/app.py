@@ -14,6 +14,7 @@ from kumo.gateway.openstack.lookup import ImageIndex
 from kumo.gateway.openstack.nova.base import DIALECT, MICROVERSIONS
 from kumo.gateway.openstack.nova.resources import Resources
 from kumo.gateway.openstack.nova.servers import Servers
+from kumo.gateway.openstack.nova.volume_attachments import VolumeAttachments
 
 
 def version_entry(base: str) -> dict[str, Any]:
@@ -36,8 +37,12 @@ def version_entry(base: str) -> dict[str, Any]:
 
 def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url: str) -> Starlette:
     """The ASGI app to mount at `/compute`."""
+    r = DIALECT.route
+    v = "/v2.1"
     servers = Servers(backend, scopes, images, public_url)
     other = Resources(backend, scopes, images, public_url)
+    attachments = VolumeAttachments(backend, scopes, images, public_url)
+    attached = v + "/servers/{server_id}/os-volume_attachments"
 
     async def versions(request: Request) -> Response:
         return JSONResponse({"versions": [version_entry(base_url(request, public_url))]})
@@ -45,8 +50,6 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
     async def version(request: Request) -> Response:
         return JSONResponse({"version": version_entry(base_url(request, public_url))})
 
-    r = DIALECT.route
-    v = "/v2.1"
     return DIALECT.app(
         [
             r("/", versions, ["GET"]),
@@ -60,6 +63,10 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
             r(v + "/servers/{server_id}", servers.delete, ["DELETE"]),
             r(v + "/servers/{server_id}/ips", servers.ips, ["GET"]),
             r(v + "/servers/{server_id}/action", servers.action, ["POST"]),
+            r(attached, attachments.list_attached, ["GET"]),
+            r(attached, attachments.create, ["POST"]),
+            r(attached + "/{volume_id}", attachments.show, ["GET"]),
+            r(attached + "/{volume_id}", attachments.delete, ["DELETE"]),
             r(v + "/flavors", other.list_flavors, ["GET"]),
             r(v + "/flavors", other.create_flavor, ["POST"]),
             r(v + "/flavors/detail", other.list_flavors_detail, ["GET"]),

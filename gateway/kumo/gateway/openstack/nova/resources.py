@@ -277,6 +277,9 @@ class Resources(NovaBase):
                         "vcpus": host.capacity.vcpus,
                         "memory_mb": host.capacity.memory_mib,
                         "local_gb": host.capacity.disk_gib,
+                        "vcpus_used": host.allocated.vcpus,
+                        "memory_mb_used": host.allocated.memory_mib,
+                        "local_gb_used": host.allocated.disk_gib,
                         "service": {"host": last_segment(host.name), "id": index},
                     }
                 )

@@ -2,8 +2,9 @@
 
 A server's id is the instance's uid; its name the display name. The gateway picks the Kumo
 instance id (`srv-` and 32 hex digits) and, when the request names no availability zone,
-the first zone. Actions map one to one to the instance RPCs; those without an RPC yet
-(pause, migrate, live migration, evacuate) answer 501 in Nova's shape.
+the first zone. Actions map one to one to the instance RPCs (`os-migrateLive` to
+MigrateInstance, `evacuate` to EvacuateInstance); those without an RPC yet (pause, cold
+migration, lock, shelve) answer 501 in Nova's shape.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import grpc
 from google.protobuf import field_mask_pb2
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,6 +23,7 @@ from starlette.responses import Response
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.dialect import invalid, json_body
+from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack import paging
 from kumo.gateway.openstack.common import Scope, last_segment, quoted
 from kumo.gateway.openstack.lookup import find_instance
@@ -30,13 +33,18 @@ from kumo.gateway.openstack.nova.base import NovaBase, not_offered
 from kumo.type.v1 import operation_metadata_pb2
 
 _REBOOT: dict[str, Any] = {"SOFT": capi.REBOOT_TYPE_SOFT, "HARD": capi.REBOOT_TYPE_HARD}
+_BLOCK: dict[Any, Any] = {
+    "auto": cpb.MigrationOptions.BLOCK_MIGRATION_UNSPECIFIED,
+    True: cpb.MigrationOptions.BLOCK_MIGRATION_ENABLED,
+    "true": cpb.MigrationOptions.BLOCK_MIGRATION_ENABLED,
+    False: cpb.MigrationOptions.BLOCK_MIGRATION_DISABLED,
+    "false": cpb.MigrationOptions.BLOCK_MIGRATION_DISABLED,
+}
 # Actions without a Kumo RPC yet.
 _NOT_OFFERED = {
     "pause": "Pausing a server",
     "unpause": "Unpausing a server",
     "migrate": "Cold migration",
-    "os-migrateLive": "Live migration",
-    "evacuate": "Evacuation",
     "lock": "Locking a server",
     "unlock": "Unlocking a server",
     "shelve": "Shelving a server",
@@ -46,6 +54,16 @@ _NOT_OFFERED = {
 
 class Servers(NovaBase):
     """`/servers` and `/servers/{id}/action`."""
+
+    async def _find(self, scope: Scope, request: Request) -> cpb.Instance:
+        """The server of the path (any project's for a cloud administrator); 404 if none."""
+        return await find_instance(  # type: ignore[no-any-return]
+            self.backend,
+            scope.token,
+            scope.project,
+            request.path_params["server_id"],
+            anywhere=scope.cloud_admin,
+        )
 
     async def _detail(self, scope: Scope, version: Version, base: str, item: cpb.Instance) -> Any:
         image_uid = await self.images.uid(scope.token, item.image) if item.image else ""
@@ -103,18 +121,14 @@ class Servers(NovaBase):
     async def show(self, request: Request) -> Response:
         """GET /servers/{id}."""
         scope, version = await self.begin(request)
-        item = await find_instance(
-            self.backend, scope.token, scope.project, request.path_params["server_id"]
-        )
+        item = await self._find(scope, request)
         server = await self._detail(scope, version, self.base(request), item)
         return self.reply(version, {"server": server})
 
     async def ips(self, request: Request) -> Response:
         """GET /servers/{id}/ips: no addresses until the network service lands."""
         scope, version = await self.begin(request)
-        await find_instance(
-            self.backend, scope.token, scope.project, request.path_params["server_id"]
-        )
+        await self._find(scope, request)
         return self.reply(version, {"addresses": {}})
 
     async def create(self, request: Request) -> Response:
@@ -183,9 +197,7 @@ class Servers(NovaBase):
         """PUT /servers/{id}: renames."""
         scope, version = await self.begin(request)
         body = (await json_body(request)).get("server") or {}
-        item = await find_instance(
-            self.backend, scope.token, scope.project, request.path_params["server_id"]
-        )
+        item = await self._find(scope, request)
         if "name" in body:
             item = await self.call(
                 self.compute.UpdateInstance,
@@ -201,9 +213,7 @@ class Servers(NovaBase):
     async def delete(self, request: Request) -> Response:
         """DELETE /servers/{id}: 204; the server goes away in the background."""
         scope, version = await self.begin(request)
-        item = await find_instance(
-            self.backend, scope.token, scope.project, request.path_params["server_id"]
-        )
+        item = await self._find(scope, request)
         await self.call(
             self.compute.DeleteInstance, capi.DeleteInstanceRequest(name=item.name), scope
         )
@@ -221,9 +231,7 @@ class Servers(NovaBase):
         handler = self._actions().get(name)
         if handler is None:
             raise invalid(f"There is no such action: {name}")
-        item = await find_instance(
-            self.backend, scope.token, scope.project, request.path_params["server_id"]
-        )
+        item = await self._find(scope, request)
         return await handler(scope, version, item, argument if isinstance(argument, dict) else {})
 
     def _actions(
@@ -262,10 +270,30 @@ class Servers(NovaBase):
             "revertResize": simple(
                 c.RevertResizeInstance, lambda n, a: capi.RevertResizeInstanceRequest(name=n)
             ),
+            "os-migrateLive": simple(
+                c.MigrateInstance,
+                lambda n, a: capi.MigrateInstanceRequest(
+                    name=n,
+                    host=_host(a),
+                    options=cpb.MigrationOptions(block_migration=_block(a)),
+                ),
+            ),
+            "evacuate": self._evacuate,
             "rebuild": self._rebuild,
             "createImage": self._create_image,
             "os-getConsoleOutput": self._console,
         }
+
+    async def _evacuate(
+        self, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
+    ) -> Response:
+        await self.call(
+            self.compute.EvacuateInstance,
+            capi.EvacuateInstanceRequest(name=item.name, host=_host(arg)),
+            scope,
+        )
+        # Nova answers 200; before 2.14 with the admin password (Kumo sets none).
+        return self.reply(version, {} if version >= Version(2, 14) else {"adminPass": ""})
 
     async def _rebuild(
         self, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
@@ -308,6 +336,23 @@ class Servers(NovaBase):
                 raise invalid("length must be an integer") from None
             text = "".join(text.splitlines(keepends=True)[-lines:]) if lines > 0 else ""
         return self.reply(version, {"output": text})
+
+
+def _host(arg: dict[str, Any]) -> str:
+    """`hosts/{host}` from an action's `host` (empty: the scheduler chooses)."""
+    host = arg.get("host")
+    return f"hosts/{host}" if host else ""
+
+
+def _block(arg: dict[str, Any]) -> Any:
+    """The block migration choice of `os-migrateLive` (`auto`, true or false)."""
+    value = arg.get("block_migration", "auto")
+    choice = _BLOCK.get(value.lower() if isinstance(value, str) else value)
+    if choice is None:
+        raise RpcFailure.of(
+            grpc.StatusCode.INVALID_ARGUMENT, f"Invalid block_migration value {value!r}"
+        )
+    return choice
 
 
 def _target(operation: Any) -> str:

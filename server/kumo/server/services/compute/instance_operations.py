@@ -37,6 +37,7 @@ from kumo.server.db.models import HostRow, ImageRow, InstanceRow, OperationRow, 
 from kumo.server.errors import Aborted, FailedPrecondition, NotFound
 from kumo.server.operations.handlers import OperationContext
 from kumo.server.quota import charge
+from kumo.server.services.compute import interfaces
 from kumo.server.services.compute.common import INSTANCES, ComputePart, instance_to_proto
 from kumo.server.services.images import image_to_proto
 from kumo.server.services.storage.attachments import release_instance
@@ -167,6 +168,7 @@ class InstanceOperations(ComputePart):
             session, self.runtime.config, row, Usage(row.vcpus, row.memory_mib, row.disk_gib), tried
         )
         row.host_id = host
+        interfaces.place_ports(session, row, host)
         row.generation += 1
         row.state = S.STATE_PROVISIONING
         row.status_message = f"building on {host}"
@@ -201,6 +203,7 @@ class InstanceOperations(ComputePart):
             if (row := await self._wait_for_report(ctx, uid, deadline)) is None:
                 raise Aborted("the host did not remove the instance in time; retry the delete")
         await ctx.db.run(lambda s: self._forget(s, uid))
+        self.runtime.network_changed()
         return empty_pb2.Empty()
 
     def _host_down(self, session: Session, host_id: str) -> bool:
@@ -223,6 +226,7 @@ class InstanceOperations(ComputePart):
         claims.release(session, uid)
         session.execute(delete(SerialOutputRow).where(SerialOutputRow.instance_uid == uid))
         release_instance(session, row.project_id, row.zone_id, row.id)
+        interfaces.delete_ports(session, row, charge_quota)
         session.delete(row)
 
     async def _converge(self, ctx: OperationContext) -> Message:

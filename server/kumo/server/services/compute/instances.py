@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from google.longrunning import operations_pb2
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session, object_session
 
 from kumo.compute.v1 import compute_service_pb2 as api
@@ -44,6 +44,7 @@ from kumo.server.errors import (
 from kumo.server.interceptors.base import Context
 from kumo.server.operations import store
 from kumo.server.quota import charge
+from kumo.server.services.compute import interfaces
 from kumo.server.services.compute.common import (
     FLAVORS,
     INSTANCES,
@@ -222,6 +223,14 @@ class InstanceMethods(InstanceOperations):
             )
             INSTANCES.insert(session, request.instance_id, "instance_id", row)
             session.flush()
+            interfaces.create_ports(
+                session,
+                caller,
+                project_id,
+                INSTANCES.name_of_row(row),
+                row.uid,
+                spec.network_interfaces,
+            )
             op = store.create(
                 session,
                 project_id=caller.project_id,
@@ -235,14 +244,20 @@ class InstanceMethods(InstanceOperations):
             self.runtime.db, "CreateInstance", request, operations_pb2.Operation, create
         )
         self.runtime.operation_written()
+        if spec.network_interfaces:
+            self.runtime.network_changed()
         return operation
 
     async def GetInstance(self, request: api.GetInstanceRequest, context: Context) -> pb.Instance:
         caller = current_principal()
         caller.require_project(INSTANCES.key(request.name)[0], INSTANCES.type_name, request.name)
-        return await self.runtime.db.read(
-            lambda c: instance_to_proto(INSTANCES.fetch(c, request.name))  # type: ignore[arg-type]
-        )
+
+        def read(connection: Connection) -> pb.Instance:
+            instance = instance_to_proto(INSTANCES.fetch(connection, request.name))  # type: ignore[arg-type]
+            interfaces.fill_interfaces(connection, [instance])
+            return instance
+
+        return await self.runtime.db.read(read)
 
     async def ListInstances(
         self, request: api.ListInstancesRequest, context: Context
@@ -257,9 +272,10 @@ class InstanceMethods(InstanceOperations):
             result = INSTANCES.list(
                 session, self.runtime.pager, request, where, binding=request.parent
             )
+            instances = [instance_to_proto(r) for r in result.rows]
+            interfaces.fill_interfaces(session, instances)
             return api.ListInstancesResponse(
-                instances=[instance_to_proto(r) for r in result.rows],
-                next_page_token=result.next_page_token,
+                instances=instances, next_page_token=result.next_page_token
             )
 
         return await self.runtime.db.run(page)
@@ -281,7 +297,9 @@ class InstanceMethods(InstanceOperations):
             apply_common(row, request.instance, paths, "instance")
             row.version += 1
             session.flush()
-            return instance_to_proto(row)
+            instance = instance_to_proto(row)
+            interfaces.fill_interfaces(session, [instance])
+            return instance
 
         return await idempotent(self.runtime.db, "UpdateInstance", request, pb.Instance, update)
 

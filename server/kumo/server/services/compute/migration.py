@@ -45,6 +45,7 @@ from kumo.server.errors import Aborted, FailedPrecondition, FieldViolation, Inva
 from kumo.server.interceptors.base import Context
 from kumo.server.operations import store
 from kumo.server.operations.handlers import OperationCancelled, OperationContext
+from kumo.server.services.compute import interfaces
 from kumo.server.services.compute import migration_record as record
 from kumo.server.services.compute.common import INSTANCES, instance_to_proto
 from kumo.server.services.compute.instance_operations import _by_uid
@@ -53,7 +54,7 @@ from kumo.server.services.topology import host_state
 from kumo.topology.v1 import resources_pb2 as tpb
 
 MIGRATE = "compute.MigrateInstance"
-DEFAULT_MAX_DOWNTIME_MS = 100
+DEFAULT_MAX_DOWNTIME_MS = 50
 DEFAULT_TIMEOUT_SECONDS = 600
 MAX_TIMEOUT_SECONDS = 86_400
 # Time the destination has to prepare, on top of the migration's own timeout.
@@ -98,6 +99,7 @@ def _succeed(session: Session, row: InstanceRow) -> None:
         session, row.uid, INSTANCE, destination, Usage(row.vcpus, row.memory_mib, row.disk_gib)
     )
     row.host_id = destination
+    interfaces.place_ports(session, row, destination)
     row.migration_host_id = None
     row.migration = None
     row.generation += 1

@@ -25,8 +25,8 @@ from kumo.server.api.fields import check_required, update_paths
 from kumo.server.api.idempotency import idempotent
 from kumo.server.api.names import check_id
 from kumo.server.api.resources import apply_common
-from kumo.server.auth.principal import current_principal
-from kumo.server.db.models import FloatingIpRow, NetworkRow, PortRow
+from kumo.server.auth.principal import Principal, current_principal
+from kumo.server.db.models import FloatingIpRow, InstanceRow, NetworkRow, PortRow
 from kumo.server.db.models.common import new_uid
 from kumo.server.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from kumo.server.interceptors.base import Context
@@ -48,6 +48,8 @@ from kumo.server.services.network.security_groups import ensure_default_group, g
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 MAX_ADDRESS_PAIRS = 10
 RESERVED_OWNER_PREFIX = "network:"
+#: The owner of an instance's interface ports (device_id: the instance's name).
+INSTANCE_OWNER = "compute:instance"
 
 
 def random_mac() -> str:
@@ -120,6 +122,26 @@ def assign_addresses(
             ipam.allocate(session, subnet, port_uid, field)
 
 
+def instance_interface(session: Session, project_id: str, owner: str, device_id: str) -> bool:
+    """Whether `owner`/`device_id` make a port of `project_id` an interface of one of its
+    existing instances: such ports are made and deleted with the instance only."""
+    parts = device_id.split("/")
+    if owner != INSTANCE_OWNER or len(parts) != 6 or parts[1] != project_id:
+        return False
+    if (parts[0], parts[2], parts[4]) != ("projects", "zones", "instances"):
+        return False
+    key = (parts[1], parts[3], parts[5])
+    return session.get(InstanceRow, key) is not None
+
+
+def _refuse_instance_interface(name: str) -> None:
+    raise FailedPrecondition(
+        f"{name} is an instance's interface: it goes with the instance",
+        type="PORT_OWNED",
+        subject=name,
+    )
+
+
 def insert_port(session: Session, row: PortRow, port_id: str) -> None:
     """Adds a port row; AlreadyExists if the id is taken, FailedPrecondition if its MAC is
     in use on the network."""
@@ -138,6 +160,47 @@ def insert_port(session: Session, row: PortRow, port_id: str) -> None:
         ) from exc
 
 
+def add_port(
+    session: Session, caller: Principal, project_id: str, port_id: str, spec: pb.Port
+) -> PortRow:
+    """Makes a port of `project_id` on one of its networks (quota `ports` charged, addresses
+    from IPAM, the `default` security group when port security is on and none is named).
+    Raises InvalidArgument for malformed fields, NotFound for a network or group the
+    project may not use, AlreadyExists, FailedPrecondition (MAC in use, no free address)
+    and QuotaExceeded. The caller commits and wakes the network reconciler."""
+    _check_owner(spec.device_owner)
+    mac = check_mac("port.mac_address", spec.mac_address) if spec.mac_address else ""
+    pairs = _address_pairs(list(spec.allowed_address_pairs))
+    security = spec.port_security_enabled if spec.HasField("port_security_enabled") else True
+    if not security and (spec.security_groups or pairs):
+        raise InvalidArgument.field(
+            "port.security_groups", "security groups and address pairs need port security"
+        )
+    network = usable_network(session, caller, spec.network, "port.network", project_id)
+    charge(session, project_id, {"ports": 1})
+    groups = group_ids(session, project_id, list(spec.security_groups))
+    if security and not groups:
+        groups = [ensure_default_group(session, project_id)]
+    row = PortRow(
+        project_id=project_id,
+        uid=new_uid(),
+        network_project_id=network.project_id,
+        network_id=network.id,
+        mac_address=mac or random_mac(),
+        security_groups=groups,
+        port_security_enabled=security,
+        allowed_address_pairs=pairs,
+        device_owner=spec.device_owner,
+        device_id=spec.device_id,
+        host_id=spec.host.removeprefix("hosts/"),
+    )
+    apply_common(row, spec, {"display_name", "description", "labels"}, "port")
+    insert_port(session, row, port_id)
+    assign_addresses(session, network, row.uid, list(spec.fixed_ips))
+    session.flush()
+    return row
+
+
 class PortMethods(NetworkPart):
     """Ports: attachment points on networks."""
 
@@ -145,39 +208,12 @@ class PortMethods(NetworkPart):
         caller = current_principal()
         project_id = own_project(caller, request.parent)
         check_required(request.port, "port.")
-        spec = request.port
-        _check_owner(spec.device_owner)
-        mac = check_mac("port.mac_address", spec.mac_address) if spec.mac_address else ""
-        pairs = _address_pairs(list(spec.allowed_address_pairs))
-        security = spec.port_security_enabled if spec.HasField("port_security_enabled") else True
-        if not security and (spec.security_groups or pairs):
-            raise InvalidArgument.field(
-                "port.security_groups", "security groups and address pairs need port security"
-            )
 
         def create(session: Session) -> pb.Port:
-            network = usable_network(session, caller, spec.network, "port.network", project_id)
-            charge(session, project_id, {"ports": 1})
-            groups = group_ids(session, project_id, list(spec.security_groups))
-            if security and not groups:
-                groups = [ensure_default_group(session, project_id)]
-            row = PortRow(
-                project_id=project_id,
-                uid=new_uid(),
-                network_project_id=network.project_id,
-                network_id=network.id,
-                mac_address=mac or random_mac(),
-                security_groups=groups,
-                port_security_enabled=security,
-                allowed_address_pairs=pairs,
-                device_owner=spec.device_owner,
-                device_id=spec.device_id,
-                host_id=spec.host.removeprefix("hosts/"),
-            )
-            apply_common(row, spec, {"display_name", "description", "labels"}, "port")
-            insert_port(session, row, request.port_id)
-            assign_addresses(session, network, row.uid, list(spec.fixed_ips))
-            session.flush()
+            spec = request.port
+            if instance_interface(session, project_id, spec.device_owner, spec.device_id):
+                _refuse_instance_interface(PORTS.name_of(project_id, request.port_id))
+            row = add_port(session, caller, project_id, request.port_id, spec)
             return port_to_proto(session, row)
 
         result = await idempotent(self.runtime.db, "CreatePort", request, pb.Port, create)
@@ -225,6 +261,16 @@ class PortMethods(NetworkPart):
                 raise FailedPrecondition(
                     f"{spec.name} belongs to a router", type="PORT_OWNED", subject=spec.name
                 )
+            if {"device_owner", "device_id"} & paths and (
+                instance_interface(session, row.project_id, row.device_owner, row.device_id)
+                or instance_interface(
+                    session,
+                    row.project_id,
+                    spec.device_owner if "device_owner" in paths else row.device_owner,
+                    spec.device_id if "device_id" in paths else row.device_id,
+                )
+            ):
+                _refuse_instance_interface(spec.name)
             apply_common(row, spec, paths, "port")
             if "port_security_enabled" in paths:
                 row.port_security_enabled = (
@@ -265,6 +311,8 @@ class PortMethods(NetworkPart):
                     type="PORT_OWNED",
                     subject=request.name,
                 )
+            if instance_interface(session, row.project_id, row.device_owner, row.device_id):
+                _refuse_instance_interface(request.name)
             delete_port_row(session, row)
             charge(session, row.project_id, {"ports": -1})
             return empty_pb2.Empty()

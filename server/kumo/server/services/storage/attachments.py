@@ -57,6 +57,7 @@ def volume_attachments(
                 max_iops=kind.max_iops,
                 max_read_bytes_per_second=kind.max_read_bytes_per_second,
                 max_write_bytes_per_second=kind.max_write_bytes_per_second,
+                size_bytes=volume.size_gib << 30,
             )
         )
     return result

@@ -160,22 +160,29 @@ class VolumeOperations(StoragePart):
 
         return await self.runtime.db.run(write)
 
+    async def _tell_hosts(self, row: VolumeRow, instance_ids: list[str]) -> None:
+        """Wakes the watch streams of the hosts running these instances of the volume's
+        project and zone (their agents then converge the guests' volumes)."""
+        hosts = await self.runtime.db.run(
+            lambda s: set(
+                s.scalars(
+                    select(InstanceRow.host_id).where(
+                        InstanceRow.project_id == row.project_id,
+                        InstanceRow.zone_id == row.zone_id,
+                        InstanceRow.id.in_(instance_ids),
+                    )
+                )
+            )
+        )
+        for host in hosts:
+            if host:
+                self.runtime.notifier.notify(f"host:{host}")
+
     async def _render_volume(self, ctx: OperationContext) -> pb.Volume:
         """Attach and detach are recorded when accepted; this tells the instance's host, whose
         agent hot-plugs (or unplugs) the volume into the running guest."""
         row = await self._volume_row(ctx)
-        instance_id = ctx.payload.decode().split("|")[1]
-        host = await ctx.db.run(
-            lambda s: s.scalar(
-                select(InstanceRow.host_id).where(
-                    InstanceRow.project_id == row.project_id,
-                    InstanceRow.zone_id == row.zone_id,
-                    InstanceRow.id == instance_id,
-                )
-            )
-        )
-        if host:
-            self.runtime.notifier.notify(f"host:{host}")
+        await self._tell_hosts(row, [ctx.payload.decode().split("|")[1]])
         return await self.runtime.db.run(lambda s: render_volume(s, row))
 
     async def _create_volume(self, ctx: OperationContext) -> pb.Volume:
@@ -223,7 +230,10 @@ class VolumeOperations(StoragePart):
             current.size_gib = int(new_size)
             current.state = int(state)
 
-        return await self._finish(row.uid, done)
+        grown = await self._finish(row.uid, done)
+        # Attached: the hosts' agents tell the guests (blockResize).
+        await self._tell_hosts(row, [a.instance.rsplit("/", 1)[1] for a in grown.attachments])
+        return grown
 
     async def _retype_volume(self, ctx: OperationContext) -> pb.Volume:
         row = await self._volume_row(ctx)

@@ -1,0 +1,95 @@
+"""Cinder's routes: `/volume` (versions, unauthenticated) and `/volume/v3/...`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from kumo.gateway.grpc_backend import Backend
+from kumo.gateway.openstack.cinder.base import DIALECT, MICROVERSIONS
+from kumo.gateway.openstack.cinder.volumes import Volumes
+from kumo.gateway.openstack.common import Scopes, base_url
+from kumo.identity.v1 import identity_service_pb2 as iapi
+from kumo.identity.v1 import identity_service_pb2_grpc as irpc
+
+# Cinder's absolute limit names -> Kumo quota resources.
+_LIMITS = {
+    "Volumes": "volumes",
+    "Snapshots": "snapshots",
+    "VolumeGigabytes": "gigabytes",
+    "Backups": "backups",
+}
+_USED = {
+    "Volumes": "totalVolumesUsed",
+    "Snapshots": "totalSnapshotsUsed",
+    "VolumeGigabytes": "totalGigabytesUsed",
+    "Backups": "totalBackupsUsed",
+}
+
+
+def version_entry(base: str) -> dict[str, Any]:
+    """The v3 version document."""
+    return {
+        "id": "v3.0",
+        "status": "CURRENT",
+        "version": str(MICROVERSIONS.maximum),
+        "min_version": str(MICROVERSIONS.minimum),
+        "updated": "2016-02-08T12:20:21Z",
+        "links": [{"rel": "self", "href": f"{base}/volume/v3/"}],
+        "media-types": [
+            {"base": "application/json", "type": "application/vnd.openstack.volume+json;version=3"}
+        ],
+    }
+
+
+def create_cinder(backend: Backend, scopes: Scopes, public_url: str) -> Starlette:
+    """The ASGI app to mount at `/volume`."""
+    volumes = Volumes(backend, scopes, public_url)
+
+    async def versions(request: Request) -> Response:
+        return JSONResponse({"versions": [version_entry(base_url(request, public_url))]})
+
+    async def limits(request: Request) -> Response:
+        scope, version = await volumes.begin(request)
+        quota = await volumes.call(
+            backend.stub(irpc.IdentityServiceStub).GetQuota,
+            iapi.GetQuotaRequest(name=f"{scope.parent}/quota"),
+            scope,
+        )
+        by_resource = {q.resource: q for q in quota.limits}
+        absolute: dict[str, int] = {"maxTotalBackupGigabytes": -1, "totalBackupGigabytesUsed": 0}
+        for cinder, kumo in _LIMITS.items():
+            limit = by_resource.get(kumo)
+            absolute[f"maxTotal{cinder}"] = int(limit.limit) if limit else -1
+            absolute[_USED[cinder]] = int(limit.in_use) if limit else 0
+        return volumes.reply(version, {"limits": {"rate": [], "absolute": absolute}})
+
+    r = DIALECT.route
+    v = "/v3"
+    return DIALECT.app(
+        [
+            r("/", versions, ["GET"]),
+            r(v, versions, ["GET"]),
+            r(v + "/", versions, ["GET"]),
+            r(v + "/limits", limits, ["GET"]),
+            r(v + "/volumes", volumes.list_volumes, ["GET"]),
+            r(v + "/volumes", volumes.create, ["POST"]),
+            r(v + "/volumes/detail", volumes.list_detail, ["GET"]),
+            r(v + "/volumes/{id}", volumes.show, ["GET"]),
+            r(v + "/volumes/{id}", volumes.update, ["PUT"]),
+            r(v + "/volumes/{id}", volumes.delete, ["DELETE"]),
+            r(v + "/volumes/{id}/action", volumes.action, ["POST"]),
+            r(v + "/snapshots", volumes.list_snapshots, ["GET"]),
+            r(v + "/snapshots", volumes.create_snapshot, ["POST"]),
+            r(v + "/snapshots/detail", volumes.list_snapshots, ["GET"]),
+            r(v + "/snapshots/{id}", volumes.show_snapshot, ["GET"]),
+            r(v + "/snapshots/{id}", volumes.delete_snapshot, ["DELETE"]),
+            r(v + "/types", volumes.list_types, ["GET"]),
+            r(v + "/types", volumes.create_type, ["POST"]),
+            r(v + "/types/{id}", volumes.show_type, ["GET"]),
+            r(v + "/types/{id}", volumes.delete_type, ["DELETE"]),
+        ]
+    )

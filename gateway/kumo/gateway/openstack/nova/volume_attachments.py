@@ -1,0 +1,112 @@
+"""Nova's `/servers/{id}/os-volume_attachments` over the storage service's AttachVolume
+and DetachVolume: an attachment's id is the volume's id (one attachment per volume and
+server, as in Nova); Kumo picks the guest device, so `device` is null."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kumo.compute.v1 import resources_pb2 as cpb
+from kumo.gateway.dialect import invalid, json_body
+from kumo.gateway.errors import RpcFailure
+from kumo.gateway.openstack.common import Scope
+from kumo.gateway.openstack.lookup import find_instance
+from kumo.gateway.openstack.nova.base import NovaBase
+from kumo.gateway.openstack.paging import PAGE
+from kumo.storage.v1 import resources_pb2 as spb
+from kumo.storage.v1 import storage_service_pb2 as sapi
+from kumo.storage.v1 import storage_service_pb2_grpc as srpc
+
+
+def _missing(kind: str, uid: str) -> RpcFailure:
+    return RpcFailure.of(grpc.StatusCode.NOT_FOUND, f"{kind} {uid} could not be found.")
+
+
+def _view(volume: spb.Volume, server: cpb.Instance) -> dict[str, Any]:
+    return {"id": volume.uid, "volumeId": volume.uid, "serverId": server.uid, "device": None}
+
+
+class VolumeAttachments(NovaBase):
+    """`/servers/{id}/os-volume_attachments[/{volume_id}]`."""
+
+    async def _server(self, scope: Scope, request: Request) -> cpb.Instance:
+        return await find_instance(  # type: ignore[no-any-return]
+            self.backend,
+            scope.token,
+            scope.project,
+            request.path_params["server_id"],
+            anywhere=scope.cloud_admin,
+        )
+
+    async def _volumes(self, scope: Scope, server: cpb.Instance) -> list[spb.Volume]:
+        """The volumes of the server's project (the server's zone)."""
+        parent = server.name.rsplit("/instances/", 1)[0]
+        found: list[spb.Volume] = []
+        token = ""
+        while True:
+            answer = await self.call(
+                self.backend.stub(srpc.StorageServiceStub).ListVolumes,
+                sapi.ListVolumesRequest(parent=parent, page_size=PAGE, page_token=token),
+                scope,
+            )
+            found.extend(answer.volumes)
+            token = answer.next_page_token
+            if not token:
+                return found
+
+    async def _volume(self, scope: Scope, server: cpb.Instance, uid: str) -> spb.Volume:
+        for volume in await self._volumes(scope, server):
+            if volume.uid == uid:
+                return volume
+        raise _missing("Volume", uid)
+
+    async def list_attached(self, request: Request) -> Response:
+        """GET: the volumes attached to the server."""
+        scope, version = await self.begin(request)
+        server = await self._server(scope, request)
+        attached = [
+            _view(v, server)
+            for v in await self._volumes(scope, server)
+            if any(a.instance == server.name for a in v.attachments)
+        ]
+        return self.reply(version, {"volumeAttachments": attached})
+
+    async def show(self, request: Request) -> Response:
+        """GET /{volume_id}: 404 unless that volume is attached to the server."""
+        scope, version = await self.begin(request)
+        server = await self._server(scope, request)
+        volume = await self._volume(scope, server, request.path_params["volume_id"])
+        if not any(a.instance == server.name for a in volume.attachments):
+            raise _missing("Volume attachment", volume.uid)
+        return self.reply(version, {"volumeAttachment": _view(volume, server)})
+
+    async def create(self, request: Request) -> Response:
+        """POST {"volumeAttachment": {"volumeId"}}: AttachVolume; 200 with the attachment."""
+        scope, version = await self.begin(request)
+        body = (await json_body(request)).get("volumeAttachment")
+        if not isinstance(body, dict) or not body.get("volumeId"):
+            raise invalid("the body needs a 'volumeAttachment' with a 'volumeId'")
+        server = await self._server(scope, request)
+        volume = await self._volume(scope, server, str(body["volumeId"]))
+        await self.call(
+            self.backend.stub(srpc.StorageServiceStub).AttachVolume,
+            sapi.AttachVolumeRequest(name=volume.name, instance=server.name),
+            scope,
+        )
+        return self.reply(version, {"volumeAttachment": _view(volume, server)})
+
+    async def delete(self, request: Request) -> Response:
+        """DELETE /{volume_id}: DetachVolume; 202."""
+        scope, version = await self.begin(request)
+        server = await self._server(scope, request)
+        volume = await self._volume(scope, server, request.path_params["volume_id"])
+        await self.call(
+            self.backend.stub(srpc.StorageServiceStub).DetachVolume,
+            sapi.DetachVolumeRequest(name=volume.name, instance=server.name),
+            scope,
+        )
+        return self.reply(version, status=202)

@@ -1,0 +1,130 @@
+"""Neutron v2.0 through the gateway with the real `openstack` CLI and openstacksdk.
+
+The tenant builds a network, subnet, port, security group and rule, router with an
+interface and an external gateway (on an external network the cloud administrator made
+with provider attributes), and a floating IP; filters, `fields=`, paging, error bodies
+and tenancy are checked over HTTP.
+"""
+
+from __future__ import annotations
+
+import requests
+
+from tests.e2e.test_openstack_clients import clouds  # noqa: F401  (fixture)
+from tests.support.cloud import Tenant, unique
+from tests.support.gateway import Clouds, GatewayThread
+
+
+def _external(clouds: Clouds) -> str:  # noqa: F811
+    """An external FLAT network with a subnet, made by the cloud administrator."""
+    name = unique("ext")
+    made = clouds.json(
+        "root", "network", "create", "--external", "--provider-network-type", "flat",
+        "--provider-physical-network", "external", name,
+    )  # fmt: skip
+    assert made["router:external"] is True and made["provider:network_type"] == "flat"
+    clouds.run(
+        "root", "subnet", "create", "--network", made["id"], "--subnet-range",
+        "198.51.100.0/24", "--no-dhcp", unique("extsub"),
+    )  # fmt: skip
+    return str(made["id"])
+
+
+def test_network_resources_with_the_cli(clouds: Clouds) -> None:  # noqa: F811
+    """network, subnet, port, security group and rule, router, floating IP: create, show,
+    list, delete with `openstack`."""
+    external = _external(clouds)
+    net = clouds.json("member", "network", "create", unique("net"))
+    assert net["status"] in ("ACTIVE", "BUILD") and net["router:external"] is False
+    assert net["id"] in {n["ID"] for n in clouds.json("member", "network", "list")}
+    subnet = clouds.json(
+        "member", "subnet", "create", "--network", net["id"], "--subnet-range", "10.20.0.0/24",
+        unique("sub"),
+    )  # fmt: skip
+    assert subnet["cidr"] == "10.20.0.0/24" and subnet["network_id"] == net["id"]
+    assert clouds.json("member", "network", "show", net["id"])["subnets"] == [subnet["id"]]
+
+    group = clouds.json("member", "security", "group", "create", unique("sg"))
+    rule = clouds.json(
+        "member", "security", "group", "rule", "create", "--protocol", "tcp", "--dst-port",
+        "22", "--ingress", group["id"],
+    )  # fmt: skip
+    assert (rule["port_range_min"], rule["protocol"]) == (22, "tcp")
+    port = clouds.json(
+        "member", "port", "create", "--network", net["id"], "--security-group", group["id"],
+        unique("port"),
+    )  # fmt: skip
+    assert port["fixed_ips"][0]["subnet_id"] == subnet["id"]
+    assert port["security_group_ids"] == [group["id"]]
+
+    router = clouds.json("member", "router", "create", unique("rtr"))
+    clouds.run("member", "router", "add", "subnet", router["id"], subnet["id"])
+    clouds.run("member", "router", "set", "--external-gateway", external, router["id"])
+    shown = clouds.json("member", "router", "show", router["id"])
+    assert shown["external_gateway_info"]["network_id"] == external
+    assert subnet["id"] in str(shown["interfaces_info"])
+
+    fip = clouds.json("member", "floating", "ip", "create", "--port", port["id"], external)
+    assert fip["port_id"] == port["id"] and fip["floating_ip_address"].startswith("198.51.100.")
+    listed = clouds.json("member", "floating", "ip", "list")
+    assert fip["id"] in {f["ID"] for f in listed}
+
+    clouds.run("member", "floating", "ip", "delete", fip["id"])
+    clouds.run("member", "router", "unset", "--external-gateway", router["id"])
+    clouds.run("member", "router", "remove", "subnet", router["id"], subnet["id"])
+    clouds.run("member", "router", "delete", router["id"])
+    clouds.run("member", "port", "delete", port["id"])
+    clouds.run("member", "security", "group", "rule", "delete", rule["id"])
+    clouds.run("member", "security", "group", "delete", group["id"])
+    clouds.run("member", "network", "delete", net["id"])
+    assert net["id"] not in {n["ID"] for n in clouds.json("member", "network", "list")}
+
+
+def test_filters_fields_paging_errors_and_tenancy(
+    clouds: Clouds,  # noqa: F811
+    gateway: GatewayThread,
+    tenant: Tenant,
+    other_tenant: Tenant,
+) -> None:
+    """`?name=`, `fields=`, `limit`/`marker` with links (the SDK follows them),
+    NeutronError bodies, admin-only attributes refused to members, other projects' 404."""
+    url = f"{gateway.url}/network/v2.0"
+    mine = {"X-Auth-Token": tenant.stubs["member"].token or ""}
+    made = [
+        requests.post(f"{url}/networks", headers=mine, json={"network": {"name": f"pg{i}"}})
+        for i in range(3)
+    ]
+    assert all(m.status_code == 201 for m in made), made[0].text
+    ids = {m.json()["network"]["id"] for m in made}
+
+    named = requests.get(f"{url}/networks", headers=mine, params={"name": "pg1"}).json()
+    assert [n["name"] for n in named["networks"]] == ["pg1"]
+    slim = requests.get(
+        f"{url}/networks", headers=mine, params=[("fields", "id"), ("fields", "name")]
+    ).json()
+    assert all(set(n) == {"id", "name"} for n in slim["networks"])
+    first = requests.get(f"{url}/networks", headers=mine, params={"limit": 2}).json()
+    assert len(first["networks"]) == 2 and first["networks_links"][0]["rel"] == "next"
+    rest = requests.get(first["networks_links"][0]["href"], headers=mine).json()
+    assert "networks_links" not in rest
+    assert {n["id"] for n in first["networks"] + rest["networks"]} >= ids
+    paged = clouds.connect("member").network.networks(limit=1)
+    assert ids <= {n.id for n in paged}
+
+    one = next(iter(ids))
+    theirs = {"X-Auth-Token": other_tenant.stubs["admin"].token or ""}
+    for method in ("GET", "DELETE"):
+        answer = requests.request(method, f"{url}/networks/{one}", headers=theirs)
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["NeutronError"]["type"] == "HTTPNotFound"
+    provider = requests.post(
+        f"{url}/networks", headers=mine, json={"network": {"router:external": True}}
+    )
+    assert provider.status_code == 403 and "NeutronError" in provider.json()
+    bad = requests.post(f"{url}/subnets", headers=mine, json={"subnet": {"network_id": one}})
+    assert bad.status_code == 400 and bad.json()["NeutronError"]["message"]
+    assert requests.get(f"{url}/networks").status_code == 401
+    shown = requests.get(f"{url}/networks/{one}", headers=mine).json()["network"]
+    assert "provider:network_type" not in shown
+    for network_id in ids:
+        assert requests.delete(f"{url}/networks/{network_id}", headers=mine).status_code == 204

@@ -1,0 +1,197 @@
+"""Instances' network interfaces through the API, with agents on fake drivers (both
+databases): a port per interface made with the instance and deleted with it, the NICs in
+the host's assignment and the driver's spec, and refusals that leave nothing behind."""
+
+from __future__ import annotations
+
+import grpc
+from google.longrunning import operations_pb2
+from google.protobuf import field_mask_pb2
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kumo.compute.v1 import compute_service_pb2 as capi
+from kumo.compute.v1 import resources_pb2 as cpb
+from kumo.identity.v1 import identity_service_pb2 as iapi
+from kumo.network.v1 import network_service_pb2 as napi
+from kumo.network.v1 import resources_pb2 as npb
+from kumo.server.db.models import PortRow
+from kumo.server.services.compute.interfaces import tap_name
+from kumo.server.services.network.ports import INSTANCE_OWNER as OWNER
+from tests.integration import test_compute_lifecycle as lifecycle
+from tests.integration.test_compute_lifecycle import (
+    Cell,
+    compute,
+    iapi_quota,
+    launch,
+    wait,
+)
+from tests.support.cloud import Stubs, Tenant, rpc_error, unique
+from tests.support.network import make_network, net
+from tests.support.server import ServerThread
+
+cell = lifecycle.cell  # the fixture: two hosts with agents on fake drivers
+
+
+def _ports(stubs: Stubs, project: str, instance: str) -> list[npb.Port]:
+    return list(
+        net(stubs)
+        .ListPorts(
+            napi.ListPortsRequest(
+                parent=project, filter=f'device_owner = "{OWNER}" AND device_id = "{instance}"'
+            )
+        )
+        .ports
+    )
+
+
+def _all_ports(stubs: Stubs, project: str) -> list[npb.Port]:
+    return list(net(stubs).ListPorts(napi.ListPortsRequest(parent=project)).ports)
+
+
+def test_ports_follow_the_instance(cell: Cell, tenant: Tenant) -> None:
+    member = tenant.stubs["member"]
+    network, subnet = make_network(member, tenant.project, "10.70.0.0/24")
+    second, _ = make_network(member, tenant.project, "10.71.0.0/24")
+    instance = launch(
+        member,
+        cell,
+        "with-nics",
+        network_interfaces=[
+            cpb.NetworkInterface(network=network.name, ip_address="10.70.0.50"),
+            cpb.NetworkInterface(network=second.name),
+        ],
+    )
+    got = compute(member).GetInstance(capi.GetInstanceRequest(name=instance.name))
+    nics = list(got.network_interfaces)
+    assert [n.network for n in nics] == [network.name, second.name]
+    assert nics[0].ip_addresses == ["10.70.0.50"]
+    assert len(nics[1].ip_addresses) == 1 and nics[1].ip_addresses[0].startswith("10.71.0.")
+    ports = {p.name: p for p in _ports(member, tenant.name, instance.name)}
+    assert set(ports) == {n.port for n in nics}
+    for nic in nics:
+        port = ports[nic.port]
+        assert port.mac_address == nic.mac_address
+        assert port.host == got.host  # placed with the instance
+        assert port.security_groups == [f"{tenant.name}/securityGroups/default"]
+    listed = compute(member).ListInstances(capi.ListInstancesRequest(parent=cell.parent))
+    assert [n.port for i in listed.instances if i.name == got.name for n in i.network_interfaces]
+
+    # The host's agent handed the NICs, in order, to its driver.
+    host = got.host.removeprefix("hosts/")
+    spec = cell.driver(host).spec_of(got.uid)
+    assert [(n.tap, n.mac_address) for n in spec.nics] == [
+        (tap_name(ports[n.port].uid), n.mac_address) for n in nics
+    ]
+
+    # An instance's ports go with it: no delete, no re-owning, no made-up interfaces.
+    first = ports[nics[0].port]
+    code, status = rpc_error(
+        lambda: net(member).DeletePort(napi.DeletePortRequest(name=first.name))
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and status is not None
+    code, _ = rpc_error(
+        lambda: net(member).UpdatePort(
+            napi.UpdatePortRequest(
+                port=npb.Port(name=first.name, device_id=""),
+                update_mask=field_mask_pb2.FieldMask(paths=["device_id"]),
+            )
+        )
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    code, _ = rpc_error(
+        lambda: net(member).CreatePort(
+            napi.CreatePortRequest(
+                parent=tenant.name,
+                port_id=unique("extra"),
+                port=npb.Port(network=network.name, device_owner=OWNER, device_id=got.name),
+            )
+        )
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    # ... but their security groups may change, as any port's.
+    net(member).UpdatePort(
+        napi.UpdatePortRequest(
+            port=npb.Port(name=first.name, security_groups=[]),
+            update_mask=field_mask_pb2.FieldMask(paths=["security_groups"]),
+        )
+    )
+
+    wait(member, compute(member).DeleteInstance(capi.DeleteInstanceRequest(name=got.name)))
+    assert _ports(member, tenant.name, instance.name) == []
+    # Their addresses are free again: a port may take the fixed one.
+    port = net(member).CreatePort(
+        napi.CreatePortRequest(
+            parent=tenant.name,
+            port_id="takes-the-address",
+            port=npb.Port(
+                network=network.name,
+                fixed_ips=[npb.FixedIp(subnet=subnet.name, ip_address="10.70.0.50")],
+            ),
+        )
+    )
+    assert port.fixed_ips[0].ip_address == "10.70.0.50"
+
+
+def test_refusals_leave_nothing(
+    cell: Cell, tenant: Tenant, other_tenant: Tenant, admin: Stubs
+) -> None:
+    member = tenant.stubs["member"]
+    network, _ = make_network(member, tenant.project, "10.72.0.0/24")
+    foreign, _ = make_network(other_tenant.stubs["member"], other_tenant.project, "10.73.0.0/24")
+    before = len(_all_ports(member, tenant.name))
+
+    def create(instance_id: str, *interfaces: cpb.NetworkInterface) -> operations_pb2.Operation:
+        return compute(member).CreateInstance(
+            capi.CreateInstanceRequest(
+                parent=cell.parent,
+                instance_id=instance_id,
+                instance=cpb.Instance(
+                    flavor=cell.flavor, image=cell.image, network_interfaces=interfaces
+                ),
+            )
+        )
+
+    good = cpb.NetworkInterface(network=network.name)
+    cases = [
+        (cpb.NetworkInterface(network="not a network"), grpc.StatusCode.INVALID_ARGUMENT),
+        (cpb.NetworkInterface(), grpc.StatusCode.INVALID_ARGUMENT),
+        (cpb.NetworkInterface(network=foreign.name), grpc.StatusCode.NOT_FOUND),
+        (
+            cpb.NetworkInterface(network=f"{tenant.name}/networks/nope"),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            cpb.NetworkInterface(network=network.name, ip_address="192.0.2.1"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+    ]
+    for index, (bad, code) in enumerate(cases):
+        # The good interface first: its port must not survive the refusal.
+        got, status = rpc_error(lambda b=bad, i=index: create(f"refused-{i}", good, b))
+        assert got == code, (bad, got, status)
+    assert len(_all_ports(member, tenant.name)) == before
+    listed = compute(member).ListInstances(capi.ListInstancesRequest(parent=cell.parent))
+    assert not [i for i in listed.instances if i.name.rsplit("/", 1)[-1].startswith("refused")]
+
+    # The network's port quota counts instance interfaces too.
+    admin.identity.UpdateQuota(iapi.UpdateQuotaRequest(quota=iapi_quota(tenant, ports=before + 1)))
+    got, _ = rpc_error(lambda: create("over-quota", good, good))
+    assert got == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert len(_all_ports(member, tenant.name)) == before
+
+
+def test_deleting_the_project_takes_the_interfaces(
+    api: ServerThread, cell: Cell, tenant: Tenant, admin: Stubs
+) -> None:
+    member = tenant.stubs["member"]
+    network, _ = make_network(member, tenant.project, "10.75.0.0/24")
+    launch(member, cell, "doomed", network_interfaces=[cpb.NetworkInterface(network=network.name)])
+    deleting = admin.identity.DeleteProject(iapi.DeleteProjectRequest(name=tenant.name))
+    wait(admin, deleting)
+
+    def count(session: Session) -> int:
+        query = select(func.count()).select_from(PortRow)
+        return int(session.scalar(query.where(PortRow.project_id == tenant.project)) or 0)
+
+    assert api.call(api.server.runtime.db.run(count)) == 0
