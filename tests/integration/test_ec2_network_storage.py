@@ -257,7 +257,7 @@ def test_elastic_ips(
     assert address["PublicIp"] == public_ip and "AssociationId" not in address
     assert _code(
         lambda: ec2.associate_address(AllocationId=allocation_id, InstanceId="i-0123456789abcdef0")
-    ) == ("Unsupported")
+    ) == ("InvalidInstanceID.NotFound")
     association = ec2.associate_address(AllocationId=allocation_id, NetworkInterfaceId=eni)[
         "AssociationId"
     ]
@@ -280,6 +280,23 @@ def test_elastic_ips(
     )
     ec2.disassociate_address(AssociationId=moved)
     assert "AssociationId" not in ec2.describe_addresses()["Addresses"][0]
+    # An instance launched into the subnet gets a port there; the address follows it.
+    group_id = ec2.create_security_group(GroupName="web", Description="w", VpcId=vpc_id)["GroupId"]
+    run = ec2.run_instances(
+        ImageId=_ami(tenant),
+        InstanceType=site[1],
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=subnet_id,
+        SecurityGroupIds=[group_id],
+    )
+    instance_id = run["Instances"][0]["InstanceId"]
+    on_instance = ec2.associate_address(AllocationId=allocation_id, InstanceId=instance_id)
+    address = ec2.describe_addresses(AllocationIds=[allocation_id])["Addresses"][0]
+    assert address["AssociationId"] == on_instance["AssociationId"]
+    assert address["PrivateIpAddress"].startswith("10.30.0.")
+    ec2.disassociate_address(AssociationId=on_instance["AssociationId"])
+    ec2.terminate_instances(InstanceIds=[instance_id])
     assert _code(
         lambda: ec2.associate_address(
             AllocationId="eipalloc-0000000000000000f", NetworkInterfaceId=eni
@@ -727,7 +744,7 @@ def test_bad_input_is_an_ec2_error(
             lambda: ec2.run_instances(
                 ImageId="ami-x", InstanceType="t", MinCount=1, MaxCount=1, SubnetId="subnet-x"
             ),
-            "Unsupported",
+            "InvalidSubnetID.NotFound",
         ),
     ]
     for index, (call, code) in enumerate(cases):

@@ -2,13 +2,12 @@
 floating IPs of the caller's project, allocated on the cloud's external network (the
 first one by name the caller can see).
 
-Kumo instances are not wired to ports in this release, so an address is associated with
-a network interface (a Kumo port, `eni-` + port id) by NetworkInterfaceId; InstanceId
-answers `Unsupported`. The port's network must reach the external network through a
-router (else Gateway.NotAttached); an address associated elsewhere moves only with
-AllowReassociation (else Resource.AlreadyAssociated). AssociationId is derived from the
-floating IP and its port (`ids.association_id`). Releasing an associated address is
-InvalidIPAddress.InUse.
+An address is associated with a network interface (a Kumo port, `eni-` + port id) by
+NetworkInterfaceId, or with an instance's first interface by InstanceId. The port's
+network must reach the external network through a router (else Gateway.NotAttached);
+an address associated elsewhere moves only with AllowReassociation (else
+Resource.AlreadyAssociated). AssociationId is derived from the floating IP and its port
+(`ids.association_id`). Releasing an associated address is InvalidIPAddress.InUse.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from kumo.gateway.aws.operations.common import (
     spec_tags,
     tags_of,
 )
+from kumo.gateway.aws.operations.instance_views import find_instance
 from kumo.network.v1 import network_service_pb2 as napi
 from kumo.network.v1 import resources_pb2 as npb
 
@@ -134,19 +134,24 @@ async def _set_port(
 
 
 async def associate_address(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
-    """AssociateAddress with a NetworkInterfaceId (and optional PrivateIpAddress)."""
-    if params.get("InstanceId") and not params.get("NetworkInterfaceId"):
-        raise Ec2Error(
-            "Unsupported",
-            "Kumo instances are not wired to network interfaces yet: "
-            "associate the address with a NetworkInterfaceId.",
-        )
+    """AssociateAddress with a NetworkInterfaceId or an InstanceId (its first port).
+
+    An optional PrivateIpAddress picks the port's address."""
     interface = params.get("NetworkInterfaceId")
-    if not interface:
+    if interface:
+        port_id = kumo_id_of("eni", interface, "InvalidNetworkInterfaceID.Malformed")
+        port = f"{caller.project_name}/ports/{port_id}"
+    elif params.get("InstanceId"):
+        instance = await find_instance(backend, caller, params["InstanceId"])
+        if not instance.network_interfaces or not instance.network_interfaces[0].port:
+            raise Ec2Error(
+                "InvalidInstanceID",
+                f"The instance '{params['InstanceId']}' has no network interface.",
+            )
+        port = instance.network_interfaces[0].port
+    else:
         raise Ec2Error("MissingParameter", "The request must contain NetworkInterfaceId")
-    port_id = kumo_id_of("eni", interface, "InvalidNetworkInterfaceID.Malformed")
     address = await find_address(backend, caller, params)
-    port = f"{caller.project_name}/ports/{port_id}"
     if address.port and address.port != port and not params.get("AllowReassociation"):
         raise Ec2Error("Resource.AlreadyAssociated", f"{address.ip_address} is associated.")
     updated = await _set_port(backend, caller, address, port, params.get("PrivateIpAddress", ""))

@@ -40,6 +40,8 @@ from kumo.gateway.aws.operations.instance_views import (
     learn,
     zone_ids,
 )
+from kumo.gateway.aws.operations.security_groups import find_group
+from kumo.gateway.aws.operations.subnets import find_subnet
 
 _TOKEN_NAMESPACE = uuid.UUID("5f1c3a52-8e0b-4f0e-9a43-6b0f5f0c2e11")
 FILTER_FIELDS = {
@@ -67,11 +69,10 @@ async def run_instances(backend: Backend, caller: Caller, params: Params) -> dic
         raise invalid("MinCount", min_count, "MinCount must be 1 to MaxCount.")
     if max_count > 1000:
         raise invalid("MaxCount", max_count, "At most 1000 instances per request.")
-    for unsupported in ("SubnetId", "SecurityGroupIds", "SecurityGroups", "NetworkInterfaces"):
+    for unsupported in ("SecurityGroups", "NetworkInterfaces"):
         if params.get(unsupported):
             raise Ec2Error(
-                "Unsupported",
-                f"{unsupported}: Kumo instances are not wired to network ports yet.",
+                "Unsupported", f"{unsupported}: give SubnetId and SecurityGroupIds instead."
             )
     if not params.get("ImageId"):
         raise missing("ImageId")
@@ -87,7 +88,9 @@ async def run_instances(backend: Backend, caller: Caller, params: Params) -> dic
     for spec in params.get("TagSpecifications") or []:
         if spec.get("ResourceType", "instance") == "instance":
             labels.update(tag_map(spec.get("Tags") or [], "TagSpecification.N.Tag"))
+    interfaces = await _interfaces(backend, caller, params)
     template = cpb.Instance(
+        network_interfaces=interfaces,
         flavor=f"flavors/{params['InstanceType']}",
         image=await image_name(backend, caller, params["ImageId"]),
         labels=labels,
@@ -131,6 +134,30 @@ async def run_instances(backend: Backend, caller: Caller, params: Params) -> dic
         "OwnerId": caller.project,
         "Instances": views,
     }
+
+
+async def _interfaces(
+    backend: Backend, caller: Caller, params: Params
+) -> list[cpb.NetworkInterface]:
+    """The instance's one interface, on SubnetId (with SecurityGroupIds), if given.
+    Raises InvalidSubnetID.*, InvalidGroup.NotFound, InvalidGroupId.Malformed."""
+    if not params.get("SubnetId"):
+        if params.get("SecurityGroupIds"):
+            raise Ec2Error("InvalidParameterCombination", "SecurityGroupIds need a SubnetId.")
+        return []
+    subnet = await find_subnet(backend, caller, params["SubnetId"])
+    groups = [
+        (await find_group(backend, caller, {"GroupId": group_id})).name
+        for group_id in params.get("SecurityGroupIds") or []
+    ]
+    return [
+        cpb.NetworkInterface(
+            network=subnet.name.rsplit("/subnets/", 1)[0],
+            subnet=subnet.name,
+            ip_address=params.get("PrivateIpAddress", ""),
+            security_groups=groups,
+        )
+    ]
 
 
 async def _delete_all(backend: Backend, caller: Caller, instances: list[cpb.Instance]) -> None:
