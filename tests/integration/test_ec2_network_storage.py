@@ -27,6 +27,7 @@ from kumo.storage.v1 import storage_service_pb2 as sapi
 from tests.integration.test_ec2 import (  # noqa: F401  (module fixtures)
     _ami,
     _code,
+    _in_zone,
     _next_second,
     gateway,
     site,
@@ -289,6 +290,7 @@ def test_elastic_ips(
         MaxCount=1,
         SubnetId=subnet_id,
         SecurityGroupIds=[group_id],
+        **_in_zone(site),
     )
     instance_id = run["Instances"][0]["InstanceId"]
     on_instance = ec2.associate_address(AllocationId=allocation_id, InstanceId=instance_id)
@@ -350,7 +352,9 @@ def test_volumes_snapshots_attach_detach(
     assert restored["SnapshotId"] == snapshot_id and restored["Size"] == 1
     _volume_state(ec2, restored["VolumeId"], "available")
 
-    run = ec2.run_instances(ImageId=_ami(tenant), InstanceType=site[1], MinCount=1, MaxCount=1)
+    run = ec2.run_instances(
+        ImageId=_ami(tenant), InstanceType=site[1], MinCount=1, MaxCount=1, **_in_zone(site)
+    )
     instance_id = run["Instances"][0]["InstanceId"]
     attached = ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device="/dev/vdb")
     assert attached["State"] == "attaching" and attached["Device"] == "/dev/vdb"
