@@ -45,6 +45,7 @@ from kumo.drivers.errors import (
     ImageError,
     InvalidGuestState,
 )
+from kumo.drivers.storage.base import DiskSource, VolumeDisk
 
 REGISTERED = sorted(compute_driver_entry_points())
 KEYS = (
@@ -275,6 +276,31 @@ def test_spawn_with_bad_image_leaves_nothing(harness: Harness) -> None:
         assert harness.leftovers(spec.uid) == []
         with pytest.raises(GuestNotFound):
             d.read_console(spec.uid)
+
+
+def test_spawn_with_a_root_volume_boots_from_it(harness: Harness) -> None:
+    """Boot from volume: with `root_volume` (here a local qcow2 copy of the image) and an
+    image that cannot boot, the guest boots, from the volume, which it lists by serial;
+    destroying the guest leaves the volume in place."""
+    d = harness.driver
+    blank = harness.workdir / "blank.qcow2"
+    if not blank.exists():
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(blank), "16M"], check=True)
+    volume = harness.workdir / f"root-{uuid.uuid4().hex[:8]}.qcow2"
+    subprocess.run(
+        ["qemu-img", "convert", "-O", "qcow2", str(harness.image), str(volume)], check=True
+    )
+    root = VolumeDisk(
+        serial="bootvolume0123456789", source=DiskSource("file", str(volume), "qcow2")
+    )
+    spec = harness.spec(image_path=blank, root_volume=root)
+    d.spawn(spec)
+    d.spawn(spec)  # idempotent
+    assert harness.wait_boots(spec.uid, 1)[0][0] == "alpha-guest"
+    assert root.serial in d.attached_volumes(spec.uid)
+    d.destroy(spec.uid)
+    assert harness.leftovers(spec.uid) == []
+    assert volume.exists()
 
 
 def test_raw_image_and_snapshot_content(harness: Harness) -> None:

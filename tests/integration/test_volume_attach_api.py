@@ -10,8 +10,10 @@ hostname (scripts/build-image).
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,5 +168,75 @@ def test_attach_detach_through_the_api_reaches_real_guests(
             member.operations.WaitOperation(
                 operations_pb2.WaitOperationRequest(name=with_delete.name, timeout={"seconds": 60})
             )
+        agent.stop()
+        driver.close()
+
+
+def test_boot_from_a_volume_cloned_from_the_image(
+    cloud: tuple[ServerThread, Stubs],
+    ceph: CephCluster,
+    libvirtd: LibvirtDaemon,
+    guest_image: Path,
+    tmp_path: Path,
+) -> None:
+    """CreateInstance with `boot_volume` (an RBD clone of the tiny image): the real guest
+    boots from the RBD disk (vda is the volume, through librbd) and reports KUMO_BOOT_OK;
+    DeleteInstance leaves the volume AVAILABLE in Ceph."""
+    server, admin = cloud
+    pool = unique("kumo-boot")
+    ceph.create_pool(pool)
+    site = make_site(admin)
+    volume_type = make_type(admin, spb.BACKEND_RBD, pool)
+    driver = LibvirtDriver(uri=libvirtd.uri, instances_dir=tmp_path / "instances")
+    volumes = VolumesConfig(
+        rbd_conf=str(ceph.conf), rbd_user=ceph.user, rbd_keyring=str(ceph.user_keyring)
+    )
+    agent = AgentThread(
+        server.address, admin.token or "", unique("kvm"), site.rack, driver, volumes=volumes
+    )
+    tenant = make_tenant(admin.channel, admin, "b")
+    member = tenant.stubs["member"]
+    compute = crpc.ComputeServiceStub(member.channel)
+    parent = f"{tenant.name}/zones/{site.zone}"
+    name = f"{parent}/instances/from-rbd"
+    try:
+        image = upload_image(member, tenant.name, guest_image.read_bytes(), min_ram_mib=128)
+        root = create_volume(member, parent, volume_type, 1, source_image=image)
+        assert root.state == spb.Volume.STATE_AVAILABLE and root.bootable, root.state_message
+        started = time.monotonic()
+        succeed(
+            member,
+            compute.CreateInstance(
+                capi.CreateInstanceRequest(
+                    parent=parent,
+                    instance_id="from-rbd",
+                    instance=cpb.Instance(
+                        flavor=make_flavor(admin, 1, 128, 1), image=image, boot_volume=root.name
+                    ),
+                )
+            ),
+        )
+        assert "KUMO_BOOT_OK" in console_until(compute, name, "KUMO_BOOT_OK", 1, 120).contents
+        print(f"boot from an RBD volume to KUMO_BOOT_OK: {time.monotonic() - started:.1f} s")
+        uid = compute.GetInstance(capi.GetInstanceRequest(name=name)).uid
+        conn = libvirt.open(libvirtd.uri)
+        domain = conn.lookupByName(f"kumo-{uid}")
+        boot_disk = ET.fromstring(domain.XMLDesc(0)).find("./devices/disk/target[@dev='vda']/..")
+        assert boot_disk is not None
+        assert boot_disk.find("source").get("name") == f"{pool}/kumo-vol-{root.uid}"  # type: ignore[union-attr]
+        assert libvirt_disks.attached(domain)[root.uid.replace("-", "")[:20]] == "vda"
+        conn.close()
+        service = storage(member)
+        in_use = service.GetVolume(sapi.GetVolumeRequest(name=root.name))
+        assert in_use.state == spb.Volume.STATE_IN_USE
+        succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)))
+        after = service.GetVolume(sapi.GetVolumeRequest(name=root.name))
+        assert after.state == spb.Volume.STATE_AVAILABLE and not after.attachments
+        host_side = RbdDriver(conf=str(ceph.conf), user="admin")
+        assert f"kumo-vol-{root.uid}" in host_side.list_volumes(pool)
+        host_side.close()
+    finally:
+        with contextlib.suppress(grpc.RpcError):  # gone already when the test got that far
+            compute.DeleteInstance(capi.DeleteInstanceRequest(name=name))
         agent.stop()
         driver.close()

@@ -599,7 +599,7 @@ def test_instance_create_builds_the_request_and_prints_the_instance(
         "instance", "create", "vm", "--flavor", "small", "--image", "projects/admin/images/t",
         "--key-pair", "k1", "--key-pair", "k2", "--server-group", "g", "--hostname", "web",
         "--user-data-file", str(user_data), "--pool", "p1", "--label", "env=dev",
-        "--network", "lan", "--network", "projects/p/networks/san",
+        "--network", "lan", "--network", "projects/p/networks/san", "--boot-volume", "root",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     request = calls[0][1]
@@ -615,6 +615,7 @@ def test_instance_create_builds_the_request_and_prints_the_instance(
         "projects/p/networks/lan",
         "projects/p/networks/san",
     ]
+    assert spec.boot_volume == "projects/p/zones/z1/volumes/root"
     assert shown(result.stdout)["name"] == INSTANCE
     assert shown(result.stdout)["state"] == "running"
 

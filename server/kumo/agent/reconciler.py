@@ -51,7 +51,8 @@ from kumo.agent.v1 import agent_service_pb2
 from kumo.agent.volumes import VolumeSources
 from kumo.compute.v1 import resources_pb2
 from kumo.drivers.compute.base import ComputeDriver, GuestNic, GuestSpec, GuestState
-from kumo.drivers.errors import DriverError
+from kumo.drivers.errors import DriverError, StorageUnavailable
+from kumo.drivers.storage.base import VolumeDisk
 
 log = logging.getLogger(__name__)
 
@@ -540,7 +541,18 @@ class Reconciler:
             ssh_authorized_keys=tuple(a.ssh_authorized_keys),
             user_data=bytes(a.user_data),
             nics=tuple(GuestNic(tap=n.tap, mac_address=n.mac_address) for n in a.nics),
+            root_volume=await self._root_volume(a),
         )
+
+    async def _root_volume(self, a: Assignment) -> VolumeDisk | None:
+        """The volume the guest boots from, opened as this host opens volumes (None: boot
+        from the image). Raises StorageUnavailable (this host opens no volumes), VolumeNotFound,
+        ValueError."""
+        if not a.HasField("root_volume"):
+            return None
+        if self._volumes is None:
+            raise StorageUnavailable(reason="this agent opens no volumes")
+        return await self._run(self._volumes.disk, a.root_volume)
 
     async def _remove(self, uid: str, a: Assignment | None) -> bool:
         if a is None and not self.synced:

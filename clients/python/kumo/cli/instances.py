@@ -193,6 +193,11 @@ def show_instance(state: State, value: str, zone: str | None) -> None:
     multiple=True,
     help="Give the guest an interface on this network (repeatable; the first is eth0).",
 )
+@click.option(
+    "--boot-volume",
+    help="Boot from this bootable volume of the instance's zone (an id or a full name); "
+    "--image then says what it holds.",
+)
 @click.option("--hostname", help="The guest's host name (default: the instance id).")
 @click.option(
     "--user-data-file",
@@ -214,6 +219,7 @@ def create_instance(
     key_pairs: tuple[str, ...],
     server_group: str | None,
     networks: tuple[str, ...],
+    boot_volume: str | None,
     hostname: str | None,
     user_data_file: IO[bytes] | None,
     pool: str | None,
@@ -243,6 +249,10 @@ def create_instance(
         labels=labels,
         network_interfaces=[resources_pb2.NetworkInterface(network=n) for n in networks],
     )
+    if boot_volume:
+        resource.boot_volume = (
+            boot_volume if "/" in boot_volume else f"{parent}/volumes/{boot_volume}"
+        )
     request = pb.CreateInstanceRequest(parent=parent, instance=resource, instance_id=instance_id)
     act(state, "CreateInstance", request, no_wait, async_, timeout)
 

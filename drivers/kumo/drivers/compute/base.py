@@ -115,7 +115,8 @@ class GuestSpec:
     uses it read-only, as the backing file of the guest's root disk, so it must stay in
     place while the guest exists. `disk_gib` must hold the image's virtual size.
     `ssh_authorized_keys` (one key per entry, OpenSSH format) and `user_data` are handed
-    to the guest with `hostname`. Raises ValueError when a field is out of range.
+    to the guest with `hostname`. `root_volume` (boot from volume) is the guest's boot disk
+    instead of one made from the image. Raises ValueError when a field is out of range.
     """
 
     uid: str
@@ -129,6 +130,7 @@ class GuestSpec:
     ssh_authorized_keys: tuple[str, ...] = field(default=())
     user_data: bytes = b""
     nics: tuple[GuestNic, ...] = field(default=())
+    root_volume: VolumeDisk | None = None
 
     def __post_init__(self) -> None:
         if not is_valid_uid(self.uid):
@@ -175,6 +177,9 @@ class GuestSpec:
         }
         if self.nics:  # (absent when empty: guests made before NICs keep their fingerprint)
             canonical["nics"] = [[nic.tap, nic.mac_address] for nic in self.nics]
+        if self.root_volume is not None:
+            source = self.root_volume.source
+            canonical["root_volume"] = [self.root_volume.serial, source.kind, source.path]
         text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 

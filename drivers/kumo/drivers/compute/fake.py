@@ -192,6 +192,8 @@ class FakeDriver(ComputeDriver):
                 raise GuestAlreadyExists(uid=spec.uid)
             check_image(spec)
             guest = _Guest(spec=spec, fingerprint=fingerprint)
+            if spec.root_volume is not None:  # the boot disk is listed like the hypervisor's
+                guest.volumes[spec.root_volume.serial] = spec.root_volume
             guest.boot()
             self._guests[spec.uid] = guest
 

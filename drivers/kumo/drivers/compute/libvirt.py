@@ -483,7 +483,25 @@ class LibvirtDriver(ComputeDriver):
         ET.SubElement(serial, "target", port="0")
         ET.SubElement(devices, "controller", type="usb", model="none")
         ET.SubElement(devices, "memballoon", model="none")
-        return ET.tostring(root, encoding="unicode")
+        xml = ET.tostring(root, encoding="unicode")
+        volume = spec.root_volume
+        if volume is None:
+            return xml
+        boot = libvirt_disks.disk_xml(
+            volume.source,
+            "vda",
+            volume.serial,
+            read_only=volume.read_only,
+            secret_uuid=self._secret_for(volume),
+            limits=volume.limits,
+        )
+        return libvirt_disks.with_root_volume(xml, boot)
+
+    def _secret_for(self, disk: VolumeDisk) -> str:
+        """The uuid of the libvirt secret an RBD volume is opened with ("" for files)."""
+        if disk.source.kind != "rbd":
+            return ""
+        return libvirt_disks.ceph_secret(self._connection(), disk.source.user, disk.source.key)
 
     # ---- power helpers -----------------------------------------------------------------------
 
@@ -1050,16 +1068,12 @@ class LibvirtDriver(ComputeDriver):
     def attach_volume(self, uid: str, disk: VolumeDisk) -> None:
         with self._guest_lock(uid):
             dom = self._lookup(uid)
-            secret = ""
-            if disk.source.kind == "rbd":
-                conn = self._connection()
-                secret = libvirt_disks.ceph_secret(conn, disk.source.user, disk.source.key)
             libvirt_disks.attach(
                 dom,
                 disk.source,
                 disk.serial,
                 read_only=disk.read_only,
-                secret_uuid=secret,
+                secret_uuid=self._secret_for(disk),
                 limits=disk.limits,
             )
 

@@ -33,7 +33,7 @@ from kumo.server.interceptors.base import Context
 from kumo.server.runtime import Runtime
 from kumo.server.services.compute import interfaces, migration_record
 from kumo.server.services.compute.common import INSTANCES
-from kumo.server.services.storage.attachments import volume_attachments
+from kumo.server.services.storage.attachments import root_volume, volume_attachments
 from kumo.server.services.topology import host_to_proto
 from kumo.topology.v1 import resources_pb2 as tpb
 
@@ -59,6 +59,7 @@ def assignments(
     result = []
     for row in rows:
         image = session.get(ImageRow, (row.image_project_id, row.image_id))
+        volumes = volume_attachments(session, volumes_dir, row.project_id, row.zone_id, row.id)
         result.append(
             api.InstanceAssignment(
                 instance=INSTANCES.name_of_row(row),
@@ -83,10 +84,11 @@ def assignments(
                 resize_serial=row.resize_serial,
                 snapshot_image=row.snapshot_image,
                 migration=migration_record.assignment_part(row, host_id),
-                volumes=volume_attachments(
-                    session, volumes_dir, row.project_id, row.zone_id, row.id
-                ),
+                volumes=volumes,
                 nics=interfaces.nic_assignments(session, row),
+                root_volume=root_volume(
+                    session, row.project_id, row.zone_id, row.boot_volume_id, volumes
+                ),
             )
         )
     return result

@@ -47,7 +47,7 @@ class WatchAssignmentsRequest(_message.Message):
     def __init__(self, host: _Optional[str] = ...) -> None: ...
 
 class InstanceAssignment(_message.Message):
-    __slots__ = ("instance", "instance_uid", "generation", "deleted", "power_intent", "vcpus", "memory_mib", "disk_gib", "image", "image_sha256", "image_format", "hostname", "ssh_authorized_keys", "user_data", "reboot_serial", "reboot_hard", "rebuild_serial", "stop_timeout_seconds", "snapshot_serial", "snapshot_image", "resize_serial", "migration", "volumes", "nics")
+    __slots__ = ("instance", "instance_uid", "generation", "deleted", "power_intent", "vcpus", "memory_mib", "disk_gib", "image", "image_sha256", "image_format", "hostname", "ssh_authorized_keys", "user_data", "reboot_serial", "reboot_hard", "rebuild_serial", "stop_timeout_seconds", "snapshot_serial", "snapshot_image", "resize_serial", "migration", "volumes", "nics", "root_volume")
     INSTANCE_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +72,7 @@ class InstanceAssignment(_message.Message):
     MIGRATION_FIELD_NUMBER: _ClassVar[int]
     VOLUMES_FIELD_NUMBER: _ClassVar[int]
     NICS_FIELD_NUMBER: _ClassVar[int]
+    ROOT_VOLUME_FIELD_NUMBER: _ClassVar[int]
     instance: str
     instance_uid: str
     generation: int
@@ -96,7 +97,8 @@ class InstanceAssignment(_message.Message):
     migration: MigrationAssignment
     volumes: _containers.RepeatedCompositeFieldContainer[VolumeAttachment]
     nics: _containers.RepeatedCompositeFieldContainer[NicAssignment]
-    def __init__(self, instance: _Optional[str] = ..., instance_uid: _Optional[str] = ..., generation: _Optional[int] = ..., deleted: _Optional[bool] = ..., power_intent: _Optional[_Union[_resources_pb2.Instance.PowerIntent, str]] = ..., vcpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., disk_gib: _Optional[int] = ..., image: _Optional[str] = ..., image_sha256: _Optional[str] = ..., image_format: _Optional[_Union[_resources_pb2_1.DiskFormat, str]] = ..., hostname: _Optional[str] = ..., ssh_authorized_keys: _Optional[_Iterable[str]] = ..., user_data: _Optional[bytes] = ..., reboot_serial: _Optional[int] = ..., reboot_hard: _Optional[bool] = ..., rebuild_serial: _Optional[int] = ..., stop_timeout_seconds: _Optional[int] = ..., snapshot_serial: _Optional[int] = ..., snapshot_image: _Optional[str] = ..., resize_serial: _Optional[int] = ..., migration: _Optional[_Union[MigrationAssignment, _Mapping]] = ..., volumes: _Optional[_Iterable[_Union[VolumeAttachment, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[NicAssignment, _Mapping]]] = ...) -> None: ...
+    root_volume: VolumeAttachment
+    def __init__(self, instance: _Optional[str] = ..., instance_uid: _Optional[str] = ..., generation: _Optional[int] = ..., deleted: _Optional[bool] = ..., power_intent: _Optional[_Union[_resources_pb2.Instance.PowerIntent, str]] = ..., vcpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., disk_gib: _Optional[int] = ..., image: _Optional[str] = ..., image_sha256: _Optional[str] = ..., image_format: _Optional[_Union[_resources_pb2_1.DiskFormat, str]] = ..., hostname: _Optional[str] = ..., ssh_authorized_keys: _Optional[_Iterable[str]] = ..., user_data: _Optional[bytes] = ..., reboot_serial: _Optional[int] = ..., reboot_hard: _Optional[bool] = ..., rebuild_serial: _Optional[int] = ..., stop_timeout_seconds: _Optional[int] = ..., snapshot_serial: _Optional[int] = ..., snapshot_image: _Optional[str] = ..., resize_serial: _Optional[int] = ..., migration: _Optional[_Union[MigrationAssignment, _Mapping]] = ..., volumes: _Optional[_Iterable[_Union[VolumeAttachment, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[NicAssignment, _Mapping]]] = ..., root_volume: _Optional[_Union[VolumeAttachment, _Mapping]] = ...) -> None: ...
 
 class NicAssignment(_message.Message):
     __slots__ = ("port_uid", "mac_address", "tap")

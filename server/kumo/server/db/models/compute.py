@@ -87,6 +87,8 @@ class InstanceRow(ResourceColumns, Base):
     server_group_id: Mapped[str | None] = mapped_column(String(63), default=None)
     pool_id: Mapped[str | None] = mapped_column(String(63), default=None)
     requested_host_id: Mapped[str | None] = mapped_column(String(63), default=None)
+    # boot from volume: the id of the root volume (same project and zone), attached to it
+    boot_volume_id: Mapped[str | None] = mapped_column(String(63), default=None)
     user_data: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
     power_intent: Mapped[int] = mapped_column(SmallInteger, default=1)
     generation: Mapped[int] = mapped_column(BigInteger, default=1)

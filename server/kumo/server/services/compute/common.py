@@ -121,4 +121,9 @@ def instance_to_proto(row: InstanceRow) -> pb.Instance:
         disk_gib=row.disk_gib,
         conditions=instance_conditions(row),
         observed_generation=row.observed_generation,
+        boot_volume=(
+            f"projects/{row.project_id}/zones/{row.zone_id}/volumes/{row.boot_volume_id}"
+            if row.boot_volume_id
+            else ""
+        ),
     )

@@ -60,6 +60,7 @@ from kumo.server.services.compute.instance_operations import (
 )
 from kumo.server.services.identity.common import PROJECTS, require_active
 from kumo.server.services.images import IMAGES, visible_image
+from kumo.server.services.storage.attachments import attach_boot_volume
 
 MAX_USER_DATA = 64 << 10
 MAX_STOP_TIMEOUT = 3600
@@ -95,6 +96,16 @@ def refuse_while_migrating(row: InstanceRow, name: str) -> None:
             f"{name} is migrating: wait for it or cancel the migration",
             type="INSTANCE_MIGRATING",
             subject=name,
+        )
+
+
+def _not_from_volume(row: InstanceRow, action: str) -> None:
+    """Raises FailedPrecondition for an action on the image-made root disk when the instance
+    boots from a volume (it has none)."""
+    if row.boot_volume_id:
+        name = INSTANCES.name_of_row(row)
+        raise FailedPrecondition(
+            f"{name} boots from a volume: cannot {action}", type="BOOTS_FROM_VOLUME", subject=name
         )
 
 
@@ -223,6 +234,10 @@ class InstanceMethods(InstanceOperations):
             )
             INSTANCES.insert(session, request.instance_id, "instance_id", row)
             session.flush()
+            if spec.boot_volume:
+                row.boot_volume_id = attach_boot_volume(
+                    session, project_id, zone_id, row.id, spec.boot_volume, "instance.boot_volume"
+                )
             interfaces.create_ports(
                 session,
                 caller,
@@ -453,6 +468,7 @@ class InstanceMethods(InstanceOperations):
             image_id = (image_row.project_id, image_row.id)
 
         def rebuild(row: InstanceRow) -> None:
+            _not_from_volume(row, "rebuild it")
             if image_id is not None:
                 row.image_project_id, row.image_id = image_id
             row.rebuild_serial += 1
@@ -465,6 +481,7 @@ class InstanceMethods(InstanceOperations):
         image_id = check_id("image_id", request.image_id)
 
         def snapshot(row: InstanceRow) -> bytes:
+            _not_from_volume(row, "snapshot it (snapshot the volume)")
             session = object_session(row)
             assert session is not None
             base = session.get(ImageRow, (row.image_project_id, row.image_id))

@@ -3,7 +3,9 @@
 `volume_attachments(session, volumes_dir, project, zone, instance)` lists them for the
 instance's assignment: RBD volumes by `pool/image` (the host opens them with its own Ceph
 configuration and cephx key), qcow2 volumes by file path (under the API's `volumes_dir`:
-local qcow2 volumes are for single-machine clouds).
+local qcow2 volumes are for single-machine clouds). `root_volume` picks out the one an
+instance boots from. `attach` records an attachment (AttachVolume and boot from volume);
+`attach_boot_volume` checks and attaches the volume CreateInstance boots from.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from kumo.agent.v1 import agent_service_pb2 as agent
 from kumo.server.db.models import AttachmentRow, VolumeRow, VolumeTypeRow
-from kumo.server.services.storage.common import volume_object
+from kumo.server.errors import FailedPrecondition, NotFound
+from kumo.server.services.storage.common import VOLUMES, busy, serial_of, volume_object
 from kumo.storage.v1 import resources_pb2 as pb
 
 
@@ -94,3 +97,55 @@ def release_instance(session: Session, project_id: str, zone_id: str, instance_i
         if others is None:
             volume.state = pb.Volume.STATE_AVAILABLE
             volume.version += 1
+
+
+def root_volume(
+    session: Session,
+    project_id: str,
+    zone_id: str,
+    volume_id: str | None,
+    volumes: list[agent.VolumeAttachment],
+) -> agent.VolumeAttachment | None:
+    """The entry of `volumes` (an instance's attachments) that is its boot volume, if any."""
+    if volume_id is None:
+        return None
+    volume = session.get(VolumeRow, (project_id, zone_id, volume_id))
+    serial = serial_of(volume) if volume is not None else None
+    return next((v for v in volumes if v.serial == serial), None)
+
+
+def attach(session: Session, volume: VolumeRow, instance_id: str, mode: int) -> None:
+    """Records `volume`'s attachment to the instance (same project and zone) and makes it
+    IN_USE. The caller has checked that the volume may be attached."""
+    session.add(
+        AttachmentRow(
+            project_id=volume.project_id,
+            zone_id=volume.zone_id,
+            volume_id=volume.id,
+            instance_id=instance_id,
+            mode=mode,
+            serial=serial_of(volume),
+        )
+    )
+    volume.state = pb.Volume.STATE_IN_USE
+
+
+def attach_boot_volume(
+    session: Session, project_id: str, zone_id: str, instance_id: str, name: str, field: str
+) -> str:
+    """Attaches the volume `name` read-write to the instance being created, as its root
+    disk; returns the volume's id. Raises InvalidArgument (malformed name), NotFound (no such
+    volume in the instance's project and zone), FailedPrecondition (not bootable, not
+    AVAILABLE)."""
+    key = VOLUMES.key(name, field)
+    volume = session.get(VolumeRow, key) if key[:2] == (project_id, zone_id) else None
+    if volume is None:
+        raise NotFound(VOLUMES.type_name, name)
+    if not volume.bootable:
+        raise FailedPrecondition(
+            f"{name} is not bootable", type="VOLUME_NOT_BOOTABLE", subject=name
+        )
+    if volume.state != pb.Volume.STATE_AVAILABLE:
+        raise busy(name, volume.state, "boot from it")
+    attach(session, volume, instance_id, pb.ATTACH_MODE_READ_WRITE)
+    return volume.id

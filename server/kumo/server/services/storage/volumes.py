@@ -22,7 +22,7 @@ from kumo.server.api.fields import check_required, update_paths
 from kumo.server.api.idempotency import idempotent
 from kumo.server.api.resources import apply_common
 from kumo.server.auth.principal import Principal, current_principal
-from kumo.server.db.models import AttachmentRow, SnapshotRow, VolumeRow, ZoneRow
+from kumo.server.db.models import AttachmentRow, InstanceRow, SnapshotRow, VolumeRow, ZoneRow
 from kumo.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from kumo.server.interceptors.base import Context
 from kumo.server.operations import store
@@ -30,6 +30,7 @@ from kumo.server.quota import charge
 from kumo.server.services.compute.common import INSTANCES
 from kumo.server.services.identity.common import PROJECTS, require_active
 from kumo.server.services.images import visible_image
+from kumo.server.services.storage.attachments import attach
 from kumo.server.services.storage.common import (
     BACKUPS,
     MAX_SIZE_GIB,
@@ -40,7 +41,6 @@ from kumo.server.services.storage.common import (
     attachments_of,
     busy,
     render_volume,
-    serial_of,
     visible_volume,
     volume_type,
     zone_parent,
@@ -391,17 +391,7 @@ class Volumes(VolumeOperations):
                     type="VOLUME_ATTACHED",
                     subject=request.name,
                 )
-            session.add(
-                AttachmentRow(
-                    project_id=row.project_id,
-                    zone_id=row.zone_id,
-                    volume_id=row.id,
-                    instance_id=key[2],
-                    mode=mode,
-                    serial=serial_of(row),
-                )
-            )
-            row.state = V.STATE_IN_USE
+            attach(session, row, key[2], mode)
             return f"{row.uid}|{key[2]}".encode()
 
         return await self._start(request, "AttachVolume", ATTACH_VOLUME, change)
@@ -416,6 +406,13 @@ class Volumes(VolumeOperations):
                 raise FailedPrecondition(
                     f"{request.name} is not attached to {request.instance}",
                     type="VOLUME_NOT_ATTACHED",
+                    subject=request.name,
+                )
+            instance = session.get(InstanceRow, (row.project_id, row.zone_id, key[2]))
+            if instance is not None and instance.boot_volume_id == row.id:
+                raise FailedPrecondition(
+                    f"{request.instance} boots from {request.name}; delete the instance instead",
+                    type="VOLUME_IS_ROOT_DISK",
                     subject=request.name,
                 )
             session.delete(attachment)
