@@ -960,11 +960,18 @@ class LibvirtDriver(ComputeDriver):
         worker.start()
         post_copy = False
         timed_out = False
+        abort_sent = False
         callback_error: Exception | None = None
         while True:
             worker.join(_MIGRATION_POLL)
             if not worker.is_alive():
                 break
+            if aborted.is_set() and not abort_sent:
+                # Sent from this thread, on the domain object the job runs on: a second
+                # lookup of the domain from another thread can wait behind the migration.
+                abort_sent = True
+                with contextlib.suppress(libvirt.libvirtError):
+                    dom.abortJob()
             try:
                 stats = dom.jobStats()
             except libvirt.libvirtError:
@@ -1024,17 +1031,7 @@ class LibvirtDriver(ComputeDriver):
         if aborted is None:
             self._lookup(uid)  # GuestNotFound when there is no such guest
             return
-        aborted.set()
-        dom = self._find(uid)
-        if dom is not None:
-            try:
-                dom.abortJob()
-            except libvirt.libvirtError as err:
-                if err.get_error_code() not in (
-                    libvirt.VIR_ERR_OPERATION_INVALID,  # no job: it has just ended
-                    libvirt.VIR_ERR_NO_DOMAIN,
-                ):
-                    raise self._translate(err, uid, "abort migration") from err
+        aborted.set()  # the thread watching the migration aborts the job within a poll
 
     def cleanup_incoming(self, uid: str) -> None:
         if not is_valid_uid(uid):
