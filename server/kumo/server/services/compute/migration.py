@@ -40,7 +40,7 @@ from kumo.server.config import Config
 from kumo.server.controllers import claims
 from kumo.server.controllers.claims import INSTANCE, MOVE, Usage
 from kumo.server.controllers.scheduler import NoValidHost, place
-from kumo.server.db.models import HostRow, InstanceRow, OperationRow
+from kumo.server.db.models import InstanceRow, OperationRow
 from kumo.server.errors import Aborted, FailedPrecondition, FieldViolation, InvalidArgument
 from kumo.server.interceptors.base import Context
 from kumo.server.operations import store
@@ -50,8 +50,6 @@ from kumo.server.services.compute import migration_record as record
 from kumo.server.services.compute.common import INSTANCES, instance_to_proto
 from kumo.server.services.compute.instance_operations import _by_uid
 from kumo.server.services.compute.instances import InstanceMethods, visible_instance
-from kumo.server.services.topology import host_state
-from kumo.topology.v1 import resources_pb2 as tpb
 
 MIGRATE = "compute.MigrateInstance"
 DEFAULT_MAX_DOWNTIME_MS = 50
@@ -212,10 +210,6 @@ class InstanceMigrationMethods(InstanceMethods):
         for host in hosts:
             if host:
                 self.runtime.notifier.notify(f"host:{host}")
-
-    def _host_down(self, session: Session, host_id: str) -> bool:
-        host = session.get(HostRow, host_id)
-        return host is None or host_state(host, self.runtime) == tpb.Host.STATE_DOWN
 
     async def _migrate(self, ctx: OperationContext) -> Message:
         uid, serial_text, destination = ctx.payload.decode().split("/")
