@@ -6,23 +6,25 @@
 #            libvirt-dev and pkg-config (libvirt-python compiles) (apt); the `libvirt-qemu` user
 #            libvirtd wants; .venv with `pip install -e '.[dev]'`; the test guest image
 #            build/images/kumo-tiny.qcow2 (scripts/build-image); OVN central + host and
-#            Open vSwitch (ovn-central ovn-host openvswitch-switch) for networking
-#   --test:  also git, openssh-client (ssh-keygen), postgresql (binaries only, no server left running), nodejs + npm, busybox-static (udhcpc),
-#            iproute2, ethtool (apt) and buf pinned from npm into build/node; Ceph (ceph-mon,
-#            ceph-osd, ceph-common, python3-rbd, python3-rados) and qemu-block-extra for the
-#            block storage tests, with Debian's rados/rbd modules symlinked into .venv
+#            Open vSwitch (ovn-central ovn-host openvswitch-switch) and iproute2 for networking
+#   --test:  also git, openssh-client (ssh-keygen), postgresql (binaries only), nodejs + npm,
+#            busybox-static (udhcpc, ping), ethtool (apt); buf pinned from npm into build/node;
+#            Ceph (ceph-mon, ceph-osd, ceph-common, python3-rbd, python3-rados) and
+#            qemu-block-extra for the block storage tests, with Debian's rados/rbd modules
+#            symlinked into .venv
 #
 # Idempotent: apt runs only when a package is missing (at most one `apt-get update`), pip only
 # when pyproject.toml changed since the last install (.venv/.kumo-installed holds its sha256),
 # npm only when buf is not already at BUF_VERSION, the image only when its recipe changed. A
-# second run on a ready machine takes seconds. No service is started: the tests and `kumo up`
-# run their own libvirtd. Every dependency but libvirt-python installs from a binary wheel.
+# second run on a ready machine takes seconds. No service is started (a policy-rc.d keeps the
+# packages' services down while apt runs): the tests and `kumo up` run their own daemons.
+# Every dependency but libvirt-python installs from a binary wheel.
 set -euo pipefail
 
 BUF_VERSION=1.75.0
 PG_BIN=/usr/lib/postgresql/15/bin
 
-usage() { sed -n '2,19s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,21s/^# \{0,1\}//p' "$0"; }
 with_test=0
 for arg in "$@"; do
   case $arg in
@@ -59,19 +61,20 @@ for pkg in libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
   qemu-system-x86 qemu-utils syslinux syslinux-common mtools dosfstools cpio gcc python3-dev; do
   need "$pkg"
 done
-# network: OVN central (NB/SB ovsdb-server, northd), ovn-controller, OVS (userspace datapath)
+# network: OVN central (NB/SB ovsdb-server, northd), ovn-controller, OVS (userspace datapath);
+# iproute2 for the chassis' network namespace and the agent's taps
 for pkg in ovn-central ovn-host openvswitch-switch; do
   need "$pkg"
 done
+need iproute2 ip
 if [ "$with_test" = 1 ]; then
   need git git
   need openssh-client ssh-keygen
   need postgresql
   need nodejs node
   need npm npm
-  # network traffic tests: DHCP client (busybox udhcpc), iproute2, ethtool (checksum offload)
+  # network traffic tests: DHCP client and ping (busybox), ethtool (checksum offload)
   need busybox-static
-  need iproute2 ip
   need ethtool ethtool
   # block storage tests: a throwaway single-node Ceph (mon + memstore OSD) and its Python
   # bindings; qemu-block-extra carries QEMU's rbd driver (guests attach RBD as network disks)
@@ -87,10 +90,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   # (sudo resets the environment: pass DEBIAN_FRONTEND on the command line)
   apt_get=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=300)
   say "apt: installing ${missing[*]}"
-  # Keep any service the packages ship (postgresql) from starting, as a non-systemd Debian does
-  # anyway: a temporary policy-rc.d, removed on exit (only if there was none).
+  # Keep every service the packages ship (postgresql, openvswitch-switch, ovn-central, ovn-host,
+  # ceph) from starting: the tests and `kumo up` run their own daemons. A temporary
+  # policy-rc.d, removed on exit (only if there was none).
   policy=/usr/sbin/policy-rc.d
-  if [[ " ${missing[*]} " == *" postgresql "* ]] && [ ! -e "$policy" ]; then
+  if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
     "${sudo[@]}" chmod 755 "$policy"
     trap '"${sudo[@]}" rm -f "$policy"' EXIT

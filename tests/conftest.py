@@ -2,10 +2,15 @@
 
 Expensive things are session-scoped and shared; tests isolate themselves by
 naming (each creates its own projects, users and topology with unique ids).
+
+With KUMO_TESTS_NO_SKIPS=1 (set by scripts/test, which installs every component
+first) a skipped test fails the run: there, a skip can only mean a component
+that should be there is missing.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -101,3 +106,12 @@ def tenant(channel: grpc.Channel, admin: Stubs) -> Tenant:
 def other_tenant(channel: grpc.Channel, admin: Stubs) -> Tenant:
     """A second fresh project, to test isolation."""
     return make_tenant(channel, admin, "b")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fails a KUMO_TESTS_NO_SKIPS=1 run that skipped any test (see the module docstring)."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if os.environ.get("KUMO_TESTS_NO_SKIPS") == "1" and skipped and exitstatus == 0:
+        reporter.write_line(f"{len(skipped)} test(s) skipped: a component is missing (see above)")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
