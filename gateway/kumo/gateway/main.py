@@ -14,9 +14,9 @@ import click
 
 from kumo.gateway.app import Settings
 from kumo.gateway.server import GatewayServer
-from kumo.server.app import tracer_for
 from kumo.server.config import Config, load_config
 from kumo.server.main import wait_for_stop
+from kumo.server.telemetry import tracer_for
 
 
 def settings_from(config: Config, api_port: int | None = None) -> Settings:

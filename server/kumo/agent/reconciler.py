@@ -193,13 +193,6 @@ class Reconciler:
         restarted or missed reports while the stream was down)."""
         self._report_all_on_resync = True
 
-    def request_full_pass(self, report_all: bool = False) -> None:
-        """Asks for a pass over every guest (list_guests), reporting every instance's
-        status if `report_all` (else only changes)."""
-        self._full_pass = True
-        self._report_all = self._report_all or report_all
-        self._wake.set()
-
     @property
     def busy(self) -> bool:
         """Whether any instance is being acted on or waits to be."""

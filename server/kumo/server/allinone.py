@@ -38,7 +38,7 @@ from kumo.gateway.server import GatewayServer
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import identity_service_pb2_grpc as irpc
 from kumo.identity.v1 import resources_pb2 as ipb
-from kumo.server.app import KumoServer, create_server, tracer_for
+from kumo.server.app import KumoServer, create_server
 from kumo.server.bootstrap import password_file
 from kumo.server.config import Config
 from kumo.server.main import wait_for_stop
@@ -46,6 +46,7 @@ from kumo.server.network import local as network_local
 from kumo.server.network.local_chassis import start_local_chassis
 from kumo.server.seed import RACK, ZONE, seed
 from kumo.server.storage.defaults import seed_volume_types
+from kumo.server.telemetry import tracer_for
 
 log = logging.getLogger(__name__)
 # The image scripts/build-image makes, where an editable install finds it.

@@ -14,9 +14,6 @@ import grpc
 from google.longrunning import operations_pb2, operations_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
 from kumo.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
 from kumo.compute.v1 import compute_service_pb2, compute_service_pb2_grpc
@@ -55,6 +52,7 @@ from kumo.server.services.storage import StorageService
 from kumo.server.services.topology import TopologyService
 from kumo.server.storage.backends import Backends
 from kumo.server.storage.reconciler import StorageReconciler
+from kumo.server.telemetry import tracer_for
 from kumo.storage.v1 import storage_service_pb2, storage_service_pb2_grpc
 from kumo.topology.v1 import topology_service_pb2, topology_service_pb2_grpc
 
@@ -147,19 +145,6 @@ def _network_reconciler(runtime: Runtime) -> NetworkReconciler | None:
     return reconciler
 
 
-def _tracer(config: Config) -> trace.Tracer | None:
-    return tracer_for(config, "kumo.server")
-
-
-def tracer_for(config: Config, name: str) -> trace.Tracer | None:
-    """The tracer `config.tracing` asks for (None: no spans recorded), named `name`."""
-    if config.tracing.exporter == "none":
-        return None
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    return provider.get_tracer(name)
-
-
 def create_server(config: Config) -> tuple[KumoServer, int]:
     """Builds the server and binds its port (0 picks a free one); returns it and the port.
 
@@ -193,7 +178,7 @@ def create_server(config: Config) -> tuple[KumoServer, int]:
         storage=Backends(config),
     )
     interceptors: list[grpc.aio.ServerInterceptor] = [RequestIdInterceptor()]
-    if (tracer := _tracer(config)) is not None:
+    if (tracer := tracer_for(config, "kumo.server")) is not None:
         interceptors.append(TracingInterceptor(tracer))
     interceptors += [
         ErrorInterceptor(),

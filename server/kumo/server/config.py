@@ -136,11 +136,14 @@ class RbdConfig(BaseModel):
 
 
 class StorageConfig(BaseModel):
-    """Block storage backends. qcow2 (local files) is always there; RBD when configured."""
+    """Block storage backends. qcow2 (local files) is always there; RBD when configured; the
+    fake (in memory, for scale tests) when `fake` is set."""
 
     # Directory of the qcow2 backend's pools; empty means `<data_dir>/volumes`.
     qcow2_dir: str = ""
     rbd: RbdConfig | None = None
+    # Offer the in-memory fake backend too (scale tests and benchmarks only).
+    fake: bool = False
     # The volume type used when a volume names none (created by `kumo up`).
     default_type: str = "local"
     # Seconds between storage reconciler passes (orphaned backend objects); 0 disables it.

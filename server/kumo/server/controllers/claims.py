@@ -16,10 +16,9 @@ the claims (the janitor's safety net).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from kumo.server.db.models import ClaimRow, HostRow
@@ -119,18 +118,6 @@ def release(session: Session, instance_uid: str, kind: str | None = None) -> Non
     session.flush()
 
 
-def release_all(session: Session, instance_uids: Iterable[str]) -> None:
-    """Drops every claim of the given instances. Idempotent."""
-    for uid in instance_uids:
-        release(session, uid)
-
-
-def claims_of(session: Session, instance_uid: str) -> dict[str, ClaimRow]:
-    """The instance's claims by kind."""
-    rows = session.scalars(select(ClaimRow).where(ClaimRow.instance_uid == instance_uid))
-    return {row.kind: row for row in rows}
-
-
 def recount(session: Session) -> int:
     """Sets every host's totals to the sums of its claims; returns how many hosts were
     wrong. Locks the host rows first (PostgreSQL), so no claim lands in between."""
@@ -164,8 +151,3 @@ def recount(session: Session) -> int:
                 want.disk_gib,
             )
     return wrong
-
-
-def forget_host(session: Session, host_id: str) -> None:
-    """Drops every claim on a host being deleted. Idempotent."""
-    session.execute(delete(ClaimRow).where(ClaimRow.host_id == host_id))

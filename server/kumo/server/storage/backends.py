@@ -3,7 +3,7 @@
 The API drives storage centrally (Ceph pools and images have one control point): operation
 handlers ask `Backends.driver(backend)` for the driver of a volume type's backend. qcow2 is
 always available (local files under `config.volumes_dir`); RBD only when `storage.rbd` is
-configured; the fake only when a test installs one (`Backends.install`).
+configured; the fake only when `storage.fake` is set (scale tests).
 """
 
 from __future__ import annotations
@@ -32,17 +32,13 @@ class Backends:
         self._drivers: dict[int, VolumeDriver] = {}
         self._lock = threading.Lock()
 
-    def install(self, backend: int, driver: VolumeDriver) -> None:
-        """Uses `driver` for `backend` (tests and scale runs: the fake)."""
-        with self._lock:
-            self._drivers[backend] = driver
-
     def configured(self, backend: int) -> bool:
         """Whether volumes of this backend can be made here."""
         return (
             backend in self._drivers
             or backend == pb.BACKEND_QCOW2
             or (backend == pb.BACKEND_RBD and self.config.storage.rbd is not None)
+            or (backend == pb.BACKEND_FAKE and self.config.storage.fake)
         )
 
     def driver(self, backend: int) -> VolumeDriver:
@@ -52,17 +48,14 @@ class Backends:
                 self._drivers[backend] = self._load(backend)
             return self._drivers[backend]
 
-    def loaded(self) -> dict[int, VolumeDriver]:
-        """The drivers built so far."""
-        with self._lock:
-            return dict(self._drivers)
-
     def _load(self, backend: int) -> VolumeDriver:
         rbd = self.config.storage.rbd
         if backend == pb.BACKEND_QCOW2:
             return load_volume_driver("qcow2", root=str(self.config.volumes_dir))
         if backend == pb.BACKEND_RBD and rbd is not None:
             return load_volume_driver("rbd", conf=rbd.conf, user=rbd.user, keyring=rbd.keyring)
+        if backend == pb.BACKEND_FAKE and self.config.storage.fake:
+            return load_volume_driver("fake")
         name = DRIVER_NAMES.get(backend, str(backend))
         raise FailedPrecondition(
             f"the {name} storage backend is not configured on this cloud",

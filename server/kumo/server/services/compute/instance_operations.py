@@ -90,19 +90,25 @@ class InstanceOperations(ComputePart):
             self.runtime.notifier.notify(f"host:{host}")
 
     async def notify_host_of(self, name: str) -> None:
-        """Wakes the assignment stream of the host the named instance is on."""
+        """Wakes the assignment streams of the host the named instance is on and of the host
+        it migrates to, if any."""
         key = INSTANCES.key(name)
-        host = await self.runtime.db.run(
-            lambda s: s.scalar(
-                select(InstanceRow.host_id).where(
+        hosts = await self.runtime.db.run(
+            lambda s: s.execute(
+                select(InstanceRow.host_id, InstanceRow.migration_host_id).where(
                     InstanceRow.project_id == key[0],
                     InstanceRow.zone_id == key[1],
                     InstanceRow.id == key[2],
                 )
-            )
+            ).first()
         )
-        if host:
-            self.runtime.notifier.notify(f"host:{host}")
+        self.notify_hosts(*(hosts or ()))
+
+    def notify_hosts(self, *hosts: str | None) -> None:
+        """Wakes the assignment streams of these hosts (None: skipped)."""
+        for host in hosts:
+            if host:
+                self.runtime.notifier.notify(f"host:{host}")
 
     async def _row(self, ctx: OperationContext) -> InstanceRow:
         row = await ctx.db.run(lambda s: _by_uid(s, ctx.payload.decode()))

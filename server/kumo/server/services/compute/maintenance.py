@@ -41,7 +41,7 @@ class _Pass:
 
     left: int  # running or suspended instances still on the host
     stuck: int  # of which failed MAX_FAILURES times (and do not migrate now)
-    started: list[str]  # uids whose migration this pass started
+    destinations: list[str]  # hosts the migrations this pass started go to
 
 
 class HostMaintenanceMethods(InstanceMethods):
@@ -68,11 +68,9 @@ class HostMaintenanceMethods(InstanceMethods):
         )
         while True:
             found = await ctx.db.run(step)
-            if found.started:
+            if found.destinations:
                 self.runtime.operation_written()
-                self.runtime.notifier.notify(f"host:{host_id}")
-                for uid in found.started:
-                    await self._notify_destination(uid)
+                self.notify_hosts(host_id, *found.destinations)
             if found.left == 0:
                 return await ctx.db.run(partial(self._host, host_id=host_id))
             if found.stuck == found.left:
@@ -88,13 +86,6 @@ class HostMaintenanceMethods(InstanceMethods):
                 f"{found.left} instance(s) left on host {host_id}",
             )
             await self.runtime.notifier.wait(f"host:{host_id}", 1.0)
-
-    async def _notify_destination(self, uid: str) -> None:
-        destination = await self.runtime.db.run(
-            lambda s: s.scalar(select(InstanceRow.migration_host_id).where(InstanceRow.uid == uid))
-        )
-        if destination:
-            self.runtime.notifier.notify(f"host:{destination}")
 
     def _pass(
         self,
@@ -122,7 +113,7 @@ class HostMaintenanceMethods(InstanceMethods):
                 errors[row.uid] = "its live migration failed (see its operation)"
                 del watching[row.uid]
         running = sum(1 for row in movable if row.migration is not None)
-        started: list[str] = []
+        destinations: list[str] = []
         options = checked_options(pb.MigrationOptions())
         for row in movable:
             if running >= limit:
@@ -137,12 +128,12 @@ class HostMaintenanceMethods(InstanceMethods):
                 errors[row.uid] = str(error)
                 continue
             watching[row.uid] = row.migration_serial
-            started.append(row.uid)
+            destinations.append(str(row.migration_host_id))
             running += 1
         stuck = sum(
             1 for row in movable if row.migration is None and failures[row.uid] >= MAX_FAILURES
         )
-        return _Pass(len(movable), stuck, started)
+        return _Pass(len(movable), stuck, destinations)
 
     def _host(self, session: Session, host_id: str) -> Message:
         host = session.get(HostRow, host_id)

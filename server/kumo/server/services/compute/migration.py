@@ -28,7 +28,6 @@ from functools import partial
 
 from google.longrunning import operations_pb2
 from google.protobuf.message import Message
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo.compute.v1 import compute_service_pb2 as api
@@ -47,7 +46,7 @@ from kumo.server.operations import store
 from kumo.server.operations.handlers import OperationCancelled, OperationContext
 from kumo.server.services.compute import interfaces
 from kumo.server.services.compute import migration_record as record
-from kumo.server.services.compute.common import INSTANCES, instance_to_proto
+from kumo.server.services.compute.common import instance_to_proto
 from kumo.server.services.compute.instance_operations import _by_uid
 from kumo.server.services.compute.instances import InstanceMethods, visible_instance
 
@@ -189,27 +188,8 @@ class InstanceMigrationMethods(InstanceMethods):
             self.runtime.db, "MigrateInstance", request, operations_pb2.Operation, start
         )
         self.runtime.operation_written()
-        await self._notify_migration_hosts(request.name)
+        await self.notify_host_of(request.name)
         return operation
-
-    async def _notify_migration_hosts(self, name: str) -> None:
-        key = INSTANCES.key(name)
-        hosts = await self.runtime.db.run(
-            lambda s: s.execute(
-                select(InstanceRow.host_id, InstanceRow.migration_host_id).where(
-                    InstanceRow.project_id == key[0],
-                    InstanceRow.zone_id == key[1],
-                    InstanceRow.id == key[2],
-                )
-            ).first()
-        )
-        if hosts is not None:
-            self._notify(*hosts)
-
-    def _notify(self, *hosts: str | None) -> None:
-        for host in hosts:
-            if host:
-                self.runtime.notifier.notify(f"host:{host}")
 
     async def _migrate(self, ctx: OperationContext) -> Message:
         uid, serial_text, destination = ctx.payload.decode().split("/")
@@ -231,11 +211,11 @@ class InstanceMigrationMethods(InstanceMethods):
                 if final is not None:
                     await ctx.report_detail(final)
                 done = await ctx.db.run(partial(self._end, uid=uid, succeeded=True))
-                self._notify(source, destination)
+                self.notify_hosts(source, destination)
                 return instance_to_proto(done)
             if phase == record.FAILED:
                 await ctx.db.run(partial(self._end, uid=uid, succeeded=False))
-                self._notify(source, destination)
+                self.notify_hosts(source, destination)
                 if ctx.cancel_requested:
                     raise OperationCancelled()
                 raise Aborted(f"the live migration failed: {reason}")
@@ -244,7 +224,7 @@ class InstanceMigrationMethods(InstanceMethods):
                 if why:
                     abort_deadline = time.monotonic() + ABORT_GRACE_SECONDS
                     await ctx.db.run(partial(self._abort, uid=uid, reason=why))
-                    self._notify(source)
+                    self.notify_hosts(source)
                     continue
             elif time.monotonic() > abort_deadline or await ctx.db.run(
                 partial(self._host_down, host_id=source)
@@ -254,7 +234,7 @@ class InstanceMigrationMethods(InstanceMethods):
                 continue
             if phase == record.PREPARED:
                 await ctx.db.run(partial(self._go, uid=uid))
-                self._notify(source)
+                self.notify_hosts(source)
                 await ctx.checkpoint(20, f"migrating to host {destination}")
             elif phase == record.RUNNING:
                 progress = await ctx.db.run(partial(self._progress, uid=uid))

@@ -3,7 +3,6 @@ by the network servicer's parts."""
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import select
@@ -291,8 +290,3 @@ def security_group_to_proto(row: SecurityGroupRow) -> pb.SecurityGroup:
         rules=rules,
         state=cast(pb.SyncState, row.state),
     )
-
-
-def network_of(address: str, cidr: str) -> bool:
-    """Whether `address` lies in `cidr`."""
-    return ipaddress.ip_address(address) in ipaddress.ip_network(cidr)
