@@ -464,9 +464,12 @@ class Reconciler:
                 disk = await self._run(sources.disk, desired[serial])
                 log.info("attaching volume %s to %s", serial, uid)
                 await self._run(self.driver.attach_volume, uid, disk)
-            for serial, volume in sorted(desired.items()):
-                if volume.size_bytes:  # the guest learns of an ExtendVolume
-                    await self._run(self.driver.resize_volume, uid, serial, volume.size_bytes)
+            sizes = {serial: volume.size_bytes for serial, volume in desired.items()}
+            if a.HasField("root_volume"):  # a root disk in Ceph grows with a resize
+                sizes.setdefault(a.root_volume.serial, a.root_volume.size_bytes)
+            for serial, size_bytes in sorted(sizes.items()):
+                if size_bytes:  # the guest learns of an ExtendVolume
+                    await self._run(self.driver.resize_volume, uid, serial, size_bytes)
         except (DriverError, ValueError) as error:
             log.warning("instance %s: volumes: %s", uid, error)
 

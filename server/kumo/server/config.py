@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -148,6 +148,25 @@ class StorageConfig(BaseModel):
     default_type: str = "local"
     # Seconds between storage reconciler passes (orphaned backend objects); 0 disables it.
     reconcile_seconds: float = Field(default=300.0, ge=0)
+    # Where instance root disks live: `local` (a qcow2 overlay in the host's instances dir)
+    # or `rbd` (a copy-on-write clone of the image's base in `root_disk_pool`, as Nova's
+    # RBD image backend; needs `rbd`). Instances keep where they were made.
+    root_disks: Literal["local", "rbd"] = "local"
+    # The RBD pool of root disks and their image bases; empty means `rbd.pool`.
+    root_disk_pool: str = ""
+
+    @model_validator(mode="after")
+    def _root_disks_need_rbd(self) -> StorageConfig:
+        if self.root_disks == "rbd" and self.rbd is None:
+            raise ValueError("storage.root_disks = 'rbd' needs a storage.rbd cluster")
+        return self
+
+    @property
+    def rbd_root_pool(self) -> str | None:
+        """The pool new instances' root disks are cloned into; None: local root disks."""
+        if self.root_disks != "rbd" or self.rbd is None:
+            return None
+        return self.root_disk_pool or self.rbd.pool
 
 
 class TracingConfig(BaseModel):

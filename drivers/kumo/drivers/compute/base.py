@@ -60,6 +60,10 @@ _HOSTNAME = re.compile(
     r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
 IMAGE_FORMATS = ("qcow2", "raw")
+#: The serial the guest sees on its root disk, whatever holds it (an overlay of the image, or
+#: a clone in Ceph the control plane made: `GuestSpec.root_volume` with this serial). Not a
+#: volume: `attached_volumes` never lists it.
+ROOT_DISK_SERIAL = "kumo-root"
 #: Default seconds a graceful (ACPI) shutdown may take before the guest is powered off.
 DEFAULT_SHUTDOWN_TIMEOUT = 60.0
 #: Default and largest number of console bytes one `read_console` call returns.
@@ -116,7 +120,9 @@ class GuestSpec:
     place while the guest exists. `disk_gib` must hold the image's virtual size.
     `ssh_authorized_keys` (one key per entry, OpenSSH format) and `user_data` are handed
     to the guest with `hostname`. `root_volume` (boot from volume) is the guest's boot disk
-    instead of one made from the image. Raises ValueError when a field is out of range.
+    instead of one made from the image (with the serial ROOT_DISK_SERIAL: the instance's own
+    root disk made by the control plane, e.g. a clone in Ceph). Raises ValueError when a
+    field is out of range.
     """
 
     uid: str

@@ -55,6 +55,7 @@ from typing import BinaryIO
 from kumo.drivers.compute.base import (
     CONSOLE_CHUNK,
     DEFAULT_SHUTDOWN_TIMEOUT,
+    ROOT_DISK_SERIAL,
     ComputeDriver,
     GuestSpec,
     GuestState,
@@ -192,8 +193,9 @@ class FakeDriver(ComputeDriver):
                 raise GuestAlreadyExists(uid=spec.uid)
             check_image(spec)
             guest = _Guest(spec=spec, fingerprint=fingerprint)
-            if spec.root_volume is not None:  # the boot disk is listed like the hypervisor's
-                guest.volumes[spec.root_volume.serial] = spec.root_volume
+            root = spec.root_volume
+            if root is not None and root.serial != ROOT_DISK_SERIAL:  # a boot volume is listed
+                guest.volumes[root.serial] = root
             guest.boot()
             self._guests[spec.uid] = guest
 
@@ -276,7 +278,8 @@ class FakeDriver(ComputeDriver):
     def resize_volume(self, uid: str, serial: str, size_bytes: int) -> None:
         with self._lock:
             guest = self._get(uid)
-            if serial not in guest.volumes:
+            root = guest.spec.root_volume
+            if serial not in guest.volumes and (root is None or root.serial != serial):
                 raise DriverError(reason=f"no volume {serial} attached to {uid}")
             guest.volume_sizes[serial] = max(guest.volume_sizes.get(serial, 0), size_bytes)
 

@@ -55,6 +55,7 @@ from kumo.drivers.compute import libvirt_disks
 from kumo.drivers.compute.base import (
     CONSOLE_CHUNK,
     DEFAULT_SHUTDOWN_TIMEOUT,
+    ROOT_DISK_SERIAL,
     ComputeDriver,
     GuestSpec,
     GuestState,
@@ -66,9 +67,11 @@ from kumo.drivers.compute.base import (
     is_valid_uid,
 )
 from kumo.drivers.compute.libvirt_migration import (
+    CEPH_SECRET,
     FINGERPRINT,
     GUEST_DIR,
     NAME,
+    ROOT_DISK,
     SHARED_TOKEN,
     migration_flags,
     migration_params,
@@ -94,7 +97,7 @@ METADATA_NS = "https://kumo.dev/xmlns/libvirt/guest/v1"
 METADATA_PREFIX = "kumo"
 DOMAIN_PREFIX = "kumo-"
 #: The serial of every guest's root disk (volumes have their own).
-ROOT_SERIAL = "kumo-root"
+ROOT_SERIAL = ROOT_DISK_SERIAL
 FWCFG_PREFIX = "opt/kumo/"
 GIB = 1024**3
 _POLL = 0.2
@@ -756,7 +759,10 @@ class LibvirtDriver(ComputeDriver):
             tmp = dest.parent / f".{dest.name}.{uuidlib.uuid4().hex[:8]}.tmp"
             try:
                 state = self._dom_state(dom, uid)
-                if state in _ACTIVE and not self._backup(dom, uid, tmp):
+                on_network = _network_root(self._call(uid, "read definition", dom.XMLDesc))
+                if on_network is not None:  # no file to copy: QEMU reads it (backup job)
+                    self._backup_network_root(dom, uid, tmp, state)
+                elif state in _ACTIVE and not self._backup(dom, uid, tmp):
                     self._copy_paused(dom, uid, disk, tmp, state)
                 elif state not in _ACTIVE:
                     self._convert(disk, tmp)
@@ -805,6 +811,21 @@ class LibvirtDriver(ComputeDriver):
             raise ImageError(path=dest, reason=f"snapshot of guest {uid} failed: {message}")
         return True
 
+    def _backup_network_root(self, dom: Any, uid: str, dest: Path, state: GuestState) -> None:
+        """Backs up a root disk that QEMU opens over the network (RBD); a guest that is not
+        running is started paused for the time of the backup (its CPUs never run)."""
+        started = state not in _ACTIVE
+        if started:
+            self._call(
+                uid, "start paused", lambda: dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
+            )
+        try:
+            if not self._backup(dom, uid, dest):
+                raise ImageError(path=dest, reason="the hypervisor cannot back up a network disk")
+        finally:
+            if started:
+                self._power_off(dom, uid)
+
     def _copy_paused(self, dom: Any, uid: str, disk: Path, dest: Path, state: GuestState) -> None:
         """Copies the disk of a running guest paused for the time of the copy (QEMU drains
         its I/O on pause, so the copy is consistent)."""
@@ -831,6 +852,10 @@ class LibvirtDriver(ComputeDriver):
             fingerprint = spec.fingerprint()
             shared = (guest_dir / "disk.qcow2").exists() and not mark.exists()
             properties = {GUEST_DIR: str(guest_dir), FINGERPRINT: fingerprint, NAME: spec.name}
+            root = spec.root_volume
+            if root is not None and root.source.kind == "rbd":  # in place for both hosts
+                properties[ROOT_DISK] = root.source.path
+                properties[CEPH_SECRET] = self._secret_for(root)
             if shared:
                 properties[SHARED_TOKEN] = self._shared_token(uid, guest_dir)
             elif not (mark.exists() and mark.read_text() == fingerprint):
@@ -886,10 +911,13 @@ class LibvirtDriver(ComputeDriver):
         on_progress: ProgressCallback | None = None,
     ) -> MigrationResult:
         options = options or MigrationOptions()
+        root_disk = target.properties.get(ROOT_DISK)  # a network disk: nothing to copy
         block = options.block_migration
         if block is None:
-            block = not target.shared_storage
-        if not block and not target.shared_storage:
+            block = not target.shared_storage and root_disk is None
+        if block and root_disk is not None:
+            raise MigrationFailed(uid=uid, reason="the root disk is in Ceph: no block migration")
+        if not block and not target.shared_storage and root_disk is None:
             raise MigrationFailed(uid=uid, reason="storage is not shared: block migration needed")
         with self._guest_lock(uid):
             dom = self._lookup(uid)
@@ -905,6 +933,10 @@ class LibvirtDriver(ComputeDriver):
                 "read definition",
                 lambda: dom.XMLDesc(_MIGRATABLE | libvirt.VIR_DOMAIN_XML_INACTIVE),
             )
+            if root_disk is not None and _network_root(live) != root_disk:
+                raise MigrationFailed(
+                    uid=uid, reason=f"the destination opens {root_disk}, not this guest's root"
+                )
             props = target.properties
             params = migration_params(
                 options,
@@ -1084,6 +1116,18 @@ class LibvirtDriver(ComputeDriver):
 
     def close(self) -> None:
         self._drop_connection()
+
+
+def _network_root(domain_xml: str) -> str | None:
+    """The `pool/image` of the domain's root disk (`vda`) when QEMU opens it over the network
+    (RBD), else None."""
+    for disk in ET.fromstring(domain_xml).iterfind("./devices/disk"):
+        target, source = disk.find("target"), disk.find("source")
+        if target is not None and target.get("dev") == "vda":
+            if disk.get("type") == "network" and source is not None:
+                return source.get("name")
+            return None
+    return None
 
 
 def _version(number: int) -> str:

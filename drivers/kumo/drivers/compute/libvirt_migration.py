@@ -13,6 +13,12 @@ guest dir holds a disk it did not make) and leaves a random token beside it; the
 must read the same token in its own guest dir, or the "shared" disk is a stale directory of
 another host and the migration is refused.
 
+A root disk in Ceph (a network disk both hosts open) needs no copy either: the destination
+names it (`ROOT_DISK`) with its own libvirt secret for the cephx key (`CEPH_SECRET`), the
+source checks that its guest's `vda` is that image and sends the memory only, while the
+guest's local files (console, metadata) are made anew on the destination as without shared
+storage.
+
 Each host keeps guests' files under its own instances_dir, so the definition sent to the
 destination has the destination's paths (`rewrite_paths`) and its metadata (the spec
 fingerprint, computed from the destination's image path), and no `<backingStore>` chain
@@ -34,6 +40,10 @@ GUEST_DIR = "guest_dir"
 FINGERPRINT = "fingerprint"
 NAME = "name"
 SHARED_TOKEN = "shared_token"
+#: Set by the destination when the guest's root disk is a network disk (RBD): the `pool/image`
+#: both hosts open, and the uuid of the destination's libvirt secret for its cephx key.
+ROOT_DISK = "root_disk"
+CEPH_SECRET = "ceph_secret"
 
 
 def migration_flags(options: MigrationOptions, block: bool, shared: bool) -> int:
@@ -79,7 +89,7 @@ def rewrite_definition(
     """The domain definition `xml` (from the source) as the destination must have it: file
     paths under `source_dir` moved to the target's guest dir, Kumo's metadata (the
     `<guest>` element of `metadata_ns`: name, spec fingerprint) the destination's, no
-    `<backingStore>` chains."""
+    `<backingStore>` chains, RBD disks opened with the destination's ceph secret."""
     root = ET.fromstring(xml)
     dest_dir = target.get(GUEST_DIR, source_dir)
     prefix = source_dir.rstrip("/") + "/"
@@ -91,6 +101,9 @@ def rewrite_definition(
     for disk in root.iter("disk"):
         for backing in disk.findall("backingStore"):
             disk.remove(backing)
+        secret = disk.find("auth/secret[@type='ceph']")
+        if secret is not None and CEPH_SECRET in target:  # each host has its own secret uuid
+            secret.set("uuid", target[CEPH_SECRET])
     for guest in root.iter(f"{{{metadata_ns}}}guest"):
         for key in (NAME, "spec"):
             value = target.get(FINGERPRINT if key == "spec" else key)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from kumo.agent.v1 import agent_service_pb2 as api
 from kumo.agent.v1 import agent_service_pb2_grpc as rpc
 from kumo.compute.v1 import resources_pb2 as cpb
+from kumo.drivers.compute.base import ROOT_DISK_SERIAL
 from kumo.image.v1 import resources_pb2 as ipb
 from kumo.server.api.names import check_id, parse_one
 from kumo.server.controllers import claims
@@ -88,10 +89,21 @@ def assignments(
                 nics=interfaces.nic_assignments(session, row),
                 root_volume=root_volume(
                     session, row.project_id, row.zone_id, row.boot_volume_id, volumes
-                ),
+                )
+                or root_disk(row),
             )
         )
     return result
+
+
+def root_disk(row: InstanceRow) -> api.VolumeAttachment | None:
+    """The instance's root disk in Ceph as the guest's root volume (storage/root_disks.py),
+    at the flavor's size: the agent grows the running guest's disk to it after a resize."""
+    if row.root_disk is None:
+        return None
+    return api.VolumeAttachment(
+        serial=ROOT_DISK_SERIAL, kind="rbd", path=row.root_disk, size_bytes=row.disk_gib << 30
+    )
 
 
 class AgentService(rpc.AgentServiceServicer):

@@ -14,8 +14,9 @@ pass, level-based:
 - volumes in CREATING with no unfinished operation: adopted (AVAILABLE, logged) when their
   object exists at the recorded size, else ERROR ("creation was interrupted").
 
-Image bases (`kumo-img-*`) are a cache and are left alone. Every step is idempotent, so
-several API replicas may run passes at once.
+Instance root disks (`kumo-disk-*`) are accounted by instance rows: see
+`root_disks.reconcile`. Image bases (`kumo-img-*`) are a cache and are left alone. Every
+step is idempotent, so several API replicas may run passes at once.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from kumo.server.db.models import OperationRow, SnapshotRow, VolumeRow, VolumeTy
 from kumo.server.operations.store import OperationState
 from kumo.server.runtime import Runtime
 from kumo.server.services.storage.common import VOLUMES, V
+from kumo.server.storage import root_disks
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class Report:
     removed_snapshots: list[str] = field(default_factory=list)  # pool/object@snapshot
     adopted: list[str] = field(default_factory=list)  # volume uids
     failed: list[str] = field(default_factory=list)  # volume uids marked ERROR
+    removed_root_disks: list[str] = field(default_factory=list)  # pool/object
 
 
 def _pools(session: Session) -> dict[int, set[str]]:
@@ -122,6 +125,7 @@ async def reconcile(runtime: Runtime) -> Report:
         else:
             log.warning("storage reconciler marked volume %s ERROR (create interrupted)", uid)
             report.failed.append(uid)
+    report.removed_root_disks = await root_disks.reconcile(runtime)
     return report
 
 

@@ -20,6 +20,7 @@ what it finds.
 
 from __future__ import annotations
 
+import logging
 import time
 from functools import partial
 
@@ -29,6 +30,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from kumo.compute.v1 import resources_pb2 as pb
+from kumo.drivers.errors import DriverError
 from kumo.image.v1 import resources_pb2 as ipb
 from kumo.server.controllers import claims
 from kumo.server.controllers.claims import Usage
@@ -42,12 +44,16 @@ from kumo.server.services.compute.common import INSTANCES, ComputePart, instance
 from kumo.server.services.images import image_to_proto
 from kumo.server.services.storage.attachments import release_instance
 from kumo.server.services.topology import host_state
+from kumo.server.storage import root_disks
 from kumo.topology.v1 import resources_pb2 as tpb
+
+log = logging.getLogger(__name__)
 
 BUILD = "compute.BuildInstance"
 DELETE = "compute.DeleteInstance"
 ACTION = "compute.InstanceAction"
 SNAPSHOT = "compute.SnapshotInstance"
+REBUILD = "compute.RebuildInstance"
 POLL_SECONDS = 1.0
 S = pb.Instance
 _STATE_FOR_INTENT: dict[int, int] = {
@@ -69,6 +75,7 @@ class InstanceOperations(ComputePart):
         self.runtime.handlers.register(BUILD, self._build)
         self.runtime.handlers.register(DELETE, self._delete)
         self.runtime.handlers.register(ACTION, self._converge)
+        self.runtime.handlers.register(REBUILD, self._rebuild)
         self.runtime.handlers.register(SNAPSHOT, self._snapshot, _forget_snapshot_image)
         self.runtime.project_cleanups.append(self._delete_project_instances)
 
@@ -129,6 +136,7 @@ class InstanceOperations(ComputePart):
     async def _build(self, ctx: OperationContext) -> Message:
         settings = self.runtime.config.scheduler
         uid = ctx.payload.decode()
+        await self._make_root_disk(ctx, uid)
         tried: set[str] = set()
         reason = ""
         for attempt in range(1, settings.max_build_attempts + 1):
@@ -163,6 +171,22 @@ class InstanceOperations(ComputePart):
         raise FailedPrecondition(
             f"could not build the instance: {reason}", type="BUILD_FAILED", subject=ctx.target
         )
+
+    async def _make_root_disk(self, ctx: OperationContext, uid: str) -> None:
+        """Clones the instance's root disk in Ceph, if it has one there and it is missing
+        (storage/root_disks.py). A failure fails the build and leaves the instance ERROR."""
+        row = await self._row(ctx)
+        if row.root_disk is None:
+            return
+        await ctx.checkpoint(5, "cloning the root disk from the image")
+        try:
+            await root_disks.make(self.runtime, uid, row.root_disk)
+        except (FailedPrecondition, DriverError) as error:
+            reason = f"cannot make the root disk {row.root_disk}: {error}"
+            await ctx.db.run(partial(self._fail, uid=uid, reason=reason))
+            raise FailedPrecondition(
+                f"could not build the instance: {reason}", type="BUILD_FAILED", subject=ctx.target
+            ) from error
 
     def _place(self, session: Session, uid: str, tried: set[str]) -> str:
         row = _by_uid(session, uid)
@@ -201,6 +225,7 @@ class InstanceOperations(ComputePart):
         uid = ctx.payload.decode()
         deadline = time.monotonic() + self.runtime.config.scheduler.action_timeout_seconds
         row = await ctx.db.run(lambda s: _by_uid(s, uid))
+        root_disk = row.root_disk if row is not None else None
         while row is not None and row.host_id is not None:
             await ctx.checkpoint(30, f"removing from host {row.host_id}")
             if await ctx.db.run(partial(self._host_down, host_id=row.host_id)):
@@ -208,9 +233,20 @@ class InstanceOperations(ComputePart):
             self.runtime.notifier.notify(f"host:{row.host_id}")
             if (row := await self._wait_for_report(ctx, uid, deadline)) is None:
                 raise Aborted("the host did not remove the instance in time; retry the delete")
+        if root_disk is not None:
+            await ctx.checkpoint(60, "removing the root disk")
+            await self._remove_root_disk(root_disk)
         await ctx.db.run(lambda s: self._forget(s, uid))
         self.runtime.network_changed()
         return empty_pb2.Empty()
+
+    async def _remove_root_disk(self, path: str) -> None:
+        """Removes a root disk in Ceph; one still open (a guest on a host that went down) is
+        left to the storage reconciler, which removes it once it is free."""
+        try:
+            await root_disks.remove(self.runtime, path)
+        except DriverError as error:
+            log.warning("root disk %s left to the storage reconciler: %s", path, error)
 
     def _host_down(self, session: Session, host_id: str) -> bool:
         host = session.get(HostRow, host_id)
@@ -235,8 +271,36 @@ class InstanceOperations(ComputePart):
         interfaces.delete_ports(session, row, charge_quota)
         session.delete(row)
 
+    async def _rebuild(self, ctx: OperationContext) -> Message:
+        """ACTION for a rebuild; with a root disk in Ceph (payload `uid|new|old`) the new
+        image is cloned first, the instance switched to it (its rebuild serial raised then),
+        and the old clone removed once the host runs the guest from the new one."""
+        uid, _, disks = ctx.payload.decode().partition("|")
+        if not disks:
+            return await self._converge_to(ctx, uid)
+        new, _, old = disks.partition("|")
+        row = await self._row(ctx)
+        if row.root_disk != new:  # not switched yet
+            await ctx.checkpoint(10, "cloning the new root disk from the image")
+            try:
+                await root_disks.make(self.runtime, uid, new)
+            except (FailedPrecondition, DriverError) as error:
+                raise FailedPrecondition(
+                    f"cannot make the root disk {new}: {error}",
+                    type="ACTION_FAILED",
+                    subject=ctx.target,
+                ) from error
+            await ctx.db.run(partial(_switch_root_disk, uid=uid, new=new))
+            self.notify_hosts(row.host_id)
+        result = await self._converge_to(ctx, uid)
+        await ctx.checkpoint(90, "removing the old root disk")
+        await self._remove_root_disk(old)
+        return result
+
     async def _converge(self, ctx: OperationContext) -> Message:
-        uid = ctx.payload.decode()
+        return await self._converge_to(ctx, ctx.payload.decode())
+
+    async def _converge_to(self, ctx: OperationContext, uid: str) -> Message:
         deadline = time.monotonic() + self.runtime.config.scheduler.action_timeout_seconds
         row: InstanceRow | None = await self._row(ctx)
         target = row.generation if row else 0
@@ -286,6 +350,16 @@ class InstanceOperations(ComputePart):
             row = await self._wait_for_report(ctx, uid, deadline)
         await ctx.db.run(partial(_image_failed, project_id, image_id, "no snapshot in time"))
         raise Aborted("the host did not save the snapshot in time")
+
+
+def _switch_root_disk(session: Session, uid: str, new: str) -> None:
+    """Points the instance at its new root disk and asks its host to rebuild onto it."""
+    row = _by_uid(session, uid)
+    if row is not None and row.root_disk != new:
+        row.root_disk = new
+        row.rebuild_serial += 1
+        row.generation += 1
+        row.version += 1
 
 
 def _image_failed(project_id: str, image_id: str, reason: str, session: Session) -> None:

@@ -55,12 +55,14 @@ from kumo.server.services.compute.instance_operations import (
     ACTION,
     BUILD,
     DELETE,
+    REBUILD,
     SNAPSHOT,
     InstanceOperations,
 )
 from kumo.server.services.identity.common import PROJECTS, require_active
 from kumo.server.services.images import IMAGES, visible_image
 from kumo.server.services.storage.attachments import attach_boot_volume
+from kumo.server.storage import root_disks
 
 MAX_USER_DATA = 64 << 10
 MAX_STOP_TIMEOUT = 3600
@@ -238,6 +240,8 @@ class InstanceMethods(InstanceOperations):
                 row.boot_volume_id = attach_boot_volume(
                     session, project_id, zone_id, row.id, spec.boot_volume, "instance.boot_volume"
                 )
+            elif (pool := self.runtime.config.storage.rbd_root_pool) is not None:
+                row.root_disk = root_disks.first_name(pool, row.uid)  # the BUILD clones it
             interfaces.create_ports(
                 session,
                 caller,
@@ -467,13 +471,17 @@ class InstanceMethods(InstanceOperations):
                 )
             image_id = (image_row.project_id, image_row.id)
 
-        def rebuild(row: InstanceRow) -> None:
+        def rebuild(row: InstanceRow) -> bytes | None:
             _not_from_volume(row, "rebuild it")
             if image_id is not None:
                 row.image_project_id, row.image_id = image_id
+            if row.root_disk is not None:  # the operation clones the new image, then rebuilds
+                new = root_disks.next_name(row.root_disk, row.uid, row.rebuild_serial + 1)
+                return f"{row.uid}|{new}|{row.root_disk}".encode()
             row.rebuild_serial += 1
+            return None
 
-        return await self._action(request, "RebuildInstance", rebuild)
+        return await self._action(request, "RebuildInstance", rebuild, kind=REBUILD)
 
     async def SnapshotInstance(
         self, request: api.SnapshotInstanceRequest, context: Context
