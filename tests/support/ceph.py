@@ -11,6 +11,7 @@ started and removes the dir. No mgr: RBD does not need one.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -89,6 +90,11 @@ class CephCluster:
     def ceph(self, *args: str) -> str:
         """Runs the `ceph` CLI as client.admin; RuntimeError on failure."""
         return self._run("ceph", "-c", str(self.conf), "--connect-timeout", "20", *args)
+
+    def used_bytes(self, pool: str, image: str) -> int:
+        """What the RBD image itself holds (`rbd du`: its own objects, not its parent's)."""
+        out = self._run("rbd", "-c", str(self.conf), "du", "--format", "json", f"{pool}/{image}")
+        return sum(int(entry["used_size"]) for entry in json.loads(out)["images"])
 
     def _write_conf(self, fsid: str) -> None:
         root = self.root

@@ -117,8 +117,9 @@ class InstanceOperations(ComputePart):
             if host:
                 self.runtime.notifier.notify(f"host:{host}")
 
-    async def _row(self, ctx: OperationContext) -> InstanceRow:
-        row = await ctx.db.run(lambda s: _by_uid(s, ctx.payload.decode()))
+    async def _row(self, ctx: OperationContext, uid: str | None = None) -> InstanceRow:
+        """The row of the operation's instance (`uid`, by default the payload)."""
+        row = await ctx.db.run(lambda s: _by_uid(s, uid or ctx.payload.decode()))
         if row is None:
             raise NotFound(INSTANCES.type_name, ctx.target)
         return row
@@ -175,7 +176,7 @@ class InstanceOperations(ComputePart):
     async def _make_root_disk(self, ctx: OperationContext, uid: str) -> None:
         """Clones the instance's root disk in Ceph, if it has one there and it is missing
         (storage/root_disks.py). A failure fails the build and leaves the instance ERROR."""
-        row = await self._row(ctx)
+        row = await self._row(ctx, uid)
         if row.root_disk is None:
             return
         await ctx.checkpoint(5, "cloning the root disk from the image")
@@ -279,7 +280,7 @@ class InstanceOperations(ComputePart):
         if not disks:
             return await self._converge_to(ctx, uid)
         new, _, old = disks.partition("|")
-        row = await self._row(ctx)
+        row = await self._row(ctx, uid)
         if row.root_disk != new:  # not switched yet
             await ctx.checkpoint(10, "cloning the new root disk from the image")
             try:
@@ -302,7 +303,7 @@ class InstanceOperations(ComputePart):
 
     async def _converge_to(self, ctx: OperationContext, uid: str) -> Message:
         deadline = time.monotonic() + self.runtime.config.scheduler.action_timeout_seconds
-        row: InstanceRow | None = await self._row(ctx)
+        row: InstanceRow | None = await self._row(ctx, uid)
         target = row.generation if row else 0
         while row is not None:
             if row.deleting:
