@@ -9,7 +9,9 @@ import libvirt
 
 from kumo.drivers.compute.base import MigrationOptions
 from kumo.drivers.compute.libvirt import METADATA_NS
+from kumo.drivers.compute.libvirt_disks import network_root
 from kumo.drivers.compute.libvirt_migration import (
+    CEPH_SECRET,
     FINGERPRINT,
     GUEST_DIR,
     NAME,
@@ -49,6 +51,30 @@ def test_rewrite_definition_moves_paths_and_metadata() -> None:
     assert root.findtext("metadata/kumo:guest/kumo:spec", namespaces=ns) == "new-fp"
     assert root.findtext("metadata/kumo:guest/kumo:name", namespaces=ns) == "new-name"
     assert root.findtext("metadata/kumo:guest/kumo:uid", namespaces=ns) == "u1"
+
+
+NETWORK_ROOT_XML = """<domain type='qemu'><name>kumo-u2</name><devices>
+  <disk type='network' device='disk'>
+    <source protocol='rbd' name='vms/kumo-disk-u2'><host name='10.0.0.1' port='3300'/></source>
+    <auth username='kumo'><secret type='ceph' uuid='source-uuid'/></auth>
+    <target dev='vda' bus='virtio'/><serial>kumo-root</serial>
+  </disk>
+  <disk type='network' device='disk'>
+    <source protocol='rbd' name='volumes/kumo-vol-v1'/>
+    <auth username='kumo'><secret type='ceph' uuid='source-uuid'/></auth>
+    <target dev='vdb' bus='virtio'/>
+  </disk>
+</devices></domain>"""
+
+
+def test_network_root_disks_are_found_and_get_the_destinations_secret() -> None:
+    assert network_root(NETWORK_ROOT_XML) == "vms/kumo-disk-u2"
+    assert network_root(SOURCE_XML) is None  # a file root disk is not shared by itself
+    target = {GUEST_DIR: "/dst/u2", CEPH_SECRET: "dest-uuid"}
+    root = ET.fromstring(rewrite_definition(NETWORK_ROOT_XML, "/src/u2", target, METADATA_NS))
+    assert [s.get("uuid") for s in root.iter("secret")] == ["dest-uuid", "dest-uuid"]
+    unchanged = ET.fromstring(rewrite_definition(NETWORK_ROOT_XML, "/src/u2", {}, METADATA_NS))
+    assert [s.get("uuid") for s in unchanged.iter("secret")] == ["source-uuid"] * 2
 
 
 def test_flags_and_params() -> None:

@@ -759,8 +759,8 @@ class LibvirtDriver(ComputeDriver):
             tmp = dest.parent / f".{dest.name}.{uuidlib.uuid4().hex[:8]}.tmp"
             try:
                 state = self._dom_state(dom, uid)
-                on_network = _network_root(self._call(uid, "read definition", dom.XMLDesc))
-                if on_network is not None:  # no file to copy: QEMU reads it (backup job)
+                definition = self._call(uid, "read definition", dom.XMLDesc)
+                if libvirt_disks.network_root(definition) is not None:  # QEMU reads it
                     self._backup_network_root(dom, uid, tmp, state)
                 elif state in _ACTIVE and not self._backup(dom, uid, tmp):
                     self._copy_paused(dom, uid, disk, tmp, state)
@@ -933,7 +933,7 @@ class LibvirtDriver(ComputeDriver):
                 "read definition",
                 lambda: dom.XMLDesc(_MIGRATABLE | libvirt.VIR_DOMAIN_XML_INACTIVE),
             )
-            if root_disk is not None and _network_root(live) != root_disk:
+            if root_disk is not None and libvirt_disks.network_root(live) != root_disk:
                 raise MigrationFailed(
                     uid=uid, reason=f"the destination opens {root_disk}, not this guest's root"
                 )
@@ -1116,18 +1116,6 @@ class LibvirtDriver(ComputeDriver):
 
     def close(self) -> None:
         self._drop_connection()
-
-
-def _network_root(domain_xml: str) -> str | None:
-    """The `pool/image` of the domain's root disk (`vda`) when QEMU opens it over the network
-    (RBD), else None."""
-    for disk in ET.fromstring(domain_xml).iterfind("./devices/disk"):
-        target, source = disk.find("target"), disk.find("source")
-        if target is not None and target.get("dev") == "vda":
-            if disk.get("type") == "network" and source is not None:
-                return source.get("name")
-            return None
-    return None
 
 
 def _version(number: int) -> str:

@@ -199,3 +199,15 @@ def with_root_volume(domain_xml: str, root: str) -> str:
             devices.remove(disk)
     devices.insert(0, ET.fromstring(root))
     return ET.tostring(domain, encoding="unicode")
+
+
+def network_root(domain_xml: str) -> str | None:
+    """The `pool/image` of the domain's root disk (`vda`) when QEMU opens it over the network
+    (RBD), else None."""
+    for disk in ET.fromstring(domain_xml).iterfind("./devices/disk"):
+        target, source = disk.find("target"), disk.find("source")
+        if target is not None and target.get("dev") == "vda":
+            if disk.get("type") == "network" and source is not None:
+                return source.get("name")
+            return None
+    return None
