@@ -11,6 +11,7 @@ storage reconciler removes clones nobody records.
 from __future__ import annotations
 
 import logging
+import secrets
 import tempfile
 import time
 import uuid
@@ -37,11 +38,14 @@ from kumo.image.v1 import resources_pb2 as ipb
 from kumo.server.storage.reconciler import reconcile
 from tests.conftest import make_config
 from tests.integration.test_compute_lifecycle import console_until
+from tests.integration.test_compute_migration import metadata, progress_of
+from tests.integration.test_compute_migration_libvirt import last_tick, wait_long
 from tests.integration.test_compute_resources import make_flavor
 from tests.support.agent import AgentThread
-from tests.support.ceph import CephCluster
+from tests.support.ceph import CephCluster, ceph_missing
 from tests.support.cloud import ADMIN_PASSWORD, Stubs, make_tenant, sign_in, unique
 from tests.support.images import upload_image
+from tests.support.multihost import HostCluster, multihost_unavailable_reason
 from tests.support.server import ServerThread
 from tests.support.storage import succeed, wait
 from tests.support.topology import make_site
@@ -241,3 +245,130 @@ def test_reconciler_removes_root_disks_nobody_records(
     assert _root_disks(world, instance.uid) == []
     again = world.server.call(reconcile(world.server.server.runtime))
     assert again.removed_root_disks == []
+
+
+@dataclass
+class CephHosts:
+    hosts: HostCluster
+    ceph: CephCluster
+
+
+@pytest.fixture(scope="module")
+def ceph_hosts() -> Iterator[CephHosts]:
+    """Two libvirt hosts (network namespaces on a bridge of a subnet of their own, which has
+    an address in the root namespace) and a Ceph cluster listening on that address, so the
+    hosts' QEMU processes reach it: shared storage for live migration."""
+    for reason in (multihost_unavailable_reason(), ceph_missing()):
+        if reason is not None:
+            pytest.skip(reason)
+    subnet = f"10.215.{secrets.randbelow(250) + 1}.0/24"
+    hosts = HostCluster(2, subnet=subnet, gateway=True)
+    hosts.start()
+    cluster = CephCluster(address=hosts.gateway or "")
+    try:
+        cluster.start()
+        yield CephHosts(hosts, cluster)
+    finally:
+        cluster.stop()
+        hosts.stop()
+
+
+def test_live_migration_keeps_the_root_disk_in_ceph(
+    ceph_hosts: CephHosts, guest_image: Path
+) -> None:
+    """MigrateInstance of a guest whose root disk is in Ceph moves its memory only: the
+    destination opens the same clone (no block copy), the guest goes on counting."""
+    ceph, pool = ceph_hosts.ceph, unique("kumo-vms")
+    ceph.create_pool(pool)
+    rbd = {"conf": str(ceph.conf), "user": ceph.user, "keyring": str(ceph.user_keyring)}
+    config = make_config(
+        f"sqlite:///{tempfile.mkdtemp(prefix='kumo-db-')}/kumo.db",
+        storage={"rbd": rbd, "root_disks": "rbd", "root_disk_pool": pool},
+    )
+    server = ServerThread(config)
+    channel = grpc.insecure_channel(server.address)
+    volumes = VolumesConfig(
+        rbd_conf=str(ceph.conf), rbd_user=ceph.user, rbd_keyring=str(ceph.user_keyring)
+    )
+    agents: list[AgentThread] = []
+    drivers: dict[str, LibvirtDriver] = {}
+    try:
+        admin = Stubs(channel, sign_in(channel, "admin", ADMIN_PASSWORD, "admin"))
+        site = make_site(admin)
+        hosts = {}
+        for host in ceph_hosts.hosts.hosts:
+            name = unique(host.name)
+            drivers[name] = LibvirtDriver(
+                uri=host.uri, instances_dir=host.instances_dir, migration_uri=host.migration_uri
+            )
+            agents.append(
+                AgentThread(
+                    server.address,
+                    admin.token or "",
+                    name,
+                    site.rack,
+                    drivers[name],
+                    volumes=volumes,
+                )
+            )
+            hosts[name] = host
+        tenant = make_tenant(admin.channel, admin, "m")
+        member = tenant.stubs["member"]
+        compute = crpc.ComputeServiceStub(member.channel)
+        image = upload_image(member, tenant.name, guest_image.read_bytes(), min_ram_mib=128)
+        parent = f"{tenant.name}/zones/{site.zone}"
+        created = succeed(
+            member,
+            compute.CreateInstance(
+                capi.CreateInstanceRequest(
+                    parent=parent,
+                    instance_id="mover",
+                    instance=cpb.Instance(flavor=make_flavor(admin, 1, 128, 1), image=image),
+                )
+            ),
+        )
+        instance = cpb.Instance()
+        created.response.Unpack(instance)
+        console_until(compute, instance.name, "tick 3", timeout=120)
+        source = instance.host.removeprefix("hosts/")
+        (destination,) = set(hosts) - {source}
+        disk = f"{pool}/kumo-disk-{instance.uid}"
+        assert _vda_source(hosts[source].uri, instance.uid) == disk
+        before = last_tick(member, instance.name)
+
+        op = crpc.ComputeServiceStub(admin.channel).MigrateInstance(
+            capi.MigrateInstanceRequest(name=instance.name)
+        )
+        done = wait_long(admin, op)
+        assert not done.HasField("error"), done.error
+        moved = cpb.Instance()
+        done.response.Unpack(moved)
+        assert (moved.host, moved.state) == (f"hosts/{destination}", cpb.Instance.STATE_RUNNING)
+        progress = progress_of(metadata(admin, op.name))
+        print(
+            f"\nRBD-rooted live migration: downtime {progress.downtime_ms:.0f} ms, total "
+            f"{progress.total_ms:.0f} ms, disk copied {progress.disk_processed_bytes} bytes"
+        )
+        assert progress.memory_processed_bytes > 0
+        assert progress.disk_total_bytes == progress.disk_processed_bytes == 0  # no block copy
+        assert _vda_source(hosts[destination].uri, instance.uid) == disk
+        deadline = time.monotonic() + 60
+        while last_tick(member, instance.name) < before + 5 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert last_tick(member, instance.name) >= before + 5
+
+        succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=instance.name)))
+        inspect = RbdDriver(conf=str(ceph.conf), user="admin")
+        try:
+            assert f"kumo-disk-{instance.uid}" not in inspect.list_volumes(pool)
+        finally:
+            inspect.close()
+    finally:
+        for agent in agents:
+            agent.stop()
+        for driver in drivers.values():
+            driver.close()
+        for host in ceph_hosts.hosts.hosts:
+            host.daemon.destroy_all_domains()
+        channel.close()
+        server.stop()

@@ -63,6 +63,9 @@ class CephCluster:
 
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="kumo-ceph-")))
     port: int = 0
+    #: Where the mon and the OSD listen (another local address, e.g. a test bridge's, lets
+    #: guests in network namespaces reach the cluster).
+    address: str = "127.0.0.1"
     user: str = "kumo"
     key: str = ""
     pids: list[int] = field(default_factory=list)
@@ -101,8 +104,8 @@ class CephCluster:
         self.conf.write_text(
             f"""[global]
 fsid = {fsid}
-mon host = v2:127.0.0.1:{self.port}
-public addr = 127.0.0.1
+mon host = v2:{self.address}:{self.port}
+public addr = {self.address}
 ms bind port min = {self.port + 1}
 ms bind port max = {self.port + 99}
 auth cluster required = cephx
@@ -162,7 +165,7 @@ osd memory target = 939524096
         self._run("ceph-authtool", str(mon_keyring), "--import-keyring", str(self.admin_keyring))
         monmap = self.root / "monmap"
         self._run(
-            "monmaptool", "--create", "--addv", "a", f"[v2:127.0.0.1:{self.port}]",
+            "monmaptool", "--create", "--addv", "a", f"[v2:{self.address}:{self.port}]",
             "--fsid", fsid, str(monmap),
         )  # fmt: skip
         conf = str(self.conf)

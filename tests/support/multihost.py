@@ -109,7 +109,12 @@ class HostCluster:
     both are idempotent. Usable as a context manager."""
 
     def __init__(
-        self, count: int = 2, *, subnet: str = DEFAULT_SUBNET, directory: Path | None = None
+        self,
+        count: int = 2,
+        *,
+        subnet: str = DEFAULT_SUBNET,
+        directory: Path | None = None,
+        gateway: bool = False,
     ) -> None:
         network = ipaddress.ip_network(subnet)
         if count < 1 or count > network.num_addresses - 3:
@@ -120,6 +125,10 @@ class HostCluster:
         self.temporary = directory is None
         self.dir = directory or Path(tempfile.mkdtemp(prefix=f"kumo-hosts-{self.tag}-"))
         addresses = list(network.hosts())
+        #: With `gateway`, the bridge's own address in the root namespace (the subnet's
+        #: first): the hosts (their guests' QEMU) reach services of the machine there, such
+        #: as a test Ceph cluster. Give such a cluster a subnet of its own.
+        self.gateway = str(addresses[0]) if gateway else None
         self.hosts: list[Host] = []
         for index in range(1, count + 1):
             address = str(addresses[index])  # .1 stays free (a gateway, if one is ever added)
@@ -188,6 +197,8 @@ class HostCluster:
         _ip("link", "add", self.bridge, "type", "bridge")
         self._plumbed.append(("link", self.bridge))
         _ip("link", "set", self.bridge, "up")
+        if self.gateway is not None:
+            _ip("addr", "add", f"{self.gateway}/{self.prefix}", "dev", self.bridge)
         for index, host in enumerate(self.hosts, start=1):
             outer, inner = f"kv{self.tag}h{index}", f"kv{self.tag}g{index}"
             _ip("netns", "add", host.netns)
