@@ -29,7 +29,13 @@ from typing import Any
 
 import pytest
 
-from kumo.drivers.compute.base import ComputeDriver, GuestSpec, GuestState, HostInfo
+from kumo.drivers.compute.base import (
+    ROOT_DISK_SERIAL,
+    ComputeDriver,
+    GuestSpec,
+    GuestState,
+    HostInfo,
+)
 from kumo.drivers.compute.fake import FakeDriver
 from kumo.drivers.compute.libvirtd import LibvirtDaemon
 from kumo.drivers.compute.loader import (
@@ -301,6 +307,26 @@ def test_spawn_with_a_root_volume_boots_from_it(harness: Harness) -> None:
     d.destroy(spec.uid)
     assert harness.leftovers(spec.uid) == []
     assert volume.exists()
+
+
+def test_a_root_disk_made_elsewhere_is_the_root_not_a_volume(harness: Harness) -> None:
+    """A root disk the control plane made (`root_volume` with ROOT_DISK_SERIAL, a clone in
+    Ceph in production, a local copy of the image here): the guest boots from it, it is not
+    listed as a volume (the agent never unplugs it), and it can grow by its serial."""
+    d = harness.driver
+    disk = harness.workdir / f"root-{uuid.uuid4().hex[:8]}.qcow2"
+    subprocess.run(
+        ["qemu-img", "convert", "-O", "qcow2", str(harness.image), str(disk)], check=True
+    )
+    root = VolumeDisk(serial=ROOT_DISK_SERIAL, source=DiskSource("file", str(disk), "qcow2"))
+    spec = harness.spec(root_volume=root)
+    d.spawn(spec)
+    assert harness.wait_boots(spec.uid, 1)[0][0] == "alpha-guest"
+    assert ROOT_DISK_SERIAL not in d.attached_volumes(spec.uid)
+    d.resize_volume(spec.uid, ROOT_DISK_SERIAL, 2 << 30)
+    d.destroy(spec.uid)
+    assert harness.leftovers(spec.uid) == []
+    assert disk.exists()
 
 
 def test_raw_image_and_snapshot_content(harness: Harness) -> None:

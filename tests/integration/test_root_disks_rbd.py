@@ -180,6 +180,19 @@ def test_instance_boots_from_a_clone_of_the_image_and_leaves_nothing_behind(
         saved = ipb.Image()
         snapshot.response.Unpack(saved)
         assert saved.state == ipb.Image.STATE_ACTIVE and saved.size_bytes > 0, saved
+        # stopped, the guest is started paused for the backup job, then powered off again
+        succeed(world.member, compute.StopInstance(capi.StopInstanceRequest(name=name)))
+        stopped = succeed(
+            world.member,
+            compute.SnapshotInstance(capi.SnapshotInstanceRequest(name=name, image_id="cold")),
+        )
+        cold = ipb.Image()
+        stopped.response.Unpack(cold)
+        assert cold.state == ipb.Image.STATE_ACTIVE and cold.size_bytes > 0, cold
+        state = compute.GetInstance(capi.GetInstanceRequest(name=name)).state
+        assert state == cpb.Instance.STATE_STOPPED
+        succeed(world.member, compute.StartInstance(capi.StartInstanceRequest(name=name)))
+        assert console_until(compute, name, BOOTED, 2, 120).contents.count(BOOTED) >= 2
 
         bigger = make_flavor(world.admin, 1, 128, 2)
         succeed(
@@ -187,14 +200,14 @@ def test_instance_boots_from_a_clone_of_the_image_and_leaves_nothing_behind(
             compute.ResizeInstance(capi.ResizeInstanceRequest(name=name, flavor=bigger)),
         )
         assert world.inspect.volume_info(world.pool, disk).size_bytes == 2 * GiB
-        assert console_until(compute, name, BOOTED, 2, 120).contents.count(BOOTED) >= 2
+        assert console_until(compute, name, BOOTED, 3, 120).contents.count(BOOTED) >= 3
 
         succeed(world.member, compute.RebuildInstance(capi.RebuildInstanceRequest(name=name)))
         assert _root_disks(world, uid) == [f"{disk}-1"]
         rebuilt = world.inspect.volume_info(world.pool, f"{disk}-1")
         assert rebuilt.parent is not None and rebuilt.size_bytes == 2 * GiB
         assert _vda_source(libvirtd.uri, uid) == f"{world.pool}/{disk}-1"
-        assert console_until(compute, name, BOOTED, 3, 120).contents.count(BOOTED) >= 3
+        assert console_until(compute, name, BOOTED, 4, 120).contents.count(BOOTED) >= 4
 
         succeed(world.member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)))
         assert _root_disks(world, uid) == []
