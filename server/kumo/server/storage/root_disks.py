@@ -9,7 +9,7 @@ then a clone of it grown to the flavor's disk, without copying data. The assignm
 to the host's agent as the guest's `root_volume` (serial `ROOT_DISK_SERIAL`, like every root
 disk), which the host opens with its own cephx configuration as it opens a boot volume.
 DeleteInstance removes it once the host has let the guest go, before the row goes.
-RebuildInstance clones the new image under the next name (`...-<rebuild serial>`), switches
+RebuildInstance clones the new image under a new name (`...-<random>`), switches
 the row to it, and removes the old clone once the guest runs from the new one.
 
 Quota: a root disk is the instance's disk (its flavor's), not a volume: it charges no
@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,10 +59,11 @@ def first_name(pool: str, instance_uid: str) -> str:
     return f"{pool}/{PREFIX}{instance_uid}"
 
 
-def next_name(current: str, instance_uid: str, rebuild_serial: int) -> str:
-    """The root disk a rebuild makes beside `current` (same pool)."""
+def next_name(current: str, instance_uid: str) -> str:
+    """A root disk for a rebuild to make beside `current` (same pool), its own even when
+    rebuilds overlap (the last to switch wins; the reconciler removes the others' clones)."""
     pool = current.partition("/")[0]
-    return f"{pool}/{PREFIX}{instance_uid}-{rebuild_serial}"
+    return f"{pool}/{PREFIX}{instance_uid}-{uuid.uuid4().hex[:8]}"
 
 
 def _split(path: str) -> tuple[str, str]:

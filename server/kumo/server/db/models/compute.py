@@ -89,7 +89,7 @@ class InstanceRow(ResourceColumns, Base):
     requested_host_id: Mapped[str | None] = mapped_column(String(63), default=None)
     # boot from volume: the id of the root volume (same project and zone), attached to it
     boot_volume_id: Mapped[str | None] = mapped_column(String(63), default=None)
-    # a root disk in Ceph (storage.root_disks = "rbd"): `pool/kumo-disk-<uid>[-<n>]`, recorded
+    # a root disk in Ceph (storage.root_disks = "rbd"): `pool/kumo-disk-<uid>[-<hex>]`, recorded
     # before the clone is made (storage/root_disks.py); None: a local overlay on the host
     root_disk: Mapped[str | None] = mapped_column(String(255), default=None)
     user_data: Mapped[bytes] = mapped_column(LargeBinary, default=b"")

@@ -476,7 +476,7 @@ class InstanceMethods(InstanceOperations):
             if image_id is not None:
                 row.image_project_id, row.image_id = image_id
             if row.root_disk is not None:  # the operation clones the new image, then rebuilds
-                new = root_disks.next_name(row.root_disk, row.uid, row.rebuild_serial + 1)
+                new = root_disks.next_name(row.root_disk, row.uid)
                 return f"{row.uid}|{new}|{row.root_disk}".encode()
             row.rebuild_serial += 1
             return None
