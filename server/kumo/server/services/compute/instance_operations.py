@@ -278,7 +278,7 @@ class InstanceOperations(ComputePart):
         and the old clone removed once the host runs the guest from the new one."""
         uid, _, disks = ctx.payload.decode().partition("|")
         if not disks:
-            return await self._converge_to(ctx, uid)
+            return await self.settle(ctx, uid)
         new, _, old = disks.partition("|")
         row = await self._row(ctx, uid)
         if row.root_disk != new:  # not switched yet
@@ -293,17 +293,21 @@ class InstanceOperations(ComputePart):
                 ) from error
             await ctx.db.run(partial(_switch_root_disk, uid=uid, new=new))
             self.notify_hosts(row.host_id)
-        result = await self._converge_to(ctx, uid)
+        result = await self.settle(ctx, uid)
         await ctx.checkpoint(90, "removing the old root disk")
         await self._remove_root_disk(old)
         return result
 
     async def _converge(self, ctx: OperationContext) -> Message:
-        return await self._converge_to(ctx, ctx.payload.decode())
+        return await self.settle(ctx, ctx.payload.decode())
 
-    async def _converge_to(self, ctx: OperationContext, uid: str) -> Message:
+    async def settle(self, ctx: OperationContext, uid: str) -> Message:
+        """Waits (up to the action timeout) until the host has seen the instance's latest
+        change and reports it in the state its power intent asks for, with every serial
+        carried out; returns the instance. Raises FailedPrecondition (the host reported an
+        error), Aborted (deleted meanwhile, or the timeout), NotFound."""
         deadline = time.monotonic() + self.runtime.config.scheduler.action_timeout_seconds
-        row: InstanceRow | None = await self._row(ctx, uid)
+        row: InstanceRow | None = await ctx.db.run(lambda s: _by_uid(s, uid))
         target = row.generation if row else 0
         while row is not None:
             if row.deleting:
