@@ -32,6 +32,7 @@ from kumo.drivers.compute.libvirt import LibvirtDriver
 from kumo.drivers.compute.libvirtd import LibvirtDaemon
 from kumo.drivers.storage.base import SnapshotRef, image_base_name
 from kumo.drivers.storage.rbd import RbdDriver
+from kumo.identity.v1 import identity_service_pb2 as iapi_identity
 from kumo.image.v1 import image_service_pb2 as iapi
 from kumo.image.v1 import image_service_pb2_grpc as irpc
 from kumo.image.v1 import resources_pb2 as ipb
@@ -220,10 +221,11 @@ def test_instance_boots_from_a_clone_of_the_image_and_leaves_nothing_behind(
 def test_reconciler_removes_root_disks_nobody_records(
     world: World, guest_image: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A build with no host still makes its clone (the row is written first) and its delete
-    removes it; a clone of no instance (a row lost) and an old clone of an instance with no
-    operation in flight (a rebuild interrupted) are removed by the storage reconciler, with a
-    warning; the clones instances record are kept."""
+    """A build with no host still makes its clone (the row is written first; it counts as the
+    instance's disk, not as a volume) and its delete removes it; a clone of no instance (a
+    row lost) and an old clone of an instance with no operation in flight (a rebuild
+    interrupted) are removed by the storage reconciler, with a warning; the clones instances
+    record are kept."""
     compute = world.compute
     name = f"{world.parent}/instances/no-host"
     create = compute.CreateInstance(
@@ -239,6 +241,14 @@ def test_reconciler_removes_root_disks_nobody_records(
     assert instance.state == cpb.Instance.STATE_ERROR
     recorded = f"kumo-disk-{instance.uid}"
     assert _root_disks(world, instance.uid) == [recorded]
+    project = "/".join(world.parent.split("/")[:2])
+    quota = world.admin.identity.GetQuota(iapi_identity.GetQuotaRequest(name=f"{project}/quota"))
+    in_use = {limit.resource: limit.in_use for limit in quota.limits}
+    assert (in_use["instances"], in_use["volumes"], in_use["gigabytes"]) == (
+        1,
+        0,
+        0,
+    )  # not Cinder's
 
     base = world.inspect.ensure_image_base(
         world.pool, world.image_uid, guest_image, "qcow2"
