@@ -236,9 +236,15 @@ class InstanceOperations(ComputePart):
         session.delete(row)
 
     async def _converge(self, ctx: OperationContext) -> Message:
-        uid = ctx.payload.decode()
+        return await self.settle(ctx, ctx.payload.decode())
+
+    async def settle(self, ctx: OperationContext, uid: str) -> Message:
+        """Waits (up to the action timeout) until the host has seen the instance's latest
+        change and reports it in the state its power intent asks for, with every serial
+        carried out; returns the instance. Raises FailedPrecondition (the host reported an
+        error), Aborted (deleted meanwhile, or the timeout), NotFound."""
         deadline = time.monotonic() + self.runtime.config.scheduler.action_timeout_seconds
-        row: InstanceRow | None = await self._row(ctx)
+        row: InstanceRow | None = await ctx.db.run(lambda s: _by_uid(s, uid))
         target = row.generation if row else 0
         while row is not None:
             if row.deleting:
