@@ -20,6 +20,7 @@ from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.drivers.compute.base import GuestState
 from kumo.drivers.compute.fake import FakeDriver
 from kumo.drivers.errors import ImageError
+from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.topology.v1 import resources_pb2 as tpb
 from kumo.topology.v1 import topology_service_pb2 as tapi
 from kumo.type.v1 import operation_metadata_pb2
@@ -75,6 +76,11 @@ def cell(api: ServerThread, admin: Stubs, tenant: Tenant) -> Iterator[Cell]:
 def allocated(admin: Stubs, host: str) -> int:
     name = host if host.startswith("hosts/") else f"hosts/{host}"
     return int(admin.topology.GetHost(tapi.GetHostRequest(name=name)).allocated.memory_mib)
+
+
+def ram_in_use(admin: Stubs, project: str) -> int:
+    quota = admin.identity.GetQuota(iapi.GetQuotaRequest(name=f"{project}/quota"))
+    return next(int(q.in_use) for q in quota.limits if q.resource == "ram_mib")
 
 
 def metadata(stubs: Stubs, name: str) -> operation_metadata_pb2.OperationMetadata:
@@ -286,6 +292,7 @@ def test_resize_moves_to_another_host_when_its_own_is_full(
         admin, cell, "filler", requested_host=f"hosts/{busy}", flavor=make_flavor(admin, 1, 512, 1)
     )
     bigger = make_flavor(admin, 1, 768, 2)
+    ram_before = ram_in_use(admin, tenant.name)
 
     cell.driver(other).fail_next("prepare_incoming", ImageError(path="x", reason="broken"))
     failed = wait(
@@ -298,6 +305,7 @@ def test_resize_moves_to_another_host_when_its_own_is_full(
     same = compute(member).GetInstance(capi.GetInstanceRequest(name=instance.name))
     assert (same.host, same.flavor, same.state) == (instance.host, cell.flavor, S.STATE_RUNNING)
     assert (allocated(admin, busy), allocated(admin, other)) == (768, 0)
+    assert ram_in_use(admin, tenant.name) == ram_before  # the failed move refunded it
 
     op = compute(member).ResizeInstance(
         capi.ResizeInstanceRequest(name=instance.name, flavor=bigger)
@@ -310,6 +318,7 @@ def test_resize_moves_to_another_host_when_its_own_is_full(
     assert cell.driver(other).spec_of(instance.uid).memory_mib == 768
     assert cell.driver(other).state(instance.uid) == GuestState.RUNNING
     assert (allocated(admin, busy), allocated(admin, other)) == (512, 768)
+    assert ram_in_use(admin, tenant.name) == ram_before + 512
 
     wait(
         member,
