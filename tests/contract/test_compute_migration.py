@@ -63,6 +63,7 @@ class Pair:
     kill: Callable[[int], None]  # host i's hypervisor dies
     revive: Callable[[int], None]  # and comes back
     leftovers: Callable[[int, str], list[str]]  # what host i holds of guest uid
+    disk: Callable[[int, str], Path] | None = None  # host i's root disk file of guest uid
     uids: list[str] = field(default_factory=list)
 
     def spec(self) -> GuestSpec:
@@ -161,7 +162,12 @@ def _libvirt_pair(request: pytest.FixtureRequest, workdir: Path) -> Pair:
             conn.close()
         return found
 
-    return Pair("libvirt", (drivers[0], drivers[1]), image, 60.0, True, kill, revive, leftovers)
+    def disk(host: int, uid: str) -> Path:
+        return hosts[host].instances_dir / uid / "disk.qcow2"
+
+    return Pair(
+        "libvirt", (drivers[0], drivers[1]), image, 60.0, True, kill, revive, leftovers, disk
+    )
 
 
 PAIRS: dict[str, Callable[[pytest.FixtureRequest, Path], Pair]] = {
@@ -285,6 +291,68 @@ def test_live_migration_there_and_back(pair: Pair) -> None:
         assert pair.wait_tick_after(0, uid, before) > before
     source.destroy(uid)
     assert pair.leftovers(0, uid) == []
+
+
+def _qemu_io(disk: Path, command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["qemu-io", "-f", "qcow2", "-c", command, str(disk)], capture_output=True, text=True
+    )
+
+
+def test_cold_migration_there_and_back(pair: Pair) -> None:
+    """A stopped guest moves with its disk; it arrives paused before its first instruction:
+    resume boots it there, stop powers it off at once."""
+    spec = pair.running_guest(0)
+    uid = spec.uid
+    source, dest = pair.drivers
+    with pytest.raises(InvalidGuestState):
+        source.migrate_cold(uid, dest.prepare_incoming(spec))  # running: stop it first
+    source.stop(uid, timeout_seconds=0)
+    if pair.disk is not None:  # a mark written past the image's data must travel with the disk
+        assert _qemu_io(pair.disk(0, uid), "write -P 0x5a 1000M 64k").returncode == 0
+    samples: list[MigrationProgress] = []
+    result = source.migrate_cold(uid, dest.prepare_incoming(spec), None, samples.append)
+    assert result.total_ms > 0
+    assert source.state(uid) == GuestState.ABSENT and pair.leftovers(0, uid) == []
+    assert dest.state(uid) == GuestState.PAUSED
+    with pytest.raises(InvalidGuestState):
+        dest.cleanup_incoming(uid)  # it arrived: only destroy removes it
+    booted_before = len(BOOT.findall(pair.console(1, uid)))
+    dest.resume(uid)  # its first instruction: a boot
+    deadline = time.monotonic() + pair.boot_timeout
+    while len(BOOT.findall(pair.console(1, uid))) <= booted_before:
+        assert time.monotonic() < deadline, pair.console(1, uid)[-400:]
+        time.sleep(0.2)
+    dest.stop(uid, timeout_seconds=0)
+    if pair.disk is not None:
+        check = _qemu_io(pair.disk(1, uid), "read -P 0x5a 1000M 64k")
+        assert check.returncode == 0 and "Pattern verification failed" not in check.stdout
+
+    dest.migrate_cold(uid, source.prepare_incoming(spec))
+    assert source.state(uid) == GuestState.PAUSED and pair.leftovers(1, uid) == []
+    source.stop(uid, timeout_seconds=30)  # a guest that never ran powers off at once
+    assert source.state(uid) == GuestState.SHUTOFF
+    source.destroy(uid)
+    assert pair.leftovers(0, uid) == []
+
+
+def test_failed_cold_migration_leaves_the_guest_off(pair: Pair) -> None:
+    spec = pair.spec()
+    uid = spec.uid
+    source, dest = pair.drivers
+    source.spawn(spec)
+    source.stop(uid, timeout_seconds=0)
+    target = dest.prepare_incoming(spec)
+    pair.kill(1)
+    try:
+        with pytest.raises(MigrationFailed):
+            source.migrate_cold(uid, target, MigrationOptions(timeout_seconds=30))
+    finally:
+        pair.revive(1)
+    assert source.state(uid) == GuestState.SHUTOFF
+    dest.cleanup_incoming(uid)
+    assert pair.leftovers(1, uid) == []
+    source.destroy(uid)
 
 
 def test_destination_dies_mid_migration(pair: Pair) -> None:

@@ -369,6 +369,14 @@ def test_compute_extras(
         assert time.monotonic() < deadline, "the server did not move"
         time.sleep(0.5)
     assert moved.status == "ACTIVE" and moved.compute_host
+    # Cold migration (`server migrate`): shut down, moved back, started there.
+    clouds.run("root", "server", "migrate", server["id"])
+    deadline = time.monotonic() + 120
+    while (back := conn.compute.get_server(server["id"])).compute_host != before or (
+        back.status != "ACTIVE"
+    ):
+        assert time.monotonic() < deadline, "the server did not move back"
+        time.sleep(0.5)
     root = {"X-Auth-Token": clouds.connect("root").auth_token}
     evacuated = requests.post(
         f"{gateway.url}/compute/v2.1/servers/{server['id']}/action",

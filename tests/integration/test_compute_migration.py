@@ -1,4 +1,5 @@
-"""Live migration through the API and real agents, on fake hypervisors (both databases).
+"""Live and cold migration, and resize onto another host, through the API and real agents,
+on fake hypervisors (both databases).
 
 The fake drivers migrate between each other in this process (drivers/compute/fake.py),
 slowed down where a test must act while a migration runs. The same path with real libvirt
@@ -19,6 +20,7 @@ from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.drivers.compute.base import GuestState
 from kumo.drivers.compute.fake import FakeDriver
 from kumo.drivers.errors import ImageError
+from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.topology.v1 import resources_pb2 as tpb
 from kumo.topology.v1 import topology_service_pb2 as tapi
 from kumo.type.v1 import operation_metadata_pb2
@@ -74,6 +76,11 @@ def cell(api: ServerThread, admin: Stubs, tenant: Tenant) -> Iterator[Cell]:
 def allocated(admin: Stubs, host: str) -> int:
     name = host if host.startswith("hosts/") else f"hosts/{host}"
     return int(admin.topology.GetHost(tapi.GetHostRequest(name=name)).allocated.memory_mib)
+
+
+def ram_in_use(admin: Stubs, project: str) -> int:
+    quota = admin.identity.GetQuota(iapi.GetQuotaRequest(name=f"{project}/quota"))
+    return next(int(q.in_use) for q in quota.limits if q.resource == "ram_mib")
 
 
 def metadata(stubs: Stubs, name: str) -> operation_metadata_pb2.OperationMetadata:
@@ -174,7 +181,7 @@ def test_destination_failing_mid_way_leaves_the_guest_where_it_was(
     finally:
         cell.driver(destination).set_available(True)
     assert done.error.code == grpc.StatusCode.ABORTED.value[0]
-    assert "live migration failed" in done.error.message
+    assert "migration failed" in done.error.message
     assert "lost connection" in done.error.message
     after = compute(admin).GetInstance(capi.GetInstanceRequest(name=instance.name))
     assert (after.host, after.state) == (instance.host, S.STATE_RUNNING)
@@ -230,15 +237,107 @@ def test_migrate_refusals(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
         assert code == grpc.StatusCode.INVALID_ARGUMENT
     code, status = rpc_error(lambda: migrate(admin, instance.name, host="hosts/nowhere"))
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "no valid host" in str(status)
+    code, _ = rpc_error(
+        lambda: migrate(admin, instance.name, options=cpb.MigrationOptions(mode=99))  # type: ignore[arg-type]
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
     wait(member, compute(member).StopInstance(capi.StopInstanceRequest(name=instance.name)))
-    code, _ = rpc_error(lambda: migrate(admin, instance.name))
-    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    live = cpb.MigrationOptions(mode=cpb.MigrationOptions.MODE_LIVE)
+    code, status = rpc_error(lambda: migrate(admin, instance.name, options=live))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "live migration" in str(status)
     assert allocated(admin, instance.host) == 256
+
+
+def test_cold_migration_boots_the_guest_on_the_other_host(
+    cell: Cell, tenant: Tenant, admin: Stubs
+) -> None:
+    """A running instance migrated cold is shut down, moved and started again there (a new
+    boot); a stopped one moves by default cold and stays stopped; claims follow."""
+    instance = launch(tenant.stubs["member"], cell, "cold")
+    source = instance.host.removeprefix("hosts/")
+    (destination,) = set(cell.agents) - {source}
+    cold = cpb.MigrationOptions(mode=cpb.MigrationOptions.MODE_COLD)
+    op = migrate(admin, instance.name, options=cold)
+    assert (allocated(admin, source), allocated(admin, destination)) == (256, 256)
+    done = wait(admin, op)
+    assert not done.HasField("error"), done.error
+    moved = cpb.Instance()
+    done.response.Unpack(moved)
+    assert (moved.host, moved.state) == (f"hosts/{destination}", S.STATE_RUNNING)
+    assert cell.driver(source).list_guests() == {}
+    assert cell.driver(destination).list_guests() == {instance.uid: GuestState.RUNNING}
+    assert b"KUMO_BOOT_OK" in cell.driver(destination).read_console(instance.uid)
+    assert (allocated(admin, source), allocated(admin, destination)) == (0, 256)
+
+    member = tenant.stubs["member"]
+    wait(member, compute(member).StopInstance(capi.StopInstanceRequest(name=instance.name)))
+    back = wait(admin, migrate(admin, instance.name))  # stopped: cold by default
+    assert not back.HasField("error"), back.error
+    after = compute(member).GetInstance(capi.GetInstanceRequest(name=instance.name))
+    assert (after.host, after.state) == (instance.host, S.STATE_STOPPED)
+    assert cell.driver(source).list_guests() == {instance.uid: GuestState.SHUTOFF}
+    assert (allocated(admin, source), allocated(admin, destination)) == (256, 0)
+
+
+def test_resize_moves_to_another_host_when_its_own_is_full(
+    cell: Cell, tenant: Tenant, admin: Stubs
+) -> None:
+    """No room for the growth on its host: the resize is a cold migration that takes the
+    new flavor on arrival; revert gives the old flavor back on the new host. A move that
+    fails leaves the flavor as it was."""
+    busy, other = sorted(cell.agents)
+    member = tenant.stubs["member"]
+    instance = launch(admin, cell, "grower", requested_host=f"hosts/{busy}")
+    launch(
+        admin, cell, "filler", requested_host=f"hosts/{busy}", flavor=make_flavor(admin, 1, 512, 1)
+    )
+    bigger = make_flavor(admin, 1, 768, 2)
+    ram_before = ram_in_use(admin, tenant.name)
+
+    cell.driver(other).fail_next("prepare_incoming", ImageError(path="x", reason="broken"))
+    failed = wait(
+        member,
+        compute(member).ResizeInstance(
+            capi.ResizeInstanceRequest(name=instance.name, flavor=bigger)
+        ),
+    )
+    assert "broken" in failed.error.message
+    same = compute(member).GetInstance(capi.GetInstanceRequest(name=instance.name))
+    assert (same.host, same.flavor, same.state) == (instance.host, cell.flavor, S.STATE_RUNNING)
+    assert (allocated(admin, busy), allocated(admin, other)) == (768, 0)
+    assert ram_in_use(admin, tenant.name) == ram_before  # the failed move refunded it
+
+    op = compute(member).ResizeInstance(
+        capi.ResizeInstanceRequest(name=instance.name, flavor=bigger)
+    )
+    done = wait(member, op)
+    assert not done.HasField("error"), done.error
+    resized = compute(member).GetInstance(capi.GetInstanceRequest(name=instance.name))
+    assert (resized.host, resized.flavor) == (f"hosts/{other}", bigger)
+    assert resized.state == S.STATE_RESIZED
+    assert cell.driver(other).spec_of(instance.uid).memory_mib == 768
+    assert cell.driver(other).state(instance.uid) == GuestState.RUNNING
+    assert (allocated(admin, busy), allocated(admin, other)) == (512, 768)
+    assert ram_in_use(admin, tenant.name) == ram_before + 512
+
+    wait(
+        member,
+        compute(member).RevertResizeInstance(capi.RevertResizeInstanceRequest(name=instance.name)),
+    )
+    reverted = compute(member).GetInstance(capi.GetInstanceRequest(name=instance.name))
+    assert (reverted.host, reverted.flavor, reverted.state) == (
+        f"hosts/{other}",
+        cell.flavor,
+        S.STATE_RUNNING,
+    )
+    assert cell.driver(other).spec_of(instance.uid).memory_mib == 256
+    assert (allocated(admin, busy), allocated(admin, other)) == (512, 256)
 
 
 def test_maintenance_mode_drains_the_host(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
     """Three running guests leave a host put in maintenance (two migrations at a time),
-    none stops; a stopped one stays; nothing new lands there until it leaves maintenance."""
+    none stops; a stopped one moves cold; nothing new lands there until it leaves
+    maintenance."""
     hosts = sorted(cell.agents)
     busy, other = hosts
     guests = [
@@ -253,10 +352,16 @@ def test_maintenance_mode_drains_the_host(cell: Cell, tenant: Tenant, admin: Stu
     assert host.state == host.STATE_MAINTENANCE
     done = wait(admin, op)
     assert not done.HasField("error"), done.error
-    assert set(cell.driver(other).list_guests()) == {g.uid for g in guests[:3]}
-    assert set(cell.driver(other).list_guests().values()) == {GuestState.RUNNING}
-    assert cell.driver(busy).list_guests() == {guests[3].uid: GuestState.SHUTOFF}
-    assert (allocated(admin, busy), allocated(admin, other)) == (256, 768)
+    expected = {
+        **{g.uid: GuestState.RUNNING for g in guests[:3]},
+        guests[3].uid: GuestState.SHUTOFF,  # moved cold, powered off on arrival
+    }
+    deadline = time.monotonic() + 10
+    while cell.driver(other).list_guests() != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert cell.driver(other).list_guests() == expected
+    assert cell.driver(busy).list_guests() == {}
+    assert (allocated(admin, busy), allocated(admin, other)) == (0, 1024)
     refused = compute(admin).CreateInstance(
         capi.CreateInstanceRequest(
             parent=cell.parent,

@@ -297,11 +297,13 @@ def ceph_hosts() -> Iterator[CephHosts]:
         hosts.stop()
 
 
-def test_live_migration_keeps_the_root_disk_in_ceph(
-    ceph_hosts: CephHosts, guest_image: Path
+@pytest.mark.parametrize("mode", ["live", "cold"])
+def test_migration_keeps_the_root_disk_in_ceph(
+    ceph_hosts: CephHosts, guest_image: Path, mode: str
 ) -> None:
-    """MigrateInstance of a guest whose root disk is in Ceph moves its memory only: the
-    destination opens the same clone (no block copy), the guest goes on counting."""
+    """MigrateInstance of a guest whose root disk is in Ceph copies no disk: the destination
+    opens the same clone. Live, the running guest goes on counting; cold, the stopped guest
+    arrives stopped and boots there."""
     ceph, pool = ceph_hosts.ceph, unique("kumo-vms")
     ceph.create_pool(pool)
     rbd = {"conf": str(ceph.conf), "user": ceph.user, "keyring": str(ceph.user_keyring)}
@@ -360,26 +362,36 @@ def test_live_migration_keeps_the_root_disk_in_ceph(
         assert _vda_source(hosts[source].uri, instance.uid) == disk
         before = last_tick(member, instance.name)
 
+        options = cpb.MigrationOptions()
+        if mode == "cold":
+            succeed(member, compute.StopInstance(capi.StopInstanceRequest(name=instance.name)))
+            options.mode = cpb.MigrationOptions.MODE_COLD
         op = crpc.ComputeServiceStub(admin.channel).MigrateInstance(
-            capi.MigrateInstanceRequest(name=instance.name)
+            capi.MigrateInstanceRequest(name=instance.name, options=options)
         )
         done = wait_long(admin, op)
         assert not done.HasField("error"), done.error
         moved = cpb.Instance()
         done.response.Unpack(moved)
-        assert (moved.host, moved.state) == (f"hosts/{destination}", cpb.Instance.STATE_RUNNING)
+        state = cpb.Instance.STATE_RUNNING if mode == "live" else cpb.Instance.STATE_STOPPED
+        assert (moved.host, moved.state) == (f"hosts/{destination}", state)
         progress = progress_of(metadata(admin, op.name))
         print(
-            f"\nRBD-rooted live migration: downtime {progress.downtime_ms:.0f} ms, total "
+            f"\nRBD-rooted {mode} migration: downtime {progress.downtime_ms:.0f} ms, total "
             f"{progress.total_ms:.0f} ms, disk copied {progress.disk_processed_bytes} bytes"
         )
-        assert progress.memory_processed_bytes > 0
         assert progress.disk_total_bytes == progress.disk_processed_bytes == 0  # no block copy
         assert _vda_source(hosts[destination].uri, instance.uid) == disk
-        deadline = time.monotonic() + 60
-        while last_tick(member, instance.name) < before + 5 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert last_tick(member, instance.name) >= before + 5
+        if mode == "cold":
+            succeed(member, compute.StartInstance(capi.StartInstanceRequest(name=instance.name)))
+            booted = console_until(compute, instance.name, BOOTED, 2, 120).contents
+            assert booted.count(BOOTED) >= 2
+        else:
+            assert progress.memory_processed_bytes > 0
+            deadline = time.monotonic() + 60
+            while last_tick(member, instance.name) < before + 5 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert last_tick(member, instance.name) >= before + 5
 
         succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=instance.name)))
         inspect = RbdDriver(conf=str(ceph.conf), user="admin")

@@ -667,6 +667,7 @@ def test_instance_actions_send_their_options(monkeypatch: pytest.MonkeyPatch) ->
         ["confirm-resize", INSTANCE],
         ["revert-resize", INSTANCE],
         ["migrate", INSTANCE, "--host", "h2", "--max-downtime-ms", "50", "--auto-converge"],
+        ["migrate", INSTANCE, "--cold"],
         ["evacuate", INSTANCE, "--host", "h3"],
     ):
         result = run("instance", *args)
@@ -677,15 +678,18 @@ def test_instance_actions_send_their_options(monkeypatch: pytest.MonkeyPatch) ->
     assert (requests[2].type, requests[3].type) == (cpb.REBOOT_TYPE_HARD, cpb.REBOOT_TYPE_SOFT)
     assert (requests[6].image, requests[7].image) == ("projects/p/images/other", "")
     assert requests[8].flavor == "flavors/big"
-    assert [method for method, _ in calls[-4:]] == [
+    assert [method for method, _ in calls[-5:]] == [
         "ConfirmResizeInstance",
         "RevertResizeInstance",
+        "MigrateInstance",
         "MigrateInstance",
         "EvacuateInstance",
     ]
     assert (requests[11].host, requests[11].options.max_downtime_ms) == ("hosts/h2", 50)
     assert requests[11].options.auto_converge
-    assert (calls[-1][0], requests[12].host) == ("EvacuateInstance", "hosts/h3")
+    assert requests[11].options.mode == compute.MigrationOptions.MODE_UNSPECIFIED
+    assert requests[12].options.mode == compute.MigrationOptions.MODE_COLD
+    assert (calls[-1][0], requests[13].host) == ("EvacuateInstance", "hosts/h3")
     result = run("instance", "delete", INSTANCE, "--async")
     assert (result.exit_code, result.stdout) == (0, "operations/op1\n")
     result = run("instance", "stop", INSTANCE, "--async", "--wait-timeout", "3")

@@ -1,4 +1,4 @@
-"""The agent's part in live migrations (see services/compute/migration.py for the API's).
+"""The agent's part in migrations (see services/compute/migration.py for the API's).
 
 Destination (ROLE_DESTINATION): `prepare` readies the host once per migration
 (`prepare_incoming`: the guest's disk as an overlay of the cached image) and
@@ -7,8 +7,9 @@ moves on (reports are idempotent). The record's `incoming` makes a later pass
 call `cleanup_incoming` if the migration fails and the guest is no longer
 assigned here.
 
-Source (ROLE_SOURCE): `send` runs the driver's `migrate_live` once per
-migration, when the API has handed over the target and no abort came, reporting
+Source (ROLE_SOURCE): `send` runs the driver's `migrate_live` (or, for a cold
+migration, shuts the guest down within its stop timeout and runs `migrate_cold`)
+once per migration, when the API has handed over the target and no abort came, reporting
 progress about once a second and then COMPLETED or FAILED. The outcome is
 recorded before it is reported (`migrated`, `left`), so a restarted agent
 reports it again instead of migrating twice, and never respawns a guest that
@@ -51,6 +52,13 @@ PROGRESS_SECONDS = 1.0
 def role_of(a: Assignment) -> int:
     """The host's role in the assignment's migration (ROLE_UNSPECIFIED: none)."""
     return int(a.migration.role) if a.HasField("migration") else Role.ROLE_UNSPECIFIED
+
+
+def is_cold(a: Assignment) -> bool:
+    """Whether the assignment's migration (if any) is a cold one."""
+    return role_of(a) != Role.ROLE_UNSPECIFIED and (
+        a.migration.options.mode == cpb.MigrationOptions.MODE_COLD
+    )
 
 
 def driver_options(options: cpb.MigrationOptions) -> MigrationOptions:
@@ -112,6 +120,8 @@ class Migrations:
         self._report_call = report
         self.sending: dict[str, int] = {}
         """Migrations running from here: instance uid → serial."""
+        self._aborted: set[str] = set()
+        """Uids of migrations running from here that the API aborts."""
         self._aborts: set[asyncio.Task[None]] = set()
 
     async def _report(self, uid: str, serial: int, phase: Any, **fields: Any) -> bool:
@@ -167,9 +177,10 @@ class Migrations:
 
     # -- source --------------------------------------------------------------------------
 
-    async def send(self, uid: str, a: Assignment, done: Done) -> None:
-        """Migrates the guest if the API says go, once per serial; reports the outcome
-        (again, if already recorded). Returns at once when there is nothing to do."""
+    async def send(self, uid: str, a: Assignment, done: Done, stop_timeout: float) -> None:
+        """Migrates the guest if the API says go, once per serial (a cold migration shuts
+        a running guest down first, within `stop_timeout`); reports the outcome (again,
+        if already recorded). Returns at once when there is nothing to do."""
         m = a.migration
         serial = int(m.serial)
         if done.migrated >= serial:
@@ -189,7 +200,7 @@ class Migrations:
             return
         self.sending[uid] = serial
         try:
-            result = await self._migrate(uid, serial, target, driver_options(m.options))
+            result = await self._migrate(uid, serial, target, m.options, stop_timeout)
         except MigrationCancelled as error:
             self._record(uid, done, serial, left=False)
             await self._report(uid, serial, Phase.PHASE_FAILED, message=str(error))
@@ -201,6 +212,7 @@ class Migrations:
             return
         finally:
             self.sending.pop(uid, None)
+            self._aborted.discard(uid)
         log.info(
             "migrated %s in %.0f ms (downtime %s ms)", uid, result.total_ms, result.downtime_ms
         )
@@ -210,7 +222,12 @@ class Migrations:
         )
 
     async def _migrate(
-        self, uid: str, serial: int, target: MigrationTarget, options: MigrationOptions
+        self,
+        uid: str,
+        serial: int,
+        target: MigrationTarget,
+        options: cpb.MigrationOptions,
+        stop_timeout: float,
     ) -> MigrationResult:
         loop = asyncio.get_running_loop()
         last = 0.0
@@ -226,9 +243,16 @@ class Migrations:
                 loop,
             )
 
+        migrate = self._driver.migrate_live
+        if options.mode == cpb.MigrationOptions.MODE_COLD:
+            log.info("shutting %s down for its cold migration", uid)
+            await self._run(self._driver.stop, uid, stop_timeout)
+            if uid in self._aborted:
+                raise MigrationCancelled(uid=uid)
+            migrate = self._driver.migrate_cold
         log.info("migrating %s to %s (migration %d)", uid, target.uri, serial)
         result: MigrationResult = await self._run(
-            self._driver.migrate_live, uid, target, options, on_progress
+            migrate, uid, target, driver_options(options), on_progress
         )
         return result
 
@@ -247,6 +271,7 @@ class Migrations:
         assignment says abort. Returns at once."""
         if a.migration.abort and self.sending.get(uid) == int(a.migration.serial):
             log.info("aborting the migration of %s", uid)
+            self._aborted.add(uid)
             task = asyncio.ensure_future(self._abort(uid))
             self._aborts.add(task)
             task.add_done_callback(self._aborts.discard)

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kumo.agent.images import ImageCache, ImageError, format_name
-from kumo.agent.migration import Migrations, Role, role_of
+from kumo.agent.migration import Migrations, Role, is_cold, role_of
 from kumo.agent.nics import HostNics
 from kumo.agent.state import Done, StateFile
 from kumo.agent.v1 import agent_service_pb2
@@ -332,8 +332,9 @@ class Reconciler:
         reported = await self._report(
             uid, a, STATE_OF[state], STATE_MESSAGE.get(state, ""), force=force
         )
-        if source and state in ACTIVE and (done := self._state.get(uid)) is not None:
-            await self.migrations.send(uid, a, done)
+        movable = state in ACTIVE or is_cold(a)
+        if source and movable and (done := self._state.get(uid)) is not None:
+            await self.migrations.send(uid, a, done, self._stop_timeout_of(a))
             if done.left:
                 self._observe(uid, GuestState.ABSENT)
                 return True
@@ -359,7 +360,7 @@ class Reconciler:
             self._state.put(uid, done)
         if done.left and done.migrated >= a.migration.serial:
             self._observe(uid, GuestState.ABSENT)
-            await self.migrations.send(uid, a, done)
+            await self.migrations.send(uid, a, done, self._stop_timeout_of(a))
             return True
         return False
 

@@ -98,6 +98,9 @@ class SchedulerConfig(BaseModel):
     build_timeout_seconds: float = Field(default=300.0, gt=0)
     # How long a host may take to carry out an action (start, stop, reboot, ...).
     action_timeout_seconds: float = Field(default=180.0, gt=0)
+    # Resize on the instance's own host when it has room (no copy); False always moves
+    # the instance to another host by cold migration (Nova's allow_resize_to_same_host).
+    allow_resize_to_same_host: bool = True
 
 
 class ImagesConfig(BaseModel):

@@ -331,10 +331,18 @@ _action("confirm-resize", "ConfirmResizeInstance", "Keep the new flavor after a 
 _action("revert-resize", "RevertResizeInstance", "Return to the old flavor after a resize.")
 
 
+MODE = resources_pb2.MigrationOptions.Mode
+
+
 @instance.command("migrate")
 @click.argument("value", metavar="INSTANCE")
 @zone_option
 @click.option("--host", type=Name("hosts"), help="Destination (default: the scheduler's pick).")
+@click.option(
+    "--live/--cold",
+    default=None,
+    help="Move it running, or shut it down and start it there (default: live if it runs).",
+)
 @click.option(
     "--max-downtime-ms", type=click.IntRange(1, 10_000), help="Longest pause (default 50)."
 )
@@ -353,6 +361,7 @@ def migrate_instance(
     value: str,
     zone: str | None,
     host: str | None,
+    live: bool | None,
     max_downtime_ms: int | None,
     bandwidth_mibps: int | None,
     auto_converge: bool,
@@ -362,8 +371,11 @@ def migrate_instance(
     async_: bool,
     timeout: float | None,
 ) -> None:
-    """Move a running instance to another host while it runs (cloud administrators)."""
+    """Move an instance to another host (cloud administrators): live while it runs, cold
+    when it is stopped or with --cold."""
+    modes = {None: MODE.MODE_UNSPECIFIED, True: MODE.MODE_LIVE, False: MODE.MODE_COLD}
     options = resources_pb2.MigrationOptions(
+        mode=modes[live],
         max_downtime_ms=max_downtime_ms or 0,
         bandwidth_mibps=bandwidth_mibps or 0,
         auto_converge=auto_converge,

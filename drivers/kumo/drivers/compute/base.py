@@ -497,10 +497,33 @@ class ComputeDriver(ABC):
         """
         raise MigrationFailed(uid=uid, reason=f"{type(self).__name__} cannot migrate")
 
+    def migrate_cold(
+        self,
+        uid: str,
+        target: MigrationTarget,
+        options: MigrationOptions | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> MigrationResult:
+        """Source side: moves the SHUTOFF (or CRASHED) guest `uid` to `target` (from the
+        destination's `prepare_incoming`): its definition and, unless the storage is
+        shared, its disk. On return the guest is on the destination, PAUSED before its
+        first instruction (`resume` boots it, `stop` powers it off at once), and nothing
+        of it is left here, as after `migrate_live`. Only `bandwidth_mibps`,
+        `block_migration` and `timeout_seconds` of the options apply.
+
+        Not idempotent (one call, one migration); a guest that is no longer here raises
+        GuestNotFound. On any failure the guest is SHUTOFF here as it was and
+        MigrationFailed (or MigrationCancelled, after `abort_migration`) is raised.
+
+        Raises GuestNotFound, InvalidGuestState (RUNNING or PAUSED: stop it first),
+        MigrationFailed, MigrationCancelled.
+        """
+        raise MigrationFailed(uid=uid, reason=f"{type(self).__name__} cannot migrate")
+
     def abort_migration(self, uid: str) -> None:
-        """Source side: cancels the live migration of `uid` that `migrate_live` runs (in
-        another thread); that call then raises MigrationCancelled and the guest keeps
-        running here. Returns at once. Idempotent: no-op when no migration runs (also
+        """Source side: cancels the migration of `uid` that `migrate_live` or `migrate_cold`
+        runs (in another thread); that call then raises MigrationCancelled and the guest
+        stays here as it was. Returns at once. Idempotent: no-op when no migration runs (also
         when it has already completed: then the guest is on the destination).
 
         Raises GuestNotFound (no such guest here and no migration of it running).

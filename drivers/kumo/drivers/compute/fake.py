@@ -32,6 +32,8 @@ and passes the same contract suite (tests/contract/test_compute_driver.py):
   stream starts at the switch-over, as on real hosts. A destination unreachable (closed,
   unknown URI, `set_available(False)`, even mid-way, e.g. from the `on_progress`
   callback) fails the migration with MigrationFailed, and the guest stays on the source.
+  `migrate_cold` does the same with a stopped guest, which arrives PAUSED and unstarted:
+  `resume` boots it (a boot on its console), `stop` powers it off.
 
 Hooks for tests (not part of ComputeDriver): `set_available(False)` makes every call raise
 HypervisorUnavailable until it is set back; `crash(uid)` makes a guest CRASHED as if it died
@@ -96,9 +98,11 @@ class _Guest:
     console: bytearray = field(default_factory=bytearray)
     volumes: dict[str, VolumeDisk] = field(default_factory=dict)
     volume_sizes: dict[str, int] = field(default_factory=dict)  # as told by resize_volume
+    unstarted: bool = False  # paused before its first instruction (arrived cold)
 
     def boot(self) -> None:
         self.state = GuestState.RUNNING
+        self.unstarted = False
         spec = self.spec
         self.console += (
             f"KUMO_BOOT_OK\nhostname={spec.hostname}\n"
@@ -220,6 +224,7 @@ class FakeDriver(ComputeDriver):
             guest = self._get(uid)
             if guest.state not in _STOPPED:
                 guest.state = GuestState.SHUTOFF
+                guest.unstarted = False
 
     def reboot(
         self, uid: str, hard: bool = False, timeout_seconds: float = DEFAULT_SHUTDOWN_TIMEOUT
@@ -247,6 +252,8 @@ class FakeDriver(ComputeDriver):
                 raise InvalidGuestState(
                     uid=uid, state=guest.state.value, action="resume (use start)"
                 )
+            if guest.unstarted:
+                guest.boot()
             guest.state = GuestState.RUNNING
 
     def state(self, uid: str) -> GuestState:
@@ -334,13 +341,35 @@ class FakeDriver(ComputeDriver):
         options: MigrationOptions | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> MigrationResult:
+        return self._move(uid, target, options, on_progress, live=True)
+
+    def migrate_cold(
+        self,
+        uid: str,
+        target: MigrationTarget,
+        options: MigrationOptions | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> MigrationResult:
+        return self._move(uid, target, options, on_progress, live=False)
+
+    def _move(
+        self,
+        uid: str,
+        target: MigrationTarget,
+        options: MigrationOptions | None,
+        on_progress: ProgressCallback | None,
+        live: bool,
+    ) -> MigrationResult:
+        """Sends the memory in steps, then hands the guest to the destination's driver:
+        in its state (live), or PAUSED (cold)."""
         options = options or MigrationOptions()
         started = time.monotonic()
+        action = "migrate live" if live else "migrate cold"
         with self._lock:
-            self._enter("migrate_live")
+            self._enter(action.replace(" ", "_"))
             guest = self._get(uid)
-            if guest.state not in _ACTIVE:
-                raise InvalidGuestState(uid=uid, state=guest.state.value, action="migrate live")
+            if guest.state not in (_ACTIVE if live else _STOPPED):
+                raise InvalidGuestState(uid=uid, state=guest.state.value, action=action)
             if uid in self._migrating:
                 raise MigrationFailed(uid=uid, reason="a migration of this guest is running")
             aborted = self._migrating[uid] = threading.Event()
@@ -380,6 +409,8 @@ class FakeDriver(ComputeDriver):
                     raise GuestNotFound(uid=uid)
                 spec = destination._incoming.pop(uid)
                 moved = _Guest(spec=spec, fingerprint=spec.fingerprint(), state=guest.state)
+                if not live:
+                    moved.state, moved.unstarted = GuestState.PAUSED, True
                 destination._guests[uid] = moved
                 del self._guests[uid]
         finally:

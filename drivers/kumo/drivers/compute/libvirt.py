@@ -45,6 +45,7 @@ import time
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 from xml.sax.saxutils import quoteattr
@@ -911,6 +912,43 @@ class LibvirtDriver(ComputeDriver):
         on_progress: ProgressCallback | None = None,
     ) -> MigrationResult:
         options = options or MigrationOptions()
+        block = self._block(uid, target, options)
+        with self._guest_lock(uid):
+            dom = self._lookup(uid)
+            state = self._dom_state(dom, uid)
+            if state not in _ACTIVE:
+                raise InvalidGuestState(uid=uid, state=state.value, action="migrate live")
+            return self._send(dom, uid, target, options, block, on_progress)
+
+    def migrate_cold(
+        self,
+        uid: str,
+        target: MigrationTarget,
+        options: MigrationOptions | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> MigrationResult:
+        # The stopped guest is started paused before its first instruction and sent as a
+        # paused guest (no LIVE flag, PAUSED on arrival): libvirt then moves its
+        # definition and, by the same NBD copy as a live block migration, its disk.
+        options = replace(options or MigrationOptions(), auto_converge=False, post_copy=False)
+        block = self._block(uid, target, options)
+        with self._guest_lock(uid):
+            dom = self._lookup(uid)
+            state = self._dom_state(dom, uid)
+            if state not in _STOPPED:
+                raise InvalidGuestState(uid=uid, state=state.value, action="migrate cold")
+            self._call(
+                uid, "start paused", lambda: dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
+            )
+            try:
+                return self._send(dom, uid, target, options, block, on_progress, live=False)
+            except BaseException:
+                with contextlib.suppress(libvirt.libvirtError):
+                    dom.destroy()  # back to SHUTOFF, as it was
+                raise
+
+    def _block(self, uid: str, target: MigrationTarget, options: MigrationOptions) -> bool:
+        """Whether to copy the disk; MigrationFailed when it must be and may not."""
         root_disk = target.properties.get(ROOT_DISK)  # a network disk: nothing to copy
         block = options.block_migration
         if block is None:
@@ -919,48 +957,59 @@ class LibvirtDriver(ComputeDriver):
             raise MigrationFailed(uid=uid, reason="the root disk is in Ceph: no block migration")
         if not block and not target.shared_storage and root_disk is None:
             raise MigrationFailed(uid=uid, reason="storage is not shared: block migration needed")
-        with self._guest_lock(uid):
-            dom = self._lookup(uid)
-            state = self._dom_state(dom, uid)
-            if state not in _ACTIVE:
-                raise InvalidGuestState(uid=uid, state=state.value, action="migrate live")
-            if target.shared_storage:
-                self._check_shared(uid, target)
-            source_dir = str(self._guest_dir(uid))
-            live = self._call(uid, "read definition", lambda: dom.XMLDesc(_MIGRATABLE))
-            inactive = self._call(
-                uid,
-                "read definition",
-                lambda: dom.XMLDesc(_MIGRATABLE | libvirt.VIR_DOMAIN_XML_INACTIVE),
+        return block
+
+    def _send(
+        self,
+        dom: Any,
+        uid: str,
+        target: MigrationTarget,
+        options: MigrationOptions,
+        block: bool,
+        on_progress: ProgressCallback | None,
+        live: bool = True,
+    ) -> MigrationResult:
+        """Migrates the started guest (the caller holds its lock) and forgets it here."""
+        if target.shared_storage:
+            self._check_shared(uid, target)
+        source_dir = str(self._guest_dir(uid))
+        current = self._call(uid, "read definition", lambda: dom.XMLDesc(_MIGRATABLE))
+        inactive = self._call(
+            uid,
+            "read definition",
+            lambda: dom.XMLDesc(_MIGRATABLE | libvirt.VIR_DOMAIN_XML_INACTIVE),
+        )
+        root_disk = target.properties.get(ROOT_DISK)
+        if root_disk is not None and libvirt_disks.network_root(current) != root_disk:
+            raise MigrationFailed(
+                uid=uid, reason=f"the destination opens {root_disk}, not this guest's root"
             )
-            if root_disk is not None and libvirt_disks.network_root(live) != root_disk:
-                raise MigrationFailed(
-                    uid=uid, reason=f"the destination opens {root_disk}, not this guest's root"
-                )
-            props = target.properties
-            params = migration_params(
-                options,
-                rewrite_definition(live, source_dir, props, METADATA_NS),
-                rewrite_definition(inactive, source_dir, props, METADATA_NS),
-                ["vda"] if block else [],
+        props = target.properties
+        params = migration_params(
+            options,
+            rewrite_definition(current, source_dir, props, METADATA_NS),
+            rewrite_definition(inactive, source_dir, props, METADATA_NS),
+            ["vda"] if block else [],
+        )
+        # Always set: QEMU keeps the value of an earlier (failed) migration otherwise.
+        downtime = options.max_downtime_ms or QEMU_DEFAULT_MAX_DOWNTIME_MS
+        self._call(uid, "set max downtime", lambda: dom.migrateSetMaxDowntime(downtime))
+        self._migrations[uid] = threading.Event()
+        try:
+            result = self._run_migration(
+                dom, uid, target, options, block, params, on_progress, live
             )
-            # Always set: QEMU keeps the value of an earlier (failed) migration otherwise.
-            downtime = options.max_downtime_ms or QEMU_DEFAULT_MAX_DOWNTIME_MS
-            self._call(uid, "set max downtime", lambda: dom.migrateSetMaxDowntime(downtime))
-            self._migrations[uid] = threading.Event()
-            try:
-                result = self._run_migration(dom, uid, target, options, block, params, on_progress)
-            finally:
-                self._migrations.pop(uid, None)
-            # The guest runs on the destination: forget it here (a crash before this line
-            # leaves a SHUTOFF definition, which `destroy` removes).
-            with contextlib.suppress(libvirt.libvirtError):
-                dom.undefineFlags(_UNDEFINE_FLAGS)
-            if target.shared_storage:
-                (Path(source_dir) / _SHARED_TOKEN_FILE).unlink(missing_ok=True)
-            else:
-                shutil.rmtree(source_dir, ignore_errors=True)
-            return result
+        finally:
+            self._migrations.pop(uid, None)
+        # The guest runs on the destination: forget it here (a crash before this line
+        # leaves a SHUTOFF definition, which `destroy` removes).
+        with contextlib.suppress(libvirt.libvirtError):
+            dom.undefineFlags(_UNDEFINE_FLAGS)
+        if target.shared_storage:
+            (Path(source_dir) / _SHARED_TOKEN_FILE).unlink(missing_ok=True)
+        else:
+            shutil.rmtree(source_dir, ignore_errors=True)
+        return result
 
     def _run_migration(
         self,
@@ -971,12 +1020,13 @@ class LibvirtDriver(ComputeDriver):
         block: bool,
         params: dict[str, Any],
         on_progress: ProgressCallback | None,
+        live: bool,
     ) -> MigrationResult:
         """Runs migrateToURI3 in a thread; samples progress, switches to post-copy, and
         enforces the timeout and abort here. A progress callback that raises cancels the
         migration (MigrationFailed, unless it completed meanwhile). Raises MigrationFailed,
         MigrationCancelled."""
-        flags = migration_flags(options, block, target.shared_storage)
+        flags = migration_flags(options, block, target.shared_storage, live)
         outcome: list[BaseException | None] = []
         aborted = self._migrations[uid]
 

@@ -46,13 +46,14 @@ ROOT_DISK = "root_disk"
 CEPH_SECRET = "ceph_secret"
 
 
-def migration_flags(options: MigrationOptions, block: bool, shared: bool) -> int:
+def migration_flags(options: MigrationOptions, block: bool, shared: bool, live: bool = True) -> int:
     """The migrateToURI3 flags for these options. With `shared` storage (the destination's
     `prepare_incoming` found the guest's disk already there), libvirt's own check, which
     trusts only the file systems it knows as shared (NFS, GlusterFS, Ceph...), is skipped
-    (UNSAFE): Kumo has checked that the destination sees the disk."""
+    (UNSAFE): Kumo has checked that the destination sees the disk. Not `live` (a cold
+    migration): the guest, paused, stays paused on the destination."""
     flags: int = (
-        libvirt.VIR_MIGRATE_LIVE
+        (libvirt.VIR_MIGRATE_LIVE if live else libvirt.VIR_MIGRATE_PAUSED)
         | libvirt.VIR_MIGRATE_PEER2PEER
         | libvirt.VIR_MIGRATE_PERSIST_DEST
         | libvirt.VIR_MIGRATE_ABORT_ON_ERROR

@@ -43,6 +43,14 @@ class Usage:
             max(other.disk_gib - self.disk_gib, 0),
         )
 
+    def larger(self, other: Usage) -> Usage:
+        """The larger of both, per resource."""
+        return Usage(
+            max(self.vcpus, other.vcpus),
+            max(self.memory_mib, other.memory_mib),
+            max(self.disk_gib, other.disk_gib),
+        )
+
 
 @dataclass(frozen=True)
 class Ratios:

@@ -362,6 +362,9 @@ class ComputeServiceServicer:
 
     def ResizeInstance(self, request, context):
         """Moves the instance to another flavor (restarting it); then ConfirmResize or RevertResize.
+        The instance stays on its host when that has room (and the cloud allows resizing in
+        place); otherwise it moves by cold migration to a host the scheduler chooses, and
+        the operation is that migration's (its metadata shows the progress).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -396,9 +399,13 @@ class ComputeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def MigrateInstance(self, request, context):
-        """Moves a running (or suspended) instance to another host while it runs (live
-        migration). The operation's metadata carries a MigrationProgress in `detail`;
-        cancelling it aborts the migration (the guest stays on its host).
+        """Moves an instance to another host: live (vMotion) for a running or suspended
+        one, cold for a stopped one or when `options.mode` says so (a running guest is
+        shut down, moved and started again there). The operation's metadata carries a
+        MigrationProgress in `detail`; cancelling it aborts the migration (the guest
+        stays on its host, and a cold-migrated guest that ran runs again). A cold
+        migration's operation ends when the guest is in its former state on the
+        destination.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

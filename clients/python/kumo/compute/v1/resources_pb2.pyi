@@ -202,7 +202,15 @@ class NetworkInterface(_message.Message):
     def __init__(self, network: _Optional[str] = ..., subnet: _Optional[str] = ..., ip_address: _Optional[str] = ..., security_groups: _Optional[_Iterable[str]] = ..., port: _Optional[str] = ..., mac_address: _Optional[str] = ..., ip_addresses: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class MigrationOptions(_message.Message):
-    __slots__ = ("max_downtime_ms", "bandwidth_mibps", "auto_converge", "post_copy", "block_migration", "timeout_seconds")
+    __slots__ = ("max_downtime_ms", "bandwidth_mibps", "auto_converge", "post_copy", "block_migration", "timeout_seconds", "mode")
+    class Mode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        MODE_UNSPECIFIED: _ClassVar[MigrationOptions.Mode]
+        MODE_LIVE: _ClassVar[MigrationOptions.Mode]
+        MODE_COLD: _ClassVar[MigrationOptions.Mode]
+    MODE_UNSPECIFIED: MigrationOptions.Mode
+    MODE_LIVE: MigrationOptions.Mode
+    MODE_COLD: MigrationOptions.Mode
     class BlockMigration(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         BLOCK_MIGRATION_UNSPECIFIED: _ClassVar[MigrationOptions.BlockMigration]
@@ -217,13 +225,15 @@ class MigrationOptions(_message.Message):
     POST_COPY_FIELD_NUMBER: _ClassVar[int]
     BLOCK_MIGRATION_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     max_downtime_ms: int
     bandwidth_mibps: int
     auto_converge: bool
     post_copy: bool
     block_migration: MigrationOptions.BlockMigration
     timeout_seconds: int
-    def __init__(self, max_downtime_ms: _Optional[int] = ..., bandwidth_mibps: _Optional[int] = ..., auto_converge: _Optional[bool] = ..., post_copy: _Optional[bool] = ..., block_migration: _Optional[_Union[MigrationOptions.BlockMigration, str]] = ..., timeout_seconds: _Optional[int] = ...) -> None: ...
+    mode: MigrationOptions.Mode
+    def __init__(self, max_downtime_ms: _Optional[int] = ..., bandwidth_mibps: _Optional[int] = ..., auto_converge: _Optional[bool] = ..., post_copy: _Optional[bool] = ..., block_migration: _Optional[_Union[MigrationOptions.BlockMigration, str]] = ..., timeout_seconds: _Optional[int] = ..., mode: _Optional[_Union[MigrationOptions.Mode, str]] = ...) -> None: ...
 
 class MigrationProgress(_message.Message):
     __slots__ = ("source_host", "destination_host", "elapsed_ms", "memory_total_bytes", "memory_processed_bytes", "memory_remaining_bytes", "dirty_rate_bytes_per_second", "disk_total_bytes", "disk_processed_bytes", "iteration", "downtime_ms", "total_ms")

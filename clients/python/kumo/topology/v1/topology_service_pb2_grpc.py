@@ -386,10 +386,10 @@ class TopologyServiceServicer:
 
     def EnterHostMaintenance(self, request, context):
         """Puts a host in maintenance mode: the scheduler places nothing new on it and
-        its running (and suspended) instances are live-migrated to other hosts, at
-        most `max_concurrent_migrations` at a time; stopped instances stay. The
-        operation ends when no running instance is left there (an instance that
-        fails to move three times fails it). Cloud administrators only.
+        its instances move to other hosts, at most `max_concurrent_migrations` at a
+        time: running (and suspended) ones by live migration, stopped ones by cold
+        migration. The operation ends when no instance is left there (an instance
+        that fails to move three times fails it). Cloud administrators only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -2,9 +2,10 @@
 
 A server's id is the instance's uid; its name the display name. The gateway picks the Kumo
 instance id (`srv-` and 32 hex digits) and, when the request names no availability zone,
-the first zone. Actions map one to one to the instance RPCs (`os-migrateLive` to
-MigrateInstance, `evacuate` to EvacuateInstance); those without an RPC yet (pause, cold
-migration, lock, shelve) answer 501 in Nova's shape.
+the first zone. Actions map one to one to the instance RPCs (`os-migrateLive` and
+`migrate` to MigrateInstance, live and cold; `evacuate` to EvacuateInstance); those
+without an RPC yet (pause, lock, shelve) answer 501 in Nova's shape. A cold migration
+ends ACTIVE (or SHUTOFF) on the new host: unlike Nova's, it needs no confirmResize.
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ _BLOCK: dict[Any, Any] = {
 _NOT_OFFERED = {
     "pause": "Pausing a server",
     "unpause": "Unpausing a server",
-    "migrate": "Cold migration",
     "lock": "Locking a server",
     "unlock": "Unlocking a server",
     "shelve": "Shelving a server",
@@ -276,6 +276,14 @@ class Servers(NovaBase):
                     name=n,
                     host=_host(a),
                     options=cpb.MigrationOptions(block_migration=_block(a)),
+                ),
+            ),
+            "migrate": simple(
+                c.MigrateInstance,
+                lambda n, a: capi.MigrateInstanceRequest(
+                    name=n,
+                    host=_host(a),
+                    options=cpb.MigrationOptions(mode=cpb.MigrationOptions.MODE_COLD),
                 ),
             ),
             "evacuate": self._evacuate,

@@ -357,12 +357,13 @@ class InstanceMethods(InstanceOperations):
         self,
         request: Any,
         verb: str,
-        change: Callable[[InstanceRow], bytes | None],
+        change: Callable[[InstanceRow], bytes | tuple[str, bytes] | None],
         allowed: tuple[int, ...] = (),
         kind: str = ACTION,
     ) -> operations_pb2.Operation:
         """Applies `change` to a settled instance and starts a `kind` operation whose
-        payload is what `change` returns (the instance uid by default)."""
+        payload is what `change` returns (the instance uid by default); a change that
+        returns (kind, payload) chooses the operation's kind itself."""
         caller = current_principal()
 
         def start(session: Session) -> operations_pb2.Operation:
@@ -381,13 +382,16 @@ class InstanceMethods(InstanceOperations):
                     type="INSTANCE_STATE",
                     subject=request.name,
                 )
-            payload = change(row) or row.uid.encode()
+            outcome = change(row)
+            chosen, payload = (
+                outcome if isinstance(outcome, tuple) else (kind, outcome or row.uid.encode())
+            )
             row.generation += 1
             row.version += 1
             op = store.create(
                 session,
                 project_id=caller.project_id,
-                kind=kind,
+                kind=chosen,
                 target=request.name,
                 payload=payload,
                 status_message=verb,

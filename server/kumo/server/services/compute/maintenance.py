@@ -1,12 +1,13 @@
-"""The DrainHost operation: empties a host put in maintenance mode by live migration.
+"""The DrainHost operation: empties a host put in maintenance mode by migration.
 
 EnterHostMaintenance (topology service) sets the host MAINTENANCE, which keeps the
 scheduler away, and starts this operation. Each pass reads the host's instances:
-those RUNNING or SUSPENDED without a migration get one (MigrateInstance's own
-path: the scheduler picks the destination), so that at most the requested number
-run at once; an instance whose migration ended with it still here counts a failure.
-The operation succeeds when no running or suspended instance is left (stopped ones
-stay), fails when the rest failed three times each, and stops if the host leaves
+those RUNNING, SUSPENDED or STOPPED without a migration get one (MigrateInstance's
+own path: the scheduler picks the destination; live for running and suspended ones,
+cold for stopped ones), so that at most the requested number run at once; an
+instance whose migration ended with it still here counts a failure. The operation
+succeeds when no such instance is left, fails when the rest failed three times
+each, and stops if the host leaves
 maintenance mode. Each pass starts from the database, so a restarted API resumes.
 """
 
@@ -32,14 +33,14 @@ from kumo.topology.v1 import resources_pb2 as tpb
 
 MAX_FAILURES = 3
 S = pb.Instance
-_MOVABLE = (S.STATE_RUNNING, S.STATE_SUSPENDED)
+_MOVABLE = (S.STATE_RUNNING, S.STATE_SUSPENDED, S.STATE_STOPPED)
 
 
 @dataclass
 class _Pass:
     """What one pass found and did."""
 
-    left: int  # running or suspended instances still on the host
+    left: int  # running, suspended or stopped instances still on the host
     stuck: int  # of which failed MAX_FAILURES times (and do not migrate now)
     destinations: list[str]  # hosts the migrations this pass started go to
 
@@ -110,7 +111,7 @@ class HostMaintenanceMethods(InstanceMethods):
             serial = watching.get(row.uid)
             if serial is not None and row.migration is None and row.migration_serial == serial:
                 failures[row.uid] += 1  # its migration ended and it is still here
-                errors[row.uid] = "its live migration failed (see its operation)"
+                errors[row.uid] = "its migration failed (see its operation)"
                 del watching[row.uid]
         running = sum(1 for row in movable if row.migration is not None)
         destinations: list[str] = []

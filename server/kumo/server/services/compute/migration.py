@@ -1,4 +1,5 @@
-"""MigrateInstance: live migration (vMotion) of a running instance to another host.
+"""MigrateInstance: live migration (vMotion) of a running instance to another host,
+and cold migration of a stopped one (or of a running one shut down for it).
 
 Accepting it (one transaction) claims the destination through the scheduler (a
 MOVE claim, so both hosts hold the instance while it moves), writes the
@@ -16,15 +17,27 @@ when the destination or source host goes DOWN, the options' timeout passes, or
 the operation is cancelled. Every step reads the record, so a restarted API
 resumes where it was.
 
-Raises (on the call) FailedPrecondition (not RUNNING or SUSPENDED, busy, a
-resize or migration pending, no valid host), InvalidArgument (options out of
-range, the instance's own host as destination), NotFound.
+A cold migration runs the same way: the source's agent shuts a running guest
+down and moves it powered off (the driver's `migrate_cold`); it arrives paused
+before its first instruction and the destination's agent starts it or powers it
+off as the instance's power intent says. Its operation ends when the destination
+reports the instance settled. ResizeInstance onto another host is a cold
+migration whose record carries the new flavor (`resize`): quota and the MOVE
+claim cover the larger sizes from the start, and the flavor changes when the
+guest has arrived (the destination's agent then resizes it, as in place); a
+failure refunds the quota.
+
+Raises (on the call) FailedPrecondition (live: not RUNNING or SUSPENDED; cold:
+not RUNNING or STOPPED; busy, a resize or migration pending, no valid host),
+InvalidArgument (options out of range, the instance's own host as destination),
+NotFound.
 """
 
 from __future__ import annotations
 
 import time
 from functools import partial
+from typing import Any
 
 from google.longrunning import operations_pb2
 from google.protobuf.message import Message
@@ -44,6 +57,7 @@ from kumo.server.errors import Aborted, FailedPrecondition, FieldViolation, Inva
 from kumo.server.interceptors.base import Context
 from kumo.server.operations import store
 from kumo.server.operations.handlers import OperationCancelled, OperationContext
+from kumo.server.quota import charge
 from kumo.server.services.compute import interfaces
 from kumo.server.services.compute import migration_record as record
 from kumo.server.services.compute.common import instance_to_proto
@@ -59,11 +73,19 @@ SETUP_SECONDS = 120.0
 # Time the source has to confirm an abort before the API gives up waiting.
 ABORT_GRACE_SECONDS = 60.0
 S = pb.Instance
+MODE = pb.MigrationOptions.Mode
+_MOVABLE = {
+    MODE.MODE_LIVE: (S.STATE_RUNNING, S.STATE_SUSPENDED),
+    MODE.MODE_COLD: (S.STATE_RUNNING, S.STATE_STOPPED),
+}
 
 
 def checked_options(given: pb.MigrationOptions) -> pb.MigrationOptions:
-    """The options with defaults filled in; InvalidArgument for values out of range."""
+    """The options with defaults filled in (the mode stays as given: `place_migration`
+    resolves it by the instance's state); InvalidArgument for values out of range."""
     violations = []
+    if given.mode not in MODE.values():
+        violations.append(FieldViolation("options.mode", "MODE_LIVE or MODE_COLD"))
     if not 0 <= given.max_downtime_ms <= 10_000:
         violations.append(FieldViolation("options.max_downtime_ms", "0 to 10,000 ms"))
     if given.bandwidth_mibps < 0:
@@ -79,7 +101,32 @@ def checked_options(given: pb.MigrationOptions) -> pb.MigrationOptions:
     return options
 
 
+def _sizes(row: InstanceRow) -> Usage:
+    return Usage(row.vcpus, row.memory_mib, row.disk_gib)
+
+
+def _resize_sizes(resize: dict[str, Any]) -> Usage:
+    return Usage(resize["vcpus"], resize["memory_mib"], resize["disk_gib"])
+
+
+def is_cold(row: InstanceRow) -> bool:
+    """Whether the row's migration (there must be one) is a cold one."""
+    assert row.migration is not None
+    return bool(row.migration["options"].get("mode") == MODE.Name(MODE.MODE_COLD))
+
+
 def _release_move(session: Session, row: InstanceRow) -> None:
+    """The migration did not happen: its MOVE claim goes, and a resize's quota is
+    refunded."""
+    assert row.migration is not None
+    resize = row.migration.get("resize")
+    if resize is not None:
+        old, new = _sizes(row), _resize_sizes(resize)
+        charge(
+            session,
+            row.project_id,
+            {"vcpus": old.vcpus - new.vcpus, "ram_mib": old.memory_mib - new.memory_mib},
+        )
     claims.release(session, row.uid, MOVE)
     row.migration_host_id = None
     row.migration = None
@@ -88,13 +135,22 @@ def _release_move(session: Session, row: InstanceRow) -> None:
 
 
 def _succeed(session: Session, row: InstanceRow) -> None:
-    """The guest runs on the destination: the instance and its claim move there."""
+    """The guest is on the destination: the instance and its claim move there. A resize
+    takes its new flavor now, and the destination holds the larger of both sizes until
+    it is confirmed or reverted (as a resize in place does)."""
     assert row.migration is not None
     destination = row.migration["destination"]
+    resize = row.migration.get("resize")
+    old = _sizes(row)
     claims.release(session, row.uid)
-    claims.claim(
-        session, row.uid, INSTANCE, destination, Usage(row.vcpus, row.memory_mib, row.disk_gib)
-    )
+    claims.claim(session, row.uid, INSTANCE, destination, old)
+    if resize is not None:
+        new = _resize_sizes(resize)
+        claims.claim(session, row.uid, MOVE, destination, old.grown_by(new))
+        row.resize_from = {"flavor_id": row.flavor_id, **vars(old)}
+        row.flavor_id = resize["flavor_id"]
+        row.vcpus, row.memory_mib, row.disk_gib = new.vcpus, new.memory_mib, new.disk_gib
+        row.resize_serial += 1
     row.host_id = destination
     interfaces.place_ports(session, row, destination)
     row.migration_host_id = None
@@ -115,22 +171,40 @@ def _forget_migration(session: Session, operation: OperationRow) -> None:
         _release_move(session, row)
 
 
-def begin_migration(
+def _resolved(options: pb.MigrationOptions, row: InstanceRow, cold: bool) -> pb.MigrationOptions:
+    """The options with the mode resolved: cold when asked (`cold`, or by the options),
+    else live unless the instance is stopped."""
+    resolved = pb.MigrationOptions()
+    resolved.CopyFrom(options)
+    if cold:
+        resolved.mode = MODE.MODE_COLD
+    elif resolved.mode == MODE.MODE_UNSPECIFIED:
+        stopped = row.state == S.STATE_STOPPED
+        resolved.mode = MODE.MODE_COLD if stopped else MODE.MODE_LIVE
+    return resolved
+
+
+def place_migration(
     session: Session,
     config: Config,
     row: InstanceRow,
     name: str,
     options: pb.MigrationOptions,
     wanted: str | None,
-    project_id: str,
-) -> OperationRow:
-    """Claims a destination for the instance and starts its MIGRATE operation (see the
-    module docstring); `options` as `checked_options` returns them. Raises
-    FailedPrecondition (state, pending work, no valid host) and InvalidArgument."""
-    if row.deleting or row.host_id is None or row.state not in (S.STATE_RUNNING, S.STATE_SUSPENDED):
+    resize: dict[str, Any] | None = None,
+) -> bytes:
+    """Claims a destination for the instance and writes its migration record (see the
+    module docstring); returns the MIGRATE operation's payload. `options` as
+    `checked_options` returns them; `resize` the new flavor's id and sizes for a resize
+    onto another host (always cold). Raises FailedPrecondition (state, pending work, no
+    valid host) and InvalidArgument."""
+    options = _resolved(options, row, cold=resize is not None)
+    mode = options.mode
+    movable = _MOVABLE[mode]
+    if row.deleting or row.host_id is None or row.state not in movable:
         raise FailedPrecondition(
-            f"{name} is {S.State.Name(row.state)}: only a RUNNING or SUSPENDED "
-            "instance migrates live",
+            f"{name} is {S.State.Name(row.state)}: a {MODE.Name(mode)[5:].lower()} migration"
+            f" needs it {' or '.join(S.State.Name(state)[6:] for state in movable)}",
             type="INSTANCE_STATE",
             subject=name,
         )
@@ -140,7 +214,9 @@ def begin_migration(
         )
     if wanted == row.host_id:
         raise InvalidArgument.field("host", "the instance already runs there")
-    sizes = Usage(row.vcpus, row.memory_mib, row.disk_gib)
+    sizes = _sizes(row)
+    if resize is not None:
+        sizes = sizes.larger(_resize_sizes(resize))
     try:
         destination = place(session, config, row, sizes, {row.host_id}, MOVE, requested_host=wanted)
     except NoValidHost as error:
@@ -149,15 +225,29 @@ def begin_migration(
         ) from error
     row.migration_serial += 1
     row.migration_host_id = destination
-    row.migration = record.new_record(row.host_id, destination, options)
+    row.migration = record.new_record(row.host_id, destination, options, resize)
     row.generation += 1
     row.version += 1
+    return f"{row.uid}/{row.migration_serial}/{destination}".encode()
+
+
+def begin_migration(
+    session: Session,
+    config: Config,
+    row: InstanceRow,
+    name: str,
+    options: pb.MigrationOptions,
+    wanted: str | None,
+    project_id: str,
+) -> OperationRow:
+    """`place_migration`, and the MIGRATE operation that carries it out."""
+    payload = place_migration(session, config, row, name, options, wanted)
     return store.create(
         session,
         project_id=project_id,
         kind=MIGRATE,
         target=name,
-        payload=f"{row.uid}/{row.migration_serial}/{destination}".encode(),
+        payload=payload,
         status_message="MigrateInstance",
     )
 
@@ -197,6 +287,7 @@ class InstanceMigrationMethods(InstanceMethods):
         row = await ctx.db.run(lambda s: _by_uid(s, uid))
         if row is None or row.migration is None or row.migration_serial != serial:
             return self._outcome(row, destination)  # ended before a restart
+        cold = is_cold(row)
         timeout = float(row.migration["options"].get("timeoutSeconds", DEFAULT_TIMEOUT_SECONDS))
         deadline = time.monotonic() + SETUP_SECONDS + timeout
         abort_deadline: float | None = None
@@ -212,13 +303,16 @@ class InstanceMigrationMethods(InstanceMethods):
                     await ctx.report_detail(final)
                 done = await ctx.db.run(partial(self._end, uid=uid, succeeded=True))
                 self.notify_hosts(source, destination)
+                if cold:
+                    await ctx.checkpoint(90, f"settling on host {destination}")
+                    return await self.settle(ctx, uid)
                 return instance_to_proto(done)
             if phase == record.FAILED:
                 await ctx.db.run(partial(self._end, uid=uid, succeeded=False))
                 self.notify_hosts(source, destination)
                 if ctx.cancel_requested:
                     raise OperationCancelled()
-                raise Aborted(f"the live migration failed: {reason}")
+                raise Aborted(f"the migration failed: {reason}")
             if abort_deadline is None:
                 why = await self._reason_to_abort(ctx, source, destination, deadline)
                 if why:
@@ -260,7 +354,7 @@ class InstanceMigrationMethods(InstanceMethods):
     def _outcome(row: InstanceRow | None, destination: str) -> Message:
         if row is not None and row.host_id == destination:
             return instance_to_proto(row)
-        raise Aborted("the live migration did not complete")
+        raise Aborted("the migration did not complete")
 
     @staticmethod
     def _step(session: Session, uid: str, serial: int) -> tuple[str, str, str] | None:

@@ -1,7 +1,9 @@
-"""The record of a running live migration, kept in `InstanceRow.migration` (JSON).
+"""The record of a running migration (live or cold), kept in `InstanceRow.migration` (JSON).
 
 Keys: `source` and `destination` (host ids), `options` (MigrationOptions as
-JSON), `phase`, `target` (the destination driver's JSON, once PREPARED),
+JSON, `mode` always resolved to LIVE or COLD), `resize` (for a resize onto another
+host: the new flavor's id and sizes, applied when the guest has arrived; else
+None), `phase`, `target` (the destination driver's JSON, once PREPARED),
 `progress` (MigrationProgress as JSON), `message` (why it failed or is being
 aborted) and `abort`. Phases, in order:
 
@@ -40,12 +42,18 @@ Phase = agent_api.ReportMigrationStatusRequest.Phase
 Role = agent_api.MigrationAssignment.Role
 
 
-def new_record(source: str, destination: str, options: pb.MigrationOptions) -> dict[str, Any]:
+def new_record(
+    source: str,
+    destination: str,
+    options: pb.MigrationOptions,
+    resize: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The record of a migration just placed."""
     return {
         "source": source,
         "destination": destination,
         "options": json_format.MessageToDict(options),
+        "resize": resize,
         "phase": PLACED,
         "target": "",
         "progress": {},

@@ -1,4 +1,4 @@
-"""ResizeInstance, ConfirmResizeInstance and RevertResizeInstance (on the same host).
+"""ResizeInstance, ConfirmResizeInstance and RevertResizeInstance.
 
 Resize takes a RUNNING or STOPPED instance to another flavor: the quota is
 charged the difference, the host is claimed for the growth (a MOVE claim, so it
@@ -9,8 +9,14 @@ ConfirmResize (the claim becomes the new size) or RevertResize (back to the old
 flavor; the disk shrinks back, dropping whatever lies beyond the old size).
 A disk never shrinks by resize: a flavor with a smaller disk is refused.
 
+When the instance's host has no room for the growth (or the configuration
+forbids resizing in place, `scheduler.allow_resize_to_same_host`), the resize is
+a cold migration to a host the scheduler chooses (migration.py), and the new
+flavor is taken on arrival; confirm and revert then act on the new host (revert
+gives the old flavor back there: the instance does not move back).
+
 Raises FailedPrecondition (busy, not resized, a resize already pending, no room
-on the host), InvalidArgument (unknown or same flavor, smaller disk), and the
+on any host), InvalidArgument (unknown or same flavor, smaller disk), and the
 quota's ResourceExhausted.
 """
 
@@ -32,6 +38,7 @@ from kumo.server.interceptors.base import Context
 from kumo.server.quota import charge
 from kumo.server.services.compute.common import FLAVORS
 from kumo.server.services.compute.instances import InstanceMethods
+from kumo.server.services.compute.migration import MIGRATE, place_migration
 
 S = pb.Instance
 _SETTLED = (S.STATE_RUNNING, S.STATE_STOPPED)
@@ -75,9 +82,10 @@ class InstanceResizeMethods(InstanceMethods):
     ) -> operations_pb2.Operation:
         if not request.flavor:
             raise InvalidArgument.field("flavor", "name the new flavor")
-        limits = ratios(self.runtime.config)
+        config = self.runtime.config
+        limits = ratios(config)
 
-        def resize(row: InstanceRow) -> None:
+        def resize(row: InstanceRow) -> tuple[str, bytes] | None:
             session = _session(row)
             if row.resize_from is not None:
                 raise FailedPrecondition(
@@ -95,16 +103,20 @@ class InstanceResizeMethods(InstanceMethods):
             old, new = _sizes(row), Usage(flavor.vcpus, flavor.memory_mib, flavor.disk_gib)
             _charge_difference(session, row, old, new)
             assert row.host_id is not None  # _action refuses unplaced instances
-            if not claims.claim(session, row.uid, MOVE, row.host_id, old.grown_by(new), limits):
-                raise FailedPrecondition(
-                    f"host {row.host_id} has no room for the new flavor",
-                    type="NO_ROOM_ON_HOST",
-                    subject=request.name,
+            in_place = config.scheduler.allow_resize_to_same_host and claims.claim(
+                session, row.uid, MOVE, row.host_id, old.grown_by(new), limits
+            )
+            if not in_place:
+                moved = {"flavor_id": flavor.id, **vars(new)}
+                options = pb.MigrationOptions()
+                return MIGRATE, place_migration(
+                    session, config, row, request.name, options, None, resize=moved
                 )
             row.resize_from = {"flavor_id": row.flavor_id, **vars(old)}
             row.flavor_id = flavor.id
             row.vcpus, row.memory_mib, row.disk_gib = new.vcpus, new.memory_mib, new.disk_gib
             row.resize_serial += 1
+            return None
 
         return await self._action(request, "ResizeInstance", resize, _SETTLED)
 
