@@ -140,9 +140,10 @@ def test_flavors_and_key_pairs(clouds: Clouds, admin: Stubs) -> None:
 
 
 def test_server_lifecycle_on_fake_hosts(
-    clouds: Clouds, site: Site, admin: Stubs, tenant: Tenant
+    clouds: Clouds, site: Site, admin: Stubs, tenant: Tenant, gateway: GatewayThread
 ) -> None:
-    """create --wait, list, show, stop/start, reboot, suspend/resume, console, delete."""
+    """create --wait, list, show, stop/start, reboot, suspend/resume, pause/unpause (PAUSED
+    is not SUSPENDED: each is undone by its own verb, else 409), console, delete."""
     flavor = make_flavor(admin, 1, 256, 1).rsplit("/", 1)[-1]
     image = _upload_with_cli(clouds, unique("osimg"))
     name = unique("vm")
@@ -161,17 +162,32 @@ def test_server_lifecycle_on_fake_hosts(
         ("stop", "SHUTOFF"),
         ("start", "ACTIVE"),
         ("suspend", "SUSPENDED"),
+        ("unpause", "SUSPENDED"),
         ("resume", "ACTIVE"),
+        ("pause", "PAUSED"),
+        ("resume", "PAUSED"),
+        ("unpause", "ACTIVE"),
         ("reboot", "ACTIVE"),
     ):
-        clouds.run(
-            "member", "server", action, *(["--wait"] if action == "reboot" else []), server_id
-        )
+        if action in ("resume", "unpause") and status != "ACTIVE":  # the other verb's undo
+            refused = requests.post(
+                f"{gateway.url}/compute/v2.1/servers/{server_id}/action",
+                headers={"X-Auth-Token": tenant.stubs["member"].token or ""},
+                json={action: None},
+            )
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["conflictingRequest"]["code"] == 409
+        else:
+            clouds.run(
+                "member", "server", action, *(["--wait"] if action == "reboot" else []), server_id
+            )
         conn = clouds.connect("member")
         server = conn.compute.wait_for_server(
             conn.compute.get_server(server_id), status=status, wait=60, interval=0.5
         )
         assert server.status == status
+        listed = clouds.json("member", "server", "list", "--status", status)
+        assert server_id in {s["ID"] for s in listed}, (status, listed)
 
     clouds.run("member", "console", "log", "show", server_id)
     # Other tenants do not see it, and a reader cannot delete it.
@@ -217,10 +233,10 @@ def test_errors_in_each_dialect(gateway: GatewayThread, tenant: Tenant) -> None:
     bad = requests.post(f"{url}/compute/v2.1/servers", headers=headers, data=b"{not json")
     assert bad.status_code == 400 and "badRequest" in bad.json()
 
-    paused = requests.post(
-        f"{url}/compute/v2.1/servers/{unique('x')}/action", headers=headers, json={"pause": None}
+    shelved = requests.post(
+        f"{url}/compute/v2.1/servers/{unique('x')}/action", headers=headers, json={"shelve": None}
     )
-    assert paused.status_code == 501 and "notImplemented" in paused.json()
+    assert shelved.status_code == 501 and "notImplemented" in shelved.json()
 
     unauthenticated = requests.get(f"{url}/compute/v2.1/servers")
     assert unauthenticated.status_code == 401 and "unauthorized" in unauthenticated.json()
@@ -337,12 +353,12 @@ def test_compute_extras(
     assert fault["code"] == resized.status_code and key in (
         "badRequest", "itemNotFound", "notImplemented",
     )  # fmt: skip
-    paused = requests.post(
+    shelved = requests.post(
         f"{gateway.url}/compute/v2.1/servers/{server['id']}/action",
         headers=headers,
-        json={"pause": None},
+        json={"shelve": None},
     )
-    assert paused.status_code == 501 and "notImplemented" in paused.json()
+    assert shelved.status_code == 501 and "notImplemented" in shelved.json()
 
     # A real resize waits in VERIFY_RESIZE; confirming makes it ACTIVE on the new flavor.
     bigger = make_flavor(admin, 1, 384, 1).rsplit("/", 1)[-1]

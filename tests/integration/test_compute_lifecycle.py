@@ -151,6 +151,22 @@ def test_lifecycle(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
         done = wait(member, method(request_type(name=instance.name)))
         assert not done.HasField("error"), (request_type, done.error)
         assert service.GetInstance(capi.GetInstanceRequest(name=instance.name)).state == expected
+    # A suspension asked for as a pause says so (Nova's PAUSED); resuming clears it.
+    wait(
+        member, service.SuspendInstance(capi.SuspendInstanceRequest(name=instance.name, pause=True))
+    )
+    paused = service.GetInstance(capi.GetInstanceRequest(name=instance.name))
+    assert (paused.state, paused.paused) == (S.STATE_SUSPENDED, True)
+    zones = f"{tenant.name}/zones/-"
+    found = service.ListInstances(capi.ListInstancesRequest(parent=zones, filter="paused = true"))
+    assert [i.name for i in found.instances] == [instance.name]
+    code, _ = rpc_error(
+        lambda: service.ListInstances(capi.ListInstancesRequest(parent=zones, filter="paused = 2"))
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    wait(member, service.ResumeInstance(capi.ResumeInstanceRequest(name=instance.name)))
+    resumed = service.GetInstance(capi.GetInstanceRequest(name=instance.name))
+    assert (resumed.state, resumed.paused) == (S.STATE_RUNNING, False)
     boots = console_until(service, instance.name, "KUMO_BOOT_OK", count=3)  # spawn, reboot, rebuild
     tail = service.GetSerialPortOutput(
         capi.GetSerialPortOutputRequest(name=instance.name, start=boots.next)

@@ -3,8 +3,9 @@
 A server's id is the instance's uid; its name the display name. The gateway picks the Kumo
 instance id (`srv-` and 32 hex digits) and, when the request names no availability zone,
 the first zone. Actions map one to one to the instance RPCs (`os-migrateLive` to
-MigrateInstance, `evacuate` to EvacuateInstance); those without an RPC yet (pause, cold
-migration, lock, shelve) answer 501 in Nova's shape.
+MigrateInstance, `evacuate` to EvacuateInstance; `pause`/`unpause` to SuspendInstance
+with `pause` set and ResumeInstance: Kumo's suspension is an in-memory pause, Nova's pause);
+those without an RPC yet (cold migration, lock, shelve) answer 501 in Nova's shape.
 """
 
 from __future__ import annotations
@@ -42,8 +43,6 @@ _BLOCK: dict[Any, Any] = {
 }
 # Actions without a Kumo RPC yet.
 _NOT_OFFERED = {
-    "pause": "Pausing a server",
-    "unpause": "Unpausing a server",
     "migrate": "Cold migration",
     "lock": "Locking a server",
     "unlock": "Unlocking a server",
@@ -79,7 +78,7 @@ class Servers(NovaBase):
             state = views.STATE_FILTER.get(status.upper())
             if state is None:
                 raise invalid(f"Invalid status value {status}")
-            terms.append(f"state = {state}")
+            terms.append(state)
         if flavor := query.get("flavor"):
             terms.append(f"flavor = {quoted('flavors/' + flavor)}")
         if zone := query.get("availability_zone"):
@@ -257,7 +256,12 @@ class Servers(NovaBase):
                 ),
             ),
             "suspend": simple(c.SuspendInstance, lambda n, a: capi.SuspendInstanceRequest(name=n)),
-            "resume": simple(c.ResumeInstance, lambda n, a: capi.ResumeInstanceRequest(name=n)),
+            "resume": self._resume,
+            # Kumo's one suspension is an in-memory pause; `paused` only records the verb.
+            "pause": simple(
+                c.SuspendInstance, lambda n, a: capi.SuspendInstanceRequest(name=n, pause=True)
+            ),
+            "unpause": self._unpause,
             "resize": simple(
                 c.ResizeInstance,
                 lambda n, a: capi.ResizeInstanceRequest(
@@ -283,6 +287,33 @@ class Servers(NovaBase):
             "createImage": self._create_image,
             "os-getConsoleOutput": self._console,
         }
+
+    async def _resume_if(
+        self, scope: Scope, version: Version, item: cpb.Instance, paused: bool, verb: str
+    ) -> Response:
+        """ResumeInstance, if the server is suspended the way `verb` undoes (Nova answers
+        409 to `resume` of a paused server and to `unpause` of a suspended one)."""
+        suspended = item.state == cpb.Instance.STATE_SUSPENDED
+        if suspended and item.paused != paused:
+            shown = "paused" if item.paused else "suspended"
+            raise RpcFailure.of(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"Cannot '{verb}' instance {item.uid} while it is in vm_state {shown}",
+            )
+        await self.call(
+            self.compute.ResumeInstance, capi.ResumeInstanceRequest(name=item.name), scope
+        )
+        return self.reply(version, status=202)
+
+    async def _resume(
+        self, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
+    ) -> Response:
+        return await self._resume_if(scope, version, item, False, "resume")
+
+    async def _unpause(
+        self, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
+    ) -> Response:
+        return await self._resume_if(scope, version, item, True, "unpause")
 
     async def _evacuate(
         self, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]

@@ -29,15 +29,18 @@ DELETING_STATUS: dict[int, tuple[str, str, int]] = {
     _INTENT.POWER_INTENT_STOPPED: ("SHUTOFF", "stopped", 4),
     _INTENT.POWER_INTENT_SUSPENDED: ("SUSPENDED", "suspended", 7),
 }
-# Nova status filter -> Kumo state name
+# A suspension asked for with Nova's `pause` (Instance.paused): the same in-memory pause.
+PAUSED = ("PAUSED", "paused", 3)
+# Nova status filter -> ListInstances filter
 STATE_FILTER = {
-    "BUILD": "STATE_PROVISIONING",
-    "ACTIVE": "STATE_RUNNING",
-    "SHUTOFF": "STATE_STOPPED",
-    "SUSPENDED": "STATE_SUSPENDED",
-    "REBOOT": "STATE_REBOOTING",
-    "VERIFY_RESIZE": "STATE_RESIZED",
-    "ERROR": "STATE_ERROR",
+    "BUILD": "state = STATE_PROVISIONING",
+    "ACTIVE": "state = STATE_RUNNING",
+    "SHUTOFF": "state = STATE_STOPPED",
+    "SUSPENDED": "state = STATE_SUSPENDED AND paused = false",
+    "PAUSED": "state = STATE_SUSPENDED AND paused = true",
+    "REBOOT": "state = STATE_REBOOTING",
+    "VERIFY_RESIZE": "state = STATE_RESIZED",
+    "ERROR": "state = STATE_ERROR",
 }
 
 
@@ -79,6 +82,8 @@ def server_detail(
         )
     else:
         status, vm_state, power_state = STATUS.get(instance.state, ("UNKNOWN", "error", 0))
+    if instance.paused and status == "SUSPENDED":
+        status, vm_state, power_state = PAUSED
     host_id = (
         hashlib.sha224((project + instance.host).encode()).hexdigest() if instance.host else ""
     )

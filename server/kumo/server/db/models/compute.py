@@ -91,6 +91,8 @@ class InstanceRow(ResourceColumns, Base):
     boot_volume_id: Mapped[str | None] = mapped_column(String(63), default=None)
     user_data: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
     power_intent: Mapped[int] = mapped_column(SmallInteger, default=1)
+    # the last SuspendInstance asked for `pause` (Instance.paused)
+    paused: Mapped[bool] = mapped_column(default=False)
     generation: Mapped[int] = mapped_column(BigInteger, default=1)
     reboot_serial: Mapped[int] = mapped_column(BigInteger, default=0)
     reboot_hard: Mapped[bool] = mapped_column(default=False)

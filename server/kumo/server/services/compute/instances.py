@@ -424,11 +424,12 @@ class InstanceMethods(InstanceOperations):
     async def SuspendInstance(
         self, request: api.SuspendInstanceRequest, context: Context
     ) -> operations_pb2.Operation:
+        def suspend(row: InstanceRow) -> None:
+            row.power_intent = S.POWER_INTENT_SUSPENDED
+            row.paused = request.pause
+
         return await self._action(
-            request,
-            "SuspendInstance",
-            lambda r: setattr(r, "power_intent", S.POWER_INTENT_SUSPENDED),
-            (S.STATE_RUNNING, S.STATE_SUSPENDED),
+            request, "SuspendInstance", suspend, (S.STATE_RUNNING, S.STATE_SUSPENDED)
         )
 
     async def ResumeInstance(
