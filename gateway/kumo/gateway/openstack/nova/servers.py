@@ -30,6 +30,7 @@ from kumo.gateway.openstack.common import Scope, last_segment, quoted
 from kumo.gateway.openstack.lookup import find_instance
 from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova import views
+from kumo.gateway.openstack.nova.addresses import Labels, addresses, interfaces
 from kumo.gateway.openstack.nova.base import NovaBase, not_offered
 from kumo.type.v1 import operation_metadata_pb2
 
@@ -64,9 +65,17 @@ class Servers(NovaBase):
             anywhere=scope.cloud_admin,
         )
 
-    async def _detail(self, scope: Scope, version: Version, base: str, item: cpb.Instance) -> Any:
+    async def _detail(
+        self,
+        scope: Scope,
+        version: Version,
+        base: str,
+        item: cpb.Instance,
+        labels: Labels | None = None,
+    ) -> Any:
         image_uid = await self.images.uid(scope.token, item.image) if item.image else ""
-        return views.server_detail(item, base, version, image_uid, scope.cloud_admin)
+        found = await addresses(item, labels or Labels(self.backend, scope.token), detail=True)
+        return views.server_detail(item, base, version, image_uid, scope.cloud_admin, found)
 
     async def _list(self, request: Request, detail: bool) -> Response:
         scope, version = await self.begin(request)
@@ -100,7 +109,8 @@ class Servers(NovaBase):
         found = result.items
         base = self.base(request)
         if detail:
-            servers = [await self._detail(scope, version, base, i) for i in found]
+            labels = Labels(self.backend, scope.token)
+            servers = [await self._detail(scope, version, base, i, labels) for i in found]
         else:
             servers = [views.server_brief(i, base) for i in found]
         body: dict[str, Any] = {"servers": servers}
@@ -125,10 +135,24 @@ class Servers(NovaBase):
         return self.reply(version, {"server": server})
 
     async def ips(self, request: Request) -> Response:
-        """GET /servers/{id}/ips: no addresses until the network service lands."""
+        """GET /servers/{id}/ips: the server's addresses by network label."""
         scope, version = await self.begin(request)
-        await self._find(scope, request)
-        return self.reply(version, {"addresses": {}})
+        item = await self._find(scope, request)
+        found = await addresses(item, Labels(self.backend, scope.token), detail=False)
+        return self.reply(version, {"addresses": found})
+
+    async def ips_of_network(self, request: Request) -> Response:
+        """GET /servers/{id}/ips/{network}: {label: [...]}; 404 when the server has no
+        address on a network of that label."""
+        scope, version = await self.begin(request)
+        item = await self._find(scope, request)
+        label = request.path_params["network"]
+        found = await addresses(item, Labels(self.backend, scope.token), detail=False)
+        if label not in found:
+            raise RpcFailure.of(
+                grpc.StatusCode.NOT_FOUND, f"Server {item.uid} has no network {label}."
+            )
+        return self.reply(version, {label: found[label]})
 
     async def create(self, request: Request) -> Response:
         """POST /servers: 202 with the new server's id."""
@@ -146,6 +170,7 @@ class Servers(NovaBase):
             display_name=str(body.get("name") or ""),
             flavor=f"flavors/{last_segment(str(body.get('flavorRef') or ''))}",
             labels={str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
+            network_interfaces=await interfaces(self.backend, scope, body.get("networks")),
         )
         if image_ref := body.get("imageRef"):
             instance.image = await self.images.name(scope.token, last_segment(str(image_ref)))

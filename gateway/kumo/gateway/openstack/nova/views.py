@@ -72,6 +72,7 @@ def server_detail(
     version: Version,
     image_uid: str,
     admin: bool,
+    addresses: dict[str, Any],
 ) -> dict[str, Any]:
     """A server in `GET /servers/detail` and `GET /servers/{id}`."""
     project = instance.name.split("/")[1]
@@ -98,7 +99,7 @@ def server_detail(
         "flavor": {"id": last_segment(instance.flavor), "links": []},
         "created": iso(instance.create_time),
         "updated": iso(instance.update_time),
-        "addresses": {},
+        "addresses": addresses,
         "accessIPv4": "",
         "accessIPv6": "",
         "key_name": last_segment(instance.key_pairs[0]) if instance.key_pairs else None,
