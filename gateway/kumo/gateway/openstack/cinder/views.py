@@ -45,8 +45,8 @@ def volume(
     uids: Mapping[str, str],
     admin: bool,
 ) -> dict[str, Any]:
-    """A volume with details; `types` by name, `uids` of the snapshots, volumes and
-    instances it refers to."""
+    """A volume with details; `types` by name, `uids` of the snapshots, volumes, instances
+    and image it refers to."""
     kind = types.get(item.volume_type)
     zone = item.name.split("/")[3] if item.name.count("/") >= 5 else ""
     body: dict[str, Any] = {
@@ -85,6 +85,8 @@ def volume(
         "shared_targets": False,
         "consumes_quota": True,
     }
+    if item.source_image in uids:
+        body["volume_image_metadata"] = {"image_id": uids[item.source_image]}
     if admin:
         body["os-vol-tenant-attr:tenant_id"] = _project(item.name)
         body["os-vol-host-attr:host"] = None

@@ -32,6 +32,7 @@ from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova import views
 from kumo.gateway.openstack.nova.addresses import Labels, addresses, interfaces
 from kumo.gateway.openstack.nova.base import NovaBase, not_offered
+from kumo.gateway.openstack.nova.block_devices import find_volume, read_mappings
 from kumo.type.v1 import operation_metadata_pb2
 
 _REBOOT: dict[str, Any] = {"SOFT": capi.REBOOT_TYPE_SOFT, "HARD": capi.REBOOT_TYPE_HARD}
@@ -73,7 +74,9 @@ class Servers(NovaBase):
         item: cpb.Instance,
         labels: Labels | None = None,
     ) -> Any:
-        image_uid = await self.images.uid(scope.token, item.image) if item.image else ""
+        # Nova shows no image for a server booted from a volume.
+        shown = item.image and not item.boot_volume
+        image_uid = await self.images.uid(scope.token, item.image) if shown else ""
         found = await addresses(item, labels or Labels(self.backend, scope.token), detail=True)
         return views.server_detail(item, base, version, image_uid, scope.cloud_admin, found)
 
@@ -163,17 +166,27 @@ class Servers(NovaBase):
             raise invalid("the body needs a 'server' object")
         if int(body.get("min_count", 1)) != 1 or int(body.get("max_count", 1)) != 1:
             raise invalid("Kumo creates one server per request")
-        for mapping in body.get("block_device_mapping_v2") or []:
-            if isinstance(mapping, dict) and mapping.get("destination_type") == "volume":
-                raise not_offered("Booting from a volume")
+        disk = read_mappings(body.get("block_device_mapping_v2"))
         instance = cpb.Instance(
             display_name=str(body.get("name") or ""),
             flavor=f"flavors/{last_segment(str(body.get('flavorRef') or ''))}",
             labels={str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
             network_interfaces=await interfaces(self.backend, scope, body.get("networks")),
         )
-        if image_ref := body.get("imageRef"):
+        volume = (
+            await find_volume(self.backend, scope, disk.volume_uid) if disk.volume_uid else None
+        )
+        if image_ref := body.get("imageRef") or disk.image_uid:
             instance.image = await self.images.name(scope.token, last_segment(str(image_ref)))
+        if volume is not None:
+            instance.boot_volume = volume.name
+            if not instance.image:
+                if not volume.source_image:
+                    raise invalid(
+                        f"Volume {volume.uid} was not made from an image: give the imageRef "
+                        "of what it holds"
+                    )
+                instance.image = volume.source_image
         if key_name := body.get("key_name"):
             instance.key_pairs.append(f"{scope.parent}/keyPairs/{key_name}")
         if user_data := body.get("user_data"):
@@ -188,6 +201,11 @@ class Servers(NovaBase):
         zone, _, host = zone.partition(":")
         if host:
             instance.requested_host = f"hosts/{host}"
+        if volume is not None:
+            volume_zone = volume.name.split("/")[3]
+            if zone and zone != volume_zone:
+                raise invalid(f"Volume {volume.uid} is in availability zone {volume_zone}")
+            zone = volume_zone
         if not zone:
             zones = await self.zones(scope)
             if not zones:
