@@ -5,6 +5,7 @@ error bodies and tenancy."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import requests
 
@@ -133,7 +134,7 @@ def test_boot_from_a_volume_made_from_an_image(
     in_use = _until(clouds, ["volume"], name, "in-use")
     assert server["id"] in str(in_use["attachments"]), in_use
 
-    boot = {"boot_index": 0, "uuid": made["id"], "source_type": "volume"}
+    boot: dict[str, Any] = {"boot_index": 0, "uuid": made["id"], "source_type": "volume"}
     for mapping in (
         {**boot, "destination_type": "volume", "delete_on_termination": True},
         {"boot_index": 0, "uuid": image_id, "source_type": "image", "destination_type": "volume"},
@@ -141,7 +142,9 @@ def test_boot_from_a_volume_made_from_an_image(
         {**boot, "uuid": unique("nope"), "destination_type": "volume"},
         {**boot, "boot_index": "first", "destination_type": "volume"},
     ):
-        body = {"server": {"name": "x", "flavorRef": flavor, "block_device_mapping_v2": [mapping]}}
+        body: dict[str, Any] = {
+            "server": {"name": "x", "flavorRef": flavor, "block_device_mapping_v2": [mapping]}
+        }
         refused = requests.post(url, headers=mine, json=body)
         assert refused.status_code == 400, (mapping, refused.text)
         assert refused.json()["badRequest"]["code"] == 400
