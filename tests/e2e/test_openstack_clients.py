@@ -295,6 +295,10 @@ def test_tenancy_refusals(
     for method, path, body in (
         ("GET", server, None),
         ("POST", f"{server}/action", {"os-stop": None}),
+        ("POST", f"{server}/action", {"pause": None}),
+        ("POST", f"{server}/action", {"unpause": None}),
+        ("GET", f"{server}/ips", None),
+        ("GET", f"{server}/ips/any", None),
         ("DELETE", server, None),
         ("GET", f"{gateway.url}/image/v2/images/{image_id}", None),
         ("GET", f"{gateway.url}/image/v2/images/{image_id}/file", None),

@@ -164,3 +164,131 @@ def test_boot_from_a_volume_made_from_an_image(
         assert time.monotonic() < deadline, "the volume was not deleted"
         time.sleep(0.5)
     clouds.run("root", "volume", "type", "delete", kind)
+
+
+def test_volume_type_extra_specs(
+    clouds: Clouds,  # noqa: F811
+    gateway: GatewayThread,
+    tenant: Tenant,
+) -> None:
+    """`volume type create/set/unset --property`: labels, QoS limits, the fixed backend and
+    pool; the extra_specs routes' codes and shapes; members cannot write them."""
+    kind = unique("vt")
+    made = clouds.json("root", "volume", "type", "create", "--property", "tier=gold", kind)
+    clouds.run("root", "volume", "type", "set", "--property", "kumo:max_iops=500", kind)
+    clouds.run("root", "volume", "type", "set", "--property", "disk=ssd", kind)
+    clouds.run("root", "volume", "type", "unset", "--property", "tier", kind)
+    shown = clouds.json("root", "volume", "type", "show", kind)["properties"]
+    assert shown == {
+        "disk": "ssd", "kumo:max_iops": "500", "kumo:backend": "qcow2", "kumo:pool": "volumes",
+    }, shown  # fmt: skip
+    fixed = clouds.run(
+        "root", "volume", "type", "set", "--property", "kumo:backend=rbd", kind, check=False
+    )
+    assert fixed.returncode != 0 and "fixed" in fixed.stderr
+    member = clouds.run("member", "volume", "type", "set", "--property", "a=b", kind, check=False)
+    assert member.returncode != 0 and "403" in member.stderr
+
+    url = f"{gateway.url}/volume/v3/types/{made['id']}/extra_specs"
+    root = {"X-Auth-Token": clouds.connect("root").auth_token}
+    mine = {"X-Auth-Token": tenant.stubs["member"].token or ""}
+    assert requests.get(f"{url}/disk", headers=mine).json() == {"disk": "ssd"}
+    missing = requests.get(f"{url}/nope", headers=mine)
+    assert missing.status_code == 404 and missing.json()["itemNotFound"]["code"] == 404
+    put = requests.put(f"{url}/disk", headers=root, json={"disk": "nvme"})
+    assert put.status_code == 200 and put.json() == {"disk": "nvme"}
+    for method, path, body in (
+        ("PUT", f"{url}/disk", {"other": "x"}),
+        ("POST", url, {"extra_specs": {}}),
+        ("POST", url, {"extra_specs": {"kumo:max_iops": "many"}}),
+        ("DELETE", f"{url}/kumo:pool", None),
+    ):
+        refused = requests.request(method, path, headers=root, json=body)
+        assert refused.status_code == 400 and "badRequest" in refused.json(), (path, body)
+    assert requests.delete(f"{url}/disk", headers=root).status_code == 202
+    assert requests.delete(f"{url}/disk", headers=root).status_code == 404
+    assert requests.get(url, headers=mine).json()["extra_specs"] == {
+        "kumo:max_iops": "500", "kumo:backend": "qcow2", "kumo:pool": "volumes",
+    }  # fmt: skip
+    clouds.run("root", "volume", "type", "delete", kind)
+
+
+def test_attachments_api(
+    clouds: Clouds,  # noqa: F811
+    gateway: GatewayThread,
+    admin: Stubs,
+    site: Site,  # noqa: F811
+    tenant: Tenant,
+    other_tenant: Tenant,
+) -> None:
+    """`volume attachment create/list/show/delete` (3.27, --mode from 3.54) attach and
+    detach through AttachVolume/DetachVolume; ids match the volume's attachments; bad
+    input is 400, older microversions and other projects 404."""
+    kind = unique("vt")
+    clouds.run("root", "volume", "type", "create", kind)
+    name = unique("vol")
+    volume = clouds.json(
+        "member", "volume", "create", "--size", "1", "--type", kind,
+        "--availability-zone", site.zone, name,
+    )  # fmt: skip
+    assert _until(clouds, ["volume"], name, "available")["status"] == "available"
+    server = clouds.json(
+        "member", "server", "create", "--flavor", make_flavor(admin, 1, 128, 1).split("/")[-1],
+        "--image", _upload_with_cli(clouds, unique("im")), "--availability-zone", site.zone,
+        "--wait", unique("vm"),
+    )  # fmt: skip
+
+    v = ("--os-volume-api-version", "3.54")
+    made = clouds.json(
+        "member", *v, "volume", "attachment", "create", "--mode", "ro", name,
+        "--server", server["id"],
+    )  # fmt: skip
+    assert (made["Volume ID"], made["Instance ID"], made["Attach Mode"]) == (
+        volume["id"], server["id"], "ro",
+    ), made  # fmt: skip
+    in_use: Any = _until(clouds, ["volume"], name, "in-use")
+    assert in_use["attachments"][0]["attachment_id"] == made["ID"], in_use
+    listed = clouds.json("member", *v, "volume", "attachment", "list")
+    assert [(a["ID"], a["Status"]) for a in listed] == [(made["ID"], "attached")], listed
+    by_server = clouds.json(
+        "member", *v, "volume", "attachment", "list", "--server", unique("none")
+    )
+    assert by_server == []
+    shown = clouds.json("member", *v, "volume", "attachment", "show", made["ID"])
+    assert shown["Status"] == "attached" and shown["Attach Mode"] == "ro", shown
+
+    url = f"{gateway.url}/volume/v3/attachments"
+    mine = {
+        "X-Auth-Token": tenant.stubs["member"].token or "",
+        "OpenStack-API-Version": "volume 3.27",
+    }
+    theirs = {**mine, "X-Auth-Token": other_tenant.stubs["admin"].token or ""}
+    hidden = requests.get(f"{url}/{made['ID']}", headers=theirs)
+    assert hidden.status_code == 404 and "itemNotFound" in hidden.json()
+    assert requests.get(url, headers=theirs).json() == {"attachments": []}
+    old = requests.get(url, headers={**mine, "OpenStack-API-Version": "volume 3.26"})
+    assert old.status_code == 404 and "itemNotFound" in old.json()
+    for body in (
+        {"attachment": {"volume_uuid": volume["id"]}},
+        {"attachment": {"volume_uuid": volume["id"], "instance_uuid": server["id"], "mode": "x"}},
+        {"attachment": "nope"},
+    ):
+        refused = requests.post(url, headers=mine, json=body)
+        assert refused.status_code == 400 and "badRequest" in refused.json(), body
+    foreign = requests.post(
+        url, headers=theirs,
+        json={"attachment": {"volume_uuid": volume["id"], "instance_uuid": server["id"]}},
+    )  # fmt: skip
+    assert foreign.status_code == 404, foreign.text
+    connector = requests.put(f"{url}/{made['ID']}", headers=mine, json={"attachment": {}})
+    assert connector.status_code == 400
+    complete = requests.post(
+        f"{url}/{made['ID']}/action", headers=mine, json={"os-complete": made["ID"]}
+    )
+    assert complete.status_code == 204
+
+    clouds.run("member", *v, "volume", "attachment", "delete", made["ID"])
+    assert _until(clouds, ["volume"], name, "available")["status"] == "available"
+    assert requests.get(f"{url}/{made['ID']}", headers=mine).status_code == 404
+    clouds.run("member", "server", "delete", "--wait", server["id"])
+    clouds.run("member", "volume", "delete", name)

@@ -255,7 +255,8 @@ class Volumes(CinderBase):
 
     async def create_type(self, request: Request) -> Response:
         """POST /types (administrators): extra specs `kumo:backend` (qcow2, rbd) and
-        `kumo:pool` choose where its volumes live."""
+        `kumo:pool` choose where its volumes live; those not starting with `kumo:` are
+        labels."""
         scope, version = await self.begin(request)
         body = await _object(request, "volume_type")
         specs = body.get("extra_specs") or {}
@@ -272,6 +273,9 @@ class Volumes(CinderBase):
                     description=str(body.get("description") or ""),
                     backend=backend,
                     pool=str(specs.get("kumo:pool") or "volumes"),
+                    labels={
+                        str(k): str(v) for k, v in specs.items() if not str(k).startswith("kumo:")
+                    },
                 ),
             ),
             scope,
