@@ -143,7 +143,8 @@ def test_server_lifecycle_on_fake_hosts(
     clouds: Clouds, site: Site, admin: Stubs, tenant: Tenant, gateway: GatewayThread
 ) -> None:
     """create --wait, list, show, stop/start, reboot, suspend/resume, pause/unpause (PAUSED
-    is not SUSPENDED: each is undone by its own verb, else 409), console, delete."""
+    is not SUSPENDED: each is undone by its own verb, else 409), console, lock/unlock,
+    delete."""
     flavor = make_flavor(admin, 1, 256, 1).rsplit("/", 1)[-1]
     image = _upload_with_cli(clouds, unique("osimg"))
     name = unique("vm")
@@ -190,6 +191,19 @@ def test_server_lifecycle_on_fake_hosts(
         assert server_id in {s["ID"] for s in listed}, (status, listed)
 
     clouds.run("member", "console", "log", "show", server_id)
+    # A locked server refuses actions and deletion (409); a cloud administrator's lock only
+    # a cloud administrator lifts (403 for the member).
+    clouds.run("member", "server", "lock", server_id)
+    assert clouds.connect("member").compute.get_server(server_id).is_locked is True
+    for action in ("stop", "delete"):
+        refused = clouds.run("member", "server", action, server_id, check=False)
+        assert refused.returncode != 0 and "409" in refused.stderr, refused.stderr
+    clouds.run("member", "server", "unlock", server_id)
+    clouds.run("root", "server", "lock", server_id)
+    refused = clouds.run("member", "server", "unlock", server_id, check=False)
+    assert refused.returncode != 0 and "403" in refused.stderr, refused.stderr
+    clouds.run("root", "server", "unlock", server_id)
+    assert clouds.connect("member").compute.get_server(server_id).is_locked is False
     # Other tenants do not see it, and a reader cannot delete it.
     other = clouds.run("reader", "server", "delete", server_id, check=False)
     assert other.returncode != 0
@@ -297,6 +311,8 @@ def test_tenancy_refusals(
         ("POST", f"{server}/action", {"os-stop": None}),
         ("POST", f"{server}/action", {"pause": None}),
         ("POST", f"{server}/action", {"unpause": None}),
+        ("POST", f"{server}/action", {"lock": None}),
+        ("POST", f"{server}/action", {"unlock": None}),
         ("GET", f"{server}/ips", None),
         ("GET", f"{server}/ips/any", None),
         ("DELETE", server, None),

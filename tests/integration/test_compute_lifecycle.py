@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 import pytest
 from google.longrunning import operations_pb2
+from google.protobuf import field_mask_pb2
 
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
@@ -167,6 +168,7 @@ def test_lifecycle(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
     wait(member, service.ResumeInstance(capi.ResumeInstanceRequest(name=instance.name)))
     resumed = service.GetInstance(capi.GetInstanceRequest(name=instance.name))
     assert (resumed.state, resumed.paused) == (S.STATE_RUNNING, False)
+    _check_locks(service, compute(admin), instance.name)
     boots = console_until(service, instance.name, "KUMO_BOOT_OK", count=3)  # spawn, reboot, rebuild
     tail = service.GetSerialPortOutput(
         capi.GetSerialPortOutputRequest(name=instance.name, start=boots.next)
@@ -188,6 +190,42 @@ def test_lifecycle(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
     assert all(not cell.driver(h).list_guests() for h in cell.agents)
     quota = admin.identity.GetQuota(iapi.GetQuotaRequest(name=f"{tenant.name}/quota"))
     assert {q.resource: q.in_use for q in quota.limits}["instances"] == 0
+
+
+def _lock(service: Any, name: str, locked: bool, reason: str = "") -> cpb.Instance:
+    return service.UpdateInstance(
+        capi.UpdateInstanceRequest(
+            instance=cpb.Instance(name=name, locked=locked, locked_reason=reason),
+            update_mask=field_mask_pb2.FieldMask(paths=["locked", "locked_reason"]),
+        )
+    )
+
+
+def _check_locks(member: Any, cloud_admin: Any, name: str) -> None:
+    """A locked instance refuses actions and deletion (not renames) except from cloud
+    administrators; a cloud administrator's lock only a cloud administrator clears."""
+    locked = _lock(member, name, True, "maintenance")
+    assert (locked.locked, locked.locked_reason) == (True, "maintenance")
+    for call in (
+        lambda: member.StopInstance(capi.StopInstanceRequest(name=name)),
+        lambda: member.DeleteInstance(capi.DeleteInstanceRequest(name=name)),
+    ):
+        code, _ = rpc_error(call)
+        assert code == grpc.StatusCode.FAILED_PRECONDITION
+    renamed = member.UpdateInstance(
+        capi.UpdateInstanceRequest(instance=cpb.Instance(name=name, display_name="locked"))
+    )
+    assert renamed.locked and renamed.display_name == "locked"
+    code, _ = rpc_error(lambda: _lock(member, name, True, "x" * 256))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    unlocked = _lock(member, name, False, "ignored")
+    assert (unlocked.locked, unlocked.locked_reason) == (False, "")
+
+    assert _lock(cloud_admin, name, True, "by the operator").locked
+    code, _ = rpc_error(lambda: _lock(member, name, False))
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    assert member.GetInstance(capi.GetInstanceRequest(name=name)).locked
+    assert not _lock(cloud_admin, name, False).locked
 
 
 def test_snapshot_becomes_a_bootable_image(cell: Cell, tenant: Tenant) -> None:

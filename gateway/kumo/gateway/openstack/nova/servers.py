@@ -4,8 +4,9 @@ A server's id is the instance's uid; its name the display name. The gateway pick
 instance id (`srv-` and 32 hex digits) and, when the request names no availability zone,
 the first zone. Actions map one to one to the instance RPCs (`os-migrateLive` to
 MigrateInstance, `evacuate` to EvacuateInstance; `pause`/`unpause` to SuspendInstance
-with `pause` set and ResumeInstance: Kumo's suspension is an in-memory pause, Nova's pause);
-those without an RPC yet (cold migration, lock, shelve) answer 501 in Nova's shape.
+with `pause` set and ResumeInstance: Kumo's suspension is an in-memory pause, Nova's pause;
+`lock`/`unlock` to UpdateInstance of `locked`); those without an RPC yet (cold migration,
+shelve) answer 501 in Nova's shape.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import grpc
@@ -46,8 +48,6 @@ _BLOCK: dict[Any, Any] = {
 # Actions without a Kumo RPC yet.
 _NOT_OFFERED = {
     "migrate": "Cold migration",
-    "lock": "Locking a server",
-    "unlock": "Unlocking a server",
     "shelve": "Shelving a server",
     "unshelve": "Unshelving a server",
 }
@@ -305,6 +305,8 @@ class Servers(NovaBase):
                 c.SuspendInstance, lambda n, a: capi.SuspendInstanceRequest(name=n, pause=True)
             ),
             "unpause": self._unpause,
+            "lock": partial(self._lock, True),
+            "unlock": partial(self._lock, False),
             "resize": simple(
                 c.ResizeInstance,
                 lambda n, a: capi.ResizeInstanceRequest(
@@ -357,6 +359,23 @@ class Servers(NovaBase):
         self, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
     ) -> Response:
         return await self._resume_if(scope, version, item, True, "unpause")
+
+    async def _lock(
+        self, locked: bool, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
+    ) -> Response:
+        """`lock` ({"locked_reason"} optional) and `unlock`: UpdateInstance of the lock."""
+        reason = arg.get("locked_reason") or ""
+        if not isinstance(reason, str):
+            raise invalid("locked_reason must be a string")
+        await self.call(
+            self.compute.UpdateInstance,
+            capi.UpdateInstanceRequest(
+                instance=cpb.Instance(name=item.name, locked=locked, locked_reason=reason),
+                update_mask=field_mask_pb2.FieldMask(paths=["locked", "locked_reason"]),
+            ),
+            scope,
+        )
+        return self.reply(version, status=202)
 
     async def _evacuate(
         self, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]

@@ -128,7 +128,7 @@ def server_detail(
     if version >= Version(2, 3) and admin:
         body["OS-EXT-SRV-ATTR:hostname"] = instance.hostname
     if version >= Version(2, 9):
-        body["locked"] = False
+        body["locked"] = instance.locked
     if version >= Version(2, 19):
         body["description"] = None
     if version >= Version(2, 26):

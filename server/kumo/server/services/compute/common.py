@@ -117,6 +117,8 @@ def instance_to_proto(row: InstanceRow) -> pb.Instance:
         user_data=row.user_data,
         power_intent=cast(pb.Instance.PowerIntent, row.power_intent),
         paused=row.paused and row.power_intent == pb.Instance.POWER_INTENT_SUSPENDED,
+        locked=row.locked,
+        locked_reason=row.locked_reason,
         generation=row.generation,
         state=_shown_state(row),
         status_message=row.status_message,

@@ -1,4 +1,4 @@
-"""instance paused
+"""instance paused and locked
 
 Revision ID: 0010
 Revises: 0009
@@ -18,11 +18,16 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("instances", schema=None) as batch_op:
+        for column in ("paused", "locked", "locked_by_admin"):
+            batch_op.add_column(
+                sa.Column(column, sa.Boolean(), nullable=False, server_default=sa.false())
+            )
         batch_op.add_column(
-            sa.Column("paused", sa.Boolean(), nullable=False, server_default=sa.false())
+            sa.Column("locked_reason", sa.String(length=255), nullable=False, server_default="")
         )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("instances", schema=None) as batch_op:
-        batch_op.drop_column("paused")
+        for column in ("locked_reason", "locked_by_admin", "locked", "paused"):
+            batch_op.drop_column(column)
