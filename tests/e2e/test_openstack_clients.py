@@ -196,12 +196,12 @@ def test_server_lifecycle_on_fake_hosts(
     clouds.run("member", "server", "lock", server_id)
     assert clouds.connect("member").compute.get_server(server_id).is_locked is True
     for action in ("stop", "delete"):
-        refused = clouds.run("member", "server", action, server_id, check=False)
-        assert refused.returncode != 0 and "409" in refused.stderr, refused.stderr
+        failed = clouds.run("member", "server", action, server_id, check=False)
+        assert failed.returncode != 0 and "409" in failed.stderr, failed.stderr
     clouds.run("member", "server", "unlock", server_id)
     clouds.run("root", "server", "lock", server_id)
-    refused = clouds.run("member", "server", "unlock", server_id, check=False)
-    assert refused.returncode != 0 and "403" in refused.stderr, refused.stderr
+    failed = clouds.run("member", "server", "unlock", server_id, check=False)
+    assert failed.returncode != 0 and "403" in failed.stderr, failed.stderr
     clouds.run("root", "server", "unlock", server_id)
     assert clouds.connect("member").compute.get_server(server_id).is_locked is False
     # Other tenants do not see it, and a reader cannot delete it.
