@@ -252,6 +252,24 @@ def test_errors_in_each_dialect(gateway: GatewayThread, tenant: Tenant) -> None:
     )
     assert shelved.status_code == 501 and "notImplemented" in shelved.json()
 
+    # Malformed input to the server, attachment and extra spec routes: 4xx, never 500.
+    v327 = {**headers, "OpenStack-API-Version": "volume 3.27"}
+    for method, path, body, status in (
+        ("POST", "/compute/v2.1/servers", {"server": {"min_count": "x"}}, 400),
+        ("POST", "/compute/v2.1/servers", {"server": {"block_device_mapping_v2": "x"}}, 400),
+        ("POST", "/compute/v2.1/servers", {"server": {"networks": [{"uuid": 5}]}}, 400),
+        ("POST", "/compute/v2.1/servers", {"server": {"networks": [7]}}, 400),
+        ("GET", f"/volume/v3/types/{unique('x')}/extra_specs", None, 404),
+        ("POST", "/volume/v3/attachments", [], 400),
+        ("POST", "/volume/v3/attachments", {"attachment": {"volume_uuid": 5}}, 400),
+        ("POST", f"/volume/v3/attachments/{unique('x')}/action", {"os-complete": 1}, 404),
+        ("POST", f"/volume/v3/attachments/{unique('x')}/action", {"os-reserve": 1}, 400),
+    ):
+        answer = requests.request(method, f"{url}{path}", headers=v327, json=body)
+        assert answer.status_code == status, (path, body, answer.text)
+        ((_, fault),) = answer.json().items()
+        assert fault["code"] == status
+
     unauthenticated = requests.get(f"{url}/compute/v2.1/servers")
     assert unauthenticated.status_code == 401 and "unauthorized" in unauthenticated.json()
 

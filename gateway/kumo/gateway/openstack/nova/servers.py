@@ -164,7 +164,7 @@ class Servers(NovaBase):
         body = whole.get("server")
         if not isinstance(body, dict):
             raise invalid("the body needs a 'server' object")
-        if int(body.get("min_count", 1)) != 1 or int(body.get("max_count", 1)) != 1:
+        if str(body.get("min_count", 1)) != "1" or str(body.get("max_count", 1)) != "1":
             raise invalid("Kumo creates one server per request")
         disk = read_mappings(body.get("block_device_mapping_v2"))
         instance = cpb.Instance(
