@@ -66,10 +66,21 @@ def test_volumes_with_the_cli(
         "--image", _upload_with_cli(clouds, unique("im")), "--availability-zone", zone,
         "--wait", unique("vm"),
     )  # fmt: skip
+    # A locked server takes no volume and gives none back (409), as in Nova.
+    clouds.run("member", "server", "lock", server["id"])
+    locked = clouds.run("member", "server", "add", "volume", server["id"], made["id"], check=False)
+    assert locked.returncode != 0 and "409" in locked.stderr, locked.stderr
+    clouds.run("member", "server", "unlock", server["id"])
     clouds.run("member", "server", "add", "volume", server["id"], made["id"])
     in_use = _until(clouds, ["volume"], name, "in-use")
     assert in_use["status"] == "in-use", in_use
     assert server["id"] in str(in_use["attachments"])
+    clouds.run("member", "server", "lock", server["id"])
+    locked = clouds.run(
+        "member", "server", "remove", "volume", server["id"], made["id"], check=False
+    )
+    assert locked.returncode != 0 and "409" in locked.stderr, locked.stderr
+    clouds.run("member", "server", "unlock", server["id"])
     clouds.run("member", "server", "remove", "volume", server["id"], made["id"])
     assert _until(clouds, ["volume"], name, "available")["status"] == "available"
     clouds.run("member", "server", "delete", "--wait", server["id"])

@@ -1,7 +1,8 @@
 """Instance locks (`Instance.locked`, `locked_reason`), set and cleared with UpdateInstance.
 
-A locked instance refuses its actions and its deletion unless a cloud administrator
-calls; a lock a cloud administrator set, only a cloud administrator changes.
+A locked instance refuses its actions, its deletion and volume attachments and detachments
+(storage/volumes.py) unless a cloud administrator calls; a lock a cloud administrator set,
+only a cloud administrator changes.
 """
 
 from __future__ import annotations
