@@ -142,6 +142,14 @@ def test_boot_from_a_volume_made_from_an_image(
     mine = {"X-Auth-Token": tenant.stubs["member"].token or ""}
     booted = requests.get(f"{url}/{server['id']}", headers=mine).json()["server"]
     assert (booted["OS-EXT-AZ:availability_zone"], booted["image"]) == (site.zone, "")
+    assert booted["os-extended-volumes:volumes_attached"] == [{"id": made["id"]}]
+    listed = requests.get(
+        f"{url}/detail", headers={**mine, "OpenStack-API-Version": "compute 2.3"}
+    ).json()["servers"]
+    (mine_listed,) = [s for s in listed if s["id"] == server["id"]]
+    assert mine_listed["os-extended-volumes:volumes_attached"] == [
+        {"id": made["id"], "delete_on_termination": False}
+    ]
     in_use = _until(clouds, ["volume"], name, "in-use")
     assert server["id"] in str(in_use["attachments"]), in_use
 

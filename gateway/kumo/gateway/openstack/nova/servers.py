@@ -35,6 +35,7 @@ from kumo.gateway.openstack.nova import views
 from kumo.gateway.openstack.nova.addresses import Labels, addresses, interfaces
 from kumo.gateway.openstack.nova.base import NovaBase, not_offered
 from kumo.gateway.openstack.nova.block_devices import find_volume, read_mappings
+from kumo.gateway.openstack.nova.volume_attachments import AttachedVolumes
 from kumo.type.v1 import operation_metadata_pb2
 
 _REBOOT: dict[str, Any] = {"SOFT": capi.REBOOT_TYPE_SOFT, "HARD": capi.REBOOT_TYPE_HARD}
@@ -73,12 +74,16 @@ class Servers(NovaBase):
         base: str,
         item: cpb.Instance,
         labels: Labels | None = None,
+        volumes: AttachedVolumes | None = None,
     ) -> Any:
         # Nova shows no image for a server booted from a volume.
         shown = item.image and not item.boot_volume
         image_uid = await self.images.uid(scope.token, item.image) if shown else ""
         found = await addresses(item, labels or Labels(self.backend, scope.token), detail=True)
-        return views.server_detail(item, base, version, image_uid, scope.cloud_admin, found)
+        body = views.server_detail(item, base, version, image_uid, scope.cloud_admin, found)
+        attached = volumes or AttachedVolumes(self.backend, scope.token)
+        body["os-extended-volumes:volumes_attached"] = await attached.of(item, version)
+        return body
 
     async def _list(self, request: Request, detail: bool) -> Response:
         scope, version = await self.begin(request)
@@ -113,7 +118,8 @@ class Servers(NovaBase):
         base = self.base(request)
         if detail:
             labels = Labels(self.backend, scope.token)
-            servers = [await self._detail(scope, version, base, i, labels) for i in found]
+            volumes = AttachedVolumes(self.backend, scope.token)
+            servers = [await self._detail(scope, version, base, i, labels, volumes) for i in found]
         else:
             servers = [views.server_brief(i, base) for i in found]
         body: dict[str, Any] = {"servers": servers}

@@ -112,7 +112,6 @@ def server_detail(
         "OS-EXT-STS:task_state": "deleting" if deleting else None,
         "OS-SRV-USG:launched_at": None,
         "OS-SRV-USG:terminated_at": None,
-        "os-extended-volumes:volumes_attached": [],
         "security_groups": [],
     }
     if status == "ERROR":
