@@ -228,6 +228,25 @@ def _check_locks(member: Any, cloud_admin: Any, name: str) -> None:
     assert not _lock(cloud_admin, name, False).locked
 
 
+def test_created_locked(cell: Cell, tenant: Tenant) -> None:
+    """An instance created locked builds and runs, and refuses deletion until unlocked."""
+    member = tenant.stubs["member"]
+    service = compute(member)
+    code, _ = rpc_error(
+        lambda: launch(member, cell, "locked-0", locked=True, locked_reason="y" * 256)
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    instance = launch(member, cell, "locked-1", locked=True, locked_reason="born locked")
+    assert instance.state == S.STATE_RUNNING
+    assert (instance.locked, instance.locked_reason) == (True, "born locked")
+    code, _ = rpc_error(
+        lambda: service.DeleteInstance(capi.DeleteInstanceRequest(name=instance.name))
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    _lock(service, instance.name, False)
+    wait(member, service.DeleteInstance(capi.DeleteInstanceRequest(name=instance.name)))
+
+
 def test_snapshot_becomes_a_bootable_image(cell: Cell, tenant: Tenant) -> None:
     """SnapshotInstance writes the root disk to a new private image that boots."""
     member = tenant.stubs["member"]

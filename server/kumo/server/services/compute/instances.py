@@ -223,16 +223,16 @@ class InstanceMethods(InstanceOperations):
                 power_intent=S.POWER_INTENT_RUNNING,
                 state=S.STATE_PROVISIONING,
                 status_message="scheduling",
+                locked=False,
+                locked_reason="",
+                locked_by_admin=False,
                 **values,
             )
             # The claim on a host is made by the scheduler, not here.
             row.host_id = None
-            apply_common(
-                row,
-                spec,
-                {f.name for f, _ in spec.ListFields()} & {"display_name", "labels"},
-                "instance",
-            )
+            given = {f.name for f, _ in spec.ListFields()}
+            apply_common(row, spec, given & {"display_name", "labels"}, "instance")
+            apply_lock(row, caller, spec, given, request.instance_id)
             INSTANCES.insert(session, request.instance_id, "instance_id", row)
             session.flush()
             if spec.boot_volume:
