@@ -140,9 +140,11 @@ def test_flavors_and_key_pairs(clouds: Clouds, admin: Stubs) -> None:
 
 
 def test_server_lifecycle_on_fake_hosts(
-    clouds: Clouds, site: Site, admin: Stubs, tenant: Tenant
+    clouds: Clouds, site: Site, admin: Stubs, tenant: Tenant, gateway: GatewayThread
 ) -> None:
-    """create --wait, list, show, stop/start, reboot, suspend/resume, console, delete."""
+    """create --wait, list, show, stop/start, reboot, suspend/resume, pause/unpause (PAUSED
+    is not SUSPENDED: each is undone by its own verb, else 409), console, lock/unlock,
+    delete."""
     flavor = make_flavor(admin, 1, 256, 1).rsplit("/", 1)[-1]
     image = _upload_with_cli(clouds, unique("osimg"))
     name = unique("vm")
@@ -161,19 +163,47 @@ def test_server_lifecycle_on_fake_hosts(
         ("stop", "SHUTOFF"),
         ("start", "ACTIVE"),
         ("suspend", "SUSPENDED"),
+        ("unpause", "SUSPENDED"),
         ("resume", "ACTIVE"),
+        ("pause", "PAUSED"),
+        ("resume", "PAUSED"),
+        ("unpause", "ACTIVE"),
         ("reboot", "ACTIVE"),
     ):
-        clouds.run(
-            "member", "server", action, *(["--wait"] if action == "reboot" else []), server_id
-        )
+        if action in ("resume", "unpause") and status != "ACTIVE":  # the other verb's undo
+            refused = requests.post(
+                f"{gateway.url}/compute/v2.1/servers/{server_id}/action",
+                headers={"X-Auth-Token": tenant.stubs["member"].token or ""},
+                json={action: None},
+            )
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["conflictingRequest"]["code"] == 409
+        else:
+            clouds.run(
+                "member", "server", action, *(["--wait"] if action == "reboot" else []), server_id
+            )
         conn = clouds.connect("member")
         server = conn.compute.wait_for_server(
             conn.compute.get_server(server_id), status=status, wait=60, interval=0.5
         )
         assert server.status == status
+        listed = clouds.json("member", "server", "list", "--status", status)
+        assert server_id in {s["ID"] for s in listed}, (status, listed)
 
     clouds.run("member", "console", "log", "show", server_id)
+    # A locked server refuses actions and deletion (409); a cloud administrator's lock only
+    # a cloud administrator lifts (403 for the member).
+    clouds.run("member", "server", "lock", server_id)
+    assert clouds.connect("member").compute.get_server(server_id).is_locked is True
+    for action in ("stop", "delete"):
+        failed = clouds.run("member", "server", action, server_id, check=False)
+        assert failed.returncode != 0 and "409" in failed.stderr, failed.stderr
+    clouds.run("member", "server", "unlock", server_id)
+    clouds.run("root", "server", "lock", server_id)
+    failed = clouds.run("member", "server", "unlock", server_id, check=False)
+    assert failed.returncode != 0 and "403" in failed.stderr, failed.stderr
+    clouds.run("root", "server", "unlock", server_id)
+    assert clouds.connect("member").compute.get_server(server_id).is_locked is False
     # Other tenants do not see it, and a reader cannot delete it.
     other = clouds.run("reader", "server", "delete", server_id, check=False)
     assert other.returncode != 0
@@ -217,10 +247,28 @@ def test_errors_in_each_dialect(gateway: GatewayThread, tenant: Tenant) -> None:
     bad = requests.post(f"{url}/compute/v2.1/servers", headers=headers, data=b"{not json")
     assert bad.status_code == 400 and "badRequest" in bad.json()
 
-    paused = requests.post(
-        f"{url}/compute/v2.1/servers/{unique('x')}/action", headers=headers, json={"pause": None}
+    shelved = requests.post(
+        f"{url}/compute/v2.1/servers/{unique('x')}/action", headers=headers, json={"shelve": None}
     )
-    assert paused.status_code == 501 and "notImplemented" in paused.json()
+    assert shelved.status_code == 501 and "notImplemented" in shelved.json()
+
+    # Malformed input to the server, attachment and extra spec routes: 4xx, never 500.
+    v327 = {**headers, "OpenStack-API-Version": "volume 3.27"}
+    for method, path, body, status in (
+        ("POST", "/compute/v2.1/servers", {"server": {"min_count": "x"}}, 400),
+        ("POST", "/compute/v2.1/servers", {"server": {"block_device_mapping_v2": "x"}}, 400),
+        ("POST", "/compute/v2.1/servers", {"server": {"networks": [{"uuid": 5}]}}, 400),
+        ("POST", "/compute/v2.1/servers", {"server": {"networks": [7]}}, 400),
+        ("GET", f"/volume/v3/types/{unique('x')}/extra_specs", None, 404),
+        ("POST", "/volume/v3/attachments", [], 400),
+        ("POST", "/volume/v3/attachments", {"attachment": {"volume_uuid": 5}}, 400),
+        ("POST", f"/volume/v3/attachments/{unique('x')}/action", {"os-complete": 1}, 404),
+        ("POST", f"/volume/v3/attachments/{unique('x')}/action", {"os-reserve": 1}, 400),
+    ):
+        answer = requests.request(method, f"{url}{path}", headers=v327, json=body)
+        assert answer.status_code == status, (path, body, answer.text)
+        ((_, fault),) = answer.json().items()
+        assert fault["code"] == status
 
     unauthenticated = requests.get(f"{url}/compute/v2.1/servers")
     assert unauthenticated.status_code == 401 and "unauthorized" in unauthenticated.json()
@@ -279,6 +327,12 @@ def test_tenancy_refusals(
     for method, path, body in (
         ("GET", server, None),
         ("POST", f"{server}/action", {"os-stop": None}),
+        ("POST", f"{server}/action", {"pause": None}),
+        ("POST", f"{server}/action", {"unpause": None}),
+        ("POST", f"{server}/action", {"lock": None}),
+        ("POST", f"{server}/action", {"unlock": None}),
+        ("GET", f"{server}/ips", None),
+        ("GET", f"{server}/ips/any", None),
         ("DELETE", server, None),
         ("GET", f"{gateway.url}/image/v2/images/{image_id}", None),
         ("GET", f"{gateway.url}/image/v2/images/{image_id}/file", None),
@@ -337,12 +391,12 @@ def test_compute_extras(
     assert fault["code"] == resized.status_code and key in (
         "badRequest", "itemNotFound", "notImplemented",
     )  # fmt: skip
-    paused = requests.post(
+    shelved = requests.post(
         f"{gateway.url}/compute/v2.1/servers/{server['id']}/action",
         headers=headers,
-        json={"pause": None},
+        json={"shelve": None},
     )
-    assert paused.status_code == 501 and "notImplemented" in paused.json()
+    assert shelved.status_code == 501 and "notImplemented" in shelved.json()
 
     # A real resize waits in VERIFY_RESIZE; confirming makes it ACTIVE on the new flavor.
     bigger = make_flavor(admin, 1, 384, 1).rsplit("/", 1)[-1]

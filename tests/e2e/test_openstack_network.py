@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import requests
 
-from tests.e2e.test_openstack_clients import clouds  # noqa: F401  (fixture)
-from tests.support.cloud import Tenant, unique
+from tests.e2e.test_openstack_clients import _upload_with_cli, clouds, site  # noqa: F401
+from tests.integration.test_compute_resources import make_flavor
+from tests.support.cloud import Stubs, Tenant, unique
 from tests.support.gateway import Clouds, GatewayThread
+from tests.support.topology import Site
 
 
 def _external(clouds: Clouds) -> str:  # noqa: F811
@@ -128,3 +130,68 @@ def test_filters_fields_paging_errors_and_tenancy(
     assert "provider:network_type" not in shown
     for network_id in ids:
         assert requests.delete(f"{url}/networks/{network_id}", headers=mine).status_code == 204
+
+
+def test_server_addresses_by_network(
+    clouds: Clouds,  # noqa: F811
+    gateway: GatewayThread,
+    site: Site,  # noqa: F811
+    admin: Stubs,
+    tenant: Tenant,
+    other_tenant: Tenant,
+) -> None:
+    """`server create --nic net-id=...,v4-fixed-ip=...` makes the server's port; `server
+    show` and `GET /servers/{id}/ips[/{network}]` show its address under the network's
+    name; an unknown label, a port, a foreign network and another project answer 4xx."""
+    label = unique("net")
+    net = clouds.json("member", "network", "create", label)
+    clouds.run(
+        "member", "subnet", "create", "--network", net["id"], "--subnet-range", "10.21.0.0/24",
+        unique("sub"),
+    )  # fmt: skip
+    flavor = make_flavor(admin, 1, 128, 1).split("/")[-1]
+    image = _upload_with_cli(clouds, unique("im"))
+    server = clouds.json(
+        "member", "server", "create", "--flavor", flavor, "--image", image,
+        "--availability-zone", site.zone, "--nic", f"net-id={net['id']},v4-fixed-ip=10.21.0.50",
+        "--wait", unique("vm"),
+    )  # fmt: skip
+    shown = clouds.json("member", "server", "show", server["id"])
+    assert shown["addresses"] == {label: ["10.21.0.50"]}, shown["addresses"]
+    conn = clouds.connect("member")
+    got = conn.compute.get_server(server["id"])
+    ((entry,),) = got.addresses.values()
+    assert entry["OS-EXT-IPS:type"] == "fixed" and entry["OS-EXT-IPS-MAC:mac_addr"]
+
+    url = f"{gateway.url}/compute/v2.1/servers/{server['id']}/ips"
+    mine = {"X-Auth-Token": tenant.stubs["member"].token or ""}
+    whole = requests.get(url, headers=mine)
+    assert whole.status_code == 200
+    assert whole.json() == {"addresses": {label: [{"version": 4, "addr": "10.21.0.50"}]}}
+    one = requests.get(f"{url}/{label}", headers=mine)
+    assert one.status_code == 200 and one.json() == whole.json()["addresses"]
+    missing = requests.get(f"{url}/{unique('nope')}", headers=mine)
+    assert missing.status_code == 404 and missing.json()["itemNotFound"]["code"] == 404
+    theirs = {"X-Auth-Token": other_tenant.stubs["admin"].token or ""}
+    for path in (url, f"{url}/{label}"):
+        hidden = requests.get(path, headers=theirs)
+        assert hidden.status_code == 404 and "itemNotFound" in hidden.json(), path
+
+    create = f"{gateway.url}/compute/v2.1/servers"
+    base = {"name": "x", "imageRef": got.image.id, "flavorRef": flavor}
+    for networks in (
+        [{"port": net["id"]}],
+        [{"uuid": unique("nope")}],
+        [{"uuid": net["id"], "fixed_ip": "not-an-ip"}],
+        "everything",
+    ):
+        refused = requests.post(
+            create, headers=mine, json={"server": {**base, "networks": networks}}
+        )
+        assert refused.status_code == 400 and "badRequest" in refused.json(), networks
+    # Another project's network cannot be named.
+    foreign = requests.post(
+        create, headers=theirs, json={"server": {**base, "networks": [{"uuid": net["id"]}]}}
+    )
+    assert foreign.status_code == 400, foreign.text
+    clouds.run("member", "server", "delete", "--wait", server["id"])

@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 import pytest
 from google.longrunning import operations_pb2
+from google.protobuf import field_mask_pb2
 
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
@@ -151,6 +152,23 @@ def test_lifecycle(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
         done = wait(member, method(request_type(name=instance.name)))
         assert not done.HasField("error"), (request_type, done.error)
         assert service.GetInstance(capi.GetInstanceRequest(name=instance.name)).state == expected
+    # A suspension asked for as a pause says so (Nova's PAUSED); resuming clears it.
+    wait(
+        member, service.SuspendInstance(capi.SuspendInstanceRequest(name=instance.name, pause=True))
+    )
+    paused = service.GetInstance(capi.GetInstanceRequest(name=instance.name))
+    assert (paused.state, paused.paused) == (S.STATE_SUSPENDED, True)
+    zones = f"{tenant.name}/zones/-"
+    found = service.ListInstances(capi.ListInstancesRequest(parent=zones, filter="paused = true"))
+    assert [i.name for i in found.instances] == [instance.name]
+    code, _ = rpc_error(
+        lambda: service.ListInstances(capi.ListInstancesRequest(parent=zones, filter="paused = 2"))
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    wait(member, service.ResumeInstance(capi.ResumeInstanceRequest(name=instance.name)))
+    resumed = service.GetInstance(capi.GetInstanceRequest(name=instance.name))
+    assert (resumed.state, resumed.paused) == (S.STATE_RUNNING, False)
+    _check_locks(service, compute(admin), instance.name)
     boots = console_until(service, instance.name, "KUMO_BOOT_OK", count=3)  # spawn, reboot, rebuild
     tail = service.GetSerialPortOutput(
         capi.GetSerialPortOutputRequest(name=instance.name, start=boots.next)
@@ -172,6 +190,61 @@ def test_lifecycle(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
     assert all(not cell.driver(h).list_guests() for h in cell.agents)
     quota = admin.identity.GetQuota(iapi.GetQuotaRequest(name=f"{tenant.name}/quota"))
     assert {q.resource: q.in_use for q in quota.limits}["instances"] == 0
+
+
+def _lock(service: Any, name: str, locked: bool, reason: str = "") -> cpb.Instance:
+    return service.UpdateInstance(
+        capi.UpdateInstanceRequest(
+            instance=cpb.Instance(name=name, locked=locked, locked_reason=reason),
+            update_mask=field_mask_pb2.FieldMask(paths=["locked", "locked_reason"]),
+        )
+    )
+
+
+def _check_locks(member: Any, cloud_admin: Any, name: str) -> None:
+    """A locked instance refuses actions and deletion (not renames) except from cloud
+    administrators; a cloud administrator's lock only a cloud administrator clears."""
+    locked = _lock(member, name, True, "maintenance")
+    assert (locked.locked, locked.locked_reason) == (True, "maintenance")
+    for call in (
+        lambda: member.StopInstance(capi.StopInstanceRequest(name=name)),
+        lambda: member.DeleteInstance(capi.DeleteInstanceRequest(name=name)),
+    ):
+        code, _ = rpc_error(call)
+        assert code == grpc.StatusCode.FAILED_PRECONDITION
+    renamed = member.UpdateInstance(
+        capi.UpdateInstanceRequest(instance=cpb.Instance(name=name, display_name="locked"))
+    )
+    assert renamed.locked and renamed.display_name == "locked"
+    code, _ = rpc_error(lambda: _lock(member, name, True, "x" * 256))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    unlocked = _lock(member, name, False, "ignored")
+    assert (unlocked.locked, unlocked.locked_reason) == (False, "")
+
+    assert _lock(cloud_admin, name, True, "by the operator").locked
+    code, _ = rpc_error(lambda: _lock(member, name, False))
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    assert member.GetInstance(capi.GetInstanceRequest(name=name)).locked
+    assert not _lock(cloud_admin, name, False).locked
+
+
+def test_created_locked(cell: Cell, tenant: Tenant) -> None:
+    """An instance created locked builds and runs, and refuses deletion until unlocked."""
+    member = tenant.stubs["member"]
+    service = compute(member)
+    code, _ = rpc_error(
+        lambda: launch(member, cell, "locked-0", locked=True, locked_reason="y" * 256)
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    instance = launch(member, cell, "locked-1", locked=True, locked_reason="born locked")
+    assert instance.state == S.STATE_RUNNING
+    assert (instance.locked, instance.locked_reason) == (True, "born locked")
+    code, _ = rpc_error(
+        lambda: service.DeleteInstance(capi.DeleteInstanceRequest(name=instance.name))
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    _lock(service, instance.name, False)
+    wait(member, service.DeleteInstance(capi.DeleteInstanceRequest(name=instance.name)))
 
 
 def test_snapshot_becomes_a_bootable_image(cell: Cell, tenant: Tenant) -> None:

@@ -39,6 +39,14 @@ def enum_value(enum: Any, value: str, field: str = "filter") -> int:
     raise InvalidArgument.field(field, f"unknown value {value!r}")
 
 
+def boolean_value(value: str, field: str = "filter") -> bool:
+    """`true` or `false` (any case); InvalidArgument naming `field` otherwise."""
+    lowered = value.lower()
+    if lowered not in ("true", "false"):
+        raise InvalidArgument.field(field, f"{value!r} is not true or false")
+    return lowered == "true"
+
+
 def parse_filter(text: str, allowed: set[str]) -> list[Term]:
     """Parses `text` into terms over `allowed` fields (plus labels).
 

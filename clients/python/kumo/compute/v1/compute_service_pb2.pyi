@@ -269,12 +269,14 @@ class RebootInstanceRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[RebootType, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class SuspendInstanceRequest(_message.Message):
-    __slots__ = ("name", "request_id")
+    __slots__ = ("name", "request_id", "pause")
     NAME_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PAUSE_FIELD_NUMBER: _ClassVar[int]
     name: str
     request_id: str
-    def __init__(self, name: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    pause: bool
+    def __init__(self, name: _Optional[str] = ..., request_id: _Optional[str] = ..., pause: _Optional[bool] = ...) -> None: ...
 
 class ResumeInstanceRequest(_message.Message):
     __slots__ = ("name", "request_id")

@@ -312,7 +312,7 @@ class ComputeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateInstance(self, request, context):
-        """Changes an instance's display name or labels.
+        """Changes an instance's display name, labels or lock (`locked`, `locked_reason`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -9,7 +9,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from kumo.gateway.grpc_backend import Backend
+from kumo.gateway.openstack.cinder.attachments import Attachments
 from kumo.gateway.openstack.cinder.base import DIALECT, MICROVERSIONS
+from kumo.gateway.openstack.cinder.extra_specs import ExtraSpecs
 from kumo.gateway.openstack.cinder.volumes import Volumes
 from kumo.gateway.openstack.common import Scopes, base_url
 from kumo.identity.v1 import identity_service_pb2 as iapi
@@ -69,6 +71,9 @@ def create_cinder(backend: Backend, scopes: Scopes, public_url: str) -> Starlett
 
     r = DIALECT.route
     v = "/v3"
+    specs = ExtraSpecs(backend, scopes, public_url)
+    attachments = Attachments(backend, scopes, public_url)
+    specs_path = v + "/types/{id}/extra_specs"
     return DIALECT.app(
         [
             r("/", versions, ["GET"]),
@@ -91,5 +96,17 @@ def create_cinder(backend: Backend, scopes: Scopes, public_url: str) -> Starlett
             r(v + "/types", volumes.create_type, ["POST"]),
             r(v + "/types/{id}", volumes.show_type, ["GET"]),
             r(v + "/types/{id}", volumes.delete_type, ["DELETE"]),
+            r(v + "/attachments", attachments.list, ["GET"]),
+            r(v + "/attachments", attachments.create, ["POST"]),
+            r(v + "/attachments/detail", attachments.list_detail, ["GET"]),
+            r(v + "/attachments/{id}", attachments.show, ["GET"]),
+            r(v + "/attachments/{id}", attachments.update, ["PUT"]),
+            r(v + "/attachments/{id}", attachments.delete, ["DELETE"]),
+            r(v + "/attachments/{id}/action", attachments.action, ["POST"]),
+            r(specs_path, specs.list, ["GET"]),
+            r(specs_path, specs.create, ["POST"]),
+            r(specs_path + "/{key}", specs.show, ["GET"]),
+            r(specs_path + "/{key}", specs.update, ["PUT"]),
+            r(specs_path + "/{key}", specs.delete, ["DELETE"]),
         ]
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +39,14 @@ def volume_brief(item: spb.Volume, base: str) -> dict[str, Any]:
     return {"id": item.uid, "name": item.display_name, "links": _links(base, "volumes", item.uid)}
 
 
+_ATTACHMENT_IDS = uuid.UUID("5f1e0c2a-8d7b-4e51-9c3a-2b6d4f7e8a90")
+
+
+def attachment_id(volume_uid: str, server_uid: str) -> str:
+    """The Cinder id of the attachment of a volume to a server (attachments.py)."""
+    return str(uuid.uuid5(_ATTACHMENT_IDS, f"{volume_uid}/{server_uid}"))
+
+
 def volume(
     item: spb.Volume,
     base: str,
@@ -45,8 +54,8 @@ def volume(
     uids: Mapping[str, str],
     admin: bool,
 ) -> dict[str, Any]:
-    """A volume with details; `types` by name, `uids` of the snapshots, volumes and
-    instances it refers to."""
+    """A volume with details; `types` by name, `uids` of the snapshots, volumes, instances
+    and image it refers to."""
     kind = types.get(item.volume_type)
     zone = item.name.split("/")[3] if item.name.count("/") >= 5 else ""
     body: dict[str, Any] = {
@@ -68,7 +77,9 @@ def volume(
         "attachments": [
             {
                 "id": item.uid,
-                "attachment_id": a.serial,
+                "attachment_id": attachment_id(
+                    item.uid, uids.get(a.instance, last_segment(a.instance))
+                ),
                 "volume_id": item.uid,
                 "server_id": uids.get(a.instance, last_segment(a.instance)),
                 "host_name": None,
@@ -85,6 +96,8 @@ def volume(
         "shared_targets": False,
         "consumes_quota": True,
     }
+    if item.source_image in uids:
+        body["volume_image_metadata"] = {"image_id": uids[item.source_image]}
     if admin:
         body["os-vol-tenant-attr:tenant_id"] = _project(item.name)
         body["os-vol-host-attr:host"] = None
@@ -113,15 +126,31 @@ def snapshot(item: spb.Snapshot, volume_uid: str, admin: bool) -> dict[str, Any]
     return body
 
 
+QOS_FIELDS = ("max_iops", "max_read_bytes_per_second", "max_write_bytes_per_second")
+
+
+def extra_specs(item: spb.VolumeType) -> dict[str, str]:
+    """A volume type's extra specs: its labels, then `kumo:backend`, `kumo:pool`,
+    `kumo:backup_pool` and the QoS limits that are set (see extra_specs.py)."""
+    specs = dict(item.labels)
+    specs["kumo:backend"] = spb.Backend.Name(item.backend).removeprefix("BACKEND_").lower()
+    specs["kumo:pool"] = item.pool
+    if item.backup_pool:
+        specs["kumo:backup_pool"] = item.backup_pool
+    for name in QOS_FIELDS:
+        if value := getattr(item.qos, name):
+            specs[f"kumo:{name}"] = str(value)
+    return specs
+
+
 def volume_type(item: spb.VolumeType) -> dict[str, Any]:
-    """A volume type; its backend and pool show as extra specs."""
-    backend = spb.Backend.Name(item.backend).removeprefix("BACKEND_").lower()
+    """A volume type with its extra specs."""
     return {
         "id": item.uid,
         "name": item.display_name or last_segment(item.name),
         "description": item.description or None,
         "is_public": True,
         "os-volume-type-access:is_public": True,
-        "extra_specs": {"kumo:backend": backend, "kumo:pool": item.pool},
+        "extra_specs": extra_specs(item),
         "qos_specs_id": None,
     }

@@ -13,9 +13,13 @@ from starlette.responses import Response
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.gateway.dialect import invalid, json_body
+from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.cinder import views
 from kumo.gateway.openstack.cinder.base import CinderBase, not_found, target_of
 from kumo.gateway.openstack.common import Scope
+from kumo.gateway.openstack.lookup import find_image
+from kumo.image.v1 import image_service_pb2 as gapi
+from kumo.image.v1 import image_service_pb2_grpc as grpc_images
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.storage.v1 import storage_service_pb2 as sapi
 
@@ -52,6 +56,16 @@ class Volumes(CinderBase):
                 scope,
             )
             uids[instance] = found.uid
+        for image in {v.source_image for v in items if v.source_image}:
+            try:
+                found = await self.call(
+                    self.backend.stub(grpc_images.ImageServiceStub).GetImage,
+                    gapi.GetImageRequest(name=image),
+                    scope,
+                )
+                uids[image] = found.uid
+            except RpcFailure:  # gone or no longer visible: no image metadata then
+                pass
         return [views.volume(v, base, types, uids, scope.cloud_admin) for v in items]
 
     async def list_volumes(self, request: Request) -> Response:
@@ -94,8 +108,9 @@ class Volumes(CinderBase):
             volume.source_snapshot = snapshots[snapshot_id]
         elif source := body.get("source_volid"):
             volume.source_volume = (await self.volume(scope, str(source))).name
-        elif body.get("imageRef"):
-            raise invalid("Creating a volume from an image is not offered by this gateway yet")
+        elif image_ref := body.get("imageRef"):
+            # An ACTIVE image the caller sees; the volume starts with its contents, bootable.
+            volume.source_image = (await find_image(self.backend, scope.token, str(image_ref))).name
         zone = str(body.get("availability_zone") or "")
         if not zone:
             zones = await self.zones(scope)
@@ -240,7 +255,8 @@ class Volumes(CinderBase):
 
     async def create_type(self, request: Request) -> Response:
         """POST /types (administrators): extra specs `kumo:backend` (qcow2, rbd) and
-        `kumo:pool` choose where its volumes live."""
+        `kumo:pool` choose where its volumes live; those not starting with `kumo:` are
+        labels."""
         scope, version = await self.begin(request)
         body = await _object(request, "volume_type")
         specs = body.get("extra_specs") or {}
@@ -257,6 +273,9 @@ class Volumes(CinderBase):
                     description=str(body.get("description") or ""),
                     backend=backend,
                     pool=str(specs.get("kumo:pool") or "volumes"),
+                    labels={
+                        str(k): str(v) for k, v in specs.items() if not str(k).startswith("kumo:")
+                    },
                 ),
             ),
             scope,

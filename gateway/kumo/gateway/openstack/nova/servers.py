@@ -3,8 +3,10 @@
 A server's id is the instance's uid; its name the display name. The gateway picks the Kumo
 instance id (`srv-` and 32 hex digits) and, when the request names no availability zone,
 the first zone. Actions map one to one to the instance RPCs (`os-migrateLive` and
-`migrate` to MigrateInstance, live and cold; `evacuate` to EvacuateInstance); those
-without an RPC yet (pause, lock, shelve) answer 501 in Nova's shape. A cold migration
+`migrate` to MigrateInstance, live and cold; `evacuate` to EvacuateInstance;
+`pause`/`unpause` to SuspendInstance with `pause` set and ResumeInstance: Kumo's
+suspension is an in-memory pause, Nova's pause; `lock`/`unlock` to UpdateInstance of
+`locked`); those without an RPC yet (shelve) answer 501 in Nova's shape. A cold migration
 ends ACTIVE (or SHUTOFF) on the new host: unlike Nova's, it needs no confirmResize.
 """
 
@@ -14,6 +16,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import grpc
@@ -30,7 +33,10 @@ from kumo.gateway.openstack.common import Scope, last_segment, quoted
 from kumo.gateway.openstack.lookup import find_instance
 from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova import views
+from kumo.gateway.openstack.nova.addresses import Labels, addresses, interfaces
 from kumo.gateway.openstack.nova.base import NovaBase, not_offered
+from kumo.gateway.openstack.nova.block_devices import find_volume, read_mappings
+from kumo.gateway.openstack.nova.volume_attachments import AttachedVolumes
 from kumo.type.v1 import operation_metadata_pb2
 
 _REBOOT: dict[str, Any] = {"SOFT": capi.REBOOT_TYPE_SOFT, "HARD": capi.REBOOT_TYPE_HARD}
@@ -43,10 +49,6 @@ _BLOCK: dict[Any, Any] = {
 }
 # Actions without a Kumo RPC yet.
 _NOT_OFFERED = {
-    "pause": "Pausing a server",
-    "unpause": "Unpausing a server",
-    "lock": "Locking a server",
-    "unlock": "Unlocking a server",
     "shelve": "Shelving a server",
     "unshelve": "Unshelving a server",
 }
@@ -65,9 +67,23 @@ class Servers(NovaBase):
             anywhere=scope.cloud_admin,
         )
 
-    async def _detail(self, scope: Scope, version: Version, base: str, item: cpb.Instance) -> Any:
-        image_uid = await self.images.uid(scope.token, item.image) if item.image else ""
-        return views.server_detail(item, base, version, image_uid, scope.cloud_admin)
+    async def _detail(
+        self,
+        scope: Scope,
+        version: Version,
+        base: str,
+        item: cpb.Instance,
+        labels: Labels | None = None,
+        volumes: AttachedVolumes | None = None,
+    ) -> Any:
+        # Nova shows no image for a server booted from a volume.
+        shown = item.image and not item.boot_volume
+        image_uid = await self.images.uid(scope.token, item.image) if shown else ""
+        found = await addresses(item, labels or Labels(self.backend, scope.token), detail=True)
+        body = views.server_detail(item, base, version, image_uid, scope.cloud_admin, found)
+        attached = volumes or AttachedVolumes(self.backend, scope.token)
+        body["os-extended-volumes:volumes_attached"] = await attached.of(item, version)
+        return body
 
     async def _list(self, request: Request, detail: bool) -> Response:
         scope, version = await self.begin(request)
@@ -79,7 +95,7 @@ class Servers(NovaBase):
             state = views.STATE_FILTER.get(status.upper())
             if state is None:
                 raise invalid(f"Invalid status value {status}")
-            terms.append(f"state = {state}")
+            terms.append(state)
         if flavor := query.get("flavor"):
             terms.append(f"flavor = {quoted('flavors/' + flavor)}")
         if zone := query.get("availability_zone"):
@@ -101,7 +117,9 @@ class Servers(NovaBase):
         found = result.items
         base = self.base(request)
         if detail:
-            servers = [await self._detail(scope, version, base, i) for i in found]
+            labels = Labels(self.backend, scope.token)
+            volumes = AttachedVolumes(self.backend, scope.token)
+            servers = [await self._detail(scope, version, base, i, labels, volumes) for i in found]
         else:
             servers = [views.server_brief(i, base) for i in found]
         body: dict[str, Any] = {"servers": servers}
@@ -126,10 +144,24 @@ class Servers(NovaBase):
         return self.reply(version, {"server": server})
 
     async def ips(self, request: Request) -> Response:
-        """GET /servers/{id}/ips: no addresses until the network service lands."""
+        """GET /servers/{id}/ips: the server's addresses by network label."""
         scope, version = await self.begin(request)
-        await self._find(scope, request)
-        return self.reply(version, {"addresses": {}})
+        item = await self._find(scope, request)
+        found = await addresses(item, Labels(self.backend, scope.token), detail=False)
+        return self.reply(version, {"addresses": found})
+
+    async def ips_of_network(self, request: Request) -> Response:
+        """GET /servers/{id}/ips/{network}: {label: [...]}; 404 when the server has no
+        address on a network of that label."""
+        scope, version = await self.begin(request)
+        item = await self._find(scope, request)
+        label = request.path_params["network"]
+        found = await addresses(item, Labels(self.backend, scope.token), detail=False)
+        if label not in found:
+            raise RpcFailure.of(
+                grpc.StatusCode.NOT_FOUND, f"Server {item.uid} has no network {label}."
+            )
+        return self.reply(version, {label: found[label]})
 
     async def create(self, request: Request) -> Response:
         """POST /servers: 202 with the new server's id."""
@@ -138,18 +170,29 @@ class Servers(NovaBase):
         body = whole.get("server")
         if not isinstance(body, dict):
             raise invalid("the body needs a 'server' object")
-        if int(body.get("min_count", 1)) != 1 or int(body.get("max_count", 1)) != 1:
+        if str(body.get("min_count", 1)) != "1" or str(body.get("max_count", 1)) != "1":
             raise invalid("Kumo creates one server per request")
-        for mapping in body.get("block_device_mapping_v2") or []:
-            if isinstance(mapping, dict) and mapping.get("destination_type") == "volume":
-                raise not_offered("Booting from a volume")
+        disk = read_mappings(body.get("block_device_mapping_v2"))
         instance = cpb.Instance(
             display_name=str(body.get("name") or ""),
             flavor=f"flavors/{last_segment(str(body.get('flavorRef') or ''))}",
             labels={str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
+            network_interfaces=await interfaces(self.backend, scope, body.get("networks")),
         )
-        if image_ref := body.get("imageRef"):
+        volume = (
+            await find_volume(self.backend, scope, disk.volume_uid) if disk.volume_uid else None
+        )
+        if image_ref := body.get("imageRef") or disk.image_uid:
             instance.image = await self.images.name(scope.token, last_segment(str(image_ref)))
+        if volume is not None:
+            instance.boot_volume = volume.name
+            if not instance.image:
+                if not volume.source_image:
+                    raise invalid(
+                        f"Volume {volume.uid} was not made from an image: give the imageRef "
+                        "of what it holds"
+                    )
+                instance.image = volume.source_image
         if key_name := body.get("key_name"):
             instance.key_pairs.append(f"{scope.parent}/keyPairs/{key_name}")
         if user_data := body.get("user_data"):
@@ -164,6 +207,11 @@ class Servers(NovaBase):
         zone, _, host = zone.partition(":")
         if host:
             instance.requested_host = f"hosts/{host}"
+        if volume is not None:
+            volume_zone = volume.name.split("/")[3]
+            if zone and zone != volume_zone:
+                raise invalid(f"Volume {volume.uid} is in availability zone {volume_zone}")
+            zone = volume_zone
         if not zone:
             zones = await self.zones(scope)
             if not zones:
@@ -257,7 +305,14 @@ class Servers(NovaBase):
                 ),
             ),
             "suspend": simple(c.SuspendInstance, lambda n, a: capi.SuspendInstanceRequest(name=n)),
-            "resume": simple(c.ResumeInstance, lambda n, a: capi.ResumeInstanceRequest(name=n)),
+            "resume": self._resume,
+            # Kumo's one suspension is an in-memory pause; `paused` only records the verb.
+            "pause": simple(
+                c.SuspendInstance, lambda n, a: capi.SuspendInstanceRequest(name=n, pause=True)
+            ),
+            "unpause": self._unpause,
+            "lock": partial(self._lock, True),
+            "unlock": partial(self._lock, False),
             "resize": simple(
                 c.ResizeInstance,
                 lambda n, a: capi.ResizeInstanceRequest(
@@ -291,6 +346,50 @@ class Servers(NovaBase):
             "createImage": self._create_image,
             "os-getConsoleOutput": self._console,
         }
+
+    async def _resume_if(
+        self, scope: Scope, version: Version, item: cpb.Instance, paused: bool, verb: str
+    ) -> Response:
+        """ResumeInstance, if the server is suspended the way `verb` undoes (Nova answers
+        409 to `resume` of a paused server and to `unpause` of a suspended one)."""
+        suspended = item.state == cpb.Instance.STATE_SUSPENDED
+        if suspended and item.paused != paused:
+            shown = "paused" if item.paused else "suspended"
+            raise RpcFailure.of(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"Cannot '{verb}' instance {item.uid} while it is in vm_state {shown}",
+            )
+        await self.call(
+            self.compute.ResumeInstance, capi.ResumeInstanceRequest(name=item.name), scope
+        )
+        return self.reply(version, status=202)
+
+    async def _resume(
+        self, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
+    ) -> Response:
+        return await self._resume_if(scope, version, item, False, "resume")
+
+    async def _unpause(
+        self, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
+    ) -> Response:
+        return await self._resume_if(scope, version, item, True, "unpause")
+
+    async def _lock(
+        self, locked: bool, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
+    ) -> Response:
+        """`lock` ({"locked_reason"} optional) and `unlock`: UpdateInstance of the lock."""
+        reason = arg.get("locked_reason") or ""
+        if not isinstance(reason, str):
+            raise invalid("locked_reason must be a string")
+        await self.call(
+            self.compute.UpdateInstance,
+            capi.UpdateInstanceRequest(
+                instance=cpb.Instance(name=item.name, locked=locked, locked_reason=reason),
+                update_mask=field_mask_pb2.FieldMask(paths=["locked", "locked_reason"]),
+            ),
+            scope,
+        )
+        return self.reply(version, status=202)
 
     async def _evacuate(
         self, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]

@@ -29,15 +29,18 @@ DELETING_STATUS: dict[int, tuple[str, str, int]] = {
     _INTENT.POWER_INTENT_STOPPED: ("SHUTOFF", "stopped", 4),
     _INTENT.POWER_INTENT_SUSPENDED: ("SUSPENDED", "suspended", 7),
 }
-# Nova status filter -> Kumo state name
+# A suspension asked for with Nova's `pause` (Instance.paused): the same in-memory pause.
+PAUSED = ("PAUSED", "paused", 3)
+# Nova status filter -> ListInstances filter
 STATE_FILTER = {
-    "BUILD": "STATE_PROVISIONING",
-    "ACTIVE": "STATE_RUNNING",
-    "SHUTOFF": "STATE_STOPPED",
-    "SUSPENDED": "STATE_SUSPENDED",
-    "REBOOT": "STATE_REBOOTING",
-    "VERIFY_RESIZE": "STATE_RESIZED",
-    "ERROR": "STATE_ERROR",
+    "BUILD": "state = STATE_PROVISIONING",
+    "ACTIVE": "state = STATE_RUNNING",
+    "SHUTOFF": "state = STATE_STOPPED",
+    "SUSPENDED": "state = STATE_SUSPENDED AND paused = false",
+    "PAUSED": "state = STATE_SUSPENDED AND paused = true",
+    "REBOOT": "state = STATE_REBOOTING",
+    "VERIFY_RESIZE": "state = STATE_RESIZED",
+    "ERROR": "state = STATE_ERROR",
 }
 
 
@@ -69,6 +72,7 @@ def server_detail(
     version: Version,
     image_uid: str,
     admin: bool,
+    addresses: dict[str, Any],
 ) -> dict[str, Any]:
     """A server in `GET /servers/detail` and `GET /servers/{id}`."""
     project = instance.name.split("/")[1]
@@ -79,6 +83,8 @@ def server_detail(
         )
     else:
         status, vm_state, power_state = STATUS.get(instance.state, ("UNKNOWN", "error", 0))
+    if instance.paused and status == "SUSPENDED":
+        status, vm_state, power_state = PAUSED
     host_id = (
         hashlib.sha224((project + instance.host).encode()).hexdigest() if instance.host else ""
     )
@@ -93,7 +99,7 @@ def server_detail(
         "flavor": {"id": last_segment(instance.flavor), "links": []},
         "created": iso(instance.create_time),
         "updated": iso(instance.update_time),
-        "addresses": {},
+        "addresses": addresses,
         "accessIPv4": "",
         "accessIPv6": "",
         "key_name": last_segment(instance.key_pairs[0]) if instance.key_pairs else None,
@@ -106,7 +112,6 @@ def server_detail(
         "OS-EXT-STS:task_state": "deleting" if deleting else None,
         "OS-SRV-USG:launched_at": None,
         "OS-SRV-USG:terminated_at": None,
-        "os-extended-volumes:volumes_attached": [],
         "security_groups": [],
     }
     if status == "ERROR":
@@ -122,7 +127,7 @@ def server_detail(
     if version >= Version(2, 3) and admin:
         body["OS-EXT-SRV-ATTR:hostname"] = instance.hostname
     if version >= Version(2, 9):
-        body["locked"] = False
+        body["locked"] = instance.locked
     if version >= Version(2, 19):
         body["description"] = None
     if version >= Version(2, 26):

@@ -13,8 +13,10 @@ from starlette.responses import Response
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
+from kumo.gateway.grpc_backend import Backend
 from kumo.gateway.openstack.common import Scope
 from kumo.gateway.openstack.lookup import find_instance
+from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova.base import NovaBase
 from kumo.gateway.openstack.paging import PAGE
 from kumo.storage.v1 import resources_pb2 as spb
@@ -28,6 +30,51 @@ def _missing(kind: str, uid: str) -> RpcFailure:
 
 def _view(volume: spb.Volume, server: cpb.Instance) -> dict[str, Any]:
     return {"id": volume.uid, "volumeId": volume.uid, "serverId": server.uid, "device": None}
+
+
+async def zone_volumes(backend: Backend, token: str, server: cpb.Instance) -> list[spb.Volume]:
+    """The volumes of the server's project in the server's zone."""
+    parent = server.name.rsplit("/instances/", 1)[0]
+    found: list[spb.Volume] = []
+    page_token = ""
+    while True:
+        answer = await backend.call(
+            backend.stub(srpc.StorageServiceStub).ListVolumes,
+            sapi.ListVolumesRequest(parent=parent, page_size=PAGE, page_token=page_token),
+            token,
+        )
+        found.extend(answer.volumes)
+        page_token = answer.next_page_token
+        if not page_token:
+            return found
+
+
+class AttachedVolumes:
+    """A server's `os-extended-volumes:volumes_attached` (its boot volume included), reading
+    each zone's volumes once per request."""
+
+    def __init__(self, backend: Backend, token: str) -> None:
+        self.backend = backend
+        self.token = token
+        self._by_zone: dict[str, list[spb.Volume]] = {}
+
+    async def of(self, server: cpb.Instance, version: Version) -> list[dict[str, Any]]:
+        """[{"id"} (and `delete_on_termination` from 2.3)] for each attached volume; none
+        when the caller cannot list the volumes."""
+        parent = server.name.rsplit("/instances/", 1)[0]
+        if parent not in self._by_zone:
+            try:
+                self._by_zone[parent] = await zone_volumes(self.backend, self.token, server)
+            except RpcFailure:
+                self._by_zone[parent] = []
+        found: list[dict[str, Any]] = []
+        for volume in self._by_zone[parent]:
+            if any(a.instance == server.name for a in volume.attachments):
+                entry: dict[str, Any] = {"id": volume.uid}
+                if version >= Version(2, 3):
+                    entry["delete_on_termination"] = False  # Kumo keeps volumes
+                found.append(entry)
+        return found
 
 
 class VolumeAttachments(NovaBase):
@@ -44,19 +91,7 @@ class VolumeAttachments(NovaBase):
 
     async def _volumes(self, scope: Scope, server: cpb.Instance) -> list[spb.Volume]:
         """The volumes of the server's project (the server's zone)."""
-        parent = server.name.rsplit("/instances/", 1)[0]
-        found: list[spb.Volume] = []
-        token = ""
-        while True:
-            answer = await self.call(
-                self.backend.stub(srpc.StorageServiceStub).ListVolumes,
-                sapi.ListVolumesRequest(parent=parent, page_size=PAGE, page_token=token),
-                scope,
-            )
-            found.extend(answer.volumes)
-            token = answer.next_page_token
-            if not token:
-                return found
+        return await zone_volumes(self.backend, scope.token, server)
 
     async def _volume(self, scope: Scope, server: cpb.Instance, uid: str) -> spb.Volume:
         for volume in await self._volumes(scope, server):

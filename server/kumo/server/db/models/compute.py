@@ -94,6 +94,12 @@ class InstanceRow(ResourceColumns, Base):
     root_disk: Mapped[str | None] = mapped_column(String(255), default=None)
     user_data: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
     power_intent: Mapped[int] = mapped_column(SmallInteger, default=1)
+    # the last SuspendInstance asked for `pause` (Instance.paused)
+    paused: Mapped[bool] = mapped_column(default=False)
+    # Instance.locked; locked_by_admin: a cloud administrator set the lock
+    locked: Mapped[bool] = mapped_column(default=False)
+    locked_reason: Mapped[str] = mapped_column(String(255), default="")
+    locked_by_admin: Mapped[bool] = mapped_column(default=False)
     generation: Mapped[int] = mapped_column(BigInteger, default=1)
     reboot_serial: Mapped[int] = mapped_column(BigInteger, default=0)
     reboot_hard: Mapped[bool] = mapped_column(default=False)

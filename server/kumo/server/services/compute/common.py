@@ -6,7 +6,7 @@ from typing import cast
 
 from kumo.compute.v1 import resources_pb2 as pb
 from kumo.server.api.convert import common_fields, timestamp
-from kumo.server.api.filtering import enum_value
+from kumo.server.api.filtering import boolean_value, enum_value
 from kumo.server.api.resources import Collection, equals, reference
 from kumo.server.db.models import FlavorRow, InstanceRow, KeyPairRow, ServerGroupRow
 from kumo.server.runtime import Runtime
@@ -32,6 +32,10 @@ INSTANCES = Collection(
     InstanceRow,
     filters={
         "state": lambda v: InstanceRow.state == enum_value(pb.Instance.State, v),
+        "paused": lambda v: (
+            (InstanceRow.paused == boolean_value(v))
+            & (InstanceRow.power_intent == pb.Instance.POWER_INTENT_SUSPENDED)
+        ),
         "host": reference(InstanceRow.host_id, "hosts/{host}"),
         "flavor": reference(InstanceRow.flavor_id, FLAVORS.pattern),
         "pool": reference(InstanceRow.pool_id, "pools/{pool}"),
@@ -112,6 +116,9 @@ def instance_to_proto(row: InstanceRow) -> pb.Instance:
         requested_host=f"hosts/{row.requested_host_id}" if row.requested_host_id else "",
         user_data=row.user_data,
         power_intent=cast(pb.Instance.PowerIntent, row.power_intent),
+        paused=row.paused and row.power_intent == pb.Instance.POWER_INTENT_SUSPENDED,
+        locked=row.locked,
+        locked_reason=row.locked_reason,
         generation=row.generation,
         state=_shown_state(row),
         status_message=row.status_message,

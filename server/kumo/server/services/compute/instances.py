@@ -59,6 +59,7 @@ from kumo.server.services.compute.instance_operations import (
     SNAPSHOT,
     InstanceOperations,
 )
+from kumo.server.services.compute.locks import LOCK_FIELDS, apply_lock, refuse_if_locked
 from kumo.server.services.identity.common import PROJECTS, require_active
 from kumo.server.services.images import IMAGES, visible_image
 from kumo.server.services.storage.attachments import attach_boot_volume
@@ -224,16 +225,16 @@ class InstanceMethods(InstanceOperations):
                 power_intent=S.POWER_INTENT_RUNNING,
                 state=S.STATE_PROVISIONING,
                 status_message="scheduling",
+                locked=False,
+                locked_reason="",
+                locked_by_admin=False,
                 **values,
             )
             # The claim on a host is made by the scheduler, not here.
             row.host_id = None
-            apply_common(
-                row,
-                spec,
-                {f.name for f, _ in spec.ListFields()} & {"display_name", "labels"},
-                "instance",
-            )
+            given = {f.name for f, _ in spec.ListFields()}
+            apply_common(row, spec, given & {"display_name", "labels"}, "instance")
+            apply_lock(row, caller, spec, given, request.instance_id)
             INSTANCES.insert(session, request.instance_id, "instance_id", row)
             session.flush()
             if spec.boot_volume:
@@ -304,16 +305,18 @@ class InstanceMethods(InstanceOperations):
     ) -> pb.Instance:
         caller = current_principal()
         paths = update_paths(request.instance, request.update_mask, "instance")
-        if paths - {"display_name", "labels"}:
+        if paths - {"display_name", "labels"} - LOCK_FIELDS:
             raise InvalidArgument.field(
                 "update_mask",
-                "only display_name and labels change here; use the instance actions for the rest",
+                "only display_name, labels and the lock change here; use the instance actions "
+                "for the rest",
             )
 
         def update(session: Session) -> pb.Instance:
             row = visible_instance(session, caller, request.instance.name, "instance.name")
             check_etag(request.instance.etag, row.version, request.instance.name)
-            apply_common(row, request.instance, paths, "instance")
+            apply_common(row, request.instance, paths - LOCK_FIELDS, "instance")
+            apply_lock(row, caller, request.instance, paths, request.instance.name)
             row.version += 1
             session.flush()
             instance = instance_to_proto(row)
@@ -331,6 +334,7 @@ class InstanceMethods(InstanceOperations):
             row = visible_instance(session, caller, request.name)
             check_etag(request.etag, row.version, request.name)
             refuse_while_migrating(row, request.name)
+            refuse_if_locked(row, caller, request.name)
             if row.deleting:
                 raise FailedPrecondition(
                     f"{request.name} is already being deleted",
@@ -369,6 +373,7 @@ class InstanceMethods(InstanceOperations):
         def start(session: Session) -> operations_pb2.Operation:
             row = visible_instance(session, caller, request.name)
             refuse_while_migrating(row, request.name)
+            refuse_if_locked(row, caller, request.name)
             if row.state in _BUSY or row.deleting or row.host_id is None:
                 raise FailedPrecondition(
                     f"{request.name} is {pb.Instance.State.Name(row.state)}: wait for it to settle",
@@ -432,11 +437,12 @@ class InstanceMethods(InstanceOperations):
     async def SuspendInstance(
         self, request: api.SuspendInstanceRequest, context: Context
     ) -> operations_pb2.Operation:
+        def suspend(row: InstanceRow) -> None:
+            row.power_intent = S.POWER_INTENT_SUSPENDED
+            row.paused = request.pause
+
         return await self._action(
-            request,
-            "SuspendInstance",
-            lambda r: setattr(r, "power_intent", S.POWER_INTENT_SUSPENDED),
-            (S.STATE_RUNNING, S.STATE_SUSPENDED),
+            request, "SuspendInstance", suspend, (S.STATE_RUNNING, S.STATE_SUSPENDED)
         )
 
     async def ResumeInstance(

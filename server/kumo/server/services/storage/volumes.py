@@ -28,6 +28,7 @@ from kumo.server.interceptors.base import Context
 from kumo.server.operations import store
 from kumo.server.quota import charge
 from kumo.server.services.compute.common import INSTANCES
+from kumo.server.services.compute.locks import refuse_if_locked
 from kumo.server.services.identity.common import PROJECTS, require_active
 from kumo.server.services.images import visible_image
 from kumo.server.services.storage.attachments import attach
@@ -375,7 +376,8 @@ class Volumes(VolumeOperations):
             caller.require_project(key[0], INSTANCES.type_name, request.instance)
             if key[:2] != (row.project_id, row.zone_id):
                 raise InvalidArgument.field("instance", "must be in the volume's project and zone")
-            INSTANCES.get(session, request.instance, "instance")
+            instance = INSTANCES.get(session, request.instance, "instance")
+            refuse_if_locked(instance, caller, request.instance)
             if row.state not in _IDLE:
                 raise busy(request.name, row.state, "attach it")
             current = attachments_of(session, row)
@@ -399,6 +401,8 @@ class Volumes(VolumeOperations):
     async def DetachVolume(
         self, request: api.DetachVolumeRequest, context: Context
     ) -> operations_pb2.Operation:
+        caller = current_principal()
+
         def change(session: Session, row: VolumeRow) -> bytes:
             key = INSTANCES.key(request.instance, "instance")
             attachment = session.get(AttachmentRow, (row.project_id, row.zone_id, row.id, key[2]))
@@ -415,6 +419,8 @@ class Volumes(VolumeOperations):
                     type="VOLUME_IS_ROOT_DISK",
                     subject=request.name,
                 )
+            if instance is not None:
+                refuse_if_locked(instance, caller, request.instance)
             session.delete(attachment)
             session.flush()
             if not attachments_of(session, row):

@@ -1,0 +1,97 @@
+"""A server's addresses by network (Nova's `addresses` and `/servers/{id}/ips`), and the
+`networks` of a server create as Kumo network interfaces.
+
+An instance's interfaces carry their network's resource name and the port's addresses;
+Nova keys addresses by the network's label, which is the Kumo network's display name
+(its id when it has none). A network the caller cannot read is labelled by its id.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from kumo.compute.v1 import resources_pb2 as cpb
+from kumo.gateway.dialect import invalid
+from kumo.gateway.errors import RpcFailure
+from kumo.gateway.grpc_backend import Backend
+from kumo.gateway.openstack.common import Scope, last_segment
+from kumo.gateway.openstack.neutron.index import Index
+from kumo.network.v1 import network_service_pb2 as napi
+from kumo.network.v1 import network_service_pb2_grpc as nrpc
+
+
+class Labels:
+    """Network labels by network name, read once per request with the caller's token."""
+
+    def __init__(self, backend: Backend, token: str) -> None:
+        self.backend = backend
+        self.token = token
+        self._labels: dict[str, str] = {}
+
+    async def of(self, network: str) -> str:
+        """The label of a network (`projects/p/networks/n`)."""
+        if network not in self._labels:
+            try:
+                found = await self.backend.call(
+                    self.backend.stub(nrpc.NetworkServiceStub).GetNetwork,
+                    napi.GetNetworkRequest(name=network),
+                    self.token,
+                )
+                label = str(found.display_name) or last_segment(network)
+            except RpcFailure:
+                label = last_segment(network)
+            self._labels[network] = label
+        return self._labels[network]
+
+
+def _version(address: str) -> int:
+    return ipaddress.ip_address(address).version
+
+
+async def addresses(instance: cpb.Instance, labels: Labels, detail: bool) -> dict[str, Any]:
+    """{label: [address, ...]} in interface order; `detail` adds the type and MAC as in a
+    server's `addresses` (the `/ips` routes show version and address only)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for interface in instance.network_interfaces:
+        entries = found.setdefault(await labels.of(interface.network), [])
+        for address in interface.ip_addresses:
+            entry: dict[str, Any] = {"version": _version(address), "addr": address}
+            if detail:
+                entry["OS-EXT-IPS:type"] = "fixed"
+                entry["OS-EXT-IPS-MAC:mac_addr"] = interface.mac_address
+            entries.append(entry)
+    return found
+
+
+async def interfaces(backend: Backend, scope: Scope, networks: Any) -> list[cpb.NetworkInterface]:
+    """The interfaces asked for by a create's `networks`: `auto` and `none` (or nothing)
+    give none (Kumo allocates no network by itself); each `{"uuid", "fixed_ip"}` one on that
+    network. `port` (an existing port) is refused: Kumo makes an instance's ports with it.
+    400 for anything else, or a network the caller cannot put ports on."""
+    if networks is None or networks in ("auto", "none"):
+        return []
+    if not isinstance(networks, list):
+        raise invalid("networks must be 'auto', 'none' or a list")
+    index = Index(backend, scope)
+    made: list[cpb.NetworkInterface] = []
+    for entry in networks:
+        if not isinstance(entry, dict):
+            raise invalid("each networks entry must be an object")
+        if entry.get("port"):
+            raise invalid("Kumo makes a server's ports with it: give a network uuid, not a port")
+        uid = entry.get("uuid")
+        if not isinstance(uid, str) or not uid:
+            raise invalid("each networks entry needs a network 'uuid'")
+        network = next((n for n in await index.networks() if n.uid == uid), None)
+        if network is None or network.external:
+            raise invalid(f"Network {uid} could not be found.")
+        interface = cpb.NetworkInterface(network=network.name)
+        fixed = entry.get("fixed_ip")
+        if fixed is not None:
+            try:
+                interface.ip_address = str(ipaddress.ip_address(str(fixed)))
+            except ValueError:
+                raise invalid(f"Invalid fixed IP address {fixed!r}") from None
+        made.append(interface)
+    return made
