@@ -70,9 +70,9 @@ def plan(
     holders: dict[str, int], own: dict[int, Mount], init: dict[int, Mount] | None
 ) -> Isolation:
     """The isolation for targets held by the given mounts (`holders`: target -> mount id),
-    from this process' mount table (`own`) and pid 1's (`init`, None if unreadable or in
-    another mount namespace). Raises RuntimeError if a target lands on a shared mount the
-    chroot cannot make private (see the module docstring)."""
+    from this process' mount table (`own`) and pid 1's (`init`, None if unreadable).
+    Raises RuntimeError if a target lands on a shared mount the chroot cannot make private
+    (see the module docstring)."""
     if any(mount.point == "/" for mount in own.values()):
         return Isolation("private")
     make_private: list[str] = []
@@ -109,11 +109,11 @@ def _mount_id(path: Path) -> int:
 
 
 def _init_mounts() -> dict[int, Mount] | None:
-    """pid 1's mount table if it shares this process' mount namespace (its root is the
-    machine's: it lists the mount holding a chroot), else None."""
+    """pid 1's mount table (its root is the machine's: it lists the mount holding a chroot),
+    or None if unreadable. Mount ids are unique machine-wide, so an id found there is the
+    same mount; a chroot may not read /proc/1/ns/mnt, but it may read this."""
     with contextlib.suppress(OSError):
-        if os.readlink("/proc/1/ns/mnt") == os.readlink("/proc/self/ns/mnt"):
-            return parse_mountinfo(Path("/proc/1/mountinfo").read_text())
+        return parse_mountinfo(Path("/proc/1/mountinfo").read_text())
     return None
 
 
