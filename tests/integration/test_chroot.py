@@ -3,10 +3,10 @@ not a mount point (as in a fresh Debian root entered with `chroot`): there `ip n
 fails, `in_netns` (nsenter) works, and libvirtd's bind mounts stay in its own namespace
 even when the mount they land on is shared (made private there first).
 
-The chroot is built in a private mount namespace of the test's own (nothing reaches the
-machine's): bind mounts of the machine's /usr, /etc, /var, /run, /tmp, /proc, /sys, /dev,
-the checkout and the Python installation, under a temp dir; /run is made shared there, as
-systemd would have it. A probe runs inside and reports what it saw as JSON.
+The chroot is built in a mount namespace of the test's own, isolated the same way
+(nothing reaches the machine's): bind mounts of the machine's /usr, /etc, /var, /run, /tmp,
+/proc, /sys, /dev, the checkout and the Python installation, under a temp dir; /run is made
+shared there, as systemd would have it. A probe runs inside and reports what it saw as JSON.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from kumo.drivers.compute.libvirtd import unavailable_reason
+from kumo.drivers.compute.mount_isolation import isolation as mount_isolation
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,8 +96,14 @@ def test_netns_and_libvirtd_work_in_a_chroot(tmp_path: Path) -> None:
             pytest.skip(f"{tool} is not installed")
     new_root = tmp_path / "root"
     new_root.mkdir()
+    # Private where / is a mount point; when the suite itself runs in a chroot, the rule
+    # under test keeps these bind mounts to the test's namespace.
+    own = mount_isolation([str(new_root)])
+    script = " && ".join(
+        [*(f"mount --make-private {p}" for p in own.make_private), _chroot_script(new_root)]
+    )
     result = subprocess.run(
-        ["unshare", "-m", "--propagation", "private", "sh", "-c", _chroot_script(new_root)],
+        ["unshare", "-m", "--propagation", own.propagation, "sh", "-c", script],
         capture_output=True,
         text=True,
         timeout=180,
