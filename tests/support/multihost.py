@@ -42,6 +42,7 @@ from types import TracebackType
 from kumo.agent.config import AgentConfig, CredentialsConfig, DriverConfig
 from kumo.agent.main import run_agent
 from kumo.drivers.compute.libvirtd import LibvirtDaemon, unavailable_reason
+from kumo.drivers.network.netns import in_netns
 
 #: Default private subnet of the hosts (the bridge has no address: never routed).
 DEFAULT_SUBNET = "10.213.0.0/24"
@@ -58,8 +59,10 @@ def multihost_unavailable_reason() -> str | None:
     return None
 
 
-def _ip(*args: str) -> None:
-    result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+def _ip(*args: str, netns: str = "") -> None:
+    result = subprocess.run(
+        [*in_netns(netns), "ip", *args], capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
 
@@ -207,10 +210,9 @@ class HostCluster:
             self._plumbed.append(("link", outer))  # deleting one end deletes both
             _ip("link", "set", inner, "netns", host.netns)
             _ip("link", "set", outer, "master", self.bridge, "up")
-            ns = ("-n", host.netns)
-            _ip(*ns, "link", "set", "lo", "up")
-            _ip(*ns, "addr", "add", f"{host.address}/{self.prefix}", "dev", inner)
-            _ip(*ns, "link", "set", inner, "up")
+            _ip("link", "set", "lo", "up", netns=host.netns)
+            _ip("addr", "add", f"{host.address}/{self.prefix}", "dev", inner, netns=host.netns)
+            _ip("link", "set", inner, "up", netns=host.netns)
 
     def stop(self) -> None:
         """Stops every daemon (their guests too), removes namespaces (their veths go with

@@ -10,6 +10,8 @@ import sys
 import uuid
 from pathlib import Path
 
+from kumo.drivers.network.netns import in_netns
+
 DHCP_SCRIPT = """#!/bin/sh
 case "$1" in
   bound|renew)
@@ -37,7 +39,7 @@ def add_netns(prefix: str) -> str:
     """A new network namespace with loopback up; returns its name."""
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     sh("ip", "netns", "add", name)
-    sh("ip", "-n", name, "link", "set", "lo", "up")
+    sh(*in_netns(name), "ip", "link", "set", "lo", "up")
     return name
 
 
@@ -55,9 +57,8 @@ class Guest:
         self.chassis_netns = chassis_netns
         self.workdir = workdir
         sh(
+            *in_netns(chassis_netns),
             "ip",
-            "-n",
-            chassis_netns,
             "link",
             "add",
             self.host_dev,
@@ -70,17 +71,17 @@ class Guest:
             self.netns,
         )
         if mac:
-            sh("ip", "-n", self.netns, "link", "set", "eth0", "address", mac)
-        sh("ip", "-n", chassis_netns, "link", "set", self.host_dev, "up")
-        sh("ip", "-n", self.netns, "link", "set", "eth0", "up")
-        sh("ip", "netns", "exec", chassis_netns, "ethtool", "-K", self.host_dev, "tx", "off")
-        sh("ip", "netns", "exec", self.netns, "ethtool", "-K", "eth0", "tx", "off")
+            self.run("ip", "link", "set", "eth0", "address", mac)
+        sh(*in_netns(chassis_netns), "ip", "link", "set", self.host_dev, "up")
+        self.run("ip", "link", "set", "eth0", "up")
+        sh(*in_netns(chassis_netns), "ethtool", "-K", self.host_dev, "tx", "off")
+        self.run("ethtool", "-K", "eth0", "tx", "off")
 
     def run(
         self, *args: str, check: bool = True, timeout: float = 30
     ) -> subprocess.CompletedProcess[str]:
         """Runs a command inside the guest."""
-        return sh("ip", "netns", "exec", self.netns, *args, check=check, timeout=timeout)
+        return sh(*in_netns(self.netns), *args, check=check, timeout=timeout)
 
     def dhcp(self) -> str:
         """Gets a lease with busybox udhcpc and configures it; returns the address."""
@@ -135,7 +136,7 @@ class Guest:
             "    c, a = s.accept(); c.sendall(a[0].encode()); c.close()\n"
         )
         server = subprocess.Popen(
-            ["ip", "netns", "exec", self.netns, sys.executable, "-c", code],
+            [*in_netns(self.netns), sys.executable, "-c", code],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,

@@ -23,6 +23,7 @@ from typing import Any
 
 from kumo.agent.config import NetworkConfig
 from kumo.drivers.errors import DriverError
+from kumo.drivers.network.netns import in_netns
 from kumo.drivers.network.ovs_host import OvsPortBinder
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,12 @@ class HostNics:
             return self._binder
 
     def _ip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        netns = ["-n", self.config.netns] if self.config.netns else []
         result = subprocess.run(
-            ["ip", *netns, *args], capture_output=True, text=True, timeout=30, check=False
+            [*in_netns(self.config.netns), "ip", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
         if check and result.returncode != 0:
             raise DriverError(reason=f"ip {' '.join(args)}: {result.stderr.strip()}")

@@ -1042,16 +1042,16 @@ class LibvirtDriver(ComputeDriver):
         worker.start()
         post_copy = False
         timed_out = False
-        abort_sent = False
         callback_error: Exception | None = None
         while True:
             worker.join(_MIGRATION_POLL)
             if not worker.is_alive():
                 break
-            if aborted.is_set() and not abort_sent:
+            if aborted.is_set() or timed_out or callback_error is not None:
                 # Sent from this thread, on the domain object the job runs on: a second
                 # lookup of the domain from another thread can wait behind the migration.
-                abort_sent = True
+                # Again at every poll until the job ends: QEMU may drop a cancel that comes
+                # while the migration is still setting up, and the job would run on.
                 with contextlib.suppress(libvirt.libvirtError):
                     dom.abortJob()
             try:

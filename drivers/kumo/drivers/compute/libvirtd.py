@@ -5,9 +5,9 @@ the tests run throwaway ones in temp dirs.
 
 As root, libvirtd's paths are fixed (/etc/libvirt, /run/libvirt, /var/lib/libvirt,
 /var/log/libvirt, /var/cache/libvirt). The daemon therefore runs in a private mount
-namespace (`unshare -m`) where each of those is a bind mount of a directory under
-its temp dir: its config, sockets, domain state, logs and capability cache are its
-own, and several daemons can run side by side. QEMU processes inherit the
+namespace (`unshare -m`; see mount_isolation) where each of those is a bind mount of a
+directory under its temp dir: its config, sockets, domain state, logs and capability cache
+are its own, and several daemons can run side by side. QEMU processes inherit the
 namespace. The qemu.conf makes it work without systemd, cgroups, virtlogd or
 security drivers (see shared notes, "Compute: libvirt + QEMU (TCG)").
 
@@ -38,6 +38,9 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from kumo.drivers.compute.mount_isolation import isolation as mount_isolation
+from kumo.drivers.network.netns import in_netns
 
 LIBVIRTD = Path("/usr/sbin/libvirtd")
 # libvirt's root paths, each bind-mounted from a directory of the daemon's own.
@@ -80,16 +83,6 @@ def unavailable_reason() -> str | None:
     except ImportError:
         return "the libvirt Python binding is not installed (pip install -e .)"
     return None
-
-
-def _propagation() -> str:
-    """unshare's --propagation: `private` keeps the bind mounts from reaching the host's
-    namespace where mounts are shared (systemd makes / shared). It needs / to be a mount
-    point, which a chroot's is not; with no shared mount at all, `unchanged` is as safe."""
-    with contextlib.suppress(OSError):
-        if "shared:" not in Path("/proc/self/mountinfo").read_text():
-            return "unchanged"
-    return "private"
 
 
 def _mount_namespace(pid: int) -> str | None:
@@ -177,7 +170,10 @@ class LibvirtDaemon:
     def start(self, timeout: float = 60.0) -> None:
         """Starts the daemon and waits until it answers (the first start probes QEMU: ~10 s).
         No-op while it runs; after `kill`, starts it again on the same state."""
-        steps = []
+        # The bind mounts stay in the daemon's namespace (private propagation; in a chroot,
+        # the shared mounts they land on made private first).
+        isolation = mount_isolation(MOUNTS.values())
+        steps = [f"mount --make-private {shlex.quote(point)}" for point in isolation.make_private]
         for sub, target in MOUNTS.items():
             steps.append(f"mkdir -p {target}")
             steps.append(f"mount --bind {shlex.quote(str(self.dir / sub))} {target}")
@@ -187,7 +183,7 @@ class LibvirtDaemon:
         listen = " --listen" if self.listen_address is not None else ""
         steps.append(f"exec {LIBVIRTD}{listen} -f /etc/libvirt/libvirtd.conf -p {pid_file}")
         # nsenter execs: the pid stays libvirtd's.
-        prefix = [] if self.netns is None else ["nsenter", f"--net=/run/netns/{self.netns}"]
+        prefix = in_netns(self.netns)
         if self._process is not None and self._process.poll() is not None:
             self._process = None  # killed: started again on the same state
         if self._process is not None:
@@ -199,7 +195,7 @@ class LibvirtDaemon:
             self._process = subprocess.Popen(
                 [
                     *prefix,
-                    *("unshare", "-m", "--propagation", _propagation()),
+                    *("unshare", "-m", "--propagation", isolation.propagation),
                     *("sh", "-c", " && ".join(steps)),
                 ],
                 stdin=subprocess.DEVNULL,

@@ -19,6 +19,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from kumo.drivers.network.netns import in_netns
+
 NB_SCHEMA = Path("/usr/share/ovn/ovn-nb.ovsschema")
 SB_SCHEMA = Path("/usr/share/ovn/ovn-sb.ovsschema")
 OVS_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
@@ -135,7 +137,7 @@ class OvsChassis:
         self.db_remote = f"unix:{self.dir / 'db.sock'}"
 
     def _prefix(self) -> list[str]:
-        return ["ip", "netns", "exec", self.netns] if self.netns else []
+        return in_netns(self.netns)
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, "OVS_RUNDIR": str(self.dir), "OVN_RUNDIR": str(self.dir)}

@@ -19,11 +19,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from kumo.drivers.network.netns import in_netns, netns_path
 from kumo.drivers.network.ovn_local import OvnCentral, OvsChassis
 
 log = logging.getLogger(__name__)
 
-BINARIES = ("ovs-vswitchd", "ovn-controller", "ovsdb-server", "ovs-vsctl", "ip")
+BINARIES = ("ovs-vswitchd", "ovn-controller", "ovsdb-server", "ovs-vsctl", "ip", "nsenter")
 
 
 class LocalChassis:
@@ -42,10 +43,12 @@ class LocalChassis:
     def start(self) -> None:
         """Makes the namespace (if missing) and starts the daemons. Raises RuntimeError
         (or CalledProcessError) on failure, after stopping what it started."""
-        if not Path(f"/run/netns/{self.netns}").exists():
+        if not netns_path(self.netns).exists():
             subprocess.run(["ip", "netns", "add", self.netns], check=True, capture_output=True)
         subprocess.run(
-            ["ip", "-n", self.netns, "link", "set", "lo", "up"], check=True, capture_output=True
+            [*in_netns(self.netns), "ip", "link", "set", "lo", "up"],
+            check=True,
+            capture_output=True,
         )
         try:
             self.ovs.start()
