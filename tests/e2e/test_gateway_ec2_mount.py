@@ -10,6 +10,10 @@ from tests.support.cloud import Tenant
 from tests.support.ec2 import access_key, aws_cli, cli_json, ec2_client
 from tests.support.gateway import GatewayThread
 
+# These runs test the clients against the gateway's dialects; both databases are
+# covered beneath the gateway by the integration tests, so SQLite only here.
+pytestmark = pytest.mark.parametrize("api", ["sqlite"], indirect=True)
+
 
 def test_boto3_and_aws_cli_under_the_prefix(gateway: GatewayThread, tenant: Tenant) -> None:
     """DescribeRegions and DescribeInstances succeed with a valid signature over `/aws`;

@@ -27,6 +27,10 @@ from tests.support.images import small_qcow2
 from tests.support.server import ServerThread
 from tests.support.topology import Site, make_site
 
+# These runs test the clients against the gateway's dialects; both databases are
+# covered beneath the gateway by the integration tests, so SQLite only here.
+pytestmark = pytest.mark.parametrize("api", ["sqlite"], indirect=True)
+
 
 @pytest.fixture
 def clouds(gateway: GatewayThread, tenant: Tenant) -> Clouds:

@@ -8,6 +8,7 @@ and tenancy are checked over HTTP.
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 from tests.e2e.test_openstack_clients import _upload_with_cli, clouds, site  # noqa: F401
@@ -15,6 +16,10 @@ from tests.integration.test_compute_resources import make_flavor
 from tests.support.cloud import Stubs, Tenant, unique
 from tests.support.gateway import Clouds, GatewayThread
 from tests.support.topology import Site
+
+# These runs test the clients against the gateway's dialects; both databases are
+# covered beneath the gateway by the integration tests, so SQLite only here.
+pytestmark = pytest.mark.parametrize("api", ["sqlite"], indirect=True)
 
 
 def _external(clouds: Clouds) -> str:  # noqa: F811
