@@ -2295,6 +2295,19 @@ TABLE.update(
                 ),
             ),
         ),
+        _STORAGE + "UpdateSnapshot": _b_volume_mutation(
+            "b",
+            lambda c, w: storage_of(c.stubs).UpdateSnapshot(
+                sapi.UpdateSnapshotRequest(
+                    snapshot=spb.Snapshot(name=sw(w).b_snapshot, labels={"x": "y"})
+                )
+            ),
+            lambda c, w: storage_of(c.stubs).UpdateSnapshot(
+                sapi.UpdateSnapshotRequest(
+                    snapshot=spb.Snapshot(name=f"{sw(w).a_volume}/snapshots/s", labels={"x": "y"})
+                )
+            ),
+        ),
         _STORAGE + "DeleteSnapshot": _b_volume_mutation(
             "b",
             lambda c, w: storage_of(c.stubs).DeleteSnapshot(
