@@ -31,6 +31,8 @@ import argparse
 import contextlib
 import os
 import platform
+import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -108,11 +110,11 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], seconds: float = 60) 
 
 
 @contextlib.contextmanager
-def _process(args: list[str], url: str) -> Iterator[None]:
+def _process(args: list[str], url: str) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_http(url, process)
-        yield
+        yield process
     finally:
         process.terminate()
         try:
@@ -152,35 +154,72 @@ def _describe_all(ec2: Any) -> int:
             return count
 
 
+Profiler = Callable[[str], contextlib.AbstractContextManager[None]]
+
+
+def _no_profile(_phase: str) -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _py_spy(pids: dict[str, int], stem: Path) -> Iterator[None]:
+    """`py-spy record` (raw folded stacks) on each process while the block runs:
+    `<stem>-<label>.folded`."""
+    py_spy = shutil.which("py-spy", path=str(BIN)) or "py-spy"
+    spies = [
+        subprocess.Popen(
+            [
+                *(py_spy, "record", "--pid", str(pid), "--format", "raw", "--nonblocking"),
+                *("--rate", "200", "--output", f"{stem}-{label}.folded"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for label, pid in pids.items()
+    ]
+    time.sleep(1.0)  # attached
+    try:
+        yield
+    finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in spies:
+            spy.wait(timeout=60)
+
+
 def run_phases(
     ec2: Any,
     image: str,
     instance_type: str,
     args: argparse.Namespace,
     wait_running: Callable[[list[str]], None],
+    profile: Profiler = _no_profile,
 ) -> list[Phase]:
-    """The three measured phases against one target."""
+    """The three measured phases against one target (each inside `profile(phase name)`)."""
     run, describe, terminate = (
         Phase("RunInstances"),
         Phase("DescribeInstances"),
         Phase("TerminateInstances"),
     )
     instance_ids = []
-    for _ in range(args.instances):
-        answer = _timed(
-            run,
-            lambda: ec2.run_instances(
-                ImageId=image, InstanceType=instance_type, MinCount=1, MaxCount=1
-            ),
-        )
-        instance_ids.append(answer["Instances"][0]["InstanceId"])
+    with profile(run.name):
+        for _ in range(args.instances):
+            answer = _timed(
+                run,
+                lambda: ec2.run_instances(
+                    ImageId=image, InstanceType=instance_type, MinCount=1, MaxCount=1
+                ),
+            )
+            instance_ids.append(answer["Instances"][0]["InstanceId"])
     wait_running(instance_ids)
-    for _ in range(args.describes):
-        count = _timed(describe, lambda: _describe_all(ec2))
-        if count != args.instances:
-            print(f"  warning: DescribeInstances saw {count} instances", file=sys.stderr)
-    for instance_id in instance_ids:
-        _timed(terminate, lambda i=instance_id: ec2.terminate_instances(InstanceIds=[i]))
+    with profile(describe.name):
+        for _ in range(args.describes):
+            count = _timed(describe, lambda: _describe_all(ec2))
+            if count != args.instances:
+                print(f"  warning: DescribeInstances saw {count} instances", file=sys.stderr)
+    with profile(terminate.name):
+        for instance_id in instance_ids:
+            _timed(terminate, lambda i=instance_id: ec2.terminate_instances(InstanceIds=[i]))
     return [run, describe, terminate]
 
 
@@ -254,8 +293,14 @@ def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
                 server.address,
                 str(port),
             ]
-            with _process(gateway, url):
+            with _process(gateway, url) as gateway_process:
                 ec2 = _client(url, key.key_id, key.secret)
+                profile = _no_profile
+                if args.profile is not None:
+                    pids = {"api": server.pid, "gateway": gateway_process.pid}
+
+                    def profile(phase: str) -> contextlib.AbstractContextManager[None]:
+                        return _py_spy(pids, args.profile / phase)
 
                 def wait_running(instance_ids: list[str]) -> None:
                     deadline = time.monotonic() + 600
@@ -269,7 +314,7 @@ def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
                             return
                         time.sleep(0.5)
 
-                return run_phases(ec2, image, flavor, args, wait_running)
+                return run_phases(ec2, image, flavor, args, wait_running, profile)
     finally:
         for agent in agents:
             agent.stop()
@@ -308,7 +353,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--describes", type=int, default=20)
     parser.add_argument("--hosts", type=int, default=4)
     parser.add_argument("--only", choices=("kumo", "moto"))
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy the API server and the gateway during each Kumo phase; folded stacks "
+        "go to this folder (figures of a profiled run are not comparable)",
+    )
     args = parser.parse_args(argv)
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[Phase]] = {}
     with tempfile.TemporaryDirectory(prefix="kumo-bench-ec2-") as workdir:
         if args.only != "kumo":

@@ -51,15 +51,21 @@ def assignments(
 ) -> list[api.InstanceAssignment]:
     """Everything that should be on the host now, and what migrates to it (`volumes_dir`:
     the qcow2 volume root)."""
-    rows = session.scalars(
-        select(InstanceRow).where(
-            or_(InstanceRow.host_id == host_id, InstanceRow.migration_host_id == host_id)
+    rows = list(
+        session.scalars(
+            select(InstanceRow).where(
+                or_(InstanceRow.host_id == host_id, InstanceRow.migration_host_id == host_id)
+            )
         )
     )
+    attached = volume_attachments(
+        session, volumes_dir, [(row.project_id, row.zone_id, row.id) for row in rows]
+    )
+    nics = interfaces.nic_assignments(session, rows)
     result = []
     for row in rows:
         image = session.get(ImageRow, (row.image_project_id, row.image_id))
-        volumes = volume_attachments(session, volumes_dir, row.project_id, row.zone_id, row.id)
+        volumes = attached[(row.project_id, row.zone_id, row.id)]
         result.append(
             api.InstanceAssignment(
                 instance=INSTANCES.name_of_row(row),
@@ -85,7 +91,7 @@ def assignments(
                 snapshot_image=row.snapshot_image,
                 migration=migration_record.assignment_part(row, host_id),
                 volumes=volumes,
-                nics=interfaces.nic_assignments(session, row),
+                nics=nics[row.uid],
                 root_volume=root_volume(
                     session, row.project_id, row.zone_id, row.boot_volume_id, volumes
                 ),
