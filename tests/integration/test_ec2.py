@@ -619,6 +619,21 @@ def test_bad_input_is_never_a_500(gateway: str, tenant: Tenant) -> None:
     assert status == 400 and _error_code(text) == "InvalidParameterValue"
 
 
+def _signature_request(key: AccessKey, body_text: str) -> iapi.AuthenticateSignatureRequest:
+    """The AuthenticateSignature request the gateway makes for `body_text` signed now."""
+    body, headers = _signed("http://kumo.test", key, body_text)
+    lowered = {k.lower(): [v] for k, v in headers.items()}
+    lowered["host"] = ["kumo.test"]
+    signed = sigv4.signed_request("POST", "/", "", lowered, body, datetime.now(UTC))
+    return iapi.AuthenticateSignatureRequest(
+        access_key_id=signed.access_key_id,
+        credential_scope=signed.credential_scope,
+        request_time=signed.request_time,
+        canonical_request=signed.canonical_request,
+        signature=signed.signature,
+    )
+
+
 def test_authenticate_signature_rpc(channel: grpc.Channel, tenant: Tenant) -> None:
     """The identity RPC itself (PUBLIC): bad times and scopes are refused there too."""
     anonymous = Stubs(channel)
@@ -634,19 +649,7 @@ def test_authenticate_signature_rpc(channel: grpc.Channel, tenant: Tenant) -> No
     code, status = rpc_error(lambda: anonymous.identity.AuthenticateSignature(request))
     assert code == grpc.StatusCode.UNAUTHENTICATED and status is not None
 
-    body, headers = _signed("http://kumo.test", key, DESCRIBE)
-    lowered = {k.lower(): [v] for k, v in headers.items()}
-    lowered["host"] = ["kumo.test"]
-    signed = sigv4.signed_request("POST", "/", "", lowered, body, datetime.now(UTC))
-    token = anonymous.identity.AuthenticateSignature(
-        iapi.AuthenticateSignatureRequest(
-            access_key_id=signed.access_key_id,
-            credential_scope=signed.credential_scope,
-            request_time=signed.request_time,
-            canonical_request=signed.canonical_request,
-            signature=signed.signature,
-        )
-    ).token
+    token = anonymous.identity.AuthenticateSignature(_signature_request(key, DESCRIBE)).token
     assert token.project == tenant.name and token.user == f"users/{tenant.users['member']}"
     lifetime = token.expire_time.ToDatetime(tzinfo=UTC) - datetime.now(UTC)
     assert timedelta(minutes=14) < lifetime <= timedelta(minutes=15)
@@ -654,6 +657,18 @@ def test_authenticate_signature_rpc(channel: grpc.Channel, tenant: Tenant) -> No
         iapi.GetProjectRequest(name=tenant.name)
     )
     assert project.name == tenant.name
+    # The key's next signature is checked against the kept signing key and gets the same
+    # token; a wrong one is still refused; a revoked token is not handed out again.
+    second = _signature_request(key, DESCRIBE + "&MaxResults=5")
+    assert anonymous.identity.AuthenticateSignature(second).token.token == token.token
+    forged = iapi.AuthenticateSignatureRequest()
+    forged.CopyFrom(second)
+    forged.signature = ("1" if second.signature[0] == "0" else "0") + second.signature[1:]
+    code, status = rpc_error(lambda: anonymous.identity.AuthenticateSignature(forged))
+    assert code == grpc.StatusCode.UNAUTHENTICATED and "does not match" in status.message  # type: ignore[union-attr]
+    Stubs(channel, token.token).identity.RevokeToken(iapi.RevokeTokenRequest(token=token.token))
+    third = anonymous.identity.AuthenticateSignature(_signature_request(key, DESCRIBE)).token
+    assert third.token != token.token
     old = iapi.AuthenticateSignatureRequest()
     old.CopyFrom(request)
     old.request_time = "20200101T000000Z"
