@@ -11,7 +11,8 @@ token cache; any change to access keys, users, roles, projects or tokens in this
 drops them (other replicas see it within the TTL, as for tokens). The request time is
 checked here too, for every signature, so a captured request cannot be turned into a
 token later: within 15 minutes of now, or, for a presigned request (`X-Amz-Expires` in
-the canonical query), until that many seconds (at most seven days) after it. Replays within that window are the gateway's to refuse (it sees them).
+the canonical query), until that many seconds (at most seven days) after it. Replays
+within that window are the gateway's to refuse (it sees them).
 """
 
 from __future__ import annotations
