@@ -7,7 +7,8 @@ Run from the repository root:
     .venv/bin/python -m tests.bench.bench_ec2 --instances 100 --describes 10
 
 Kumo: `kumo-api` (SQLite) in a subprocess (tests/support/process.py), `--hosts`
-kumo-agents on FakeDriver in this process (tests/support/agent.py), and the EC2 gateway
+kumo-agents on FakeDriver in another (tests/bench/fake_hosts.py: not in this process, whose
+GIL they would share with the measuring client), and the EC2 gateway
 (`kumo.gateway.aws.app:create_app`) under uvicorn in a subprocess of its own. moto:
 `moto_server` (moto[server], which does not verify signatures) in a subprocess. One boto3
 client per target (SigV4 with a Kumo access key for Kumo; any key for moto), calls one
@@ -52,12 +53,10 @@ from botocore.config import Config as BotoConfig
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.compute.v1 import resources_pb2 as cpb
-from kumo.drivers.compute.fake import FakeDriver
 from kumo.gateway.aws import ids
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import resources_pb2 as ipb
 from tests.bench.bench_api import _cpu_model
-from tests.support.agent import AgentThread
 from tests.support.cloud import ADMIN_PASSWORD, Stubs, make_tenant, sign_in, unique
 from tests.support.ec2 import REGION, access_key
 from tests.support.images import upload_image
@@ -244,7 +243,7 @@ def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
         }
     )
     server.start()
-    agents: list[AgentThread] = []
+    hosts: subprocess.Popen[str] | None = None
     try:
         with grpc.insecure_channel(server.address) as channel:
             admin = Stubs(channel, sign_in(channel, "admin", ADMIN_PASSWORD, "admin"))
@@ -264,16 +263,18 @@ def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
             )
             site = make_site(admin)
             per_host = args.instances // args.hosts + 10
-            for _ in range(args.hosts):
-                agents.append(
-                    AgentThread(
-                        server.address,
-                        admin.token or "",
-                        unique("bench"),
-                        site.rack,
-                        FakeDriver(vcpus=per_host, memory_mib=per_host * 128, disk_gib=per_host),
-                    )
-                )
+            hosts = subprocess.Popen(
+                [
+                    *(str(BIN / "python"), "-m", "tests.bench.fake_hosts", server.address),
+                    *(admin.token or "", site.rack, str(args.hosts), str(per_host)),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert hosts.stdout is not None
+            if hosts.stdout.readline().strip() != "ready":
+                raise RuntimeError("the fake hosts did not start")
             flavor = unique("small")
             crpc.ComputeServiceStub(admin.channel).CreateFlavor(
                 capi.CreateFlavorRequest(
@@ -316,8 +317,8 @@ def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
 
                 return run_phases(ec2, image, flavor, args, wait_running, profile)
     finally:
-        for agent in agents:
-            agent.stop()
+        if hosts is not None:
+            hosts.communicate(timeout=60)  # closing its input stops the agents
         server.terminate()
         server.close()
 
