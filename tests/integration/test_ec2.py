@@ -345,8 +345,27 @@ def test_key_pairs(gateway: str, tenant: Tenant) -> None:
         .public_key()
         .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     )
-    imported = ec2.import_key_pair(KeyName="brought", PublicKeyMaterial=public)
+    imported = ec2.import_key_pair(
+        KeyName="brought",
+        PublicKeyMaterial=public,
+        TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": "k", "Value": "v"}]}],
+    )
     assert imported["KeyFingerprint"]
+    # Key pairs are tagged by KeyPairId, with their labels.
+    ec2.create_tags(Resources=[created["KeyPairId"]], Tags=[{"Key": "team", "Value": "a"}])
+    tagged = ec2.describe_key_pairs(Filters=[{"Name": "tag:team", "Values": ["a"]}])["KeyPairs"]
+    team = [{"Key": "team", "Value": "a"}]
+    assert [(k["KeyName"], k["Tags"]) for k in tagged] == [("made", team)]
+    described = ec2.describe_tags(Filters=[{"Name": "resource-type", "Values": ["key-pair"]}])
+    assert {(t["ResourceId"], t["Key"]) for t in described["Tags"]} == {
+        (created["KeyPairId"], "team"),
+        (imported["KeyPairId"], "k"),
+    }
+    ec2.delete_tags(Resources=[imported["KeyPairId"]])
+    assert ec2.describe_key_pairs(KeyNames=["brought"])["KeyPairs"][0]["Tags"] == []
+    assert _code(
+        lambda: ec2.create_tags(Resources=["key-00000000000000000"], Tags=[{"Key": "a"}])
+    ) == ("InvalidKeyPair.NotFound")
     _next_second()
     assert _code(lambda: ec2.create_key_pair(KeyName="made")) == "InvalidKeyPair.Duplicate"
     assert _code(lambda: ec2.import_key_pair(KeyName="bad", PublicKeyMaterial=b"nonsense")) == (

@@ -1473,6 +1473,26 @@ TABLE.update(
                 ),
             ),
         ),
+        _COMPUTE + "UpdateKeyPair": Row(
+            mutates=True,
+            cases=(
+                Case(
+                    "b",
+                    lambda c, w: compute_of(c.stubs).UpdateKeyPair(
+                        capi.UpdateKeyPairRequest(
+                            key_pair=cpb.KeyPair(name=w.b_key_pair, labels={"x": "y"})
+                        )
+                    ),
+                    by_role(PD, NF, NF),
+                    snapshot=b_key_pairs,
+                ),
+            ),
+            own=lambda c, w: compute_of(c.stubs).UpdateKeyPair(
+                capi.UpdateKeyPairRequest(
+                    key_pair=cpb.KeyPair(name=w.a_key_pair, labels={"x": "y"})
+                )
+            ),
+        ),
         _COMPUTE + "DeleteKeyPair": Row(
             mutates=True,
             cases=(

@@ -2,7 +2,8 @@
 
 Taggable: instances (`i-`), the caller's images (`ami-`), VPCs (`vpc-`), subnets
 (`subnet-`), security groups (`sg-`), network interfaces (`eni-`), Elastic IPs
-(`eipalloc-`), volumes (`vol-`) and snapshots (`snap-`). Each change reads the resource
+(`eipalloc-`), volumes (`vol-`), snapshots (`snap-`) and key pairs (`key-`, by
+KeyPairId). Each change reads the resource
 and writes its labels back with `update_mask: labels` and the etag read, so a concurrent
 change fails (IncorrectState) instead of being lost. Reserved `kumo:` labels (see
 common.RESERVED) are never tags and survive DeleteTags. DeleteTags removes a tag only
@@ -33,6 +34,7 @@ from kumo.gateway.aws.operations.common import (
 )
 from kumo.gateway.aws.operations.images import image_name
 from kumo.gateway.aws.operations.instance_views import find_instance
+from kumo.gateway.aws.operations.key_pairs import find_key_pair, key_pairs
 from kumo.gateway.aws.operations.security_groups import find_group, groups
 from kumo.gateway.aws.operations.storage_lookup import (
     find_snapshot,
@@ -127,6 +129,13 @@ TAGGABLE: dict[str, Taggable] = {
         sapi.UpdateSnapshotRequest,
         "snapshot",
     ),
+    "key": Taggable(
+        "key-pair",
+        find_key_pair,
+        lambda b: b.compute.UpdateKeyPair,
+        capi.UpdateKeyPairRequest,
+        "key_pair",
+    ),
 }
 
 
@@ -197,6 +206,9 @@ async def describe_tags(backend: Backend, caller: Caller, params: Params) -> dic
         )
         for image in images.images:
             described += _tags(ids.image_ec2_id(image.name), "image", image.labels)
+    if wanted("key-pair"):
+        for key in await key_pairs(backend, caller):
+            described += _tags(ids.key_pair_ec2_id(key.uid), "key-pair", key.labels)
     listed: list[tuple[str, str, Callable[[Backend, Caller], Awaitable[list[Any]]]]] = [
         ("vpc", "vpc", networks),
         ("subnet", "subnet", subnets),
