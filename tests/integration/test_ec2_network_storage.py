@@ -436,6 +436,20 @@ def test_run_instances_with_security_group_names(
     assert [g.rsplit("/", 1)[-1] for g in instance.network_interfaces[0].security_groups] == [
         ids.kumo_id("sg", group) for group in (ssh, web, free)
     ]
+    # `default` before Kumo made it is Kumo's default group (made with the port); after, a name.
+    groups_of = {}
+    for names in (["default"], ["default", "web"]):
+        made = ec2.run_instances(SecurityGroups=names, **launch)["Instances"][0]["InstanceId"]
+        name = f"{kumo_name.rsplit('/', 1)[0]}/{ids.instance_kumo_id(made)}"
+        got = compute.GetInstance(capi.GetInstanceRequest(name=name)).network_interfaces[0]
+        groups_of[tuple(names)] = [g.rsplit("/", 1)[-1] for g in got.security_groups]
+        ec2.terminate_instances(InstanceIds=[made])
+    assert groups_of == {
+        ("default",): ["default"],
+        ("default", "web"): ["default", ids.kumo_id("sg", web)],
+    }
+    every_zone = capi.ListInstancesRequest(parent=f"{tenant.name}/zones/-")
+    before = {i.name for i in compute.ListInstances(every_zone).instances}
     for names in (["nope"], ["web", "elsewhere"]):
         assert _code(lambda names=names: ec2.run_instances(SecurityGroups=names, **launch)) == (
             "InvalidGroup.NotFound"
@@ -444,10 +458,8 @@ def test_run_instances_with_security_group_names(
     assert _code(lambda: ec2.run_instances(SecurityGroups=["web"], **no_subnet)) == (
         "InvalidParameterCombination"
     )
-    assert ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": [instance_id]}])[
-        "Reservations"
-    ]  # the refused launches made nothing more
-    assert len(ec2.describe_instances()["Reservations"]) == 1
+    after = {i.name for i in compute.ListInstances(every_zone).instances}
+    assert after <= before  # the refusals made no instance
     ec2.terminate_instances(InstanceIds=[instance_id])
 
 

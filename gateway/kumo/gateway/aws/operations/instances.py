@@ -155,7 +155,8 @@ async def _interfaces(
     ]
     if params.get("SecurityGroups"):
         vpc_id = ids.ec2_id("vpc", network.rsplit("/", 1)[-1])
-        for name in await _groups_named(backend, caller, params["SecurityGroups"], vpc_id):
+        named = params["SecurityGroups"]
+        for name in await _groups_named(backend, caller, named, vpc_id, alone=not groups):
             if name not in groups:
                 groups.append(name)
     return [
@@ -169,18 +170,19 @@ async def _interfaces(
 
 
 async def _groups_named(
-    backend: Backend, caller: Caller, names: list[str], vpc_id: str
+    backend: Backend, caller: Caller, names: list[str], vpc_id: str, alone: bool
 ) -> list[str]:
     """The Kumo names of the caller's groups with these GroupNames usable in `vpc_id`
     (made for that VPC, or for none). The project's `default` group, which Kumo makes
-    with the project's first port, may not exist yet: asked for alone, it is left to
-    Kumo (a port without groups gets it). Raises InvalidGroup.NotFound."""
+    with the project's first port, may not exist yet: asked for `alone` (no other group
+    named or given by id), it is left to Kumo (a port without groups gets it). Raises
+    InvalidGroup.NotFound."""
     usable = {}
     for group in await groups_of(backend, caller):
         view = group_view(group, caller.project)
         if view.get("VpcId", vpc_id) == vpc_id:
             usable[view["GroupName"]] = group.name
-    if list(names) == ["default"] and "default" not in usable:
+    if alone and list(names) == ["default"] and "default" not in usable:
         return []
     missing_names = [n for n in names if n not in usable]
     if missing_names:
