@@ -7,7 +7,8 @@ Run from the repository root:
     .venv/bin/python -m tests.bench.bench_ec2 --instances 100 --describes 10
 
 Kumo: `kumo-api` (SQLite) in a subprocess (tests/support/process.py), `--hosts`
-kumo-agents on FakeDriver in this process (tests/support/agent.py), and the EC2 gateway
+kumo-agents on FakeDriver in another (tests/bench/fake_hosts.py: not in this process, whose
+GIL they would share with the measuring client), and the EC2 gateway
 (`kumo.gateway.aws.app:create_app`) under uvicorn in a subprocess of its own. moto:
 `moto_server` (moto[server], which does not verify signatures) in a subprocess. One boto3
 client per target (SigV4 with a Kumo access key for Kumo; any key for moto), calls one
@@ -31,6 +32,8 @@ import argparse
 import contextlib
 import os
 import platform
+import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -50,12 +53,10 @@ from botocore.config import Config as BotoConfig
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.compute.v1 import resources_pb2 as cpb
-from kumo.drivers.compute.fake import FakeDriver
 from kumo.gateway.aws import ids
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import resources_pb2 as ipb
 from tests.bench.bench_api import _cpu_model
-from tests.support.agent import AgentThread
 from tests.support.cloud import ADMIN_PASSWORD, Stubs, make_tenant, sign_in, unique
 from tests.support.ec2 import REGION, access_key
 from tests.support.images import upload_image
@@ -108,11 +109,11 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], seconds: float = 60) 
 
 
 @contextlib.contextmanager
-def _process(args: list[str], url: str) -> Iterator[None]:
+def _process(args: list[str], url: str) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_http(url, process)
-        yield
+        yield process
     finally:
         process.terminate()
         try:
@@ -152,35 +153,72 @@ def _describe_all(ec2: Any) -> int:
             return count
 
 
+Profiler = Callable[[str], contextlib.AbstractContextManager[None]]
+
+
+def _no_profile(_phase: str) -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _py_spy(pids: dict[str, int], stem: Path) -> Iterator[None]:
+    """`py-spy record` (raw folded stacks) on each process while the block runs:
+    `<stem>-<label>.folded`."""
+    py_spy = shutil.which("py-spy", path=str(BIN)) or "py-spy"
+    spies = [
+        subprocess.Popen(
+            [
+                *(py_spy, "record", "--pid", str(pid), "--format", "raw", "--nonblocking"),
+                *("--rate", "200", "--output", f"{stem}-{label}.folded"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for label, pid in pids.items()
+    ]
+    time.sleep(1.0)  # attached
+    try:
+        yield
+    finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in spies:
+            spy.wait(timeout=60)
+
+
 def run_phases(
     ec2: Any,
     image: str,
     instance_type: str,
     args: argparse.Namespace,
     wait_running: Callable[[list[str]], None],
+    profile: Profiler = _no_profile,
 ) -> list[Phase]:
-    """The three measured phases against one target."""
+    """The three measured phases against one target (each inside `profile(phase name)`)."""
     run, describe, terminate = (
         Phase("RunInstances"),
         Phase("DescribeInstances"),
         Phase("TerminateInstances"),
     )
     instance_ids = []
-    for _ in range(args.instances):
-        answer = _timed(
-            run,
-            lambda: ec2.run_instances(
-                ImageId=image, InstanceType=instance_type, MinCount=1, MaxCount=1
-            ),
-        )
-        instance_ids.append(answer["Instances"][0]["InstanceId"])
+    with profile(run.name):
+        for _ in range(args.instances):
+            answer = _timed(
+                run,
+                lambda: ec2.run_instances(
+                    ImageId=image, InstanceType=instance_type, MinCount=1, MaxCount=1
+                ),
+            )
+            instance_ids.append(answer["Instances"][0]["InstanceId"])
     wait_running(instance_ids)
-    for _ in range(args.describes):
-        count = _timed(describe, lambda: _describe_all(ec2))
-        if count != args.instances:
-            print(f"  warning: DescribeInstances saw {count} instances", file=sys.stderr)
-    for instance_id in instance_ids:
-        _timed(terminate, lambda i=instance_id: ec2.terminate_instances(InstanceIds=[i]))
+    with profile(describe.name):
+        for _ in range(args.describes):
+            count = _timed(describe, lambda: _describe_all(ec2))
+            if count != args.instances:
+                print(f"  warning: DescribeInstances saw {count} instances", file=sys.stderr)
+    with profile(terminate.name):
+        for instance_id in instance_ids:
+            _timed(terminate, lambda i=instance_id: ec2.terminate_instances(InstanceIds=[i]))
     return [run, describe, terminate]
 
 
@@ -205,7 +243,7 @@ def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
         }
     )
     server.start()
-    agents: list[AgentThread] = []
+    hosts: subprocess.Popen[str] | None = None
     try:
         with grpc.insecure_channel(server.address) as channel:
             admin = Stubs(channel, sign_in(channel, "admin", ADMIN_PASSWORD, "admin"))
@@ -225,16 +263,18 @@ def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
             )
             site = make_site(admin)
             per_host = args.instances // args.hosts + 10
-            for _ in range(args.hosts):
-                agents.append(
-                    AgentThread(
-                        server.address,
-                        admin.token or "",
-                        unique("bench"),
-                        site.rack,
-                        FakeDriver(vcpus=per_host, memory_mib=per_host * 128, disk_gib=per_host),
-                    )
-                )
+            hosts = subprocess.Popen(
+                [
+                    *(str(BIN / "python"), "-m", "tests.bench.fake_hosts", server.address),
+                    *(admin.token or "", site.rack, str(args.hosts), str(per_host)),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert hosts.stdout is not None
+            if hosts.stdout.readline().strip() != "ready":
+                raise RuntimeError("the fake hosts did not start")
             flavor = unique("small")
             crpc.ComputeServiceStub(admin.channel).CreateFlavor(
                 capi.CreateFlavorRequest(
@@ -254,8 +294,14 @@ def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
                 server.address,
                 str(port),
             ]
-            with _process(gateway, url):
+            with _process(gateway, url) as gateway_process:
                 ec2 = _client(url, key.key_id, key.secret)
+                profile = _no_profile
+                if args.profile is not None:
+                    pids = {"api": server.pid, "gateway": gateway_process.pid}
+
+                    def profile(phase: str) -> contextlib.AbstractContextManager[None]:
+                        return _py_spy(pids, args.profile / phase)
 
                 def wait_running(instance_ids: list[str]) -> None:
                     deadline = time.monotonic() + 600
@@ -269,10 +315,10 @@ def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
                             return
                         time.sleep(0.5)
 
-                return run_phases(ec2, image, flavor, args, wait_running)
+                return run_phases(ec2, image, flavor, args, wait_running, profile)
     finally:
-        for agent in agents:
-            agent.stop()
+        if hosts is not None:
+            hosts.communicate(timeout=60)  # closing its input stops the agents
         server.terminate()
         server.close()
 
@@ -308,7 +354,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--describes", type=int, default=20)
     parser.add_argument("--hosts", type=int, default=4)
     parser.add_argument("--only", choices=("kumo", "moto"))
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy the API server and the gateway during each Kumo phase; folded stacks "
+        "go to this folder (figures of a profiled run are not comparable)",
+    )
     args = parser.parse_args(argv)
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[Phase]] = {}
     with tempfile.TemporaryDirectory(prefix="kumo-bench-ec2-") as workdir:
         if args.only != "kumo":

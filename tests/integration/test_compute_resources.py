@@ -103,6 +103,46 @@ def test_key_pairs_generated_and_imported(tenant: Tenant, tmp_path: Path) -> Non
     member.DeleteKeyPair(capi.DeleteKeyPairRequest(name=imported.name))
 
 
+def test_update_key_pair_labels(tenant: Tenant) -> None:
+    """Labels are given at creation and changed by UpdateKeyPair under the etag; the key
+    itself is immutable (a masked public_key is INVALID_ARGUMENT) and nothing changes on
+    a refusal."""
+    member = compute(tenant.stubs["member"])
+    key = member.CreateKeyPair(
+        capi.CreateKeyPairRequest(
+            parent=tenant.name, key_pair_id="labelled", key_pair=cpb.KeyPair(labels={"a": "1"})
+        )
+    )
+    assert dict(key.labels) == {"a": "1"} and key.etag
+    request = capi.UpdateKeyPairRequest(
+        key_pair=cpb.KeyPair(name=key.name, etag=key.etag, labels={"b": "2"}),
+        update_mask={"paths": ["labels"]},
+    )
+    updated = member.UpdateKeyPair(request)
+    assert dict(updated.labels) == {"b": "2"} and updated.etag != key.etag
+    assert updated.public_key == key.public_key and updated.fingerprint == key.fingerprint
+    code, _ = rpc_error(lambda: member.UpdateKeyPair(request))  # stale etag
+    assert code == grpc.StatusCode.ABORTED
+    code, _ = rpc_error(
+        lambda: member.UpdateKeyPair(
+            capi.UpdateKeyPairRequest(
+                key_pair=cpb.KeyPair(name=key.name, public_key="ssh-ed25519 AAAA"),
+                update_mask={"paths": ["public_key"]},
+            )
+        )
+    )
+    assert code == INVALID
+    code, _ = rpc_error(
+        lambda: member.UpdateKeyPair(
+            capi.UpdateKeyPairRequest(key_pair=cpb.KeyPair(name=key.name, labels={"k": "v" * 64}))
+        )
+    )
+    assert code == INVALID
+    stored = member.GetKeyPair(capi.GetKeyPairRequest(name=key.name))
+    assert dict(stored.labels) == {"b": "2"} and stored.etag == updated.etag
+    member.DeleteKeyPair(capi.DeleteKeyPairRequest(name=key.name))
+
+
 def test_server_groups(tenant: Tenant) -> None:
     """Server groups are created with a policy and listed per project."""
     member = compute(tenant.stubs["member"])

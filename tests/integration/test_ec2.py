@@ -345,8 +345,27 @@ def test_key_pairs(gateway: str, tenant: Tenant) -> None:
         .public_key()
         .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     )
-    imported = ec2.import_key_pair(KeyName="brought", PublicKeyMaterial=public)
+    imported = ec2.import_key_pair(
+        KeyName="brought",
+        PublicKeyMaterial=public,
+        TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": "k", "Value": "v"}]}],
+    )
     assert imported["KeyFingerprint"]
+    # Key pairs are tagged by KeyPairId, with their labels.
+    ec2.create_tags(Resources=[created["KeyPairId"]], Tags=[{"Key": "team", "Value": "a"}])
+    tagged = ec2.describe_key_pairs(Filters=[{"Name": "tag:team", "Values": ["a"]}])["KeyPairs"]
+    team = [{"Key": "team", "Value": "a"}]
+    assert [(k["KeyName"], k["Tags"]) for k in tagged] == [("made", team)]
+    described = ec2.describe_tags(Filters=[{"Name": "resource-type", "Values": ["key-pair"]}])
+    assert {(t["ResourceId"], t["Key"]) for t in described["Tags"]} == {
+        (created["KeyPairId"], "team"),
+        (imported["KeyPairId"], "k"),
+    }
+    ec2.delete_tags(Resources=[imported["KeyPairId"]])
+    assert ec2.describe_key_pairs(KeyNames=["brought"])["KeyPairs"][0]["Tags"] == []
+    assert _code(
+        lambda: ec2.create_tags(Resources=["key-00000000000000000"], Tags=[{"Key": "a"}])
+    ) == ("InvalidKeyPair.NotFound")
     _next_second()
     assert _code(lambda: ec2.create_key_pair(KeyName="made")) == "InvalidKeyPair.Duplicate"
     assert _code(lambda: ec2.import_key_pair(KeyName="bad", PublicKeyMaterial=b"nonsense")) == (
@@ -619,6 +638,21 @@ def test_bad_input_is_never_a_500(gateway: str, tenant: Tenant) -> None:
     assert status == 400 and _error_code(text) == "InvalidParameterValue"
 
 
+def _signature_request(key: AccessKey, body_text: str) -> iapi.AuthenticateSignatureRequest:
+    """The AuthenticateSignature request the gateway makes for `body_text` signed now."""
+    body, headers = _signed("http://kumo.test", key, body_text)
+    lowered = {k.lower(): [v] for k, v in headers.items()}
+    lowered["host"] = ["kumo.test"]
+    signed = sigv4.signed_request("POST", "/", "", lowered, body, datetime.now(UTC))
+    return iapi.AuthenticateSignatureRequest(
+        access_key_id=signed.access_key_id,
+        credential_scope=signed.credential_scope,
+        request_time=signed.request_time,
+        canonical_request=signed.canonical_request,
+        signature=signed.signature,
+    )
+
+
 def test_authenticate_signature_rpc(channel: grpc.Channel, tenant: Tenant) -> None:
     """The identity RPC itself (PUBLIC): bad times and scopes are refused there too."""
     anonymous = Stubs(channel)
@@ -634,19 +668,7 @@ def test_authenticate_signature_rpc(channel: grpc.Channel, tenant: Tenant) -> No
     code, status = rpc_error(lambda: anonymous.identity.AuthenticateSignature(request))
     assert code == grpc.StatusCode.UNAUTHENTICATED and status is not None
 
-    body, headers = _signed("http://kumo.test", key, DESCRIBE)
-    lowered = {k.lower(): [v] for k, v in headers.items()}
-    lowered["host"] = ["kumo.test"]
-    signed = sigv4.signed_request("POST", "/", "", lowered, body, datetime.now(UTC))
-    token = anonymous.identity.AuthenticateSignature(
-        iapi.AuthenticateSignatureRequest(
-            access_key_id=signed.access_key_id,
-            credential_scope=signed.credential_scope,
-            request_time=signed.request_time,
-            canonical_request=signed.canonical_request,
-            signature=signed.signature,
-        )
-    ).token
+    token = anonymous.identity.AuthenticateSignature(_signature_request(key, DESCRIBE)).token
     assert token.project == tenant.name and token.user == f"users/{tenant.users['member']}"
     lifetime = token.expire_time.ToDatetime(tzinfo=UTC) - datetime.now(UTC)
     assert timedelta(minutes=14) < lifetime <= timedelta(minutes=15)
@@ -654,6 +676,18 @@ def test_authenticate_signature_rpc(channel: grpc.Channel, tenant: Tenant) -> No
         iapi.GetProjectRequest(name=tenant.name)
     )
     assert project.name == tenant.name
+    # The key's next signature is checked against the kept signing key and gets the same
+    # token; a wrong one is still refused; a revoked token is not handed out again.
+    second = _signature_request(key, DESCRIBE + "&MaxResults=5")
+    assert anonymous.identity.AuthenticateSignature(second).token.token == token.token
+    forged = iapi.AuthenticateSignatureRequest()
+    forged.CopyFrom(second)
+    forged.signature = ("1" if second.signature[0] == "0" else "0") + second.signature[1:]
+    code, status = rpc_error(lambda: anonymous.identity.AuthenticateSignature(forged))
+    assert code == grpc.StatusCode.UNAUTHENTICATED and "does not match" in status.message  # type: ignore[union-attr]
+    Stubs(channel, token.token).identity.RevokeToken(iapi.RevokeTokenRequest(token=token.token))
+    third = anonymous.identity.AuthenticateSignature(_signature_request(key, DESCRIBE)).token
+    assert third.token != token.token
     old = iapi.AuthenticateSignatureRequest()
     old.CopyFrom(request)
     old.request_time = "20200101T000000Z"

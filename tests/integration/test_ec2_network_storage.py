@@ -19,6 +19,8 @@ from typing import Any
 import grpc
 import pytest
 
+from kumo.compute.v1 import compute_service_pb2 as capi
+from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.gateway.aws import ids
 from kumo.network.v1 import network_service_pb2 as napi
 from kumo.network.v1 import resources_pb2 as npb
@@ -402,6 +404,65 @@ def _delete_volume(ec2: Any, volume_id: str) -> bool:
     return True
 
 
+def test_run_instances_with_security_group_names(
+    gateway: str,  # noqa: F811
+    site: tuple[Site, str],  # noqa: F811
+    tenant: Tenant,
+) -> None:
+    """SecurityGroup.N names groups of the caller's project usable in the subnet's VPC (made
+    for it or for no VPC), beside SecurityGroupId.N; a name unknown there is
+    InvalidGroup.NotFound, and names without a subnet InvalidParameterCombination."""
+    ec2 = ec2_client(gateway, access_key(tenant))
+    vpc_id = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
+    other_vpc = ec2.create_vpc(CidrBlock="10.51.0.0/16")["Vpc"]["VpcId"]
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.50.0.0/24")["Subnet"]["SubnetId"]
+    web = ec2.create_security_group(GroupName="web", Description="w", VpcId=vpc_id)["GroupId"]
+    free = ec2.create_security_group(GroupName="free", Description="f")["GroupId"]
+    ec2.create_security_group(GroupName="elsewhere", Description="e", VpcId=other_vpc)
+    ssh = ec2.create_security_group(GroupName="ssh", Description="s", VpcId=vpc_id)["GroupId"]
+    launch = {
+        "ImageId": _ami(tenant),
+        "InstanceType": site[1],
+        "MinCount": 1,
+        "MaxCount": 1,
+        "SubnetId": subnet_id,
+        **_in_zone(site),
+    }
+    run = ec2.run_instances(SecurityGroups=["web", "free"], SecurityGroupIds=[ssh], **launch)
+    instance_id = run["Instances"][0]["InstanceId"]
+    compute = crpc.ComputeServiceStub(tenant.stubs["member"].channel)
+    kumo_name = f"{tenant.name}/zones/{site[0].zone}/instances/{ids.instance_kumo_id(instance_id)}"
+    instance = compute.GetInstance(capi.GetInstanceRequest(name=kumo_name))
+    assert [g.rsplit("/", 1)[-1] for g in instance.network_interfaces[0].security_groups] == [
+        ids.kumo_id("sg", group) for group in (ssh, web, free)
+    ]
+    # `default` before Kumo made it is Kumo's default group (made with the port); after, a name.
+    groups_of = {}
+    for names in (["default"], ["default", "web"]):
+        made = ec2.run_instances(SecurityGroups=names, **launch)["Instances"][0]["InstanceId"]
+        name = f"{kumo_name.rsplit('/', 1)[0]}/{ids.instance_kumo_id(made)}"
+        got = compute.GetInstance(capi.GetInstanceRequest(name=name)).network_interfaces[0]
+        groups_of[tuple(names)] = [g.rsplit("/", 1)[-1] for g in got.security_groups]
+        ec2.terminate_instances(InstanceIds=[made])
+    assert groups_of == {
+        ("default",): ["default"],
+        ("default", "web"): ["default", ids.kumo_id("sg", web)],
+    }
+    every_zone = capi.ListInstancesRequest(parent=f"{tenant.name}/zones/-")
+    before = {i.name for i in compute.ListInstances(every_zone).instances}
+    for names in (["nope"], ["web", "elsewhere"]):
+        assert _code(lambda names=names: ec2.run_instances(SecurityGroups=names, **launch)) == (
+            "InvalidGroup.NotFound"
+        )
+    no_subnet = {k: v for k, v in launch.items() if k != "SubnetId"}
+    assert _code(lambda: ec2.run_instances(SecurityGroups=["web"], **no_subnet)) == (
+        "InvalidParameterCombination"
+    )
+    after = {i.name for i in compute.ListInstances(every_zone).instances}
+    assert after <= before  # the refusals made no instance
+    ec2.terminate_instances(InstanceIds=[instance_id])
+
+
 def test_tags_on_every_taggable_resource(
     gateway: str,  # noqa: F811
     site: tuple[Site, str],  # noqa: F811
@@ -443,11 +504,24 @@ def test_tags_on_every_taggable_resource(
         TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": "k", "Value": "v"}]}],
     )
     assert snapshot["Tags"] == [{"Key": "k", "Value": "v"}]
-    assert _code(
-        lambda: ec2.create_tags(
-            Resources=[snapshot["SnapshotId"]], Tags=[{"Key": "a", "Value": ""}]
-        )
-    ) == ("UnsupportedOperation")
+    snapshot_id = snapshot["SnapshotId"]
+
+    def snapshot_tags() -> list[dict[str, str]] | None:
+        found = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]
+        return found["Tags"] if found["State"] == "completed" else None
+
+    _until("completed snapshot", snapshot_tags)
+    ec2.create_tags(Resources=[snapshot_id], Tags=[{"Key": "a", "Value": "b"}])
+    assert snapshot_tags() == [{"Key": "a", "Value": "b"}, {"Key": "k", "Value": "v"}]
+    assert ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [snapshot_id]}])[
+        "Tags"
+    ] == [
+        {"ResourceId": snapshot_id, "ResourceType": "snapshot", "Key": "a", "Value": "b"},
+        {"ResourceId": snapshot_id, "ResourceType": "snapshot", "Key": "k", "Value": "v"},
+    ]
+    _next_second()
+    ec2.delete_tags(Resources=[snapshot_id], Tags=[{"Key": "k"}])
+    assert snapshot_tags() == [{"Key": "a", "Value": "b"}]
     for bad in ({"Key": "aws:x", "Value": "v"}, {"Key": "kumo:cidr-block", "Value": "v"}):
         assert _code(lambda bad=bad: ec2.create_tags(Resources=[vpc_id], Tags=[bad])) == (
             "InvalidParameterValue"

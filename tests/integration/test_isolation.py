@@ -1473,6 +1473,26 @@ TABLE.update(
                 ),
             ),
         ),
+        _COMPUTE + "UpdateKeyPair": Row(
+            mutates=True,
+            cases=(
+                Case(
+                    "b",
+                    lambda c, w: compute_of(c.stubs).UpdateKeyPair(
+                        capi.UpdateKeyPairRequest(
+                            key_pair=cpb.KeyPair(name=w.b_key_pair, labels={"x": "y"})
+                        )
+                    ),
+                    by_role(PD, NF, NF),
+                    snapshot=b_key_pairs,
+                ),
+            ),
+            own=lambda c, w: compute_of(c.stubs).UpdateKeyPair(
+                capi.UpdateKeyPairRequest(
+                    key_pair=cpb.KeyPair(name=w.a_key_pair, labels={"x": "y"})
+                )
+            ),
+        ),
         _COMPUTE + "DeleteKeyPair": Row(
             mutates=True,
             cases=(
@@ -2293,6 +2313,19 @@ TABLE.update(
                     ),
                     each(NF),
                 ),
+            ),
+        ),
+        _STORAGE + "UpdateSnapshot": _b_volume_mutation(
+            "b",
+            lambda c, w: storage_of(c.stubs).UpdateSnapshot(
+                sapi.UpdateSnapshotRequest(
+                    snapshot=spb.Snapshot(name=sw(w).b_snapshot, labels={"x": "y"})
+                )
+            ),
+            lambda c, w: storage_of(c.stubs).UpdateSnapshot(
+                sapi.UpdateSnapshotRequest(
+                    snapshot=spb.Snapshot(name=f"{sw(w).a_volume}/snapshots/s", labels={"x": "y"})
+                )
             ),
         ),
         _STORAGE + "DeleteSnapshot": _b_volume_mutation(

@@ -380,6 +380,44 @@ def test_volume_types_are_admin_managed(world: World) -> None:
     admin.DeleteVolumeType(sapi.DeleteVolumeTypeRequest(name=kind))
 
 
+def test_update_snapshot_changes_labels_under_its_etag(world: World) -> None:
+    """UpdateSnapshot changes the masked editable fields only, bumps the etag, refuses a
+    stale etag (ABORTED) and bad labels (INVALID_ARGUMENT) without changing what is stored."""
+    tenant = world.tenant()
+    member = tenant.stubs["member"]
+    service = storage(member)
+    source = create_volume(member, world.parent(tenant), world.local_type)
+    op = service.CreateSnapshot(
+        sapi.CreateSnapshotRequest(
+            parent=source.name,
+            snapshot_id="s",
+            snapshot=spb.Snapshot(description="before", labels={"keep": "1"}),
+        )
+    )
+    snapshot = spb.Snapshot()
+    succeed(member, op).response.Unpack(snapshot)
+    request = sapi.UpdateSnapshotRequest(
+        snapshot=spb.Snapshot(
+            name=snapshot.name, etag=snapshot.etag, labels={"team": "a"}, description="ignored"
+        )
+    )
+    request.update_mask.paths.append("labels")
+    updated = service.UpdateSnapshot(request)
+    assert dict(updated.labels) == {"team": "a"} and updated.description == "before"
+    assert updated.etag != snapshot.etag
+    assert updated.state == spb.Snapshot.STATE_AVAILABLE and updated.uid == snapshot.uid
+    code, _ = rpc_error(lambda: service.UpdateSnapshot(request))  # the etag is stale now
+    assert code == grpc.StatusCode.ABORTED
+    too_long = sapi.UpdateSnapshotRequest(
+        snapshot=spb.Snapshot(name=snapshot.name, labels={"k": "v" * 64})
+    )
+    code, _ = rpc_error(lambda: service.UpdateSnapshot(too_long))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    stored = service.GetSnapshot(sapi.GetSnapshotRequest(name=snapshot.name))
+    assert dict(stored.labels) == {"team": "a"} and stored.etag == updated.etag
+    succeed(member, service.DeleteSnapshot(sapi.DeleteSnapshotRequest(name=snapshot.name)))
+
+
 def test_update_list_and_retype(world: World) -> None:
     """Update changes the writable fields; List pages and filters; Retype moves the data to
     the new type's pool (here between two qcow2 pools)."""

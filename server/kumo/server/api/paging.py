@@ -80,11 +80,13 @@ class Pager:
         page_size: int,
         page_token: str,
         binding: str,
+        plain: bool = False,
     ) -> Page:
         """Runs `query` ordered by (`key`, `id_column`) from the token's position.
 
         `binding` is any text that identifies the query's other arguments (parent,
         filter, order): a token minted for another binding is INVALID_ARGUMENT.
+        `plain`: the query selects a table, and the page holds Core rows (no ORM objects).
         """
         if page_size < 0:
             raise InvalidArgument.field("page_size", "must not be negative")
@@ -103,7 +105,8 @@ class Pager:
             position = tuple_(key, id_column)
             query = query.where(position < after if order.descending else position > after)
         ordering = (key.desc(), id_column.desc()) if order.descending else (key, id_column)
-        rows = list(session.scalars(query.order_by(*ordering).limit(size + 1)))
+        query = query.order_by(*ordering).limit(size + 1)
+        rows: list[Any] = list(session.execute(query) if plain else session.scalars(query))
         token = ""
         if len(rows) > size:
             rows = rows[:size]

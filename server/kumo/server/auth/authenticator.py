@@ -2,13 +2,17 @@
 
 Validation reads the user, the revocation list and the user's roles on the
 token's project. Results are cached for `cache_seconds`; any change this
-process makes to users, roles, projects or revocations clears the cache, so a
-single process sees such changes at once and other replicas within the TTL.
+process makes to users, roles, projects, access keys or revocations clears the
+cache, so a single process sees such changes at once and other replicas within
+the TTL. The same cache keeps, per access key, what a verified SigV4 signature
+granted (`SignatureGrant`), for AuthenticateSignature.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -55,6 +59,18 @@ def resolve_principal(session: Session, claims: TokenClaims, admin_project: str)
     )
 
 
+@dataclass(frozen=True)
+class SignatureGrant:
+    """What an access key's last verified signature granted: the SigV4 signing key of
+    its credential scope (derived from the secret, which is not kept) and the token
+    issued then (a `kumo.identity.v1.Token`), reused while it has time left."""
+
+    scope: str
+    signing_key: bytes
+    token: Any
+    expire_time: float  # the token's, as a POSIX timestamp
+
+
 class Authenticator:
     """Validates tokens for the auth interceptor and the identity service."""
 
@@ -66,6 +82,7 @@ class Authenticator:
         self._admin_project = admin_project
         self._ttl = cache_seconds
         self._cache: dict[str, tuple[float, Principal]] = {}
+        self._grants: dict[str, tuple[float, SignatureGrant]] = {}
 
     async def authenticate(self, token: str) -> Principal:
         """The principal for `token`; raises Unauthenticated for any invalid token."""
@@ -81,6 +98,20 @@ class Authenticator:
             self._cache[token] = (now + self._ttl, principal)
         return principal
 
+    def grant(self, access_key_id: str) -> SignatureGrant | None:
+        """The access key's cached grant, if younger than the cache TTL."""
+        hit = self._grants.get(access_key_id)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def remember_grant(self, access_key_id: str, grant: SignatureGrant) -> None:
+        """Caches a grant for the TTL (nothing when the TTL is 0)."""
+        if self._ttl > 0:
+            if len(self._grants) > 10_000:
+                self._grants.clear()
+            self._grants[access_key_id] = (time.monotonic() + self._ttl, grant)
+
     def invalidate(self) -> None:
-        """Forgets every cached principal (after a change to users, roles or tokens)."""
+        """Forgets every cached principal and grant (after a change to users, roles,
+        projects, access keys or tokens)."""
         self._cache.clear()
+        self._grants.clear()

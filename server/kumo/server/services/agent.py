@@ -3,7 +3,8 @@
 Agents register their host, send heartbeats, keep one WatchAssignments stream
 open and report what they observe. The stream sends the host's complete set of
 assignments on connect, whenever it changes (an in-process wake-up keyed
-`host:<id>`) and at least every `RESYNC_SECONDS`, so an agent converges even if
+`host:<id>`; the changes of the next `COALESCE_SECONDS` are sent with it) and at least
+every `RESYNC_SECONDS`, so an agent converges even if
 a wake-up is lost or came from another API replica. Reports from a host the
 instance is no longer placed on are ignored.
 """
@@ -11,7 +12,6 @@ instance is no longer placed on are ignored.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
@@ -39,6 +39,7 @@ from kumo.server.services.topology import host_to_proto
 from kumo.topology.v1 import resources_pb2 as tpb
 
 RESYNC_SECONDS = 30.0
+COALESCE_SECONDS = 0.05
 SERIAL_WINDOW = 1 << 20
 MAX_SERIAL_CHUNK = 64 << 10
 
@@ -52,15 +53,21 @@ def assignments(
 ) -> list[api.InstanceAssignment]:
     """Everything that should be on the host now, and what migrates to it (`volumes_dir`:
     the qcow2 volume root)."""
-    rows = session.scalars(
-        select(InstanceRow).where(
-            or_(InstanceRow.host_id == host_id, InstanceRow.migration_host_id == host_id)
+    rows = list(
+        session.scalars(
+            select(InstanceRow).where(
+                or_(InstanceRow.host_id == host_id, InstanceRow.migration_host_id == host_id)
+            )
         )
     )
+    attached = volume_attachments(
+        session, volumes_dir, [(row.project_id, row.zone_id, row.id) for row in rows]
+    )
+    nics = interfaces.nic_assignments(session, rows)
     result = []
     for row in rows:
         image = session.get(ImageRow, (row.image_project_id, row.image_id))
-        volumes = volume_attachments(session, volumes_dir, row.project_id, row.zone_id, row.id)
+        volumes = attached[(row.project_id, row.zone_id, row.id)]
         result.append(
             api.InstanceAssignment(
                 instance=INSTANCES.name_of_row(row),
@@ -86,7 +93,7 @@ def assignments(
                 snapshot_image=row.snapshot_image,
                 migration=migration_record.assignment_part(row, host_id),
                 volumes=volumes,
-                nics=interfaces.nic_assignments(session, row),
+                nics=nics[row.uid],
                 root_volume=root_volume(
                     session, row.project_id, row.zone_id, row.boot_volume_id, volumes
                 )
@@ -170,8 +177,13 @@ class AgentService(rpc.AgentServiceServicer):
                     partial(assignments, host_id=host_id, volumes_dir=volumes)
                 )
                 yield api.WatchAssignmentsResponse(full_resync=True, assignments=current)
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(changed.wait(), RESYNC_SECONDS)
+                except TimeoutError:
+                    continue
+            # Changes coming in a burst (one per instance a busy API places or deletes)
+            # are read together: the next read, after this pause, sees them all.
+            await asyncio.sleep(COALESCE_SECONDS)
 
     async def ReportInstanceStatus(
         self, request: api.ReportInstanceStatusRequest, context: Context

@@ -92,6 +92,16 @@ class CreateKeyPairRequest(_message.Message):
     request_id: str
     def __init__(self, parent: _Optional[str] = ..., key_pair: _Optional[_Union[_resources_pb2.KeyPair, _Mapping]] = ..., key_pair_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
+class UpdateKeyPairRequest(_message.Message):
+    __slots__ = ("key_pair", "update_mask", "request_id")
+    KEY_PAIR_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    key_pair: _resources_pb2.KeyPair
+    update_mask: _field_mask_pb2.FieldMask
+    request_id: str
+    def __init__(self, key_pair: _Optional[_Union[_resources_pb2.KeyPair, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
 class GetKeyPairRequest(_message.Message):
     __slots__ = ("name",)
     NAME_FIELD_NUMBER: _ClassVar[int]

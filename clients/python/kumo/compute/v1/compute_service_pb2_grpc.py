@@ -78,6 +78,11 @@ class ComputeServiceStub:
                 request_serializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.ListKeyPairsRequest.SerializeToString,
                 response_deserializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.ListKeyPairsResponse.FromString,
                 _registered_method=True)
+        self.UpdateKeyPair = channel.unary_unary(
+                '/kumo.compute.v1.ComputeService/UpdateKeyPair',
+                request_serializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.UpdateKeyPairRequest.SerializeToString,
+                response_deserializer=kumo_dot_compute_dot_v1_dot_resources__pb2.KeyPair.FromString,
+                _registered_method=True)
         self.DeleteKeyPair = channel.unary_unary(
                 '/kumo.compute.v1.ComputeService/DeleteKeyPair',
                 request_serializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.DeleteKeyPairRequest.SerializeToString,
@@ -250,6 +255,13 @@ class ComputeServiceServicer:
 
     def ListKeyPairs(self, request, context):
         """Lists a project's key pairs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateKeyPair(self, request, context):
+        """Changes a key pair's labels (its key is immutable). Members.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -469,6 +481,11 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.ListKeyPairs,
                     request_deserializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.ListKeyPairsRequest.FromString,
                     response_serializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.ListKeyPairsResponse.SerializeToString,
+            ),
+            'UpdateKeyPair': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateKeyPair,
+                    request_deserializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.UpdateKeyPairRequest.FromString,
+                    response_serializer=kumo_dot_compute_dot_v1_dot_resources__pb2.KeyPair.SerializeToString,
             ),
             'DeleteKeyPair': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteKeyPair,
@@ -803,6 +820,33 @@ class ComputeService:
             '/kumo.compute.v1.ComputeService/ListKeyPairs',
             kumo_dot_compute_dot_v1_dot_compute__service__pb2.ListKeyPairsRequest.SerializeToString,
             kumo_dot_compute_dot_v1_dot_compute__service__pb2.ListKeyPairsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateKeyPair(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kumo.compute.v1.ComputeService/UpdateKeyPair',
+            kumo_dot_compute_dot_v1_dot_compute__service__pb2.UpdateKeyPairRequest.SerializeToString,
+            kumo_dot_compute_dot_v1_dot_resources__pb2.KeyPair.FromString,
             options,
             channel_credentials,
             insecure,

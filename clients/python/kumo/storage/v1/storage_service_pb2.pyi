@@ -212,6 +212,16 @@ class ListSnapshotsResponse(_message.Message):
     next_page_token: str
     def __init__(self, snapshots: _Optional[_Iterable[_Union[_resources_pb2.Snapshot, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class UpdateSnapshotRequest(_message.Message):
+    __slots__ = ("snapshot", "update_mask", "request_id")
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    snapshot: _resources_pb2.Snapshot
+    update_mask: _field_mask_pb2.FieldMask
+    request_id: str
+    def __init__(self, snapshot: _Optional[_Union[_resources_pb2.Snapshot, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
 class DeleteSnapshotRequest(_message.Message):
     __slots__ = ("name", "etag", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]

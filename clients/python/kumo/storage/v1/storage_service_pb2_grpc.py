@@ -123,6 +123,11 @@ class StorageServiceStub:
                 request_serializer=kumo_dot_storage_dot_v1_dot_storage__service__pb2.ListSnapshotsRequest.SerializeToString,
                 response_deserializer=kumo_dot_storage_dot_v1_dot_storage__service__pb2.ListSnapshotsResponse.FromString,
                 _registered_method=True)
+        self.UpdateSnapshot = channel.unary_unary(
+                '/kumo.storage.v1.StorageService/UpdateSnapshot',
+                request_serializer=kumo_dot_storage_dot_v1_dot_storage__service__pb2.UpdateSnapshotRequest.SerializeToString,
+                response_deserializer=kumo_dot_storage_dot_v1_dot_resources__pb2.Snapshot.FromString,
+                _registered_method=True)
         self.DeleteSnapshot = channel.unary_unary(
                 '/kumo.storage.v1.StorageService/DeleteSnapshot',
                 request_serializer=kumo_dot_storage_dot_v1_dot_storage__service__pb2.DeleteSnapshotRequest.SerializeToString,
@@ -301,6 +306,13 @@ class StorageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateSnapshot(self, request, context):
+        """Changes display name, description and labels.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DeleteSnapshot(self, request, context):
         """Deletes a snapshot. Refused while volumes cloned from it depend on it (they are
         flattened first when the backend needs it).
@@ -461,6 +473,11 @@ def add_StorageServiceServicer_to_server(servicer, server):
                     servicer.ListSnapshots,
                     request_deserializer=kumo_dot_storage_dot_v1_dot_storage__service__pb2.ListSnapshotsRequest.FromString,
                     response_serializer=kumo_dot_storage_dot_v1_dot_storage__service__pb2.ListSnapshotsResponse.SerializeToString,
+            ),
+            'UpdateSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSnapshot,
+                    request_deserializer=kumo_dot_storage_dot_v1_dot_storage__service__pb2.UpdateSnapshotRequest.FromString,
+                    response_serializer=kumo_dot_storage_dot_v1_dot_resources__pb2.Snapshot.SerializeToString,
             ),
             'DeleteSnapshot': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteSnapshot,
@@ -973,6 +990,33 @@ class StorageService:
             '/kumo.storage.v1.StorageService/ListSnapshots',
             kumo_dot_storage_dot_v1_dot_storage__service__pb2.ListSnapshotsRequest.SerializeToString,
             kumo_dot_storage_dot_v1_dot_storage__service__pb2.ListSnapshotsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kumo.storage.v1.StorageService/UpdateSnapshot',
+            kumo_dot_storage_dot_v1_dot_storage__service__pb2.UpdateSnapshotRequest.SerializeToString,
+            kumo_dot_storage_dot_v1_dot_resources__pb2.Snapshot.FromString,
             options,
             channel_credentials,
             insecure,

@@ -40,7 +40,8 @@ from kumo.gateway.aws.operations.instance_views import (
     learn,
     zone_ids,
 )
-from kumo.gateway.aws.operations.security_groups import find_group
+from kumo.gateway.aws.operations.security_groups import find_group, group_view
+from kumo.gateway.aws.operations.security_groups import groups as groups_of
 from kumo.gateway.aws.operations.subnets import find_subnet
 
 _TOKEN_NAMESPACE = uuid.UUID("5f1c3a52-8e0b-4f0e-9a43-6b0f5f0c2e11")
@@ -69,11 +70,10 @@ async def run_instances(backend: Backend, caller: Caller, params: Params) -> dic
         raise invalid("MinCount", min_count, "MinCount must be 1 to MaxCount.")
     if max_count > 1000:
         raise invalid("MaxCount", max_count, "At most 1000 instances per request.")
-    for unsupported in ("SecurityGroups", "NetworkInterfaces"):
-        if params.get(unsupported):
-            raise Ec2Error(
-                "Unsupported", f"{unsupported}: give SubnetId and SecurityGroupIds instead."
-            )
+    if params.get("NetworkInterfaces"):
+        raise Ec2Error(
+            "Unsupported", "NetworkInterfaces: give SubnetId and SecurityGroupIds instead."
+        )
     if not params.get("ImageId"):
         raise missing("ImageId")
     if not params.get("InstanceType"):
@@ -139,25 +139,58 @@ async def run_instances(backend: Backend, caller: Caller, params: Params) -> dic
 async def _interfaces(
     backend: Backend, caller: Caller, params: Params
 ) -> list[cpb.NetworkInterface]:
-    """The instance's one interface, on SubnetId (with SecurityGroupIds), if given.
-    Raises InvalidSubnetID.*, InvalidGroup.NotFound, InvalidGroupId.Malformed."""
+    """The instance's one interface, on SubnetId (with SecurityGroupIds and the groups
+    named by SecurityGroups), if given. Raises InvalidSubnetID.*, InvalidGroup.NotFound,
+    InvalidGroupId.Malformed, InvalidParameterCombination (groups without a subnet)."""
     if not params.get("SubnetId"):
-        if params.get("SecurityGroupIds"):
-            raise Ec2Error("InvalidParameterCombination", "SecurityGroupIds need a SubnetId.")
+        for given in ("SecurityGroupIds", "SecurityGroups"):
+            if params.get(given):
+                raise Ec2Error("InvalidParameterCombination", f"{given} need a SubnetId.")
         return []
     subnet = await find_subnet(backend, caller, params["SubnetId"])
+    network = subnet.name.rsplit("/subnets/", 1)[0]
     groups = [
         (await find_group(backend, caller, {"GroupId": group_id})).name
         for group_id in params.get("SecurityGroupIds") or []
     ]
+    if params.get("SecurityGroups"):
+        vpc_id = ids.ec2_id("vpc", network.rsplit("/", 1)[-1])
+        named = params["SecurityGroups"]
+        for name in await _groups_named(backend, caller, named, vpc_id, alone=not groups):
+            if name not in groups:
+                groups.append(name)
     return [
         cpb.NetworkInterface(
-            network=subnet.name.rsplit("/subnets/", 1)[0],
+            network=network,
             subnet=subnet.name,
             ip_address=params.get("PrivateIpAddress", ""),
             security_groups=groups,
         )
     ]
+
+
+async def _groups_named(
+    backend: Backend, caller: Caller, names: list[str], vpc_id: str, alone: bool
+) -> list[str]:
+    """The Kumo names of the caller's groups with these GroupNames usable in `vpc_id`
+    (made for that VPC, or for none). The project's `default` group, which Kumo makes
+    with the project's first port, may not exist yet: asked for `alone` (no other group
+    named or given by id), it is left to Kumo (a port without groups gets it). Raises
+    InvalidGroup.NotFound."""
+    usable = {}
+    for group in await groups_of(backend, caller):
+        view = group_view(group, caller.project)
+        if view.get("VpcId", vpc_id) == vpc_id:
+            usable[view["GroupName"]] = group.name
+    if alone and list(names) == ["default"] and "default" not in usable:
+        return []
+    missing_names = [n for n in names if n not in usable]
+    if missing_names:
+        raise Ec2Error(
+            "InvalidGroup.NotFound",
+            f"The security group '{missing_names[0]}' does not exist in VPC '{vpc_id}'",
+        )
+    return [usable[n] for n in names]
 
 
 async def _delete_all(backend: Backend, caller: Caller, instances: list[cpb.Instance]) -> None:

@@ -2,7 +2,8 @@
 
 The EC2 key name is the Kumo key pair id (so it follows Kumo's id rules); KeyPairId is
 derived from the uid (`ids.key_pair_ec2_id`). Created keys are ed25519 (Kumo generates
-them); DeleteKeyPair of an unknown key succeeds, as EC2's does.
+them); DeleteKeyPair of an unknown key succeeds, as EC2's does. Tags are the key pair's
+labels (TagSpecifications of type `key-pair` at creation, CreateTags/DeleteTags after).
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.aws import ids
 from kumo.gateway.aws.backend import Backend, Caller, invoke
 from kumo.gateway.aws.errors import Ec2Error, invalid
-from kumo.gateway.aws.operations.common import Params, filters_of, matches, time_of
+from kumo.gateway.aws.operations.common import (
+    Params,
+    filters_of,
+    list_all,
+    matches,
+    spec_tags,
+    tags_of,
+    time_of,
+)
 
 FILTER_FIELDS = {
     "key-name": lambda k: [k["KeyName"]],
@@ -32,19 +41,19 @@ def key_view(key: cpb.KeyPair) -> dict[str, Any]:
         "KeyType": "rsa" if key.public_key.startswith("ssh-rsa") else "ed25519",
         "PublicKey": key.public_key,
         "CreateTime": time_of(key.create_time),
-        "Tags": [],
+        "Tags": tags_of(key.labels),
     }
 
 
 async def _create(
-    backend: Backend, caller: Caller, name: str, public_key: str
+    backend: Backend, caller: Caller, params: Params, public_key: str
 ) -> tuple[cpb.KeyPair, dict[str, Any]]:
     key = await invoke(
         backend.compute.CreateKeyPair,
         capi.CreateKeyPairRequest(
             parent=caller.project_name,
-            key_pair_id=name,
-            key_pair=cpb.KeyPair(public_key=public_key),
+            key_pair_id=params["KeyName"],
+            key_pair=cpb.KeyPair(public_key=public_key, labels=spec_tags(params, "key-pair")),
         ),
         caller,
     )
@@ -56,7 +65,7 @@ async def create_key_pair(backend: Backend, caller: Caller, params: Params) -> d
     """CreateKeyPair: Kumo generates the key; the private key is in this answer only."""
     if params.get("KeyType", "ed25519") != "ed25519":
         raise invalid("KeyType", params["KeyType"], "Kumo generates ed25519 keys.")
-    key, result = await _create(backend, caller, params["KeyName"], "")
+    key, result = await _create(backend, caller, params, "")
     result["KeyMaterial"] = key.private_key
     return result
 
@@ -68,18 +77,25 @@ async def import_key_pair(backend: Backend, caller: Caller, params: Params) -> d
         public_key = material.decode().strip()
     except UnicodeDecodeError:
         raise invalid("PublicKeyMaterial", "...", "Not an OpenSSH public key.") from None
-    return (await _create(backend, caller, params["KeyName"], public_key))[1]
+    return (await _create(backend, caller, params, public_key))[1]
+
+
+async def key_pairs(backend: Backend, caller: Caller) -> list[cpb.KeyPair]:
+    """The caller's key pairs."""
+    request = capi.ListKeyPairsRequest(parent=caller.project_name, page_size=1000)
+    return await list_all(backend.compute.ListKeyPairs, request, "key_pairs", caller)
+
+
+async def find_key_pair(backend: Backend, caller: Caller, key_pair_id: str) -> cpb.KeyPair:
+    """The caller's key pair with this KeyPairId. Raises InvalidKeyPair.NotFound."""
+    for key in await key_pairs(backend, caller):
+        if ids.key_pair_ec2_id(key.uid) == key_pair_id:
+            return key
+    raise Ec2Error("InvalidKeyPair.NotFound", f"The key pair '{key_pair_id}' does not exist")
 
 
 async def _all(backend: Backend, caller: Caller) -> list[dict[str, Any]]:
-    request = capi.ListKeyPairsRequest(parent=caller.project_name, page_size=1000)
-    views: list[dict[str, Any]] = []
-    while True:
-        response = await invoke(backend.compute.ListKeyPairs, request, caller)
-        views += [key_view(k) for k in response.key_pairs]
-        if not response.next_page_token:
-            return views
-        request.page_token = response.next_page_token
+    return [key_view(k) for k in await key_pairs(backend, caller)]
 
 
 async def describe_key_pairs(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:

@@ -2,13 +2,12 @@
 
 Taggable: instances (`i-`), the caller's images (`ami-`), VPCs (`vpc-`), subnets
 (`subnet-`), security groups (`sg-`), network interfaces (`eni-`), Elastic IPs
-(`eipalloc-`) and volumes (`vol-`). Snapshots (`snap-`) take tags at creation
-(TagSpecifications) only: Kumo snapshots have no update method, so CreateTags/DeleteTags
-on one answer UnsupportedOperation. Each change reads the resource and writes its labels
-back with `update_mask: labels` and the etag read, so a concurrent change fails
-(IncorrectState) instead of being lost. Reserved `kumo:` labels (see common.RESERVED) are
-never tags and survive DeleteTags. DeleteTags removes a tag only when no value is given
-or the value matches, as EC2 does.
+(`eipalloc-`), volumes (`vol-`), snapshots (`snap-`) and key pairs (`key-`, by
+KeyPairId). Each change reads the resource
+and writes its labels back with `update_mask: labels` and the etag read, so a concurrent
+change fails (IncorrectState) instead of being lost. Reserved `kumo:` labels (see
+common.RESERVED) are never tags and survive DeleteTags. DeleteTags removes a tag only
+when no value is given or the value matches, as EC2 does.
 """
 
 from __future__ import annotations
@@ -35,8 +34,14 @@ from kumo.gateway.aws.operations.common import (
 )
 from kumo.gateway.aws.operations.images import image_name
 from kumo.gateway.aws.operations.instance_views import find_instance
+from kumo.gateway.aws.operations.key_pairs import find_key_pair, key_pairs
 from kumo.gateway.aws.operations.security_groups import find_group, groups
-from kumo.gateway.aws.operations.storage_lookup import find_volume, snapshots, volumes
+from kumo.gateway.aws.operations.storage_lookup import (
+    find_snapshot,
+    find_volume,
+    snapshots,
+    volumes,
+)
 from kumo.gateway.aws.operations.subnets import find_subnet, subnets
 from kumo.gateway.aws.operations.vpcs import get_network, networks
 from kumo.image.v1 import image_service_pb2 as iapi
@@ -117,16 +122,25 @@ TAGGABLE: dict[str, Taggable] = {
     "vol": Taggable(
         "volume", find_volume, lambda b: b.storage.UpdateVolume, sapi.UpdateVolumeRequest, "volume"
     ),
+    "snap": Taggable(
+        "snapshot",
+        find_snapshot,
+        lambda b: b.storage.UpdateSnapshot,
+        sapi.UpdateSnapshotRequest,
+        "snapshot",
+    ),
+    "key": Taggable(
+        "key-pair",
+        find_key_pair,
+        lambda b: b.compute.UpdateKeyPair,
+        capi.UpdateKeyPairRequest,
+        "key_pair",
+    ),
 }
 
 
 async def _relabel(backend: Backend, caller: Caller, resource: str, change: Change) -> None:
     prefix = resource.split("-", 1)[0]
-    if prefix == "snap" and "-" in resource:
-        raise Ec2Error(
-            "UnsupportedOperation",
-            "Kumo snapshots take tags when created (TagSpecifications) only.",
-        )
     taggable = TAGGABLE.get(prefix) if "-" in resource else None
     if taggable is None:
         raise Ec2Error("InvalidID", f"The ID '{resource}' is not valid")
@@ -192,6 +206,9 @@ async def describe_tags(backend: Backend, caller: Caller, params: Params) -> dic
         )
         for image in images.images:
             described += _tags(ids.image_ec2_id(image.name), "image", image.labels)
+    if wanted("key-pair"):
+        for key in await key_pairs(backend, caller):
+            described += _tags(ids.key_pair_ec2_id(key.uid), "key-pair", key.labels)
     listed: list[tuple[str, str, Callable[[Backend, Caller], Awaitable[list[Any]]]]] = [
         ("vpc", "vpc", networks),
         ("subnet", "subnet", subnets),

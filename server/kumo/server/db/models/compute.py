@@ -45,6 +45,8 @@ class KeyPairRow(Base):
     public_key: Mapped[str] = mapped_column(Text)
     fingerprint: Mapped[str] = mapped_column(String(128))
     create_time: Mapped[datetime] = mapped_column(default=utcnow)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    version: Mapped[int] = mapped_column(default=1)
 
 
 class ServerGroupRow(Base):

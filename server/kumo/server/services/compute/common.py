@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import cast
 
 from kumo.compute.v1 import resources_pb2 as pb
-from kumo.server.api.convert import common_fields, timestamp
+from kumo.server.api.convert import common_fields, etag, timestamp
 from kumo.server.api.filtering import boolean_value, enum_value
 from kumo.server.api.resources import Collection, equals, reference
 from kumo.server.db.models import FlavorRow, InstanceRow, KeyPairRow, ServerGroupRow
@@ -74,6 +74,8 @@ def key_pair_to_proto(row: KeyPairRow, private_key: str = "") -> pb.KeyPair:
         private_key=private_key,
         fingerprint=row.fingerprint,
         create_time=timestamp(row.create_time),
+        labels=row.labels,
+        etag=etag(row.version),
     )
 
 

@@ -290,7 +290,7 @@ class InstanceMethods(InstanceOperations):
 
         def page(session: Session) -> api.ListInstancesResponse:
             result = INSTANCES.list(
-                session, self.runtime.pager, request, where, binding=request.parent
+                session, self.runtime.pager, request, where, binding=request.parent, plain=True
             )
             instances = [instance_to_proto(r) for r in result.rows]
             interfaces.fill_interfaces(session, instances)

@@ -128,14 +128,30 @@ def ports_behind(session: Session, instance: InstanceRow, running: bool) -> bool
     return any((row.status == active) != running for row in _ports(session, instance))
 
 
-def nic_assignments(session: Session, instance: InstanceRow) -> list[agent_api.NicAssignment]:
-    """What the host agent plugs for the instance, in interface order."""
-    return [
-        agent_api.NicAssignment(
-            port_uid=row.uid, mac_address=row.mac_address, tap=tap_name(row.uid)
+def nic_assignments(
+    session: Session, instances: Sequence[InstanceRow]
+) -> dict[str, list[agent_api.NicAssignment]]:
+    """What the host agent plugs for each instance (by uid), in interface order; one query
+    for the whole list."""
+    result: dict[str, list[agent_api.NicAssignment]] = {row.uid: [] for row in instances}
+    if not instances:
+        return result
+    by_name = {INSTANCES.name_of_row(row): row for row in instances}
+    ports = session.execute(
+        select(PortRow.project_id, PortRow.id, PortRow.uid, PortRow.mac_address, PortRow.device_id)
+        .where(PortRow.device_owner == INSTANCE_OWNER, PortRow.device_id.in_(list(by_name)))
+        .order_by(PortRow.id)
+    )
+    for port in ports:
+        instance = by_name[port.device_id]
+        if port.project_id != instance.project_id or not port.id.endswith(f"-{instance.uid}"):
+            continue  # only the ports create_ports made are the instance's interfaces
+        result[instance.uid].append(
+            agent_api.NicAssignment(
+                port_uid=port.uid, mac_address=port.mac_address, tap=tap_name(port.uid)
+            )
         )
-        for row in _ports(session, instance)
-    ]
+    return result
 
 
 def fill_interfaces(executor: Any, instances: Sequence[pb.Instance]) -> None:

@@ -1,4 +1,4 @@
-"""CreateKeyPair, GetKeyPair, ListKeyPairs, DeleteKeyPair."""
+"""CreateKeyPair, GetKeyPair, ListKeyPairs, UpdateKeyPair (labels only), DeleteKeyPair."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 
 from kumo.compute.v1 import compute_service_pb2 as api
 from kumo.compute.v1 import resources_pb2 as pb
+from kumo.server.api.convert import check_etag
+from kumo.server.api.fields import update_paths
 from kumo.server.api.idempotency import idempotent
-from kumo.server.api.resources import Collection
+from kumo.server.api.resources import Collection, apply_common
 from kumo.server.auth.principal import Principal, current_principal
 from kumo.server.db.models import KeyPairRow
 from kumo.server.errors import InvalidArgument
@@ -96,6 +98,8 @@ class KeyPairMethods(ComputePart):
             row = KeyPairRow(
                 project_id=project_id, public_key=public, fingerprint=fingerprint(public)
             )
+            if request.key_pair.labels:
+                apply_common(row, request.key_pair, {"labels"}, "key_pair")
             KEY_PAIRS.insert(session, request.key_pair_id, "key_pair_id", row)
             session.flush()
             return key_pair_to_proto(row, private)
@@ -127,6 +131,24 @@ class KeyPairMethods(ComputePart):
             )
 
         return await self.runtime.db.run(page)
+
+    async def UpdateKeyPair(
+        self, request: api.UpdateKeyPairRequest, context: Context
+    ) -> pb.KeyPair:
+        """Changes the labels (other fields are immutable or output only: ignored).
+        ABORTED on a stale etag; idempotent by request_id."""
+        caller = current_principal()
+        paths = update_paths(request.key_pair, request.update_mask, "key_pair") & {"labels"}
+
+        def update(session: Session) -> pb.KeyPair:
+            row = visible(session, caller, KEY_PAIRS, request.key_pair.name)
+            check_etag(request.key_pair.etag, row.version, request.key_pair.name)
+            apply_common(row, request.key_pair, paths, "key_pair")
+            row.version += 1
+            session.flush()
+            return key_pair_to_proto(row)
+
+        return await idempotent(self.runtime.db, "UpdateKeyPair", request, pb.KeyPair, update)
 
     async def DeleteKeyPair(
         self, request: api.DeleteKeyPairRequest, context: Context

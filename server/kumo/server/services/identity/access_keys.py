@@ -136,6 +136,8 @@ class AccessKeyMethods(IdentityPart):
             session.delete(row)
             return empty_pb2.Empty()
 
-        return await idempotent(
+        deleted = await idempotent(
             self.runtime.db, "DeleteAccessKey", request, empty_pb2.Empty, delete
         )
+        self.runtime.authenticator.invalidate()  # its signature grant goes
+        return deleted

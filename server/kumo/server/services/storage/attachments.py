@@ -1,15 +1,17 @@
 """The volumes an instance has attached, as its host's agent receives them.
 
-`volume_attachments(session, volumes_dir, project, zone, instance)` lists them for the
-instance's assignment: RBD volumes by `pool/image` (the host opens them with its own Ceph
-configuration and cephx key), qcow2 volumes by file path (under the API's `volumes_dir`:
-local qcow2 volumes are for single-machine clouds). `root_volume` picks out the one an
-instance boots from. `attach` records an attachment (AttachVolume and boot from volume);
-`attach_boot_volume` checks and attaches the volume CreateInstance boots from.
+`volume_attachments(session, volumes_dir, instances)` lists them for the instances'
+assignments (one query for a host's whole list): RBD volumes by `pool/image` (the host
+opens them with its own Ceph configuration and cephx key), qcow2 volumes by file path
+(under the API's `volumes_dir`: local qcow2 volumes are for single-machine clouds).
+`root_volume` picks out the one an instance boots from. `attach` records an attachment
+(AttachVolume and boot from volume); `attach_boot_volume` checks and attaches the volume
+CreateInstance boots from.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import select
@@ -21,11 +23,16 @@ from kumo.server.errors import FailedPrecondition, NotFound
 from kumo.server.services.storage.common import VOLUMES, busy, serial_of, volume_object
 from kumo.storage.v1 import resources_pb2 as pb
 
+InstanceKey = tuple[str, str, str]  # project, zone, instance id
+
 
 def volume_attachments(
-    session: Session, volumes_dir: Path, project_id: str, zone_id: str, instance_id: str
-) -> list[agent.VolumeAttachment]:
-    """The instance's attached volumes, oldest attachment first."""
+    session: Session, volumes_dir: Path, instances: Sequence[InstanceKey]
+) -> dict[InstanceKey, list[agent.VolumeAttachment]]:
+    """Each instance's attached volumes, oldest attachment first (one query for all)."""
+    result: dict[InstanceKey, list[agent.VolumeAttachment]] = {key: [] for key in instances}
+    if not instances:
+        return result
     rows = session.execute(
         select(AttachmentRow, VolumeRow, VolumeTypeRow)
         .join(
@@ -36,22 +43,23 @@ def volume_attachments(
         )
         .join(VolumeTypeRow, VolumeTypeRow.id == VolumeRow.volume_type_id)
         .where(
-            AttachmentRow.project_id == project_id,
-            AttachmentRow.zone_id == zone_id,
-            AttachmentRow.instance_id == instance_id,
+            AttachmentRow.project_id.in_({key[0] for key in instances}),
+            AttachmentRow.instance_id.in_({key[2] for key in instances}),
         )
         .order_by(AttachmentRow.attach_time, AttachmentRow.volume_id)
     ).all()
-    result = []
     for attachment, volume, kind in rows:
+        key = (attachment.project_id, attachment.zone_id, attachment.instance_id)
         name = volume_object(volume)
+        if key not in result:
+            continue  # a same-named instance of another zone
         if kind.backend == pb.BACKEND_RBD:
             where = ("rbd", f"{kind.pool}/{name}")
         elif kind.backend == pb.BACKEND_QCOW2:
             where = ("file", str(volumes_dir / kind.pool / f"{name}.qcow2"))
         else:
             continue  # the fake backend has nothing a hypervisor can open
-        result.append(
+        result[key].append(
             agent.VolumeAttachment(
                 serial=attachment.serial,
                 kind=where[0],

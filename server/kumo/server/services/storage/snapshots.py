@@ -1,4 +1,4 @@
-"""Snapshot methods: take, read, list and delete snapshots of a volume.
+"""Snapshot methods: take, read, list, update and delete snapshots of a volume.
 
 A snapshot charges the `snapshots` quota and the volume's size to `gigabytes` (a qcow2
 snapshot is a full copy; an RBD one grows as the volume diverges). Deleting a snapshot that
@@ -11,7 +11,7 @@ from google.longrunning import operations_pb2
 from sqlalchemy.orm import Session
 
 from kumo.server.api.convert import check_etag
-from kumo.server.api.fields import check_required
+from kumo.server.api.fields import check_required, update_paths
 from kumo.server.api.idempotency import idempotent
 from kumo.server.api.resources import apply_common
 from kumo.server.auth.principal import Principal, current_principal
@@ -33,6 +33,7 @@ from kumo.storage.v1 import resources_pb2 as pb
 from kumo.storage.v1 import storage_service_pb2 as api
 
 S = pb.Snapshot
+_EDITABLE = {"display_name", "description", "labels"}
 
 
 def _visible_snapshot(
@@ -109,6 +110,24 @@ class Snapshots(StoragePart):
             )
 
         return await self.runtime.db.run(page)
+
+    async def UpdateSnapshot(
+        self, request: api.UpdateSnapshotRequest, context: Context
+    ) -> pb.Snapshot:
+        """Changes display name, description and labels (others in the mask are ignored).
+        ABORTED on a stale etag; idempotent by request_id."""
+        caller = current_principal()
+        paths = update_paths(request.snapshot, request.update_mask, "snapshot") & _EDITABLE
+
+        def update(session: Session) -> pb.Snapshot:
+            row = _visible_snapshot(session, caller, request.snapshot.name, "snapshot.name")
+            check_etag(request.snapshot.etag, row.version, request.snapshot.name)
+            apply_common(row, request.snapshot, paths, "snapshot")
+            row.version += 1
+            session.flush()
+            return snapshot_to_proto(row)
+
+        return await idempotent(self.runtime.db, "UpdateSnapshot", request, pb.Snapshot, update)
 
     async def DeleteSnapshot(
         self, request: api.DeleteSnapshotRequest, context: Context
