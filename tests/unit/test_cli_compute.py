@@ -9,9 +9,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import signal
 import stat
 from collections.abc import Iterator
 from concurrent import futures
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -704,6 +707,9 @@ def serial(outputs: list[Any]) -> tuple[list[int], Any]:
         item = outputs.pop(0)
         if isinstance(item, BaseException):
             raise item
+        if isinstance(item, CtrlC):  # pressed while this call runs: it still completes
+            os.kill(os.getpid(), signal.SIGINT)
+            return item.response
         return item
 
     return starts, read
@@ -716,20 +722,28 @@ def test_console_prints_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (result.exit_code, result.stdout, starts) == (0, "boot\nok\n", [0])
 
 
+@dataclass
+class CtrlC:
+    """A serial-output answer during whose call Ctrl-C is pressed."""
+
+    response: cpb.GetSerialPortOutputResponse
+
+
 def test_console_follow_polls_from_next_until_ctrl_c(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(instances, "FOLLOW_INTERVAL", 0)
     outputs = [
         cpb.GetSerialPortOutputResponse(contents="a\n", next=2),
         cpb.GetSerialPortOutputResponse(contents="", next=2),
         cpb.GetSerialPortOutputResponse(contents="b", start=2, next=3),
-        KeyboardInterrupt(),
+        CtrlC(cpb.GetSerialPortOutputResponse(contents="c", start=3, next=4)),
     ]
     starts, read = serial(outputs)
     use(monkeypatch, FakeClient(compute=Fake([], GetSerialPortOutput=read)))
     result = run("instance", "console", INSTANCE, "--follow")
-    assert (result.exit_code, result.stdout) == (0, "a\nb")
+    assert (result.exit_code, result.stdout) == (0, "a\nbc")
     assert starts == [0, 2, 2, 3]
-    starts, read = serial([KeyboardInterrupt()])  # Ctrl-C before any output
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
+    starts, read = serial([CtrlC(cpb.GetSerialPortOutputResponse())])  # before any output
     use(monkeypatch, FakeClient(compute=Fake([], GetSerialPortOutput=read)))
     result = run("instance", "console", INSTANCE, "--follow")
     assert (result.exit_code, result.stdout, starts) == (0, "", [0])

@@ -15,7 +15,7 @@ import click
 from kumo.gateway.app import Settings
 from kumo.gateway.server import GatewayServer
 from kumo.server.config import Config, load_config
-from kumo.server.main import wait_for_stop
+from kumo.server.main import stop_signal
 from kumo.server.telemetry import tracer_for
 
 
@@ -41,11 +41,12 @@ async def run(config: Config) -> None:
         tracer_for(config, "kumo.gateway"),
     )
     await server.start()
+    stop = stop_signal()
     print(
         f"kumo-gateway listening on {server.url} (API {server.settings.api_endpoint})", flush=True
     )
     try:
-        await wait_for_stop()
+        await stop.wait()
     finally:
         await server.stop()
 

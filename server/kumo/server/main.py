@@ -30,21 +30,24 @@ def api_banner(config: Config, server: KumoServer) -> str:
     return "\n".join(lines)
 
 
-async def wait_for_stop() -> None:
-    """Returns at the first SIGINT or SIGTERM."""
+def stop_signal() -> asyncio.Event:
+    """An event set at the first SIGINT or SIGTERM from now on. Call it before announcing
+    that the process serves, so that a signal sent on seeing the announcement is never
+    taken by the default handler."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
 
 
 async def serve(config: Config, announce: Callable[[Config, KumoServer], str] = api_banner) -> None:
     """Runs one API server until SIGINT or SIGTERM, printing `announce(...)` once it serves."""
     server, _ = create_server(config)
     await server.start()
+    stop = stop_signal()
     print(announce(config, server), flush=True)
-    await wait_for_stop()
+    await stop.wait()
     print("stopping...", flush=True)
     await server.stop()
     print("stopped.", flush=True)

@@ -8,7 +8,8 @@ zone if there is exactly one), or a full name.
 
 from __future__ import annotations
 
-import time
+import signal
+import threading
 from typing import IO, Any
 
 import click
@@ -531,16 +532,20 @@ def console(state: State, value: str, zone: str | None, follow: bool) -> None:
         elif output.contents:
             click.echo(output.contents, nl=not output.contents.endswith("\n"))
         return
-    start = 0
+    # Ctrl-C is how --follow ends: it only flags the end, so that it never interrupts a
+    # gRPC call half-way (a KeyboardInterrupt inside one can leave the process hanging).
+    stopped = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stopped.set())
     try:
-        while True:
+        start = 0
+        while not stopped.is_set():
             output = read(start)
             if output.contents:
                 click.echo(output.contents, nl=False)
             start = output.next
-            time.sleep(FOLLOW_INTERVAL)
-    except KeyboardInterrupt:  # Ctrl-C is how --follow ends
-        return
+            stopped.wait(FOLLOW_INTERVAL)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def register(cli: click.Group) -> None:
