@@ -731,6 +731,7 @@ class CtrlC:
 
 def test_console_follow_polls_from_next_until_ctrl_c(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(instances, "FOLLOW_INTERVAL", 0)
+    before = signal.getsignal(signal.SIGINT)
     outputs = [
         cpb.GetSerialPortOutputResponse(contents="a\n", next=2),
         cpb.GetSerialPortOutputResponse(contents="", next=2),
@@ -742,7 +743,7 @@ def test_console_follow_polls_from_next_until_ctrl_c(monkeypatch: pytest.MonkeyP
     result = run("instance", "console", INSTANCE, "--follow")
     assert (result.exit_code, result.stdout) == (0, "a\nbc")
     assert starts == [0, 2, 2, 3]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
+    assert signal.getsignal(signal.SIGINT) == before  # given back
     starts, read = serial([CtrlC(cpb.GetSerialPortOutputResponse())])  # before any output
     use(monkeypatch, FakeClient(compute=Fake([], GetSerialPortOutput=read)))
     result = run("instance", "console", INSTANCE, "--follow")
