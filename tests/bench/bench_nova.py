@@ -23,8 +23,8 @@ The same client code then runs against each, one HTTP call at a time on a keep-a
 `requests` session, with `OpenStack-API-Version: compute 2.37` and `"networks": "none"`:
 
 1. POST /servers x`--servers` (each answer is 202 before the server is built);
-2. GET /servers/detail every `--poll` seconds until all are ACTIVE (time from the first
-   POST, and from the last POST's answer, to the poll that saw them all ACTIVE);
+2. GET /servers?status=ACTIVE every `--poll` seconds until all are ACTIVE (time from the
+   first POST, and from the last POST's answer, to the poll that saw them all ACTIVE);
 3. GET /servers/detail x`--details` with all servers present (links followed).
 
 It prints p50/p99 per phase and target and Nova/Kumo ratios, with the load average and the
@@ -104,9 +104,10 @@ def ms(values: list[float], q: float) -> float:
     return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _list_detail(session: requests.Session, target: Target) -> list[dict[str, Any]]:
-    """Every server of GET /servers/detail, following `servers_links`."""
-    url: str | None = f"{target.compute_url}/servers/detail"
+def _list(session: requests.Session, target: Target, path: str) -> list[dict[str, Any]]:
+    """Every server of GET `path` (/servers/detail, /servers?status=...), following
+    `servers_links`."""
+    url: str | None = f"{target.compute_url}{path}"
     servers: list[dict[str, Any]] = []
     while url:
         answer = session.get(url, timeout=120)
@@ -144,24 +145,28 @@ def measure(target: Target, args: argparse.Namespace) -> Result:
     last = time.perf_counter()
     deadline = last + args.active_timeout
     while True:
-        servers = [s for s in _list_detail(session, target) if s["id"] in ids]
+        # The brief list filtered by status: cheaper for both than the detailed list, so
+        # that polling takes as little as possible from the builds it waits for.
+        active = sum(s["id"] in ids for s in _list(session, target, "/servers?status=ACTIVE"))
         result.polls += 1
-        statuses = [s["status"] for s in servers]
-        result.errors = statuses.count("ERROR")
         now = time.perf_counter()
-        if statuses.count("ACTIVE") == len(ids):
+        if active == len(ids):
             result.active_from_first, result.active_from_last = now - first, now - last
             break
-        if statuses.count("ACTIVE") + result.errors == len(ids) or now > deadline:
-            result.note = (
-                f"not all ACTIVE after {now - first:.0f} s: "
-                f"{ {s: statuses.count(s) for s in set(statuses)} }"
+        if result.polls % 10 == 0 or now > deadline:
+            result.errors = sum(
+                s["id"] in ids for s in _list(session, target, "/servers?status=ERROR")
             )
-            break
+            if active + result.errors == len(ids) or now > deadline:
+                result.note = (
+                    f"not all ACTIVE after {now - first:.0f} s: {active} ACTIVE, "
+                    f"{result.errors} ERROR"
+                )
+                break
         time.sleep(args.poll)
     for _ in range(args.details):
         start = time.perf_counter()
-        count = len(_list_detail(session, target))
+        count = len(_list(session, target, "/servers/detail"))
         result.details.append(time.perf_counter() - start)
         if count != len(ids):
             print(f"  warning: {target.name} listed {count} servers", file=sys.stderr)
