@@ -177,13 +177,13 @@ def measure(target: Target, args: argparse.Namespace) -> Result:
         if count != len(ids):
             print(f"  warning: {target.name} listed {count} servers", file=sys.stderr)
     wall = time.perf_counter() - wall0
+    result.load = (load0, os.getloadavg()[0])
+    result.busy_cpu_per_second = (_machine_busy_seconds() - busy0) / wall
     if target.grpc_create is not None:  # last: its builds run after the measured phases
         for index in range(args.servers):
             start = time.perf_counter()
             target.grpc_create(index)
             result.grpc_creates.append(time.perf_counter() - start)
-    result.load = (load0, os.getloadavg()[0])
-    result.busy_cpu_per_second = (_machine_busy_seconds() - busy0) / wall
     return result
 
 

@@ -214,21 +214,30 @@ class Stack:
         return done.stdout
 
     def stop(self) -> None:
-        for name, process in reversed(self.processes):
+        """SIGTERM to the services, then RabbitMQ once they are gone. Idempotent."""
+        services = [p for name, p in reversed(self.processes) if name != "rabbitmq"]
+        for process in services:
             if process.poll() is None:
-                if name == "rabbitmq":
-                    node = self.rabbit_env["RABBITMQ_NODENAME"]
-                    subprocess.run(
-                        [str(RABBIT_BIN / "rabbitmqctl"), "-n", node, "stop"],
-                        env={**os.environ, **self.rabbit_env}, capture_output=True, timeout=60,
-                    )  # fmt: skip
                 process.send_signal(signal.SIGTERM)
-        for _name, process in self.processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        for process in services:
+            _reap(process)
+        for name, process in self.processes:
+            if name == "rabbitmq" and process.poll() is None:
+                node = self.rabbit_env["RABBITMQ_NODENAME"]
+                subprocess.run(
+                    [str(RABBIT_BIN / "rabbitmqctl"), "-n", node, "stop"],
+                    env={**os.environ, **self.rabbit_env}, capture_output=True, timeout=60,
+                )  # fmt: skip
+                process.send_signal(signal.SIGTERM)
+                _reap(process)
+
+
+def _reap(process: subprocess.Popen[bytes]) -> None:
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
 
 
 def start_rabbit(stack: Stack, port: int) -> None:
