@@ -60,7 +60,7 @@ from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import resources_pb2 as ipb
 from tests.bench.bench_api import _cpu_model, _machine_busy_seconds
-from tests.bench.bench_ec2 import _free_port, _process
+from tests.bench.bench_ec2 import _free_port, _process, _py_spy
 from tests.support.cloud import ADMIN_PASSWORD, PASSWORD, Stubs, make_tenant, sign_in, unique
 from tests.support.images import upload_image
 from tests.support.postgres import PostgresServer, find_bindir
@@ -84,6 +84,7 @@ class Target:
     headers: dict[str, str]
     server: dict[str, Any]
     grpc_create: Callable[[int], None] | None = None  # Kumo: the same create over gRPC
+    pids: dict[str, int] = field(default_factory=dict)  # what --profile records
 
 
 @dataclass
@@ -125,6 +126,25 @@ def _list(session: requests.Session, target: Target, path: str) -> list[dict[str
     return servers
 
 
+def _create(
+    session: requests.Session,
+    target: Target,
+    args: argparse.Namespace,
+    result: Result,
+    ids: set[str],
+) -> None:
+    """POST /servers x`args.servers`, one at a time: latencies into `result`, ids into `ids`."""
+    for index in range(args.servers):
+        body = {"server": {**target.server, "name": f"bench-{index:03d}"}}
+        start = time.perf_counter()
+        answer = session.post(f"{target.compute_url}/servers", json=body, timeout=120)
+        result.creates.append(time.perf_counter() - start)
+        if answer.status_code != 202:
+            raise RuntimeError(f"{target.name}: POST /servers: {answer.status_code} {answer.text}")
+        ids.add(answer.json()["server"]["id"])
+        time.sleep(args.spacing)
+
+
 def measure(target: Target, args: argparse.Namespace) -> Result:
     """The three phases against one target."""
     result = Result()
@@ -139,16 +159,13 @@ def measure(target: Target, args: argparse.Namespace) -> Result:
     )
     load0, busy0, wall0 = os.getloadavg()[0], _machine_busy_seconds(), time.perf_counter()
     ids: set[str] = set()
-    first = time.perf_counter()
-    for index in range(args.servers):
-        body = {"server": {**target.server, "name": f"bench-{index:03d}"}}
-        start = time.perf_counter()
-        answer = session.post(f"{target.compute_url}/servers", json=body, timeout=120)
-        result.creates.append(time.perf_counter() - start)
-        if answer.status_code != 202:
-            raise RuntimeError(f"{target.name}: POST /servers: {answer.status_code} {answer.text}")
-        ids.add(answer.json()["server"]["id"])
-    last = time.perf_counter()
+    profile: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if args.profile and target.pids:
+        profile = _py_spy(target.pids, args.profile / f"{target.name.lower()}-creates")
+    with profile:
+        first = time.perf_counter()
+        _create(session, target, args, result, ids)
+        last = time.perf_counter()
     deadline = last + args.active_timeout
     while True:
         # The brief list filtered by status: cheaper for both than the detailed list, so
@@ -293,7 +310,7 @@ def kumo_target(
                 server.address,
                 str(port),
             ]
-            with _process(gateway, f"{url}/healthz"):
+            with _process(gateway, f"{url}/healthz") as gateway_process:
                 token = _keystone_token(url, tenant.users["member"], tenant.project)
                 images = requests.get(
                     f"{url}/image/v2/images", headers={"X-Auth-Token": token}, timeout=60
@@ -312,6 +329,7 @@ def kumo_target(
                         "availability_zone": site.zone,
                     },
                     grpc_create,
+                    {"api": server.pid, "gateway": gateway_process.pid},
                 )
     finally:
         if hosts is not None:
@@ -432,6 +450,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--details", type=int, default=20, help="GET /servers/detail calls")
     parser.add_argument("--hosts", type=int, default=4, help="Kumo fake hosts")
     parser.add_argument("--poll", type=float, default=0.2, help="seconds between polls")
+    parser.add_argument(
+        "--spacing",
+        type=float,
+        default=0.0,
+        help="seconds to wait after each POST (a diagnostic: a create's own latency, with "
+        "the previous server's build done; the ACTIVE times then include the waits)",
+    )
     parser.add_argument("--active-timeout", type=float, default=600)
     parser.add_argument("--only", choices=("kumo", "nova"))
     parser.add_argument(
@@ -443,6 +468,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--nova-venv", type=Path, default=DEFAULT_NOVA_VENV)
     parser.add_argument("--api-workers", type=int, default=2, help="nova-api gunicorn workers")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy Kumo's API server and gateway during the POSTs: DIR/kumo-creates-"
+        "{api,gateway}.folded (figures of a profiled run are not comparable)",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the Nova work folder")
     args = parser.parse_args(argv)
     results: dict[str, Result] = {}
