@@ -1,0 +1,511 @@
+"""Kumo's Nova dialect beside OpenStack Nova's own API: 100 server creates, the time until
+all are ACTIVE, and GET /servers/detail over them, in one run.
+
+Run from the repository root:
+
+    .venv/bin/python -m tests.bench.bench_nova                       # 100 servers, both
+    .venv/bin/python -m tests.bench.bench_nova --only kumo --servers 20
+    .venv/bin/python -m tests.bench.bench_nova --nova-venv build/nova-venv
+
+Kumo: `kumo-api` (SQLite) in a subprocess, `--hosts` kumo-agents on FakeDriver in another
+(tests/bench/fake_hosts.py), and the whole REST gateway (`kumo.gateway.app:create_app`)
+under uvicorn in a third. A project member's token comes from the gateway's Keystone
+(POST /v3/auth/tokens, password), the image id from its Glance (GET /image/v2/images).
+
+Nova: tests/bench/nova_stack.py, run with the Python of a separate venv holding
+`nova==34.0.0` and `openstack-placement` (Kumo's .venv never imports them), starts a
+private RabbitMQ, Placement, nova-api (osapi_compute WSGI app), nova-conductor,
+nova-scheduler and nova-compute on `fake.FakeDriver`, all on SQLite files, with
+`auth_strategy = noauth2`; it prints the compute endpoint, a token, a flavor and an image
+id. See tests/bench/README.md for what it needs.
+
+The same client code then runs against each, one HTTP call at a time on a keep-alive
+`requests` session, with `OpenStack-API-Version: compute 2.37` and `"networks": "none"`:
+
+1. POST /servers x`--servers` (each answer is 202 before the server is built);
+2. GET /servers?status=ACTIVE every `--poll` seconds until all are ACTIVE (time from the
+   first POST, and from the last POST's answer, to the poll that saw them all ACTIVE);
+3. GET /servers/detail x`--details` with all servers present (links followed).
+
+On Kumo it then times, as a baseline for the gateway's share, the two gRPC calls its
+POST /servers makes (CreateInstance, GetInstance) `--servers` times, on the member's
+channel (those servers are built after the measured phases).
+
+It prints p50/p99 per phase and target and Nova/Kumo ratios, with the load average and the
+machine's busy CPU during each target. Nothing is asserted: see tests/bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import requests
+
+from kumo.compute.v1 import compute_service_pb2 as capi
+from kumo.compute.v1 import compute_service_pb2_grpc as crpc
+from kumo.compute.v1 import resources_pb2 as cpb
+from kumo.identity.v1 import identity_service_pb2 as iapi
+from kumo.identity.v1 import resources_pb2 as ipb
+from tests.bench.bench_api import _cpu_model, _machine_busy_seconds
+from tests.bench.bench_ec2 import _free_port, _process, _py_spy
+from tests.support.cloud import ADMIN_PASSWORD, PASSWORD, Stubs, make_tenant, sign_in, unique
+from tests.support.images import upload_image
+from tests.support.postgres import PostgresServer, find_bindir
+from tests.support.process import ApiProcess
+from tests.support.topology import make_site
+
+BIN = Path(sys.executable).parent
+HERE = Path(__file__).resolve().parent
+NOVA_STACK = HERE / "nova_stack.py"
+DEFAULT_NOVA_VENV = HERE.parents[1] / "build" / "nova-venv"
+MICROVERSION = "compute 2.37"  # the first with `networks: none`
+
+
+@dataclass
+class Target:
+    """Where and how to create servers: the compute endpoint (…/v2.1), the identity headers
+    (a token for Kumo), and the `server` body of a create (without its name)."""
+
+    name: str
+    compute_url: str
+    headers: dict[str, str]
+    server: dict[str, Any]
+    grpc_create: Callable[[int], None] | None = None  # Kumo: the same create over gRPC
+    pids: dict[str, int] = field(default_factory=dict)  # what --profile records
+
+
+@dataclass
+class Result:
+    """One target's figures (seconds)."""
+
+    creates: list[float] = field(default_factory=list)
+    grpc_creates: list[float] = field(default_factory=list)
+    details: list[float] = field(default_factory=list)
+    active_from_first: float = float("nan")
+    active_from_last: float = float("nan")
+    polls: int = 0
+    errors: int = 0
+    load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average before and after
+    busy_cpu_per_second: float = 0.0  # the machine's busy CPU seconds per wall second
+    note: str = ""
+
+
+def ms(values: list[float], q: float) -> float:
+    """The q-quantile in milliseconds (nan when empty)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _list(session: requests.Session, target: Target, path: str) -> list[dict[str, Any]]:
+    """Every server of GET `path` (/servers/detail, /servers?status=...), following
+    `servers_links`."""
+    url: str | None = f"{target.compute_url}{path}"
+    servers: list[dict[str, Any]] = []
+    while url:
+        answer = session.get(url, timeout=120)
+        answer.raise_for_status()
+        body = answer.json()
+        servers += body["servers"]
+        links = body.get("servers_links") or []
+        url = links[0]["href"] if links else None
+    return servers
+
+
+def _create(
+    session: requests.Session,
+    target: Target,
+    args: argparse.Namespace,
+    result: Result,
+    ids: set[str],
+) -> None:
+    """POST /servers x`args.servers`, one at a time: latencies into `result`, ids into `ids`."""
+    for index in range(args.servers):
+        body = {"server": {**target.server, "name": f"bench-{index:03d}"}}
+        start = time.perf_counter()
+        answer = session.post(f"{target.compute_url}/servers", json=body, timeout=120)
+        result.creates.append(time.perf_counter() - start)
+        if answer.status_code != 202:
+            raise RuntimeError(f"{target.name}: POST /servers: {answer.status_code} {answer.text}")
+        ids.add(answer.json()["server"]["id"])
+        time.sleep(args.spacing)
+
+
+def measure(target: Target, args: argparse.Namespace) -> Result:
+    """The three phases against one target."""
+    result = Result()
+    session = requests.Session()
+    session.headers.update(
+        {
+            **target.headers,
+            "OpenStack-API-Version": MICROVERSION,
+            "X-OpenStack-Nova-API-Version": MICROVERSION.split()[1],
+            "Accept": "application/json",
+        }
+    )
+    load0, busy0, wall0 = os.getloadavg()[0], _machine_busy_seconds(), time.perf_counter()
+    ids: set[str] = set()
+    profile: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if args.profile and target.pids:
+        profile = _py_spy(target.pids, args.profile / f"{target.name.lower()}-creates")
+    with profile:
+        first = time.perf_counter()
+        _create(session, target, args, result, ids)
+        last = time.perf_counter()
+    deadline = last + args.active_timeout
+    while True:
+        # The brief list filtered by status: cheaper for both than the detailed list, so
+        # that polling takes as little as possible from the builds it waits for.
+        active = sum(s["id"] in ids for s in _list(session, target, "/servers?status=ACTIVE"))
+        result.polls += 1
+        now = time.perf_counter()
+        if active == len(ids):
+            result.active_from_first, result.active_from_last = now - first, now - last
+            break
+        if result.polls % 10 == 0 or now > deadline:
+            result.errors = sum(
+                s["id"] in ids for s in _list(session, target, "/servers?status=ERROR")
+            )
+            if active + result.errors == len(ids) or now > deadline:
+                result.note = (
+                    f"not all ACTIVE after {now - first:.0f} s: {active} ACTIVE, "
+                    f"{result.errors} ERROR"
+                )
+                break
+        time.sleep(args.poll)
+    for _ in range(args.details):
+        start = time.perf_counter()
+        count = len(_list(session, target, "/servers/detail"))
+        result.details.append(time.perf_counter() - start)
+        if count != len(ids):
+            print(f"  warning: {target.name} listed {count} servers", file=sys.stderr)
+    wall = time.perf_counter() - wall0
+    result.load = (load0, os.getloadavg()[0])
+    result.busy_cpu_per_second = (_machine_busy_seconds() - busy0) / wall
+    if target.grpc_create is not None:  # last: its builds run after the measured phases
+        for index in range(args.servers):
+            start = time.perf_counter()
+            target.grpc_create(index)
+            result.grpc_creates.append(time.perf_counter() - start)
+    return result
+
+
+# --------------------------------------------------------------------------- Kumo
+
+
+def _keystone_token(url: str, user: str, project: str) -> str:
+    """A project-scoped token from the gateway's Keystone (password method)."""
+    answer = requests.post(
+        f"{url}/v3/auth/tokens",
+        json={
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {"name": user, "domain": {"id": "default"}, "password": PASSWORD}
+                    },
+                },
+                "scope": {"project": {"id": project}},
+            }
+        },
+        timeout=60,
+    )
+    answer.raise_for_status()
+    return answer.headers["X-Subject-Token"]
+
+
+@contextlib.contextmanager
+def kumo_target(
+    args: argparse.Namespace, workdir: Path, postgres: PostgresServer | None
+) -> Iterator[Target]:
+    """Kumo's API, fake hosts and gateway, and a project ready for `args.servers`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    url = postgres.create_database() if postgres else f"sqlite:///{workdir / 'kumo.db'}"
+    server = ApiProcess(
+        {
+            "KUMO_DATA_DIR": str(workdir / "data"),
+            "KUMO_DATABASE__URL": url,
+            "KUMO_BOOTSTRAP__ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "KUMO_AUTH__SCRYPT_LOG2_N": "10",
+        }
+    )
+    server.start()
+    hosts: subprocess.Popen[str] | None = None
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            admin = Stubs(channel, sign_in(channel, "admin", ADMIN_PASSWORD, "admin"))
+            tenant = make_tenant(channel, admin, "novabench")
+            room = 2 * args.servers + 10  # the Nova-dialect creates, then the gRPC ones
+            limits = {"instances": room, "vcpus": room, "ram_mib": room * 128}
+            admin.identity.UpdateQuota(
+                iapi.UpdateQuotaRequest(
+                    quota=ipb.Quota(
+                        name=f"{tenant.name}/quota",
+                        limits=[ipb.QuotaLimit(resource=k, limit=v) for k, v in limits.items()],
+                    )
+                )
+            )
+            site = make_site(admin)
+            per_host = 2 * args.servers // args.hosts + 10
+            hosts = subprocess.Popen(
+                [
+                    *(str(BIN / "python"), "-m", "tests.bench.fake_hosts", server.address),
+                    *(admin.token or "", site.rack, str(args.hosts), str(per_host)),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert hosts.stdout is not None
+            if hosts.stdout.readline().strip() != "ready":
+                raise RuntimeError("the fake hosts did not start")
+            flavor = unique("small")
+            crpc.ComputeServiceStub(admin.channel).CreateFlavor(
+                capi.CreateFlavorRequest(
+                    flavor_id=flavor, flavor=cpb.Flavor(vcpus=1, memory_mib=128, disk_gib=1)
+                )
+            )
+            image_name = upload_image(tenant.stubs["member"], tenant.name)
+            member = crpc.ComputeServiceStub(tenant.stubs["member"].channel)
+            parent = f"{tenant.name}/zones/{site.zone}"
+
+            def grpc_create(index: int) -> None:
+                """What the gateway's POST /servers calls: CreateInstance, GetInstance."""
+                instance_id = f"grpc-{index:03d}"
+                member.CreateInstance(
+                    capi.CreateInstanceRequest(
+                        parent=parent,
+                        instance_id=instance_id,
+                        instance=cpb.Instance(
+                            display_name=instance_id, flavor=f"flavors/{flavor}", image=image_name
+                        ),
+                    )
+                )
+                member.GetInstance(
+                    capi.GetInstanceRequest(name=f"{parent}/instances/{instance_id}")
+                )
+
+            port = _free_port()
+            url = f"http://127.0.0.1:{port}"
+            gateway = [
+                str(BIN / "python"),
+                "-c",
+                "import sys, uvicorn; from kumo.gateway.app import Settings, create_app; "
+                "uvicorn.run(create_app(Settings(sys.argv[1])), host='127.0.0.1', "
+                "port=int(sys.argv[2]), log_level='warning')",
+                server.address,
+                str(port),
+            ]
+            with _process(gateway, f"{url}/healthz") as gateway_process:
+                token = _keystone_token(url, tenant.users["member"], tenant.project)
+                images = requests.get(
+                    f"{url}/image/v2/images", headers={"X-Auth-Token": token}, timeout=60
+                ).json()["images"]
+                image = next(
+                    i["id"] for i in images if image_name.endswith("/" + str(i.get("name")))
+                )
+                yield Target(
+                    "Kumo",
+                    f"{url}/compute/v2.1",
+                    {"X-Auth-Token": token},
+                    {
+                        "imageRef": image,
+                        "flavorRef": flavor,
+                        "networks": "none",
+                        "availability_zone": site.zone,
+                    },
+                    grpc_create,
+                    {"api": server.pid, "gateway": gateway_process.pid},
+                )
+    finally:
+        if hosts is not None:
+            hosts.communicate(timeout=60)  # closing its input stops the agents
+        server.terminate()
+        server.close()
+
+
+# --------------------------------------------------------------------------- Nova
+
+
+def nova_unavailable(venv: Path) -> str | None:
+    """Why Nova cannot run from `venv`, or None."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        return f"no {python}: see tests/bench/README.md (bench_nova) to make it"
+    check = subprocess.run(
+        [str(python), "-c", "import nova.wsgi, placement.deploy"], capture_output=True, text=True
+    )
+    if check.returncode != 0:
+        return f"nova does not import in {venv}: {check.stderr.strip().splitlines()[-1:]}"
+    return None
+
+
+@contextlib.contextmanager
+def nova_target(
+    args: argparse.Namespace, workdir: Path, postgres: PostgresServer | None
+) -> Iterator[Target]:
+    """nova_stack.py in the Nova venv; yields once it printed its endpoint."""
+    log = (workdir / "nova-stack.log").open("w")
+    databases = []
+    if postgres:  # else nova_stack.py makes SQLite files
+        for name in ("api", "cell0", "cell1", "placement"):
+            databases += [f"--{name}-db", postgres.create_database()]
+    stack = subprocess.Popen(
+        [
+            *(str(args.nova_venv / "bin" / "python"), str(NOVA_STACK)),
+            *("--workdir", str(workdir / "nova"), "--api-workers", str(args.api_workers)),
+            *databases,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        start_new_session=True,
+    )
+    assert stack.stdout is not None and stack.stdin is not None
+    try:
+        line = stack.stdout.readline()
+        if not line:
+            stack.wait(60)
+            tail = (workdir / "nova-stack.log").read_text()[-3000:]
+            raise RuntimeError(f"nova_stack.py exited with {stack.returncode}:\n{tail}")
+        ready = json.loads(line)
+        yield Target("Nova", ready["compute_url"], ready["headers"], ready["server"])
+    finally:
+        stack.stdin.close()  # it stops its services
+        try:
+            stack.wait(120)
+        except subprocess.TimeoutExpired:
+            os.killpg(stack.pid, 9)
+            stack.wait(10)
+        log.close()
+        if args.keep_logs:
+            print(f"  Nova logs kept in {workdir}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def report(args: argparse.Namespace, results: dict[str, Result], versions: str) -> None:
+    """Prints the table."""
+    kumo, nova = results.get("Kumo"), results.get("Nova")
+    print()
+    print(
+        f"Nova API benchmark: {args.servers} servers, one HTTP call at a time, "
+        f"GET /servers/detail x{args.details}; database {args.database}; Kumo on "
+        f"{args.hosts} fake hosts, Nova on one fake.FakeDriver compute (RabbitMQ)"
+    )
+    print()
+    print("| phase | figure | " + " | ".join(results) + " | Nova / Kumo |")
+    print("|---|---|" + "---|" * len(results) + "---|")
+
+    def row(phase: str, figure: str, value: Any) -> None:
+        cells = [value(r) for r in results.values()]
+        ratio = f"{value(nova) / value(kumo):.0f}x" if kumo and nova else ""
+        print(f"| {phase} | {figure} | " + " | ".join(f"{c:.1f}" for c in cells) + f" | {ratio} |")
+
+    row("POST /servers", "p50 ms", lambda r: ms(r.creates, 0.5))
+    row("POST /servers", "p99 ms", lambda r: ms(r.creates, 0.99))
+    if kumo and kumo.grpc_creates:
+        for q in (0.5, 0.99):
+            print(
+                f"| Kumo gRPC CreateInstance + GetInstance (what POST calls) | p{q * 100:.0f} ms "
+                f"| {ms(kumo.grpc_creates, q):.1f} |" + " |" * len(results)
+            )
+    row("all ACTIVE", "s from first POST", lambda r: r.active_from_first)
+    row("all ACTIVE", "s from last POST", lambda r: r.active_from_last)
+    row(f"GET /servers/detail ({args.servers})", "p50 ms", lambda r: ms(r.details, 0.5))
+    row(f"GET /servers/detail ({args.servers})", "p99 ms", lambda r: ms(r.details, 0.99))
+    print()
+    for name, result in results.items():
+        print(
+            f"{name}: load average (1 min) {result.load[0]:.2f} before, {result.load[1]:.2f} "
+            f"after; machine busy {result.busy_cpu_per_second:.2f} CPU s/s; "
+            f"{result.polls} polls every {args.poll} s"
+            + (f"; {result.note}" if result.note else "")
+        )
+    print(
+        f"machine: {os.cpu_count()} CPUs, {_cpu_model()}; Python {platform.python_version()}"
+        + (f"; Nova side: {versions}" if versions else "")
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.bench_nova", description=__doc__)
+    parser.add_argument("--servers", type=int, default=100)
+    parser.add_argument("--details", type=int, default=20, help="GET /servers/detail calls")
+    parser.add_argument("--hosts", type=int, default=4, help="Kumo fake hosts")
+    parser.add_argument("--poll", type=float, default=0.2, help="seconds between polls")
+    parser.add_argument(
+        "--spacing",
+        type=float,
+        default=0.0,
+        help="seconds to wait after each POST (a diagnostic: a create's own latency, with "
+        "the previous server's build done; the ACTIVE times then include the waits)",
+    )
+    parser.add_argument("--active-timeout", type=float, default=600)
+    parser.add_argument("--only", choices=("kumo", "nova"))
+    parser.add_argument(
+        "--database",
+        choices=("postgres", "sqlite"),
+        default="postgres",
+        help="one PostgreSQL server for both (a database each), or SQLite files (Nova's "
+        "several processes then fail builds with 'database is locked')",
+    )
+    parser.add_argument("--nova-venv", type=Path, default=DEFAULT_NOVA_VENV)
+    parser.add_argument("--api-workers", type=int, default=2, help="nova-api gunicorn workers")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy Kumo's API server and gateway during the POSTs: DIR/kumo-creates-"
+        "{api,gateway}.folded (figures of a profiled run are not comparable)",
+    )
+    parser.add_argument("--keep-logs", action="store_true", help="keep the Nova work folder")
+    args = parser.parse_args(argv)
+    results: dict[str, Result] = {}
+    versions = ""
+    workdir = Path(tempfile.mkdtemp(prefix="kumo-bench-nova-"))
+    with contextlib.ExitStack() as stack:
+        postgres = None
+        if args.database == "postgres":
+            bindir = find_bindir()
+            if bindir is None:
+                parser.error("no PostgreSQL server installed: use --database sqlite")
+            postgres = PostgresServer(bindir)
+            postgres.start()
+            stack.callback(postgres.stop)
+        if args.only != "nova":
+            print("Kumo ...", file=sys.stderr, flush=True)
+            with kumo_target(args, workdir / "kumo", postgres) as target:
+                results["Kumo"] = measure(target, args)
+        if args.only != "kumo":
+            reason = nova_unavailable(args.nova_venv)
+            if reason:
+                print(f"Nova skipped: {reason}", file=sys.stderr)
+            else:
+                print("Nova ...", file=sys.stderr, flush=True)
+                with nova_target(args, workdir, postgres) as target:
+                    results["Nova"] = measure(target, args)
+                versions = (workdir / "nova" / "versions.txt").read_text().strip()
+    if not args.keep_logs:
+        subprocess.run(["rm", "-rf", str(workdir)], check=False)
+    report(args, results, versions)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
