@@ -30,6 +30,16 @@ def _until(clouds: Clouds, kind: list[str], ident: str, status: str) -> dict[str
         time.sleep(0.5)
 
 
+def _delete_volume_and_type(clouds: Clouds, name: str, kind: str) -> None:  # noqa: F811
+    """Deletes the member's volume, waits until it is gone, then deletes its type (root)."""
+    clouds.run("member", "volume", "delete", name)
+    deadline = time.monotonic() + 60
+    while name in {v["Name"] for v in clouds.json("member", "volume", "list")}:
+        assert time.monotonic() < deadline, "the volume was not deleted"
+        time.sleep(0.5)
+    clouds.run("root", "volume", "type", "delete", kind)
+
+
 def test_volumes_with_the_cli(
     clouds: Clouds,  # noqa: F811
     gateway: GatewayThread,
@@ -104,12 +114,7 @@ def test_volumes_with_the_cli(
     assert bad.status_code == 400 and "badRequest" in bad.json()
     assert requests.get(f"{url}/volumes").status_code == 401
 
-    clouds.run("member", "volume", "delete", name)
-    deadline = time.monotonic() + 60
-    while name in {v["Name"] for v in clouds.json("member", "volume", "list")}:
-        assert time.monotonic() < deadline, "the volume was not deleted"
-        time.sleep(0.5)
-    clouds.run("root", "volume", "type", "delete", kind)
+    _delete_volume_and_type(clouds, name, kind)
 
 
 def test_boot_from_a_volume_made_from_an_image(
@@ -182,12 +187,7 @@ def test_boot_from_a_volume_made_from_an_image(
 
     clouds.run("member", "server", "delete", "--wait", server["id"])
     assert _until(clouds, ["volume"], name, "available")["status"] == "available"
-    clouds.run("member", "volume", "delete", name)
-    deadline = time.monotonic() + 60
-    while name in {v["Name"] for v in clouds.json("member", "volume", "list")}:
-        assert time.monotonic() < deadline, "the volume was not deleted"
-        time.sleep(0.5)
-    clouds.run("root", "volume", "type", "delete", kind)
+    _delete_volume_and_type(clouds, name, kind)
 
 
 def test_volume_type_extra_specs(
