@@ -60,7 +60,7 @@ from tests.bench.bench_api import _cpu_model
 from tests.support.cloud import ADMIN_PASSWORD, Stubs, make_tenant, sign_in, unique
 from tests.support.ec2 import REGION, access_key
 from tests.support.images import upload_image
-from tests.support.process import ApiProcess
+from tests.support.process import ApiProcess, api_settings
 from tests.support.topology import make_site
 
 BIN = Path(sys.executable).parent
@@ -234,14 +234,7 @@ def bench_moto(args: argparse.Namespace) -> list[Phase]:
 
 def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
     """Kumo's API server and fake hosts here, the EC2 gateway in a subprocess."""
-    server = ApiProcess(
-        {
-            "KUMO_DATA_DIR": str(workdir / "data"),
-            "KUMO_DATABASE__URL": f"sqlite:///{workdir / 'kumo.db'}",
-            "KUMO_BOOTSTRAP__ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "KUMO_AUTH__SCRYPT_LOG2_N": "10",
-        }
-    )
+    server = ApiProcess(api_settings(workdir, f"sqlite:///{workdir / 'kumo.db'}"))
     server.start()
     hosts: subprocess.Popen[str] | None = None
     try:

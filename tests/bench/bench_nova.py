@@ -64,7 +64,7 @@ from tests.bench.bench_ec2 import _free_port, _process, _py_spy
 from tests.support.cloud import ADMIN_PASSWORD, PASSWORD, Stubs, make_tenant, sign_in, unique
 from tests.support.images import upload_image
 from tests.support.postgres import PostgresServer, find_bindir
-from tests.support.process import ApiProcess
+from tests.support.process import ApiProcess, api_settings
 from tests.support.topology import make_site
 
 BIN = Path(sys.executable).parent
@@ -235,14 +235,7 @@ def kumo_target(
     """Kumo's API, fake hosts and gateway, and a project ready for `args.servers`."""
     workdir.mkdir(parents=True, exist_ok=True)
     url = postgres.create_database() if postgres else f"sqlite:///{workdir / 'kumo.db'}"
-    server = ApiProcess(
-        {
-            "KUMO_DATA_DIR": str(workdir / "data"),
-            "KUMO_DATABASE__URL": url,
-            "KUMO_BOOTSTRAP__ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "KUMO_AUTH__SCRYPT_LOG2_N": "10",
-        }
-    )
+    server = ApiProcess(api_settings(workdir, url))
     server.start()
     hosts: subprocess.Popen[str] | None = None
     try:

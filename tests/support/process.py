@@ -18,12 +18,25 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
+from tests.support.cloud import ADMIN_PASSWORD
+
 _SERVING = re.compile(r"serving gRPC on (\S+):(\d+)")
 
 
 def kumo_api() -> Path:
     """The `kumo-api` script installed next to the running interpreter."""
     return Path(sys.executable).parent / "kumo-api"
+
+
+def api_settings(workdir: Path, database_url: str) -> dict[str, str]:
+    """The KUMO_* settings of a test or benchmark API server: its data under `workdir`, the
+    test admin password, fast password hashing."""
+    return {
+        "KUMO_DATA_DIR": str(workdir / "data"),
+        "KUMO_DATABASE__URL": database_url,
+        "KUMO_BOOTSTRAP__ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "KUMO_AUTH__SCRYPT_LOG2_N": "10",
+    }
 
 
 class ApiProcess:
