@@ -97,8 +97,6 @@ from kumo.drivers.storage.base import VolumeDisk
 METADATA_NS = "https://kumo.dev/xmlns/libvirt/guest/v1"
 METADATA_PREFIX = "kumo"
 DOMAIN_PREFIX = "kumo-"
-#: The serial of every guest's root disk (volumes have their own).
-ROOT_SERIAL = ROOT_DISK_SERIAL
 FWCFG_PREFIX = "opt/kumo/"
 GIB = 1024**3
 _POLL = 0.2
@@ -480,7 +478,7 @@ class LibvirtDriver(ComputeDriver):
         ET.SubElement(disk, "driver", name="qemu", type="qcow2", discard="unmap")
         ET.SubElement(disk, "source", file=str(guest_dir / "disk.qcow2"))
         ET.SubElement(disk, "target", dev="vda", bus="virtio")
-        ET.SubElement(disk, "serial").text = ROOT_SERIAL
+        ET.SubElement(disk, "serial").text = ROOT_DISK_SERIAL
         add_interfaces(devices, spec.nics)
         serial = ET.SubElement(devices, "serial", type="file")
         ET.SubElement(serial, "source", path=str(guest_dir / "console.log"), append="on")
@@ -1142,7 +1140,7 @@ class LibvirtDriver(ComputeDriver):
 
     def attached_volumes(self, uid: str) -> set[str]:
         dom = self._lookup(uid)
-        return {s for s in libvirt_disks.attached(dom) if s != ROOT_SERIAL}
+        return {s for s in libvirt_disks.attached(dom) if s != ROOT_DISK_SERIAL}
 
     def attach_volume(self, uid: str, disk: VolumeDisk) -> None:
         with self._guest_lock(uid):
