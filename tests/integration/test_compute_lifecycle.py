@@ -30,6 +30,7 @@ from kumo.image.v1 import image_service_pb2 as imapi
 from kumo.image.v1 import image_service_pb2_grpc as imrpc
 from kumo.image.v1 import resources_pb2 as ipb_image
 from kumo.topology.v1 import topology_service_pb2 as tapi
+from kumo.type.v1 import operation_metadata_pb2
 from tests.integration.test_compute_resources import make_flavor
 from tests.support.agent import AgentThread
 from tests.support.cloud import Stubs, Tenant, rpc_error, unique
@@ -115,10 +116,14 @@ def launch(stubs: Stubs, cell: Cell, instance_id: str, **spec: Any) -> cpb.Insta
             instance=cpb.Instance(**{"flavor": cell.flavor, "image": cell.image, **spec}),
         )
     )
+    accepted = operation_metadata_pb2.OperationMetadata()
+    op.metadata.Unpack(accepted)
     done = wait(stubs, op)
     assert not done.HasField("error"), done.error
     instance = cpb.Instance()
     done.response.Unpack(instance)
+    # The uid is known when the create is accepted, before the build.
+    assert accepted.target_uid == instance.uid != ""
     return instance
 
 

@@ -43,15 +43,18 @@ def create(
     project_id: str,
     kind: str,
     target: str,
+    target_uid: str = "",
     payload: bytes = b"",
     status_message: str = "queued",
 ) -> OperationRow:
-    """Adds a PENDING operation of `kind` (a registered handler) acting on `target`."""
+    """Adds a PENDING operation of `kind` (a registered handler) acting on `target`
+    (`target_uid`: the uid of the target it creates, shown in its metadata)."""
     row = OperationRow(
         id=str(uuid.uuid4()),
         project_id=project_id,
         kind=kind,
         target=target,
+        target_uid=target_uid,
         payload=payload,
         state=OperationState.PENDING,
         status_message=status_message,
@@ -73,6 +76,7 @@ def to_proto(row: OperationRow) -> operations_pb2.Operation:
         create_time=timestamp(row.create_time),
         end_time=timestamp(row.end_time),
         target=row.target,
+        target_uid=row.target_uid,
         verb=row.kind.rsplit(".", 1)[-1],
         status_message=row.status_message,
         requested_cancellation=row.cancel_requested,

@@ -226,19 +226,15 @@ class Servers(NovaBase):
             ),
             scope,
         )
-        created = await self.call(
-            self.compute.GetInstance,
-            capi.GetInstanceRequest(name=_target(operation)),
-            scope,
-        )
+        uid = _created_uid(operation)
         base = self.base(request)
         server = {
-            "id": created.uid,
-            "links": views.server_links(base, created.uid),
+            "id": uid,
+            "links": views.server_links(base, uid),
             "OS-DCF:diskConfig": "MANUAL",
             "security_groups": [{"name": "default"}],
         }
-        location = f"{base}/compute/v2.1/servers/{created.uid}"
+        location = f"{base}/compute/v2.1/servers/{uid}"
         return self.reply(version, {"server": server}, 202, Location=location)
 
     async def update(self, request: Request) -> Response:
@@ -462,8 +458,9 @@ def _block(arg: dict[str, Any]) -> Any:
     return choice
 
 
-def _target(operation: Any) -> str:
-    """The instance an operation works on (its metadata's `target`)."""
+def _created_uid(operation: Any) -> str:
+    """The uid of the instance a CreateInstance operation makes (its metadata's
+    `target_uid`, known before the build: no GetInstance needed to answer)."""
     metadata = operation_metadata_pb2.OperationMetadata()
     operation.metadata.Unpack(metadata)
-    return str(metadata.target)
+    return str(metadata.target_uid)

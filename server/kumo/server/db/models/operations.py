@@ -15,7 +15,8 @@ class OperationRow(Base):
 
     `state` is one of the OperationState values. A row is claimed by a
     controller through `lease_owner`/`lease_expire_time`; an expired lease means
-    its controller died and another may resume the operation. `payload` is the
+    its controller died and another may resume the operation. `target_uid` is
+    the target's uid when the operation creates it (empty otherwise). `payload` is the
     handler's own serialized input, `response`/`error` are the serialized
     response message and `google.rpc.Status`, `detail` a serialized
     `google.protobuf.Any` the handler reports progress in (metadata's `detail`).
@@ -28,6 +29,7 @@ class OperationRow(Base):
     project_id: Mapped[str] = mapped_column(String(63), index=True)
     kind: Mapped[str] = mapped_column(String(127))
     target: Mapped[str] = mapped_column(String(255))
+    target_uid: Mapped[str] = mapped_column(String(36), default="")
     payload: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
     state: Mapped[int] = mapped_column(SmallInteger, default=0)
     done: Mapped[bool] = mapped_column(default=False)

@@ -32,13 +32,11 @@ from kumo.server.db.models import (
     PoolRow,
     SerialOutputRow,
     ServerGroupRow,
-    ZoneRow,
 )
 from kumo.server.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
-    NotFound,
     PermissionDenied,
 )
 from kumo.server.interceptors.base import Context
@@ -46,7 +44,6 @@ from kumo.server.operations import store
 from kumo.server.quota import charge
 from kumo.server.services.compute import interfaces
 from kumo.server.services.compute.common import (
-    FLAVORS,
     INSTANCES,
     KEY_PAIRS,
     instance_to_proto,
@@ -59,8 +56,9 @@ from kumo.server.services.compute.instance_operations import (
     SNAPSHOT,
     InstanceOperations,
 )
+from kumo.server.services.compute.launch import launch_facts
 from kumo.server.services.compute.locks import LOCK_FIELDS, apply_lock, refuse_if_locked
-from kumo.server.services.identity.common import PROJECTS, require_active
+from kumo.server.services.identity.common import PROJECTS
 from kumo.server.services.images import IMAGES, visible_image
 from kumo.server.services.storage.attachments import attach_boot_volume
 from kumo.server.storage import root_disks
@@ -119,21 +117,18 @@ class InstanceMethods(InstanceOperations):
         self, session: Session, caller: Principal, project_id: str, zone_id: str, spec: pb.Instance
     ) -> dict[str, Any]:
         violations: list[FieldViolation] = []
-        if session.get(ZoneRow, zone_id) is None:
-            raise NotFound("topology.kumo.dev/Zone", f"zones/{zone_id}")
-        flavor = FLAVORS.get(session, spec.flavor, "instance.flavor")
-        image = visible_image(session, caller, spec.image, "instance.image")
-        if image.state != ipb.Image.STATE_ACTIVE:
-            raise FailedPrecondition(
-                f"{spec.image} is not ACTIVE", type="IMAGE_NOT_ACTIVE", subject=spec.image
-            )
-        if image.min_ram_mib > flavor.memory_mib:
+        facts = launch_facts(session, caller, project_id, zone_id, spec.flavor, spec.image)
+        if facts.image_min_ram_mib > facts.memory_mib:
             violations.append(
                 FieldViolation(
-                    "instance.flavor", f"the image needs at least {image.min_ram_mib} MiB of memory"
+                    "instance.flavor",
+                    f"the image needs at least {facts.image_min_ram_mib} MiB of memory",
                 )
             )
-        if image.min_disk_gib > flavor.disk_gib or image.virtual_size_bytes > flavor.disk_gib << 30:
+        if (
+            facts.image_min_disk_gib > facts.disk_gib
+            or facts.image_virtual_size_bytes > facts.disk_gib << 30
+        ):
             violations.append(
                 FieldViolation(
                     "instance.flavor", "the flavor's disk is smaller than the image needs"
@@ -186,12 +181,12 @@ class InstanceMethods(InstanceOperations):
         if violations:
             raise InvalidArgument(violations)
         return {
-            "flavor_id": flavor.id,
-            "vcpus": flavor.vcpus,
-            "memory_mib": flavor.memory_mib,
-            "disk_gib": flavor.disk_gib,
-            "image_project_id": image.project_id,
-            "image_id": image.id,
+            "flavor_id": facts.flavor_id,
+            "vcpus": facts.vcpus,
+            "memory_mib": facts.memory_mib,
+            "disk_gib": facts.disk_gib,
+            "image_project_id": facts.image_project_id,
+            "image_id": facts.image_id,
             "key_pairs": list(spec.key_pairs),
             "ssh_authorized_keys": keys,
             "server_group_id": group_id,
@@ -211,7 +206,6 @@ class InstanceMethods(InstanceOperations):
         spec = request.instance
 
         def create(session: Session) -> operations_pb2.Operation:
-            require_active(PROJECTS.get(session, f"projects/{project_id}", "parent"))
             values = self._validate_spec(session, caller, project_id, zone_id, spec)
             charge(
                 session,
@@ -256,6 +250,7 @@ class InstanceMethods(InstanceOperations):
                 project_id=caller.project_id,
                 kind=BUILD,
                 target=INSTANCES.name_of_row(row),
+                target_uid=row.uid,
                 payload=row.uid.encode(),
             )
             return store.to_proto(op)
