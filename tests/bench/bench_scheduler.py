@@ -215,8 +215,8 @@ def bench_kumo(
         handler = cast(Any, SimpleNamespace(runtime=SimpleNamespace(config=config)))
         tried: set[str] = set()
 
-        def place_one(session: Session, uid: str) -> str:
-            return InstanceOperations._place(handler, session, uid, tried)
+        def place_one(session: Session, uid: str) -> str | None:
+            return InstanceOperations._place(handler, session, uid, tried).host_id
 
         if args.warmup:  # the first placement compiles and caches the statements
             db.transaction(lambda s: place_one(s, uids[0]))

@@ -22,7 +22,7 @@ class Notifier:
 
     def notify(self, key: str) -> None:
         """Wakes every waiter on `key`."""
-        for event in self._events.pop(key, ()):
+        for event in self._events.get(key, ()):
             event.set()
 
     async def wait(self, key: str, timeout: float) -> None:
@@ -32,7 +32,8 @@ class Notifier:
 
     @contextlib.contextmanager
     def listening(self, key: str) -> Iterator[asyncio.Event]:
-        """An event that the next `notify(key)` sets, registered on entry.
+        """An event that every `notify(key)` sets while the block runs, registered on
+        entry (clear it after each wake-up to wait for the next).
 
         `wait` registers only when called, so a notification sent while the caller
         reads the state it is about (or sends what it read) is lost. Enter this before

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
@@ -40,18 +41,21 @@ class OperationContext:
     cancel_requested: bool = field(default=False)
 
     async def checkpoint(self, percent: int, message: str) -> None:
-        """Records progress; raises OperationCancelled if cancellation was asked."""
+        """Records progress in a transaction of its own; raises OperationCancelled if
+        cancellation was asked."""
+        await self.db.run(partial(self.progress, percent=percent, message=message))
 
-        def write(session: Session) -> bool:
-            session.execute(
-                update(OperationRow)
-                .where(OperationRow.id == self.op_id)
-                .values(progress_percent=max(0, min(percent, 100)), status_message=message[:255])
-            )
-            row = session.get(OperationRow, self.op_id)
-            return bool(row is not None and row.cancel_requested)
-
-        if await self.db.run(write) or self.cancel_requested:
+    def progress(self, session: Session, percent: int, message: str) -> None:
+        """Records progress in the caller's transaction (one statement); raises
+        OperationCancelled if cancellation was asked, which rolls that transaction back."""
+        asked = session.scalar(
+            update(OperationRow)
+            .where(OperationRow.id == self.op_id)
+            .values(progress_percent=max(0, min(percent, 100)), status_message=message[:255])
+            .returning(OperationRow.cancel_requested)
+            .execution_options(synchronize_session=False)
+        )
+        if asked or self.cancel_requested:
             raise OperationCancelled()
 
     async def report_detail(self, detail: Message) -> None:

@@ -20,6 +20,8 @@ what it finds.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from functools import partial
@@ -124,47 +126,81 @@ class InstanceOperations(ComputePart):
             raise NotFound(INSTANCES.type_name, ctx.target)
         return row
 
-    async def _wait_for_report(
-        self, ctx: OperationContext, uid: str, deadline: float
-    ) -> InstanceRow | None:
-        """Waits for the next change of the instance's row, until `deadline`; None on timeout."""
+    def _reports(self, uid: str) -> contextlib.AbstractContextManager[asyncio.Event]:
+        """The wake-ups of the instance's reports, from now on: enter it before reading the
+        row, so that a report landing during the read still wakes the next wait."""
+        return self.runtime.notifier.listening(f"instance:{uid}")
+
+    @staticmethod
+    async def _next_report(changed: asyncio.Event, deadline: float) -> bool:
+        """Waits for the next report (or the poll interval, the safety net for reports
+        received by another replica); False once `deadline` has passed."""
         left = deadline - time.monotonic()
         if left <= 0:
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), min(left, POLL_SECONDS))
+        changed.clear()
+        return True
+
+    async def _wait_for_report(
+        self, ctx: OperationContext, uid: str, deadline: float, changed: asyncio.Event
+    ) -> InstanceRow | None:
+        """The instance's row after its next report (`changed`: from `_reports`), or None
+        once `deadline` has passed."""
+        if not await self._next_report(changed, deadline):
             return None
-        await self.runtime.notifier.wait(f"instance:{uid}", min(left, POLL_SECONDS))
         return await ctx.db.run(lambda s: _by_uid(s, uid))
 
     async def _build(self, ctx: OperationContext) -> Message:
         settings = self.runtime.config.scheduler
         uid = ctx.payload.decode()
-        await self._make_root_disk(ctx, uid)
+
+        def start(session: Session) -> InstanceRow:
+            row = _by_uid(session, uid)
+            if row is None:
+                raise NotFound(INSTANCES.type_name, ctx.target)
+            if row.root_disk is None:
+                ctx.progress(session, 10, "scheduling")
+            else:
+                ctx.progress(session, 5, "cloning the root disk from the image")
+            return row
+
+        root_disk = (await ctx.db.run(start)).root_disk
+        if root_disk is not None:
+            await self._make_root_disk(ctx, uid, root_disk)
         tried: set[str] = set()
         reason = ""
         for attempt in range(1, settings.max_build_attempts + 1):
-            await ctx.checkpoint(10 + 20 * (attempt - 1), f"scheduling (attempt {attempt})")
-            try:
-                host = await ctx.db.run(lambda s: self._place(s, uid, tried))
-            except NoValidHost as error:
-                reason = f"no valid host: {error}"
-                break
-            self.runtime.notifier.notify(f"host:{host}")
-            await ctx.checkpoint(20 + 20 * (attempt - 1), f"building on host {host}")
-            deadline = time.monotonic() + settings.build_timeout_seconds
-            row: InstanceRow | None = await self._row(ctx)
-            while row is not None:
-                if row.deleting:
-                    raise Aborted("the instance was deleted while it was being built")
-                settled = row.state == _STATE_FOR_INTENT.get(row.power_intent)
-                if row.observed_generation >= row.generation and settled:
-                    return instance_to_proto(row)
-                if row.observed_generation >= row.generation and row.state == S.STATE_ERROR:
-                    reason = f"host {host}: {row.status_message}"
+
+            def place_on_host(session: Session, percent: int = 20 * attempt) -> InstanceRow:
+                row = self._place(session, uid, tried)
+                ctx.progress(session, percent, f"building on host {row.host_id}")
+                return row
+
+            with self._reports(uid) as changed:
+                try:
+                    row: InstanceRow | None = await ctx.db.run(place_on_host)
+                except NoValidHost as error:
+                    reason = f"no valid host: {error}"
                     break
-                row = await self._wait_for_report(ctx, uid, deadline)
-            else:
-                reason = (
-                    f"host {host} did not build it within {settings.build_timeout_seconds:.0f} s"
-                )
+                assert row is not None and row.host_id is not None
+                host = row.host_id
+                self.runtime.notifier.notify(f"host:{host}")
+                deadline = time.monotonic() + settings.build_timeout_seconds
+                while row is not None:
+                    if row.deleting:
+                        raise Aborted("the instance was deleted while it was being built")
+                    settled = row.state == _STATE_FOR_INTENT.get(row.power_intent)
+                    if row.observed_generation >= row.generation and settled:
+                        return instance_to_proto(row)
+                    if row.observed_generation >= row.generation and row.state == S.STATE_ERROR:
+                        reason = f"host {host}: {row.status_message}"
+                        break
+                    row = await self._wait_for_report(ctx, uid, deadline, changed)
+                else:
+                    timeout = settings.build_timeout_seconds
+                    reason = f"host {host} did not build it within {timeout:.0f} s"
             tried.add(host)
             await ctx.db.run(partial(self._unplace, uid=uid, reason=reason))
             self.runtime.notifier.notify(f"host:{host}")
@@ -173,28 +209,26 @@ class InstanceOperations(ComputePart):
             f"could not build the instance: {reason}", type="BUILD_FAILED", subject=ctx.target
         )
 
-    async def _make_root_disk(self, ctx: OperationContext, uid: str) -> None:
-        """Clones the instance's root disk in Ceph, if it has one there and it is missing
-        (storage/root_disks.py). A failure fails the build and leaves the instance ERROR."""
-        row = await self._row(ctx, uid)
-        if row.root_disk is None:
-            return
-        await ctx.checkpoint(5, "cloning the root disk from the image")
+    async def _make_root_disk(self, ctx: OperationContext, uid: str, root_disk: str) -> None:
+        """Clones the instance's root disk in Ceph if it is missing (storage/root_disks.py).
+        A failure fails the build and leaves the instance ERROR."""
         try:
-            await root_disks.make(self.runtime, uid, row.root_disk)
+            await root_disks.make(self.runtime, uid, root_disk)
         except (FailedPrecondition, DriverError) as error:
-            reason = f"cannot make the root disk {row.root_disk}: {error}"
+            reason = f"cannot make the root disk {root_disk}: {error}"
             await ctx.db.run(partial(self._fail, uid=uid, reason=reason))
             raise FailedPrecondition(
                 f"could not build the instance: {reason}", type="BUILD_FAILED", subject=ctx.target
             ) from error
 
-    def _place(self, session: Session, uid: str, tried: set[str]) -> str:
+    def _place(self, session: Session, uid: str, tried: set[str]) -> InstanceRow:
+        """Places the instance on a host (claim, ports, new generation) unless it already
+        is (a resumed build keeps its claim); returns its row. Raises NotFound, NoValidHost."""
         row = _by_uid(session, uid)
         if row is None:
             raise NotFound(INSTANCES.type_name, uid)
         if row.host_id is not None:  # resumed after a crash: keep the claim
-            return row.host_id
+            return row
         host = place(
             session, self.runtime.config, row, Usage(row.vcpus, row.memory_mib, row.disk_gib), tried
         )
@@ -203,7 +237,7 @@ class InstanceOperations(ComputePart):
         row.generation += 1
         row.state = S.STATE_PROVISIONING
         row.status_message = f"building on {host}"
-        return host
+        return row
 
     @staticmethod
     def _unplace(session: Session, uid: str, reason: str) -> None:
@@ -225,21 +259,37 @@ class InstanceOperations(ComputePart):
     async def _delete(self, ctx: OperationContext) -> Message:
         uid = ctx.payload.decode()
         deadline = time.monotonic() + self.runtime.config.scheduler.action_timeout_seconds
-        row = await ctx.db.run(lambda s: _by_uid(s, uid))
-        root_disk = row.root_disk if row is not None else None
-        while row is not None and row.host_id is not None:
-            await ctx.checkpoint(30, f"removing from host {row.host_id}")
-            if await ctx.db.run(partial(self._host_down, host_id=row.host_id)):
-                break
-            self.runtime.notifier.notify(f"host:{row.host_id}")
-            if (row := await self._wait_for_report(ctx, uid, deadline)) is None:
-                raise Aborted("the host did not remove the instance in time; retry the delete")
+        step = partial(self._delete_step, ctx=ctx, uid=uid)
+        with self._reports(uid) as changed:
+            host, root_disk = await ctx.db.run(step)
+            while host is not None:
+                self.runtime.notifier.notify(f"host:{host}")
+                if not await self._next_report(changed, deadline):
+                    raise Aborted("the host did not remove the instance in time; retry the delete")
+                host, root_disk = await ctx.db.run(step)
         if root_disk is not None:
             await ctx.checkpoint(60, "removing the root disk")
             await self._remove_root_disk(root_disk)
-        await ctx.db.run(lambda s: self._forget(s, uid))
+            await ctx.db.run(lambda s: self._forget(s, uid))
         self.runtime.network_changed()
         return empty_pb2.Empty()
+
+    def _delete_step(
+        self, session: Session, ctx: OperationContext, uid: str
+    ) -> tuple[str | None, str | None]:
+        """One look of DELETE: (the host, None) while a live host still has the instance;
+        (None, its root disk) when only that is left to remove before the record goes;
+        (None, None) once the record is gone (forgotten here if it was not already)."""
+        row = _by_uid(session, uid)
+        if row is None:
+            return None, None
+        if row.host_id is not None and not self._host_down(session, row.host_id):
+            ctx.progress(session, 30, f"removing from host {row.host_id}")
+            return row.host_id, None
+        if row.root_disk is not None:
+            return None, row.root_disk
+        self._forget(session, uid)
+        return None, None
 
     async def _remove_root_disk(self, path: str) -> None:
         """Removes a root disk in Ceph; one still open (a guest on a host that went down) is
@@ -307,28 +357,29 @@ class InstanceOperations(ComputePart):
         carried out; returns the instance. Raises FailedPrecondition (the host reported an
         error), Aborted (deleted meanwhile, or the timeout), NotFound."""
         deadline = time.monotonic() + self.runtime.config.scheduler.action_timeout_seconds
-        row: InstanceRow | None = await ctx.db.run(lambda s: _by_uid(s, uid))
-        target = row.generation if row else 0
-        while row is not None:
-            if row.deleting:
-                raise Aborted("the instance is being deleted")
-            if row.observed_generation >= target:
-                if row.state == S.STATE_ERROR:
-                    raise FailedPrecondition(
-                        f"the host reported: {row.status_message}",
-                        type="ACTION_FAILED",
-                        subject=ctx.target,
-                    )
-                if (
-                    row.state == _STATE_FOR_INTENT.get(row.power_intent)
-                    and row.observed_reboot_serial >= row.reboot_serial
-                    and row.observed_rebuild_serial >= row.rebuild_serial
-                    and row.observed_resize_serial >= row.resize_serial
-                ):
-                    return instance_to_proto(row)
-            row = await self._wait_for_report(ctx, uid, deadline)
-            if row is None:
-                raise Aborted("the host did not carry out the action in time")
+        with self._reports(uid) as changed:
+            row: InstanceRow | None = await ctx.db.run(lambda s: _by_uid(s, uid))
+            target = row.generation if row else 0
+            while row is not None:
+                if row.deleting:
+                    raise Aborted("the instance is being deleted")
+                if row.observed_generation >= target:
+                    if row.state == S.STATE_ERROR:
+                        raise FailedPrecondition(
+                            f"the host reported: {row.status_message}",
+                            type="ACTION_FAILED",
+                            subject=ctx.target,
+                        )
+                    if (
+                        row.state == _STATE_FOR_INTENT.get(row.power_intent)
+                        and row.observed_reboot_serial >= row.reboot_serial
+                        and row.observed_rebuild_serial >= row.rebuild_serial
+                        and row.observed_resize_serial >= row.resize_serial
+                    ):
+                        return instance_to_proto(row)
+                row = await self._wait_for_report(ctx, uid, deadline, changed)
+                if row is None:
+                    raise Aborted("the host did not carry out the action in time")
         raise NotFound(INSTANCES.type_name, ctx.target)
 
     async def _snapshot(self, ctx: OperationContext) -> Message:
@@ -336,23 +387,25 @@ class InstanceOperations(ComputePart):
         reports the serial done without it, a failure: the image becomes ERROR)."""
         uid, project_id, image_id = ctx.payload.decode().split("/")
         deadline = time.monotonic() + self.runtime.config.scheduler.action_timeout_seconds
-        target = await ctx.db.run(lambda s: _by_uid(s, uid))
-        serial = target.snapshot_serial if target else 0
-        row: InstanceRow | None = target
-        while row is not None:
-            image = await ctx.db.run(lambda s: s.get(ImageRow, (project_id, image_id)))
-            if image is None:
-                raise Aborted("the snapshot's image was deleted")
-            if image.state == ipb.Image.STATE_ACTIVE:
-                return image_to_proto(image)
-            if image.state == ipb.Image.STATE_ERROR or row.observed_snapshot_serial >= serial:
-                await ctx.db.run(partial(_image_failed, project_id, image_id, row.status_message))
-                raise FailedPrecondition(
-                    f"the host could not save the snapshot: {row.status_message}",
-                    type="SNAPSHOT_FAILED",
-                    subject=ctx.target,
-                )
-            row = await self._wait_for_report(ctx, uid, deadline)
+        with self._reports(uid) as changed:
+            target = await ctx.db.run(lambda s: _by_uid(s, uid))
+            serial = target.snapshot_serial if target else 0
+            row: InstanceRow | None = target
+            while row is not None:
+                image = await ctx.db.run(lambda s: s.get(ImageRow, (project_id, image_id)))
+                if image is None:
+                    raise Aborted("the snapshot's image was deleted")
+                if image.state == ipb.Image.STATE_ACTIVE:
+                    return image_to_proto(image)
+                if image.state == ipb.Image.STATE_ERROR or row.observed_snapshot_serial >= serial:
+                    reason = row.status_message
+                    await ctx.db.run(partial(_image_failed, project_id, image_id, reason))
+                    raise FailedPrecondition(
+                        f"the host could not save the snapshot: {reason}",
+                        type="SNAPSHOT_FAILED",
+                        subject=ctx.target,
+                    )
+                row = await self._wait_for_report(ctx, uid, deadline, changed)
         await ctx.db.run(partial(_image_failed, project_id, image_id, "no snapshot in time"))
         raise Aborted("the host did not save the snapshot in time")
 
