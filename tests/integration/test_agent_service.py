@@ -160,3 +160,68 @@ def test_reports_and_serial_output_follow_the_protocol(admin: Stubs, tenant: Ten
     )
     code, _ = rpc_error(lambda: append(0, b"y" * ((64 << 10) + 1)))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_changes_to_one_instance_stream_just_that_instance(admin: Stubs, tenant: Tenant) -> None:
+    """After the opening full resync, a build, a stop or a delete sends only its own
+    instance (`full_resync` false); a deleted instance comes as a deleted assignment."""
+    site = make_site(admin)
+    host = unique("h")
+    register(admin, site.rack, host)
+    flavor = make_flavor(admin, 1, 128, 1)
+    image = upload_image(tenant.stubs["member"], tenant.name)
+    compute = crpc.ComputeServiceStub(admin.channel)
+    agent = agent_stub(admin)
+    stream = iter(
+        agent.WatchAssignments(aapi.WatchAssignmentsRequest(host=f"hosts/{host}"), timeout=60)
+    )
+    assert next(stream).full_resync
+
+    def create(instance_id: str) -> tuple[operations_pb2.Operation, aapi.InstanceAssignment]:
+        op = compute.CreateInstance(
+            capi.CreateInstanceRequest(
+                parent=f"{tenant.name}/zones/{site.zone}",
+                instance_id=instance_id,
+                instance=cpb.Instance(flavor=flavor, image=image, requested_host=f"hosts/{host}"),
+            )
+        )
+        message = next(stream)
+        assert not message.full_resync
+        assert [a.hostname for a in message.assignments] == [instance_id]
+        return op, message.assignments[0]
+
+    def report(assignment: aapi.InstanceAssignment, **fields: object) -> None:
+        agent.ReportInstanceStatus(
+            aapi.ReportInstanceStatusRequest(
+                instance_uid=assignment.instance_uid,
+                host=f"hosts/{host}",
+                observed_generation=assignment.generation,
+                **fields,  # type: ignore[arg-type]
+            )
+        )
+
+    op_a, first = create("first")
+    report(first, state=cpb.Instance.STATE_RUNNING)
+    op_b, second = create("second")  # the first is not sent again
+    report(second, state=cpb.Instance.STATE_RUNNING)
+    for op in (op_a, op_b):
+        assert not admin.operations.WaitOperation(
+            operations_pb2.WaitOperationRequest(name=op.name)
+        ).HasField("error")
+
+    compute.StopInstance(capi.StopInstanceRequest(name=second.instance))
+    message = next(stream)
+    assert not message.full_resync
+    assert [(a.instance_uid, a.power_intent) for a in message.assignments] == [
+        (second.instance_uid, cpb.Instance.POWER_INTENT_STOPPED)
+    ]
+    deleting = compute.DeleteInstance(capi.DeleteInstanceRequest(name=first.instance))
+    message = next(stream)
+    assert not message.full_resync
+    assert [(a.instance_uid, a.deleted) for a in message.assignments] == [
+        (first.instance_uid, True)
+    ]
+    report(first, removed=True)  # the host removed it: the record goes
+    assert not admin.operations.WaitOperation(
+        operations_pb2.WaitOperationRequest(name=deleting.name)
+    ).HasField("error")

@@ -242,6 +242,10 @@ def processes(tmp_path: Path, libvirtd: LibvirtDaemon) -> Iterator[tuple[ApiProc
             "KUMO_AUTH__SCRYPT_LOG2_N": "10",
             "KUMO_OPERATIONS__LEASE_SECONDS": "3",
             "KUMO_OPERATIONS__POLL_SECONDS": "0.5",
+            # Four builds at a time (the default runs all 20 at once, and they end within
+            # a second of each other): the kills then land while builds are queued or in
+            # flight, which the test requires.
+            "KUMO_OPERATIONS__CONCURRENCY": "4",
             "KUMO_SCHEDULER__BUILD_TIMEOUT_SECONDS": "240",
             # The driver reports this machine's 2 CPUs: 4x (the default) is 8 vCPUs.
             "KUMO_SCHEDULER__CPU_ALLOCATION_RATIO": "16",

@@ -70,8 +70,10 @@ class OperationsConfig(BaseModel):
     enabled: bool = True
     # A claimed operation whose lease is not renewed within this time is resumed elsewhere.
     lease_seconds: float = Field(default=15.0, gt=0)
-    # Operations run at once by this process.
-    concurrency: int = Field(default=4, ge=1, le=256)
+    # Operations run at once by this process. Most of a running operation's time is spent
+    # waiting for a host agent (BUILD, DELETE, actions), not in this process: a low cap
+    # queues creates behind the builds in flight.
+    concurrency: int = Field(default=64, ge=1, le=256)
     # Attempts (first run plus resumptions) before an operation is failed.
     max_attempts: int = Field(default=5, ge=1)
     # Safety-net poll for work written by other replicas.

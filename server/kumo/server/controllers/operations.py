@@ -98,8 +98,10 @@ class OperationExecutor:
             self._wakeup.clear()
 
     def _claim(self, session: Session, limit: int) -> list[OperationRow]:
+        """Leases up to `limit` claimable operations to this controller, oldest first, in one
+        UPDATE ... RETURNING (PostgreSQL: its subquery skips rows other replicas lock)."""
         now = utcnow()
-        query = (
+        claimable = (
             select(OperationRow.id)
             .where(
                 OperationRow.done.is_(False),
@@ -110,13 +112,10 @@ class OperationExecutor:
             .limit(limit)
         )
         if not self._db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        ids = list(session.scalars(query))
-        if not ids:
-            return []
-        session.execute(
+            claimable = claimable.with_for_update(skip_locked=True)
+        claimed = session.scalars(
             update(OperationRow)
-            .where(OperationRow.id.in_(ids))
+            .where(OperationRow.id.in_(claimable.scalar_subquery()))
             .values(
                 lease_owner=self.owner,
                 lease_expire_time=now + timedelta(seconds=self._config.lease_seconds),
@@ -124,8 +123,10 @@ class OperationExecutor:
                 attempts=OperationRow.attempts + 1,
                 update_time=now,
             )
+            .returning(OperationRow)
+            .execution_options(synchronize_session=False)
         )
-        return list(session.scalars(select(OperationRow).where(OperationRow.id.in_(ids))))
+        return sorted(claimed, key=lambda row: row.create_time)
 
     async def _start(self, row: OperationRow) -> None:
         handler = self._registry.get(row.kind)

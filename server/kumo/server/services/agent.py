@@ -2,16 +2,18 @@
 
 Agents register their host, send heartbeats, keep one WatchAssignments stream
 open and report what they observe. The stream sends the host's complete set of
-assignments on connect, whenever it changes (an in-process wake-up keyed
-`host:<id>`; the changes of the next `COALESCE_SECONDS` are sent with it) and at least
-every `RESYNC_SECONDS`, so an agent converges even if
-a wake-up is lost or came from another API replica. Reports from a host the
-instance is no longer placed on are ignored.
+assignments on connect and at least every `RESYNC_SECONDS`, so an agent converges even
+if a wake-up is lost or came from another API replica; in between, whenever they change
+(an in-process wake-up keyed `host:<id>`; the changes of the next `COALESCE_SECONDS` are
+sent with it), either just the instances the wake-ups named or, if one named none, the
+complete set again. Reports from a host the instance is no longer placed on are
+ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
@@ -49,17 +51,17 @@ def _host_id(name: str, field: str) -> str:
 
 
 def assignments(
-    session: Session, host_id: str, volumes_dir: Path = Path()
+    session: Session, host_id: str, volumes_dir: Path = Path(), uids: set[str] | None = None
 ) -> list[api.InstanceAssignment]:
     """Everything that should be on the host now, and what migrates to it (`volumes_dir`:
-    the qcow2 volume root)."""
-    rows = list(
-        session.scalars(
-            select(InstanceRow).where(
-                or_(InstanceRow.host_id == host_id, InstanceRow.migration_host_id == host_id)
-            )
-        )
+    the qcow2 volume root); with `uids`, only those instances, and each of them that is no
+    longer on the host as a deleted assignment (it must go)."""
+    query = select(InstanceRow).where(
+        or_(InstanceRow.host_id == host_id, InstanceRow.migration_host_id == host_id)
     )
+    if uids is not None:
+        query = query.where(InstanceRow.uid.in_(uids))
+    rows = list(session.scalars(query))
     attached = volume_attachments(
         session, volumes_dir, [(row.project_id, row.zone_id, row.id) for row in rows]
     )
@@ -100,6 +102,8 @@ def assignments(
                 or root_disk(row),
             )
         )
+    gone = (uids or set()) - {row.uid for row in rows}
+    result.extend(api.InstanceAssignment(instance_uid=uid, deleted=True) for uid in sorted(gone))
     return result
 
 
@@ -168,22 +172,31 @@ class AgentService(rpc.AgentServiceServicer):
         host_id = _host_id(request.host, "host")
         if await self.runtime.db.run(lambda s: s.get(HostRow, host_id)) is None:
             raise NotFound("topology.kumo.dev/Host", request.host)
-        while True:
-            # Listen before reading: a change committed after the read is notified after
-            # it, and wakes the next round at once instead of at the next resync.
-            with self.runtime.notifier.listening(f"host:{host_id}") as changed:
-                volumes = self.runtime.config.volumes_dir
+        volumes = self.runtime.config.volumes_dir
+        # Listening all along: a change committed after a read is notified after it and
+        # goes into the next round. A notification naming an instance (BUILD, DELETE) sends
+        # just that instance; any other sends everything again (a full resync).
+        with self.runtime.notifier.listening(f"host:{host_id}") as changed:
+            about: set[str] | None = None
+            resync_due = 0.0
+            while True:
+                changed.clear()
+                if time.monotonic() >= resync_due:
+                    about = None
+                if about is None:
+                    resync_due = time.monotonic() + RESYNC_SECONDS
                 current = await self.runtime.db.run(
-                    partial(assignments, host_id=host_id, volumes_dir=volumes)
+                    partial(assignments, host_id=host_id, volumes_dir=volumes, uids=about)
                 )
-                yield api.WatchAssignmentsResponse(full_resync=True, assignments=current)
+                yield api.WatchAssignmentsResponse(full_resync=about is None, assignments=current)
                 try:
-                    await asyncio.wait_for(changed.wait(), RESYNC_SECONDS)
+                    await asyncio.wait_for(changed.wait(), resync_due - time.monotonic())
                 except TimeoutError:
                     continue
-            # Changes coming in a burst (one per instance a busy API places or deletes)
-            # are read together: the next read, after this pause, sees them all.
-            await asyncio.sleep(COALESCE_SECONDS)
+                # Changes coming in a burst (one per instance a busy API places or
+                # deletes) are read together, after this pause.
+                await asyncio.sleep(COALESCE_SECONDS)
+                about = None if changed.about is None else set(changed.about)
 
     async def ReportInstanceStatus(
         self, request: api.ReportInstanceStatusRequest, context: Context
@@ -247,15 +260,15 @@ class AgentService(rpc.AgentServiceServicer):
             raise InvalidArgument.field("offset", "must not be negative")
 
         def append(session: Session) -> int:
-            if (
-                session.scalar(
-                    select(InstanceRow.uid).where(InstanceRow.uid == request.instance_uid)
-                )
-                is None
-            ):
-                raise NotFound("compute.kumo.dev/Instance", request.instance_uid)
             out = session.get(SerialOutputRow, request.instance_uid)
-            if out is None:
+            if out is None:  # the first output (it goes with its instance's record)
+                if (
+                    session.scalar(
+                        select(InstanceRow.uid).where(InstanceRow.uid == request.instance_uid)
+                    )
+                    is None
+                ):
+                    raise NotFound("compute.kumo.dev/Instance", request.instance_uid)
                 out = SerialOutputRow(
                     instance_uid=request.instance_uid, start=request.offset, data=b""
                 )

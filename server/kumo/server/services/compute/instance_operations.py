@@ -100,24 +100,26 @@ class InstanceOperations(ComputePart):
 
     async def notify_host_of(self, name: str) -> None:
         """Wakes the assignment streams of the host the named instance is on and of the host
-        it migrates to, if any."""
+        it migrates to, if any, with just that instance's assignment to send."""
         key = INSTANCES.key(name)
-        hosts = await self.runtime.db.run(
+        found = await self.runtime.db.run(
             lambda s: s.execute(
-                select(InstanceRow.host_id, InstanceRow.migration_host_id).where(
+                select(InstanceRow.uid, InstanceRow.host_id, InstanceRow.migration_host_id).where(
                     InstanceRow.project_id == key[0],
                     InstanceRow.zone_id == key[1],
                     InstanceRow.id == key[2],
                 )
             ).first()
         )
-        self.notify_hosts(*(hosts or ()))
+        if found is not None:
+            self.notify_hosts(found.host_id, found.migration_host_id, about=found.uid)
 
-    def notify_hosts(self, *hosts: str | None) -> None:
-        """Wakes the assignment streams of these hosts (None: skipped)."""
+    def notify_hosts(self, *hosts: str | None, about: str | None = None) -> None:
+        """Wakes the assignment streams of these hosts (None: skipped), to send the
+        instance `about` names, or (None) their complete sets."""
         for host in hosts:
             if host:
-                self.runtime.notifier.notify(f"host:{host}")
+                self.runtime.notifier.notify(f"host:{host}", about)
 
     async def _row(self, ctx: OperationContext, uid: str | None = None) -> InstanceRow:
         """The row of the operation's instance (`uid`, by default the payload)."""
@@ -186,7 +188,7 @@ class InstanceOperations(ComputePart):
                     break
                 assert row is not None and row.host_id is not None
                 host = row.host_id
-                self.runtime.notifier.notify(f"host:{host}")
+                self.runtime.notifier.notify(f"host:{host}", about=uid)
                 deadline = time.monotonic() + settings.build_timeout_seconds
                 while row is not None:
                     if row.deleting:
@@ -203,7 +205,7 @@ class InstanceOperations(ComputePart):
                     reason = f"host {host} did not build it within {timeout:.0f} s"
             tried.add(host)
             await ctx.db.run(partial(self._unplace, uid=uid, reason=reason))
-            self.runtime.notifier.notify(f"host:{host}")
+            self.runtime.notifier.notify(f"host:{host}", about=uid)
         await ctx.db.run(partial(self._fail, uid=uid, reason=reason))
         raise FailedPrecondition(
             f"could not build the instance: {reason}", type="BUILD_FAILED", subject=ctx.target
@@ -263,7 +265,7 @@ class InstanceOperations(ComputePart):
         with self._reports(uid) as changed:
             host, root_disk = await ctx.db.run(step)
             while host is not None:
-                self.runtime.notifier.notify(f"host:{host}")
+                self.runtime.notifier.notify(f"host:{host}", about=uid)
                 if not await self._next_report(changed, deadline):
                     raise Aborted("the host did not remove the instance in time; retry the delete")
                 host, root_disk = await ctx.db.run(step)
