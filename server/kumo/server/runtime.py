@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from kumo.server.api.paging import Pager
@@ -14,6 +15,7 @@ from kumo.server.db.engine import Database
 from kumo.server.images.store import ImageStore
 from kumo.server.notifier import Notifier
 from kumo.server.operations.handlers import HandlerRegistry, OperationContext
+from kumo.server.operations.store import Lease
 from kumo.server.storage.backends import Backends
 
 # Removes what one service holds for a project being deleted; resumable.
@@ -49,3 +51,25 @@ class Runtime:
         """Tells the local controller, if any, that a new operation is waiting."""
         if self.executor is not None:
             self.executor.wake()
+
+    @contextlib.asynccontextmanager
+    async def writing_operation(self) -> AsyncIterator[OperationSlot]:
+        """A slot for an operation the block writes: give `slot.lease` to `store.create`
+        and set `slot.written` to the name of the operation the block returns. On leaving,
+        the local controller starts it at once (no claim pass) if it was written under
+        the lease; otherwise (no free slot, an error, a repeated request) it is told, as by
+        `operation_written`, and frees the slot."""
+        slot = OperationSlot(self.executor.offer() if self.executor is not None else None)
+        try:
+            yield slot
+        finally:
+            if self.executor is not None:
+                await self.executor.adopt(slot.lease, slot.written)
+
+
+@dataclass
+class OperationSlot:
+    """What `Runtime.writing_operation` lends a block writing an operation."""
+
+    lease: Lease | None
+    written: str | None = None

@@ -58,6 +58,8 @@ class OperationExecutor:
         self.owner = str(uuid.uuid4())
         self._wakeup = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._saturated = False
+        self._offered = 0  # leases offered and not yet handed back to `adopt`
         self._loop_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -68,6 +70,29 @@ class OperationExecutor:
     def wake(self) -> None:
         """Asks for a claim pass now (after a new operation was written)."""
         self._wakeup.set()
+
+    def offer(self) -> store.Lease | None:
+        """A lease for an operation about to be written, if a slot is free (None: write it
+        PENDING for a claim pass). Hand it back to `adopt` once the write has ended."""
+        if len(self._running) + self._offered >= self._config.concurrency:
+            return None
+        self._offered += 1
+        expire = utcnow() + timedelta(seconds=self._config.lease_seconds)
+        return store.Lease(self.owner, expire)
+
+    async def adopt(self, lease: store.Lease | None, written: str | None) -> None:
+        """Starts the operation named `written` if it was created under `lease` (and that
+        transaction committed: the caller passes the name it returned, or None when it
+        failed); otherwise frees the slot and asks for a claim pass."""
+        if lease is None:
+            self.wake()
+            return
+        self._offered -= 1
+        row = lease.row
+        if row is None or written != store.name_of(row):
+            self.wake()
+            return
+        await self._start(row)
 
     async def stop(self) -> None:
         """Stops claiming, stops running handlers and releases their leases. Idempotent."""
@@ -84,9 +109,11 @@ class OperationExecutor:
     async def _claim_loop(self) -> None:
         while True:
             try:
-                free = self._config.concurrency - len(self._running)
+                free = self._config.concurrency - len(self._running) - self._offered
                 if free > 0:
                     claimed = await self._db.run(partial(self._claim, limit=free))
+                    # Every slot taken: more may be waiting, to claim when a slot frees.
+                    self._saturated = len(claimed) == free
                     for row in claimed:
                         await self._start(row)
             except asyncio.CancelledError:
@@ -129,6 +156,8 @@ class OperationExecutor:
         return sorted(claimed, key=lambda row: row.create_time)
 
     async def _start(self, row: OperationRow) -> None:
+        if row.id in self._running:  # adopted, then claimed as well after its lease ran out
+            return
         handler = self._registry.get(row.kind)
         verdict: tuple[OperationState, status_pb2.Status] | None = None
         if row.cancel_requested:
@@ -165,9 +194,11 @@ class OperationExecutor:
         task.add_done_callback(partial(self._forget, row.id))
 
     def _forget(self, op_id: str, _task: asyncio.Task[None]) -> None:
-        # A slot is free: claim the next operation now, not at the next poll.
+        # A slot is free: if operations were left waiting for one, claim the next now,
+        # not at the next poll.
         self._running.pop(op_id, None)
-        self.wake()
+        if self._saturated:
+            self.wake()
 
     async def _run(self, context: OperationContext, handler: Handler) -> None:
         renew = asyncio.create_task(self._renew(context, asyncio.current_task()))

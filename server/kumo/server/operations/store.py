@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import enum
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from google.longrunning import operations_pb2
@@ -37,6 +39,19 @@ class OperationState(enum.IntEnum):
     CANCELLED = 4
 
 
+@dataclass
+class Lease:
+    """A running slot a controller offers to an operation about to be written: `create`
+    writes the operation already leased to that controller (RUNNING, first attempt) and
+    records it here, for the controller to start once the transaction has committed
+    (no claim pass). Should the controller never start it, the lease runs out and any
+    controller claims it as one whose controller died."""
+
+    owner: str
+    expire_time: datetime
+    row: OperationRow | None = None
+
+
 def create(
     session: Session,
     *,
@@ -46,9 +61,11 @@ def create(
     target_uid: str = "",
     payload: bytes = b"",
     status_message: str = "queued",
+    lease: Lease | None = None,
 ) -> OperationRow:
-    """Adds a PENDING operation of `kind` (a registered handler) acting on `target`
-    (`target_uid`: the uid of the target it creates, shown in its metadata)."""
+    """Adds an operation of `kind` (a registered handler) acting on `target` (`target_uid`:
+    the uid of the target it creates, shown in its metadata): PENDING, or with `lease`
+    RUNNING under that lease."""
     row = OperationRow(
         id=str(uuid.uuid4()),
         project_id=project_id,
@@ -59,7 +76,15 @@ def create(
         state=OperationState.PENDING,
         status_message=status_message,
         progress_percent=0,
+        cancel_requested=False,
+        attempts=0,
     )
+    if lease is not None:
+        row.state = OperationState.RUNNING
+        row.lease_owner = lease.owner
+        row.lease_expire_time = lease.expire_time
+        row.attempts = 1
+        lease.row = row
     session.add(row)
     session.flush()
     return row

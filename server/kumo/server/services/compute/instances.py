@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from google.longrunning import operations_pb2
@@ -41,6 +42,7 @@ from kumo.server.errors import (
 )
 from kumo.server.interceptors.base import Context
 from kumo.server.operations import store
+from kumo.server.operations.store import Lease
 from kumo.server.quota import charge
 from kumo.server.services.compute import interfaces
 from kumo.server.services.compute.common import (
@@ -205,7 +207,7 @@ class InstanceMethods(InstanceOperations):
         check_required(request.instance, "instance.")
         spec = request.instance
 
-        def create(session: Session) -> operations_pb2.Operation:
+        def create(session: Session, lease: Lease | None) -> operations_pb2.Operation:
             values = self._validate_spec(session, caller, project_id, zone_id, spec)
             charge(
                 session,
@@ -252,13 +254,19 @@ class InstanceMethods(InstanceOperations):
                 target=INSTANCES.name_of_row(row),
                 target_uid=row.uid,
                 payload=row.uid.encode(),
+                lease=lease,
             )
             return store.to_proto(op)
 
-        operation = await idempotent(
-            self.runtime.db, "CreateInstance", request, operations_pb2.Operation, create
-        )
-        self.runtime.operation_written()
+        async with self.runtime.writing_operation() as slot:
+            operation = await idempotent(
+                self.runtime.db,
+                "CreateInstance",
+                request,
+                operations_pb2.Operation,
+                partial(create, lease=slot.lease),
+            )
+            slot.written = operation.name
         if spec.network_interfaces:
             self.runtime.network_changed()
         return operation
@@ -325,7 +333,7 @@ class InstanceMethods(InstanceOperations):
     ) -> operations_pb2.Operation:
         caller = current_principal()
 
-        def start(session: Session) -> operations_pb2.Operation:
+        def start(session: Session, lease: Lease | None) -> operations_pb2.Operation:
             row = visible_instance(session, caller, request.name)
             check_etag(request.etag, row.version, request.name)
             refuse_while_migrating(row, request.name)
@@ -347,6 +355,7 @@ class InstanceMethods(InstanceOperations):
                 kind=DELETE,
                 target=request.name,
                 payload=row.uid.encode(),
+                lease=lease,
             )
             return store.to_proto(op)
 
@@ -365,7 +374,7 @@ class InstanceMethods(InstanceOperations):
         returns (kind, payload) chooses the operation's kind itself."""
         caller = current_principal()
 
-        def start(session: Session) -> operations_pb2.Operation:
+        def start(session: Session, lease: Lease | None) -> operations_pb2.Operation:
             row = visible_instance(session, caller, request.name)
             refuse_while_migrating(row, request.name)
             refuse_if_locked(row, caller, request.name)
@@ -395,18 +404,29 @@ class InstanceMethods(InstanceOperations):
                 target=request.name,
                 payload=payload,
                 status_message=verb,
+                lease=lease,
             )
             return store.to_proto(op)
 
         return await self._start_operation(request, verb, start)
 
     async def _start_operation(
-        self, request: Any, verb: str, start: Callable[[Session], operations_pb2.Operation]
+        self,
+        request: Any,
+        verb: str,
+        start: Callable[[Session, Lease | None], operations_pb2.Operation],
     ) -> operations_pb2.Operation:
-        operation = await idempotent(
-            self.runtime.db, verb, request, operations_pb2.Operation, start
-        )
-        self.runtime.operation_written()
+        """Writes an operation with `start` (given the local controller's lease, if any,
+        for `store.create`), starts it, and wakes the instance's hosts."""
+        async with self.runtime.writing_operation() as slot:
+            operation = await idempotent(
+                self.runtime.db,
+                verb,
+                request,
+                operations_pb2.Operation,
+                lambda session: start(session, slot.lease),
+            )
+            slot.written = operation.name
         await self.notify_host_of(request.name)
         return operation
 
