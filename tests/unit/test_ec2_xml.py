@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
+from botocore.model import ListShape
 from botocore.parsers import create_parser
 
+from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.aws import model, xml
+from kumo.gateway.aws.backend import Backend, Caller, Memory
+from kumo.gateway.aws.operations.instance_views import reservation_item
 
 
 def _round_trip(action: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -124,3 +129,40 @@ def test_error_envelope_escapes_every_part() -> None:
     assert root.findtext("Errors/Error/Code") == "Code<&>"
     assert root.findtext("Errors/Error/Message") == "bad \ufffd <key>"
     assert root.findtext("RequestID") == "req&1"
+
+
+def test_a_fragment_is_written_as_the_item_it_stands_for() -> None:
+    operation = model.operation("DescribeInstances")
+    assert operation is not None and operation.output_shape is not None
+    shape = operation.output_shape.members["Reservations"]
+    assert isinstance(shape, ListShape)
+    items = [
+        {
+            "ReservationId": f"r-{n}",
+            "OwnerId": "p",
+            "Groups": [],
+            "Instances": [{"InstanceId": "i"}],
+        }
+        for n in range(3)
+    ]
+    plain = xml.render(operation, {"Reservations": items}, "req")
+    mixed = [items[0], xml.item_fragment(shape, items[1]), items[2]]
+    assert xml.render(operation, {"Reservations": mixed}, "req") == plain
+    assert _round_trip("DescribeInstances", {"Reservations": mixed})["Reservations"] == items
+
+
+def test_described_instances_are_written_once_per_distinct_message() -> None:
+    memory = Memory()
+    backend = cast(Backend, SimpleNamespace(memory=memory))
+    mine, theirs = Caller("p1", ()), Caller("p2", ())
+    instance = cpb.Instance(
+        name="projects/p1/zones/z1/instances/web", flavor="flavors/f", image="projects/p1/images/i"
+    )
+    instance.state = cpb.Instance.STATE_RUNNING
+    first = reservation_item(backend, mine, instance)
+    assert reservation_item(backend, mine, instance) is first
+    assert "<ownerId>p1</ownerId>" in first and "<name>running</name>" in first
+    assert "<ownerId>p2</ownerId>" in reservation_item(backend, theirs, instance)
+    instance.state = cpb.Instance.STATE_STOPPED
+    assert "<name>stopped</name>" in reservation_item(backend, mine, instance)
+    assert len(memory.reservations) == 3

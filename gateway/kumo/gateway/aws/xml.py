@@ -10,7 +10,8 @@ flattened lists: compiling one raises TypeError.) Text is escaped (`&`, `<`, `>`
 carriage return as `&#13;` so it survives XML's line-end normalization); characters XML
 1.0 cannot carry (C0 controls other than tab and line ends, lone surrogates, U+FFFE and
 U+FFFF) become U+FFFD. botocore's EC2 parser reads it back as the client's result.
-Members the shape lacks, and members whose value is None, are not written.
+Members the shape lacks, and members whose value is None, are not written. An item of
+a list may be a `Fragment`, written earlier by `item_fragment`.
 
 Each shape is compiled once, on first use (`compile_operation` does it for an operation's
 whole output tree ahead of time), into a writer closure that knows its members' open and
@@ -62,6 +63,25 @@ def render_error(code: str, message: str, request_id: str) -> bytes:
         f"<Message>{text(message)}</Message></Error></Errors>"
         f"<RequestID>{text(request_id)}</RequestID></Response>"
     ).encode()
+
+
+class Fragment(str):
+    """One item of a list of structures already written (by `item_fragment`), put in a
+    result in place of the item's value: the list's writer copies it as is."""
+
+    __slots__ = ()
+
+
+def item_fragment(shape: ListShape, value: dict[str, Any]) -> Fragment:
+    """The element an item `value` of a list of structures `shape` is written as
+    (`<item>...</item>` in EC2), for a caller that keeps what it wrote."""
+    writer = _compiled(shape.member)[1]
+    if writer is None:
+        raise TypeError(f"{shape.name}: only items of lists of structures are fragments")
+    item_tag = shape.member.serialization.get("name", "member")
+    out: list[str] = []
+    writer(out, f"<{item_tag}>", f"</{item_tag}>", value)
+    return Fragment("".join(out))
 
 
 def compile_operation(operation: OperationModel) -> None:
@@ -130,7 +150,10 @@ def _list(shape: ListShape, key: str) -> Compiled:
         else:
             assert writer is not None
             for v in value:
-                writer(out, item_open, item_close, v)
+                if type(v) is Fragment:
+                    out.append(v)
+                else:
+                    writer(out, item_open, item_close, v)
         out.append(close)
 
     compiled: Compiled = (None, write)

@@ -38,6 +38,7 @@ from kumo.gateway.aws.operations.instance_views import (
     find_instance,
     instance_view,
     learn,
+    reservation_item,
     zone_ids,
 )
 from kumo.gateway.aws.operations.security_groups import find_group, group_view
@@ -202,8 +203,8 @@ async def _delete_all(backend: Backend, caller: Caller, instances: list[cpb.Inst
 
 async def _instances(
     backend: Backend, caller: Caller, params: Params
-) -> tuple[list[dict[str, Any]], str]:
-    """The described instances (rendered) and the next token."""
+) -> tuple[list[cpb.Instance], str]:
+    """The described instances (those passing the filters) and the next token."""
     filters = filters_of(params)
     wanted = params.get("InstanceIds") or []
     max_results = params.get("MaxResults")
@@ -213,8 +214,8 @@ async def _instances(
                 "InvalidParameterCombination",
                 "The parameter instancesSet cannot be used with the parameter maxResults",
             )
-        found = [instance_view(await find_instance(backend, caller, i)) for i in wanted]
-        return [v for v in found if matches(v, filters, FILTER_FIELDS)], ""
+        found = [await find_instance(backend, caller, i) for i in wanted]
+        return [i for i in found if _passes(i, filters)], ""
     if max_results is not None and not 5 <= max_results <= 1000:
         raise invalid("MaxResults", max_results, "It must be between 5 and 1000.")
     zone, terms = "-", []
@@ -233,32 +234,28 @@ async def _instances(
         page_token=params.get("NextToken", ""),
         filter=" AND ".join(terms),
     )
-    views: list[dict[str, Any]] = []
+    instances: list[cpb.Instance] = []
     while True:
         response = await invoke(backend.compute.ListInstances, request, caller)
         for instance in response.instances:
             learn(backend, caller.project, instance.name)
-            view = instance_view(instance)
-            if matches(view, filters, FILTER_FIELDS):
-                views.append(view)
+            if _passes(instance, filters):
+                instances.append(instance)
         if max_results is not None or not response.next_page_token:
-            return views, response.next_page_token
+            return instances, response.next_page_token
         request.page_token = response.next_page_token
+
+
+def _passes(instance: cpb.Instance, filters: dict[str, list[str]]) -> bool:
+    return not filters or matches(instance_view(instance), filters, FILTER_FIELDS)
 
 
 async def describe_instances(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
     """DescribeInstances: filters, MaxResults/NextToken paging, one reservation each."""
-    views, next_token = await _instances(backend, caller, params)
-    reservations = [
-        {
-            "ReservationId": ids.reservation_id(v["InstanceId"]),
-            "OwnerId": caller.project,
-            "Groups": [],
-            "Instances": [v],
-        }
-        for v in views
-    ]
-    result: dict[str, Any] = {"Reservations": reservations}
+    instances, next_token = await _instances(backend, caller, params)
+    result: dict[str, Any] = {
+        "Reservations": [reservation_item(backend, caller, i) for i in instances]
+    }
     if next_token:
         result["NextToken"] = next_token
     return result
@@ -268,9 +265,9 @@ async def describe_instance_status(
     backend: Backend, caller: Caller, params: Params
 ) -> dict[str, Any]:
     """DescribeInstanceStatus: running instances only unless IncludeAllInstances."""
-    views, next_token = await _instances(backend, caller, params)
+    instances, next_token = await _instances(backend, caller, params)
     statuses = []
-    for view in views:
+    for view in map(instance_view, instances):
         if view["State"]["Name"] != "running" and not params.get("IncludeAllInstances"):
             continue
         ok = "ok" if view["State"]["Name"] == "running" else "not-applicable"
