@@ -189,7 +189,16 @@ def test_instance_life_cycle(gateway: str, site: tuple[Site, str], tenant: Tenan
     ec2.reboot_instances(InstanceIds=instance_ids[1:])
     _wait_state(ec2, instance_ids, "running")
 
+    # One bad id among them: nothing is terminated (all are found before any changes).
+    assert _code(
+        lambda: ec2.terminate_instances(InstanceIds=[*instance_ids, "i-0000000000000000f"])
+    ) == ("InvalidInstanceID.NotFound")
+    described = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
+    assert [r["Instances"][0]["State"]["Name"] for r in described] == ["running", "running"]
+
     terminating = ec2.terminate_instances(InstanceIds=instance_ids)["TerminatingInstances"]
+    assert [t["InstanceId"] for t in terminating] == instance_ids
+    assert {t["PreviousState"]["Name"] for t in terminating} == {"running"}
     assert {t["CurrentState"]["Name"] for t in terminating} == {"shutting-down"}
     _wait_gone(ec2, instance_ids)
     assert _code(lambda: ec2.describe_instances(InstanceIds=instance_ids[:1])) == (

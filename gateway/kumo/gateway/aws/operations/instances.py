@@ -12,6 +12,7 @@ page with Kumo's own page tokens. Each instance is its own reservation when desc
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import uuid
@@ -214,7 +215,7 @@ async def _instances(
                 "InvalidParameterCombination",
                 "The parameter instancesSet cannot be used with the parameter maxResults",
             )
-        found = [await find_instance(backend, caller, i) for i in wanted]
+        found = await _find_all(backend, caller, wanted)
         return [i for i in found if _passes(i, filters)], ""
     if max_results is not None and not 5 <= max_results <= 1000:
         raise invalid("MaxResults", max_results, "It must be between 5 and 1000.")
@@ -286,21 +287,38 @@ async def describe_instance_status(
     return result
 
 
+async def _find_all(backend: Backend, caller: Caller, ec2_ids: list[str]) -> list[cpb.Instance]:
+    """The instances named by `ec2_ids`, looked up concurrently, all before any is
+    changed (a bad id changes nothing, as in EC2). Raises the error of the first bad id
+    in the list's order (InvalidInstanceID.Malformed / .NotFound, ...)."""
+    found = await asyncio.gather(
+        *(find_instance(backend, caller, ec2_id) for ec2_id in ec2_ids), return_exceptions=True
+    )
+    instances = []
+    for item in found:
+        if isinstance(item, BaseException):
+            raise item
+        instances.append(item)
+    return instances
+
+
 def _changes(name: str, key: str, action: Any, next_state: tuple[int, str], doc: str) -> Any:
-    """A handler applying `action` to each of `InstanceIds`, answering EC2's state changes."""
+    """A handler applying `action` to each of `InstanceIds` (once all are found),
+    answering EC2's state changes."""
 
     async def handler(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
+        ec2_ids = params["InstanceIds"]
         changes = []
-        for ec2_id in params["InstanceIds"]:
-            instance = await find_instance(backend, caller, ec2_id)
+        for ec2_id, instance in zip(
+            ec2_ids, await _find_all(backend, caller, ec2_ids), strict=True
+        ):
             code, state = ec2_state(instance)
             await action(backend, caller, instance)
-            current = next_state
             changes.append(
                 {
                     "InstanceId": ec2_id,
                     "PreviousState": {"Code": code, "Name": state},
-                    "CurrentState": {"Code": current[0], "Name": current[1]},
+                    "CurrentState": {"Code": next_state[0], "Name": next_state[1]},
                 }
             )
         return {key: changes}
@@ -343,8 +361,7 @@ terminate_instances = _changes(
 
 async def reboot_instances(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
     """RebootInstances (no output members)."""
-    for ec2_id in params["InstanceIds"]:
-        instance = await find_instance(backend, caller, ec2_id)
+    for instance in await _find_all(backend, caller, params["InstanceIds"]):
         await invoke(
             backend.compute.RebootInstance, capi.RebootInstanceRequest(name=instance.name), caller
         )
