@@ -1,4 +1,5 @@
-"""Kumo instances as EC2 `Instance` structures, and where an EC2 instance id lives."""
+"""Kumo instances as EC2 `Instance` structures (and the reservations DescribeInstances
+writes for them), and where an EC2 instance id lives."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ def instance_view(instance: cpb.Instance) -> dict[str, Any]:
     return view
 
 
-def reservation(view: dict[str, Any], project: str) -> dict[str, Any]:
+def _reservation(view: dict[str, Any], project: str) -> dict[str, Any]:
     """The EC2 `Reservation` of one described instance (each is its own)."""
     return {
         "ReservationId": ids.reservation_id(view["InstanceId"]),
@@ -102,7 +103,7 @@ def reservation_item(backend: Backend, caller: Caller, instance: cpb.Instance) -
     key = (caller.project, instance.SerializeToString(deterministic=True))
     written = backend.memory.reservations.get(key)
     if written is None:
-        view = reservation(instance_view(instance), caller.project)
+        view = _reservation(instance_view(instance), caller.project)
         written = xml.item_fragment(_RESERVATIONS, view)
         remember(backend.memory.reservations, key, written, MAX_RESERVATIONS)
     return written

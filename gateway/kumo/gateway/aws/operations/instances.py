@@ -7,7 +7,10 @@ derived from project, token and index), so a repeat returns the same instances. 
 than MinCount could be created, those created are deleted and the error is returned.
 DescribeInstances pushes single-valued `availability-zone`, `instance-type` and
 `tag:KEY` filters down to ListInstances and applies the rest here; MaxResults/NextToken
-page with Kumo's own page tokens. Each instance is its own reservation when described.
+page with Kumo's own page tokens. Each instance is its own reservation when described
+(written once per distinct instance message: `instance_views.reservation_item`). Calls
+naming InstanceIds look every id up (concurrently) before changing any, so a bad id
+changes nothing.
 """
 
 from __future__ import annotations
