@@ -49,6 +49,7 @@ from kumo.gateway.aws.operations.security_groups import find_group, group_view
 from kumo.gateway.aws.operations.security_groups import groups as groups_of
 from kumo.gateway.aws.operations.subnets import find_subnet
 
+LOOKUPS_AT_ONCE = 16  # GetInstance calls one request keeps in flight
 _TOKEN_NAMESPACE = uuid.UUID("5f1c3a52-8e0b-4f0e-9a43-6b0f5f0c2e11")
 FILTER_FIELDS = {
     "instance-id": lambda i: [i["InstanceId"]],
@@ -291,12 +292,17 @@ async def describe_instance_status(
 
 
 async def _find_all(backend: Backend, caller: Caller, ec2_ids: list[str]) -> list[cpb.Instance]:
-    """The instances named by `ec2_ids`, looked up concurrently, all before any is
-    changed (a bad id changes nothing, as in EC2). Raises the error of the first bad id
-    in the list's order (InvalidInstanceID.Malformed / .NotFound, ...)."""
-    found = await asyncio.gather(
-        *(find_instance(backend, caller, ec2_id) for ec2_id in ec2_ids), return_exceptions=True
-    )
+    """The instances named by `ec2_ids`, looked up concurrently (LOOKUPS_AT_ONCE at a
+    time), all before any is changed (a bad id changes nothing, as in EC2). Raises the
+    error of the first bad id in the list's order (InvalidInstanceID.Malformed /
+    .NotFound, ...)."""
+    slots = asyncio.Semaphore(LOOKUPS_AT_ONCE)
+
+    async def find(ec2_id: str) -> cpb.Instance:
+        async with slots:
+            return await find_instance(backend, caller, ec2_id)
+
+    found = await asyncio.gather(*map(find, ec2_ids), return_exceptions=True)
     instances = []
     for item in found:
         if isinstance(item, BaseException):
