@@ -20,7 +20,10 @@ after the other:
 3. TerminateInstances xN, one instance each.
 
 Per call: the client-side latency (boto3 call to parsed result). It prints p50, p95 and
-mean per phase and target, the ratio moto/Kumo of the p50s, and the machine. Kumo's
+mean per phase and target, the ratio moto/Kumo of the p50s, and the machine; then the CPU
+time each process spent during each phase per call (from /proc: Linux only), which the
+machine's load moves far less than latency: this process (boto3 and botocore's parsing),
+moto_server, or Kumo's gateway, API server and fake hosts. Kumo's
 RunInstances answers before the instance is built (as EC2 and moto do); the agents build
 them meanwhile, so the Describe phase runs while hosts report (it waits until all are
 RUNNING first, unmeasured). Nothing is asserted: see tests/bench/README.md.
@@ -72,6 +75,11 @@ class Phase:
 
     name: str
     seconds: list[float] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)  # process label -> CPU seconds
+
+    def cpu_ms(self, label: str) -> float:
+        """A process's CPU time during the phase, per call, in milliseconds."""
+        return 1000 * self.cpu[label] / len(self.seconds)
 
     def ms(self, q: float) -> float:
         """The q-quantile in milliseconds."""
@@ -153,6 +161,23 @@ def _describe_all(ec2: Any) -> int:
             return count
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process so far (Linux: /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def _cpu_of(phase: Phase, pids: dict[str, int]) -> Iterator[None]:
+    """Adds each process's CPU time during the block to `phase.cpu` (`client`: this one)."""
+    before = {label: _cpu_seconds(pid) for label, pid in pids.items()}
+    client = time.process_time()
+    yield
+    for label, pid in pids.items():
+        phase.cpu[label] = phase.cpu.get(label, 0.0) + _cpu_seconds(pid) - before[label]
+    phase.cpu["client"] = phase.cpu.get("client", 0.0) + time.process_time() - client
+
+
 Profiler = Callable[[str], contextlib.AbstractContextManager[None]]
 
 
@@ -192,16 +217,18 @@ def run_phases(
     instance_type: str,
     args: argparse.Namespace,
     wait_running: Callable[[list[str]], None],
+    pids: dict[str, int],
     profile: Profiler = _no_profile,
 ) -> list[Phase]:
-    """The three measured phases against one target (each inside `profile(phase name)`)."""
+    """The three measured phases against one target (each inside `profile(phase name)`),
+    with the CPU time the target's processes (`pids`, by label) and this one spent."""
     run, describe, terminate = (
         Phase("RunInstances"),
         Phase("DescribeInstances"),
         Phase("TerminateInstances"),
     )
     instance_ids = []
-    with profile(run.name):
+    with profile(run.name), _cpu_of(run, pids):
         for _ in range(args.instances):
             answer = _timed(
                 run,
@@ -211,12 +238,12 @@ def run_phases(
             )
             instance_ids.append(answer["Instances"][0]["InstanceId"])
     wait_running(instance_ids)
-    with profile(describe.name):
+    with profile(describe.name), _cpu_of(describe, pids):
         for _ in range(args.describes):
             count = _timed(describe, lambda: _describe_all(ec2))
             if count != args.instances:
                 print(f"  warning: DescribeInstances saw {count} instances", file=sys.stderr)
-    with profile(terminate.name):
+    with profile(terminate.name), _cpu_of(terminate, pids):
         for instance_id in instance_ids:
             _timed(terminate, lambda i=instance_id: ec2.terminate_instances(InstanceIds=[i]))
     return [run, describe, terminate]
@@ -226,10 +253,11 @@ def bench_moto(args: argparse.Namespace) -> list[Phase]:
     """moto_server in a subprocess."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    with _process([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], url):
+    with _process([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], url) as moto:
         ec2 = _client(url, "AKIDMOTO", "moto-secret", "us-east-1")  # moto knows AWS's regions
         image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        return run_phases(ec2, image, "t2.micro", args, lambda _ids: None)
+        pids = {"moto_server": moto.pid}
+        return run_phases(ec2, image, "t2.micro", args, lambda _ids: None, pids)
 
 
 def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
@@ -290,11 +318,13 @@ def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
             with _process(gateway, url) as gateway_process:
                 ec2 = _client(url, key.key_id, key.secret)
                 profile = _no_profile
+                pids = {"api": server.pid, "gateway": gateway_process.pid, "hosts": hosts.pid}
                 if args.profile is not None:
-                    pids = {"api": server.pid, "gateway": gateway_process.pid}
 
                     def profile(phase: str) -> contextlib.AbstractContextManager[None]:
-                        return _py_spy(pids, args.profile / phase)
+                        return _py_spy(
+                            {k: pids[k] for k in ("api", "gateway")}, args.profile / phase
+                        )
 
                 def wait_running(instance_ids: list[str]) -> None:
                     deadline = time.monotonic() + 600
@@ -308,12 +338,15 @@ def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
                             return
                         time.sleep(0.5)
 
-                return run_phases(ec2, image, flavor, args, wait_running, profile)
+                return run_phases(ec2, image, flavor, args, wait_running, pids, profile)
     finally:
         if hosts is not None:
             hosts.communicate(timeout=60)  # closing its input stops the agents
         server.terminate()
         server.close()
+
+
+CPU_COLUMNS = ("client", "moto_server", "gateway", "api", "hosts")
 
 
 def report(args: argparse.Namespace, results: dict[str, list[Phase]]) -> None:
@@ -334,6 +367,15 @@ def report(args: argparse.Namespace, results: dict[str, list[Phase]]) -> None:
                 f"| {phase.name} | {target} | {len(measured.seconds)} | {measured.ms(0.5):.1f} "
                 f"| {measured.ms(0.95):.1f} | {measured.mean_ms:.1f} | {ratio} |"
             )
+    print()
+    print("CPU time per call (ms) during each phase, by process (`client`: this one, boto3):")
+    print()
+    print("| phase | target | " + " | ".join(CPU_COLUMNS) + " |")
+    print("|---|---|" + "---|" * len(CPU_COLUMNS))
+    for index, phase in enumerate(results["kumo"]):
+        for target, measured in (("moto", results["moto"][index]), ("Kumo", phase)):
+            cells = [f"{measured.cpu_ms(c):.1f}" if c in measured.cpu else "" for c in CPU_COLUMNS]
+            print(f"| {phase.name} | {target} | " + " | ".join(cells) + " |")
     print()
     print(
         f"machine: {os.cpu_count()} CPUs, {_cpu_model()}; Python {platform.python_version()}; "
@@ -369,9 +411,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for target, phases in results.items():
             for phase in phases:
+                cpu = ", ".join(f"{k} {phase.cpu_ms(k):.1f}" for k in phase.cpu)
                 print(
                     f"{target} {phase.name}: p50 {phase.ms(0.5):.1f} ms, "
-                    f"p95 {phase.ms(0.95):.1f} ms, mean {phase.mean_ms:.1f} ms"
+                    f"p95 {phase.ms(0.95):.1f} ms, mean {phase.mean_ms:.1f} ms; "
+                    f"CPU ms per call: {cpu}"
                 )
     return 0
 

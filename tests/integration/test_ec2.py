@@ -189,7 +189,16 @@ def test_instance_life_cycle(gateway: str, site: tuple[Site, str], tenant: Tenan
     ec2.reboot_instances(InstanceIds=instance_ids[1:])
     _wait_state(ec2, instance_ids, "running")
 
+    # One bad id among them: nothing is terminated (all are found before any changes).
+    assert _code(
+        lambda: ec2.terminate_instances(InstanceIds=[*instance_ids, "i-0000000000000000f"])
+    ) == ("InvalidInstanceID.NotFound")
+    described = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
+    assert [r["Instances"][0]["State"]["Name"] for r in described] == ["running", "running"]
+
     terminating = ec2.terminate_instances(InstanceIds=instance_ids)["TerminatingInstances"]
+    assert [t["InstanceId"] for t in terminating] == instance_ids
+    assert {t["PreviousState"]["Name"] for t in terminating} == {"running"}
     assert {t["CurrentState"]["Name"] for t in terminating} == {"shutting-down"}
     _wait_gone(ec2, instance_ids)
     assert _code(lambda: ec2.describe_instances(InstanceIds=instance_ids[:1])) == (
@@ -455,11 +464,14 @@ def test_projects_are_isolated(
     ) == ("InvalidInstanceID.NotFound")
     assert theirs.describe_key_pairs()["KeyPairs"] == []
     assert theirs.describe_tags()["Tags"] == []
-    assert _code(
-        lambda: theirs.run_instances(
+    # My private image: not theirs to use, nor to learn the name of (the gateway has
+    # already turned its AMI id into a name for me).
+    with pytest.raises(ClientError) as info:
+        theirs.run_instances(
             ImageId=run["Instances"][0]["ImageId"], InstanceType=site[1], MinCount=1, MaxCount=1
         )
-    ) == ("InvalidAMIID.NotFound")
+    assert info.value.response["Error"]["Code"] == "InvalidAMIID.NotFound"
+    assert tenant.name.removeprefix("projects/") not in str(info.value.response["Error"])
     reader = ec2_client(gateway, access_key(tenant, "reader", admin))
     assert len(reader.describe_instances()["Reservations"]) == 1
     assert _code(lambda: reader.terminate_instances(InstanceIds=[instance_id])) == (

@@ -45,6 +45,10 @@ class Ec2App:
         self.replay = replay or ReplayCache()
         self._backend: Backend | None = None
         model.ec2_model()  # fail at start-up, not at the first request, if botocore lacks it
+        for action in HANDLERS:  # the writers of every answer, before the first request
+            operation = model.operation(action)
+            assert operation is not None  # dispatch's table names the model's operations
+            xml.compile_operation(operation)
 
     @property
     def backend(self) -> Backend:

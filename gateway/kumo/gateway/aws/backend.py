@@ -8,7 +8,7 @@ Kumo with `caller.metadata`. gRPC failures become EC2 errors in `grpc_errors.py`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.longrunning import operations_pb2_grpc
@@ -19,6 +19,7 @@ from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.gateway.aws.errors import Ec2Error
 from kumo.gateway.aws.grpc_errors import ec2_error
 from kumo.gateway.aws.sigv4 import SignedRequest
+from kumo.gateway.aws.xml import Fragment
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import identity_service_pb2_grpc as irpc
 from kumo.image.v1 import image_service_pb2_grpc as imrpc
@@ -52,15 +53,41 @@ class Caller:
         return f"projects/{self.project}"
 
 
+MAX_REMEMBERED = 200_000
+MAX_RESERVATIONS = 20_000  # written reservations kept (~1 KB each with its key)
+K = TypeVar("K")
+V = TypeVar("V")
+
+
 @dataclass
 class Memory:
-    """What the gateway remembers between requests, per backend (so per API server):
-    each instance's zone (EC2 ids do not carry it), the zone ids with when they were
-    read, and AMI id → image name. Lost on restart; re-learned from the API."""
+    """What the gateway remembers between requests, per backend (so per API server); lost
+    on restart and re-learned from the API. Each map holds at most MAX_REMEMBERED entries
+    (`remember` empties a full one).
+
+    - `instance_zones`: (project id, instance id) → zone id (EC2 ids do not carry the
+      zone). A stale entry (the instance gone) costs one NotFound, which forgets it.
+    - `zone_list`: every zone id, with when it was read (read again after 30 s).
+    - `image_names`: (project id, AMI id) → image name, from that project's own ListImages
+      (or its CreateImage): never another project's view. An AMI id is a hash of the name,
+      so an entry never names another image; whether the project may still use it is the
+      API server's check at each use.
+    - `reservations`: (project id, an instance's serialized message) → the reservation
+      DescribeInstances writes for it (at most MAX_RESERVATIONS): a pure function of the
+      key, so never stale; a changed instance is another key.
+    """
 
     instance_zones: dict[tuple[str, str], str] = field(default_factory=dict)
     zone_list: tuple[float, list[str]] = (0.0, [])
-    image_names: dict[str, str] = field(default_factory=dict)
+    image_names: dict[tuple[str, str], str] = field(default_factory=dict)
+    reservations: dict[tuple[str, bytes], Fragment] = field(default_factory=dict)
+
+
+def remember(mapping: dict[K, V], key: K, value: V, limit: int = MAX_REMEMBERED) -> None:
+    """Sets `mapping[key]`, emptying the mapping first if it holds `limit` entries."""
+    if len(mapping) >= limit and key not in mapping:
+        mapping.clear()
+    mapping[key] = value
 
 
 class Backend:

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -68,6 +69,7 @@ def kumo_id(prefix: str, ec2_id_: str) -> str | None:
     return None
 
 
+@functools.cache
 def _made(prefix: str) -> re.Pattern[str]:
     return re.compile(rf"{re.escape(prefix)}-0[0-9a-f]{{16}}")
 
@@ -77,8 +79,10 @@ def association_id(uid: str, port: str) -> str:
     return "eipassoc-" + _hex17(f"{uid}/{port}")
 
 
+@functools.lru_cache(maxsize=4096)
 def image_ec2_id(image_name: str) -> str:
-    """The EC2 id of the image named `image_name`."""
+    """The EC2 id of the image named `image_name` (remembered: every described instance
+    asks for its image's, and a cloud has few images)."""
     return "ami-" + _hex17(image_name)
 
 

@@ -4,9 +4,19 @@
 `<requestId>` and the output shape's members present in `result` (member names as in
 botocore's client results): a member's element is its `locationName` (else its name); a
 list is a wrapper element holding one element per item named by the list member's
-`locationName` (`item` in EC2), or repeated elements when the list is flattened; a map is
-`<entry><key/><value/></entry>`; booleans `true`/`false`, timestamps ISO 8601 UTC with
-milliseconds, blobs base64. botocore's EC2 parser reads it back as the client's result.
+`locationName` (`item` in EC2); booleans `true`/`false`, numbers as Python writes them,
+timestamps ISO 8601 UTC with milliseconds, blobs base64. (EC2's model has no maps and no
+flattened lists: compiling one raises TypeError.) Text is escaped (`&`, `<`, `>`; a
+carriage return as `&#13;` so it survives XML's line-end normalization); characters XML
+1.0 cannot carry (C0 controls other than tab and line ends, lone surrogates, U+FFFE and
+U+FFFF) become U+FFFD. botocore's EC2 parser reads it back as the client's result.
+Members the shape lacks, and members whose value is None, are not written. An item of
+a list may be a `Fragment`, written earlier by `item_fragment`.
+
+Each shape is compiled once, on first use (`compile_operation` does it for an operation's
+whole output tree ahead of time), into a writer closure that knows its members' open and
+close tags and how to write each: rendering walks the result, never the model (500
+described instances are ~10,000 elements).
 
 `render_error(code, message, request_id)` writes EC2's error envelope,
 `<Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>`.
@@ -15,16 +25,22 @@ milliseconds, blobs base64. botocore's EC2 parser reads it back as the client's 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from xml.sax.saxutils import escape
 
-from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
+from botocore.model import ListShape, OperationModel, Shape, StructureShape
 
 from kumo.gateway.aws.model import XML_NAMESPACE
 
 _DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+
+Convert = Callable[[Any], str]  # a scalar value → its escaped text
+Writer = Callable[[list[str], str, str, Any], None]  # (out, open tag, close tag, value)
+# A compiled shape: a scalar's converter, or a container's writer (the other is None).
+Compiled = tuple[Convert | None, Writer | None]
+_COMPILED: dict[str, Compiled] = {}  # by shape name
 
 
 def render(operation: OperationModel, result: dict[str, Any], request_id: str) -> bytes:
@@ -33,7 +49,9 @@ def render(operation: OperationModel, result: dict[str, Any], request_id: str) -
     out = [_DECLARATION, f'<{name} xmlns="{XML_NAMESPACE}"><requestId>{request_id}</requestId>']
     shape = operation.output_shape
     if shape is not None:
-        _members(out, shape, result)
+        write = _compiled(shape)[1]
+        assert write is not None  # an output shape is a structure
+        write(out, "", "", result)
     out.append(f"</{name}>")
     return "".join(out).encode()
 
@@ -41,112 +59,138 @@ def render(operation: OperationModel, result: dict[str, Any], request_id: str) -
 def render_error(code: str, message: str, request_id: str) -> bytes:
     """The XML body of an error response."""
     return (
-        f"{_DECLARATION}<Response><Errors><Error><Code>{escape(code)}</Code>"
-        f"<Message>{escape(message)}</Message></Error></Errors>"
-        f"<RequestID>{request_id}</RequestID></Response>"
+        f"{_DECLARATION}<Response><Errors><Error><Code>{text(code)}</Code>"
+        f"<Message>{text(message)}</Message></Error></Errors>"
+        f"<RequestID>{text(request_id)}</RequestID></Response>"
     ).encode()
 
 
-Writer = Callable[[list[str], str, Any], None]
-_WRITERS: dict[str, Writer] = {}  # by shape name: one writer per shape of the model
+class Fragment(str):
+    """One item of a list of structures already written (by `item_fragment`), put in a
+    result in place of the item's value: the list's writer copies it as is."""
+
+    __slots__ = ()
 
 
-def _members(out: list[str], shape: StructureShape, value: dict[str, Any]) -> None:
-    _structure_writer(shape, with_element=False)(out, "", value)
-
-
-def _writer(shape: Shape) -> Writer:
-    """The function writing `<tag>value</tag>` for values of `shape`, made once per shape
-    (rendering is on every Describe's hot path: 500 instances are ~10,000 elements)."""
-    writer = _WRITERS.get(shape.name)
+def item_fragment(shape: ListShape, value: dict[str, Any]) -> Fragment:
+    """The element an item `value` of a list of structures `shape` is written as
+    (`<item>...</item>` in EC2), for a caller that keeps what it wrote."""
+    writer = _compiled(shape.member)[1]
     if writer is None:
-        kind = shape.type_name
-        if kind == "structure":
-            assert isinstance(shape, StructureShape)
-            writer = _structure_writer(shape, with_element=True)
-        elif kind == "list":
-            assert isinstance(shape, ListShape)
-            writer = _list_writer(shape)
-        elif kind == "map":
-            assert isinstance(shape, MapShape)
-            writer = _map_writer(shape)
-        else:
-            writer = _scalar_writer(kind)
-        _WRITERS[shape.name] = writer
-    return writer
-
-
-def _structure_writer(shape: StructureShape, with_element: bool) -> Writer:
-    # Over the value's keys, not the shape's members: EC2 structures have dozens of
-    # members of which a result sets a few. Keys the shape lacks are not rendered.
-    # Member writers are looked up lazily: shapes may be recursive.
-    tags = {m: s.serialization.get("name", m) for m, s in shape.members.items()}
-    shapes = shape.members
-
-    def write(out: list[str], tag: str, value: dict[str, Any]) -> None:
-        if with_element:
-            out.append(f"<{tag}>")
-        for member, item in value.items():
-            member_tag = tags.get(member)
-            if item is not None and member_tag is not None:
-                _writer(shapes[member])(out, member_tag, item)
-        if with_element:
-            out.append(f"</{tag}>")
-
-    return write
-
-
-def _list_writer(shape: ListShape) -> Writer:
+        raise TypeError(f"{shape.name}: only items of lists of structures are fragments")
     item_tag = shape.member.serialization.get("name", "member")
-    flattened = bool(shape.serialization.get("flattened"))
-
-    def write(out: list[str], tag: str, value: list[Any]) -> None:
-        item_writer = _writer(shape.member)
-        if flattened:
-            for item in value:
-                item_writer(out, tag, item)
-            return
-        out.append(f"<{tag}>")
-        for item in value:
-            item_writer(out, item_tag, item)
-        out.append(f"</{tag}>")
-
-    return write
+    out: list[str] = []
+    writer(out, f"<{item_tag}>", f"</{item_tag}>", value)
+    return Fragment("".join(out))
 
 
-def _map_writer(shape: MapShape) -> Writer:
-    key_tag = shape.key.serialization.get("name", "key")
-    value_tag = shape.value.serialization.get("name", "value")
-
-    def write(out: list[str], tag: str, value: dict[str, Any]) -> None:
-        key_writer, value_writer = _writer(shape.key), _writer(shape.value)
-        out.append(f"<{tag}>")
-        for key, item in value.items():
-            out.append("<entry>")
-            key_writer(out, key_tag, key)
-            value_writer(out, value_tag, item)
-            out.append("</entry>")
-        out.append(f"</{tag}>")
-
-    return write
+def compile_operation(operation: OperationModel) -> None:
+    """Compiles the writers of an operation's output tree now rather than at its first
+    response. Idempotent."""
+    if operation.output_shape is not None:
+        _compiled(operation.output_shape)
 
 
-def _text(value: Any) -> str:
-    text = str(value)
-    return escape(text) if ("&" in text or "<" in text or ">" in text) else text
+def _compiled(shape: Shape) -> Compiled:
+    key = shape.name
+    found = _COMPILED.get(key)
+    if found is not None:
+        return found
+    kind = shape.type_name
+    if kind == "structure":
+        assert isinstance(shape, StructureShape)
+        return _structure(shape, key)
+    if kind == "list" and not shape.serialization.get("flattened"):
+        assert isinstance(shape, ListShape)
+        return _list(shape, key)
+    if kind in ("list", "map"):  # flattened lists and maps: EC2's model has none
+        raise TypeError(f"{shape.name}: {kind} shapes of this kind are not rendered")
+    found = (_CONVERTERS.get(kind, text), None)
+    _COMPILED[key] = found
+    return found
+
+
+def _structure(shape: StructureShape, key: str) -> Compiled:
+    # Over the value's keys, not the shape's members: EC2 structures have dozens of
+    # members of which a result sets a few.
+    members: dict[str, tuple[str, str, Convert | None, Writer | None]] = {}
+
+    def write(out: list[str], open_: str, close: str, value: dict[str, Any]) -> None:
+        out.append(open_)
+        for member, item in value.items():
+            spec = members.get(member)
+            if spec is None or item is None:
+                continue
+            member_open, member_close, convert, writer = spec
+            if convert is not None:
+                out.append(f"{member_open}{convert(item)}{member_close}")
+            else:
+                assert writer is not None
+                writer(out, member_open, member_close, item)
+        out.append(close)
+
+    compiled: Compiled = (None, write)
+    _COMPILED[key] = compiled  # before the members: shapes may be recursive
+    for member, member_shape in shape.members.items():
+        tag = member_shape.serialization.get("name", member)
+        members[member] = (f"<{tag}>", f"</{tag}>", *_compiled(member_shape))
+    return compiled
+
+
+def _list(shape: ListShape, key: str) -> Compiled:
+    item_tag = shape.member.serialization.get("name", "member")
+    item_open, item_close = f"<{item_tag}>", f"</{item_tag}>"
+    item: Compiled = (None, None)
+
+    def write(out: list[str], open_: str, close: str, value: list[Any]) -> None:
+        convert, writer = item
+        out.append(open_)
+        if convert is not None:
+            out.extend(f"{item_open}{convert(v)}{item_close}" for v in value)
+        else:
+            assert writer is not None
+            for v in value:
+                if type(v) is Fragment:
+                    out.append(v)
+                else:
+                    writer(out, item_open, item_close, v)
+        out.append(close)
+
+    compiled: Compiled = (None, write)
+    _COMPILED[key] = compiled
+    item = _compiled(shape.member)
+    return compiled
+
+
+# XML 1.0 cannot carry these at all, not even as character references.
+_UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def text(value: Any) -> str:
+    """A scalar's text, escaped for an XML element (see the module docstring)."""
+    written = value if isinstance(value, str) else str(value)
+    if written.isprintable():  # the common case: no control characters at all
+        if "&" in written or "<" in written or ">" in written:
+            return written.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return written
+    written = written.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _UNWRITABLE.sub("\ufffd", written.replace("\r", "&#13;"))
 
 
 def _timestamp(value: Any) -> str:
     moment = value if isinstance(value, datetime) else datetime.fromtimestamp(value, UTC)
-    moment = moment.astimezone(UTC)
-    return (
-        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
-        f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
-    )
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    # isoformat of an aware UTC time ends "+00:00"; EC2 writes "Z".
+    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def _boolean(value: Any) -> str:
     return "true" if value else "false"
+
+
+def _number(value: Any) -> str:
+    return str(value) if isinstance(value, int | float) else text(value)
 
 
 def _blob(value: Any) -> str:
@@ -154,18 +198,12 @@ def _blob(value: Any) -> str:
     return base64.b64encode(raw).decode()
 
 
-def _scalar_writer(kind: str) -> Writer:
-    convert: Callable[[Any], str]
-    if kind == "boolean":
-        convert = _boolean
-    elif kind == "timestamp":
-        convert = _timestamp
-    elif kind == "blob":
-        convert = _blob
-    else:
-        convert = _text
-
-    def write(out: list[str], tag: str, value: Any) -> None:
-        out.append(f"<{tag}>{convert(value)}</{tag}>")
-
-    return write
+_CONVERTERS: dict[str, Convert] = {
+    "boolean": _boolean,
+    "timestamp": _timestamp,
+    "blob": _blob,
+    "integer": _number,
+    "long": _number,
+    "float": _number,
+    "double": _number,
+}

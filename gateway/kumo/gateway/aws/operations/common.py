@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -83,10 +83,12 @@ async def list_all(method: Any, request: Any, field: str, caller: Caller) -> lis
         request.page_token = response.next_page_token
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def time_of(stamp: Timestamp) -> datetime:
-    """A protobuf timestamp as an aware datetime."""
-    moment: datetime = stamp.ToDatetime(tzinfo=UTC)
-    return moment
+    """A protobuf timestamp as an aware datetime (to the microsecond)."""
+    return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
 
 
 def filters_of(params: Params) -> dict[str, list[str]]:
@@ -122,8 +124,8 @@ def matches(
     """Whether a rendered item passes every filter (values OR-ed, `*` a wildcard).
     `tag:KEY`, `tag-key` and `tag-value` work over the item's `Tags`; other filter names
     must be in `fields`, else InvalidParameterValue."""
+    tags = {t["Key"]: t["Value"] for t in item.get("Tags", ())} if filters else {}
     for name, values in filters.items():
-        tags = {t["Key"]: t["Value"] for t in item.get("Tags", [])}
         if name.startswith("tag:"):
             have: Iterable[str] = [tags[name[4:]]] if name[4:] in tags else []
         elif name == "tag-key":

@@ -1,7 +1,8 @@
 """DescribeImages and CreateImage over ImageService (and SnapshotInstance).
 
 AMI ids are derived from image names (`ids.image_ec2_id`); turning one back into a name
-lists the images the caller can see (`projects/-`) and remembers the mapping.
+lists the images the caller can see (`projects/-`) and remembers the mapping for the
+caller's project (`backend.Memory`).
 CreateImage snapshots an instance into a new private image `img-` + 12 hex digits whose
 display name is the EC2 Name.
 """
@@ -14,7 +15,7 @@ from typing import Any
 
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.gateway.aws import ids
-from kumo.gateway.aws.backend import Backend, Caller, invoke
+from kumo.gateway.aws.backend import Backend, Caller, invoke, remember
 from kumo.gateway.aws.errors import Ec2Error
 from kumo.gateway.aws.operations.common import Params, filters_of, matches, tags_of, time_of
 from kumo.gateway.aws.operations.instance_views import find_instance
@@ -60,12 +61,13 @@ def image_view(image: ipb.Image) -> dict[str, Any]:
 
 async def _visible(backend: Backend, caller: Caller) -> list[ipb.Image]:
     images: list[ipb.Image] = []
+    memory = backend.memory.image_names
     request = iapi.ListImagesRequest(parent="projects/-", page_size=1000)
     while True:
         response = await invoke(backend.images.ListImages, request, caller)
         images.extend(response.images)
         for image in response.images:
-            backend.memory.image_names[ids.image_ec2_id(image.name)] = image.name
+            remember(memory, (caller.project, ids.image_ec2_id(image.name)), image.name)
         if not response.next_page_token:
             return images
         request.page_token = response.next_page_token
@@ -75,11 +77,13 @@ async def image_name(backend: Backend, caller: Caller, ami: str) -> str:
     """The name of the image with EC2 id `ami`; InvalidAMIID.* if none is visible."""
     if not ami.startswith("ami-"):
         raise Ec2Error("InvalidAMIID.Malformed", f'Invalid id: "{ami}"')
-    if ami not in backend.memory.image_names:
+    key = (caller.project, ami)
+    if key not in backend.memory.image_names:
         await _visible(backend, caller)
-    if ami not in backend.memory.image_names:
+    name = backend.memory.image_names.get(key)
+    if name is None:
         raise Ec2Error("InvalidAMIID.NotFound", f"The image id '[{ami}]' does not exist")
-    return backend.memory.image_names[ami]
+    return name
 
 
 async def describe_images(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
@@ -121,5 +125,5 @@ async def create_image(backend: Backend, caller: Caller, params: Params) -> dict
     update.update_mask.paths.extend(["display_name", "description"])
     with contextlib.suppress(Ec2Error):  # the snapshot stands; only its display name is lost
         await invoke(backend.images.UpdateImage, update, caller)
-    backend.memory.image_names[ids.image_ec2_id(name)] = name
+    remember(backend.memory.image_names, (caller.project, ids.image_ec2_id(name)), name)
     return {"ImageId": ids.image_ec2_id(name)}

@@ -1,14 +1,17 @@
-"""Kumo instances as EC2 `Instance` structures, and where an EC2 instance id lives."""
+"""Kumo instances as EC2 `Instance` structures (and the reservations DescribeInstances
+writes for them), and where an EC2 instance id lives."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+from botocore.model import ListShape
+
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import resources_pb2 as cpb
-from kumo.gateway.aws import ids
-from kumo.gateway.aws.backend import Backend, Caller, invoke
+from kumo.gateway.aws import ids, model, xml
+from kumo.gateway.aws.backend import MAX_RESERVATIONS, Backend, Caller, invoke, remember
 from kumo.gateway.aws.errors import Ec2Error
 from kumo.gateway.aws.operations.common import tags_of, time_of
 from kumo.topology.v1 import topology_service_pb2 as tapi
@@ -72,15 +75,44 @@ def instance_view(instance: cpb.Instance) -> dict[str, Any]:
     return view
 
 
-MAX_REMEMBERED = 200_000
+def _reservation(view: dict[str, Any], project: str) -> dict[str, Any]:
+    """The EC2 `Reservation` of one described instance (each is its own)."""
+    return {
+        "ReservationId": ids.reservation_id(view["InstanceId"]),
+        "OwnerId": project,
+        "Groups": [],
+        "Instances": [view],
+    }
+
+
+def _reservations_shape() -> ListShape:
+    operation = model.operation("DescribeInstances")
+    assert operation is not None and operation.output_shape is not None
+    shape = operation.output_shape.members["Reservations"]
+    assert isinstance(shape, ListShape)
+    return shape
+
+
+_RESERVATIONS = _reservations_shape()
+
+
+def reservation_item(backend: Backend, caller: Caller, instance: cpb.Instance) -> xml.Fragment:
+    """The reservation DescribeInstances writes for `instance`, written once per distinct
+    instance message (`Memory.reservations`): 500 instances unchanged since the last
+    Describe cost a serialization and a lookup each, not a view and its XML."""
+    key = (caller.project, instance.SerializeToString(deterministic=True))
+    written = backend.memory.reservations.get(key)
+    if written is None:
+        view = _reservation(instance_view(instance), caller.project)
+        written = xml.item_fragment(_RESERVATIONS, view)
+        remember(backend.memory.reservations, key, written, MAX_RESERVATIONS)
+    return written
 
 
 def learn(backend: Backend, project: str, instance_name: str) -> None:
     """Remembers an instance's zone."""
-    zones = backend.memory.instance_zones
-    if len(zones) >= MAX_REMEMBERED:
-        zones.clear()
-    zones[(project, instance_name.rsplit("/", 1)[-1])] = zone_of(instance_name)
+    parts = instance_name.split("/")  # projects/{p}/zones/{zone}/instances/{i}
+    remember(backend.memory.instance_zones, (project, parts[5]), parts[3])
 
 
 async def zone_ids(backend: Backend, caller: Caller) -> list[str]:

@@ -7,11 +7,15 @@ derived from project, token and index), so a repeat returns the same instances. 
 than MinCount could be created, those created are deleted and the error is returned.
 DescribeInstances pushes single-valued `availability-zone`, `instance-type` and
 `tag:KEY` filters down to ListInstances and applies the rest here; MaxResults/NextToken
-page with Kumo's own page tokens. Each instance is its own reservation when described.
+page with Kumo's own page tokens. Each instance is its own reservation when described
+(written once per distinct instance message: `instance_views.reservation_item`). Calls
+naming InstanceIds look every id up (concurrently) before changing any, so a bad id
+changes nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import uuid
@@ -38,12 +42,14 @@ from kumo.gateway.aws.operations.instance_views import (
     find_instance,
     instance_view,
     learn,
+    reservation_item,
     zone_ids,
 )
 from kumo.gateway.aws.operations.security_groups import find_group, group_view
 from kumo.gateway.aws.operations.security_groups import groups as groups_of
 from kumo.gateway.aws.operations.subnets import find_subnet
 
+LOOKUPS_AT_ONCE = 16  # GetInstance calls one request keeps in flight
 _TOKEN_NAMESPACE = uuid.UUID("5f1c3a52-8e0b-4f0e-9a43-6b0f5f0c2e11")
 FILTER_FIELDS = {
     "instance-id": lambda i: [i["InstanceId"]],
@@ -202,8 +208,8 @@ async def _delete_all(backend: Backend, caller: Caller, instances: list[cpb.Inst
 
 async def _instances(
     backend: Backend, caller: Caller, params: Params
-) -> tuple[list[dict[str, Any]], str]:
-    """The described instances (rendered) and the next token."""
+) -> tuple[list[cpb.Instance], str]:
+    """The described instances (those passing the filters) and the next token."""
     filters = filters_of(params)
     wanted = params.get("InstanceIds") or []
     max_results = params.get("MaxResults")
@@ -213,8 +219,8 @@ async def _instances(
                 "InvalidParameterCombination",
                 "The parameter instancesSet cannot be used with the parameter maxResults",
             )
-        found = [instance_view(await find_instance(backend, caller, i)) for i in wanted]
-        return [v for v in found if matches(v, filters, FILTER_FIELDS)], ""
+        found = await _find_all(backend, caller, wanted)
+        return [i for i in found if _passes(i, filters)], ""
     if max_results is not None and not 5 <= max_results <= 1000:
         raise invalid("MaxResults", max_results, "It must be between 5 and 1000.")
     zone, terms = "-", []
@@ -233,32 +239,28 @@ async def _instances(
         page_token=params.get("NextToken", ""),
         filter=" AND ".join(terms),
     )
-    views: list[dict[str, Any]] = []
+    instances: list[cpb.Instance] = []
     while True:
         response = await invoke(backend.compute.ListInstances, request, caller)
         for instance in response.instances:
             learn(backend, caller.project, instance.name)
-            view = instance_view(instance)
-            if matches(view, filters, FILTER_FIELDS):
-                views.append(view)
+            if _passes(instance, filters):
+                instances.append(instance)
         if max_results is not None or not response.next_page_token:
-            return views, response.next_page_token
+            return instances, response.next_page_token
         request.page_token = response.next_page_token
+
+
+def _passes(instance: cpb.Instance, filters: dict[str, list[str]]) -> bool:
+    return not filters or matches(instance_view(instance), filters, FILTER_FIELDS)
 
 
 async def describe_instances(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
     """DescribeInstances: filters, MaxResults/NextToken paging, one reservation each."""
-    views, next_token = await _instances(backend, caller, params)
-    reservations = [
-        {
-            "ReservationId": ids.reservation_id(v["InstanceId"]),
-            "OwnerId": caller.project,
-            "Groups": [],
-            "Instances": [v],
-        }
-        for v in views
-    ]
-    result: dict[str, Any] = {"Reservations": reservations}
+    instances, next_token = await _instances(backend, caller, params)
+    result: dict[str, Any] = {
+        "Reservations": [reservation_item(backend, caller, i) for i in instances]
+    }
     if next_token:
         result["NextToken"] = next_token
     return result
@@ -268,9 +270,9 @@ async def describe_instance_status(
     backend: Backend, caller: Caller, params: Params
 ) -> dict[str, Any]:
     """DescribeInstanceStatus: running instances only unless IncludeAllInstances."""
-    views, next_token = await _instances(backend, caller, params)
+    instances, next_token = await _instances(backend, caller, params)
     statuses = []
-    for view in views:
+    for view in map(instance_view, instances):
         if view["State"]["Name"] != "running" and not params.get("IncludeAllInstances"):
             continue
         ok = "ok" if view["State"]["Name"] == "running" else "not-applicable"
@@ -289,21 +291,43 @@ async def describe_instance_status(
     return result
 
 
+async def _find_all(backend: Backend, caller: Caller, ec2_ids: list[str]) -> list[cpb.Instance]:
+    """The instances named by `ec2_ids`, looked up concurrently (LOOKUPS_AT_ONCE at a
+    time), all before any is changed (a bad id changes nothing, as in EC2). Raises the
+    error of the first bad id in the list's order (InvalidInstanceID.Malformed /
+    .NotFound, ...)."""
+    slots = asyncio.Semaphore(LOOKUPS_AT_ONCE)
+
+    async def find(ec2_id: str) -> cpb.Instance:
+        async with slots:
+            return await find_instance(backend, caller, ec2_id)
+
+    found = await asyncio.gather(*map(find, ec2_ids), return_exceptions=True)
+    instances = []
+    for item in found:
+        if isinstance(item, BaseException):
+            raise item
+        instances.append(item)
+    return instances
+
+
 def _changes(name: str, key: str, action: Any, next_state: tuple[int, str], doc: str) -> Any:
-    """A handler applying `action` to each of `InstanceIds`, answering EC2's state changes."""
+    """A handler applying `action` to each of `InstanceIds` (once all are found),
+    answering EC2's state changes."""
 
     async def handler(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
+        ec2_ids = params["InstanceIds"]
         changes = []
-        for ec2_id in params["InstanceIds"]:
-            instance = await find_instance(backend, caller, ec2_id)
+        for ec2_id, instance in zip(
+            ec2_ids, await _find_all(backend, caller, ec2_ids), strict=True
+        ):
             code, state = ec2_state(instance)
             await action(backend, caller, instance)
-            current = next_state
             changes.append(
                 {
                     "InstanceId": ec2_id,
                     "PreviousState": {"Code": code, "Name": state},
-                    "CurrentState": {"Code": current[0], "Name": current[1]},
+                    "CurrentState": {"Code": next_state[0], "Name": next_state[1]},
                 }
             )
         return {key: changes}
@@ -346,8 +370,7 @@ terminate_instances = _changes(
 
 async def reboot_instances(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
     """RebootInstances (no output members)."""
-    for ec2_id in params["InstanceIds"]:
-        instance = await find_instance(backend, caller, ec2_id)
+    for instance in await _find_all(backend, caller, params["InstanceIds"]):
         await invoke(
             backend.compute.RebootInstance, capi.RebootInstanceRequest(name=instance.name), caller
         )
