@@ -14,7 +14,7 @@ from kumo.topology.v1 import resources_pb2 as tpb
 from tests.integration.test_compute_resources import make_flavor
 from tests.support.cloud import Stubs, Tenant, rpc_error, unique
 from tests.support.images import upload_image
-from tests.support.topology import make_site
+from tests.support.topology import Site, make_site
 
 
 def agent_stub(stubs: Stubs) -> arpc.AgentServiceStub:
@@ -96,14 +96,24 @@ def test_only_cloud_admins_are_agents(tenant: Tenant) -> None:
     assert code == grpc.StatusCode.PERMISSION_DENIED
 
 
-def test_reports_and_serial_output_follow_the_protocol(admin: Stubs, tenant: Tenant) -> None:
-    """An instance placed on a host: the host's reports drive its state; serial output
-    accepts resends, asks to fill gaps, and keeps the last 1 MiB."""
+def scripted_host(admin: Stubs, tenant: Tenant) -> tuple[Site, str, str, str]:
+    """A registered host with no agent behind it (the test plays the agent), a flavor and
+    the tenant's image: (site, host id, flavor name, image name)."""
     site = make_site(admin)
     host = unique("h")
     register(admin, site.rack, host)
-    flavor = make_flavor(admin, 1, 128, 1)
-    image = upload_image(tenant.stubs["member"], tenant.name)
+    return (
+        site,
+        host,
+        make_flavor(admin, 1, 128, 1),
+        upload_image(tenant.stubs["member"], tenant.name),
+    )
+
+
+def test_reports_and_serial_output_follow_the_protocol(admin: Stubs, tenant: Tenant) -> None:
+    """An instance placed on a host: the host's reports drive its state; serial output
+    accepts resends, asks to fill gaps, and keeps the last 1 MiB."""
+    site, host, flavor, image = scripted_host(admin, tenant)
     compute = crpc.ComputeServiceStub(admin.channel)
     op = compute.CreateInstance(
         capi.CreateInstanceRequest(
@@ -165,11 +175,7 @@ def test_reports_and_serial_output_follow_the_protocol(admin: Stubs, tenant: Ten
 def test_changes_to_one_instance_stream_just_that_instance(admin: Stubs, tenant: Tenant) -> None:
     """After the opening full resync, a build, a stop or a delete sends only its own
     instance (`full_resync` false); a deleted instance comes as a deleted assignment."""
-    site = make_site(admin)
-    host = unique("h")
-    register(admin, site.rack, host)
-    flavor = make_flavor(admin, 1, 128, 1)
-    image = upload_image(tenant.stubs["member"], tenant.name)
+    site, host, flavor, image = scripted_host(admin, tenant)
     compute = crpc.ComputeServiceStub(admin.channel)
     agent = agent_stub(admin)
     stream = iter(
