@@ -35,8 +35,17 @@ def db(request: pytest.FixtureRequest) -> Iterator[Database]:
         database.close()
 
 
-def _executor(db: Database, runs: list[int], lease_seconds: float = 15.0) -> OperationExecutor:
+def _executor(
+    db: Database,
+    runs: list[int],
+    lease_seconds: float = 15.0,
+    hold: asyncio.Event | None = None,
+) -> OperationExecutor:
+    """A controller running KIND, which records its attempt (after `hold` is set, if given)."""
+
     async def record(ctx: OperationContext) -> Message:
+        if hold is not None:
+            await hold.wait()
         runs.append(ctx.attempt)
         return empty_pb2.Empty()
 
@@ -131,5 +140,31 @@ def test_an_operation_never_adopted_is_claimed_once_its_lease_runs_out(db: Datab
         done = await _until_done(db, name)
         assert done.state == store.OperationState.SUCCEEDED and runs == [2]
         await survivor.stop()
+
+    asyncio.run(scenario())
+
+
+def test_an_operation_written_while_every_slot_is_taken_starts_when_one_frees(
+    db: Database,
+) -> None:
+    async def scenario() -> None:
+        runs: list[int] = []
+        hold = asyncio.Event()
+        executor = _executor(db, runs, hold=hold)
+        executor.start()
+        names = []
+        for _ in range(2):  # both slots, held busy
+            lease = executor.offer()
+            names.append(_write(db, lease))
+            await executor.adopt(lease, names[-1])
+        assert executor.offer() is None
+        waiting = _write(db, None)  # PENDING, for a claim pass
+        await executor.adopt(None, waiting)
+        await asyncio.sleep(0.2)
+        assert runs == []
+        hold.set()  # the two end; a freed slot claims the third at once, not at the poll
+        for name in (*names, waiting):
+            assert (await _until_done(db, name)).state == store.OperationState.SUCCEEDED
+        await executor.stop()
 
     asyncio.run(scenario())

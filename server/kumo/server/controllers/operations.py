@@ -110,9 +110,10 @@ class OperationExecutor:
         while True:
             try:
                 free = self._config.concurrency - len(self._running) - self._offered
+                # With every slot taken, more may be waiting: claim when a slot frees.
+                self._saturated = free <= 0
                 if free > 0:
                     claimed = await self._db.run(partial(self._claim, limit=free))
-                    # Every slot taken: more may be waiting, to claim when a slot frees.
                     self._saturated = len(claimed) == free
                     for row in claimed:
                         await self._start(row)
