@@ -16,6 +16,9 @@ from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import resources_pb2 as ipb
+from kumo.image.v1 import image_service_pb2 as imapi
+from kumo.image.v1 import image_service_pb2_grpc as imrpc
+from kumo.image.v1 import resources_pb2 as imgpb
 from tests.support.cloud import Stubs, Tenant, rpc_error, unique
 from tests.support.images import upload_image
 from tests.support.topology import make_site
@@ -222,6 +225,27 @@ def test_instance_validation(admin: Stubs, tenant: Tenant, ready: tuple[str, str
         capi.ListInstancesRequest(parent=f"{tenant.name}/zones/-")
     )
     assert not listed.instances
+
+
+def test_instances_boot_only_from_images_their_project_sees(
+    tenant: Tenant, other_tenant: Tenant, ready: tuple[str, str, str]
+) -> None:
+    """Another project's private image is NOT_FOUND to a create; once that project shares
+    it with this one, the create is accepted."""
+    parent, flavor, _ = ready
+    owner = other_tenant.stubs["member"]
+    theirs = upload_image(owner, other_tenant.name)
+    member = tenant.stubs["member"]
+    code, _ = rpc_error(partial(create, member, parent, unique("v"), flavor=flavor, image=theirs))
+    assert code == grpc.StatusCode.NOT_FOUND
+    images = imrpc.ImageServiceStub(owner.channel)
+    images.UpdateImage(
+        imapi.UpdateImageRequest(image=imgpb.Image(name=theirs, visibility=imgpb.VISIBILITY_SHARED))
+    )
+    images.CreateImageMember(
+        imapi.CreateImageMemberRequest(parent=theirs, member_project=tenant.name)
+    )
+    assert create(member, parent, unique("v"), flavor=flavor, image=theirs).name
 
 
 def test_instance_quota(admin: Stubs, tenant: Tenant, ready: tuple[str, str, str]) -> None:
