@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from kumo.agent.v1 import agent_service_pb2 as agent_api
@@ -154,39 +154,47 @@ def nic_assignments(
     return result
 
 
+# An instance's interface ports (`names`: the instances' names) joined with their addresses,
+# one row per address (or one with a null address), in port id order. Made once: on every
+# instance read.
+_PORTS_OF = (
+    select(
+        PortRow.project_id,
+        PortRow.id,
+        PortRow.uid,
+        PortRow.device_id,
+        PortRow.network_project_id,
+        PortRow.network_id,
+        PortRow.mac_address,
+        PortRow.security_groups,
+        IpAllocationRow.ip_address,
+    )
+    .outerjoin(IpAllocationRow, IpAllocationRow.owner_uid == PortRow.uid)
+    .where(
+        PortRow.device_owner == INSTANCE_OWNER,
+        PortRow.device_id.in_(bindparam("names", expanding=True)),
+    )
+    .order_by(PortRow.id)
+)
+
+
 def fill_interfaces(executor: Any, instances: Sequence[pb.Instance]) -> None:
     """Sets each instance's output `network_interfaces` from its ports (`executor`: a
-    Session or a Connection; two queries for the whole list)."""
+    Session or a Connection; one query for the whole list)."""
     if not instances:
         return
-    ports = executor.execute(
-        select(
-            PortRow.project_id,
-            PortRow.id,
-            PortRow.uid,
-            PortRow.device_id,
-            PortRow.network_project_id,
-            PortRow.network_id,
-            PortRow.mac_address,
-            PortRow.security_groups,
-        )
-        .where(
-            PortRow.device_owner == INSTANCE_OWNER,
-            PortRow.device_id.in_([i.name for i in instances]),
-        )
-        .order_by(PortRow.id)
-    ).all()
-    if not ports:
+    rows = executor.execute(_PORTS_OF, {"names": [i.name for i in instances]}).all()
+    if not rows:
         return
+    ports: dict[str, Any] = {}  # by uid, in id order
     addresses: dict[str, list[str]] = {}
-    for owner, address in executor.execute(
-        select(IpAllocationRow.owner_uid, IpAllocationRow.ip_address).where(
-            IpAllocationRow.owner_uid.in_([p.uid for p in ports])
-        )
-    ):
-        addresses.setdefault(owner, []).append(address)
+    for row in rows:
+        ports.setdefault(row.uid, row)
+        found = addresses.setdefault(row.uid, [])
+        if row.ip_address is not None:
+            found.append(row.ip_address)
     by_name = {i.name: i for i in instances}
-    for port in ports:
+    for uid, port in ports.items():
         instance = by_name[port.device_id]
         if port.project_id != instance.name.split("/")[1] or not port.id.endswith(instance.uid):
             continue  # only the ports create_ports made are the instance's interfaces
@@ -198,6 +206,6 @@ def fill_interfaces(executor: Any, instances: Sequence[pb.Instance]) -> None:
                 ],
                 port=PORTS.name_of(port.project_id, port.id),
                 mac_address=port.mac_address,
-                ip_addresses=sorted(addresses.get(port.uid, []), key=lambda a: (":" in a, a)),
+                ip_addresses=sorted(addresses[uid], key=lambda a: (":" in a, a)),
             )
         )
