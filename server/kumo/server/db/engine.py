@@ -3,7 +3,9 @@
 `await db.run(fn)` calls `fn(session)` inside one transaction and commits it,
 or rolls it back if `fn` raises. `await db.read(fn)` calls `fn(connection)`
 for a read with SQLAlchemy Core and no ORM session (a quarter of the cost of
-an ORM `Session.get` on the hot Get paths). On SQLite (one writer, microsecond queries)
+an ORM `Session.get` on the hot Get paths); on PostgreSQL outside any transaction
+(autocommit: BEGIN and ROLLBACK would be two more round trips, and at READ COMMITTED
+each statement sees its own snapshot either way). On SQLite (one writer, microsecond queries)
 `fn` runs inline on the event loop, which serialises every transaction of the
 process without lock waits; on a client-server database it runs on a bounded
 thread pool so that the loop never blocks on the network.
@@ -75,6 +77,8 @@ class Database:
 
     def _read(self, fn: Callable[[Connection], T]) -> T:
         with self.engine.connect() as connection:
+            if not self.is_sqlite:  # (SQLite's BEGIN is set up by _sqlite_begin: kept)
+                connection.execution_options(isolation_level="AUTOCOMMIT")
             return fn(connection)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
