@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, Select, String, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from kumo.agent.v1 import agent_service_pb2 as agent_api
@@ -154,28 +155,33 @@ def nic_assignments(
     return result
 
 
-# An instance's interface ports (`names`: the instances' names) joined with their addresses,
-# one row per address (or one with a null address), in port id order. Made once: on every
-# instance read.
-_PORTS_OF = (
-    select(
-        PortRow.project_id,
-        PortRow.id,
-        PortRow.uid,
-        PortRow.device_id,
-        PortRow.network_project_id,
-        PortRow.network_id,
-        PortRow.mac_address,
-        PortRow.security_groups,
-        IpAllocationRow.ip_address,
+def _ports_of(names: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    """The interface ports of instances (`names`: a condition on the instance names the
+    ports' device_id holds) joined with their addresses, one row per address (or one with
+    a null address), in port id order."""
+    return (
+        select(
+            PortRow.project_id,
+            PortRow.id,
+            PortRow.uid,
+            PortRow.device_id,
+            PortRow.network_project_id,
+            PortRow.network_id,
+            PortRow.mac_address,
+            PortRow.security_groups,
+            IpAllocationRow.ip_address,
+        )
+        .outerjoin(IpAllocationRow, IpAllocationRow.owner_uid == PortRow.uid)
+        .where(PortRow.device_owner == INSTANCE_OWNER, names)
+        .order_by(PortRow.id)
     )
-    .outerjoin(IpAllocationRow, IpAllocationRow.owner_uid == PortRow.uid)
-    .where(
-        PortRow.device_owner == INSTANCE_OWNER,
-        PortRow.device_id.in_(bindparam("names", expanding=True)),
-    )
-    .order_by(PortRow.id)
-)
+
+
+# Made once (on every read of instances), with the names a parameter: on PostgreSQL one
+# array (`= ANY`), so that the statement's text is the same for any number of instances
+# (prepared once); elsewhere an IN list.
+_PORTS_OF = _ports_of(PortRow.device_id.in_(bindparam("names", expanding=True)))
+_PORTS_OF_ANY = _ports_of(PortRow.device_id == any_(bindparam("names", type_=ARRAY(String))))
 
 
 def fill_interfaces(executor: Any, instances: Sequence[pb.Instance]) -> None:
@@ -183,7 +189,9 @@ def fill_interfaces(executor: Any, instances: Sequence[pb.Instance]) -> None:
     Session or a Connection; one query for the whole list)."""
     if not instances:
         return
-    rows = executor.execute(_PORTS_OF, {"names": [i.name for i in instances]}).all()
+    bind = executor.get_bind() if isinstance(executor, Session) else executor
+    query = _PORTS_OF_ANY if bind.dialect.name == "postgresql" else _PORTS_OF
+    rows = executor.execute(query, {"names": [i.name for i in instances]}).all()
     if not rows:
         return
     ports: dict[str, Any] = {}  # by uid, in id order
