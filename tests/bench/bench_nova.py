@@ -59,7 +59,7 @@ from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import resources_pb2 as ipb
-from tests.bench.bench_api import _cpu_model, _machine_busy_seconds
+from tests.bench.bench_api import _cpu_model, _machine_busy_seconds, _tree_cpu_seconds
 from tests.bench.bench_ec2 import _free_port, _process, _py_spy
 from tests.support.cloud import ADMIN_PASSWORD, PASSWORD, Stubs, make_tenant, sign_in, unique
 from tests.support.images import upload_image
@@ -84,7 +84,9 @@ class Target:
     headers: dict[str, str]
     server: dict[str, Any]
     grpc_create: Callable[[int], None] | None = None  # Kumo: the same create over gRPC
+    grpc_list: Callable[[], int] | None = None  # Kumo: ListInstances as GET /servers/detail
     pids: dict[str, int] = field(default_factory=dict)  # what --profile records
+    db_pid: int | None = None  # Kumo's PostgreSQL postmaster (its backends are its children)
 
 
 @dataclass
@@ -93,7 +95,10 @@ class Result:
 
     creates: list[float] = field(default_factory=list)
     grpc_creates: list[float] = field(default_factory=list)
+    grpc_lists: list[float] = field(default_factory=list)
     details: list[float] = field(default_factory=list)
+    # CPU seconds per GET /servers/detail, by process (Kumo: api, gateway, database, client)
+    detail_cpu: dict[str, float] = field(default_factory=dict)
     active_from_first: float = float("nan")
     active_from_last: float = float("nan")
     polls: int = 0
@@ -124,6 +129,15 @@ def _list(session: requests.Session, target: Target, path: str) -> list[dict[str
         links = body.get("servers_links") or []
         url = links[0]["href"] if links else None
     return servers
+
+
+def _cpu_seconds(target: Target) -> dict[str, float]:
+    """CPU seconds used so far by each of the target's processes (and this client)."""
+    cpu = {label: _tree_cpu_seconds(pid) for label, pid in target.pids.items()}
+    if target.db_pid is not None:
+        cpu["database"] = _tree_cpu_seconds(target.db_pid)
+    cpu["client"] = time.process_time()
+    return cpu
 
 
 def _create(
@@ -187,15 +201,28 @@ def measure(target: Target, args: argparse.Namespace) -> Result:
                 )
                 break
         time.sleep(args.poll)
-    for _ in range(args.details):
-        start = time.perf_counter()
-        count = len(_list(session, target, "/servers/detail"))
-        result.details.append(time.perf_counter() - start)
-        if count != len(ids):
-            print(f"  warning: {target.name} listed {count} servers", file=sys.stderr)
+    profile = contextlib.nullcontext()
+    if args.profile and target.pids:
+        profile = _py_spy(target.pids, args.profile / f"{target.name.lower()}-details")
+    cpu0 = _cpu_seconds(target)
+    with profile:
+        for _ in range(args.details):
+            start = time.perf_counter()
+            count = len(_list(session, target, "/servers/detail"))
+            result.details.append(time.perf_counter() - start)
+            if count != len(ids):
+                print(f"  warning: {target.name} listed {count} servers", file=sys.stderr)
+    if args.details:
+        cpu1 = _cpu_seconds(target)
+        result.detail_cpu = {k: (cpu1[k] - cpu0[k]) / args.details for k in cpu0}
     wall = time.perf_counter() - wall0
     result.load = (load0, os.getloadavg()[0])
     result.busy_cpu_per_second = (_machine_busy_seconds() - busy0) / wall
+    if target.grpc_list is not None:
+        for _ in range(args.details):
+            start = time.perf_counter()
+            target.grpc_list()
+            result.grpc_lists.append(time.perf_counter() - start)
     if target.grpc_create is not None:  # last: its builds run after the measured phases
         for index in range(args.servers):
             start = time.perf_counter()
@@ -226,6 +253,11 @@ def _keystone_token(url: str, user: str, project: str) -> str:
     )
     answer.raise_for_status()
     return answer.headers["X-Subject-Token"]
+
+
+def _postmaster(postgres: PostgresServer) -> int:
+    """The pid of the PostgreSQL server's postmaster."""
+    return int((postgres.data / "postmaster.pid").read_text().split()[0])
 
 
 @contextlib.contextmanager
@@ -292,6 +324,13 @@ def kumo_target(
                     capi.GetInstanceRequest(name=f"{parent}/instances/{instance_id}")
                 )
 
+            def grpc_list() -> int:
+                """What the gateway's GET /servers/detail asks first: ListInstances."""
+                answer = member.ListInstances(
+                    capi.ListInstancesRequest(parent=f"{tenant.name}/zones/-", page_size=1000)
+                )
+                return len(answer.instances)
+
             port = _free_port()
             url = f"http://127.0.0.1:{port}"
             gateway = [
@@ -322,7 +361,9 @@ def kumo_target(
                         "availability_zone": site.zone,
                     },
                     grpc_create,
+                    grpc_list,
                     {"api": server.pid, "gateway": gateway_process.pid},
+                    _postmaster(postgres) if postgres else None,
                 )
     finally:
         if hosts is not None:
@@ -423,6 +464,18 @@ def report(args: argparse.Namespace, results: dict[str, Result], versions: str) 
     row("all ACTIVE", "s from last POST", lambda r: r.active_from_last)
     row(f"GET /servers/detail ({args.servers})", "p50 ms", lambda r: ms(r.details, 0.5))
     row(f"GET /servers/detail ({args.servers})", "p99 ms", lambda r: ms(r.details, 0.99))
+    if kumo and kumo.grpc_lists:
+        for q in (0.5, 0.99):
+            print(
+                f"| Kumo gRPC ListInstances (what detail calls first) | p{q * 100:.0f} ms "
+                f"| {ms(kumo.grpc_lists, q):.1f} |" + " |" * len(results)
+            )
+    if kumo and kumo.detail_cpu:
+        for label, seconds in kumo.detail_cpu.items():
+            print(
+                f"| Kumo CPU per GET /servers/detail | {label} ms | {1000 * seconds:.2f} |"
+                + " |" * len(results)
+            )
     print()
     for name, result in results.items():
         print(
@@ -464,8 +517,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         type=Path,
-        help="py-spy Kumo's API server and gateway during the POSTs: DIR/kumo-creates-"
-        "{api,gateway}.folded (figures of a profiled run are not comparable)",
+        help="py-spy Kumo's API server and gateway during the POSTs and during the GETs "
+        "of /servers/detail: DIR/kumo-{creates,details}-{api,gateway}.folded (figures of a "
+        "profiled run are not comparable)",
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the Nova work folder")
     args = parser.parse_args(argv)

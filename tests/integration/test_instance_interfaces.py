@@ -75,7 +75,8 @@ def test_ports_follow_the_instance(cell: Cell, tenant: Tenant) -> None:
         assert port.host == got.host  # placed with the instance
         assert port.security_groups == [f"{tenant.name}/securityGroups/default"]
     listed = compute(member).ListInstances(capi.ListInstancesRequest(parent=cell.parent))
-    assert [n.port for i in listed.instances if i.name == got.name for n in i.network_interfaces]
+    mine = [i for i in listed.instances if i.name == got.name]
+    assert [i.network_interfaces for i in mine] == [got.network_interfaces]  # as GetInstance's
 
     # The host's agent handed the NICs, in order, to its driver.
     host = got.host.removeprefix("hosts/")

@@ -1,24 +1,31 @@
 """The gateway's pure parts: path templates, request building, microversions, status
-mapping and dialect error bodies."""
+mapping, dialect error bodies, times and JSON answers, and Nova's attached volumes."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import timestamp_pb2
 from google.rpc import code_pb2
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 
+from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.errors import HTTP_STATUS, RpcFailure
 from kumo.gateway.native.bindings import bindings, compile_template
 from kumo.gateway.native.rest import build_request
 from kumo.gateway.native.services import SERVICES
 from kumo.gateway.openstack import paging
+from kumo.gateway.openstack.common import FastJSONResponse, iso
 from kumo.gateway.openstack.errors import NOVA_OVERRIDES, neutron_error, nova_error
 from kumo.gateway.openstack.microversions import Microversions, Version
+from kumo.gateway.openstack.nova.volume_attachments import AttachedVolumes
+from kumo.storage.v1 import resources_pb2 as spb
 
 UUIDS = [str(uuid.UUID(int=n)) for n in range(1, 6)]
 
@@ -157,3 +164,93 @@ def test_paging_unknown_id_marker() -> None:
             paging.page(_paging_request(f"marker={uuid.uuid4()}"), _fetcher(UUIDS), lambda i: i)
         )
     assert raised.value.http_status() == 400
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos", "plain", "micro"),
+    [
+        (0, 0, None, None),  # unset
+        (0, 1000, "1970-01-01T00:00:00Z", "1970-01-01T00:00:00.000001Z"),
+        (1764100000, 123456789, "2025-11-25T19:46:40Z", "2025-11-25T19:46:40.123456Z"),
+        (253402300799, 999999999, "9999-12-31T23:59:59Z", "9999-12-31T23:59:59.999999Z"),
+    ],
+)
+def test_iso_times(seconds: int, nanos: int, plain: str | None, micro: str | None) -> None:
+    stamp = timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+    assert (iso(stamp), iso(stamp, micro=True)) == (plain, micro)
+
+
+def test_fast_json_answers_are_starlettes_bytes() -> None:
+    body = {
+        "servers": [{"id": "1", "name": 'é\u2028\U0001f600"\\\t\x00', "progress": 0}],
+        "none": None,
+        "flags": [True, False],
+        "ratio": 1.0,
+        "big": 2**62,
+        7: "a non-string key",
+    }
+    assert FastJSONResponse(body).body == JSONResponse(body).body
+
+
+class _Volumes:
+    """A backend whose ListVolumes answers `volumes` (under the asked parent) a page at a
+    time, counting the calls; or fails with PERMISSION_DENIED."""
+
+    def __init__(self, volumes: list[spb.Volume], refuse: bool = False) -> None:
+        self.volumes = volumes
+        self.refuse = refuse
+        self.parents: list[str] = []
+
+    def stub(self, stub_class: Any) -> Any:
+        return SimpleNamespace(ListVolumes="ListVolumes")
+
+    async def call(self, method: Any, request: Any, token: str | None) -> Any:
+        self.parents.append(request.parent)
+        if self.refuse:
+            raise RpcFailure.of(grpc.StatusCode.PERMISSION_DENIED, "no")
+        zone = request.parent.removesuffix("/zones/-")
+        under = [v for v in self.volumes if v.name.startswith(zone + "/")]
+        start = int(request.page_token or 0)
+        end = start + 1  # one volume per page: the paging is followed
+        token = str(end) if end < len(under) else ""
+        return SimpleNamespace(volumes=under[start:end], next_page_token=token)
+
+
+def _volume(name: str, *instances: str) -> spb.Volume:
+    return spb.Volume(
+        name=name,
+        uid=name.rsplit("/", 1)[1],
+        attachments=[spb.Attachment(instance=i) for i in instances],
+    )
+
+
+def test_attached_volumes_of_a_listing() -> None:
+    """A listing reads the project's volumes once, in all zones, and gives each server the
+    volumes of its own zone attached to it, in the volumes' order, each once."""
+    a, b = "projects/p/zones/a", "projects/p/zones/b"
+    backend = _Volumes(
+        [
+            _volume(f"{a}/volumes/v1", f"{a}/instances/s1", f"{a}/instances/s1"),
+            _volume(f"{a}/volumes/v2", f"{a}/instances/s2", f"{a}/instances/s1"),
+            _volume(f"{b}/volumes/v3", f"{a}/instances/s1"),  # another zone's: not shown
+            _volume(f"{b}/volumes/v4", f"{b}/instances/s3"),
+        ]
+    )
+
+    async def listing() -> list[list[str]]:
+        attached = AttachedVolumes(backend, "t")  # type: ignore[arg-type]
+        attached.read_project("projects/p")
+        names = [f"{a}/instances/s1", f"{a}/instances/s2", f"{b}/instances/s3", f"{b}/instances/x"]
+        return [await attached.of(cpb.Instance(name=n)) for n in names]
+
+    assert asyncio.run(listing()) == [["v1", "v2"], ["v2"], ["v4"], []]
+    assert set(backend.parents) == {"projects/p/zones/-"}
+
+    async def show(name: str) -> list[str]:
+        return await AttachedVolumes(backend, "t").of(cpb.Instance(name=name))  # type: ignore[arg-type]
+
+    backend.parents.clear()
+    assert asyncio.run(show(f"{b}/instances/s3")) == ["v4"]
+    assert set(backend.parents) == {b}  # one server: its zone only
+    backend.refuse = True
+    assert asyncio.run(show(f"{b}/instances/s3")) == []  # volumes the caller cannot list

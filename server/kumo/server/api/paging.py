@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Connection, Select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from kumo.server.api.signing import Signer
@@ -71,7 +71,7 @@ class Pager:
 
     def page(
         self,
-        session: Session,
+        session: Session | Connection,
         query: Select[Any],
         *,
         key: InstrumentedAttribute[Any],
@@ -86,7 +86,8 @@ class Pager:
 
         `binding` is any text that identifies the query's other arguments (parent,
         filter, order): a token minted for another binding is INVALID_ARGUMENT.
-        `plain`: the query selects a table, and the page holds Core rows (no ORM objects).
+        `plain`: the query selects a table (or columns), and the page holds Core rows (no ORM
+        objects); `session` may then be a Connection.
         """
         if page_size < 0:
             raise InvalidArgument.field("page_size", "must not be negative")
@@ -106,7 +107,8 @@ class Pager:
             query = query.where(position < after if order.descending else position > after)
         ordering = (key.desc(), id_column.desc()) if order.descending else (key, id_column)
         query = query.order_by(*ordering).limit(size + 1)
-        rows: list[Any] = list(session.execute(query) if plain else session.scalars(query))
+        # all(): one fetchall, not a fetch per row
+        rows: list[Any] = list((session.execute(query) if plain else session.scalars(query)).all())
         token = ""
         if len(rows) > size:
             rows = rows[:size]

@@ -8,8 +8,9 @@ repeating the same queries for every kind.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
@@ -31,6 +32,7 @@ MAX_LABELS = 64
 MAX_LABEL_TEXT = 63
 
 Filter = Callable[[str], ColumnElement[bool]]
+_PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,16 @@ class Collection(Generic[R]):
     order_fields: tuple[str, ...] = ("name", "create_time")
     key_columns: tuple[str, ...] = ("id",)
 
+    @cached_property
+    def _template(self) -> str:
+        """The pattern as a `str.format` template, one `{}` per id."""
+        pieces = _PLACEHOLDER.split(self.pattern)
+        escaped = (p.replace("{", "{{").replace("}", "}}") for p in pieces)
+        return "{}".join(escaped)
+
     def name_of(self, *ids: str) -> str:
         """The resource name with these ids, outermost first."""
-        parts = iter(ids)
-        return re.sub(r"\{[a-z_]+\}", lambda _: next(parts), self.pattern)
+        return self._template.format(*ids)
 
     def name_of_row(self, row: Any) -> str:
         """The resource name of a row."""
@@ -102,17 +110,21 @@ class Collection(Generic[R]):
 
     def list(
         self,
-        session: Session,
+        session: Session | Connection,
         pager: Pager,
         request: Any,
         where: Iterable[ColumnElement[bool]] = (),
         binding: str = "",
         plain: bool = False,
+        columns: Sequence[Any] = (),
     ) -> Page:
         """One page of rows matching `request.filter` (and `where`), in `request.order_by`;
         `plain`: as Core rows (columns as attributes, read only), several times cheaper to
-        load than ORM objects on long pages."""
-        query: Select[Any] = select(self.row.__table__ if plain else self.row)  # type: ignore[attr-defined]
+        load than ORM objects on long pages, and `session` may then be a Connection (no
+        ORM at all); `columns`: with `plain`, only these (they must include the key
+        columns, `uid` and the `order_fields`' columns), else every column."""
+        what = (columns or [self.row.__table__]) if plain else [self.row]  # type: ignore[attr-defined]
+        query: Select[Any] = select(*what)
         for condition in where:
             query = query.where(condition)
         for term in parse_filter(getattr(request, "filter", ""), set(self.filters)):

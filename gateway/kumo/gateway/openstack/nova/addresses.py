@@ -8,7 +8,9 @@ Nova keys addresses by the network's label, which is the Kumo network's display 
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+from collections.abc import Iterable
 from typing import Any
 
 from kumo.compute.v1 import resources_pb2 as cpb
@@ -29,20 +31,37 @@ class Labels:
         self.token = token
         self._labels: dict[str, str] = {}
 
-    async def of(self, network: str) -> str:
-        """The label of a network (`projects/p/networks/n`)."""
-        if network not in self._labels:
-            try:
-                found = await self.backend.call(
-                    self.backend.stub(nrpc.NetworkServiceStub).GetNetwork,
-                    napi.GetNetworkRequest(name=network),
-                    self.token,
-                )
-                label = str(found.display_name) or last_segment(network)
-            except RpcFailure:
-                label = last_segment(network)
-            self._labels[network] = label
-        return self._labels[network]
+    async def _read(self, network: str) -> None:
+        try:
+            found = await self.backend.call(
+                self.backend.stub(nrpc.NetworkServiceStub).GetNetwork,
+                napi.GetNetworkRequest(name=network),
+                self.token,
+            )
+            label = str(found.display_name) or last_segment(network)
+        except RpcFailure:
+            label = last_segment(network)
+        self._labels[network] = label
+
+    async def read(self, instances: Iterable[cpb.Instance]) -> None:
+        """Reads the labels of the instances' networks not read yet (all at once)."""
+        wanted = {i.network for s in instances for i in s.network_interfaces}
+        await asyncio.gather(*(self._read(n) for n in wanted - self._labels.keys()))
+
+    def addresses(self, instance: cpb.Instance, detail: bool) -> dict[str, Any]:
+        """{label: [address, ...]} in interface order (the labels `read` first); `detail`
+        adds the type and MAC as in a server's `addresses` (the `/ips` routes show version
+        and address only)."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for interface in instance.network_interfaces:
+            entries = found.setdefault(self._labels[interface.network], [])
+            for address in interface.ip_addresses:
+                entry: dict[str, Any] = {"version": _version(address), "addr": address}
+                if detail:
+                    entry["OS-EXT-IPS:type"] = "fixed"
+                    entry["OS-EXT-IPS-MAC:mac_addr"] = interface.mac_address
+                entries.append(entry)
+        return found
 
 
 def _version(address: str) -> int:
@@ -50,18 +69,9 @@ def _version(address: str) -> int:
 
 
 async def addresses(instance: cpb.Instance, labels: Labels, detail: bool) -> dict[str, Any]:
-    """{label: [address, ...]} in interface order; `detail` adds the type and MAC as in a
-    server's `addresses` (the `/ips` routes show version and address only)."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for interface in instance.network_interfaces:
-        entries = found.setdefault(await labels.of(interface.network), [])
-        for address in interface.ip_addresses:
-            entry: dict[str, Any] = {"version": _version(address), "addr": address}
-            if detail:
-                entry["OS-EXT-IPS:type"] = "fixed"
-                entry["OS-EXT-IPS-MAC:mac_addr"] = interface.mac_address
-            entries.append(entry)
-    return found
+    """One instance's {label: [address, ...]} (see `Labels.addresses`)."""
+    await labels.read([instance])
+    return labels.addresses(instance, detail)
 
 
 async def interfaces(backend: Backend, scope: Scope, networks: Any) -> list[cpb.NetworkInterface]:

@@ -7,13 +7,13 @@ from typing import Any
 
 import grpc
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.gateway.dialect import Dialect
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.grpc_backend import Backend
-from kumo.gateway.openstack.common import Scope, Scopes, base_url, last_segment
+from kumo.gateway.openstack.common import FastJSONResponse, Scope, Scopes, base_url, last_segment
 from kumo.gateway.openstack.errors import NOVA_OVERRIDES, nova_error
 from kumo.gateway.openstack.lookup import ImageIndex
 from kumo.gateway.openstack.microversions import Microversions, Version
@@ -64,7 +64,7 @@ class NovaBase:
         all_headers = {**MICROVERSIONS.headers(version), **headers}
         if body is None:
             return Response(status_code=status, headers=all_headers)
-        return JSONResponse(body, status_code=status, headers=all_headers)
+        return FastJSONResponse(body, status_code=status, headers=all_headers)
 
     async def zones(self, scope: Scope) -> list[str]:
         """The cloud's zone ids (cached 30 s)."""

@@ -68,22 +68,26 @@ class Servers(NovaBase):
         )
 
     async def _detail(
-        self,
-        scope: Scope,
-        version: Version,
-        base: str,
-        item: cpb.Instance,
-        labels: Labels | None = None,
-        volumes: AttachedVolumes | None = None,
-    ) -> Any:
-        # Nova shows no image for a server booted from a volume.
-        shown = item.image and not item.boot_volume
-        image_uid = await self.images.uid(scope.token, item.image) if shown else ""
-        found = await addresses(item, labels or Labels(self.backend, scope.token), detail=True)
-        body = views.server_detail(item, base, version, image_uid, scope.cloud_admin, found)
-        attached = volumes or AttachedVolumes(self.backend, scope.token)
-        body["os-extended-volumes:volumes_attached"] = await attached.of(item, version)
-        return body
+        self, scope: Scope, version: Version, base: str, item: cpb.Instance
+    ) -> dict[str, Any]:
+        """One server in the detailed shape."""
+        labels = Labels(self.backend, scope.token)
+        await labels.read([item])
+        volumes = AttachedVolumes(self.backend, scope.token)
+        view = views.DetailView(base, version, scope.cloud_admin)
+        return view.render(
+            item,
+            await self._image_uid(scope, item),
+            labels.addresses(item, detail=True),
+            await volumes.of(item),
+        )
+
+    async def _image_uid(self, scope: Scope, item: cpb.Instance) -> str:
+        """The id of the server's image; '' when it boots from a volume (Nova shows no
+        image then) or the image is gone."""
+        if not item.image or item.boot_volume:
+            return ""
+        return await self.images.uid(scope.token, item.image)
 
     async def _list(self, request: Request, detail: bool) -> Response:
         scope, version = await self.begin(request)
@@ -113,15 +117,31 @@ class Servers(NovaBase):
             )
             return list(answer.instances), str(answer.next_page_token)
 
-        result = await paging.page(request, fetch, lambda i: i.uid)
-        found = result.items
         base = self.base(request)
         if detail:
-            labels = Labels(self.backend, scope.token)
+            # The project's volumes are read while its servers are: one round trip less.
             volumes = AttachedVolumes(self.backend, scope.token)
-            servers = [await self._detail(scope, version, base, i, labels, volumes) for i in found]
+            volumes.read_project(scope.parent)
+            try:
+                result = await paging.page(request, fetch, lambda i: i.uid)
+                found = result.items
+                labels = Labels(self.backend, scope.token)
+                await labels.read(found)
+                view = views.DetailView(base, version, scope.cloud_admin)
+                servers = [
+                    view.render(
+                        i,
+                        await self._image_uid(scope, i),
+                        labels.addresses(i, detail=True),
+                        await volumes.of(i),
+                    )
+                    for i in found
+                ]
+            finally:
+                volumes.cancel()
         else:
-            servers = [views.server_brief(i, base) for i in found]
+            result = await paging.page(request, fetch, lambda i: i.uid)
+            servers = [views.server_brief(i, base) for i in result.items]
         body: dict[str, Any] = {"servers": servers}
         if result.next_marker:
             path = f"{base}/compute/v2.1/servers{'/detail' if detail else ''}"

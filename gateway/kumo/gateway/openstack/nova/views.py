@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from kumo.compute.v1 import resources_pb2 as cpb
@@ -44,11 +46,6 @@ STATE_FILTER = {
 }
 
 
-def zone_of(instance: cpb.Instance) -> str:
-    """The zone id in `projects/p/zones/z/instances/i`."""
-    return instance.name.split("/")[3]
-
-
 def server_links(base: str, uid: str) -> list[dict[str, str]]:
     """Nova's self and bookmark links."""
     return [
@@ -66,73 +63,108 @@ def server_brief(instance: cpb.Instance, base: str) -> dict[str, Any]:
     }
 
 
-def server_detail(
-    instance: cpb.Instance,
-    base: str,
-    version: Version,
-    image_uid: str,
-    admin: bool,
-    addresses: dict[str, Any],
-) -> dict[str, Any]:
-    """A server in `GET /servers/detail` and `GET /servers/{id}`."""
-    project = instance.name.split("/")[1]
-    deleting = instance.state == _STATE.STATE_DELETING
-    if deleting:
-        status, vm_state, power_state = DELETING_STATUS.get(
-            instance.power_intent, ("SHUTOFF", "stopped", 4)
-        )
-    else:
-        status, vm_state, power_state = STATUS.get(instance.state, ("UNKNOWN", "error", 0))
-    if instance.paused and status == "SUSPENDED":
-        status, vm_state, power_state = PAUSED
-    host_id = (
-        hashlib.sha224((project + instance.host).encode()).hexdigest() if instance.host else ""
-    )
-    body: dict[str, Any] = {
-        **server_brief(instance, base),
-        "status": status,
-        "tenant_id": project,
-        "user_id": "",
-        "metadata": dict(instance.labels),
-        "hostId": host_id,
-        "image": {"id": image_uid, "links": []} if image_uid else "",
-        "flavor": {"id": last_segment(instance.flavor), "links": []},
-        "created": iso(instance.create_time),
-        "updated": iso(instance.update_time),
-        "addresses": addresses,
-        "accessIPv4": "",
-        "accessIPv6": "",
-        "key_name": last_segment(instance.key_pairs[0]) if instance.key_pairs else None,
-        "config_drive": "",
-        "progress": 0,
-        "OS-DCF:diskConfig": "MANUAL",
-        "OS-EXT-AZ:availability_zone": zone_of(instance),
-        "OS-EXT-STS:vm_state": vm_state,
-        "OS-EXT-STS:power_state": power_state,
-        "OS-EXT-STS:task_state": "deleting" if deleting else None,
-        "OS-SRV-USG:launched_at": None,
-        "OS-SRV-USG:terminated_at": None,
-        "security_groups": [],
-    }
-    if status == "ERROR":
-        body["fault"] = {
-            "code": 500,
-            "message": instance.status_message,
-            "created": body["updated"],
+@lru_cache(maxsize=4096)
+def _host_id(project: str, host: str) -> str:
+    """Nova's `hostId`: a hash of the project and the host, so that a tenant can tell its
+    servers apart by host without learning the host's name."""
+    return hashlib.sha224((project + host).encode()).hexdigest()
+
+
+_DELETING = _STATE.STATE_DELETING
+_V2_3, _V2_9, _V2_19, _V2_26 = Version(2, 3), Version(2, 9), Version(2, 19), Version(2, 26)
+
+
+class DetailView:
+    """Servers in `GET /servers/detail`, `GET /servers/{id}` and `PUT /servers/{id}`.
+
+    What depends on the request alone (the base URL, the microversion, whether the caller
+    is a cloud administrator) is worked out once, not once per server."""
+
+    def __init__(self, base: str, version: Version, admin: bool) -> None:
+        self.base = base
+        self.admin = admin
+        self.hostname = admin and version >= _V2_3
+        self.volume_flag = version >= _V2_3  # delete_on_termination in volumes_attached
+        self.locked = version >= _V2_9
+        self.description = version >= _V2_19
+        self.tags = version >= _V2_26
+
+    def render(
+        self,
+        instance: cpb.Instance,
+        image_uid: str,
+        addresses: dict[str, Any],
+        volume_uids: Sequence[str],
+    ) -> dict[str, Any]:
+        """One server: `image_uid` its image's id ('' for none), `addresses` by network
+        label, `volume_uids` the volumes attached to it."""
+        name = instance.name
+        parts = name.split("/")
+        project = parts[1]
+        uid = instance.uid
+        state = instance.state
+        deleting = state == _DELETING
+        if deleting:
+            status, vm_state, power_state = DELETING_STATUS.get(
+                instance.power_intent, ("SHUTOFF", "stopped", 4)
+            )
+        else:
+            status, vm_state, power_state = STATUS.get(state, ("UNKNOWN", "error", 0))
+        if status == "SUSPENDED" and instance.paused:
+            status, vm_state, power_state = PAUSED
+        host = instance.host
+        key_pairs = instance.key_pairs
+        updated = iso(instance.update_time)
+        body: dict[str, Any] = {
+            "id": uid,
+            "name": instance.display_name,
+            "links": server_links(self.base, uid),
+            "status": status,
+            "tenant_id": project,
+            "user_id": "",
+            "metadata": dict(instance.labels),
+            "hostId": _host_id(project, host) if host else "",
+            "image": {"id": image_uid, "links": []} if image_uid else "",
+            "flavor": {"id": last_segment(instance.flavor), "links": []},
+            "created": iso(instance.create_time),
+            "updated": updated,
+            "addresses": addresses,
+            "accessIPv4": "",
+            "accessIPv6": "",
+            "key_name": last_segment(key_pairs[0]) if key_pairs else None,
+            "config_drive": "",
+            "progress": 0,
+            "OS-DCF:diskConfig": "MANUAL",
+            "OS-EXT-AZ:availability_zone": parts[3],
+            "OS-EXT-STS:vm_state": vm_state,
+            "OS-EXT-STS:power_state": power_state,
+            "OS-EXT-STS:task_state": "deleting" if deleting else None,
+            "OS-SRV-USG:launched_at": None,
+            "OS-SRV-USG:terminated_at": None,
+            "security_groups": [],
         }
-    if admin:
-        body["OS-EXT-SRV-ATTR:host"] = last_segment(instance.host) or None
-        body["OS-EXT-SRV-ATTR:hypervisor_hostname"] = last_segment(instance.host) or None
-        body["OS-EXT-SRV-ATTR:instance_name"] = instance.name
-    if version >= Version(2, 3) and admin:
-        body["OS-EXT-SRV-ATTR:hostname"] = instance.hostname
-    if version >= Version(2, 9):
-        body["locked"] = instance.locked
-    if version >= Version(2, 19):
-        body["description"] = None
-    if version >= Version(2, 26):
-        body["tags"] = []
-    return body
+        if status == "ERROR":
+            body["fault"] = {"code": 500, "message": instance.status_message, "created": updated}
+        if self.admin:
+            host_id = last_segment(host) or None
+            body["OS-EXT-SRV-ATTR:host"] = host_id
+            body["OS-EXT-SRV-ATTR:hypervisor_hostname"] = host_id
+            body["OS-EXT-SRV-ATTR:instance_name"] = name
+        if self.hostname:
+            body["OS-EXT-SRV-ATTR:hostname"] = instance.hostname
+        if self.locked:
+            body["locked"] = instance.locked
+        if self.description:
+            body["description"] = None
+        if self.tags:
+            body["tags"] = []
+        # Kumo keeps volumes when a server goes: delete_on_termination is false.
+        body["os-extended-volumes:volumes_attached"] = (
+            [{"id": v, "delete_on_termination": False} for v in volume_uids]
+            if self.volume_flag
+            else [{"id": v} for v in volume_uids]
+        )
+        return body
 
 
 def flavor_json(flavor: cpb.Flavor, base: str, detail: bool) -> dict[str, Any]:

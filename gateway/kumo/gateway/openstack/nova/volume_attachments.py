@@ -4,6 +4,8 @@ server, as in Nova); Kumo picks the guest device, so `device` is null."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 import grpc
@@ -16,7 +18,6 @@ from kumo.gateway.errors import RpcFailure
 from kumo.gateway.grpc_backend import Backend
 from kumo.gateway.openstack.common import Scope
 from kumo.gateway.openstack.lookup import find_instance
-from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova.base import NovaBase
 from kumo.gateway.openstack.paging import PAGE
 from kumo.storage.v1 import resources_pb2 as spb
@@ -32,9 +33,8 @@ def _view(volume: spb.Volume, server: cpb.Instance) -> dict[str, Any]:
     return {"id": volume.uid, "volumeId": volume.uid, "serverId": server.uid, "device": None}
 
 
-async def zone_volumes(backend: Backend, token: str, server: cpb.Instance) -> list[spb.Volume]:
-    """The volumes of the server's project in the server's zone."""
-    parent = server.name.rsplit("/instances/", 1)[0]
+async def _volumes_under(backend: Backend, token: str, parent: str) -> list[spb.Volume]:
+    """Every volume of `parent` (`projects/p/zones/z`, or `zones/-` for all the project's)."""
     found: list[spb.Volume] = []
     page_token = ""
     while True:
@@ -49,32 +49,72 @@ async def zone_volumes(backend: Backend, token: str, server: cpb.Instance) -> li
             return found
 
 
+def _zone(name: str, kind: str) -> str:
+    """`projects/p/zones/z` of a zone's resource (`kind`: `instances`, `volumes`)."""
+    return name.rsplit(f"/{kind}/", 1)[0]
+
+
+async def zone_volumes(backend: Backend, token: str, server: cpb.Instance) -> list[spb.Volume]:
+    """The volumes of the server's project in the server's zone."""
+    return await _volumes_under(backend, token, _zone(server.name, "instances"))
+
+
+# zone (`projects/p/zones/z`) -> instance name -> the uids of the volumes of that zone
+# attached to it, in the volumes' order
+Attached = dict[str, dict[str, list[str]]]
+
+
+def _attached(volumes: Iterable[spb.Volume]) -> Attached:
+    found: Attached = {}
+    for volume in volumes:
+        zone = _zone(volume.name, "volumes")
+        by_instance = found.setdefault(zone, {})
+        for instance in {a.instance for a in volume.attachments}:
+            if _zone(instance, "instances") == zone:
+                by_instance.setdefault(instance, []).append(volume.uid)
+    return found
+
+
 class AttachedVolumes:
-    """A server's `os-extended-volumes:volumes_attached` (its boot volume included), reading
-    each zone's volumes once per request."""
+    """The uids of the volumes attached to servers (Nova's `volumes_attached`, the boot
+    volume included), from the volumes of the server's zone read once per request; for a
+    list, those of all the project's zones, read while the servers are (`read_project`).
+    A caller who cannot list the volumes sees none attached."""
 
     def __init__(self, backend: Backend, token: str) -> None:
         self.backend = backend
         self.token = token
-        self._by_zone: dict[str, list[spb.Volume]] = {}
+        self._attached: Attached = {}
+        self._project: tuple[str, asyncio.Task[Attached]] | None = None
 
-    async def of(self, server: cpb.Instance, version: Version) -> list[dict[str, Any]]:
-        """[{"id"} (and `delete_on_termination` from 2.3)] for each attached volume; none
-        when the caller cannot list the volumes."""
-        parent = server.name.rsplit("/instances/", 1)[0]
-        if parent not in self._by_zone:
-            try:
-                self._by_zone[parent] = await zone_volumes(self.backend, self.token, server)
-            except RpcFailure:
-                self._by_zone[parent] = []
-        found: list[dict[str, Any]] = []
-        for volume in self._by_zone[parent]:
-            if any(a.instance == server.name for a in volume.attachments):
-                entry: dict[str, Any] = {"id": volume.uid}
-                if version >= Version(2, 3):
-                    entry["delete_on_termination"] = False  # Kumo keeps volumes
-                found.append(entry)
-        return found
+    async def _read(self, parent: str) -> Attached:
+        try:
+            return _attached(await _volumes_under(self.backend, self.token, parent))
+        except RpcFailure:
+            return {}
+
+    def read_project(self, project: str) -> None:
+        """Starts reading the volumes of every zone of `project` (`projects/p`) in the
+        background: `of` waits for them. `cancel` when they are not wanted after all."""
+        self._project = (project, asyncio.ensure_future(self._read(f"{project}/zones/-")))
+
+    def cancel(self) -> None:
+        """Stops the background read, if any. Idempotent."""
+        if self._project is not None:
+            self._project[1].cancel()
+
+    async def of(self, server: cpb.Instance) -> list[str]:
+        """The uids of the volumes attached to `server`."""
+        zone = _zone(server.name, "instances")
+        if zone not in self._attached:
+            if self._project is not None and zone.startswith(f"{self._project[0]}/zones/"):
+                for other, by_instance in (await self._project[1]).items():
+                    self._attached.setdefault(other, by_instance)
+                self._attached.setdefault(zone, {})
+            else:
+                self._attached.update(await self._read(zone))
+                self._attached.setdefault(zone, {})
+        return self._attached[zone].get(server.name, [])
 
 
 class VolumeAttachments(NovaBase):

@@ -46,8 +46,10 @@ from kumo.server.operations.store import Lease
 from kumo.server.quota import charge
 from kumo.server.services.compute import interfaces
 from kumo.server.services.compute.common import (
+    INSTANCE_COLUMNS,
     INSTANCES,
     KEY_PAIRS,
+    instance_from_values,
     instance_to_proto,
 )
 from kumo.server.services.compute.instance_operations import (
@@ -291,17 +293,23 @@ class InstanceMethods(InstanceOperations):
         if zone_id != "-":
             where.append(InstanceRow.zone_id == zone_id)
 
-        def page(session: Session) -> api.ListInstancesResponse:
+        def page(connection: Connection) -> api.ListInstancesResponse:
             result = INSTANCES.list(
-                session, self.runtime.pager, request, where, binding=request.parent, plain=True
+                connection,
+                self.runtime.pager,
+                request,
+                where,
+                binding=request.parent,
+                plain=True,
+                columns=INSTANCE_COLUMNS,
             )
-            instances = [instance_to_proto(r) for r in result.rows]
-            interfaces.fill_interfaces(session, instances)
+            instances = [instance_from_values(r) for r in result.rows]
+            interfaces.fill_interfaces(connection, instances)
             return api.ListInstancesResponse(
                 instances=instances, next_page_token=result.next_page_token
             )
 
-        return await self.runtime.db.run(page)
+        return await self.runtime.db.read(page)
 
     async def UpdateInstance(
         self, request: api.UpdateInstanceRequest, context: Context

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Select, String, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from kumo.agent.v1 import agent_service_pb2 as agent_api
@@ -154,12 +155,11 @@ def nic_assignments(
     return result
 
 
-def fill_interfaces(executor: Any, instances: Sequence[pb.Instance]) -> None:
-    """Sets each instance's output `network_interfaces` from its ports (`executor`: a
-    Session or a Connection; two queries for the whole list)."""
-    if not instances:
-        return
-    ports = executor.execute(
+def _ports_of(names: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    """The interface ports of instances (`names`: a condition on the instance names the
+    ports' device_id holds) joined with their addresses, one row per address (or one with
+    a null address), in port id order."""
+    return (
         select(
             PortRow.project_id,
             PortRow.id,
@@ -169,24 +169,40 @@ def fill_interfaces(executor: Any, instances: Sequence[pb.Instance]) -> None:
             PortRow.network_id,
             PortRow.mac_address,
             PortRow.security_groups,
+            IpAllocationRow.ip_address,
         )
-        .where(
-            PortRow.device_owner == INSTANCE_OWNER,
-            PortRow.device_id.in_([i.name for i in instances]),
-        )
+        .outerjoin(IpAllocationRow, IpAllocationRow.owner_uid == PortRow.uid)
+        .where(PortRow.device_owner == INSTANCE_OWNER, names)
         .order_by(PortRow.id)
-    ).all()
-    if not ports:
+    )
+
+
+# Made once (on every read of instances), with the names a parameter: on PostgreSQL one
+# array (`= ANY`), so that the statement's text is the same for any number of instances
+# (prepared once); elsewhere an IN list.
+_PORTS_OF = _ports_of(PortRow.device_id.in_(bindparam("names", expanding=True)))
+_PORTS_OF_ANY = _ports_of(PortRow.device_id == any_(bindparam("names", type_=ARRAY(String))))
+
+
+def fill_interfaces(executor: Any, instances: Sequence[pb.Instance]) -> None:
+    """Sets each instance's output `network_interfaces` from its ports (`executor`: a
+    Session or a Connection; one query for the whole list)."""
+    if not instances:
         return
+    bind = executor.get_bind() if isinstance(executor, Session) else executor
+    query = _PORTS_OF_ANY if bind.dialect.name == "postgresql" else _PORTS_OF
+    rows = executor.execute(query, {"names": [i.name for i in instances]}).all()
+    if not rows:
+        return
+    ports: dict[str, Any] = {}  # by uid, in id order
     addresses: dict[str, list[str]] = {}
-    for owner, address in executor.execute(
-        select(IpAllocationRow.owner_uid, IpAllocationRow.ip_address).where(
-            IpAllocationRow.owner_uid.in_([p.uid for p in ports])
-        )
-    ):
-        addresses.setdefault(owner, []).append(address)
+    for row in rows:
+        ports.setdefault(row.uid, row)
+        found = addresses.setdefault(row.uid, [])
+        if row.ip_address is not None:
+            found.append(row.ip_address)
     by_name = {i.name: i for i in instances}
-    for port in ports:
+    for uid, port in ports.items():
         instance = by_name[port.device_id]
         if port.project_id != instance.name.split("/")[1] or not port.id.endswith(instance.uid):
             continue  # only the ports create_ports made are the instance's interfaces
@@ -198,6 +214,6 @@ def fill_interfaces(executor: Any, instances: Sequence[pb.Instance]) -> None:
                 ],
                 port=PORTS.name_of(port.project_id, port.id),
                 mac_address=port.mac_address,
-                ip_addresses=sorted(addresses.get(port.uid, []), key=lambda a: (":" in a, a)),
+                ip_addresses=sorted(addresses[uid], key=lambda a: (":" in a, a)),
             )
         )
