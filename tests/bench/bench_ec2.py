@@ -53,18 +53,13 @@ import botocore
 import grpc
 from botocore.config import Config as BotoConfig
 
-from kumo.compute.v1 import compute_service_pb2 as capi
-from kumo.compute.v1 import compute_service_pb2_grpc as crpc
-from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.aws import ids
-from kumo.identity.v1 import identity_service_pb2 as iapi
-from kumo.identity.v1 import resources_pb2 as ipb
 from tests.bench.bench_api import _cpu_model
-from tests.support.cloud import ADMIN_PASSWORD, Stubs, make_tenant, sign_in, unique
+from tests.bench.fake_hosts import bench_cell
+from tests.support.cloud import ADMIN_PASSWORD, Stubs, make_tenant, sign_in
 from tests.support.ec2 import REGION, access_key
 from tests.support.images import upload_image
 from tests.support.process import ApiProcess, api_settings
-from tests.support.topology import make_site
 
 BIN = Path(sys.executable).parent
 
@@ -264,44 +259,14 @@ def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
     """Kumo's API server and fake hosts here, the EC2 gateway in a subprocess."""
     server = ApiProcess(api_settings(workdir, f"sqlite:///{workdir / 'kumo.db'}"))
     server.start()
-    hosts: subprocess.Popen[str] | None = None
     try:
-        with grpc.insecure_channel(server.address) as channel:
+        with grpc.insecure_channel(server.address) as channel, contextlib.ExitStack() as stack:
             admin = Stubs(channel, sign_in(channel, "admin", ADMIN_PASSWORD, "admin"))
             tenant = make_tenant(channel, admin, "ec2bench")
-            limits = {
-                "instances": args.instances + 10,
-                "vcpus": args.instances + 10,
-                "ram_mib": (args.instances + 10) * 128,
-            }
-            admin.identity.UpdateQuota(
-                iapi.UpdateQuotaRequest(
-                    quota=ipb.Quota(
-                        name=f"{tenant.name}/quota",
-                        limits=[ipb.QuotaLimit(resource=k, limit=v) for k, v in limits.items()],
-                    )
-                )
+            cell = stack.enter_context(
+                bench_cell(server.address, admin, tenant, args.instances, args.hosts)
             )
-            site = make_site(admin)
-            per_host = args.instances // args.hosts + 10
-            hosts = subprocess.Popen(
-                [
-                    *(str(BIN / "python"), "-m", "tests.bench.fake_hosts", server.address),
-                    *(admin.token or "", site.rack, str(args.hosts), str(per_host)),
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            assert hosts.stdout is not None
-            if hosts.stdout.readline().strip() != "ready":
-                raise RuntimeError("the fake hosts did not start")
-            flavor = unique("small")
-            crpc.ComputeServiceStub(admin.channel).CreateFlavor(
-                capi.CreateFlavorRequest(
-                    flavor_id=flavor, flavor=cpb.Flavor(vcpus=1, memory_mib=128, disk_gib=1)
-                )
-            )
+            flavor = cell.flavor
             image = ids.image_ec2_id(upload_image(tenant.stubs["member"], tenant.name))
             key = access_key(tenant)
             port = _free_port()
@@ -318,7 +283,7 @@ def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
             with _process(gateway, url) as gateway_process:
                 ec2 = _client(url, key.key_id, key.secret)
                 profile = _no_profile
-                pids = {"api": server.pid, "gateway": gateway_process.pid, "hosts": hosts.pid}
+                pids = {"api": server.pid, "gateway": gateway_process.pid, "hosts": cell.hosts.pid}
                 if args.profile is not None:
 
                     def profile(phase: str) -> contextlib.AbstractContextManager[None]:
@@ -340,8 +305,6 @@ def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
 
                 return run_phases(ec2, image, flavor, args, wait_running, pids, profile)
     finally:
-        if hosts is not None:
-            hosts.communicate(timeout=60)  # closing its input stops the agents
         server.terminate()
         server.close()
 

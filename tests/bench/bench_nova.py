@@ -57,15 +57,13 @@ import requests
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.compute.v1 import resources_pb2 as cpb
-from kumo.identity.v1 import identity_service_pb2 as iapi
-from kumo.identity.v1 import resources_pb2 as ipb
 from tests.bench.bench_api import _cpu_model, _machine_busy_seconds, _tree_cpu_seconds
 from tests.bench.bench_ec2 import _free_port, _process, _py_spy
-from tests.support.cloud import ADMIN_PASSWORD, PASSWORD, Stubs, make_tenant, sign_in, unique
+from tests.bench.fake_hosts import bench_cell
+from tests.support.cloud import ADMIN_PASSWORD, PASSWORD, Stubs, make_tenant, sign_in
 from tests.support.images import upload_image
 from tests.support.postgres import PostgresServer, find_bindir
 from tests.support.process import ApiProcess, api_settings
-from tests.support.topology import make_site
 
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).resolve().parent
@@ -269,41 +267,14 @@ def kumo_target(
     url = postgres.create_database() if postgres else f"sqlite:///{workdir / 'kumo.db'}"
     server = ApiProcess(api_settings(workdir, url))
     server.start()
-    hosts: subprocess.Popen[str] | None = None
     try:
-        with grpc.insecure_channel(server.address) as channel:
+        with grpc.insecure_channel(server.address) as channel, contextlib.ExitStack() as stack:
             admin = Stubs(channel, sign_in(channel, "admin", ADMIN_PASSWORD, "admin"))
             tenant = make_tenant(channel, admin, "novabench")
-            room = 2 * args.servers + 10  # the Nova-dialect creates, then the gRPC ones
-            limits = {"instances": room, "vcpus": room, "ram_mib": room * 128}
-            admin.identity.UpdateQuota(
-                iapi.UpdateQuotaRequest(
-                    quota=ipb.Quota(
-                        name=f"{tenant.name}/quota",
-                        limits=[ipb.QuotaLimit(resource=k, limit=v) for k, v in limits.items()],
-                    )
-                )
+            cell = stack.enter_context(
+                bench_cell(server.address, admin, tenant, 2 * args.servers, args.hosts)
             )
-            site = make_site(admin)
-            per_host = 2 * args.servers // args.hosts + 10
-            hosts = subprocess.Popen(
-                [
-                    *(str(BIN / "python"), "-m", "tests.bench.fake_hosts", server.address),
-                    *(admin.token or "", site.rack, str(args.hosts), str(per_host)),
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            assert hosts.stdout is not None
-            if hosts.stdout.readline().strip() != "ready":
-                raise RuntimeError("the fake hosts did not start")
-            flavor = unique("small")
-            crpc.ComputeServiceStub(admin.channel).CreateFlavor(
-                capi.CreateFlavorRequest(
-                    flavor_id=flavor, flavor=cpb.Flavor(vcpus=1, memory_mib=128, disk_gib=1)
-                )
-            )
+            site, flavor = cell.site, cell.flavor
             image_name = upload_image(tenant.stubs["member"], tenant.name)
             member = crpc.ComputeServiceStub(tenant.stubs["member"].channel)
             parent = f"{tenant.name}/zones/{site.zone}"
@@ -366,8 +337,6 @@ def kumo_target(
                     _postmaster(postgres) if postgres else None,
                 )
     finally:
-        if hosts is not None:
-            hosts.communicate(timeout=60)  # closing its input stops the agents
         server.terminate()
         server.close()
 

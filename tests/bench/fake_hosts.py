@@ -11,11 +11,75 @@ interpreter: agents in the same interpreter would share its GIL and inflate its 
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
+from kumo.compute.v1 import compute_service_pb2 as capi
+from kumo.compute.v1 import compute_service_pb2_grpc as crpc
+from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.drivers.compute.fake import FakeDriver
+from kumo.identity.v1 import identity_service_pb2 as iapi
+from kumo.identity.v1 import resources_pb2 as ipb
 from tests.support.agent import AgentThread
-from tests.support.cloud import unique
+from tests.support.cloud import Stubs, Tenant, unique
+from tests.support.topology import Site, make_site
+
+
+@dataclass
+class BenchCell:
+    """Where a benchmark creates: the site of the fake hosts, the one-vCPU flavor's id, and
+    the hosts' process (for its pid)."""
+
+    site: Site
+    flavor: str
+    hosts: subprocess.Popen[str]
+
+
+@contextlib.contextmanager
+def bench_cell(
+    address: str, admin: Stubs, tenant: Tenant, instances: int, hosts: int
+) -> Iterator[BenchCell]:
+    """Room for `instances` one-vCPU/128 MiB/1 GiB instances: the tenant's quota, a new site
+    whose rack holds `hosts` fake hosts (this module, in a process of their own) with that
+    room plus ten each, and a flavor of that size. The hosts stop on leaving."""
+    room = instances + 10
+    limits = {"instances": room, "vcpus": room, "ram_mib": room * 128}
+    admin.identity.UpdateQuota(
+        iapi.UpdateQuotaRequest(
+            quota=ipb.Quota(
+                name=f"{tenant.name}/quota",
+                limits=[ipb.QuotaLimit(resource=k, limit=v) for k, v in limits.items()],
+            )
+        )
+    )
+    site = make_site(admin)
+    per_host = instances // hosts + 10
+    process = subprocess.Popen(
+        [
+            *(str(Path(sys.executable).parent / "python"), "-m", "tests.bench.fake_hosts"),
+            *(address, admin.token or "", site.rack, str(hosts), str(per_host)),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "ready":
+            raise RuntimeError("the fake hosts did not start")
+        flavor = unique("small")
+        crpc.ComputeServiceStub(admin.channel).CreateFlavor(
+            capi.CreateFlavorRequest(
+                flavor_id=flavor, flavor=cpb.Flavor(vcpus=1, memory_mib=128, disk_gib=1)
+            )
+        )
+        yield BenchCell(site, flavor, process)
+    finally:
+        process.communicate(timeout=60)  # closing its input stops the agents
 
 
 def main(argv: list[str]) -> int:
