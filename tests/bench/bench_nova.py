@@ -59,6 +59,7 @@ from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.compute.v1 import resources_pb2 as cpb
 from tests.bench.bench_api import _cpu_model, _machine_busy_seconds, _tree_cpu_seconds
 from tests.bench.bench_ec2 import _free_port, _process, _py_spy
+from tests.bench.bench_scheduler import venv_unavailable
 from tests.bench.fake_hosts import bench_cell
 from tests.support.cloud import ADMIN_PASSWORD, PASSWORD, Stubs, make_tenant, sign_in
 from tests.support.images import upload_image
@@ -346,15 +347,8 @@ def kumo_target(
 
 def nova_unavailable(venv: Path) -> str | None:
     """Why Nova cannot run from `venv`, or None."""
-    python = venv / "bin" / "python"
-    if not python.exists():
-        return f"no {python}: see tests/bench/README.md (bench_nova) to make it"
-    check = subprocess.run(
-        [str(python), "-c", "import nova.wsgi, placement.deploy"], capture_output=True, text=True
-    )
-    if check.returncode != 0:
-        return f"nova does not import in {venv}: {check.stderr.strip().splitlines()[-1:]}"
-    return None
+    how = "see tests/bench/README.md (bench_nova) to make it"
+    return venv_unavailable(venv, "nova.wsgi, placement.deploy", how)
 
 
 @contextlib.contextmanager

@@ -289,17 +289,22 @@ def _py_spy(pid: int, folder: Path, stem: str) -> subprocess.Popen[bytes]:
 # --------------------------------------------------------------------------- Placement
 
 
-def placement_unavailable(venv: Path) -> str | None:
-    """Why openstack-placement cannot run from `venv`, or None."""
+def venv_unavailable(venv: Path, imports: str, how: str) -> str | None:
+    """Why the separate venv `venv` cannot `import {imports}` (`how`: how to make it), or
+    None when it can."""
     python = venv / "bin" / "python"
     if not python.exists():
-        return f"no {python}: python3 -m venv {venv} && {venv}/bin/pip install openstack-placement"
-    check = subprocess.run(
-        [str(python), "-c", "import placement.deploy"], capture_output=True, text=True
-    )
+        return f"no {python}: {how}"
+    check = subprocess.run([str(python), "-c", f"import {imports}"], capture_output=True, text=True)
     if check.returncode != 0:
-        return f"placement does not import in {venv}: {check.stderr.strip().splitlines()[-1:]}"
+        return f"{imports} does not import in {venv}: {check.stderr.strip().splitlines()[-1:]}"
     return None
+
+
+def placement_unavailable(venv: Path) -> str | None:
+    """Why openstack-placement cannot run from `venv`, or None."""
+    how = f"python3 -m venv {venv} && {venv}/bin/pip install openstack-placement"
+    return venv_unavailable(venv, "placement.deploy", how)
 
 
 def bench_placement(workdir: Path, args: argparse.Namespace) -> Run:
