@@ -75,6 +75,17 @@ class Servers(NovaBase):
         await labels.read([item])
         volumes = AttachedVolumes(self.backend, scope.token)
         view = views.DetailView(base, version, scope.cloud_admin)
+        return await self._render(view, scope, item, labels, volumes)
+
+    async def _render(
+        self,
+        view: views.DetailView,
+        scope: Scope,
+        item: cpb.Instance,
+        labels: Labels,
+        volumes: AttachedVolumes,
+    ) -> dict[str, Any]:
+        """One server in the detailed shape, its networks' labels read (`labels.read`)."""
         return view.render(
             item,
             await self._image_uid(scope, item),
@@ -128,15 +139,7 @@ class Servers(NovaBase):
                 labels = Labels(self.backend, scope.token)
                 await labels.read(found)
                 view = views.DetailView(base, version, scope.cloud_admin)
-                servers = [
-                    view.render(
-                        i,
-                        await self._image_uid(scope, i),
-                        labels.addresses(i, detail=True),
-                        await volumes.of(i),
-                    )
-                    for i in found
-                ]
+                servers = [await self._render(view, scope, i, labels, volumes) for i in found]
             finally:
                 volumes.cancel()
         else:
