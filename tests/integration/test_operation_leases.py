@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from kumo.server.config import OperationsConfig
 from kumo.server.controllers.operations import OperationExecutor
+from kumo.server.db.base import utcnow
 from kumo.server.db.engine import Database
 from kumo.server.db.migrate import upgrade
 from kumo.server.db.models import OperationRow
@@ -128,14 +129,16 @@ def test_offers_stop_at_the_concurrency_and_a_failed_write_gives_its_slot_back(
 def test_an_operation_never_adopted_is_claimed_once_its_lease_runs_out(db: Database) -> None:
     async def scenario() -> None:
         runs: list[int] = []
-        writer = _executor(db, [], lease_seconds=0.5)
+        writer = _executor(db, [], lease_seconds=1.5)
         lease = writer.offer()
         name = _write(db, lease)  # ...and the writer dies before starting it
         survivor = _executor(db, runs)
         survivor.start()
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # its first claim pass, well within the lease
         assert runs == []  # still leased to the dead writer
-        await asyncio.sleep(0.5)
+        row = _row(db, name)
+        assert row is not None and row.lease_expire_time is not None
+        await asyncio.sleep(max(0.0, (row.lease_expire_time - utcnow()).total_seconds()) + 0.1)
         survivor.wake()
         done = await _until_done(db, name)
         assert done.state == store.OperationState.SUCCEEDED and runs == [2]
