@@ -188,16 +188,19 @@ class LibvirtDriver(ComputeDriver):
     def _connection(self) -> Any:
         """The open connection (libvirt.virConnect), opened on first use and after a loss."""
         with self._conn_lock:
-            if self._conn is not None:
-                return self._conn
-            _silence_libvirt()
-            try:
-                self._conn = libvirt.open(self.uri)
-            except libvirt.libvirtError as err:
-                raise HypervisorUnavailable(
-                    reason=f"cannot connect to {self.uri}: {err.get_error_message()}"
-                ) from err
+            if self._conn is None:
+                self._conn = self._open()
             return self._conn
+
+    def _open(self) -> Any:
+        """A new connection to the hypervisor; HypervisorUnavailable if there is none."""
+        _silence_libvirt()
+        try:
+            return libvirt.open(self.uri)
+        except libvirt.libvirtError as err:
+            raise HypervisorUnavailable(
+                reason=f"cannot connect to {self.uri}: {err.get_error_message()}"
+            ) from err
 
     def _drop_connection(self) -> None:
         with self._conn_lock:
@@ -231,6 +234,19 @@ class LibvirtDriver(ComputeDriver):
             return GuestNotFound(uid=uid)
         where = f" of guest {uid}" if uid is not None else ""
         return DriverError(reason=f"{action}{where} failed: {err.get_error_message()}")
+
+    @contextlib.contextmanager
+    def _own_connection(self) -> Iterator[Any]:
+        """A connection of its own, closed on exit, for one call that runs for long (a
+        migration). libvirt's client can leave a call made from another thread on the same
+        connection unsent until the long call returns: seen here, an abortJob waited
+        behind the very migration it was to cancel. Raises HypervisorUnavailable."""
+        conn = self._open()
+        try:
+            yield conn
+        finally:
+            with contextlib.suppress(libvirt.libvirtError):
+                conn.close()
 
     def _call(self, uid: str | None, action: str, fn: Callable[[], T]) -> T:
         """Runs one libvirt call, mapping its errors to driver errors."""
@@ -1027,10 +1043,12 @@ class LibvirtDriver(ComputeDriver):
         flags = migration_flags(options, block, target.shared_storage, live)
         outcome: list[BaseException | None] = []
         aborted = self._migrations[uid]
+        dom_uuid = dom.UUID()  # read from the object, no call
 
         def run() -> None:
             try:
-                dom.migrateToURI3(target.uri, params, flags)
+                with self._own_connection() as conn:
+                    conn.lookupByUUID(dom_uuid).migrateToURI3(target.uri, params, flags)
                 outcome.append(None)
             except BaseException as err:  # reported by the caller's thread
                 outcome.append(err)
@@ -1046,10 +1064,10 @@ class LibvirtDriver(ComputeDriver):
             if not worker.is_alive():
                 break
             if aborted.is_set() or timed_out or callback_error is not None:
-                # Sent from this thread, on the domain object the job runs on: a second
-                # lookup of the domain from another thread can wait behind the migration.
-                # Again at every poll until the job ends: QEMU may drop a cancel that comes
-                # while the migration is still setting up, and the job would run on.
+                # Sent from this thread on the driver's connection (the migration runs on
+                # a connection of its own, see `_own_connection`). Again at every poll
+                # until the job ends: QEMU may drop a cancel that comes while the
+                # migration is still setting up, and the job would run on.
                 with contextlib.suppress(libvirt.libvirtError):
                     dom.abortJob()
             try:
