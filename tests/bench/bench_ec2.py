@@ -185,6 +185,7 @@ def _py_spy(pids: dict[str, int], stem: Path) -> Iterator[None]:
     """`py-spy record` (raw folded stacks) on each process while the block runs:
     `<stem>-<label>.folded`."""
     py_spy = shutil.which("py-spy", path=str(BIN)) or "py-spy"
+    stem.parent.mkdir(parents=True, exist_ok=True)
     spies = [
         subprocess.Popen(
             [
