@@ -196,8 +196,11 @@ def test_instance_life_cycle(gateway: str, site: tuple[Site, str], tenant: Tenan
     described = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
     assert [r["Instances"][0]["State"]["Name"] for r in described] == ["running", "running"]
 
-    terminating = ec2.terminate_instances(InstanceIds=instance_ids)["TerminatingInstances"]
-    assert [t["InstanceId"] for t in terminating] == instance_ids
+    # The first id twice: its second termination finds it being deleted by the first, and
+    # succeeds (terminating more than once succeeds each time, as in EC2).
+    twice = [*instance_ids, instance_ids[0]]
+    terminating = ec2.terminate_instances(InstanceIds=twice)["TerminatingInstances"]
+    assert [t["InstanceId"] for t in terminating] == twice
     assert {t["PreviousState"]["Name"] for t in terminating} == {"running"}
     assert {t["CurrentState"]["Name"] for t in terminating} == {"shutting-down"}
     _wait_gone(ec2, instance_ids)

@@ -17,7 +17,7 @@ from grpc_status import rpc_status
 
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.gateway.aws.errors import Ec2Error
-from kumo.gateway.aws.grpc_errors import ec2_error
+from kumo.gateway.aws.grpc_errors import ec2_error, precondition_types
 from kumo.gateway.aws.sigv4 import SignedRequest
 from kumo.gateway.aws.xml import Fragment
 from kumo.identity.v1 import identity_service_pb2 as iapi
@@ -138,11 +138,18 @@ def _auth_error(error: grpc.aio.AioRpcError) -> Ec2Error:
 
 
 async def invoke(
-    method: Any, request: Any, caller: Caller, precondition: str = "IncorrectInstanceState"
+    method: Any,
+    request: Any,
+    caller: Caller,
+    precondition: str = "IncorrectInstanceState",
+    under_way: str | None = None,
 ) -> Any:
     """Calls one unary Kumo method as the caller. Raises Ec2Error (see grpc_errors;
-    FAILED_PRECONDITION is the `precondition` code)."""
+    FAILED_PRECONDITION is the `precondition` code), except for a FAILED_PRECONDITION of
+    violation type `under_way` (what was asked is already being done), which returns None."""
     try:
         return await method(request, metadata=caller.metadata)
     except grpc.aio.AioRpcError as error:
+        if under_way is not None and under_way in precondition_types(error):
+            return None
         raise ec2_error(error, precondition) from None

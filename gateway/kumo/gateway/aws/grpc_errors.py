@@ -92,3 +92,17 @@ def ec2_error(
     if code in _SIMPLE:
         return Ec2Error(_SIMPLE[code], message)
     return Ec2Error("InternalError", "An internal error has occurred")
+
+
+def precondition_types(error: grpc.aio.AioRpcError) -> set[str]:
+    """The violation types of a FAILED_PRECONDITION's PreconditionFailure (empty for any
+    other status)."""
+    if error.code() != grpc.StatusCode.FAILED_PRECONDITION:
+        return set()
+    status = rpc_status.from_call(error)
+    found: set[str] = set()
+    for detail in status.details if status is not None else ():
+        failure = error_details_pb2.PreconditionFailure()
+        if detail.Is(failure.DESCRIPTOR) and detail.Unpack(failure):
+            found.update(v.type for v in failure.violations)
+    return found

@@ -348,8 +348,15 @@ async def _stop(backend: Backend, caller: Caller, instance: cpb.Instance) -> Non
 
 
 async def _terminate(backend: Backend, caller: Caller, instance: cpb.Instance) -> None:
+    """Deletes the instance unless it is being deleted already: in EC2, terminating an
+    instance more than once succeeds each time (here until it is gone)."""
+    if instance.state == cpb.Instance.STATE_DELETING:
+        return
     await invoke(
-        backend.compute.DeleteInstance, capi.DeleteInstanceRequest(name=instance.name), caller
+        backend.compute.DeleteInstance,
+        capi.DeleteInstanceRequest(name=instance.name),
+        caller,
+        under_way="INSTANCE_DELETING",
     )
 
 
@@ -364,7 +371,8 @@ terminate_instances = _changes(
     "TerminatingInstances",
     _terminate,
     SHUTTING_DOWN,
-    "TerminateInstances (DeleteInstance); the instance is gone once deleted.",
+    "TerminateInstances (DeleteInstance); again while it is being deleted succeeds; "
+    "the instance is gone once deleted.",
 )
 
 
