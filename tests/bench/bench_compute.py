@@ -56,13 +56,19 @@ from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.drivers.compute.fake import FakeDriver
-from kumo.identity.v1 import identity_service_pb2 as iapi
-from kumo.identity.v1 import resources_pb2 as ipb
 from kumo.server.config import Config, load_config
 from kumo.type.v1 import operation_metadata_pb2
 from tests.bench.bench_api import _cpu_model, _machine_busy_seconds
 from tests.support.agent import AgentThread
-from tests.support.cloud import ADMIN_PASSWORD, Stubs, Tenant, make_tenant, sign_in, unique
+from tests.support.cloud import (
+    ADMIN_PASSWORD,
+    Stubs,
+    Tenant,
+    make_tenant,
+    set_quota,
+    sign_in,
+    unique,
+)
 from tests.support.images import upload_image
 from tests.support.server import ServerThread
 from tests.support.topology import Site, make_site
@@ -142,15 +148,7 @@ def _flavor(admin: Stubs, vcpus: int, memory_mib: int, disk_gib: int) -> str:
 
 
 def _raise_quota(admin: Stubs, tenant: Tenant, instances: int) -> None:
-    limits = {"instances": instances, "vcpus": instances * 4, "ram_mib": instances * 1024}
-    admin.identity.UpdateQuota(
-        iapi.UpdateQuotaRequest(
-            quota=ipb.Quota(
-                name=f"{tenant.name}/quota",
-                limits=[ipb.QuotaLimit(resource=k, limit=v) for k, v in limits.items()],
-            )
-        )
-    )
+    set_quota(admin, tenant, instances=instances, vcpus=instances * 4, ram_mib=instances * 1024)
 
 
 def _server_seconds(operation: operations_pb2.Operation) -> float | None:

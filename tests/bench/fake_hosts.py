@@ -22,10 +22,8 @@ from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.drivers.compute.fake import FakeDriver
-from kumo.identity.v1 import identity_service_pb2 as iapi
-from kumo.identity.v1 import resources_pb2 as ipb
 from tests.support.agent import AgentThread
-from tests.support.cloud import Stubs, Tenant, unique
+from tests.support.cloud import Stubs, Tenant, set_quota, unique
 from tests.support.topology import Site, make_site
 
 
@@ -47,15 +45,7 @@ def bench_cell(
     whose rack holds `hosts` fake hosts (this module, in a process of their own) with that
     room plus ten each, and a flavor of that size. The hosts stop on leaving."""
     room = instances + 10
-    limits = {"instances": room, "vcpus": room, "ram_mib": room * 128}
-    admin.identity.UpdateQuota(
-        iapi.UpdateQuotaRequest(
-            quota=ipb.Quota(
-                name=f"{tenant.name}/quota",
-                limits=[ipb.QuotaLimit(resource=k, limit=v) for k, v in limits.items()],
-            )
-        )
-    )
+    set_quota(admin, tenant, instances=room, vcpus=room, ram_mib=room * 128)
     site = make_site(admin)
     per_host = instances // hosts + 10
     process = subprocess.Popen(

@@ -46,7 +46,15 @@ from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import resources_pb2 as ipb
 from tests.integration.test_compute_resources import make_flavor
 from tests.support.agent_process import AgentProcess
-from tests.support.cloud import ADMIN_PASSWORD, Stubs, Tenant, make_tenant, sign_in, unique
+from tests.support.cloud import (
+    ADMIN_PASSWORD,
+    Stubs,
+    Tenant,
+    make_tenant,
+    set_quota,
+    sign_in,
+    unique,
+)
 from tests.support.images import upload_image
 from tests.support.process import ApiProcess
 from tests.support.topology import Site, make_site
@@ -283,17 +291,7 @@ def setup_cloud(
     admin = Stubs(channel, sign_in(channel, "admin", ADMIN_PASSWORD, "admin"))
     site = make_site(admin)
     tenant = make_tenant(channel, admin, "crash")
-    admin.identity.UpdateQuota(
-        iapi.UpdateQuotaRequest(
-            quota=ipb.Quota(
-                name=f"{tenant.name}/quota",
-                limits=[
-                    ipb.QuotaLimit(resource="instances", limit=COUNT),
-                    ipb.QuotaLimit(resource="vcpus", limit=COUNT),
-                ],
-            )
-        )
-    )
+    set_quota(admin, tenant, instances=COUNT, vcpus=COUNT)
     key = admin.identity.CreateAccessKey(
         iapi.CreateAccessKeyRequest(
             parent="users/admin", access_key=ipb.AccessKey(project="projects/admin")

@@ -25,7 +25,6 @@ from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.drivers.compute.fake import FakeDriver
 from kumo.drivers.errors import DriverError
 from kumo.identity.v1 import identity_service_pb2 as iapi
-from kumo.identity.v1 import resources_pb2 as ipb
 from kumo.image.v1 import image_service_pb2 as imapi
 from kumo.image.v1 import image_service_pb2_grpc as imrpc
 from kumo.image.v1 import resources_pb2 as ipb_image
@@ -33,7 +32,7 @@ from kumo.topology.v1 import topology_service_pb2 as tapi
 from kumo.type.v1 import operation_metadata_pb2
 from tests.integration.test_compute_resources import make_flavor
 from tests.support.agent import AgentThread
-from tests.support.cloud import Stubs, Tenant, rpc_error, unique
+from tests.support.cloud import Stubs, Tenant, rpc_error, set_quota, unique
 from tests.support.images import upload_image
 from tests.support.server import ServerThread
 from tests.support.topology import Site, make_site
@@ -385,11 +384,7 @@ def test_resize_refusals_change_nothing(cell: Cell, tenant: Tenant, admin: Stubs
 def test_capacity_is_never_overcommitted(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
     """Ten concurrent creates on two 1 GiB hosts: exactly 8 of 256 MiB fit, 2 fail cleanly."""
     member = tenant.stubs["member"]
-    admin.identity.UpdateQuota(
-        iapi.UpdateQuotaRequest(
-            quota=iapi_quota(tenant, instances=20, vcpus=40, ram_mib=100000),
-        )
-    )
+    set_quota(admin, tenant, instances=20, vcpus=40, ram_mib=100000)
     service = compute(member)
 
     def create(index: int) -> operations_pb2.Operation:
@@ -466,10 +461,3 @@ def test_disabled_hosts_get_no_new_instances(cell: Cell, tenant: Tenant, admin: 
     assert "no valid host" in wait(tenant.stubs["member"], op).error.message
     admin.topology.EnableHost(tapi.EnableHostRequest(name=f"hosts/{hosts[0]}"))
     assert launch(tenant.stubs["member"], cell, "somewhere").host == f"hosts/{hosts[0]}"
-
-
-def iapi_quota(tenant: Tenant, **limits: int) -> ipb.Quota:
-    return ipb.Quota(
-        name=f"{tenant.name}/quota",
-        limits=[ipb.QuotaLimit(resource=k, limit=v) for k, v in limits.items()],
-    )

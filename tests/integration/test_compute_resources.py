@@ -14,12 +14,10 @@ from google.longrunning import operations_pb2
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.compute.v1 import resources_pb2 as cpb
-from kumo.identity.v1 import identity_service_pb2 as iapi
-from kumo.identity.v1 import resources_pb2 as ipb
 from kumo.image.v1 import image_service_pb2 as imapi
 from kumo.image.v1 import image_service_pb2_grpc as imrpc
 from kumo.image.v1 import resources_pb2 as imgpb
-from tests.support.cloud import Stubs, Tenant, rpc_error, unique
+from tests.support.cloud import Stubs, Tenant, rpc_error, set_quota, unique
 from tests.support.images import upload_image
 from tests.support.topology import make_site
 
@@ -251,13 +249,7 @@ def test_instances_boot_only_from_images_their_project_sees(
 def test_instance_quota(admin: Stubs, tenant: Tenant, ready: tuple[str, str, str]) -> None:
     """Creating past the instances quota is RESOURCE_EXHAUSTED and creates nothing."""
     parent, flavor, image = ready
-    admin.identity.UpdateQuota(
-        iapi.UpdateQuotaRequest(
-            quota=ipb.Quota(
-                name=f"{tenant.name}/quota", limits=[ipb.QuotaLimit(resource="instances", limit=0)]
-            )
-        )
-    )
+    set_quota(admin, tenant, instances=0)
     code, status = rpc_error(
         lambda: create(tenant.stubs["member"], parent, "q", flavor=flavor, image=image)
     )

@@ -33,9 +33,8 @@ from kumo.drivers.compute.fake import FakeDriver
 from kumo.gateway.aws import ids, model, sigv4
 from kumo.gateway.aws.dispatch import HANDLERS
 from kumo.identity.v1 import identity_service_pb2 as iapi
-from kumo.identity.v1 import resources_pb2 as ipb
 from tests.support.agent import AgentThread
-from tests.support.cloud import Stubs, Tenant, rpc_error, unique
+from tests.support.cloud import Stubs, Tenant, rpc_error, set_quota, unique
 from tests.support.ec2 import (
     REGION,
     AccessKey,
@@ -94,15 +93,7 @@ def _ami(tenant: Tenant) -> str:
 
 
 def _raise_quota(admin: Stubs, tenant: Tenant, instances: int) -> None:
-    limits = {"instances": instances, "vcpus": instances, "ram_mib": instances * 128}
-    admin.identity.UpdateQuota(
-        iapi.UpdateQuotaRequest(
-            quota=ipb.Quota(
-                name=f"{tenant.name}/quota",
-                limits=[ipb.QuotaLimit(resource=k, limit=v) for k, v in limits.items()],
-            )
-        )
-    )
+    set_quota(admin, tenant, instances=instances, vcpus=instances, ram_mib=instances * 128)
 
 
 def _code(call: Callable[[], Any]) -> str:

@@ -22,11 +22,10 @@ from tests.integration import test_compute_lifecycle as lifecycle
 from tests.integration.test_compute_lifecycle import (
     Cell,
     compute,
-    iapi_quota,
     launch,
     wait,
 )
-from tests.support.cloud import Stubs, Tenant, rpc_error, unique
+from tests.support.cloud import Stubs, Tenant, rpc_error, set_quota, unique
 from tests.support.network import make_network, net
 from tests.support.server import ServerThread
 
@@ -176,7 +175,7 @@ def test_refusals_leave_nothing(
     assert not [i for i in listed.instances if i.name.rsplit("/", 1)[-1].startswith("refused")]
 
     # The network's port quota counts instance interfaces too.
-    admin.identity.UpdateQuota(iapi.UpdateQuotaRequest(quota=iapi_quota(tenant, ports=before + 1)))
+    set_quota(admin, tenant, ports=before + 1)
     got, _ = rpc_error(lambda: create("over-quota", good, good))
     assert got == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert len(_all_ports(member, tenant.name)) == before

@@ -105,6 +105,18 @@ def make_tenant(channel: grpc.Channel, admin: Stubs, prefix: str = "t") -> Tenan
     return tenant
 
 
+def set_quota(admin: Stubs, tenant: Tenant, **limits: int) -> None:
+    """Sets these limits (resource=limit) of the tenant's quota, as the admin."""
+    admin.identity.UpdateQuota(
+        iapi.UpdateQuotaRequest(
+            quota=ipb.Quota(
+                name=f"{tenant.name}/quota",
+                limits=[ipb.QuotaLimit(resource=k, limit=v) for k, v in limits.items()],
+            )
+        )
+    )
+
+
 def rpc_error(call: Callable[[], Any]) -> tuple[grpc.StatusCode, status_pb2.Status | None]:
     """Runs `call`, which must fail; returns its status code and decoded google.rpc.Status."""
     try:
