@@ -181,6 +181,28 @@ def test_snapshot_clone_isolation_and_flatten_on_snapshot_delete(driver: VolumeD
     driver.delete_volume(POOL, clone)
 
 
+def test_snapshot_delete_skips_a_clone_deleted_meanwhile(
+    driver: VolumeDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clone found under the snapshot but deleted before it is flattened (a DeleteVolume
+    of the clone running beside the DeleteSnapshot) fails nothing, and the snapshot goes."""
+    source, clone = vol(), vol()
+    driver.create_volume(POOL, source, 2 * MiB)
+    ref = driver.create_snapshot(POOL, source, "s")
+    driver.clone_volume(ref, POOL, clone, 2 * MiB)
+    flatten = driver.flatten_volume
+
+    def deleted_first(pool: str, name: str) -> None:
+        driver.delete_volume(pool, name)
+        flatten(pool, name)
+
+    monkeypatch.setattr(driver, "flatten_volume", deleted_first)
+    driver.delete_snapshot(POOL, source, "s")
+    assert driver.volume_info(POOL, source).snapshots == ()
+    driver.delete_volume(POOL, source)
+    driver.delete_volume(POOL, clone)  # (the fake driver flattens without the call)
+
+
 def test_flatten_keeps_data(driver: VolumeDriver) -> None:
     source, clone = vol(), vol()
     driver.create_volume(POOL, source, 2 * MiB)

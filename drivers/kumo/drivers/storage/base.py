@@ -171,8 +171,8 @@ class VolumeDriver(ABC):
 
     @abstractmethod
     def delete_snapshot(self, pool: str, volume: str, snapshot: str) -> None:
-        """Deletes a snapshot, flattening the clones made from it first. Idempotent: a
-        missing snapshot (or volume) is success."""
+        """Deletes a snapshot, flattening the clones made from it first (a clone deleted
+        meanwhile is skipped). Idempotent: a missing snapshot (or volume) is success."""
 
     @abstractmethod
     def ensure_image_base(

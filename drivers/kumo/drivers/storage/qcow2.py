@@ -12,6 +12,7 @@ Guests open volumes as files (`disk_source` kind "file").
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -221,8 +222,10 @@ class Qcow2Driver(VolumeDriver):
         ref = SnapshotRef(pool, volume, snapshot)
         for child_pool in sorted(p.name for p in self.root.iterdir() if p.is_dir()):
             for child in self.list_volumes(child_pool):
-                if self.volume_info(child_pool, child).parent == ref:
-                    self.flatten_volume(child_pool, child)
+                # (a clone deleted meanwhile, listed and then gone, needs nothing)
+                with contextlib.suppress(VolumeNotFound):
+                    if self.volume_info(child_pool, child).parent == ref:
+                        self.flatten_volume(child_pool, child)
         path.unlink(missing_ok=True)
 
     def ensure_image_base(

@@ -239,7 +239,10 @@ class RbdDriver(VolumeDriver):
                     children = image.list_children()
                     image.set_snap(None)
                     for child_pool, child in children:
-                        self.flatten_volume(child_pool, child)
+                        # (a clone deleted meanwhile, listed and then gone, needs nothing;
+                        # without this its NotFound ended the loop as if the source were)
+                        with contextlib.suppress(VolumeNotFound):
+                            self.flatten_volume(child_pool, child)
                     image.unprotect_snap(snapshot)
                 image.remove_snap(snapshot)
         except VolumeNotFound:
