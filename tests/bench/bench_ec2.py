@@ -24,9 +24,11 @@ mean per phase and target, the ratio moto/Kumo of the p50s, and the machine; the
 time each process spent during each phase per call (from /proc: Linux only), which the
 machine's load moves far less than latency: this process (boto3 and botocore's parsing),
 moto_server, or Kumo's gateway, API server and fake hosts. Kumo's
-RunInstances answers before the instance is built (as EC2 and moto do); the agents build
-them meanwhile, so the Describe phase runs while hosts report (it waits until all are
-RUNNING first, unmeasured). Nothing is asserted: see tests/bench/README.md.
+RunInstances answers before the instance is built (as EC2 and moto do), and the builds run
+in the gaps between calls and after the phase (the API server puts calls first: see
+kumo.server.priority); before the Describe phase the bench waits, unmeasured, until all
+are RUNNING and then until the target's processes are idle. Nothing is asserted: see
+tests/bench/README.md.
 """
 
 from __future__ import annotations
@@ -173,6 +175,18 @@ def _cpu_of(phase: Phase, pids: dict[str, int]) -> Iterator[None]:
     phase.cpu["client"] = phase.cpu.get("client", 0.0) + time.process_time() - client
 
 
+def _wait_quiet(pids: dict[str, int], window: float = 0.5, share: float = 0.05) -> None:
+    """Returns once the target's processes together used under `share` of a core over a
+    `window` (at most after 120 s): Kumo finishes its builds' last steps in the background,
+    after the instances already show `running`, and the next phase should not pay for them."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        before = sum(_cpu_seconds(pid) for pid in pids.values())
+        time.sleep(window)
+        if sum(_cpu_seconds(pid) for pid in pids.values()) - before < share * window:
+            return
+
+
 Profiler = Callable[[str], contextlib.AbstractContextManager[None]]
 
 
@@ -234,6 +248,7 @@ def run_phases(
             )
             instance_ids.append(answer["Instances"][0]["InstanceId"])
     wait_running(instance_ids)
+    _wait_quiet(pids)
     with profile(describe.name), _cpu_of(describe, pids):
         for _ in range(args.describes):
             count = _timed(describe, lambda: _describe_all(ec2))

@@ -35,12 +35,14 @@ from kumo.server.db.migrate import upgrade
 from kumo.server.images.store import ImageStore
 from kumo.server.interceptors.auth import AuthenticationInterceptor, AuthorizationInterceptor
 from kumo.server.interceptors.errors import ErrorInterceptor
+from kumo.server.interceptors.priority import PriorityInterceptor
 from kumo.server.interceptors.request_id import RequestIdInterceptor
 from kumo.server.interceptors.tracing import TracingInterceptor
 from kumo.server.interceptors.validation import ValidationInterceptor
 from kumo.server.network.reconciler import NetworkReconciler
 from kumo.server.notifier import Notifier
 from kumo.server.operations.handlers import HandlerRegistry
+from kumo.server.priority import Foreground
 from kumo.server.runtime import Runtime
 from kumo.server.services.agent import AgentService
 from kumo.server.services.compute import ComputeService
@@ -160,8 +162,11 @@ def create_server(config: Config) -> tuple[KumoServer, int]:
     codec = TokenCodec(keys.tokens, config.auth.token_ttl_seconds)
     handlers = HandlerRegistry()
     notifier = Notifier()
+    foreground = Foreground(
+        config.operations.foreground_quiet_seconds, config.operations.background_turn_seconds
+    )
     executor = (
-        OperationExecutor(db, handlers, notifier, config.operations)
+        OperationExecutor(db, handlers, notifier, config.operations, foreground)
         if config.operations.enabled
         else None
     )
@@ -181,6 +186,7 @@ def create_server(config: Config) -> tuple[KumoServer, int]:
     if (tracer := tracer_for(config, "kumo.server")) is not None:
         interceptors.append(TracingInterceptor(tracer))
     interceptors += [
+        PriorityInterceptor(foreground),
         ErrorInterceptor(),
         AuthenticationInterceptor(runtime.authenticator),
         AuthorizationInterceptor(),

@@ -8,6 +8,8 @@ kind's handler while a side task renews the lease; if the lease is lost the
 handler is stopped. An operation that keeps being resumed is failed after
 `max_attempts`; an unknown kind fails as UNIMPLEMENTED. Shutdown releases the
 leases of running operations so that the next process resumes them at once.
+Handlers run as background work (kumo.server.priority): user-facing calls go first; lease
+renewals do not wait.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from kumo.server.operations.handlers import (
     OperationContext,
 )
 from kumo.server.operations.store import OperationState
+from kumo.server.priority import Foreground, background
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +53,10 @@ class OperationExecutor:
         registry: HandlerRegistry,
         notifier: Notifier,
         config: OperationsConfig,
+        foreground: Foreground | None = None,
     ) -> None:
         self._db = db
+        self._foreground = foreground
         self._registry = registry
         self._notifier = notifier
         self._config = config
@@ -203,6 +208,8 @@ class OperationExecutor:
 
     async def _run(self, context: OperationContext, handler: Handler) -> None:
         renew = asyncio.create_task(self._renew(context, asyncio.current_task()))
+        if self._foreground is not None:  # after `renew` was created: it must not wait
+            background(self._foreground)
         try:
             response = await handler(context)
         except OperationCancelled:
