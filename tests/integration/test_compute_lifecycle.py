@@ -188,7 +188,15 @@ def test_lifecycle(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
 
     quota = admin.identity.GetQuota(iapi.GetQuotaRequest(name=f"{tenant.name}/quota"))
     assert {q.resource: q.in_use for q in quota.limits}["instances"] == 1
-    wait(member, service.DeleteInstance(capi.DeleteInstanceRequest(name=instance.name)))
+    deleting = service.DeleteInstance(capi.DeleteInstanceRequest(name=instance.name))
+    metadata, deletion = operation_metadata_pb2.OperationMetadata(), cpb.InstanceDeletion()
+    assert deleting.metadata.Unpack(metadata) and metadata.detail.Unpack(deletion)
+    assert (deletion.previous_state, deletion.previous_power_intent) == (
+        S.STATE_RUNNING,
+        cpb.Instance.POWER_INTENT_RUNNING,
+    )
+    assert wait(member, deleting).metadata.Unpack(metadata)
+    assert metadata.detail.Unpack(kept := cpb.InstanceDeletion()) and kept == deletion
     code, _ = rpc_error(lambda: service.GetInstance(capi.GetInstanceRequest(name=instance.name)))
     assert code == grpc.StatusCode.NOT_FOUND
     assert all(not cell.driver(h).list_guests() for h in cell.agents)

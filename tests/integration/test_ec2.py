@@ -179,23 +179,36 @@ def test_instance_life_cycle(gateway: str, site: tuple[Site, str], tenant: Tenan
     _wait_state(ec2, instance_ids[:1], "running")
     ec2.reboot_instances(InstanceIds=instance_ids[1:])
     _wait_state(ec2, instance_ids, "running")
+    _next_second()
+    ec2.stop_instances(InstanceIds=instance_ids[:1])
+    _wait_state(ec2, instance_ids[:1], "stopped")
 
     # One bad id among them: nothing is terminated (all are found before any changes).
     assert _code(
         lambda: ec2.terminate_instances(InstanceIds=[*instance_ids, "i-0000000000000000f"])
     ) == ("InvalidInstanceID.NotFound")
     described = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
-    assert [r["Instances"][0]["State"]["Name"] for r in described] == ["running", "running"]
+    assert [r["Instances"][0]["State"]["Name"] for r in described] == ["stopped", "running"]
 
-    # The first id twice: its second termination finds it being deleted by the first, and
+    # One id (deleted without a lookup first): its previous state comes from the deletion.
+    alone = ec2.terminate_instances(InstanceIds=instance_ids[:1])["TerminatingInstances"]
+    assert [(t["PreviousState"]["Name"], t["CurrentState"]["Name"]) for t in alone] == [
+        ("stopped", "shutting-down")
+    ]
+    # The second id twice: its second termination finds it being deleted by the first, and
     # succeeds (terminating more than once succeeds each time, as in EC2).
-    twice = [*instance_ids, instance_ids[0]]
+    twice = [instance_ids[1], instance_ids[1]]
     terminating = ec2.terminate_instances(InstanceIds=twice)["TerminatingInstances"]
     assert [t["InstanceId"] for t in terminating] == twice
-    assert {t["PreviousState"]["Name"] for t in terminating} == {"running"}
+    assert [t["PreviousState"]["Name"] for t in terminating] == ["running", "shutting-down"]
     assert {t["CurrentState"]["Name"] for t in terminating} == {"shutting-down"}
     _wait_gone(ec2, instance_ids)
     assert _code(lambda: ec2.describe_instances(InstanceIds=instance_ids[:1])) == (
+        "InvalidInstanceID.NotFound"
+    )
+    # Gone, though the gateway still knows its zone: NotFound all the same.
+    _next_second()
+    assert _code(lambda: ec2.terminate_instances(InstanceIds=instance_ids[:1])) == (
         "InvalidInstanceID.NotFound"
     )
 

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 
-from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -60,9 +59,7 @@ class OperationContext:
 
     async def report_detail(self, detail: Message) -> None:
         """Shows `detail` (packed in an Any) as the metadata's `detail`; replaces the last."""
-        packed = any_pb2.Any()
-        packed.Pack(detail)
-        data = packed.SerializeToString()
+        data = store.packed(detail)
 
         def write(session: Session) -> None:
             session.execute(

@@ -62,10 +62,11 @@ def create(
     payload: bytes = b"",
     status_message: str = "queued",
     lease: Lease | None = None,
+    detail: Message | None = None,
 ) -> OperationRow:
     """Adds an operation of `kind` (a registered handler) acting on `target` (`target_uid`:
     the uid of the target it creates, shown in its metadata): PENDING, or with `lease`
-    RUNNING under that lease."""
+    RUNNING under that lease; `detail` is its metadata's first `detail`."""
     row = OperationRow(
         id=str(uuid.uuid4()),
         project_id=project_id,
@@ -78,6 +79,7 @@ def create(
         progress_percent=0,
         cancel_requested=False,
         attempts=0,
+        detail=None if detail is None else packed(detail),
     )
     if lease is not None:
         row.state = OperationState.RUNNING
@@ -88,6 +90,13 @@ def create(
     session.add(row)
     session.flush()
     return row
+
+
+def packed(detail: Message) -> bytes:
+    """`detail` packed in an Any, serialized: what an operation row keeps as its detail."""
+    wrapper = any_pb2.Any()
+    wrapper.Pack(detail)
+    return bytes(wrapper.SerializeToString())
 
 
 def name_of(row: OperationRow) -> str:
@@ -144,9 +153,9 @@ def finish(
     if state == OperationState.SUCCEEDED:
         values["progress_percent"] = 100
     if response is not None:
-        packed = any_pb2.Any()
-        packed.Pack(response)
-        values["response"] = packed.value
+        wrapped = any_pb2.Any()
+        wrapped.Pack(response)
+        values["response"] = wrapped.value
         values["response_type"] = response.DESCRIPTOR.full_name
     if error is not None:
         values["error"] = error.SerializeToString()

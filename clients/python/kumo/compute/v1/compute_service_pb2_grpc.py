@@ -332,6 +332,8 @@ class ComputeServiceServicer:
 
     def DeleteInstance(self, request, context):
         """Deletes an instance and its disks, and releases its quota and host capacity.
+        The operation's metadata carries an InstanceDeletion in `detail`: the state the
+        instance was in when the deletion was accepted.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

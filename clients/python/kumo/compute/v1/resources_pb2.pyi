@@ -252,6 +252,14 @@ class MigrationOptions(_message.Message):
     mode: MigrationOptions.Mode
     def __init__(self, max_downtime_ms: _Optional[int] = ..., bandwidth_mibps: _Optional[int] = ..., auto_converge: _Optional[bool] = ..., post_copy: _Optional[bool] = ..., block_migration: _Optional[_Union[MigrationOptions.BlockMigration, str]] = ..., timeout_seconds: _Optional[int] = ..., mode: _Optional[_Union[MigrationOptions.Mode, str]] = ...) -> None: ...
 
+class InstanceDeletion(_message.Message):
+    __slots__ = ("previous_state", "previous_power_intent")
+    PREVIOUS_STATE_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_POWER_INTENT_FIELD_NUMBER: _ClassVar[int]
+    previous_state: Instance.State
+    previous_power_intent: Instance.PowerIntent
+    def __init__(self, previous_state: _Optional[_Union[Instance.State, str]] = ..., previous_power_intent: _Optional[_Union[Instance.PowerIntent, str]] = ...) -> None: ...
+
 class MigrationProgress(_message.Message):
     __slots__ = ("source_host", "destination_host", "elapsed_ms", "memory_total_bytes", "memory_processed_bytes", "memory_remaining_bytes", "dirty_rate_bytes_per_second", "disk_total_bytes", "disk_processed_bytes", "iteration", "downtime_ms", "total_ms")
     SOURCE_HOST_FIELD_NUMBER: _ClassVar[int]

@@ -127,6 +127,14 @@ async def zone_ids(backend: Backend, caller: Caller) -> list[str]:
     return zones
 
 
+def known_instance_name(backend: Backend, caller: Caller, ec2_id: str) -> str | None:
+    """The name of the caller's instance `ec2_id` if its zone is remembered, else None
+    (also for a malformed id). It may be gone: its next call then answers NotFound."""
+    kumo_id = ids.instance_kumo_id(ec2_id)
+    zone = backend.memory.instance_zones.get((caller.project, kumo_id)) if kumo_id else None
+    return f"{caller.project_name}/zones/{zone}/instances/{kumo_id}" if zone else None
+
+
 async def find_instance(backend: Backend, caller: Caller, ec2_id: str) -> cpb.Instance:
     """The instance with this EC2 id in the caller's project: in its remembered zone, or
     else probing every zone. Raises InvalidInstanceID.Malformed / .NotFound."""

@@ -41,6 +41,7 @@ from kumo.gateway.aws.operations.instance_views import (
     ec2_state,
     find_instance,
     instance_view,
+    known_instance_name,
     learn,
     reservation_item,
     zone_ids,
@@ -48,6 +49,7 @@ from kumo.gateway.aws.operations.instance_views import (
 from kumo.gateway.aws.operations.security_groups import find_group, group_view
 from kumo.gateway.aws.operations.security_groups import groups as groups_of
 from kumo.gateway.aws.operations.subnets import find_subnet
+from kumo.type.v1.operation_metadata_pb2 import OperationMetadata
 
 LOOKUPS_AT_ONCE = 16  # GetInstance calls one request keeps in flight
 _TOKEN_NAMESPACE = uuid.UUID("5f1c3a52-8e0b-4f0e-9a43-6b0f5f0c2e11")
@@ -313,7 +315,8 @@ async def _find_all(backend: Backend, caller: Caller, ec2_ids: list[str]) -> lis
 
 def _changes(name: str, key: str, action: Any, next_state: tuple[int, str], doc: str) -> Any:
     """A handler applying `action` to each of `InstanceIds` (once all are found),
-    answering EC2's state changes."""
+    answering EC2's state changes; the previous state is the one `action` returns, or
+    else the state the instance was found in."""
 
     async def handler(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
         ec2_ids = params["InstanceIds"]
@@ -321,20 +324,22 @@ def _changes(name: str, key: str, action: Any, next_state: tuple[int, str], doc:
         for ec2_id, instance in zip(
             ec2_ids, await _find_all(backend, caller, ec2_ids), strict=True
         ):
-            code, state = ec2_state(instance)
-            await action(backend, caller, instance)
-            changes.append(
-                {
-                    "InstanceId": ec2_id,
-                    "PreviousState": {"Code": code, "Name": state},
-                    "CurrentState": {"Code": next_state[0], "Name": next_state[1]},
-                }
-            )
+            previous = await action(backend, caller, instance) or ec2_state(instance)
+            changes.append(_change(ec2_id, previous, next_state))
         return {key: changes}
 
     handler.__name__ = handler.__qualname__ = name
     handler.__doc__ = doc
     return handler
+
+
+def _change(ec2_id: str, previous: tuple[int, str], current: tuple[int, str]) -> dict[str, Any]:
+    """One member of an EC2 InstanceStateChange list."""
+    return {
+        "InstanceId": ec2_id,
+        "PreviousState": {"Code": previous[0], "Name": previous[1]},
+        "CurrentState": {"Code": current[0], "Name": current[1]},
+    }
 
 
 async def _start(backend: Backend, caller: Caller, instance: cpb.Instance) -> None:
@@ -347,17 +352,30 @@ async def _stop(backend: Backend, caller: Caller, instance: cpb.Instance) -> Non
     await invoke(backend.compute.StopInstance, capi.StopInstanceRequest(name=instance.name), caller)
 
 
-async def _terminate(backend: Backend, caller: Caller, instance: cpb.Instance) -> None:
-    """Deletes the instance unless it is being deleted already: in EC2, terminating an
-    instance more than once succeeds each time (here until it is gone)."""
-    if instance.state == cpb.Instance.STATE_DELETING:
-        return
-    await invoke(
+async def _delete(backend: Backend, caller: Caller, name: str) -> tuple[int, str]:
+    """Deletes the instance `name` unless it is being deleted already (in EC2, terminating
+    an instance more than once succeeds each time, here until it is gone); returns its
+    EC2 state when the deletion was accepted (from the operation's InstanceDeletion)."""
+    operation = await invoke(
         backend.compute.DeleteInstance,
-        capi.DeleteInstanceRequest(name=instance.name),
+        capi.DeleteInstanceRequest(name=name),
         caller,
         under_way="INSTANCE_DELETING",
     )
+    if operation is None:
+        return SHUTTING_DOWN
+    metadata, deletion = OperationMetadata(), cpb.InstanceDeletion()
+    operation.metadata.Unpack(metadata)
+    metadata.detail.Unpack(deletion)
+    return ec2_state(
+        cpb.Instance(state=deletion.previous_state, power_intent=deletion.previous_power_intent)
+    )
+
+
+async def _terminate(backend: Backend, caller: Caller, instance: cpb.Instance) -> tuple[int, str]:
+    if instance.state == cpb.Instance.STATE_DELETING:
+        return SHUTTING_DOWN
+    return await _delete(backend, caller, instance.name)
 
 
 start_instances = _changes(
@@ -366,14 +384,31 @@ start_instances = _changes(
 stop_instances = _changes(
     "stop_instances", "StoppingInstances", _stop, STOPPING, "StopInstances (StopInstance)."
 )
-terminate_instances = _changes(
-    "terminate_instances",
+_terminate_found = _changes(
+    "_terminate_found",
     "TerminatingInstances",
     _terminate,
     SHUTTING_DOWN,
-    "TerminateInstances (DeleteInstance); again while it is being deleted succeeds; "
-    "the instance is gone once deleted.",
+    "TerminateInstances over instances looked up first.",
 )
+
+
+async def terminate_instances(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
+    """TerminateInstances (DeleteInstance); again while it is being deleted succeeds; the
+    instance is gone once deleted. One id whose zone is remembered is deleted without a
+    lookup first (DeleteInstance's operation tells the previous state); the rest, and an
+    id not found there, go through `_terminate_found`."""
+    ec2_ids = params["InstanceIds"]
+    name = known_instance_name(backend, caller, ec2_ids[0]) if len(ec2_ids) == 1 else None
+    if name is not None:
+        try:
+            previous = await _delete(backend, caller, name)
+        except Ec2Error as error:
+            if error.code != "InvalidInstanceID.NotFound":
+                raise
+        else:
+            return {"TerminatingInstances": [_change(ec2_ids[0], previous, SHUTTING_DOWN)]}
+    return await _terminate_found(backend, caller, params)  # type: ignore[no-any-return]
 
 
 async def reboot_instances(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:

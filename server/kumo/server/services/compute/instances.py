@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from google.longrunning import operations_pb2
 from sqlalchemy import Connection, select
@@ -352,6 +352,10 @@ class InstanceMethods(InstanceOperations):
                     type="INSTANCE_DELETING",
                     subject=request.name,
                 )
+            previous = pb.InstanceDeletion(
+                previous_state=cast(pb.Instance.State, row.state),
+                previous_power_intent=cast(pb.Instance.PowerIntent, row.power_intent),
+            )
             row.deleting = True
             row.state = S.STATE_DELETING
             row.status_message = "deleting"
@@ -364,6 +368,7 @@ class InstanceMethods(InstanceOperations):
                 target=request.name,
                 payload=row.uid.encode(),
                 lease=lease,
+                detail=previous,
             )
             return store.to_proto(op)
 
