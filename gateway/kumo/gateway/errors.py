@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format
-from google.rpc import code_pb2, status_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 DETAILS_KEY = "grpc-status-details-bin"
 
@@ -62,6 +62,18 @@ class RpcFailure(Exception):
     def message(self) -> str:
         """The human message (never a traceback)."""
         return str(self.status.message)
+
+    def precondition_types(self) -> set[str]:
+        """The violation types of a FAILED_PRECONDITION's PreconditionFailure detail (what
+        failed, e.g. INSTANCE_DELETING); empty for any other status."""
+        found: set[str] = set()
+        if self.code != code_pb2.FAILED_PRECONDITION:
+            return found
+        for detail in self.status.details:
+            failure = error_details_pb2.PreconditionFailure()
+            if detail.Unpack(failure):
+                found.update(v.type for v in failure.violations)
+        return found
 
     def http_status(self, overrides: Mapping[int, int] | None = None) -> int:
         """The HTTP status: `self.http`, `overrides`, then grpc-gateway's table, else 500."""

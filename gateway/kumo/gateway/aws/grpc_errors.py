@@ -20,6 +20,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from kumo.gateway.aws.errors import Ec2Error
+from kumo.gateway.errors import from_rpc_error
 
 NOT_FOUND = {
     "compute.kumo.dev/Instance": "InvalidInstanceID.NotFound",
@@ -97,12 +98,4 @@ def ec2_error(
 def precondition_types(error: grpc.aio.AioRpcError) -> set[str]:
     """The violation types of a FAILED_PRECONDITION's PreconditionFailure (empty for any
     other status)."""
-    if error.code() != grpc.StatusCode.FAILED_PRECONDITION:
-        return set()
-    status = rpc_status.from_call(error)
-    found: set[str] = set()
-    for detail in status.details if status is not None else ():
-        failure = error_details_pb2.PreconditionFailure()
-        if detail.Is(failure.DESCRIPTOR) and detail.Unpack(failure):
-            found.update(v.type for v in failure.violations)
-    return found
+    return from_rpc_error(error).precondition_types()

@@ -278,12 +278,17 @@ class Servers(NovaBase):
         return self.reply(version, {"server": server})
 
     async def delete(self, request: Request) -> Response:
-        """DELETE /servers/{id}: 204; the server goes away in the background."""
+        """DELETE /servers/{id}: 204; the server goes away in the background. Again while
+        it is being deleted: 204 as well (Nova ignores the repeat)."""
         scope, version = await self.begin(request)
         item = await self._find(scope, request)
-        await self.call(
-            self.compute.DeleteInstance, capi.DeleteInstanceRequest(name=item.name), scope
-        )
+        try:
+            await self.call(
+                self.compute.DeleteInstance, capi.DeleteInstanceRequest(name=item.name), scope
+            )
+        except RpcFailure as failure:
+            if "INSTANCE_DELETING" not in failure.precondition_types():
+                raise
         return self.reply(version, status=204)
 
     async def action(self, request: Request) -> Response:
