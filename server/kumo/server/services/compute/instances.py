@@ -341,7 +341,9 @@ class InstanceMethods(InstanceOperations):
     ) -> operations_pb2.Operation:
         caller = current_principal()
 
-        def start(session: Session, lease: Lease | None) -> operations_pb2.Operation:
+        def start(
+            session: Session, lease: Lease | None
+        ) -> tuple[operations_pb2.Operation, InstanceRow]:
             row = visible_instance(session, caller, request.name)
             check_etag(request.etag, row.version, request.name)
             refuse_while_migrating(row, request.name)
@@ -370,7 +372,7 @@ class InstanceMethods(InstanceOperations):
                 lease=lease,
                 detail=previous,
             )
-            return store.to_proto(op)
+            return store.to_proto(op), row
 
         return await self._start_operation(request, "DeleteInstance", start)
 
@@ -387,7 +389,9 @@ class InstanceMethods(InstanceOperations):
         returns (kind, payload) chooses the operation's kind itself."""
         caller = current_principal()
 
-        def start(session: Session, lease: Lease | None) -> operations_pb2.Operation:
+        def start(
+            session: Session, lease: Lease | None
+        ) -> tuple[operations_pb2.Operation, InstanceRow]:
             row = visible_instance(session, caller, request.name)
             refuse_while_migrating(row, request.name)
             refuse_if_locked(row, caller, request.name)
@@ -419,7 +423,7 @@ class InstanceMethods(InstanceOperations):
                 status_message=verb,
                 lease=lease,
             )
-            return store.to_proto(op)
+            return store.to_proto(op), row
 
         return await self._start_operation(request, verb, start)
 
@@ -427,20 +431,28 @@ class InstanceMethods(InstanceOperations):
         self,
         request: Any,
         verb: str,
-        start: Callable[[Session, Lease | None], operations_pb2.Operation],
+        start: Callable[[Session, Lease | None], tuple[operations_pb2.Operation, InstanceRow]],
     ) -> operations_pb2.Operation:
         """Writes an operation with `start` (given the local controller's lease, if any,
-        for `store.create`), starts it, and wakes the instance's hosts."""
+        for `store.create`; it returns the operation and the instance row it changed),
+        starts it, and wakes the instance's hosts."""
+        changed: list[InstanceRow] = []
+
+        def write(session: Session) -> operations_pb2.Operation:
+            operation, row = start(session, slot.lease)
+            changed.append(row)
+            return operation
+
         async with self.runtime.writing_operation() as slot:
             operation = await idempotent(
-                self.runtime.db,
-                verb,
-                request,
-                operations_pb2.Operation,
-                lambda session: start(session, slot.lease),
+                self.runtime.db, verb, request, operations_pb2.Operation, write
             )
             slot.written = operation.name
-        await self.notify_host_of(request.name)
+        if changed:
+            row = changed[0]
+            self.notify_hosts(row.host_id, row.migration_host_id, about=row.uid)
+        else:  # a repeated request_id, answered from the first call's record
+            await self.notify_host_of(request.name)
         return operation
 
     async def StartInstance(
