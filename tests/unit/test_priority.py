@@ -11,16 +11,25 @@ import pytest
 from kumo.server.interceptors.priority import PriorityInterceptor
 from kumo.server.priority import Foreground, background, background_turn
 
+TRANSACTION_SECONDS = 0.01
 
-async def _turns_while(foreground: Foreground, seconds: float) -> int:
-    """How many turns background work gets while one call is served for `seconds`."""
+
+async def _transaction() -> None:
+    """One background transaction: the loop is held for its length, as SQLite's are."""
+    async with background_turn():
+        time.sleep(TRANSACTION_SECONDS)
+
+
+async def _turns_while(foreground: Foreground, seconds: float) -> tuple[int, int]:
+    """Background transactions run while one call is served for `seconds`, and in the
+    three quiet periods after it."""
     turns = 0
 
     async def work() -> None:
         nonlocal turns
         background(foreground)
         while True:
-            await background_turn()
+            await _transaction()
             turns += 1
 
     with foreground.serving():
@@ -28,44 +37,50 @@ async def _turns_while(foreground: Foreground, seconds: float) -> int:
         await asyncio.sleep(seconds)
         during = turns
     await asyncio.sleep(foreground.quiet_seconds * 3)
-    after = turns
     worker.cancel()
-    assert after > during + 100, "idle again: background work runs freely"
-    return during
+    return during, turns - during
 
 
-def test_background_work_waits_for_calls_but_is_not_starved() -> None:
-    """While a call is served, background work gets one turn per turn_seconds (the first
-    at once), not more and not none; once calls stop, it runs freely."""
-    during = asyncio.run(_turns_while(Foreground(quiet_seconds=0.05, turn_seconds=0.1), 0.55))
-    assert 2 <= during <= 7
+def test_background_work_keeps_its_share_while_calls_are_served() -> None:
+    """While a call is served, background work runs one transaction at a time with pauses
+    that leave it its share of the loop (0.2: 10 ms of work, then 40 ms of pause), not more
+    and not none; once calls stop, it runs without pauses."""
+    foreground = Foreground(quiet_seconds=0.05, share=0.2)
+    during, after = asyncio.run(_turns_while(foreground, 0.6))
+    assert 4 <= during <= 13  # 0.6 s / 50 ms, plus the first, which comes at once
+    assert after >= 8  # 0.15 s less one quiet period, 10 ms each: ~10
 
 
 def test_other_work_never_waits() -> None:
     """Code not marked as background work passes `background_turn` at once."""
 
     async def scenario() -> float:
-        foreground = Foreground(quiet_seconds=5, turn_seconds=5)
+        foreground = Foreground(quiet_seconds=5, share=0.01)
         with foreground.serving():
             start = time.monotonic()
-            for _ in range(100):
-                await background_turn()
+            for _ in range(20):
+                await _transaction()
             return time.monotonic() - start
 
-    assert asyncio.run(scenario()) < 1  # a single wait would be 5 s
+    assert asyncio.run(scenario()) < 20 * TRANSACTION_SECONDS + 1  # one pause would be 1 s
 
 
 def test_idle_background_work_does_not_wait() -> None:
     """With no call served (nor one just ended) background work's turns come at once."""
 
     async def scenario() -> float:
-        background(Foreground(quiet_seconds=5, turn_seconds=5))
+        background(Foreground(quiet_seconds=5, share=0.01))
         start = time.monotonic()
-        for _ in range(100):
-            await background_turn()
+        for _ in range(20):
+            await _transaction()
         return time.monotonic() - start
 
-    assert asyncio.run(scenario()) < 1  # a single wait would be 5 s
+    assert asyncio.run(scenario()) < 20 * TRANSACTION_SECONDS + 1  # one pause would be 1 s
+
+
+def test_share_is_checked() -> None:
+    with pytest.raises(ValueError):
+        Foreground(share=0)
 
 
 @pytest.mark.parametrize(
@@ -80,16 +95,17 @@ def test_idle_background_work_does_not_wait() -> None:
 def test_calls_are_sorted(method: str, busy: bool, deferred: bool) -> None:
     """User calls are foreground; agents' calls (but Heartbeat) are background work;
     WaitOperation is neither. `deferred`: a second transaction of the call waits while
-    another call is served."""
-    foreground = Foreground(quiet_seconds=5, turn_seconds=5)
+    another call is served (the first comes at once; with a share of 0.01 the pause after
+    it is 99 times its length)."""
+    foreground = Foreground(quiet_seconds=5, share=0.01)
     seen: dict[str, Any] = {}
 
     async def behavior(request: Any, context: Any) -> str:
         seen["busy"] = foreground.busy
         with foreground.serving():  # another call, served meanwhile
-            await background_turn()  # (the first turn of background work comes at once)
+            await _transaction()
             try:
-                await asyncio.wait_for(background_turn(), 0.2)
+                await asyncio.wait_for(_transaction(), 0.3)
                 seen["deferred"] = False
             except TimeoutError:
                 seen["deferred"] = True

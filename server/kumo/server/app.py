@@ -163,7 +163,7 @@ def create_server(config: Config) -> tuple[KumoServer, int]:
     handlers = HandlerRegistry()
     notifier = Notifier()
     foreground = Foreground(
-        config.operations.foreground_quiet_seconds, config.operations.background_turn_seconds
+        config.operations.foreground_quiet_seconds, config.operations.background_share
     )
     executor = (
         OperationExecutor(db, handlers, notifier, config.operations, foreground)

@@ -78,11 +78,11 @@ class OperationsConfig(BaseModel):
     max_attempts: int = Field(default=5, ge=1)
     # Safety-net poll for work written by other replicas.
     poll_seconds: float = Field(default=2.0, gt=0)
-    # Operations and agent reports are background work (kumo.server.priority): each
-    # transaction waits until no user call has run for this long...
+    # Operations and agent reports are background work (kumo.server.priority): the API is
+    # busy while a user call runs or ended less than this long ago...
     foreground_quiet_seconds: float = Field(default=0.01, ge=0)
-    # ...except one every this often, so that a steady stream of calls cannot starve them.
-    background_turn_seconds: float = Field(default=0.02, gt=0)
+    # ...and while it is busy, background work gets this share of the event loop.
+    background_share: float = Field(default=0.2, gt=0, le=1)
 
 
 class TopologyConfig(BaseModel):

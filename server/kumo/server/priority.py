@@ -7,17 +7,20 @@ work than the call that started it, so under a burst of creates every call used 
 behind the builds of the ones before it. Here background work yields:
 
 - `Foreground.serving()` marks a user-facing call for its duration;
-- code running as background work (`background(foreground)` set in its task) calls
-  `await foreground.turn()` before each transaction (`Database.run` and `Database.read`
-  do it), which returns at once while no user-facing call runs or ended in the last
-  `quiet_seconds`, and otherwise waits for that quiet;
-- so that background work never starves, one waiting transaction is let through every
-  `turn_seconds` even while calls keep coming.
+- code running as background work (`background(foreground)` set in its task) runs each
+  transaction inside `background_turn()` (`Database.run` and `Database.read` do it). While
+  no user-facing call runs or ended in the last `quiet_seconds`, a turn comes at once, as
+  many at a time as the code asks for.
+- Otherwise the API is busy, and background transactions go one at a time, each only once
+  the last has been followed by enough idle time that background work keeps `share` of the
+  loop: after a 1 ms transaction and a share of 0.2, 4 ms. So a steady stream of calls slows
+  convergence to that share and never stops it, and a call waits for at most the one
+  background transaction that was running when it came.
 
 Nothing is dropped or reordered within background work; it is only deferred, so a burst of
-creates answers sooner and the builds run in the gaps and after it. Long waits (WaitOperation,
-streams) are neither foreground nor background: they would hold the background back for
-their whole length.
+creates answers sooner and the builds run in the gaps and after it. Long waits
+(WaitOperation, streams) are neither foreground nor background: they would hold the
+background back for their whole length.
 """
 
 from __future__ import annotations
@@ -25,19 +28,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 
 
 class Foreground:
     """Tracks user-facing calls and hands out turns to background work."""
 
-    def __init__(self, quiet_seconds: float = 0.01, turn_seconds: float = 0.02) -> None:
+    def __init__(self, quiet_seconds: float = 0.01, share: float = 0.2) -> None:
+        if not 0 < share <= 1:
+            raise ValueError("share must be in (0, 1]")
         self.quiet_seconds = quiet_seconds
-        self.turn_seconds = turn_seconds
+        self._pause_per_second = (1 - share) / share
         self._serving = 0
         self._last_end = 0.0
-        self._last_turn = 0.0
+        self._turns = 0  # background transactions running under a busy turn
+        self._resume_at = 0.0  # when the next busy turn may start
 
     @contextlib.contextmanager
     def serving(self) -> Iterator[None]:
@@ -54,33 +60,54 @@ class Foreground:
         """Whether a user-facing call runs now or ended less than `quiet_seconds` ago."""
         return bool(self._serving) or time.monotonic() - self._last_end < self.quiet_seconds
 
-    async def turn(self) -> None:
-        """Returns when background work may run its next transaction (see the module
-        docstring), after first letting the event loop serve what is ready. Never raises."""
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Runs the block (one background transaction) when its turn comes (see the module
+        docstring), after first letting the event loop serve what is ready."""
         await asyncio.sleep(0)
+        if not await self._wait_while_busy():
+            yield
+            return
+        self._turns += 1
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            end = time.monotonic()
+            self._turns -= 1
+            self._resume_at = end + (end - start) * self._pause_per_second
+
+    async def _wait_while_busy(self) -> bool:
+        """Waits until the API is idle (False) or a busy turn is free (True)."""
         while self.busy:
             now = time.monotonic()
-            turn_in = self.turn_seconds - (now - self._last_turn)
-            if turn_in <= 0:
-                self._last_turn = now
-                return
+            if not self._turns and now >= self._resume_at:
+                return True
             # Serving: look again a quiet period on (the call may have ended by then).
             quiet_in = self.quiet_seconds - (0 if self._serving else now - self._last_end)
-            await asyncio.sleep(min(turn_in, quiet_in))
+            # Another's transaction runs (on the database's threads): look again soon.
+            turn_in = 0.001 if self._turns else self._resume_at - now
+            await asyncio.sleep(max(min(quiet_in, turn_in), 0.0005))
+        return False
 
 
 _background: ContextVar[Foreground | None] = ContextVar("kumo_background", default=None)
 
 
-def background(foreground: Foreground) -> None:
-    """Marks the running task (and the tasks it starts) as background work of
-    `foreground`'s process. Idempotent."""
+def background(foreground: Foreground | None) -> None:
+    """Marks the running task (and the tasks it starts from now on) as background work of
+    `foreground`'s process; None: as not background work (undoing an inherited mark).
+    Idempotent."""
     _background.set(foreground)
 
 
-async def background_turn() -> None:
-    """`turn()` of the process's `Foreground` when the running task is background work;
-    returns at once (without yielding) otherwise."""
+@contextlib.asynccontextmanager
+async def background_turn() -> AsyncIterator[None]:
+    """Runs the block in the turn of the process's `Foreground` when the running task is
+    background work; at once (without yielding) otherwise."""
     foreground = _background.get()
-    if foreground is not None:
-        await foreground.turn()
+    if foreground is None:
+        yield
+        return
+    async with foreground.turn():
+        yield

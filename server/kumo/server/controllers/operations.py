@@ -208,7 +208,7 @@ class OperationExecutor:
 
     async def _run(self, context: OperationContext, handler: Handler) -> None:
         renew = asyncio.create_task(self._renew(context, asyncio.current_task()))
-        if self._foreground is not None:  # after `renew` was created: it must not wait
+        if self._foreground is not None:
             background(self._foreground)
         try:
             response = await handler(context)
@@ -239,6 +239,7 @@ class OperationExecutor:
             renew.cancel()
 
     async def _renew(self, context: OperationContext, task: asyncio.Task[object] | None) -> None:
+        background(None)  # a renewal must not wait (e.g. for an operation started by another)
         interval = self._config.lease_seconds / 3
 
         def renew(session: Session) -> tuple[bool, bool]:

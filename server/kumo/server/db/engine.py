@@ -9,7 +9,7 @@ each statement sees its own snapshot either way). On SQLite (one writer, microse
 `fn` runs inline on the event loop, which serialises every transaction of the
 process without lock waits; on a client-server database it runs on a bounded
 thread pool so that the loop never blocks on the network. In background work (see
-kumo.server.priority) both first wait for their turn.
+kumo.server.priority) both run in their turn.
 """
 
 from __future__ import annotations
@@ -97,17 +97,19 @@ class Database:
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """Runs `fn(connection)` (reads only; nothing is committed)."""
-        await background_turn()
-        if self._pool is None:
-            return self._read(fn)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._read, fn)
+        async with background_turn():
+            if self._pool is None:
+                return self._read(fn)
+            return await asyncio.get_running_loop().run_in_executor(self._pool, self._read, fn)
 
     async def run(self, fn: Callable[[Session], T]) -> T:
         """Runs `fn(session)` in one transaction without blocking the loop on the network."""
-        await background_turn()
-        if self._pool is None:
-            return self.transaction(fn)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self.transaction, fn)
+        async with background_turn():
+            if self._pool is None:
+                return self.transaction(fn)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, self.transaction, fn
+            )
 
     def close(self) -> None:
         """Waits for running transactions, then closes every connection. Idempotent."""
