@@ -82,7 +82,7 @@ class OperationsConfig(BaseModel):
     # busy while a user call runs or ended less than this long ago...
     foreground_quiet_seconds: float = Field(default=0.01, ge=0)
     # ...and while it is busy, background work gets this share of the event loop.
-    background_share: float = Field(default=0.2, gt=0, le=1)
+    background_share: float = Field(default=0.05, gt=0, le=1)
 
 
 class TopologyConfig(BaseModel):
