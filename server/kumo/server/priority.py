@@ -43,6 +43,8 @@ class Foreground:
         self._serving = 0
         self._last_end = 0.0
         self._turns = 0  # background transactions running under a busy turn
+        self._turn_over = asyncio.Event()  # set while none is
+        self._turn_over.set()
         self._resume_at = 0.0  # when the next busy turn may start
 
     @contextlib.contextmanager
@@ -69,19 +71,22 @@ class Foreground:
             yield
             return
         self._turns += 1
+        self._turn_over.clear()
         start = time.monotonic()
-        # The pause is set from the whole stretch the loop spends on this task: the
-        # transaction and the code after it, until the task next waits (that is when the
-        # loop runs this callback).
-        asyncio.get_running_loop().call_soon(self._rest, start)
         try:
             yield
         finally:
             self._turns -= 1
+            if not self._turns:
+                self._turn_over.set()
+            # The pause is set from the whole stretch this turn took: the transaction (on
+            # the loop, or on the database's threads) and the task's code after it until
+            # it next waits, which is when the loop runs this callback.
+            asyncio.get_running_loop().call_soon(self._rest, start)
 
     def _rest(self, start: float) -> None:
         end = time.monotonic()
-        self._resume_at = end + (end - start) * self._pause_per_second
+        self._resume_at = max(self._resume_at, end + (end - start) * self._pause_per_second)
 
     async def _wait_while_busy(self) -> bool:
         """Waits until the API is idle (False) or a busy turn is free (True)."""
@@ -91,9 +96,12 @@ class Foreground:
                 return True
             # Serving: look again a quiet period on (the call may have ended by then).
             quiet_in = self.quiet_seconds - (0 if self._serving else now - self._last_end)
-            # Another's transaction runs (on the database's threads): look again soon.
-            turn_in = 0.001 if self._turns else self._resume_at - now
-            await asyncio.sleep(max(min(quiet_in, turn_in), 0.0005))
+            if self._turns:  # another's transaction runs on the database's threads
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(quiet_in, 0.0005)):
+                        await self._turn_over.wait()
+            else:
+                await asyncio.sleep(max(min(quiet_in, self._resume_at - now), 0.0005))
         return False
 
 
