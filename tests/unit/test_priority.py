@@ -51,29 +51,25 @@ def test_background_work_keeps_its_share_while_calls_are_served() -> None:
     assert after >= 8  # 0.15 s less one quiet period, 10 ms each: ~10
 
 
-def test_other_work_never_waits() -> None:
-    """Code not marked as background work passes `background_turn` at once."""
+async def _twenty_transactions() -> float:
+    start = time.monotonic()
+    for _ in range(20):
+        await _transaction()
+    return time.monotonic() - start
+
+
+@pytest.mark.parametrize("as_background", [False, True])
+def test_no_pause_for_other_work_nor_for_idle_background_work(as_background: bool) -> None:
+    """Code not marked as background work passes `background_turn` at once, even while a
+    call is served; background work does too while no call is served (nor just ended)."""
 
     async def scenario() -> float:
         foreground = Foreground(quiet_seconds=5, share=0.01)
+        if as_background:
+            background(foreground)
+            return await _twenty_transactions()
         with foreground.serving():
-            start = time.monotonic()
-            for _ in range(20):
-                await _transaction()
-            return time.monotonic() - start
-
-    assert asyncio.run(scenario()) < 20 * TRANSACTION_SECONDS + 1  # one pause would be 1 s
-
-
-def test_idle_background_work_does_not_wait() -> None:
-    """With no call served (nor one just ended) background work's turns come at once."""
-
-    async def scenario() -> float:
-        background(Foreground(quiet_seconds=5, share=0.01))
-        start = time.monotonic()
-        for _ in range(20):
-            await _transaction()
-        return time.monotonic() - start
+            return await _twenty_transactions()
 
     assert asyncio.run(scenario()) < 20 * TRANSACTION_SECONDS + 1  # one pause would be 1 s
 
