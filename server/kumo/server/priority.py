@@ -15,7 +15,8 @@ behind the builds of the ones before it. Here background work yields:
   the last has been followed by enough of a pause that background work keeps `share` of
   the loop: after 1 ms (a transaction and the task's code after it) and a share of 0.05,
   19 ms. So a steady stream of calls slows convergence to that share and never stops it,
-  and a call waits for at most the one background stretch that was running when it came.
+  and once the API is busy a call waits for at most the one background stretch that was
+  running when it came.
 
 Nothing is dropped or reordered within background work; it is only deferred, so a burst of
 creates answers sooner and the builds run in the gaps and after it. Long waits
@@ -43,7 +44,7 @@ class Foreground:
         self._serving = 0
         self._last_end = 0.0
         self._turns = 0  # background transactions running under a busy turn
-        self._turn_over = asyncio.Event()  # set while none is
+        self._turn_over = asyncio.Event()  # set while no busy turn runs
         self._turn_over.set()
         self._resume_at = 0.0  # when the next busy turn may start
 
