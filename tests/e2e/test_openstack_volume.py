@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.test_openstack_clients import _upload_with_cli, clouds, site  # noqa: F401
+from tests.e2e.test_openstack_clients import _upload_with_cli, clouds, drivers, site  # noqa: F401
 from tests.integration.test_compute_resources import make_flavor
 from tests.support.cloud import Stubs, Tenant, unique
 from tests.support.gateway import Clouds, GatewayThread
