@@ -17,9 +17,10 @@ from grpc_status import rpc_status
 
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.gateway.aws.errors import Ec2Error
-from kumo.gateway.aws.grpc_errors import ec2_error, precondition_types
+from kumo.gateway.aws.grpc_errors import ec2_error
 from kumo.gateway.aws.sigv4 import SignedRequest
 from kumo.gateway.aws.xml import Fragment
+from kumo.gateway.errors import from_rpc_error
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import identity_service_pb2_grpc as irpc
 from kumo.image.v1 import image_service_pb2_grpc as imrpc
@@ -150,6 +151,6 @@ async def invoke(
     try:
         return await method(request, metadata=caller.metadata)
     except grpc.aio.AioRpcError as error:
-        if under_way is not None and under_way in precondition_types(error):
+        if under_way is not None and under_way in from_rpc_error(error).precondition_types():
             return None
         raise ec2_error(error, precondition) from None

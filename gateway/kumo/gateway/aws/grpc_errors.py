@@ -20,7 +20,6 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from kumo.gateway.aws.errors import Ec2Error
-from kumo.gateway.errors import from_rpc_error
 
 NOT_FOUND = {
     "compute.kumo.dev/Instance": "InvalidInstanceID.NotFound",
@@ -93,9 +92,3 @@ def ec2_error(
     if code in _SIMPLE:
         return Ec2Error(_SIMPLE[code], message)
     return Ec2Error("InternalError", "An internal error has occurred")
-
-
-def precondition_types(error: grpc.aio.AioRpcError) -> set[str]:
-    """The violation types of a FAILED_PRECONDITION's PreconditionFailure (empty for any
-    other status)."""
-    return from_rpc_error(error).precondition_types()
