@@ -199,6 +199,15 @@ def test_lifecycle(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
     assert metadata.detail.Unpack(kept := cpb.InstanceDeletion()) and kept == deletion
     code, _ = rpc_error(lambda: service.GetInstance(capi.GetInstanceRequest(name=instance.name)))
     assert code == grpc.StatusCode.NOT_FOUND
+    # Asked for, the deleted instance is still shown (as EC2 shows a terminated one).
+    shown = service.GetInstance(capi.GetInstanceRequest(name=instance.name, show_deleted=True))
+    assert (shown.uid, shown.state, shown.host) == (instance.uid, S.STATE_DELETED, "")
+    assert (shown.display_name, shown.labels["tier"], shown.flavor) == (
+        "Web",
+        "web",
+        instance.flavor,
+    )
+    assert not shown.network_interfaces and not shown.conditions
     assert all(not cell.driver(h).list_guests() for h in cell.agents)
     quota = admin.identity.GetQuota(iapi.GetQuotaRequest(name=f"{tenant.name}/quota"))
     assert {q.resource: q.in_use for q in quota.limits}["instances"] == 0

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from unittest import mock
 
@@ -202,15 +203,28 @@ def test_instance_life_cycle(gateway: str, site: tuple[Site, str], tenant: Tenan
     assert [t["InstanceId"] for t in terminating] == twice
     assert [t["PreviousState"]["Name"] for t in terminating] == ["running", "shutting-down"]
     assert {t["CurrentState"]["Name"] for t in terminating} == {"shutting-down"}
-    _wait_gone(ec2, instance_ids)
-    assert _code(lambda: ec2.describe_instances(InstanceIds=instance_ids[:1])) == (
-        "InvalidInstanceID.NotFound"
+    # boto3's own waiter (as `aws ec2 wait instance-terminated`): it succeeds only on
+    # seeing them `terminated`; a NotFound fails it.
+    ec2.get_waiter("instance_terminated").wait(
+        InstanceIds=instance_ids, WaiterConfig={"Delay": 1, "MaxAttempts": WAIT_SECONDS}
     )
-    # Gone, though the gateway still knows its zone: NotFound all the same.
+    described = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
+    for reservation in described:
+        (terminated,) = reservation["Instances"]
+        assert terminated["State"] == {"Code": 48, "Name": "terminated"}
+        assert terminated["StateReason"]["Code"] == "Client.UserInitiatedShutdown"
+        assert terminated["Tags"] == [{"Key": "Name", "Value": "w"}]
+    # Terminating a terminated instance succeeds, from and to `terminated` (the first id
+    # by the one-id path, with its zone remembered; both by the lookup path).
     _next_second()
-    assert _code(lambda: ec2.terminate_instances(InstanceIds=instance_ids[:1])) == (
-        "InvalidInstanceID.NotFound"
-    )
+    for each in (instance_ids[:1], instance_ids):
+        again_terminated = ec2.terminate_instances(InstanceIds=each)["TerminatingInstances"]
+        assert [(t["PreviousState"], t["CurrentState"]) for t in again_terminated] == [
+            ({"Code": 48, "Name": "terminated"}, {"Code": 48, "Name": "terminated"})
+        ] * len(each)
+    # Nothing else can be done with one.
+    for refused in (ec2.start_instances, ec2.stop_instances, ec2.reboot_instances):
+        assert _code(partial(refused, InstanceIds=instance_ids[:1])) == "IncorrectInstanceState"
 
 
 def test_create_image_from_an_instance(

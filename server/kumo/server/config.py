@@ -110,6 +110,14 @@ class SchedulerConfig(BaseModel):
     allow_resize_to_same_host: bool = True
 
 
+class ComputeConfig(BaseModel):
+    """Instances."""
+
+    # How long a deleted instance can still be read (GetInstance with show_deleted, as EC2
+    # shows a terminated instance for about an hour); 0 keeps none.
+    deleted_instance_retention_seconds: float = Field(default=3600.0, ge=0)
+
+
 class ImagesConfig(BaseModel):
     """The image store: a directory of image files (Ceph RBD comes with the storage issue)."""
 
@@ -237,6 +245,7 @@ class Config(BaseSettings):
     images: ImagesConfig = ImagesConfig()
     network: NetworkConfig = NetworkConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    compute: ComputeConfig = ComputeConfig()
     storage: StorageConfig = StorageConfig()
     gateway: GatewayConfig = GatewayConfig()
     quota_defaults: dict[str, int] = Field(default_factory=default_quota)

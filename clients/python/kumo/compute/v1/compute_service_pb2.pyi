@@ -203,10 +203,12 @@ class CreateInstanceRequest(_message.Message):
     def __init__(self, parent: _Optional[str] = ..., instance: _Optional[_Union[_resources_pb2.Instance, _Mapping]] = ..., instance_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class GetInstanceRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "show_deleted")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    SHOW_DELETED_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    show_deleted: bool
+    def __init__(self, name: _Optional[str] = ..., show_deleted: _Optional[bool] = ...) -> None: ...
 
 class ListInstancesRequest(_message.Message):
     __slots__ = ("parent", "page_size", "page_token", "filter", "order_by")

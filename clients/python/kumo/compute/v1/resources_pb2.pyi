@@ -112,6 +112,7 @@ class Instance(_message.Message):
         STATE_RESIZED: _ClassVar[Instance.State]
         STATE_DELETING: _ClassVar[Instance.State]
         STATE_ERROR: _ClassVar[Instance.State]
+        STATE_DELETED: _ClassVar[Instance.State]
     STATE_UNSPECIFIED: Instance.State
     STATE_PROVISIONING: Instance.State
     STATE_RUNNING: Instance.State
@@ -121,6 +122,7 @@ class Instance(_message.Message):
     STATE_RESIZED: Instance.State
     STATE_DELETING: Instance.State
     STATE_ERROR: Instance.State
+    STATE_DELETED: Instance.State
     class PowerIntent(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         POWER_INTENT_UNSPECIFIED: _ClassVar[Instance.PowerIntent]

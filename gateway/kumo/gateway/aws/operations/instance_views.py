@@ -17,23 +17,31 @@ from kumo.gateway.aws.operations.common import tags_of, time_of
 from kumo.topology.v1 import topology_service_pb2 as tapi
 
 S = cpb.Instance
-PENDING, RUNNING, SHUTTING_DOWN, STOPPING, STOPPED = (
+PENDING, RUNNING, SHUTTING_DOWN, TERMINATED, STOPPING, STOPPED = (
     (0, "pending"),
     (16, "running"),
     (32, "shutting-down"),
+    (48, "terminated"),
     (64, "stopping"),
     (80, "stopped"),
 )
 ZONE_TTL_SECONDS = 30.0
+_TERMINATED_REASON = {
+    "Code": "Client.UserInitiatedShutdown",
+    "Message": "Client.UserInitiatedShutdown: User initiated shutdown",
+}
 
 
 def ec2_state(instance: cpb.Instance) -> tuple[int, str]:
     """EC2's (code, name) for a Kumo instance: the observed state, read against the
     power intent (RUNNING with a stop intent is `stopping`, STOPPED with a run intent
-    `pending`). ERROR is `stopped` (EC2 has no error state; the reason says why)."""
+    `pending`). ERROR is `stopped` (EC2 has no error state; the reason says why). A
+    deleted instance (read with `show_deleted`) is `terminated`."""
     state, intent = instance.state, instance.power_intent
     if state == S.STATE_DELETING:
         return SHUTTING_DOWN
+    if state == S.STATE_DELETED:
+        return TERMINATED
     if state == S.STATE_PROVISIONING:
         return PENDING
     if state in (S.STATE_RUNNING, S.STATE_REBOOTING, S.STATE_RESIZED):
@@ -72,6 +80,8 @@ def instance_view(instance: cpb.Instance) -> dict[str, Any]:
         view["KeyName"] = instance.key_pairs[0].rsplit("/", 1)[-1]
     if instance.status_message and instance.state == S.STATE_ERROR:
         view["StateReason"] = {"Code": "Server.InternalError", "Message": instance.status_message}
+    elif instance.state == S.STATE_DELETED:
+        view["StateReason"] = _TERMINATED_REASON
     return view
 
 
@@ -135,9 +145,12 @@ def known_instance_name(backend: Backend, caller: Caller, ec2_id: str) -> str | 
     return f"{caller.project_name}/zones/{zone}/instances/{kumo_id}" if zone else None
 
 
-async def find_instance(backend: Backend, caller: Caller, ec2_id: str) -> cpb.Instance:
+async def find_instance(
+    backend: Backend, caller: Caller, ec2_id: str, show_deleted: bool = False
+) -> cpb.Instance:
     """The instance with this EC2 id in the caller's project: in its remembered zone, or
-    else probing every zone. Raises InvalidInstanceID.Malformed / .NotFound."""
+    else probing every zone; `show_deleted`: also one terminated within the last hour
+    (in STATE_DELETED). Raises InvalidInstanceID.Malformed / .NotFound."""
     kumo_id = ids.instance_kumo_id(ec2_id)
     if kumo_id is None:
         raise Ec2Error("InvalidInstanceID.Malformed", f'Invalid id: "{ec2_id}"')
@@ -145,9 +158,8 @@ async def find_instance(backend: Backend, caller: Caller, ec2_id: str) -> cpb.In
     for zone in [known] if known else await zone_ids(backend, caller):
         name = f"{caller.project_name}/zones/{zone}/instances/{kumo_id}"
         try:
-            instance = await invoke(
-                backend.compute.GetInstance, capi.GetInstanceRequest(name=name), caller
-            )
+            request = capi.GetInstanceRequest(name=name, show_deleted=show_deleted)
+            instance = await invoke(backend.compute.GetInstance, request, caller)
         except Ec2Error as error:
             if error.code in ("InvalidInstanceID.NotFound", "InvalidParameterValue"):
                 continue

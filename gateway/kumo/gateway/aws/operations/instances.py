@@ -38,6 +38,7 @@ from kumo.gateway.aws.operations.instance_views import (
     PENDING,
     SHUTTING_DOWN,
     STOPPING,
+    TERMINATED,
     ec2_state,
     find_instance,
     instance_view,
@@ -294,15 +295,15 @@ async def describe_instance_status(
 
 
 async def _find_all(backend: Backend, caller: Caller, ec2_ids: list[str]) -> list[cpb.Instance]:
-    """The instances named by `ec2_ids`, looked up concurrently (LOOKUPS_AT_ONCE at a
-    time), all before any is changed (a bad id changes nothing, as in EC2). Raises the
-    error of the first bad id in the list's order (InvalidInstanceID.Malformed /
-    .NotFound, ...)."""
+    """The instances named by `ec2_ids`, terminated ones within the last hour included
+    (in STATE_DELETED), looked up concurrently (LOOKUPS_AT_ONCE at a time), all before
+    any is changed (a bad id changes nothing, as in EC2). Raises the error of the first
+    bad id in the list's order (InvalidInstanceID.Malformed / .NotFound, ...)."""
     slots = asyncio.Semaphore(LOOKUPS_AT_ONCE)
 
     async def find(ec2_id: str) -> cpb.Instance:
         async with slots:
-            return await find_instance(backend, caller, ec2_id)
+            return await find_instance(backend, caller, ec2_id, show_deleted=True)
 
     found = await asyncio.gather(*map(find, ec2_ids), return_exceptions=True)
     instances = []
@@ -313,19 +314,31 @@ async def _find_all(backend: Backend, caller: Caller, ec2_ids: list[str]) -> lis
     return instances
 
 
-def _changes(name: str, key: str, action: Any, next_state: tuple[int, str], doc: str) -> Any:
-    """A handler applying `action` to each of `InstanceIds` (once all are found),
-    answering EC2's state changes; the previous state is the one `action` returns, or
-    else the state the instance was found in."""
+def _changes(
+    name: str,
+    key: str,
+    action: Any,
+    next_state: tuple[int, str],
+    doc: str,
+    refused_verb: str | None = None,
+) -> Any:
+    """A handler applying `action` to each of `InstanceIds` (once all are found, and with
+    `refused_verb`, none terminated), answering EC2's state changes; the previous state is
+    the one `action` returns, or else the state the instance was found in. An instance
+    terminated already stays `terminated`."""
 
     async def handler(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
         ec2_ids = params["InstanceIds"]
+        found = await _find_all(backend, caller, ec2_ids)
+        if refused_verb:
+            for instance in found:
+                _refuse_terminated(instance, refused_verb)
         changes = []
-        for ec2_id, instance in zip(
-            ec2_ids, await _find_all(backend, caller, ec2_ids), strict=True
-        ):
+        for ec2_id, instance in zip(ec2_ids, found, strict=True):
             previous = await action(backend, caller, instance) or ec2_state(instance)
-            changes.append(_change(ec2_id, previous, next_state))
+            changes.append(
+                _change(ec2_id, previous, TERMINATED if previous == TERMINATED else next_state)
+            )
         return {key: changes}
 
     handler.__name__ = handler.__qualname__ = name
@@ -340,6 +353,16 @@ def _change(ec2_id: str, previous: tuple[int, str], current: tuple[int, str]) ->
         "PreviousState": {"Code": previous[0], "Name": previous[1]},
         "CurrentState": {"Code": current[0], "Name": current[1]},
     }
+
+
+def _refuse_terminated(instance: cpb.Instance, verb: str) -> None:
+    """IncorrectInstanceState if `instance` was terminated (EC2's answer)."""
+    if instance.state == cpb.Instance.STATE_DELETED:
+        ec2_id = ids.instance_ec2_id(instance.name.rsplit("/", 1)[-1])
+        raise Ec2Error(
+            "IncorrectInstanceState",
+            f"The instance '{ec2_id}' is not in a state from which it can be {verb}.",
+        )
 
 
 async def _start(backend: Backend, caller: Caller, instance: cpb.Instance) -> None:
@@ -375,14 +398,26 @@ async def _delete(backend: Backend, caller: Caller, name: str) -> tuple[int, str
 async def _terminate(backend: Backend, caller: Caller, instance: cpb.Instance) -> tuple[int, str]:
     if instance.state == cpb.Instance.STATE_DELETING:
         return SHUTTING_DOWN
+    if instance.state == cpb.Instance.STATE_DELETED:
+        return TERMINATED
     return await _delete(backend, caller, instance.name)
 
 
 start_instances = _changes(
-    "start_instances", "StartingInstances", _start, PENDING, "StartInstances (StartInstance)."
+    "start_instances",
+    "StartingInstances",
+    _start,
+    PENDING,
+    "StartInstances (StartInstance).",
+    refused_verb="started",
 )
 stop_instances = _changes(
-    "stop_instances", "StoppingInstances", _stop, STOPPING, "StopInstances (StopInstance)."
+    "stop_instances",
+    "StoppingInstances",
+    _stop,
+    STOPPING,
+    "StopInstances (StopInstance).",
+    refused_verb="stopped",
 )
 _terminate_found = _changes(
     "_terminate_found",
@@ -394,8 +429,9 @@ _terminate_found = _changes(
 
 
 async def terminate_instances(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
-    """TerminateInstances (DeleteInstance); again while it is being deleted succeeds; the
-    instance is gone once deleted. One id whose zone is remembered is deleted without a
+    """TerminateInstances (DeleteInstance); again while it is being deleted succeeds, and
+    once deleted answers `terminated` (for an hour, then NotFound). One id whose zone is
+    remembered is deleted without a
     lookup first (DeleteInstance's operation tells the previous state); the rest, and an
     id not found there, go through `_terminate_found`."""
     ec2_ids = params["InstanceIds"]
@@ -413,7 +449,10 @@ async def terminate_instances(backend: Backend, caller: Caller, params: Params) 
 
 async def reboot_instances(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
     """RebootInstances (no output members)."""
-    for instance in await _find_all(backend, caller, params["InstanceIds"]):
+    instances = await _find_all(backend, caller, params["InstanceIds"])
+    for instance in instances:
+        _refuse_terminated(instance, "rebooted")
+    for instance in instances:
         await invoke(
             backend.compute.RebootInstance, capi.RebootInstanceRequest(name=instance.name), caller
         )

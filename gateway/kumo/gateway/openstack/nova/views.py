@@ -22,6 +22,7 @@ STATUS: dict[int, tuple[str, str, int]] = {
     _STATE.STATE_REBOOTING: ("REBOOT", "active", 1),
     _STATE.STATE_RESIZED: ("VERIFY_RESIZE", "resized", 1),
     _STATE.STATE_ERROR: ("ERROR", "error", 0),
+    _STATE.STATE_DELETED: ("DELETED", "deleted", 0),
 }
 _INTENT = cpb.Instance.PowerIntent
 # While Kumo deletes an instance, Nova shows its last status with task_state "deleting"

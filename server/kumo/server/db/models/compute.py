@@ -167,3 +167,21 @@ class SerialOutputRow(Base):
     instance_uid: Mapped[str] = mapped_column(String(36), primary_key=True)
     start: Mapped[int] = mapped_column(BigInteger, default=0)
     data: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+
+
+class InstanceTombstoneRow(Base):
+    """A deleted instance as it was last shown (a serialized Instance in STATE_DELETED),
+    kept for a while after the deletion (services/compute/tombstones.py)."""
+
+    __tablename__ = "instance_tombstones"
+    __table_args__ = (
+        Index("ix_instance_tombstones_name", "project_id", "zone_id", "id"),
+        Index("ix_instance_tombstones_deleted_at", "deleted_at"),
+    )
+
+    uid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    zone_id: Mapped[str] = mapped_column(String(63))
+    id: Mapped[str] = mapped_column(String(63))
+    deleted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    instance: Mapped[bytes] = mapped_column(LargeBinary)

@@ -41,7 +41,7 @@ from kumo.server.db.models import HostRow, ImageRow, InstanceRow, OperationRow, 
 from kumo.server.errors import Aborted, FailedPrecondition, NotFound
 from kumo.server.operations.handlers import OperationContext
 from kumo.server.quota import charge
-from kumo.server.services.compute import interfaces
+from kumo.server.services.compute import interfaces, tombstones
 from kumo.server.services.compute.common import INSTANCES, ComputePart, instance_to_proto
 from kumo.server.services.images import image_to_proto
 from kumo.server.services.storage.attachments import release_instance
@@ -305,10 +305,10 @@ class InstanceOperations(ComputePart):
         host = session.get(HostRow, host_id)
         return host is None or host_state(host, self.runtime) == tpb.Host.STATE_DOWN
 
-    @staticmethod
-    def _forget(session: Session, uid: str, charge_quota: bool = True) -> None:
-        """Deletes the instance's record, claims and console (and gives back its quota
-        unless the whole project goes). Idempotent."""
+    def _forget(self, session: Session, uid: str, charge_quota: bool = True) -> None:
+        """Deletes the instance's record, claims and console, and unless the whole project
+        goes (`charge_quota` False), gives back its quota and leaves its tombstone.
+        Idempotent."""
         row = _by_uid(session, uid)
         if row is None:
             return
@@ -318,6 +318,8 @@ class InstanceOperations(ComputePart):
                 row.project_id,
                 {"instances": -1, "vcpus": -row.vcpus, "ram_mib": -row.memory_mib},
             )
+            retention = self.runtime.config.compute.deleted_instance_retention_seconds
+            tombstones.bury(session, row, retention)
         claims.release(session, uid)
         session.execute(delete(SerialOutputRow).where(SerialOutputRow.instance_uid == uid))
         release_instance(session, row.project_id, row.zone_id, row.id)

@@ -38,13 +38,14 @@ from kumo.server.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
+    NotFound,
     PermissionDenied,
 )
 from kumo.server.interceptors.base import Context
 from kumo.server.operations import store
 from kumo.server.operations.store import Lease
 from kumo.server.quota import charge
-from kumo.server.services.compute import interfaces
+from kumo.server.services.compute import interfaces, tombstones
 from kumo.server.services.compute.common import (
     INSTANCE_COLUMNS,
     INSTANCES,
@@ -277,8 +278,18 @@ class InstanceMethods(InstanceOperations):
         caller = current_principal()
         caller.require_project(INSTANCES.key(request.name)[0], INSTANCES.type_name, request.name)
 
+        retention = self.runtime.config.compute.deleted_instance_retention_seconds
+
         def read(connection: Connection) -> pb.Instance:
-            instance = instance_to_proto(INSTANCES.fetch(connection, request.name))  # type: ignore[arg-type]
+            try:
+                row = INSTANCES.fetch(connection, request.name)
+            except NotFound:
+                if request.show_deleted:
+                    deleted = tombstones.exhume(connection, request.name, retention)
+                    if deleted is not None:
+                        return deleted
+                raise
+            instance = instance_to_proto(row)  # type: ignore[arg-type]
             interfaces.fill_interfaces(connection, [instance])
             return instance
 
