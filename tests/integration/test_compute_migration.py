@@ -283,8 +283,8 @@ def test_resize_moves_to_another_host_when_its_own_is_full(
     cell: Cell, tenant: Tenant, admin: Stubs
 ) -> None:
     """No room for the growth on its host: the resize is a cold migration that takes the
-    new flavor on arrival; revert gives the old flavor back on the new host. A move that
-    fails leaves the flavor as it was."""
+    new flavor on arrival; revert moves it back to its old host (once that has room) with
+    the old flavor. A move that fails leaves the flavor as it was."""
     busy, other = sorted(cell.agents)
     member = tenant.stubs["member"]
     instance = launch(admin, cell, "grower", requested_host=f"hosts/{busy}")
@@ -320,18 +320,33 @@ def test_resize_moves_to_another_host_when_its_own_is_full(
     assert (allocated(admin, busy), allocated(admin, other)) == (512, 768)
     assert ram_in_use(admin, tenant.name) == ram_before + 512
 
-    wait(
-        member,
-        compute(member).RevertResizeInstance(capi.RevertResizeInstanceRequest(name=instance.name)),
+    # Revert moves it back, as Nova does; refused while its old host has no room.
+    blocker = launch(
+        admin, cell, "blocker", requested_host=f"hosts/{busy}", flavor=make_flavor(admin, 1, 512, 1)
     )
+    revert = capi.RevertResizeInstanceRequest(name=instance.name)
+    ram_blocked = ram_in_use(admin, tenant.name)
+    code, status = rpc_error(lambda: compute(member).RevertResizeInstance(revert))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert status is not None and "no valid host" in status.message
+    still = compute(member).GetInstance(capi.GetInstanceRequest(name=instance.name))
+    assert (still.host, still.flavor, still.state) == (f"hosts/{other}", bigger, S.STATE_RESIZED)
+    assert ram_in_use(admin, tenant.name) == ram_blocked
+    wait(admin, compute(admin).DeleteInstance(capi.DeleteInstanceRequest(name=blocker.name)))
+
+    done = wait(member, compute(member).RevertResizeInstance(revert))
+    assert not done.HasField("error"), done.error
     reverted = compute(member).GetInstance(capi.GetInstanceRequest(name=instance.name))
     assert (reverted.host, reverted.flavor, reverted.state) == (
-        f"hosts/{other}",
+        f"hosts/{busy}",
         cell.flavor,
         S.STATE_RUNNING,
     )
-    assert cell.driver(other).spec_of(instance.uid).memory_mib == 256
-    assert (allocated(admin, busy), allocated(admin, other)) == (512, 256)
+    assert cell.driver(busy).spec_of(instance.uid).memory_mib == 256
+    assert cell.driver(busy).state(instance.uid) == GuestState.RUNNING
+    assert instance.uid not in cell.driver(other).list_guests()
+    assert (allocated(admin, busy), allocated(admin, other)) == (768, 0)
+    assert ram_in_use(admin, tenant.name) == ram_before
 
 
 def test_maintenance_mode_drains_the_host(cell: Cell, tenant: Tenant, admin: Stubs) -> None:

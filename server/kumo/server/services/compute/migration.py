@@ -25,7 +25,8 @@ reports the instance settled. ResizeInstance onto another host is a cold
 migration whose record carries the new flavor (`resize`): quota and the MOVE
 claim cover the larger sizes from the start, and the flavor changes when the
 guest has arrived (the destination's agent then resizes it, as in place); a
-failure refunds the quota.
+failure refunds the quota. RevertResizeInstance of such a resize is the same move
+back to the source host (`resize` holds the old flavor, marked REVERTING).
 
 Raises (on the call) FailedPrecondition (live: not RUNNING or SUSPENDED; cold:
 not RUNNING or STOPPED; busy, a resize or migration pending, no valid host),
@@ -72,6 +73,9 @@ MAX_TIMEOUT_SECONDS = 86_400
 SETUP_SECONDS = 120.0
 # Time the source has to confirm an abort before the API gives up waiting.
 ABORT_GRACE_SECONDS = 60.0
+# In a migration record's `resize`: the move back of RevertResizeInstance, holding the
+# `resize_from` it reverts (pending again if the move fails).
+REVERTING = "reverting"
 S = pb.Instance
 MODE = pb.MigrationOptions.Mode
 _MOVABLE = {
@@ -116,8 +120,8 @@ def is_cold(row: InstanceRow) -> bool:
 
 
 def _release_move(session: Session, row: InstanceRow) -> None:
-    """The migration did not happen: its MOVE claim goes, and a resize's quota is
-    refunded."""
+    """The migration did not happen: its MOVE claim goes, a resize's quota is refunded,
+    and a reverting resize is pending again."""
     assert row.migration is not None
     resize = row.migration.get("resize")
     if resize is not None:
@@ -127,6 +131,8 @@ def _release_move(session: Session, row: InstanceRow) -> None:
             row.project_id,
             {"vcpus": old.vcpus - new.vcpus, "ram_mib": old.memory_mib - new.memory_mib},
         )
+        if REVERTING in resize:
+            row.resize_from = resize[REVERTING]
     claims.release(session, row.uid, MOVE)
     row.migration_host_id = None
     row.migration = None
@@ -137,17 +143,24 @@ def _release_move(session: Session, row: InstanceRow) -> None:
 def _succeed(session: Session, row: InstanceRow) -> None:
     """The guest is on the destination: the instance and its claim move there. A resize
     takes its new flavor now, and the destination holds the larger of both sizes until
-    it is confirmed or reverted (as a resize in place does)."""
+    it is confirmed or reverted (as a resize in place does; the source host is kept in
+    `resize_from` for a revert to move back to). A revert's move takes the old flavor
+    back, and nothing is pending any more."""
     assert row.migration is not None
     destination = row.migration["destination"]
     resize = row.migration.get("resize")
     old = _sizes(row)
     claims.release(session, row.uid)
-    claims.claim(session, row.uid, INSTANCE, destination, old)
-    if resize is not None:
+    if resize is None:
+        claims.claim(session, row.uid, INSTANCE, destination, old)
+    else:
         new = _resize_sizes(resize)
-        claims.claim(session, row.uid, MOVE, destination, old.grown_by(new))
-        row.resize_from = {"flavor_id": row.flavor_id, **vars(old)}
+        if REVERTING in resize:
+            claims.claim(session, row.uid, INSTANCE, destination, new)
+        else:
+            claims.claim(session, row.uid, INSTANCE, destination, old)
+            claims.claim(session, row.uid, MOVE, destination, old.grown_by(new))
+            row.resize_from = {"flavor_id": row.flavor_id, **vars(old), "host_id": row.host_id}
         row.flavor_id = resize["flavor_id"]
         row.vcpus, row.memory_mib, row.disk_gib = new.vcpus, new.memory_mib, new.disk_gib
         row.resize_serial += 1
@@ -215,7 +228,12 @@ def place_migration(
     if wanted == row.host_id:
         raise InvalidArgument.field("host", "the instance already runs there")
     sizes = _sizes(row)
-    if resize is not None:
+    if resize is not None and REVERTING in resize:
+        # Back to the host it was resized away from, often for want of room there: only
+        # the old sizes are claimed there, which its agent gives the guest as soon as it
+        # has arrived (shut off, resized, started again if it ran).
+        sizes = _resize_sizes(resize)
+    elif resize is not None:
         sizes = sizes.larger(_resize_sizes(resize))
     try:
         destination = place(session, config, row, sizes, {row.host_id}, MOVE, requested_host=wanted)

@@ -12,8 +12,10 @@ A disk never shrinks by resize: a flavor with a smaller disk is refused.
 When the instance's host has no room for the growth (or the configuration
 forbids resizing in place, `scheduler.allow_resize_to_same_host`), the resize is
 a cold migration to a host the scheduler chooses (migration.py), and the new
-flavor is taken on arrival; confirm and revert then act on the new host (revert
-gives the old flavor back there: the instance does not move back).
+flavor is taken on arrival. Confirm then acts on the new host; revert moves the
+instance back to the host it came from (another cold migration, refused if that
+host has no room for it any more) and it takes the old flavor on arrival, as Nova's
+revert of a resize that changed hosts does.
 
 Raises FailedPrecondition (busy, not resized, a resize already pending, no room
 on any host), InvalidArgument (unknown or same flavor, smaller disk), and the
@@ -38,7 +40,7 @@ from kumo.server.interceptors.base import Context
 from kumo.server.quota import charge
 from kumo.server.services.compute.common import FLAVORS
 from kumo.server.services.compute.instances import InstanceMethods
-from kumo.server.services.compute.migration import MIGRATE, place_migration
+from kumo.server.services.compute.migration import MIGRATE, REVERTING, place_migration
 
 S = pb.Instance
 _SETTLED = (S.STATE_RUNNING, S.STATE_STOPPED)
@@ -136,15 +138,31 @@ class InstanceResizeMethods(InstanceMethods):
     async def RevertResizeInstance(
         self, request: api.RevertResizeInstanceRequest, context: Context
     ) -> operations_pb2.Operation:
-        def revert(row: InstanceRow) -> None:
+        config = self.runtime.config
+
+        def revert(row: InstanceRow) -> tuple[str, bytes] | None:
             session = _session(row)
             before = _pending(row, request.name)
             old = Usage(before["vcpus"], before["memory_mib"], before["disk_gib"])
             _charge_difference(session, row, _sizes(row), old)
+            source = before.get("host_id")
+            assert row.host_id is not None  # _action refuses unplaced instances
+            if source and source != row.host_id:
+                # Moved by the resize: back to that host, holding just the current sizes
+                # here meanwhile (the migration claims the source).
+                claims.release(session, row.uid)
+                claims.claim(session, row.uid, INSTANCE, row.host_id, _sizes(row))
+                row.resize_from = None
+                back = {"flavor_id": before["flavor_id"], **vars(old), REVERTING: before}
+                options = pb.MigrationOptions()
+                return MIGRATE, place_migration(
+                    session, config, row, request.name, options, source, resize=back
+                )
             claims.release(session, row.uid, MOVE)
             row.flavor_id = before["flavor_id"]
             row.vcpus, row.memory_mib, row.disk_gib = old.vcpus, old.memory_mib, old.disk_gib
             row.resize_from = None
             row.resize_serial += 1
+            return None
 
         return await self._action(request, "RevertResizeInstance", revert, _SETTLED)
