@@ -2,8 +2,8 @@
 
 The tenant builds a network, subnet, port, security group and rule, router with an
 interface and an external gateway (on an external network the cloud administrator made
-with provider attributes), and a floating IP; filters, `fields=`, paging, error bodies
-and tenancy are checked over HTTP.
+with provider attributes), and a floating IP; filters, `fields=`, paging, error bodies,
+tenancy and shared networks are checked over HTTP.
 """
 
 from __future__ import annotations
@@ -90,11 +90,13 @@ def test_network_resources_with_the_cli(clouds: Clouds) -> None:  # noqa: F811
 def test_filters_fields_paging_errors_and_tenancy(
     clouds: Clouds,  # noqa: F811
     gateway: GatewayThread,
+    admin: Stubs,
     tenant: Tenant,
     other_tenant: Tenant,
 ) -> None:
     """`?name=`, `fields=`, `limit`/`marker` with links (the SDK follows them),
-    NeutronError bodies, admin-only attributes refused to members, other projects' 404."""
+    NeutronError bodies, admin-only attributes refused to members, other projects' 404,
+    shared networks."""
     url = f"{gateway.url}/network/v2.0"
     mine = {"X-Auth-Token": tenant.stubs["member"].token or ""}
     made = [
@@ -135,6 +137,38 @@ def test_filters_fields_paging_errors_and_tenancy(
     assert "provider:network_type" not in shown
     for network_id in ids:
         assert requests.delete(f"{url}/networks/{network_id}", headers=mine).status_code == 204
+
+    # A shared network (`openstack network create --share`, cloud administrators only):
+    # other projects see it with its subnet, and put ports on it.
+    refused = requests.post(f"{url}/networks", headers=mine, json={"network": {"shared": True}})
+    assert refused.status_code == 403 and "NeutronError" in refused.json()
+    shared = clouds.json("root", "network", "create", "--share", unique("shr"))
+    assert shared["shared"] is True
+    root = {"X-Auth-Token": admin.token or ""}
+    subnet = requests.post(
+        f"{url}/subnets",
+        headers=root,
+        json={"subnet": {"network_id": shared["id"], "cidr": "10.77.0.0/24", "ip_version": 4}},
+    )
+    assert subnet.status_code == 201, subnet.text
+    seen = requests.get(f"{url}/networks", headers=mine, params={"shared": "True"}).json()
+    assert shared["id"] in {n["id"] for n in seen["networks"]}
+    assert all(n["shared"] for n in seen["networks"])
+    subnets = requests.get(f"{url}/subnets", headers=mine).json()["subnets"]
+    assert subnet.json()["subnet"]["id"] in {s["id"] for s in subnets}
+    port = requests.post(f"{url}/ports", headers=mine, json={"port": {"network_id": shared["id"]}})
+    assert port.status_code == 201, port.text
+    assert port.json()["port"]["fixed_ips"][0]["ip_address"].startswith("10.77.0.")
+    network_url = f"{url}/networks/{shared['id']}"
+    unshare = {"network": {"shared": False}}
+    kept = requests.put(network_url, headers=root, json=unshare)
+    assert kept.status_code == 409 and "NeutronError" in kept.json()  # its port is there
+    port_url = f"{url}/ports/{port.json()['port']['id']}"
+    assert requests.delete(port_url, headers=mine).status_code == 204
+    unshared = requests.put(network_url, headers=root, json=unshare)
+    assert unshared.status_code == 200 and unshared.json()["network"]["shared"] is False
+    assert requests.get(network_url, headers=mine).status_code == 404
+    assert requests.delete(network_url, headers=root).status_code == 204
 
 
 def test_server_addresses_by_network(

@@ -454,6 +454,70 @@ def test_one_project_cannot_use_or_see_anothers_network(
     )
 
 
+def test_shared_networks_are_for_every_project(
+    admin: Stubs, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    """A shared network (cloud administrators make it) is readable by every project, with
+    its subnets, and takes their ports; it stays its owner's to change, and can only be
+    unshared while no other project has a port on it."""
+    member = tenant.stubs["member"]
+    code, _ = rpc_error(lambda: make_network(member, tenant.project, "10.9.0.0/24", shared=True))
+    assert code == PD
+    shared, subnet = make_network(admin, "admin", "10.9.0.0/24", shared=True)
+    assert shared.shared
+    stub = net(member)
+    listed = stub.ListNetworks(napi.ListNetworksRequest(parent="projects/-")).networks
+    assert shared.name in {n.name for n in listed}
+    only_shared = stub.ListNetworks(
+        napi.ListNetworksRequest(parent="projects/-", filter='shared = "true"')
+    ).networks
+    assert shared.name in {n.name for n in only_shared} and all(n.shared for n in only_shared)
+    assert stub.GetNetwork(napi.GetNetworkRequest(name=shared.name)).shared
+    assert stub.GetSubnet(napi.GetSubnetRequest(name=subnet.name)).cidr == "10.9.0.0/24"
+    assert [
+        s.name for s in stub.ListSubnets(napi.ListSubnetsRequest(parent=shared.name)).subnets
+    ] == [subnet.name]
+    port = make_port(member, tenant.project, shared.name)
+    assert ipaddress.ip_address(port.fixed_ips[0].ip_address) in ipaddress.ip_network("10.9.0.0/24")
+    assert [p.name for p in _ports(member, tenant.project)] == [port.name]
+    # Still the owner's: others cannot change or delete it (nor see that they could).
+    change = npb.Network(name=shared.name, display_name="mine now")
+    for call in (
+        lambda: stub.UpdateNetwork(napi.UpdateNetworkRequest(network=change)),
+        lambda: stub.DeleteNetwork(napi.DeleteNetworkRequest(name=shared.name)),
+        lambda: stub.CreateSubnet(
+            napi.CreateSubnetRequest(
+                parent=shared.name, subnet_id="s2", subnet=npb.Subnet(cidr="10.10.0.0/24")
+            )
+        ),
+    ):
+        assert rpc_error(call)[0] == NF
+    # Unsharing waits until no other project has a port on it.
+    unshare = napi.UpdateNetworkRequest(
+        network=npb.Network(name=shared.name, shared=False),
+        update_mask=field_mask_pb2.FieldMask(paths=["shared"]),
+    )
+    code, _ = rpc_error(lambda: net(admin).UpdateNetwork(unshare))
+    assert code == FP
+    assert net(admin).GetNetwork(napi.GetNetworkRequest(name=shared.name)).shared
+    code, _ = rpc_error(lambda: stub.UpdateNetwork(unshare))
+    assert code == PD
+    stub.DeletePort(napi.DeletePortRequest(name=port.name))
+    assert not net(admin).UpdateNetwork(unshare).shared
+    for call in (
+        lambda: stub.GetNetwork(napi.GetNetworkRequest(name=shared.name)),
+        lambda: stub.GetSubnet(napi.GetSubnetRequest(name=subnet.name)),
+        lambda: make_port(member, tenant.project, shared.name),
+    ):
+        assert rpc_error(call)[0] == NF
+    # The other project never had anything on it, and sees it gone too.
+    other = net(other_tenant.stubs["member"])
+    assert shared.name not in {
+        n.name for n in other.ListNetworks(napi.ListNetworksRequest(parent="projects/-")).networks
+    }
+    net(admin).DeleteNetwork(napi.DeleteNetworkRequest(name=shared.name))
+
+
 def test_quotas_count_networking_resources(admin: Stubs, tenant: Tenant) -> None:
     member = tenant.stubs["member"]
     admin.identity.UpdateQuota(

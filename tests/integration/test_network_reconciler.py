@@ -15,7 +15,7 @@ from kumo.drivers.network.base import Kind
 from kumo.drivers.network.ovn_local import OvnCentral
 from kumo.network.v1 import network_service_pb2 as napi
 from kumo.network.v1 import resources_pb2 as npb
-from tests.support.cloud import ADMIN_PASSWORD, Stubs, sign_in
+from tests.support.cloud import ADMIN_PASSWORD, Stubs, make_tenant, sign_in
 from tests.support.network import make_external, make_network, make_port, net
 from tests.support.ovn import reconcile
 from tests.support.server import ServerThread
@@ -137,3 +137,22 @@ def test_provider_networks_get_a_localnet_port(
     net(admin_stubs).DeleteNetwork(napi.DeleteNetworkRequest(name=vlan.name))
     reconcile(ovn_api)
     assert f"kumo-{vlan.uid}" not in nb_names(ovn_central, "Logical_Switch")
+
+
+def test_another_projects_port_joins_a_shared_networks_switch(
+    ovn_api: ServerThread, admin_stubs: Stubs, ovn_central: OvnCentral
+) -> None:
+    with grpc.insecure_channel(ovn_api.address) as channel:
+        tenant = make_tenant(channel, admin_stubs, "shr")
+        member = tenant.stubs["member"]
+        network, _ = make_network(admin_stubs, "admin", "10.21.0.0/24", shared=True)
+        port = make_port(member, tenant.project, network.name)
+        reconcile(ovn_api)
+        switch_ports = ovn_central.nbctl("lsp-list", f"kumo-{network.uid}")
+        assert port.uid in switch_ports
+        addresses = ovn_central.nbctl("lsp-get-addresses", port.uid)
+        assert port.fixed_ips[0].ip_address in addresses
+        net(member).DeletePort(napi.DeletePortRequest(name=port.name))
+        net(admin_stubs).DeleteNetwork(napi.DeleteNetworkRequest(name=network.name))
+        reconcile(ovn_api)
+        assert f"kumo-{network.uid}" not in nb_names(ovn_central, "Logical_Switch")

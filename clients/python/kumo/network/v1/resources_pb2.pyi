@@ -24,7 +24,7 @@ SYNC_STATE_ACTIVE: SyncState
 SYNC_STATE_ERROR: SyncState
 
 class Network(_message.Message):
-    __slots__ = ("name", "uid", "display_name", "description", "labels", "type", "physical_network", "vlan_id", "external", "mtu", "state", "state_message", "create_time", "update_time", "etag")
+    __slots__ = ("name", "uid", "display_name", "description", "labels", "type", "physical_network", "vlan_id", "external", "mtu", "state", "state_message", "create_time", "update_time", "etag", "shared")
     class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         TYPE_UNSPECIFIED: _ClassVar[Network.Type]
@@ -57,6 +57,7 @@ class Network(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    SHARED_FIELD_NUMBER: _ClassVar[int]
     name: str
     uid: str
     display_name: str
@@ -72,7 +73,8 @@ class Network(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     etag: str
-    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., type: _Optional[_Union[Network.Type, str]] = ..., physical_network: _Optional[str] = ..., vlan_id: _Optional[int] = ..., external: _Optional[bool] = ..., mtu: _Optional[int] = ..., state: _Optional[_Union[SyncState, str]] = ..., state_message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+    shared: bool
+    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., type: _Optional[_Union[Network.Type, str]] = ..., physical_network: _Optional[str] = ..., vlan_id: _Optional[int] = ..., external: _Optional[bool] = ..., mtu: _Optional[int] = ..., state: _Optional[_Union[SyncState, str]] = ..., state_message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., shared: _Optional[bool] = ...) -> None: ...
 
 class AllocationPool(_message.Message):
     __slots__ = ("start", "end")

@@ -1,8 +1,8 @@
 """Neutron networks and subnets over Kumo's networks and their subnets.
 
-Provider attributes (`provider:*`) and `router:external` map to the network's type,
-physical network, VLAN id and `external` flag; the API refuses them to members (403).
-Neutron's `shared` and a down `admin_state_up` have no Kumo equivalent (400).
+Provider attributes (`provider:*`), `router:external` and `shared` map to the network's
+type, physical network, VLAN id and `external` and `shared` flags; the API refuses them
+to members (403). A down `admin_state_up` has no Kumo equivalent (400).
 """
 
 from __future__ import annotations
@@ -28,9 +28,17 @@ _TYPES = {
 }
 
 
+def _flag(body: dict[str, Any], key: str) -> bool:
+    """A Neutron boolean attribute (JSON true/false, or the words); 400 otherwise."""
+    value = body.get(key, False)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        raise invalid(f"'{value}' cannot be converted to boolean ({key})")
+    return value
+
+
 def _refuse_unsupported(body: dict[str, Any]) -> None:
-    if body.get("shared"):
-        raise invalid("Kumo networks are not shared between projects (shared=true)")
     if body.get("admin_state_up") is False:
         raise invalid("Kumo networks are always up (admin_state_up=false)")
 
@@ -94,7 +102,8 @@ class Networks(NeutronBase):
                     type=_TYPES[kind],
                     physical_network=str(body.get("provider:physical_network") or ""),
                     vlan_id=int(body.get("provider:segmentation_id") or 0),
-                    external=bool(body.get("router:external", False)),
+                    external=_flag(body, "router:external"),
+                    shared=_flag(body, "shared"),
                     mtu=int(body.get("mtu") or 0),
                 ),
             ),
@@ -103,7 +112,7 @@ class Networks(NeutronBase):
         return self.one(request, "network", views.network(created, [], scope.cloud_admin), 201)
 
     async def update_network(self, request: Request) -> Response:
-        """PUT /networks/{id}: name, description, mtu."""
+        """PUT /networks/{id}: name, description, mtu, shared."""
         scope, index = await self.begin(request)
         body = await self.body_of(request, "network")
         _refuse_unsupported(body)
@@ -117,6 +126,9 @@ class Networks(NeutronBase):
         if "mtu" in body:
             change.mtu = int(body["mtu"] or 0)
             paths.append("mtu")
+        if "shared" in body:
+            change.shared = _flag(body, "shared")
+            paths.append("shared")
         if paths:
             await self.call(
                 self.network.UpdateNetwork,

@@ -54,7 +54,7 @@ def network(item: pb.Network, subnets: list[str], admin: bool) -> dict[str, Any]
         **_common(item),
         "status": _SYNC.get(item.state, "BUILD"),
         "admin_state_up": True,
-        "shared": False,
+        "shared": item.shared,
         "subnets": subnets,
         "mtu": item.mtu,
         "router:external": item.external,

@@ -49,6 +49,8 @@ class NetworkRow(ResourceColumns, SyncColumns, Base):
     vlan_id: Mapped[int] = mapped_column(default=0)
     external: Mapped[bool] = mapped_column(default=False, index=True)
     mtu: Mapped[int] = mapped_column(default=0)
+    # Network.shared: every project may use it
+    shared: Mapped[bool] = mapped_column(default=False, index=True)
 
 
 class SubnetRow(ResourceColumns, SyncColumns, Base):

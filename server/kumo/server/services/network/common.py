@@ -38,6 +38,7 @@ NETWORKS = Collection(
     filters={
         "type": lambda v: NetworkRow.type == enum_value(pb.Network.Type, v),
         "external": lambda v: NetworkRow.external.is_(v.lower() == "true"),
+        "shared": lambda v: NetworkRow.shared.is_(v.lower() == "true"),
     },
     key_columns=("project_id", "id"),
 )
@@ -110,10 +111,25 @@ def owned(
 def usable_network(
     session: Session, caller: Principal, name: str, field: str, project_id: str
 ) -> NetworkRow:
-    """A network a port of `project_id` may be on: the project's own (not external, unless
-    the caller is a cloud administrator). NotFound otherwise."""
+    """A network a port of `project_id` may be on: the project's own, or a shared one
+    (another project's external network only for a cloud administrator). NotFound
+    otherwise."""
+    row = session.get(NetworkRow, NETWORKS.key(name, field))
+    if row is not None and row.shared:
+        return row
     row = owned(session, caller, NETWORKS, name, field)
     if row.project_id != project_id:
+        raise NotFound(NETWORKS.type_name, name)
+    return row
+
+
+def readable_network(
+    session: Session, caller: Principal, name: str, field: str = "name"
+) -> NetworkRow:
+    """A network of a project the caller may see, or an external or shared one (readable
+    by everyone); NotFound otherwise."""
+    row = session.get(NetworkRow, NETWORKS.key(name, field))
+    if row is None or not (row.external or row.shared or caller.can_see_project(row.project_id)):
         raise NotFound(NETWORKS.type_name, name)
     return row
 
@@ -165,6 +181,7 @@ def network_to_proto(row: NetworkRow) -> pb.Network:
         physical_network=row.physical_network,
         vlan_id=row.vlan_id,
         external=row.external,
+        shared=row.shared,
         mtu=row.mtu,
         state=cast(pb.SyncState, row.state),
         state_message=row.state_message,

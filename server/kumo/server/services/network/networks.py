@@ -1,7 +1,8 @@
 """CreateNetwork, GetNetwork, ListNetworks, UpdateNetwork, DeleteNetwork.
 
-Tenants make OVERLAY networks; VLAN and FLAT provider networks and external
-networks are for cloud administrators (PERMISSION_DENIED otherwise). A network
+Tenants make OVERLAY networks; VLAN and FLAT provider networks, external networks
+and shared ones (every project may read them and put ports on them) are for cloud
+administrators (PERMISSION_DENIED otherwise). A network
 with ports, router gateways or floating IPs on it cannot be deleted
 (FAILED_PRECONDITION); its subnets go with it.
 """
@@ -24,7 +25,6 @@ from kumo.server.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
-    NotFound,
     PermissionDenied,
 )
 from kumo.server.interceptors.base import Context
@@ -37,6 +37,7 @@ from kumo.server.services.network.common import (
     network_to_proto,
     own_project,
     owned,
+    readable_network,
 )
 
 MIN_MTU = 576
@@ -46,8 +47,10 @@ MAX_MTU = 9000
 def _check_spec(caller: Principal, network: pb.Network) -> None:
     kind = network.type or pb.Network.TYPE_OVERLAY
     provider = kind in (pb.Network.TYPE_VLAN, pb.Network.TYPE_FLAT)
-    if (provider or network.external) and not caller.cloud_admin:
-        raise PermissionDenied("provider and external networks are for cloud administrators")
+    if (provider or network.external or network.shared) and not caller.cloud_admin:
+        raise PermissionDenied(
+            "provider, external and shared networks are for cloud administrators"
+        )
     violations = []
     if kind not in pb.Network.Type.values():
         violations.append(FieldViolation("network.type", "unknown type"))
@@ -93,13 +96,22 @@ def network_in_use(session: Session, row: NetworkRow) -> str | None:
     return None
 
 
-def readable_network(session: Session, caller: Principal, name: str) -> NetworkRow:
-    """A network of the caller's project, or an external one (readable by everyone);
-    NotFound otherwise."""
-    row = session.get(NetworkRow, NETWORKS.key(name))
-    if row is None or not (row.external or caller.can_see_project(row.project_id)):
-        raise NotFound(NETWORKS.type_name, name)
-    return row
+def _set_shared(session: Session, row: NetworkRow, shared: bool, name: str) -> None:
+    """Shares or unshares the network; FailedPrecondition (NETWORK_IN_USE) unsharing one
+    that other projects have ports on (as Neutron answers 409)."""
+    if row.shared and not shared:
+        foreign = exists().where(
+            PortRow.network_project_id == row.project_id,
+            PortRow.network_id == row.id,
+            PortRow.project_id != row.project_id,
+        )
+        if session.scalar(select(foreign)):
+            raise FailedPrecondition(
+                f"{name} has ports of other projects: it must stay shared",
+                type="NETWORK_IN_USE",
+                subject=name,
+            )
+    row.shared = shared
 
 
 class NetworkMethods(NetworkPart):
@@ -122,6 +134,7 @@ class NetworkMethods(NetworkPart):
                 physical_network=spec.physical_network,
                 vlan_id=spec.vlan_id,
                 external=spec.external,
+                shared=spec.shared,
                 mtu=spec.mtu,
             )
             apply_common(row, spec, {"display_name", "description", "labels"}, "network")
@@ -143,11 +156,17 @@ class NetworkMethods(NetworkPart):
         self, request: api.ListNetworksRequest, context: Context
     ) -> api.ListNetworksResponse:
         caller = current_principal()
-        if request.parent == "projects/-":  # own networks and every external one
+        if request.parent == "projects/-":  # own networks and every external or shared one
             where = (
                 []
                 if caller.cloud_admin
-                else [or_(NetworkRow.project_id == caller.project_id, NetworkRow.external)]
+                else [
+                    or_(
+                        NetworkRow.project_id == caller.project_id,
+                        NetworkRow.external,
+                        NetworkRow.shared,
+                    )
+                ]
             )
         else:
             where = [NetworkRow.project_id == own_project(caller, request.parent)]
@@ -173,6 +192,8 @@ class NetworkMethods(NetworkPart):
             _check_mtu(request.network.mtu, violations)
         if violations:
             raise InvalidArgument(violations)
+        if "shared" in paths and not caller.cloud_admin:
+            raise PermissionDenied("shared networks are for cloud administrators")
 
         def update(session: Session) -> pb.Network:
             row = owned(session, caller, NETWORKS, request.network.name, "network.name")
@@ -180,6 +201,8 @@ class NetworkMethods(NetworkPart):
             apply_common(row, request.network, paths, "network")
             if "mtu" in paths:
                 row.mtu = request.network.mtu
+            if "shared" in paths:
+                _set_shared(session, row, request.network.shared, request.network.name)
             bump(row)
             session.flush()
             return network_to_proto(row)

@@ -9,6 +9,7 @@ must lie inside it. A subnet with addresses in use cannot be deleted.
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from google.protobuf import empty_pb2
 from sqlalchemy import exists, select
@@ -19,10 +20,10 @@ from kumo.network.v1 import resources_pb2 as pb
 from kumo.server.api.convert import check_etag
 from kumo.server.api.fields import check_required, update_paths
 from kumo.server.api.idempotency import idempotent
-from kumo.server.api.resources import apply_common
-from kumo.server.auth.principal import current_principal
-from kumo.server.db.models import IpAllocationRow, SubnetRow
-from kumo.server.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from kumo.server.api.resources import Collection, apply_common
+from kumo.server.auth.principal import Principal, current_principal
+from kumo.server.db.models import IpAllocationRow, NetworkRow, SubnetRow
+from kumo.server.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from kumo.server.interceptors.base import Context
 from kumo.server.network import ipam
 from kumo.server.quota import charge
@@ -96,6 +97,21 @@ def _layout(spec: pb.Subnet) -> tuple[ipam.IpNetwork, str, list[ipam.Pool]]:
     return network, str(gateway), pools
 
 
+def _require_readable(
+    session: Session,
+    caller: Principal,
+    project_id: str,
+    network_id: str,
+    collection: Collection[Any],
+    name: str,
+) -> None:
+    """NotFound (for `name`, of `collection`) unless the caller may read the subnets of
+    network `network_id` of `project_id`: its project's, or a shared network's."""
+    network = session.get(NetworkRow, (project_id, network_id))
+    if network is None or not (network.shared or caller.can_see_project(project_id)):
+        raise NotFound(collection.type_name, name)
+
+
 class SubnetMethods(NetworkPart):
     """Subnets: address ranges of a network, with DHCP settings."""
 
@@ -142,9 +158,13 @@ class SubnetMethods(NetworkPart):
 
     async def GetSubnet(self, request: api.GetSubnetRequest, context: Context) -> pb.Subnet:
         caller = current_principal()
-        return await self.runtime.db.run(
-            lambda s: subnet_to_proto(owned(s, caller, SUBNETS, request.name))
-        )
+
+        def read(session: Session) -> pb.Subnet:
+            project_id, network_id, _ = SUBNETS.key(request.name)
+            _require_readable(session, caller, project_id, network_id, SUBNETS, request.name)
+            return subnet_to_proto(SUBNETS.get(session, request.name))
+
+        return await self.runtime.db.run(read)
 
     async def ListSubnets(
         self, request: api.ListSubnetsRequest, context: Context
@@ -152,12 +172,13 @@ class SubnetMethods(NetworkPart):
         caller = current_principal()
 
         def page(session: Session) -> api.ListSubnetsResponse:
-            parent = owned(session, caller, NETWORKS, request.parent, "parent")
+            project_id, network_id = NETWORKS.key(request.parent, "parent")
+            _require_readable(session, caller, project_id, network_id, NETWORKS, request.parent)
             result = SUBNETS.list(
                 session,
                 self.runtime.pager,
                 request,
-                [SubnetRow.project_id == parent.project_id, SubnetRow.network_id == parent.id],
+                [SubnetRow.project_id == project_id, SubnetRow.network_id == network_id],
                 binding=request.parent,
             )
             return api.ListSubnetsResponse(
