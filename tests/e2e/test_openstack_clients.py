@@ -443,21 +443,22 @@ def test_compute_extras(
                          check=False)  # fmt: skip
     assert refused.returncode != 0 and "403" in refused.stderr
     clouds.run("root", "server", "migrate", "--live-migration", server["id"])
-    # The server stays ACTIVE while it moves (so `--wait` cannot tell): wait for the host.
+    # MIGRATING while it moves (what `--wait` waits through), then ACTIVE on the other host.
     conn = clouds.connect("root")
     deadline = time.monotonic() + 60
-    while (moved := conn.compute.get_server(server["id"])).compute_host == before:
+    while (moved := conn.compute.get_server(server["id"])).status == "MIGRATING":
         assert time.monotonic() < deadline, "the server did not move"
         time.sleep(0.5)
-    assert moved.status == "ACTIVE" and moved.compute_host
+    assert moved.status == "ACTIVE" and moved.compute_host not in ("", before)
     # Cold migration (`server migrate`): shut down, moved back, started there.
     clouds.run("root", "server", "migrate", server["id"])
     deadline = time.monotonic() + 120
-    while (back := conn.compute.get_server(server["id"])).compute_host != before or (
-        back.status != "ACTIVE"
+    while (back := conn.compute.get_server(server["id"])).status == "MIGRATING" or (
+        back.status == "SHUTOFF"  # arrived, not started yet
     ):
         assert time.monotonic() < deadline, "the server did not move back"
         time.sleep(0.5)
+    assert back.status == "ACTIVE" and back.compute_host == before
     root = {"X-Auth-Token": clouds.connect("root").auth_token}
     evacuated = requests.post(
         f"{gateway.url}/compute/v2.1/servers/{server['id']}/action",

@@ -129,6 +129,8 @@ def test_live_migration_moves_the_guest_and_its_claim(
     assert progress.source_host == instance.host
     assert progress.destination_host == f"hosts/{destination}"
     assert (allocated(admin, source), allocated(admin, destination)) == (256, 256)
+    moving = compute(admin).GetInstance(capi.GetInstanceRequest(name=instance.name))
+    assert (moving.host, moving.migration_host) == (instance.host, f"hosts/{destination}")
     code, _ = rpc_error(
         lambda: compute(tenant.stubs["member"]).StopInstance(
             capi.StopInstanceRequest(name=instance.name)
@@ -140,7 +142,11 @@ def test_live_migration_moves_the_guest_and_its_claim(
     assert not done.HasField("error"), done.error
     moved = cpb.Instance()
     done.response.Unpack(moved)
-    assert (moved.host, moved.state) == (f"hosts/{destination}", S.STATE_RUNNING)
+    assert (moved.host, moved.state, moved.migration_host) == (
+        f"hosts/{destination}",
+        S.STATE_RUNNING,
+        "",
+    )
     final = progress_of(metadata(admin, op.name))
     assert final.memory_processed_bytes == 256 * MIB and final.total_ms > 0
     assert (allocated(admin, source), allocated(admin, destination)) == (0, 256)

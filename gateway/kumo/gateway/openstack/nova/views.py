@@ -34,6 +34,10 @@ DELETING_STATUS: dict[int, tuple[str, str, int]] = {
 }
 # A suspension asked for with Nova's `pause` (Instance.paused): the same in-memory pause.
 PAUSED = ("PAUSED", "paused", 3)
+# While an instance moves (a live or cold migration, or a resize or its revert changing
+# hosts), Nova's status is MIGRATING (RESIZE / REVERT_RESIZE for the cold kinds; Kumo
+# shows MIGRATING for all), so that clients waiting for ACTIVE or VERIFY_RESIZE after
+# the call wait for the move.
 # Nova status filter -> ListInstances filter
 STATE_FILTER = {
     "BUILD": "state = STATE_PROVISIONING",
@@ -113,6 +117,9 @@ class DetailView:
             status, vm_state, power_state = STATUS.get(state, ("UNKNOWN", "error", 0))
         if status == "SUSPENDED" and instance.paused:
             status, vm_state, power_state = PAUSED
+        moving = bool(instance.migration_host) and not deleting
+        if moving:
+            status = "MIGRATING"
         host = instance.host
         key_pairs = instance.key_pairs
         updated = iso(instance.update_time)
@@ -139,7 +146,7 @@ class DetailView:
             "OS-EXT-AZ:availability_zone": parts[3],
             "OS-EXT-STS:vm_state": vm_state,
             "OS-EXT-STS:power_state": power_state,
-            "OS-EXT-STS:task_state": "deleting" if deleting else None,
+            "OS-EXT-STS:task_state": "deleting" if deleting else "migrating" if moving else None,
             "OS-SRV-USG:launched_at": None,
             "OS-SRV-USG:terminated_at": None,
             "security_groups": [],

@@ -108,6 +108,7 @@ INSTANCE_FIELDS = (
     *("power_intent", "paused", "locked", "locked_reason", "generation", "state"),
     *("resize_from", "observed_resize_serial", "resize_serial", "status_message"),
     *("host_id", "vcpus", "memory_mib", "disk_gib", "observed_generation", "boot_volume_id"),
+    "migration_host_id",
 )
 # Those columns, to select: each row of such a select is `instance_from_values`' argument
 # (the table's columns: a third cheaper to select than the mapped attributes).
@@ -132,7 +133,8 @@ def instance_from_values(values: Sequence[Any]) -> pb.Instance:
     key_pairs, group, pool, requested_host, user_data = values[13:18]
     power_intent, paused, locked, locked_reason, generation, state = values[18:24]
     resize_from, observed_resize_serial, resize_serial, status_message = values[24:28]
-    host, vcpus, memory_mib, disk_gib, observed_generation, boot_volume = values[28:]
+    host, vcpus, memory_mib, disk_gib, observed_generation, boot_volume = values[28:34]
+    migration_host = values[34]
     ready = state == _RUNNING and observed_generation >= generation
     if (
         resize_from is not None
@@ -171,6 +173,7 @@ def instance_from_values(values: Sequence[Any]) -> pb.Instance:
         boot_volume=(
             f"projects/{project}/zones/{zone}/volumes/{boot_volume}" if boot_volume else ""
         ),
+        migration_host=f"hosts/{migration_host}" if migration_host else "",
     )
     if labels:
         instance.labels.update(labels)
