@@ -71,6 +71,7 @@ HERE = Path(__file__).resolve().parent
 NOVA_STACK = HERE / "nova_stack.py"
 DEFAULT_NOVA_VENV = HERE.parents[1] / "build" / "nova-venv"
 MICROVERSION = "compute 2.37"  # the first with `networks: none`
+FLOOR_CALLS = 200
 
 
 @dataclass
@@ -93,6 +94,8 @@ class Result:
     """One target's figures (seconds)."""
 
     creates: list[float] = field(default_factory=list)
+    # GET of the compute endpoint's version document: the HTTP floor (no backend call)
+    floors: list[float] = field(default_factory=list)
     grpc_creates: list[float] = field(default_factory=list)
     grpc_lists: list[float] = field(default_factory=list)
     details: list[float] = field(default_factory=list)
@@ -171,6 +174,10 @@ def measure(target: Target, args: argparse.Namespace) -> Result:
         }
     )
     load0, busy0, wall0 = os.getloadavg()[0], _machine_busy_seconds(), time.perf_counter()
+    for _ in range(FLOOR_CALLS):
+        start = time.perf_counter()
+        session.get(f"{target.compute_url}/", timeout=30).raise_for_status()
+        result.floors.append(time.perf_counter() - start)
     ids: set[str] = set()
     profile: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if args.profile and target.pids:
@@ -415,6 +422,7 @@ def report(args: argparse.Namespace, results: dict[str, Result], versions: str) 
         ratio = f"{value(nova) / value(kumo):.0f}x" if kumo and nova else ""
         print(f"| {phase} | {figure} | " + " | ".join(f"{c:.1f}" for c in cells) + f" | {ratio} |")
 
+    row("GET /v2.1/ (version document: the HTTP floor)", "p50 ms", lambda r: ms(r.floors, 0.5))
     row("POST /servers", "p50 ms", lambda r: ms(r.creates, 0.5))
     row("POST /servers", "p99 ms", lambda r: ms(r.creates, 0.99))
     if kumo and kumo.grpc_creates:
