@@ -216,9 +216,20 @@ def test_instance_validation(admin: Stubs, tenant: Tenant, ready: tuple[str, str
     ]
     upload_image(member, tenant.name, image_id="big", min_ram_mib=4096)
     cases.append(({"flavor": tiny, "image": f"{tenant.name}/images/big"}, INVALID))
+    queued = imrpc.ImageServiceStub(member.channel).CreateImage(  # no data uploaded
+        imapi.CreateImageRequest(
+            parent=tenant.name,
+            image_id="queued",
+            image=imgpb.Image(disk_format=imgpb.DISK_FORMAT_QCOW2),
+        )
+    )
+    cases.append(({"flavor": flavor, "image": queued.name}, grpc.StatusCode.FAILED_PRECONDITION))
     for spec, expected in cases:
         code, _ = rpc_error(partial(create, member, parent, unique("v"), **spec))
         assert code == expected, spec
+    nowhere = f"{tenant.name}/zones/{unique('nozone')}"
+    code, _ = rpc_error(partial(create, member, nowhere, unique("v"), flavor=flavor, image=image))
+    assert code == grpc.StatusCode.NOT_FOUND
     listed = compute(member).ListInstances(
         capi.ListInstancesRequest(parent=f"{tenant.name}/zones/-")
     )

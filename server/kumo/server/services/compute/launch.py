@@ -19,7 +19,7 @@ from kumo.server.auth.principal import Principal
 from kumo.server.db.models import FlavorRow, ImageRow, ProjectRow, ZoneRow
 from kumo.server.errors import FailedPrecondition, NotFound
 from kumo.server.services.compute.common import FLAVORS
-from kumo.server.services.identity.common import PROJECTS, require_active
+from kumo.server.services.identity.common import PROJECTS, require_active_state
 from kumo.server.services.images import IMAGES, visible_to
 
 
@@ -54,7 +54,7 @@ def launch_facts(
     image_project_id, image_id = IMAGES.key(image, "instance.image")
     query = (
         select(
-            ProjectRow,
+            ProjectRow.state.label("project_state"),
             ZoneRow.id.label("zone_id"),
             FlavorRow.id.label("flavor_id"),
             FlavorRow.vcpus,
@@ -79,10 +79,10 @@ def launch_facts(
         )
         .where(ProjectRow.id == project_id)
     )
-    row = session.execute(query).one_or_none()
+    row = session.connection().execute(query).one_or_none()
     if row is None:
         raise NotFound(PROJECTS.type_name, f"projects/{project_id}")
-    require_active(row.ProjectRow)
+    require_active_state(project_id, row.project_state)
     if row.zone_id is None:
         raise NotFound("topology.kumo.dev/Zone", f"zones/{zone_id}")
     if row.flavor_id is None:

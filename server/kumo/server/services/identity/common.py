@@ -112,11 +112,16 @@ def visible_project(session: Session, principal: Principal, name: str, field: st
 
 def require_active(project: ProjectRow) -> None:
     """FailedPrecondition unless the project is ACTIVE (not being deleted)."""
-    if project.state != ACTIVE:
+    require_active_state(project.id, project.state)
+
+
+def require_active_state(project_id: str, state: int) -> None:
+    """FailedPrecondition unless `state`, project `project_id`'s, is ACTIVE."""
+    if state != ACTIVE:
         raise FailedPrecondition(
-            f"projects/{project.id} is being deleted",
+            f"projects/{project_id} is being deleted",
             type="PROJECT_DELETING",
-            subject=f"projects/{project.id}",
+            subject=f"projects/{project_id}",
         )
 
 
