@@ -208,6 +208,12 @@ def test_lifecycle(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
         instance.flavor,
     )
     assert not shown.network_interfaces and not shown.conditions
+    zones = capi.ListInstancesRequest(parent=f"{tenant.name}/zones/-")
+    assert not service.ListInstances(zones).instances
+    zones.show_deleted, zones.filter = True, 'labels.tier = "web"'
+    assert [i.uid for i in service.ListInstances(zones).instances] == [instance.uid]
+    zones.filter = 'labels.tier = "db"'
+    assert not service.ListInstances(zones).instances
     assert all(not cell.driver(h).list_guests() for h in cell.agents)
     quota = admin.identity.GetQuota(iapi.GetQuotaRequest(name=f"{tenant.name}/quota"))
     assert {q.resource: q.in_use for q in quota.limits}["instances"] == 0
@@ -247,6 +253,29 @@ def _check_locks(member: Any, cloud_admin: Any, name: str) -> None:
     assert code == grpc.StatusCode.PERMISSION_DENIED
     assert member.GetInstance(capi.GetInstanceRequest(name=name)).locked
     assert not _lock(cloud_admin, name, False).locked
+
+
+def test_deleted_instances_page_after_the_live_ones(cell: Cell, tenant: Tenant) -> None:
+    """ListInstances with show_deleted: the live instances, then the deleted ones (here a
+    full last live page, so the next page starts with them), with typed errors for bad
+    pages and tokens."""
+    member = tenant.stubs["member"]
+    service = compute(member)
+    kept, gone = launch(member, cell, "kept"), launch(member, cell, "gone")
+    wait(member, service.DeleteInstance(capi.DeleteInstanceRequest(name=gone.name)))
+    listing = capi.ListInstancesRequest(
+        parent=f"{tenant.name}/zones/-", page_size=1, show_deleted=True
+    )
+    first = service.ListInstances(listing)
+    assert [i.name for i in first.instances] == [kept.name] and first.next_page_token
+    listing.page_token = first.next_page_token
+    second = service.ListInstances(listing)
+    assert [(i.uid, i.state) for i in second.instances] == [(gone.uid, S.STATE_DELETED)]
+    assert not second.next_page_token
+    for page_size, token in ((1, "deleted:forged"), (-1, first.next_page_token)):
+        listing.page_size, listing.page_token = page_size, token
+        code, _ = rpc_error(lambda: service.ListInstances(listing))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, (page_size, token)
 
 
 def test_created_locked(cell: Cell, tenant: Tenant) -> None:

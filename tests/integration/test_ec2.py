@@ -123,18 +123,22 @@ def _wait_state(ec2: Any, instance_ids: list[str], state: str) -> None:
         time.sleep(0.3)
 
 
-def _wait_gone(ec2: Any, instance_ids: list[str]) -> None:
+def _wait_terminated(ec2: Any, instance_ids: list[str]) -> None:
+    """Until the listing (no InstanceIds: every page) shows them all `terminated`."""
     deadline = time.monotonic() + WAIT_SECONDS
+    wanted = set(instance_ids)
     while True:
-        left = [
-            i["InstanceId"]
-            for r in ec2.describe_instances()["Reservations"]
+        states = {
+            i["InstanceId"]: i["State"]["Name"]
+            for page in ec2.get_paginator("describe_instances").paginate()
+            for r in page["Reservations"]
             for i in r["Instances"]
-            if i["InstanceId"] in instance_ids
-        ]
-        if not left:
+            if i["InstanceId"] in wanted
+        }
+        left = {i: s for i, s in states.items() if s != "terminated"}
+        if set(states) == wanted and not left:
             return
-        assert time.monotonic() < deadline, f"still there: {left}"
+        assert time.monotonic() < deadline, f"not terminated: {left or wanted - set(states)}"
         time.sleep(0.3)
 
 
@@ -320,7 +324,27 @@ def test_paging_through_500_instances(
     ordered = sorted(created)
     for start in range(0, len(ordered), 100):  # each call within botocore's read timeout
         ec2.terminate_instances(InstanceIds=ordered[start : start + 100])
-    _wait_gone(ec2, ordered)
+    _wait_terminated(ec2, ordered)
+    # Terminated instances are listed for an hour, after the live ones, paged the same way.
+    (live,) = ec2.run_instances(
+        ImageId=_ami(tenant), InstanceType=site[1], MinCount=1, MaxCount=1, **_in_zone(site)
+    )["Instances"]
+    listed: list[tuple[str, str]] = []
+    token = None
+    while True:
+        page = ec2.describe_instances(MaxResults=120, **({"NextToken": token} if token else {}))
+        listed += [
+            (i["InstanceId"], i["State"]["Name"])
+            for r in page["Reservations"]
+            for i in r["Instances"]
+        ]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert listed[0][0] == live["InstanceId"] and listed[0][1] != "terminated"
+    assert sorted(listed[1:]) == [(i, "terminated") for i in ordered]
+    ec2.terminate_instances(InstanceIds=[live["InstanceId"]])
+    _wait_terminated(ec2, [live["InstanceId"]])
 
 
 def test_filters_and_tags(gateway: str, site: tuple[Site, str], tenant: Tenant) -> None:

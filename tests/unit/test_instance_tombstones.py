@@ -19,6 +19,7 @@ from kumo.server.db.models import (
     ZoneRow,
 )
 from kumo.server.services.compute import tombstones
+from kumo.server.services.compute.common import INSTANCES
 
 HOUR = 3600.0
 NAME = "projects/p1/zones/z1/instances/web"
@@ -121,3 +122,8 @@ def test_no_retention_keeps_no_tombstone(tmp_path: Path) -> None:
     _delete_instance(db, 0, {})
     assert _count(db) == 0
     assert _exhume(db, HOUR) is None
+
+
+def test_tombstones_take_every_instance_filter() -> None:
+    """A filter ListInstances accepts for live instances also applies to deleted ones."""
+    assert set(tombstones.DELETED.filters) == set(INSTANCES.filters)

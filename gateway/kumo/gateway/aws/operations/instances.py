@@ -241,6 +241,7 @@ async def _instances(
         page_size=max_results or 1000,
         page_token=params.get("NextToken", ""),
         filter=" AND ".join(terms),
+        show_deleted=True,  # terminated instances show for an hour, as in EC2
     )
     instances: list[cpb.Instance] = []
     while True:

@@ -170,8 +170,9 @@ class SerialOutputRow(Base):
 
 
 class InstanceTombstoneRow(Base):
-    """A deleted instance as it was last shown (a serialized Instance in STATE_DELETED),
-    kept for a while after the deletion (services/compute/tombstones.py)."""
+    """A deleted instance as it was last shown (`instance`, a serialized Instance in
+    STATE_DELETED), kept for a while after the deletion, with the instance columns that
+    ListInstances sorts and filters on (services/compute/tombstones.py)."""
 
     __tablename__ = "instance_tombstones"
     __table_args__ = (
@@ -183,5 +184,10 @@ class InstanceTombstoneRow(Base):
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     zone_id: Mapped[str] = mapped_column(String(63))
     id: Mapped[str] = mapped_column(String(63))
+    display_name: Mapped[str] = mapped_column(String(63))
+    labels: Mapped[dict[str, str]] = mapped_column(JSON)
+    flavor_id: Mapped[str] = mapped_column(String(63))
+    pool_id: Mapped[str | None] = mapped_column(String(63))
+    create_time: Mapped[datetime] = mapped_column()
     deleted_at: Mapped[datetime] = mapped_column(default=utcnow)
     instance: Mapped[bytes] = mapped_column(LargeBinary)

@@ -24,6 +24,7 @@ from kumo.server.api.convert import check_etag
 from kumo.server.api.fields import check_required, update_paths
 from kumo.server.api.idempotency import idempotent
 from kumo.server.api.names import check_id, parse
+from kumo.server.api.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from kumo.server.api.resources import apply_common
 from kumo.server.auth.principal import Principal, current_principal
 from kumo.server.db.models import (
@@ -69,6 +70,8 @@ from kumo.server.services.storage.attachments import attach_boot_volume
 from kumo.server.storage import root_disks
 
 MAX_USER_DATA = 64 << 10
+# Starts the page tokens of ListInstances with show_deleted once it lists tombstones.
+_DELETED_PAGES = "deleted:"
 MAX_STOP_TIMEOUT = 3600
 _HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _BUSY = (pb.Instance.STATE_PROVISIONING, pb.Instance.STATE_DELETING)
@@ -303,6 +306,9 @@ class InstanceMethods(InstanceOperations):
         where = [InstanceRow.project_id == project_id]
         if zone_id != "-":
             where.append(InstanceRow.zone_id == zone_id)
+        if request.show_deleted and request.page_token.startswith(_DELETED_PAGES):
+            deleted_token = request.page_token.removeprefix(_DELETED_PAGES)
+            return await self._list_deleted(request, project_id, zone_id, [], deleted_token)
 
         def page(connection: Connection) -> api.ListInstancesResponse:
             result = INSTANCES.list(
@@ -320,7 +326,41 @@ class InstanceMethods(InstanceOperations):
                 instances=instances, next_page_token=result.next_page_token
             )
 
-        return await self.runtime.db.read(page)
+        response = await self.runtime.db.read(page)
+        if not request.show_deleted or response.next_page_token:
+            return response
+        return await self._list_deleted(request, project_id, zone_id, list(response.instances))
+
+    async def _list_deleted(
+        self,
+        request: api.ListInstancesRequest,
+        project_id: str,
+        zone_id: str,
+        live: list[pb.Instance],
+        deleted_token: str = "",
+    ) -> api.ListInstancesResponse:
+        """ListInstances with `show_deleted` once the live instances are listed: `live`, the
+        last of them, followed by as many tombstones as the page has room for, from the
+        first or from `deleted_token` (the tombstone listing's own token: this listing's
+        tokens are `_DELETED_PAGES` + that once it lists tombstones)."""
+        size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        if live and len(live) >= size:  # full: the tombstones start on the next page
+            token = _DELETED_PAGES
+            return api.ListInstancesResponse(instances=live, next_page_token=token)
+        deleted = api.ListInstancesRequest()
+        deleted.CopyFrom(request)
+        deleted.page_size = size - len(live)
+        deleted.page_token = deleted_token
+        where = [tombstones.T.project_id == project_id]
+        if zone_id != "-":
+            where.append(tombstones.T.zone_id == zone_id)
+        retention = self.runtime.config.compute.deleted_instance_retention_seconds
+        found, token = await self.runtime.db.read(
+            lambda c: tombstones.page(c, self.runtime.pager, deleted, where, retention)
+        )
+        return api.ListInstancesResponse(
+            instances=[*live, *found], next_page_token=_DELETED_PAGES + token if token else ""
+        )
 
     async def UpdateInstance(
         self, request: api.UpdateInstanceRequest, context: Context

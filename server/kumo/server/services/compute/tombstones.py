@@ -6,7 +6,8 @@ seeing the instance `terminated`, and a DescribeInstances that answers NotFound 
 fails it. So when an instance's record is deleted, the transaction that deletes it also
 writes its tombstone: the Instance as last shown, in STATE_DELETED, without host or
 interfaces (both are gone). GetInstance with `show_deleted` reads it once no instance of
-that name exists. Tombstones older than the retention period are dropped by the next
+that name exists; ListInstances with `show_deleted` lists the tombstones after the live
+instances (`page`). Tombstones older than the retention period are dropped by the next
 deletion; a project's go with the project.
 """
 
@@ -14,15 +15,46 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import ColumnElement, Connection, delete, false, select, true
 from sqlalchemy.orm import Session
 
+from kumo.compute.v1 import compute_service_pb2 as api
 from kumo.compute.v1 import resources_pb2 as pb
+from kumo.server.api.filtering import boolean_value, enum_value
+from kumo.server.api.paging import Pager
+from kumo.server.api.resources import Collection, equals, reference
 from kumo.server.db.base import utcnow
 from kumo.server.db.models import InstanceRow, InstanceTombstoneRow
-from kumo.server.services.compute.common import INSTANCES, instance_to_proto
+from kumo.server.services.compute.common import FLAVORS, INSTANCES, instance_to_proto
 
 T = InstanceTombstoneRow
+
+
+def _always(holds: bool) -> ColumnElement[bool]:
+    """A condition true of every tombstone, or of none."""
+    return true() if holds else false()
+
+
+_DELETED = pb.Instance.STATE_DELETED
+# The tombstones as a collection of their own, with the instances' filters: those of the
+# columns a tombstone keeps, and the others as what a deleted instance has (no host, not
+# paused, its state DELETED).
+DELETED = Collection(
+    "compute.kumo.dev/Instance",
+    INSTANCES.pattern,
+    T,
+    filters={
+        "state": lambda v: _always(enum_value(pb.Instance.State, v) == _DELETED),
+        "paused": lambda v: _always(boolean_value(v) is False),
+        "host": lambda v: _always(not v),
+        "flavor": reference(T.flavor_id, FLAVORS.pattern),
+        "pool": reference(T.pool_id, "pools/{pool}"),
+        "uid": equals(T.uid),
+        "display_name": equals(T.display_name),
+    },
+    key_columns=("project_id", "zone_id", "id"),
+)
+_COLUMNS = (T.project_id, T.zone_id, T.id, T.uid, T.create_time, T.instance)
 
 
 def bury(session: Session, row: InstanceRow, retention_seconds: float) -> None:
@@ -44,10 +76,38 @@ def bury(session: Session, row: InstanceRow, retention_seconds: float) -> None:
             project_id=row.project_id,
             zone_id=row.zone_id,
             id=row.id,
+            display_name=row.display_name,
+            labels=dict(row.labels),
+            flavor_id=row.flavor_id,
+            pool_id=row.pool_id,
+            create_time=row.create_time,
             deleted_at=now,
             instance=instance.SerializeToString(),
         )
     )
+
+
+def page(
+    connection: Connection,
+    pager: Pager,
+    request: api.ListInstancesRequest,
+    where: list[ColumnElement[bool]],
+    retention_seconds: float,
+) -> tuple[list[pb.Instance], str]:
+    """One page of the tombstones `request` lists (its filter, order, size and token, which
+    must be one of this listing's), those within `retention_seconds` matching `where`
+    (over the tombstone table's project_id and zone_id), and the next page's token."""
+    fresh = T.deleted_at >= utcnow() - timedelta(seconds=retention_seconds)
+    result = DELETED.list(
+        connection,
+        pager,
+        request,
+        [*where, fresh],
+        binding=f"deleted|{request.parent}",
+        plain=True,
+        columns=_COLUMNS,
+    )
+    return [pb.Instance.FromString(r.instance) for r in result.rows], result.next_page_token
 
 
 def exhume(connection: Connection, name: str, retention_seconds: float) -> pb.Instance | None:
