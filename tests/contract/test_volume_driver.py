@@ -33,6 +33,7 @@ from kumo.drivers.storage.base import (
     image_base_name,
 )
 from kumo.drivers.storage.loader import GROUP, load_volume_driver
+from kumo.drivers.storage.qcow2 import Qcow2Driver
 from tests.support.ceph import CephCluster
 
 MiB = 1 << 20
@@ -201,6 +202,34 @@ def test_snapshot_delete_skips_a_clone_deleted_meanwhile(
     assert driver.volume_info(POOL, source).snapshots == ()
     driver.delete_volume(POOL, source)
     driver.delete_volume(POOL, clone)  # (the fake driver flattens without the call)
+
+
+def test_qcow2_skips_a_clone_deleted_while_qemu_img_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """qcow2: a clone whose file goes after the existence check, while `qemu-img info` is
+    about to read it (a DeleteVolume of the clone beside the DeleteSnapshot), is skipped
+    as gone (VolumeNotFound), not a driver error that fails the snapshot's deletion."""
+    driver = load_volume_driver("qcow2", root=str(tmp_path))
+    driver.ensure_pool(POOL)
+    source, clone = vol(), vol()
+    driver.create_volume(POOL, source, 2 * MiB)
+    ref = driver.create_snapshot(POOL, source, "s")
+    driver.clone_volume(ref, POOL, clone, 2 * MiB)
+    info = Qcow2Driver._info
+
+    def vanishing(path: Path) -> dict[str, object]:
+        if path.name.startswith(clone):
+            path.unlink()
+        return info(path)
+
+    monkeypatch.setattr(Qcow2Driver, "_info", staticmethod(vanishing))
+    with pytest.raises(VolumeNotFound):
+        driver.volume_info(POOL, clone)
+    driver.clone_volume(ref, POOL, clone, 2 * MiB)
+    driver.delete_snapshot(POOL, source, "s")
+    monkeypatch.undo()
+    assert driver.volume_info(POOL, source).snapshots == ()
 
 
 def test_flatten_keeps_data(driver: VolumeDriver) -> None:

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from kumo.drivers.errors import (
@@ -105,6 +106,19 @@ class Qcow2Driver(VolumeDriver):
         return info
 
     @staticmethod
+    @contextlib.contextmanager
+    def _gone_is_not_found(path: Path, pool: str, name: str) -> Iterator[None]:
+        """VolumeNotFound instead of the DriverError of a qemu-img run on volume `path` that
+        was deleted while it ran (a DeleteVolume beside, say, a DeleteSnapshot flattening
+        its clones)."""
+        try:
+            yield
+        except DriverError:
+            if not path.is_file():
+                raise VolumeNotFound(pool=pool, name=name) from None
+            raise
+
+    @staticmethod
     def _temp(target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
@@ -187,7 +201,8 @@ class Qcow2Driver(VolumeDriver):
     def flatten_volume(self, pool: str, name: str) -> None:
         path = self._existing(pool, name)
         if self.volume_info(pool, name).parent is not None:
-            _run("qemu-img", "rebase", "-q", "-f", "qcow2", "-b", "", str(path))
+            with self._gone_is_not_found(path, pool, name):
+                _run("qemu-img", "rebase", "-q", "-f", "qcow2", "-b", "", str(path))
 
     def create_snapshot(self, pool: str, volume: str, snapshot: str) -> SnapshotRef:
         source = self._existing(pool, volume)
@@ -265,7 +280,8 @@ class Qcow2Driver(VolumeDriver):
 
     def volume_info(self, pool: str, name: str) -> VolumeInfo:
         path = self._existing(pool, name)
-        info = self._info(path)
+        with self._gone_is_not_found(path, pool, name):
+            info = self._info(path)
         backing = info.get("full-backing-filename") or info.get("backing-filename")
         parent = self._ref_of(str(backing)) if backing else None
         snapshot_dir = self._pool(pool) / _SNAPSHOTS / name
