@@ -66,7 +66,6 @@ def _delete_instance(db: Database, retention: float, labels: dict[str, str]) -> 
     def forget(session: Session) -> None:
         row = session.scalars(select(InstanceRow).where(InstanceRow.uid == uid)).one()
         tombstones.bury(session, row, retention)
-        tombstones.bury(session, row, retention)  # idempotent
         session.delete(row)
 
     db.transaction(forget)

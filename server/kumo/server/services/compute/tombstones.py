@@ -58,12 +58,12 @@ _COLUMNS = (T.project_id, T.zone_id, T.id, T.uid, T.create_time, T.instance)
 
 
 def bury(session: Session, row: InstanceRow, retention_seconds: float) -> None:
-    """Writes the tombstone of `row`, whose record this transaction deletes, and drops
-    those past `retention_seconds` (with 0, every one, this one included: none is kept).
-    Idempotent per instance (one tombstone per uid)."""
+    """Writes the tombstone of `row`, whose record this transaction deletes (so once per
+    uid), and drops those past `retention_seconds` (with 0, every one, this one included:
+    none is kept)."""
     now = utcnow()
     session.execute(delete(T).where(T.deleted_at < now - timedelta(seconds=retention_seconds)))
-    if retention_seconds <= 0 or session.get(T, row.uid) is not None:
+    if retention_seconds <= 0:
         return
     instance = instance_to_proto(row)
     instance.state = pb.Instance.STATE_DELETED
