@@ -6,11 +6,17 @@ naming (each creates its own projects, users and topology with unique ids).
 With KUMO_TESTS_NO_SKIPS=1 (set by scripts/test, which installs every component
 first) a skipped test fails the run: there, a skip can only mean a component
 that should be there is missing.
+
+Every temporary file of the run (the test servers' data dirs with their images, databases,
+clusters, and those of the processes the tests start, through TMPDIR) goes under one
+directory that the end of the run removes: a run leaves no gigabytes behind. pytest's own
+tmp_path is the exception (pytest keeps the last three runs' and removes older ones).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -106,6 +112,28 @@ def tenant(channel: grpc.Channel, admin: Stubs) -> Tenant:
 def other_tenant(channel: grpc.Channel, admin: Stubs) -> Tenant:
     """A second fresh project, to test isolation."""
     return make_tenant(channel, admin, "b")
+
+
+_TEMP_ROOT = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Points `tempfile` and TMPDIR at a directory of this run's own (see the docstring)."""
+    # pytest's tmp_path stays where it was (pytest keeps the last three runs' there): under
+    # one more directory, the unix sockets of a `kumo up` in a tmp_path would pass 107 bytes.
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+    root = tempfile.mkdtemp(prefix="kt-")
+    os.chmod(root, 0o755)  # QEMU guests (run as another user where libvirt says so) read disks
+    config.stash[_TEMP_ROOT] = root
+    tempfile.tempdir = root
+    os.environ["TMPDIR"] = root
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Removes the run's temporary directory (everything that used it has stopped)."""
+    root = config.stash.get(_TEMP_ROOT, None)
+    if root is not None:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

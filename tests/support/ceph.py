@@ -1,11 +1,13 @@
-"""A throwaway single-node Ceph cluster for tests: one mon and one memstore OSD on 127.0.0.1.
+"""A throwaway single-node Ceph cluster for tests: one mon and one memstore OSD on 127.0.0.1
+(or another local address).
 
-`CephCluster.start()` writes a ceph.conf with cephx on, random free ports and everything
-(data, sockets, logs, keyrings) under its own temp dir, starts `ceph-mon` and `ceph-osd` and
-waits until the OSD is up (about 5 s). It makes a `client.kumo` user with the `profile rbd`
-caps Kumo's drivers need, and a conf file for QEMU with a short `client mount timeout` (a
-wrong key would otherwise hang an attach for 300 s). `stop()` kills exactly the pids it
-started and removes the dir. No mgr: RBD does not need one.
+`CephCluster.start()` writes a ceph.conf with cephx on, random free ports (new ones if the
+mon's port is taken before it binds) and everything (data, sockets, logs, keyrings) under its
+own temp dir, starts `ceph-mon` and `ceph-osd` and waits until the OSD is up (about 5 s).
+It makes a `client.kumo` user with the `profile rbd` caps Kumo's drivers need, and a conf
+file for QEMU with a short `client mount timeout` (a wrong key would otherwise hang an attach
+for 300 s). `stop()` kills exactly the pids it started and removes the dir.
+No mgr: RBD does not need one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -39,22 +42,28 @@ def ceph_missing() -> str | None:
     return None
 
 
-def _free_port_range(width: int = 100) -> int:
-    """A port whose next `width` ports are free right now (for the mon and the OSD's range)."""
+#: Ports below the kernel's ephemeral range (net.ipv4.ip_local_port_range starts at 32768),
+#: so no outgoing connection takes the mon's port between the probe and the mon's bind.
+_PORTS = range(20000, 32000)
+
+
+def _free_port_range(address: str, width: int = 100) -> int:
+    """A port on `address` whose next `width` ports are free right now (the mon's and the
+    OSD's), taken at random outside the ephemeral range."""
     for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + width >= 65535:
-            continue
+        base = _PORTS.start + secrets.randbelow(len(_PORTS) - width)
         try:
             for port in (base, base + 1, base + width // 2, base + width - 1):
                 with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
+                    s.bind((address, port))
         except OSError:
             continue
         return base
     raise RuntimeError("no free port range for Ceph")
+
+
+class _MonCannotBind(RuntimeError):
+    """The mon's port was taken between the probe and its bind (another start tries again)."""
 
 
 @dataclass
@@ -145,11 +154,25 @@ osd memory target = 939524096
 """
         )
 
-    def start(self, timeout: float = 120) -> None:
-        """Creates and starts the cluster; RuntimeError (with the logs' tail) if it fails."""
+    def start(self, timeout: float = 120, attempts: int = 3) -> None:
+        """Creates and starts the cluster; RuntimeError (with the logs' tail) if it fails.
+        A mon that cannot bind its port (someone took it after the probe) is started again
+        from scratch on other ports, up to `attempts` times."""
+        for attempt in range(attempts):
+            try:
+                self._start(timeout)
+                return
+            except _MonCannotBind:
+                self.stop(keep_root=True)
+                for entry in self.root.iterdir():
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+                if attempt == attempts - 1:
+                    raise
+
+    def _start(self, timeout: float) -> None:
         for sub in ("run", "log", "mon.a", "crash"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        self.port = _free_port_range()
+        self.port = _free_port_range(self.address)
         fsid = str(uuid.uuid4())
         self._write_conf(fsid)
         mon_keyring = self.root / "mon.keyring"
@@ -200,8 +223,16 @@ osd memory target = 939524096
         self.key = self.ceph("auth", "print-key", f"client.{self.user}").strip()
 
     def _daemon(self, *args: str) -> None:
-        """Starts a Ceph daemon (it forks into the background) and records its pid."""
-        self._run(*args)
+        """Starts a Ceph daemon (it forks into the background) and records its pid;
+        _MonCannotBind if the mon's port is taken, RuntimeError with the logs' tail if the
+        daemon fails otherwise."""
+        try:
+            self._run(*args)
+        except RuntimeError as error:
+            logs = self.log_tail()
+            if args[0] == "ceph-mon" and "unable to bind monitor" in logs:
+                raise _MonCannotBind(f"{error}\n{logs}") from error
+            raise RuntimeError(f"{error}\n{logs}") from error
         name = "mon.a" if args[0] == "ceph-mon" else f"osd.{args[-1]}"
         pid_file = self.root / "run" / f"{name}.pid"
         deadline = time.monotonic() + 20
@@ -223,8 +254,9 @@ osd memory target = 939524096
             out.append(f"--- {log.name}\n" + "\n".join(log.read_text().splitlines()[-lines:]))
         return "\n".join(out)
 
-    def stop(self) -> None:
-        """Kills the daemons it started (by pid) and removes the temp dir."""
+    def stop(self, keep_root: bool = False) -> None:
+        """Kills the daemons it started (by pid) and removes the temp dir (unless
+        `keep_root`). Idempotent."""
         for pid in reversed(self.pids):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
@@ -236,7 +268,8 @@ osd memory target = 939524096
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         self.pids.clear()
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not keep_root:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
