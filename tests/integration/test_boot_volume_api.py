@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 import grpc
 from google.longrunning import operations_pb2
@@ -21,14 +22,17 @@ from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.drivers.compute.base import GuestSpec
 from kumo.drivers.compute.fake import FakeDriver
 from kumo.identity.v1 import identity_service_pb2 as iapi
+from kumo.image.v1 import image_service_pb2 as iapi_images
+from kumo.image.v1 import image_service_pb2_grpc as irpc
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.storage.v1 import storage_service_pb2 as sapi
+from tests.integration.test_bad_input import violations
 from tests.integration.test_compute_resources import make_flavor
 from tests.support.agent import AgentThread
 from tests.support.cloud import Stubs, Tenant, rpc_error, unique
 from tests.support.images import upload_image
 from tests.support.server import ServerThread
-from tests.support.storage import create_volume, make_type, storage, succeed
+from tests.support.storage import create_volume, make_type, storage, succeed, wait
 from tests.support.topology import make_site
 
 V = spb.Volume
@@ -132,5 +136,136 @@ def test_boot_from_volume_attaches_it_as_the_root_disk(
         current = volumes.GetVolume(sapi.GetVolumeRequest(name=root.name))
         assert current.state == V.STATE_AVAILABLE and not current.attachments
         succeed(member, volumes.DeleteVolume(sapi.DeleteVolumeRequest(name=root.name)))
+    finally:
+        agent.stop()
+
+
+def _volumes_of(stubs: Stubs, parent: str) -> dict[str, spb.Volume]:
+    listed = storage(stubs).ListVolumes(sapi.ListVolumesRequest(parent=parent, page_size=100))
+    return {v.name: v for v in listed.volumes}
+
+
+def _in_use(stubs: Stubs, project: str) -> dict[str, int]:
+    quota = stubs.identity.GetQuota(iapi.GetQuotaRequest(name=f"{project}/quota"))
+    return {q.resource: q.in_use for q in quota.limits}
+
+
+def test_boot_from_a_new_volume_made_from_the_image(
+    api: ServerThread, admin: Stubs, tenant: Tenant
+) -> None:
+    """CreateInstance with `new_boot_volume` records a volume made from the image (CREATING,
+    attached, quotas charged) in its creating transaction; BUILD boots from it once made
+    (IN_USE); with `delete_boot_volume` DeleteInstance deletes it, without, leaves it
+    AVAILABLE. A volume that cannot be made fails the build (instance ERROR). Bad input is
+    a typed error and stores nothing."""
+    site = make_site(admin)
+    local = make_type(admin, spb.BACKEND_QCOW2, "local")
+    driver = FakeDriver()
+    agent = AgentThread(api.address, admin.token or "", unique("fk"), site.rack, driver)
+    member = tenant.stubs["member"]
+    volumes = storage(member)
+    compute = crpc.ComputeServiceStub(member.channel)
+    parent = f"{tenant.name}/zones/{site.zone}"
+    try:
+        image = upload_image(member, tenant.name)
+        flavor = make_flavor(admin, 1, 128, 1)
+
+        def create(instance_id: str, **fields: object) -> operations_pb2.Operation:
+            return compute.CreateInstance(
+                capi.CreateInstanceRequest(
+                    parent=parent,
+                    instance_id=instance_id,
+                    instance=cpb.Instance(flavor=flavor, image=image, **fields),  # type: ignore[arg-type]
+                )
+            )
+
+        new = cpb.NewBootVolume(size_gib=1, volume_type=local)
+        other = create_volume(member, parent, local, source_image=image)
+        before = (_volumes_of(member, parent), _in_use(member, tenant.name))
+        bad: list[tuple[dict[str, object], grpc.StatusCode, str]] = [
+            ({"new_boot_volume": new, "boot_volume": other.name}, grpc.StatusCode.INVALID_ARGUMENT,
+             "instance.new_boot_volume"),
+            ({"delete_boot_volume": True}, grpc.StatusCode.INVALID_ARGUMENT,
+             "instance.delete_boot_volume"),
+            ({"new_boot_volume": cpb.NewBootVolume(size_gib=0)}, grpc.StatusCode.INVALID_ARGUMENT,
+             "instance.new_boot_volume.size_gib"),
+            ({"new_boot_volume": cpb.NewBootVolume(size_gib=1, volume_type="volumeTypes/none")},
+             grpc.StatusCode.NOT_FOUND, "volumeTypes/none"),
+        ]  # fmt: skip
+        for index, (fields, code, mentioned) in enumerate(bad):
+            got, status = rpc_error(partial(create, f"bad-{index}", **fields))
+            assert status is not None and got == code, (fields, got, status)
+            where = violations(status) if code == grpc.StatusCode.INVALID_ARGUMENT else {}
+            assert mentioned in where or mentioned in status.message, (fields, status)
+        assert (_volumes_of(member, parent), _in_use(member, tenant.name)) == before
+        listed = compute.ListInstances(capi.ListInstancesRequest(parent=parent)).instances
+        assert not listed
+
+        # Made with the instance, booted from, deleted with it.
+        name = f"{parent}/instances/on-new"
+        operation = create("on-new", new_boot_volume=new, delete_boot_volume=True)
+        instance = compute.GetInstance(capi.GetInstanceRequest(name=name))
+        assert instance.delete_boot_volume and instance.boot_volume.startswith(f"{parent}/volumes/")
+        made = volumes.GetVolume(sapi.GetVolumeRequest(name=instance.boot_volume))
+        assert made.state in (V.STATE_CREATING, V.STATE_IN_USE), made
+        assert (made.source_image, made.bootable, made.size_gib) == (image, True, 1)
+        assert [a.instance for a in made.attachments] == [name]
+        charged = _in_use(member, tenant.name)
+        assert (charged["volumes"], charged["gigabytes"]) == (
+            before[1]["volumes"] + 1,
+            before[1]["gigabytes"] + 1,
+        )
+        succeed(member, operation)
+        made = volumes.GetVolume(sapi.GetVolumeRequest(name=instance.boot_volume))
+        assert made.state == V.STATE_IN_USE, made
+        spec = _spec_when(driver, instance.uid)
+        assert spec.root_volume is not None
+        assert spec.root_volume.source.path.endswith(f"kumo-vol-{made.uid}.qcow2")
+        succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)))
+        deadline = time.monotonic() + 30
+        while instance.boot_volume in _volumes_of(member, parent):
+            assert time.monotonic() < deadline, "the boot volume was not deleted"
+            time.sleep(0.2)
+        assert _in_use(member, tenant.name)["volumes"] == before[1]["volumes"]
+
+        # Without delete_boot_volume the volume stays, AVAILABLE.
+        name = f"{parent}/instances/keeps"
+        succeed(member, create("keeps", new_boot_volume=new))
+        kept = compute.GetInstance(capi.GetInstanceRequest(name=name)).boot_volume
+        succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)))
+        after = volumes.GetVolume(sapi.GetVolumeRequest(name=kept))
+        assert after.state == V.STATE_AVAILABLE and not after.attachments, after
+        succeed(member, volumes.DeleteVolume(sapi.DeleteVolumeRequest(name=kept)))
+
+        # An image whose data is gone: the volume is ERROR, the build fails.
+        broken = upload_image(member, tenant.name)
+        images = irpc.ImageServiceStub(member.channel)
+        (
+            api.config.images_dir / images.GetImage(iapi_images.GetImageRequest(name=broken)).uid
+        ).unlink()
+        name = f"{parent}/instances/broken"
+        done = wait(
+            member,
+            compute.CreateInstance(
+                capi.CreateInstanceRequest(
+                    parent=parent,
+                    instance_id="broken",
+                    instance=cpb.Instance(
+                        flavor=flavor, image=broken, new_boot_volume=new, delete_boot_volume=True
+                    ),
+                )
+            ),
+        )
+        assert done.error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0], done
+        failed = compute.GetInstance(capi.GetInstanceRequest(name=name))
+        assert failed.state == cpb.Instance.STATE_ERROR and "is in ERROR" in failed.status_message
+        errored = volumes.GetVolume(sapi.GetVolumeRequest(name=failed.boot_volume))
+        assert errored.state == V.STATE_ERROR, errored
+        succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)))
+        deadline = time.monotonic() + 30
+        while failed.boot_volume in _volumes_of(member, parent):
+            assert time.monotonic() < deadline, "the ERROR boot volume was not deleted"
+            time.sleep(0.2)
+        succeed(member, volumes.DeleteVolume(sapi.DeleteVolumeRequest(name=other.name)))
     finally:
         agent.stop()

@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import grpc
 import pytest
 
 from kumo.compute.v1 import compute_service_pb2 as capi
@@ -25,7 +24,6 @@ from kumo.gateway.aws import ids
 from kumo.network.v1 import network_service_pb2 as napi
 from kumo.network.v1 import resources_pb2 as npb
 from kumo.storage.v1 import resources_pb2 as spb
-from kumo.storage.v1 import storage_service_pb2 as sapi
 from tests.integration.test_ec2 import (  # noqa: F401  (module fixtures)
     _ami,
     _code,
@@ -37,7 +35,7 @@ from tests.integration.test_ec2 import (  # noqa: F401  (module fixtures)
 from tests.support.cloud import Stubs, Tenant, unique
 from tests.support.ec2 import access_key, aws_cli, cli_json, ec2_client
 from tests.support.network import make_external, net
-from tests.support.storage import make_type, storage
+from tests.support.storage import ensure_default_type, make_type
 from tests.support.topology import Site
 
 WAIT_SECONDS = 60
@@ -64,16 +62,7 @@ def _volume_state(ec2: Any, volume_id: str, state: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def default_type(admin: Stubs) -> str:
     """The cloud's default volume type `local` (qcow2; `kumo up` makes it)."""
-    try:
-        storage(admin).CreateVolumeType(
-            sapi.CreateVolumeTypeRequest(
-                volume_type_id="local",
-                volume_type=spb.VolumeType(backend=spb.BACKEND_QCOW2, pool="local"),
-            )
-        )
-    except grpc.RpcError as error:
-        assert error.code() == grpc.StatusCode.ALREADY_EXISTS, error
-    return "local"
+    return ensure_default_type(admin)
 
 
 def test_vpc_subnet_security_group_life_cycle(

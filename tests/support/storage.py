@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grpc
 from google.longrunning import operations_pb2
 
 from kumo.storage.v1 import resources_pb2 as spb
@@ -59,3 +60,18 @@ def create_volume(
         sapi.GetVolumeRequest(name=f"{parent}/volumes/{volume_id}")
     )
     return volume
+
+
+def ensure_default_type(admin: Stubs) -> str:
+    """Makes the cloud's default volume type `local` (qcow2; `kumo up` makes it) unless it
+    exists; returns its id."""
+    try:
+        storage(admin).CreateVolumeType(
+            sapi.CreateVolumeTypeRequest(
+                volume_type_id="local",
+                volume_type=spb.VolumeType(backend=spb.BACKEND_QCOW2, pool="local"),
+            )
+        )
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.ALREADY_EXISTS, error
+    return "local"

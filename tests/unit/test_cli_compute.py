@@ -619,7 +619,20 @@ def test_instance_create_builds_the_request_and_prints_the_instance(
         "projects/p/networks/san",
     ]
     assert spec.boot_volume == "projects/p/zones/z1/volumes/root"
+    assert not spec.HasField("new_boot_volume") and not spec.delete_boot_volume
     assert shown(result.stdout)["name"] == INSTANCE
+
+    result = run(
+        "instance", "create", "vm", "--flavor", "small", "--image", "t", "--boot-volume-size",
+        "8", "--boot-volume-type", "fast", "--delete-boot-volume",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    spec = calls[-1][1].instance
+    assert (spec.new_boot_volume.size_gib, spec.new_boot_volume.volume_type) == (
+        8,
+        "volumeTypes/fast",
+    )
+    assert spec.delete_boot_volume and not spec.boot_volume
     assert shown(result.stdout)["state"] == "running"
 
 

@@ -237,20 +237,21 @@ def test_attached_volumes_of_a_listing() -> None:
         ]
     )
 
-    async def listing() -> list[list[str]]:
+    async def listing() -> list[list[tuple[str, str]]]:
         attached = AttachedVolumes(backend, "t")  # type: ignore[arg-type]
         attached.read_project("projects/p")
         names = [f"{a}/instances/s1", f"{a}/instances/s2", f"{b}/instances/s3", f"{b}/instances/x"]
         return [await attached.of(cpb.Instance(name=n)) for n in names]
 
-    assert asyncio.run(listing()) == [["v1", "v2"], ["v2"], ["v4"], []]
+    v1, v2, v4 = [(f"v{n}", f"{zone}/volumes/v{n}") for n, zone in ((1, a), (2, a), (4, b))]
+    assert asyncio.run(listing()) == [[v1, v2], [v2], [v4], []]
     assert set(backend.parents) == {"projects/p/zones/-"}
 
-    async def show(name: str) -> list[str]:
+    async def show(name: str) -> list[tuple[str, str]]:
         return await AttachedVolumes(backend, "t").of(cpb.Instance(name=name))  # type: ignore[arg-type]
 
     backend.parents.clear()
-    assert asyncio.run(show(f"{b}/instances/s3")) == ["v4"]
+    assert asyncio.run(show(f"{b}/instances/s3")) == [v4]
     assert set(backend.parents) == {b}  # one server: its zone only
     backend.refuse = True
     assert asyncio.run(show(f"{b}/instances/s3")) == []  # volumes the caller cannot list

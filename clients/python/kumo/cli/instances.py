@@ -199,6 +199,21 @@ def show_instance(state: State, value: str, zone: str | None) -> None:
     help="Boot from this bootable volume of the instance's zone (an id or a full name); "
     "--image then says what it holds.",
 )
+@click.option(
+    "--boot-volume-size",
+    type=click.IntRange(min=1),
+    help="Boot from a new volume of this many GiB made from --image with the instance.",
+)
+@click.option(
+    "--boot-volume-type",
+    type=Name("volumeTypes"),
+    help="The new boot volume's type (default: the cloud's default type).",
+)
+@click.option(
+    "--delete-boot-volume",
+    is_flag=True,
+    help="Delete the boot volume with the instance (default: keep it).",
+)
 @click.option("--hostname", help="The guest's host name (default: the instance id).")
 @click.option(
     "--user-data-file",
@@ -221,6 +236,9 @@ def create_instance(
     server_group: str | None,
     networks: tuple[str, ...],
     boot_volume: str | None,
+    boot_volume_size: int | None,
+    boot_volume_type: str | None,
+    delete_boot_volume: bool,
     hostname: str | None,
     user_data_file: IO[bytes] | None,
     pool: str | None,
@@ -249,7 +267,11 @@ def create_instance(
         display_name=display_name or "",
         labels=labels,
         network_interfaces=[resources_pb2.NetworkInterface(network=n) for n in networks],
+        delete_boot_volume=delete_boot_volume,
     )
+    if boot_volume_size is not None:
+        resource.new_boot_volume.size_gib = boot_volume_size
+        resource.new_boot_volume.volume_type = boot_volume_type or ""
     if boot_volume:
         resource.boot_volume = (
             boot_volume if "/" in boot_volume else f"{parent}/volumes/{boot_volume}"

@@ -1,16 +1,18 @@
 """A server create's `block_device_mapping_v2`, read onto a Kumo instance.
 
-Kumo boots from an existing volume (`Instance.boot_volume`): the mapping with boot index 0,
-source `volume` and destination `volume`. Nova's other ways to make a root volume (from an
-image, a snapshot or blank) would have the gateway create and await a volume itself, and
-Kumo keeps a boot volume when its server is deleted, so those, `delete_on_termination`
-and extra volumes at boot are refused with 400 (create the volume with Cinder, boot from
-it, attach others after). An image mapping with a local destination is the image boot.
+Kumo boots from one volume, the mapping with boot index 0 and destination `volume`: an
+existing one (source `volume`: `Instance.boot_volume`), or a new one made from an image
+(source `image`, with a `volume_size`: `Instance.new_boot_volume`, of the cloud's default
+type), which the compute service makes before it boots the server. `delete_on_termination`
+deletes it with the server (`Instance.delete_boot_volume`). A root volume from a snapshot or
+blank, a chosen volume type and extra volumes at boot are refused with 400 (create the volume
+with Cinder, boot from it, attach others after). An image mapping with a local destination
+is the image boot.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kumo.gateway.dialect import invalid
@@ -20,18 +22,22 @@ from kumo.storage.v1 import resources_pb2 as spb
 from kumo.storage.v1 import storage_service_pb2 as sapi
 from kumo.storage.v1 import storage_service_pb2_grpc as srpc
 
-_ONLY_VOLUMES = (
-    "Kumo boots from an existing volume only (source_type and destination_type 'volume'): "
-    "create the volume with the block storage API first"
+_SOURCES = (
+    "Kumo boots from an existing volume or from a new one made from an image (source_type "
+    "'volume' or 'image'): create the volume with the block storage API first"
 )
 
 
 @dataclass(frozen=True)
 class BootDisk:
-    """What the mappings ask for: a boot volume's id, or an image's id (either may be '')."""
+    """What the mappings ask for: a boot volume's id, or an image's id (either may be ''),
+    the size of a new boot volume made from that image (0: none), and whether the boot
+    volume goes with the server."""
 
     volume_uid: str = ""
     image_uid: str = ""
+    new_volume_gib: int = 0
+    delete_on_termination: bool = False
 
 
 def _boot_index(mapping: dict[str, Any]) -> int | None:
@@ -44,6 +50,34 @@ def _boot_index(mapping: dict[str, Any]) -> int | None:
         raise invalid(f"Invalid boot_index {value!r}") from None
 
 
+def _flag(mapping: dict[str, Any], key: str) -> bool:
+    return mapping.get(key) in (True, "true", "True", "1", 1)
+
+
+def _boot_volume(mapping: dict[str, Any], source: str) -> BootDisk:
+    """The boot disk of a mapping with boot index 0 and destination `volume`."""
+    uid = mapping.get("uuid")
+    if not isinstance(uid, str) or not uid:
+        raise invalid(f"a block device of source_type {source!r} needs the {source}'s uuid")
+    if mapping.get("volume_type") is not None:
+        raise invalid(
+            "Kumo makes boot volumes of the default volume type: create the volume with "
+            "the block storage API to choose another"
+        )
+    delete = _flag(mapping, "delete_on_termination")
+    if source == "volume":
+        return BootDisk(volume_uid=uid, delete_on_termination=delete)
+    try:
+        size = int(mapping.get("volume_size") or 0)
+    except (TypeError, ValueError):
+        raise invalid(f"Invalid volume_size {mapping.get('volume_size')!r}") from None
+    if size <= 0:
+        raise invalid(
+            "Images with destination_type 'volume' need to have a non-zero size specified"
+        )
+    return BootDisk(image_uid=uid, new_volume_gib=size, delete_on_termination=delete)
+
+
 def read_mappings(mappings: Any) -> BootDisk:
     """The boot disk the mappings describe; 400 for what Kumo cannot do (see above)."""
     if mappings is None:
@@ -51,29 +85,27 @@ def read_mappings(mappings: Any) -> BootDisk:
     if not isinstance(mappings, list) or not all(isinstance(m, dict) for m in mappings):
         raise invalid("block_device_mapping_v2 must be a list of objects")
     disk = BootDisk()
+    volume: BootDisk | None = None
     for mapping in mappings:
         source = mapping.get("source_type")
         destination = mapping.get("destination_type") or "volume"
         boot = _boot_index(mapping) == 0
         if destination == "local":
             if boot and source == "image" and mapping.get("uuid"):
-                disk = BootDisk(disk.volume_uid, str(mapping["uuid"]))
+                disk = BootDisk(image_uid=str(mapping["uuid"]))
             continue
         if destination != "volume":
             raise invalid(f"Invalid destination_type {destination!r}")
-        if source != "volume":
-            raise invalid(_ONLY_VOLUMES)
+        if source not in ("volume", "image"):
+            raise invalid(_SOURCES)
         if not boot:
             raise invalid("Kumo attaches extra volumes after the server is created")
-        if disk.volume_uid:
+        if volume is not None:
             raise invalid("only one block device may have boot_index 0")
-        if mapping.get("delete_on_termination") in (True, "true", "True", "1", 1):
-            raise invalid("Kumo keeps a boot volume when its server is deleted")
-        uid = mapping.get("uuid")
-        if not isinstance(uid, str) or not uid:
-            raise invalid("a volume block device needs the volume's uuid")
-        disk = BootDisk(uid, disk.image_uid)
-    return disk
+        volume = _boot_volume(mapping, source)
+    if volume is None:
+        return disk
+    return replace(volume, image_uid=volume.image_uid or disk.image_uid)
 
 
 async def find_volume(backend: Any, scope: Scope, uid: str) -> spb.Volume:

@@ -207,6 +207,9 @@ class Servers(NovaBase):
         )
         if image_ref := body.get("imageRef") or disk.image_uid:
             instance.image = await self.images.name(scope.token, last_segment(str(image_ref)))
+        if disk.new_volume_gib:
+            instance.new_boot_volume.size_gib = disk.new_volume_gib
+        instance.delete_boot_volume = disk.delete_on_termination
         if volume is not None:
             instance.boot_volume = volume.name
             if not instance.image:

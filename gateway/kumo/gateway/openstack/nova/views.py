@@ -99,10 +99,10 @@ class DetailView:
         instance: cpb.Instance,
         image_uid: str,
         addresses: dict[str, Any],
-        volume_uids: Sequence[str],
+        volumes: Sequence[tuple[str, str]],
     ) -> dict[str, Any]:
         """One server: `image_uid` its image's id ('' for none), `addresses` by network
-        label, `volume_uids` the volumes attached to it."""
+        label, `volumes` the (uid, name) of the volumes attached to it."""
         name = instance.name
         parts = name.split("/")
         project = parts[1]
@@ -166,11 +166,12 @@ class DetailView:
             body["description"] = None
         if self.tags:
             body["tags"] = []
-        # Kumo keeps volumes when a server goes: delete_on_termination is false.
+        # Only a boot volume made to go with the server is deleted with it.
+        doomed = instance.boot_volume if instance.delete_boot_volume else None
         body["os-extended-volumes:volumes_attached"] = (
-            [{"id": v, "delete_on_termination": False} for v in volume_uids]
+            [{"id": uid, "delete_on_termination": name == doomed} for uid, name in volumes]
             if self.volume_flag
-            else [{"id": v} for v in volume_uids]
+            else [{"id": uid} for uid, _ in volumes]
         )
         return body
 

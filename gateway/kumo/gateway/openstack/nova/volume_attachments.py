@@ -59,9 +59,9 @@ async def zone_volumes(backend: Backend, token: str, server: cpb.Instance) -> li
     return await _volumes_under(backend, token, _zone(server.name, "instances"))
 
 
-# zone (`projects/p/zones/z`) -> instance name -> the uids of the volumes of that zone
-# attached to it, in the volumes' order
-Attached = dict[str, dict[str, list[str]]]
+# zone (`projects/p/zones/z`) -> instance name -> the (uid, name) of the volumes of that
+# zone attached to it, in the volumes' order
+Attached = dict[str, dict[str, list[tuple[str, str]]]]
 
 
 def _attached(volumes: Iterable[spb.Volume]) -> Attached:
@@ -71,12 +71,12 @@ def _attached(volumes: Iterable[spb.Volume]) -> Attached:
         by_instance = found.setdefault(zone, {})
         for instance in {a.instance for a in volume.attachments}:
             if _zone(instance, "instances") == zone:
-                by_instance.setdefault(instance, []).append(volume.uid)
+                by_instance.setdefault(instance, []).append((volume.uid, volume.name))
     return found
 
 
 class AttachedVolumes:
-    """The uids of the volumes attached to servers (Nova's `volumes_attached`, the boot
+    """The volumes attached to servers (Nova's `volumes_attached`, the boot
     volume included), from the volumes of the server's zone read once per request; for a
     list, those of all the project's zones, read while the servers are (`read_project`).
     A caller who cannot list the volumes sees none attached."""
@@ -103,8 +103,8 @@ class AttachedVolumes:
         if self._project is not None:
             self._project[1].cancel()
 
-    async def of(self, server: cpb.Instance) -> list[str]:
-        """The uids of the volumes attached to `server`."""
+    async def of(self, server: cpb.Instance) -> list[tuple[str, str]]:
+        """The (uid, name) of each volume attached to `server`."""
         zone = _zone(server.name, "instances")
         if zone not in self._attached:
             if self._project is not None and zone.startswith(f"{self._project[0]}/zones/"):

@@ -91,6 +91,8 @@ class InstanceRow(ResourceColumns, Base):
     requested_host_id: Mapped[str | None] = mapped_column(String(63), default=None)
     # boot from volume: the id of the root volume (same project and zone), attached to it
     boot_volume_id: Mapped[str | None] = mapped_column(String(63), default=None)
+    # Instance.delete_boot_volume: the boot volume goes with the instance
+    delete_boot_volume: Mapped[bool] = mapped_column(default=False)
     # a root disk in Ceph (storage.root_disks = "rbd"): `pool/kumo-disk-<uid>[-<hex>]`, recorded
     # before the clone is made (storage/root_disks.py); None: a local overlay on the host
     root_disk: Mapped[str | None] = mapped_column(String(255), default=None)

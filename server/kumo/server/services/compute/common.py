@@ -108,7 +108,7 @@ INSTANCE_FIELDS = (
     *("power_intent", "paused", "locked", "locked_reason", "generation", "state"),
     *("resize_from", "observed_resize_serial", "resize_serial", "status_message"),
     *("host_id", "vcpus", "memory_mib", "disk_gib", "observed_generation", "boot_volume_id"),
-    "migration_host_id",
+    *("migration_host_id", "delete_boot_volume"),
 )
 # Those columns, to select: each row of such a select is `instance_from_values`' argument
 # (the table's columns: a third cheaper to select than the mapped attributes).
@@ -134,7 +134,7 @@ def instance_from_values(values: Sequence[Any]) -> pb.Instance:
     power_intent, paused, locked, locked_reason, generation, state = values[18:24]
     resize_from, observed_resize_serial, resize_serial, status_message = values[24:28]
     host, vcpus, memory_mib, disk_gib, observed_generation, boot_volume = values[28:34]
-    migration_host = values[34]
+    migration_host, delete_boot_volume = values[34:36]
     ready = state == _RUNNING and observed_generation >= generation
     if (
         resize_from is not None
@@ -174,6 +174,7 @@ def instance_from_values(values: Sequence[Any]) -> pb.Instance:
             f"projects/{project}/zones/{zone}/volumes/{boot_volume}" if boot_volume else ""
         ),
         migration_host=f"hosts/{migration_host}" if migration_host else "",
+        delete_boot_volume=delete_boot_volume,
     )
     if labels:
         instance.labels.update(labels)

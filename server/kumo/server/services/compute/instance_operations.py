@@ -42,11 +42,13 @@ from kumo.server.errors import Aborted, FailedPrecondition, NotFound
 from kumo.server.operations.handlers import OperationContext
 from kumo.server.quota import charge
 from kumo.server.services.compute import interfaces, tombstones
+from kumo.server.services.compute.boot_volumes import await_boot_volume, delete_boot_volume
 from kumo.server.services.compute.common import INSTANCES, ComputePart, instance_to_proto
 from kumo.server.services.images import image_to_proto
 from kumo.server.services.storage.attachments import release_instance
 from kumo.server.services.topology import host_state
 from kumo.server.storage import root_disks
+from kumo.storage.v1 import resources_pb2 as spb
 from kumo.topology.v1 import resources_pb2 as tpb
 
 log = logging.getLogger(__name__)
@@ -168,9 +170,11 @@ class InstanceOperations(ComputePart):
                 ctx.progress(session, 5, "cloning the root disk from the image")
             return row
 
-        root_disk = (await ctx.db.run(start)).root_disk
-        if root_disk is not None:
-            await self._make_root_disk(ctx, uid, root_disk)
+        first = await ctx.db.run(start)
+        if first.root_disk is not None:
+            await self._make_root_disk(ctx, uid, first.root_disk)
+        if first.boot_volume_id is not None:
+            await self._check_boot_volume(ctx, first)
         tried: set[str] = set()
         reason = ""
         for attempt in range(1, settings.max_build_attempts + 1):
@@ -223,6 +227,21 @@ class InstanceOperations(ComputePart):
                 f"could not build the instance: {reason}", type="BUILD_FAILED", subject=ctx.target
             ) from error
 
+    async def _check_boot_volume(self, ctx: OperationContext, row: InstanceRow) -> None:
+        """Waits for a boot volume being made with the instance; one in ERROR (it could not
+        be made) or gone fails the build and leaves the instance ERROR."""
+        state = await await_boot_volume(ctx, row)
+        if state not in (None, spb.Volume.STATE_ERROR):
+            return
+        name = f"projects/{row.project_id}/zones/{row.zone_id}/volumes/{row.boot_volume_id}"
+        reason = f"the boot volume {name} is gone"
+        if state is not None:
+            reason = f"the boot volume {name} is in ERROR"
+        await ctx.db.run(partial(self._fail, uid=row.uid, reason=reason))
+        raise FailedPrecondition(
+            f"could not build the instance: {reason}", type="BUILD_FAILED", subject=ctx.target
+        )
+
     def _place(self, session: Session, uid: str, tried: set[str]) -> InstanceRow:
         """Places the instance on a host (claim, ports, new generation) unless it already
         is (a resumed build keeps its claim); returns its row. Raises NotFound, NoValidHost."""
@@ -260,6 +279,10 @@ class InstanceOperations(ComputePart):
 
     async def _delete(self, ctx: OperationContext) -> Message:
         uid = ctx.payload.decode()
+        row = await ctx.db.run(lambda s: _by_uid(s, uid))
+        doomed = row if row is not None and row.delete_boot_volume else None  # + boot volume
+        if doomed is not None:
+            await await_boot_volume(ctx, doomed)  # a volume being made is deleted once made
         deadline = time.monotonic() + self.runtime.config.scheduler.action_timeout_seconds
         step = partial(self._delete_step, ctx=ctx, uid=uid)
         with self._reports(uid) as changed:
@@ -274,6 +297,8 @@ class InstanceOperations(ComputePart):
             await self._remove_root_disk(root_disk)
             await ctx.db.run(lambda s: self._forget(s, uid))
         self.runtime.network_changed()
+        if doomed is not None:
+            self.runtime.operation_written()  # the boot volume's DELETE_VOLUME
         return empty_pb2.Empty()
 
     def _delete_step(
@@ -307,8 +332,8 @@ class InstanceOperations(ComputePart):
 
     def _forget(self, session: Session, uid: str, charge_quota: bool = True) -> None:
         """Deletes the instance's record, claims and console, and unless the whole project
-        goes (`charge_quota` False), gives back its quota and leaves its tombstone.
-        Idempotent."""
+        goes (`charge_quota` False), gives back its quota, leaves its tombstone and starts
+        deleting a boot volume it was made to delete. Idempotent."""
         row = _by_uid(session, uid)
         if row is None:
             return
@@ -323,6 +348,8 @@ class InstanceOperations(ComputePart):
         claims.release(session, uid)
         session.execute(delete(SerialOutputRow).where(SerialOutputRow.instance_uid == uid))
         release_instance(session, row.project_id, row.zone_id, row.id)
+        if charge_quota:  # (a whole project's deletion deletes its volumes itself)
+            delete_boot_volume(session, row)
         interfaces.delete_ports(session, row, charge_quota)
         session.delete(row)
 

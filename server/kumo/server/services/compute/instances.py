@@ -47,6 +47,7 @@ from kumo.server.operations import store
 from kumo.server.operations.store import Lease
 from kumo.server.quota import charge
 from kumo.server.services.compute import interfaces, tombstones
+from kumo.server.services.compute.boot_volumes import take_boot_volume
 from kumo.server.services.compute.common import (
     INSTANCE_COLUMNS,
     INSTANCES,
@@ -66,7 +67,6 @@ from kumo.server.services.compute.launch import launch_facts
 from kumo.server.services.compute.locks import LOCK_FIELDS, apply_lock, refuse_if_locked
 from kumo.server.services.identity.common import PROJECTS
 from kumo.server.services.images import IMAGES, visible_image
-from kumo.server.services.storage.attachments import attach_boot_volume
 from kumo.server.storage import root_disks
 
 MAX_USER_DATA = 64 << 10
@@ -239,11 +239,8 @@ class InstanceMethods(InstanceOperations):
             apply_lock(row, caller, spec, given, request.instance_id)
             INSTANCES.insert(session, request.instance_id, "instance_id", row)
             session.flush()
-            if spec.boot_volume:
-                row.boot_volume_id = attach_boot_volume(
-                    session, project_id, zone_id, row.id, spec.boot_volume, "instance.boot_volume"
-                )
-            elif (pool := self.runtime.config.storage.rbd_root_pool) is not None:
+            take_boot_volume(session, self.runtime, caller, row, spec)
+            if row.boot_volume_id is None and (pool := self.runtime.config.storage.rbd_root_pool):
                 row.root_disk = root_disks.first_name(pool, row.uid)  # the BUILD clones it
             interfaces.create_ports(
                 session,
@@ -275,6 +272,8 @@ class InstanceMethods(InstanceOperations):
             slot.written = operation.name
         if spec.network_interfaces:
             self.runtime.network_changed()
+        if spec.HasField("new_boot_volume"):
+            self.runtime.operation_written()  # its CREATE_VOLUME
         return operation
 
     async def GetInstance(self, request: api.GetInstanceRequest, context: Context) -> pb.Instance:

@@ -124,7 +124,8 @@ def root_volume(
 
 def attach(session: Session, volume: VolumeRow, instance_id: str, mode: int) -> None:
     """Records `volume`'s attachment to the instance (same project and zone) and makes it
-    IN_USE. The caller has checked that the volume may be attached."""
+    IN_USE (a boot volume still being made stays CREATING until it is, then IN_USE). The
+    caller has checked that the volume may be attached."""
     session.add(
         AttachmentRow(
             project_id=volume.project_id,
@@ -135,7 +136,8 @@ def attach(session: Session, volume: VolumeRow, instance_id: str, mode: int) -> 
             serial=serial_of(volume),
         )
     )
-    volume.state = pb.Volume.STATE_IN_USE
+    if volume.state != pb.Volume.STATE_CREATING:
+        volume.state = pb.Volume.STATE_IN_USE
 
 
 def attach_boot_volume(

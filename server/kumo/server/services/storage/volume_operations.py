@@ -35,6 +35,7 @@ from kumo.server.services.storage.common import (
     SNAPSHOTS,
     VOLUMES,
     StoragePart,
+    attachments_of,
     backend_error,
     backup_point,
     render_volume,
@@ -197,7 +198,7 @@ class VolumeOperations(StoragePart):
             message = str(getattr(error, "message", error))[:255]
             await self._finish(row.uid, lambda r: _set_error(r, message))
             raise
-        return await self._finish(row.uid, _set_available)
+        return await self._finish(row.uid, _set_created)
 
     async def _delete_volume(self, ctx: OperationContext) -> empty_pb2.Empty:
         uid = ctx.payload.decode().split("|")[0]
@@ -355,8 +356,12 @@ def _move(driver: VolumeDriver, old: Placement, new: Placement, size_bytes: int)
     delete_volume_data(driver, old)
 
 
-def _set_available(row: VolumeRow) -> None:
-    row.state = V.STATE_AVAILABLE
+def _set_created(row: VolumeRow) -> None:
+    """A new volume is AVAILABLE, or IN_USE when the instance made with it (its boot volume)
+    holds it."""
+    session = Session.object_session(row)
+    attached = session is not None and bool(attachments_of(session, row))
+    row.state = V.STATE_IN_USE if attached else V.STATE_AVAILABLE
     row.state_message = ""
 
 

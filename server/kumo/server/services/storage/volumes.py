@@ -13,29 +13,22 @@ from __future__ import annotations
 from typing import Any
 
 from google.longrunning import operations_pb2
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from kumo.image.v1 import resources_pb2 as ipb
 from kumo.server.api.convert import check_etag
 from kumo.server.api.fields import check_required, update_paths
 from kumo.server.api.idempotency import idempotent
-from kumo.server.api.resources import apply_common
-from kumo.server.auth.principal import Principal, current_principal
-from kumo.server.db.models import AttachmentRow, InstanceRow, SnapshotRow, VolumeRow, ZoneRow
-from kumo.server.errors import FailedPrecondition, InvalidArgument, NotFound
+from kumo.server.auth.principal import current_principal
+from kumo.server.db.models import AttachmentRow, InstanceRow, SnapshotRow, VolumeRow
+from kumo.server.errors import FailedPrecondition, InvalidArgument
 from kumo.server.interceptors.base import Context
 from kumo.server.operations import store
 from kumo.server.quota import charge
 from kumo.server.services.compute.common import INSTANCES
 from kumo.server.services.compute.locks import refuse_if_locked
-from kumo.server.services.identity.common import PROJECTS, require_active
-from kumo.server.services.images import visible_image
 from kumo.server.services.storage.attachments import attach
 from kumo.server.services.storage.common import (
-    BACKUPS,
-    MAX_SIZE_GIB,
-    SNAPSHOTS,
     VOLUME_TYPES,
     VOLUMES,
     V,
@@ -48,99 +41,26 @@ from kumo.server.services.storage.common import (
 )
 from kumo.server.services.storage.volume_operations import (
     ATTACH_VOLUME,
-    CREATE_VOLUME,
     DELETE_VOLUME,
     DETACH_VOLUME,
     EXTEND_VOLUME,
     RETYPE_VOLUME,
     VolumeOperations,
 )
+from kumo.server.services.storage.volume_records import (
+    EDITABLE,
+    IDLE,
+    apply_editable,
+    begin_deletion,
+    check_size,
+    record_volume,
+)
 from kumo.storage.v1 import resources_pb2 as pb
 from kumo.storage.v1 import storage_service_pb2 as api
-
-_EDITABLE = {"display_name", "description", "labels", "bootable"}
-_IDLE = (V.STATE_AVAILABLE, V.STATE_IN_USE)
-
-
-def check_size(field: str, size_gib: int) -> None:
-    """InvalidArgument unless 1 <= size_gib <= MAX_SIZE_GIB."""
-    if not 1 <= size_gib <= MAX_SIZE_GIB:
-        raise InvalidArgument.field(field, f"between 1 and {MAX_SIZE_GIB} GiB")
 
 
 class Volumes(VolumeOperations):
     """Volume methods (a part of the storage servicer)."""
-
-    def _source(
-        self, session: Session, caller: Principal, volume: pb.Volume, project_id: str, zone_id: str
-    ) -> dict[str, Any]:
-        """Checks the volume's source; returns the columns to store and the smallest size."""
-        source = volume.WhichOneof("source")
-        if source == "source_image":
-            image = visible_image(session, caller, volume.source_image, "volume.source_image")
-            if image.state != ipb.Image.STATE_ACTIVE:
-                raise FailedPrecondition(
-                    f"{volume.source_image} has no data yet",
-                    type="IMAGE_NOT_ACTIVE",
-                    subject=volume.source_image,
-                )
-            gib = -(-max(image.virtual_size_bytes, image.size_bytes) // (1 << 30))
-            name = f"projects/{image.project_id}/images/{image.id}"
-            return {"source_image": name, "bootable": True, "_min": max(gib, image.min_disk_gib)}
-        if source == "source_snapshot":
-            key = SNAPSHOTS.key(volume.source_snapshot, "volume.source_snapshot")
-            if key[:2] != (project_id, zone_id):
-                raise InvalidArgument.field(
-                    "volume.source_snapshot", "must be in the volume's project and zone"
-                )
-            snap = SNAPSHOTS.get(session, volume.source_snapshot, "volume.source_snapshot")
-            if snap.state != pb.Snapshot.STATE_AVAILABLE:
-                raise FailedPrecondition(
-                    f"{volume.source_snapshot} is not AVAILABLE",
-                    type="SNAPSHOT_STATE",
-                    subject=volume.source_snapshot,
-                )
-            parent = VOLUMES.get(session, "/".join(volume.source_snapshot.split("/")[:6]))
-            return {
-                "source_snapshot": volume.source_snapshot,
-                "bootable": parent.bootable,
-                "_min": snap.size_gib,
-                "_type": parent.volume_type_id,
-            }
-        if source == "source_volume":
-            key = VOLUMES.key(volume.source_volume, "volume.source_volume")
-            if key[:2] != (project_id, zone_id):
-                raise InvalidArgument.field(
-                    "volume.source_volume", "must be in the volume's project and zone"
-                )
-            parent = VOLUMES.get(session, volume.source_volume, "volume.source_volume")
-            if parent.state not in _IDLE:
-                raise busy(volume.source_volume, parent.state, "clone it")
-            return {
-                "source_volume": volume.source_volume,
-                "bootable": parent.bootable,
-                "_min": parent.size_gib,
-                "_type": parent.volume_type_id,
-            }
-        if source == "source_backup":
-            key = BACKUPS.key(volume.source_backup, "volume.source_backup")
-            if key[:2] != (project_id, zone_id):
-                raise InvalidArgument.field(
-                    "volume.source_backup", "must be in the volume's project and zone"
-                )
-            backup = BACKUPS.get(session, volume.source_backup, "volume.source_backup")
-            if backup.state != pb.Backup.STATE_AVAILABLE:
-                raise FailedPrecondition(
-                    f"{volume.source_backup} is not AVAILABLE",
-                    type="BACKUP_STATE",
-                    subject=volume.source_backup,
-                )
-            return {
-                "source_backup": volume.source_backup,
-                "_min": backup.size_gib,
-                "_backend": backup.backend,
-            }
-        return {"_min": 1}
 
     async def CreateVolume(
         self, request: api.CreateVolumeRequest, context: Context
@@ -149,57 +69,10 @@ class Volumes(VolumeOperations):
         project_id, zone_id = zone_parent(caller, request.parent)
         check_required(request.volume, "volume.")
         volume = request.volume
-        check_size("volume.size_gib", volume.size_gib)
-        type_name = volume.volume_type or VOLUME_TYPES.name_of(
-            self.runtime.config.storage.default_type
-        )
-        type_id = VOLUME_TYPES.parse(type_name, "volume.volume_type")
 
         def create(session: Session) -> operations_pb2.Operation:
-            require_active(PROJECTS.get(session, f"projects/{project_id}", "parent"))
-            if session.get(ZoneRow, zone_id) is None:
-                raise NotFound("topology.kumo.dev/Zone", f"zones/{zone_id}")
-            kind = VOLUME_TYPES.get(session, type_name, "volume.volume_type")
-            if not self.runtime.storage.configured(kind.backend):
-                raise FailedPrecondition(
-                    f"{type_name}'s backend is not configured on this cloud",
-                    type="BACKEND_NOT_CONFIGURED",
-                    subject=type_name,
-                )
-            values = self._source(session, caller, volume, project_id, zone_id)
-            smallest = values.pop("_min")
-            source_type = values.pop("_type", None)
-            source_backend = values.pop("_backend", None)
-            if source_type is not None:
-                source_backend = volume_type(session, source_type).backend
-            if source_backend is not None and source_backend != kind.backend:
-                raise InvalidArgument.field(
-                    "volume.volume_type", "must have the same backend as the source"
-                )
-            if volume.size_gib < smallest:
-                raise InvalidArgument.field(
-                    "volume.size_gib", f"at least {smallest} GiB (the size of the source)"
-                )
-            charge(session, project_id, {"volumes": 1, "gigabytes": volume.size_gib})
-            row = VolumeRow(
-                project_id=project_id,
-                zone_id=zone_id,
-                volume_type_id=type_id,
-                size_gib=volume.size_gib,
-                multi_attach=volume.multi_attach,
-                state=V.STATE_CREATING,
-                **values,
-            )
-            paths = {f.name for f, _ in volume.ListFields()} & _EDITABLE
-            _apply(row, volume, paths)
-            VOLUMES.insert(session, request.volume_id, "volume_id", row)
-            session.flush()
-            op = store.create(
-                session,
-                project_id=caller.project_id,
-                kind=CREATE_VOLUME,
-                target=VOLUMES.name_of_row(row),
-                payload=row.uid.encode(),
+            _, op = record_volume(
+                session, self.runtime, caller, project_id, zone_id, volume, request.volume_id
             )
             return store.to_proto(op)
 
@@ -235,12 +108,12 @@ class Volumes(VolumeOperations):
 
     async def UpdateVolume(self, request: api.UpdateVolumeRequest, context: Context) -> pb.Volume:
         caller = current_principal()
-        paths = update_paths(request.volume, request.update_mask, "volume") & _EDITABLE
+        paths = update_paths(request.volume, request.update_mask, "volume") & EDITABLE
 
         def update(session: Session) -> pb.Volume:
             row = visible_volume(session, caller, request.volume.name, "volume.name")
             check_etag(request.volume.etag, row.version, request.volume.name)
-            _apply(row, request.volume, paths)
+            apply_editable(row, request.volume, paths)
             row.version += 1
             session.flush()
             return render_volume(session, row)
@@ -282,31 +155,7 @@ class Volumes(VolumeOperations):
         self, request: api.DeleteVolumeRequest, context: Context
     ) -> operations_pb2.Operation:
         def change(session: Session, row: VolumeRow) -> bytes:
-            if attachments_of(session, row):
-                raise FailedPrecondition(
-                    f"{request.name} is attached; detach it first",
-                    type="VOLUME_ATTACHED",
-                    subject=request.name,
-                )
-            # DELETING again is a retry of a delete that failed (its handler is idempotent).
-            if row.state not in (V.STATE_AVAILABLE, V.STATE_ERROR, V.STATE_DELETING):
-                raise busy(request.name, row.state, "delete it")
-            snapshots = session.scalar(
-                select(func.count()).where(
-                    SnapshotRow.project_id == row.project_id,
-                    SnapshotRow.zone_id == row.zone_id,
-                    SnapshotRow.volume_id == row.id,
-                )
-            )
-            if snapshots:
-                raise FailedPrecondition(
-                    f"{request.name} has {snapshots} snapshot(s); delete them first",
-                    type="VOLUME_HAS_SNAPSHOTS",
-                    subject=request.name,
-                )
-            payload = f"{row.uid}|{row.state}".encode()
-            row.state = V.STATE_DELETING
-            return payload
+            return begin_deletion(session, row, request.name)
 
         return await self._start(request, "DeleteVolume", DELETE_VOLUME, change)
 
@@ -316,7 +165,7 @@ class Volumes(VolumeOperations):
         check_size("size_gib", request.size_gib)
 
         def change(session: Session, row: VolumeRow) -> bytes:
-            if row.state not in _IDLE:
+            if row.state not in IDLE:
                 raise busy(request.name, row.state, "extend it")
             if request.size_gib <= row.size_gib:
                 raise InvalidArgument.field(
@@ -378,7 +227,7 @@ class Volumes(VolumeOperations):
                 raise InvalidArgument.field("instance", "must be in the volume's project and zone")
             instance = INSTANCES.get(session, request.instance, "instance")
             refuse_if_locked(instance, caller, request.instance)
-            if row.state not in _IDLE:
+            if row.state not in IDLE:
                 raise busy(request.name, row.state, "attach it")
             current = attachments_of(session, row)
             if any(a.instance_id == key[2] for a in current):
@@ -428,9 +277,3 @@ class Volumes(VolumeOperations):
             return f"{row.uid}|{key[2]}".encode()
 
         return await self._start(request, "DetachVolume", DETACH_VOLUME, change)
-
-
-def _apply(row: VolumeRow, volume: pb.Volume, paths: set[str]) -> None:
-    apply_common(row, volume, paths & {"display_name", "description", "labels"}, "volume")
-    if "bootable" in paths:
-        row.bootable = volume.bootable

@@ -1,0 +1,117 @@
+"""An instance's boot volume, from the instance's creation to its deletion.
+
+`take_boot_volume` (in CreateInstance's transaction) attaches the existing volume the
+instance boots from, or records a new one made from the instance's image
+(`Instance.new_boot_volume`), CREATING and attached. `await_boot_volume` waits until such a
+volume is made: BUILD boots from it only then, and DELETE (of an instance made with
+`delete_boot_volume`) deletes it only then.
+`delete_boot_volume` (in the transaction that forgets the instance) starts the deletion of
+the boot volume of an instance made with `delete_boot_volume`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from sqlalchemy.orm import Session
+
+from kumo.compute.v1 import resources_pb2 as pb
+from kumo.server.auth.principal import Principal
+from kumo.server.db.models import InstanceRow, VolumeRow
+from kumo.server.errors import FailedPrecondition, InvalidArgument
+from kumo.server.operations import store
+from kumo.server.operations.handlers import OperationContext
+from kumo.server.runtime import Runtime
+from kumo.server.services.compute.common import INSTANCES
+from kumo.server.services.storage.attachments import attach, attach_boot_volume
+from kumo.server.services.storage.common import VOLUMES
+from kumo.server.services.storage.volume_operations import DELETE_VOLUME
+from kumo.server.services.storage.volume_records import begin_deletion, record_volume
+from kumo.storage.v1 import resources_pb2 as spb
+
+log = logging.getLogger(__name__)
+
+#: How often a BUILD or a DELETE looks whether the boot volume has been made.
+POLL_SECONDS = 0.25
+
+
+def take_boot_volume(
+    session: Session, runtime: Runtime, caller: Principal, row: InstanceRow, spec: pb.Instance
+) -> None:
+    """Gives the new instance (flushed) the boot volume `spec` asks for, attached read-write
+    (a new volume comes with its CREATE_VOLUME operation: the caller tells the runtime).
+    Raises InvalidArgument (both ways asked, `delete_boot_volume` without a boot
+    volume, a bad size or type), NotFound, FailedPrecondition (the existing volume cannot be
+    booted from; the type's backend is not configured), ResourceExhausted (volume quotas)."""
+    new = spec.HasField("new_boot_volume")
+    if new and spec.boot_volume:
+        raise InvalidArgument.field(
+            "instance.new_boot_volume", "boot from boot_volume or from a new volume, not both"
+        )
+    if spec.delete_boot_volume and not (new or spec.boot_volume):
+        raise InvalidArgument.field(
+            "instance.delete_boot_volume", "the instance has no boot volume to delete"
+        )
+    row.delete_boot_volume = spec.delete_boot_volume
+    if spec.boot_volume:
+        row.boot_volume_id = attach_boot_volume(
+            session, row.project_id, row.zone_id, row.id, spec.boot_volume, "instance.boot_volume"
+        )
+        return
+    if not new:
+        return
+    volume = spb.Volume(
+        size_gib=spec.new_boot_volume.size_gib,
+        volume_type=spec.new_boot_volume.volume_type,
+        source_image=spec.image,
+        description=f"boot volume of {INSTANCES.name_of_row(row)}",
+    )
+    made, _ = record_volume(
+        session, runtime, caller, row.project_id, row.zone_id, volume, f"vol-{uuid.uuid4().hex}",
+        field="instance.new_boot_volume.",
+    )  # fmt: skip
+    attach(session, made, row.id, spb.ATTACH_MODE_READ_WRITE)
+    row.boot_volume_id = made.id
+
+
+async def await_boot_volume(ctx: OperationContext, row: InstanceRow) -> int | None:
+    """Waits while the instance's boot volume is CREATING; returns its state then (None:
+    no boot volume, or it is gone). Raises OperationCancelled."""
+    if row.boot_volume_id is None:
+        return None
+    key = (row.project_id, row.zone_id, row.boot_volume_id)
+
+    def state(session: Session) -> int | None:
+        volume = session.get(VolumeRow, key)
+        return None if volume is None else volume.state
+
+    current = await ctx.db.run(state)
+    while current == spb.Volume.STATE_CREATING:
+        await ctx.checkpoint(5, "making the boot volume from the image")
+        await asyncio.sleep(POLL_SECONDS)
+        current = await ctx.db.run(state)
+    return current
+
+
+def delete_boot_volume(session: Session, row: InstanceRow) -> bool:
+    """If the instance was made with `delete_boot_volume`, starts its boot volume's deletion
+    (it must be detached already); True if a DELETE_VOLUME operation was written. A volume
+    that cannot be deleted (it has snapshots, say) is kept, as Nova keeps it, and logged."""
+    if not row.delete_boot_volume or row.boot_volume_id is None:
+        return False
+    volume = session.get(VolumeRow, (row.project_id, row.zone_id, row.boot_volume_id))
+    if volume is None:
+        return False
+    name = VOLUMES.name_of_row(volume)
+    try:
+        payload = begin_deletion(session, volume, name)
+    except FailedPrecondition as error:
+        log.warning("the boot volume %s of instance %s is kept: %s", name, row.uid, error)
+        return False
+    volume.version += 1
+    store.create(
+        session, project_id=row.project_id, kind=DELETE_VOLUME, target=name, payload=payload
+    )
+    return True
