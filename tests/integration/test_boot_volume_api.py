@@ -10,10 +10,12 @@ The volumes are local qcow2 files made from an image, so the assignment names a 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
+from typing import NamedTuple
 
 import grpc
+import pytest
 from google.longrunning import operations_pb2
 
 from kumo.compute.v1 import compute_service_pb2 as capi
@@ -33,7 +35,7 @@ from tests.support.cloud import Stubs, Tenant, rpc_error, unique
 from tests.support.images import upload_image
 from tests.support.server import ServerThread
 from tests.support.storage import create_volume, make_type, storage, succeed, wait
-from tests.support.topology import make_site
+from tests.support.topology import Site, make_site
 
 V = spb.Volume
 
@@ -53,91 +55,102 @@ def _code(call: Callable[[], object]) -> grpc.StatusCode:
     return code
 
 
-def test_boot_from_volume_attaches_it_as_the_root_disk(
-    api: ServerThread, admin: Stubs, tenant: Tenant, other_tenant: Tenant
-) -> None:
+class FakeHost(NamedTuple):
+    """A zone with one fake-driver host, and a qcow2 volume type."""
+
+    site: Site
+    volume_type: str
+    driver: FakeDriver
+
+
+@pytest.fixture
+def fake_host(api: ServerThread, admin: Stubs) -> Iterator[FakeHost]:
     site = make_site(admin)
-    local = make_type(admin, spb.BACKEND_QCOW2, "local")
     driver = FakeDriver()
     agent = AgentThread(api.address, admin.token or "", unique("fk"), site.rack, driver)
+    try:
+        yield FakeHost(site, make_type(admin, spb.BACKEND_QCOW2, "local"), driver)
+    finally:
+        agent.stop()
+
+
+def test_boot_from_volume_attaches_it_as_the_root_disk(
+    fake_host: FakeHost, admin: Stubs, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    site, local, driver = fake_host
     member = tenant.stubs["member"]
     volumes = storage(member)
     compute = crpc.ComputeServiceStub(member.channel)
     parent = f"{tenant.name}/zones/{site.zone}"
-    try:
-        image = upload_image(member, tenant.name)
-        flavor = make_flavor(admin, 1, 128, 1)
-        root = create_volume(member, parent, local, source_image=image)
-        assert root.state == V.STATE_AVAILABLE and root.bootable, root.state_message
+    image = upload_image(member, tenant.name)
+    flavor = make_flavor(admin, 1, 128, 1)
+    root = create_volume(member, parent, local, source_image=image)
+    assert root.state == V.STATE_AVAILABLE and root.bootable, root.state_message
 
-        def create(instance_id: str, boot_volume: str) -> operations_pb2.Operation:
-            return compute.CreateInstance(
-                capi.CreateInstanceRequest(
-                    parent=parent,
-                    instance_id=instance_id,
-                    instance=cpb.Instance(flavor=flavor, image=image, boot_volume=boot_volume),
-                )
+    def create(instance_id: str, boot_volume: str) -> operations_pb2.Operation:
+        return compute.CreateInstance(
+            capi.CreateInstanceRequest(
+                parent=parent,
+                instance_id=instance_id,
+                instance=cpb.Instance(flavor=flavor, image=image, boot_volume=boot_volume),
             )
-
-        # Bad input first: typed errors, nothing stored.
-        blank = create_volume(member, parent, local)
-        others = create_volume(
-            other_tenant.stubs["member"],
-            f"{other_tenant.name}/zones/{site.zone}",
-            local,
-            source_image=upload_image(other_tenant.stubs["member"], other_tenant.name),
         )
-        assert _code(lambda: create("bad-a", others.name)) == grpc.StatusCode.NOT_FOUND
-        missing = f"{parent}/volumes/no-such-volume"
-        assert _code(lambda: create("bad-b", missing)) == grpc.StatusCode.NOT_FOUND
-        assert _code(lambda: create("bad-c", blank.name)) == grpc.StatusCode.FAILED_PRECONDITION
-        assert _code(lambda: create("bad-d", "not a volume")) == grpc.StatusCode.INVALID_ARGUMENT
 
-        name = f"{parent}/instances/from-volume"
-        succeed(member, create("from-volume", root.name))
-        instance = compute.GetInstance(capi.GetInstanceRequest(name=name))
-        assert instance.boot_volume == root.name
-        current = volumes.GetVolume(sapi.GetVolumeRequest(name=root.name))
-        assert current.state == V.STATE_IN_USE
-        assert [a.instance for a in current.attachments] == [name]
-        serial = current.attachments[0].serial
+    # Bad input first: typed errors, nothing stored.
+    blank = create_volume(member, parent, local)
+    others = create_volume(
+        other_tenant.stubs["member"],
+        f"{other_tenant.name}/zones/{site.zone}",
+        local,
+        source_image=upload_image(other_tenant.stubs["member"], other_tenant.name),
+    )
+    assert _code(lambda: create("bad-a", others.name)) == grpc.StatusCode.NOT_FOUND
+    missing = f"{parent}/volumes/no-such-volume"
+    assert _code(lambda: create("bad-b", missing)) == grpc.StatusCode.NOT_FOUND
+    assert _code(lambda: create("bad-c", blank.name)) == grpc.StatusCode.FAILED_PRECONDITION
+    assert _code(lambda: create("bad-d", "not a volume")) == grpc.StatusCode.INVALID_ARGUMENT
 
-        # The host boots the guest from it.
-        spec = _spec_when(driver, instance.uid)
-        assert spec.root_volume is not None and spec.root_volume.serial == serial
-        assert spec.root_volume.source.kind == "file"
-        assert spec.root_volume.source.path.endswith(f"kumo-vol-{root.uid}.qcow2")
-        assert not spec.root_volume.read_only
-        time.sleep(1)  # an agent pass with the guest running must leave the root disk alone
-        assert serial in driver.attached_volumes(instance.uid)
+    name = f"{parent}/instances/from-volume"
+    succeed(member, create("from-volume", root.name))
+    instance = compute.GetInstance(capi.GetInstanceRequest(name=name))
+    assert instance.boot_volume == root.name
+    current = volumes.GetVolume(sapi.GetVolumeRequest(name=root.name))
+    assert current.state == V.STATE_IN_USE
+    assert [a.instance for a in current.attachments] == [name]
+    serial = current.attachments[0].serial
 
-        # In use: a second boot, delete, detach, rebuild and snapshot are refused.
-        in_use = grpc.StatusCode.FAILED_PRECONDITION
-        assert _code(lambda: create("bad-e", root.name)) == in_use
-        assert (
-            _code(lambda: volumes.DeleteVolume(sapi.DeleteVolumeRequest(name=root.name))) == in_use
-        )
-        detach = sapi.DetachVolumeRequest(name=root.name, instance=name)
-        assert _code(lambda: volumes.DetachVolume(detach)) == in_use
-        rebuild = capi.RebuildInstanceRequest(name=name)
-        assert _code(lambda: compute.RebuildInstance(rebuild)) == in_use
-        snap = capi.SnapshotInstanceRequest(name=name, image_id=unique("snap"))
-        assert _code(lambda: compute.SnapshotInstance(snap)) == in_use
-        listed = compute.ListInstances(capi.ListInstancesRequest(parent=parent)).instances
-        assert [i.name for i in listed] == [name]
-        quota = member.identity.GetQuota(iapi.GetQuotaRequest(name=f"{tenant.name}/quota"))
-        assert {q.resource: q.in_use for q in quota.limits}["instances"] == 1
-        for stubs, volume in ((member, blank), (other_tenant.stubs["member"], others)):
-            now = storage(stubs).GetVolume(sapi.GetVolumeRequest(name=volume.name))
-            assert now.state == V.STATE_AVAILABLE and not now.attachments
+    # The host boots the guest from it.
+    spec = _spec_when(driver, instance.uid)
+    assert spec.root_volume is not None and spec.root_volume.serial == serial
+    assert spec.root_volume.source.kind == "file"
+    assert spec.root_volume.source.path.endswith(f"kumo-vol-{root.uid}.qcow2")
+    assert not spec.root_volume.read_only
+    time.sleep(1)  # an agent pass with the guest running must leave the root disk alone
+    assert serial in driver.attached_volumes(instance.uid)
 
-        # Deleting the instance releases the volume, which survives.
-        succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)))
-        current = volumes.GetVolume(sapi.GetVolumeRequest(name=root.name))
-        assert current.state == V.STATE_AVAILABLE and not current.attachments
-        succeed(member, volumes.DeleteVolume(sapi.DeleteVolumeRequest(name=root.name)))
-    finally:
-        agent.stop()
+    # In use: a second boot, delete, detach, rebuild and snapshot are refused.
+    in_use = grpc.StatusCode.FAILED_PRECONDITION
+    assert _code(lambda: create("bad-e", root.name)) == in_use
+    assert _code(lambda: volumes.DeleteVolume(sapi.DeleteVolumeRequest(name=root.name))) == in_use
+    detach = sapi.DetachVolumeRequest(name=root.name, instance=name)
+    assert _code(lambda: volumes.DetachVolume(detach)) == in_use
+    rebuild = capi.RebuildInstanceRequest(name=name)
+    assert _code(lambda: compute.RebuildInstance(rebuild)) == in_use
+    snap = capi.SnapshotInstanceRequest(name=name, image_id=unique("snap"))
+    assert _code(lambda: compute.SnapshotInstance(snap)) == in_use
+    listed = compute.ListInstances(capi.ListInstancesRequest(parent=parent)).instances
+    assert [i.name for i in listed] == [name]
+    quota = member.identity.GetQuota(iapi.GetQuotaRequest(name=f"{tenant.name}/quota"))
+    assert {q.resource: q.in_use for q in quota.limits}["instances"] == 1
+    for stubs, volume in ((member, blank), (other_tenant.stubs["member"], others)):
+        now = storage(stubs).GetVolume(sapi.GetVolumeRequest(name=volume.name))
+        assert now.state == V.STATE_AVAILABLE and not now.attachments
+
+    # Deleting the instance releases the volume, which survives.
+    succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)))
+    current = volumes.GetVolume(sapi.GetVolumeRequest(name=root.name))
+    assert current.state == V.STATE_AVAILABLE and not current.attachments
+    succeed(member, volumes.DeleteVolume(sapi.DeleteVolumeRequest(name=root.name)))
 
 
 def _volumes_of(stubs: Stubs, parent: str) -> dict[str, spb.Volume]:
@@ -151,121 +164,113 @@ def _in_use(stubs: Stubs, project: str) -> dict[str, int]:
 
 
 def test_boot_from_a_new_volume_made_from_the_image(
-    api: ServerThread, admin: Stubs, tenant: Tenant
+    api: ServerThread, fake_host: FakeHost, admin: Stubs, tenant: Tenant
 ) -> None:
     """CreateInstance with `new_boot_volume` records a volume made from the image (CREATING,
     attached, quotas charged) in its creating transaction; BUILD boots from it once made
     (IN_USE); with `delete_boot_volume` DeleteInstance deletes it, without, leaves it
     AVAILABLE. A volume that cannot be made fails the build (instance ERROR). Bad input is
     a typed error and stores nothing."""
-    site = make_site(admin)
-    local = make_type(admin, spb.BACKEND_QCOW2, "local")
-    driver = FakeDriver()
-    agent = AgentThread(api.address, admin.token or "", unique("fk"), site.rack, driver)
+    site, local, driver = fake_host
     member = tenant.stubs["member"]
     volumes = storage(member)
     compute = crpc.ComputeServiceStub(member.channel)
     parent = f"{tenant.name}/zones/{site.zone}"
-    try:
-        image = upload_image(member, tenant.name)
-        flavor = make_flavor(admin, 1, 128, 1)
+    image = upload_image(member, tenant.name)
+    flavor = make_flavor(admin, 1, 128, 1)
 
-        def create(instance_id: str, **fields: object) -> operations_pb2.Operation:
-            return compute.CreateInstance(
-                capi.CreateInstanceRequest(
-                    parent=parent,
-                    instance_id=instance_id,
-                    instance=cpb.Instance(flavor=flavor, image=image, **fields),  # type: ignore[arg-type]
-                )
+    def create(instance_id: str, **fields: object) -> operations_pb2.Operation:
+        return compute.CreateInstance(
+            capi.CreateInstanceRequest(
+                parent=parent,
+                instance_id=instance_id,
+                instance=cpb.Instance(flavor=flavor, image=image, **fields),  # type: ignore[arg-type]
             )
-
-        new = cpb.NewBootVolume(size_gib=1, volume_type=local)
-        other = create_volume(member, parent, local, source_image=image)
-        before = (_volumes_of(member, parent), _in_use(member, tenant.name))
-        bad: list[tuple[dict[str, object], grpc.StatusCode, str]] = [
-            ({"new_boot_volume": new, "boot_volume": other.name}, grpc.StatusCode.INVALID_ARGUMENT,
-             "instance.new_boot_volume"),
-            ({"delete_boot_volume": True}, grpc.StatusCode.INVALID_ARGUMENT,
-             "instance.delete_boot_volume"),
-            ({"new_boot_volume": cpb.NewBootVolume(size_gib=0)}, grpc.StatusCode.INVALID_ARGUMENT,
-             "instance.new_boot_volume.size_gib"),
-            ({"new_boot_volume": cpb.NewBootVolume(size_gib=1, volume_type="volumeTypes/none")},
-             grpc.StatusCode.NOT_FOUND, "volumeTypes/none"),
-        ]  # fmt: skip
-        for index, (fields, code, mentioned) in enumerate(bad):
-            got, status = rpc_error(partial(create, f"bad-{index}", **fields))
-            assert status is not None and got == code, (fields, got, status)
-            where = violations(status) if code == grpc.StatusCode.INVALID_ARGUMENT else {}
-            assert mentioned in where or mentioned in status.message, (fields, status)
-        assert (_volumes_of(member, parent), _in_use(member, tenant.name)) == before
-        listed = compute.ListInstances(capi.ListInstancesRequest(parent=parent)).instances
-        assert not listed
-
-        # Made with the instance, booted from, deleted with it.
-        name = f"{parent}/instances/on-new"
-        operation = create("on-new", new_boot_volume=new, delete_boot_volume=True)
-        instance = compute.GetInstance(capi.GetInstanceRequest(name=name))
-        assert instance.delete_boot_volume and instance.boot_volume.startswith(f"{parent}/volumes/")
-        made = volumes.GetVolume(sapi.GetVolumeRequest(name=instance.boot_volume))
-        assert made.state in (V.STATE_CREATING, V.STATE_IN_USE), made
-        assert (made.source_image, made.bootable, made.size_gib) == (image, True, 1)
-        assert [a.instance for a in made.attachments] == [name]
-        charged = _in_use(member, tenant.name)
-        assert (charged["volumes"], charged["gigabytes"]) == (
-            before[1]["volumes"] + 1,
-            before[1]["gigabytes"] + 1,
         )
-        succeed(member, operation)
-        made = volumes.GetVolume(sapi.GetVolumeRequest(name=instance.boot_volume))
-        assert made.state == V.STATE_IN_USE, made
-        spec = _spec_when(driver, instance.uid)
-        assert spec.root_volume is not None
-        assert spec.root_volume.source.path.endswith(f"kumo-vol-{made.uid}.qcow2")
-        succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)))
-        deadline = time.monotonic() + 30
-        while instance.boot_volume in _volumes_of(member, parent):
-            assert time.monotonic() < deadline, "the boot volume was not deleted"
-            time.sleep(0.2)
-        assert _in_use(member, tenant.name)["volumes"] == before[1]["volumes"]
 
-        # Without delete_boot_volume the volume stays, AVAILABLE.
-        name = f"{parent}/instances/keeps"
-        succeed(member, create("keeps", new_boot_volume=new))
-        kept = compute.GetInstance(capi.GetInstanceRequest(name=name)).boot_volume
-        succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)))
-        after = volumes.GetVolume(sapi.GetVolumeRequest(name=kept))
-        assert after.state == V.STATE_AVAILABLE and not after.attachments, after
-        succeed(member, volumes.DeleteVolume(sapi.DeleteVolumeRequest(name=kept)))
+    new = cpb.NewBootVolume(size_gib=1, volume_type=local)
+    other = create_volume(member, parent, local, source_image=image)
+    before = (_volumes_of(member, parent), _in_use(member, tenant.name))
+    bad: list[tuple[dict[str, object], grpc.StatusCode, str]] = [
+        ({"new_boot_volume": new, "boot_volume": other.name}, grpc.StatusCode.INVALID_ARGUMENT,
+         "instance.new_boot_volume"),
+        ({"delete_boot_volume": True}, grpc.StatusCode.INVALID_ARGUMENT,
+         "instance.delete_boot_volume"),
+        ({"new_boot_volume": cpb.NewBootVolume(size_gib=0)}, grpc.StatusCode.INVALID_ARGUMENT,
+         "instance.new_boot_volume.size_gib"),
+        ({"new_boot_volume": cpb.NewBootVolume(size_gib=1, volume_type="volumeTypes/none")},
+         grpc.StatusCode.NOT_FOUND, "volumeTypes/none"),
+    ]  # fmt: skip
+    for index, (fields, code, mentioned) in enumerate(bad):
+        got, status = rpc_error(partial(create, f"bad-{index}", **fields))
+        assert status is not None and got == code, (fields, got, status)
+        where = violations(status) if code == grpc.StatusCode.INVALID_ARGUMENT else {}
+        assert mentioned in where or mentioned in status.message, (fields, status)
+    assert (_volumes_of(member, parent), _in_use(member, tenant.name)) == before
+    listed = compute.ListInstances(capi.ListInstancesRequest(parent=parent)).instances
+    assert not listed
 
-        # An image whose data is gone: the volume is ERROR, the build fails.
-        broken = upload_image(member, tenant.name)
-        images = irpc.ImageServiceStub(member.channel)
-        (
-            api.config.images_dir / images.GetImage(iapi_images.GetImageRequest(name=broken)).uid
-        ).unlink()
-        name = f"{parent}/instances/broken"
-        done = wait(
-            member,
-            compute.CreateInstance(
-                capi.CreateInstanceRequest(
-                    parent=parent,
-                    instance_id="broken",
-                    instance=cpb.Instance(
-                        flavor=flavor, image=broken, new_boot_volume=new, delete_boot_volume=True
-                    ),
-                )
-            ),
-        )
-        assert done.error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0], done
-        failed = compute.GetInstance(capi.GetInstanceRequest(name=name))
-        assert failed.state == cpb.Instance.STATE_ERROR and "is in ERROR" in failed.status_message
-        errored = volumes.GetVolume(sapi.GetVolumeRequest(name=failed.boot_volume))
-        assert errored.state == V.STATE_ERROR, errored
-        succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)))
-        deadline = time.monotonic() + 30
-        while failed.boot_volume in _volumes_of(member, parent):
-            assert time.monotonic() < deadline, "the ERROR boot volume was not deleted"
-            time.sleep(0.2)
-        succeed(member, volumes.DeleteVolume(sapi.DeleteVolumeRequest(name=other.name)))
-    finally:
-        agent.stop()
+    # Made with the instance, booted from, deleted with it.
+    name = f"{parent}/instances/on-new"
+    operation = create("on-new", new_boot_volume=new, delete_boot_volume=True)
+    instance = compute.GetInstance(capi.GetInstanceRequest(name=name))
+    assert instance.delete_boot_volume and instance.boot_volume.startswith(f"{parent}/volumes/")
+    made = volumes.GetVolume(sapi.GetVolumeRequest(name=instance.boot_volume))
+    assert made.state in (V.STATE_CREATING, V.STATE_IN_USE), made
+    assert (made.source_image, made.bootable, made.size_gib) == (image, True, 1)
+    assert [a.instance for a in made.attachments] == [name]
+    charged = _in_use(member, tenant.name)
+    assert (charged["volumes"], charged["gigabytes"]) == (
+        before[1]["volumes"] + 1,
+        before[1]["gigabytes"] + 1,
+    )
+    succeed(member, operation)
+    made = volumes.GetVolume(sapi.GetVolumeRequest(name=instance.boot_volume))
+    assert made.state == V.STATE_IN_USE, made
+    spec = _spec_when(driver, instance.uid)
+    assert spec.root_volume is not None
+    assert spec.root_volume.source.path.endswith(f"kumo-vol-{made.uid}.qcow2")
+    succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)))
+    deadline = time.monotonic() + 30
+    while instance.boot_volume in _volumes_of(member, parent):
+        assert time.monotonic() < deadline, "the boot volume was not deleted"
+        time.sleep(0.2)
+    assert _in_use(member, tenant.name)["volumes"] == before[1]["volumes"]
+
+    # Without delete_boot_volume the volume stays, AVAILABLE.
+    name = f"{parent}/instances/keeps"
+    succeed(member, create("keeps", new_boot_volume=new))
+    kept = compute.GetInstance(capi.GetInstanceRequest(name=name)).boot_volume
+    succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)))
+    after = volumes.GetVolume(sapi.GetVolumeRequest(name=kept))
+    assert after.state == V.STATE_AVAILABLE and not after.attachments, after
+    succeed(member, volumes.DeleteVolume(sapi.DeleteVolumeRequest(name=kept)))
+
+    # An image whose data is gone: the volume is ERROR, the build fails.
+    broken = upload_image(member, tenant.name)
+    images = irpc.ImageServiceStub(member.channel)
+    (api.config.images_dir / images.GetImage(iapi_images.GetImageRequest(name=broken)).uid).unlink()
+    name = f"{parent}/instances/broken"
+    done = wait(
+        member,
+        compute.CreateInstance(
+            capi.CreateInstanceRequest(
+                parent=parent,
+                instance_id="broken",
+                instance=cpb.Instance(
+                    flavor=flavor, image=broken, new_boot_volume=new, delete_boot_volume=True
+                ),
+            )
+        ),
+    )
+    assert done.error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0], done
+    failed = compute.GetInstance(capi.GetInstanceRequest(name=name))
+    assert failed.state == cpb.Instance.STATE_ERROR and "is in ERROR" in failed.status_message
+    errored = volumes.GetVolume(sapi.GetVolumeRequest(name=failed.boot_volume))
+    assert errored.state == V.STATE_ERROR, errored
+    succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)))
+    deadline = time.monotonic() + 30
+    while failed.boot_volume in _volumes_of(member, parent):
+        assert time.monotonic() < deadline, "the ERROR boot volume was not deleted"
+        time.sleep(0.2)
+    succeed(member, volumes.DeleteVolume(sapi.DeleteVolumeRequest(name=other.name)))

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kumo.image.v1 import resources_pb2 as ipb
-from kumo.server.api.resources import apply_common
+from kumo.server.api.resources import Collection, R, apply_common
 from kumo.server.auth.principal import Principal
 from kumo.server.db.models import OperationRow, SnapshotRow, VolumeRow, ZoneRow
 from kumo.server.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -151,6 +151,16 @@ def begin_deletion(session: Session, row: VolumeRow, name: str) -> bytes:
     return payload
 
 
+def _nearby(
+    session: Session, collection: Collection[R], name: str, field: str, where: tuple[str, str]
+) -> R:
+    """The source `name` of `collection`, which must be in the volume's project and zone
+    (`where`). Raises InvalidArgument (elsewhere, malformed), NotFound."""
+    if collection.key(name, field)[:2] != where:
+        raise InvalidArgument.field(field, "must be in the volume's project and zone")
+    return collection.get(session, name, field)
+
+
 def _source(
     session: Session,
     caller: Principal,
@@ -161,6 +171,7 @@ def _source(
 ) -> dict[str, Any]:
     """Checks the volume's source; returns the columns to store and the smallest size."""
     source = volume.WhichOneof("source")
+    where = (project_id, zone_id)
     if source == "source_image":
         image = visible_image(session, caller, volume.source_image, f"{field}source_image")
         if image.state != ipb.Image.STATE_ACTIVE:
@@ -173,12 +184,7 @@ def _source(
         name = f"projects/{image.project_id}/images/{image.id}"
         return {"source_image": name, "bootable": True, "_min": max(gib, image.min_disk_gib)}
     if source == "source_snapshot":
-        key = SNAPSHOTS.key(volume.source_snapshot, f"{field}source_snapshot")
-        if key[:2] != (project_id, zone_id):
-            raise InvalidArgument.field(
-                f"{field}source_snapshot", "must be in the volume's project and zone"
-            )
-        snap = SNAPSHOTS.get(session, volume.source_snapshot, f"{field}source_snapshot")
+        snap = _nearby(session, SNAPSHOTS, volume.source_snapshot, f"{field}source_snapshot", where)
         if snap.state != pb.Snapshot.STATE_AVAILABLE:
             raise FailedPrecondition(
                 f"{volume.source_snapshot} is not AVAILABLE",
@@ -193,12 +199,7 @@ def _source(
             "_type": parent.volume_type_id,
         }
     if source == "source_volume":
-        key = VOLUMES.key(volume.source_volume, f"{field}source_volume")
-        if key[:2] != (project_id, zone_id):
-            raise InvalidArgument.field(
-                f"{field}source_volume", "must be in the volume's project and zone"
-            )
-        parent = VOLUMES.get(session, volume.source_volume, f"{field}source_volume")
+        parent = _nearby(session, VOLUMES, volume.source_volume, f"{field}source_volume", where)
         if parent.state not in IDLE:
             raise busy(volume.source_volume, parent.state, "clone it")
         return {
@@ -208,12 +209,7 @@ def _source(
             "_type": parent.volume_type_id,
         }
     if source == "source_backup":
-        key = BACKUPS.key(volume.source_backup, f"{field}source_backup")
-        if key[:2] != (project_id, zone_id):
-            raise InvalidArgument.field(
-                f"{field}source_backup", "must be in the volume's project and zone"
-            )
-        backup = BACKUPS.get(session, volume.source_backup, f"{field}source_backup")
+        backup = _nearby(session, BACKUPS, volume.source_backup, f"{field}source_backup", where)
         if backup.state != pb.Backup.STATE_AVAILABLE:
             raise FailedPrecondition(
                 f"{volume.source_backup} is not AVAILABLE",
