@@ -196,7 +196,7 @@ def test_boot_from_a_new_volume_made_from_the_image(
          "instance.new_boot_volume"),
         ({"delete_boot_volume": True}, grpc.StatusCode.INVALID_ARGUMENT,
          "instance.delete_boot_volume"),
-        ({"new_boot_volume": cpb.NewBootVolume(size_gib=0)}, grpc.StatusCode.INVALID_ARGUMENT,
+        ({"new_boot_volume": cpb.NewBootVolume(size_gib=-1)}, grpc.StatusCode.INVALID_ARGUMENT,
          "instance.new_boot_volume.size_gib"),
         ({"new_boot_volume": cpb.NewBootVolume(size_gib=1, volume_type="volumeTypes/none")},
          grpc.StatusCode.NOT_FOUND, "volumeTypes/none"),
@@ -237,10 +237,11 @@ def test_boot_from_a_new_volume_made_from_the_image(
         time.sleep(0.2)
     assert _in_use(member, tenant.name)["volumes"] == before[1]["volumes"]
 
-    # Without delete_boot_volume the volume stays, AVAILABLE.
+    # Without delete_boot_volume the volume stays, AVAILABLE; no size: the image's (1 GiB).
     name = f"{parent}/instances/keeps"
-    succeed(member, create("keeps", new_boot_volume=new))
+    succeed(member, create("keeps", new_boot_volume=cpb.NewBootVolume(volume_type=local)))
     kept = compute.GetInstance(capi.GetInstanceRequest(name=name)).boot_volume
+    assert volumes.GetVolume(sapi.GetVolumeRequest(name=kept)).size_gib == 1
     succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)))
     after = volumes.GetVolume(sapi.GetVolumeRequest(name=kept))
     assert after.state == V.STATE_AVAILABLE and not after.attachments, after

@@ -384,6 +384,69 @@ def test_volumes_snapshots_attach_detach(
     ec2.terminate_instances(InstanceIds=[instance_id])
 
 
+def test_run_instances_with_a_root_ebs_volume(
+    gateway: str,  # noqa: F811
+    site: tuple[Site, str],  # noqa: F811
+    tenant: Tenant,
+    default_type: str,
+) -> None:
+    """A BlockDeviceMappings entry for the AMI's root device (/dev/vda) makes the instance
+    boot from a new volume of that size made from the AMI, shown in the instance's
+    BlockDeviceMappings and in DescribeVolumes (in-use, attached); terminating the instance
+    deletes it (DeleteOnTermination defaults to true) unless DeleteOnTermination is false.
+    Mappings Kumo cannot serve at launch are errors, not ignored."""
+    ec2 = ec2_client(gateway, access_key(tenant))
+    image = ec2.describe_images(ImageIds=[_ami(tenant)])["Images"][0]
+    assert (image["RootDeviceName"], image["RootDeviceType"]) == ("/dev/vda", "ebs")
+    launch = {"ImageId": image["ImageId"], "InstanceType": site[1], "MinCount": 1, "MaxCount": 1,
+              **_in_zone(site)}  # fmt: skip
+    root = {"DeviceName": "/dev/vda", "Ebs": {"VolumeSize": 2}}
+    for mappings, code in (
+        ([{"DeviceName": "/dev/vdb", "Ebs": {"VolumeSize": 1}}], "Unsupported"),
+        ([{"DeviceName": "/dev/vda", "VirtualName": "ephemeral0"}], "Unsupported"),
+        ([{**root, "Ebs": {"VolumeSize": 2, "Encrypted": True}}], "Unsupported"),
+        ([root, root], "InvalidBlockDeviceMapping"),
+        ([{"DeviceName": "/dev/vda"}], "InvalidBlockDeviceMapping"),
+        ([{"DeviceName": "/dev/vda", "Ebs": {"VolumeSize": 0}}], "InvalidParameterValue"),
+        ([{"DeviceName": "/dev/vda", "Ebs": {"VolumeType": "no-such-type"}}],
+         "InvalidParameterValue"),
+    ):  # fmt: skip
+        assert _code(lambda m=mappings: ec2.run_instances(BlockDeviceMappings=m, **launch)) == (
+            code
+        ), mappings
+    assert ec2.describe_volumes()["Volumes"] == []
+
+    made = ec2.run_instances(BlockDeviceMappings=[root], **launch)["Instances"][0]
+    _until("running", lambda: _state_of(ec2, made["InstanceId"]) == "running")
+    shown = ec2.describe_instances(InstanceIds=[made["InstanceId"]])
+    instance = shown["Reservations"][0]["Instances"][0]
+    assert (instance["RootDeviceType"], instance["RootDeviceName"]) == ("ebs", "/dev/vda")
+    (mapping,) = instance["BlockDeviceMappings"]
+    volume_id = mapping["Ebs"]["VolumeId"]
+    assert (mapping["DeviceName"], mapping["Ebs"]["DeleteOnTermination"]) == ("/dev/vda", True)
+    volume = _volume_state(ec2, volume_id, "in-use")
+    assert (volume["Size"], volume["VolumeType"]) == (2, default_type)
+    assert [a["InstanceId"] for a in volume["Attachments"]] == [made["InstanceId"]]
+    ec2.terminate_instances(InstanceIds=[made["InstanceId"]])
+    _until("root volume deleted", lambda: ec2.describe_volumes()["Volumes"] == [])
+
+    kept_root = {"DeviceName": "/dev/vda", "Ebs": {"DeleteOnTermination": False}}
+    kept = ec2.run_instances(BlockDeviceMappings=[kept_root], **launch)["Instances"][0]
+    _until("running", lambda: _state_of(ec2, kept["InstanceId"]) == "running")
+    instance = ec2.describe_instances(InstanceIds=[kept["InstanceId"]])["Reservations"][0]
+    ((mapping,),) = [instance["Instances"][0]["BlockDeviceMappings"]]
+    assert mapping["Ebs"]["DeleteOnTermination"] is False
+    ec2.terminate_instances(InstanceIds=[kept["InstanceId"]])
+    volume = _volume_state(ec2, mapping["Ebs"]["VolumeId"], "available")
+    assert volume["Size"] == 1  # no VolumeSize: the image's size
+    ec2.delete_volume(VolumeId=volume["VolumeId"])
+
+
+def _state_of(ec2: Any, instance_id: str) -> str:
+    found = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return str(found[0]["Instances"][0]["State"]["Name"])
+
+
 def _delete_volume(ec2: Any, volume_id: str) -> bool:
     try:
         ec2.delete_volume(VolumeId=volume_id)

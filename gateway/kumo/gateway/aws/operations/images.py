@@ -19,6 +19,7 @@ from kumo.gateway.aws.backend import Backend, Caller, invoke, remember
 from kumo.gateway.aws.errors import Ec2Error
 from kumo.gateway.aws.operations.common import Params, filters_of, matches, tags_of, time_of
 from kumo.gateway.aws.operations.instance_views import find_instance
+from kumo.gateway.aws.operations.root_device import ROOT_DEVICE
 from kumo.image.v1 import image_service_pb2 as iapi
 from kumo.image.v1 import resources_pb2 as ipb
 
@@ -51,7 +52,7 @@ def image_view(image: ipb.Image) -> dict[str, Any]:
         "Name": image.display_name or image.name.rsplit("/", 1)[-1],
         "Description": image.description,
         "RootDeviceType": "ebs",
-        "RootDeviceName": "/dev/vda",
+        "RootDeviceName": ROOT_DEVICE,
         "VirtualizationType": "hvm",
         "Hypervisor": "xen",
         "Tags": tags_of(image.labels),

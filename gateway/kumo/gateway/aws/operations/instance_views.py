@@ -14,6 +14,7 @@ from kumo.gateway.aws import ids, model, xml
 from kumo.gateway.aws.backend import MAX_RESERVATIONS, Backend, Caller, invoke, remember
 from kumo.gateway.aws.errors import Ec2Error
 from kumo.gateway.aws.operations.common import tags_of, time_of
+from kumo.gateway.aws.operations.root_device import ROOT_DEVICE
 from kumo.topology.v1 import topology_service_pb2 as tapi
 
 S = cpb.Instance
@@ -72,6 +73,20 @@ def instance_view(instance: cpb.Instance) -> dict[str, Any]:
         "Architecture": "x86_64",
         "VirtualizationType": "hvm",
     }
+    if instance.boot_volume:  # an EBS root: the only block device Kumo maps at launch
+        view["RootDeviceType"] = "ebs"
+        view["RootDeviceName"] = ROOT_DEVICE
+        view["BlockDeviceMappings"] = [
+            {
+                "DeviceName": ROOT_DEVICE,
+                "Ebs": {
+                    "VolumeId": ids.ec2_id("vol", instance.boot_volume.rsplit("/", 1)[-1]),
+                    "Status": "attached",
+                    "AttachTime": view["LaunchTime"],
+                    "DeleteOnTermination": instance.delete_boot_volume,
+                },
+            }
+        ]
     if instance.labels:
         view["Tags"] = tags_of(instance.labels)
     if instance.hostname:

@@ -47,6 +47,7 @@ from kumo.gateway.aws.operations.instance_views import (
     reservation_item,
     zone_ids,
 )
+from kumo.gateway.aws.operations.root_device import read_root_device
 from kumo.gateway.aws.operations.security_groups import find_group, group_view
 from kumo.gateway.aws.operations.security_groups import groups as groups_of
 from kumo.gateway.aws.operations.subnets import find_subnet
@@ -73,7 +74,8 @@ def _user_data(text: str) -> bytes:
 
 
 async def run_instances(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
-    """RunInstances: MinCount/MaxCount creates, ClientToken idempotency, tags, user data."""
+    """RunInstances: MinCount/MaxCount creates, ClientToken idempotency, tags, user data,
+    a root EBS volume (BlockDeviceMappings)."""
     min_count, max_count = params["MinCount"], params["MaxCount"]
     if not 1 <= min_count <= max_count:
         raise invalid("MinCount", min_count, "MinCount must be 1 to MaxCount.")
@@ -108,6 +110,7 @@ async def run_instances(backend: Backend, caller: Caller, params: Params) -> dic
         if params.get("KeyName")
         else [],
     )
+    read_root_device(params.get("BlockDeviceMappings"), template)
     token = params.get("ClientToken", "")
     parent = f"{caller.project_name}/zones/{zone}"
     created: list[cpb.Instance] = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
+import secrets
 
 from sqlalchemy.orm import Session
 
@@ -68,9 +68,10 @@ def take_boot_volume(
         source_image=spec.image,
         description=f"boot volume of {INSTANCES.name_of_row(row)}",
     )
+    # (an id of the shape the EC2 dialect makes its own volumes' ids: shown as it is)
     made, _ = record_volume(
-        session, runtime, caller, row.project_id, row.zone_id, volume, f"vol-{uuid.uuid4().hex}",
-        field="instance.new_boot_volume.",
+        session, runtime, caller, row.project_id, row.zone_id, volume,
+        f"vol-0{secrets.token_hex(8)}", field="instance.new_boot_volume.", fit=True,
     )  # fmt: skip
     attach(session, made, row.id, spb.ATTACH_MODE_READ_WRITE)
     row.boot_volume_id = made.id

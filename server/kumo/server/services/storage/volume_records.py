@@ -67,13 +67,16 @@ def record_volume(
     volume: pb.Volume,
     volume_id: str,
     field: str = "volume.",
+    fit: bool = False,
 ) -> tuple[VolumeRow, OperationRow]:
     """Writes the new volume, CREATING, and its CREATE_VOLUME operation, and returns both
     (the caller tells the runtime the operation was written). `field` prefixes the fields of
-    errors. Raises InvalidArgument (size, type, source), NotFound (zone, source),
-    FailedPrecondition (inactive project, unconfigured backend, source not ready),
-    ResourceExhausted (quota), AlreadyExists (`volume_id` taken)."""
-    check_size(f"{field}size_gib", volume.size_gib)
+    errors; with `fit`, a size of 0 is the smallest that holds the source. Raises
+    InvalidArgument (size, type, source), NotFound (zone, source), FailedPrecondition
+    (inactive project, unconfigured backend, source not ready), ResourceExhausted (quota),
+    AlreadyExists (`volume_id` taken)."""
+    if not (fit and volume.size_gib == 0):
+        check_size(f"{field}size_gib", volume.size_gib)
     type_name = volume.volume_type or VOLUME_TYPES.name_of(runtime.config.storage.default_type)
     type_id = VOLUME_TYPES.parse(type_name, f"{field}volume_type")
     require_active(PROJECTS.get(session, f"projects/{project_id}", "parent"))
@@ -96,16 +99,17 @@ def record_volume(
         raise InvalidArgument.field(
             f"{field}volume_type", "must have the same backend as the source"
         )
-    if volume.size_gib < smallest:
+    size = volume.size_gib or smallest
+    if size < smallest:
         raise InvalidArgument.field(
             f"{field}size_gib", f"at least {smallest} GiB (the size of the source)"
         )
-    charge(session, project_id, {"volumes": 1, "gigabytes": volume.size_gib})
+    charge(session, project_id, {"volumes": 1, "gigabytes": size})
     row = VolumeRow(
         project_id=project_id,
         zone_id=zone_id,
         volume_type_id=type_id,
-        size_gib=volume.size_gib,
+        size_gib=size,
         multi_attach=volume.multi_attach,
         state=V.STATE_CREATING,
         **values,
