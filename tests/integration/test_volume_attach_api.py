@@ -181,7 +181,9 @@ def test_boot_from_a_volume_cloned_from_the_image(
 ) -> None:
     """CreateInstance with `boot_volume` (an RBD clone of the tiny image): the real guest
     boots from the RBD disk (vda is the volume, through librbd) and reports KUMO_BOOT_OK;
-    DeleteInstance leaves the volume AVAILABLE in Ceph."""
+    DeleteInstance leaves the volume AVAILABLE in Ceph. With `new_boot_volume` and
+    `delete_boot_volume` the volume is made with the instance, booted from, and removed
+    from Ceph with it."""
     server, admin = cloud
     pool = unique("kumo-boot")
     ceph.create_pool(pool)
@@ -234,6 +236,38 @@ def test_boot_from_a_volume_cloned_from_the_image(
         assert after.state == spb.Volume.STATE_AVAILABLE and not after.attachments
         host_side = RbdDriver(conf=str(ceph.conf), user="admin")
         assert f"kumo-vol-{root.uid}" in host_side.list_volumes(pool)
+
+        # A new volume made from the image with the instance, and deleted with it.
+        name = f"{parent}/instances/on-new-rbd"
+        succeed(
+            member,
+            compute.CreateInstance(
+                capi.CreateInstanceRequest(
+                    parent=parent,
+                    instance_id="on-new-rbd",
+                    instance=cpb.Instance(
+                        flavor=make_flavor(admin, 1, 128, 1),
+                        image=image,
+                        new_boot_volume=cpb.NewBootVolume(volume_type=volume_type),
+                        delete_boot_volume=True,
+                    ),
+                )
+            ),
+        )
+        assert "KUMO_BOOT_OK" in console_until(compute, name, "KUMO_BOOT_OK", 1, 120).contents
+        made = service.GetVolume(
+            sapi.GetVolumeRequest(
+                name=compute.GetInstance(capi.GetInstanceRequest(name=name)).boot_volume
+            )
+        )
+        assert made.state == spb.Volume.STATE_IN_USE and f"kumo-vol-{made.uid}" in (
+            host_side.list_volumes(pool)
+        )
+        succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)))
+        deadline = time.monotonic() + 60
+        while f"kumo-vol-{made.uid}" in host_side.list_volumes(pool):
+            assert time.monotonic() < deadline, "the boot volume was not deleted from Ceph"
+            time.sleep(0.5)
         host_side.close()
     finally:
         with contextlib.suppress(grpc.RpcError):  # gone already when the test got that far
