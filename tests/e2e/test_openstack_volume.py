@@ -167,7 +167,8 @@ def test_boot_from_a_volume_made_from_an_image(
 
     boot: dict[str, Any] = {"boot_index": 0, "uuid": made["id"], "source_type": "volume"}
     for mapping in (
-        {**boot, "source_type": "snapshot", "destination_type": "volume"},
+        {**boot, "source_type": "blank", "destination_type": "volume"},
+        {**boot, "source_type": "snapshot", "destination_type": "volume"},  # not a snapshot id
         {"boot_index": 0, "uuid": image_id, "source_type": "image", "destination_type": "volume"},
         {**boot, "destination_type": "volume", "volume_type": kind},
         {**boot, "boot_index": 1, "destination_type": "volume"},
@@ -203,7 +204,8 @@ def test_boot_from_a_new_volume(
     """`server create --image --boot-from-volume N` (source image, destination volume):
     the server boots from a new N GiB volume holding the image, shown in-use and attached
     (no image on the server); deleting the server keeps it, unless it was made with
-    `--delete-on-termination`, which deletes it with the server."""
+    `--delete-on-termination`, which deletes it with the server. `server create --snapshot`
+    boots from a new volume copied from a volume snapshot (in its zone, of its size)."""
     ensure_default_type(admin)  # the type of the volumes Nova makes
     image = _upload_with_cli(clouds, unique("im"))
     flavor = make_flavor(admin, 1, 128, 1).split("/")[-1]
@@ -249,6 +251,31 @@ def test_boot_from_a_new_volume(
     while attached["id"] in {v["ID"] for v in clouds.json("member", "volume", "list")}:
         assert time.monotonic() < deadline, "the boot volume was not deleted with its server"
         time.sleep(0.5)
+
+    # `server create --snapshot`: a new volume copied from a volume snapshot.
+    source = unique("vol")
+    clouds.run("member", "volume", "create", "--image", image, "--size", "2",
+               "--availability-zone", site.zone, source)  # fmt: skip
+    _until(clouds, ["volume"], source, "available")
+    snap = unique("snap")
+    clouds.run("member", "volume", "snapshot", "create", "--volume", source, snap)
+    _until(clouds, ["volume", "snapshot"], snap, "available")
+    before = {v["ID"] for v in clouds.json("member", "volume", "list")}
+    copied = clouds.json(
+        "member", "server", "create", "--flavor", flavor, "--snapshot", snap, "--wait",
+        unique("vm"),
+    )  # fmt: skip
+    assert copied["status"] == "ACTIVE", copied
+    (copy_id,) = {v["ID"] for v in clouds.json("member", "volume", "list")} - before
+    copy = clouds.json("member", "volume", "show", copy_id)
+    assert (copy["status"], copy["size"], copy["snapshot_id"]) == (
+        "in-use",
+        2,
+        clouds.json("member", "volume", "snapshot", "show", snap)["id"],
+    ), copy
+    clouds.run("member", "server", "delete", "--wait", copied["id"])
+    _until(clouds, ["volume"], copy_id, "available")
+    clouds.run("member", "volume", "delete", copy_id)
 
 
 def test_volume_type_extra_specs(

@@ -275,3 +275,58 @@ def test_boot_from_a_new_volume_made_from_the_image(
         assert time.monotonic() < deadline, "the ERROR boot volume was not deleted"
         time.sleep(0.2)
     succeed(member, volumes.DeleteVolume(sapi.DeleteVolumeRequest(name=other.name)))
+
+
+def test_boot_from_a_new_volume_made_from_a_snapshot(
+    fake_host: FakeHost, admin: Stubs, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    """`new_boot_volume.source_snapshot`: the new volume is a copy of a snapshot of a
+    bootable volume, of that volume's type unless one is given, and the guest boots from it.
+    A snapshot of a volume that is not bootable is FAILED_PRECONDITION, another project's
+    INVALID_ARGUMENT; neither stores anything."""
+    site, local, driver = fake_host
+    member = tenant.stubs["member"]
+    volumes = storage(member)
+    compute = crpc.ComputeServiceStub(member.channel)
+    parent = f"{tenant.name}/zones/{site.zone}"
+    image = upload_image(member, tenant.name)
+    flavor = make_flavor(admin, 1, 128, 1)
+
+    def snapshot_of(volume: spb.Volume) -> str:
+        request = sapi.CreateSnapshotRequest(
+            parent=volume.name, snapshot_id=unique("s"), snapshot=spb.Snapshot()
+        )
+        succeed(member, volumes.CreateSnapshot(request))
+        return f"{volume.name}/snapshots/{request.snapshot_id}"
+
+    def create(instance_id: str, snapshot: str) -> operations_pb2.Operation:
+        wanted = cpb.NewBootVolume(source_snapshot=snapshot)
+        return compute.CreateInstance(
+            capi.CreateInstanceRequest(
+                parent=parent,
+                instance_id=instance_id,
+                instance=cpb.Instance(flavor=flavor, image=image, new_boot_volume=wanted),
+            )
+        )
+
+    bootable = snapshot_of(create_volume(member, parent, local, 2, source_image=image))
+    blank = snapshot_of(create_volume(member, parent, local))
+    theirs = other_tenant.stubs["member"]
+    foreign = create_volume(theirs, f"{other_tenant.name}/zones/{site.zone}", local)
+    before = _volumes_of(member, parent)
+    assert _code(lambda: create("bad-a", blank)) == grpc.StatusCode.FAILED_PRECONDITION
+    assert _code(lambda: create("bad-b", f"{foreign.name}/snapshots/s")) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+    assert _volumes_of(member, parent) == before
+
+    name = f"{parent}/instances/from-snapshot"
+    succeed(member, create("from-snapshot", bootable))
+    instance = compute.GetInstance(capi.GetInstanceRequest(name=name))
+    made = volumes.GetVolume(sapi.GetVolumeRequest(name=instance.boot_volume))
+    assert (made.source_snapshot, made.size_gib, made.volume_type) == (bootable, 2, local)
+    assert made.state == V.STATE_IN_USE and made.bootable, made
+    spec = _spec_when(driver, instance.uid)
+    assert spec.root_volume is not None
+    assert spec.root_volume.source.path.endswith(f"kumo-vol-{made.uid}.qcow2")
+    succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)))

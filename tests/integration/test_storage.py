@@ -131,6 +131,11 @@ def test_rbd_create_snapshot_clone_extend_delete(world: World) -> None:
 
     clone = create_volume(member, parent, world.rbd_type, 2, source_snapshot=snapshot.name)
     assert clone.state == V.STATE_AVAILABLE, clone.state_message
+    # Without a type, a copy of a snapshot has its volume's type (not the default's), as in
+    # Cinder.
+    untyped = create_volume(member, parent, "", source_snapshot=snapshot.name)
+    assert (untyped.state, untyped.volume_type) == (V.STATE_AVAILABLE, world.rbd_type), untyped
+    succeed(member, service.DeleteVolume(sapi.DeleteVolumeRequest(name=untyped.name)))
     info = world.inspect.volume_info(world.pool, object_of(clone))
     assert info.parent is not None and info.parent.volume == object_of(source)
     assert info.size_bytes == 2 * GiB

@@ -32,6 +32,14 @@ VOLUME = {"boot_index": 0, "uuid": "vol", "source_type": "volume", "destination_
             [{**IMAGE, **DOOMED, "destination_type": "volume", "volume_size": "3"}],
             BootDisk(image_uid="img", new_volume_gib=3, delete_on_termination=True),
         ),
+        (  # what `openstack server create --snapshot` sends
+            [{**VOLUME, "source_type": "snapshot", "delete_on_termination": False}],
+            BootDisk(snapshot_uid="vol"),
+        ),
+        (
+            [{**VOLUME, **DOOMED, "source_type": "snapshot", "volume_size": 4}],
+            BootDisk(snapshot_uid="vol", new_volume_gib=4, delete_on_termination=True),
+        ),
         (  # an image mapping beside the volume names what the volume holds
             [{**IMAGE, "destination_type": "local"}, VOLUME],
             BootDisk(volume_uid="vol", image_uid="img"),
@@ -49,8 +57,8 @@ def test_boot_disks_kumo_serves(mappings: Any, disk: BootDisk) -> None:
         ([{**IMAGE, "destination_type": "volume"}], "non-zero size"),
         ([{**IMAGE, "destination_type": "volume", "volume_size": 0}], "non-zero size"),
         ([{**IMAGE, "destination_type": "volume", "volume_size": "big"}], "volume_size"),
-        ([{**VOLUME, "source_type": "snapshot"}], "existing volume or from a new one"),
         ([{**VOLUME, "source_type": "blank"}], "existing volume or from a new one"),
+        ([{**VOLUME, "source_type": "snapshot", "volume_size": -1}], "Invalid volume_size"),
         ([{**VOLUME, "volume_type": "fast"}], "default volume type"),
         ([{**VOLUME, "boot_index": 1}], "extra volumes"),
         ([VOLUME, VOLUME], "only one block device"),

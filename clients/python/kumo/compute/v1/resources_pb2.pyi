@@ -209,12 +209,14 @@ class Instance(_message.Message):
     def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., display_name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., flavor: _Optional[str] = ..., image: _Optional[str] = ..., hostname: _Optional[str] = ..., key_pairs: _Optional[_Iterable[str]] = ..., server_group: _Optional[str] = ..., pool: _Optional[str] = ..., requested_host: _Optional[str] = ..., user_data: _Optional[bytes] = ..., power_intent: _Optional[_Union[Instance.PowerIntent, str]] = ..., generation: _Optional[int] = ..., state: _Optional[_Union[Instance.State, str]] = ..., status_message: _Optional[str] = ..., host: _Optional[str] = ..., vcpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., disk_gib: _Optional[int] = ..., conditions: _Optional[_Iterable[_Union[_condition_pb2.Condition, _Mapping]]] = ..., observed_generation: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., network_interfaces: _Optional[_Iterable[_Union[NetworkInterface, _Mapping]]] = ..., boot_volume: _Optional[str] = ..., paused: _Optional[bool] = ..., locked: _Optional[bool] = ..., locked_reason: _Optional[str] = ..., migration_host: _Optional[str] = ..., new_boot_volume: _Optional[_Union[NewBootVolume, _Mapping]] = ..., delete_boot_volume: _Optional[bool] = ...) -> None: ...
 
 class NewBootVolume(_message.Message):
-    __slots__ = ("size_gib", "volume_type")
+    __slots__ = ("size_gib", "volume_type", "source_snapshot")
     SIZE_GIB_FIELD_NUMBER: _ClassVar[int]
     VOLUME_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     size_gib: int
     volume_type: str
-    def __init__(self, size_gib: _Optional[int] = ..., volume_type: _Optional[str] = ...) -> None: ...
+    source_snapshot: str
+    def __init__(self, size_gib: _Optional[int] = ..., volume_type: _Optional[str] = ..., source_snapshot: _Optional[str] = ...) -> None: ...
 
 class NetworkInterface(_message.Message):
     __slots__ = ("network", "subnet", "ip_address", "security_groups", "port", "mac_address", "ip_addresses")

@@ -1,17 +1,19 @@
 """A server create's `block_device_mapping_v2`, read onto a Kumo instance.
 
 Kumo boots from one volume, the mapping with boot index 0 and destination `volume`: an
-existing one (source `volume`: `Instance.boot_volume`), or a new one made from an image
-(source `image`, with a `volume_size`: `Instance.new_boot_volume`, of the cloud's default
-type), which the compute service makes before it boots the server. `delete_on_termination`
-deletes it with the server (`Instance.delete_boot_volume`). A root volume from a snapshot or
-blank, a chosen volume type and extra volumes at boot are refused with 400 (create the volume
-with Cinder, boot from it, attach others after). An image mapping with a local destination
-is the image boot.
+existing one (source `volume`: `Instance.boot_volume`), or a new one the compute service
+makes before it boots the server (`Instance.new_boot_volume`), from an image (source
+`image`, with a `volume_size`, of the cloud's default type) or from a volume snapshot
+(source `snapshot`; its size and type unless `volume_size` is given).
+`delete_on_termination` deletes it with the server (`Instance.delete_boot_volume`). A blank
+root volume, a chosen volume type and extra volumes at boot are refused with 400 (create
+the volume with Cinder, boot from it, attach others after). An image mapping with a local
+destination is the image boot.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,20 +25,23 @@ from kumo.storage.v1 import storage_service_pb2 as sapi
 from kumo.storage.v1 import storage_service_pb2_grpc as srpc
 
 _SOURCES = (
-    "Kumo boots from an existing volume or from a new one made from an image (source_type "
-    "'volume' or 'image'): create the volume with the block storage API first"
+    "Kumo boots from an existing volume or from a new one made from an image or a volume "
+    "snapshot (source_type 'volume', 'image' or 'snapshot'): create the volume with the "
+    "block storage API first"
 )
 
 
 @dataclass(frozen=True)
 class BootDisk:
     """What the mappings ask for: a boot volume's id, or an image's id (either may be ''),
-    the size of a new boot volume made from that image (0: none), and whether the boot
-    volume goes with the server."""
+    the size of a new boot volume made from that image (0: none), or the id of a snapshot
+    to make it from (its size: 0 for the snapshot's), and whether the boot volume goes with
+    the server."""
 
     volume_uid: str = ""
     image_uid: str = ""
     new_volume_gib: int = 0
+    snapshot_uid: str = ""
     delete_on_termination: bool = False
 
 
@@ -71,7 +76,11 @@ def _boot_volume(mapping: dict[str, Any], source: str) -> BootDisk:
         size = int(mapping.get("volume_size") or 0)
     except (TypeError, ValueError):
         raise invalid(f"Invalid volume_size {mapping.get('volume_size')!r}") from None
-    if size <= 0:
+    if size < 0:
+        raise invalid(f"Invalid volume_size {size}")
+    if source == "snapshot":
+        return BootDisk(snapshot_uid=uid, new_volume_gib=size, delete_on_termination=delete)
+    if size == 0:
         raise invalid(
             "Images with destination_type 'volume' need to have a non-zero size specified"
         )
@@ -96,7 +105,7 @@ def read_mappings(mappings: Any) -> BootDisk:
             continue
         if destination != "volume":
             raise invalid(f"Invalid destination_type {destination!r}")
-        if source not in ("volume", "image"):
+        if source not in ("volume", "image", "snapshot"):
             raise invalid(_SOURCES)
         if not boot:
             raise invalid("Kumo attaches extra volumes after the server is created")
@@ -108,17 +117,41 @@ def read_mappings(mappings: Any) -> BootDisk:
     return replace(volume, image_uid=volume.image_uid or disk.image_uid)
 
 
-async def find_volume(backend: Any, scope: Scope, uid: str) -> spb.Volume:
-    """The caller's volume with this id, in any zone; 400 (a bad block device mapping, as
-    in Nova) when there is none."""
+async def _project_volumes(backend: Any, scope: Scope) -> AsyncIterator[spb.Volume]:
+    """The caller's volumes, in every zone."""
     request = sapi.ListVolumesRequest(parent=f"{scope.parent}/zones/-", page_size=PAGE)
     while True:
         answer = await backend.call(
             backend.stub(srpc.StorageServiceStub).ListVolumes, request, scope.token
         )
         for volume in answer.volumes:
-            if volume.uid == uid:
-                return volume  # type: ignore[no-any-return]
+            yield volume
         request.page_token = answer.next_page_token
         if not request.page_token:
-            raise invalid(f"Block Device Mapping is Invalid: volume {uid} could not be found.")
+            return
+
+
+async def find_volume(backend: Any, scope: Scope, uid: str) -> spb.Volume:
+    """The caller's volume with this id, in any zone; 400 (a bad block device mapping, as
+    in Nova) when there is none."""
+    async for volume in _project_volumes(backend, scope):
+        if volume.uid == uid:
+            return volume
+    raise invalid(f"Block Device Mapping is Invalid: volume {uid} could not be found.")
+
+
+async def find_snapshot(backend: Any, scope: Scope, uid: str) -> tuple[spb.Snapshot, spb.Volume]:
+    """The caller's volume snapshot with this id and its volume, in any zone; 400 (as in
+    Nova) when there is none."""
+    stub = backend.stub(srpc.StorageServiceStub)
+    async for volume in _project_volumes(backend, scope):
+        request = sapi.ListSnapshotsRequest(parent=volume.name, page_size=PAGE)
+        while True:
+            answer = await backend.call(stub.ListSnapshots, request, scope.token)
+            for snapshot in answer.snapshots:
+                if snapshot.uid == uid:
+                    return snapshot, volume
+            request.page_token = answer.next_page_token
+            if not request.page_token:
+                break
+    raise invalid(f"Block Device Mapping is Invalid: snapshot {uid} could not be found.")

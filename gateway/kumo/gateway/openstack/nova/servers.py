@@ -35,8 +35,14 @@ from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova import views
 from kumo.gateway.openstack.nova.addresses import Labels, addresses, interfaces
 from kumo.gateway.openstack.nova.base import NovaBase, not_offered
-from kumo.gateway.openstack.nova.block_devices import find_volume, read_mappings
+from kumo.gateway.openstack.nova.block_devices import (
+    BootDisk,
+    find_snapshot,
+    find_volume,
+    read_mappings,
+)
 from kumo.gateway.openstack.nova.volume_attachments import AttachedVolumes
+from kumo.storage.v1 import resources_pb2 as spb
 from kumo.type.v1 import operation_metadata_pb2
 
 _REBOOT: dict[str, Any] = {"SOFT": capi.REBOOT_TYPE_SOFT, "HARD": capi.REBOOT_TYPE_HARD}
@@ -186,6 +192,34 @@ class Servers(NovaBase):
             )
         return self.reply(version, {label: found[label]})
 
+    async def _boot_volume(
+        self, scope: Scope, disk: BootDisk, instance: cpb.Instance
+    ) -> spb.Volume | None:
+        """Gives the instance the boot volume the mappings ask for (an existing one, or a new
+        one from its image or a snapshot); returns the volume that says the server's zone
+        (the boot volume, or the snapshot's), None for none. 400 if it cannot be found, or
+        if it was not made from an image and no imageRef says what it holds."""
+        instance.delete_boot_volume = disk.delete_on_termination
+        if disk.volume_uid:
+            volume = await find_volume(self.backend, scope, disk.volume_uid)
+            instance.boot_volume = volume.name
+        elif disk.snapshot_uid:
+            snapshot, volume = await find_snapshot(self.backend, scope, disk.snapshot_uid)
+            instance.new_boot_volume.source_snapshot = snapshot.name
+            instance.new_boot_volume.size_gib = disk.new_volume_gib
+        else:
+            if disk.new_volume_gib:  # made from the image
+                instance.new_boot_volume.size_gib = disk.new_volume_gib
+            return None
+        if not instance.image:
+            if not volume.source_image:
+                raise invalid(
+                    f"Volume {volume.uid} was not made from an image: give the imageRef "
+                    "of what it holds"
+                )
+            instance.image = volume.source_image
+        return volume
+
     async def create(self, request: Request) -> Response:
         """POST /servers: 202 with the new server's id."""
         scope, version = await self.begin(request)
@@ -202,23 +236,9 @@ class Servers(NovaBase):
             labels={str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
             network_interfaces=await interfaces(self.backend, scope, body.get("networks")),
         )
-        volume = (
-            await find_volume(self.backend, scope, disk.volume_uid) if disk.volume_uid else None
-        )
         if image_ref := body.get("imageRef") or disk.image_uid:
             instance.image = await self.images.name(scope.token, last_segment(str(image_ref)))
-        if disk.new_volume_gib:
-            instance.new_boot_volume.size_gib = disk.new_volume_gib
-        instance.delete_boot_volume = disk.delete_on_termination
-        if volume is not None:
-            instance.boot_volume = volume.name
-            if not instance.image:
-                if not volume.source_image:
-                    raise invalid(
-                        f"Volume {volume.uid} was not made from an image: give the imageRef "
-                        "of what it holds"
-                    )
-                instance.image = volume.source_image
+        volume = await self._boot_volume(scope, disk, instance)
         if key_name := body.get("key_name"):
             instance.key_pairs.append(f"{scope.parent}/keyPairs/{key_name}")
         if user_data := body.get("user_data"):

@@ -43,8 +43,9 @@ def take_boot_volume(
     """Gives the new instance (flushed) the boot volume `spec` asks for, attached read-write
     (a new volume comes with its CREATE_VOLUME operation: the caller tells the runtime).
     Raises InvalidArgument (both ways asked, `delete_boot_volume` without a boot
-    volume, a bad size or type), NotFound, FailedPrecondition (the existing volume cannot be
-    booted from; the type's backend is not configured), ResourceExhausted (volume quotas)."""
+    volume, a bad size or type, a snapshot elsewhere), NotFound, FailedPrecondition (the
+    volume, or the snapshot's, cannot be booted from; the snapshot is not AVAILABLE; the
+    type's backend is not configured), ResourceExhausted (volume quotas)."""
     new = spec.HasField("new_boot_volume")
     if new and spec.boot_volume:
         raise InvalidArgument.field(
@@ -62,17 +63,27 @@ def take_boot_volume(
         return
     if not new:
         return
+    wanted = spec.new_boot_volume
     volume = spb.Volume(
-        size_gib=spec.new_boot_volume.size_gib,
-        volume_type=spec.new_boot_volume.volume_type,
-        source_image=spec.image,
+        size_gib=wanted.size_gib,
+        volume_type=wanted.volume_type,
         description=f"boot volume of {INSTANCES.name_of_row(row)}",
     )
+    if wanted.source_snapshot:
+        volume.source_snapshot = wanted.source_snapshot
+    else:
+        volume.source_image = spec.image
     # (an id of the shape the EC2 dialect makes its own volumes' ids: shown as it is)
     made, _ = record_volume(
         session, runtime, caller, row.project_id, row.zone_id, volume,
         f"vol-0{secrets.token_hex(8)}", field="instance.new_boot_volume.", fit=True,
     )  # fmt: skip
+    if not made.bootable:
+        raise FailedPrecondition(
+            f"{wanted.source_snapshot} is a snapshot of a volume that is not bootable",
+            type="VOLUME_NOT_BOOTABLE",
+            subject=wanted.source_snapshot,
+        )
     attach(session, made, row.id, spb.ATTACH_MODE_READ_WRITE)
     row.boot_volume_id = made.id
 

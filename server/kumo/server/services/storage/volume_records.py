@@ -77,11 +77,20 @@ def record_volume(
     AlreadyExists (`volume_id` taken)."""
     if not (fit and volume.size_gib == 0):
         check_size(f"{field}size_gib", volume.size_gib)
-    type_name = volume.volume_type or VOLUME_TYPES.name_of(runtime.config.storage.default_type)
-    type_id = VOLUME_TYPES.parse(type_name, f"{field}volume_type")
+    if volume.volume_type:
+        VOLUME_TYPES.parse(volume.volume_type, f"{field}volume_type")
     require_active(PROJECTS.get(session, f"projects/{project_id}", "parent"))
     if session.get(ZoneRow, zone_id) is None:
         raise NotFound("topology.kumo.dev/Zone", f"zones/{zone_id}")
+    values = _source(session, caller, volume, project_id, zone_id, field)
+    smallest = values.pop("_min")
+    source_type = values.pop("_type", None)
+    source_backend = values.pop("_backend", None)
+    # No type given: a copy of a volume or a snapshot has its volume's (as in Cinder).
+    type_name = volume.volume_type or VOLUME_TYPES.name_of(
+        source_type or runtime.config.storage.default_type
+    )
+    type_id = VOLUME_TYPES.parse(type_name, f"{field}volume_type")
     kind = VOLUME_TYPES.get(session, type_name, f"{field}volume_type")
     if not runtime.storage.configured(kind.backend):
         raise FailedPrecondition(
@@ -89,10 +98,6 @@ def record_volume(
             type="BACKEND_NOT_CONFIGURED",
             subject=type_name,
         )
-    values = _source(session, caller, volume, project_id, zone_id, field)
-    smallest = values.pop("_min")
-    source_type = values.pop("_type", None)
-    source_backend = values.pop("_backend", None)
     if source_type is not None:
         source_backend = volume_type(session, source_type).backend
     if source_backend is not None and source_backend != kind.backend:
