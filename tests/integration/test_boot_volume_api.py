@@ -140,6 +140,15 @@ def test_boot_from_volume_attaches_it_as_the_root_disk(
     assert _code(lambda: compute.SnapshotInstance(snap)) == in_use
     listed = compute.ListInstances(capi.ListInstancesRequest(parent=parent)).instances
     assert [i.name for i in listed] == [name]
+    # The instance shows its attached volumes, read with it (Get and List), in id order.
+    assert [(v.volume, v.uid) for v in instance.attached_volumes] == [(root.name, root.uid)]
+    assert listed[0].attached_volumes == instance.attached_volumes
+    succeed(member, volumes.AttachVolume(sapi.AttachVolumeRequest(name=blank.name, instance=name)))
+    both = compute.GetInstance(capi.GetInstanceRequest(name=name)).attached_volumes
+    assert [v.volume for v in both] == sorted([root.name, blank.name])
+    succeed(member, volumes.DetachVolume(sapi.DetachVolumeRequest(name=blank.name, instance=name)))
+    shown = compute.ListInstances(capi.ListInstancesRequest(parent=parent)).instances
+    assert shown[0].attached_volumes == instance.attached_volumes
     quota = member.identity.GetQuota(iapi.GetQuotaRequest(name=f"{tenant.name}/quota"))
     assert {q.resource: q.in_use for q in quota.limits}["instances"] == 1
     for stubs, volume in ((member, blank), (other_tenant.stubs["member"], others)):

@@ -15,7 +15,6 @@ from google.rpc import code_pb2
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.errors import HTTP_STATUS, RpcFailure
 from kumo.gateway.native.bindings import bindings, compile_template
 from kumo.gateway.native.rest import build_request
@@ -24,7 +23,7 @@ from kumo.gateway.openstack import paging
 from kumo.gateway.openstack.common import FastJSONResponse, iso
 from kumo.gateway.openstack.errors import NOVA_OVERRIDES, neutron_error, nova_error
 from kumo.gateway.openstack.microversions import Microversions, Version
-from kumo.gateway.openstack.nova.volume_attachments import AttachedVolumes
+from kumo.gateway.openstack.nova.block_devices import volumes_under
 from kumo.storage.v1 import resources_pb2 as spb
 
 UUIDS = [str(uuid.UUID(int=n)) for n in range(1, 6)]
@@ -194,20 +193,17 @@ def test_fast_json_answers_are_starlettes_bytes() -> None:
 
 class _Volumes:
     """A backend whose ListVolumes answers `volumes` (under the asked parent) a page at a
-    time, counting the calls; or fails with PERMISSION_DENIED."""
+    time, counting the calls."""
 
-    def __init__(self, volumes: list[spb.Volume], refuse: bool = False) -> None:
+    def __init__(self, volumes: list[spb.Volume]) -> None:
         self.volumes = volumes
-        self.refuse = refuse
-        self.parents: list[str] = []
+        self.calls = 0
 
     def stub(self, stub_class: Any) -> Any:
         return SimpleNamespace(ListVolumes="ListVolumes")
 
     async def call(self, method: Any, request: Any, token: str | None) -> Any:
-        self.parents.append(request.parent)
-        if self.refuse:
-            raise RpcFailure.of(grpc.StatusCode.PERMISSION_DENIED, "no")
+        self.calls += 1
         zone = request.parent.removesuffix("/zones/-")
         under = [v for v in self.volumes if v.name.startswith(zone + "/")]
         start = int(request.page_token or 0)
@@ -216,42 +212,15 @@ class _Volumes:
         return SimpleNamespace(volumes=under[start:end], next_page_token=token)
 
 
-def _volume(name: str, *instances: str) -> spb.Volume:
-    return spb.Volume(
-        name=name,
-        uid=name.rsplit("/", 1)[1],
-        attachments=[spb.Attachment(instance=i) for i in instances],
-    )
-
-
-def test_attached_volumes_of_a_listing() -> None:
-    """A listing reads the project's volumes once, in all zones, and gives each server the
-    volumes of its own zone attached to it, in the volumes' order, each once."""
+def test_volumes_under_a_zone_or_a_project_follow_the_pages() -> None:
     a, b = "projects/p/zones/a", "projects/p/zones/b"
-    backend = _Volumes(
-        [
-            _volume(f"{a}/volumes/v1", f"{a}/instances/s1", f"{a}/instances/s1"),
-            _volume(f"{a}/volumes/v2", f"{a}/instances/s2", f"{a}/instances/s1"),
-            _volume(f"{b}/volumes/v3", f"{a}/instances/s1"),  # another zone's: not shown
-            _volume(f"{b}/volumes/v4", f"{b}/instances/s3"),
-        ]
-    )
+    names = [f"{a}/volumes/v1", f"{a}/volumes/v2", f"{b}/volumes/v3"]
+    backend = _Volumes([spb.Volume(name=n) for n in names])
 
-    async def listing() -> list[list[tuple[str, str]]]:
-        attached = AttachedVolumes(backend, "t")  # type: ignore[arg-type]
-        attached.read_project("projects/p")
-        names = [f"{a}/instances/s1", f"{a}/instances/s2", f"{b}/instances/s3", f"{b}/instances/x"]
-        return [await attached.of(cpb.Instance(name=n)) for n in names]
+    async def listed(parent: str) -> list[str]:
+        return [v.name async for v in volumes_under(backend, "t", parent)]
 
-    v1, v2, v4 = [(f"v{n}", f"{zone}/volumes/v{n}") for n, zone in ((1, a), (2, a), (4, b))]
-    assert asyncio.run(listing()) == [[v1, v2], [v2], [v4], []]
-    assert set(backend.parents) == {"projects/p/zones/-"}
-
-    async def show(name: str) -> list[tuple[str, str]]:
-        return await AttachedVolumes(backend, "t").of(cpb.Instance(name=name))  # type: ignore[arg-type]
-
-    backend.parents.clear()
-    assert asyncio.run(show(f"{b}/instances/s3")) == [v4]
-    assert set(backend.parents) == {b}  # one server: its zone only
-    backend.refuse = True
-    assert asyncio.run(show(f"{b}/instances/s3")) == []  # volumes the caller cannot list
+    assert asyncio.run(listed("projects/p/zones/-")) == names
+    assert backend.calls == 3
+    assert asyncio.run(listed(a)) == names[:2]
+    assert asyncio.run(listed("projects/q/zones/-")) == []

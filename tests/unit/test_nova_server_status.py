@@ -18,7 +18,7 @@ def _render(**fields: Any) -> dict[str, Any]:
     instance = cpb.Instance(name="projects/p/zones/z/instances/i", uid="u", host="hosts/h1")
     for key, value in fields.items():
         setattr(instance, key, value)
-    return DetailView("http://x", Version(2, 37), admin=True).render(instance, "", {}, [])
+    return DetailView("http://x", Version(2, 37), admin=True).render(instance, "", {})
 
 
 @pytest.mark.parametrize(

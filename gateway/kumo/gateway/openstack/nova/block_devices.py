@@ -117,12 +117,12 @@ def read_mappings(mappings: Any) -> BootDisk:
     return replace(volume, image_uid=volume.image_uid or disk.image_uid)
 
 
-async def _project_volumes(backend: Any, scope: Scope) -> AsyncIterator[spb.Volume]:
-    """The caller's volumes, in every zone."""
-    request = sapi.ListVolumesRequest(parent=f"{scope.parent}/zones/-", page_size=PAGE)
+async def volumes_under(backend: Any, token: str, parent: str) -> AsyncIterator[spb.Volume]:
+    """The volumes of `parent` (`projects/p/zones/z`, or `zones/-` for all the project's)."""
+    request = sapi.ListVolumesRequest(parent=parent, page_size=PAGE)
     while True:
         answer = await backend.call(
-            backend.stub(srpc.StorageServiceStub).ListVolumes, request, scope.token
+            backend.stub(srpc.StorageServiceStub).ListVolumes, request, token
         )
         for volume in answer.volumes:
             yield volume
@@ -134,7 +134,7 @@ async def _project_volumes(backend: Any, scope: Scope) -> AsyncIterator[spb.Volu
 async def find_volume(backend: Any, scope: Scope, uid: str) -> spb.Volume:
     """The caller's volume with this id, in any zone; 400 (a bad block device mapping, as
     in Nova) when there is none."""
-    async for volume in _project_volumes(backend, scope):
+    async for volume in volumes_under(backend, scope.token, f"{scope.parent}/zones/-"):
         if volume.uid == uid:
             return volume
     raise invalid(f"Block Device Mapping is Invalid: volume {uid} could not be found.")
@@ -144,7 +144,7 @@ async def find_snapshot(backend: Any, scope: Scope, uid: str) -> tuple[spb.Snaps
     """The caller's volume snapshot with this id and its volume, in any zone; 400 (as in
     Nova) when there is none."""
     stub = backend.stub(srpc.StorageServiceStub)
-    async for volume in _project_volumes(backend, scope):
+    async for volume in volumes_under(backend, scope.token, f"{scope.parent}/zones/-"):
         request = sapi.ListSnapshotsRequest(parent=volume.name, page_size=PAGE)
         while True:
             answer = await backend.call(stub.ListSnapshots, request, scope.token)

@@ -41,7 +41,6 @@ from kumo.gateway.openstack.nova.block_devices import (
     find_volume,
     read_mappings,
 )
-from kumo.gateway.openstack.nova.volume_attachments import AttachedVolumes
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.type.v1 import operation_metadata_pb2
 
@@ -79,24 +78,15 @@ class Servers(NovaBase):
         """One server in the detailed shape."""
         labels = Labels(self.backend, scope.token)
         await labels.read([item])
-        volumes = AttachedVolumes(self.backend, scope.token)
         view = views.DetailView(base, version, scope.cloud_admin)
-        return await self._render(view, scope, item, labels, volumes)
+        return await self._render(view, scope, item, labels)
 
     async def _render(
-        self,
-        view: views.DetailView,
-        scope: Scope,
-        item: cpb.Instance,
-        labels: Labels,
-        volumes: AttachedVolumes,
+        self, view: views.DetailView, scope: Scope, item: cpb.Instance, labels: Labels
     ) -> dict[str, Any]:
         """One server in the detailed shape, its networks' labels read (`labels.read`)."""
         return view.render(
-            item,
-            await self._image_uid(scope, item),
-            labels.addresses(item, detail=True),
-            await volumes.of(item),
+            item, await self._image_uid(scope, item), labels.addresses(item, detail=True)
         )
 
     async def _image_uid(self, scope: Scope, item: cpb.Instance) -> str:
@@ -136,18 +126,12 @@ class Servers(NovaBase):
 
         base = self.base(request)
         if detail:
-            # The project's volumes are read while its servers are: one round trip less.
-            volumes = AttachedVolumes(self.backend, scope.token)
-            volumes.read_project(scope.parent)
-            try:
-                result = await paging.page(request, fetch, lambda i: i.uid)
-                found = result.items
-                labels = Labels(self.backend, scope.token)
-                await labels.read(found)
-                view = views.DetailView(base, version, scope.cloud_admin)
-                servers = [await self._render(view, scope, i, labels, volumes) for i in found]
-            finally:
-                volumes.cancel()
+            result = await paging.page(request, fetch, lambda i: i.uid)
+            found = result.items
+            labels = Labels(self.backend, scope.token)
+            await labels.read(found)
+            view = views.DetailView(base, version, scope.cloud_admin)
+            servers = [await self._render(view, scope, i, labels) for i in found]
         else:
             result = await paging.page(request, fetch, lambda i: i.uid)
             servers = [views.server_brief(i, base) for i in result.items]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -99,10 +98,9 @@ class DetailView:
         instance: cpb.Instance,
         image_uid: str,
         addresses: dict[str, Any],
-        volumes: Sequence[tuple[str, str]],
     ) -> dict[str, Any]:
         """One server: `image_uid` its image's id ('' for none), `addresses` by network
-        label, `volumes` the (uid, name) of the volumes attached to it."""
+        label."""
         name = instance.name
         parts = name.split("/")
         project = parts[1]
@@ -168,10 +166,11 @@ class DetailView:
             body["tags"] = []
         # Only a boot volume made to go with the server is deleted with it.
         doomed = instance.boot_volume if instance.delete_boot_volume else None
+        attached = instance.attached_volumes
         body["os-extended-volumes:volumes_attached"] = (
-            [{"id": uid, "delete_on_termination": name == doomed} for uid, name in volumes]
+            [{"id": v.uid, "delete_on_termination": v.volume == doomed} for v in attached]
             if self.volume_flag
-            else [{"id": uid} for uid, _ in volumes]
+            else [{"id": v.uid} for v in attached]
         )
         return body
 

@@ -1,12 +1,12 @@
 """An instance's boot volume, from the instance's creation to its deletion.
 
 `take_boot_volume` (in CreateInstance's transaction) attaches the existing volume the
-instance boots from, or records a new one made from the instance's image
-(`Instance.new_boot_volume`), CREATING and attached. `await_boot_volume` waits until such a
-volume is made: BUILD boots from it only then, and DELETE (of an instance made with
-`delete_boot_volume`) deletes it only then.
-`delete_boot_volume` (in the transaction that forgets the instance) starts the deletion of
-the boot volume of an instance made with `delete_boot_volume`.
+instance boots from, or records a new one (`Instance.new_boot_volume`) made from the
+instance's image or from a volume snapshot, CREATING and attached. `await_boot_volume`
+waits until such a volume is made: BUILD boots from it only then, and DELETE (of an
+instance made with `delete_boot_volume`) deletes it only then. `delete_boot_volume` (in
+the transaction that forgets the instance) starts the deletion of the boot volume of an
+instance made with `delete_boot_volume`.
 """
 
 from __future__ import annotations
@@ -101,29 +101,30 @@ async def await_boot_volume(ctx: OperationContext, row: InstanceRow) -> int | No
 
     current = await ctx.db.run(state)
     while current == spb.Volume.STATE_CREATING:
-        await ctx.checkpoint(5, "making the boot volume from the image")
+        await ctx.checkpoint(5, "making the boot volume")
         await asyncio.sleep(POLL_SECONDS)
         current = await ctx.db.run(state)
     return current
 
 
-def delete_boot_volume(session: Session, row: InstanceRow) -> bool:
+def delete_boot_volume(session: Session, row: InstanceRow) -> None:
     """If the instance was made with `delete_boot_volume`, starts its boot volume's deletion
-    (it must be detached already); True if a DELETE_VOLUME operation was written. A volume
-    that cannot be deleted (it has snapshots, say) is kept, as Nova keeps it, and logged."""
+    (it must be detached already: a DELETE_VOLUME operation; the caller tells the runtime).
+    A volume that cannot be deleted (it has snapshots, say) is kept, as Nova keeps it, and
+    logged. Idempotent (a volume already DELETING gets another operation, which finds it
+    gone or finishes it)."""
     if not row.delete_boot_volume or row.boot_volume_id is None:
-        return False
+        return
     volume = session.get(VolumeRow, (row.project_id, row.zone_id, row.boot_volume_id))
     if volume is None:
-        return False
+        return
     name = VOLUMES.name_of_row(volume)
     try:
         payload = begin_deletion(session, volume, name)
     except FailedPrecondition as error:
         log.warning("the boot volume %s of instance %s is kept: %s", name, row.uid, error)
-        return False
+        return
     volume.version += 1
     store.create(
         session, project_id=row.project_id, kind=DELETE_VOLUME, target=name, payload=payload
     )
-    return True

@@ -47,6 +47,7 @@ from kumo.server.operations import store
 from kumo.server.operations.store import Lease
 from kumo.server.quota import charge
 from kumo.server.services.compute import interfaces, tombstones
+from kumo.server.services.compute.attached_volumes import fill_volumes
 from kumo.server.services.compute.boot_volumes import take_boot_volume
 from kumo.server.services.compute.common import (
     INSTANCE_COLUMNS,
@@ -293,6 +294,7 @@ class InstanceMethods(InstanceOperations):
                 raise
             instance = instance_to_proto(row)  # type: ignore[arg-type]
             interfaces.fill_interfaces(connection, [instance])
+            fill_volumes(connection, [instance])
             return instance
 
         return await self.runtime.db.read(read)
@@ -321,6 +323,7 @@ class InstanceMethods(InstanceOperations):
             )
             instances = [instance_from_values(r) for r in result.rows]
             interfaces.fill_interfaces(connection, instances)
+            fill_volumes(connection, instances)
             return api.ListInstancesResponse(
                 instances=instances, next_page_token=result.next_page_token
             )
@@ -382,6 +385,7 @@ class InstanceMethods(InstanceOperations):
             session.flush()
             instance = instance_to_proto(row)
             interfaces.fill_interfaces(session, [instance])
+            fill_volumes(session, [instance])
             return instance
 
         return await idempotent(self.runtime.db, "UpdateInstance", request, pb.Instance, update)
