@@ -633,6 +633,13 @@ def test_instance_create_builds_the_request_and_prints_the_instance(
         "volumeTypes/fast",
     )
     assert spec.delete_boot_volume and not spec.boot_volume
+
+    snapshot = "projects/p/zones/z1/volumes/root/snapshots/s1"
+    result = run("instance", "create", "vm", "--flavor", "small", "--image", "t",
+                 "--boot-volume-snapshot", snapshot)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    wanted = calls[-1][1].instance.new_boot_volume
+    assert (wanted.source_snapshot, wanted.size_gib) == (snapshot, 0)
     assert shown(result.stdout)["state"] == "running"
 
 

@@ -205,6 +205,11 @@ def show_instance(state: State, value: str, zone: str | None) -> None:
     help="Boot from a new volume of this many GiB made from --image with the instance.",
 )
 @click.option(
+    "--boot-volume-snapshot",
+    help="Boot from a new volume copied from this snapshot of a bootable volume (its full "
+    "name); --boot-volume-size may make it larger.",
+)
+@click.option(
     "--boot-volume-type",
     type=Name("volumeTypes"),
     help="The new boot volume's type (default: the cloud's default type).",
@@ -237,6 +242,7 @@ def create_instance(
     networks: tuple[str, ...],
     boot_volume: str | None,
     boot_volume_size: int | None,
+    boot_volume_snapshot: str | None,
     boot_volume_type: str | None,
     delete_boot_volume: bool,
     hostname: str | None,
@@ -269,9 +275,10 @@ def create_instance(
         network_interfaces=[resources_pb2.NetworkInterface(network=n) for n in networks],
         delete_boot_volume=delete_boot_volume,
     )
-    if boot_volume_size is not None:
-        resource.new_boot_volume.size_gib = boot_volume_size
+    if boot_volume_size is not None or boot_volume_snapshot:
+        resource.new_boot_volume.size_gib = boot_volume_size or 0
         resource.new_boot_volume.volume_type = boot_volume_type or ""
+        resource.new_boot_volume.source_snapshot = boot_volume_snapshot or ""
     if boot_volume:
         resource.boot_volume = (
             boot_volume if "/" in boot_volume else f"{parent}/volumes/{boot_volume}"
