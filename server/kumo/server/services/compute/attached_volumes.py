@@ -49,19 +49,20 @@ _ATTACHED_ANY = _attached_to(
 
 def fill_volumes(executor: Any, instances: Sequence[pb.Instance]) -> None:
     """Sets each instance's output `attached_volumes` (`executor`: a Session or a
-    Connection; `instances`: of one project; one query for the whole list)."""
-    if not instances:
-        return
-    by_key: dict[tuple[str, str], pb.Instance] = {}
+    Connection; one query per project of the list: a listing's instances have one)."""
+    by_project: dict[str, dict[tuple[str, str], pb.Instance]] = {}
     for instance in instances:
         _, project, _, zone, _, instance_id = instance.name.split("/")
-        by_key[(zone, instance_id)] = instance
+        by_project.setdefault(project, {})[(zone, instance_id)] = instance
+    if not by_project:
+        return
     bind = executor.get_bind() if isinstance(executor, Session) else executor
     query = _ATTACHED_ANY if bind.dialect.name == "postgresql" else _ATTACHED
-    ids = sorted({instance_id for _, instance_id in by_key})
-    for zone, instance_id, volume_id, uid in executor.execute(
-        query, {"project": project, "ids": ids}
-    ):
-        owner = by_key.get((zone, instance_id))
-        if owner is not None:
-            owner.attached_volumes.add(volume=_VOLUME.format(project, zone, volume_id), uid=uid)
+    for project, by_key in by_project.items():
+        ids = sorted({instance_id for _, instance_id in by_key})
+        rows = executor.execute(query, {"project": project, "ids": ids})
+        for zone, instance_id, volume_id, uid in rows:
+            owner = by_key.get((zone, instance_id))
+            if owner is not None:
+                name = _VOLUME.format(project, zone, volume_id)
+                owner.attached_volumes.add(volume=name, uid=uid)
