@@ -28,6 +28,7 @@ from kumo.image.v1 import image_service_pb2 as iapi_images
 from kumo.image.v1 import image_service_pb2_grpc as irpc
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.storage.v1 import storage_service_pb2 as sapi
+from kumo.topology.v1 import topology_service_pb2 as tapi
 from tests.integration.test_bad_input import violations
 from tests.integration.test_compute_resources import make_flavor
 from tests.support.agent import AgentThread
@@ -339,3 +340,55 @@ def test_boot_from_a_new_volume_made_from_a_snapshot(
     assert spec.root_volume is not None
     assert spec.root_volume.source.path.endswith(f"kumo-vol-{made.uid}.qcow2")
     succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)))
+
+
+def test_an_instance_on_a_boot_volume_takes_no_host_disk(
+    api: ServerThread, admin: Stubs, tenant: Tenant
+) -> None:
+    """On a host with 10 GiB of disk, a flavor of 50 GiB cannot place an instance whose root
+    disk is on the host (NO_VALID_HOST), but places one that boots from a volume, which
+    claims the host's vCPUs and memory and none of its disk (as Nova asks no DISK_GB of a
+    volume-backed server); its deletion gives them back."""
+    site = make_site(admin)
+    host = unique("fk")
+    agent = AgentThread(api.address, admin.token or "", host, site.rack, FakeDriver(disk_gib=10))
+    try:
+        local = make_type(admin, spb.BACKEND_QCOW2, "local")
+        member = tenant.stubs["member"]
+        compute = crpc.ComputeServiceStub(member.channel)
+        parent = f"{tenant.name}/zones/{site.zone}"
+        image = upload_image(member, tenant.name)
+        flavor = make_flavor(admin, 2, 256, 50)
+
+        def create(instance_id: str, **fields: object) -> operations_pb2.Operation:
+            return wait(
+                member,
+                compute.CreateInstance(
+                    capi.CreateInstanceRequest(
+                        parent=parent,
+                        instance_id=instance_id,
+                        instance=cpb.Instance(flavor=flavor, image=image, **fields),  # type: ignore[arg-type]
+                    )
+                ),
+            )
+
+        def allocated() -> tuple[int, int, int]:
+            got = admin.topology.GetHost(tapi.GetHostRequest(name=f"hosts/{host}")).allocated
+            return got.vcpus, got.memory_mib, got.disk_gib
+
+        refused = create("on-host")
+        assert "no host has enough" in refused.error.message, refused
+        placed = create("on-volume", new_boot_volume=cpb.NewBootVolume(volume_type=local),
+                        delete_boot_volume=True)  # fmt: skip
+        assert not placed.HasField("error"), placed.error
+        assert allocated() == (2, 256, 0)
+        for name in ("on-volume", "on-host"):
+            succeed(
+                member,
+                compute.DeleteInstance(
+                    capi.DeleteInstanceRequest(name=f"{parent}/instances/{name}")
+                ),
+            )
+        assert allocated() == (0, 0, 0)
+    finally:
+        agent.stop()

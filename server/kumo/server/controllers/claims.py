@@ -5,7 +5,8 @@ columns are the sums of its claims and change in the same transaction as the
 claims, so reading a host's free capacity is one row, not a sum over its
 instances. Kinds: INSTANCE (where the guest is) and MOVE (the extra claim while
 it migrates or is resized, so that both sides are accounted until the move is
-confirmed or undone).
+confirmed or undone). An instance whose root disk is not on its host (a boot volume,
+a root disk in Ceph) claims no host disk (`on_host`).
 
 `claim` with limits is a conditional UPDATE (`... WHERE used + asked <= limit`):
 two transactions claiming the last room on a host cannot both succeed, on
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from kumo.server.db.models import ClaimRow, HostRow
+from kumo.server.db.models import ClaimRow, HostRow, InstanceRow
 
 INSTANCE = "instance"
 MOVE = "move"
@@ -112,6 +113,27 @@ def claim(
     )
     session.flush()
     return True
+
+
+def on_host(instance: InstanceRow, usage: Usage) -> Usage:
+    """What of `usage` (sizes of the instance's flavor) the instance takes on its host: no
+    disk when its root disk is not on the host (a boot volume, or a root disk in Ceph),
+    as Nova asks no DISK_GB of a volume-backed server."""
+    if instance.boot_volume_id is None and instance.root_disk is None:
+        return usage
+    return Usage(usage.vcpus, usage.memory_mib, 0)
+
+
+def claim_for(
+    session: Session,
+    instance: InstanceRow,
+    kind: str,
+    host_id: str,
+    usage: Usage,
+    limits: Ratios | None = None,
+) -> bool:
+    """`claim` of what of `usage` the instance takes on its host (`on_host`)."""
+    return claim(session, instance.uid, kind, host_id, on_host(instance, usage), limits)
 
 
 def release(session: Session, instance_uid: str, kind: str | None = None) -> None:

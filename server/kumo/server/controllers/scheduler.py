@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.server.config import Config
-from kumo.server.controllers.claims import INSTANCE, Ratios, Usage, claim
+from kumo.server.controllers.claims import INSTANCE, Ratios, Usage, claim, on_host
 from kumo.server.db.base import utcnow
 from kumo.server.db.models import HostRow, InstanceRow, PoolRow, RackRow, ServerGroupRow
 from kumo.topology.v1 import resources_pb2 as tpb
@@ -77,6 +77,7 @@ def place(
     emptied the list) when no host qualifies.
     """
     limits = ratios(config)
+    sizes = on_host(instance, sizes)
     cutoff = utcnow() - timedelta(seconds=config.topology.heartbeat_timeout_seconds)
     live = [
         PoolRow.zone_id == instance.zone_id,

@@ -152,14 +152,14 @@ def _succeed(session: Session, row: InstanceRow) -> None:
     old = _sizes(row)
     claims.release(session, row.uid)
     if resize is None:
-        claims.claim(session, row.uid, INSTANCE, destination, old)
+        claims.claim_for(session, row, INSTANCE, destination, old)
     else:
         new = _resize_sizes(resize)
         if REVERTING in resize:
-            claims.claim(session, row.uid, INSTANCE, destination, new)
+            claims.claim_for(session, row, INSTANCE, destination, new)
         else:
-            claims.claim(session, row.uid, INSTANCE, destination, old)
-            claims.claim(session, row.uid, MOVE, destination, old.grown_by(new))
+            claims.claim_for(session, row, INSTANCE, destination, old)
+            claims.claim_for(session, row, MOVE, destination, old.grown_by(new))
             row.resize_from = {"flavor_id": row.flavor_id, **vars(old), "host_id": row.host_id}
         row.flavor_id = resize["flavor_id"]
         row.vcpus, row.memory_mib, row.disk_gib = new.vcpus, new.memory_mib, new.disk_gib

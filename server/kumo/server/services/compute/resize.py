@@ -105,8 +105,8 @@ class InstanceResizeMethods(InstanceMethods):
             old, new = _sizes(row), Usage(flavor.vcpus, flavor.memory_mib, flavor.disk_gib)
             _charge_difference(session, row, old, new)
             assert row.host_id is not None  # _action refuses unplaced instances
-            in_place = config.scheduler.allow_resize_to_same_host and claims.claim(
-                session, row.uid, MOVE, row.host_id, old.grown_by(new), limits
+            in_place = config.scheduler.allow_resize_to_same_host and claims.claim_for(
+                session, row, MOVE, row.host_id, old.grown_by(new), limits
             )
             if not in_place:
                 moved = {"flavor_id": flavor.id, **vars(new)}
@@ -130,7 +130,7 @@ class InstanceResizeMethods(InstanceMethods):
             _pending(row, request.name)
             assert row.host_id is not None
             claims.release(session, row.uid)
-            claims.claim(session, row.uid, INSTANCE, row.host_id, _sizes(row))
+            claims.claim_for(session, row, INSTANCE, row.host_id, _sizes(row))
             row.resize_from = None
 
         return await self._action(request, "ConfirmResizeInstance", confirm, _SETTLED)
@@ -151,7 +151,7 @@ class InstanceResizeMethods(InstanceMethods):
                 # Moved by the resize: back to that host, holding just the current sizes
                 # here meanwhile (the migration claims the source).
                 claims.release(session, row.uid)
-                claims.claim(session, row.uid, INSTANCE, row.host_id, _sizes(row))
+                claims.claim_for(session, row, INSTANCE, row.host_id, _sizes(row))
                 row.resize_from = None
                 back = {"flavor_id": before["flavor_id"], **vars(old), REVERTING: before}
                 options = pb.MigrationOptions()
