@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import grpc
 import pytest
@@ -75,27 +75,54 @@ def fake_host(api: ServerThread, admin: Stubs) -> Iterator[FakeHost]:
         agent.stop()
 
 
+class Launcher(NamedTuple):
+    """A project member's stubs, and an image and a flavor to create instances with in a
+    zone (`parent`)."""
+
+    member: Stubs
+    compute: Any
+    volumes: Any
+    parent: str
+    image: str
+    flavor: str
+
+    def create(self, instance_id: str, **fields: object) -> operations_pb2.Operation:
+        """CreateInstance of the image and flavor, with these other Instance fields."""
+        return self.compute.CreateInstance(
+            capi.CreateInstanceRequest(
+                parent=self.parent,
+                instance_id=instance_id,
+                instance=cpb.Instance(flavor=self.flavor, image=self.image, **fields),  # type: ignore[arg-type]
+            )
+        )
+
+
+def launcher(
+    admin: Stubs, tenant: Tenant, zone: str, sizes: tuple[int, ...] = (1, 128, 1)
+) -> Launcher:
+    """A Launcher for the tenant's member in `zone`, with a new image and a new flavor."""
+    member = tenant.stubs["member"]
+    return Launcher(
+        member,
+        crpc.ComputeServiceStub(member.channel),
+        storage(member),
+        f"{tenant.name}/zones/{zone}",
+        upload_image(member, tenant.name),
+        make_flavor(admin, *sizes),
+    )
+
+
 def test_boot_from_volume_attaches_it_as_the_root_disk(
     fake_host: FakeHost, admin: Stubs, tenant: Tenant, other_tenant: Tenant
 ) -> None:
     site, local, driver = fake_host
-    member = tenant.stubs["member"]
-    volumes = storage(member)
-    compute = crpc.ComputeServiceStub(member.channel)
-    parent = f"{tenant.name}/zones/{site.zone}"
-    image = upload_image(member, tenant.name)
-    flavor = make_flavor(admin, 1, 128, 1)
+    launch = launcher(admin, tenant, site.zone)
+    member, compute, volumes, parent, image, _ = launch
     root = create_volume(member, parent, local, source_image=image)
     assert root.state == V.STATE_AVAILABLE and root.bootable, root.state_message
 
     def create(instance_id: str, boot_volume: str) -> operations_pb2.Operation:
-        return compute.CreateInstance(
-            capi.CreateInstanceRequest(
-                parent=parent,
-                instance_id=instance_id,
-                instance=cpb.Instance(flavor=flavor, image=image, boot_volume=boot_volume),
-            )
-        )
+        return launch.create(instance_id, boot_volume=boot_volume)
 
     # Bad input first: typed errors, nothing stored.
     blank = create_volume(member, parent, local)
@@ -182,21 +209,10 @@ def test_boot_from_a_new_volume_made_from_the_image(
     AVAILABLE. A volume that cannot be made fails the build (instance ERROR). Bad input is
     a typed error and stores nothing."""
     site, local, driver = fake_host
-    member = tenant.stubs["member"]
-    volumes = storage(member)
-    compute = crpc.ComputeServiceStub(member.channel)
-    parent = f"{tenant.name}/zones/{site.zone}"
-    image = upload_image(member, tenant.name)
-    flavor = make_flavor(admin, 1, 128, 1)
+    launch = launcher(admin, tenant, site.zone)
+    member, compute, volumes, parent, image, flavor = launch
 
-    def create(instance_id: str, **fields: object) -> operations_pb2.Operation:
-        return compute.CreateInstance(
-            capi.CreateInstanceRequest(
-                parent=parent,
-                instance_id=instance_id,
-                instance=cpb.Instance(flavor=flavor, image=image, **fields),  # type: ignore[arg-type]
-            )
-        )
+    create = launch.create
 
     new = cpb.NewBootVolume(size_gib=1, volume_type=local)
     other = create_volume(member, parent, local, source_image=image)
@@ -295,12 +311,8 @@ def test_boot_from_a_new_volume_made_from_a_snapshot(
     A snapshot of a volume that is not bootable is FAILED_PRECONDITION, another project's
     INVALID_ARGUMENT; neither stores anything."""
     site, local, driver = fake_host
-    member = tenant.stubs["member"]
-    volumes = storage(member)
-    compute = crpc.ComputeServiceStub(member.channel)
-    parent = f"{tenant.name}/zones/{site.zone}"
-    image = upload_image(member, tenant.name)
-    flavor = make_flavor(admin, 1, 128, 1)
+    launch = launcher(admin, tenant, site.zone)
+    member, compute, volumes, parent, image, _ = launch
 
     def snapshot_of(volume: spb.Volume) -> str:
         request = sapi.CreateSnapshotRequest(
@@ -311,13 +323,7 @@ def test_boot_from_a_new_volume_made_from_a_snapshot(
 
     def create(instance_id: str, snapshot: str) -> operations_pb2.Operation:
         wanted = cpb.NewBootVolume(source_snapshot=snapshot)
-        return compute.CreateInstance(
-            capi.CreateInstanceRequest(
-                parent=parent,
-                instance_id=instance_id,
-                instance=cpb.Instance(flavor=flavor, image=image, new_boot_volume=wanted),
-            )
-        )
+        return launch.create(instance_id, new_boot_volume=wanted)
 
     bootable = snapshot_of(create_volume(member, parent, local, 2, source_image=image))
     blank = snapshot_of(create_volume(member, parent, local))
@@ -354,23 +360,11 @@ def test_an_instance_on_a_boot_volume_takes_no_host_disk(
     agent = AgentThread(api.address, admin.token or "", host, site.rack, FakeDriver(disk_gib=10))
     try:
         local = make_type(admin, spb.BACKEND_QCOW2, "local")
-        member = tenant.stubs["member"]
-        compute = crpc.ComputeServiceStub(member.channel)
-        parent = f"{tenant.name}/zones/{site.zone}"
-        image = upload_image(member, tenant.name)
-        flavor = make_flavor(admin, 2, 256, 50)
+        launch = launcher(admin, tenant, site.zone, (2, 256, 50))
+        member, compute, parent = launch.member, launch.compute, launch.parent
 
         def create(instance_id: str, **fields: object) -> operations_pb2.Operation:
-            return wait(
-                member,
-                compute.CreateInstance(
-                    capi.CreateInstanceRequest(
-                        parent=parent,
-                        instance_id=instance_id,
-                        instance=cpb.Instance(flavor=flavor, image=image, **fields),  # type: ignore[arg-type]
-                    )
-                ),
-            )
+            return wait(member, launch.create(instance_id, **fields))
 
         def allocated() -> tuple[int, int, int]:
             got = admin.topology.GetHost(tapi.GetHostRequest(name=f"hosts/{host}")).allocated
