@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -29,10 +30,19 @@ from kumo.image.v1 import image_service_pb2_grpc as irpc
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.storage.v1 import storage_service_pb2 as sapi
 from kumo.topology.v1 import topology_service_pb2 as tapi
+from tests.conftest import database_url_for, make_config
 from tests.integration.test_bad_input import violations
 from tests.integration.test_compute_resources import make_flavor
 from tests.support.agent import AgentThread
-from tests.support.cloud import Stubs, Tenant, rpc_error, unique
+from tests.support.cloud import (
+    ADMIN_PASSWORD,
+    Stubs,
+    Tenant,
+    make_tenant,
+    rpc_error,
+    sign_in,
+    unique,
+)
 from tests.support.images import upload_image
 from tests.support.server import ServerThread
 from tests.support.storage import create_volume, make_type, storage, succeed, wait
@@ -386,3 +396,48 @@ def test_an_instance_on_a_boot_volume_takes_no_host_disk(
         assert allocated() == (0, 0, 0)
     finally:
         agent.stop()
+
+
+def test_new_boot_volumes_need_no_free_operation_slot(request: pytest.FixtureRequest) -> None:
+    """An API that runs one operation at a time, and 6 instances created at once, each on a
+    new boot volume: all of them are built, and all of them go with their volumes. A BUILD
+    holding the only slot while it waits for its volume's CREATE_VOLUME, which waited for a
+    free slot, hung for good before the waiter expedited it (the test timed out)."""
+    config = make_config(database_url_for("sqlite", request), operations={"concurrency": 1})
+    server = ServerThread(config)
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            admin = Stubs(channel, sign_in(channel, "admin", ADMIN_PASSWORD, "admin"))
+            tenant = make_tenant(channel, admin, "n")
+            site = make_site(admin)
+            agent = AgentThread(server.address, admin.token or "", unique("fk"), site.rack,
+                                FakeDriver())  # fmt: skip
+            try:
+                local = make_type(admin, spb.BACKEND_QCOW2, "local")
+                launch = launcher(admin, tenant, site.zone)
+                wanted = cpb.NewBootVolume(volume_type=local)
+                with ThreadPoolExecutor(6) as pool:  # at once, as a burst would
+                    started = list(
+                        pool.map(
+                            lambda n: launch.create(
+                                f"burst-{n}", new_boot_volume=wanted, delete_boot_volume=True
+                            ),
+                            range(6),
+                        )
+                    )
+                for operation in started:
+                    succeed(launch.member, operation)
+                for n in range(6):
+                    name = f"{launch.parent}/instances/burst-{n}"
+                    succeed(
+                        launch.member,
+                        launch.compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)),
+                    )
+                deadline = time.monotonic() + 60
+                while _volumes_of(launch.member, launch.parent):
+                    assert time.monotonic() < deadline, "boot volumes left behind"
+                    time.sleep(0.2)
+            finally:
+                agent.stop()
+    finally:
+        server.stop()

@@ -130,9 +130,20 @@ class OperationExecutor:
                 await asyncio.wait_for(self._wakeup.wait(), self._config.poll_seconds)
             self._wakeup.clear()
 
-    def _claim(self, session: Session, limit: int) -> list[OperationRow]:
-        """Leases up to `limit` claimable operations to this controller, oldest first, in one
-        UPDATE ... RETURNING (PostgreSQL: its subquery skips rows other replicas lock)."""
+    async def expedite(self, op_id: str) -> None:
+        """Runs the operation `op_id` here now, beyond the concurrency if need be, unless it
+        is done or leased (running here or elsewhere). For a handler that waits for another
+        operation to finish: were that one to wait for a free slot, handlers waiting like
+        this could hold every slot and wait forever. Idempotent."""
+        if op_id in self._running:
+            return
+        for row in await self._db.run(partial(self._claim, limit=1, only=op_id)):
+            await self._start(row)
+
+    def _claim(self, session: Session, limit: int, only: str | None = None) -> list[OperationRow]:
+        """Leases up to `limit` claimable operations to this controller (`only` that one, if
+        given), oldest first, in one UPDATE ... RETURNING (PostgreSQL: its subquery skips
+        rows other replicas lock)."""
         now = utcnow()
         claimable = (
             select(OperationRow.id)
@@ -144,6 +155,8 @@ class OperationExecutor:
             .order_by(OperationRow.create_time)
             .limit(limit)
         )
+        if only is not None:
+            claimable = claimable.where(OperationRow.id == only)
         if not self._db.is_sqlite:
             claimable = claimable.with_for_update(skip_locked=True)
         claimed = session.scalars(

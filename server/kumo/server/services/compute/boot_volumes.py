@@ -15,11 +15,12 @@ import asyncio
 import logging
 import secrets
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo.compute.v1 import resources_pb2 as pb
 from kumo.server.auth.principal import Principal
-from kumo.server.db.models import InstanceRow, VolumeRow
+from kumo.server.db.models import InstanceRow, OperationRow, VolumeRow
 from kumo.server.errors import FailedPrecondition, InvalidArgument
 from kumo.server.operations import store
 from kumo.server.operations.handlers import OperationContext
@@ -27,7 +28,7 @@ from kumo.server.runtime import Runtime
 from kumo.server.services.compute.common import INSTANCES
 from kumo.server.services.storage.attachments import attach, attach_boot_volume
 from kumo.server.services.storage.common import VOLUMES
-from kumo.server.services.storage.volume_operations import DELETE_VOLUME
+from kumo.server.services.storage.volume_operations import CREATE_VOLUME, DELETE_VOLUME
 from kumo.server.services.storage.volume_records import begin_deletion, record_volume
 from kumo.storage.v1 import resources_pb2 as spb
 
@@ -88,22 +89,38 @@ def take_boot_volume(
     row.boot_volume_id = made.id
 
 
-async def await_boot_volume(ctx: OperationContext, row: InstanceRow) -> int | None:
+async def await_boot_volume(
+    runtime: Runtime, ctx: OperationContext, row: InstanceRow
+) -> int | None:
     """Waits while the instance's boot volume is CREATING; returns its state then (None:
-    no boot volume, or it is gone). Raises OperationCancelled."""
+    no boot volume, or it is gone). The volume's CREATE_VOLUME runs at once if it has not
+    started (`expedite`): it must not wait for a slot that waiters like this one hold.
+    Raises OperationCancelled."""
     if row.boot_volume_id is None:
         return None
     key = (row.project_id, row.zone_id, row.boot_volume_id)
+    name = VOLUMES.name_of(*key)
 
-    def state(session: Session) -> int | None:
+    def look(session: Session) -> tuple[int | None, str | None]:
         volume = session.get(VolumeRow, key)
-        return None if volume is None else volume.state
+        if volume is None or volume.state != spb.Volume.STATE_CREATING:
+            return (None if volume is None else volume.state), None
+        making = session.scalar(
+            select(OperationRow.id).where(
+                OperationRow.kind == CREATE_VOLUME,
+                OperationRow.target == name,
+                OperationRow.done.is_(False),
+            )
+        )
+        return volume.state, making
 
-    current = await ctx.db.run(state)
+    current, making = await ctx.db.run(look)
     while current == spb.Volume.STATE_CREATING:
+        if making is not None and runtime.executor is not None:
+            await runtime.executor.expedite(making)
         await ctx.checkpoint(5, "making the boot volume")
         await asyncio.sleep(POLL_SECONDS)
-        current = await ctx.db.run(state)
+        current, making = await ctx.db.run(look)
     return current
 
 

@@ -230,7 +230,7 @@ class InstanceOperations(ComputePart):
     async def _check_boot_volume(self, ctx: OperationContext, row: InstanceRow) -> None:
         """Waits for a boot volume being made with the instance; one in ERROR (it could not
         be made) or gone fails the build and leaves the instance ERROR."""
-        state = await await_boot_volume(ctx, row)
+        state = await await_boot_volume(self.runtime, ctx, row)
         if state not in (None, spb.Volume.STATE_ERROR):
             return
         name = f"projects/{row.project_id}/zones/{row.zone_id}/volumes/{row.boot_volume_id}"
@@ -282,7 +282,9 @@ class InstanceOperations(ComputePart):
         row = await ctx.db.run(lambda s: _by_uid(s, uid))
         doomed = row if row is not None and row.delete_boot_volume else None  # + boot volume
         if doomed is not None:
-            await await_boot_volume(ctx, doomed)  # a volume being made is deleted once made
+            await await_boot_volume(
+                self.runtime, ctx, doomed
+            )  # a volume being made is deleted once made
         deadline = time.monotonic() + self.runtime.config.scheduler.action_timeout_seconds
         step = partial(self._delete_step, ctx=ctx, uid=uid)
         with self._reports(uid) as changed:
