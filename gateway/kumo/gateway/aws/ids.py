@@ -43,6 +43,11 @@ def instance_ec2_id(kumo_id_: str) -> str:
     return ec2_id("i", kumo_id_)
 
 
+def volume_ec2_id(volume: str) -> str:
+    """The EC2 id of the Kumo volume named `volume` (`projects/p/zones/z/volumes/v`)."""
+    return ec2_id("vol", volume.rsplit("/", 1)[-1])
+
+
 def instance_kumo_id(ec2_id_: str) -> str | None:
     """The Kumo id of EC2 instance id `ec2_id_`; None if it cannot name an instance."""
     return kumo_id("i", ec2_id_)

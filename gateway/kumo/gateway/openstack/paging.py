@@ -9,7 +9,7 @@ listing from the start (so bounded by `MAX_SCAN` items). With no `limit`, every 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
@@ -25,6 +25,21 @@ T = TypeVar("T")
 Fetch = Callable[[str, int], Awaitable[tuple[list[T], str]]]
 PAGE = 1000
 MAX_SCAN = 10 * PAGE
+
+
+async def every(
+    backend: Any, method: Any, request: Any, plural: str, token: str
+) -> AsyncIterator[Any]:
+    """Every item (`plural`: the answer's repeated field) of a List call, page after page
+    (`PAGE` a page unless the request says)."""
+    request.page_size = request.page_size or PAGE
+    while True:
+        answer = await backend.call(method, request, token)
+        for item in getattr(answer, plural):
+            yield item
+        request.page_token = answer.next_page_token
+        if not request.page_token:
+            return
 
 
 @dataclass

@@ -80,7 +80,7 @@ def instance_view(instance: cpb.Instance) -> dict[str, Any]:
             {
                 "DeviceName": ROOT_DEVICE,
                 "Ebs": {
-                    "VolumeId": ids.ec2_id("vol", instance.boot_volume.rsplit("/", 1)[-1]),
+                    "VolumeId": ids.volume_ec2_id(instance.boot_volume),
                     "Status": "attached",
                     "AttachTime": view["LaunchTime"],
                     "DeleteOnTermination": instance.delete_boot_volume,

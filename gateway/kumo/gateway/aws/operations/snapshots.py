@@ -34,7 +34,7 @@ def snapshot_view(snapshot: spb.Snapshot, project: str) -> dict[str, Any]:
     state = _STATES.get(snapshot.state, "pending")
     view: dict[str, Any] = {
         "SnapshotId": ids.ec2_id("snap", snapshot.name.rsplit("/", 1)[-1]),
-        "VolumeId": ids.ec2_id("vol", snapshot.name.split("/snapshots/", 1)[0].rsplit("/", 1)[-1]),
+        "VolumeId": ids.volume_ec2_id(snapshot.name.split("/snapshots/", 1)[0]),
         "State": state,
         "StartTime": time_of(snapshot.create_time),
         "Progress": "100%" if state == "completed" else "0%",

@@ -53,7 +53,7 @@ FILTER_FIELDS = {
 
 def volume_view(volume: spb.Volume) -> dict[str, Any]:
     """The EC2 `Volume` of a Kumo volume."""
-    volume_id = ids.ec2_id("vol", volume.name.rsplit("/", 1)[-1])
+    volume_id = ids.volume_ec2_id(volume.name)
     state = _STATES.get(volume.state, "in-use" if volume.attachments else "available")
     view: dict[str, Any] = {
         "VolumeId": volume_id,

@@ -19,7 +19,7 @@ from typing import Any
 
 from kumo.gateway.dialect import invalid
 from kumo.gateway.openstack.common import Scope
-from kumo.gateway.openstack.paging import PAGE
+from kumo.gateway.openstack.paging import every
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.storage.v1 import storage_service_pb2 as sapi
 from kumo.storage.v1 import storage_service_pb2_grpc as srpc
@@ -119,16 +119,10 @@ def read_mappings(mappings: Any) -> BootDisk:
 
 async def volumes_under(backend: Any, token: str, parent: str) -> AsyncIterator[spb.Volume]:
     """The volumes of `parent` (`projects/p/zones/z`, or `zones/-` for all the project's)."""
-    request = sapi.ListVolumesRequest(parent=parent, page_size=PAGE)
-    while True:
-        answer = await backend.call(
-            backend.stub(srpc.StorageServiceStub).ListVolumes, request, token
-        )
-        for volume in answer.volumes:
-            yield volume
-        request.page_token = answer.next_page_token
-        if not request.page_token:
-            return
+    stub = backend.stub(srpc.StorageServiceStub)
+    request = sapi.ListVolumesRequest(parent=parent)
+    async for volume in every(backend, stub.ListVolumes, request, "volumes", token):
+        yield volume
 
 
 async def find_volume(backend: Any, scope: Scope, uid: str) -> spb.Volume:
@@ -145,13 +139,8 @@ async def find_snapshot(backend: Any, scope: Scope, uid: str) -> tuple[spb.Snaps
     Nova) when there is none."""
     stub = backend.stub(srpc.StorageServiceStub)
     async for volume in volumes_under(backend, scope.token, f"{scope.parent}/zones/-"):
-        request = sapi.ListSnapshotsRequest(parent=volume.name, page_size=PAGE)
-        while True:
-            answer = await backend.call(stub.ListSnapshots, request, scope.token)
-            for snapshot in answer.snapshots:
-                if snapshot.uid == uid:
-                    return snapshot, volume
-            request.page_token = answer.next_page_token
-            if not request.page_token:
-                break
+        request = sapi.ListSnapshotsRequest(parent=volume.name)
+        async for snapshot in every(backend, stub.ListSnapshots, request, "snapshots", scope.token):
+            if snapshot.uid == uid:
+                return snapshot, volume
     raise invalid(f"Block Device Mapping is Invalid: snapshot {uid} could not be found.")

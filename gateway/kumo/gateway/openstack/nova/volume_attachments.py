@@ -17,7 +17,6 @@ from kumo.gateway.openstack.common import Scope
 from kumo.gateway.openstack.lookup import find_instance
 from kumo.gateway.openstack.nova.base import NovaBase
 from kumo.gateway.openstack.nova.block_devices import volumes_under
-from kumo.storage.v1 import resources_pb2 as spb
 from kumo.storage.v1 import storage_service_pb2 as sapi
 from kumo.storage.v1 import storage_service_pb2_grpc as srpc
 
@@ -42,12 +41,16 @@ class VolumeAttachments(NovaBase):
             anywhere=scope.cloud_admin,
         )
 
-    async def _volume(self, scope: Scope, server: cpb.Instance, uid: str) -> spb.Volume:
-        """The volume with this uid in the server's project and zone; 404 if none."""
+    async def _volume_name(self, scope: Scope, server: cpb.Instance, uid: str) -> str:
+        """The name of the volume with this uid in the server's project and zone (read from
+        the server when attached to it, else from the zone's volumes); 404 if none."""
+        for attached in server.attached_volumes:
+            if attached.uid == uid:
+                return str(attached.volume)
         zone = server.name.rsplit("/instances/", 1)[0]
         async for volume in volumes_under(self.backend, scope.token, zone):
             if volume.uid == uid:
-                return volume
+                return volume.name
         raise _missing("Volume", uid)
 
     async def list_attached(self, request: Request) -> Response:
@@ -73,22 +76,23 @@ class VolumeAttachments(NovaBase):
         if not isinstance(body, dict) or not body.get("volumeId"):
             raise invalid("the body needs a 'volumeAttachment' with a 'volumeId'")
         server = await self._server(scope, request)
-        volume = await self._volume(scope, server, str(body["volumeId"]))
+        uid = str(body["volumeId"])
+        name = await self._volume_name(scope, server, uid)
         await self.call(
             self.backend.stub(srpc.StorageServiceStub).AttachVolume,
-            sapi.AttachVolumeRequest(name=volume.name, instance=server.name),
+            sapi.AttachVolumeRequest(name=name, instance=server.name),
             scope,
         )
-        return self.reply(version, {"volumeAttachment": _view(volume.uid, server)})
+        return self.reply(version, {"volumeAttachment": _view(uid, server)})
 
     async def delete(self, request: Request) -> Response:
         """DELETE /{volume_id}: DetachVolume; 202."""
         scope, version = await self.begin(request)
         server = await self._server(scope, request)
-        volume = await self._volume(scope, server, request.path_params["volume_id"])
+        name = await self._volume_name(scope, server, request.path_params["volume_id"])
         await self.call(
             self.backend.stub(srpc.StorageServiceStub).DetachVolume,
-            sapi.DetachVolumeRequest(name=volume.name, instance=server.name),
+            sapi.DetachVolumeRequest(name=name, instance=server.name),
             scope,
         )
         return self.reply(version, status=202)

@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session
 
 from kumo.compute.v1 import resources_pb2 as pb
 from kumo.server.db.models import AttachmentRow, VolumeRow
-
-_VOLUME = "projects/{}/zones/{}/volumes/{}"
+from kumo.server.services.storage.common import VOLUMES
 
 
 def _attached_to(ids: ColumnElement[bool]) -> Select[str, str, str, str]:
@@ -64,5 +63,6 @@ def fill_volumes(executor: Any, instances: Sequence[pb.Instance]) -> None:
         for zone, instance_id, volume_id, uid in rows:
             owner = by_key.get((zone, instance_id))
             if owner is not None:
-                name = _VOLUME.format(project, zone, volume_id)
-                owner.attached_volumes.add(volume=name, uid=uid)
+                owner.attached_volumes.add(
+                    volume=VOLUMES.name_of(project, zone, volume_id), uid=uid
+                )

@@ -46,6 +46,7 @@ from kumo.server.services.compute.boot_volumes import await_boot_volume, delete_
 from kumo.server.services.compute.common import INSTANCES, ComputePart, instance_to_proto
 from kumo.server.services.images import image_to_proto
 from kumo.server.services.storage.attachments import release_instance
+from kumo.server.services.storage.common import VOLUMES
 from kumo.server.services.topology import host_state
 from kumo.server.storage import root_disks
 from kumo.storage.v1 import resources_pb2 as spb
@@ -233,7 +234,7 @@ class InstanceOperations(ComputePart):
         state = await await_boot_volume(self.runtime, ctx, row)
         if state not in (None, spb.Volume.STATE_ERROR):
             return
-        name = f"projects/{row.project_id}/zones/{row.zone_id}/volumes/{row.boot_volume_id}"
+        name = VOLUMES.name_of(row.project_id, row.zone_id, str(row.boot_volume_id))
         reason = f"the boot volume {name} is gone"
         if state is not None:
             reason = f"the boot volume {name} is in ERROR"
@@ -280,11 +281,10 @@ class InstanceOperations(ComputePart):
     async def _delete(self, ctx: OperationContext) -> Message:
         uid = ctx.payload.decode()
         row = await ctx.db.run(lambda s: _by_uid(s, uid))
-        doomed = row if row is not None and row.delete_boot_volume else None  # + boot volume
+        # With a boot volume to delete, one still being made is deleted once made.
+        doomed = row if row is not None and row.delete_boot_volume else None
         if doomed is not None:
-            await await_boot_volume(
-                self.runtime, ctx, doomed
-            )  # a volume being made is deleted once made
+            await await_boot_volume(self.runtime, ctx, doomed)
         deadline = time.monotonic() + self.runtime.config.scheduler.action_timeout_seconds
         step = partial(self._delete_step, ctx=ctx, uid=uid)
         with self._reports(uid) as changed:
