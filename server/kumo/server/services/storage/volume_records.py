@@ -170,6 +170,16 @@ def _nearby(
     return collection.get(session, name, field)
 
 
+def _copy_of(parent: VolumeRow, column: str, source: str, smallest: int) -> dict[str, Any]:
+    """What `_source` returns for a copy of `parent`'s data (its snapshot's, or its own)."""
+    return {
+        column: source,
+        "bootable": parent.bootable,
+        "_min": smallest,
+        "_type": parent.volume_type_id,
+    }
+
+
 def _source(
     session: Session,
     caller: Principal,
@@ -201,22 +211,12 @@ def _source(
                 subject=volume.source_snapshot,
             )
         parent = VOLUMES.get(session, "/".join(volume.source_snapshot.split("/")[:6]))
-        return {
-            "source_snapshot": volume.source_snapshot,
-            "bootable": parent.bootable,
-            "_min": snap.size_gib,
-            "_type": parent.volume_type_id,
-        }
+        return _copy_of(parent, "source_snapshot", volume.source_snapshot, snap.size_gib)
     if source == "source_volume":
         parent = _nearby(session, VOLUMES, volume.source_volume, f"{field}source_volume", where)
         if parent.state not in IDLE:
             raise busy(volume.source_volume, parent.state, "clone it")
-        return {
-            "source_volume": volume.source_volume,
-            "bootable": parent.bootable,
-            "_min": parent.size_gib,
-            "_type": parent.volume_type_id,
-        }
+        return _copy_of(parent, "source_volume", volume.source_volume, parent.size_gib)
     if source == "source_backup":
         backup = _nearby(session, BACKUPS, volume.source_backup, f"{field}source_backup", where)
         if backup.state != pb.Backup.STATE_AVAILABLE:
