@@ -278,6 +278,57 @@ def test_boot_from_a_new_volume(
     clouds.run("member", "volume", "delete", copy_id)
 
 
+def test_server_made_with_more_volumes(
+    clouds: Clouds,  # noqa: F811
+    gateway: GatewayThread,
+    admin: Stubs,
+    site: Site,  # noqa: F811
+    tenant: Tenant,
+) -> None:
+    """`server create --block-device` beside `--image`: an existing volume and a new empty
+    one are attached as the server is made (in-use, attached to it, shown in
+    volumes_attached with their delete_on_termination); deleting the server deletes the
+    new one, made to go with it, and keeps the other, available."""
+    ensure_default_type(admin)
+    image = _upload_with_cli(clouds, unique("im"))
+    flavor = make_flavor(admin, 1, 128, 1).split("/")[-1]
+    existing = unique("vol")
+    clouds.run("member", "volume", "create", "--size", "1", "--availability-zone", site.zone,
+               existing)  # fmt: skip
+    existing_id = str(_until(clouds, ["volume"], existing, "available")["id"])
+    before = {v["ID"] for v in clouds.json("member", "volume", "list")}
+    server = clouds.json(
+        "member", "server", "create", "--flavor", flavor, "--image", image,
+        "--block-device", f"uuid={existing_id},source_type=volume,destination_type=volume",
+        "--block-device",
+        "source_type=blank,destination_type=volume,volume_size=2,delete_on_termination=true",
+        "--availability-zone", site.zone, "--wait", unique("vm"),
+    )  # fmt: skip
+    assert server["status"] == "ACTIVE", server
+    (new_id,) = {v["ID"] for v in clouds.json("member", "volume", "list")} - before
+    for ident, size in ((existing_id, 1), (new_id, 2)):
+        volume = clouds.json("member", "volume", "show", ident)
+        assert (volume["status"], volume["size"]) == ("in-use", size), volume
+        assert server["id"] in str(volume["attachments"]), volume
+    headers = {
+        "X-Auth-Token": tenant.stubs["member"].token or "",
+        "OpenStack-API-Version": "compute 2.3",
+    }
+    url = f"{gateway.url}/compute/v2.1/servers/{server['id']}"
+    shown = requests.get(url, headers=headers).json()["server"]
+    attached = {
+        v["id"]: v["delete_on_termination"] for v in shown["os-extended-volumes:volumes_attached"]
+    }
+    assert attached == {existing_id: False, new_id: True}, shown
+    clouds.run("member", "server", "delete", "--wait", server["id"])
+    deadline = time.monotonic() + 60
+    while new_id in {v["ID"] for v in clouds.json("member", "volume", "list")}:
+        assert time.monotonic() < deadline, "the new volume was not deleted with its server"
+        time.sleep(0.5)
+    assert _until(clouds, ["volume"], existing_id, "available")["status"] == "available"
+    clouds.run("member", "volume", "delete", existing_id)
+
+
 def test_volume_type_extra_specs(
     clouds: Clouds,  # noqa: F811
     gateway: GatewayThread,

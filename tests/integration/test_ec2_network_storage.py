@@ -392,8 +392,9 @@ def test_run_instances_with_a_root_ebs_volume(
 ) -> None:
     """A BlockDeviceMappings entry for the AMI's root device (/dev/vda) makes the instance
     boot from a new volume of that size made from the AMI, shown in the instance's
-    BlockDeviceMappings and in DescribeVolumes (in-use, attached); terminating the instance
-    deletes it (DeleteOnTermination defaults to true) unless DeleteOnTermination is false.
+    BlockDeviceMappings and in DescribeVolumes (in-use, attached); entries for other
+    devices are new volumes attached as it is made. Terminating the instance deletes each
+    (DeleteOnTermination defaults to true) unless its DeleteOnTermination is false.
     Mappings Kumo cannot serve at launch are errors, not ignored."""
     ec2 = ec2_client(gateway, access_key(tenant))
     image = ec2.describe_images(ImageIds=[_ami(tenant)])["Images"][0]
@@ -402,7 +403,12 @@ def test_run_instances_with_a_root_ebs_volume(
               **_in_zone(site)}  # fmt: skip
     root = {"DeviceName": "/dev/vda", "Ebs": {"VolumeSize": 2}}
     for mappings, code in (
-        ([{"DeviceName": "/dev/vdb", "Ebs": {"VolumeSize": 1}}], "Unsupported"),
+        ([{"DeviceName": "/dev/sdf", "Ebs": {"DeleteOnTermination": True}}],
+         "InvalidBlockDeviceMapping"),
+        ([{"DeviceName": "/dev/sdf", "Ebs": {"SnapshotId": "snap-0123456789abcdef0"}}],
+         "InvalidSnapshot.NotFound"),
+        ([root, {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 1, "Encrypted": True}}],
+         "Unsupported"),
         ([{"DeviceName": "/dev/vda", "VirtualName": "ephemeral0"}], "Unsupported"),
         ([{**root, "Ebs": {"VolumeSize": 2, "Encrypted": True}}], "Unsupported"),
         ([root, root], "InvalidBlockDeviceMapping"),
@@ -416,7 +422,11 @@ def test_run_instances_with_a_root_ebs_volume(
         ), mappings
     assert ec2.describe_volumes()["Volumes"] == []
 
-    made = ec2.run_instances(BlockDeviceMappings=[root], **launch)["Instances"][0]
+    data = [
+        {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 1}},
+        {"DeviceName": "/dev/sdg", "Ebs": {"VolumeSize": 3, "DeleteOnTermination": False}},
+    ]
+    made = ec2.run_instances(BlockDeviceMappings=[root, *data], **launch)["Instances"][0]
     _until("running", lambda: _state_of(ec2, made["InstanceId"]) == "running")
     shown = ec2.describe_instances(InstanceIds=[made["InstanceId"]])
     instance = shown["Reservations"][0]["Instances"][0]
@@ -427,8 +437,23 @@ def test_run_instances_with_a_root_ebs_volume(
     volume = _volume_state(ec2, volume_id, "in-use")
     assert (volume["Size"], volume["VolumeType"]) == (2, default_type)
     assert [a["InstanceId"] for a in volume["Attachments"]] == [made["InstanceId"]]
+    attached = {
+        v["Size"]: (
+            v["State"],
+            [(a["InstanceId"], a["DeleteOnTermination"]) for a in v["Attachments"]],
+        )
+        for v in ec2.describe_volumes()["Volumes"]
+    }
+    assert attached == {
+        2: ("in-use", [(made["InstanceId"], True)]),
+        1: ("in-use", [(made["InstanceId"], True)]),
+        3: ("in-use", [(made["InstanceId"], False)]),
+    }
     ec2.terminate_instances(InstanceIds=[made["InstanceId"]])
-    _until("root volume deleted", lambda: ec2.describe_volumes()["Volumes"] == [])
+    _until("volumes deleted", lambda: len(ec2.describe_volumes()["Volumes"]) == 1)
+    (left,) = ec2.describe_volumes()["Volumes"]
+    assert (left["Size"], left["State"], left["Attachments"]) == (3, "available", [])
+    ec2.delete_volume(VolumeId=left["VolumeId"])
 
     kept_root = {"DeviceName": "/dev/vda", "Ebs": {"DeleteOnTermination": False}}
     kept = ec2.run_instances(BlockDeviceMappings=[kept_root], **launch)["Instances"][0]

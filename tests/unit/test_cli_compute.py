@@ -642,6 +642,24 @@ def test_instance_create_builds_the_request_and_prints_the_instance(
     assert (wanted.source_snapshot, wanted.size_gib) == (snapshot, 0)
     assert shown(result.stdout)["state"] == "running"
 
+    result = run("instance", "create", "vm", "--flavor", "small", "--image", "t",
+                 "--volume", "data", "--volume", "projects/p/zones/z1/volumes/logs",
+                 "--new-volume", "5", "--new-volume", "7", "--new-volume-type", "fast")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    at_boot = [
+        (v.volume, v.size_gib, v.volume_type, v.delete_with_instance)
+        for v in calls[-1][1].instance.volumes_at_boot
+    ]
+    assert at_boot == [
+        ("projects/p/zones/z1/volumes/data", 0, "", False),
+        ("projects/p/zones/z1/volumes/logs", 0, "", False),
+        ("", 5, "volumeTypes/fast", True),
+        ("", 7, "volumeTypes/fast", True),
+    ]
+    result = run("instance", "create", "vm", "--flavor", "small", "--image", "t",
+                 "--new-volume", "5", "--keep-new-volumes")  # fmt: skip
+    assert [v.delete_with_instance for v in calls[-1][1].instance.volumes_at_boot] == [False]
+
 
 def test_instance_create_needs_flavor_and_image(monkeypatch: pytest.MonkeyPatch) -> None:
     use(monkeypatch, FakeClient(topology=zones("z1")))

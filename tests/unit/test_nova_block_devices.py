@@ -1,4 +1,5 @@
-"""Nova's block_device_mapping_v2 read onto a Kumo instance's boot disk."""
+"""Nova's block_device_mapping_v2 read onto a Kumo instance's boot disk and the other
+volumes it is made with."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from typing import Any
 import pytest
 
 from kumo.gateway.errors import RpcFailure
-from kumo.gateway.openstack.nova.block_devices import BootDisk, read_mappings
+from kumo.gateway.openstack.nova.block_devices import BootDisk, ExtraVolume, read_mappings
 
 DOOMED = {"delete_on_termination": 1}
 IMAGE = {"boot_index": 0, "uuid": "img", "source_type": "image"}
 VOLUME = {"boot_index": 0, "uuid": "vol", "source_type": "volume", "destination_type": "volume"}
+OTHER = {"boot_index": -1, "uuid": "data", "source_type": "volume", "destination_type": "volume"}
+BLANK = {"source_type": "blank", "destination_type": "volume", "volume_size": 5}
 
 
 @pytest.mark.parametrize(
@@ -44,6 +47,30 @@ VOLUME = {"boot_index": 0, "uuid": "vol", "source_type": "volume", "destination_
             [{**IMAGE, "destination_type": "local"}, VOLUME],
             BootDisk(volume_uid="vol", image_uid="img"),
         ),
+        (
+            [{**IMAGE, "destination_type": "volume", "volume_size": 2, "volume_type": "fast"}],
+            BootDisk(image_uid="img", new_volume_gib=2, volume_type="fast"),
+        ),
+        (  # the other volumes, in order: existing, new empty, copies of snapshots
+            [
+                {**IMAGE, "destination_type": "local"},
+                OTHER,
+                {**BLANK, **DOOMED, "volume_type": "fast"},
+                {**OTHER, "source_type": "snapshot", "uuid": "snap", "boot_index": None},
+            ],
+            BootDisk(
+                image_uid="img",
+                extra=(
+                    ExtraVolume(volume_uid="data"),
+                    ExtraVolume(size_gib=5, volume_type="fast", delete_on_termination=True),
+                    ExtraVolume(snapshot_uid="snap"),
+                ),
+            ),
+        ),
+        (
+            [VOLUME, {**BLANK, "boot_index": 1}],
+            BootDisk(volume_uid="vol", extra=(ExtraVolume(size_gib=5),)),
+        ),
     ],
 )
 def test_boot_disks_kumo_serves(mappings: Any, disk: BootDisk) -> None:
@@ -59,8 +86,11 @@ def test_boot_disks_kumo_serves(mappings: Any, disk: BootDisk) -> None:
         ([{**IMAGE, "destination_type": "volume", "volume_size": "big"}], "volume_size"),
         ([{**VOLUME, "source_type": "blank"}], "existing volume or from a new one"),
         ([{**VOLUME, "source_type": "snapshot", "volume_size": -1}], "Invalid volume_size"),
-        ([{**VOLUME, "volume_type": "fast"}], "default volume type"),
-        ([{**VOLUME, "boot_index": 1}], "extra volumes"),
+        ([{**VOLUME, "volume_type": "fast"}], "volume_type is for the volumes made"),
+        ([{**OTHER, "volume_type": "fast"}], "volume_type is for the volumes made"),
+        ([{**BLANK, "volume_size": 0}], "needs a volume_size"),
+        ([{**OTHER, "source_type": "image"}], "new empty ones and copies"),
+        ([{**OTHER, "source_type": "snapshot", "uuid": None}], "needs the snapshot's uuid"),
         ([VOLUME, VOLUME], "only one block device"),
         ([{**VOLUME, "uuid": ""}], "needs the volume's uuid"),
         ([{**VOLUME, "destination_type": "tape"}], "Invalid destination_type"),

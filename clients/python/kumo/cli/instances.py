@@ -219,6 +219,31 @@ def show_instance(state: State, value: str, zone: str | None) -> None:
     is_flag=True,
     help="Delete the boot volume with the instance (default: keep it).",
 )
+@click.option(
+    "--volume",
+    "volumes",
+    multiple=True,
+    help="Attach this volume of the instance's zone (an id or a full name) as the instance "
+    "is made (repeatable; kept when the instance is deleted).",
+)
+@click.option(
+    "--new-volume",
+    "new_volumes",
+    type=click.IntRange(min=1),
+    multiple=True,
+    help="Attach a new empty volume of this many GiB, made with the instance (repeatable; "
+    "deleted with it unless --keep-new-volumes).",
+)
+@click.option(
+    "--new-volume-type",
+    type=Name("volumeTypes"),
+    help="The new volumes' type (default: the cloud's default type).",
+)
+@click.option(
+    "--keep-new-volumes",
+    is_flag=True,
+    help="Keep the --new-volume volumes, AVAILABLE, when the instance is deleted.",
+)
 @click.option("--hostname", help="The guest's host name (default: the instance id).")
 @click.option(
     "--user-data-file",
@@ -245,6 +270,10 @@ def create_instance(
     boot_volume_snapshot: str | None,
     boot_volume_type: str | None,
     delete_boot_volume: bool,
+    volumes: tuple[str, ...],
+    new_volumes: tuple[int, ...],
+    new_volume_type: str | None,
+    keep_new_volumes: bool,
     hostname: str | None,
     user_data_file: IO[bytes] | None,
     pool: str | None,
@@ -282,6 +311,16 @@ def create_instance(
     if boot_volume:
         resource.boot_volume = (
             boot_volume if "/" in boot_volume else f"{parent}/volumes/{boot_volume}"
+        )
+    for volume in volumes:
+        resource.volumes_at_boot.add(
+            volume=volume if "/" in volume else f"{parent}/volumes/{volume}"
+        )
+    for size in new_volumes:
+        resource.volumes_at_boot.add(
+            size_gib=size,
+            volume_type=new_volume_type or "",
+            delete_with_instance=not keep_new_volumes,
         )
     request = pb.CreateInstanceRequest(parent=parent, instance=resource, instance_id=instance_id)
     act(state, "CreateInstance", request, no_wait, async_, timeout)

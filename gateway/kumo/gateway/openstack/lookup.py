@@ -22,6 +22,7 @@ from kumo.identity.v1 import identity_service_pb2_grpc as irpc
 from kumo.image.v1 import image_service_pb2 as gapi
 from kumo.image.v1 import image_service_pb2_grpc as grpc_images
 from kumo.image.v1 import resources_pb2 as gpb
+from kumo.storage.v1 import resources_pb2 as spb
 
 
 async def find_instance(
@@ -125,3 +126,8 @@ class ImageIndex:
         image = await find_image(self.backend, token, uid)
         self.remember(image)
         return str(image.name)
+
+
+def is_volume_type(item: spb.VolumeType, wanted: str) -> bool:
+    """Whether a Cinder client's `wanted` (an id, a Kumo id or a name) names the type."""
+    return wanted in (item.uid, last_segment(item.name), item.display_name)

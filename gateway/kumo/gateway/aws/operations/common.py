@@ -19,6 +19,8 @@ _LABEL_KEY = re.compile(r"[A-Za-z0-9_.-]+")
 RESERVED = "kumo:"
 MAX_TAG_TEXT = 63  # Kumo's label key and value limit (EC2: 128 and 256)
 MAX_TAGS = 50  # per resource, as EC2
+#: The root device of every AMI (DescribeImages' RootDeviceName): the guest's first disk.
+ROOT_DEVICE = "/dev/vda"
 
 
 def tags_of(labels: Mapping[str, str]) -> list[dict[str, str]]:

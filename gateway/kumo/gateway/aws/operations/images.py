@@ -17,9 +17,15 @@ from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.gateway.aws import ids
 from kumo.gateway.aws.backend import Backend, Caller, invoke, remember
 from kumo.gateway.aws.errors import Ec2Error
-from kumo.gateway.aws.operations.common import Params, filters_of, matches, tags_of, time_of
+from kumo.gateway.aws.operations.common import (
+    ROOT_DEVICE,
+    Params,
+    filters_of,
+    matches,
+    tags_of,
+    time_of,
+)
 from kumo.gateway.aws.operations.instance_views import find_instance
-from kumo.gateway.aws.operations.root_device import ROOT_DEVICE
 from kumo.image.v1 import image_service_pb2 as iapi
 from kumo.image.v1 import resources_pb2 as ipb
 

@@ -13,8 +13,7 @@ from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.aws import ids, model, xml
 from kumo.gateway.aws.backend import MAX_RESERVATIONS, Backend, Caller, invoke, remember
 from kumo.gateway.aws.errors import Ec2Error
-from kumo.gateway.aws.operations.common import tags_of, time_of
-from kumo.gateway.aws.operations.root_device import ROOT_DEVICE
+from kumo.gateway.aws.operations.common import ROOT_DEVICE, tags_of, time_of
 from kumo.topology.v1 import topology_service_pb2 as tapi
 
 S = cpb.Instance

@@ -26,6 +26,7 @@ from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.aws import ids
 from kumo.gateway.aws.backend import Backend, Caller, invoke
 from kumo.gateway.aws.errors import Ec2Error, invalid, missing
+from kumo.gateway.aws.operations.block_devices import read_block_devices
 from kumo.gateway.aws.operations.common import (
     Params,
     filters_of,
@@ -47,7 +48,6 @@ from kumo.gateway.aws.operations.instance_views import (
     reservation_item,
     zone_ids,
 )
-from kumo.gateway.aws.operations.root_device import read_root_device
 from kumo.gateway.aws.operations.security_groups import find_group, group_view
 from kumo.gateway.aws.operations.security_groups import groups as groups_of
 from kumo.gateway.aws.operations.subnets import find_subnet
@@ -110,7 +110,7 @@ async def run_instances(backend: Backend, caller: Caller, params: Params) -> dic
         if params.get("KeyName")
         else [],
     )
-    read_root_device(params.get("BlockDeviceMappings"), template)
+    await read_block_devices(backend, caller, params.get("BlockDeviceMappings"), template)
     token = params.get("ClientToken", "")
     parent = f"{caller.project_name}/zones/{zone}"
     created: list[cpb.Instance] = []

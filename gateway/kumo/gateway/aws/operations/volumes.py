@@ -70,7 +70,7 @@ def volume_view(volume: spb.Volume) -> dict[str, Any]:
                 "InstanceId": ids.instance_ec2_id(a.instance.rsplit("/", 1)[-1]),
                 "State": "attached",
                 "AttachTime": time_of(a.attach_time),
-                "DeleteOnTermination": False,
+                "DeleteOnTermination": a.delete_with_instance,
             }
             for a in volume.attachments
         ],

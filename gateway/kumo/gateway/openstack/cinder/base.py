@@ -16,6 +16,7 @@ from kumo.gateway.grpc_backend import Backend
 from kumo.gateway.openstack.common import Scope, Scopes, base_url, last_segment
 from kumo.gateway.openstack.errors import nova_error
 from kumo.gateway.openstack.filters import listing
+from kumo.gateway.openstack.lookup import is_volume_type
 from kumo.gateway.openstack.microversions import Microversions, Version
 from kumo.gateway.openstack.paging import MAX_SCAN, PAGE
 from kumo.storage.v1 import resources_pb2 as spb
@@ -135,7 +136,7 @@ class CinderBase:
     async def volume_type(self, scope: Scope, wanted: str) -> spb.VolumeType:
         """The volume type with this id, Kumo id or name; 404 otherwise."""
         for item in await self.types(scope):
-            if wanted in (item.uid, last_segment(item.name), item.display_name):
+            if is_volume_type(item, wanted):
                 return item
         raise not_found("Volume type", wanted)
 

@@ -3,12 +3,14 @@
 Kumo boots from one volume, the mapping with boot index 0 and destination `volume`: an
 existing one (source `volume`: `Instance.boot_volume`), or a new one the compute service
 makes before it boots the server (`Instance.new_boot_volume`), from an image (source
-`image`, with a `volume_size`, of the cloud's default type) or from a volume snapshot
-(source `snapshot`; its size and type unless `volume_size` is given).
-`delete_on_termination` deletes it with the server (`Instance.delete_boot_volume`). A blank
-root volume, a chosen volume type and extra volumes at boot are refused with 400 (create
-the volume with Cinder, boot from it, attach others after). An image mapping with a local
-destination is the image boot.
+`image`, with a `volume_size`) or from a volume snapshot (source `snapshot`; its size
+unless `volume_size` is given), of the `volume_type` given, else the snapshot's or the
+cloud's default. `delete_on_termination` deletes it with the server
+(`Instance.delete_boot_volume`). The other mappings to a volume are attached as the server
+is made (`Instance.volumes_at_boot`): existing volumes (source `volume`), new empty ones
+(source `blank`, with a `volume_size`) and copies of snapshots. A blank root volume, and a
+new volume other than the root made from an image, are refused with 400, as Nova refuses
+the first. An image mapping with a local destination is the image boot.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from kumo.gateway.dialect import invalid
 from kumo.gateway.openstack.common import Scope
+from kumo.gateway.openstack.lookup import is_volume_type
 from kumo.gateway.openstack.paging import every
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.storage.v1 import storage_service_pb2 as sapi
@@ -29,20 +32,41 @@ _SOURCES = (
     "snapshot (source_type 'volume', 'image' or 'snapshot'): create the volume with the "
     "block storage API first"
 )
+_OTHER_SOURCES = (
+    "Kumo attaches existing volumes, new empty ones and copies of volume snapshots as it "
+    "makes a server (source_type 'volume', 'blank' or 'snapshot')"
+)
+
+
+@dataclass(frozen=True)
+class ExtraVolume:
+    """A volume mapping other than the boot one: an existing volume's id, or a new volume
+    (empty, of `size_gib`, or a copy of the snapshot `snapshot_uid`, of that size unless
+    0), of the type `volume_type` (an id or a name; '': the default); and whether the
+    volume goes with the server."""
+
+    volume_uid: str = ""
+    snapshot_uid: str = ""
+    size_gib: int = 0
+    volume_type: str = ""
+    delete_on_termination: bool = False
 
 
 @dataclass(frozen=True)
 class BootDisk:
     """What the mappings ask for: a boot volume's id, or an image's id (either may be ''),
     the size of a new boot volume made from that image (0: none), or the id of a snapshot
-    to make it from (its size: 0 for the snapshot's), and whether the boot volume goes with
-    the server."""
+    to make it from (its size: 0 for the snapshot's), a new boot volume's type (an id or a
+    name; '': the default), whether the boot volume goes with the server, and the other
+    volumes to attach."""
 
     volume_uid: str = ""
     image_uid: str = ""
     new_volume_gib: int = 0
     snapshot_uid: str = ""
+    volume_type: str = ""
     delete_on_termination: bool = False
+    extra: tuple[ExtraVolume, ...] = ()
 
 
 def _boot_index(mapping: dict[str, Any]) -> int | None:
@@ -59,32 +83,73 @@ def _flag(mapping: dict[str, Any], key: str) -> bool:
     return mapping.get(key) in (True, "true", "True", "1", 1)
 
 
-def _boot_volume(mapping: dict[str, Any], source: str) -> BootDisk:
-    """The boot disk of a mapping with boot index 0 and destination `volume`."""
+def _uid(mapping: dict[str, Any], source: str) -> str:
     uid = mapping.get("uuid")
     if not isinstance(uid, str) or not uid:
         raise invalid(f"a block device of source_type {source!r} needs the {source}'s uuid")
-    if mapping.get("volume_type") is not None:
-        raise invalid(
-            "Kumo makes boot volumes of the default volume type: create the volume with "
-            "the block storage API to choose another"
-        )
-    delete = _flag(mapping, "delete_on_termination")
-    if source == "volume":
-        return BootDisk(volume_uid=uid, delete_on_termination=delete)
+    return uid
+
+
+def _size(mapping: dict[str, Any]) -> int:
     try:
         size = int(mapping.get("volume_size") or 0)
     except (TypeError, ValueError):
         raise invalid(f"Invalid volume_size {mapping.get('volume_size')!r}") from None
     if size < 0:
         raise invalid(f"Invalid volume_size {size}")
+    return size
+
+
+def _volume_type(mapping: dict[str, Any], source: str) -> str:
+    """The mapping's `volume_type` ('' for none); 400 with an existing volume (as in Nova:
+    the type is for the volumes it makes)."""
+    wanted = mapping.get("volume_type")
+    if wanted is None:
+        return ""
+    if source == "volume" or not isinstance(wanted, str):
+        raise invalid(
+            "volume_type is for the volumes made from a block device mapping of "
+            "source_type 'blank', 'image' or 'snapshot'"
+        )
+    return wanted
+
+
+def _boot_volume(mapping: dict[str, Any], source: str) -> BootDisk:
+    """The boot disk of a mapping with boot index 0 and destination `volume`."""
+    uid = _uid(mapping, source)
+    kind = _volume_type(mapping, source)
+    delete = _flag(mapping, "delete_on_termination")
+    if source == "volume":
+        return BootDisk(volume_uid=uid, delete_on_termination=delete)
+    size = _size(mapping)
     if source == "snapshot":
-        return BootDisk(snapshot_uid=uid, new_volume_gib=size, delete_on_termination=delete)
+        return BootDisk(
+            snapshot_uid=uid, new_volume_gib=size, volume_type=kind, delete_on_termination=delete
+        )
     if size == 0:
         raise invalid(
             "Images with destination_type 'volume' need to have a non-zero size specified"
         )
-    return BootDisk(image_uid=uid, new_volume_gib=size, delete_on_termination=delete)
+    return BootDisk(
+        image_uid=uid, new_volume_gib=size, volume_type=kind, delete_on_termination=delete
+    )
+
+
+def _extra_volume(mapping: dict[str, Any], source: str) -> ExtraVolume:
+    """The volume of a mapping to a volume that is not the boot one."""
+    if source not in ("volume", "blank", "snapshot"):
+        raise invalid(_OTHER_SOURCES)
+    kind = _volume_type(mapping, source)
+    delete = _flag(mapping, "delete_on_termination")
+    if source == "volume":
+        return ExtraVolume(volume_uid=_uid(mapping, source), delete_on_termination=delete)
+    size = _size(mapping)
+    if source == "blank" and size == 0:
+        raise invalid("a block device of source_type 'blank' needs a volume_size")
+    snapshot = _uid(mapping, source) if source == "snapshot" else ""
+    return ExtraVolume(
+        snapshot_uid=snapshot, size_gib=size, volume_type=kind, delete_on_termination=delete
+    )
 
 
 def read_mappings(mappings: Any) -> BootDisk:
@@ -95,6 +160,7 @@ def read_mappings(mappings: Any) -> BootDisk:
         raise invalid("block_device_mapping_v2 must be a list of objects")
     disk = BootDisk()
     volume: BootDisk | None = None
+    extra: list[ExtraVolume] = []
     for mapping in mappings:
         source = mapping.get("source_type")
         destination = mapping.get("destination_type") or "volume"
@@ -105,16 +171,17 @@ def read_mappings(mappings: Any) -> BootDisk:
             continue
         if destination != "volume":
             raise invalid(f"Invalid destination_type {destination!r}")
+        if not boot:
+            extra.append(_extra_volume(mapping, source))
+            continue
         if source not in ("volume", "image", "snapshot"):
             raise invalid(_SOURCES)
-        if not boot:
-            raise invalid("Kumo attaches extra volumes after the server is created")
         if volume is not None:
             raise invalid("only one block device may have boot_index 0")
         volume = _boot_volume(mapping, source)
     if volume is None:
-        return disk
-    return replace(volume, image_uid=volume.image_uid or disk.image_uid)
+        return replace(disk, extra=tuple(extra))
+    return replace(volume, image_uid=volume.image_uid or disk.image_uid, extra=tuple(extra))
 
 
 async def volumes_under(backend: Any, token: str, parent: str) -> AsyncIterator[spb.Volume]:
@@ -132,6 +199,17 @@ async def find_volume(backend: Any, scope: Scope, uid: str) -> spb.Volume:
         if volume.uid == uid:
             return volume
     raise invalid(f"Block Device Mapping is Invalid: volume {uid} could not be found.")
+
+
+async def find_volume_type(backend: Any, scope: Scope, wanted: str) -> str:
+    """The name of the volume type with this id, Kumo id or name; 400 (a bad block device
+    mapping) when there is none."""
+    stub = backend.stub(srpc.StorageServiceStub)
+    request = sapi.ListVolumeTypesRequest()
+    async for kind in every(backend, stub.ListVolumeTypes, request, "volume_types", scope.token):
+        if is_volume_type(kind, wanted):
+            return str(kind.name)
+    raise invalid(f"Block Device Mapping is Invalid: volume type {wanted} could not be found.")
 
 
 async def find_snapshot(backend: Any, scope: Scope, uid: str) -> tuple[spb.Snapshot, spb.Volume]:

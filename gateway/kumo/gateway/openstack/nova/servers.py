@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -39,6 +40,7 @@ from kumo.gateway.openstack.nova.block_devices import (
     BootDisk,
     find_snapshot,
     find_volume,
+    find_volume_type,
     read_mappings,
 )
 from kumo.storage.v1 import resources_pb2 as spb
@@ -184,6 +186,9 @@ class Servers(NovaBase):
         (the boot volume, or the snapshot's), None for none. 400 if it cannot be found, or
         if it was not made from an image and no imageRef says what it holds."""
         instance.delete_boot_volume = disk.delete_on_termination
+        if disk.volume_type:
+            wanted = await find_volume_type(self.backend, scope, disk.volume_type)
+            instance.new_boot_volume.volume_type = wanted
         if disk.volume_uid:
             volume = await find_volume(self.backend, scope, disk.volume_uid)
             instance.boot_volume = volume.name
@@ -204,6 +209,29 @@ class Servers(NovaBase):
             instance.image = volume.source_image
         return volume
 
+    async def _volumes_at_boot(
+        self, scope: Scope, disk: BootDisk, instance: cpb.Instance
+    ) -> tuple[spb.Volume, ...]:
+        """Gives the instance the other volumes the mappings ask for; returns the volumes
+        that say which zone they must share with it (the existing ones, the snapshots').
+        400 if one cannot be found."""
+        placed: builtins.list[spb.Volume] = []
+        for extra in disk.extra:
+            wanted = instance.volumes_at_boot.add(
+                size_gib=extra.size_gib, delete_with_instance=extra.delete_on_termination
+            )
+            if extra.volume_type:
+                wanted.volume_type = await find_volume_type(self.backend, scope, extra.volume_type)
+            if extra.volume_uid:
+                volume = await find_volume(self.backend, scope, extra.volume_uid)
+                wanted.volume = volume.name
+                placed.append(volume)
+            elif extra.snapshot_uid:
+                snapshot, volume = await find_snapshot(self.backend, scope, extra.snapshot_uid)
+                wanted.source_snapshot = snapshot.name
+                placed.append(volume)
+        return tuple(placed)
+
     async def create(self, request: Request) -> Response:
         """POST /servers: 202 with the new server's id."""
         scope, version = await self.begin(request)
@@ -223,6 +251,7 @@ class Servers(NovaBase):
         if image_ref := body.get("imageRef") or disk.image_uid:
             instance.image = await self.images.name(scope.token, last_segment(str(image_ref)))
         volume = await self._boot_volume(scope, disk, instance)
+        placed = await self._volumes_at_boot(scope, disk, instance)
         if key_name := body.get("key_name"):
             instance.key_pairs.append(f"{scope.parent}/keyPairs/{key_name}")
         if user_data := body.get("user_data"):
@@ -237,10 +266,10 @@ class Servers(NovaBase):
         zone, _, host = zone.partition(":")
         if host:
             instance.requested_host = f"hosts/{host}"
-        if volume is not None:
-            volume_zone = volume.name.split("/")[3]
+        for each in placed if volume is None else (volume, *placed):
+            volume_zone = each.name.split("/")[3]
             if zone and zone != volume_zone:
-                raise invalid(f"Volume {volume.uid} is in availability zone {volume_zone}")
+                raise invalid(f"Volume {each.uid} is in availability zone {volume_zone}")
             zone = volume_zone
         if not zone:
             zones = await self.zones(scope)

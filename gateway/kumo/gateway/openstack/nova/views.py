@@ -164,11 +164,9 @@ class DetailView:
             body["description"] = None
         if self.tags:
             body["tags"] = []
-        # Only a boot volume made to go with the server is deleted with it.
-        doomed = instance.boot_volume if instance.delete_boot_volume else None
         attached = instance.attached_volumes
         body["os-extended-volumes:volumes_attached"] = (
-            [{"id": v.uid, "delete_on_termination": v.volume == doomed} for v in attached]
+            [{"id": v.uid, "delete_on_termination": v.delete_with_instance} for v in attached]
             if self.volume_flag
             else [{"id": v.uid} for v in attached]
         )

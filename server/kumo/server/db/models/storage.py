@@ -132,6 +132,8 @@ class AttachmentRow(Base):
     mode: Mapped[int] = mapped_column(SmallInteger, default=1)
     serial: Mapped[str] = mapped_column(String(20))
     attach_time: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The volume goes with the instance (AttachedVolume.delete_with_instance).
+    delete_with_instance: Mapped[bool] = mapped_column(default=False)
 
 
 class VolumeTransferRow(Base):

@@ -20,12 +20,16 @@ from kumo.server.db.models import AttachmentRow, VolumeRow
 from kumo.server.services.storage.common import VOLUMES
 
 
-def _attached_to(ids: ColumnElement[bool]) -> Select[str, str, str, str]:
+def _attached_to(ids: ColumnElement[bool]) -> Select[str, str, str, str, bool]:
     """The attachments of a project's instances (`ids`: a condition on their ids) with
     their volumes' uids, in volume id order."""
     return (
         select(
-            AttachmentRow.zone_id, AttachmentRow.instance_id, AttachmentRow.volume_id, VolumeRow.uid
+            AttachmentRow.zone_id,
+            AttachmentRow.instance_id,
+            AttachmentRow.volume_id,
+            VolumeRow.uid,
+            AttachmentRow.delete_with_instance,
         )
         .join(
             VolumeRow,
@@ -60,9 +64,11 @@ def fill_volumes(executor: Any, instances: Sequence[pb.Instance]) -> None:
     for project, by_key in by_project.items():
         ids = sorted({instance_id for _, instance_id in by_key})
         rows = executor.execute(query, {"project": project, "ids": ids})
-        for zone, instance_id, volume_id, uid in rows:
+        for zone, instance_id, volume_id, uid, doomed in rows:
             owner = by_key.get((zone, instance_id))
             if owner is not None:
                 owner.attached_volumes.add(
-                    volume=VOLUMES.name_of(project, zone, volume_id), uid=uid
+                    volume=VOLUMES.name_of(project, zone, volume_id),
+                    uid=uid,
+                    delete_with_instance=doomed,
                 )

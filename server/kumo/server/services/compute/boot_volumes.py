@@ -1,12 +1,12 @@
-"""An instance's boot volume, from the instance's creation to its deletion.
+"""The volumes an instance is made with, from the instance's creation to its deletion.
 
 `take_boot_volume` (in CreateInstance's transaction) attaches the existing volume the
 instance boots from, or records a new one (`Instance.new_boot_volume`) made from the
-instance's image or from a volume snapshot, CREATING and attached. `await_boot_volume`
-waits until such a volume is made: BUILD boots from it only then, and DELETE (of an
-instance made with `delete_boot_volume`) deletes it only then. `delete_boot_volume` (in
-the transaction that forgets the instance) starts the deletion of the boot volume of an
-instance made with `delete_boot_volume`.
+instance's image or from a volume snapshot, CREATING and attached; `take_volumes_at_boot`
+does the same for the others (`Instance.volumes_at_boot`). `await_new_volumes` waits until
+the new ones are made: BUILD boots only then, and DELETE deletes those that go with the
+instance only then. `delete_volumes` (in the transaction that forgets the instance) starts
+their deletion.
 """
 
 from __future__ import annotations
@@ -14,19 +14,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo.compute.v1 import resources_pb2 as pb
 from kumo.server.auth.principal import Principal
-from kumo.server.db.models import InstanceRow, OperationRow, VolumeRow
+from kumo.server.db.models import AttachmentRow, InstanceRow, OperationRow, VolumeRow
 from kumo.server.errors import FailedPrecondition, InvalidArgument
 from kumo.server.operations import store
 from kumo.server.operations.handlers import OperationContext
 from kumo.server.runtime import Runtime
 from kumo.server.services.compute.common import INSTANCES
-from kumo.server.services.storage.attachments import attach, attach_boot_volume
+from kumo.server.services.storage.attachments import (
+    attach,
+    attach_boot_volume,
+    check_attachable,
+    volume_in,
+)
 from kumo.server.services.storage.common import VOLUMES
 from kumo.server.services.storage.volume_operations import CREATE_VOLUME, DELETE_VOLUME
 from kumo.server.services.storage.volume_records import begin_deletion, record_volume
@@ -34,8 +40,10 @@ from kumo.storage.v1 import resources_pb2 as spb
 
 log = logging.getLogger(__name__)
 
-#: How often a BUILD or a DELETE looks whether the boot volume has been made.
+#: How often a BUILD or a DELETE looks whether the new volumes have been made.
 POLL_SECONDS = 0.25
+#: The most volumes an instance is made with besides its boot volume.
+MAX_VOLUMES_AT_BOOT = 16
 
 
 def take_boot_volume(
@@ -59,8 +67,9 @@ def take_boot_volume(
     row.delete_boot_volume = spec.delete_boot_volume
     if spec.boot_volume:
         row.boot_volume_id = attach_boot_volume(
-            session, row.project_id, row.zone_id, row.id, spec.boot_volume, "instance.boot_volume"
-        )
+            session, row.project_id, row.zone_id, row.id, spec.boot_volume,
+            "instance.boot_volume", spec.delete_boot_volume,
+        )  # fmt: skip
         return
     if not new:
         return
@@ -85,63 +94,135 @@ def take_boot_volume(
             type="VOLUME_NOT_BOOTABLE",
             subject=wanted.source_snapshot,
         )
-    attach(session, made, row.id, spb.ATTACH_MODE_READ_WRITE)
+    attach(session, made, row.id, spb.ATTACH_MODE_READ_WRITE, spec.delete_boot_volume)
     row.boot_volume_id = made.id
 
 
-async def await_boot_volume(
-    runtime: Runtime, ctx: OperationContext, row: InstanceRow
-) -> int | None:
-    """Waits while the instance's boot volume is CREATING; returns its state then (None:
-    no boot volume, or it is gone). The volume's CREATE_VOLUME runs at once if it has not
-    started (`expedite`): it must not wait for a slot that waiters like this one hold.
-    Raises OperationCancelled."""
-    if row.boot_volume_id is None:
-        return None
-    key = (row.project_id, row.zone_id, row.boot_volume_id)
-    name = VOLUMES.name_of(*key)
+def take_volumes_at_boot(
+    session: Session, runtime: Runtime, caller: Principal, row: InstanceRow, spec: pb.Instance
+) -> bool:
+    """Attaches to the new instance (flushed, its boot volume taken) the volumes of
+    `spec.volumes_at_boot`, in order: existing ones, and new ones it records, each with its
+    CREATE_VOLUME operation; returns whether it recorded any (the caller tells the runtime
+    then). Raises InvalidArgument (too many, an entry both or neither existing and new, a
+    volume twice, a bad name, size or type), NotFound (volume, snapshot, type),
+    FailedPrecondition (a volume that cannot be attached, a snapshot not AVAILABLE, a
+    backend not configured), ResourceExhausted (volume quotas)."""
+    if len(spec.volumes_at_boot) > MAX_VOLUMES_AT_BOOT:
+        raise InvalidArgument.field(
+            "instance.volumes_at_boot", f"at most {MAX_VOLUMES_AT_BOOT} volumes"
+        )
+    instance = INSTANCES.name_of_row(row)
+    taken = {row.boot_volume_id}
+    made_any = False
+    for index, wanted in enumerate(spec.volumes_at_boot):
+        field = f"instance.volumes_at_boot[{index}]."
+        new = wanted.size_gib != 0 or bool(wanted.volume_type or wanted.source_snapshot)
+        if new == bool(wanted.volume):
+            raise InvalidArgument.field(
+                field.rstrip("."),
+                "name an existing volume, or give a new one's size or source snapshot",
+            )
+        if wanted.volume:
+            volume = volume_in(
+                session, row.project_id, row.zone_id, wanted.volume, f"{field}volume"
+            )
+            if volume.id in taken:
+                raise InvalidArgument.field(f"{field}volume", "the instance has it already")
+            check_attachable(session, volume, wanted.volume, instance)
+            volume.version += 1  # (IN_USE, one attachment more: a new etag)
+        else:
+            source = spb.Volume(
+                size_gib=wanted.size_gib,
+                volume_type=wanted.volume_type,
+                description=f"a volume of {instance}",
+            )
+            if wanted.source_snapshot:  # (a oneof: set only when given)
+                source.source_snapshot = wanted.source_snapshot
+            volume, _ = record_volume(
+                session, runtime, caller, row.project_id, row.zone_id, source,
+                f"vol-0{secrets.token_hex(8)}", field=field, fit=bool(wanted.source_snapshot),
+            )  # fmt: skip
+            made_any = True
+        taken.add(volume.id)
+        attach(session, volume, row.id, spb.ATTACH_MODE_READ_WRITE, wanted.delete_with_instance)
+    return made_any
 
-    def look(session: Session) -> tuple[int | None, str | None]:
-        volume = session.get(VolumeRow, key)
-        if volume is None or volume.state != spb.Volume.STATE_CREATING:
-            return (None if volume is None else volume.state), None
-        making = session.scalar(
-            select(OperationRow.id).where(
-                OperationRow.kind == CREATE_VOLUME,
-                OperationRow.target == name,
-                OperationRow.done.is_(False),
+
+def volume_states(session: Session, row: InstanceRow, doomed_only: bool = False) -> dict[str, int]:
+    """The states of the volumes attached to the instance (with `doomed_only`, of those
+    that go with it), by volume id: one query."""
+    query = (
+        select(VolumeRow.id, VolumeRow.state)
+        .join(
+            AttachmentRow,
+            (AttachmentRow.project_id == VolumeRow.project_id)
+            & (AttachmentRow.zone_id == VolumeRow.zone_id)
+            & (AttachmentRow.volume_id == VolumeRow.id),
+        )
+        .where(
+            AttachmentRow.project_id == row.project_id,
+            AttachmentRow.zone_id == row.zone_id,
+            AttachmentRow.instance_id == row.id,
+        )
+    )
+    if doomed_only:
+        query = query.where(AttachmentRow.delete_with_instance.is_(True))
+    return {volume_id: state for volume_id, state in session.execute(query)}
+
+
+async def await_new_volumes(
+    runtime: Runtime,
+    ctx: OperationContext,
+    row: InstanceRow,
+    states: dict[str, int],
+    doomed_only: bool = False,
+) -> dict[str, int]:
+    """Waits while any of the volumes `states` (from `volume_states`) names is CREATING;
+    returns `volume_states` then (a volume gone is missing). Their CREATE_VOLUMEs run at
+    once if they have not started (`expedite`): they must not wait for a slot that waiters
+    like this one hold. Raises OperationCancelled."""
+
+    def making(session: Session) -> list[str]:
+        names = [
+            VOLUMES.name_of(row.project_id, row.zone_id, volume_id)
+            for volume_id, state in states.items()
+            if state == spb.Volume.STATE_CREATING
+        ]
+        return list(
+            session.scalars(
+                select(OperationRow.id).where(
+                    OperationRow.kind == CREATE_VOLUME,
+                    OperationRow.target.in_(names),
+                    OperationRow.done.is_(False),
+                )
             )
         )
-        return volume.state, making
 
-    current, making = await ctx.db.run(look)
-    while current == spb.Volume.STATE_CREATING:
-        if making is not None and runtime.executor is not None:
-            await runtime.executor.expedite(making)
-        await ctx.checkpoint(5, "making the boot volume")
+    while spb.Volume.STATE_CREATING in states.values():
+        if runtime.executor is not None:
+            for operation in await ctx.db.run(making):
+                await runtime.executor.expedite(operation)
+        await ctx.checkpoint(5, "making the volumes")
         await asyncio.sleep(POLL_SECONDS)
-        current, making = await ctx.db.run(look)
-    return current
+        states = await ctx.db.run(partial(volume_states, row=row, doomed_only=doomed_only))
+    return states
 
 
-def delete_boot_volume(session: Session, row: InstanceRow) -> None:
-    """If the instance was made with `delete_boot_volume`, starts its boot volume's deletion
-    (it must be detached already: a DELETE_VOLUME operation; the caller tells the runtime).
-    A volume that cannot be deleted (it has snapshots, say) is kept, as Nova keeps it, and
-    logged. Idempotent (a volume already DELETING gets another operation, which finds it
-    gone or finishes it)."""
-    if not row.delete_boot_volume or row.boot_volume_id is None:
-        return
-    volume = session.get(VolumeRow, (row.project_id, row.zone_id, row.boot_volume_id))
-    if volume is None:
-        return
-    name = VOLUMES.name_of_row(volume)
-    try:
-        payload = begin_deletion(session, volume, name)
-    except FailedPrecondition as error:
-        log.warning("the boot volume %s of instance %s is kept: %s", name, row.uid, error)
-        return
-    volume.version += 1
-    store.create(
-        session, project_id=row.project_id, kind=DELETE_VOLUME, target=name, payload=payload
-    )
+def delete_volumes(session: Session, row: InstanceRow, volumes: list[VolumeRow]) -> None:
+    """Starts the deletion of the volumes that go with the instance (`release_instance`
+    detached them and returned them: a DELETE_VOLUME operation each; the caller tells the
+    runtime). A volume that cannot be deleted (it has snapshots, say) is kept, as Nova
+    keeps it, and logged. Idempotent (a volume already DELETING gets another operation,
+    which finds it gone or finishes it)."""
+    for volume in volumes:
+        name = VOLUMES.name_of_row(volume)
+        try:
+            payload = begin_deletion(session, volume, name)
+        except FailedPrecondition as error:
+            log.warning("the volume %s of instance %s is kept: %s", name, row.uid, error)
+            continue
+        volume.version += 1
+        store.create(
+            session, project_id=row.project_id, kind=DELETE_VOLUME, target=name, payload=payload
+        )

@@ -42,7 +42,11 @@ from kumo.server.errors import Aborted, FailedPrecondition, NotFound
 from kumo.server.operations.handlers import OperationContext
 from kumo.server.quota import charge
 from kumo.server.services.compute import interfaces, tombstones
-from kumo.server.services.compute.boot_volumes import await_boot_volume, delete_boot_volume
+from kumo.server.services.compute.boot_volumes import (
+    await_new_volumes,
+    delete_volumes,
+    volume_states,
+)
 from kumo.server.services.compute.common import INSTANCES, ComputePart, instance_to_proto
 from kumo.server.services.images import image_to_proto
 from kumo.server.services.storage.attachments import release_instance
@@ -161,7 +165,7 @@ class InstanceOperations(ComputePart):
         settings = self.runtime.config.scheduler
         uid = ctx.payload.decode()
 
-        def start(session: Session) -> InstanceRow:
+        def start(session: Session) -> tuple[InstanceRow, dict[str, int]]:
             row = _by_uid(session, uid)
             if row is None:
                 raise NotFound(INSTANCES.type_name, ctx.target)
@@ -169,13 +173,12 @@ class InstanceOperations(ComputePart):
                 ctx.progress(session, 10, "scheduling")
             else:
                 ctx.progress(session, 5, "cloning the root disk from the image")
-            return row
+            return row, volume_states(session, row)
 
-        first = await ctx.db.run(start)
+        first, volumes = await ctx.db.run(start)
         if first.root_disk is not None:
             await self._make_root_disk(ctx, uid, first.root_disk)
-        if first.boot_volume_id is not None:
-            await self._check_boot_volume(ctx, first)
+        await self._check_volumes(ctx, first, volumes)
         tried: set[str] = set()
         reason = ""
         for attempt in range(1, settings.max_build_attempts + 1):
@@ -228,16 +231,23 @@ class InstanceOperations(ComputePart):
                 f"could not build the instance: {reason}", type="BUILD_FAILED", subject=ctx.target
             ) from error
 
-    async def _check_boot_volume(self, ctx: OperationContext, row: InstanceRow) -> None:
-        """Waits for a boot volume being made with the instance; one in ERROR (it could not
-        be made) or gone fails the build and leaves the instance ERROR."""
-        state = await await_boot_volume(self.runtime, ctx, row)
-        if state not in (None, spb.Volume.STATE_ERROR):
+    async def _check_volumes(
+        self, ctx: OperationContext, row: InstanceRow, states: dict[str, int]
+    ) -> None:
+        """Waits for the volumes being made with the instance (`states`: its volumes' by id);
+        one in ERROR (it could not be made), or a boot volume gone, fails the build and
+        leaves the instance ERROR."""
+        states = await await_new_volumes(self.runtime, ctx, row, states)
+        boot = row.boot_volume_id
+        failed = sorted(v for v, state in states.items() if state == spb.Volume.STATE_ERROR)
+        if failed:
+            name = VOLUMES.name_of(row.project_id, row.zone_id, failed[0])
+            reason = f"the {'boot ' if failed[0] == boot else ''}volume {name} is in ERROR"
+        elif boot is not None and boot not in states:
+            name = VOLUMES.name_of(row.project_id, row.zone_id, boot)
+            reason = f"the boot volume {name} is gone"
+        else:
             return
-        name = VOLUMES.name_of(row.project_id, row.zone_id, str(row.boot_volume_id))
-        reason = f"the boot volume {name} is gone"
-        if state is not None:
-            reason = f"the boot volume {name} is in ERROR"
         await ctx.db.run(partial(self._fail, uid=row.uid, reason=reason))
         raise FailedPrecondition(
             f"could not build the instance: {reason}", type="BUILD_FAILED", subject=ctx.target
@@ -280,11 +290,15 @@ class InstanceOperations(ComputePart):
 
     async def _delete(self, ctx: OperationContext) -> Message:
         uid = ctx.payload.decode()
-        row = await ctx.db.run(lambda s: _by_uid(s, uid))
-        # With a boot volume to delete, one still being made is deleted once made.
-        doomed = row if row is not None and row.delete_boot_volume else None
-        if doomed is not None:
-            await await_boot_volume(self.runtime, ctx, doomed)
+
+        def doomed_volumes(session: Session) -> tuple[InstanceRow | None, dict[str, int]]:
+            row = _by_uid(session, uid)
+            return row, {} if row is None else volume_states(session, row, doomed_only=True)
+
+        # Volumes to delete with the instance that are still being made go once made.
+        row, doomed = await ctx.db.run(doomed_volumes)
+        if row is not None and doomed:
+            await await_new_volumes(self.runtime, ctx, row, doomed, doomed_only=True)
         deadline = time.monotonic() + self.runtime.config.scheduler.action_timeout_seconds
         step = partial(self._delete_step, ctx=ctx, uid=uid)
         with self._reports(uid) as changed:
@@ -299,8 +313,8 @@ class InstanceOperations(ComputePart):
             await self._remove_root_disk(root_disk)
             await ctx.db.run(lambda s: self._forget(s, uid))
         self.runtime.network_changed()
-        if doomed is not None:
-            self.runtime.operation_written()  # the boot volume's DELETE_VOLUME
+        if doomed:
+            self.runtime.operation_written()  # the volumes' DELETE_VOLUMEs
         return empty_pb2.Empty()
 
     def _delete_step(
@@ -335,7 +349,7 @@ class InstanceOperations(ComputePart):
     def _forget(self, session: Session, uid: str, charge_quota: bool = True) -> None:
         """Deletes the instance's record, claims and console, and unless the whole project
         goes (`charge_quota` False), gives back its quota, leaves its tombstone and starts
-        deleting a boot volume it was made to delete. Idempotent."""
+        deleting the volumes that go with it. Idempotent."""
         row = _by_uid(session, uid)
         if row is None:
             return
@@ -349,9 +363,9 @@ class InstanceOperations(ComputePart):
             tombstones.bury(session, row, retention)
         claims.release(session, uid)
         session.execute(delete(SerialOutputRow).where(SerialOutputRow.instance_uid == uid))
-        release_instance(session, row.project_id, row.zone_id, row.id)
+        doomed = release_instance(session, row.project_id, row.zone_id, row.id)
         if charge_quota:  # (a whole project's deletion deletes its volumes itself)
-            delete_boot_volume(session, row)
+            delete_volumes(session, row, doomed)
         interfaces.delete_ports(session, row, charge_quota)
         session.delete(row)
 

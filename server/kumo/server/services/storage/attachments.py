@@ -4,9 +4,10 @@
 assignments (one query for a host's whole list): RBD volumes by `pool/image` (the host
 opens them with its own Ceph configuration and cephx key), qcow2 volumes by file path
 (under the API's `volumes_dir`: local qcow2 volumes are for single-machine clouds).
-`root_volume` picks out the one an instance boots from. `attach` records an attachment
-(AttachVolume and boot from volume); `attach_boot_volume` checks and attaches the volume
-CreateInstance boots from.
+`root_volume` picks out the one an instance boots from. `check_attachable` and `attach`
+check and record an attachment (AttachVolume, and the volumes an instance is made with);
+`attach_boot_volume` checks and attaches the volume CreateInstance boots from.
+`release_instance` detaches everything from an instance being deleted.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from sqlalchemy.orm import Session
 from kumo.agent.v1 import agent_service_pb2 as agent
 from kumo.server.db.models import AttachmentRow, VolumeRow, VolumeTypeRow
 from kumo.server.errors import FailedPrecondition, NotFound
-from kumo.server.services.storage.common import VOLUMES, busy, serial_of, volume_object
+from kumo.server.services.storage.common import (
+    VOLUMES,
+    attachments_of,
+    busy,
+    serial_of,
+    volume_object,
+)
 from kumo.storage.v1 import resources_pb2 as pb
 
 InstanceKey = tuple[str, str, str]  # project, zone, instance id
@@ -74,9 +81,12 @@ def volume_attachments(
     return result
 
 
-def release_instance(session: Session, project_id: str, zone_id: str, instance_id: str) -> None:
+def release_instance(
+    session: Session, project_id: str, zone_id: str, instance_id: str
+) -> list[VolumeRow]:
     """Detaches every volume from an instance being deleted (in its deleting transaction):
-    the attachments go, and volumes left without any become AVAILABLE."""
+    the attachments go, and volumes left without any become AVAILABLE. Returns the
+    volumes that were to be deleted with the instance (`delete_with_instance`)."""
     attached = list(
         session.scalars(
             select(AttachmentRow).where(
@@ -89,10 +99,13 @@ def release_instance(session: Session, project_id: str, zone_id: str, instance_i
     for attachment in attached:
         session.delete(attachment)
     session.flush()
+    doomed = []
     for attachment in attached:
         volume = session.get(
             VolumeRow, (attachment.project_id, attachment.zone_id, attachment.volume_id)
         )
+        if volume is not None and attachment.delete_with_instance:
+            doomed.append(volume)
         if volume is None or volume.state != pb.Volume.STATE_IN_USE:
             continue
         others = session.scalar(
@@ -105,6 +118,7 @@ def release_instance(session: Session, project_id: str, zone_id: str, instance_i
         if others is None:
             volume.state = pb.Volume.STATE_AVAILABLE
             volume.version += 1
+    return doomed
 
 
 def root_volume(
@@ -122,10 +136,33 @@ def root_volume(
     return next((v for v in volumes if v.serial == serial), None)
 
 
-def attach(session: Session, volume: VolumeRow, instance_id: str, mode: int) -> None:
+def check_attachable(session: Session, volume: VolumeRow, name: str, instance: str) -> None:
+    """Raises FailedPrecondition unless `volume` (named `name`) may be attached to
+    `instance` (the name of an instance of its project and zone): AVAILABLE, or IN_USE
+    elsewhere and multi-attach, and not attached to that instance already."""
+    if volume.state not in (pb.Volume.STATE_AVAILABLE, pb.Volume.STATE_IN_USE):
+        raise busy(name, volume.state, "attach it")
+    current = attachments_of(session, volume)
+    if any(a.instance_id == instance.rsplit("/", 1)[-1] for a in current):
+        raise FailedPrecondition(
+            f"{name} is already attached to {instance}", type="VOLUME_ATTACHED", subject=name
+        )
+    if current and not volume.multi_attach:
+        raise FailedPrecondition(
+            f"{name} is attached and not multi-attach", type="VOLUME_ATTACHED", subject=name
+        )
+
+
+def attach(
+    session: Session,
+    volume: VolumeRow,
+    instance_id: str,
+    mode: int,
+    delete_with_instance: bool = False,
+) -> None:
     """Records `volume`'s attachment to the instance (same project and zone) and makes it
-    IN_USE (a boot volume still being made stays CREATING until it is, then IN_USE). The
-    caller has checked that the volume may be attached."""
+    IN_USE (a volume still being made with the instance stays CREATING until it is, then
+    IN_USE). The caller has checked that the volume may be attached."""
     session.add(
         AttachmentRow(
             project_id=volume.project_id,
@@ -134,28 +171,42 @@ def attach(session: Session, volume: VolumeRow, instance_id: str, mode: int) -> 
             instance_id=instance_id,
             mode=mode,
             serial=serial_of(volume),
+            delete_with_instance=delete_with_instance,
         )
     )
     if volume.state != pb.Volume.STATE_CREATING:
         volume.state = pb.Volume.STATE_IN_USE
 
 
+def volume_in(session: Session, project_id: str, zone_id: str, name: str, field: str) -> VolumeRow:
+    """The volume `name` (the value of `field`) if it is in that project and zone. Raises
+    InvalidArgument (malformed name), NotFound."""
+    key = VOLUMES.key(name, field)
+    volume = session.get(VolumeRow, key) if key[:2] == (project_id, zone_id) else None
+    if volume is None:
+        raise NotFound(VOLUMES.type_name, name)
+    return volume
+
+
 def attach_boot_volume(
-    session: Session, project_id: str, zone_id: str, instance_id: str, name: str, field: str
+    session: Session,
+    project_id: str,
+    zone_id: str,
+    instance_id: str,
+    name: str,
+    field: str,
+    delete_with_instance: bool,
 ) -> str:
     """Attaches the volume `name` read-write to the instance being created, as its root
     disk; returns the volume's id. Raises InvalidArgument (malformed name), NotFound (no such
     volume in the instance's project and zone), FailedPrecondition (not bootable, not
     AVAILABLE)."""
-    key = VOLUMES.key(name, field)
-    volume = session.get(VolumeRow, key) if key[:2] == (project_id, zone_id) else None
-    if volume is None:
-        raise NotFound(VOLUMES.type_name, name)
+    volume = volume_in(session, project_id, zone_id, name, field)
     if not volume.bootable:
         raise FailedPrecondition(
             f"{name} is not bootable", type="VOLUME_NOT_BOOTABLE", subject=name
         )
     if volume.state != pb.Volume.STATE_AVAILABLE:
         raise busy(name, volume.state, "boot from it")
-    attach(session, volume, instance_id, pb.ATTACH_MODE_READ_WRITE)
+    attach(session, volume, instance_id, pb.ATTACH_MODE_READ_WRITE, delete_with_instance)
     return volume.id

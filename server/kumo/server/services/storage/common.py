@@ -134,6 +134,7 @@ def volume_to_proto(row: VolumeRow, attachments: list[AttachmentRow]) -> pb.Volu
                 mode=cast(pb.AttachMode, a.mode),
                 serial=a.serial,
                 attach_time=timestamp(a.attach_time),
+                delete_with_instance=a.delete_with_instance,
             )
             for a in attachments
         ],

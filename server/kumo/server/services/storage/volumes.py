@@ -27,7 +27,7 @@ from kumo.server.operations import store
 from kumo.server.quota import charge
 from kumo.server.services.compute.common import INSTANCES
 from kumo.server.services.compute.locks import refuse_if_locked
-from kumo.server.services.storage.attachments import attach
+from kumo.server.services.storage.attachments import attach, check_attachable
 from kumo.server.services.storage.common import (
     VOLUME_TYPES,
     VOLUMES,
@@ -227,21 +227,7 @@ class Volumes(VolumeOperations):
                 raise InvalidArgument.field("instance", "must be in the volume's project and zone")
             instance = INSTANCES.get(session, request.instance, "instance")
             refuse_if_locked(instance, caller, request.instance)
-            if row.state not in IDLE:
-                raise busy(request.name, row.state, "attach it")
-            current = attachments_of(session, row)
-            if any(a.instance_id == key[2] for a in current):
-                raise FailedPrecondition(
-                    f"{request.name} is already attached to {request.instance}",
-                    type="VOLUME_ATTACHED",
-                    subject=request.name,
-                )
-            if current and not row.multi_attach:
-                raise FailedPrecondition(
-                    f"{request.name} is attached and not multi-attach",
-                    type="VOLUME_ATTACHED",
-                    subject=request.name,
-                )
+            check_attachable(session, row, request.name, request.instance)
             attach(session, row, key[2], mode)
             return f"{row.uid}|{key[2]}".encode()
 
