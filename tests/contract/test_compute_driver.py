@@ -286,8 +286,9 @@ def test_spawn_with_bad_image_leaves_nothing(harness: Harness) -> None:
 
 def test_spawn_with_a_root_volume_boots_from_it(harness: Harness) -> None:
     """Boot from volume: with `root_volume` (here a local qcow2 copy of the image) and an
-    image that cannot boot, the guest boots, from the volume, which it lists by serial;
-    destroying the guest leaves the volume in place."""
+    image that cannot boot, or no image at all (what the agent gives), the guest boots,
+    from the volume, which it lists by serial; destroying the guest leaves the volume in
+    place. A spec with neither is a ValueError."""
     d = harness.driver
     blank = harness.workdir / "blank.qcow2"
     if not blank.exists():
@@ -307,23 +308,44 @@ def test_spawn_with_a_root_volume_boots_from_it(harness: Harness) -> None:
     d.destroy(spec.uid)
     assert harness.leftovers(spec.uid) == []
     assert volume.exists()
+    spec = harness.spec(image_path=None, root_volume=root)
+    d.spawn(spec)
+    assert harness.wait_boots(spec.uid, 1)[0][0] == "alpha-guest"
+    d.destroy(spec.uid)
+    assert harness.leftovers(spec.uid) == [] and volume.exists()
+    with pytest.raises(ValueError, match="image_path"):
+        harness.spec(image_path=None)
 
 
 def test_a_root_disk_made_elsewhere_is_the_root_not_a_volume(harness: Harness) -> None:
     """A root disk the control plane made (`root_volume` with ROOT_DISK_SERIAL, a clone in
     Ceph in production, a local copy of the image here): the guest boots from it, it is not
-    listed as a volume (the agent never unplugs it), and it can grow by its serial."""
+    listed as a volume (the agent never unplugs it), and it can grow by its serial. No
+    image is needed (the agent fetches none): the guest is resized and rebuilt (onto a new
+    root disk, which the control plane made) without one."""
     d = harness.driver
     disk = harness.workdir / f"root-{uuid.uuid4().hex[:8]}.qcow2"
     subprocess.run(
         ["qemu-img", "convert", "-O", "qcow2", str(harness.image), str(disk)], check=True
     )
     root = VolumeDisk(serial=ROOT_DISK_SERIAL, source=DiskSource("file", str(disk), "qcow2"))
-    spec = harness.spec(root_volume=root)
+    spec = harness.spec(image_path=None, root_volume=root)
     d.spawn(spec)
     assert harness.wait_boots(spec.uid, 1)[0][0] == "alpha-guest"
     assert ROOT_DISK_SERIAL not in d.attached_volumes(spec.uid)
     d.resize_volume(spec.uid, ROOT_DISK_SERIAL, 2 << 30)
+    d.stop(spec.uid, 0)
+    d.resize(spec.uid, replace(spec, memory_mib=160, disk_gib=2))
+    assert d.state(spec.uid) == GuestState.SHUTOFF
+    d.start(spec.uid)
+    assert len(harness.wait_boots(spec.uid, 2)) == 2
+    fresh = harness.workdir / f"root-{uuid.uuid4().hex[:8]}.qcow2"
+    subprocess.run(
+        ["qemu-img", "convert", "-O", "qcow2", str(harness.image), str(fresh)], check=True
+    )
+    moved = VolumeDisk(serial=ROOT_DISK_SERIAL, source=DiskSource("file", str(fresh), "qcow2"))
+    d.rebuild(spec.uid, replace(spec, hostname="beta-guest", root_volume=moved))
+    assert harness.wait_boots(spec.uid, 3)[-1][0] == "beta-guest"
     d.destroy(spec.uid)
     assert harness.leftovers(spec.uid) == []
     assert disk.exists()

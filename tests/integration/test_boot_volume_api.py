@@ -163,6 +163,7 @@ def test_boot_from_volume_attaches_it_as_the_root_disk(
     assert spec.root_volume.source.kind == "file"
     assert spec.root_volume.source.path.endswith(f"kumo-vol-{root.uid}.qcow2")
     assert not spec.root_volume.read_only
+    assert spec.image_path is None  # the host fetched no image: the volume holds it
     time.sleep(1)  # an agent pass with the guest running must leave the root disk alone
     assert serial in driver.attached_volumes(instance.uid)
 

@@ -146,3 +146,42 @@ def test_an_instance_is_made_with_more_volumes(
     kept = volumes.GetVolume(sapi.GetVolumeRequest(name=data.name))
     assert kept.state == V.STATE_AVAILABLE and not kept.attachments, kept
     assert _in_use(member, tenant.name)["volumes"] == before[1]["volumes"]
+
+
+def test_an_instance_deleted_at_once_leaves_no_volume_behind(
+    fake_host: FakeHost,  # noqa: F811
+    admin: Stubs,
+    tenant: Tenant,
+) -> None:
+    """DeleteInstance right after CreateInstance, while the new volumes may still be
+    CREATING: the DELETE waits for those that go with the instance and deletes them, and
+    releases the one kept (AVAILABLE once made); nothing is orphaned, quotas come back."""
+    site, local, _ = fake_host
+    launch = launcher(admin, tenant, site.zone)
+    member, compute, volumes, parent, _, _ = launch
+    before = (set(_volumes_of(member, parent)), _in_use(member, tenant.name))
+    name = f"{parent}/instances/short-lived"
+    launch.create(
+        "short-lived",
+        new_boot_volume=cpb.NewBootVolume(volume_type=local),
+        delete_boot_volume=True,
+        volumes_at_boot=[
+            At(size_gib=1, volume_type=local, delete_with_instance=True),
+            At(size_gib=2, volume_type=local),
+        ],
+    )
+    succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=name)))
+    deadline = time.monotonic() + 30
+    while len(set(_volumes_of(member, parent)) - before[0]) != 1:
+        assert time.monotonic() < deadline, _volumes_of(member, parent)
+        time.sleep(0.2)
+    (kept,) = set(_volumes_of(member, parent)) - before[0]
+    while (now := volumes.GetVolume(sapi.GetVolumeRequest(name=kept))).state != V.STATE_AVAILABLE:
+        assert time.monotonic() < deadline, now
+        time.sleep(0.2)
+    assert (now.size_gib, list(now.attachments)) == (2, [])
+    succeed(member, volumes.DeleteVolume(sapi.DeleteVolumeRequest(name=kept)))
+    while kept in _volumes_of(member, parent):
+        assert time.monotonic() < deadline, "the kept volume was not deleted"
+        time.sleep(0.2)
+    assert _in_use(member, tenant.name) == before[1]

@@ -80,6 +80,12 @@ class ImageCache:
         """Where the image with this checksum and format is (or would be) cached."""
         return self.directory / f"{sha256}.{format_name(disk_format)}"
 
+    def scratch(self, name: str) -> Path:
+        """A path named `name` for a file made beside the cache (a snapshot on its way up),
+        its directory made if need be. Raises OSError."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return self.directory / name
+
     async def ensure(self, image: str, sha256: str, disk_format: int) -> Path:
         """Returns the cached file of `image` (`projects/{p}/images/{i}`), downloading
         and verifying it first if needed. Idempotent; safe to call concurrently.

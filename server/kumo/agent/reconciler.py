@@ -478,15 +478,18 @@ class Reconciler:
         """Writes the root disk to `a.snapshot_image` once per serial. A failure is logged
         and the serial still counted as done: the API then marks the image ERROR (a failed
         snapshot must not make the instance ERROR or be retried forever)."""
-        path = self._images.directory / f".snapshot-{uid}-{a.snapshot_serial}.qcow2"
         log.info("snapshotting %s to %s (serial %d)", uid, a.snapshot_image, a.snapshot_serial)
+        path = None
         try:
+            # (the cache may have no directory yet: a guest on a root volume fetches no image)
+            path = self._images.scratch(f".snapshot-{uid}-{a.snapshot_serial}.qcow2")
             await self._run(self.driver.snapshot, uid, path)
             await self._images.upload(a.snapshot_image, path)
         except Exception as error:
             log.warning("snapshot of %s failed: %s", uid, error)
         finally:
-            path.unlink(missing_ok=True)
+            if path is not None:
+                path.unlink(missing_ok=True)
         done.snapshot_serial = a.snapshot_serial
         self._state.put(uid, done)
 
@@ -524,7 +527,12 @@ class Reconciler:
         return state
 
     async def _spec(self, a: Assignment) -> GuestSpec:
-        path = await self._images.ensure(a.image, a.image_sha256, a.image_format)
+        """The guest an assignment asks for; its image is fetched into the cache unless
+        it boots from a root volume (which holds what the image would)."""
+        root = await self._root_volume(a)
+        path = None
+        if root is None:
+            path = await self._images.ensure(a.image, a.image_sha256, a.image_format)
         hostname = a.hostname or a.instance.rsplit("/", 1)[-1] or a.instance_uid
         return GuestSpec(
             uid=a.instance_uid,
@@ -538,7 +546,7 @@ class Reconciler:
             ssh_authorized_keys=tuple(a.ssh_authorized_keys),
             user_data=bytes(a.user_data),
             nics=tuple(GuestNic(tap=n.tap, mac_address=n.mac_address) for n in a.nics),
-            root_volume=await self._root_volume(a),
+            root_volume=root,
         )
 
     async def _root_volume(self, a: Assignment) -> VolumeDisk | None:

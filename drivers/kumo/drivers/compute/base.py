@@ -117,7 +117,8 @@ class GuestSpec:
 
     `image_path` is a local file (the agent's image cache) in `image_format`; the driver
     uses it read-only, as the backing file of the guest's root disk, so it must stay in
-    place while the guest exists. `disk_gib` must hold the image's virtual size.
+    place while the guest exists. `disk_gib` must hold the image's virtual size. It is
+    None for a guest with a `root_volume`: the driver then makes no disk from an image.
     `ssh_authorized_keys` (one key per entry, OpenSSH format) and `user_data` are handed
     to the guest with `hostname`. `root_volume` (boot from volume) is the guest's boot disk
     instead of one made from the image (with the serial ROOT_DISK_SERIAL: the instance's own
@@ -131,7 +132,7 @@ class GuestSpec:
     vcpus: int
     memory_mib: int
     disk_gib: int
-    image_path: Path
+    image_path: Path | None
     image_format: Literal["qcow2", "raw"] = "qcow2"
     ssh_authorized_keys: tuple[str, ...] = field(default=())
     user_data: bytes = b""
@@ -152,7 +153,9 @@ class GuestSpec:
                 raise ValueError(f"{name} must be an integer >= {low}, not {value!r}")
         if self.image_format not in IMAGE_FORMATS:
             raise ValueError(f"image_format must be one of {IMAGE_FORMATS}")
-        if not isinstance(self.image_path, Path):
+        if self.image_path is None and self.root_volume is None:
+            raise ValueError("image_path is required unless the guest boots from root_volume")
+        if self.image_path is not None and not isinstance(self.image_path, Path):
             object.__setattr__(self, "image_path", Path(self.image_path))
         if not isinstance(self.ssh_authorized_keys, tuple):
             object.__setattr__(self, "ssh_authorized_keys", tuple(self.ssh_authorized_keys))
@@ -176,7 +179,7 @@ class GuestSpec:
             "vcpus": self.vcpus,
             "memory_mib": self.memory_mib,
             "disk_gib": self.disk_gib,
-            "image_path": str(self.image_path),
+            "image_path": "" if self.image_path is None else str(self.image_path),
             "image_format": self.image_format,
             "ssh_authorized_keys": list(self.ssh_authorized_keys),
             "user_data_sha256": hashlib.sha256(self.user_data).hexdigest(),
@@ -332,7 +335,8 @@ class ComputeDriver(ABC):
     @abstractmethod
     def spawn(self, spec: GuestSpec) -> None:
         """Creates the guest and starts it: a root disk of `spec.disk_gib` as a qcow2
-        overlay whose backing file is `spec.image_path`, a definition that survives a
+        overlay whose backing file is `spec.image_path` (none with `spec.root_volume` and
+        no image: the guest boots from that volume), a definition that survives a
         hypervisor restart, and the hostname, ssh keys and user data injected as metadata.
         Returns once the guest is started (not booted: watch `read_console`).
 
@@ -423,7 +427,8 @@ class ComputeDriver(ABC):
     @abstractmethod
     def rebuild(self, uid: str, spec: GuestSpec) -> None:
         """Replaces the root disk with a fresh overlay of `spec.image_path` (all data on it
-        is lost) and applies `spec` (image, hostname, keys, user data) to the guest, which
+        is lost; with `spec.root_volume` and no image, that volume, which the caller
+        replaced) and applies `spec` (image, hostname, keys, user data) to the guest, which
         keeps its uid and console stream. A RUNNING or PAUSED guest is powered off, rebuilt
         and started again (RUNNING); a SHUTOFF or CRASHED one stays SHUTOFF. The new disk
         is made before the old one is touched: on ImageError the guest is unchanged.
@@ -436,7 +441,8 @@ class ComputeDriver(ABC):
     def resize(self, uid: str, spec: GuestSpec) -> None:
         """Gives a SHUTOFF (or CRASHED) guest `spec.vcpus`, `spec.memory_mib` and
         `spec.disk_gib`; the root disk grows or shrinks to the new size (shrinking drops
-        what lies beyond it: callers shrink only to undo a grow). The guest stays off and
+        what lies beyond it: callers shrink only to undo a grow; a `root_volume` is grown
+        by its owner, not here). The guest stays off and
         keeps its disk content, uid and console stream. Idempotent.
 
         Raises GuestNotFound, InvalidGuestState (the guest is running or paused),
@@ -459,7 +465,8 @@ class ComputeDriver(ABC):
         """Destination side: readies this host to receive guest `spec.uid` by live migration
         and says where the source must send it. Makes the guest's files here (a root disk
         as a fresh qcow2 overlay of the local `spec.image_path`, of `spec.disk_gib`, so a
-        block migration copies only what the guest wrote; its metadata files), unless the
+        block migration copies only what the guest wrote, unless it boots from
+        `spec.root_volume` without an image; its metadata files), unless the
         storage is shared with the source (the disk is already here): then nothing is made
         and the target says `shared_storage`. No guest is defined or started.
 

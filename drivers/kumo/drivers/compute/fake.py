@@ -461,6 +461,8 @@ class FakeDriver(ComputeDriver):
         dest = Path(dest).absolute()
         if not dest.parent.is_dir():
             raise ImageError(path=dest, reason="directory does not exist")
+        if spec.image_path is None:
+            raise ImageError(path=dest, reason=f"guest {uid} boots from a volume: no image disk")
         tmp = dest.parent / f".{dest.name}.{uuidlib.uuid4().hex[:8]}.tmp"
         try:
             if spec.image_format == "qcow2":
@@ -480,8 +482,10 @@ class FakeDriver(ComputeDriver):
 def check_image(spec: GuestSpec) -> None:
     """Raises ImageError unless the image exists, is readable, is in its declared format,
     has no backing file and fits in `spec.disk_gib` (what the libvirt driver asks of
-    `qemu-img info`), reading only the file's header."""
+    `qemu-img info`), reading only the file's header; none to check without one."""
     path = spec.image_path
+    if path is None:
+        return
     if not path.is_absolute():
         raise ImageError(path=path, reason="image path must be absolute")
     try:

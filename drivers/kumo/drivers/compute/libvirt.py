@@ -4,6 +4,7 @@ One driver talks to the libvirtd of its own host (the agent runs beside it), bec
 guests' disks and console logs are local files:
 
     <instances_dir>/<uid>/disk.qcow2            root disk: qcow2 overlay, image as backing file
+                                                (none when it boots from a root volume)
     <instances_dir>/<uid>/console.log           serial console (ttyS0), appended across boots
     <instances_dir>/<uid>/ssh_authorized_keys   fw_cfg payloads, read by QEMU at each start
     <instances_dir>/<uid>/user_data
@@ -399,8 +400,10 @@ class LibvirtDriver(ComputeDriver):
 
     def _check_image(self, spec: GuestSpec) -> None:
         """Raises ImageError unless the image exists, is in its declared format, has no
-        backing file and fits in the disk."""
+        backing file and fits in the disk (none to check without one)."""
         path = spec.image_path
+        if path is None:
+            return
         if not path.is_absolute():
             raise ImageError(path=path, reason="image path must be absolute")
         if not path.is_file():
@@ -424,6 +427,10 @@ class LibvirtDriver(ComputeDriver):
             )
 
     def _create_overlay(self, spec: GuestSpec, disk: Path) -> None:
+        """Makes `disk`, the guest's root disk over its image (nothing without one: it
+        boots from its root volume)."""
+        if spec.image_path is None:
+            return
         self._qemu_img(
             spec.image_path,
             "create",
@@ -739,7 +746,8 @@ class LibvirtDriver(ComputeDriver):
                 self._power_off(dom, uid)
             try:
                 self._write_metadata_files(spec, guest_dir)
-                os.replace(fresh, disk)
+                if spec.image_path is not None:  # (else its new root volume is the disk)
+                    os.replace(fresh, disk)
             except OSError as err:
                 raise DriverError(reason=f"rebuild of guest {uid} failed: {err}") from err
             conn = self._connection()
@@ -757,7 +765,8 @@ class LibvirtDriver(ComputeDriver):
             if state in _ACTIVE:
                 raise InvalidGuestState(uid=uid, state=state.value, action="resize")
             disk = self._guest_dir(uid) / "disk.qcow2"
-            self._qemu_img(disk, "resize", "-q", "--shrink", str(disk), f"{spec.disk_gib}G")
+            if spec.image_path is not None:  # (a root volume grows with its volume)
+                self._qemu_img(disk, "resize", "-q", "--shrink", str(disk), f"{spec.disk_gib}G")
             conn = self._connection()
             xml = self._domain_xml(spec, self._domain_type_for(conn), dom.UUIDString())
             self._call(uid, "redefine", lambda: conn.defineXML(xml))
@@ -865,7 +874,10 @@ class LibvirtDriver(ComputeDriver):
             guest_dir = self._guest_dir(uid)
             mark = guest_dir / _INCOMING_MARK
             fingerprint = spec.fingerprint()
-            shared = (guest_dir / "disk.qcow2").exists() and not mark.exists()
+            # The source's files already here: shared storage (a guest booted from a
+            # volume has no disk.qcow2, but its console log, made when it first started).
+            found = any((guest_dir / f).exists() for f in ("disk.qcow2", "console.log"))
+            shared = found and not mark.exists()
             properties = {GUEST_DIR: str(guest_dir), FINGERPRINT: fingerprint, NAME: spec.name}
             root = spec.root_volume
             if root is not None and root.source.kind == "rbd":  # in place for both hosts

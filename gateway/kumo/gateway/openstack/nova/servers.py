@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import builtins
 import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -215,7 +214,7 @@ class Servers(NovaBase):
         """Gives the instance the other volumes the mappings ask for; returns the volumes
         that say which zone they must share with it (the existing ones, the snapshots').
         400 if one cannot be found."""
-        placed: builtins.list[spb.Volume] = []
+        placed: tuple[spb.Volume, ...] = ()
         for extra in disk.extra:
             wanted = instance.volumes_at_boot.add(
                 size_gib=extra.size_gib, delete_with_instance=extra.delete_on_termination
@@ -225,12 +224,12 @@ class Servers(NovaBase):
             if extra.volume_uid:
                 volume = await find_volume(self.backend, scope, extra.volume_uid)
                 wanted.volume = volume.name
-                placed.append(volume)
+                placed += (volume,)
             elif extra.snapshot_uid:
                 snapshot, volume = await find_snapshot(self.backend, scope, extra.snapshot_uid)
                 wanted.source_snapshot = snapshot.name
-                placed.append(volume)
-        return tuple(placed)
+                placed += (volume,)
+        return placed
 
     async def create(self, request: Request) -> Response:
         """POST /servers: 202 with the new server's id."""

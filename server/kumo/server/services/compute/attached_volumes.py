@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, any_, bindparam, select
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, bindparam, select
 
 from kumo.compute.v1 import resources_pb2 as pb
 from kumo.server.db.models import AttachmentRow, VolumeRow
+from kumo.server.db.value_lists import OneOf, on_postgres
 from kumo.server.services.storage.common import VOLUMES
 
 
@@ -42,12 +41,10 @@ def _attached_to(ids: ColumnElement[bool]) -> Select[str, str, str, str, bool]:
     )
 
 
-# Made once, with the instance ids a parameter (on PostgreSQL one array, so that the
-# statement's text is the same for any number of instances: prepared once).
-_ATTACHED = _attached_to(AttachmentRow.instance_id.in_(bindparam("ids", expanding=True)))
-_ATTACHED_ANY = _attached_to(
-    AttachmentRow.instance_id == any_(bindparam("ids", type_=ARRAY(String)))
-)
+# Made once, with the instance ids one parameter (db/value_lists.py), for PostgreSQL
+# (True) and for SQLite (False).
+_IDS = OneOf(AttachmentRow.instance_id, "ids")
+_ATTACHED = {postgres: _attached_to(_IDS.condition(postgres)) for postgres in (True, False)}
 
 
 def fill_volumes(executor: Any, instances: Sequence[pb.Instance]) -> None:
@@ -59,11 +56,10 @@ def fill_volumes(executor: Any, instances: Sequence[pb.Instance]) -> None:
         by_project.setdefault(project, {})[(zone, instance_id)] = instance
     if not by_project:
         return
-    bind = executor.get_bind() if isinstance(executor, Session) else executor
-    query = _ATTACHED_ANY if bind.dialect.name == "postgresql" else _ATTACHED
+    postgres = on_postgres(executor)
     for project, by_key in by_project.items():
-        ids = sorted({instance_id for _, instance_id in by_key})
-        rows = executor.execute(query, {"project": project, "ids": ids})
+        ids = _IDS.bind(postgres, sorted({instance_id for _, instance_id in by_key}))
+        rows = executor.execute(_ATTACHED[postgres], {"project": project, "ids": ids})
         for zone, instance_id, volume_id, uid, doomed in rows:
             owner = by_key.get((zone, instance_id))
             if owner is not None:

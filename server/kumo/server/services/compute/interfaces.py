@@ -16,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, any_, bindparam, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.orm import Session
 
 from kumo.agent.v1 import agent_service_pb2 as agent_api
@@ -25,6 +24,7 @@ from kumo.compute.v1 import resources_pb2 as pb
 from kumo.network.v1 import resources_pb2 as npb
 from kumo.server.auth.principal import Principal
 from kumo.server.db.models import InstanceRow, IpAllocationRow, PortRow
+from kumo.server.db.value_lists import OneOf, on_postgres
 from kumo.server.errors import InvalidArgument
 from kumo.server.quota import charge
 from kumo.server.services.compute.common import INSTANCES
@@ -177,11 +177,10 @@ def _ports_of(names: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
     )
 
 
-# Made once (on every read of instances), with the names a parameter: on PostgreSQL one
-# array (`= ANY`), so that the statement's text is the same for any number of instances
-# (prepared once); elsewhere an IN list.
-_PORTS_OF = _ports_of(PortRow.device_id.in_(bindparam("names", expanding=True)))
-_PORTS_OF_ANY = _ports_of(PortRow.device_id == any_(bindparam("names", type_=ARRAY(String))))
+# Made once (on every read of instances), with the names one parameter (db/value_lists.py),
+# for PostgreSQL (True) and for SQLite (False).
+_NAMES = OneOf(PortRow.device_id, "names")
+_PORTS_OF = {postgres: _ports_of(_NAMES.condition(postgres)) for postgres in (True, False)}
 
 
 def fill_interfaces(executor: Any, instances: Sequence[pb.Instance]) -> None:
@@ -189,9 +188,9 @@ def fill_interfaces(executor: Any, instances: Sequence[pb.Instance]) -> None:
     Session or a Connection; one query for the whole list)."""
     if not instances:
         return
-    bind = executor.get_bind() if isinstance(executor, Session) else executor
-    query = _PORTS_OF_ANY if bind.dialect.name == "postgresql" else _PORTS_OF
-    rows = executor.execute(query, {"names": [i.name for i in instances]}).all()
+    postgres = on_postgres(executor)
+    names = _NAMES.bind(postgres, [i.name for i in instances])
+    rows = executor.execute(_PORTS_OF[postgres], {"names": names}).all()
     if not rows:
         return
     ports: dict[str, Any] = {}  # by uid, in id order
