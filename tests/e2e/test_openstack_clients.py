@@ -284,6 +284,7 @@ def test_errors_in_each_dialect(gateway: GatewayThread, tenant: Tenant) -> None:
     for method, path, body, status in (
         ("POST", "/compute/v2.1/servers", {"server": {"min_count": "x"}}, 400),
         ("POST", "/compute/v2.1/servers", {"server": {"block_device_mapping_v2": "x"}}, 400),
+        ("POST", "/compute/v2.1/servers", {"server": {"block_device_mapping": [{}]}}, 400),
         ("POST", "/compute/v2.1/servers", {"server": {"networks": [{"uuid": 5}]}}, 400),
         ("POST", "/compute/v2.1/servers", {"server": {"networks": [7]}}, 400),
         ("GET", f"/volume/v3/types/{unique('x')}/extra_specs", None, 404),

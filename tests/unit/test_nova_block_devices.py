@@ -43,6 +43,13 @@ BLANK = {"source_type": "blank", "destination_type": "volume", "volume_size": 5}
             [{**VOLUME, **DOOMED, "source_type": "snapshot", "volume_size": 4}],
             BootDisk(snapshot_uid="vol", new_volume_gib=4, delete_on_termination=True),
         ),
+        (  # an ephemeral disk of no size: the flavor's, none
+            [
+                {**IMAGE, "destination_type": "local"},
+                {**BLANK, "destination_type": "local", "volume_size": None},
+            ],
+            BootDisk(image_uid="img"),
+        ),
         (  # an image mapping beside the volume names what the volume holds
             [{**IMAGE, "destination_type": "local"}, VOLUME],
             BootDisk(volume_uid="vol", image_uid="img"),
@@ -91,6 +98,11 @@ def test_boot_disks_kumo_serves(mappings: Any, disk: BootDisk) -> None:
         ([{**BLANK, "volume_size": 0}], "needs a volume_size"),
         ([{**OTHER, "source_type": "image"}], "new empty ones and copies"),
         ([{**OTHER, "source_type": "snapshot", "uuid": None}], "needs the snapshot's uuid"),
+        (  # what `openstack server create --swap 512` sends
+            [{**BLANK, "destination_type": "local", "guest_format": "swap", "volume_size": 512}],
+            "Swap drive requested is larger",
+        ),
+        ([{**BLANK, "destination_type": "local"}], "Ephemeral disks requested are larger"),
         ([VOLUME, VOLUME], "only one block device"),
         ([{**VOLUME, "uuid": ""}], "needs the volume's uuid"),
         ([{**VOLUME, "destination_type": "tape"}], "Invalid destination_type"),

@@ -10,7 +10,9 @@ cloud's default. `delete_on_termination` deletes it with the server
 is made (`Instance.volumes_at_boot`): existing volumes (source `volume`), new empty ones
 (source `blank`, with a `volume_size`) and copies of snapshots. A blank root volume, and a
 new volume other than the root made from an image, are refused with 400, as Nova refuses
-the first. An image mapping with a local destination is the image boot.
+the first. An image mapping with a local destination is the image boot. Kumo's flavors
+have no swap and no ephemeral disk, so a blank mapping with a local destination that asks
+for swap or for a size is Nova's 400 for a disk larger than the flavor allows.
 """
 
 from __future__ import annotations
@@ -152,6 +154,14 @@ def _extra_volume(mapping: dict[str, Any], source: str) -> ExtraVolume:
     )
 
 
+def _refuse_local_disk(mapping: dict[str, Any]) -> None:
+    """400 for a swap or ephemeral disk of some size: Kumo's flavors allow none."""
+    if mapping.get("guest_format") == "swap":
+        raise invalid("Swap drive requested is larger than instance type allows.")
+    if _size(mapping):
+        raise invalid("Ephemeral disks requested are larger than the instance type allows.")
+
+
 def read_mappings(mappings: Any) -> BootDisk:
     """The boot disk the mappings describe; 400 for what Kumo cannot do (see above)."""
     if mappings is None:
@@ -168,6 +178,8 @@ def read_mappings(mappings: Any) -> BootDisk:
         if destination == "local":
             if boot and source == "image" and mapping.get("uuid"):
                 disk = BootDisk(image_uid=str(mapping["uuid"]))
+            elif source == "blank":
+                _refuse_local_disk(mapping)
             continue
         if destination != "volume":
             raise invalid(f"Invalid destination_type {destination!r}")

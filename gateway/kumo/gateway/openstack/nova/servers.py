@@ -240,6 +240,8 @@ class Servers(NovaBase):
             raise invalid("the body needs a 'server' object")
         if str(body.get("min_count", 1)) != "1" or str(body.get("max_count", 1)) != "1":
             raise invalid("Kumo creates one server per request")
+        if body.get("block_device_mapping"):
+            raise invalid("Kumo reads block_device_mapping_v2, not the legacy block_device_mapping")
         disk = read_mappings(body.get("block_device_mapping_v2"))
         instance = cpb.Instance(
             display_name=str(body.get("name") or ""),
