@@ -299,7 +299,8 @@ def test_server_made_with_more_volumes(
     before = {v["ID"] for v in clouds.json("member", "volume", "list")}
     server = clouds.json(
         "member", "server", "create", "--flavor", flavor, "--image", image,
-        "--block-device", f"uuid={existing_id},source_type=volume,destination_type=volume",
+        "--block-device",
+        f"uuid={existing_id},source_type=volume,destination_type=volume,device_name=vdc",
         "--block-device",
         "source_type=blank,destination_type=volume,volume_size=2,delete_on_termination=true",
         "--availability-zone", site.zone, "--wait", unique("vm"),
@@ -320,6 +321,9 @@ def test_server_made_with_more_volumes(
         v["id"]: v["delete_on_termination"] for v in shown["os-extended-volumes:volumes_attached"]
     }
     assert attached == {existing_id: False, new_id: True}, shown
+    listed = requests.get(f"{url}/os-volume_attachments", headers=headers).json()
+    devices = {a["volumeId"]: a["device"] for a in listed["volumeAttachments"]}
+    assert devices == {existing_id: "vdc", new_id: None}, listed
     clouds.run("member", "server", "delete", "--wait", server["id"])
     deadline = time.monotonic() + 60
     while new_id in {v["ID"] for v in clouds.json("member", "volume", "list")}:

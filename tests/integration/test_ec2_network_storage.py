@@ -350,7 +350,9 @@ def test_volumes_snapshots_attach_detach(
     attached = ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device="/dev/vdb")
     assert attached["State"] == "attaching" and attached["Device"] == "/dev/vdb"
     in_use = _volume_state(ec2, volume_id, "in-use")
-    assert [a["InstanceId"] for a in in_use["Attachments"]] == [instance_id]
+    assert [(a["InstanceId"], a["Device"]) for a in in_use["Attachments"]] == [
+        (instance_id, "/dev/vdb")
+    ]
     found = ec2.describe_volumes(
         Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}]
     )["Volumes"]
@@ -431,7 +433,7 @@ def test_run_instances_with_a_root_ebs_volume(
     shown = ec2.describe_instances(InstanceIds=[made["InstanceId"]])
     instance = shown["Reservations"][0]["Instances"][0]
     assert (instance["RootDeviceType"], instance["RootDeviceName"]) == ("ebs", "/dev/vda")
-    (mapping,) = instance["BlockDeviceMappings"]
+    mapping = instance["BlockDeviceMappings"][0]  # the root first (the others: below)
     volume_id = mapping["Ebs"]["VolumeId"]
     assert (mapping["DeviceName"], mapping["Ebs"]["DeleteOnTermination"]) == ("/dev/vda", True)
     volume = _volume_state(ec2, volume_id, "in-use")
@@ -440,15 +442,24 @@ def test_run_instances_with_a_root_ebs_volume(
     attached = {
         v["Size"]: (
             v["State"],
-            [(a["InstanceId"], a["DeleteOnTermination"]) for a in v["Attachments"]],
+            [
+                (a["InstanceId"], a["DeleteOnTermination"], a.get("Device"))
+                for a in v["Attachments"]
+            ],
         )
         for v in ec2.describe_volumes()["Volumes"]
     }
     assert attached == {
-        2: ("in-use", [(made["InstanceId"], True)]),
-        1: ("in-use", [(made["InstanceId"], True)]),
-        3: ("in-use", [(made["InstanceId"], False)]),
+        2: ("in-use", [(made["InstanceId"], True, None)]),
+        1: ("in-use", [(made["InstanceId"], True, "/dev/sdf")]),
+        3: ("in-use", [(made["InstanceId"], False, "/dev/sdg")]),
     }
+    shown = ec2.describe_instances(InstanceIds=[made["InstanceId"]])["Reservations"][0]
+    mapped = {
+        m["DeviceName"]: m["Ebs"]["DeleteOnTermination"]
+        for m in shown["Instances"][0]["BlockDeviceMappings"]
+    }
+    assert mapped == {"/dev/vda": True, "/dev/sdf": True, "/dev/sdg": False}
     ec2.terminate_instances(InstanceIds=[made["InstanceId"]])
     _until("volumes deleted", lambda: len(ec2.describe_volumes()["Volumes"]) == 1)
     (left,) = ec2.describe_volumes()["Volumes"]

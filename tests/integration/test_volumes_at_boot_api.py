@@ -10,13 +10,21 @@ AVAILABLE. Bad input is a typed error and stores nothing.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import grpc
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import resources_pb2 as cpb
+from kumo.server.db.engine import Database
+from kumo.server.errors import FailedPrecondition
+from kumo.server.services.storage.attachments import attach, check_attachable, volume_in
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.storage.v1 import storage_service_pb2 as sapi
 from tests.integration.test_bad_input import violations
@@ -28,7 +36,8 @@ from tests.integration.test_boot_volume_api import (  # noqa: F401  (module fixt
     launcher,
 )
 from tests.support.cloud import Stubs, Tenant, rpc_error, unique
-from tests.support.storage import create_volume, succeed
+from tests.support.server import ServerThread
+from tests.support.storage import create_volume, storage, succeed
 
 V = spb.Volume
 At = cpb.VolumeAtBoot
@@ -63,7 +72,13 @@ def test_an_instance_is_made_with_more_volumes(
     )
     holder = f"{parent}/instances/holder"
     succeed(member, launch.create("holder"))
-    succeed(member, volumes.AttachVolume(sapi.AttachVolumeRequest(name=busy.name, instance=holder)))
+    attach_busy = sapi.AttachVolumeRequest(name=busy.name, instance=holder, device="/dev/vdz")
+    bad_device = sapi.AttachVolumeRequest(name=busy.name, instance=holder, device="vd b")
+    got, status = rpc_error(partial(volumes.AttachVolume, bad_device))
+    assert got == grpc.StatusCode.INVALID_ARGUMENT and "device" in violations(status), status
+    succeed(member, volumes.AttachVolume(attach_busy))
+    shown = volumes.GetVolume(sapi.GetVolumeRequest(name=busy.name)).attachments
+    assert [(a.instance, a.device) for a in shown] == [(holder, "/dev/vdz")]
 
     # Bad input: typed errors, nothing stored (a valid new volume before a bad entry too).
     new = At(size_gib=1, volume_type=local)
@@ -80,6 +95,7 @@ def test_an_instance_is_made_with_more_volumes(
         ([At(volume_type=local)], invalid, f"{first}.size_gib"),
         ([At(size_gib=1, volume_type="volumeTypes/none")], missing, "volumeTypes/none"),
         ([At(volume="not a volume")], invalid, f"{first}.volume"),
+        ([At(volume=data.name, device="/dev/sd f")], invalid, f"{first}.device"),
         ([new, At(volume=data.name), At(volume=data.name)], invalid,
          "instance.volumes_at_boot[2].volume"),
         ([new] * 17, invalid, "instance.volumes_at_boot"),
@@ -105,13 +121,15 @@ def test_an_instance_is_made_with_more_volumes(
         new_boot_volume=cpb.NewBootVolume(volume_type=local),
         delete_boot_volume=True,
         volumes_at_boot=[
-            At(volume=data.name),
+            At(volume=data.name, device="/dev/vdb"),
             At(size_gib=3, volume_type=local, delete_with_instance=True),
             At(source_snapshot=snapshot, delete_with_instance=True),
         ],
     )
     instance = compute.GetInstance(capi.GetInstanceRequest(name=name))
     shown = {v.volume: v.delete_with_instance for v in instance.attached_volumes}
+    devices = {v.volume: v.device for v in instance.attached_volumes}
+    assert devices[data.name] == "/dev/vdb" and devices[instance.boot_volume] == ""
     assert len(shown) == 4 and shown.pop(data.name) is False and shown.pop(instance.boot_volume)
     assert list(shown.values()) == [True, True]
     charged = _in_use(member, tenant.name)
@@ -185,3 +203,52 @@ def test_an_instance_deleted_at_once_leaves_no_volume_behind(
         assert time.monotonic() < deadline, "the kept volume was not deleted"
         time.sleep(0.2)
     assert _in_use(member, tenant.name) == before[1]
+
+
+def test_two_transactions_attaching_one_volume_cannot_both_find_it_free(
+    api: ServerThread,
+    fake_host: FakeHost,  # noqa: F811
+    admin: Stubs,
+    tenant: Tenant,
+) -> None:
+    """What two API processes do when they attach one volume at once, step by step in two
+    transactions on the API's database: each looks the volume up and checks it (as
+    CreateInstance's volumes at boot and AttachVolume do), waits for the other, then
+    attaches. On PostgreSQL the lookup locks the row (FOR UPDATE), so the second waits for
+    the first's commit and then finds the volume taken; without the lock both found it
+    free and both attached it. On SQLite (one writer; Kumo runs it in one process) the
+    second's write fails. Either way: one attachment."""
+    site, local, _ = fake_host
+    launch = launcher(admin, tenant, site.zone)
+    member, _, _, parent, _, _ = launch
+    volume = create_volume(member, parent, local)
+    for holder in ("left", "right"):
+        succeed(member, launch.create(holder))
+    project, zone = tenant.name.split("/")[1], site.zone
+    db = Database(api.config.database_url)
+    both_checked = threading.Barrier(2, timeout=3)
+
+    def take(holder: str) -> str:
+        def step(session: Session) -> None:
+            row = volume_in(session, project, zone, volume.name, "volume")
+            check_attachable(session, row, volume.name, f"{parent}/instances/{holder}")
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both_checked.wait()  # (broken: the other waits for this one's lock)
+            attach(session, row, holder, spb.ATTACH_MODE_READ_WRITE)
+
+        try:
+            db.transaction(step)
+        except (FailedPrecondition, OperationalError) as error:
+            return str(error)
+        return "attached"
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            outcomes = sorted(pool.map(take, ("left", "right")))
+    finally:
+        db.close()
+    assert outcomes.count("attached") == 1, outcomes
+    if db.engine.dialect.name == "postgresql":
+        assert "is attached and not multi-attach" in outcomes[1], outcomes
+    now = storage(member).GetVolume(sapi.GetVolumeRequest(name=volume.name))
+    assert len(now.attachments) == 1, now

@@ -61,14 +61,14 @@ BLANK = {"source_type": "blank", "destination_type": "volume", "volume_size": 5}
         (  # the other volumes, in order: existing, new empty, copies of snapshots
             [
                 {**IMAGE, "destination_type": "local"},
-                OTHER,
+                {**OTHER, "device_name": "/dev/vdc"},
                 {**BLANK, **DOOMED, "volume_type": "fast"},
                 {**OTHER, "source_type": "snapshot", "uuid": "snap", "boot_index": None},
             ],
             BootDisk(
                 image_uid="img",
                 extra=(
-                    ExtraVolume(volume_uid="data"),
+                    ExtraVolume(volume_uid="data", device_name="/dev/vdc"),
                     ExtraVolume(size_gib=5, volume_type="fast", delete_on_termination=True),
                     ExtraVolume(snapshot_uid="snap"),
                 ),
@@ -103,6 +103,7 @@ def test_boot_disks_kumo_serves(mappings: Any, disk: BootDisk) -> None:
             "Swap drive requested is larger",
         ),
         ([{**BLANK, "destination_type": "local"}], "Ephemeral disks requested are larger"),
+        ([{**OTHER, "device_name": 5}], "Invalid device_name"),
         ([VOLUME, VOLUME], "only one block device"),
         ([{**VOLUME, "uuid": ""}], "needs the volume's uuid"),
         ([{**VOLUME, "destination_type": "tape"}], "Invalid destination_type"),

@@ -73,10 +73,11 @@ class Collection(Generic[R]):
         """The last id in `name`; InvalidArgument naming `field` if malformed."""
         return parse_one(field, name, self.pattern)
 
-    def get(self, session: Session, name: str, field: str = "name") -> R:
-        """The row named `name`; InvalidArgument if malformed, NotFound if absent."""
+    def get(self, session: Session, name: str, field: str = "name", lock: bool = False) -> R:
+        """The row named `name` (with `lock`, locked until the transaction ends: SELECT ...
+        FOR UPDATE, on PostgreSQL); InvalidArgument if malformed, NotFound if absent."""
         key = self.key(name, field)
-        row = session.get(self.row, key if len(key) > 1 else key[0])
+        row = session.get(self.row, key if len(key) > 1 else key[0], with_for_update=lock or None)
         if row is None:
             raise NotFound(self.type_name, name)
         return row

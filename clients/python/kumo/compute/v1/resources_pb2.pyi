@@ -213,28 +213,32 @@ class Instance(_message.Message):
     def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., display_name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., flavor: _Optional[str] = ..., image: _Optional[str] = ..., hostname: _Optional[str] = ..., key_pairs: _Optional[_Iterable[str]] = ..., server_group: _Optional[str] = ..., pool: _Optional[str] = ..., requested_host: _Optional[str] = ..., user_data: _Optional[bytes] = ..., power_intent: _Optional[_Union[Instance.PowerIntent, str]] = ..., generation: _Optional[int] = ..., state: _Optional[_Union[Instance.State, str]] = ..., status_message: _Optional[str] = ..., host: _Optional[str] = ..., vcpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., disk_gib: _Optional[int] = ..., conditions: _Optional[_Iterable[_Union[_condition_pb2.Condition, _Mapping]]] = ..., observed_generation: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., network_interfaces: _Optional[_Iterable[_Union[NetworkInterface, _Mapping]]] = ..., boot_volume: _Optional[str] = ..., paused: _Optional[bool] = ..., locked: _Optional[bool] = ..., locked_reason: _Optional[str] = ..., migration_host: _Optional[str] = ..., new_boot_volume: _Optional[_Union[NewBootVolume, _Mapping]] = ..., delete_boot_volume: _Optional[bool] = ..., attached_volumes: _Optional[_Iterable[_Union[AttachedVolume, _Mapping]]] = ..., volumes_at_boot: _Optional[_Iterable[_Union[VolumeAtBoot, _Mapping]]] = ...) -> None: ...
 
 class AttachedVolume(_message.Message):
-    __slots__ = ("volume", "uid", "delete_with_instance")
+    __slots__ = ("volume", "uid", "delete_with_instance", "device")
     VOLUME_FIELD_NUMBER: _ClassVar[int]
     UID_FIELD_NUMBER: _ClassVar[int]
     DELETE_WITH_INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
     volume: str
     uid: str
     delete_with_instance: bool
-    def __init__(self, volume: _Optional[str] = ..., uid: _Optional[str] = ..., delete_with_instance: _Optional[bool] = ...) -> None: ...
+    device: str
+    def __init__(self, volume: _Optional[str] = ..., uid: _Optional[str] = ..., delete_with_instance: _Optional[bool] = ..., device: _Optional[str] = ...) -> None: ...
 
 class VolumeAtBoot(_message.Message):
-    __slots__ = ("volume", "size_gib", "volume_type", "source_snapshot", "delete_with_instance")
+    __slots__ = ("volume", "size_gib", "volume_type", "source_snapshot", "delete_with_instance", "device")
     VOLUME_FIELD_NUMBER: _ClassVar[int]
     SIZE_GIB_FIELD_NUMBER: _ClassVar[int]
     VOLUME_TYPE_FIELD_NUMBER: _ClassVar[int]
     SOURCE_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     DELETE_WITH_INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
     volume: str
     size_gib: int
     volume_type: str
     source_snapshot: str
     delete_with_instance: bool
-    def __init__(self, volume: _Optional[str] = ..., size_gib: _Optional[int] = ..., volume_type: _Optional[str] = ..., source_snapshot: _Optional[str] = ..., delete_with_instance: _Optional[bool] = ...) -> None: ...
+    device: str
+    def __init__(self, volume: _Optional[str] = ..., size_gib: _Optional[int] = ..., volume_type: _Optional[str] = ..., source_snapshot: _Optional[str] = ..., delete_with_instance: _Optional[bool] = ..., device: _Optional[str] = ...) -> None: ...
 
 class NewBootVolume(_message.Message):
     __slots__ = ("size_gib", "volume_type", "source_snapshot")

@@ -78,18 +78,20 @@ class VolumeType(_message.Message):
     def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., backend: _Optional[_Union[Backend, str]] = ..., pool: _Optional[str] = ..., qos: _Optional[_Union[QosLimits, _Mapping]] = ..., backup_pool: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
 
 class Attachment(_message.Message):
-    __slots__ = ("instance", "mode", "serial", "attach_time", "delete_with_instance")
+    __slots__ = ("instance", "mode", "serial", "attach_time", "delete_with_instance", "device")
     INSTANCE_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     ATTACH_TIME_FIELD_NUMBER: _ClassVar[int]
     DELETE_WITH_INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
     instance: str
     mode: AttachMode
     serial: str
     attach_time: _timestamp_pb2.Timestamp
     delete_with_instance: bool
-    def __init__(self, instance: _Optional[str] = ..., mode: _Optional[_Union[AttachMode, str]] = ..., serial: _Optional[str] = ..., attach_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delete_with_instance: _Optional[bool] = ...) -> None: ...
+    device: str
+    def __init__(self, instance: _Optional[str] = ..., mode: _Optional[_Union[AttachMode, str]] = ..., serial: _Optional[str] = ..., attach_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delete_with_instance: _Optional[bool] = ..., device: _Optional[str] = ...) -> None: ...
 
 class Volume(_message.Message):
     __slots__ = ("name", "uid", "display_name", "description", "labels", "volume_type", "size_gib", "source_image", "source_snapshot", "source_volume", "source_backup", "bootable", "multi_attach", "state", "state_message", "attachments", "create_time", "update_time", "etag")

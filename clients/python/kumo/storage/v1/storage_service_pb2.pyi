@@ -155,16 +155,18 @@ class RetypeVolumeRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., volume_type: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class AttachVolumeRequest(_message.Message):
-    __slots__ = ("name", "instance", "mode", "request_id")
+    __slots__ = ("name", "instance", "mode", "request_id", "device")
     NAME_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
     name: str
     instance: str
     mode: _resources_pb2.AttachMode
     request_id: str
-    def __init__(self, name: _Optional[str] = ..., instance: _Optional[str] = ..., mode: _Optional[_Union[_resources_pb2.AttachMode, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    device: str
+    def __init__(self, name: _Optional[str] = ..., instance: _Optional[str] = ..., mode: _Optional[_Union[_resources_pb2.AttachMode, str]] = ..., request_id: _Optional[str] = ..., device: _Optional[str] = ...) -> None: ...
 
 class DetachVolumeRequest(_message.Message):
     __slots__ = ("name", "instance", "request_id")

@@ -8,7 +8,8 @@ of `SnapshotId`. Each is `VolumeSize` GiB (absent: its source's size; required f
 empty one), of the Kumo volume type `VolumeType` (absent: the snapshot's volume's, else
 the cloud's default), and deleted with the instance unless `DeleteOnTermination` is false
 (EC2's default is true for the volumes it makes at launch). Kumo picks the guest device
-of the others: DescribeInstances maps only the root device. Iops and Throughput belong to
+of the others; DeviceName is recorded as their attachments' device name (shown by
+DescribeInstances and DescribeVolumes). Iops and Throughput belong to
 Kumo's volume types, so they are not read. What Kumo cannot do at launch is refused, never
 ignored: instance store (`VirtualName`), encryption, suppressing the root device.
 """
@@ -79,5 +80,6 @@ async def read_block_devices(
                 f"The mapping of {device} needs Ebs.VolumeSize or Ebs.SnapshotId.",
             )
         instance.volumes_at_boot.add(
-            size_gib=size, volume_type=kind, source_snapshot=snapshot, delete_with_instance=doomed
-        )
+            size_gib=size, volume_type=kind, source_snapshot=snapshot,
+            delete_with_instance=doomed, device=device,
+        )  # fmt: skip

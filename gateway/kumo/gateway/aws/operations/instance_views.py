@@ -72,20 +72,30 @@ def instance_view(instance: cpb.Instance) -> dict[str, Any]:
         "Architecture": "x86_64",
         "VirtualizationType": "hvm",
     }
-    if instance.boot_volume:  # an EBS root: the only block device Kumo maps at launch
+    mappings = [
+        {  # the volumes attached with a device name (RunInstances' or AttachVolume's)
+            "DeviceName": v.device,
+            "Ebs": {
+                "VolumeId": ids.volume_ec2_id(v.volume),
+                "Status": "attached",
+                "DeleteOnTermination": v.delete_with_instance,
+            },
+        }
+        for v in instance.attached_volumes
+        if v.device and v.volume != instance.boot_volume
+    ]
+    if instance.boot_volume:  # an EBS root
         view["RootDeviceType"] = "ebs"
         view["RootDeviceName"] = ROOT_DEVICE
-        view["BlockDeviceMappings"] = [
-            {
-                "DeviceName": ROOT_DEVICE,
-                "Ebs": {
-                    "VolumeId": ids.volume_ec2_id(instance.boot_volume),
-                    "Status": "attached",
-                    "AttachTime": view["LaunchTime"],
-                    "DeleteOnTermination": instance.delete_boot_volume,
-                },
-            }
-        ]
+        root = {
+            "VolumeId": ids.volume_ec2_id(instance.boot_volume),
+            "Status": "attached",
+            "AttachTime": view["LaunchTime"],
+            "DeleteOnTermination": instance.delete_boot_volume,
+        }
+        mappings.insert(0, {"DeviceName": ROOT_DEVICE, "Ebs": root})
+    if mappings:
+        view["BlockDeviceMappings"] = mappings
     if instance.labels:
         view["Tags"] = tags_of(instance.labels)
     if instance.hostname:

@@ -4,9 +4,9 @@ A volume lives in a zone (`projects/{p}/zones/{z}/volumes/{v}`); VolumeIds do no
 it, so a volume is found by asking each zone (the zone list is cached). VolumeType names
 a Kumo volume type (`volumeTypes/{VolumeType}`; absent: the cloud's default), shown back
 by its id. ClientToken makes the volume id and request_id, so a repeat returns the same
-volume. Kumo picks the guest device: the Device given to AttachVolume is echoed in the
-answer only. Attach answers `attaching`, detach `detaching`; DescribeVolumes shows the
-attachment once it is recorded.
+volume. Kumo picks the guest device: the Device given to AttachVolume is the attachment's
+recorded device name (`Attachment.device`), shown back by DescribeVolumes. Attach answers
+`attaching`, detach `detaching`; DescribeVolumes shows the attachment once it is recorded.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def volume_view(volume: spb.Volume) -> dict[str, Any]:
                 "State": "attached",
                 "AttachTime": time_of(a.attach_time),
                 "DeleteOnTermination": a.delete_with_instance,
+                **({"Device": a.device} if a.device else {}),
             }
             for a in volume.attachments
         ],
@@ -180,7 +181,7 @@ async def attach_volume(backend: Backend, caller: Caller, params: Params) -> dic
         )
     await invoke(
         backend.storage.AttachVolume,
-        sapi.AttachVolumeRequest(name=volume.name, instance=instance.name),
+        sapi.AttachVolumeRequest(name=volume.name, instance=instance.name, device=params["Device"]),
         caller,
         precondition="VolumeInUse",
     )

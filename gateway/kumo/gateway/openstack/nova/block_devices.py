@@ -44,14 +44,15 @@ _OTHER_SOURCES = (
 class ExtraVolume:
     """A volume mapping other than the boot one: an existing volume's id, or a new volume
     (empty, of `size_gib`, or a copy of the snapshot `snapshot_uid`, of that size unless
-    0), of the type `volume_type` (an id or a name; '': the default); and whether the
-    volume goes with the server."""
+    0), of the type `volume_type` (an id or a name; '': the default); whether the volume
+    goes with the server, and the device name asked for ('' for none)."""
 
     volume_uid: str = ""
     snapshot_uid: str = ""
     size_gib: int = 0
     volume_type: str = ""
     delete_on_termination: bool = False
+    device_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -143,15 +144,20 @@ def _extra_volume(mapping: dict[str, Any], source: str) -> ExtraVolume:
         raise invalid(_OTHER_SOURCES)
     kind = _volume_type(mapping, source)
     delete = _flag(mapping, "delete_on_termination")
+    device = mapping.get("device_name") or ""
+    if not isinstance(device, str):
+        raise invalid(f"Invalid device_name {device!r}")
     if source == "volume":
-        return ExtraVolume(volume_uid=_uid(mapping, source), delete_on_termination=delete)
+        uid = _uid(mapping, source)
+        return ExtraVolume(volume_uid=uid, delete_on_termination=delete, device_name=device)
     size = _size(mapping)
     if source == "blank" and size == 0:
         raise invalid("a block device of source_type 'blank' needs a volume_size")
     snapshot = _uid(mapping, source) if source == "snapshot" else ""
     return ExtraVolume(
-        snapshot_uid=snapshot, size_gib=size, volume_type=kind, delete_on_termination=delete
-    )
+        snapshot_uid=snapshot, size_gib=size, volume_type=kind,
+        delete_on_termination=delete, device_name=device,
+    )  # fmt: skip
 
 
 def _refuse_local_disk(mapping: dict[str, Any]) -> None:

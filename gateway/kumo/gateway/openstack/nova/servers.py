@@ -217,7 +217,9 @@ class Servers(NovaBase):
         placed: tuple[spb.Volume, ...] = ()
         for extra in disk.extra:
             wanted = instance.volumes_at_boot.add(
-                size_gib=extra.size_gib, delete_with_instance=extra.delete_on_termination
+                size_gib=extra.size_gib,
+                delete_with_instance=extra.delete_on_termination,
+                device=extra.device_name,
             )
             if extra.volume_type:
                 wanted.volume_type = await find_volume_type(self.backend, scope, extra.volume_type)

@@ -1,6 +1,7 @@
 """Nova's `/servers/{id}/os-volume_attachments` over the storage service's AttachVolume
 and DetachVolume: an attachment's id is the volume's id (one attachment per volume and
-server, as in Nova); Kumo picks the guest device, so `device` is null."""
+server, as in Nova); Kumo picks the guest device, so `device` is the device name the
+attachment was given (POST's `device`, a block device mapping's `device_name`), else null."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ def _missing(kind: str, uid: str) -> RpcFailure:
     return RpcFailure.of(grpc.StatusCode.NOT_FOUND, f"{kind} {uid} could not be found.")
 
 
-def _view(volume_uid: str, server: cpb.Instance) -> dict[str, Any]:
-    return {"id": volume_uid, "volumeId": volume_uid, "serverId": server.uid, "device": None}
+def _view(volume: cpb.AttachedVolume, server: cpb.Instance) -> dict[str, Any]:
+    uid = volume.uid
+    return {"id": uid, "volumeId": uid, "serverId": server.uid, "device": volume.device or None}
 
 
 class VolumeAttachments(NovaBase):
@@ -57,7 +59,7 @@ class VolumeAttachments(NovaBase):
         """GET: the volumes attached to the server."""
         scope, version = await self.begin(request)
         server = await self._server(scope, request)
-        attached = [_view(v.uid, server) for v in server.attached_volumes]
+        attached = [_view(v, server) for v in server.attached_volumes]
         return self.reply(version, {"volumeAttachments": attached})
 
     async def show(self, request: Request) -> Response:
@@ -65,25 +67,31 @@ class VolumeAttachments(NovaBase):
         scope, version = await self.begin(request)
         server = await self._server(scope, request)
         uid = request.path_params["volume_id"]
-        if not any(v.uid == uid for v in server.attached_volumes):
+        found = next((v for v in server.attached_volumes if v.uid == uid), None)
+        if found is None:
             raise _missing("Volume attachment", uid)
-        return self.reply(version, {"volumeAttachment": _view(uid, server)})
+        return self.reply(version, {"volumeAttachment": _view(found, server)})
 
     async def create(self, request: Request) -> Response:
-        """POST {"volumeAttachment": {"volumeId"}}: AttachVolume; 200 with the attachment."""
+        """POST {"volumeAttachment": {"volumeId", "device"}}: AttachVolume; 200 with the
+        attachment."""
         scope, version = await self.begin(request)
         body = (await json_body(request)).get("volumeAttachment")
         if not isinstance(body, dict) or not body.get("volumeId"):
             raise invalid("the body needs a 'volumeAttachment' with a 'volumeId'")
         server = await self._server(scope, request)
         uid = str(body["volumeId"])
+        device = body.get("device") or ""
+        if not isinstance(device, str):
+            raise invalid("device must be a string")
         name = await self._volume_name(scope, server, uid)
         await self.call(
             self.backend.stub(srpc.StorageServiceStub).AttachVolume,
-            sapi.AttachVolumeRequest(name=name, instance=server.name),
+            sapi.AttachVolumeRequest(name=name, instance=server.name, device=device),
             scope,
         )
-        return self.reply(version, {"volumeAttachment": _view(uid, server)})
+        attached = cpb.AttachedVolume(volume=name, uid=uid, device=device)
+        return self.reply(version, {"volumeAttachment": _view(attached, server)})
 
     async def delete(self, request: Request) -> Response:
         """DELETE /{volume_id}: DetachVolume; 202."""

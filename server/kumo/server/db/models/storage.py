@@ -134,6 +134,8 @@ class AttachmentRow(Base):
     attach_time: Mapped[datetime] = mapped_column(default=utcnow)
     #: The volume goes with the instance (AttachedVolume.delete_with_instance).
     delete_with_instance: Mapped[bool] = mapped_column(default=False)
+    #: The device name the attachment was given (Attachment.device); "" for none.
+    device: Mapped[str] = mapped_column(String(32), default="")
 
 
 class VolumeTransferRow(Base):

@@ -19,7 +19,7 @@ from kumo.server.db.value_lists import OneOf, on_postgres
 from kumo.server.services.storage.common import VOLUMES
 
 
-def _attached_to(ids: ColumnElement[bool]) -> Select[str, str, str, str, bool]:
+def _attached_to(ids: ColumnElement[bool]) -> Select[str, str, str, str, bool, str]:
     """The attachments of a project's instances (`ids`: a condition on their ids) with
     their volumes' uids, in volume id order."""
     return (
@@ -29,6 +29,7 @@ def _attached_to(ids: ColumnElement[bool]) -> Select[str, str, str, str, bool]:
             AttachmentRow.volume_id,
             VolumeRow.uid,
             AttachmentRow.delete_with_instance,
+            AttachmentRow.device,
         )
         .join(
             VolumeRow,
@@ -60,11 +61,12 @@ def fill_volumes(executor: Any, instances: Sequence[pb.Instance]) -> None:
     for project, by_key in by_project.items():
         ids = _IDS.bind(postgres, sorted({instance_id for _, instance_id in by_key}))
         rows = executor.execute(_ATTACHED[postgres], {"project": project, "ids": ids})
-        for zone, instance_id, volume_id, uid, doomed in rows:
+        for zone, instance_id, volume_id, uid, doomed, device in rows:
             owner = by_key.get((zone, instance_id))
             if owner is not None:
                 owner.attached_volumes.add(
                     volume=VOLUMES.name_of(project, zone, volume_id),
                     uid=uid,
                     delete_with_instance=doomed,
+                    device=device,
                 )

@@ -31,6 +31,7 @@ from kumo.server.services.storage.attachments import (
     attach,
     attach_boot_volume,
     check_attachable,
+    check_device,
     volume_in,
 )
 from kumo.server.services.storage.common import VOLUMES
@@ -117,6 +118,7 @@ def take_volumes_at_boot(
     made_any = False
     for index, wanted in enumerate(spec.volumes_at_boot):
         field = f"instance.volumes_at_boot[{index}]."
+        check_device(f"{field}device", wanted.device)
         new = wanted.size_gib != 0 or bool(wanted.volume_type or wanted.source_snapshot)
         if new == bool(wanted.volume):
             raise InvalidArgument.field(
@@ -145,7 +147,10 @@ def take_volumes_at_boot(
             )  # fmt: skip
             made_any = True
         taken.add(volume.id)
-        attach(session, volume, row.id, spb.ATTACH_MODE_READ_WRITE, wanted.delete_with_instance)
+        attach(
+            session, volume, row.id, spb.ATTACH_MODE_READ_WRITE, wanted.delete_with_instance,
+            wanted.device,
+        )  # fmt: skip
     return made_any
 
 

@@ -12,6 +12,7 @@ check and record an attachment (AttachVolume, and the volumes an instance is mad
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from kumo.agent.v1 import agent_service_pb2 as agent
 from kumo.server.db.models import AttachmentRow, VolumeRow, VolumeTypeRow
-from kumo.server.errors import FailedPrecondition, NotFound
+from kumo.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from kumo.server.services.storage.common import (
     VOLUMES,
     attachments_of,
@@ -31,6 +32,7 @@ from kumo.server.services.storage.common import (
 from kumo.storage.v1 import resources_pb2 as pb
 
 InstanceKey = tuple[str, str, str]  # project, zone, instance id
+_DEVICE = re.compile(r"[A-Za-z0-9/_-]{0,32}")
 
 
 def volume_attachments(
@@ -153,14 +155,23 @@ def check_attachable(session: Session, volume: VolumeRow, name: str, instance: s
         )
 
 
+def check_device(field: str, device: str) -> None:
+    """InvalidArgument unless `device` (the value of `field`) is a device name an
+    attachment may be given: up to 32 letters, digits, `/`, `_` and `-` (or empty)."""
+    if not _DEVICE.fullmatch(device):
+        raise InvalidArgument.field(field, "up to 32 letters, digits, '/', '_' and '-'")
+
+
 def attach(
     session: Session,
     volume: VolumeRow,
     instance_id: str,
     mode: int,
     delete_with_instance: bool = False,
+    device: str = "",
 ) -> None:
-    """Records `volume`'s attachment to the instance (same project and zone) and makes it
+    """Records `volume`'s attachment to the instance (same project and zone), with the
+    device name it was given (checked by the caller with `check_device`), and makes it
     IN_USE (a volume still being made with the instance stays CREATING until it is, then
     IN_USE). The caller has checked that the volume may be attached."""
     session.add(
@@ -172,6 +183,7 @@ def attach(
             mode=mode,
             serial=serial_of(volume),
             delete_with_instance=delete_with_instance,
+            device=device,
         )
     )
     if volume.state != pb.Volume.STATE_CREATING:
@@ -179,10 +191,15 @@ def attach(
 
 
 def volume_in(session: Session, project_id: str, zone_id: str, name: str, field: str) -> VolumeRow:
-    """The volume `name` (the value of `field`) if it is in that project and zone. Raises
+    """The volume `name` (the value of `field`) if it is in that project and zone, its row
+    locked for the rest of the transaction (it is about to be attached). Raises
     InvalidArgument (malformed name), NotFound."""
     key = VOLUMES.key(name, field)
-    volume = session.get(VolumeRow, key) if key[:2] == (project_id, zone_id) else None
+    volume = (
+        session.get(VolumeRow, key, with_for_update=True)
+        if key[:2] == (project_id, zone_id)
+        else None
+    )
     if volume is None:
         raise NotFound(VOLUMES.type_name, name)
     return volume

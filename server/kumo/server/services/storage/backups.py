@@ -135,7 +135,7 @@ class Backups(VolumeOperations):
                 raise InvalidArgument.field(
                     "backup.source_volume", "must be in the parent's project and zone"
                 )
-            volume = visible_volume(session, caller, source, "backup.source_volume")
+            volume = visible_volume(session, caller, source, "backup.source_volume", lock=True)
             if volume.state not in (V.STATE_AVAILABLE, V.STATE_IN_USE):
                 raise busy(source, volume.state, "back it up")
             kind = volume_type(session, volume.volume_type_id)

@@ -135,6 +135,7 @@ def volume_to_proto(row: VolumeRow, attachments: list[AttachmentRow]) -> pb.Volu
                 serial=a.serial,
                 attach_time=timestamp(a.attach_time),
                 delete_with_instance=a.delete_with_instance,
+                device=a.device,
             )
             for a in attachments
         ],
@@ -177,12 +178,13 @@ def snapshot_to_proto(row: SnapshotRow) -> pb.Snapshot:
 
 
 def visible_volume(
-    session: Session, caller: Principal, name: str, field: str = "name"
+    session: Session, caller: Principal, name: str, field: str = "name", lock: bool = False
 ) -> VolumeRow:
-    """The volume if the caller may see its project; NotFound otherwise."""
+    """The volume if the caller may see its project (with `lock`, its row locked for the
+    rest of the transaction); NotFound otherwise."""
     project_id = VOLUMES.key(name, field)[0]
     caller.require_project(project_id, VOLUMES.type_name, name)
-    return VOLUMES.get(session, name, field)
+    return VOLUMES.get(session, name, field, lock)
 
 
 def volume_type(session: Session, type_id: str) -> VolumeTypeRow:

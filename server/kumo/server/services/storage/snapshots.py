@@ -55,7 +55,7 @@ class Snapshots(StoragePart):
         check_required(request.snapshot, "snapshot.")
 
         def create(session: Session) -> operations_pb2.Operation:
-            volume = visible_volume(session, caller, request.parent, "parent")
+            volume = visible_volume(session, caller, request.parent, "parent", lock=True)
             if volume.state not in (V.STATE_AVAILABLE, V.STATE_IN_USE):
                 raise busy(request.parent, volume.state, "snapshot it")
             charge(session, volume.project_id, {"snapshots": 1, "gigabytes": volume.size_gib})

@@ -94,7 +94,9 @@ class Transfers(StoragePart):
         key = secrets.token_urlsafe(24)
 
         def create(session: Session) -> pb.VolumeTransfer:
-            volume = visible_volume(session, caller, volume_name, "volume_transfer.volume")
+            volume = visible_volume(
+                session, caller, volume_name, "volume_transfer.volume", lock=True
+            )
             if volume.project_id != project_id:
                 raise InvalidArgument.field(
                     "volume_transfer.volume", "must belong to the parent project"

@@ -27,7 +27,7 @@ from kumo.server.operations import store
 from kumo.server.quota import charge
 from kumo.server.services.compute.common import INSTANCES
 from kumo.server.services.compute.locks import refuse_if_locked
-from kumo.server.services.storage.attachments import attach, check_attachable
+from kumo.server.services.storage.attachments import attach, check_attachable, check_device
 from kumo.server.services.storage.common import (
     VOLUME_TYPES,
     VOLUMES,
@@ -111,7 +111,7 @@ class Volumes(VolumeOperations):
         paths = update_paths(request.volume, request.update_mask, "volume") & EDITABLE
 
         def update(session: Session) -> pb.Volume:
-            row = visible_volume(session, caller, request.volume.name, "volume.name")
+            row = visible_volume(session, caller, request.volume.name, "volume.name", lock=True)
             check_etag(request.volume.etag, row.version, request.volume.name)
             apply_editable(row, request.volume, paths)
             row.version += 1
@@ -127,11 +127,13 @@ class Volumes(VolumeOperations):
         kind: str,
         change: Any,
     ) -> operations_pb2.Operation:
-        """Runs `change(session, row) -> payload` on the named volume and queues `kind`."""
+        """Runs `change(session, row) -> payload` on the named volume, its row locked (two
+        API processes must not both find it free, say, and both attach it), and queues
+        `kind`."""
         caller = current_principal()
 
         def start(session: Session) -> operations_pb2.Operation:
-            row = visible_volume(session, caller, request.name)
+            row = visible_volume(session, caller, request.name, lock=True)
             if getattr(request, "etag", ""):
                 check_etag(request.etag, row.version, request.name)
             payload: bytes = change(session, row)
@@ -219,6 +221,7 @@ class Volumes(VolumeOperations):
         mode = request.mode or pb.ATTACH_MODE_READ_WRITE
         if mode not in (pb.ATTACH_MODE_READ_WRITE, pb.ATTACH_MODE_READ_ONLY):
             raise InvalidArgument.field("mode", "unknown attach mode")
+        check_device("device", request.device)
 
         def change(session: Session, row: VolumeRow) -> bytes:
             key = INSTANCES.key(request.instance, "instance")
@@ -228,7 +231,7 @@ class Volumes(VolumeOperations):
             instance = INSTANCES.get(session, request.instance, "instance")
             refuse_if_locked(instance, caller, request.instance)
             check_attachable(session, row, request.name, request.instance)
-            attach(session, row, key[2], mode)
+            attach(session, row, key[2], mode, device=request.device)
             return f"{row.uid}|{key[2]}".encode()
 
         return await self._start(request, "AttachVolume", ATTACH_VOLUME, change)
