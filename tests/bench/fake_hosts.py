@@ -12,6 +12,7 @@ interpreter: agents in the same interpreter would share its GIL and inflate its 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -90,6 +91,7 @@ def main(argv: list[str]) -> int:
     finally:
         for agent in agents:
             agent.stop()
+            shutil.rmtree(agent.config.state_dir, ignore_errors=True)
     return 0
 
 
