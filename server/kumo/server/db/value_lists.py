@@ -3,10 +3,10 @@
 `OneOf(column, name)` holds two conditions: on PostgreSQL `column = ANY(string_to_array(
 :name, ','))`, whose text is the same for any number of values (the statement is prepared
 once) and whose one text parameter costs nothing to send (psycopg dumps a Python list as
-an array in Python: ~2 µs a value); elsewhere an expanding IN list. `condition(executor)`
-picks the one for the executor's database and `bind(executor, values)` makes the value
-to bind. The values must not hold a comma (ValueError): names and ids of Kumo resources
-never do.
+an array in Python: ~2 µs a value); elsewhere an expanding IN list. `condition(postgres)`
+picks the one for the database (`on_postgres(executor)` tells which) and
+`bind(postgres, values)` makes the value to bind. The values must not hold a comma
+(ValueError): names and ids of Kumo resources never do.
 """
 
 from __future__ import annotations

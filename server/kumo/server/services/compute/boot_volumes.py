@@ -101,11 +101,11 @@ def take_boot_volume(
 
 def take_volumes_at_boot(
     session: Session, runtime: Runtime, caller: Principal, row: InstanceRow, spec: pb.Instance
-) -> bool:
+) -> None:
     """Attaches to the new instance (flushed, its boot volume taken) the volumes of
-    `spec.volumes_at_boot`, in order: existing ones, and new ones it records, each with its
-    CREATE_VOLUME operation; returns whether it recorded any (the caller tells the runtime
-    then). Raises InvalidArgument (too many, an entry both or neither existing and new, a
+    `spec.volumes_at_boot`, in order: existing ones (`volume`), and new ones it records
+    (the others), each with its CREATE_VOLUME operation (the caller tells the runtime).
+    Raises InvalidArgument (too many, an entry both or neither existing and new, a
     volume twice, a bad name, size or type), NotFound (volume, snapshot, type),
     FailedPrecondition (a volume that cannot be attached, a snapshot not AVAILABLE, a
     backend not configured), ResourceExhausted (volume quotas)."""
@@ -115,7 +115,6 @@ def take_volumes_at_boot(
         )
     instance = INSTANCES.name_of_row(row)
     taken = {row.boot_volume_id}
-    made_any = False
     for index, wanted in enumerate(spec.volumes_at_boot):
         field = f"instance.volumes_at_boot[{index}]."
         check_device(f"{field}device", wanted.device)
@@ -145,13 +144,11 @@ def take_volumes_at_boot(
                 session, runtime, caller, row.project_id, row.zone_id, source,
                 f"vol-0{secrets.token_hex(8)}", field=field, fit=bool(wanted.source_snapshot),
             )  # fmt: skip
-            made_any = True
         taken.add(volume.id)
         attach(
             session, volume, row.id, spb.ATTACH_MODE_READ_WRITE, wanted.delete_with_instance,
             wanted.device,
         )  # fmt: skip
-    return made_any
 
 
 def volume_states(session: Session, row: InstanceRow, doomed_only: bool = False) -> dict[str, int]:

@@ -214,8 +214,6 @@ class InstanceMethods(InstanceOperations):
         check_required(request.instance, "instance.")
         spec = request.instance
 
-        made = [False]  # whether it recorded new volumes at boot (their CREATE_VOLUMEs)
-
         def create(session: Session, lease: Lease | None) -> operations_pb2.Operation:
             values = self._validate_spec(session, caller, project_id, zone_id, spec)
             charge(
@@ -243,7 +241,7 @@ class InstanceMethods(InstanceOperations):
             INSTANCES.insert(session, request.instance_id, "instance_id", row)
             session.flush()
             take_boot_volume(session, self.runtime, caller, row, spec)
-            made[0] = take_volumes_at_boot(session, self.runtime, caller, row, spec)
+            take_volumes_at_boot(session, self.runtime, caller, row, spec)
             if row.boot_volume_id is None and (pool := self.runtime.config.storage.rbd_root_pool):
                 row.root_disk = root_disks.first_name(pool, row.uid)  # the BUILD clones it
             interfaces.create_ports(
@@ -276,8 +274,8 @@ class InstanceMethods(InstanceOperations):
             slot.written = operation.name
         if spec.network_interfaces:
             self.runtime.network_changed()
-        if made[0] or spec.HasField("new_boot_volume"):
-            self.runtime.operation_written()  # their CREATE_VOLUMEs
+        if spec.HasField("new_boot_volume") or any(not v.volume for v in spec.volumes_at_boot):
+            self.runtime.operation_written()  # the new volumes' CREATE_VOLUMEs
         return operation
 
     async def GetInstance(self, request: api.GetInstanceRequest, context: Context) -> pb.Instance:

@@ -23,6 +23,7 @@ from kumo.agent.v1 import agent_service_pb2 as agent
 from kumo.server.db.models import AttachmentRow, VolumeRow, VolumeTypeRow
 from kumo.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from kumo.server.services.storage.common import (
+    IDLE,
     VOLUMES,
     attachments_of,
     busy,
@@ -142,7 +143,7 @@ def check_attachable(session: Session, volume: VolumeRow, name: str, instance: s
     """Raises FailedPrecondition unless `volume` (named `name`) may be attached to
     `instance` (the name of an instance of its project and zone): AVAILABLE, or IN_USE
     elsewhere and multi-attach, and not attached to that instance already."""
-    if volume.state not in (pb.Volume.STATE_AVAILABLE, pb.Volume.STATE_IN_USE):
+    if volume.state not in IDLE:
         raise busy(name, volume.state, "attach it")
     current = attachments_of(session, volume)
     if any(a.instance_id == instance.rsplit("/", 1)[-1] for a in current):

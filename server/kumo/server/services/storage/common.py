@@ -23,6 +23,8 @@ from kumo.storage.v1 import resources_pb2 as pb
 #: Largest volume, in GiB (16 TiB, the drivers' maximum).
 MAX_SIZE_GIB = 16384
 V = pb.Volume
+#: The states of a volume that nothing is being done to.
+IDLE = (V.STATE_AVAILABLE, V.STATE_IN_USE)
 
 VOLUME_TYPES = Collection(
     "storage.kumo.dev/VolumeType",

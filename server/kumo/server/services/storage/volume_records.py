@@ -27,6 +27,7 @@ from kumo.server.services.identity.common import PROJECTS, require_active
 from kumo.server.services.images import visible_image
 from kumo.server.services.storage.common import (
     BACKUPS,
+    IDLE,
     MAX_SIZE_GIB,
     SNAPSHOTS,
     VOLUME_TYPES,
@@ -41,8 +42,6 @@ from kumo.storage.v1 import resources_pb2 as pb
 
 #: What a create sets and an update changes besides the size and the type.
 EDITABLE = {"display_name", "description", "labels", "bootable"}
-#: The states of a volume that nothing is being done to.
-IDLE = (V.STATE_AVAILABLE, V.STATE_IN_USE)
 
 
 def check_size(field: str, size_gib: int) -> None:

@@ -29,6 +29,7 @@ from kumo.server.services.compute.common import INSTANCES
 from kumo.server.services.compute.locks import refuse_if_locked
 from kumo.server.services.storage.attachments import attach, check_attachable, check_device
 from kumo.server.services.storage.common import (
+    IDLE,
     VOLUME_TYPES,
     VOLUMES,
     V,
@@ -49,7 +50,6 @@ from kumo.server.services.storage.volume_operations import (
 )
 from kumo.server.services.storage.volume_records import (
     EDITABLE,
-    IDLE,
     apply_editable,
     begin_deletion,
     check_size,
