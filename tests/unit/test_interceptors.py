@@ -6,11 +6,13 @@ import asyncio
 from typing import Any
 
 import grpc
+import psycopg
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy.exc import OperationalError
 
 from kumo.server.errors import InvalidArgument
 from kumo.server.interceptors.errors import ErrorInterceptor
@@ -100,3 +102,22 @@ def test_errors_become_statuses_with_details() -> None:
         asyncio.run(interceptor.wrap("/m", broken)(None, context))
     code, message, _ = context.aborted
     assert code is grpc.StatusCode.INTERNAL and "secret" not in message
+
+
+def deadlock() -> OperationalError:
+    """What SQLAlchemy raises when PostgreSQL aborts a transaction to break a deadlock."""
+    return OperationalError("UPDATE ...", {}, psycopg.errors.DeadlockDetected("deadlock"))
+
+
+def test_a_database_conflict_becomes_aborted() -> None:
+    """A transaction the database aborted for a conflict (Database.transaction ran it again
+    and it lost again) tells the caller to retry: ABORTED, not INTERNAL."""
+
+    async def conflicting(request: Any, context: Any) -> None:
+        raise deadlock()
+
+    context = FakeContext({})
+    with pytest.raises(grpc.aio.AbortError):
+        asyncio.run(ErrorInterceptor().wrap("/m", conflicting)(None, context))
+    code, message, _ = context.aborted
+    assert code is grpc.StatusCode.ABORTED and "retry" in message

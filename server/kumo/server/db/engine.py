@@ -10,11 +10,18 @@ each statement sees its own snapshot either way). On SQLite (one writer, microse
 process without lock waits; on a client-server database it runs on a bounded
 thread pool so that the loop never blocks on the network. In background work (see
 kumo.server.priority) both run in their turn.
+
+Transactions take row locks in the order their code meets the rows (a volume's row, then its
+project's quota rows; an instance's quota rows, then the volumes it boots with), so two of
+them can wait for each other on PostgreSQL. PostgreSQL then aborts one (after its
+`deadlock_timeout`, 1 s); `transaction` runs that one again from the start, as OpenStack's
+oslo.db does: `fn` must keep no effect outside its session that a second run would repeat.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,11 +30,24 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kumo.server.priority import background_turn
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+#: PostgreSQL's SQLSTATEs for a transaction aborted only because of another one running beside
+#: it (deadlock_detected, serialization_failure): the same transaction run again can succeed.
+CONFLICTS = frozenset({"40P01", "40001"})
+#: How many times `Database.transaction` runs again a transaction aborted for a conflict.
+CONFLICT_RETRIES = 3
+
+
+def is_conflict(error: BaseException) -> bool:
+    """Whether `error` is the database aborting a transaction for a conflict (CONFLICTS)."""
+    return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in CONFLICTS
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -85,9 +105,20 @@ class Database:
         self._pool = None if self.is_sqlite else ThreadPoolExecutor(pool_size, "kumo-db")
 
     def transaction(self, fn: Callable[[Session], T]) -> T:
-        """Runs `fn(session)` in one transaction, synchronously; commits unless it raises."""
-        with self._sessions() as session, session.begin():
-            return fn(session)
+        """Runs `fn(session)` in one transaction, synchronously; commits unless it raises.
+        A transaction the database aborted for a conflict (`is_conflict`: a deadlock) runs
+        again, up to CONFLICT_RETRIES times; then, or on any other error, the error is
+        raised (nothing of the aborted runs is kept)."""
+        attempt = 0
+        while True:
+            try:
+                with self._sessions() as session, session.begin():
+                    return fn(session)
+            except DBAPIError as error:
+                if attempt == CONFLICT_RETRIES or not is_conflict(error):
+                    raise
+                attempt += 1
+                log.info("transaction aborted for a conflict, running it again: %s", error.orig)
 
     def _read(self, fn: Callable[[Connection], T]) -> T:
         with self.engine.connect() as connection:

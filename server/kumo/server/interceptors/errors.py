@@ -14,7 +14,8 @@ from typing import Any
 import grpc
 from sqlalchemy.exc import DBAPIError
 
-from kumo.server.errors import KumoError, Unavailable, internal_status
+from kumo.server.db.engine import is_conflict
+from kumo.server.errors import Aborted, KumoError, Unavailable, internal_status
 from kumo.server.interceptors.base import Behavior, Context, StreamBehavior, UnaryInterceptor
 from kumo.server.interceptors.request_id import current_request_id
 
@@ -27,6 +28,8 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: Excepti
     rid = current_request_id()
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         error = Unavailable("the database connection was lost; retry")
+    elif is_conflict(error):  # (Database.transaction already ran it again, and again lost)
+        error = Aborted("the request conflicted with concurrent ones; retry")
     if isinstance(error, KumoError):
         status = error.to_status()
     else:

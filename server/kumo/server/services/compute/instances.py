@@ -495,7 +495,7 @@ class InstanceMethods(InstanceOperations):
 
         def write(session: Session) -> operations_pb2.Operation:
             operation, row = start(session, slot.lease)
-            changed.append(row)
+            changed[:] = [row]  # (a transaction run again replaces its first run's row)
             return operation
 
         async with self.runtime.writing_operation() as slot:

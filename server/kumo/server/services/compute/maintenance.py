@@ -14,7 +14,7 @@ maintenance mode. Each pass starts from the database, so a restarted API resumes
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from google.protobuf.message import Message
@@ -37,12 +37,27 @@ _MOVABLE = (S.STATE_RUNNING, S.STATE_SUSPENDED, S.STATE_STOPPED)
 
 
 @dataclass
+class _Progress:
+    """What the drain knows from its passes so far. A pass works on a copy (`Database.run`
+    may run its transaction again) that replaces this one once the pass has committed."""
+
+    watching: dict[str, int] = field(default_factory=dict)  # uid → its migration's serial
+    failures: Counter[str] = field(default_factory=Counter)
+    errors: dict[str, str] = field(default_factory=dict)  # uid → why it last did not move
+
+    def copy(self) -> _Progress:
+        """An independent copy."""
+        return _Progress(dict(self.watching), Counter(self.failures), dict(self.errors))
+
+
+@dataclass
 class _Pass:
     """What one pass found and did."""
 
     left: int  # running, suspended or stopped instances still on the host
     stuck: int  # of which failed MAX_FAILURES times (and do not migrate now)
     destinations: list[str]  # hosts the migrations this pass started go to
+    progress: _Progress  # the drain's progress after this pass
 
 
 class HostMaintenanceMethods(InstanceMethods):
@@ -54,28 +69,23 @@ class HostMaintenanceMethods(InstanceMethods):
 
     async def _drain(self, ctx: OperationContext) -> Message:
         host_id, limit_text = ctx.payload.decode().split("/")
-        watching: dict[str, int] = {}  # uid → serial of the migration this drain started
-        failures: Counter[str] = Counter()
-        errors: dict[str, str] = {}  # uid → the last reason it did not move
+        progress = _Progress()
         total = 0
         step = partial(
-            self._pass,
-            host_id=host_id,
-            limit=int(limit_text),
-            watching=watching,
-            failures=failures,
-            errors=errors,
-            project_id=ctx.project_id,
+            self._pass, host_id=host_id, limit=int(limit_text), project_id=ctx.project_id
         )
         while True:
-            found = await ctx.db.run(step)
+            found = await ctx.db.run(partial(step, progress=progress))
+            progress = found.progress
             if found.destinations:
                 self.runtime.operation_written()
                 self.notify_hosts(host_id, *found.destinations)
             if found.left == 0:
                 return await ctx.db.run(partial(self._host, host_id=host_id))
             if found.stuck == found.left:
-                why = "; ".join(f"{uid}: {reason}" for uid, reason in sorted(errors.items()))
+                why = "; ".join(
+                    f"{uid}: {reason}" for uid, reason in sorted(progress.errors.items())
+                )
                 raise FailedPrecondition(
                     f"could not move every instance off host {host_id}: {why}",
                     type="DRAIN_FAILED",
@@ -93,9 +103,7 @@ class HostMaintenanceMethods(InstanceMethods):
         session: Session,
         host_id: str,
         limit: int,
-        watching: dict[str, int],
-        failures: Counter[str],
-        errors: dict[str, str],
+        progress: _Progress,
         project_id: str,
     ) -> _Pass:
         host = session.get(HostRow, host_id)
@@ -107,6 +115,8 @@ class HostMaintenanceMethods(InstanceMethods):
             select(InstanceRow).where(InstanceRow.host_id == host_id, ~InstanceRow.deleting)
         ).all()
         movable = [row for row in rows if row.state in _MOVABLE]
+        progress = progress.copy()
+        watching, failures, errors = progress.watching, progress.failures, progress.errors
         for row in movable:
             serial = watching.get(row.uid)
             if serial is not None and row.migration is None and row.migration_serial == serial:
@@ -134,7 +144,7 @@ class HostMaintenanceMethods(InstanceMethods):
         stuck = sum(
             1 for row in movable if row.migration is None and failures[row.uid] >= MAX_FAILURES
         )
-        return _Pass(len(movable), stuck, destinations)
+        return _Pass(len(movable), stuck, destinations, progress)
 
     def _host(self, session: Session, host_id: str) -> Message:
         host = session.get(HostRow, host_id)
