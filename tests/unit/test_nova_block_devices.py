@@ -103,6 +103,7 @@ def test_boot_disks_kumo_serves(mappings: Any, disk: BootDisk) -> None:
             "Swap drive requested is larger",
         ),
         ([{**BLANK, "destination_type": "local"}], "Ephemeral disks requested are larger"),
+        ([{**OTHER, "source_type": "image", "destination_type": "local"}], "image to local"),
         ([{**OTHER, "device_name": 5}], "Invalid device_name"),
         ([VOLUME, VOLUME], "only one block device"),
         ([{**VOLUME, "uuid": ""}], "needs the volume's uuid"),

@@ -10,7 +10,8 @@ cloud's default. `delete_on_termination` deletes it with the server
 is made (`Instance.volumes_at_boot`): existing volumes (source `volume`), new empty ones
 (source `blank`, with a `volume_size`) and copies of snapshots. A blank root volume, and a
 new volume other than the root made from an image, are refused with 400, as Nova refuses
-the first. An image mapping with a local destination is the image boot. Kumo's flavors
+the first. An image mapping with a local destination is the image boot (boot index 0; any
+other is Nova's 400, "Mapping image to local is not supported"). Kumo's flavors
 have no swap and no ephemeral disk, so a blank mapping with a local destination that asks
 for swap or for a size is Nova's 400 for a disk larger than the flavor allows.
 """
@@ -182,6 +183,8 @@ def read_mappings(mappings: Any) -> BootDisk:
         destination = mapping.get("destination_type") or "volume"
         boot = _boot_index(mapping) == 0
         if destination == "local":
+            if source == "image" and not boot:
+                raise invalid("Mapping image to local is not supported.")
             if boot and source == "image" and mapping.get("uuid"):
                 disk = BootDisk(image_uid=str(mapping["uuid"]))
             elif source == "blank":
