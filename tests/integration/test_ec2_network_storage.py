@@ -288,7 +288,22 @@ def test_elastic_ips(
     address = ec2.describe_addresses(AllocationIds=[allocation_id])["Addresses"][0]
     assert address["AssociationId"] == on_instance["AssociationId"]
     assert address["PrivateIpAddress"].startswith("10.30.0.")
+    # DescribeInstances shows both addresses and filters on them.
+    (described,) = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    shown = described["Instances"][0]
+    assert (shown["PrivateIpAddress"], shown["PublicIpAddress"]) == (
+        address["PrivateIpAddress"],
+        public_ip,
+    )
+    for name, value in (
+        ("ip-address", public_ip),
+        ("private-ip-address", address["PrivateIpAddress"]),
+    ):
+        found = ec2.describe_instances(Filters=[{"Name": name, "Values": [value]}])
+        assert [r["Instances"][0]["InstanceId"] for r in found["Reservations"]] == [instance_id]
     ec2.disassociate_address(AssociationId=on_instance["AssociationId"])
+    shown = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    assert "PublicIpAddress" not in shown and shown["PrivateIpAddress"]
     ec2.terminate_instances(InstanceIds=[instance_id])
     assert _code(
         lambda: ec2.associate_address(

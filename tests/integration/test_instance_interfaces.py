@@ -4,6 +4,8 @@ the host's assignment and the driver's spec, and refusals that leave nothing beh
 
 from __future__ import annotations
 
+import uuid
+
 import grpc
 from google.longrunning import operations_pb2
 from google.protobuf import field_mask_pb2
@@ -26,7 +28,7 @@ from tests.integration.test_compute_lifecycle import (
     wait,
 )
 from tests.support.cloud import Stubs, Tenant, rpc_error, set_quota, unique
-from tests.support.network import make_network, net
+from tests.support.network import make_external, make_network, net
 from tests.support.server import ServerThread
 
 cell = lifecycle.cell  # the fixture: two hosts with agents on fake drivers
@@ -131,6 +133,60 @@ def test_ports_follow_the_instance(cell: Cell, tenant: Tenant) -> None:
         )
     )
     assert port.fixed_ips[0].ip_address == "10.70.0.50"
+
+
+def test_an_interface_shows_the_floating_ips_mapped_to_it(
+    cell: Cell, admin: Stubs, tenant: Tenant
+) -> None:
+    """A floating IP mapped to an instance's port shows in its interface (GetInstance and
+    ListInstances alike) until it is unmapped; the instance's delete unmaps it."""
+    member = tenant.stubs["member"]
+    external, _ = make_external(
+        admin, f"172.{20 + uuid.uuid4().int % 8}.{uuid.uuid4().int % 250}.0/24"
+    )
+    network, subnet = make_network(member, tenant.project, "10.72.0.0/24")
+    router = net(member).CreateRouter(
+        napi.CreateRouterRequest(
+            parent=tenant.name,
+            router_id=unique("r"),
+            router=npb.Router(external_gateway=npb.ExternalGateway(network=external.name)),
+        )
+    )
+    net(member).AddRouterInterface(
+        napi.AddRouterInterfaceRequest(router=router.name, subnet=subnet.name)
+    )
+    instance = launch(
+        member, cell, "floating", network_interfaces=[cpb.NetworkInterface(network=network.name)]
+    )
+    got = compute(member).GetInstance(capi.GetInstanceRequest(name=instance.name))
+    assert list(got.network_interfaces[0].floating_ip_addresses) == []
+    fips = [
+        net(member).CreateFloatingIp(
+            napi.CreateFloatingIpRequest(
+                parent=tenant.name,
+                floating_ip_id=unique("f"),
+                floating_ip=npb.FloatingIp(
+                    network=external.name, port=got.network_interfaces[0].port
+                ),
+            )
+        )
+        for _ in range(2)
+    ]
+
+    def shown() -> list[list[str]]:
+        one = compute(member).GetInstance(capi.GetInstanceRequest(name=instance.name))
+        listed = compute(member).ListInstances(capi.ListInstancesRequest(parent=cell.parent))
+        (same,) = [i for i in listed.instances if i.name == instance.name]
+        assert same.network_interfaces == one.network_interfaces
+        return [list(n.floating_ip_addresses) for n in one.network_interfaces]
+
+    assert shown() == [sorted(f.ip_address for f in fips)]
+    assert got.network_interfaces[0].ip_addresses == [fips[0].fixed_ip]
+    net(member).DeleteFloatingIp(napi.DeleteFloatingIpRequest(name=fips[0].name))
+    assert shown() == [[fips[1].ip_address]]
+    wait(member, compute(member).DeleteInstance(capi.DeleteInstanceRequest(name=instance.name)))
+    kept = net(member).GetFloatingIp(napi.GetFloatingIpRequest(name=fips[1].name))
+    assert (kept.port, kept.fixed_ip) == ("", "")  # unmapped, not deleted (as in Neutron)
 
 
 def test_refusals_leave_nothing(

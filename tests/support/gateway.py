@@ -57,9 +57,11 @@ class Clouds:
         self.path = self.dir / "clouds.yaml"
         self.clouds: dict[str, Any] = {}
 
-    def add(self, name: str, user: str, password: str, project: str) -> str:
-        """Adds a cloud entry; returns its name."""
+    def add(self, name: str, user: str, password: str, project: str, **settings: Any) -> str:
+        """Adds a cloud entry, with more of clouds.yaml's `settings` if given (such as
+        `networks`); returns its name."""
         self.clouds[name] = {
+            **settings,
             "auth": {
                 "auth_url": f"{self.url}/v3",
                 "username": user,

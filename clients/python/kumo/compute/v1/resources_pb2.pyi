@@ -251,7 +251,7 @@ class NewBootVolume(_message.Message):
     def __init__(self, size_gib: _Optional[int] = ..., volume_type: _Optional[str] = ..., source_snapshot: _Optional[str] = ...) -> None: ...
 
 class NetworkInterface(_message.Message):
-    __slots__ = ("network", "subnet", "ip_address", "security_groups", "port", "mac_address", "ip_addresses")
+    __slots__ = ("network", "subnet", "ip_address", "security_groups", "port", "mac_address", "ip_addresses", "floating_ip_addresses")
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     SUBNET_FIELD_NUMBER: _ClassVar[int]
     IP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
@@ -259,6 +259,7 @@ class NetworkInterface(_message.Message):
     PORT_FIELD_NUMBER: _ClassVar[int]
     MAC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     IP_ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    FLOATING_IP_ADDRESSES_FIELD_NUMBER: _ClassVar[int]
     network: str
     subnet: str
     ip_address: str
@@ -266,7 +267,8 @@ class NetworkInterface(_message.Message):
     port: str
     mac_address: str
     ip_addresses: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, network: _Optional[str] = ..., subnet: _Optional[str] = ..., ip_address: _Optional[str] = ..., security_groups: _Optional[_Iterable[str]] = ..., port: _Optional[str] = ..., mac_address: _Optional[str] = ..., ip_addresses: _Optional[_Iterable[str]] = ...) -> None: ...
+    floating_ip_addresses: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, network: _Optional[str] = ..., subnet: _Optional[str] = ..., ip_address: _Optional[str] = ..., security_groups: _Optional[_Iterable[str]] = ..., port: _Optional[str] = ..., mac_address: _Optional[str] = ..., ip_addresses: _Optional[_Iterable[str]] = ..., floating_ip_addresses: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class MigrationOptions(_message.Message):
     __slots__ = ("max_downtime_ms", "bandwidth_mibps", "auto_converge", "post_copy", "block_migration", "timeout_seconds", "mode")

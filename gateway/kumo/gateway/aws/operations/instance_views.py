@@ -58,7 +58,7 @@ def zone_of(name: str) -> str:
 
 def instance_view(instance: cpb.Instance) -> dict[str, Any]:
     """The EC2 `Instance` structure of a Kumo instance: the members Kumo knows (what it
-    does not have, such as network interfaces, is left out rather than invented); 500 of
+    does not show, such as its VPC and subnet, is left out rather than invented); 500 of
     them are ~300 KB of XML, whose parsing is most of a client's DescribeInstances time."""
     kumo_id = instance.name.rsplit("/", 1)[-1]
     code, state = ec2_state(instance)
@@ -100,6 +100,7 @@ def instance_view(instance: cpb.Instance) -> dict[str, Any]:
         view["Tags"] = tags_of(instance.labels)
     if instance.hostname:
         view["PrivateDnsName"] = instance.hostname
+    view.update(_addresses(instance))
     if instance.key_pairs:
         view["KeyName"] = instance.key_pairs[0].rsplit("/", 1)[-1]
     if instance.status_message and instance.state == S.STATE_ERROR:
@@ -107,6 +108,22 @@ def instance_view(instance: cpb.Instance) -> dict[str, Any]:
     elif instance.state == S.STATE_DELETED:
         view["StateReason"] = _TERMINATED_REASON
     return view
+
+
+def _addresses(instance: cpb.Instance) -> dict[str, str]:
+    """PrivateIpAddress and PublicIpAddress: the first IPv4 address of the instance's first
+    interface and the first floating IP (an Elastic IP) mapped to it, those it has."""
+    found: dict[str, str] = {}
+    if instance.network_interfaces:
+        first = instance.network_interfaces[0]
+        for member, listed in (
+            ("PrivateIpAddress", first.ip_addresses),
+            ("PublicIpAddress", first.floating_ip_addresses),
+        ):
+            ipv4 = [address for address in listed if ":" not in address]
+            if ipv4:
+                found[member] = ipv4[0]
+    return found
 
 
 def _reservation(view: dict[str, Any], project: str) -> dict[str, Any]:

@@ -63,6 +63,8 @@ FILTER_FIELDS = {
     "instance-type": lambda i: [i["InstanceType"]],
     "image-id": lambda i: [i["ImageId"]],
     "key-name": lambda i: [i.get("KeyName", "")],
+    "private-ip-address": lambda i: [i.get("PrivateIpAddress", "")],
+    "ip-address": lambda i: [i.get("PublicIpAddress", "")],
 }
 
 

@@ -15,6 +15,9 @@ from kumo.network.v1 import resources_pb2 as pb
 
 Uids = Mapping[str, str]
 
+#: The device owner of an instance's ports in Kumo (their device: the instance's name).
+INSTANCE_OWNER = "compute:instance"
+
 _SYNC = {pb.SYNC_STATE_ACTIVE: "ACTIVE", pb.SYNC_STATE_ERROR: "ERROR"}
 NETWORK_TYPES = {
     pb.Network.TYPE_UNSPECIFIED: "geneve",
@@ -114,8 +117,9 @@ def port(item: pb.Port, uids: Uids) -> dict[str, Any]:
             {"ip_address": p.ip_address, "mac_address": p.mac_address or item.mac_address}
             for p in item.allowed_address_pairs
         ],
-        "device_owner": item.device_owner,
-        # A router interface's device is the router (by name in Kumo, by id in Neutron).
+        "device_owner": _owner(item),
+        # A router interface's device is the router, an instance's port's the server (by
+        # name in Kumo, by id in Neutron).
         "device_id": uids.get(item.device_id, item.device_id),
         "binding:host_id": last_segment(item.host) if item.host else "",
         "binding:vnic_type": "normal",
@@ -123,6 +127,14 @@ def port(item: pb.Port, uids: Uids) -> dict[str, Any]:
         "admin_state_up": True,
         "extra_dhcp_opts": [],
     }
+
+
+def _owner(item: pb.Port) -> str:
+    """Neutron's device owner: an instance's port is Nova's `compute:<availability zone>`."""
+    parts = item.device_id.split("/")  # projects/{project}/zones/{zone}/instances/{id}
+    if item.device_owner == INSTANCE_OWNER and len(parts) == 6:
+        return f"compute:{parts[3]}"
+    return item.device_owner
 
 
 def router(item: pb.Router, uids: Uids, gateway_subnets: Mapping[str, str]) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """A server's addresses by network (Nova's `addresses` and `/servers/{id}/ips`), and the
 `networks` of a server create as Kumo network interfaces.
 
-An instance's interfaces carry their network's resource name and the port's addresses;
-Nova keys addresses by the network's label, which is the Kumo network's display name
-(its id when it has none). A network the caller cannot read is labelled by its id.
+An instance's interfaces carry their network's resource name, the port's addresses and the
+floating IPs mapped to them; Nova keys addresses by the network's label, which is the Kumo
+network's display name (its id when it has none), and lists a port's floating IPs after
+its fixed addresses, under the same label. A network the caller cannot read is labelled by
+its id.
 """
 
 from __future__ import annotations
@@ -55,12 +57,16 @@ class Labels:
         found: dict[str, list[dict[str, Any]]] = {}
         for interface in instance.network_interfaces:
             entries = found.setdefault(self._labels[interface.network], [])
-            for address in interface.ip_addresses:
-                entry: dict[str, Any] = {"version": _version(address), "addr": address}
-                if detail:
-                    entry["OS-EXT-IPS:type"] = "fixed"
-                    entry["OS-EXT-IPS-MAC:mac_addr"] = interface.mac_address
-                entries.append(entry)
+            for kind, listed in (
+                ("fixed", interface.ip_addresses),
+                ("floating", interface.floating_ip_addresses),
+            ):
+                for address in listed:
+                    entry: dict[str, Any] = {"version": _version(address), "addr": address}
+                    if detail:
+                        entry["OS-EXT-IPS:type"] = kind
+                        entry["OS-EXT-IPS-MAC:mac_addr"] = interface.mac_address
+                    entries.append(entry)
         return found
 
 

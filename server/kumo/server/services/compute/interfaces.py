@@ -23,7 +23,7 @@ from kumo.agent.v1 import agent_service_pb2 as agent_api
 from kumo.compute.v1 import resources_pb2 as pb
 from kumo.network.v1 import resources_pb2 as npb
 from kumo.server.auth.principal import Principal
-from kumo.server.db.models import InstanceRow, IpAllocationRow, PortRow
+from kumo.server.db.models import FloatingIpRow, InstanceRow, IpAllocationRow, PortRow
 from kumo.server.db.value_lists import OneOf, on_postgres
 from kumo.server.errors import InvalidArgument
 from kumo.server.quota import charge
@@ -157,8 +157,9 @@ def nic_assignments(
 
 def _ports_of(names: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
     """The interface ports of instances (`names`: a condition on the instance names the
-    ports' device_id holds) joined with their addresses, one row per address (or one with
-    a null address), in port id order."""
+    ports' device_id holds) joined with their addresses and the floating IPs mapped to
+    them, one row per address and floating IP (nulls where there are none), in port id
+    order."""
     return (
         select(
             PortRow.project_id,
@@ -170,8 +171,14 @@ def _ports_of(names: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
             PortRow.mac_address,
             PortRow.security_groups,
             IpAllocationRow.ip_address,
+            FloatingIpRow.ip_address.label("floating_ip"),
         )
         .outerjoin(IpAllocationRow, IpAllocationRow.owner_uid == PortRow.uid)
+        .outerjoin(
+            FloatingIpRow,
+            (FloatingIpRow.project_id == PortRow.project_id)
+            & (FloatingIpRow.port_id == PortRow.id),
+        )
         .where(PortRow.device_owner == INSTANCE_OWNER, names)
         .order_by(PortRow.id)
     )
@@ -194,12 +201,16 @@ def fill_interfaces(executor: Any, instances: Sequence[pb.Instance]) -> None:
     if not rows:
         return
     ports: dict[str, Any] = {}  # by uid, in id order
-    addresses: dict[str, list[str]] = {}
+    addresses: dict[str, dict[str, None]] = {}  # (dicts: ordered sets)
+    floating: dict[str, dict[str, None]] = {}
     for row in rows:
         ports.setdefault(row.uid, row)
-        found = addresses.setdefault(row.uid, [])
+        found = addresses.setdefault(row.uid, {})
         if row.ip_address is not None:
-            found.append(row.ip_address)
+            found[row.ip_address] = None
+        mapped = floating.setdefault(row.uid, {})
+        if row.floating_ip is not None:
+            mapped[row.floating_ip] = None
     by_name = {i.name: i for i in instances}
     for uid, port in ports.items():
         instance = by_name[port.device_id]
@@ -214,5 +225,6 @@ def fill_interfaces(executor: Any, instances: Sequence[pb.Instance]) -> None:
                 port=PORTS.name_of(port.project_id, port.id),
                 mac_address=port.mac_address,
                 ip_addresses=sorted(addresses[uid], key=lambda a: (":" in a, a)),
+                floating_ip_addresses=sorted(floating[uid]),
             )
         )
