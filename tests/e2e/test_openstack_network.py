@@ -228,6 +228,20 @@ def test_server_addresses_by_network(
             create, headers=mine, json={"server": {**base, "networks": networks}}
         )
         assert refused.status_code == 400 and "badRequest" in refused.json(), networks
+    # `auto` (and no `networks` before 2.37) picks the project's only network; with two,
+    # which one is ambiguous: Nova's 409, and no server.
+    second = clouds.json("member", "network", "create", unique("net2"))
+    before = clouds.json("member", "server", "list")
+    for version, server_networks in (("2.37", {"networks": "auto"}), ("2.1", {})):
+        ambiguous = requests.post(
+            create,
+            headers={**mine, "OpenStack-API-Version": f"compute {version}"},
+            json={"server": {**base, **server_networks}},
+        )
+        assert ambiguous.status_code == 409, ambiguous.text
+        assert "Multiple possible networks" in ambiguous.json()["conflictingRequest"]["message"]
+    assert clouds.json("member", "server", "list") == before
+    clouds.run("member", "network", "delete", second["id"])
     # Another project's network cannot be named.
     foreign = requests.post(
         create, headers=theirs, json={"server": {**base, "networks": [{"uuid": net["id"]}]}}

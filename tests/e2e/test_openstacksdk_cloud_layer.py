@@ -5,6 +5,10 @@ network lookups, floating IP search and attachment, server refreshes)."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
+import openstack
 import pytest
 
 from tests.e2e.test_openstack_clients import _upload_with_cli, clouds, drivers, site  # noqa: F401
@@ -12,8 +16,9 @@ from tests.e2e.test_openstack_network import _external
 from tests.integration.test_compute_resources import make_flavor
 from tests.support.cloud import PASSWORD, Stubs, Tenant, unique
 from tests.support.gateway import Clouds
+from tests.support.images import small_qcow2
 from tests.support.storage import ensure_default_type
-from tests.support.topology import Site
+from tests.support.topology import Site, make_site
 
 # These runs test the clients against the gateway's dialects; both databases are
 # covered beneath the gateway by the integration tests, so SQLite only here.
@@ -72,7 +77,15 @@ def test_a_server_with_a_floating_ip_and_a_volume_through_the_cloud_layer(
     (fip,) = conn.list_floating_ips()
     assert (fip.floating_ip_address, fip.fixed_ip_address) == (shown.public_v4, shown.private_v4)
 
-    volume = conn.create_volume(size=1, name=unique("vol"), wait=True, timeout=60)
+    volume = conn.create_volume(
+        size=1, name=unique("vol"), availability_zone=site.zone, wait=True, timeout=60
+    )
+    far = conn.create_volume(
+        size=1, name=unique("far"), availability_zone=make_site(admin).zone, wait=True, timeout=60
+    )
+    with pytest.raises(openstack.exceptions.BadRequestException, match="same zone"):
+        conn.attach_volume(server, far)  # (Kumo attaches in the server's zone only)
+    assert conn.delete_volume(far.id, wait=True, timeout=60)
     attachment = conn.attach_volume(server, volume, wait=True, timeout=60)
     assert attachment["volumeId"] == volume.id
     assert conn.get_volume(volume.id).status == "in-use"
@@ -87,3 +100,59 @@ def test_a_server_with_a_floating_ip_and_a_volume_through_the_cloud_layer(
     conn.remove_router_interface(router, subnet_id=subnet.id)
     assert conn.delete_router(router.id)
     assert conn.delete_network(net.id)
+
+
+def test_images_flavors_limits_and_boot_from_volume_through_the_cloud_layer(
+    clouds: Clouds,  # noqa: F811
+    site: Site,  # noqa: F811
+    admin: Stubs,
+    tmp_path: Path,
+) -> None:
+    """create_image from a file with wait; flavors and limits; a server booted from a new
+    volume (boot_from_volume, terminate_volume) on the project's only network (no network
+    named); a volume snapshot; the admin's identity calls (project, user, role grant)."""
+    ensure_default_type(admin)
+    flavor = make_flavor(admin, 1, 128, 1).split("/")[-1]
+    conn = clouds.connect("member")
+    disk = tmp_path / "disk.qcow2"
+    disk.write_bytes(small_qcow2())
+    image = conn.create_image(
+        unique("im"), filename=str(disk), disk_format="qcow2", container_format="bare", wait=True
+    )
+    assert image.status == "active"
+    assert conn.get_image(image.id).name == image.name
+    assert flavor in {f.id for f in conn.list_flavors()}
+    assert conn.get_flavor(flavor).ram == 128
+    assert conn.get_compute_limits().max_total_instances > 0
+    assert conn.get_volume_limits()
+
+    # No network named: Nova's `auto` puts the server on the project's only network.
+    net = conn.create_network(unique("net"))
+    conn.create_subnet(net.id, cidr="10.23.0.0/24", ip_version=4)
+    server = conn.create_server(
+        unique("bfv"), image=image.id, flavor=flavor, availability_zone=site.zone,
+        boot_from_volume=True, volume_size=1, terminate_volume=True, auto_ip=False,
+        wait=True, timeout=120,
+    )  # fmt: skip
+    assert server.status == "ACTIVE"
+    assert list(server.addresses) == [net.name], server.addresses
+    (attached,) = conn.get_server(server.id).volumes
+    volume = conn.get_volume(attached["id"])
+    assert volume.status == "in-use" and volume.is_bootable
+    snapshot = conn.create_volume_snapshot(volume.id, force=True, wait=True, timeout=60)
+    assert snapshot.status == "available"
+    assert conn.delete_volume_snapshot(snapshot.id, wait=True, timeout=60)
+    assert conn.delete_server(server.id, wait=True, timeout=60)
+    deadline = time.monotonic() + 30
+    while conn.get_volume(volume.id) is not None:  # terminate_volume: it goes with the server
+        assert time.monotonic() < deadline, "the boot volume outlived its server"
+        time.sleep(0.5)
+    assert conn.delete_image(image.id, wait=True)
+    assert conn.delete_network(net.id)
+
+    root = clouds.connect("root")
+    project = root.create_project(unique("p"), domain_id="default")
+    user = root.create_user(unique("u"), password=PASSWORD, domain_id="default")
+    assert root.grant_role("member", user=user.id, project=project.id)
+    assert [a.user["id"] for a in root.list_role_assignments({"project": project.id})] == [user.id]
+    assert root.delete_user(user.id) and root.delete_project(project.id)

@@ -15,6 +15,8 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
+import grpc
+
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.dialect import invalid
 from kumo.gateway.errors import RpcFailure
@@ -80,16 +82,36 @@ async def addresses(instance: cpb.Instance, labels: Labels, detail: bool) -> dic
     return labels.addresses(instance, detail)
 
 
+async def _the_only_network(index: Index, scope: Scope) -> list[cpb.NetworkInterface]:
+    """`auto`, as Nova: an interface on the one network the project may use (its own or a
+    shared one, not external); 409 if there are several. With none, no interface: Kumo has
+    no automatically allocated topology (Nova's 400 if Neutron has none either)."""
+    usable = [
+        n
+        for n in await index.networks()
+        if not n.external and (n.shared or n.name.startswith(f"{scope.parent}/"))
+    ]
+    if len(usable) > 1:
+        raise RpcFailure.of(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "Multiple possible networks found, use a Network ID to be more specific.",
+        )
+    return [cpb.NetworkInterface(network=n.name) for n in usable]
+
+
 async def interfaces(backend: Backend, scope: Scope, networks: Any) -> list[cpb.NetworkInterface]:
-    """The interfaces asked for by a create's `networks`: `auto` and `none` (or nothing)
-    give none (Kumo allocates no network by itself); each `{"uuid", "fixed_ip"}` one on that
-    network. `port` (an existing port) is refused: Kumo makes an instance's ports with it.
-    400 for anything else, or a network the caller cannot put ports on."""
-    if networks is None or networks in ("auto", "none"):
+    """The interfaces asked for by a create's `networks`: `none` gives none; `auto` (and no
+    `networks`, as before microversion 2.37) one on the only network the project may use
+    (`_the_only_network`); each `{"uuid", "fixed_ip"}` one on that network. `port` (an
+    existing port) is refused: Kumo makes an instance's ports with it. 400 for anything
+    else, or a network the caller cannot put ports on."""
+    if networks == "none":
         return []
+    index = Index(backend, scope)
+    if networks is None or networks == "auto":
+        return await _the_only_network(index, scope)
     if not isinstance(networks, list):
         raise invalid("networks must be 'auto', 'none' or a list")
-    index = Index(backend, scope)
     made: list[cpb.NetworkInterface] = []
     for entry in networks:
         if not isinstance(entry, dict):

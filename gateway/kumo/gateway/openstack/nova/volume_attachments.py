@@ -45,14 +45,22 @@ class VolumeAttachments(NovaBase):
 
     async def _volume_name(self, scope: Scope, server: cpb.Instance, uid: str) -> str:
         """The name of the volume with this uid in the server's project and zone (read from
-        the server when attached to it, else from the zone's volumes); 404 if none."""
+        the server when attached to it, else from the project's volumes); 404 if none, 400
+        if it is in another zone (Kumo attaches in the server's zone only, as Nova with
+        `cross_az_attach` off)."""
         for attached in server.attached_volumes:
             if attached.uid == uid:
                 return str(attached.volume)
         zone = server.name.rsplit("/instances/", 1)[0]
-        async for volume in volumes_under(self.backend, scope.token, zone):
-            if volume.uid == uid:
-                return volume.name
+        async for volume in volumes_under(self.backend, scope.token, f"{scope.parent}/zones/-"):
+            if volume.uid != uid:
+                continue
+            if not volume.name.startswith(f"{zone}/"):
+                raise invalid(
+                    f"Volume {uid} is in availability zone {volume.name.split('/')[3]} and "
+                    f"the server in {zone.split('/')[3]}: they must be in the same zone."
+                )
+            return volume.name
         raise _missing("Volume", uid)
 
     async def list_attached(self, request: Request) -> Response:
