@@ -32,9 +32,10 @@ def test_a_server_with_a_floating_ip_and_a_volume_through_the_cloud_layer(
     tenant: Tenant,
 ) -> None:
     """Network, subnet, router to an external network, security group and rule, key pair;
-    create_server with auto_ip and wait (ACTIVE, with a public and a private address);
-    a volume created, attached and detached with wait; delete_server with delete_ips and
-    wait leaves no floating IP; then the rest is deleted."""
+    create_server with auto_ip and wait (ACTIVE, with a public and a private address; its
+    port found by device_id); a volume created, attached and detached with wait (one of
+    another zone refused with 400); delete_server with delete_ips and wait leaves no
+    floating IP; then the rest is deleted."""
     external = _external(clouds)
     ensure_default_type(admin)
     flavor = make_flavor(admin, 1, 128, 1).split("/")[-1]
