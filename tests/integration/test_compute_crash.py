@@ -434,7 +434,6 @@ def remove_domains(world: World) -> None:
         conn.close()
 
 
-@pytest.mark.alone  # (20 TCG guests: beside another worker's guests, builds ended before the kills)
 def test_concurrent_builds_survive_kill_9_of_the_agent_and_the_api(
     libvirtd: LibvirtDaemon, guest_image: Path, tmp_path: Path
 ) -> None:
