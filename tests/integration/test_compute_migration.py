@@ -8,6 +8,7 @@ hosts and guests is tests/integration/test_compute_migration_libvirt.py.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 
@@ -47,7 +48,7 @@ MIB = 1024 * 1024
 
 @pytest.fixture
 def cell(api: ServerThread, admin: Stubs, tenant: Tenant) -> Iterator[Cell]:
-    """Two hosts whose fake hypervisors migrate in 16 steps of 0.25 s (4 s in all)."""
+    """Two hosts whose fake hypervisors migrate in 16 steps of 0.05 s (see `held`)."""
     site = make_site(admin)
     agents = {}
     try:
@@ -58,7 +59,7 @@ def cell(api: ServerThread, admin: Stubs, tenant: Tenant) -> Iterator[Cell]:
                 memory_mib=1024,
                 disk_gib=100,
                 migration_steps=16,
-                migration_step_seconds=0.25,
+                migration_step_seconds=0.05,
             )
             agents[host] = AgentThread(api.address, admin.token or "", host, site.rack, driver)
         yield Cell(
@@ -97,6 +98,17 @@ def progress_of(meta: operation_metadata_pb2.OperationMetadata) -> cpb.Migration
     return progress
 
 
+@contextlib.contextmanager
+def held(cell: Cell, host: str) -> Iterator[None]:
+    """Migrations from `host` pause after their first progress sample until the block ends
+    (a cancel still ends them): what a test does mid-migration happens mid-migration."""
+    cell.driver(host).hold_migrations(True)
+    try:
+        yield
+    finally:
+        cell.driver(host).hold_migrations(False)
+
+
 def until_running(stubs: Stubs, name: str, timeout: float = 20) -> cpb.MigrationProgress:
     """The first progress the migration operation shows."""
     deadline = time.monotonic() + timeout
@@ -123,20 +135,21 @@ def test_live_migration_moves_the_guest_and_its_claim(
     instance = launch(tenant.stubs["member"], cell, "mover")
     source = instance.host.removeprefix("hosts/")
     (destination,) = set(cell.agents) - {source}
-    op = migrate(admin, instance.name)
-    progress = until_running(admin, op.name)
-    assert progress.memory_total_bytes == 256 * MIB
-    assert progress.source_host == instance.host
-    assert progress.destination_host == f"hosts/{destination}"
-    assert (allocated(admin, source), allocated(admin, destination)) == (256, 256)
-    moving = compute(admin).GetInstance(capi.GetInstanceRequest(name=instance.name))
-    assert (moving.host, moving.migration_host) == (instance.host, f"hosts/{destination}")
-    code, _ = rpc_error(
-        lambda: compute(tenant.stubs["member"]).StopInstance(
-            capi.StopInstanceRequest(name=instance.name)
+    with held(cell, source):
+        op = migrate(admin, instance.name)
+        progress = until_running(admin, op.name)
+        assert progress.memory_total_bytes == 256 * MIB
+        assert progress.source_host == instance.host
+        assert progress.destination_host == f"hosts/{destination}"
+        assert (allocated(admin, source), allocated(admin, destination)) == (256, 256)
+        moving = compute(admin).GetInstance(capi.GetInstanceRequest(name=instance.name))
+        assert (moving.host, moving.migration_host) == (instance.host, f"hosts/{destination}")
+        code, _ = rpc_error(
+            lambda: compute(tenant.stubs["member"]).StopInstance(
+                capi.StopInstanceRequest(name=instance.name)
+            )
         )
-    )
-    assert code == grpc.StatusCode.FAILED_PRECONDITION
+        assert code == grpc.StatusCode.FAILED_PRECONDITION
 
     done = wait(admin, op)
     assert not done.HasField("error"), done.error
@@ -179,9 +192,10 @@ def test_destination_failing_mid_way_leaves_the_guest_where_it_was(
     instance = launch(tenant.stubs["member"], cell, "stayer")
     source = instance.host.removeprefix("hosts/")
     (destination,) = set(cell.agents) - {source}
-    op = migrate(admin, instance.name)
-    until_running(admin, op.name)
-    cell.driver(destination).set_available(False)
+    with held(cell, source):
+        op = migrate(admin, instance.name)
+        until_running(admin, op.name)
+        cell.driver(destination).set_available(False)
     try:
         done = wait(admin, op)
     finally:
@@ -214,10 +228,11 @@ def test_cancel_aborts_the_migration(cell: Cell, tenant: Tenant, admin: Stubs) -
     instance = launch(tenant.stubs["member"], cell, "cancelled")
     source = instance.host.removeprefix("hosts/")
     (destination,) = set(cell.agents) - {source}
-    op = migrate(admin, instance.name)
-    until_running(admin, op.name)
-    admin.operations.CancelOperation(operations_pb2.CancelOperationRequest(name=op.name))
-    done = wait(admin, op)
+    with held(cell, source):
+        op = migrate(admin, instance.name)
+        until_running(admin, op.name)
+        admin.operations.CancelOperation(operations_pb2.CancelOperationRequest(name=op.name))
+        done = wait(admin, op)
     assert done.error.code == grpc.StatusCode.CANCELLED.value[0], done.error
     after = compute(admin).GetInstance(capi.GetInstanceRequest(name=instance.name))
     assert after.host == instance.host

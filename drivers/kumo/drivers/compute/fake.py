@@ -37,7 +37,10 @@ and passes the same contract suite (tests/contract/test_compute_driver.py):
 
 Hooks for tests (not part of ComputeDriver): `set_available(False)` makes every call raise
 HypervisorUnavailable until it is set back; `crash(uid)` makes a guest CRASHED as if it died
-on its own; `fail_next(method, error)` makes the next call of that method raise `error`.
+on its own; `fail_next(method, error)` makes the next call of that method raise `error`;
+`hold_migrations(True)` pauses this driver's outgoing migrations after their current progress
+sample until `hold_migrations(False)` (an abort still ends them at once), so a test acts
+mid-migration however slow the machine is.
 """
 
 from __future__ import annotations
@@ -139,6 +142,8 @@ class FakeDriver(ComputeDriver):
         self._migration_step_seconds = float(migration_step_seconds)
         self._incoming: dict[str, GuestSpec] = {}  # prepared, not arrived
         self._migrating: dict[str, threading.Event] = {}  # uid -> abort requested
+        self._migrations_go = threading.Event()  # cleared while migrations are held
+        self._migrations_go.set()
         with _registry_lock:
             _BY_MIGRATION_URI[self.migration_uri] = self
 
@@ -147,6 +152,14 @@ class FakeDriver(ComputeDriver):
     def set_available(self, available: bool) -> None:
         """While False, every driver call raises HypervisorUnavailable."""
         self._available = available
+
+    def hold_migrations(self, held: bool) -> None:
+        """While True, migrations from this driver wait after their current progress sample
+        (abort_migration still ends them at once); False lets them go on. Idempotent."""
+        if held:
+            self._migrations_go.clear()
+        else:
+            self._migrations_go.set()
 
     def crash(self, uid: str) -> None:
         """Makes the guest CRASHED, as if it died on its own. Raises GuestNotFound."""
@@ -400,7 +413,9 @@ class FakeDriver(ComputeDriver):
                 except Exception as err:
                     reason = f"progress callback failed: {err!r}"
                     raise MigrationFailed(uid=uid, reason=reason) from err
-                time.sleep(self._migration_step_seconds)
+                aborted.wait(self._migration_step_seconds)
+                while not (self._migrations_go.is_set() or aborted.is_set()):
+                    aborted.wait(0.05)
             first, second = sorted((self, destination), key=id)  # one lock order for all
             with first._lock, second._lock:
                 if destination._incoming.get(uid) is None:
