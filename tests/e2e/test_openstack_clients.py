@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import openstack
 import pytest
@@ -327,6 +328,24 @@ def test_errors_in_each_dialect(gateway: GatewayThread, tenant: Tenant) -> None:
     assert v3.status_code == 200 and v3.json()["version"]["status"] == "stable"
 
 
+def hostless_server(
+    clouds: Clouds, gateway: GatewayThread, admin: Stubs, tenant: Tenant, **fields: Any
+) -> tuple[str, str]:
+    """(server id, image id): a server the member makes over HTTP, with `fields` in its
+    body, in a new zone without hosts (it exists, in ERROR), from a new image of theirs."""
+    zone = make_site(admin).zone
+    flavor = make_flavor(admin, 1, 128, 1).rsplit("/", 1)[-1]
+    image_id = clouds.json("member", "image", "show", _upload_with_cli(clouds, unique("im")))["id"]
+    created = requests.post(
+        f"{gateway.url}/compute/v2.1/servers",
+        headers={"X-Auth-Token": tenant.stubs["member"].token or ""},
+        json={"server": {"name": "s", "imageRef": image_id, "flavorRef": flavor,
+                         "availability_zone": zone, **fields}},
+    )  # fmt: skip
+    assert created.status_code == 202, created.text
+    return str(created.json()["server"]["id"]), str(image_id)
+
+
 def test_tenancy_refusals(
     clouds: Clouds, gateway: GatewayThread, admin: Stubs, tenant: Tenant, other_tenant: Tenant
 ) -> None:
@@ -339,19 +358,10 @@ def test_tenancy_refusals(
     refused = clouds.run("reader", "keypair", "create", unique("kp"), check=False)
     assert refused.returncode != 0 and "403" in refused.stderr
 
-    # A server (no host needed: it exists, in ERROR) and a private image of the tenant.
-    zone = make_site(admin).zone
-    flavor = make_flavor(admin, 1, 128, 1).rsplit("/", 1)[-1]
-    image_id = clouds.json("member", "image", "show", _upload_with_cli(clouds, unique("im")))["id"]
+    # A server and a private image of the tenant.
+    server_id, image_id = hostless_server(clouds, gateway, admin, tenant)
     mine = {"X-Auth-Token": tenant.stubs["member"].token or ""}
-    created = requests.post(
-        f"{gateway.url}/compute/v2.1/servers",
-        headers=mine,
-        json={"server": {"name": "s", "imageRef": image_id, "flavorRef": flavor,
-                         "availability_zone": zone}},
-    )  # fmt: skip
-    assert created.status_code == 202, created.text
-    server = f"{gateway.url}/compute/v2.1/servers/{created.json()['server']['id']}"
+    server = f"{gateway.url}/compute/v2.1/servers/{server_id}"
     for method, path, body in (
         ("GET", server, None),
         ("POST", f"{server}/action", {"os-stop": None}),

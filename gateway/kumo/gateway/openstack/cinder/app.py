@@ -12,6 +12,7 @@ from kumo.gateway.grpc_backend import Backend
 from kumo.gateway.openstack.cinder.attachments import Attachments
 from kumo.gateway.openstack.cinder.base import DIALECT, MICROVERSIONS
 from kumo.gateway.openstack.cinder.extra_specs import ExtraSpecs
+from kumo.gateway.openstack.cinder.quota_sets import QuotaSets
 from kumo.gateway.openstack.cinder.volumes import Volumes
 from kumo.gateway.openstack.common import Scopes, base_url
 from kumo.identity.v1 import identity_service_pb2 as iapi
@@ -73,6 +74,7 @@ def create_cinder(backend: Backend, scopes: Scopes, public_url: str) -> Starlett
     v = "/v3"
     specs = ExtraSpecs(backend, scopes, public_url)
     attachments = Attachments(backend, scopes, public_url)
+    quota_sets = QuotaSets(backend, scopes, public_url)
     specs_path = v + "/types/{id}/extra_specs"
     return DIALECT.app(
         [
@@ -80,6 +82,8 @@ def create_cinder(backend: Backend, scopes: Scopes, public_url: str) -> Starlett
             r(v, versions, ["GET"]),
             r(v + "/", versions, ["GET"]),
             r(v + "/limits", limits, ["GET"]),
+            r(v + "/os-quota-sets/{project_id}", quota_sets.show, ["GET"]),
+            r(v + "/os-quota-sets/{project_id}", quota_sets.update, ["PUT"]),
             r(v + "/volumes", volumes.list_volumes, ["GET"]),
             r(v + "/volumes", volumes.create, ["POST"]),
             r(v + "/volumes/detail", volumes.list_detail, ["GET"]),

@@ -14,6 +14,7 @@ from kumo.gateway.openstack.neutron.base import DIALECT
 from kumo.gateway.openstack.neutron.index import not_found
 from kumo.gateway.openstack.neutron.networks import Networks
 from kumo.gateway.openstack.neutron.ports import Ports
+from kumo.gateway.openstack.neutron.quotas import NetworkQuotas
 from kumo.gateway.openstack.neutron.routers import Routers
 from kumo.gateway.openstack.neutron.security_groups import SecurityGroups
 
@@ -35,6 +36,8 @@ EXTENSIONS = (
     ("project-id", "project_id field enabled"),
     ("pagination", "Pagination support"),
     ("net-mtu", "Network MTU"),
+    ("quotas", "Quota management support"),
+    ("quota_details", "Quota details extension"),
 )
 RESOURCES = ("networks", "subnets", "ports", "routers", "floatingips", "security-groups")
 
@@ -45,6 +48,7 @@ def create_neutron(backend: Backend, scopes: Scopes, public_url: str) -> Starlet
     ports = Ports(backend, scopes, public_url)
     routers = Routers(backend, scopes, public_url)
     groups = SecurityGroups(backend, scopes, public_url)
+    quotas = NetworkQuotas(backend, scopes, public_url)
 
     async def versions(request: Request) -> Response:
         href = f"{base_url(request, public_url)}/network/v2.0/"
@@ -110,6 +114,10 @@ def create_neutron(backend: Backend, scopes: Scopes, public_url: str) -> Starlet
         r(v + "/security-group-rules", groups.create_rule, ["POST"]),
         r(v + "/security-group-rules/{id}", groups.show_rule, ["GET"]),
         r(v + "/security-group-rules/{id}", groups.delete_rule, ["DELETE"]),
+        r(v + "/quotas/{project_id}", quotas.show, ["GET"]),
+        r(v + "/quotas/{project_id}", quotas.update, ["PUT"]),
+        r(v + "/quotas/{project_id}/details", quotas.details, ["GET"]),
+        r(v + "/quotas/{project_id}/details.json", quotas.details, ["GET"]),
     ]
     for plural, list_, create, show, update, delete in crud:
         routes += [

@@ -12,8 +12,11 @@ from kumo.gateway.grpc_backend import Backend
 from kumo.gateway.openstack.common import Scopes, base_url
 from kumo.gateway.openstack.lookup import ImageIndex
 from kumo.gateway.openstack.nova.base import DIALECT, MICROVERSIONS
+from kumo.gateway.openstack.nova.quota_sets import QuotaSets
 from kumo.gateway.openstack.nova.resources import Resources
+from kumo.gateway.openstack.nova.server_metadata import ServerMetadata
 from kumo.gateway.openstack.nova.servers import Servers
+from kumo.gateway.openstack.nova.services import Services
 from kumo.gateway.openstack.nova.volume_attachments import VolumeAttachments
 
 
@@ -42,6 +45,11 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
     servers = Servers(backend, scopes, images, public_url)
     other = Resources(backend, scopes, images, public_url)
     attachments = VolumeAttachments(backend, scopes, images, public_url)
+    quota_sets = QuotaSets(backend, scopes, images, public_url)
+    metadata = ServerMetadata(backend, scopes, images, public_url)
+    services = Services(backend, scopes, images, public_url)
+    meta = v + "/servers/{server_id}/metadata"
+    quota_set = v + "/os-quota-sets/{project_id}"
     attached = v + "/servers/{server_id}/os-volume_attachments"
 
     async def versions(request: Request) -> Response:
@@ -64,6 +72,12 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
             r(v + "/servers/{server_id}/ips", servers.ips, ["GET"]),
             r(v + "/servers/{server_id}/ips/{network}", servers.ips_of_network, ["GET"]),
             r(v + "/servers/{server_id}/action", servers.action, ["POST"]),
+            r(meta, metadata.list, ["GET"]),
+            r(meta, metadata.merge, ["POST"]),
+            r(meta, metadata.replace, ["PUT"]),
+            r(meta + "/{key}", metadata.show, ["GET"]),
+            r(meta + "/{key}", metadata.set, ["PUT"]),
+            r(meta + "/{key}", metadata.delete, ["DELETE"]),
             r(attached, attachments.list_attached, ["GET"]),
             r(attached, attachments.create, ["POST"]),
             r(attached + "/{volume_id}", attachments.show, ["GET"]),
@@ -87,5 +101,13 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
             r(v + "/os-hypervisors", other.hypervisors, ["GET"]),
             r(v + "/os-hypervisors/detail", other.hypervisors_detail, ["GET"]),
             r(v + "/limits", other.limits, ["GET"]),
+            r(v + "/os-services", services.list, ["GET"]),
+            r(v + "/os-services/enable", services.enable, ["PUT"]),
+            r(v + "/os-services/disable", services.disable, ["PUT"]),
+            r(v + "/os-services/disable-log-reason", services.disable, ["PUT"]),
+            r(v + "/os-services/force-down", services.force_down, ["PUT"]),
+            r(quota_set, quota_sets.show, ["GET"]),
+            r(quota_set, quota_sets.update, ["PUT"]),
+            r(quota_set + "/detail", quota_sets.detail, ["GET"]),
         ]
     )

@@ -10,17 +10,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
+from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.dialect import Dialect
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.grpc_backend import Backend
 from kumo.gateway.openstack.common import FastJSONResponse, Scope, Scopes, base_url, last_segment
 from kumo.gateway.openstack.errors import NOVA_OVERRIDES, nova_error
-from kumo.gateway.openstack.lookup import ImageIndex
+from kumo.gateway.openstack.lookup import ImageIndex, find_instance
 from kumo.gateway.openstack.microversions import Microversions, Version
+from kumo.topology.v1 import resources_pb2 as tpb
 from kumo.topology.v1 import topology_service_pb2 as tapi
 from kumo.topology.v1 import topology_service_pb2_grpc as trpc
 
 DIALECT = Dialect("nova", nova_error, NOVA_OVERRIDES)
+# Metadata of a server or an image is its Kumo labels: the API holds at most 64.
+MAX_METADATA_ITEMS = 64
 MICROVERSIONS = Microversions(
     "compute", Version(2, 1), Version(2, 38), legacy_header="x-openstack-nova-api-version"
 )
@@ -31,6 +35,16 @@ def not_offered(what: str) -> RpcFailure:
     return RpcFailure.of(
         grpc.StatusCode.UNIMPLEMENTED, f"{what} is not offered by Kumo's compute service yet."
     )
+
+
+def admin_only(scope: Scope, rule: str) -> None:
+    """403 unless the caller is a cloud administrator: Nova's default policy for `rule`
+    (hosts are readable by everyone over Kumo's own API, but not through Nova)."""
+    if not scope.cloud_admin:
+        raise RpcFailure.of(
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"Policy doesn't allow os_compute_api:{rule} to be performed.",
+        )
 
 
 class NovaBase:
@@ -58,6 +72,17 @@ class NovaBase:
         """A call with the caller's token."""
         return await self.backend.call(method, message, scope.token)
 
+    async def server_of(self, scope: Scope, request: Request) -> cpb.Instance:
+        """The server of the path's `server_id` (any project's for a cloud administrator);
+        404 if there is none."""
+        return await find_instance(  # type: ignore[no-any-return]
+            self.backend,
+            scope.token,
+            scope.project,
+            request.path_params["server_id"],
+            anywhere=scope.cloud_admin,
+        )
+
     @staticmethod
     def reply(version: Version, body: Any = None, status: int = 200, **headers: str) -> Response:
         """A JSON answer (or an empty one) with the microversion headers."""
@@ -75,3 +100,16 @@ class NovaBase:
             )
             self._zones = (now, sorted(last_segment(z.name) for z in answer.zones))
         return self._zones[1]
+
+    async def hosts(self, scope: Scope, rule: str) -> list[tpb.Host]:
+        """Every host, in the API's order; 403 unless a cloud administrator asks (`rule`
+        names Nova's policy)."""
+        admin_only(scope, rule)
+        request = tapi.ListHostsRequest(page_size=1000)
+        found: list[tpb.Host] = []
+        while True:
+            answer = await self.call(self.topology.ListHosts, request, scope)
+            found.extend(answer.hosts)
+            request.page_token = answer.next_page_token
+            if not request.page_token:
+                return found

@@ -18,18 +18,13 @@ from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.common import Scope, last_segment
 from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova import views
-from kumo.gateway.openstack.nova.base import NovaBase
+from kumo.gateway.openstack.nova.base import MAX_METADATA_ITEMS, NovaBase
+from kumo.gateway.openstack.nova.services import host_status
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import identity_service_pb2_grpc as irpc
 from kumo.topology.v1 import resources_pb2 as tpb
 from kumo.topology.v1 import topology_service_pb2 as tapi
 
-_HOST_STATE = {
-    tpb.Host.STATE_ENABLED: ("enabled", "up"),
-    tpb.Host.STATE_DISABLED: ("disabled", "up"),
-    tpb.Host.STATE_MAINTENANCE: ("disabled", "up"),
-    tpb.Host.STATE_DOWN: ("enabled", "down"),
-}
 # Nova absolute limit -> Kumo quota resource
 _LIMITS = {
     "Instances": "instances",
@@ -255,12 +250,9 @@ class Resources(NovaBase):
 
     async def _hypervisors(self, request: Request, detail: bool) -> Response:
         scope, version = await self.begin(request)
-        answer = await self.call(
-            self.topology.ListHosts, tapi.ListHostsRequest(page_size=1000), scope
-        )
         items = []
-        for index, host in enumerate(answer.hosts, start=1):
-            status, state = _HOST_STATE.get(host.state, ("disabled", "down"))
+        for index, host in enumerate(await self.hosts(scope, "os-hypervisors:list"), start=1):
+            status, state = host_status(host)
             item: dict[str, Any] = {
                 "id": host.uid if version >= Version(2, 53) else index,
                 "hypervisor_hostname": last_segment(host.name),
@@ -311,10 +303,10 @@ class Resources(NovaBase):
         absolute.update(
             {
                 "maxTotalKeypairs": -1,
-                "maxServerMeta": 128,
+                "maxServerMeta": MAX_METADATA_ITEMS,
                 "maxServerGroups": -1,
                 "maxServerGroupMembers": -1,
-                "maxImageMeta": 128,
+                "maxImageMeta": MAX_METADATA_ITEMS,
                 "maxPersonality": 0,
                 "maxPersonalitySize": 0,
                 "totalServerGroupsUsed": 0,

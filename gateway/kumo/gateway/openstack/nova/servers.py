@@ -30,7 +30,6 @@ from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack import paging
 from kumo.gateway.openstack.common import Scope, last_segment, quoted
-from kumo.gateway.openstack.lookup import find_instance
 from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova import views
 from kumo.gateway.openstack.nova.addresses import Labels, addresses, interfaces
@@ -62,16 +61,6 @@ _NOT_OFFERED = {
 
 class Servers(NovaBase):
     """`/servers` and `/servers/{id}/action`."""
-
-    async def _find(self, scope: Scope, request: Request) -> cpb.Instance:
-        """The server of the path (any project's for a cloud administrator); 404 if none."""
-        return await find_instance(  # type: ignore[no-any-return]
-            self.backend,
-            scope.token,
-            scope.project,
-            request.path_params["server_id"],
-            anywhere=scope.cloud_admin,
-        )
 
     async def _detail(
         self, scope: Scope, version: Version, base: str, item: cpb.Instance
@@ -153,14 +142,14 @@ class Servers(NovaBase):
     async def show(self, request: Request) -> Response:
         """GET /servers/{id}."""
         scope, version = await self.begin(request)
-        item = await self._find(scope, request)
+        item = await self.server_of(scope, request)
         server = await self._detail(scope, version, self.base(request), item)
         return self.reply(version, {"server": server})
 
     async def ips(self, request: Request) -> Response:
         """GET /servers/{id}/ips: the server's addresses by network label."""
         scope, version = await self.begin(request)
-        item = await self._find(scope, request)
+        item = await self.server_of(scope, request)
         found = await addresses(item, Labels(self.backend, scope.token), detail=False)
         return self.reply(version, {"addresses": found})
 
@@ -168,7 +157,7 @@ class Servers(NovaBase):
         """GET /servers/{id}/ips/{network}: {label: [...]}; 404 when the server has no
         address on a network of that label."""
         scope, version = await self.begin(request)
-        item = await self._find(scope, request)
+        item = await self.server_of(scope, request)
         label = request.path_params["network"]
         found = await addresses(item, Labels(self.backend, scope.token), detail=False)
         if label not in found:
@@ -303,7 +292,7 @@ class Servers(NovaBase):
         """PUT /servers/{id}: renames."""
         scope, version = await self.begin(request)
         body = (await json_body(request)).get("server") or {}
-        item = await self._find(scope, request)
+        item = await self.server_of(scope, request)
         if "name" in body:
             item = await self.call(
                 self.compute.UpdateInstance,
@@ -320,7 +309,7 @@ class Servers(NovaBase):
         """DELETE /servers/{id}: 204; the server goes away in the background. Again while
         it is being deleted: 204 as well (Nova ignores the repeat)."""
         scope, version = await self.begin(request)
-        item = await self._find(scope, request)
+        item = await self.server_of(scope, request)
         try:
             await self.call(
                 self.compute.DeleteInstance, capi.DeleteInstanceRequest(name=item.name), scope
@@ -342,7 +331,7 @@ class Servers(NovaBase):
         handler = self._actions().get(name)
         if handler is None:
             raise invalid(f"There is no such action: {name}")
-        item = await self._find(scope, request)
+        item = await self.server_of(scope, request)
         return await handler(scope, version, item, argument if isinstance(argument, dict) else {})
 
     def _actions(

@@ -15,7 +15,6 @@ from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.common import Scope
-from kumo.gateway.openstack.lookup import find_instance
 from kumo.gateway.openstack.nova.base import NovaBase
 from kumo.gateway.openstack.nova.block_devices import volumes_under
 from kumo.storage.v1 import storage_service_pb2 as sapi
@@ -33,15 +32,6 @@ def _view(volume: cpb.AttachedVolume, server: cpb.Instance) -> dict[str, Any]:
 
 class VolumeAttachments(NovaBase):
     """`/servers/{id}/os-volume_attachments[/{volume_id}]`."""
-
-    async def _server(self, scope: Scope, request: Request) -> cpb.Instance:
-        return await find_instance(  # type: ignore[no-any-return]
-            self.backend,
-            scope.token,
-            scope.project,
-            request.path_params["server_id"],
-            anywhere=scope.cloud_admin,
-        )
 
     async def _volume_name(self, scope: Scope, server: cpb.Instance, uid: str) -> str:
         """The name of the volume with this uid in the server's project and zone (read from
@@ -66,14 +56,14 @@ class VolumeAttachments(NovaBase):
     async def list_attached(self, request: Request) -> Response:
         """GET: the volumes attached to the server."""
         scope, version = await self.begin(request)
-        server = await self._server(scope, request)
+        server = await self.server_of(scope, request)
         attached = [_view(v, server) for v in server.attached_volumes]
         return self.reply(version, {"volumeAttachments": attached})
 
     async def show(self, request: Request) -> Response:
         """GET /{volume_id}: 404 unless that volume is attached to the server."""
         scope, version = await self.begin(request)
-        server = await self._server(scope, request)
+        server = await self.server_of(scope, request)
         uid = request.path_params["volume_id"]
         found = next((v for v in server.attached_volumes if v.uid == uid), None)
         if found is None:
@@ -87,7 +77,7 @@ class VolumeAttachments(NovaBase):
         body = (await json_body(request)).get("volumeAttachment")
         if not isinstance(body, dict) or not body.get("volumeId"):
             raise invalid("the body needs a 'volumeAttachment' with a 'volumeId'")
-        server = await self._server(scope, request)
+        server = await self.server_of(scope, request)
         uid = str(body["volumeId"])
         device = body.get("device") or ""
         if not isinstance(device, str):
@@ -104,7 +94,7 @@ class VolumeAttachments(NovaBase):
     async def delete(self, request: Request) -> Response:
         """DELETE /{volume_id}: DetachVolume; 202."""
         scope, version = await self.begin(request)
-        server = await self._server(scope, request)
+        server = await self.server_of(scope, request)
         name = await self._volume_name(scope, server, request.path_params["volume_id"])
         await self.call(
             self.backend.stub(srpc.StorageServiceStub).DetachVolume,
