@@ -57,7 +57,8 @@ RESOURCES = {
 def test_quota_show_and_set_with_the_cli(clouds: Clouds, tenant: Tenant, admin: Stubs) -> None:
     """An administrator sets compute, volume and network limits in one `quota set`; every
     service shows them, the gRPC API has them, the project's member sees them and their
-    usage, and a member cannot set them."""
+    usage, and a member cannot set them; `quota list` finds the project off its defaults,
+    and `quota delete` puts them back."""
     before = shown(clouds, "root", tenant.project)
     kumo = limits(admin, tenant.project)
     assert {name: before[name] for name in RESOURCES} == {
@@ -94,6 +95,16 @@ def test_quota_show_and_set_with_the_cli(clouds: Clouds, tenant: Tenant, admin: 
     refused = clouds.run("member", "quota", "set", "--instances", "9", tenant.project, check=False)
     assert refused.returncode != 0 and "403" in refused.stderr, refused.stderr
     assert limits(admin, tenant.project)["instances"] == 3
+
+    # The defaults; the projects whose limits differ from them; back to the defaults.
+    assert shown(clouds, "member", "--default", tenant.project) == before
+    listed = clouds.json("root", "quota", "list", "--compute")
+    (row,) = [row for row in listed if row["Project ID"] == tenant.project]
+    assert (row["Instances"], row["Cores"]) == (3, 6)
+    refused = clouds.run("member", "quota", "delete", tenant.project, check=False)
+    assert refused.returncode != 0 and limits(admin, tenant.project)["instances"] == 3
+    clouds.run("root", "quota", "delete", tenant.project)
+    assert shown(clouds, "root", tenant.project) == before
 
 
 def test_quota_endpoints_over_http(
@@ -190,3 +201,25 @@ def test_quota_endpoints_over_http(
     ):
         assert requests.put(url, json=body, headers=mine).status_code == 403, url
     assert limits(admin, project) == kumo
+
+    # Defaults in each dialect; reverting to them is for cloud administrators only.
+    defaults = {
+        q.resource: int(q.default_limit)
+        for q in admin.identity.GetQuota(
+            iapi.GetQuotaRequest(name=f"projects/{project}/quota")
+        ).limits
+    }
+    nova_defaults = requests.get(f"{nova}/defaults", headers=mine).json()["quota_set"]
+    assert (nova_defaults["id"], nova_defaults["cores"]) == (project, defaults["vcpus"])
+    cinder_defaults = requests.get(f"{cinder}/defaults", headers=mine).json()["quota_set"]
+    assert cinder_defaults["gigabytes"] == defaults["gigabytes"]
+    neutron_defaults = requests.get(f"{neutron}/default", headers=mine).json()["quota"]
+    assert neutron_defaults["network"] == defaults["networks"] != kumo["networks"]
+    for url in (nova, cinder, neutron):
+        assert requests.delete(url, headers=mine).status_code == 403, url
+    assert limits(admin, project) == kumo
+    assert requests.delete(neutron, headers=root).status_code == 204
+    assert limits(admin, project) == {**kumo, "networks": defaults["networks"]}
+    assert requests.delete(nova, headers=root).status_code == 202
+    assert requests.delete(cinder, headers=root).status_code == 200
+    assert limits(admin, project) == defaults

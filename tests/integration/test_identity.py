@@ -14,6 +14,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import resources_pb2 as ipb
+from kumo.server.config import default_quota
 from tests.conftest import database_url_for, make_config
 from tests.support.cloud import (
     ADMIN_PASSWORD,
@@ -813,7 +814,8 @@ def test_access_key_over_quota_is_resource_exhausted(admin: Stubs, tenant: Tenan
 
 
 def test_get_and_update_quota(admin: Stubs, tenant: Tenant) -> None:
-    """Readers read the quota; an update replaces the given limits and keeps the others."""
+    """Readers read the quota; an update replaces the given limits and keeps the others;
+    each limit shows the configured default a new project starts with."""
     name = f"{tenant.name}/quota"
     before = tenant.stubs["reader"].identity.GetQuota(iapi.GetQuotaRequest(name=name))
     assert before.name == name
@@ -835,6 +837,7 @@ def test_get_and_update_quota(admin: Stubs, tenant: Tenant) -> None:
     expected = {limit.resource: limit.limit for limit in before.limits}
     expected.update(instances=3, volumes=-1)
     assert limits == expected
+    assert {limit.resource: limit.default_limit for limit in updated.limits} == default_quota()
     assert updated.etag != before.etag
     assert tenant.stubs["reader"].identity.GetQuota(iapi.GetQuotaRequest(name=name)) == updated
 

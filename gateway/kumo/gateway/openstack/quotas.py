@@ -34,13 +34,17 @@ class QuotaKeys:
     counted: Mapping[str, str]
     fixed: Mapping[str, int]
 
-    def limits(self, quota: ipb.Quota) -> dict[str, int]:
-        """{key: limit} for every key."""
+    def limits(self, quota: ipb.Quota, defaults: bool = False) -> dict[str, int]:
+        """{key: limit} for every key: the project's limits, or with `defaults` the ones a
+        new project starts with."""
         by_resource = {q.resource: q for q in quota.limits}
         shown = dict(self.fixed)
         for key, resource in self.counted.items():
             found = by_resource.get(resource)
-            shown[key] = int(found.limit) if found else UNLIMITED
+            if found is None:
+                shown[key] = UNLIMITED
+            else:
+                shown[key] = int(found.default_limit if defaults else found.limit)
         return dict(sorted(shown.items()))
 
     def usage(self, quota: ipb.Quota, used: str) -> dict[str, dict[str, int]]:
@@ -131,6 +135,17 @@ class Quotas:
             reason = below_usage(keys, await self.read(scope, project_id), changes)
             if reason is not None:
                 raise invalid(reason)
+        return await self._set(scope, project_id, changes)
+
+    async def reset(self, scope: Scope, project_id: str, keys: QuotaKeys) -> ipb.Quota:
+        """Sets the limits of the dialect's `keys` back to the defaults a new project gets
+        (the others stay); the quota after. Raises RpcFailure as `update` does."""
+        counted = set(keys.counted.values())
+        quota = await self.read(scope, project_id)
+        defaults = {q.resource: int(q.default_limit) for q in quota.limits if q.resource in counted}
+        return await self._set(scope, project_id, defaults)
+
+    async def _set(self, scope: Scope, project_id: str, changes: Mapping[str, int]) -> ipb.Quota:
         limits = [ipb.QuotaLimit(resource=r, limit=v) for r, v in sorted(changes.items())]
         quota: ipb.Quota = await self.backend.call(
             self.identity.UpdateQuota,

@@ -138,14 +138,16 @@ class Token(_message.Message):
     def __init__(self, token: _Optional[str] = ..., user: _Optional[str] = ..., project: _Optional[str] = ..., roles: _Optional[_Iterable[_Union[Role, str]]] = ..., cloud_admin: _Optional[bool] = ..., issue_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class QuotaLimit(_message.Message):
-    __slots__ = ("resource", "limit", "in_use")
+    __slots__ = ("resource", "limit", "in_use", "default_limit")
     RESOURCE_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     IN_USE_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_LIMIT_FIELD_NUMBER: _ClassVar[int]
     resource: str
     limit: int
     in_use: int
-    def __init__(self, resource: _Optional[str] = ..., limit: _Optional[int] = ..., in_use: _Optional[int] = ...) -> None: ...
+    default_limit: int
+    def __init__(self, resource: _Optional[str] = ..., limit: _Optional[int] = ..., in_use: _Optional[int] = ..., default_limit: _Optional[int] = ...) -> None: ...
 
 class Quota(_message.Message):
     __slots__ = ("name", "limits", "etag")

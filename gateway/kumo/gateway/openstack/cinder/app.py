@@ -84,6 +84,8 @@ def create_cinder(backend: Backend, scopes: Scopes, public_url: str) -> Starlett
             r(v + "/limits", limits, ["GET"]),
             r(v + "/os-quota-sets/{project_id}", quota_sets.show, ["GET"]),
             r(v + "/os-quota-sets/{project_id}", quota_sets.update, ["PUT"]),
+            r(v + "/os-quota-sets/{project_id}", quota_sets.revert, ["DELETE"]),
+            r(v + "/os-quota-sets/{project_id}/defaults", quota_sets.defaults, ["GET"]),
             r(v + "/volumes", volumes.list_volumes, ["GET"]),
             r(v + "/volumes", volumes.create, ["POST"]),
             r(v + "/volumes/detail", volumes.list_detail, ["GET"]),

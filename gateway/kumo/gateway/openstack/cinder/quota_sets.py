@@ -1,5 +1,6 @@
-"""Cinder's os-quota-sets: a project's block storage quota (`?usage=true` adds usage) and
-its update (cloud administrators). Backups and groups are not offered by Kumo: no limit
+"""Cinder's os-quota-sets: a project's block storage quota (`?usage=true` adds usage), the
+defaults a new project gets (`/defaults`), and its update and revert to the defaults
+(cloud administrators). Backups and groups are not offered by Kumo: no limit
 (-1), and they cannot be set.
 """
 
@@ -27,7 +28,7 @@ _TRUE = {"true", "1", "yes", "on"}
 
 
 class QuotaSets(CinderBase):
-    """GET/PUT /os-quota-sets/{project_id}."""
+    """GET/PUT/DELETE /os-quota-sets/{project_id}, GET .../defaults."""
 
     def __init__(self, backend: Backend, scopes: Scopes, public_url: str) -> None:
         super().__init__(backend, scopes, public_url)
@@ -46,6 +47,21 @@ class QuotaSets(CinderBase):
         else:
             shown = {**KEYS.limits(quota)}
         return self.reply(version, {"quota_set": {"id": project_id, **shown}})
+
+    async def defaults(self, request: Request) -> Response:
+        """GET /os-quota-sets/{project_id}/defaults: the limits a new project starts with."""
+        scope, version = await self.begin(request)
+        project_id = str(request.path_params["project_id"])
+        quota = await self.quotas.read(scope, project_id)
+        shown = KEYS.limits(quota, defaults=True)
+        return self.reply(version, {"quota_set": {"id": project_id, **shown}})
+
+    async def revert(self, request: Request) -> Response:
+        """DELETE /os-quota-sets/{project_id} (cloud administrators): the block storage
+        limits go back to the defaults."""
+        scope, version = await self.begin(request)
+        await self.quotas.reset(scope, str(request.path_params["project_id"]), KEYS)
+        return self.reply(version, status=200)
 
     async def update(self, request: Request) -> Response:
         """PUT /os-quota-sets/{project_id} (cloud administrators): sets the given limits;

@@ -116,6 +116,8 @@ def create_neutron(backend: Backend, scopes: Scopes, public_url: str) -> Starlet
         r(v + "/security-group-rules/{id}", groups.delete_rule, ["DELETE"]),
         r(v + "/quotas/{project_id}", quotas.show, ["GET"]),
         r(v + "/quotas/{project_id}", quotas.update, ["PUT"]),
+        r(v + "/quotas/{project_id}", quotas.revert, ["DELETE"]),
+        r(v + "/quotas/{project_id}/default", quotas.default, ["GET"]),
         r(v + "/quotas/{project_id}/details", quotas.details, ["GET"]),
         r(v + "/quotas/{project_id}/details.json", quotas.details, ["GET"]),
     ]

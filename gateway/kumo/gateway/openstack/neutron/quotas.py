@@ -1,5 +1,6 @@
-"""Neutron's quotas: a project's network quota, with usage (`/details`), and its update
-(cloud administrators). Security group rules, RBAC policies and subnet pools have no limit
+"""Neutron's quotas: a project's network quota, with usage (`/details`), the defaults a new
+project gets (`/default`), and its update and revert to the defaults (cloud
+administrators). Security group rules, RBAC policies and subnet pools have no limit
 in Kumo (-1) and cannot be set.
 """
 
@@ -29,7 +30,7 @@ _FLAGS = ("check_limit", "force", "project_id", "tenant_id")
 
 
 class NetworkQuotas(NeutronBase):
-    """GET/PUT /quotas/{project_id}, GET /quotas/{project_id}/details."""
+    """GET/PUT/DELETE /quotas/{project_id}, GET .../details and .../default."""
 
     def __init__(self, backend: Backend, scopes: Scopes, public_url: str) -> None:
         super().__init__(backend, scopes, public_url)
@@ -46,6 +47,19 @@ class NetworkQuotas(NeutronBase):
         scope = await self.scopes.of(request)
         quota = await self.quotas.read(scope, str(request.path_params["project_id"]))
         return JSONResponse({"quota": KEYS.usage(quota, used="used")})
+
+    async def default(self, request: Request) -> Response:
+        """GET /quotas/{project_id}/default: the limits a new project starts with."""
+        scope = await self.scopes.of(request)
+        quota = await self.quotas.read(scope, str(request.path_params["project_id"]))
+        return JSONResponse({"quota": KEYS.limits(quota, defaults=True)})
+
+    async def revert(self, request: Request) -> Response:
+        """DELETE /quotas/{project_id} (cloud administrators): 204; the network limits go
+        back to the defaults."""
+        scope = await self.scopes.of(request)
+        await self.quotas.reset(scope, str(request.path_params["project_id"]), KEYS)
+        return self.gone()
 
     async def update(self, request: Request) -> Response:
         """PUT /quotas/{project_id} (cloud administrators): sets the given limits; with

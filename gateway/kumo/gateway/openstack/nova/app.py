@@ -108,6 +108,8 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
             r(v + "/os-services/force-down", services.force_down, ["PUT"]),
             r(quota_set, quota_sets.show, ["GET"]),
             r(quota_set, quota_sets.update, ["PUT"]),
+            r(quota_set, quota_sets.revert, ["DELETE"]),
+            r(quota_set + "/defaults", quota_sets.defaults, ["GET"]),
             r(quota_set + "/detail", quota_sets.detail, ["GET"]),
         ]
     )

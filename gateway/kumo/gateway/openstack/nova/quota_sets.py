@@ -1,5 +1,6 @@
-"""Nova's os-quota-sets: a project's compute quota, with usage (`/detail`), and its update
-(cloud administrators). Before 2.36 the set also shows the network quotas Nova proxied.
+"""Nova's os-quota-sets: a project's compute quota, with usage (`/detail`), the defaults a
+new project gets (`/defaults`), and its update and revert to the defaults (cloud
+administrators). Before 2.36 the set also shows the network quotas Nova proxied.
 
 Key pairs, server groups and their members have no limit in Kumo (-1); metadata items are
 fixed at 64 (Kumo's labels) and injected files are not offered (0), as GET /limits says.
@@ -48,7 +49,7 @@ def keys_at(version: Version) -> QuotaKeys:
 
 
 class QuotaSets(NovaBase):
-    """GET/PUT /os-quota-sets/{project_id}, GET /os-quota-sets/{project_id}/detail."""
+    """GET/PUT/DELETE /os-quota-sets/{project_id}, GET .../detail and .../defaults."""
 
     def __init__(self, backend: Backend, scopes: Scopes, images: ImageIndex, public_url: str):
         super().__init__(backend, scopes, images, public_url)
@@ -68,6 +69,21 @@ class QuotaSets(NovaBase):
         return self.reply(
             version, {"quota_set": {"id": project_id, **keys_at(version).limits(quota)}}
         )
+
+    async def defaults(self, request: Request) -> Response:
+        """GET /os-quota-sets/{project_id}/defaults: the limits a new project starts with."""
+        scope, version = await self.begin(request)
+        project_id = self._project(request)
+        quota = await self.quotas.read(scope, project_id)
+        limits = keys_at(version).limits(quota, defaults=True)
+        return self.reply(version, {"quota_set": {"id": project_id, **limits}})
+
+    async def revert(self, request: Request) -> Response:
+        """DELETE /os-quota-sets/{project_id} (cloud administrators): 202; the compute
+        limits go back to the defaults."""
+        scope, version = await self.begin(request)
+        await self.quotas.reset(scope, self._project(request), keys_at(version))
+        return self.reply(version, status=202)
 
     async def detail(self, request: Request) -> Response:
         """GET /os-quota-sets/{project_id}/detail: limit, in_use and reserved per key."""

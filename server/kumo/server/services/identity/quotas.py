@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,10 +30,20 @@ def _rows(session: Session, project_id: str) -> list[QuotaRow]:
     )
 
 
-def _quota(project_id: str, rows: list[QuotaRow]) -> pb.Quota:
+def _quota(project_id: str, rows: list[QuotaRow], defaults: Mapping[str, int]) -> pb.Quota:
+    """The message of a project's quota rows; `defaults` are the configured limits a new
+    project starts with (-1 for a resource they leave out)."""
     return pb.Quota(
         name=f"projects/{project_id}/quota",
-        limits=[pb.QuotaLimit(resource=r.resource, limit=r.limit, in_use=r.in_use) for r in rows],
+        limits=[
+            pb.QuotaLimit(
+                resource=r.resource,
+                limit=r.limit,
+                in_use=r.in_use,
+                default_limit=defaults.get(r.resource, -1),
+            )
+            for r in rows
+        ],
         etag=etag(sum(r.version for r in rows)),
     )
 
@@ -42,16 +54,18 @@ class QuotaMethods(IdentityPart):
     async def GetQuota(self, request: api.GetQuotaRequest, context: Context) -> pb.Quota:
         caller = current_principal()
         project_id = parse_one("name", request.name, PATTERN)
+        defaults = self.runtime.config.quota_defaults
 
         def get(session: Session) -> pb.Quota:
             visible_project(session, caller, f"projects/{project_id}", "name")
-            return _quota(project_id, _rows(session, project_id))
+            return _quota(project_id, _rows(session, project_id), defaults)
 
         return await self.runtime.db.run(get)
 
     async def UpdateQuota(self, request: api.UpdateQuotaRequest, context: Context) -> pb.Quota:
         caller = current_principal()
         project_id = parse_one("quota.name", request.quota.name, PATTERN)
+        defaults = self.runtime.config.quota_defaults
         wanted: dict[str, int] = {}
         violations = []
         for index, limit in enumerate(request.quota.limits):
@@ -81,6 +95,6 @@ class QuotaMethods(IdentityPart):
                     rows[resource].limit = value
                     rows[resource].version += 1
             session.flush()
-            return _quota(project_id, sorted(rows.values(), key=lambda r: r.resource))
+            return _quota(project_id, sorted(rows.values(), key=lambda r: r.resource), defaults)
 
         return await idempotent(self.runtime.db, "UpdateQuota", request, pb.Quota, update)
