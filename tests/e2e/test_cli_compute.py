@@ -181,7 +181,7 @@ def test_an_instance_runs_or_finds_no_host(up: Up, tmp_path: Path) -> None:
         *zone_args,
     )  # fmt: skip
     name = f"projects/admin/zones/{zones[0]}/instances/e2e-vm"
-    assert "BuildInstance" in created.stderr  # the progress display
+    assert "CreateInstance" in created.stderr  # the progress display
     listed = up.kumo("instance", "list").stdout.splitlines()
     assert listed[0].split() == ["NAME", "ZONE", "STATE", "HOST", "FLAVOR", "IMAGE", "CREATED"]
     row = next(line.split() for line in listed[1:] if line.startswith("e2e-vm "))

@@ -507,3 +507,29 @@ def test_disabled_hosts_get_no_new_instances(cell: Cell, tenant: Tenant, admin: 
     assert "no valid host" in wait(tenant.stubs["member"], op).error.message
     admin.topology.EnableHost(tapi.EnableHostRequest(name=f"hosts/{hosts[0]}"))
     assert launch(tenant.stubs["member"], cell, "somewhere").host == f"hosts/{hosts[0]}"
+
+
+def test_operations_record_their_method_request_and_requester(
+    cell: Cell, tenant: Tenant, admin: Stubs
+) -> None:
+    """An operation's verb is the method that started it (not its handler's kind), with the
+    call's request id and user; an operation Kumo starts itself has neither."""
+    member = tenant.stubs["member"]
+    instance = launch(member, cell, "audited")
+    stopped = compute(member).StopInstance(
+        capi.StopInstanceRequest(name=instance.name), metadata=(("x-request-id", "req-audit-1"),)
+    )
+    wait(member, stopped)
+    about = f'target = "{instance.name}"'
+    listed = member.operations.ListOperations(
+        operations_pb2.ListOperationsRequest(name="operations", filter=about)
+    ).operations
+    seen = []
+    for op in listed:
+        meta = operation_metadata_pb2.OperationMetadata()
+        op.metadata.Unpack(meta)
+        seen.append((meta.verb, meta.requester, bool(meta.request_id)))
+        if op.name == stopped.name:
+            assert meta.request_id == "req-audit-1"
+    requester = f"users/{tenant.users['member']}"
+    assert seen == [("StopInstance", requester, True), ("CreateInstance", requester, True)]

@@ -21,6 +21,7 @@ oslo.db does: `fn` must keep no effect outside its session that a second run wou
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -131,15 +132,19 @@ class Database:
         async with background_turn():
             if self._pool is None:
                 return self._read(fn)
-            return await asyncio.get_running_loop().run_in_executor(self._pool, self._read, fn)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, contextvars.copy_context().run, self._read, fn
+            )
 
     async def run(self, fn: Callable[[Session], T]) -> T:
-        """Runs `fn(session)` in one transaction without blocking the loop on the network."""
+        """Runs `fn(session)` in one transaction without blocking the loop on the network.
+        In a worker thread, `fn` sees the caller's context variables (the call's principal
+        and request id), as it does on the loop."""
         async with background_turn():
             if self._pool is None:
                 return self.transaction(fn)
             return await asyncio.get_running_loop().run_in_executor(
-                self._pool, self.transaction, fn
+                self._pool, contextvars.copy_context().run, self.transaction, fn
             )
 
     def close(self) -> None:

@@ -21,8 +21,10 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from kumo.server.api.convert import timestamp
+from kumo.server.auth.principal import optional_principal
 from kumo.server.db.base import utcnow
 from kumo.server.db.models import OperationRow
+from kumo.server.interceptors.request_id import current_request_id
 from kumo.type.v1 import operation_metadata_pb2
 
 PATTERN = "operations/{operation}"
@@ -63,16 +65,23 @@ def create(
     status_message: str = "queued",
     lease: Lease | None = None,
     detail: Message | None = None,
+    method: str = "",
 ) -> OperationRow:
     """Adds an operation of `kind` (a registered handler) acting on `target` (`target_uid`:
     the uid of the target it creates, shown in its metadata): PENDING, or with `lease`
-    RUNNING under that lease; `detail` is its metadata's first `detail`."""
+    RUNNING under that lease; `detail` is its metadata's first `detail`. Its verb is
+    `method`, else the kind's last part; it records the request id and the user of the call
+    being served (none outside a call)."""
+    principal = optional_principal()
     row = OperationRow(
         id=str(uuid.uuid4()),
         project_id=project_id,
         kind=kind,
         target=target,
         target_uid=target_uid,
+        method=method,
+        request_id=current_request_id(),
+        requester=principal.user_id if principal is not None else "",
         payload=payload,
         state=OperationState.PENDING,
         status_message=status_message,
@@ -111,7 +120,9 @@ def to_proto(row: OperationRow) -> operations_pb2.Operation:
         end_time=timestamp(row.end_time),
         target=row.target,
         target_uid=row.target_uid,
-        verb=row.kind.rsplit(".", 1)[-1],
+        verb=row.method or row.kind.rsplit(".", 1)[-1],
+        request_id=row.request_id,
+        requester=f"users/{row.requester}" if row.requester else "",
         status_message=row.status_message,
         requested_cancellation=row.cancel_requested,
         progress_percent=row.progress_percent,

@@ -392,6 +392,7 @@ class TopologyService(rpc.TopologyServiceServicer):
                 target=request.name,
                 payload=f"{row.id}/{limit}".encode(),
                 status_message="EnterHostMaintenance",
+                method="EnterHostMaintenance",
             )
             return store.to_proto(operation)
 

@@ -12,6 +12,7 @@ from kumo.gateway.grpc_backend import Backend
 from kumo.gateway.openstack.common import Scopes, base_url
 from kumo.gateway.openstack.lookup import ImageIndex
 from kumo.gateway.openstack.nova.base import DIALECT, MICROVERSIONS
+from kumo.gateway.openstack.nova.instance_actions import InstanceActions
 from kumo.gateway.openstack.nova.quota_sets import QuotaSets
 from kumo.gateway.openstack.nova.resources import Resources
 from kumo.gateway.openstack.nova.server_metadata import ServerMetadata
@@ -48,6 +49,8 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
     quota_sets = QuotaSets(backend, scopes, images, public_url)
     metadata = ServerMetadata(backend, scopes, images, public_url)
     services = Services(backend, scopes, images, public_url)
+    actions = InstanceActions(backend, scopes, images, public_url)
+    acted = v + "/servers/{server_id}/os-instance-actions"
     meta = v + "/servers/{server_id}/metadata"
     quota_set = v + "/os-quota-sets/{project_id}"
     attached = v + "/servers/{server_id}/os-volume_attachments"
@@ -78,6 +81,8 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
             r(meta + "/{key}", metadata.show, ["GET"]),
             r(meta + "/{key}", metadata.set, ["PUT"]),
             r(meta + "/{key}", metadata.delete, ["DELETE"]),
+            r(acted, actions.list, ["GET"]),
+            r(acted + "/{request_id}", actions.show, ["GET"]),
             r(attached, attachments.list_attached, ["GET"]),
             r(attached, attachments.create, ["POST"]),
             r(attached + "/{volume_id}", attachments.show, ["GET"]),

@@ -20,6 +20,9 @@ class OperationRow(Base):
     handler's own serialized input, `response`/`error` are the serialized
     response message and `google.rpc.Status`, `detail` a serialized
     `google.protobuf.Any` the handler reports progress in (metadata's `detail`).
+    `method` is the RPC that started it where the kind does not say (e.g. StopInstance for
+    an InstanceAction), `request_id` and `requester` (a user id) the call that started it,
+    or the call whose work made it; empty when Kumo started it on its own.
     """
 
     __tablename__ = "operations"
@@ -30,6 +33,9 @@ class OperationRow(Base):
     kind: Mapped[str] = mapped_column(String(127))
     target: Mapped[str] = mapped_column(String(255))
     target_uid: Mapped[str] = mapped_column(String(36), default="")
+    method: Mapped[str] = mapped_column(String(127), default="")
+    request_id: Mapped[str] = mapped_column(String(128), default="")
+    requester: Mapped[str] = mapped_column(String(63), default="")
     payload: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
     state: Mapped[int] = mapped_column(SmallInteger, default=0)
     done: Mapped[bool] = mapped_column(default=False)

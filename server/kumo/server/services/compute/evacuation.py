@@ -80,6 +80,7 @@ class InstanceEvacuationMethods(InstanceMethods):
                 target=request.name,
                 payload=row.uid.encode(),
                 status_message="EvacuateInstance",
+                method="EvacuateInstance",
             )
             return store.to_proto(operation)
 

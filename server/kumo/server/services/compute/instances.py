@@ -260,6 +260,7 @@ class InstanceMethods(InstanceOperations):
                 target_uid=row.uid,
                 payload=row.uid.encode(),
                 lease=lease,
+                method="CreateInstance",
             )
             return store.to_proto(op)
 
@@ -477,6 +478,7 @@ class InstanceMethods(InstanceOperations):
                 payload=payload,
                 status_message=verb,
                 lease=lease,
+                method=verb,
             )
             return store.to_proto(op), row
 
