@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from kumo.gateway.grpc_backend import Backend
 from kumo.gateway.openstack.cinder.attachments import Attachments
+from kumo.gateway.openstack.cinder.backups import Backups
 from kumo.gateway.openstack.cinder.base import DIALECT, MICROVERSIONS
 from kumo.gateway.openstack.cinder.extra_specs import ExtraSpecs
 from kumo.gateway.openstack.cinder.quota_sets import QuotaSets
@@ -75,6 +76,7 @@ def create_cinder(backend: Backend, scopes: Scopes, public_url: str) -> Starlett
     specs = ExtraSpecs(backend, scopes, public_url)
     attachments = Attachments(backend, scopes, public_url)
     quota_sets = QuotaSets(backend, scopes, public_url)
+    backups = Backups(backend, scopes, public_url)
     specs_path = v + "/types/{id}/extra_specs"
     return DIALECT.app(
         [
@@ -102,6 +104,12 @@ def create_cinder(backend: Backend, scopes: Scopes, public_url: str) -> Starlett
             r(v + "/types", volumes.create_type, ["POST"]),
             r(v + "/types/{id}", volumes.show_type, ["GET"]),
             r(v + "/types/{id}", volumes.delete_type, ["DELETE"]),
+            r(v + "/backups", backups.list, ["GET"]),
+            r(v + "/backups", backups.create, ["POST"]),
+            r(v + "/backups/detail", backups.list_detail, ["GET"]),
+            r(v + "/backups/{id}", backups.show, ["GET"]),
+            r(v + "/backups/{id}", backups.delete, ["DELETE"]),
+            r(v + "/backups/{id}/restore", backups.restore, ["POST"]),
             r(v + "/attachments", attachments.list, ["GET"]),
             r(v + "/attachments", attachments.create, ["POST"]),
             r(v + "/attachments/detail", attachments.list_detail, ["GET"]),

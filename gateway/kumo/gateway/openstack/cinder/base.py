@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.rpc import code_pb2
@@ -33,6 +33,7 @@ DIALECT = Dialect(
     {code_pb2.FAILED_PRECONDITION: 400, code_pb2.RESOURCE_EXHAUSTED: 413},
 )
 MICROVERSIONS = Microversions("volume", Version(3, 0), Version(3, 67))
+T = TypeVar("T")
 
 
 def not_found(kind: str, wanted: str) -> RpcFailure:
@@ -45,6 +46,14 @@ def target_of(operation: Any) -> str:
     metadata = operation_metadata_pb2.OperationMetadata()
     operation.metadata.Unpack(metadata)
     return str(metadata.target)
+
+
+def with_uid(items: list[T], uid: str, kind: str) -> T:
+    """The item with this uid; 404 (`kind` not found) otherwise."""
+    for item in items:
+        if item.uid == uid:  # type: ignore[attr-defined]
+            return item
+    raise not_found(kind, uid)
 
 
 class CinderBase:
@@ -96,19 +105,21 @@ class CinderBase:
 
     async def volumes(self, scope: Scope) -> list[spb.Volume]:
         """The project's volumes in every zone."""
-        return await self._pages(
-            self.storage.ListVolumes,
-            sapi.ListVolumesRequest(parent=f"{scope.parent}/zones/-", page_size=PAGE),
-            "volumes",
-            scope,
-        )
+        request = sapi.ListVolumesRequest(parent=f"{scope.parent}/zones/-", page_size=PAGE)
+        return await self._pages(self.storage.ListVolumes, request, "volumes", scope)
 
     async def volume(self, scope: Scope, uid: str) -> spb.Volume:
         """The project's volume with this id; 404 otherwise."""
-        for item in await self.volumes(scope):
-            if item.uid == uid:
-                return item
-        raise not_found("Volume", uid)
+        return with_uid(await self.volumes(scope), uid, "Volume")
+
+    async def backups(self, scope: Scope) -> list[spb.Backup]:
+        """The project's backups in every zone."""
+        request = sapi.ListBackupsRequest(parent=f"{scope.parent}/zones/-", page_size=PAGE)
+        return await self._pages(self.storage.ListBackups, request, "backups", scope)
+
+    async def created(self, operation: Any, get: Any, request_type: Any, scope: Scope) -> Any:
+        """The resource a create `operation` made, read with `get(request_type(name=...))`."""
+        return await self.call(get, request_type(name=target_of(operation)), scope)
 
     async def snapshots(self, scope: Scope) -> list[spb.Snapshot]:
         """The snapshots of the project's volumes."""

@@ -154,3 +154,41 @@ def volume_type(item: spb.VolumeType) -> dict[str, Any]:
         "extra_specs": extra_specs(item),
         "qos_specs_id": None,
     }
+
+
+_BACKUP_STATUS = {
+    spb.Backup.STATE_CREATING: "creating",
+    spb.Backup.STATE_AVAILABLE: "available",
+    spb.Backup.STATE_DELETING: "deleting",
+    spb.Backup.STATE_ERROR: "error",
+}
+
+
+def backup_brief(item: spb.Backup, base: str) -> dict[str, Any]:
+    """A backup in a list without details."""
+    return {"id": item.uid, "name": item.display_name, "links": _links(base, "backups", item.uid)}
+
+
+def backup(item: spb.Backup, base: str, volume_uid: str | None, dependents: bool) -> dict[str, Any]:
+    """A backup with details; `volume_uid` of its volume (None once that is gone),
+    `dependents` whether an incremental backup builds on it."""
+    return {
+        **backup_brief(item, base),
+        "description": item.description or None,
+        "status": _BACKUP_STATUS.get(item.state, "creating"),
+        "fail_reason": (item.state_message or None)
+        if item.state == spb.Backup.STATE_ERROR
+        else None,
+        "availability_zone": item.name.split("/")[3] if item.name.count("/") >= 5 else None,
+        "volume_id": volume_uid,
+        "snapshot_id": None,
+        "size": item.size_gib,
+        "object_count": 0,
+        "container": None,
+        "is_incremental": bool(item.parent_backup),
+        "has_dependent_backups": dependents,
+        "created_at": iso(item.create_time, micro=True),
+        "updated_at": iso(item.update_time, micro=True),
+        "data_timestamp": iso(item.create_time, micro=True),
+        "metadata": dict(item.labels),
+    }

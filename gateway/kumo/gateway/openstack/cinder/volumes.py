@@ -15,7 +15,7 @@ from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.cinder import views
-from kumo.gateway.openstack.cinder.base import CinderBase, not_found, target_of
+from kumo.gateway.openstack.cinder.base import CinderBase, not_found
 from kumo.gateway.openstack.common import Scope
 from kumo.gateway.openstack.lookup import find_image
 from kumo.image.v1 import image_service_pb2 as gapi
@@ -126,8 +126,8 @@ class Volumes(CinderBase):
             ),
             scope,
         )
-        created = await self.call(
-            self.storage.GetVolume, sapi.GetVolumeRequest(name=target_of(operation)), scope
+        created = await self.created(
+            operation, self.storage.GetVolume, sapi.GetVolumeRequest, scope
         )
         (item,) = await self._rendered(scope, self.base(request), [created])
         return self.reply(version, {"volume": item}, 202)
@@ -222,8 +222,8 @@ class Volumes(CinderBase):
             ),
             scope,
         )
-        created = await self.call(
-            self.storage.GetSnapshot, sapi.GetSnapshotRequest(name=target_of(operation)), scope
+        created = await self.created(
+            operation, self.storage.GetSnapshot, sapi.GetSnapshotRequest, scope
         )
         item = views.snapshot(created, volume.uid, scope.cloud_admin)
         return self.reply(version, {"snapshot": item}, 202)
