@@ -31,11 +31,32 @@ def _until(clouds: Clouds, kind: list[str], ident: str, status: str) -> dict[str
         time.sleep(0.5)
 
 
-def _delete_volume_and_type(clouds: Clouds, name: str, kind: str) -> None:  # noqa: F811
-    """Deletes the member's volume, waits until it is gone, then deletes its type (root)."""
-    clouds.run("member", "volume", "delete", name)
+def _new_volume(clouds: Clouds, zone: str) -> tuple[str, str, str]:  # noqa: F811
+    """(type, name, id) of a new 1 GiB volume of the member's, of a new type (made by
+    root), available."""
+    kind, name = unique("vt"), unique("vol")
+    clouds.run("root", "volume", "type", "create", kind)
+    volume = clouds.json(
+        "member", "volume", "create", "--size", "1", "--type", kind,
+        "--availability-zone", zone, name,
+    )["id"]  # fmt: skip
+    assert _until(clouds, ["volume"], name, "available")["status"] == "available"
+    return kind, name, str(volume)
+
+
+def _delete_volume_and_type(
+    clouds: Clouds,  # noqa: F811
+    name: str,
+    kind: str,
+    cloud: str = "member",
+) -> None:
+    """Deletes the volume (`name` or id) of `cloud`'s user, waits until it is gone, then
+    deletes its type (root)."""
+    clouds.run(cloud, "volume", "delete", name)
     deadline = time.monotonic() + 60
-    while name in {v["Name"] for v in clouds.json("member", "volume", "list")}:
+    while name in {
+        field for v in clouds.json(cloud, "volume", "list") for field in (v["Name"], v["ID"])
+    }:
         assert time.monotonic() < deadline, "the volume was not deleted"
         time.sleep(0.5)
     clouds.run("root", "volume", "type", "delete", kind)

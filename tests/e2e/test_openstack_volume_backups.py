@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from tests.e2e.test_openstack_clients import clouds, drivers, site  # noqa: F401
-from tests.e2e.test_openstack_volume import _delete_volume_and_type, _until
-from tests.support.cloud import Tenant, unique
+from tests.e2e.test_openstack_volume import _delete_volume_and_type, _new_volume, _until
+from tests.support.cloud import Tenant
 from tests.support.gateway import Clouds, GatewayThread
 from tests.support.topology import Site
 
@@ -32,13 +32,7 @@ def test_volume_backups_with_the_cli(
     tenant: Tenant,
     other_tenant: Tenant,
 ) -> None:
-    kind, name = unique("vt"), unique("vol")
-    clouds.run("root", "volume", "type", "create", kind)
-    volume = clouds.json(
-        "member", "volume", "create", "--size", "1", "--type", kind,
-        "--availability-zone", site.zone, name,
-    )["id"]  # fmt: skip
-    assert _until(clouds, ["volume"], name, "available")["status"] == "available"
+    kind, name, volume = _new_volume(clouds, site.zone)
 
     first = clouds.json("member", "volume", "backup", "create", "--name", "b1", name)["id"]
     assert _until(clouds, ["volume", "backup"], first, "available")["status"] == "available"

@@ -14,6 +14,7 @@ from kumo.gateway.openstack.cinder.backups import Backups
 from kumo.gateway.openstack.cinder.base import DIALECT, MICROVERSIONS
 from kumo.gateway.openstack.cinder.extra_specs import ExtraSpecs
 from kumo.gateway.openstack.cinder.quota_sets import QuotaSets
+from kumo.gateway.openstack.cinder.transfers import Transfers
 from kumo.gateway.openstack.cinder.volumes import Volumes
 from kumo.gateway.openstack.common import Scopes, base_url
 from kumo.identity.v1 import identity_service_pb2 as iapi
@@ -77,6 +78,19 @@ def create_cinder(backend: Backend, scopes: Scopes, public_url: str) -> Starlett
     attachments = Attachments(backend, scopes, public_url)
     quota_sets = QuotaSets(backend, scopes, public_url)
     backups = Backups(backend, scopes, public_url)
+    transfers = Transfers(backend, scopes, public_url)
+    moved = [
+        route
+        for prefix in (v + "/volume-transfers", v + "/os-volume-transfer")
+        for route in (
+            r(prefix, transfers.list, ["GET"]),
+            r(prefix, transfers.create, ["POST"]),
+            r(prefix + "/detail", transfers.list, ["GET"]),
+            r(prefix + "/{id}", transfers.show, ["GET"]),
+            r(prefix + "/{id}", transfers.delete, ["DELETE"]),
+            r(prefix + "/{id}/accept", transfers.accept, ["POST"]),
+        )
+    ]
     specs_path = v + "/types/{id}/extra_specs"
     return DIALECT.app(
         [
@@ -122,5 +136,6 @@ def create_cinder(backend: Backend, scopes: Scopes, public_url: str) -> Starlett
             r(specs_path + "/{key}", specs.show, ["GET"]),
             r(specs_path + "/{key}", specs.update, ["PUT"]),
             r(specs_path + "/{key}", specs.delete, ["DELETE"]),
+            *moved,
         ]
     )
