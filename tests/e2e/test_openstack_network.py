@@ -181,7 +181,8 @@ def test_server_addresses_by_network(
 ) -> None:
     """`server create --nic net-id=...,v4-fixed-ip=...` makes the server's port; `server
     show` and `GET /servers/{id}/ips[/{network}]` show its address under the network's
-    name; an unknown label, a port, a foreign network and another project answer 4xx."""
+    name, `os-interface` its port; an unknown label, a port, a foreign network and another
+    project answer 4xx."""
     label = unique("net")
     net = clouds.json("member", "network", "create", label)
     clouds.run(
@@ -215,6 +216,28 @@ def test_server_addresses_by_network(
     for path in (url, f"{url}/{label}"):
         hidden = requests.get(path, headers=theirs)
         assert hidden.status_code == 404 and "itemNotFound" in hidden.json(), path
+
+    # os-interface: the server's port, as Neutron has it; attaching more is not offered.
+    (port,) = conn.network.ports(device_id=server["id"])
+    (nic,) = conn.compute.server_interfaces(server["id"])
+    assert (nic.port_id, nic.net_id, nic.mac_addr, nic.port_state) == (
+        port.id, net["id"], port.mac_address, port.status,
+    )  # fmt: skip
+    assert nic.fixed_ips == [
+        {"ip_address": "10.21.0.50", "subnet_id": port.fixed_ips[0]["subnet_id"]}
+    ]
+    plugged = f"{gateway.url}/compute/v2.1/servers/{server['id']}/os-interface"
+    one_nic = requests.get(f"{plugged}/{port.id}", headers=mine).json()["interfaceAttachment"]
+    assert one_nic["port_id"] == port.id
+    for method, path, who, status in (
+        ("GET", f"{plugged}/{unique('nope')}", mine, 404),
+        ("GET", plugged, theirs, 404),
+        ("POST", plugged, mine, 501),
+        ("DELETE", f"{plugged}/{port.id}", mine, 501),
+    ):
+        answer = requests.request(method, path, headers=who, json={"interfaceAttachment": {}})
+        assert answer.status_code == status, (method, path, answer.text)
+    assert [p.id for p in conn.network.ports(device_id=server["id"])] == [port.id]
 
     create = f"{gateway.url}/compute/v2.1/servers"
     base = {"name": "x", "imageRef": got.image.id, "flavorRef": flavor}

@@ -13,6 +13,7 @@ from kumo.gateway.openstack.common import Scopes, base_url
 from kumo.gateway.openstack.lookup import ImageIndex
 from kumo.gateway.openstack.nova.base import DIALECT, MICROVERSIONS
 from kumo.gateway.openstack.nova.instance_actions import InstanceActions
+from kumo.gateway.openstack.nova.interfaces import Interfaces
 from kumo.gateway.openstack.nova.quota_sets import QuotaSets
 from kumo.gateway.openstack.nova.resources import Resources
 from kumo.gateway.openstack.nova.server_metadata import ServerMetadata
@@ -51,6 +52,8 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
     services = Services(backend, scopes, images, public_url)
     actions = InstanceActions(backend, scopes, images, public_url)
     acted = v + "/servers/{server_id}/os-instance-actions"
+    interfaces = Interfaces(backend, scopes, images, public_url)
+    plugged = v + "/servers/{server_id}/os-interface"
     meta = v + "/servers/{server_id}/metadata"
     quota_set = v + "/os-quota-sets/{project_id}"
     attached = v + "/servers/{server_id}/os-volume_attachments"
@@ -81,6 +84,10 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
             r(meta + "/{key}", metadata.show, ["GET"]),
             r(meta + "/{key}", metadata.set, ["PUT"]),
             r(meta + "/{key}", metadata.delete, ["DELETE"]),
+            r(plugged, interfaces.list, ["GET"]),
+            r(plugged, interfaces.change, ["POST"]),
+            r(plugged + "/{port_id}", interfaces.show, ["GET"]),
+            r(plugged + "/{port_id}", interfaces.change, ["DELETE"]),
             r(acted, actions.list, ["GET"]),
             r(acted + "/{request_id}", actions.show, ["GET"]),
             r(attached, attachments.list_attached, ["GET"]),
