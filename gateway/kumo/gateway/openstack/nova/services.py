@@ -64,8 +64,8 @@ class Services(NovaBase):
         return self.reply(version, {"services": services})
 
     async def _target(self, request: Request) -> tuple[str, dict[str, Any]]:
-        """The `hosts/{host}` a PUT names, and its body; 400 without host and binary, 404
-        for a binary other than nova-compute."""
+        """The `hosts/{host}` a PUT names, and its body; 400 without host and binary, or
+        for a binary other than nova-compute (an unknown host is the API's 404)."""
         body = await json_body(request)
         host, binary = body.get("host"), body.get("binary")
         if not isinstance(host, str) or not host or not isinstance(binary, str):
