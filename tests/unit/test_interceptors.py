@@ -16,8 +16,9 @@ from sqlalchemy.exc import OperationalError
 
 from kumo.server.errors import InvalidArgument
 from kumo.server.interceptors.errors import ErrorInterceptor
-from kumo.server.interceptors.request_id import RequestIdInterceptor, current_request_id
+from kumo.server.interceptors.request_id import RequestIdInterceptor
 from kumo.server.interceptors.tracing import TracingInterceptor
+from kumo.server.request_ids import current_request_id
 
 
 class _Metadatum:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from kumo.server.db.engine import is_conflict
 from kumo.server.errors import Aborted, KumoError, Unavailable, internal_status
 from kumo.server.interceptors.base import Behavior, Context, StreamBehavior, UnaryInterceptor
-from kumo.server.interceptors.request_id import current_request_id
+from kumo.server.request_ids import current_request_id
 
 log = logging.getLogger(__name__)
 _CODES = {code.value[0]: code for code in grpc.StatusCode}

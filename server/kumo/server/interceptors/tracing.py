@@ -12,7 +12,7 @@ import grpc
 from opentelemetry import propagate, trace
 
 from kumo.server.interceptors.base import Behavior, UnaryInterceptor
-from kumo.server.interceptors.request_id import current_request_id
+from kumo.server.request_ids import current_request_id
 
 
 class TracingInterceptor(UnaryInterceptor):

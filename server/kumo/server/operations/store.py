@@ -24,7 +24,7 @@ from kumo.server.api.convert import timestamp
 from kumo.server.auth.principal import optional_principal
 from kumo.server.db.base import utcnow
 from kumo.server.db.models import OperationRow
-from kumo.server.interceptors.request_id import current_request_id
+from kumo.server.request_ids import current_request_id
 from kumo.type.v1 import operation_metadata_pb2
 
 PATTERN = "operations/{operation}"

@@ -30,6 +30,11 @@ def _project(name: str) -> str:
     return name.split("/")[1] if name.startswith("projects/") else ""
 
 
+def _zone(name: str) -> str | None:
+    """The zone id of `projects/{p}/zones/{zone}/{kind}/{id}`; None for another name."""
+    return name.split("/")[3] if name.count("/") >= 5 else None
+
+
 def _links(base: str, kind: str, uid: str) -> list[dict[str, str]]:
     return [{"rel": "self", "href": f"{base}/volume/v3/{kind}/{uid}"}]
 
@@ -57,7 +62,7 @@ def volume(
     """A volume with details; `types` by name, `uids` of the snapshots, volumes, instances
     and image it refers to."""
     kind = types.get(item.volume_type)
-    zone = item.name.split("/")[3] if item.name.count("/") >= 5 else ""
+    zone = _zone(item.name) or ""
     body: dict[str, Any] = {
         **volume_brief(item, base),
         "description": item.description or None,
@@ -179,7 +184,7 @@ def backup(item: spb.Backup, base: str, volume_uid: str | None, dependents: bool
         "fail_reason": (item.state_message or None)
         if item.state == spb.Backup.STATE_ERROR
         else None,
-        "availability_zone": item.name.split("/")[3] if item.name.count("/") >= 5 else None,
+        "availability_zone": _zone(item.name),
         "volume_id": volume_uid,
         "snapshot_id": None,
         "size": item.size_gib,

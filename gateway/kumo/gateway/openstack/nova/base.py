@@ -18,6 +18,7 @@ from kumo.gateway.openstack.common import FastJSONResponse, Scope, Scopes, base_
 from kumo.gateway.openstack.errors import NOVA_OVERRIDES, nova_error
 from kumo.gateway.openstack.lookup import ImageIndex, find_instance
 from kumo.gateway.openstack.microversions import Microversions, Version
+from kumo.gateway.openstack.paging import every
 from kumo.topology.v1 import resources_pb2 as tpb
 from kumo.topology.v1 import topology_service_pb2 as tapi
 from kumo.topology.v1 import topology_service_pb2_grpc as trpc
@@ -105,11 +106,6 @@ class NovaBase:
         """Every host, in the API's order; 403 unless a cloud administrator asks (`rule`
         names Nova's policy)."""
         admin_only(scope, rule)
-        request = tapi.ListHostsRequest(page_size=1000)
-        found: list[tpb.Host] = []
-        while True:
-            answer = await self.call(self.topology.ListHosts, request, scope)
-            found.extend(answer.hosts)
-            request.page_token = answer.next_page_token
-            if not request.page_token:
-                return found
+        request = tapi.ListHostsRequest()
+        listed = every(self.backend, self.topology.ListHosts, request, "hosts", scope.token)
+        return [host async for host in listed]

@@ -22,7 +22,7 @@ from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.common import Scope, iso, last_segment
 from kumo.gateway.openstack.nova.base import NovaBase
-from kumo.gateway.openstack.paging import MAX_SCAN, PAGE
+from kumo.gateway.openstack.paging import every
 from kumo.type.v1 import operation_metadata_pb2
 
 # Kumo method -> Nova action
@@ -46,32 +46,29 @@ _ACTIONS = {
 _WORD = re.compile(r"(?<!^)(?=[A-Z])")
 
 
-def _metadata(operation: operations_pb2.Operation) -> operation_metadata_pb2.OperationMetadata:
-    metadata = operation_metadata_pb2.OperationMetadata()
-    operation.metadata.Unpack(metadata)
-    return metadata
+Metadata = operation_metadata_pb2.OperationMetadata
 
 
-def request_id_of(operation: operations_pb2.Operation) -> str:
+def request_id_of(operation: operations_pb2.Operation, metadata: Metadata) -> str:
     """The action's request id: the operation's, else one made from its id."""
-    return _metadata(operation).request_id or f"req-{last_segment(operation.name)}"
+    return metadata.request_id or f"req-{last_segment(operation.name)}"
 
 
-def _view(operation: operations_pb2.Operation, server: cpb.Instance) -> dict[str, Any]:
-    metadata = _metadata(operation)
+def _view(
+    operation: operations_pb2.Operation, metadata: Metadata, server: cpb.Instance
+) -> dict[str, Any]:
     return {
         "action": _ACTIONS.get(metadata.verb, _WORD.sub("_", metadata.verb).lower()),
         "instance_uuid": server.uid,
         "message": "Error" if operation.HasField("error") else None,
         "project_id": server.name.split("/")[1],
-        "request_id": request_id_of(operation),
+        "request_id": request_id_of(operation, metadata),
         "start_time": iso(metadata.create_time, micro=True),
         "user_id": last_segment(metadata.requester) or None,
     }
 
 
-def _event(operation: operations_pb2.Operation, action: str) -> dict[str, Any]:
-    metadata = _metadata(operation)
+def _event(operation: operations_pb2.Operation, metadata: Metadata, action: str) -> dict[str, Any]:
     result = None
     if operation.done:
         result = "Error" if operation.HasField("error") else "Success"
@@ -87,31 +84,31 @@ def _event(operation: operations_pb2.Operation, action: str) -> dict[str, Any]:
 class InstanceActions(NovaBase):
     """GET `/os-instance-actions` and `/os-instance-actions/{request_id}`."""
 
-    @property
-    def operations(self) -> operations_pb2_grpc.OperationsStub:
-        return self.backend.stub(operations_pb2_grpc.OperationsStub)
-
-    async def _operations(self, scope: Scope, server: cpb.Instance) -> list[Any]:
-        """The operations on this server (not on an earlier one of the same name), newest
-        first."""
+    async def _operations(
+        self, scope: Scope, server: cpb.Instance
+    ) -> list[tuple[operations_pb2.Operation, Metadata]]:
+        """The operations on this server (not on an earlier one of the same name) with
+        their metadata, newest first."""
         request = operations_pb2.ListOperationsRequest(
-            name="operations", filter=f'target = "{server.name}"', page_size=PAGE
+            name="operations", filter=f'target = "{server.name}"'
         )
-        found: list[Any] = []
-        while len(found) < MAX_SCAN:
-            answer = await self.call(self.operations.ListOperations, request, scope)
-            found.extend(answer.operations)
-            request.page_token = answer.next_page_token
-            if not request.page_token:
-                break
+        stub = self.backend.stub(operations_pb2_grpc.OperationsStub)
         since = server.create_time.ToNanoseconds()
-        return [op for op in found if _metadata(op).create_time.ToNanoseconds() >= since]
+        found = []
+        async for operation in every(
+            self.backend, stub.ListOperations, request, "operations", scope.token
+        ):
+            metadata = Metadata()
+            operation.metadata.Unpack(metadata)
+            if metadata.create_time.ToNanoseconds() >= since:
+                found.append((operation, metadata))
+        return found
 
     async def list(self, request: Request) -> Response:
         """GET /servers/{id}/os-instance-actions."""
         scope, version = await self.begin(request)
         server = await self.server_of(scope, request)
-        actions = [_view(op, server) for op in await self._operations(scope, server)]
+        actions = [_view(op, meta, server) for op, meta in await self._operations(scope, server)]
         return self.reply(version, {"instanceActions": actions})
 
     async def show(self, request: Request) -> Response:
@@ -119,11 +116,11 @@ class InstanceActions(NovaBase):
         scope, version = await self.begin(request)
         server = await self.server_of(scope, request)
         wanted = request.path_params["request_id"]
-        for operation in await self._operations(scope, server):
-            if request_id_of(operation) == wanted:
-                action = _view(operation, server)
+        for operation, metadata in await self._operations(scope, server):
+            if request_id_of(operation, metadata) == wanted:
+                action = _view(operation, metadata, server)
                 if scope.cloud_admin:
-                    action["events"] = [_event(operation, action["action"])]
+                    action["events"] = [_event(operation, metadata, action["action"])]
                 return self.reply(version, {"instanceAction": action})
         raise RpcFailure.of(
             grpc.StatusCode.NOT_FOUND,

@@ -48,31 +48,37 @@ def _missing() -> RpcFailure:
 class ServerMetadata(NovaBase):
     """GET/POST/PUT `/metadata`, GET/PUT/DELETE `/metadata/{key}`."""
 
+    async def _write(
+        self, scope: Scope, request: Request, change: Callable[[Labels], Labels]
+    ) -> Labels:
+        """Reads the server, applies `change` to its labels and writes them under the etag
+        read; the labels after. ABORTED if the server changed in between."""
+        server = await self.server_of(scope, request)
+        message = cpb.Instance(
+            name=server.name, labels=change(dict(server.labels)), etag=server.etag
+        )
+        updated = await self.call(
+            self.compute.UpdateInstance,
+            capi.UpdateInstanceRequest(
+                instance=message, update_mask=field_mask_pb2.FieldMask(paths=["labels"])
+            ),
+            scope,
+        )
+        return dict(updated.labels)
+
     async def _change(
         self, scope: Scope, request: Request, change: Callable[[Labels], Labels]
     ) -> Labels:
-        """Applies `change` to the server's labels and stores the result; the labels after.
-        Raises what `change` raises, and RpcFailure as UpdateInstance does (ABORTED only if
-        other changes kept coming for every attempt)."""
-        for attempt in range(_ATTEMPTS):
-            server = await self.server_of(scope, request)
-            wanted = change(dict(server.labels))
-            message = cpb.Instance(name=server.name, labels=wanted, etag=server.etag)
+        """`_write`, again while another change came in between (ABORTED), up to
+        `_ATTEMPTS` times. Raises what `change` raises, and RpcFailure as UpdateInstance
+        does."""
+        for _ in range(_ATTEMPTS - 1):
             try:
-                updated = await self.call(
-                    self.compute.UpdateInstance,
-                    capi.UpdateInstanceRequest(
-                        instance=message,
-                        update_mask=field_mask_pb2.FieldMask(paths=["labels"]),
-                    ),
-                    scope,
-                )
+                return await self._write(scope, request, change)
             except RpcFailure as failure:
-                if failure.code == code_pb2.ABORTED and attempt + 1 < _ATTEMPTS:
-                    continue
-                raise
-            return dict(updated.labels)
-        raise AssertionError("unreachable")  # the last attempt returns or raises
+                if failure.code != code_pb2.ABORTED:
+                    raise
+        return await self._write(scope, request, change)
 
     async def list(self, request: Request) -> Response:
         """GET /metadata."""
