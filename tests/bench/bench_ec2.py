@@ -197,14 +197,15 @@ def _no_profile(_phase: str) -> contextlib.AbstractContextManager[None]:
 @contextlib.contextmanager
 def _py_spy(pids: dict[str, int], stem: Path) -> Iterator[None]:
     """`py-spy record` (raw folded stacks) on each process while the block runs:
-    `<stem>-<label>.folded`."""
+    `<stem>-<label>.folded`. Only the thread holding the GIL is sampled (`--gil`): the
+    Python work each process does, not its threads waiting for the database or the GIL."""
     py_spy = shutil.which("py-spy", path=str(BIN)) or "py-spy"
     stem.parent.mkdir(parents=True, exist_ok=True)
     spies = [
         subprocess.Popen(
             [
                 *(py_spy, "record", "--pid", str(pid), "--format", "raw", "--nonblocking"),
-                *("--rate", "200", "--output", f"{stem}-{label}.folded"),
+                *("--rate", "200", "--gil", "--output", f"{stem}-{label}.folded"),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -287,12 +288,13 @@ def bench_kumo(args: argparse.Namespace, workdir: Path) -> list[Phase]:
             key = access_key(tenant)
             port = _free_port()
             url = f"http://127.0.0.1:{port}"
-            gateway = [
+            gateway = [  # kumo-gateway's app, heap frozen as kumo-gateway does
                 str(BIN / "python"),
                 "-c",
                 "import sys, uvicorn; from kumo.gateway.aws.app import create_app; "
-                "uvicorn.run(create_app(sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), "
-                "log_level='warning')",
+                "from kumo.server.heap import freeze_startup_heap; "
+                "app = create_app(sys.argv[1]); freeze_startup_heap(); "
+                "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[2]), log_level='warning')",
                 server.address,
                 str(port),
             ]

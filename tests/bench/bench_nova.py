@@ -25,7 +25,9 @@ The same client code then runs against each, one HTTP call at a time on a keep-a
 1. POST /servers x`--servers` (each answer is 202 before the server is built);
 2. GET /servers?status=ACTIVE every `--poll` seconds until all are ACTIVE (time from the
    first POST, and from the last POST's answer, to the poll that saw them all ACTIVE);
-3. GET /servers/detail x`--details` with all servers present (links followed).
+3. `--settle` seconds later (the work a boot leaves behind, such as Kumo's agents sending
+   the new guests' boot consoles to the API, is over), GET /servers/detail x`--details`
+   with all servers present (links followed).
 
 On Kumo it then times, as a baseline for the gateway's share, the two gRPC calls its
 POST /servers makes (CreateInstance, GetInstance) `--servers` times, on the member's
@@ -99,8 +101,10 @@ class Result:
     grpc_creates: list[float] = field(default_factory=list)
     grpc_lists: list[float] = field(default_factory=list)
     details: list[float] = field(default_factory=list)
-    # CPU seconds per GET /servers/detail, by process (Kumo: api, gateway, database, client)
+    # CPU seconds per GET /servers/detail, by process (Kumo: api, gateway, hosts, database,
+    # client), and per server from the first POST until all are ACTIVE
     detail_cpu: dict[str, float] = field(default_factory=dict)
+    build_cpu: dict[str, float] = field(default_factory=dict)
     active_from_first: float = float("nan")
     active_from_last: float = float("nan")
     polls: int = 0
@@ -161,6 +165,41 @@ def _create(
         time.sleep(args.spacing)
 
 
+def _await_active(
+    session: requests.Session,
+    target: Target,
+    args: argparse.Namespace,
+    result: Result,
+    ids: set[str],
+    first: float,
+    last: float,
+) -> None:
+    """Polls until the servers `ids` are all ACTIVE (their times from `first` and `last`
+    go in `result`), all ACTIVE or ERROR, or `args.active_timeout` after `last` (those two
+    in `result.note`)."""
+    deadline = last + args.active_timeout
+    while True:
+        # The brief list filtered by status: cheaper for both than the detailed list, so
+        # that polling takes as little as possible from the builds it waits for.
+        active = sum(s["id"] in ids for s in _list(session, target, "/servers?status=ACTIVE"))
+        result.polls += 1
+        now = time.perf_counter()
+        if active == len(ids):
+            result.active_from_first, result.active_from_last = now - first, now - last
+            return
+        if result.polls % 10 == 0 or now > deadline:
+            result.errors = sum(
+                s["id"] in ids for s in _list(session, target, "/servers?status=ERROR")
+            )
+            if active + result.errors == len(ids) or now > deadline:
+                result.note = (
+                    f"not all ACTIVE after {now - first:.0f} s: {active} ACTIVE, "
+                    f"{result.errors} ERROR"
+                )
+                return
+        time.sleep(args.poll)
+
+
 def measure(target: Target, args: argparse.Namespace) -> Result:
     """The three phases against one target."""
     result = Result()
@@ -182,31 +221,16 @@ def measure(target: Target, args: argparse.Namespace) -> Result:
     profile: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if args.profile and target.pids:
         profile = _py_spy(target.pids, args.profile / f"{target.name.lower()}-creates")
-    with profile:
+    cpu0 = _cpu_seconds(target)
+    with profile:  # the creates and the builds
         first = time.perf_counter()
         _create(session, target, args, result, ids)
         last = time.perf_counter()
-    deadline = last + args.active_timeout
-    while True:
-        # The brief list filtered by status: cheaper for both than the detailed list, so
-        # that polling takes as little as possible from the builds it waits for.
-        active = sum(s["id"] in ids for s in _list(session, target, "/servers?status=ACTIVE"))
-        result.polls += 1
-        now = time.perf_counter()
-        if active == len(ids):
-            result.active_from_first, result.active_from_last = now - first, now - last
-            break
-        if result.polls % 10 == 0 or now > deadline:
-            result.errors = sum(
-                s["id"] in ids for s in _list(session, target, "/servers?status=ERROR")
-            )
-            if active + result.errors == len(ids) or now > deadline:
-                result.note = (
-                    f"not all ACTIVE after {now - first:.0f} s: {active} ACTIVE, "
-                    f"{result.errors} ERROR"
-                )
-                break
-        time.sleep(args.poll)
+        _await_active(session, target, args, result, ids, first, last)
+    if result.polls and not result.note:
+        cpu1 = _cpu_seconds(target)
+        result.build_cpu = {k: (cpu1[k] - cpu0[k]) / len(ids) for k in cpu0}
+    time.sleep(args.settle)
     profile = contextlib.nullcontext()
     if args.profile and target.pids:
         profile = _py_spy(target.pids, args.profile / f"{target.name.lower()}-details")
@@ -312,12 +336,13 @@ def kumo_target(
 
             port = _free_port()
             url = f"http://127.0.0.1:{port}"
-            gateway = [
+            gateway = [  # kumo-gateway's app, heap frozen as kumo-gateway does
                 str(BIN / "python"),
                 "-c",
                 "import sys, uvicorn; from kumo.gateway.app import Settings, create_app; "
-                "uvicorn.run(create_app(Settings(sys.argv[1])), host='127.0.0.1', "
-                "port=int(sys.argv[2]), log_level='warning')",
+                "from kumo.server.heap import freeze_startup_heap; "
+                "app = create_app(Settings(sys.argv[1])); freeze_startup_heap(); "
+                "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[2]), log_level='warning')",
                 server.address,
                 str(port),
             ]
@@ -341,7 +366,7 @@ def kumo_target(
                     },
                     grpc_create,
                     grpc_list,
-                    {"api": server.pid, "gateway": gateway_process.pid},
+                    {"api": server.pid, "gateway": gateway_process.pid, "hosts": cell.hosts.pid},
                     _postmaster(postgres) if postgres else None,
                 )
     finally:
@@ -441,11 +466,13 @@ def report(args: argparse.Namespace, results: dict[str, Result], versions: str) 
                 f"| Kumo gRPC ListInstances (what detail calls first) | p{q * 100:.0f} ms "
                 f"| {ms(kumo.grpc_lists, q):.1f} |" + " |" * len(results)
             )
-    if kumo and kumo.detail_cpu:
-        for label, seconds in kumo.detail_cpu.items():
+    for what, cpu in (
+        ("server from first POST to all ACTIVE", kumo.build_cpu if kumo else {}),
+        ("GET /servers/detail", kumo.detail_cpu if kumo else {}),
+    ):
+        for label, seconds in cpu.items():
             print(
-                f"| Kumo CPU per GET /servers/detail | {label} ms | {1000 * seconds:.2f} |"
-                + " |" * len(results)
+                f"| Kumo CPU per {what} | {label} ms | {1000 * seconds:.2f} |" + " |" * len(results)
             )
     print()
     for name, result in results.items():
@@ -475,6 +502,13 @@ def main(argv: list[str] | None = None) -> int:
         "the previous server's build done; the ACTIVE times then include the waits)",
     )
     parser.add_argument("--active-timeout", type=float, default=600)
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=3.0,
+        help="seconds between all ACTIVE and the GETs of /servers/detail, for the work a "
+        "boot leaves behind (Kumo: the new guests' boot consoles reach the API) to end",
+    )
     parser.add_argument("--only", choices=("kumo", "nova"))
     parser.add_argument(
         "--database",
@@ -488,8 +522,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         type=Path,
-        help="py-spy Kumo's API server and gateway during the POSTs and during the GETs "
-        "of /servers/detail: DIR/kumo-{creates,details}-{api,gateway}.folded (figures of a "
+        help="py-spy Kumo's API server, gateway and hosts from the first POST until all are "
+        "ACTIVE and during the GETs "
+        "of /servers/detail: DIR/kumo-{creates,details}-{api,gateway,hosts}.folded (figures of a "
         "profiled run are not comparable)",
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the Nova work folder")

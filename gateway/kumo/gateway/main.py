@@ -15,6 +15,7 @@ import click
 from kumo.gateway.app import Settings
 from kumo.gateway.server import GatewayServer
 from kumo.server.config import Config, load_config
+from kumo.server.heap import freeze_startup_heap
 from kumo.server.main import stop_signal
 from kumo.server.telemetry import tracer_for
 
@@ -41,6 +42,7 @@ async def run(config: Config) -> None:
         tracer_for(config, "kumo.gateway"),
     )
     await server.start()
+    freeze_startup_heap()
     stop = stop_signal()
     print(
         f"kumo-gateway listening on {server.url} (API {server.settings.api_endpoint})", flush=True

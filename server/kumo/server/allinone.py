@@ -41,6 +41,7 @@ from kumo.identity.v1 import resources_pb2 as ipb
 from kumo.server.app import KumoServer, create_server
 from kumo.server.bootstrap import password_file
 from kumo.server.config import Config
+from kumo.server.heap import freeze_startup_heap
 from kumo.server.main import stop_signal
 from kumo.server.network import local as network_local
 from kumo.server.network.local_chassis import start_local_chassis
@@ -211,6 +212,7 @@ async def run(
                     channel, metadata, config.data_dir / "agent-credentials.json"
                 )
                 status = await _start_compute(config, endpoint, credentials, stack, ovn)
+            freeze_startup_heap()
             stop = stop_signal()
             print(banner(config, server, status, image, gateway.url), flush=True)
             await stop.wait()

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from kumo.server.app import KumoServer, create_server
 from kumo.server.bootstrap import password_file
 from kumo.server.config import Config, load_config
+from kumo.server.heap import freeze_startup_heap
 
 
 def api_banner(config: Config, server: KumoServer) -> str:
@@ -45,6 +46,7 @@ async def serve(config: Config, announce: Callable[[Config, KumoServer], str] = 
     """Runs one API server until SIGINT or SIGTERM, printing `announce(...)` once it serves."""
     server, _ = create_server(config)
     await server.start()
+    freeze_startup_heap()
     stop = stop_signal()
     print(announce(config, server), flush=True)
     await stop.wait()

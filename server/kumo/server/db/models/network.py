@@ -142,6 +142,8 @@ class FloatingIpRow(ResourceColumns, SyncColumns, Base):
         ForeignKeyConstraint(
             ["network_project_id", "network_id"], ["networks.project_id", "networks.id"]
         ),
+        # every read of instances joins their ports' floating IPs by port
+        Index("ix_floating_ips_port", "project_id", "port_id"),
     )
 
     project_id: Mapped[str] = mapped_column(
