@@ -32,6 +32,7 @@ import pytest
 from kumo.drivers.compute.base import (
     ROOT_DISK_SERIAL,
     ComputeDriver,
+    GuestNic,
     GuestSpec,
     GuestState,
     HostInfo,
@@ -526,6 +527,68 @@ def test_resize_needs_a_shut_off_guest_and_keeps_it(harness: Harness) -> None:
     d.stop(spec.uid, harness.shutdown_timeout)
     d.resize(spec.uid, spec)  # back (a revert shrinks the disk again)
     d.destroy(spec.uid)
+
+
+@contextlib.contextmanager
+def _taps(harness: Harness, count: int) -> Iterator[list[str]]:
+    """`count` tap names; for libvirt, persistent taps made here (QEMU opens them by name,
+    as the agent's taps) and removed after."""
+    names = [f"ct{uuid.uuid4().hex[:8]}{i}" for i in range(count)]
+    made: list[str] = []
+    try:
+        if harness.name == "libvirt":
+            for name in names:
+                subprocess.run(["ip", "tuntap", "add", "dev", name, "mode", "tap"], check=True)
+                made.append(name)
+        yield names
+    finally:
+        for name in made:
+            subprocess.run(["ip", "link", "del", "dev", name], check=False)
+
+
+def test_nics_attach_and_detach(harness: Harness) -> None:
+    """A running guest gets and loses NICs at once; a shut-off one in its definition, which
+    it has when started; paused guests and unknown ones are refused."""
+    d = harness.driver
+    with _taps(harness, 3) as taps:
+        first, second, third = (
+            GuestNic(tap, f"02:4b:00:00:{index:02x}:01") for index, tap in enumerate(taps)
+        )
+        spec = harness.spec(nics=(first,))
+        for call in (
+            lambda: d.attached_nics(spec.uid),
+            lambda: d.attach_nic(spec.uid, second),
+            lambda: d.detach_nic(spec.uid, first.mac_address),
+        ):
+            with pytest.raises(GuestNotFound):
+                call()
+        d.spawn(spec)
+        harness.wait_boots(spec.uid, 1)
+        assert d.attached_nics(spec.uid) == {first.mac_address}
+        d.attach_nic(spec.uid, second)
+        d.attach_nic(spec.uid, second)  # idempotent
+        assert d.attached_nics(spec.uid) == {first.mac_address, second.mac_address}
+        d.detach_nic(spec.uid, first.mac_address)
+        d.detach_nic(spec.uid, first.mac_address)  # idempotent
+        assert d.attached_nics(spec.uid) == {second.mac_address}
+        assert d.state(spec.uid) == GuestState.RUNNING
+
+        d.suspend(spec.uid)
+        with pytest.raises(InvalidGuestState):
+            d.attach_nic(spec.uid, third)
+        with pytest.raises(InvalidGuestState):
+            d.detach_nic(spec.uid, second.mac_address)
+        d.resume(spec.uid)
+
+        d.stop(spec.uid, harness.shutdown_timeout)
+        d.attach_nic(spec.uid, third)
+        d.detach_nic(spec.uid, second.mac_address)
+        assert d.attached_nics(spec.uid) == {third.mac_address}
+        assert d.state(spec.uid) == GuestState.SHUTOFF
+        d.start(spec.uid)
+        harness.wait_boots(spec.uid, 2)
+        assert d.attached_nics(spec.uid) == {third.mac_address}
+        d.destroy(spec.uid)
 
 
 # ---- driver-specific ----------------------------------------------------------------------------

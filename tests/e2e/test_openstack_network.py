@@ -8,6 +8,8 @@ tenancy and shared networks are checked over HTTP.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -181,8 +183,9 @@ def test_server_addresses_by_network(
 ) -> None:
     """`server create --nic net-id=...,v4-fixed-ip=...` makes the server's port; `server
     show` and `GET /servers/{id}/ips[/{network}]` show its address under the network's
-    name, `os-interface` its port; an unknown label, a port, a foreign network and another
-    project answer 4xx."""
+    name, `os-interface` its port; `server add network` and `server remove port` plug and
+    unplug more; an unknown label, a port, a foreign network and another project answer
+    4xx."""
     label = unique("net")
     net = clouds.json("member", "network", "create", label)
     clouds.run(
@@ -217,7 +220,7 @@ def test_server_addresses_by_network(
         hidden = requests.get(path, headers=theirs)
         assert hidden.status_code == 404 and "itemNotFound" in hidden.json(), path
 
-    # os-interface: the server's port, as Neutron has it; attaching more is not offered.
+    # os-interface: the server's port, as Neutron has it.
     (port,) = conn.network.ports(device_id=server["id"])
     (nic,) = conn.compute.server_interfaces(server["id"])
     assert (nic.port_id, nic.net_id, nic.mac_addr, nic.port_state) == (
@@ -229,15 +232,81 @@ def test_server_addresses_by_network(
     plugged = f"{gateway.url}/compute/v2.1/servers/{server['id']}/os-interface"
     one_nic = requests.get(f"{plugged}/{port.id}", headers=mine).json()["interfaceAttachment"]
     assert one_nic["port_id"] == port.id
-    for method, path, who, status in (
-        ("GET", f"{plugged}/{unique('nope')}", mine, 404),
-        ("GET", plugged, theirs, 404),
-        ("POST", plugged, mine, 501),
-        ("DELETE", f"{plugged}/{port.id}", mine, 501),
+    # `server add network` plugs a second interface (a new port); `server remove port` takes
+    # it away with its port.
+    extra_label = unique("net")
+    extra = clouds.json("member", "network", "create", extra_label)
+    clouds.run(
+        "member", "subnet", "create", "--network", extra["id"], "--subnet-range", "10.22.0.0/24",
+        unique("sub"),
+    )  # fmt: skip
+    clouds.run("member", "server", "add", "network", server["id"], extra["id"])
+    grown = clouds.json("member", "server", "show", server["id"])["addresses"]
+    assert set(grown) == {label, extra_label} and grown[extra_label][0].startswith("10.22.0.")
+    added = [n for n in conn.compute.server_interfaces(server["id"]) if n.port_id != port.id]
+    assert [(n.net_id, n.fixed_ips[0]["ip_address"]) for n in added] == [
+        (extra["id"], grown[extra_label][0])
+    ]
+    attached = requests.post(
+        plugged,
+        headers=mine,
+        json={
+            "interfaceAttachment": {
+                "net_id": extra["id"],
+                "fixed_ips": [{"ip_address": "10.22.0.9"}],
+            }
+        },
+    )
+    assert attached.status_code == 200, attached.text
+    third = attached.json()["interfaceAttachment"]
+    assert (third["net_id"], third["fixed_ips"][0]["ip_address"]) == (extra["id"], "10.22.0.9")
+    ports = {p.id for p in conn.network.ports(device_id=server["id"])}
+    assert ports == {port.id, added[0].port_id, third["port_id"]}
+
+    # Refusals change nothing.
+    for method, path, who, body, status in (
+        ("GET", f"{plugged}/{unique('nope')}", mine, None, 404),
+        ("GET", plugged, theirs, None, 404),
+        ("POST", plugged, theirs, {"interfaceAttachment": {"net_id": extra["id"]}}, 404),
+        ("POST", plugged, mine, {"interfaceAttachment": {"port_id": port.id}}, 501),
+        ("POST", plugged, mine, {"interfaceAttachment": {"net_id": unique("nope")}}, 400),
+        (
+            "POST",
+            plugged,
+            mine,
+            {"interfaceAttachment": {"fixed_ips": [{"ip_address": "10.22.0.3"}]}},
+            400,
+        ),
+        (
+            "POST",
+            plugged,
+            mine,
+            {"interfaceAttachment": {"net_id": extra["id"], "fixed_ips": "x"}},
+            400,
+        ),
+        ("POST", plugged, mine, {"interfaceAttachment": []}, 400),
+        ("POST", plugged, mine, {"interfaceAttachment": {}}, 409),  # two networks: which?
+        ("DELETE", f"{plugged}/{unique('nope')}", mine, None, 404),
+        ("DELETE", f"{plugged}/{port.id}", theirs, None, 404),
     ):
-        answer = requests.request(method, path, headers=who, json={"interfaceAttachment": {}})
-        assert answer.status_code == status, (method, path, answer.text)
+        answer = requests.request(method, path, headers=who, json=body)
+        assert answer.status_code == status, (method, path, body, answer.text)
+    assert {p.id for p in conn.network.ports(device_id=server["id"])} == ports
+
+    clouds.run("member", "server", "remove", "port", server["id"], third["port_id"])
+    gone = requests.delete(f"{plugged}/{added[0].port_id}", headers=mine)
+    assert gone.status_code == 202, gone.text
+    deadline = time.monotonic() + 60
+    while {n.port_id for n in conn.compute.server_interfaces(server["id"])} != {port.id}:
+        assert time.monotonic() < deadline, "the interfaces were not detached"
+        time.sleep(0.5)
     assert [p.id for p in conn.network.ports(device_id=server["id"])] == [port.id]
+    assert clouds.json("member", "server", "show", server["id"])["addresses"] == {
+        label: ["10.21.0.50"]
+    }
+    actions = {a["Action"] for a in clouds.json("admin", "server", "event", "list", server["id"])}
+    assert {"attach_interface", "detach_interface"} <= actions, actions
+    clouds.run("member", "network", "delete", extra["id"])
 
     create = f"{gateway.url}/compute/v2.1/servers"
     base = {"name": "x", "imageRef": got.image.id, "flavorRef": flavor}

@@ -251,3 +251,120 @@ def test_deleting_the_project_takes_the_interfaces(
         return int(session.scalar(query.where(PortRow.project_id == tenant.project)) or 0)
 
     assert api.call(api.server.runtime.db.run(count)) == 0
+
+
+def _nics(cell: Cell, instance: cpb.Instance) -> set[str]:
+    """MACs of the guest's NICs, as its host's driver has them."""
+    return cell.driver(instance.host.removeprefix("hosts/")).attached_nics(instance.uid)
+
+
+def test_attach_and_detach_interfaces(
+    cell: Cell, tenant: Tenant, other_tenant: Tenant, admin: Stubs
+) -> None:
+    """AttachNetworkInterface makes the port of the instance's next interface and the
+    host's driver gets the NIC (running, then stopped); DetachNetworkInterface deletes the
+    port and the driver drops it; each refusal leaves ports and guest as they were."""
+    member = tenant.stubs["member"]
+    service = compute(member)
+    network, _ = make_network(member, tenant.project, "10.74.0.0/24")
+    second, _ = make_network(member, tenant.project, "10.75.0.0/24")
+    instance = launch(
+        member, cell, "grows-nics", network_interfaces=[cpb.NetworkInterface(network=network.name)]
+    )
+
+    def settled(operation: operations_pb2.Operation) -> cpb.Instance:
+        done = wait(member, operation)
+        assert not done.HasField("error"), done.error
+        return service.GetInstance(capi.GetInstanceRequest(name=instance.name))
+
+    def attach(interface: cpb.NetworkInterface) -> cpb.Instance:
+        request = capi.AttachNetworkInterfaceRequest(
+            name=instance.name, network_interface=interface
+        )
+        return settled(service.AttachNetworkInterface(request))
+
+    def detach(port: str) -> cpb.Instance:
+        request = capi.DetachNetworkInterfaceRequest(name=instance.name, port=port)
+        return settled(service.DetachNetworkInterface(request))
+
+    grown = attach(cpb.NetworkInterface(network=second.name, ip_address="10.75.0.9"))
+    assert [n.network for n in grown.network_interfaces] == [network.name, second.name]
+    first, added = grown.network_interfaces
+    assert added.ip_addresses == ["10.75.0.9"] and added.port.endswith(f"/nic1-{instance.uid}")
+    assert _nics(cell, grown) == {first.mac_address, added.mac_address}
+    (port,) = [p for p in _ports(member, tenant.name, instance.name) if p.name == added.port]
+    assert (port.host, port.security_groups) == (
+        grown.host,
+        [f"{tenant.name}/securityGroups/default"],
+    )
+    host = grown.host.removeprefix("hosts/")
+
+    # The first interface goes; a new one takes its index (and so its place in the order).
+    assert detach(first.port).network_interfaces == [added]
+    assert _nics(cell, grown) == {added.mac_address}
+    again = attach(cpb.NetworkInterface(network=network.name))
+    assert [n.port.rsplit("/", 1)[-1] for n in again.network_interfaces] == [
+        f"nic0-{instance.uid}",
+        f"nic1-{instance.uid}",
+    ]
+
+    # A stopped instance: its definition changes, the guest has the NICs when it starts.
+    settled(service.StopInstance(capi.StopInstanceRequest(name=instance.name)))
+    stopped = detach(added.port)
+    assert [n.network for n in stopped.network_interfaces] == [network.name]
+    assert _nics(cell, stopped) == {stopped.network_interfaces[0].mac_address}
+    assert cell.driver(host).state(instance.uid).value == "shutoff"
+    settled(service.StartInstance(capi.StartInstanceRequest(name=instance.name)))
+    assert _nics(cell, stopped) == {stopped.network_interfaces[0].mac_address}
+
+    # Refusals: nothing changes.
+    before = {p.name for p in _all_ports(member, tenant.name)}
+    foreign, _ = make_network(other_tenant.stubs["member"], other_tenant.project, "10.76.0.0/24")
+    theirs = other_tenant.stubs["member"]
+    cases = [
+        (lambda: attach(cpb.NetworkInterface()), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda: attach(cpb.NetworkInterface(network="nope")), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda: attach(cpb.NetworkInterface(network=foreign.name)), grpc.StatusCode.NOT_FOUND),
+        (
+            lambda: attach(cpb.NetworkInterface(network=network.name, ip_address="192.0.2.1")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            lambda: service.AttachNetworkInterface(
+                capi.AttachNetworkInterfaceRequest(name=instance.name)
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (lambda: detach(f"{tenant.name}/ports/nope"), grpc.StatusCode.NOT_FOUND),
+        (lambda: detach("not a port"), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda: detach(""), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            lambda: compute(theirs).AttachNetworkInterface(
+                capi.AttachNetworkInterfaceRequest(
+                    name=instance.name,
+                    network_interface=cpb.NetworkInterface(network=foreign.name),
+                )
+            ),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+    ]
+    for call, code in cases:
+        got, status = rpc_error(call)
+        assert got == code, (got, status)
+    assert {p.name for p in _all_ports(member, tenant.name)} == before
+
+    # The port quota counts attached interfaces; at most eight interfaces.
+    set_quota(admin, tenant, ports=len(before))
+    got, _ = rpc_error(lambda: attach(cpb.NetworkInterface(network=network.name)))
+    assert got == grpc.StatusCode.RESOURCE_EXHAUSTED
+    set_quota(admin, tenant, ports=len(before) + 10)
+    for _ in range(7):
+        attach(cpb.NetworkInterface(network=network.name))
+    got, status = rpc_error(lambda: attach(cpb.NetworkInterface(network=network.name)))
+    assert got == grpc.StatusCode.INVALID_ARGUMENT and status is not None
+    final = service.GetInstance(capi.GetInstanceRequest(name=instance.name))
+    assert len(final.network_interfaces) == 8
+    assert _nics(cell, final) == {n.mac_address for n in final.network_interfaces}
+
+    wait(member, service.DeleteInstance(capi.DeleteInstanceRequest(name=instance.name)))
+    assert _ports(member, tenant.name, instance.name) == []

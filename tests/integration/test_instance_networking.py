@@ -5,8 +5,9 @@ each guest's udhcpc gets the address Kumo allocated from OVN's DHCP and prints i
 console → one guest pings the other and reads its TCP greeting (its user data script; TCP
 proves the NICs' host checksum offload is off) → ports go ACTIVE when OVN says they are up →
 a namespace on the same network pings both guests and connects to them → stop unbinds a
-guest's tap and start binds it again → deleting the instances unbinds the taps and deletes
-the ports.
+guest's tap and start binds it again → an interface on a second network hot-plugged into a
+running guest leases its address and answers there, and detached it is gone from guest,
+chassis and API → deleting the instances unbinds the taps and deletes the ports.
 
 The chassis (OVS netdev + ovn-controller), the OVN central and the API are the session's
 (tests/support/ovn.py); libvirtd runs in the chassis namespace, as QEMU must open the taps
@@ -179,13 +180,57 @@ def test_guests_get_their_addresses_from_ovn_and_answer_on_their_network(
         console_until(service, first.name, f"ip eth0={addresses[0]}/24", count=2, timeout=120)
         assert probe.ping(addresses[0], count=2)
 
+        # An interface on a second network, hot-plugged into the running guest: it leases
+        # its address from OVN and answers there; detached, the guest loses it, its tap is
+        # unbound and its port deleted.
+        other, _ = make_network(member, tenant.project, "10.81.0.0/24")
+        attaching = service.AttachNetworkInterface(
+            capi.AttachNetworkInterfaceRequest(
+                name=first.name,
+                network_interface=cpb.NetworkInterface(network=other.name, ip_address="10.81.0.7"),
+            )
+        )
+        reconcile(ovn_api)  # the new port reaches OVN while the agent plugs it
+        _wait_done(member, attaching)
+        grown = service.GetInstance(capi.GetInstanceRequest(name=first.name))
+        added = grown.network_interfaces[1]
+        assert (added.network, list(added.ip_addresses)) == (other.name, ["10.81.0.7"])
+        added_port = net(member).GetPort(napi.GetPortRequest(name=added.port))
+        assert _bound(ovn_chassis, first.uid) == sorted(
+            [tap_name(ports[0].uid), tap_name(added_port.uid)]
+        )
+        console_until(service, first.name, "ip eth1=10.81.0.7/24", timeout=120)
+        other_probe_port = make_port(member, tenant.project, other.name)
+        reconcile(ovn_api)
+        other_probe = ovn_chassis.plug(other_probe_port.uid, other_probe_port.mac_address)
+        other_probe.set_address(f"{other_probe_port.fixed_ips[0].ip_address}/24")
+        assert other_probe.ping("10.81.0.7", count=2), "the hot-plugged NIC does not answer"
+        assert other_probe.tcp("10.81.0.7", 7000) == "hello from guest-0"
+        print(f"hot-plugged a NIC and reached it: {time.monotonic() - started:.1f} s")
+        _wait_done(
+            member,
+            service.DetachNetworkInterface(
+                capi.DetachNetworkInterfaceRequest(name=first.name, port=added.port)
+            ),
+        )
+        console_until(service, first.name, "nic eth1 gone", timeout=60)
+        assert _bound(ovn_chassis, first.uid) == [tap_name(ports[0].uid)]
+        assert [
+            n.port
+            for n in service.GetInstance(
+                capi.GetInstanceRequest(name=first.name)
+            ).network_interfaces
+        ] == [ports[0].name]
+        assert not other_probe.ping("10.81.0.7", count=1)
+        assert probe.ping(addresses[0], count=2)  # the first NIC is untouched
+
         for instance in instances:
             _wait_done(
                 member, service.DeleteInstance(capi.DeleteInstanceRequest(name=instance.name))
             )
             assert _bound(ovn_chassis, instance.uid) == []
         left = net(member).ListPorts(napi.ListPortsRequest(parent=tenant.name)).ports
-        assert [p.name for p in left] == [probe_port.name]
+        assert sorted(p.name for p in left) == sorted([probe_port.name, other_probe_port.name])
         reconcile(ovn_api)
         interfaces = ovn_chassis.ovs.vsctl("--bare", "--columns=name", "list", "Interface")
         assert not any(tap_name(p.uid) in interfaces for p in ports)

@@ -78,6 +78,8 @@ STATE_MESSAGE: dict[GuestState, str] = {
 }
 
 ACTIVE = frozenset({GuestState.RUNNING, GuestState.PAUSED})
+# Where a guest's NICs can change (ComputeDriver.attach_nic, detach_nic).
+_NICS_CHANGE_IN = frozenset({GuestState.RUNNING, GuestState.SHUTOFF})
 """States in which a guest is running (paused guests count: they hold memory)."""
 
 
@@ -387,7 +389,11 @@ class Reconciler:
         driver = self.driver
         state = self._observe(uid, await run(driver.state, uid))
         done = self._state.get(uid)
-        if a.nics and self._nics is not None and _intent(a) != Instance.POWER_INTENT_STOPPED:
+        exists = state is not GuestState.ABSENT
+        if exists:  # before `plug` removes the taps of the NICs no longer assigned
+            await self._sync_nics(uid, a, detach_only=True)
+        wants_taps = _intent(a) != Instance.POWER_INTENT_STOPPED and (a.nics or exists)
+        if self._nics is not None and wants_taps:
             await self._run(self._nics.plug, uid, list(a.nics))
         if state is GuestState.ABSENT:
             await self._transition(uid, a, Instance.STATE_PROVISIONING, "", Done())
@@ -442,9 +448,36 @@ class Reconciler:
         state = await self._power(uid, a, state)
         if state not in ACTIVE and self._nics is not None:
             await self._run(self._nics.unplug, uid)
+        await self._sync_nics(uid, a)
         if state is GuestState.RUNNING and self._volumes is not None:
             await self._sync_volumes(uid, a, self._volumes)
         return state
+
+    async def _sync_nics(self, uid: str, a: Assignment, detach_only: bool = False) -> None:
+        """Removes the guest's NICs no longer assigned and (unless `detach_only`) adds the
+        assigned ones it lacks (AttachNetworkInterface, DetachNetworkInterface): in a
+        running guest and its definition, or the definition of a shut-off one. Guests in
+        other states are left for a later pass. A NIC that cannot be changed is logged and
+        tried again at the next pass; it does not put the instance in ERROR."""
+        desired = {n.mac_address: n for n in a.nics}
+        try:
+            if await self._run(self.driver.state, uid) not in _NICS_CHANGE_IN:
+                return
+            current = await self._run(self.driver.attached_nics, uid)
+        except DriverError as error:
+            if desired:  # a driver without NICs is fine while none are asked for
+                log.warning("instance %s: NICs: %s", uid, error)
+            return
+        try:
+            for mac in sorted(current - desired.keys()):
+                log.info("detaching NIC %s from %s", mac, uid)
+                await self._run(self.driver.detach_nic, uid, mac)
+            for mac in [] if detach_only else sorted(desired.keys() - current):
+                nic = GuestNic(tap=desired[mac].tap, mac_address=mac)
+                log.info("attaching NIC %s (%s) to %s", mac, nic.tap, uid)
+                await self._run(self.driver.attach_nic, uid, nic)
+        except (DriverError, ValueError) as error:
+            log.warning("instance %s: NICs: %s", uid, error)
 
     async def _sync_volumes(self, uid: str, a: Assignment, sources: VolumeSources) -> None:
         """Hot-plugs the assigned volumes the running guest lacks and unplugs the others.

@@ -553,6 +553,25 @@ class ComputeDriver(ABC):
 
     # ---- volumes (not abstract: a driver without them refuses with DriverError) -----------
 
+    def attached_nics(self, uid: str) -> set[str]:
+        """MAC addresses of the guest's network interfaces (those of its definition; a
+        running guest's are the same once a hot-plug has finished). Raises GuestNotFound."""
+        raise DriverError(reason=f"{type(self).__name__} does not change network interfaces")
+
+    def attach_nic(self, uid: str, nic: GuestNic) -> None:
+        """Adds a network interface to a RUNNING or SHUTOFF guest: hot-plugged into a
+        running one, and kept in its definition (a stopped guest has it at its next start).
+        The tap must exist. Idempotent (a NIC with that MAC is success). Raises
+        GuestNotFound, InvalidGuestState (paused or crashed), DriverError."""
+        raise DriverError(reason=f"{type(self).__name__} does not change network interfaces")
+
+    def detach_nic(self, uid: str, mac_address: str) -> None:
+        """Removes the network interface with `mac_address` from the guest's definition
+        and, from a running guest, unplugs it and waits until the guest released it.
+        Idempotent (no such NIC is success). Raises GuestNotFound, InvalidGuestState
+        (paused or crashed), DriverError (also when the guest has not let it go in time)."""
+        raise DriverError(reason=f"{type(self).__name__} does not change network interfaces")
+
     def attached_volumes(self, uid: str) -> set[str]:
         """Serials of the volumes attached to the running guest. Raises GuestNotFound."""
         raise DriverError(reason=f"{type(self).__name__} does not attach volumes")

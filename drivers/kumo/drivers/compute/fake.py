@@ -20,6 +20,8 @@ and passes the same contract suite (tests/contract/test_compute_driver.py):
 - Disks are never written, so the root disk's content is the image's: `snapshot` writes a
   copy of a qcow2 image, or converts a raw one to qcow2 (sparse), either way a standalone
   qcow2 that `qemu-img` reads and that the fake (or libvirt) can boot.
+- NICs: a guest has its spec's (spawn, rebuild, resize); `attach_nic` and `detach_nic`
+  change a RUNNING or SHUTOFF guest's set, by MAC, at once.
 - The host reports the capacity it was configured with (`vcpus`, `memory_mib`, `disk_gib`,
   `description`); like libvirt, the fake does not refuse guests beyond it (overcommit is the
   scheduler's business).
@@ -62,6 +64,7 @@ from kumo.drivers.compute.base import (
     DEFAULT_SHUTDOWN_TIMEOUT,
     ROOT_DISK_SERIAL,
     ComputeDriver,
+    GuestNic,
     GuestSpec,
     GuestState,
     HostInfo,
@@ -102,6 +105,14 @@ class _Guest:
     volumes: dict[str, VolumeDisk] = field(default_factory=dict)
     volume_sizes: dict[str, int] = field(default_factory=dict)  # as told by resize_volume
     unstarted: bool = False  # paused before its first instruction (arrived cold)
+    nics: dict[str, GuestNic] = field(default_factory=dict)  # by MAC; the spec's at first
+
+    def __post_init__(self) -> None:
+        self.take_nics_of(self.spec)
+
+    def take_nics_of(self, spec: GuestSpec) -> None:
+        """Has the NICs of `spec` (spawn, rebuild, resize, arrival)."""
+        self.nics = {nic.mac_address: nic for nic in spec.nics}
 
     def boot(self) -> None:
         self.state = GuestState.RUNNING
@@ -280,6 +291,27 @@ class FakeDriver(ComputeDriver):
             self._enter("list_guests")
             return {uid: guest.state for uid, guest in self._guests.items()}
 
+    def _nic_change(self, uid: str, action: str) -> _Guest:
+        guest = self._get(uid)
+        if guest.state not in (GuestState.RUNNING, GuestState.SHUTOFF):
+            raise InvalidGuestState(uid=uid, state=guest.state.value, action=action)
+        return guest
+
+    def attached_nics(self, uid: str) -> set[str]:
+        with self._lock:
+            return set(self._get(uid).nics)
+
+    def attach_nic(self, uid: str, nic: GuestNic) -> None:
+        with self._lock:
+            guest = self._nic_change(uid, "attach a NIC to")
+            if any(n.tap == nic.tap for n in guest.nics.values() if n != nic):
+                raise DriverError(reason=f"{uid} already has a NIC on {nic.tap}")
+            guest.nics.setdefault(nic.mac_address, nic)
+
+    def detach_nic(self, uid: str, mac_address: str) -> None:
+        with self._lock:
+            self._nic_change(uid, "detach a NIC from").nics.pop(mac_address, None)
+
     def attached_volumes(self, uid: str) -> set[str]:
         with self._lock:
             return set(self._get(uid).volumes)
@@ -320,6 +352,7 @@ class FakeDriver(ComputeDriver):
             check_image(spec)
             guest.spec = spec
             guest.fingerprint = spec.fingerprint()
+            guest.take_nics_of(spec)
             if guest.state in _ACTIVE:
                 guest.boot()
             else:
@@ -335,6 +368,7 @@ class FakeDriver(ComputeDriver):
                 raise InvalidGuestState(uid=uid, state=guest.state.value, action="resize")
             guest.spec = spec
             guest.fingerprint = spec.fingerprint()
+            guest.take_nics_of(spec)
 
     # ---- live migration ----------------------------------------------------------------------
 

@@ -53,12 +53,13 @@ from xml.sax.saxutils import quoteattr
 
 import libvirt
 
-from kumo.drivers.compute import libvirt_disks
+from kumo.drivers.compute import libvirt_disks, libvirt_nics
 from kumo.drivers.compute.base import (
     CONSOLE_CHUNK,
     DEFAULT_SHUTDOWN_TIMEOUT,
     ROOT_DISK_SERIAL,
     ComputeDriver,
+    GuestNic,
     GuestSpec,
     GuestState,
     HostInfo,
@@ -81,7 +82,6 @@ from kumo.drivers.compute.libvirt_migration import (
     result_from_stats,
     rewrite_definition,
 )
-from kumo.drivers.compute.libvirt_nics import add_interfaces
 from kumo.drivers.errors import (
     DriverError,
     GuestAlreadyExists,
@@ -502,7 +502,7 @@ class LibvirtDriver(ComputeDriver):
         ET.SubElement(disk, "source", file=str(guest_dir / "disk.qcow2"))
         ET.SubElement(disk, "target", dev="vda", bus="virtio")
         ET.SubElement(disk, "serial").text = ROOT_DISK_SERIAL
-        add_interfaces(devices, spec.nics)
+        libvirt_nics.add_interfaces(devices, spec.nics)
         serial = ET.SubElement(devices, "serial", type="file")
         ET.SubElement(serial, "source", path=str(guest_dir / "console.log"), append="on")
         ET.SubElement(serial, "target", port="0")
@@ -1167,6 +1167,17 @@ class LibvirtDriver(ComputeDriver):
                 (guest_dir / _SHARED_TOKEN_FILE).unlink(missing_ok=True)
 
     # ---- volumes (kumo.drivers.compute.libvirt_disks does the libvirt side) ---------------
+
+    def attached_nics(self, uid: str) -> set[str]:
+        return libvirt_nics.attached(self._lookup(uid))
+
+    def attach_nic(self, uid: str, nic: GuestNic) -> None:
+        with self._guest_lock(uid):
+            libvirt_nics.attach(self._lookup(uid), nic)
+
+    def detach_nic(self, uid: str, mac_address: str) -> None:
+        with self._guest_lock(uid):
+            libvirt_nics.detach(self._lookup(uid), mac_address)
 
     def attached_volumes(self, uid: str) -> set[str]:
         dom = self._lookup(uid)

@@ -152,6 +152,8 @@ for _action in (
     "Snapshot",
 ):
     POLICY[f"{_COMPUTE}{_action}Instance"] = Rule.MEMBER
+POLICY[_COMPUTE + "AttachNetworkInterface"] = Rule.MEMBER
+POLICY[_COMPUTE + "DetachNetworkInterface"] = Rule.MEMBER
 POLICY[_COMPUTE + "GetSerialPortOutput"] = Rule.READER
 # Moving guests between hosts is the operators' business (as Nova's default policies).
 POLICY[_COMPUTE + "MigrateInstance"] = Rule.CLOUD_ADMIN

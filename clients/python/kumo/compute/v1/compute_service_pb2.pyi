@@ -310,6 +310,26 @@ class ResizeInstanceRequest(_message.Message):
     request_id: str
     def __init__(self, name: _Optional[str] = ..., flavor: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
+class AttachNetworkInterfaceRequest(_message.Message):
+    __slots__ = ("name", "network_interface", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_INTERFACE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    network_interface: _resources_pb2.NetworkInterface
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., network_interface: _Optional[_Union[_resources_pb2.NetworkInterface, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class DetachNetworkInterfaceRequest(_message.Message):
+    __slots__ = ("name", "port", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    port: str
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., port: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
 class ConfirmResizeInstanceRequest(_message.Message):
     __slots__ = ("name", "request_id")
     NAME_FIELD_NUMBER: _ClassVar[int]

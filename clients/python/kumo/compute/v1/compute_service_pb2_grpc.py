@@ -193,6 +193,16 @@ class ComputeServiceStub:
                 request_serializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.EvacuateInstanceRequest.SerializeToString,
                 response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
                 _registered_method=True)
+        self.AttachNetworkInterface = channel.unary_unary(
+                '/kumo.compute.v1.ComputeService/AttachNetworkInterface',
+                request_serializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.AttachNetworkInterfaceRequest.SerializeToString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
+        self.DetachNetworkInterface = channel.unary_unary(
+                '/kumo.compute.v1.ComputeService/DetachNetworkInterface',
+                request_serializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.DetachNetworkInterfaceRequest.SerializeToString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
         self.GetSerialPortOutput = channel.unary_unary(
                 '/kumo.compute.v1.ComputeService/GetSerialPortOutput',
                 request_serializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.GetSerialPortOutputRequest.SerializeToString,
@@ -434,6 +444,23 @@ class ComputeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AttachNetworkInterface(self, request, context):
+        """Adds a network interface to a RUNNING or STOPPED instance: a new port on the
+        interface's network (the instance's next interface), hot-plugged into a running
+        guest and kept in its definition. The operation ends once the host has done so.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DetachNetworkInterface(self, request, context):
+        """Removes one of a RUNNING or STOPPED instance's network interfaces: unplugged from a
+        running guest, dropped from its definition, and its port deleted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetSerialPortOutput(self, request, context):
         """Reads what the guest wrote to its serial console, as last reported by its host.
         """
@@ -597,6 +624,16 @@ def add_ComputeServiceServicer_to_server(servicer, server):
             'EvacuateInstance': grpc.unary_unary_rpc_method_handler(
                     servicer.EvacuateInstance,
                     request_deserializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.EvacuateInstanceRequest.FromString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'AttachNetworkInterface': grpc.unary_unary_rpc_method_handler(
+                    servicer.AttachNetworkInterface,
+                    request_deserializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.AttachNetworkInterfaceRequest.FromString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'DetachNetworkInterface': grpc.unary_unary_rpc_method_handler(
+                    servicer.DetachNetworkInterface,
+                    request_deserializer=kumo_dot_compute_dot_v1_dot_compute__service__pb2.DetachNetworkInterfaceRequest.FromString,
                     response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
             ),
             'GetSerialPortOutput': grpc.unary_unary_rpc_method_handler(
@@ -1442,6 +1479,60 @@ class ComputeService:
             target,
             '/kumo.compute.v1.ComputeService/EvacuateInstance',
             kumo_dot_compute_dot_v1_dot_compute__service__pb2.EvacuateInstanceRequest.SerializeToString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AttachNetworkInterface(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kumo.compute.v1.ComputeService/AttachNetworkInterface',
+            kumo_dot_compute_dot_v1_dot_compute__service__pb2.AttachNetworkInterfaceRequest.SerializeToString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DetachNetworkInterface(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kumo.compute.v1.ComputeService/DetachNetworkInterface',
+            kumo_dot_compute_dot_v1_dot_compute__service__pb2.DetachNetworkInterfaceRequest.SerializeToString,
             google_dot_longrunning_dot_operations__pb2.Operation.FromString,
             options,
             channel_credentials,

@@ -82,7 +82,7 @@ async def addresses(instance: cpb.Instance, labels: Labels, detail: bool) -> dic
     return labels.addresses(instance, detail)
 
 
-async def _the_only_network(index: Index, scope: Scope) -> list[cpb.NetworkInterface]:
+async def the_only_network(index: Index, scope: Scope) -> list[cpb.NetworkInterface]:
     """`auto`, as Nova: an interface on the one network the project may use (its own or a
     shared one, not external); 409 if there are several. With none, no interface: Kumo has
     no automatically allocated topology (Nova's 400 if Neutron has none either)."""
@@ -102,14 +102,14 @@ async def _the_only_network(index: Index, scope: Scope) -> list[cpb.NetworkInter
 async def interfaces(backend: Backend, scope: Scope, networks: Any) -> list[cpb.NetworkInterface]:
     """The interfaces asked for by a create's `networks`: `none` gives none; `auto` (and no
     `networks`, as before microversion 2.37) one on the only network the project may use
-    (`_the_only_network`); each `{"uuid", "fixed_ip"}` one on that network. `port` (an
+    (`the_only_network`); each `{"uuid", "fixed_ip"}` one on that network. `port` (an
     existing port) is refused: Kumo makes an instance's ports with it. 400 for anything
     else, or a network the caller cannot put ports on."""
     if networks == "none":
         return []
     index = Index(backend, scope)
     if networks is None or networks == "auto":
-        return await _the_only_network(index, scope)
+        return await the_only_network(index, scope)
     if not isinstance(networks, list):
         raise invalid("networks must be 'auto', 'none' or a list")
     made: list[cpb.NetworkInterface] = []
@@ -121,15 +121,21 @@ async def interfaces(backend: Backend, scope: Scope, networks: Any) -> list[cpb.
         uid = entry.get("uuid")
         if not isinstance(uid, str) or not uid:
             raise invalid("each networks entry needs a network 'uuid'")
-        network = next((n for n in await index.networks() if n.uid == uid), None)
-        if network is None or network.external:
-            raise invalid(f"Network {uid} could not be found.")
-        interface = cpb.NetworkInterface(network=network.name)
-        fixed = entry.get("fixed_ip")
-        if fixed is not None:
-            try:
-                interface.ip_address = str(ipaddress.ip_address(str(fixed)))
-            except ValueError:
-                raise invalid(f"Invalid fixed IP address {fixed!r}") from None
-        made.append(interface)
+        made.append(await interface_on(index, uid, entry.get("fixed_ip")))
     return made
+
+
+async def interface_on(index: Index, uid: str, fixed: Any) -> cpb.NetworkInterface:
+    """An interface on the network with Neutron id `uid`, with the address `fixed` unless
+    it is None. 400 for a network the caller cannot see (or an external one) and for a
+    malformed address."""
+    network = next((n for n in await index.networks() if n.uid == uid), None)
+    if network is None or network.external:
+        raise invalid(f"Network {uid} could not be found.")
+    interface = cpb.NetworkInterface(network=network.name)
+    if fixed is not None:
+        try:
+            interface.ip_address = str(ipaddress.ip_address(str(fixed)))
+        except ValueError:
+            raise invalid(f"Invalid fixed IP address {fixed!r}") from None
+    return interface

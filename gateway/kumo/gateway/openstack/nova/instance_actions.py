@@ -42,6 +42,8 @@ _ACTIONS = {
     "MigrateInstance": "migrate",
     "EvacuateInstance": "evacuate",
     "UpdateInstance": "update",
+    "AttachNetworkInterface": "attach_interface",
+    "DetachNetworkInterface": "detach_interface",
 }
 _WORD = re.compile(r"(?<!^)(?=[A-Z])")
 

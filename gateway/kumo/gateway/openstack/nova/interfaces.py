@@ -1,6 +1,11 @@
 """Nova's `/servers/{id}/os-interface[/{port_id}]`: the server's network interfaces, read
-from its ports. Kumo plugs an instance's interfaces when it is created; attaching or
-detaching one later is not offered (501).
+from its ports, attached (AttachNetworkInterface: a new port on a network) and detached
+(DetachNetworkInterface: the port goes with it).
+
+POST answers 200 with the new interface once the host has plugged it (as Nova, which waits
+for the interface to be plugged), or once `ATTACH_WAIT_SECONDS` have passed: the port then
+exists and the host plugs it soon after. DELETE answers 202 at once. Attaching an existing
+port (`port_id`) is not offered: Kumo makes an instance's ports itself (501).
 """
 
 from __future__ import annotations
@@ -8,22 +13,32 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from google.longrunning import operations_pb2, operations_pb2_grpc
+from google.protobuf import duration_pb2
 from starlette.requests import Request
 from starlette.responses import Response
 
+from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import resources_pb2 as cpb
+from kumo.gateway import context
+from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.common import Scope
+from kumo.gateway.openstack.neutron.index import Index
+from kumo.gateway.openstack.nova.addresses import interface_on, the_only_network
 from kumo.gateway.openstack.nova.base import NovaBase, not_offered
 from kumo.network.v1 import network_service_pb2 as napi
 from kumo.network.v1 import network_service_pb2_grpc as nrpc
 from kumo.network.v1 import resources_pb2 as npb
 
+ATTACH_WAIT_SECONDS = 50.0
+
 
 class Interfaces(NovaBase):
-    """GET `/os-interface` and `/os-interface/{port_id}`; POST and DELETE answer 501."""
+    """`/servers/{id}/os-interface[/{port_id}]` (see the module docstring)."""
 
-    async def _views(self, scope: Scope, server: cpb.Instance) -> list[dict[str, Any]]:
+    async def _views(self, scope: Scope, server: cpb.Instance) -> dict[str, dict[str, Any]]:
+        """Nova's view of each of the server's interfaces, by Kumo port name, in order."""
         network = self.backend.stub(nrpc.NetworkServiceStub)
         uids: dict[str, str] = {}
 
@@ -32,7 +47,7 @@ class Interfaces(NovaBase):
                 uids[name] = (await self.call(get, request_type(name=name), scope)).uid
             return uids[name]
 
-        views = []
+        views: dict[str, dict[str, Any]] = {}
         for nic in server.network_interfaces:
             if not nic.port:
                 continue
@@ -40,47 +55,123 @@ class Interfaces(NovaBase):
                 network.GetPort, napi.GetPortRequest(name=nic.port), scope
             )
             net_id = await uid_of(port.network, network.GetNetwork, napi.GetNetworkRequest)
-            views.append(
-                {
-                    "port_id": port.uid,
-                    "net_id": net_id,
-                    "mac_addr": port.mac_address,
-                    "port_state": "ACTIVE" if port.status == npb.Port.STATUS_ACTIVE else "DOWN",
-                    "fixed_ips": [
-                        {
-                            "ip_address": fixed.ip_address,
-                            "subnet_id": await uid_of(
-                                fixed.subnet, network.GetSubnet, napi.GetSubnetRequest
-                            ),
-                        }
-                        for fixed in port.fixed_ips
-                    ],
-                }
-            )
+            views[nic.port] = {
+                "port_id": port.uid,
+                "net_id": net_id,
+                "mac_addr": port.mac_address,
+                "port_state": "ACTIVE" if port.status == npb.Port.STATUS_ACTIVE else "DOWN",
+                "fixed_ips": [
+                    {
+                        "ip_address": fixed.ip_address,
+                        "subnet_id": await uid_of(
+                            fixed.subnet, network.GetSubnet, napi.GetSubnetRequest
+                        ),
+                    }
+                    for fixed in port.fixed_ips
+                ],
+            }
         return views
 
     async def list(self, request: Request) -> Response:
         """GET /servers/{id}/os-interface."""
         scope, version = await self.begin(request)
         server = await self.server_of(scope, request)
-        return self.reply(version, {"interfaceAttachments": await self._views(scope, server)})
+        views = await self._views(scope, server)
+        return self.reply(version, {"interfaceAttachments": list(views.values())})
 
     async def show(self, request: Request) -> Response:
         """GET /servers/{id}/os-interface/{port_id}; 404 unless the server has that port."""
         scope, version = await self.begin(request)
         server = await self.server_of(scope, request)
         wanted = request.path_params["port_id"]
-        for view in await self._views(scope, server):
+        for view in (await self._views(scope, server)).values():
             if view["port_id"] == wanted:
                 return self.reply(version, {"interfaceAttachment": view})
-        raise RpcFailure.of(
-            grpc.StatusCode.NOT_FOUND,
-            f"Instance {server.uid} is not attached to port {wanted}.",
-        )
+        raise _not_attached(server, wanted)
 
-    async def change(self, request: Request) -> Response:
-        """POST /os-interface and DELETE /os-interface/{port_id}: 501 (after the server's
-        lookup, so an unknown server is 404)."""
-        scope, _ = await self.begin(request)
-        await self.server_of(scope, request)
-        raise not_offered("Attaching or detaching a network interface of a running server")
+    async def _interface(self, scope: Scope, body: dict[str, Any]) -> cpb.NetworkInterface:
+        """The interface an attach asks for: on `net_id` (with the address of `fixed_ips`,
+        one at most), or without it on the only network the project may use."""
+        if body.get("port_id"):
+            raise not_offered("Attaching an existing port")
+        fixed_ips = body.get("fixed_ips")
+        if fixed_ips is not None and (
+            not isinstance(fixed_ips, list)
+            or len(fixed_ips) > 1
+            or not all(isinstance(f, dict) and "ip_address" in f for f in fixed_ips)
+        ):
+            raise invalid("fixed_ips must be a list of one {'ip_address': ...} at most")
+        index = Index(self.backend, scope)
+        net_id = body.get("net_id")
+        if net_id is None:
+            if fixed_ips:
+                raise invalid("fixed_ips needs a net_id")
+            found = await the_only_network(index, scope)
+            if not found:
+                raise invalid("the project has no network to attach to: give a net_id")
+            return found[0]
+        if not isinstance(net_id, str):
+            raise invalid("net_id must be a string")
+        return await interface_on(index, net_id, fixed_ips[0]["ip_address"] if fixed_ips else None)
+
+    async def _settle(self, scope: Scope, operation: operations_pb2.Operation) -> None:
+        """Waits for the operation (up to ATTACH_WAIT_SECONDS, within the request's time);
+        raises its error if it failed."""
+        left = min(ATTACH_WAIT_SECONDS, context.current().remaining() - 1.0)
+        if left > 0:
+            operation = await self.call(
+                self.backend.stub(operations_pb2_grpc.OperationsStub).WaitOperation,
+                operations_pb2.WaitOperationRequest(
+                    name=operation.name, timeout=duration_pb2.Duration(seconds=int(left))
+                ),
+                scope,
+            )
+        if operation.done and operation.HasField("error"):
+            raise RpcFailure(operation.error)
+
+    async def attach(self, request: Request) -> Response:
+        """POST /servers/{id}/os-interface: 200 with the new interface (see the module
+        docstring); 400 for a malformed body or unusable network, 404 for no server, 409
+        for a server neither ACTIVE nor SHUTOFF, 403 over the port quota."""
+        scope, version = await self.begin(request)
+        server = await self.server_of(scope, request)
+        body = (await json_body(request)).get("interfaceAttachment", {})
+        if not isinstance(body, dict):
+            raise invalid("interfaceAttachment must be an object")
+        interface = await self._interface(scope, body)
+        operation = await self.call(
+            self.compute.AttachNetworkInterface,
+            capi.AttachNetworkInterfaceRequest(name=server.name, network_interface=interface),
+            scope,
+        )
+        await self._settle(scope, operation)
+        before = {nic.port for nic in server.network_interfaces}
+        server = await self.server_of(scope, request)
+        added = cpb.Instance()
+        added.network_interfaces.extend(
+            nic for nic in server.network_interfaces if nic.port not in before
+        )
+        (view,) = (await self._views(scope, added)).values()
+        return self.reply(version, {"interfaceAttachment": view})
+
+    async def detach(self, request: Request) -> Response:
+        """DELETE /servers/{id}/os-interface/{port_id}: 202; 404 unless the server has that
+        port, 409 for a server neither ACTIVE nor SHUTOFF."""
+        scope, version = await self.begin(request)
+        server = await self.server_of(scope, request)
+        wanted = request.path_params["port_id"]
+        for port, view in (await self._views(scope, server)).items():
+            if view["port_id"] == wanted:
+                await self.call(
+                    self.compute.DetachNetworkInterface,
+                    capi.DetachNetworkInterfaceRequest(name=server.name, port=port),
+                    scope,
+                )
+                return self.reply(version, status=202)
+        raise _not_attached(server, wanted)
+
+
+def _not_attached(server: cpb.Instance, port_id: str) -> RpcFailure:
+    return RpcFailure.of(
+        grpc.StatusCode.NOT_FOUND, f"Instance {server.uid} is not attached to port {port_id}."
+    )

@@ -10,6 +10,7 @@ from kumo.compute.v1 import compute_service_pb2_grpc as rpc
 from kumo.server.runtime import Runtime
 from kumo.server.services.compute.evacuation import InstanceEvacuationMethods
 from kumo.server.services.compute.flavors import FlavorMethods
+from kumo.server.services.compute.interface_actions import InstanceInterfaceMethods
 from kumo.server.services.compute.key_pairs import KeyPairMethods
 from kumo.server.services.compute.maintenance import HostMaintenanceMethods
 from kumo.server.services.compute.migration import InstanceMigrationMethods
@@ -25,6 +26,7 @@ class ComputeService(
     InstanceMigrationMethods,
     HostMaintenanceMethods,
     InstanceEvacuationMethods,
+    InstanceInterfaceMethods,
     rpc.ComputeServiceServicer,
 ):
     """The compute servicer."""

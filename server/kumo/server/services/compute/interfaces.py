@@ -25,7 +25,7 @@ from kumo.network.v1 import resources_pb2 as npb
 from kumo.server.auth.principal import Principal
 from kumo.server.db.models import FloatingIpRow, InstanceRow, IpAllocationRow, PortRow
 from kumo.server.db.value_lists import OneOf, on_postgres
-from kumo.server.errors import InvalidArgument
+from kumo.server.errors import InvalidArgument, NotFound
 from kumo.server.quota import charge
 from kumo.server.services.compute.common import INSTANCES
 from kumo.server.services.network.common import NETWORKS, PORTS, usable_network
@@ -55,28 +55,79 @@ def create_ports(
             "instance.network_interfaces", f"at most {MAX_INTERFACES} interfaces"
         )
     for index, interface in enumerate(interfaces):
-        field = f"instance.network_interfaces[{index}]"
-        if not interface.network:
-            raise InvalidArgument.field(f"{field}.network", "name the network to join")
-        NETWORKS.key(interface.network, f"{field}.network")  # InvalidArgument if malformed
-        usable_network(session, caller, interface.network, f"{field}.network", project_id)
-        fixed = []
-        if interface.subnet or interface.ip_address:
-            fixed.append(npb.FixedIp(subnet=interface.subnet, ip_address=interface.ip_address))
-        add_port(
+        _add_port(
             session,
             caller,
-            project_id,
-            f"nic{index}-{instance_uid}",
-            npb.Port(
-                network=interface.network,
-                fixed_ips=fixed,
-                security_groups=list(interface.security_groups),
-                device_owner=INSTANCE_OWNER,
-                device_id=instance_name,
-                description=f"interface {index} of {instance_name}"[:255],
-            ),
+            (project_id, instance_name, instance_uid),
+            index,
+            interface,
+            f"instance.network_interfaces[{index}]",
         )
+
+
+def _add_port(
+    session: Session,
+    caller: Principal,
+    instance: tuple[str, str, str],
+    index: int,
+    interface: pb.NetworkInterface,
+    field: str,
+) -> PortRow:
+    """The port of interface `index` of `instance` (project id, name, uid), on the
+    interface's network (`field`: where the interface is in the request)."""
+    project_id, instance_name, instance_uid = instance
+    if not interface.network:
+        raise InvalidArgument.field(f"{field}.network", "name the network to join")
+    NETWORKS.key(interface.network, f"{field}.network")  # InvalidArgument if malformed
+    usable_network(session, caller, interface.network, f"{field}.network", project_id)
+    fixed = []
+    if interface.subnet or interface.ip_address:
+        fixed.append(npb.FixedIp(subnet=interface.subnet, ip_address=interface.ip_address))
+    return add_port(
+        session,
+        caller,
+        project_id,
+        f"nic{index}-{instance_uid}",
+        npb.Port(
+            network=interface.network,
+            fixed_ips=fixed,
+            security_groups=list(interface.security_groups),
+            device_owner=INSTANCE_OWNER,
+            device_id=instance_name,
+            description=f"interface {index} of {instance_name}"[:255],
+        ),
+    )
+
+
+def attach_interface(
+    session: Session, caller: Principal, instance: InstanceRow, interface: pb.NetworkInterface
+) -> PortRow:
+    """Makes the port of a new interface of an instance, bound on its host: the
+    lowest interface index free (an index a detach freed is taken again, so the
+    interfaces keep their order). InvalidArgument when the instance has MAX_INTERFACES
+    already, and whatever `create_ports` raises for an interface."""
+    taken = {row.id.partition("-")[0] for row in _ports(session, instance)}
+    index = next((i for i in range(MAX_INTERFACES) if f"nic{i}" not in taken), None)
+    if index is None:
+        raise InvalidArgument.field(
+            "network_interface", f"the instance has {MAX_INTERFACES} interfaces, the most it can"
+        )
+    name = INSTANCES.name_of_row(instance)
+    key = (instance.project_id, name, instance.uid)
+    port = _add_port(session, caller, key, index, interface, "network_interface")
+    port.host_id = instance.host_id or ""
+    return port
+
+
+def detach_interface(session: Session, instance: InstanceRow, port: str) -> None:
+    """Deletes the interface port `port` (its name) of the instance and gives back its
+    quota. NotFound when it is not one of the instance's interfaces."""
+    for row in _ports(session, instance):
+        if PORTS.name_of(row.project_id, row.id) == port:
+            delete_port_row(session, row)
+            charge(session, instance.project_id, {"ports": -1})
+            return
+    raise NotFound(PORTS.type_name, port)
 
 
 def _ports(session: Session, instance: InstanceRow) -> list[PortRow]:
