@@ -183,9 +183,10 @@ def test_server_addresses_by_network(
 ) -> None:
     """`server create --nic net-id=...,v4-fixed-ip=...` makes the server's port; `server
     show` and `GET /servers/{id}/ips[/{network}]` show its address under the network's
-    name, `os-interface` its port; `server add network` and `server remove port` plug and
-    unplug more; an unknown label, a port, a foreign network and another project answer
-    4xx."""
+    name, `os-interface` its port; `server add network`, `server add port` and `server
+    remove port` plug and unplug more, and `--nic port-id=` boots on a user's port, which
+    outlives the server; an unknown label or port, a port in use, a foreign network and
+    another project answer 4xx."""
     label = unique("net")
     net = clouds.json("member", "network", "create", label)
     clouds.run(
@@ -268,7 +269,8 @@ def test_server_addresses_by_network(
         ("GET", f"{plugged}/{unique('nope')}", mine, None, 404),
         ("GET", plugged, theirs, None, 404),
         ("POST", plugged, theirs, {"interfaceAttachment": {"net_id": extra["id"]}}, 404),
-        ("POST", plugged, mine, {"interfaceAttachment": {"port_id": port.id}}, 501),
+        ("POST", plugged, mine, {"interfaceAttachment": {"port_id": port.id}}, 409),  # in use
+        ("POST", plugged, mine, {"interfaceAttachment": {"port_id": unique("nope")}}, 400),
         ("POST", plugged, mine, {"interfaceAttachment": {"net_id": unique("nope")}}, 400),
         (
             "POST",
@@ -306,12 +308,44 @@ def test_server_addresses_by_network(
     }
     actions = {a["Action"] for a in clouds.json("admin", "server", "event", "list", server["id"])}
     assert {"attach_interface", "detach_interface"} <= actions, actions
+
+    # A port of the user's own: `server add port` takes it, `server remove port` gives it
+    # back (it stays, free), `server create --nic port-id=` boots on it and `server delete`
+    # leaves it.
+    own = clouds.json(
+        "member", "port", "create", "--network", extra["id"], "--fixed-ip",
+        "ip-address=10.22.0.44", unique("port"),
+    )  # fmt: skip
+    clouds.run("member", "server", "add", "port", server["id"], own["id"])
+    assert {n.port_id for n in conn.compute.server_interfaces(server["id"])} == {
+        port.id,
+        own["id"],
+    }
+    taken = clouds.json("member", "port", "show", own["id"])
+    assert (taken["device_id"], taken["mac_address"]) == (server["id"], own["mac_address"])
+    clouds.run("member", "server", "remove", "port", server["id"], own["id"])
+    deadline = time.monotonic() + 60
+    while clouds.json("member", "port", "show", own["id"])["device_id"]:
+        assert time.monotonic() < deadline, "the port was not given back"
+        time.sleep(0.5)
+    booted = clouds.json(
+        "member", "server", "create", "--flavor", flavor, "--image", image,
+        "--availability-zone", site.zone, "--nic", f"port-id={own['id']}", "--wait",
+        unique("vm"),
+    )  # fmt: skip
+    assert clouds.json("member", "server", "show", booted["id"])["addresses"] == {
+        extra_label: ["10.22.0.44"]
+    }
+    clouds.run("member", "server", "delete", "--wait", booted["id"])
+    left = clouds.json("member", "port", "show", own["id"])
+    assert (left["device_id"], left["fixed_ips"][0]["ip_address"]) == ("", "10.22.0.44")
+    clouds.run("member", "port", "delete", own["id"])
     clouds.run("member", "network", "delete", extra["id"])
 
     create = f"{gateway.url}/compute/v2.1/servers"
     base = {"name": "x", "imageRef": got.image.id, "flavorRef": flavor}
     for networks in (
-        [{"port": net["id"]}],
+        [{"port": net["id"]}],  # a network's id is no port's
         [{"uuid": unique("nope")}],
         [{"uuid": net["id"], "fixed_ip": "not-an-ip"}],
         "everything",

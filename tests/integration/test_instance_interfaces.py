@@ -28,7 +28,7 @@ from tests.integration.test_compute_lifecycle import (
     wait,
 )
 from tests.support.cloud import Stubs, Tenant, rpc_error, set_quota, unique
-from tests.support.network import make_external, make_network, net
+from tests.support.network import make_external, make_network, make_port, net
 from tests.support.server import ServerThread
 
 cell = lifecycle.cell  # the fixture: two hosts with agents on fake drivers
@@ -368,3 +368,116 @@ def test_attach_and_detach_interfaces(
 
     wait(member, service.DeleteInstance(capi.DeleteInstanceRequest(name=instance.name)))
     assert _ports(member, tenant.name, instance.name) == []
+
+
+def test_existing_ports_are_adopted_and_kept(
+    cell: Cell, tenant: Tenant, other_tenant: Tenant, admin: Stubs
+) -> None:
+    """An interface naming an existing port takes it (at create and by attach) with its
+    MAC and addresses; detached or with the instance deleted, the port stays, free for
+    another device, while the ports Kumo made go. A port in use, another project's, or
+    named with a network or security groups is refused and nothing changes."""
+    member = tenant.stubs["member"]
+    service = compute(member)
+    network, subnet = make_network(member, tenant.project, "10.77.0.0/24")
+    mine = make_port(
+        member,
+        tenant.project,
+        network.name,
+        fixed_ips=[npb.FixedIp(subnet=subnet.name, ip_address="10.77.0.33")],
+    )
+    instance = launch(
+        member,
+        cell,
+        "adopts",
+        network_interfaces=[
+            cpb.NetworkInterface(network=network.name),
+            cpb.NetworkInterface(port=mine.name),
+        ],
+    )
+    got = service.GetInstance(capi.GetInstanceRequest(name=instance.name))
+    made, adopted = got.network_interfaces
+    assert (adopted.port, adopted.mac_address, list(adopted.ip_addresses)) == (
+        mine.name,
+        mine.mac_address,
+        ["10.77.0.33"],
+    )
+    taken = net(member).GetPort(napi.GetPortRequest(name=mine.name))
+    assert (taken.device_owner, taken.device_id, taken.host) == (OWNER, got.name, got.host)
+    assert _nics(cell, got) == {made.mac_address, adopted.mac_address}
+    spec = cell.driver(got.host.removeprefix("hosts/")).spec_of(got.uid)
+    assert [n.mac_address for n in spec.nics] == [made.mac_address, adopted.mac_address]
+
+    def settled(operation: operations_pb2.Operation) -> cpb.Instance:
+        done = wait(member, operation)
+        assert not done.HasField("error"), done.error
+        return service.GetInstance(capi.GetInstanceRequest(name=instance.name))
+
+    # Detached, the adopted port stays, free; attached again it takes its old place.
+    freed = settled(
+        service.DetachNetworkInterface(
+            capi.DetachNetworkInterfaceRequest(name=instance.name, port=mine.name)
+        )
+    )
+    assert [n.port for n in freed.network_interfaces] == [made.port]
+    kept = net(member).GetPort(napi.GetPortRequest(name=mine.name))
+    assert (kept.device_owner, kept.device_id, kept.host) == ("", "", "")
+    assert [f.ip_address for f in kept.fixed_ips] == ["10.77.0.33"]
+    assert _nics(cell, freed) == {made.mac_address}
+    back = settled(
+        service.AttachNetworkInterface(
+            capi.AttachNetworkInterfaceRequest(
+                name=instance.name, network_interface=cpb.NetworkInterface(port=mine.name)
+            )
+        )
+    )
+    assert [n.port for n in back.network_interfaces] == [made.port, mine.name]
+    assert _nics(cell, back) == {made.mac_address, mine.mac_address}
+
+    # Refusals: nothing changes.
+    before = {p.name: (p.device_owner, p.device_id) for p in _all_ports(member, tenant.name)}
+    spare = make_port(member, tenant.project, network.name)
+    before[spare.name] = ("", "")
+    theirs_net, _ = make_network(other_tenant.stubs["member"], other_tenant.project, "10.78.0.0/24")
+    theirs = make_port(other_tenant.stubs["member"], other_tenant.project, theirs_net.name)
+    for interface, code in (
+        (cpb.NetworkInterface(port=mine.name), grpc.StatusCode.FAILED_PRECONDITION),  # in use
+        (cpb.NetworkInterface(port=theirs.name), grpc.StatusCode.NOT_FOUND),
+        (cpb.NetworkInterface(port=f"{tenant.name}/ports/nope"), grpc.StatusCode.NOT_FOUND),
+        (cpb.NetworkInterface(port="not a port"), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            cpb.NetworkInterface(port=spare.name, network=network.name),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            cpb.NetworkInterface(
+                port=spare.name, security_groups=[f"{tenant.name}/securityGroups/default"]
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+    ):
+        request = capi.AttachNetworkInterfaceRequest(
+            name=instance.name, network_interface=interface
+        )
+        got_code, status = rpc_error(lambda r=request: service.AttachNetworkInterface(r))
+        assert got_code == code, (interface, got_code, status)
+        refused, status = rpc_error(
+            lambda i=interface: service.CreateInstance(
+                capi.CreateInstanceRequest(
+                    parent=cell.parent,
+                    instance_id=unique("refused"),
+                    instance=cpb.Instance(
+                        flavor=cell.flavor, image=cell.image, network_interfaces=[i]
+                    ),
+                )
+            )
+        )
+        assert refused == code, (interface, refused, status)
+    after = {p.name: (p.device_owner, p.device_id) for p in _all_ports(member, tenant.name)}
+    assert after == before
+
+    # Deleting the instance deletes the port Kumo made and frees the adopted one.
+    wait(member, service.DeleteInstance(capi.DeleteInstanceRequest(name=instance.name)))
+    left = {p.name: p for p in _all_ports(member, tenant.name)}
+    assert made.port not in left
+    assert (left[mine.name].device_owner, left[mine.name].device_id) == ("", "")

@@ -1783,6 +1783,40 @@ _MORE_ACTION_CASES: dict[str, tuple[Case, ...]] = {
     ),
 }
 
+
+def _attach_interface(target: Callable[[World], str]) -> Call:
+    def call(c: Caller, w: World) -> Message:
+        interface = cpb.NetworkInterface(network=f"{w.a.name}/networks/{w.new_id}")
+        return compute_of(c.stubs).AttachNetworkInterface(
+            capi.AttachNetworkInterfaceRequest(name=target(w), network_interface=interface)
+        )
+
+    return call
+
+
+def _detach_interface(target: Callable[[World], str]) -> Call:
+    def call(c: Caller, w: World) -> Message:
+        return compute_of(c.stubs).DetachNetworkInterface(
+            capi.DetachNetworkInterfaceRequest(name=target(w), port=f"{w.b.name}/ports/{w.new_id}")
+        )
+
+    return call
+
+
+for _method, _call in (
+    ("AttachNetworkInterface", _attach_interface),
+    ("DetachNetworkInterface", _detach_interface),
+):
+    TABLE[_COMPUTE + _method] = Row(
+        mutates=True,
+        cases=(
+            Case(
+                "b", _call(lambda w: w.b_instance), by_role(PD, NF, NF), snapshot=_b_instance_state
+            ),
+        ),
+        own=_call(lambda w: w.a_instance),
+    )
+
 for _verb in _ACTIONS:
     TABLE[_COMPUTE + f"{_verb}Instance"] = Row(
         mutates=True,

@@ -590,6 +590,32 @@ def test_instance_list_covers_every_zone_by_default(monkeypatch: pytest.MonkeyPa
     ]
 
 
+def test_instance_interfaces_attach_and_detach(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, Any]] = []
+    respond = lambda request: done_operation(an_instance())  # noqa: E731
+    methods = {m: respond for m in ("AttachNetworkInterface", "DetachNetworkInterface")}
+    use(monkeypatch, FakeClient(compute=Fake(calls, **methods)))
+    for args in (
+        ["attach-interface", INSTANCE, "--network", "lan", "--ip", "10.0.0.5"],
+        ["attach-interface", INSTANCE, "--port", "mine"],
+        ["detach-interface", INSTANCE, "mine"],
+    ):
+        result = run("instance", *args)
+        assert result.exit_code == 0, (args, result.output)
+    (_, by_network), (_, by_port), (_, detach) = calls
+    assert (by_network.name, by_network.network_interface.network) == (
+        INSTANCE,
+        "projects/p/networks/lan",
+    )
+    assert by_network.network_interface.ip_address == "10.0.0.5"
+    assert by_port.network_interface.port == "projects/p/ports/mine"
+    assert (detach.name, detach.port) == (INSTANCE, "projects/p/ports/mine")
+    for args in (["attach-interface", INSTANCE], ["attach-interface", INSTANCE, "--network",
+                 "lan", "--port", "mine"]):  # fmt: skip
+        assert run("instance", *args).exit_code == 2
+    assert len(calls) == 3
+
+
 def test_instance_create_builds_the_request_and_prints_the_instance(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -603,6 +629,7 @@ def test_instance_create_builds_the_request_and_prints_the_instance(
         "--key-pair", "k1", "--key-pair", "k2", "--server-group", "g", "--hostname", "web",
         "--user-data-file", str(user_data), "--pool", "p1", "--label", "env=dev",
         "--network", "lan", "--network", "projects/p/networks/san", "--boot-volume", "root",
+        "--port", "mine",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     request = calls[0][1]
@@ -614,9 +641,10 @@ def test_instance_create_builds_the_request_and_prints_the_instance(
     assert spec.server_group == "projects/p/serverGroups/g"
     assert (spec.hostname, spec.user_data, spec.pool) == ("web", b"#cloud-config\n", "pools/p1")
     assert dict(spec.labels) == {"env": "dev"}
-    assert [n.network for n in spec.network_interfaces] == [
-        "projects/p/networks/lan",
-        "projects/p/networks/san",
+    assert [(n.network, n.port) for n in spec.network_interfaces] == [
+        ("projects/p/networks/lan", ""),
+        ("projects/p/networks/san", ""),
+        ("", "projects/p/ports/mine"),
     ]
     assert spec.boot_volume == "projects/p/zones/z1/volumes/root"
     assert not spec.HasField("new_boot_volume") and not spec.delete_boot_volume

@@ -60,3 +60,44 @@ def test_0018_moves_delete_boot_volume_onto_the_boot_volumes_attachment(tmp_path
             ).all()
         )
     assert flags == {"a-root": True, "a-data": False, "b-root": False, "b-data": False}
+
+
+def test_0022_gives_the_ports_made_for_interfaces_their_instance_and_index(
+    tmp_path: Path,
+) -> None:
+    """Ports Kumo made for interfaces before 0022 (id `nic<i>-<uid>`, owner
+    compute:instance) get their instance uid, index and `delete_with_instance`; other ports
+    (a router's, a user's, one that only looks like an interface's) nothing."""
+    db = Database(f"sqlite:///{tmp_path}/m.db")
+    upgrade(db.engine, "0021")
+    uid = "0b6f1a4e-93c4-4f4e-9a55-3e0b4f0c8a11"
+    ports = {
+        f"nic0-{uid}": "compute:instance",
+        f"nic3-{uid}": "compute:instance",
+        f"nic1-{uid}-router": "network:router_interface",
+        "users-port": "",
+        "nicX-looks-like-one": "compute:instance",
+    }
+    with create_engine(db.url).begin() as connection:
+        # (the upgrade copies the table with foreign keys on: the rows they name exist)
+        _insert(connection, "projects", id="p", uid="p")
+        _insert(connection, "networks", project_id="p", id="n", uid="n")
+        for index, (port_id, owner) in enumerate(ports.items()):
+            _insert(connection, "ports", project_id="p", id=port_id, uid=f"u{index}",
+                    network_project_id="p", network_id="n", device_owner=owner,
+                    mac_address=f"02:00:00:00:00:0{index}")  # fmt: skip
+    upgrade(db.engine)
+    with db.engine.connect() as connection:
+        found = {
+            row[0]: tuple(row[1:])
+            for row in connection.exec_driver_sql(
+                "SELECT id, instance_uid, interface_index, delete_with_instance FROM ports"
+            ).all()
+        }
+    assert found == {
+        f"nic0-{uid}": (uid, 0, True),
+        f"nic3-{uid}": (uid, 3, True),
+        f"nic1-{uid}-router": (None, None, False),
+        "users-port": (None, None, False),
+        "nicX-looks-like-one": (None, None, False),
+    }

@@ -195,6 +195,14 @@ def show_instance(state: State, value: str, zone: str | None) -> None:
     help="Give the guest an interface on this network (repeatable; the first is eth0).",
 )
 @click.option(
+    "--port",
+    "ports",
+    type=ProjectName("ports"),
+    multiple=True,
+    help="Give the guest an interface on this existing, unused port (repeatable; after the "
+    "--network ones).",
+)
+@click.option(
     "--boot-volume",
     help="Boot from this bootable volume of the instance's zone (an id or a full name); "
     "--image then says what it holds.",
@@ -265,6 +273,7 @@ def create_instance(
     key_pairs: tuple[str, ...],
     server_group: str | None,
     networks: tuple[str, ...],
+    ports: tuple[str, ...],
     boot_volume: str | None,
     boot_volume_size: int | None,
     boot_volume_snapshot: str | None,
@@ -301,7 +310,10 @@ def create_instance(
         requested_host=host or "",
         display_name=display_name or "",
         labels=labels,
-        network_interfaces=[resources_pb2.NetworkInterface(network=n) for n in networks],
+        network_interfaces=[
+            *(resources_pb2.NetworkInterface(network=n) for n in networks),
+            *(resources_pb2.NetworkInterface(port=p) for p in ports),
+        ],
         delete_boot_volume=delete_boot_volume,
     )
     if boot_volume_size is not None or boot_volume_snapshot:

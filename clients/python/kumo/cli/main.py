@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "kumo.cli.images",
     "kumo.cli.compute",
     "kumo.cli.instances",
+    "kumo.cli.instance_interfaces",
     "kumo.cli.network",
     "kumo.cli.volumes",
 )

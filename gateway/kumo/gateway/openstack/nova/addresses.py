@@ -102,9 +102,9 @@ async def the_only_network(index: Index, scope: Scope) -> list[cpb.NetworkInterf
 async def interfaces(backend: Backend, scope: Scope, networks: Any) -> list[cpb.NetworkInterface]:
     """The interfaces asked for by a create's `networks`: `none` gives none; `auto` (and no
     `networks`, as before microversion 2.37) one on the only network the project may use
-    (`the_only_network`); each `{"uuid", "fixed_ip"}` one on that network. `port` (an
-    existing port) is refused: Kumo makes an instance's ports with it. 400 for anything
-    else, or a network the caller cannot put ports on."""
+    (`the_only_network`); each `{"uuid", "fixed_ip"}` one on that network, each `{"port"}`
+    one on that existing port. 400 for anything else, or a network or port the caller
+    cannot use."""
     if networks == "none":
         return []
     index = Index(backend, scope)
@@ -116,13 +116,25 @@ async def interfaces(backend: Backend, scope: Scope, networks: Any) -> list[cpb.
     for entry in networks:
         if not isinstance(entry, dict):
             raise invalid("each networks entry must be an object")
-        if entry.get("port"):
-            raise invalid("Kumo makes a server's ports with it: give a network uuid, not a port")
+        if port := entry.get("port"):
+            if not isinstance(port, str):
+                raise invalid("a networks entry's port must be a port id")
+            made.append(await interface_with_port(index, port))
+            continue
         uid = entry.get("uuid")
         if not isinstance(uid, str) or not uid:
             raise invalid("each networks entry needs a network 'uuid'")
         made.append(await interface_on(index, uid, entry.get("fixed_ip")))
     return made
+
+
+async def interface_with_port(index: Index, uid: str) -> cpb.NetworkInterface:
+    """An interface on the existing port with Neutron id `uid`; 400 for a port the caller
+    cannot see (Nova's PortNotFound is 400 too). The port in use: the API's 409."""
+    port = next((p for p in await index.ports() if p.uid == uid), None)
+    if port is None:
+        raise invalid(f"Port id {uid} could not be found.")
+    return cpb.NetworkInterface(port=port.name)
 
 
 async def interface_on(index: Index, uid: str, fixed: Any) -> cpb.NetworkInterface:

@@ -1,11 +1,13 @@
 """Nova's `/servers/{id}/os-interface[/{port_id}]`: the server's network interfaces, read
 from its ports, attached (AttachNetworkInterface: a new port on a network) and detached
-(DetachNetworkInterface: the port goes with it).
+(DetachNetworkInterface).
 
-POST answers 200 with the new interface once the host has plugged it (as Nova, which waits
-for the interface to be plugged), or once `ATTACH_WAIT_SECONDS` have passed: the port then
-exists and the host plugs it soon after. DELETE answers 202 at once. Attaching an existing
-port (`port_id`) is not offered: Kumo makes an instance's ports itself (501).
+POST takes an existing port (`port_id`) or makes one on a network (`net_id`, or the
+project's only network); DELETE deletes the port if Kumo made it, and leaves a port given
+by `port_id` (or at the server's create) in place, free, as Nova does. POST answers 200
+with the new interface once the host has plugged it (as Nova, which waits for the
+interface to be plugged), or once `ATTACH_WAIT_SECONDS` have passed: the port then
+belongs to the server and the host plugs it soon after. DELETE answers 202 at once.
 """
 
 from __future__ import annotations
@@ -25,8 +27,12 @@ from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.common import Scope
 from kumo.gateway.openstack.neutron.index import Index
-from kumo.gateway.openstack.nova.addresses import interface_on, the_only_network
-from kumo.gateway.openstack.nova.base import NovaBase, not_offered
+from kumo.gateway.openstack.nova.addresses import (
+    interface_on,
+    interface_with_port,
+    the_only_network,
+)
+from kumo.gateway.openstack.nova.base import NovaBase
 from kumo.network.v1 import network_service_pb2 as napi
 from kumo.network.v1 import network_service_pb2_grpc as nrpc
 from kumo.network.v1 import resources_pb2 as npb
@@ -90,10 +96,14 @@ class Interfaces(NovaBase):
         raise _not_attached(server, wanted)
 
     async def _interface(self, scope: Scope, body: dict[str, Any]) -> cpb.NetworkInterface:
-        """The interface an attach asks for: on `net_id` (with the address of `fixed_ips`,
-        one at most), or without it on the only network the project may use."""
-        if body.get("port_id"):
-            raise not_offered("Attaching an existing port")
+        """The interface an attach asks for: on the port `port_id`, on `net_id` (with the
+        address of `fixed_ips`, one at most), or on the only network the project may use."""
+        index = Index(self.backend, scope)
+        port_id = body.get("port_id")
+        if port_id is not None:
+            if not isinstance(port_id, str) or "net_id" in body or "fixed_ips" in body:
+                raise invalid("port_id is a port's id, and excludes net_id and fixed_ips")
+            return await interface_with_port(index, port_id)
         fixed_ips = body.get("fixed_ips")
         if fixed_ips is not None and (
             not isinstance(fixed_ips, list)
@@ -101,7 +111,6 @@ class Interfaces(NovaBase):
             or not all(isinstance(f, dict) and "ip_address" in f for f in fixed_ips)
         ):
             raise invalid("fixed_ips must be a list of one {'ip_address': ...} at most")
-        index = Index(self.backend, scope)
         net_id = body.get("net_id")
         if net_id is None:
             if fixed_ips:

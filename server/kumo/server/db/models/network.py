@@ -100,6 +100,12 @@ class PortRow(ResourceColumns, SyncColumns, Base):
     device_id: Mapped[str] = mapped_column(String(255), default="")
     host_id: Mapped[str] = mapped_column(String(63), default="")
     status: Mapped[int] = mapped_column(SmallInteger, default=1)
+    # An instance interface's (set by the compute service only): the instance's uid, the
+    # interface's place among the instance's, and whether the port goes with the instance
+    # (Kumo made it for the interface) or stays when it is detached (an adopted port).
+    instance_uid: Mapped[str | None] = mapped_column(String(36), default=None)
+    interface_index: Mapped[int | None] = mapped_column(SmallInteger, default=None)
+    delete_with_instance: Mapped[bool] = mapped_column(default=False)
 
 
 class IpAllocationRow(Base):

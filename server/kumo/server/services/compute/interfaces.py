@@ -1,14 +1,18 @@
-"""Instances' network interfaces: one port per interface, made and deleted with the instance.
+"""Instances' network interfaces: one port per interface.
 
-CreateInstance makes the ports in its own transaction, through the network service's code
-path (`ports.add_port`: tenancy, IPAM, the `ports` quota, security groups), so an instance
-is never accepted without its addresses and a refused create leaves no port behind. Each
-port has device_owner `compute:instance` and device_id = the instance's name; its id is
-`nic<index>-<instance uid>`, which orders an instance's ports as its interfaces. The
-scheduler's placement sets each port's `host`; DeleteInstance's operation deletes the
-ports in the transaction that forgets the instance. The host agent binds each port's tap
-(`tap_name`) on its host; the network reconciler reports a port ACTIVE when OVN says it is
-up there.
+CreateInstance gives each interface its port in its own transaction, so an instance is
+never accepted without its addresses and a refused create leaves no port behind: a new
+port on the interface's network, made through the network service's code path
+(`ports.add_port`: tenancy, IPAM, the `ports` quota, security groups), with id
+`nic<index>-<instance uid>`; or an existing port of the project that no device uses, which
+the instance adopts. Either way the port gets device_owner `compute:instance`, device_id =
+the instance's name, and the columns only Kumo sets: `instance_uid`, `interface_index`
+(the interfaces' order) and `delete_with_instance` (whether Kumo made it). Attach and
+detach (AttachNetworkInterface, DetachNetworkInterface) do the same for one interface
+later. The scheduler's placement sets each port's `host`; DeleteInstance's operation, in
+the transaction that forgets the instance, deletes the ports Kumo made and frees the
+adopted ones, as a detach does. The host agent binds each port's tap (`tap_name`) on its
+host; the network reconciler reports a port ACTIVE when OVN says it is up there.
 """
 
 from __future__ import annotations
@@ -25,10 +29,10 @@ from kumo.network.v1 import resources_pb2 as npb
 from kumo.server.auth.principal import Principal
 from kumo.server.db.models import FloatingIpRow, InstanceRow, IpAllocationRow, PortRow
 from kumo.server.db.value_lists import OneOf, on_postgres
-from kumo.server.errors import InvalidArgument, NotFound
+from kumo.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from kumo.server.quota import charge
 from kumo.server.services.compute.common import INSTANCES
-from kumo.server.services.network.common import NETWORKS, PORTS, usable_network
+from kumo.server.services.network.common import NETWORKS, PORTS, owned, usable_network
 from kumo.server.services.network.ports import INSTANCE_OWNER, add_port, delete_port_row
 
 MAX_INTERFACES = 8
@@ -47,15 +51,16 @@ def create_ports(
     instance_uid: str,
     interfaces: Sequence[pb.NetworkInterface],
 ) -> None:
-    """Makes one port per requested interface. InvalidArgument for a malformed or empty
-    network or too many interfaces; NotFound for a network of another project (or none);
-    whatever `add_port` raises otherwise (quota, no free address, ...)."""
+    """Gives each requested interface its port: a new one on its network, or the existing
+    port it names (`_adopt`). InvalidArgument for a malformed or empty network or too many
+    interfaces; NotFound for a network or port of another project (or none); whatever
+    `add_port` and `_adopt` raise otherwise (quota, no free address, a port in use, ...)."""
     if len(interfaces) > MAX_INTERFACES:
         raise InvalidArgument.field(
             "instance.network_interfaces", f"at most {MAX_INTERFACES} interfaces"
         )
     for index, interface in enumerate(interfaces):
-        _add_port(
+        _interface_port(
             session,
             caller,
             (project_id, instance_name, instance_uid),
@@ -65,7 +70,7 @@ def create_ports(
         )
 
 
-def _add_port(
+def _interface_port(
     session: Session,
     caller: Principal,
     instance: tuple[str, str, str],
@@ -73,70 +78,128 @@ def _add_port(
     interface: pb.NetworkInterface,
     field: str,
 ) -> PortRow:
-    """The port of interface `index` of `instance` (project id, name, uid), on the
-    interface's network (`field`: where the interface is in the request)."""
+    """The port of interface `index` of `instance` (project id, name, uid): the port the
+    interface names, or a new one on its network (`field`: where the interface is in the
+    request)."""
     project_id, instance_name, instance_uid = instance
-    if not interface.network:
-        raise InvalidArgument.field(f"{field}.network", "name the network to join")
-    NETWORKS.key(interface.network, f"{field}.network")  # InvalidArgument if malformed
-    usable_network(session, caller, interface.network, f"{field}.network", project_id)
-    fixed = []
-    if interface.subnet or interface.ip_address:
-        fixed.append(npb.FixedIp(subnet=interface.subnet, ip_address=interface.ip_address))
-    return add_port(
-        session,
-        caller,
-        project_id,
-        f"nic{index}-{instance_uid}",
-        npb.Port(
-            network=interface.network,
-            fixed_ips=fixed,
-            security_groups=list(interface.security_groups),
-            device_owner=INSTANCE_OWNER,
-            device_id=instance_name,
-            description=f"interface {index} of {instance_name}"[:255],
-        ),
-    )
+    if interface.port:
+        row = _adopt(session, caller, project_id, instance_name, interface, field)
+    else:
+        if not interface.network:
+            raise InvalidArgument.field(f"{field}.network", "name the network to join or a port")
+        NETWORKS.key(interface.network, f"{field}.network")  # InvalidArgument if malformed
+        usable_network(session, caller, interface.network, f"{field}.network", project_id)
+        fixed = []
+        if interface.subnet or interface.ip_address:
+            fixed.append(npb.FixedIp(subnet=interface.subnet, ip_address=interface.ip_address))
+        row = add_port(
+            session,
+            caller,
+            project_id,
+            f"nic{index}-{instance_uid}",
+            npb.Port(
+                network=interface.network,
+                fixed_ips=fixed,
+                security_groups=list(interface.security_groups),
+                device_owner=INSTANCE_OWNER,
+                device_id=instance_name,
+                description=f"interface {index} of {instance_name}"[:255],
+            ),
+        )
+        row.delete_with_instance = True
+    row.instance_uid, row.interface_index = instance_uid, index
+    return row
+
+
+def _adopt(
+    session: Session,
+    caller: Principal,
+    project_id: str,
+    instance_name: str,
+    interface: pb.NetworkInterface,
+    field: str,
+) -> PortRow:
+    """The existing port `interface.port` made the instance's: it must be of the
+    instance's project, on a network the project may use, and used by no device. Its
+    network, addresses and security groups stay its own, so the interface names none
+    (InvalidArgument otherwise). NotFound for a port of another project (or none),
+    FailedPrecondition (PORT_IN_USE) for a port a device has."""
+    if interface.network or interface.subnet or interface.ip_address:
+        raise InvalidArgument.field(
+            f"{field}.port", "an existing port keeps its network and addresses: name only it"
+        )
+    if interface.security_groups:
+        raise InvalidArgument.field(
+            f"{field}.security_groups", "an existing port keeps its own security groups"
+        )
+    row = owned(session, caller, PORTS, interface.port, f"{field}.port")
+    if row.project_id != project_id:
+        raise NotFound(PORTS.type_name, interface.port)
+    network = NETWORKS.name_of(row.network_project_id, row.network_id)
+    usable_network(session, caller, network, f"{field}.port", project_id)
+    if row.device_owner or row.device_id:
+        raise FailedPrecondition(
+            f"{interface.port} is in use by {row.device_id or row.device_owner}",
+            type="PORT_IN_USE",
+            subject=interface.port,
+        )
+    row.device_owner, row.device_id = INSTANCE_OWNER, instance_name
+    row.delete_with_instance = False
+    row.version += 1
+    return row
 
 
 def attach_interface(
     session: Session, caller: Principal, instance: InstanceRow, interface: pb.NetworkInterface
 ) -> PortRow:
-    """Makes the port of a new interface of an instance, bound on its host: the
-    lowest interface index free (an index a detach freed is taken again, so the
+    """The port of a new interface of an instance (`_interface_port`), bound on its host:
+    the lowest interface index free (an index a detach freed is taken again, so the
     interfaces keep their order). InvalidArgument when the instance has MAX_INTERFACES
     already, and whatever `create_ports` raises for an interface."""
-    taken = {row.id.partition("-")[0] for row in _ports(session, instance)}
-    index = next((i for i in range(MAX_INTERFACES) if f"nic{i}" not in taken), None)
+    taken = {row.interface_index for row in _ports(session, instance)}
+    index = next((i for i in range(MAX_INTERFACES) if i not in taken), None)
     if index is None:
         raise InvalidArgument.field(
             "network_interface", f"the instance has {MAX_INTERFACES} interfaces, the most it can"
         )
     name = INSTANCES.name_of_row(instance)
     key = (instance.project_id, name, instance.uid)
-    port = _add_port(session, caller, key, index, interface, "network_interface")
+    port = _interface_port(session, caller, key, index, interface, "network_interface")
     port.host_id = instance.host_id or ""
     return port
 
 
 def detach_interface(session: Session, instance: InstanceRow, port: str) -> None:
-    """Deletes the interface port `port` (its name) of the instance and gives back its
-    quota. NotFound when it is not one of the instance's interfaces."""
+    """Takes the interface port `port` (its name) from the instance (`_let_go`). NotFound
+    when it is not one of the instance's interfaces."""
     for row in _ports(session, instance):
         if PORTS.name_of(row.project_id, row.id) == port:
-            delete_port_row(session, row)
-            charge(session, instance.project_id, {"ports": -1})
+            _let_go(session, row, charge_quota=True)
             return
     raise NotFound(PORTS.type_name, port)
 
 
+def _let_go(session: Session, row: PortRow, charge_quota: bool) -> None:
+    """A port the instance no longer has: deleted, its quota given back unless the whole
+    project goes, when Kumo made it for the interface; free for any device again when it
+    was adopted."""
+    if row.delete_with_instance:
+        delete_port_row(session, row)
+        if charge_quota:
+            charge(session, row.project_id, {"ports": -1})
+        return
+    row.device_owner = row.device_id = row.host_id = ""
+    row.instance_uid, row.interface_index = None, None
+    row.version += 1
+
+
 def _ports(session: Session, instance: InstanceRow) -> list[PortRow]:
-    """The instance's interface ports, in order (only those `create_ports` made)."""
+    """The instance's interface ports, in order."""
     return list(
         session.scalars(
             select(PortRow)
             .where(*_of(instance.project_id, INSTANCES.name_of_row(instance), instance.uid))
-            .order_by(PortRow.id)
+            .order_by(PortRow.interface_index)
         )
     )
 
@@ -146,19 +209,15 @@ def _of(project_id: str, instance_name: str, instance_uid: str) -> tuple[Any, ..
         PortRow.project_id == project_id,
         PortRow.device_owner == INSTANCE_OWNER,
         PortRow.device_id == instance_name,
-        PortRow.id.endswith(f"-{instance_uid}"),
+        PortRow.instance_uid == instance_uid,
     )
 
 
-def delete_ports(session: Session, instance: InstanceRow, charge_quota: bool = True) -> int:
-    """Deletes the instance's ports and gives back their quota (unless the whole project
-    goes); returns how many."""
-    ports = _ports(session, instance)
-    for row in ports:
-        delete_port_row(session, row)
-    if ports and charge_quota:
-        charge(session, instance.project_id, {"ports": -len(ports)})
-    return len(ports)
+def delete_ports(session: Session, instance: InstanceRow, charge_quota: bool = True) -> None:
+    """Takes every interface port from the instance (`_let_go`): those Kumo made are
+    deleted (their quota given back unless the whole project goes), adopted ones freed."""
+    for row in _ports(session, instance):
+        _let_go(session, row, charge_quota)
 
 
 def place_ports(session: Session, instance: InstanceRow, host_id: str) -> None:
@@ -190,14 +249,20 @@ def nic_assignments(
         return result
     by_name = {INSTANCES.name_of_row(row): row for row in instances}
     ports = session.execute(
-        select(PortRow.project_id, PortRow.id, PortRow.uid, PortRow.mac_address, PortRow.device_id)
+        select(
+            PortRow.project_id,
+            PortRow.uid,
+            PortRow.mac_address,
+            PortRow.device_id,
+            PortRow.instance_uid,
+        )
         .where(PortRow.device_owner == INSTANCE_OWNER, PortRow.device_id.in_(list(by_name)))
-        .order_by(PortRow.id)
+        .order_by(PortRow.interface_index)
     )
     for port in ports:
         instance = by_name[port.device_id]
-        if port.project_id != instance.project_id or not port.id.endswith(f"-{instance.uid}"):
-            continue  # only the ports create_ports made are the instance's interfaces
+        if port.project_id != instance.project_id or port.instance_uid != instance.uid:
+            continue  # only ports Kumo gave the instance are its interfaces
         result[instance.uid].append(
             agent_api.NicAssignment(
                 port_uid=port.uid, mac_address=port.mac_address, tap=tap_name(port.uid)
@@ -217,6 +282,7 @@ def _ports_of(names: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
             PortRow.id,
             PortRow.uid,
             PortRow.device_id,
+            PortRow.instance_uid,
             PortRow.network_project_id,
             PortRow.network_id,
             PortRow.mac_address,
@@ -231,7 +297,7 @@ def _ports_of(names: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
             & (FloatingIpRow.port_id == PortRow.id),
         )
         .where(PortRow.device_owner == INSTANCE_OWNER, names)
-        .order_by(PortRow.id)
+        .order_by(PortRow.device_id, PortRow.interface_index)
     )
 
 
@@ -265,8 +331,8 @@ def fill_interfaces(executor: Any, instances: Sequence[pb.Instance]) -> None:
     by_name = {i.name: i for i in instances}
     for uid, port in ports.items():
         instance = by_name[port.device_id]
-        if port.project_id != instance.name.split("/")[1] or not port.id.endswith(instance.uid):
-            continue  # only the ports create_ports made are the instance's interfaces
+        if port.project_id != instance.name.split("/")[1] or port.instance_uid != instance.uid:
+            continue  # only ports Kumo gave the instance are its interfaces
         instance.network_interfaces.append(
             pb.NetworkInterface(
                 network=NETWORKS.name_of(port.network_project_id, port.network_id),
