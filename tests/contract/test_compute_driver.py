@@ -584,6 +584,12 @@ def test_nics_attach_and_detach(harness: Harness) -> None:
         d.attach_nic(spec.uid, third)
         d.detach_nic(spec.uid, second.mac_address)
         assert d.attached_nics(spec.uid) == {third.mac_address}
+        # A shut-off guest's definition changes without its tap (the agent makes taps only
+        # for guests that are to run).
+        tapless = GuestNic(f"ct{uuid.uuid4().hex[:8]}x", "02:4b:00:00:ff:01")
+        d.attach_nic(spec.uid, tapless)
+        assert d.attached_nics(spec.uid) == {third.mac_address, tapless.mac_address}
+        d.detach_nic(spec.uid, tapless.mac_address)
         assert d.state(spec.uid) == GuestState.SHUTOFF
         d.start(spec.uid)
         harness.wait_boots(spec.uid, 2)

@@ -37,7 +37,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple
 from pathlib import Path
@@ -78,9 +78,10 @@ STATE_MESSAGE: dict[GuestState, str] = {
 }
 
 ACTIVE = frozenset({GuestState.RUNNING, GuestState.PAUSED})
-# Where a guest's NICs can change (ComputeDriver.attach_nic, detach_nic).
-_NICS_CHANGE_IN = frozenset({GuestState.RUNNING, GuestState.SHUTOFF})
 """States in which a guest is running (paused guests count: they hold memory)."""
+
+_NICS_CHANGE_IN = frozenset({GuestState.RUNNING, GuestState.SHUTOFF})
+"""States in which a guest's NICs can change (ComputeDriver.attach_nic, detach_nic)."""
 
 
 class DriverRunner:
@@ -463,49 +464,79 @@ class Reconciler:
         try:
             if await self._run(self.driver.state, uid) not in _NICS_CHANGE_IN:
                 return
-            current = await self._run(self.driver.attached_nics, uid)
         except DriverError as error:
-            if desired:  # a driver without NICs is fine while none are asked for
-                log.warning("instance %s: NICs: %s", uid, error)
-            return
-        try:
-            for mac in sorted(current - desired.keys()):
-                log.info("detaching NIC %s from %s", mac, uid)
-                await self._run(self.driver.detach_nic, uid, mac)
-            for mac in [] if detach_only else sorted(desired.keys() - current):
-                nic = GuestNic(tap=desired[mac].tap, mac_address=mac)
-                log.info("attaching NIC %s (%s) to %s", mac, nic.tap, uid)
-                await self._run(self.driver.attach_nic, uid, nic)
-        except (DriverError, ValueError) as error:
             log.warning("instance %s: NICs: %s", uid, error)
+            return
+
+        async def attach(mac: str) -> None:
+            nic = GuestNic(tap=desired[mac].tap, mac_address=mac)
+            await self._run(self.driver.attach_nic, uid, nic)
+
+        await self._sync_devices(
+            uid,
+            "NIC",
+            desired,
+            self.driver.attached_nics,
+            self.driver.detach_nic,
+            None if detach_only else attach,
+        )
 
     async def _sync_volumes(self, uid: str, a: Assignment, sources: VolumeSources) -> None:
-        """Hot-plugs the assigned volumes the running guest lacks and unplugs the others.
-        A volume that cannot be attached is logged and tried again at the next pass; it
-        does not put the instance in ERROR."""
+        """Hot-plugs the assigned volumes the running guest lacks, unplugs the others, and
+        tells the guest of grown ones. A volume that cannot be attached is logged and tried
+        again at the next pass; it does not put the instance in ERROR."""
         desired = {v.serial: v for v in a.volumes}
-        try:
-            current = await self._run(self.driver.attached_volumes, uid)
-        except DriverError as error:
-            if desired:  # a driver without volumes is fine while none are asked for
-                log.warning("instance %s: volumes: %s", uid, error)
+
+        async def attach(serial: str) -> None:
+            disk = await self._run(sources.disk, desired[serial])
+            await self._run(self.driver.attach_volume, uid, disk)
+
+        if not await self._sync_devices(
+            uid, "volume", desired, self.driver.attached_volumes, self.driver.detach_volume, attach
+        ):
             return
+        sizes = {serial: volume.size_bytes for serial, volume in desired.items()}
+        if a.HasField("root_volume"):  # a root disk in Ceph grows with a resize
+            sizes.setdefault(a.root_volume.serial, a.root_volume.size_bytes)
         try:
-            for serial in sorted(current - desired.keys()):
-                log.info("detaching volume %s from %s", serial, uid)
-                await self._run(self.driver.detach_volume, uid, serial)
-            for serial in sorted(desired.keys() - current):
-                disk = await self._run(sources.disk, desired[serial])
-                log.info("attaching volume %s to %s", serial, uid)
-                await self._run(self.driver.attach_volume, uid, disk)
-            sizes = {serial: volume.size_bytes for serial, volume in desired.items()}
-            if a.HasField("root_volume"):  # a root disk in Ceph grows with a resize
-                sizes.setdefault(a.root_volume.serial, a.root_volume.size_bytes)
             for serial, size_bytes in sorted(sizes.items()):
                 if size_bytes:  # the guest learns of an ExtendVolume
                     await self._run(self.driver.resize_volume, uid, serial, size_bytes)
         except (DriverError, ValueError) as error:
             log.warning("instance %s: volumes: %s", uid, error)
+
+    async def _sync_devices(
+        self,
+        uid: str,
+        kind: str,
+        desired: Collection[str],
+        attached: Callable[[str], set[str]],
+        detach: Callable[[str, str], None],
+        attach: Callable[[str], Awaitable[None]] | None,
+    ) -> bool:
+        """Detaches from the guest the devices of `kind` it has (`attached`, by key) that
+        are not `desired`, then attaches the desired ones it lacks (`attach`, by key; None:
+        none now).
+        Failures are logged (not those of listing, for a driver without such devices,
+        while none are desired); returns whether all went through."""
+        try:
+            current = await self._run(attached, uid)
+        except DriverError as error:
+            if desired:
+                log.warning("instance %s: %ss: %s", uid, kind, error)
+            return False
+        try:
+            for key in sorted(current - set(desired)):
+                log.info("detaching %s %s from %s", kind, key, uid)
+                await self._run(detach, uid, key)
+            if attach is not None:
+                for key in sorted(set(desired) - current):
+                    log.info("attaching %s %s to %s", kind, key, uid)
+                    await attach(key)
+        except (DriverError, ValueError) as error:
+            log.warning("instance %s: %ss: %s", uid, kind, error)
+            return False
+        return True
 
     async def _snapshot(self, uid: str, a: Assignment, done: Done) -> None:
         """Writes the root disk to `a.snapshot_image` once per serial. A failure is logged

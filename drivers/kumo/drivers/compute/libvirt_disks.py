@@ -17,17 +17,15 @@ from a worker thread in async code. Errors are `DriverError`s with the libvirt c
 from __future__ import annotations
 
 import base64
-import time
 import xml.etree.ElementTree as ET
 from typing import Any
 
 import libvirt
 
+from kumo.drivers.compute.libvirt_unplug import DETACH_TIMEOUT, unplug
 from kumo.drivers.errors import DriverError, InvalidGuestState
 from kumo.drivers.storage.base import DiskSource, IoLimits
 
-#: Seconds a detach may take before it is reported as failed.
-DETACH_TIMEOUT = 30.0
 _TARGETS = [f"vd{c}" for c in "bcdefghijklmnopqrstuvwxyz"]
 
 
@@ -161,12 +159,7 @@ def detach(domain: Any, serial: str, timeout: float = DETACH_TIMEOUT) -> None:
         )
         if disk is None:
             return
-        domain.detachDeviceFlags(ET.tostring(disk, encoding="unicode"), _flags(domain))
-        deadline = time.monotonic() + timeout
-        while serial in attached(domain):
-            if time.monotonic() > deadline:
-                raise DriverError(reason=f"{domain.name()} did not release {serial} in {timeout}s")
-            time.sleep(0.05)
+        unplug(domain, disk, _flags(domain), lambda: serial in attached(domain), serial, timeout)
     except libvirt.libvirtError as err:
         raise DriverError(reason=f"detach {serial}: {err.get_error_message()}") from err
 

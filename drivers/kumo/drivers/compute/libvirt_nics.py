@@ -13,16 +13,14 @@ persistent definition, or in the definition alone while it is shut off.
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ET
 from typing import Any
 
 import libvirt
 
 from kumo.drivers.compute.base import GuestNic
+from kumo.drivers.compute.libvirt_unplug import DETACH_TIMEOUT, unplug
 from kumo.drivers.errors import DriverError, InvalidGuestState
-
-DETACH_TIMEOUT = 30.0
 
 
 def _interface(parent: ET.Element | None, nic: GuestNic) -> ET.Element:
@@ -100,11 +98,6 @@ def detach(domain: Any, mac_address: str, timeout: float = DETACH_TIMEOUT) -> No
         interface = _interfaces(domain).get(mac)
         if interface is None:
             return
-        domain.detachDeviceFlags(ET.tostring(interface, encoding="unicode"), flags)
-        deadline = time.monotonic() + timeout
-        while mac in attached(domain):
-            if time.monotonic() > deadline:
-                raise DriverError(reason=f"{domain.name()} did not release NIC {mac} in {timeout}s")
-            time.sleep(0.05)
+        unplug(domain, interface, flags, lambda: mac in attached(domain), f"NIC {mac}", timeout)
     except libvirt.libvirtError as err:
         raise DriverError(reason=f"detach NIC {mac}: {err.get_error_message()}") from err

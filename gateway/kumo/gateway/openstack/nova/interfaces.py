@@ -1,6 +1,5 @@
 """Nova's `/servers/{id}/os-interface[/{port_id}]`: the server's network interfaces, read
-from its ports, attached (AttachNetworkInterface: a new port on a network) and detached
-(DetachNetworkInterface).
+from its ports, attached (AttachNetworkInterface) and detached (DetachNetworkInterface).
 
 POST takes an existing port (`port_id`) or makes one on a network (`net_id`, or the
 project's only network); DELETE deletes the port if Kumo made it, and leaves a port given
@@ -158,10 +157,16 @@ class Interfaces(NovaBase):
         server = await self.server_of(scope, request)
         added = cpb.Instance()
         added.network_interfaces.extend(
-            nic for nic in server.network_interfaces if nic.port not in before
+            nic
+            for nic in server.network_interfaces
+            if nic.port not in before
+            and (nic.port == interface.port if interface.port else nic.network == interface.network)
         )
-        (view,) = (await self._views(scope, added)).values()
-        return self.reply(version, {"interfaceAttachment": view})
+        del added.network_interfaces[1:]  # (attaches to the same network meanwhile: the first)
+        views = list((await self._views(scope, added)).values())
+        if not views:  # detached again meanwhile
+            raise RpcFailure.of(grpc.StatusCode.ABORTED, "The interface was detached meanwhile.")
+        return self.reply(version, {"interfaceAttachment": views[0]})
 
     async def detach(self, request: Request) -> Response:
         """DELETE /servers/{id}/os-interface/{port_id}: 202; 404 unless the server has that

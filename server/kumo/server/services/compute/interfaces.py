@@ -32,7 +32,7 @@ from kumo.server.db.value_lists import OneOf, on_postgres
 from kumo.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from kumo.server.quota import charge
 from kumo.server.services.compute.common import INSTANCES
-from kumo.server.services.network.common import NETWORKS, PORTS, owned, usable_network
+from kumo.server.services.network.common import NETWORKS, PORTS, bump, owned, usable_network
 from kumo.server.services.network.ports import INSTANCE_OWNER, add_port, delete_port_row
 
 MAX_INTERFACES = 8
@@ -145,7 +145,7 @@ def _adopt(
         )
     row.device_owner, row.device_id = INSTANCE_OWNER, instance_name
     row.delete_with_instance = False
-    row.version += 1
+    bump(row)
     return row
 
 
@@ -190,7 +190,7 @@ def _let_go(session: Session, row: PortRow, charge_quota: bool) -> None:
         return
     row.device_owner = row.device_id = row.host_id = ""
     row.instance_uid, row.interface_index = None, None
-    row.version += 1
+    bump(row)
 
 
 def _ports(session: Session, instance: InstanceRow) -> list[PortRow]:
