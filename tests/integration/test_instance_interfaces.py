@@ -74,6 +74,7 @@ def test_ports_follow_the_instance(cell: Cell, tenant: Tenant) -> None:
         port = ports[nic.port]
         assert port.mac_address == nic.mac_address
         assert port.host == got.host  # placed with the instance
+        assert port.device_uid == got.uid
         assert port.security_groups == [f"{tenant.name}/securityGroups/default"]
     listed = compute(member).ListInstances(capi.ListInstancesRequest(parent=cell.parent))
     mine = [i for i in listed.instances if i.name == got.name]
@@ -404,6 +405,7 @@ def test_existing_ports_are_adopted_and_kept(
     )
     taken = net(member).GetPort(napi.GetPortRequest(name=mine.name))
     assert (taken.device_owner, taken.device_id, taken.host) == (OWNER, got.name, got.host)
+    assert taken.device_uid == got.uid
     assert _nics(cell, got) == {made.mac_address, adopted.mac_address}
     spec = cell.driver(got.host.removeprefix("hosts/")).spec_of(got.uid)
     assert [n.mac_address for n in spec.nics] == [made.mac_address, adopted.mac_address]
@@ -421,7 +423,7 @@ def test_existing_ports_are_adopted_and_kept(
     )
     assert [n.port for n in freed.network_interfaces] == [made.port]
     kept = net(member).GetPort(napi.GetPortRequest(name=mine.name))
-    assert (kept.device_owner, kept.device_id, kept.host) == ("", "", "")
+    assert (kept.device_owner, kept.device_id, kept.host, kept.device_uid) == ("", "", "", "")
     assert [f.ip_address for f in kept.fixed_ips] == ["10.77.0.33"]
     assert _nics(cell, freed) == {made.mac_address}
     back = settled(

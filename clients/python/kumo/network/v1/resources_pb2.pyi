@@ -152,7 +152,7 @@ class AllowedAddressPair(_message.Message):
     def __init__(self, ip_address: _Optional[str] = ..., mac_address: _Optional[str] = ...) -> None: ...
 
 class Port(_message.Message):
-    __slots__ = ("name", "uid", "display_name", "description", "labels", "network", "mac_address", "fixed_ips", "security_groups", "port_security_enabled", "allowed_address_pairs", "device_owner", "device_id", "host", "status", "state", "create_time", "update_time", "etag")
+    __slots__ = ("name", "uid", "display_name", "description", "labels", "network", "mac_address", "fixed_ips", "security_groups", "port_security_enabled", "allowed_address_pairs", "device_owner", "device_id", "host", "status", "state", "create_time", "update_time", "etag", "device_uid")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATUS_UNSPECIFIED: _ClassVar[Port.Status]
@@ -187,6 +187,7 @@ class Port(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_UID_FIELD_NUMBER: _ClassVar[int]
     name: str
     uid: str
     display_name: str
@@ -206,7 +207,8 @@ class Port(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     etag: str
-    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., network: _Optional[str] = ..., mac_address: _Optional[str] = ..., fixed_ips: _Optional[_Iterable[_Union[FixedIp, _Mapping]]] = ..., security_groups: _Optional[_Iterable[str]] = ..., port_security_enabled: _Optional[bool] = ..., allowed_address_pairs: _Optional[_Iterable[_Union[AllowedAddressPair, _Mapping]]] = ..., device_owner: _Optional[str] = ..., device_id: _Optional[str] = ..., host: _Optional[str] = ..., status: _Optional[_Union[Port.Status, str]] = ..., state: _Optional[_Union[SyncState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+    device_uid: str
+    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., network: _Optional[str] = ..., mac_address: _Optional[str] = ..., fixed_ips: _Optional[_Iterable[_Union[FixedIp, _Mapping]]] = ..., security_groups: _Optional[_Iterable[str]] = ..., port_security_enabled: _Optional[bool] = ..., allowed_address_pairs: _Optional[_Iterable[_Union[AllowedAddressPair, _Mapping]]] = ..., device_owner: _Optional[str] = ..., device_id: _Optional[str] = ..., host: _Optional[str] = ..., status: _Optional[_Union[Port.Status, str]] = ..., state: _Optional[_Union[SyncState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., device_uid: _Optional[str] = ...) -> None: ...
 
 class ExternalGateway(_message.Message):
     __slots__ = ("network", "snat_enabled", "ip_address")

@@ -8,8 +8,6 @@ from typing import Any
 
 import grpc
 
-from kumo.compute.v1 import compute_service_pb2 as capi
-from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.grpc_backend import Backend
 from kumo.gateway.openstack.common import Scope
@@ -135,22 +133,9 @@ class Index:
             "security_groups",
         )
 
-    async def instances(self) -> list[Any]:
-        """The project's instances (the devices of its instances' ports), in every zone."""
-        return await self._all(  # type: ignore[no-any-return]
-            "instances",
-            lambda t: self._list(
-                self.backend.stub(crpc.ComputeServiceStub).ListInstances,
-                capi.ListInstancesRequest(
-                    parent=f"{self.scope.parent}/zones/-", page_size=PAGE, page_token=t
-                ),
-                "instances",
-            ),
-        )
-
     async def uids(self, *kinds: str) -> dict[str, str]:
         """uid by resource name over the listings of `kinds` (networks, subnets, ports,
-        routers, security_groups, floating_ips, instances)."""
+        routers, security_groups, floating_ips)."""
         found: dict[str, str] = {}
         for kind in kinds:
             for item in await getattr(self, kind)():

@@ -29,14 +29,6 @@ def _pairs(value: Any) -> list[pb.AllowedAddressPair]:
     ]
 
 
-async def _uids(index: Index, *ports: pb.Port) -> dict[str, str]:
-    """What the ports' views need: uid by name of the networks, subnets, groups and routers
-    they refer to, and of the project's instances if one of them is an instance's."""
-    if any(port.device_owner == views.INSTANCE_OWNER for port in ports):
-        return await index.uids(*_KINDS, "instances")
-    return await index.uids(*_KINDS)
-
-
 async def group_names(index: Index, ids: Any) -> list[str]:
     """Security group names of Neutron ids; 404 for one the caller has not."""
     if not isinstance(ids, list):
@@ -50,7 +42,7 @@ class Ports(NeutronBase):
 
     async def _render(self, index: Index) -> list[dict[str, Any]]:
         ports = await index.ports()
-        uids = await _uids(index, *ports)
+        uids = await index.uids(*_KINDS)
         return [views.port(p, uids) for p in ports]
 
     async def list(self, request: Request) -> Response:
@@ -62,7 +54,7 @@ class Ports(NeutronBase):
         """GET /ports/{id}."""
         _, index = await self.begin(request)
         found = Index.by_uid(await index.ports(), request.path_params["id"], "Port")
-        return self.one(request, "port", views.port(found, await _uids(index, found)))
+        return self.one(request, "port", views.port(found, await index.uids(*_KINDS)))
 
     async def create(self, request: Request) -> Response:
         """POST /ports: 201."""
@@ -99,7 +91,7 @@ class Ports(NeutronBase):
             ),
             scope,
         )
-        return self.one(request, "port", views.port(created, await _uids(index, created)), 201)
+        return self.one(request, "port", views.port(created, await index.uids(*_KINDS)), 201)
 
     async def update(self, request: Request) -> Response:
         """PUT /ports/{id}: name, description, security groups, port security, address
@@ -134,7 +126,7 @@ class Ports(NeutronBase):
                 api.UpdatePortRequest(port=change, update_mask=mask(*paths)),
                 scope,
             )
-        return self.one(request, "port", views.port(updated, await _uids(index, updated)))
+        return self.one(request, "port", views.port(updated, await index.uids(*_KINDS)))
 
     async def delete(self, request: Request) -> Response:
         """DELETE /ports/{id}: 204."""

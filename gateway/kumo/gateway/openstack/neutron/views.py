@@ -119,8 +119,8 @@ def port(item: pb.Port, uids: Uids) -> dict[str, Any]:
         ],
         "device_owner": _owner(item),
         # A router interface's device is the router, an instance's port's the server (by
-        # name in Kumo, by id in Neutron).
-        "device_id": uids.get(item.device_id, item.device_id),
+        # name in Kumo, by id in Neutron; an instance's port carries the instance's uid).
+        "device_id": item.device_uid or uids.get(item.device_id, item.device_id),
         "binding:host_id": last_segment(item.host) if item.host else "",
         "binding:vnic_type": "normal",
         "status": "ACTIVE" if item.status == pb.Port.STATUS_ACTIVE else "DOWN",

@@ -227,6 +227,7 @@ def port_to_proto(session: Session, row: PortRow) -> pb.Port:
         allowed_address_pairs=[pb.AllowedAddressPair(**p) for p in row.allowed_address_pairs],
         device_owner=row.device_owner,
         device_id=row.device_id,
+        device_uid=row.instance_uid or "",
         host=f"hosts/{row.host_id}" if row.host_id else "",
         status=cast(pb.Port.Status, row.status),
         state=cast(pb.SyncState, row.state),
