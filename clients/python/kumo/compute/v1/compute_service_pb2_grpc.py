@@ -446,8 +446,9 @@ class ComputeServiceServicer:
 
     def AttachNetworkInterface(self, request, context):
         """Adds a network interface to a RUNNING or STOPPED instance: a new port on the
-        interface's network (the instance's next interface), hot-plugged into a running
-        guest and kept in its definition. The operation ends once the host has done so.
+        interface's network, or the existing unused port it names, as the instance's next
+        interface, hot-plugged into a running guest and kept in its definition. The operation
+        ends once the host has done so.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -455,7 +456,8 @@ class ComputeServiceServicer:
 
     def DetachNetworkInterface(self, request, context):
         """Removes one of a RUNNING or STOPPED instance's network interfaces: unplugged from a
-        running guest, dropped from its definition, and its port deleted.
+        running guest and dropped from its definition; its port is deleted if Kumo made it,
+        and left free if it was an existing port.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,20 +1,22 @@
 """AttachNetworkInterface and DetachNetworkInterface: an instance's interfaces after its
 create.
 
-Both change a settled (RUNNING or STOPPED) instance in one transaction: attach makes the
-port of the new interface (interfaces.attach_interface: the network service's port path,
-so tenancy, IPAM, security groups and the `ports` quota apply) bound on the instance's
-host; detach deletes the interface's port and gives its quota back. Either bumps the
-instance's generation, so its host's agent gets the new list of NICs and plugs or
-unplugs the one that changed (hot-plugged into a running guest, and in the guest's
-definition either way); the operation (an ACTION, as a power action) ends once the
-host reports that generation carried out. The network reconciler, woken, makes or drops
-the port in OVN.
+Both change a settled (RUNNING or STOPPED) instance in one transaction: attach gives the
+new interface its port (interfaces.attach_interface: a new port through the network
+service's path, so tenancy, IPAM, security groups and the `ports` quota apply, or an
+existing unused port of the project, adopted) bound on the instance's host; detach
+deletes the interface's port if Kumo made it (its quota given back) and frees an adopted
+one. Either bumps the instance's generation, so its host's agent gets the new list of
+NICs and plugs or unplugs the one that changed (hot-plugged into a running guest, and in
+the guest's definition either way); the operation (an ACTION, as a power action) ends
+once the host reports that generation carried out. The network reconciler, woken, makes,
+changes or drops the port in OVN.
 
-Raises FailedPrecondition (busy, migrating, locked, not RUNNING or STOPPED),
-InvalidArgument (no network, a malformed name, eight interfaces already), NotFound (the
-instance, a network the caller cannot use, a port that is not the instance's interface),
-and the `ports` quota's ResourceExhausted.
+Raises FailedPrecondition (busy, migrating, locked, not RUNNING or STOPPED; PORT_IN_USE),
+InvalidArgument (no network or port, a malformed name, a port named with a network or
+security groups, eight interfaces already), NotFound (the instance, a network or port
+the caller cannot use, a port that is not the instance's interface), and the `ports`
+quota's ResourceExhausted.
 """
 
 from __future__ import annotations
