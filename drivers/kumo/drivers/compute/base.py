@@ -551,7 +551,7 @@ class ComputeDriver(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, not abstract on purpose
         """Releases connections; the driver reconnects if used again. Idempotent."""
 
-    # ---- volumes (not abstract: a driver without them refuses with DriverError) -----------
+    # ---- NICs and volumes (not abstract: a driver without them refuses with DriverError) --
 
     def attached_nics(self, uid: str) -> set[str]:
         """MAC addresses of the guest's network interfaces (those of its definition; a
