@@ -71,8 +71,9 @@ def test_volumes_with_the_cli(
     other_tenant: Tenant,
 ) -> None:
     """type create (root) and list; volume create, show, list, extend; snapshot create,
-    list, delete; attach to a server and detach (Nova's os-volume_attachments); volume
-    delete; limits; NotFound shapes and another project's 404."""
+    list, delete; attach to a server and detach (Nova's os-volume_attachments), backed up
+    while attached only with --force; volume delete; limits; NotFound shapes and another
+    project's 404."""
     zone = site.zone
     kind = unique("vt")
     refused = clouds.run("member", "volume", "type", "create", unique("vt"), check=False)
@@ -112,6 +113,17 @@ def test_volumes_with_the_cli(
     in_use = _until(clouds, ["volume"], name, "in-use")
     assert in_use["status"] == "in-use", in_use
     assert server["id"] in str(in_use["attachments"])
+    # An in-use volume is backed up only with --force (Cinder's rule).
+    refused = clouds.run("member", "volume", "backup", "create", name, check=False)
+    assert refused.returncode != 0 and "400" in refused.stderr, refused.stderr
+    assert clouds.json("member", "volume", "backup", "list") == []
+    forced = clouds.json("member", "volume", "backup", "create", "--force", name)["id"]
+    assert _until(clouds, ["volume", "backup"], forced, "available")["status"] == "available"
+    clouds.run("member", "volume", "backup", "delete", forced)
+    deadline = time.monotonic() + 60
+    while clouds.json("member", "volume", "backup", "list"):
+        assert time.monotonic() < deadline, "the backup was not deleted"
+        time.sleep(0.5)
     clouds.run("member", "server", "lock", server["id"])
     locked = clouds.run(
         "member", "server", "remove", "volume", server["id"], made["id"], check=False
