@@ -25,6 +25,7 @@ from tests.support.cloud import (
     sign_in,
     unique,
 )
+from tests.support.network import make_network
 from tests.support.server import ServerThread
 
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
@@ -840,6 +841,40 @@ def test_get_and_update_quota(admin: Stubs, tenant: Tenant) -> None:
     assert {limit.resource: limit.default_limit for limit in updated.limits} == default_quota()
     assert updated.etag != before.etag
     assert tenant.stubs["reader"].identity.GetQuota(iapi.GetQuotaRequest(name=name)) == updated
+
+
+def test_quota_update_may_refuse_limits_below_usage(admin: Stubs, tenant: Tenant) -> None:
+    """With validate_usage, a limit below what the project holds is FAILED_PRECONDITION
+    QUOTA_BELOW_USAGE and nothing changes; at or above it (or unlimited) it is set. Without
+    it, a limit below usage is set (an operator's choice: creates then stop)."""
+    name = f"{tenant.name}/quota"
+    for index in range(2):
+        make_network(tenant.stubs["member"], tenant.project, f"10.9{index}.0.0/24")
+
+    def update(limit: int, validate: bool) -> ipb.Quota:
+        return admin.identity.UpdateQuota(
+            iapi.UpdateQuotaRequest(
+                quota=ipb.Quota(
+                    name=name, limits=[ipb.QuotaLimit(resource="networks", limit=limit)]
+                ),
+                validate_usage=validate,
+            )
+        )
+
+    def networks(quota: ipb.Quota) -> tuple[int, int]:
+        (found,) = [(q.limit, q.in_use) for q in quota.limits if q.resource == "networks"]
+        return found
+
+    before = admin.identity.GetQuota(iapi.GetQuotaRequest(name=name))
+    assert networks(before)[1] == 2
+    code, status = rpc_error(lambda: update(1, True))
+    assert code == FAILED_PRECONDITION and status is not None
+    failure = detail(status, error_details_pb2.PreconditionFailure)
+    assert [(v.type, v.subject) for v in failure.violations] == [("QUOTA_BELOW_USAGE", name)]
+    assert admin.identity.GetQuota(iapi.GetQuotaRequest(name=name)) == before
+    assert networks(update(2, True)) == (2, 2)
+    assert networks(update(-1, True)) == (-1, 2)
+    assert networks(update(1, False)) == (1, 2)
 
 
 def test_quota_updates_are_for_cloud_admins_and_checked(admin: Stubs, tenant: Tenant) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kumo.gateway.dialect import invalid
+from kumo.gateway.errors import RpcFailure
 from kumo.gateway.grpc_backend import Backend
 from kumo.gateway.openstack.common import Scope
 from kumo.identity.v1 import identity_service_pb2 as iapi
@@ -129,13 +130,20 @@ class Quotas:
         check_usage: bool,
     ) -> ipb.Quota:
         """Sets the given limits; the quota after. With `check_usage`, a limit under current
-        usage is INVALID_ARGUMENT and nothing changes. Raises RpcFailure as GetQuota and
-        UpdateQuota do (PERMISSION_DENIED for anyone but a cloud administrator)."""
+        usage is INVALID_ARGUMENT and nothing changes: read first for the dialect's message,
+        then checked again by the API in the update itself (`validate_usage`), so a create
+        landing in between cannot slip under the new limit. Raises RpcFailure as GetQuota
+        and UpdateQuota do (PERMISSION_DENIED for anyone but a cloud administrator)."""
         if check_usage:
             reason = below_usage(keys, await self.read(scope, project_id), changes)
             if reason is not None:
                 raise invalid(reason)
-        return await self._set(scope, project_id, changes)
+        try:
+            return await self._set(scope, project_id, changes, validate_usage=check_usage)
+        except RpcFailure as failure:
+            if "QUOTA_BELOW_USAGE" in failure.precondition_types():
+                raise invalid(failure.message) from None
+            raise
 
     async def reset(self, scope: Scope, project_id: str, keys: QuotaKeys) -> ipb.Quota:
         """Sets the limits of the dialect's `keys` back to the defaults a new project gets
@@ -145,12 +153,19 @@ class Quotas:
         defaults = {q.resource: int(q.default_limit) for q in quota.limits if q.resource in counted}
         return await self._set(scope, project_id, defaults)
 
-    async def _set(self, scope: Scope, project_id: str, changes: Mapping[str, int]) -> ipb.Quota:
+    async def _set(
+        self,
+        scope: Scope,
+        project_id: str,
+        changes: Mapping[str, int],
+        validate_usage: bool = False,
+    ) -> ipb.Quota:
         limits = [ipb.QuotaLimit(resource=r, limit=v) for r, v in sorted(changes.items())]
         quota: ipb.Quota = await self.backend.call(
             self.identity.UpdateQuota,
             iapi.UpdateQuotaRequest(
-                quota=ipb.Quota(name=f"projects/{project_id}/quota", limits=limits)
+                quota=ipb.Quota(name=f"projects/{project_id}/quota", limits=limits),
+                validate_usage=validate_usage,
             ),
             scope.token,
         )

@@ -301,9 +301,11 @@ class GetQuotaRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class UpdateQuotaRequest(_message.Message):
-    __slots__ = ("quota", "request_id")
+    __slots__ = ("quota", "request_id", "validate_usage")
     QUOTA_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_USAGE_FIELD_NUMBER: _ClassVar[int]
     quota: _resources_pb2.Quota
     request_id: str
-    def __init__(self, quota: _Optional[_Union[_resources_pb2.Quota, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    validate_usage: bool
+    def __init__(self, quota: _Optional[_Union[_resources_pb2.Quota, _Mapping]] = ..., request_id: _Optional[str] = ..., validate_usage: _Optional[bool] = ...) -> None: ...

@@ -1,10 +1,16 @@
-"""GetQuota and UpdateQuota."""
+"""GetQuota and UpdateQuota.
+
+UpdateQuota changes each limit with one conditional UPDATE; with `validate_usage` the
+condition is that the project holds no more than the new limit, so a create charging the
+quota at the same moment (quota.charge: itself a conditional UPDATE of the same row)
+either lands before it and makes it refuse, or after it and is refused.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, true, update
 from sqlalchemy.orm import Session
 
 from kumo.identity.v1 import identity_service_pb2 as api
@@ -14,7 +20,7 @@ from kumo.server.api.idempotency import idempotent
 from kumo.server.api.names import parse_one
 from kumo.server.auth.principal import current_principal
 from kumo.server.db.models import QuotaRow
-from kumo.server.errors import FieldViolation, InvalidArgument
+from kumo.server.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from kumo.server.interceptors.base import Context
 from kumo.server.services.identity.common import IdentityPart, visible_project
 
@@ -28,6 +34,32 @@ def _rows(session: Session, project_id: str) -> list[QuotaRow]:
             select(QuotaRow).where(QuotaRow.project_id == project_id).order_by(QuotaRow.resource)
         )
     )
+
+
+def _set_limit(
+    session: Session, project_id: str, resource: str, limit: int, validate_usage: bool
+) -> None:
+    """Sets one limit (a new version of the row). With `validate_usage`, a limit below what
+    the project holds is FailedPrecondition QUOTA_BELOW_USAGE."""
+    where = QuotaRow.project_id == project_id, QuotaRow.resource == resource
+    fits: ColumnElement[bool] = true()
+    if validate_usage and limit >= 0:
+        fits = QuotaRow.in_use <= limit
+    changed = session.execute(
+        update(QuotaRow)
+        .where(*where, fits)
+        .values(limit=limit, version=QuotaRow.version + 1)
+        .returning(QuotaRow.resource)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if changed is None:
+        in_use = session.scalar(select(QuotaRow.in_use).where(*where))
+        name = f"projects/{project_id}/quota"
+        raise FailedPrecondition(
+            f"{resource}: a limit of {limit} is below the {in_use} the project holds",
+            type="QUOTA_BELOW_USAGE",
+            subject=name,
+        )
 
 
 def _quota(project_id: str, rows: list[QuotaRow], defaults: Mapping[str, int]) -> pb.Quota:
@@ -90,11 +122,10 @@ class QuotaMethods(IdentityPart):
                 raise InvalidArgument.field(
                     "quota.limits", f"unknown resources {unknown}; known: {sorted(rows)}"
                 )
-            for resource, value in wanted.items():
+            for resource, value in sorted(wanted.items()):
                 if rows[resource].limit != value:
-                    rows[resource].limit = value
-                    rows[resource].version += 1
-            session.flush()
-            return _quota(project_id, sorted(rows.values(), key=lambda r: r.resource), defaults)
+                    _set_limit(session, project_id, resource, value, request.validate_usage)
+            session.expire_all()
+            return _quota(project_id, _rows(session, project_id), defaults)
 
         return await idempotent(self.runtime.db, "UpdateQuota", request, pb.Quota, update)
