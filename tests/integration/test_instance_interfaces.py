@@ -409,6 +409,8 @@ def test_existing_ports_are_adopted_and_kept(
     assert _nics(cell, got) == {made.mac_address, adopted.mac_address}
     spec = cell.driver(got.host.removeprefix("hosts/")).spec_of(got.uid)
     assert [n.mac_address for n in spec.nics] == [made.mac_address, adopted.mac_address]
+    made_uid = net(member).GetPort(napi.GetPortRequest(name=made.port)).uid
+    assert [n.tap for n in spec.nics] == [tap_name(made_uid), tap_name(mine.uid, got.uid)]
 
     def settled(operation: operations_pb2.Operation) -> cpb.Instance:
         done = wait(member, operation)

@@ -7,7 +7,8 @@ proves the NICs' host checksum offload is off) → ports go ACTIVE when OVN says
 a namespace on the same network pings both guests and connects to them → stop unbinds a
 guest's tap and start binds it again → an interface on a second network hot-plugged into a
 running guest leases its address and answers there, and detached it is gone from guest,
-chassis and API → deleting the instances unbinds the taps and deletes the ports.
+chassis and API; a port of the user's own, attached, does the same and stays when
+detached → deleting the instances unbinds the taps and deletes the ports.
 
 The chassis (OVS netdev + ovn-controller), the OVN central and the API are the session's
 (tests/support/ovn.py); libvirtd runs in the chassis namespace, as QEMU must open the taps
@@ -224,13 +225,49 @@ def test_guests_get_their_addresses_from_ovn_and_answer_on_their_network(
         assert not other_probe.ping("10.81.0.7", count=1)
         assert probe.ping(addresses[0], count=2)  # the first NIC is untouched
 
+        # A port of the user's own, attached: the guest leases the port's address on its
+        # own device; detached, the port stays (free), as the user made it.
+        own = make_port(
+            member,
+            tenant.project,
+            other.name,
+            fixed_ips=[npb.FixedIp(ip_address="10.81.0.8")],
+        )
+        _wait_done(
+            member,
+            service.AttachNetworkInterface(
+                capi.AttachNetworkInterfaceRequest(
+                    name=first.name, network_interface=cpb.NetworkInterface(port=own.name)
+                )
+            ),
+        )
+        reconcile(ovn_api)
+        assert _bound(ovn_chassis, first.uid) == sorted(
+            [tap_name(ports[0].uid), tap_name(own.uid, first.uid)]
+        )
+        console_until(service, first.name, "ip eth1=10.81.0.8/24", timeout=120)
+        assert other_probe.ping("10.81.0.8", count=2), "the adopted port does not answer"
+        _wait_done(
+            member,
+            service.DetachNetworkInterface(
+                capi.DetachNetworkInterfaceRequest(name=first.name, port=own.name)
+            ),
+        )
+        console_until(service, first.name, "nic eth1 gone", count=2, timeout=60)
+        kept = net(member).GetPort(napi.GetPortRequest(name=own.name))
+        assert (kept.device_id, kept.fixed_ips[0].ip_address) == ("", "10.81.0.8")
+        assert _bound(ovn_chassis, first.uid) == [tap_name(ports[0].uid)]
+        print(f"adopted a port and gave it back: {time.monotonic() - started:.1f} s")
+
         for instance in instances:
             _wait_done(
                 member, service.DeleteInstance(capi.DeleteInstanceRequest(name=instance.name))
             )
             assert _bound(ovn_chassis, instance.uid) == []
         left = net(member).ListPorts(napi.ListPortsRequest(parent=tenant.name)).ports
-        assert sorted(p.name for p in left) == sorted([probe_port.name, other_probe_port.name])
+        assert sorted(p.name for p in left) == sorted(
+            [probe_port.name, other_probe_port.name, own.name]
+        )
         reconcile(ovn_api)
         interfaces = ovn_chassis.ovs.vsctl("--bare", "--columns=name", "list", "Interface")
         assert not any(tap_name(p.uid) in interfaces for p in ports)

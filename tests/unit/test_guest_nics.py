@@ -68,5 +68,11 @@ def test_two_nics_cannot_share_a_tap() -> None:
 
 
 def test_tap_names_fit_a_device_name() -> None:
-    name = tap_name("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+    port = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    name = tap_name(port)
     assert name == "tap0f1e2d3c4b5" and len(name) <= 15
+    # An adopted port's device depends on the instance too: moved, it gets a new one.
+    first, second = (tap_name(port, f"{n}a9c3b7e-0000-4000-8000-00000000000{n}") for n in "12")
+    assert len({name, first, second}) == 3
+    assert all(len(t) == 14 and t.startswith("tap") for t in (first, second))
+    assert first == tap_name(port, "1a9c3b7e-0000-4000-8000-000000000001")

@@ -17,6 +17,7 @@ host; the network reconciler reports a port ACTIVE when OVN says it is up there.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,8 +39,14 @@ from kumo.server.services.network.ports import INSTANCE_OWNER, add_port, delete_
 MAX_INTERFACES = 8
 
 
-def tap_name(port_uid: str) -> str:
-    """The host device of a port: `tap` + the start of its uid (15 characters at most)."""
+def tap_name(port_uid: str, adopted_by: str = "") -> str:
+    """The host device of an interface's port, `tap` + 11 hex digits (15 characters): the
+    start of the port's uid for a port Kumo made, which lives and dies with its instance;
+    for a port the instance `adopted_by` (its uid) took, of a hash of both uids, so that a
+    port moved from one guest to another gets a device of its own on the host while the
+    first guest may still hold its old one."""
+    if adopted_by:
+        return "tap" + hashlib.sha256(f"{port_uid}/{adopted_by}".encode()).hexdigest()[:11]
     return "tap" + port_uid.replace("-", "")[:11]
 
 
@@ -255,6 +262,7 @@ def nic_assignments(
             PortRow.mac_address,
             PortRow.device_id,
             PortRow.instance_uid,
+            PortRow.delete_with_instance,
         )
         .where(PortRow.device_owner == INSTANCE_OWNER, PortRow.device_id.in_(list(by_name)))
         .order_by(PortRow.interface_index)
@@ -265,7 +273,9 @@ def nic_assignments(
             continue  # only ports Kumo gave the instance are its interfaces
         result[instance.uid].append(
             agent_api.NicAssignment(
-                port_uid=port.uid, mac_address=port.mac_address, tap=tap_name(port.uid)
+                port_uid=port.uid,
+                mac_address=port.mac_address,
+                tap=tap_name(port.uid, "" if port.delete_with_instance else instance.uid),
             )
         )
     return result
