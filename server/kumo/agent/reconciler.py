@@ -391,8 +391,8 @@ class Reconciler:
         state = self._observe(uid, await run(driver.state, uid))
         done = self._state.get(uid)
         exists = state is not GuestState.ABSENT
-        if exists:  # before `plug` removes the taps of the NICs no longer assigned
-            await self._sync_nics(uid, a, detach_only=True)
+        # before `plug` removes the taps of the NICs no longer assigned
+        await self._sync_nics(uid, a, state, detach_only=True)
         wants_taps = _intent(a) != Instance.POWER_INTENT_STOPPED and (a.nics or exists)
         if self._nics is not None and wants_taps:
             await self._run(self._nics.plug, uid, list(a.nics))
@@ -449,24 +449,23 @@ class Reconciler:
         state = await self._power(uid, a, state)
         if state not in ACTIVE and self._nics is not None:
             await self._run(self._nics.unplug, uid)
-        await self._sync_nics(uid, a)
+        await self._sync_nics(uid, a, state)
         if state is GuestState.RUNNING and self._volumes is not None:
             await self._sync_volumes(uid, a, self._volumes)
         return state
 
-    async def _sync_nics(self, uid: str, a: Assignment, detach_only: bool = False) -> None:
+    async def _sync_nics(
+        self, uid: str, a: Assignment, state: GuestState, detach_only: bool = False
+    ) -> None:
         """Removes the guest's NICs no longer assigned and (unless `detach_only`) adds the
         assigned ones it lacks (AttachNetworkInterface, DetachNetworkInterface): in a
-        running guest and its definition, or the definition of a shut-off one. Guests in
-        other states are left for a later pass. A NIC that cannot be changed is logged and
-        tried again at the next pass; it does not put the instance in ERROR."""
-        desired = {n.mac_address: n for n in a.nics}
-        try:
-            if await self._run(self.driver.state, uid) not in _NICS_CHANGE_IN:
-                return
-        except DriverError as error:
-            log.warning("instance %s: NICs: %s", uid, error)
+        running guest and its definition, or the definition of a shut-off one (`state`:
+        the guest's, as just observed). Guests in other states, or absent, are left for a
+        later pass. A NIC that cannot be changed is logged and tried again at the next
+        pass; it does not put the instance in ERROR."""
+        if state not in _NICS_CHANGE_IN:
             return
+        desired = {n.mac_address: n for n in a.nics}
 
         async def attach(mac: str) -> None:
             nic = GuestNic(tap=desired[mac].tap, mac_address=mac)

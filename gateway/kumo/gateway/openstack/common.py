@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import orjson
@@ -22,6 +22,22 @@ from kumo.identity.v1 import resources_pb2 as ipb
 ROLE_NAMES = {ipb.ROLE_READER: "reader", ipb.ROLE_MEMBER: "member", ipb.ROLE_ADMIN: "admin"}
 ROLES_BY_NAME = {name: role for role, name in ROLE_NAMES.items()}
 DOMAIN = {"id": "default", "name": "Default"}
+
+
+T = TypeVar("T")
+
+
+def not_found(kind: str, wanted: str) -> RpcFailure:
+    """404 in the words Neutron and Cinder use (`{kind} {id} could not be found.`)."""
+    return RpcFailure.of(grpc.StatusCode.NOT_FOUND, f"{kind} {wanted} could not be found.")
+
+
+def with_uid(items: list[T], uid: str, kind: str) -> T:
+    """The item with this uid; `not_found(kind, uid)` otherwise."""
+    for item in items:
+        if item.uid == uid:  # type: ignore[attr-defined]
+            return item
+    raise not_found(kind, uid)
 
 
 def auth_token(request: Request) -> str:

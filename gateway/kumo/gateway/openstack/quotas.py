@@ -130,20 +130,18 @@ class Quotas:
         check_usage: bool,
     ) -> ipb.Quota:
         """Sets the given limits; the quota after. With `check_usage`, a limit under current
-        usage is INVALID_ARGUMENT and nothing changes: read first for the dialect's message,
-        then checked again by the API in the update itself (`validate_usage`), so a create
-        landing in between cannot slip under the new limit. Raises RpcFailure as GetQuota
-        and UpdateQuota do (PERMISSION_DENIED for anyone but a cloud administrator)."""
-        if check_usage:
-            reason = below_usage(keys, await self.read(scope, project_id), changes)
-            if reason is not None:
-                raise invalid(reason)
+        usage is INVALID_ARGUMENT and nothing changes: the API checks it in the update
+        itself (`validate_usage`: a create charging meanwhile cannot slip under the new
+        limit); a refusal is read back once to word it in the dialect's keys. Raises
+        RpcFailure as GetQuota and UpdateQuota do (PERMISSION_DENIED for anyone but a cloud
+        administrator)."""
         try:
             return await self._set(scope, project_id, changes, validate_usage=check_usage)
         except RpcFailure as failure:
-            if "QUOTA_BELOW_USAGE" in failure.precondition_types():
-                raise invalid(failure.message) from None
-            raise
+            if "QUOTA_BELOW_USAGE" not in failure.precondition_types():
+                raise
+            quota = await self.read(scope, project_id)
+            raise invalid(below_usage(keys, quota, changes) or failure.message) from None
 
     async def reset(self, scope: Scope, project_id: str, keys: QuotaKeys) -> ipb.Quota:
         """Sets the limits of the dialect's `keys` back to the defaults a new project gets

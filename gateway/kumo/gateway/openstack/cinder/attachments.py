@@ -20,9 +20,9 @@ from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
-from kumo.gateway.openstack.cinder.base import CinderBase, not_found
+from kumo.gateway.openstack.cinder.base import CinderBase
 from kumo.gateway.openstack.cinder.views import attachment_id
-from kumo.gateway.openstack.common import Scope, iso
+from kumo.gateway.openstack.common import Scope, iso, not_found
 from kumo.gateway.openstack.lookup import find_instance
 from kumo.gateway.openstack.microversions import Version
 from kumo.storage.v1 import resources_pb2 as spb

@@ -20,8 +20,8 @@ from starlette.responses import Response
 from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.cinder import views
-from kumo.gateway.openstack.cinder.base import CinderBase, not_found, with_uid
-from kumo.gateway.openstack.common import Scope
+from kumo.gateway.openstack.cinder.base import CinderBase
+from kumo.gateway.openstack.common import Scope, not_found, with_uid
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.storage.v1 import storage_service_pb2 as sapi
 

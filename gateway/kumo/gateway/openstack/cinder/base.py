@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any, TypeVar
+from typing import Any
 
-import grpc
 from google.rpc import code_pb2
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from kumo.gateway.dialect import Dialect
-from kumo.gateway.errors import RpcFailure
 from kumo.gateway.grpc_backend import Backend
-from kumo.gateway.openstack.common import Scope, Scopes, base_url, last_segment
+from kumo.gateway.openstack.common import Scope, Scopes, base_url, last_segment, not_found, with_uid
 from kumo.gateway.openstack.errors import nova_error
 from kumo.gateway.openstack.filters import listing
 from kumo.gateway.openstack.lookup import is_volume_type
@@ -33,12 +31,6 @@ DIALECT = Dialect(
     {code_pb2.FAILED_PRECONDITION: 400, code_pb2.RESOURCE_EXHAUSTED: 413},
 )
 MICROVERSIONS = Microversions("volume", Version(3, 0), Version(3, 67))
-T = TypeVar("T")
-
-
-def not_found(kind: str, wanted: str) -> RpcFailure:
-    """404 in Cinder's words."""
-    return RpcFailure.of(grpc.StatusCode.NOT_FOUND, f"{kind} {wanted} could not be found.")
 
 
 def target_of(operation: Any) -> str:
@@ -46,14 +38,6 @@ def target_of(operation: Any) -> str:
     metadata = operation_metadata_pb2.OperationMetadata()
     operation.metadata.Unpack(metadata)
     return str(metadata.target)
-
-
-def with_uid(items: list[T], uid: str, kind: str) -> T:
-    """The item with this uid; 404 (`kind` not found) otherwise."""
-    for item in items:
-        if item.uid == uid:  # type: ignore[attr-defined]
-            return item
-    raise not_found(kind, uid)
 
 
 class CinderBase:

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kumo.gateway.dialect import invalid, json_body
-from kumo.gateway.openstack.cinder.base import CinderBase, not_found
-from kumo.gateway.openstack.common import Scope, iso, last_segment
+from kumo.gateway.openstack.cinder.base import CinderBase
+from kumo.gateway.openstack.common import Scope, iso, last_segment, not_found
 from kumo.gateway.openstack.paging import PAGE
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.storage.v1 import storage_service_pb2 as sapi

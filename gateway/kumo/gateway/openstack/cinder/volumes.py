@@ -15,8 +15,8 @@ from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.cinder import views
-from kumo.gateway.openstack.cinder.base import CinderBase, not_found
-from kumo.gateway.openstack.common import Scope
+from kumo.gateway.openstack.cinder.base import CinderBase
+from kumo.gateway.openstack.common import Scope, not_found
 from kumo.gateway.openstack.lookup import find_image
 from kumo.image.v1 import image_service_pb2 as gapi
 from kumo.image.v1 import image_service_pb2_grpc as grpc_images

@@ -9,9 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from kumo.gateway.grpc_backend import Backend
-from kumo.gateway.openstack.common import Scopes, base_url
+from kumo.gateway.openstack.common import Scopes, base_url, not_found
 from kumo.gateway.openstack.neutron.base import DIALECT
-from kumo.gateway.openstack.neutron.index import not_found
 from kumo.gateway.openstack.neutron.networks import Networks
 from kumo.gateway.openstack.neutron.ports import Ports
 from kumo.gateway.openstack.neutron.quotas import NetworkQuotas

@@ -24,11 +24,6 @@ def rule_id(group: pb.SecurityGroup, rule: pb.SecurityGroupRule) -> str:
     return str(uuid.uuid5(_RULES, f"{group.uid}/{rule.id}"))
 
 
-def not_found(kind: str, wanted: str) -> RpcFailure:
-    """404 in Neutron's words."""
-    return RpcFailure.of(grpc.StatusCode.NOT_FOUND, f"{kind} {wanted} could not be found.")
-
-
 class Index:
     """Listings made with the caller's token, each at most once per request."""
 
@@ -141,11 +136,3 @@ class Index:
             for item in await getattr(self, kind)():
                 found[item.name] = item.uid
         return found
-
-    @staticmethod
-    def by_uid(items: list[Any], uid: str, kind: str) -> Any:
-        """The item with this uid; 404 in Neutron's words otherwise."""
-        for item in items:
-            if item.uid == uid:
-                return item
-        raise not_found(kind, uid)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kumo.gateway.dialect import invalid
-from kumo.gateway.openstack.common import Scope
+from kumo.gateway.openstack.common import Scope, with_uid
 from kumo.gateway.openstack.neutron import views
 from kumo.gateway.openstack.neutron.base import NeutronBase, mask, new_id
 from kumo.gateway.openstack.neutron.index import Index
@@ -71,7 +71,7 @@ class Networks(NeutronBase):
         for item in await self._render_networks(scope, index):
             if item["id"] == wanted:
                 return item
-        raise Index.by_uid([], wanted, "Network")
+        raise with_uid([], wanted, "Network")
 
     async def list_networks(self, request: Request) -> Response:
         """GET /networks."""
@@ -116,7 +116,7 @@ class Networks(NeutronBase):
         scope, index = await self.begin(request)
         body = await self.body_of(request, "network")
         _refuse_unsupported(body)
-        found = Index.by_uid(await index.networks(), request.path_params["id"], "Network")
+        found = with_uid(await index.networks(), request.path_params["id"], "Network")
         change = pb.Network(name=found.name)
         paths = []
         for key, path in (("name", "display_name"), ("description", "description")):
@@ -141,7 +141,7 @@ class Networks(NeutronBase):
     async def delete_network(self, request: Request) -> Response:
         """DELETE /networks/{id}: 204 (its subnets go with it)."""
         scope, index = await self.begin(request)
-        found = Index.by_uid(await index.networks(), request.path_params["id"], "Network")
+        found = with_uid(await index.networks(), request.path_params["id"], "Network")
         await self.call(
             self.network.DeleteNetwork, api.DeleteNetworkRequest(name=found.name), scope
         )
@@ -161,14 +161,14 @@ class Networks(NeutronBase):
     async def show_subnet(self, request: Request) -> Response:
         """GET /subnets/{id}."""
         _, index = await self.begin(request)
-        found = Index.by_uid(await index.subnets(), request.path_params["id"], "Subnet")
+        found = with_uid(await index.subnets(), request.path_params["id"], "Subnet")
         return self.one(request, "subnet", views.subnet(found, await index.uids("networks")))
 
     async def create_subnet(self, request: Request) -> Response:
         """POST /subnets: 201."""
         scope, index = await self.begin(request)
         body = await self.body_of(request, "subnet")
-        network = Index.by_uid(await index.networks(), str(body.get("network_id") or ""), "Network")
+        network = with_uid(await index.networks(), str(body.get("network_id") or ""), "Network")
         if not body.get("cidr"):
             raise invalid("cidr is required (subnet pools are not offered)")
         subnet = pb.Subnet(
@@ -196,7 +196,7 @@ class Networks(NeutronBase):
         """PUT /subnets/{id}: name, description, dns_nameservers, host_routes, enable_dhcp."""
         scope, index = await self.begin(request)
         body = await self.body_of(request, "subnet")
-        found = Index.by_uid(await index.subnets(), request.path_params["id"], "Subnet")
+        found = with_uid(await index.subnets(), request.path_params["id"], "Subnet")
         change = pb.Subnet(name=found.name)
         paths = []
         for key, path in (("name", "display_name"), ("description", "description")):
@@ -224,6 +224,6 @@ class Networks(NeutronBase):
     async def delete_subnet(self, request: Request) -> Response:
         """DELETE /subnets/{id}: 204."""
         scope, index = await self.begin(request)
-        found = Index.by_uid(await index.subnets(), request.path_params["id"], "Subnet")
+        found = with_uid(await index.subnets(), request.path_params["id"], "Subnet")
         await self.call(self.network.DeleteSubnet, api.DeleteSubnetRequest(name=found.name), scope)
         return self.gone()

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kumo.gateway.dialect import invalid
+from kumo.gateway.openstack.common import with_uid
 from kumo.gateway.openstack.neutron import views
 from kumo.gateway.openstack.neutron.base import NeutronBase, mask, new_id
 from kumo.gateway.openstack.neutron.index import Index
@@ -34,7 +35,7 @@ async def group_names(index: Index, ids: Any) -> list[str]:
     if not isinstance(ids, list):
         raise invalid("security_groups must be a list of ids")
     groups = await index.security_groups()
-    return [Index.by_uid(groups, str(i), "Security group").name for i in ids]
+    return [with_uid(groups, str(i), "Security group").name for i in ids]
 
 
 class Ports(NeutronBase):
@@ -53,14 +54,14 @@ class Ports(NeutronBase):
     async def show(self, request: Request) -> Response:
         """GET /ports/{id}."""
         _, index = await self.begin(request)
-        found = Index.by_uid(await index.ports(), request.path_params["id"], "Port")
+        found = with_uid(await index.ports(), request.path_params["id"], "Port")
         return self.one(request, "port", views.port(found, await index.uids(*_KINDS)))
 
     async def create(self, request: Request) -> Response:
         """POST /ports: 201."""
         scope, index = await self.begin(request)
         body = await self.body_of(request, "port")
-        network = Index.by_uid(await index.networks(), str(body.get("network_id") or ""), "Network")
+        network = with_uid(await index.networks(), str(body.get("network_id") or ""), "Network")
         subnets = await index.subnets()
         port = pb.Port(
             display_name=str(body.get("name") or ""),
@@ -76,7 +77,7 @@ class Ports(NeutronBase):
                 raise invalid("fixed_ips must be a list of objects")
             subnet = ""
             if fixed.get("subnet_id"):
-                subnet = Index.by_uid(subnets, str(fixed["subnet_id"]), "Subnet").name
+                subnet = with_uid(subnets, str(fixed["subnet_id"]), "Subnet").name
             port.fixed_ips.append(
                 pb.FixedIp(subnet=subnet, ip_address=str(fixed.get("ip_address") or ""))
             )
@@ -98,7 +99,7 @@ class Ports(NeutronBase):
         pairs, device owner and id."""
         scope, index = await self.begin(request)
         body = await self.body_of(request, "port")
-        found = Index.by_uid(await index.ports(), request.path_params["id"], "Port")
+        found = with_uid(await index.ports(), request.path_params["id"], "Port")
         change = pb.Port(name=found.name)
         paths = []
         for key, path in (
@@ -131,6 +132,6 @@ class Ports(NeutronBase):
     async def delete(self, request: Request) -> Response:
         """DELETE /ports/{id}: 204."""
         scope, index = await self.begin(request)
-        found = Index.by_uid(await index.ports(), request.path_params["id"], "Port")
+        found = with_uid(await index.ports(), request.path_params["id"], "Port")
         await self.call(self.network.DeletePort, api.DeletePortRequest(name=found.name), scope)
         return self.gone()

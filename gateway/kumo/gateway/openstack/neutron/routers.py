@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from kumo.gateway.dialect import invalid, json_body
+from kumo.gateway.openstack.common import with_uid
 from kumo.gateway.openstack.neutron import views
 from kumo.gateway.openstack.neutron.base import NeutronBase, mask, new_id
 from kumo.gateway.openstack.neutron.index import Index
@@ -28,7 +29,7 @@ async def _gateway(index: Index, info: Any) -> pb.ExternalGateway | None:
         return None
     if not isinstance(info, dict):
         raise invalid("external_gateway_info must be an object")
-    network = Index.by_uid(await index.networks(), str(info.get("network_id") or ""), "Network")
+    network = with_uid(await index.networks(), str(info.get("network_id") or ""), "Network")
     gateway = pb.ExternalGateway(network=network.name)
     if "enable_snat" in info:
         gateway.snat_enabled = bool(info["enable_snat"])
@@ -54,7 +55,7 @@ class Routers(NeutronBase):
     async def show(self, request: Request) -> Response:
         """GET /routers/{id}."""
         _, index = await self.begin(request)
-        found = Index.by_uid(await index.routers(), request.path_params["id"], "Router")
+        found = with_uid(await index.routers(), request.path_params["id"], "Router")
         return self.one(request, "router", await self._view(index, found))
 
     async def create(self, request: Request) -> Response:
@@ -81,7 +82,7 @@ class Routers(NeutronBase):
         """PUT /routers/{id}: name, description, external_gateway_info, routes."""
         scope, index = await self.begin(request)
         body = await self.body_of(request, "router")
-        found = Index.by_uid(await index.routers(), request.path_params["id"], "Router")
+        found = with_uid(await index.routers(), request.path_params["id"], "Router")
         change = pb.Router(name=found.name)
         paths = []
         for key, path in (("name", "display_name"), ("description", "description")):
@@ -108,24 +109,24 @@ class Routers(NeutronBase):
     async def delete(self, request: Request) -> Response:
         """DELETE /routers/{id}: 204."""
         scope, index = await self.begin(request)
-        found = Index.by_uid(await index.routers(), request.path_params["id"], "Router")
+        found = with_uid(await index.routers(), request.path_params["id"], "Router")
         await self.call(self.network.DeleteRouter, api.DeleteRouterRequest(name=found.name), scope)
         return self.gone()
 
     async def _interface(self, request: Request, add: bool) -> Response:
         scope, index = await self.begin(request)
         body = await json_body(request)
-        found = Index.by_uid(await index.routers(), request.path_params["id"], "Router")
+        found = with_uid(await index.routers(), request.path_params["id"], "Router")
         subnet_id = body.get("subnet_id")
         if not subnet_id and body.get("port_id"):
-            port = Index.by_uid(await index.ports(), str(body["port_id"]), "Port")
+            port = with_uid(await index.ports(), str(body["port_id"]), "Port")
             if not add and port.fixed_ips:
                 subnet_id = (await index.uids("subnets")).get(port.fixed_ips[0].subnet)
             else:
                 raise invalid("Kumo adds router interfaces by subnet_id")
         if not subnet_id:
             raise invalid("Either subnet_id or port_id must be specified")
-        subnet = Index.by_uid(await index.subnets(), str(subnet_id), "Subnet")
+        subnet = with_uid(await index.subnets(), str(subnet_id), "Subnet")
         network = subnet.name.split("/subnets/")[0]
         before = {i.subnet: i.port for i in found.interfaces}
         method = self.network.AddRouterInterface if add else self.network.RemoveRouterInterface
@@ -171,7 +172,7 @@ class Routers(NeutronBase):
     async def show_floating_ip(self, request: Request) -> Response:
         """GET /floatingips/{id}."""
         _, index = await self.begin(request)
-        found = Index.by_uid(await index.floating_ips(), request.path_params["id"], "Floating IP")
+        found = with_uid(await index.floating_ips(), request.path_params["id"], "Floating IP")
         return self.one(request, "floatingip", await self._fip_view(index, found))
 
     async def _port_of(self, index: Index, body: dict[str, Any], fip: pb.FloatingIp) -> list[str]:
@@ -179,9 +180,7 @@ class Routers(NeutronBase):
         paths = []
         if "port_id" in body:
             port_id = body["port_id"]
-            fip.port = (
-                Index.by_uid(await index.ports(), str(port_id), "Port").name if port_id else ""
-            )
+            fip.port = with_uid(await index.ports(), str(port_id), "Port").name if port_id else ""
             paths.append("port")
         if "fixed_ip_address" in body:
             fip.fixed_ip = str(body["fixed_ip_address"] or "")
@@ -192,7 +191,7 @@ class Routers(NeutronBase):
         """POST /floatingips: 201."""
         scope, index = await self.begin(request)
         body = await self.body_of(request, "floatingip")
-        network = Index.by_uid(
+        network = with_uid(
             await index.networks(), str(body.get("floating_network_id") or ""), "Network"
         )
         fip = pb.FloatingIp(network=network.name, description=str(body.get("description") or ""))
@@ -212,7 +211,7 @@ class Routers(NeutronBase):
         """PUT /floatingips/{id}: associate (port_id) or disassociate (null)."""
         scope, index = await self.begin(request)
         body = await self.body_of(request, "floatingip")
-        found = Index.by_uid(await index.floating_ips(), request.path_params["id"], "Floating IP")
+        found = with_uid(await index.floating_ips(), request.path_params["id"], "Floating IP")
         change = pb.FloatingIp(name=found.name)
         paths = await self._port_of(index, body, change)
         if "description" in body:
@@ -230,7 +229,7 @@ class Routers(NeutronBase):
     async def delete_floating_ip(self, request: Request) -> Response:
         """DELETE /floatingips/{id}: 204."""
         scope, index = await self.begin(request)
-        found = Index.by_uid(await index.floating_ips(), request.path_params["id"], "Floating IP")
+        found = with_uid(await index.floating_ips(), request.path_params["id"], "Floating IP")
         await self.call(
             self.network.DeleteFloatingIp, api.DeleteFloatingIpRequest(name=found.name), scope
         )

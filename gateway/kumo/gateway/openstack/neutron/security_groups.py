@@ -9,9 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kumo.gateway.dialect import invalid
+from kumo.gateway.openstack.common import not_found, with_uid
 from kumo.gateway.openstack.neutron import views
 from kumo.gateway.openstack.neutron.base import NeutronBase, mask, new_id
-from kumo.gateway.openstack.neutron.index import Index, not_found, rule_id
+from kumo.gateway.openstack.neutron.index import Index, rule_id
 from kumo.network.v1 import network_service_pb2 as api
 from kumo.network.v1 import resources_pb2 as pb
 
@@ -36,7 +37,7 @@ async def _rule(index: Index, body: dict[str, Any]) -> pb.SecurityGroupRule:
         remote_cidr=str(body.get("remote_ip_prefix") or ""),
     )
     if remote := body.get("remote_group_id"):
-        rule.remote_group = Index.by_uid(
+        rule.remote_group = with_uid(
             await index.security_groups(), str(remote), "Security group"
         ).name
     return rule
@@ -58,7 +59,7 @@ class SecurityGroups(NeutronBase):
         """GET /security-groups/{id}."""
         _, index = await self.begin(request)
         groups = await index.security_groups()
-        found = Index.by_uid(groups, request.path_params["id"], "Security group")
+        found = with_uid(groups, request.path_params["id"], "Security group")
         uids = await index.uids("security_groups")
         return self.one(request, "security_group", views.security_group(found, uids))
 
@@ -86,7 +87,7 @@ class SecurityGroups(NeutronBase):
         scope, index = await self.begin(request)
         body = await self.body_of(request, "security_group")
         groups = await index.security_groups()
-        found = Index.by_uid(groups, request.path_params["id"], "Security group")
+        found = with_uid(groups, request.path_params["id"], "Security group")
         change = pb.SecurityGroup(name=found.name)
         paths = []
         for key, path in (("name", "display_name"), ("description", "description")):
@@ -107,7 +108,7 @@ class SecurityGroups(NeutronBase):
         """DELETE /security-groups/{id}: 204."""
         scope, index = await self.begin(request)
         groups = await index.security_groups()
-        found = Index.by_uid(groups, request.path_params["id"], "Security group")
+        found = with_uid(groups, request.path_params["id"], "Security group")
         await self.call(
             self.network.DeleteSecurityGroup,
             api.DeleteSecurityGroupRequest(name=found.name),
@@ -151,7 +152,7 @@ class SecurityGroups(NeutronBase):
         scope, index = await self.begin(request)
         body = await self.body_of(request, "security_group_rule")
         groups = await index.security_groups()
-        group = Index.by_uid(groups, str(body.get("security_group_id") or ""), "Security group")
+        group = with_uid(groups, str(body.get("security_group_id") or ""), "Security group")
         before = {r.id for r in group.rules}
         after = await self.call(
             self.network.CreateSecurityGroupRule,

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
 
+from sqlalchemy.orm import Session, object_session
+
 from kumo.compute.v1 import resources_pb2 as pb
 from kumo.server.api.convert import common_fields, etag, timestamp
 from kumo.server.api.filtering import boolean_value, enum_value
@@ -47,6 +49,14 @@ INSTANCES = Collection(
     },
     key_columns=("project_id", "zone_id", "id"),
 )
+
+
+def session_of(row: InstanceRow) -> Session:
+    """The session `row` was loaded in: the transaction an instance action's `change` runs
+    in (it is handed the row alone)."""
+    session = object_session(row)
+    assert session is not None, "the row is not in a session"
+    return session
 
 
 class ComputePart:

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from google.longrunning import operations_pb2
 from sqlalchemy import Connection, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from kumo.compute.v1 import compute_service_pb2 as api
 from kumo.compute.v1 import resources_pb2 as pb
@@ -55,6 +55,7 @@ from kumo.server.services.compute.common import (
     KEY_PAIRS,
     instance_from_values,
     instance_to_proto,
+    session_of,
 )
 from kumo.server.services.compute.instance_operations import (
     ACTION,
@@ -597,8 +598,7 @@ class InstanceMethods(InstanceOperations):
 
         def snapshot(row: InstanceRow) -> bytes:
             _not_from_volume(row, "snapshot it (snapshot the volume)")
-            session = object_session(row)
-            assert session is not None
+            session = session_of(row)
             base = session.get(ImageRow, (row.image_project_id, row.image_id))
             image = ImageRow(
                 project_id=row.project_id,

@@ -22,7 +22,6 @@ quota's ResourceExhausted.
 from __future__ import annotations
 
 from google.longrunning import operations_pb2
-from sqlalchemy.orm import object_session
 
 from kumo.compute.v1 import compute_service_pb2 as api
 from kumo.compute.v1 import resources_pb2 as pb
@@ -31,6 +30,7 @@ from kumo.server.db.models import InstanceRow
 from kumo.server.errors import InvalidArgument
 from kumo.server.interceptors.base import Context
 from kumo.server.services.compute import interfaces
+from kumo.server.services.compute.common import session_of
 from kumo.server.services.compute.instances import InstanceMethods
 from kumo.server.services.network.common import PORTS
 
@@ -48,9 +48,7 @@ class InstanceInterfaceMethods(InstanceMethods):
         caller = current_principal()
 
         def attach(row: InstanceRow) -> None:
-            session = object_session(row)
-            assert session is not None
-            interfaces.attach_interface(session, caller, row, request.network_interface)
+            interfaces.attach_interface(session_of(row), caller, row, request.network_interface)
 
         operation = await self._action(request, "AttachNetworkInterface", attach, _SETTLED)
         self.runtime.network_changed()
@@ -64,9 +62,7 @@ class InstanceInterfaceMethods(InstanceMethods):
         PORTS.key(request.port, "port")  # InvalidArgument if malformed
 
         def detach(row: InstanceRow) -> None:
-            session = object_session(row)
-            assert session is not None
-            interfaces.detach_interface(session, row, request.port)
+            interfaces.detach_interface(session_of(row), row, request.port)
 
         operation = await self._action(request, "DetachNetworkInterface", detach, _SETTLED)
         self.runtime.network_changed()

@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from google.longrunning import operations_pb2
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from kumo.compute.v1 import compute_service_pb2 as api
 from kumo.compute.v1 import resources_pb2 as pb
@@ -38,18 +38,12 @@ from kumo.server.db.models import InstanceRow
 from kumo.server.errors import FailedPrecondition, InvalidArgument
 from kumo.server.interceptors.base import Context
 from kumo.server.quota import charge
-from kumo.server.services.compute.common import FLAVORS
+from kumo.server.services.compute.common import FLAVORS, session_of
 from kumo.server.services.compute.instances import InstanceMethods
 from kumo.server.services.compute.migration import MIGRATE, REVERTING, place_migration
 
 S = pb.Instance
 _SETTLED = (S.STATE_RUNNING, S.STATE_STOPPED)
-
-
-def _session(row: InstanceRow) -> Session:
-    session = object_session(row)
-    assert session is not None
-    return session
 
 
 def _sizes(row: InstanceRow) -> Usage:
@@ -88,7 +82,7 @@ class InstanceResizeMethods(InstanceMethods):
         limits = ratios(config)
 
         def resize(row: InstanceRow) -> tuple[str, bytes] | None:
-            session = _session(row)
+            session = session_of(row)
             if row.resize_from is not None:
                 raise FailedPrecondition(
                     f"{request.name} has a resize pending: confirm or revert it first",
@@ -126,7 +120,7 @@ class InstanceResizeMethods(InstanceMethods):
         self, request: api.ConfirmResizeInstanceRequest, context: Context
     ) -> operations_pb2.Operation:
         def confirm(row: InstanceRow) -> None:
-            session = _session(row)
+            session = session_of(row)
             _pending(row, request.name)
             assert row.host_id is not None
             claims.release(session, row.uid)
@@ -141,7 +135,7 @@ class InstanceResizeMethods(InstanceMethods):
         config = self.runtime.config
 
         def revert(row: InstanceRow) -> tuple[str, bytes] | None:
-            session = _session(row)
+            session = session_of(row)
             before = _pending(row, request.name)
             old = Usage(before["vcpus"], before["memory_mib"], before["disk_gib"])
             _charge_difference(session, row, _sizes(row), old)
