@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -355,6 +356,11 @@ def test_filters_and_tags(gateway: str, site: tuple[Site, str], tenant: Tenant) 
     a, b, c = (i["InstanceId"] for i in run["Instances"])
     ec2.create_tags(Resources=[a, b], Tags=[{"Key": "role", "Value": "web"}])
     ec2.create_tags(Resources=[c], Tags=[{"Key": "role", "Value": "db"}, {"Key": "x", "Value": ""}])
+    # Concurrent tagging of one instance while it builds (its etag changing): every tag lands.
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: ec2.create_tags(Resources=[a], Tags=[{"Key": f"t{n}"}]), range(8)))
+    tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [a]}])["Tags"]
+    assert {t["Key"] for t in tags} == {"role", *(f"t{n}" for n in range(8))}
 
     def described(**kwargs: Any) -> set[str]:
         pages = ec2.describe_instances(**kwargs)["Reservations"]

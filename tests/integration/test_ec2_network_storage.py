@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -129,6 +130,19 @@ def test_vpc_subnet_security_group_life_cycle(
     assert _code(
         lambda: ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[https, ghost])
     ) == ("InvalidGroup.NotFound")  # and nothing of the call is kept:
+    # Concurrent rule changes of one group all land (each rewrites the list it read again).
+    egress = [{**https, "FromPort": port, "ToPort": port} for port in range(9000, 9006)]
+    with ThreadPoolExecutor(6) as pool:
+        list(
+            pool.map(
+                lambda p: ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=[p]),
+                egress,
+            )
+        )
+    group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    ports = {p.get("FromPort") for p in group["IpPermissionsEgress"]}
+    assert ports >= set(range(9000, 9006))
+    ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=egress)
     group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
     assert group["GroupName"] == "web" and group["VpcId"] == vpc_id
     assert len(group["IpPermissions"]) == 2

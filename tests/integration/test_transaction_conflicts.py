@@ -4,7 +4,9 @@ Two transactions that lock two rows in opposite orders wait for each other; Post
 breaks the deadlock by aborting one of them. `Database.transaction` runs that one again once
 the other has committed, so both callers succeed and each change is applied exactly once.
 A conflict that keeps coming back is raised after CONFLICT_RETRIES (tests/unit/
-test_interceptors.py: it reaches a gRPC caller as ABORTED).
+test_interceptors.py: it reaches a gRPC caller as ABORTED). A versioned row (db.base.Base)
+changed by another transaction since this one read it is a conflict too: the transaction
+runs again on the row as it is now instead of overwriting the other change.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from kumo.server.db.engine import CONFLICT_RETRIES, Database
+from kumo.server.db.models.identity import ProjectRow
 from tests.support.postgres import PostgresServer
 from tests.unit.test_interceptors import deadlock
 
@@ -84,3 +87,39 @@ def test_a_conflict_that_keeps_coming_back_is_raised_and_other_errors_are_not_re
     assert calls == {"conflict": CONFLICT_RETRIES + 1, "broken": 1}
     rows = counters.transaction(lambda s: s.execute(text("SELECT n FROM counters")).all())
     assert [row.n for row in rows] == [0, 0]  # nothing of the aborted runs was kept
+
+
+def test_a_versioned_row_changed_meanwhile_is_read_again_not_overwritten(
+    postgres: PostgresServer,
+) -> None:
+    db = Database(postgres.create_database())
+    ProjectRow.metadata.tables["projects"].create(db.engine)
+    db.transaction(lambda s: s.add(ProjectRow(id="p", labels={})))
+    both_read = threading.Barrier(2, timeout=10)
+    runs: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def label(key: str) -> None:
+        def change(session: Session) -> None:
+            with lock:
+                runs[key] += 1
+                first_run = runs[key] == 1
+            row = session.get(ProjectRow, "p")
+            assert row is not None
+            if first_run:  # both read version 1; the second to write finds version 2
+                both_read.wait()
+            row.labels = {**row.labels, key: "set"}
+            row.version += 1
+            session.flush()
+
+        db.transaction(change)
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(label, ["a", "b"]))
+        row = db.transaction(lambda s: s.get(ProjectRow, "p"))
+        assert row is not None
+        assert row.labels == {"a": "set", "b": "set"} and row.version == 3
+        assert sorted(runs.values()) == [1, 2], runs
+    finally:
+        db.close()

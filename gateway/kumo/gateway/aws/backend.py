@@ -7,6 +7,7 @@ Kumo with `caller.metadata`. gRPC failures become EC2 errors in `grpc_errors.py`
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ from kumo.gateway.aws.grpc_errors import ec2_error
 from kumo.gateway.aws.sigv4 import SignedRequest
 from kumo.gateway.aws.xml import Fragment
 from kumo.gateway.errors import from_rpc_error
+from kumo.gateway.etag_retry import until_written
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import identity_service_pb2_grpc as irpc
 from kumo.image.v1 import image_service_pb2_grpc as imrpc
@@ -154,3 +156,18 @@ async def invoke(
         if under_way is not None and under_way in from_rpc_error(error).precondition_types():
             return None
         raise ec2_error(error, precondition) from None
+
+
+def _aborted(error: Exception) -> bool:
+    return isinstance(error, grpc.aio.AioRpcError) and error.code() == grpc.StatusCode.ABORTED
+
+
+async def rewrite(attempt: Callable[[], Awaitable[None]]) -> None:
+    """Awaits `attempt`, a read-change-write under an etag that calls Kumo directly, again
+    while its write is ABORTED (the resource changed in between; see etag_retry). Raises
+    Ec2Error for its failed calls (FAILED_PRECONDITION and a last ABORTED are IncorrectState)
+    and what else it raises."""
+    try:
+        await until_written(attempt, _aborted)
+    except grpc.aio.AioRpcError as error:
+        raise ec2_error(error, "IncorrectState") from None

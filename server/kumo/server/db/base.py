@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, MetaData
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, declared_attr
 from sqlalchemy.types import TypeDecorator
 
 
@@ -48,7 +48,21 @@ NAMING = {
 
 
 class Base(DeclarativeBase):
-    """Base of every Kumo table."""
+    """Base of every Kumo table.
+
+    A table with a `version` column is versioned: the code sets the new version itself, and
+    the ORM writes and deletes its rows only where `version` is still the one read
+    (`UPDATE ... WHERE id = ... AND version = ...`), raising StaleDataError when another
+    transaction changed the row since. Database.transaction then runs the whole transaction
+    again on the row as it is now, so a concurrent change is never overwritten unseen (an
+    etag checked in the first run is checked again against the new version).
+    """
 
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, str]: JSON}
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        if not hasattr(cls, "version"):
+            return {}
+        return {"version_id_col": cls.version, "version_id_generator": False}

@@ -33,6 +33,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from kumo.server.priority import background_turn
 
@@ -47,7 +48,11 @@ CONFLICT_RETRIES = 3
 
 
 def is_conflict(error: BaseException) -> bool:
-    """Whether `error` is the database aborting a transaction for a conflict (CONFLICTS)."""
+    """Whether `error` is the database aborting a transaction for a conflict (CONFLICTS), or
+    the ORM finding a versioned row changed by another transaction since it was read
+    (StaleDataError; see db.base.Base)."""
+    if isinstance(error, StaleDataError):
+        return True
     return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in CONFLICTS
 
 
@@ -107,19 +112,20 @@ class Database:
 
     def transaction(self, fn: Callable[[Session], T]) -> T:
         """Runs `fn(session)` in one transaction, synchronously; commits unless it raises.
-        A transaction the database aborted for a conflict (`is_conflict`: a deadlock) runs
-        again, up to CONFLICT_RETRIES times; then, or on any other error, the error is
-        raised (nothing of the aborted runs is kept)."""
+        A transaction aborted for a conflict (`is_conflict`: a deadlock, or a row another
+        transaction changed since this one read it) runs again, up to CONFLICT_RETRIES
+        times; then, or on any other error, the error is raised (nothing of the aborted
+        runs is kept)."""
         attempt = 0
         while True:
             try:
                 with self._sessions() as session, session.begin():
                     return fn(session)
-            except DBAPIError as error:
+            except (DBAPIError, StaleDataError) as error:
                 if attempt == CONFLICT_RETRIES or not is_conflict(error):
                     raise
                 attempt += 1
-                log.info("transaction aborted for a conflict, running it again: %s", error.orig)
+                log.info("transaction aborted for a conflict, running it again: %s", error)
 
     def _read(self, fn: Callable[[Connection], T]) -> T:
         with self.engine.connect() as connection:

@@ -7,7 +7,8 @@ group is `sg-default`). Kumo groups belong to the project, not to a network: the
 given at creation is checked and kept in the reserved label `kumo:vpc-id`. A new group
 allows all IPv4 egress, as EC2's do. Authorizing a rule the group has is
 InvalidPermission.Duplicate; revoking one it lacks is InvalidPermission.NotFound. Each
-call replaces the rule list in one UpdateSecurityGroup with the etag read.
+call replaces the rule list in one UpdateSecurityGroup with the etag read (read and
+written again while the group changes in between: etag_retry).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from kumo.gateway.aws import ids
-from kumo.gateway.aws.backend import Backend, Caller, invoke
+from kumo.gateway.aws.backend import Backend, Caller, invoke, rewrite
 from kumo.gateway.aws.errors import Ec2Error, invalid
 from kumo.gateway.aws.operations.common import (
     Params,
@@ -169,27 +170,31 @@ async def _change(
     backend: Backend, caller: Caller, params: Params, direction: int, add: bool
 ) -> dict[str, Any]:
     wanted = [r for p in _permissions(params) for r in rules_of(p, direction, caller.project)]
-    group = await find_group(backend, caller, params)
-    have = {key_of(r): r for r in group.rules}
     keys = {key_of(r) for r in wanted}
-    if add:
-        if keys & have.keys():
-            raise Ec2Error("InvalidPermission.Duplicate", "The specified rule already exists")
-        rules = [*group.rules, *wanted]
-    else:
-        if keys - have.keys():
-            raise Ec2Error(
-                "InvalidPermission.NotFound",
-                "The specified rule does not exist in this security group.",
-            )
-        rules = [r for r in group.rules if key_of(r) not in keys]
-    # One update of the whole list with the etag read: all or nothing, and a concurrent
-    # change fails (IncorrectState) instead of being lost.
-    update = napi.UpdateSecurityGroupRequest(
-        security_group=npb.SecurityGroup(name=group.name, etag=group.etag, rules=rules)
-    )
-    update.update_mask.paths.append("rules")
-    await invoke(backend.network.UpdateSecurityGroup, update, caller, precondition="IncorrectState")
+
+    async def attempt() -> None:
+        group = await find_group(backend, caller, params)
+        have = {key_of(r): r for r in group.rules}
+        if add:
+            if keys & have.keys():
+                raise Ec2Error("InvalidPermission.Duplicate", "The specified rule already exists")
+            rules = [*group.rules, *wanted]
+        else:
+            if keys - have.keys():
+                raise Ec2Error(
+                    "InvalidPermission.NotFound",
+                    "The specified rule does not exist in this security group.",
+                )
+            rules = [r for r in group.rules if key_of(r) not in keys]
+        # One update of the whole list with the etag read: all or nothing, done again
+        # (with the rules read again) when the group changed in between.
+        update = napi.UpdateSecurityGroupRequest(
+            security_group=npb.SecurityGroup(name=group.name, etag=group.etag, rules=rules)
+        )
+        update.update_mask.paths.append("rules")
+        await backend.network.UpdateSecurityGroup(update, metadata=caller.metadata)
+
+    await rewrite(attempt)
     return {"Return": True}
 
 

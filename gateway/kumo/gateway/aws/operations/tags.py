@@ -3,9 +3,9 @@
 Taggable: instances (`i-`), the caller's images (`ami-`), VPCs (`vpc-`), subnets
 (`subnet-`), security groups (`sg-`), network interfaces (`eni-`), Elastic IPs
 (`eipalloc-`), volumes (`vol-`), snapshots (`snap-`) and key pairs (`key-`, by
-KeyPairId). Each change reads the resource
-and writes its labels back with `update_mask: labels` and the etag read, so a concurrent
-change fails (IncorrectState) instead of being lost. Reserved `kumo:` labels (see
+KeyPairId). Each change reads the resource and writes its labels back with
+`update_mask: labels` and the etag read, done again while the resource changed in between
+(etag_retry), so no concurrent change is lost. Reserved `kumo:` labels (see
 common.RESERVED) are never tags and survive DeleteTags. DeleteTags removes a tag only
 when no value is given or the value matches, as EC2 does.
 """
@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.gateway.aws import ids
-from kumo.gateway.aws.backend import Backend, Caller, invoke
+from kumo.gateway.aws.backend import Backend, Caller, invoke, rewrite
 from kumo.gateway.aws.errors import Ec2Error
 from kumo.gateway.aws.operations.addresses import addresses, find_address
 from kumo.gateway.aws.operations.common import (
@@ -144,13 +144,17 @@ async def _relabel(backend: Backend, caller: Caller, resource: str, change: Chan
     taggable = TAGGABLE.get(prefix) if "-" in resource else None
     if taggable is None:
         raise Ec2Error("InvalidID", f"The ID '{resource}' is not valid")
-    current = await taggable.find(backend, caller, resource)
-    labels = dict(current.labels)
-    change(labels)
-    message = type(current)(name=current.name, etag=current.etag, labels=labels)
-    request = taggable.request(**{taggable.field: message})
-    request.update_mask.paths.append("labels")
-    await invoke(taggable.update(backend), request, caller, precondition="IncorrectState")
+
+    async def attempt() -> None:
+        current = await taggable.find(backend, caller, resource)
+        labels = dict(current.labels)
+        change(labels)
+        message = type(current)(name=current.name, etag=current.etag, labels=labels)
+        request = taggable.request(**{taggable.field: message})
+        request.update_mask.paths.append("labels")
+        await taggable.update(backend)(request, metadata=caller.metadata)
+
+    await rewrite(attempt)
 
 
 async def create_tags(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:

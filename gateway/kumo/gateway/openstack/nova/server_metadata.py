@@ -3,7 +3,8 @@
 Kumo holds at most 64 labels per instance, keys of 1-63 characters and values of up to 63
 (more is the API's 400). Each change reads the server, changes its labels and writes them
 back with UpdateInstance under the etag it read; when another change came in between (the
-API answers ABORTED), it reads and applies again, so no concurrent change is lost.
+API answers ABORTED), it reads and applies again (etag_retry), so no concurrent change is
+lost.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
+from kumo.gateway.etag_retry import until_written
 from kumo.gateway.openstack.common import Scope
 from kumo.gateway.openstack.nova.base import NovaBase
 
 Labels = dict[str, str]
-_ATTEMPTS = 5
 
 
 def _strings(value: Any, key: str) -> Labels:
@@ -69,16 +70,12 @@ class ServerMetadata(NovaBase):
     async def _change(
         self, scope: Scope, request: Request, change: Callable[[Labels], Labels]
     ) -> Labels:
-        """`_write`, again while another change came in between (ABORTED), up to
-        `_ATTEMPTS` times. Raises what `change` raises, and RpcFailure as UpdateInstance
-        does."""
-        for _ in range(_ATTEMPTS - 1):
-            try:
-                return await self._write(scope, request, change)
-            except RpcFailure as failure:
-                if failure.code != code_pb2.ABORTED:
-                    raise
-        return await self._write(scope, request, change)
+        """`_write`, again while another change came in between (ABORTED; see
+        etag_retry). Raises what `change` raises, and RpcFailure as UpdateInstance does."""
+        return await until_written(
+            lambda: self._write(scope, request, change),
+            lambda error: isinstance(error, RpcFailure) and error.code == code_pb2.ABORTED,
+        )
 
     async def list(self, request: Request) -> Response:
         """GET /metadata."""
