@@ -12,6 +12,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -258,6 +259,35 @@ def test_image_upload_and_download(clouds: Clouds) -> None:
     clouds.run("member", "image", "save", "--file", str(saved), name)
     assert saved.read_bytes() == small_qcow2()
     assert name in {i["Name"] for i in clouds.json("member", "image", "list")}
+    clouds.run("member", "image", "delete", name)
+
+
+def test_image_properties(clouds: Clouds, gateway: GatewayThread, tenant: Tenant) -> None:
+    """`openstack image set/unset --property`, and concurrent JSON patches of different
+    properties: each lands (each is applied under the etag it read, again if need be)."""
+    name = _upload_with_cli(clouds, unique("osimg"))
+    image_id = clouds.json("member", "image", "show", name)["id"]
+    clouds.run("member", "image", "set", "--property", "tier=gold", "--property", "x=1", name)
+    clouds.run("member", "image", "unset", "--property", "x", name)
+    assert clouds.json("member", "image", "show", name)["properties"]["tier"] == "gold"
+    headers = {
+        "X-Auth-Token": tenant.stubs["member"].token or "",
+        "Content-Type": "application/openstack-images-v2.1-json-patch",
+    }
+
+    def add(index: int) -> int:
+        patch = [{"op": "add", "path": f"/p{index}", "value": str(index)}]
+        url = f"{gateway.url}/image/v2/images/{image_id}"
+        return requests.patch(url, headers=headers, json=patch).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(add, range(8))) == [200] * 8
+    properties = clouds.json("member", "image", "show", name)["properties"]
+    assert {k: properties.get(k) for k in ["tier", "x", *(f"p{i}" for i in range(8))]} == {
+        "tier": "gold",
+        "x": None,
+        **{f"p{i}": str(i) for i in range(8)},
+    }
     clouds.run("member", "image", "delete", name)
 
 

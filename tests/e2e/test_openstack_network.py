@@ -374,3 +374,100 @@ def test_server_addresses_by_network(
     )
     assert foreign.status_code == 400, foreign.text
     clouds.run("member", "server", "delete", "--wait", server["id"])
+
+
+def test_server_security_groups(
+    clouds: Clouds,  # noqa: F811
+    gateway: GatewayThread,
+    site: Site,  # noqa: F811
+    admin: Stubs,
+    tenant: Tenant,
+    other_tenant: Tenant,
+) -> None:
+    """`server create --security-group` puts the server's port in that group; server views
+    list the groups of its ports by name; `server add/remove security group` change every
+    port of the server; unknown groups, a group it lacks, another project and a server
+    without ports answer Nova's 4xx and change nothing."""
+    net = clouds.json("member", "network", "create", unique("net"))
+    clouds.run(
+        "member", "subnet", "create", "--network", net["id"], "--subnet-range", "10.23.0.0/24",
+        unique("sub"),
+    )  # fmt: skip
+    web = clouds.json("member", "security group", "create", unique("web"))
+    flavor = make_flavor(admin, 1, 128, 1).split("/")[-1]
+    image = _upload_with_cli(clouds, unique("im"))
+    server = clouds.json(
+        "member", "server", "create", "--flavor", flavor, "--image", image,
+        "--availability-zone", site.zone, "--nic", f"net-id={net['id']}",
+        "--security-group", web["name"], "--wait", unique("vm"),
+    )  # fmt: skip
+    default = next(  # (the project's default group exists once it has a port)
+        g for g in clouds.json("member", "security group", "list") if g["Name"] == "default"
+    )
+    mine = {"X-Auth-Token": tenant.stubs["member"].token or ""}
+    url = f"{gateway.url}/compute/v2.1/servers/{server['id']}"
+    conn = clouds.connect("member")
+
+    def groups() -> tuple[list[dict[str, str]], list[str]]:
+        """The server's groups as Nova shows them, and its port's group ids."""
+        shown = requests.get(url, headers=mine).json()["server"].get("security_groups", [])
+        (port,) = conn.network.ports(device_id=server["id"])
+        return shown, sorted(port.security_group_ids)
+
+    assert groups() == ([{"name": web["name"]}], [web["id"]])
+    clouds.run("member", "server", "add", "security", "group", server["id"], "default")
+    assert groups() == (
+        [{"name": web["name"]}, {"name": "default"}],
+        sorted([web["id"], default["ID"]]),
+    )
+    detail = requests.get(f"{gateway.url}/compute/v2.1/servers/detail", headers=mine).json()
+    (listed,) = [s for s in detail["servers"] if s["id"] == server["id"]]
+    assert listed["security_groups"] == [{"name": web["name"]}, {"name": "default"}]
+    clouds.run("member", "server", "remove", "security", "group", server["id"], web["id"])
+    assert groups() == ([{"name": "default"}], [default["ID"]])
+
+    theirs = {"X-Auth-Token": other_tenant.stubs["admin"].token or ""}
+    action = f"{url}/action"
+    for who, body, status in (
+        (mine, {"removeSecurityGroup": {"name": web["name"]}}, 404),  # not on the server
+        (mine, {"addSecurityGroup": {"name": unique("nope")}}, 404),
+        (mine, {"addSecurityGroup": {}}, 400),
+        (theirs, {"addSecurityGroup": {"name": "default"}}, 404),
+    ):
+        answer = requests.post(action, headers=who, json=body)
+        assert answer.status_code == status, (body, answer.text)
+    assert groups() == ([{"name": "default"}], [default["ID"]])
+    image_id = conn.image.find_image(image).id
+    servers = f"{gateway.url}/compute/v2.1/servers"
+    portless = requests.post(
+        servers,
+        headers=mine,
+        json={
+            "server": {
+                "name": unique("vm"), "flavorRef": flavor, "imageRef": image_id,
+                "networks": "none", "availability_zone": site.zone,
+            }
+        },
+    )  # fmt: skip
+    assert portless.status_code == 202, portless.text
+    portless_id = portless.json()["server"]["id"]
+    lonely = requests.post(
+        f"{gateway.url}/compute/v2.1/servers/{portless_id}/action",
+        headers=mine,
+        json={"addSecurityGroup": {"name": "default"}},
+    )
+    assert lonely.status_code == 404 and "itemNotFound" in lonely.json(), lonely.text
+    for groups_asked in ([{"name": unique("no")}], "default", [{"name": 5}]):
+        refused = requests.post(
+            servers,
+            headers=mine,
+            json={
+                "server": {
+                    "name": unique("vm"), "flavorRef": flavor, "imageRef": image_id,
+                    "networks": [{"uuid": net["id"]}], "security_groups": groups_asked,
+                }
+            },
+        )  # fmt: skip
+        assert refused.status_code == 400 and "badRequest" in refused.json(), refused.text
+    assert {s["id"] for s in conn.compute.servers()} == {server["id"], portless_id}
+    clouds.run("member", "server", "delete", "--wait", server["id"], portless_id)

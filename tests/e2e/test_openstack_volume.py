@@ -5,6 +5,7 @@ error bodies and tenancy."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -410,6 +411,18 @@ def test_volume_type_extra_specs(
     assert requests.get(url, headers=mine).json()["extra_specs"] == {
         "kumo:max_iops": "500", "kumo:backend": "qcow2", "kumo:pool": "volumes",
     }  # fmt: skip
+
+    # Concurrent writes of different specs all land (each under the etag it read).
+    def add(index: int) -> int:
+        body = {"extra_specs": {f"s{index}": str(index)}}
+        return requests.post(url, headers=root, json=body).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(add, range(6))) == [200] * 6
+    specs = requests.get(url, headers=mine).json()["extra_specs"]
+    assert {k: v for k, v in specs.items() if k.startswith("s")} == {
+        f"s{i}": str(i) for i in range(6)
+    }
     clouds.run("root", "volume", "type", "delete", kind)
 
 

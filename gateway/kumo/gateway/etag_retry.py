@@ -15,6 +15,10 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from google.rpc import code_pb2
+
+from kumo.gateway.errors import RpcFailure
+
 T = TypeVar("T")
 
 ATTEMPTS = 12
@@ -36,3 +40,9 @@ async def until_written(
                 raise
         await asyncio.sleep(random.uniform(0, min(MAX_PAUSE, FIRST_PAUSE * 2**tried)))
     return await attempt()
+
+
+def aborted(error: Exception) -> bool:
+    """Whether `error` is a Kumo call refused with ABORTED (as the OpenStack dialects'
+    calls raise it): the `conflict` of `until_written` for them."""
+    return isinstance(error, RpcFailure) and error.code == code_pb2.ABORTED

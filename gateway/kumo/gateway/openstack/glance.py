@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from kumo.gateway.dialect import Dialect, invalid, json_body, json_value
 from kumo.gateway.errors import RpcFailure
+from kumo.gateway.etag_retry import aborted, until_written
 from kumo.gateway.grpc_backend import Backend
 from kumo.gateway.openstack import paging
 from kumo.gateway.openstack.common import (
@@ -123,6 +124,37 @@ def _int(value: Any, field: str) -> int:
         return int(value or 0)
     except (TypeError, ValueError):
         raise invalid(f"{field} must be an integer") from None
+
+
+def _patched(image: gpb.Image, patch: list[Any]) -> tuple[gpb.Image, set[str]]:
+    """The change a Glance JSON patch makes to `image` (under its etag) and the fields it
+    changes; 400 for an operation Glance refuses."""
+    changed = gpb.Image(name=image.name, labels=dict(image.labels), etag=image.etag)
+    paths: set[str] = set()
+    simple = {"name": "display_name", "min_ram": "min_ram_mib", "min_disk": "min_disk_gib"}
+    for op in patch:
+        if not isinstance(op, dict) or op.get("op") not in ("add", "replace", "remove"):
+            raise invalid("each operation must be add, replace or remove")
+        key = str(op.get("path", "")).lstrip("/")
+        value = op.get("value")
+        if key == "visibility":
+            if value not in _VISIBILITY:
+                raise invalid(f"visibility must be one of {sorted(_VISIBILITY)}")
+            changed.visibility = _VISIBILITY[value]
+            paths.add("visibility")
+        elif key in simple:
+            field = simple[key]
+            setattr(changed, field, str(value or "") if key == "name" else _int(value, key))
+            paths.add(field)
+        elif key in _CORE:
+            raise invalid(f"Attribute '{key}' is read-only.")
+        elif op["op"] == "remove":
+            changed.labels.pop(key, None)
+            paths.add("labels")
+        else:
+            changed.labels[key] = str(value)
+            paths.add("labels")
+    return changed, paths
 
 
 def _labels(props: dict[str, Any]) -> dict[str, str]:
@@ -248,44 +280,29 @@ class Glance:
 
     async def update(self, request: Request) -> Response:
         """PATCH /v2/images/{id}: a JSON patch of name, visibility, min_ram, min_disk and
-        free-form properties."""
+        free-form properties, applied under the etag read (again to the image read anew
+        while another change came in between: etag_retry)."""
         scope, image = await self._image(request)
         patch = await json_value(request)
         if not isinstance(patch, list):
             raise invalid("the body must be a JSON patch (a list of operations)")
-        changed = gpb.Image(name=image.name, labels=dict(image.labels))
-        paths: set[str] = set()
-        simple = {"name": "display_name", "min_ram": "min_ram_mib", "min_disk": "min_disk_gib"}
-        for op in patch:
-            if not isinstance(op, dict) or op.get("op") not in ("add", "replace", "remove"):
-                raise invalid("each operation must be add, replace or remove")
-            key = str(op.get("path", "")).lstrip("/")
-            value = op.get("value")
-            if key == "visibility":
-                if value not in _VISIBILITY:
-                    raise invalid(f"visibility must be one of {sorted(_VISIBILITY)}")
-                changed.visibility = _VISIBILITY[value]
-                paths.add("visibility")
-            elif key in simple:
-                field = simple[key]
-                setattr(changed, field, str(value or "") if key == "name" else _int(value, key))
-                paths.add(field)
-            elif key in _CORE:
-                raise invalid(f"Attribute '{key}' is read-only.")
-            elif op["op"] == "remove":
-                changed.labels.pop(key, None)
-                paths.add("labels")
-            else:
-                changed.labels[key] = str(value)
-                paths.add("labels")
-        updated = await self.call(
-            self.service.UpdateImage,
-            gapi.UpdateImageRequest(
-                image=changed, update_mask=field_mask_pb2.FieldMask(paths=sorted(paths))
-            ),
-            scope,
-        )
-        return JSONResponse(image_json(updated))
+        reads = iter([image])
+
+        async def attempt() -> gpb.Image:
+            current = next(reads, None) or await self.call(
+                self.service.GetImage, gapi.GetImageRequest(name=image.name), scope
+            )
+            changed, paths = _patched(current, patch)
+            updated: gpb.Image = await self.call(
+                self.service.UpdateImage,
+                gapi.UpdateImageRequest(
+                    image=changed, update_mask=field_mask_pb2.FieldMask(paths=sorted(paths))
+                ),
+                scope,
+            )
+            return updated
+
+        return JSONResponse(image_json(await until_written(attempt, aborted)))
 
     async def delete(self, request: Request) -> Response:
         """DELETE /v2/images/{id}: 204."""

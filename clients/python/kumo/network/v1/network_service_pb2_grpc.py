@@ -420,7 +420,8 @@ class NetworkServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListSecurityGroups(self, request, context):
-        """Lists the security groups under `parent`.
+        """Lists the security groups under `parent`, the project's `default` group among them: it
+        is made first if the project has none yet (as Neutron does).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -6,7 +6,8 @@ deleting them is 400); `kumo:backup_pool` and the QoS limits `kumo:max_iops`,
 `kumo:max_read_bytes_per_second`, `kumo:max_write_bytes_per_second` are its writable
 fields (integers, 0 when deleted); every other key is one of the type's labels (keys and
 values up to 63 characters, as Kumo labels). Writes are UpdateVolumeType (cloud
-administrators).
+administrators) under the etag read, read and written again while another change came in
+between (etag_retry).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kumo.gateway.dialect import invalid, json_body
+from kumo.gateway.etag_retry import aborted, until_written
 from kumo.gateway.openstack.cinder import views
 from kumo.gateway.openstack.cinder.base import CinderBase
 from kumo.gateway.openstack.common import Scope, not_found
@@ -35,7 +37,7 @@ def _change(
     """The UpdateVolumeType that sets (or deletes) the `given` specs; 400 for a fixed spec
     changed or deleted, or a QoS value that is not an integer."""
     current = views.extra_specs(kind)
-    change = spb.VolumeType(name=kind.name, labels=kind.labels, qos=kind.qos)
+    change = spb.VolumeType(name=kind.name, labels=kind.labels, qos=kind.qos, etag=kind.etag)
     paths: set[str] = set()
     for key, raw in given.items():
         value = "" if raw is None else str(raw)
@@ -53,7 +55,7 @@ def _change(
             paths.add("backup_pool")
         else:
             if delete:
-                del change.labels[key]
+                change.labels.pop(key, None)  # (gone already if deleted meanwhile)
             else:
                 change.labels[key] = value
             paths.add("labels")
@@ -69,11 +71,17 @@ class ExtraSpecs(CinderBase):
         return await self.volume_type(scope, request.path_params["id"])
 
     async def _update(
-        self, scope: Scope, kind: spb.VolumeType, given: dict[str, Any], delete: bool = False
+        self, scope: Scope, request: Request, given: dict[str, Any], delete: bool = False
     ) -> None:
-        change = _change(kind, given, delete)
-        if change.update_mask.paths:
-            await self.call(self.storage.UpdateVolumeType, change, scope)
+        """Reads the type and sets (or deletes) the `given` specs under its etag, again while
+        another change came in between (etag_retry)."""
+
+        async def attempt() -> None:
+            change = _change(await self._type(scope, request), given, delete)
+            if change.update_mask.paths:
+                await self.call(self.storage.UpdateVolumeType, change, scope)
+
+        await until_written(attempt, aborted)
 
     async def list(self, request: Request) -> Response:
         """GET: every extra spec."""
@@ -88,7 +96,7 @@ class ExtraSpecs(CinderBase):
         if not isinstance(given, dict) or not given:
             raise invalid("the body needs a non-empty 'extra_specs' object")
         specs = {str(k): str(v) for k, v in given.items()}
-        await self._update(scope, await self._type(scope, request), specs)
+        await self._update(scope, request, specs)
         return self.reply(version, {"extra_specs": specs})
 
     async def show(self, request: Request) -> Response:
@@ -108,7 +116,7 @@ class ExtraSpecs(CinderBase):
         body = await json_body(request)
         if list(body) != [key]:
             raise invalid("Request body and URI mismatch")
-        await self._update(scope, await self._type(scope, request), {key: str(body[key])})
+        await self._update(scope, request, {key: str(body[key])})
         return self.reply(version, {key: str(body[key])})
 
     async def delete(self, request: Request) -> Response:
@@ -118,5 +126,5 @@ class ExtraSpecs(CinderBase):
         key = request.path_params["key"]
         if key not in views.extra_specs(kind):
             raise not_found("Volume Type extra spec", key)
-        await self._update(scope, kind, {key: None}, delete=True)
+        await self._update(scope, request, {key: None}, delete=True)
         return self.reply(version, status=202)

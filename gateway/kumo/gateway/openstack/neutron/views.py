@@ -205,10 +205,17 @@ def rule(group: pb.SecurityGroup, item: pb.SecurityGroupRule, uids: Uids) -> dic
     }
 
 
+def group_name(group: pb.SecurityGroup) -> str:
+    """A security group's name: its display name, else its Kumo id (the project's `default`
+    group has no display name)."""
+    return group.display_name or last_segment(group.name)
+
+
 def security_group(item: pb.SecurityGroup, uids: Uids) -> dict[str, Any]:
     """A security group with its rules."""
     return {
         **_common(item),
+        "name": group_name(item),
         "security_group_rules": [rule(item, r, uids) for r in item.rules],
         "stateful": True,
         "shared": False,

@@ -14,7 +14,6 @@ from typing import Any
 
 import grpc
 from google.protobuf import field_mask_pb2
-from google.rpc import code_pb2
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -22,7 +21,7 @@ from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
-from kumo.gateway.etag_retry import until_written
+from kumo.gateway.etag_retry import aborted, until_written
 from kumo.gateway.openstack.common import Scope
 from kumo.gateway.openstack.nova.base import NovaBase
 
@@ -72,10 +71,7 @@ class ServerMetadata(NovaBase):
     ) -> Labels:
         """`_write`, again while another change came in between (ABORTED; see
         etag_retry). Raises what `change` raises, and RpcFailure as UpdateInstance does."""
-        return await until_written(
-            lambda: self._write(scope, request, change),
-            lambda error: isinstance(error, RpcFailure) and error.code == code_pb2.ABORTED,
-        )
+        return await until_written(lambda: self._write(scope, request, change), aborted)
 
     async def list(self, request: Request) -> Response:
         """GET /metadata."""

@@ -8,10 +8,13 @@ the first zone. Actions map one to one to the instance RPCs (`os-migrateLive` an
 suspension is an in-memory pause, Nova's pause; `lock`/`unlock` to UpdateInstance of
 `locked`); those without an RPC yet (shelve) answer 501 in Nova's shape. A cold migration
 ends ACTIVE (or SHUTOFF) on the new host: unlike Nova's, it needs no confirmResize.
+`addSecurityGroup`/`removeSecurityGroup` change the groups of the server's ports (see
+security_groups.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import uuid
@@ -31,6 +34,7 @@ from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack import paging
 from kumo.gateway.openstack.common import Scope, last_segment, quoted
 from kumo.gateway.openstack.microversions import Version
+from kumo.gateway.openstack.neutron.index import Index
 from kumo.gateway.openstack.nova import views
 from kumo.gateway.openstack.nova.addresses import Labels, addresses, interfaces
 from kumo.gateway.openstack.nova.base import NovaBase, not_offered
@@ -40,6 +44,11 @@ from kumo.gateway.openstack.nova.block_devices import (
     find_volume,
     find_volume_type,
     read_mappings,
+)
+from kumo.gateway.openstack.nova.security_groups import (
+    GroupNames,
+    change_group,
+    requested_groups,
 )
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.type.v1 import operation_metadata_pb2
@@ -67,16 +76,26 @@ class Servers(NovaBase):
     ) -> dict[str, Any]:
         """One server in the detailed shape."""
         labels = Labels(self.backend, scope.token)
-        await labels.read([item])
+        groups = GroupNames(Index(self.backend, scope))
+        await asyncio.gather(labels.read([item]), groups.read([item]))
         view = views.DetailView(base, version, scope.cloud_admin)
-        return await self._render(view, scope, item, labels)
+        return await self._render(view, scope, item, labels, groups)
 
     async def _render(
-        self, view: views.DetailView, scope: Scope, item: cpb.Instance, labels: Labels
+        self,
+        view: views.DetailView,
+        scope: Scope,
+        item: cpb.Instance,
+        labels: Labels,
+        groups: GroupNames,
     ) -> dict[str, Any]:
-        """One server in the detailed shape, its networks' labels read (`labels.read`)."""
+        """One server in the detailed shape, its networks' labels and its groups' names
+        read (`labels.read`, `groups.read`)."""
         return view.render(
-            item, await self._image_uid(scope, item), labels.addresses(item, detail=True)
+            item,
+            await self._image_uid(scope, item),
+            labels.addresses(item, detail=True),
+            groups.view(item),
         )
 
     async def _image_uid(self, scope: Scope, item: cpb.Instance) -> str:
@@ -119,9 +138,10 @@ class Servers(NovaBase):
             result = await paging.page(request, fetch, lambda i: i.uid)
             found = result.items
             labels = Labels(self.backend, scope.token)
-            await labels.read(found)
+            groups = GroupNames(Index(self.backend, scope))
+            await asyncio.gather(labels.read(found), groups.read(found))
             view = views.DetailView(base, version, scope.cloud_admin)
-            servers = [await self._render(view, scope, i, labels) for i in found]
+            servers = [await self._render(view, scope, i, labels, groups) for i in found]
         else:
             result = await paging.page(request, fetch, lambda i: i.uid)
             servers = [views.server_brief(i, base) for i in result.items]
@@ -240,6 +260,11 @@ class Servers(NovaBase):
             labels={str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
             network_interfaces=await interfaces(self.backend, scope, body.get("networks")),
         )
+        asked = body.get("security_groups")
+        groups = await requested_groups(Index(self.backend, scope), asked)
+        for interface in instance.network_interfaces:
+            if not interface.port:  # (an existing port keeps its own groups)
+                interface.security_groups[:] = groups
         if image_ref := body.get("imageRef") or disk.image_uid:
             instance.image = await self.images.name(scope.token, last_segment(str(image_ref)))
         volume = await self._boot_volume(scope, disk, instance)
@@ -283,7 +308,7 @@ class Servers(NovaBase):
             "id": uid,
             "links": views.server_links(base, uid),
             "OS-DCF:diskConfig": "MANUAL",
-            "security_groups": [{"name": "default"}],
+            "security_groups": [{"name": g["name"]} for g in asked or [{"name": "default"}]],
         }
         location = f"{base}/compute/v2.1/servers/{uid}"
         return self.reply(version, {"server": server}, 202, Location=location)
@@ -397,7 +422,15 @@ class Servers(NovaBase):
             "rebuild": self._rebuild,
             "createImage": self._create_image,
             "os-getConsoleOutput": self._console,
+            "addSecurityGroup": partial(self._security_group, True),
+            "removeSecurityGroup": partial(self._security_group, False),
         }
+
+    async def _security_group(
+        self, add: bool, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
+    ) -> Response:
+        await change_group(self.backend, scope, item, arg.get("name"), add)
+        return self.reply(version, status=202)
 
     async def _resume_if(
         self, scope: Scope, version: Version, item: cpb.Instance, paused: bool, verb: str

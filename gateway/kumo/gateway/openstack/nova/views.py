@@ -98,9 +98,10 @@ class DetailView:
         instance: cpb.Instance,
         image_uid: str,
         addresses: dict[str, Any],
+        security_groups: list[dict[str, str]],
     ) -> dict[str, Any]:
         """One server: `image_uid` its image's id ('' for none), `addresses` by network
-        label."""
+        label, `security_groups` Nova's list of its ports' groups (left out when empty)."""
         name = instance.name
         parts = name.split("/")
         project = parts[1]
@@ -147,8 +148,9 @@ class DetailView:
             "OS-EXT-STS:task_state": "deleting" if deleting else "migrating" if moving else None,
             "OS-SRV-USG:launched_at": None,
             "OS-SRV-USG:terminated_at": None,
-            "security_groups": [],
         }
+        if security_groups:
+            body["security_groups"] = security_groups
         if status == "ERROR":
             body["fault"] = {"code": 500, "message": instance.status_message, "created": updated}
         if self.admin:

@@ -203,6 +203,7 @@ class SecurityGroupMethods(NetworkPart):
         project_id = own_project(current_principal(), request.parent)
 
         def page(session: Session) -> api.ListSecurityGroupsResponse:
+            ensure_default_group(session, project_id)
             result = SECURITY_GROUPS.list(
                 session,
                 self.runtime.pager,
