@@ -423,6 +423,22 @@ def test_server_security_groups(
     detail = requests.get(f"{gateway.url}/compute/v2.1/servers/detail", headers=mine).json()
     (listed,) = [s for s in detail["servers"] if s["id"] == server["id"]]
     assert listed["security_groups"] == [{"name": web["name"]}, {"name": "default"}]
+    clouds.run(
+        "member", "security group", "rule", "create", "--protocol", "tcp", "--dst-port", "22",
+        "--remote-ip", "10.0.0.0/8", web["id"],
+    )  # fmt: skip
+    whole = requests.get(f"{url}/os-security-groups", headers=mine).json()["security_groups"]
+    assert [(g["id"], g["name"]) for g in whole] == [
+        (web["id"], web["name"]),
+        (default["ID"], "default"),
+    ]
+    ssh = {
+        (r["ip_protocol"], r["from_port"], r["to_port"], r["ip_range"].get("cidr"))
+        for r in whole[0]["rules"]
+    }
+    assert ssh == {("tcp", 22, 22, "10.0.0.0/8")}  # (its egress rules are not shown)
+    assert all(r["parent_group_id"] == default["ID"] for r in whole[1]["rules"])
+    assert {r["group"].get("name") for r in whole[1]["rules"]} == {"default"}  # from members
     clouds.run("member", "server", "remove", "security", "group", server["id"], web["id"])
     assert groups() == ([{"name": "default"}], [default["ID"]])
 
@@ -436,6 +452,8 @@ def test_server_security_groups(
     ):
         answer = requests.post(action, headers=who, json=body)
         assert answer.status_code == status, (body, answer.text)
+    hidden = requests.get(f"{url}/os-security-groups", headers=theirs)
+    assert hidden.status_code == 404 and "itemNotFound" in hidden.json()
     assert groups() == ([{"name": "default"}], [default["ID"]])
     image_id = conn.image.find_image(image).id
     servers = f"{gateway.url}/compute/v2.1/servers"

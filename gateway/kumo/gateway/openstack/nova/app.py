@@ -76,6 +76,7 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
             r(v + "/servers/{server_id}", servers.update, ["PUT"]),
             r(v + "/servers/{server_id}", servers.delete, ["DELETE"]),
             r(v + "/servers/{server_id}/ips", servers.ips, ["GET"]),
+            r(v + "/servers/{server_id}/os-security-groups", servers.security_groups, ["GET"]),
             r(v + "/servers/{server_id}/ips/{network}", servers.ips_of_network, ["GET"]),
             r(v + "/servers/{server_id}/action", servers.action, ["POST"]),
             r(meta, metadata.list, ["GET"]),

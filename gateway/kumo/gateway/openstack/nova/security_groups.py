@@ -8,7 +8,7 @@ server, each port read and written under its etag, again while it changes meanwh
 (etag_retry); an unknown group, a server without ports, or a group on none of its ports
 (remove) is 404; a port without port security the API's 400. Server views list each group
 of the server's ports once, in port order, and leave `security_groups` out when there is
-none, as Nova does.
+none, as Nova does; `/servers/{id}/os-security-groups` shows those groups whole.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from kumo.gateway.errors import RpcFailure
 from kumo.gateway.etag_retry import aborted, until_written
 from kumo.gateway.grpc_backend import Backend
 from kumo.gateway.openstack.common import Scope, last_segment
-from kumo.gateway.openstack.neutron.index import Index
+from kumo.gateway.openstack.neutron.index import Index, rule_id
 from kumo.gateway.openstack.neutron.views import group_name
 from kumo.network.v1 import network_service_pb2 as napi
 from kumo.network.v1 import network_service_pb2_grpc as nrpc
@@ -103,6 +103,56 @@ async def change_group(
             grpc.StatusCode.NOT_FOUND,
             f"Security group {given} not associated with the instance {instance.uid}",
         )
+
+
+def _nova_rule(
+    group: npb.SecurityGroup, rule: npb.SecurityGroupRule, names: dict[str, str]
+) -> dict[str, Any]:
+    """An ingress rule as Nova shows it: a protocol without ports spans them all (1-65535
+    for TCP and UDP, -1 otherwise); a remote group by name, else the remote CIDR."""
+    protocol = rule.protocol or None
+    low: int | None = rule.port_range_min or None
+    high: int | None = rule.port_range_max or low  # (0: the one port `port_range_min`)
+    if protocol and low is None and high is None:
+        low, high = (1, 65535) if protocol.upper() in ("TCP", "UDP") else (-1, -1)
+    shown: dict[str, Any] = {
+        "id": rule_id(group, rule),
+        "parent_group_id": group.uid,
+        "ip_protocol": protocol,
+        "from_port": low,
+        "to_port": high,
+        "group": {},
+        "ip_range": {},
+    }
+    if rule.remote_group:
+        remote = names.get(rule.remote_group, last_segment(rule.remote_group))
+        shown["group"] = {"name": remote, "tenant_id": rule.remote_group.split("/")[1]}
+    else:
+        shown["ip_range"] = {"cidr": rule.remote_cidr or "0.0.0.0/0"}
+    return shown
+
+
+async def server_groups(backend: Backend, scope: Scope, instance: cpb.Instance) -> list[Any]:
+    """GET /servers/{id}/os-security-groups: the groups of the server's ports (those the
+    caller can list) with their ingress rules, in Nova's shape."""
+    listed = await Index(backend, scope).security_groups()
+    names = {g.name: group_name(g) for g in listed}
+    by_name = {g.name: g for g in listed}
+    wanted = {g: None for i in instance.network_interfaces for g in i.security_groups}
+    return [
+        {
+            "id": group.uid,
+            "name": group_name(group),
+            "description": group.description,
+            "tenant_id": group.name.split("/")[1],
+            "rules": [
+                _nova_rule(group, r, names)
+                for r in group.rules
+                if r.direction == npb.SecurityGroupRule.DIRECTION_INGRESS
+            ],
+        }
+        for group in (by_name[g] for g in wanted if g in by_name)
+    ]
 
 
 class GroupNames:

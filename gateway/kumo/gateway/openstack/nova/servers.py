@@ -49,6 +49,7 @@ from kumo.gateway.openstack.nova.security_groups import (
     GroupNames,
     change_group,
     requested_groups,
+    server_groups,
 )
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.type.v1 import operation_metadata_pb2
@@ -172,6 +173,13 @@ class Servers(NovaBase):
         item = await self.server_of(scope, request)
         found = await addresses(item, Labels(self.backend, scope.token), detail=False)
         return self.reply(version, {"addresses": found})
+
+    async def security_groups(self, request: Request) -> Response:
+        """GET /servers/{id}/os-security-groups: the groups of the server's ports."""
+        scope, version = await self.begin(request)
+        item = await self.server_of(scope, request)
+        found = await server_groups(self.backend, scope, item)
+        return self.reply(version, {"security_groups": found})
 
     async def ips_of_network(self, request: Request) -> Response:
         """GET /servers/{id}/ips/{network}: {label: [...]}; 404 when the server has no
