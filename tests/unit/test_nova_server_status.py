@@ -14,11 +14,17 @@ S = cpb.Instance
 RUN, STOP = S.POWER_INTENT_RUNNING, S.POWER_INTENT_STOPPED
 
 
-def _render(**fields: Any) -> dict[str, Any]:
+def _render(groups: list[dict[str, str]] | None = None, **fields: Any) -> dict[str, Any]:
     instance = cpb.Instance(name="projects/p/zones/z/instances/i", uid="u", host="hosts/h1")
     for key, value in fields.items():
         setattr(instance, key, value)
-    return DetailView("http://x", Version(2, 37), admin=True).render(instance, "", {})
+    view = DetailView("http://x", Version(2, 37), admin=True)
+    return view.render(instance, "", {}, groups or [])
+
+
+def test_security_groups_are_left_out_when_the_server_has_none() -> None:
+    assert "security_groups" not in _render()
+    assert _render([{"name": "web"}])["security_groups"] == [{"name": "web"}]
 
 
 @pytest.mark.parametrize(
