@@ -505,3 +505,69 @@ def test_attachments_api(
     assert requests.get(f"{url}/{made['ID']}", headers=mine).status_code == 404
     clouds.run("member", "server", "delete", "--wait", server["id"])
     clouds.run("member", "volume", "delete", name)
+
+
+def test_volume_and_snapshot_metadata(
+    clouds: Clouds,  # noqa: F811
+    gateway: GatewayThread,
+    site: Site,  # noqa: F811
+    tenant: Tenant,
+    other_tenant: Tenant,
+) -> None:
+    """`volume set/unset --property` and `volume snapshot set/unset --property`; Cinder's
+    `/metadata` routes over HTTP (each item, replace, merge, concurrent merges, 404s and
+    bad input, another project's 404) change the Kumo labels and nothing else."""
+    kind, name, volume_id = _new_volume(clouds, site.zone)
+    clouds.run("member", "volume", "set", "--property", "tier=gold", "--property", "x=1", name)
+    clouds.run("member", "volume", "unset", "--property", "x", name)
+    assert clouds.json("member", "volume", "show", name)["properties"] == {"tier": "gold"}
+    snap = clouds.json("member", "volume", "snapshot", "create", "--volume", name, unique("sn"))
+    assert _until(clouds, ["volume", "snapshot"], snap["id"], "available")["status"] == "available"
+    clouds.run("member", "volume", "snapshot", "set", "--property", "keep=yes", snap["id"])
+    shown = clouds.json("member", "volume", "snapshot", "show", snap["id"])
+    assert shown["properties"] == {"keep": "yes"}, shown
+    clouds.run("member", "volume", "snapshot", "unset", "--property", "keep", snap["id"])
+    assert clouds.json("member", "volume", "snapshot", "show", snap["id"])["properties"] == {}
+
+    mine = {"X-Auth-Token": tenant.stubs["member"].token or ""}
+    url = f"{gateway.url}/volume/v3/volumes/{volume_id}/metadata"
+    assert requests.get(url, headers=mine).json() == {"metadata": {"tier": "gold"}}
+    assert requests.get(f"{url}/tier", headers=mine).json() == {"meta": {"tier": "gold"}}
+    put = requests.put(f"{url}/tier", headers=mine, json={"meta": {"tier": "silver"}})
+    assert put.status_code == 200 and put.json() == {"meta": {"tier": "silver"}}
+    replaced = requests.put(url, headers=mine, json={"metadata": {"only": "this"}})
+    assert replaced.json() == {"metadata": {"only": "this"}}
+
+    def add(index: int) -> int:
+        body = {"metadata": {f"k{index}": str(index)}}
+        return requests.post(url, headers=mine, json=body).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(add, range(6))) == [200] * 6
+    expected = {"only": "this", **{f"k{i}": str(i) for i in range(6)}}
+    assert requests.get(url, headers=mine).json() == {"metadata": expected}
+    assert requests.delete(f"{url}/k5", headers=mine).status_code == 200
+    del expected["k5"]
+
+    theirs = {"X-Auth-Token": other_tenant.stubs["admin"].token or ""}
+    for method, where, who, body, status in (
+        ("GET", f"{url}/absent", mine, None, 404),
+        ("DELETE", f"{url}/absent", mine, None, 404),
+        ("GET", url, theirs, None, 404),
+        ("POST", url, theirs, {"metadata": {"a": "b"}}, 404),
+        ("PUT", f"{url}/only", mine, {"meta": {"other": "x"}}, 400),
+        ("POST", url, mine, {"metadata": {"n": None}}, 400),
+        ("POST", url, mine, {"metadata": {"k" * 64: "v"}}, 400),
+        ("GET", f"{gateway.url}/volume/v3/snapshots/{unique('no')}/metadata", mine, None, 404),
+    ):
+        answer = requests.request(method, where, headers=who, json=body)
+        assert answer.status_code == status, (method, where, body, answer.text)
+        ((_, fault),) = answer.json().items()
+        assert fault["code"] == status
+    assert requests.get(url, headers=mine).json() == {"metadata": expected}
+    clouds.run("member", "volume", "snapshot", "delete", snap["id"])
+    deadline = time.monotonic() + 60
+    while clouds.json("member", "volume", "snapshot", "list"):
+        assert time.monotonic() < deadline, "the snapshot was not deleted"
+        time.sleep(0.5)
+    _delete_volume_and_type(clouds, name, kind)

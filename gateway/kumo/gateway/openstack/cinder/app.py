@@ -13,6 +13,7 @@ from kumo.gateway.openstack.cinder.attachments import Attachments
 from kumo.gateway.openstack.cinder.backups import Backups
 from kumo.gateway.openstack.cinder.base import DIALECT, MICROVERSIONS
 from kumo.gateway.openstack.cinder.extra_specs import ExtraSpecs
+from kumo.gateway.openstack.cinder.metadata import SnapshotMetadata, VolumeMetadata
 from kumo.gateway.openstack.cinder.quota_sets import QuotaSets
 from kumo.gateway.openstack.cinder.transfers import Transfers
 from kumo.gateway.openstack.cinder.volumes import Volumes
@@ -79,6 +80,8 @@ def create_cinder(backend: Backend, scopes: Scopes, public_url: str) -> Starlett
     quota_sets = QuotaSets(backend, scopes, public_url)
     backups = Backups(backend, scopes, public_url)
     transfers = Transfers(backend, scopes, public_url)
+    volume_metadata = VolumeMetadata(backend, scopes, public_url)
+    snapshot_metadata = SnapshotMetadata(backend, scopes, public_url)
     moved = [
         route
         for prefix in (v + "/volume-transfers", v + "/os-volume-transfer")
@@ -114,6 +117,8 @@ def create_cinder(backend: Backend, scopes: Scopes, public_url: str) -> Starlett
             r(v + "/snapshots/detail", volumes.list_snapshots, ["GET"]),
             r(v + "/snapshots/{id}", volumes.show_snapshot, ["GET"]),
             r(v + "/snapshots/{id}", volumes.delete_snapshot, ["DELETE"]),
+            *volume_metadata.routes(DIALECT, v + "/volumes/{id}/metadata"),
+            *snapshot_metadata.routes(DIALECT, v + "/snapshots/{id}/metadata"),
             r(v + "/types", volumes.list_types, ["GET"]),
             r(v + "/types", volumes.create_type, ["POST"]),
             r(v + "/types/{id}", volumes.show_type, ["GET"]),
