@@ -9,6 +9,7 @@ tenancy and shared networks are checked over HTTP.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -489,3 +490,74 @@ def test_server_security_groups(
         assert refused.status_code == 400 and "badRequest" in refused.json(), refused.text
     assert {s["id"] for s in conn.compute.servers()} == {server["id"], portless_id}
     clouds.run("member", "server", "delete", "--wait", server["id"], portless_id)
+
+
+def test_tags(
+    clouds: Clouds,  # noqa: F811
+    gateway: GatewayThread,
+    tenant: Tenant,
+    other_tenant: Tenant,
+) -> None:
+    """`--tag` on create, `set --tag`, `unset --tag` and Neutron's tag routes of every
+    tagged kind: list, check, add, remove, replace, remove all; concurrent adds all land;
+    bad input and another project's resources answer 4xx and change nothing."""
+    made = clouds.json("member", "network", "create", "--tag", "red", "--tag", "blue", unique("n"))
+    assert made["tags"] == ["blue", "red"], made
+    clouds.run("member", "network", "set", "--tag", "green", made["id"])
+    clouds.run("member", "network", "unset", "--tag", "red", made["id"])
+    assert clouds.json("member", "network", "show", made["id"])["tags"] == ["blue", "green"]
+
+    mine = {"X-Auth-Token": tenant.stubs["member"].token or ""}
+    v2 = f"{gateway.url}/network/v2.0"
+    url = f"{v2}/networks/{made['id']}/tags"
+    assert requests.get(url, headers=mine).json() == {"tags": ["blue", "green"]}
+    assert requests.get(f"{url}/blue", headers=mine).status_code == 204
+    assert requests.get(f"{url}/red", headers=mine).status_code == 404
+    assert requests.put(f"{url}/env=prod", headers=mine).status_code == 201
+    assert requests.put(f"{url}/env=prod", headers=mine).status_code == 201  # (already there)
+    assert requests.delete(f"{url}/green", headers=mine).status_code == 204
+    replaced = requests.put(url, headers=mine, json={"tags": ["a", "env=prod"]})
+    assert replaced.status_code == 200 and replaced.json() == {"tags": ["a", "env=prod"]}
+
+    def add(index: int) -> int:
+        return requests.put(f"{url}/t{index}", headers=mine).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(add, range(6))) == [201] * 6
+    expected = ["a", "env=prod", *(f"t{i}" for i in range(6))]
+    theirs = {"X-Auth-Token": other_tenant.stubs["admin"].token or ""}
+    for method, where, who, body, status in (
+        ("DELETE", f"{url}/absent", mine, None, 404),
+        ("PUT", url, mine, {"tags": "a"}, 400),
+        ("PUT", url, mine, {"tags": [5]}, 400),
+        ("PUT", f"{url}/{'x' * 64}", mine, None, 400),
+        ("GET", url, theirs, None, 404),
+        ("PUT", f"{url}/theirs", theirs, None, 404),
+        ("GET", f"{v2}/ports/{unique('no')}/tags", mine, None, 404),
+    ):
+        answer = requests.request(method, where, headers=who, json=body)
+        assert answer.status_code == status, (method, where, answer.text)
+        assert "NeutronError" in answer.json(), answer.text
+    assert requests.get(url, headers=mine).json() == {"tags": expected}
+
+    # The other kinds: a subnet, a port, a router and a security group.
+    subnet = clouds.json(
+        "member", "subnet", "create", "--network", made["id"], "--subnet-range", "10.24.0.0/24",
+        unique("s"),
+    )  # fmt: skip
+    port = clouds.json("member", "port", "create", "--network", made["id"], unique("p"))
+    router = clouds.json("member", "router", "create", unique("r"))
+    group = clouds.json("member", "security group", "create", unique("g"))
+    for plural, ident in (
+        ("subnets", subnet["id"]), ("ports", port["id"]), ("routers", router["id"]),
+        ("security-groups", group["id"]),
+    ):  # fmt: skip
+        assert requests.put(f"{v2}/{plural}/{ident}/tags/k", headers=mine).status_code == 201
+        shown = requests.get(f"{v2}/{plural}/{ident}", headers=mine).json()
+        assert next(iter(shown.values()))["tags"] == ["k"], (plural, shown)
+        assert requests.delete(f"{v2}/{plural}/{ident}/tags", headers=mine).status_code == 204
+        assert requests.get(f"{v2}/{plural}/{ident}/tags", headers=mine).json() == {"tags": []}
+    clouds.run("member", "port", "delete", port["id"])
+    clouds.run("member", "router", "delete", router["id"])
+    clouds.run("member", "security group", "delete", group["id"])
+    clouds.run("member", "network", "delete", made["id"])

@@ -12,4 +12,5 @@ the rendered resources, as Neutron applies them to its own.
     index.py   the per-request listings and lookups by id
     views.py   Kumo messages -> Neutron dicts
     networks.py, ports.py, routers.py, security_groups.py: the resources
+    tags.py    the tag routes of each (over labels)
 """

@@ -16,6 +16,7 @@ from kumo.gateway.openstack.neutron.ports import Ports
 from kumo.gateway.openstack.neutron.quotas import NetworkQuotas
 from kumo.gateway.openstack.neutron.routers import Routers
 from kumo.gateway.openstack.neutron.security_groups import SecurityGroups
+from kumo.gateway.openstack.neutron.tags import Tags, tag_routes
 
 # (alias, name): the API extensions this dialect renders.
 EXTENSIONS = (
@@ -119,6 +120,7 @@ def create_neutron(backend: Backend, scopes: Scopes, public_url: str) -> Starlet
         r(v + "/quotas/{project_id}/default", quotas.default, ["GET"]),
         r(v + "/quotas/{project_id}/details", quotas.details, ["GET"]),
         r(v + "/quotas/{project_id}/details.json", quotas.details, ["GET"]),
+        *tag_routes(Tags(backend, scopes, public_url), r, v),
     ]
     for plural, list_, create, show, update, delete in crud:
         routes += [

@@ -11,6 +11,7 @@ from typing import Any
 
 from kumo.gateway.openstack.common import iso, last_segment
 from kumo.gateway.openstack.neutron.index import rule_id
+from kumo.gateway.openstack.neutron.tags import tags_of
 from kumo.network.v1 import resources_pb2 as pb
 
 Uids = Mapping[str, str]
@@ -44,7 +45,7 @@ def _common(item: Any, revision: int = 0) -> dict[str, Any]:
         "description": item.description,
         "tenant_id": project,
         "project_id": project,
-        "tags": sorted(f"{k}={v}" if v else k for k, v in item.labels.items()),
+        "tags": tags_of(item.labels),
         "created_at": iso(item.create_time),
         "updated_at": iso(item.update_time) or iso(item.create_time),
         "revision_number": revision,
