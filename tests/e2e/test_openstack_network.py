@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import requests
@@ -174,6 +175,14 @@ def test_filters_fields_paging_errors_and_tenancy(
     assert requests.delete(network_url, headers=root).status_code == 204
 
 
+def _network_with_subnet(clouds: Clouds, label: str, cidr: str) -> dict[str, Any]:  # noqa: F811
+    """The member's new network `label` (as the CLI shows it), with one subnet of `cidr`."""
+    net: dict[str, Any] = clouds.json("member", "network", "create", label)
+    clouds.run("member", "subnet", "create", "--network", net["id"], "--subnet-range", cidr,
+               unique("sub"))  # fmt: skip
+    return net
+
+
 def test_server_addresses_by_network(
     clouds: Clouds,  # noqa: F811
     gateway: GatewayThread,
@@ -189,11 +198,7 @@ def test_server_addresses_by_network(
     outlives the server; an unknown label or port, a port in use, a foreign network and
     another project answer 4xx."""
     label = unique("net")
-    net = clouds.json("member", "network", "create", label)
-    clouds.run(
-        "member", "subnet", "create", "--network", net["id"], "--subnet-range", "10.21.0.0/24",
-        unique("sub"),
-    )  # fmt: skip
+    net = _network_with_subnet(clouds, label, "10.21.0.0/24")
     flavor = make_flavor(admin, 1, 128, 1).split("/")[-1]
     image = _upload_with_cli(clouds, unique("im"))
     server = clouds.json(
@@ -237,11 +242,7 @@ def test_server_addresses_by_network(
     # `server add network` plugs a second interface (a new port); `server remove port` takes
     # it away with its port.
     extra_label = unique("net")
-    extra = clouds.json("member", "network", "create", extra_label)
-    clouds.run(
-        "member", "subnet", "create", "--network", extra["id"], "--subnet-range", "10.22.0.0/24",
-        unique("sub"),
-    )  # fmt: skip
+    extra = _network_with_subnet(clouds, extra_label, "10.22.0.0/24")
     clouds.run("member", "server", "add", "network", server["id"], extra["id"])
     grown = clouds.json("member", "server", "show", server["id"])["addresses"]
     assert set(grown) == {label, extra_label} and grown[extra_label][0].startswith("10.22.0.")
@@ -389,11 +390,7 @@ def test_server_security_groups(
     list the groups of its ports by name; `server add/remove security group` change every
     port of the server; unknown groups, a group it lacks, another project and a server
     without ports answer Nova's 4xx and change nothing."""
-    net = clouds.json("member", "network", "create", unique("net"))
-    clouds.run(
-        "member", "subnet", "create", "--network", net["id"], "--subnet-range", "10.23.0.0/24",
-        unique("sub"),
-    )  # fmt: skip
+    net = _network_with_subnet(clouds, unique("net"), "10.23.0.0/24")
     web = clouds.json("member", "security group", "create", unique("web"))
     flavor = make_flavor(admin, 1, 128, 1).split("/")[-1]
     image = _upload_with_cli(clouds, unique("im"))
