@@ -528,6 +528,8 @@ def test_tags(
         ("PUT", url, mine, {"tags": "a"}, 400),
         ("PUT", url, mine, {"tags": [5]}, 400),
         ("PUT", f"{url}/{'x' * 64}", mine, None, 400),
+        ("PUT", f"{url}/kumo:cidr-block", mine, None, 400),
+        ("PUT", url, mine, {"tags": ["ok", "kumo:x"]}, 400),
         ("GET", url, theirs, None, 404),
         ("PUT", f"{url}/theirs", theirs, None, 404),
         ("GET", f"{v2}/ports/{unique('no')}/tags", mine, None, 404),

@@ -5,10 +5,10 @@ A resource's tags are its labels as the views show them (`key` for an empty valu
 `key=value` otherwise), the reserved `kumo:` labels aside (the dialects keep their own
 facts there, as the EC2 dialect's VPC block). A tag added here is a label with that key and
 an empty value; a tag removed takes away the label that shows it, in either form. Kumo's
-label limits apply (tags of 1-63 characters, 64 in all: more is 400). Each change reads
-the resource and writes its labels under its etag, again while it changes meanwhile
-(etag_retry). Answers as Neutron's: the list 200, replace 200 with the tags, add 201, check
-204 or 404, remove 204 or 404, remove all 204.
+label limits apply (tags of 1-63 characters, 64 in all: more is 400), and a tag may not
+start with `kumo:` (400). Each change reads the resource and writes its labels under its
+etag, again while it changes meanwhile (etag_retry). Answers as Neutron's: the list 200,
+replace 200 with the tags, add 201, check 204 or 404, remove 204 or 404, remove all 204.
 """
 
 from __future__ import annotations
@@ -85,6 +85,15 @@ KINDS = {
 }
 
 
+def _checked(tags: Any) -> set[str]:
+    """Tags given to add: non-empty strings, none of them reserved; 400 otherwise."""
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+        raise invalid("Invalid input: tags must be a list of non-empty strings")
+    if reserved := [t for t in tags if t.startswith(RESERVED)]:
+        raise invalid(f"Tags starting with '{RESERVED}' are Kumo's: {reserved[0]}")
+    return set(tags)
+
+
 def _without(labels: Labels, tags: set[str]) -> Labels:
     return {k: v for k, v in labels.items() if k.startswith(RESERVED) or tag_of(k, v) not in tags}
 
@@ -124,10 +133,7 @@ class Tags(NeutronBase):
     async def replace(self, kind: Kind, request: Request) -> Response:
         """PUT /tags `{"tags": [...]}`: those become all the tags (labels showing one of them
         stay as they are)."""
-        tags = (await json_body(request)).get("tags")
-        if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
-            raise invalid("Invalid input: tags must be a list of non-empty strings")
-        wanted = set(tags)
+        wanted = _checked((await json_body(request)).get("tags"))
 
         def replaced(labels: Labels) -> Labels:
             kept = {
@@ -154,7 +160,7 @@ class Tags(NeutronBase):
 
     async def add(self, kind: Kind, request: Request) -> Response:
         """PUT /tags/{tag}: 201 (the tag kept if it is there already)."""
-        tag = request.path_params["tag"]
+        (tag,) = _checked([request.path_params["tag"]])
 
         def added(labels: Labels) -> Labels:
             return labels if tag in tags_of(labels) else {**labels, tag: ""}
