@@ -486,6 +486,17 @@ def test_server_security_groups(
         )  # fmt: skip
         assert refused.status_code == 400 and "badRequest" in refused.json(), refused.text
     assert {s["id"] for s in conn.compute.servers()} == {server["id"], portless_id}
+
+    # `openstack port delete` of a server's port detaches it from the server first (as
+    # Nova does when Neutron deletes one): the user's port it took, then the one Kumo made.
+    own = clouds.json("member", "port", "create", "--network", net["id"], unique("port"))
+    clouds.run("member", "server", "add", "port", server["id"], own["id"])
+    (made,) = [p for p in conn.network.ports(device_id=server["id"]) if p.id != own["id"]]
+    for port_id in (own["id"], made.id):
+        clouds.run("member", "port", "delete", port_id)
+        assert port_id not in {p.id for p in conn.network.ports()}
+        assert port_id not in {n.port_id for n in conn.compute.server_interfaces(server["id"])}
+    assert requests.get(url, headers=mine).json()["server"]["addresses"] == {}
     clouds.run("member", "server", "delete", "--wait", server["id"], portless_id)
 
 

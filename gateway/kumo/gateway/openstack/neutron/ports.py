@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import grpc
 from starlette.requests import Request
 from starlette.responses import Response
 
+from kumo.compute.v1 import compute_service_pb2 as capi
+from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.gateway.dialect import invalid
-from kumo.gateway.openstack.common import with_uid
+from kumo.gateway.errors import RpcFailure
+from kumo.gateway.openstack.common import Scope, with_uid
 from kumo.gateway.openstack.neutron import views
 from kumo.gateway.openstack.neutron.base import NeutronBase, mask, new_id
 from kumo.gateway.openstack.neutron.index import Index
+from kumo.gateway.openstack.operations import settled
 from kumo.network.v1 import network_service_pb2 as api
 from kumo.network.v1 import resources_pb2 as pb
 
@@ -130,8 +135,32 @@ class Ports(NeutronBase):
         return self.one(request, "port", views.port(updated, await index.uids(*_KINDS)))
 
     async def delete(self, request: Request) -> Response:
-        """DELETE /ports/{id}: 204."""
+        """DELETE /ports/{id}: 204. A server's port is detached from the server first (as Nova
+        does when Neutron deletes one), waiting for the host to unplug it: the port Kumo made
+        for the server goes with the detach, a port the server took is deleted after. 409
+        if the server cannot let it go now (neither running nor stopped) or the detach takes
+        longer than the request may wait."""
         scope, index = await self.begin(request)
         found = with_uid(await index.ports(), request.path_params["id"], "Port")
+        if found.device_uid:
+            detach = capi.DetachNetworkInterfaceRequest(name=found.device_id, port=found.name)
+            compute = self.backend.stub(crpc.ComputeServiceStub)
+            operation = await self.call(compute.DetachNetworkInterface, detach, scope)
+            if not (await settled(self.backend, scope, operation)).done:
+                raise RpcFailure.of(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"Port {found.uid} is still being detached from its server; retry.",
+                )
+            if not await self._exists(scope, found.name):
+                return self.gone()
         await self.call(self.network.DeletePort, api.DeletePortRequest(name=found.name), scope)
         return self.gone()
+
+    async def _exists(self, scope: Scope, name: str) -> bool:
+        try:
+            await self.call(self.network.GetPort, api.GetPortRequest(name=name), scope)
+        except RpcFailure as failure:
+            if failure.code == grpc.StatusCode.NOT_FOUND.value[0]:
+                return False
+            raise
+        return True

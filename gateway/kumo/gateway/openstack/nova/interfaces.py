@@ -5,7 +5,7 @@ POST takes an existing port (`port_id`) or makes one on a network (`net_id`, or 
 project's only network); DELETE deletes the port if Kumo made it, and leaves a port given
 by `port_id` (or at the server's create) in place, free, as Nova does. POST answers 200
 with the new interface once the host has plugged it (as Nova, which waits for the
-interface to be plugged), or once `ATTACH_WAIT_SECONDS` have passed: the port then
+interface to be plugged), or once `operations.WAIT_SECONDS` have passed: the port then
 belongs to the server and the host plugs it soon after. DELETE answers 202 at once.
 """
 
@@ -14,14 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from google.longrunning import operations_pb2, operations_pb2_grpc
-from google.protobuf import duration_pb2
 from starlette.requests import Request
 from starlette.responses import Response
 
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import resources_pb2 as cpb
-from kumo.gateway import context
 from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.common import Scope
@@ -32,11 +29,10 @@ from kumo.gateway.openstack.nova.addresses import (
     the_only_network,
 )
 from kumo.gateway.openstack.nova.base import NovaBase
+from kumo.gateway.openstack.operations import settled
 from kumo.network.v1 import network_service_pb2 as napi
 from kumo.network.v1 import network_service_pb2_grpc as nrpc
 from kumo.network.v1 import resources_pb2 as npb
-
-ATTACH_WAIT_SECONDS = 50.0
 
 
 class Interfaces(NovaBase):
@@ -122,21 +118,6 @@ class Interfaces(NovaBase):
             raise invalid("net_id must be a string")
         return await interface_on(index, net_id, fixed_ips[0]["ip_address"] if fixed_ips else None)
 
-    async def _settle(self, scope: Scope, operation: operations_pb2.Operation) -> None:
-        """Waits for the operation (up to ATTACH_WAIT_SECONDS, within the request's time);
-        raises its error if it failed."""
-        left = min(ATTACH_WAIT_SECONDS, context.current().remaining() - 1.0)
-        if left > 0:
-            operation = await self.call(
-                self.backend.stub(operations_pb2_grpc.OperationsStub).WaitOperation,
-                operations_pb2.WaitOperationRequest(
-                    name=operation.name, timeout=duration_pb2.Duration(seconds=int(left))
-                ),
-                scope,
-            )
-        if operation.done and operation.HasField("error"):
-            raise RpcFailure(operation.error)
-
     async def attach(self, request: Request) -> Response:
         """POST /servers/{id}/os-interface: 200 with the new interface (see the module
         docstring); 400 for a malformed body or unusable network, 404 for no server, 409
@@ -152,7 +133,7 @@ class Interfaces(NovaBase):
             capi.AttachNetworkInterfaceRequest(name=server.name, network_interface=interface),
             scope,
         )
-        await self._settle(scope, operation)
+        await settled(self.backend, scope, operation)
         before = {nic.port for nic in server.network_interfaces}
         server = await self.server_of(scope, request)
         added = cpb.Instance()
