@@ -87,7 +87,11 @@ def test_token_issue_and_catalog(clouds: Clouds, tenant: Tenant) -> None:
 def test_throwaway_tenant_through_the_admin_api(clouds: Clouds) -> None:
     """Project, user, role assignment, a token for the new user, then the deletes."""
     project, user = unique("osp"), unique("osu")
-    clouds.run("root", "project", "create", "--domain", "default", project)
+    clouds.run("root", "project", "create", "--domain", "default", "--description", "d", project)
+    clouds.run("root", "project", "set", "--enable", project)  # (a PATCH without description)
+    assert clouds.json("root", "project", "show", project)["description"] == "d"
+    clouds.run("root", "project", "set", "--description", "e", project)
+    assert clouds.json("root", "project", "show", project)["description"] == "e"
     clouds.run("root", "user", "create", "--domain", "default", "--password", PASSWORD, user)
     clouds.run("root", "role", "add", "--project", project, "--user", user, "member")
     listed = clouds.json("root", "role", "assignment", "list", "--project", project)

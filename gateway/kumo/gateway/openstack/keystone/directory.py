@@ -131,7 +131,8 @@ class Directory(KeystoneBase):
         return JSONResponse({"project": project_json(found, self.base(request))})
 
     async def update_project(self, request: Request) -> Response:
-        """PATCH /v3/projects/{id}: the description only (names are ids in Kumo)."""
+        """PATCH /v3/projects/{id}: the description only (names are ids in Kumo); a body
+        without one changes nothing."""
         scope = await self.scopes.of(request)
         body = (await json_body(request)).get("project") or {}
         project_id = request.path_params["project_id"]
@@ -139,13 +140,15 @@ class Directory(KeystoneBase):
             raise invalid("a Kumo project cannot be renamed")
         if body.get("enabled") is False:
             raise invalid("Kumo projects cannot be disabled")
+        project = ipb.Project(name=f"projects/{project_id}")
+        paths = []
+        if "description" in body:  # (a PATCH without it leaves the description as it is)
+            project.description = str(body["description"] or "")
+            paths.append("description")
         updated = await self.call(
             self.identity.UpdateProject,
             iapi.UpdateProjectRequest(
-                project=ipb.Project(
-                    name=f"projects/{project_id}", description=str(body.get("description") or "")
-                ),
-                update_mask=field_mask_pb2.FieldMask(paths=["description"]),
+                project=project, update_mask=field_mask_pb2.FieldMask(paths=paths)
             ),
             scope.token,
         )
