@@ -12,11 +12,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from kumo.gateway.aws import ids
 from kumo.gateway.aws.backend import Caller, invoke
 from kumo.gateway.aws.errors import Ec2Error
+from kumo.gateway.reserved_labels import RESERVED
 
 Params = dict[str, Any]
 _LABEL_KEY = re.compile(r"[A-Za-z0-9_.-]+")
-# Labels the gateway keeps for itself (a VPC's CIDR, a security group's VPC): never tags.
-RESERVED = "kumo:"
 MAX_TAG_TEXT = 63  # Kumo's label key and value limit (EC2: 128 and 256)
 MAX_TAGS = 50  # per resource, as EC2
 #: The root device of every AMI (DescribeImages' RootDeviceName): the guest's first disk.

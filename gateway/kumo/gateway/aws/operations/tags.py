@@ -6,7 +6,7 @@ Taggable: instances (`i-`), the caller's images (`ami-`), VPCs (`vpc-`), subnets
 KeyPairId). Each change reads the resource and writes its labels back with
 `update_mask: labels` and the etag read, done again while the resource changed in between
 (etag_retry), so no concurrent change is lost. Reserved `kumo:` labels (see
-common.RESERVED) are never tags and survive DeleteTags. DeleteTags removes a tag only
+reserved_labels) are never tags and survive DeleteTags. DeleteTags removes a tag only
 when no value is given or the value matches, as EC2 does.
 """
 
@@ -24,7 +24,6 @@ from kumo.gateway.aws.backend import Backend, Caller, invoke, rewrite
 from kumo.gateway.aws.errors import Ec2Error
 from kumo.gateway.aws.operations.addresses import addresses, find_address
 from kumo.gateway.aws.operations.common import (
-    RESERVED,
     Params,
     filters_of,
     kumo_id_of,
@@ -44,6 +43,7 @@ from kumo.gateway.aws.operations.storage_lookup import (
 )
 from kumo.gateway.aws.operations.subnets import find_subnet, subnets
 from kumo.gateway.aws.operations.vpcs import get_network, networks
+from kumo.gateway.reserved_labels import RESERVED
 from kumo.image.v1 import image_service_pb2 as iapi
 from kumo.network.v1 import network_service_pb2 as napi
 from kumo.storage.v1 import storage_service_pb2 as sapi

@@ -26,10 +26,10 @@ from kumo.gateway.etag_retry import aborted, until_written
 from kumo.gateway.openstack.common import not_found, with_uid
 from kumo.gateway.openstack.neutron.base import NeutronBase, mask
 from kumo.gateway.openstack.neutron.index import Index
+from kumo.gateway.reserved_labels import RESERVED
 from kumo.network.v1 import network_service_pb2 as api
 from kumo.network.v1 import resources_pb2 as pb
 
-RESERVED = "kumo:"  # (the EC2 dialect's reserved labels: aws/operations/common.RESERVED)
 Labels = dict[str, str]
 
 

@@ -76,11 +76,17 @@ class Servers(NovaBase):
         self, scope: Scope, version: Version, base: str, item: cpb.Instance
     ) -> dict[str, Any]:
         """One server in the detailed shape."""
-        labels = Labels(self.backend, scope.token)
-        groups = GroupNames(Index(self.backend, scope))
-        await asyncio.gather(labels.read([item]), groups.read([item]))
+        labels, groups = await self._names(scope, [item])
         view = views.DetailView(base, version, scope.cloud_admin)
         return await self._render(view, scope, item, labels, groups)
+
+    async def _names(self, scope: Scope, items: list[cpb.Instance]) -> tuple[Labels, GroupNames]:
+        """The labels of the servers' networks and the names of their ports' groups, read
+        together."""
+        labels = Labels(self.backend, scope.token)
+        groups = GroupNames(Index(self.backend, scope))
+        await asyncio.gather(labels.read(items), groups.read(items))
+        return labels, groups
 
     async def _render(
         self,
@@ -138,9 +144,7 @@ class Servers(NovaBase):
         if detail:
             result = await paging.page(request, fetch, lambda i: i.uid)
             found = result.items
-            labels = Labels(self.backend, scope.token)
-            groups = GroupNames(Index(self.backend, scope))
-            await asyncio.gather(labels.read(found), groups.read(found))
+            labels, groups = await self._names(scope, found)
             view = views.DetailView(base, version, scope.cloud_admin)
             servers = [await self._render(view, scope, i, labels, groups) for i in found]
         else:
