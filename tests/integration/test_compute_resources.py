@@ -275,3 +275,62 @@ def test_readers_cannot_create_instances(tenant: Tenant, ready: tuple[str, str, 
         lambda: create(tenant.stubs["reader"], parent, "r", flavor=flavor, image=image)
     )
     assert code == grpc.StatusCode.PERMISSION_DENIED
+
+
+def _tagged(member: Stubs, parent: str, text: str, show_deleted: bool = False) -> list[str]:
+    """The ids of the instances under `parent`'s project that `text` filters, sorted."""
+    listed = compute(member).ListInstances(
+        capi.ListInstancesRequest(
+            parent=parent.rsplit("/", 1)[0] + "/-", filter=text, show_deleted=show_deleted
+        )
+    )
+    return sorted(i.name.rsplit("/", 1)[1] for i in listed.instances)
+
+
+def test_instance_tags(tenant: Tenant, ready: tuple[str, str, str]) -> None:
+    """Tags are set at creation (repeats dropped, order kept), replaced whole by
+    UpdateInstance, matched by `tags:` filters with NOT and OR, kept by a deleted
+    instance's tombstone; bad tags are INVALID_ARGUMENT on `instance.tags` and change
+    nothing."""
+    parent, flavor, image = ready
+    member = tenant.stubs["member"]
+    create(member, parent, "ta", flavor=flavor, image=image, tags=["web", "prod", "web"])
+    create(member, parent, "tb", flavor=flavor, image=image, tags=["db", "prod"])
+    create(member, parent, "tc", flavor=flavor, image=image)
+    name = f"{parent}/instances/ta"
+    shown = compute(member).GetInstance(capi.GetInstanceRequest(name=name))
+    assert list(shown.tags) == ["web", "prod"]
+    assert _tagged(member, parent, 'tags:"prod"') == ["ta", "tb"]
+    assert _tagged(member, parent, 'tags:"prod" AND NOT tags:web') == ["tb"]
+    assert _tagged(member, parent, '(tags:"web" OR tags:"db")') == ["ta", "tb"]
+    assert _tagged(member, parent, "NOT tags:prod") == ["tc"]
+    assert _tagged(member, parent, '(NOT tags:"web" OR NOT tags:"prod")') == ["tb", "tc"]
+    for bad in (["x" * 256], [""], ["tab\there"], [f"t{i}" for i in range(65)]):
+        code, status = rpc_error(
+            lambda bad=bad: compute(member).UpdateInstance(
+                capi.UpdateInstanceRequest(
+                    instance=cpb.Instance(name=name, tags=bad), update_mask={"paths": ["tags"]}
+                )
+            )
+        )
+        assert code == INVALID and status is not None
+        assert "instance.tags" in str(status.details), bad
+        code, _ = rpc_error(
+            partial(create, member, parent, unique("v"), flavor=flavor, image=image, tags=bad)
+        )
+        assert code == INVALID
+    again = compute(member).GetInstance(capi.GetInstanceRequest(name=name))
+    assert list(again.tags) == ["web", "prod"]
+    updated = compute(member).UpdateInstance(
+        capi.UpdateInstanceRequest(
+            instance=cpb.Instance(name=name, tags=["blue"]), update_mask={"paths": ["tags"]}
+        )
+    )
+    assert list(updated.tags) == ["blue"] and updated.display_name == shown.display_name
+    assert _tagged(member, parent, "tags:prod") == ["tb"]
+    deleted = compute(member).DeleteInstance(capi.DeleteInstanceRequest(name=name))
+    member.operations.WaitOperation(operations_pb2.WaitOperationRequest(name=deleted.name))
+    assert _tagged(member, parent, "tags:blue", show_deleted=True) == ["ta"]
+    assert _tagged(member, parent, "NOT tags:blue", show_deleted=True) == ["tb", "tc"]
+    code, _ = rpc_error(lambda: _tagged(member, parent, "tags = blue"))
+    assert code == INVALID

@@ -213,3 +213,41 @@ def test_deleting_the_project_deletes_its_images(
     code, _ = rpc_error(lambda: images(admin).GetImage(imgapi.GetImageRequest(name=image.name)))
     assert code == grpc.StatusCode.NOT_FOUND
     assert not data.exists()
+
+
+def test_image_tags(tenant: Tenant) -> None:
+    """Tags at creation (repeats dropped), replaced by UpdateImage, matched by `tags:`
+    filters; bad ones are INVALID_ARGUMENT on `image.tags` and change nothing."""
+    member = tenant.stubs["member"]
+    first = create(member, tenant, tags=["gold", "linux", "gold"])
+    second = create(member, tenant, tags=["linux"])
+    assert list(first.tags) == ["gold", "linux"]
+
+    def tagged(text: str) -> set[str]:
+        listed = images(member).ListImages(
+            imgapi.ListImagesRequest(parent=tenant.name, filter=text, page_size=1000)
+        )
+        return {i.name for i in listed.images} & {first.name, second.name}
+
+    assert tagged('tags:"linux"') == {first.name, second.name}
+    assert tagged('tags:"linux" AND NOT tags:"gold"') == {second.name}
+    code, status = rpc_error(
+        lambda: images(member).UpdateImage(
+            imgapi.UpdateImageRequest(
+                image=pb.Image(name=first.name, tags=["ok", "x" * 256]),
+                update_mask={"paths": ["tags"]},
+            )
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and status is not None
+    assert "image.tags" in str(status.details)
+    assert list(images(member).GetImage(imgapi.GetImageRequest(name=first.name)).tags) == [
+        "gold",
+        "linux",
+    ]
+    changed = images(member).UpdateImage(
+        imgapi.UpdateImageRequest(
+            image=pb.Image(name=first.name, tags=["silver"]), update_mask={"paths": ["tags"]}
+        )
+    )
+    assert list(changed.tags) == ["silver"] and tagged("tags:gold") == set()

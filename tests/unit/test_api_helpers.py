@@ -45,10 +45,10 @@ def test_parse_names() -> None:
 
 def test_filter_terms() -> None:
     """Conjunctions of equality terms, quoted or bare, and label terms."""
-    terms = parse_filter(
+    clauses = parse_filter(
         'state = active AND labels.env = "prod x" AND zone="zones/z1"', {"state", "zone"}
     )
-    assert [(t.field, t.value, t.label) for t in terms] == [
+    assert [(t.field, t.value, t.label) for (t,) in clauses] == [
         ("state", "active", None),
         ("labels", "prod x", "env"),
         ("zone", "zones/z1", None),
@@ -56,13 +56,43 @@ def test_filter_terms() -> None:
     assert parse_filter("  ", {"state"}) == []
 
 
+def test_filter_has_not_and_or() -> None:
+    """`field:value` on repeated fields, NOT, and OR inside parentheses; AND inside a
+    quoted value is part of the value."""
+    clauses = parse_filter(
+        'tags:"a b" AND NOT tags:c AND (tags:"d" OR NOT state = on) AND name = "x AND y"',
+        {"state", "name"},
+        {"tags"},
+    )
+    assert [[(t.field, t.value, t.has, t.negated) for t in c] for c in clauses] == [
+        [("tags", "a b", True, False)],
+        [("tags", "c", True, True)],
+        [("tags", "d", True, False), ("state", "on", False, True)],
+        [("name", "x AND y", False, False)],
+    ]
+
+
 @pytest.mark.parametrize(
-    "text", ["state", "state = ", "bogus = 1", "state = 1 OR zone = 2", 'a = "x']
+    "text",
+    [
+        "state",
+        "state = ",
+        "bogus = 1",
+        "state = 1 OR zone = 2",
+        'a = "x',
+        "state:1",
+        "tags = 1",
+        "(state = 1",
+        "(state = 1 AND zone = 2)",
+        "NOT",
+        "state = 1 AND",
+        "state = 1 zone = 2",
+    ],
 )
 def test_bad_filters(text: str) -> None:
-    """Bad syntax and unknown fields are INVALID_ARGUMENT on `filter`."""
+    """Bad syntax, unknown fields and the wrong operator are INVALID_ARGUMENT on `filter`."""
     with pytest.raises(InvalidArgument) as info:
-        parse_filter(text, {"state", "zone"})
+        parse_filter(text, {"state", "zone"}, {"tags"})
     assert info.value.violations[0].field == "filter"
 
 

@@ -1,32 +1,45 @@
 """List filters: a small subset of AIP-160.
 
-A filter is a conjunction of equality terms, `field = value AND field = value`,
-where a value is a double-quoted string or a bare word (an enum name, a number,
-`true` or `false`). `labels.KEY = "v"` matches a label. Each list method
-declares which fields it accepts; anything else is INVALID_ARGUMENT.
+A filter is a conjunction of clauses joined by `AND`. A clause is one term, or
+terms in parentheses joined by `OR`; a term is `field = value` (`labels.KEY = "v"`
+matches a label) or, on a repeated field, `field:value` (has that element), either
+one negated by a leading `NOT`. A value is a double-quoted string or a bare word
+(an enum name, a number, `true` or `false`). Each list method declares which fields
+it accepts with which operator; anything else is INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import ColumnElement, false, func, not_, or_
+
 from kumo.server.errors import InvalidArgument
 
-_TERM = re.compile(
-    r"\s*(?P<field>[a-z_][a-z0-9_]*(?:\.[A-Za-z0-9_.-]+)?)\s*=\s*"
-    r'(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[A-Za-z0-9_./:-]+))\s*'
+_TOKEN = re.compile(
+    r"\s*(?:(?P<paren>[()])|(?P<word>AND|OR|NOT)(?=[\s(]|$)"
+    r"|(?P<field>[a-z_][a-z0-9_]*(?:\.[A-Za-z0-9_.-]+)?)\s*(?P<op>[=:])\s*"
+    r'(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[A-Za-z0-9_./:-]+)))\s*'
 )
 
 
 @dataclass(frozen=True)
 class Term:
-    """`field = value`; `label` is set for `labels.KEY` terms."""
+    """`field = value`, or `field:value` (`has`) on a repeated field; `label` is set for
+    `labels.KEY` terms; `negated` for those after NOT."""
 
     field: str
     value: str
     label: str | None = None
+    has: bool = False
+    negated: bool = False
+
+
+#: Terms joined by OR (most clauses are one term).
+Clause = tuple[Term, ...]
 
 
 def enum_value(enum: Any, value: str, field: str = "filter") -> int:
@@ -47,28 +60,90 @@ def boolean_value(value: str, field: str = "filter") -> bool:
     return lowered == "true"
 
 
-def parse_filter(text: str, allowed: set[str]) -> list[Term]:
-    """Parses `text` into terms over `allowed` fields (plus labels).
-
-    Raises InvalidArgument on bad syntax or a field outside `allowed`.
-    """
-    terms: list[Term] = []
-    if not text.strip():
-        return terms
-    for part in re.split(r"\s+AND\s+", text.strip()):
-        match = _TERM.fullmatch(part)
-        if match is None:
-            raise InvalidArgument.field("filter", f'cannot parse {part!r}: use field = "value"')
-        field = match.group("field")
-        raw = match.group("quoted")
-        value = re.sub(r"\\(.)", r"\1", raw) if raw is not None else match.group("bare")
-        if field.startswith("labels."):
-            terms.append(Term("labels", value, label=field.removeprefix("labels.")))
-        elif field in allowed:
-            terms.append(Term(field, value))
-        else:
+def _tokens(text: str) -> Iterator[re.Match[str]]:
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None or match.end() == position:
             raise InvalidArgument.field(
-                "filter",
-                f"cannot filter on {field!r}; use {', '.join(sorted(allowed | {'labels.KEY'}))}",
+                "filter", f'cannot parse {text[position:]!r}: use field = "value"'
             )
-    return terms
+        yield match
+        position = match.end()
+
+
+def _term(
+    match: re.Match[str], negated: bool, allowed: Collection[str], has: Collection[str]
+) -> Term:
+    field, op = match.group("field"), match.group("op")
+    raw = match.group("quoted")
+    value = re.sub(r"\\(.)", r"\1", raw) if raw is not None else match.group("bare")
+    if op == ":":
+        if field not in has:
+            works = ", ".join(sorted(has)) or "no field here"
+            raise InvalidArgument.field("filter", f"{field!r} takes '=', not ':' ({works} do)")
+        return Term(field, value, has=True, negated=negated)
+    if field.startswith("labels."):
+        return Term("labels", value, label=field.removeprefix("labels."), negated=negated)
+    if field not in allowed:
+        fields = sorted({*allowed, "labels.KEY"}) + [f"{f}:VALUE" for f in sorted(has)]
+        raise InvalidArgument.field(
+            "filter", f"cannot filter on {field!r}; use {', '.join(fields)}"
+        )
+    return Term(field, value, negated=negated)
+
+
+def parse_filter(text: str, allowed: Collection[str], has: Collection[str] = ()) -> list[Clause]:
+    """Parses `text` into clauses over the `allowed` fields (plus labels) and the `has`
+    repeated fields.
+
+    Raises InvalidArgument on bad syntax or a field (or operator) not accepted.
+    """
+    clauses: list[Clause] = []
+    tokens = list(_tokens(text.strip()))
+    index = 0
+
+    def word() -> str:
+        """The token at `index` as text ('' at the end)."""
+        if index >= len(tokens):
+            return ""
+        token = tokens[index]
+        return token.group("paren") or token.group("word") or "TERM"
+
+    def term() -> Term:
+        nonlocal index
+        negated = word() == "NOT"
+        index += negated
+        if word() != "TERM":
+            raise InvalidArgument.field("filter", f"expected a term in {text!r}")
+        index += 1
+        return _term(tokens[index - 1], negated, allowed, has)
+
+    while index < len(tokens):
+        if clauses:
+            if word() != "AND":
+                raise InvalidArgument.field("filter", f"expected AND in {text!r}")
+            index += 1
+        if word() == "(":
+            index += 1
+            group = [term()]
+            while word() == "OR":
+                index += 1
+                group.append(term())
+            if word() != ")":
+                raise InvalidArgument.field("filter", f"expected OR or ')' in {text!r}")
+            index += 1
+            clauses.append(tuple(group))
+        else:
+            clauses.append((term(),))
+    return clauses
+
+
+def clause_condition(
+    clause: Clause, build: Callable[[Term], ColumnElement[bool]]
+) -> ColumnElement[bool]:
+    """The SQL condition of `clause`, each term's condition made by `build`. A negated term
+    holds where its condition does not, NULL included (a row without the label, an
+    instance on no host)."""
+    parts = [not_(func.coalesce(build(t), false())) if t.negated else build(t) for t in clause]
+    return parts[0] if len(parts) == 1 else or_(*parts)

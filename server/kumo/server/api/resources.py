@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kumo.server.api.filtering import parse_filter
+from kumo.server.api.filtering import Term, clause_condition, parse_filter
 from kumo.server.api.names import check_id, parse, parse_one
 from kumo.server.api.paging import Page, Pager, parse_order_by
 from kumo.server.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
@@ -30,6 +30,8 @@ MAX_DISPLAY_NAME = 63
 MAX_DESCRIPTION = 1024
 MAX_LABELS = 64
 MAX_LABEL_TEXT = 63
+MAX_TAGS = 64
+MAX_TAG_TEXT = 255
 
 Filter = Callable[[str], ColumnElement[bool]]
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
@@ -49,6 +51,8 @@ class Collection(Generic[R]):
     filters: Mapping[str, Filter] = field(default_factory=dict)
     order_fields: tuple[str, ...] = ("name", "create_time")
     key_columns: tuple[str, ...] = ("id",)
+    # Filters of `field:value` terms (a repeated field has that element).
+    has_filters: Mapping[str, Filter] = field(default_factory=dict)
 
     @cached_property
     def _template(self) -> str:
@@ -56,6 +60,15 @@ class Collection(Generic[R]):
         pieces = _PLACEHOLDER.split(self.pattern)
         escaped = (p.replace("{", "{{").replace("}", "}}") for p in pieces)
         return "{}".join(escaped)
+
+    def _term_condition(self, term: Term) -> ColumnElement[bool]:
+        """The SQL condition of one filter term over this collection's rows."""
+        if term.label is not None:
+            labels = self.row.labels  # type: ignore[attr-defined]
+            return labels[term.label].as_string() == term.value  # type: ignore[no-any-return]
+        if term.has:
+            return self.has_filters[term.field](term.value)
+        return self.filters[term.field](term.value)
 
     def name_of(self, *ids: str) -> str:
         """The resource name with these ids, outermost first."""
@@ -128,12 +141,9 @@ class Collection(Generic[R]):
         query: Select[Any] = select(*what)
         for condition in where:
             query = query.where(condition)
-        for term in parse_filter(getattr(request, "filter", ""), set(self.filters)):
-            if term.label is not None:
-                labels = self.row.labels  # type: ignore[attr-defined]
-                query = query.where(labels[term.label].as_string() == term.value)
-            else:
-                query = query.where(self.filters[term.field](term.value))
+        text = getattr(request, "filter", "")
+        for clause in parse_filter(text, self.filters.keys(), self.has_filters.keys()):
+            query = query.where(clause_condition(clause, self._term_condition))
         order = parse_order_by(getattr(request, "order_by", ""), self.order_fields)
         # A unique tie-breaker: the id where it is the whole key, else the uid.
         id_column = getattr(self.row, "id" if len(self.key_columns) == 1 else "uid")
@@ -153,8 +163,8 @@ class Collection(Generic[R]):
 
 
 def apply_common(row: Any, message: Message, paths: set[str], prefix: str) -> None:
-    """Copies display_name, description and labels from `message` for the given paths,
-    checking their sizes; InvalidArgument on violations."""
+    """Copies display_name, description, labels and tags from `message` for the given
+    paths, checking their sizes (tags: repeats dropped); InvalidArgument on violations."""
     violations: list[FieldViolation] = []
     if "display_name" in paths:
         if len(message.display_name) > MAX_DISPLAY_NAME:
@@ -181,8 +191,23 @@ def apply_common(row: Any, message: Message, paths: set[str], prefix: str) -> No
                 )
             )
         row.labels = labels
+    if "tags" in paths:
+        tags = list(dict.fromkeys(message.tags))
+        if len(tags) > MAX_TAGS or not all(_good_tag(t) for t in tags):
+            violations.append(
+                FieldViolation(
+                    f"{prefix}.tags",
+                    f"at most {MAX_TAGS} tags of 1-{MAX_TAG_TEXT} characters, no control "
+                    "characters",
+                )
+            )
+        row.tags = tags
     if violations:
         raise InvalidArgument(violations)
+
+
+def _good_tag(tag: str) -> bool:
+    return 0 < len(tag) <= MAX_TAG_TEXT and tag.isprintable()
 
 
 def equals(column: Any) -> Filter:

@@ -30,6 +30,7 @@ from kumo.server.api.names import parse
 from kumo.server.api.paging import Order
 from kumo.server.api.resources import Collection, apply_common, equals
 from kumo.server.auth.principal import Principal, current_principal
+from kumo.server.db.json_arrays import JsonArrayHas
 from kumo.server.db.models import ImageMemberRow, ImageRow, OperationRow
 from kumo.server.errors import (
     AlreadyExists,
@@ -59,10 +60,14 @@ IMAGES = Collection(
         "display_name": equals(ImageRow.display_name),
     },
     key_columns=("project_id", "id"),
+    has_filters={"tags": lambda v: JsonArrayHas(ImageRow.tags, v)},
 )
 MEMBER_PATTERN = "projects/{project}/images/{image}/members/{member}"
 MEMBER_TYPE = "image.kumo.dev/ImageMember"
-_EDITABLE = {"display_name", "description", "labels", "visibility", "min_disk_gib", "min_ram_mib"}
+_EDITABLE = {
+    *("display_name", "description", "labels", "tags"),
+    *("visibility", "min_disk_gib", "min_ram_mib"),
+}
 
 
 def image_to_proto(row: ImageRow) -> pb.Image:
@@ -80,6 +85,7 @@ def image_to_proto(row: ImageRow) -> pb.Image:
         virtual_size_bytes=row.virtual_size_bytes,
         checksum_sha256=row.checksum_sha256,
         source_instance=row.source_instance,
+        tags=row.tags,
     )
 
 
@@ -137,7 +143,7 @@ def _check_visibility(caller: Principal, visibility: int) -> None:
 
 
 def _apply(row: ImageRow, image: pb.Image, paths: set[str]) -> None:
-    apply_common(row, image, paths & {"display_name", "description", "labels"}, "image")
+    apply_common(row, image, paths & {"display_name", "description", "labels", "tags"}, "image")
     for field_name in ("min_disk_gib", "min_ram_mib"):
         if field_name in paths:
             value = getattr(image, field_name)

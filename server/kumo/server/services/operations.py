@@ -16,7 +16,7 @@ from google.protobuf import empty_pb2
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from kumo.server.api.filtering import parse_filter
+from kumo.server.api.filtering import clause_condition, parse_filter
 from kumo.server.api.names import parse_one
 from kumo.server.api.paging import Order
 from kumo.server.api.resources import Filter
@@ -77,10 +77,10 @@ class OperationsService(operations_pb2_grpc.OperationsServicer):
         where: list[ColumnElement[bool]] = []
         if not caller.cloud_admin:
             where.append(OperationRow.project_id == caller.project_id)
-        for term in parse_filter(request.filter, set(FILTERS)):
-            if term.label is not None:
+        for clause in parse_filter(request.filter, FILTERS.keys()):
+            if any(term.label is not None for term in clause):
                 raise InvalidArgument.field("filter", "operations have no labels")
-            where.append(FILTERS[term.field](term.value))
+            where.append(clause_condition(clause, lambda t: FILTERS[t.field](t.value)))
 
         def page(session: Session) -> operations_pb2.ListOperationsResponse:
             query = select(OperationRow)

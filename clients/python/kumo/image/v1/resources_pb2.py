@@ -27,7 +27,7 @@ from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dkumo/image/v1/resources.proto\x12\rkumo.image.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcd\x06\n\x05Image\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x11\n\x03uid\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x30\n\x06labels\x18\x05 \x03(\x0b\x32 .kumo.image.v1.Image.LabelsEntry\x12\x35\n\x0b\x64isk_format\x18\x06 \x01(\x0e\x32\x19.kumo.image.v1.DiskFormatB\x05\xe2\x41\x02\x02\x05\x12-\n\nvisibility\x18\x07 \x01(\x0e\x32\x19.kumo.image.v1.Visibility\x12\x14\n\x0cmin_disk_gib\x18\x08 \x01(\x05\x12\x13\n\x0bmin_ram_mib\x18\t \x01(\x05\x12/\n\x05state\x18\n \x01(\x0e\x32\x1a.kumo.image.v1.Image.StateB\x04\xe2\x41\x01\x03\x12\x1b\n\rstate_message\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nsize_bytes\x18\x0c \x01(\x03\x42\x04\xe2\x41\x01\x03\x12 \n\x12virtual_size_bytes\x18\r \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x63hecksum_sha256\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fsource_instance\x18\x0f \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x0c\n\x04\x65tag\x18\x12 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"o\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14STATE_PENDING_UPLOAD\x10\x01\x12\x10\n\x0cSTATE_ACTIVE\x10\x02\x12\x0f\n\x0bSTATE_ERROR\x10\x03\x12\x12\n\x0eSTATE_DELETING\x10\x04:K\xea\x41H\n\x14image.kumo.dev/Image\x12!projects/{project}/images/{image}*\x06images2\x05image\"\xa2\x03\n\x0bImageMember\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x15\n\x07project\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12/\n\x05state\x18\x03 \x01(\x0e\x32 .kumo.image.v1.ImageMember.State\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"Y\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_PENDING\x10\x01\x12\x12\n\x0eSTATE_ACCEPTED\x10\x02\x12\x12\n\x0eSTATE_REJECTED\x10\x03:n\xea\x41k\n\x1aimage.kumo.dev/ImageMember\x12\x32projects/{project}/images/{image}/members/{member}*\x0cimageMembers2\x0bimageMember*U\n\nDiskFormat\x12\x1b\n\x17\x44ISK_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44ISK_FORMAT_QCOW2\x10\x01\x12\x13\n\x0f\x44ISK_FORMAT_RAW\x10\x02*n\n\nVisibility\x12\x1a\n\x16VISIBILITY_UNSPECIFIED\x10\x00\x12\x16\n\x12VISIBILITY_PRIVATE\x10\x01\x12\x15\n\x11VISIBILITY_SHARED\x10\x02\x12\x15\n\x11VISIBILITY_PUBLIC\x10\x03\x42\x15\n\x11\x64\x65v.kumo.image.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dkumo/image/v1/resources.proto\x12\rkumo.image.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x06\n\x05Image\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x11\n\x03uid\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x30\n\x06labels\x18\x05 \x03(\x0b\x32 .kumo.image.v1.Image.LabelsEntry\x12\x35\n\x0b\x64isk_format\x18\x06 \x01(\x0e\x32\x19.kumo.image.v1.DiskFormatB\x05\xe2\x41\x02\x02\x05\x12-\n\nvisibility\x18\x07 \x01(\x0e\x32\x19.kumo.image.v1.Visibility\x12\x14\n\x0cmin_disk_gib\x18\x08 \x01(\x05\x12\x13\n\x0bmin_ram_mib\x18\t \x01(\x05\x12/\n\x05state\x18\n \x01(\x0e\x32\x1a.kumo.image.v1.Image.StateB\x04\xe2\x41\x01\x03\x12\x1b\n\rstate_message\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nsize_bytes\x18\x0c \x01(\x03\x42\x04\xe2\x41\x01\x03\x12 \n\x12virtual_size_bytes\x18\r \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x1d\n\x0f\x63hecksum_sha256\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fsource_instance\x18\x0f \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x0c\n\x04\x65tag\x18\x12 \x01(\t\x12\x0c\n\x04tags\x18\x13 \x03(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"o\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14STATE_PENDING_UPLOAD\x10\x01\x12\x10\n\x0cSTATE_ACTIVE\x10\x02\x12\x0f\n\x0bSTATE_ERROR\x10\x03\x12\x12\n\x0eSTATE_DELETING\x10\x04:K\xea\x41H\n\x14image.kumo.dev/Image\x12!projects/{project}/images/{image}*\x06images2\x05image\"\xa2\x03\n\x0bImageMember\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x15\n\x07project\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12/\n\x05state\x18\x03 \x01(\x0e\x32 .kumo.image.v1.ImageMember.State\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"Y\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_PENDING\x10\x01\x12\x12\n\x0eSTATE_ACCEPTED\x10\x02\x12\x12\n\x0eSTATE_REJECTED\x10\x03:n\xea\x41k\n\x1aimage.kumo.dev/ImageMember\x12\x32projects/{project}/images/{image}/members/{member}*\x0cimageMembers2\x0bimageMember*U\n\nDiskFormat\x12\x1b\n\x17\x44ISK_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44ISK_FORMAT_QCOW2\x10\x01\x12\x13\n\x0f\x44ISK_FORMAT_RAW\x10\x02*n\n\nVisibility\x12\x1a\n\x16VISIBILITY_UNSPECIFIED\x10\x00\x12\x16\n\x12VISIBILITY_PRIVATE\x10\x01\x12\x15\n\x11VISIBILITY_SHARED\x10\x02\x12\x15\n\x11VISIBILITY_PUBLIC\x10\x03\x42\x15\n\x11\x64\x65v.kumo.image.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -71,18 +71,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IMAGEMEMBER'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
   _globals['_IMAGEMEMBER']._loaded_options = None
   _globals['_IMAGEMEMBER']._serialized_options = b'\352Ak\n\032image.kumo.dev/ImageMember\0222projects/{project}/images/{image}/members/{member}*\014imageMembers2\013imageMember'
-  _globals['_DISKFORMAT']._serialized_start=1410
-  _globals['_DISKFORMAT']._serialized_end=1495
-  _globals['_VISIBILITY']._serialized_start=1497
-  _globals['_VISIBILITY']._serialized_end=1607
+  _globals['_DISKFORMAT']._serialized_start=1424
+  _globals['_DISKFORMAT']._serialized_end=1509
+  _globals['_VISIBILITY']._serialized_start=1511
+  _globals['_VISIBILITY']._serialized_end=1621
   _globals['_IMAGE']._serialized_start=142
-  _globals['_IMAGE']._serialized_end=987
-  _globals['_IMAGE_LABELSENTRY']._serialized_start=752
-  _globals['_IMAGE_LABELSENTRY']._serialized_end=797
-  _globals['_IMAGE_STATE']._serialized_start=799
-  _globals['_IMAGE_STATE']._serialized_end=910
-  _globals['_IMAGEMEMBER']._serialized_start=990
-  _globals['_IMAGEMEMBER']._serialized_end=1408
-  _globals['_IMAGEMEMBER_STATE']._serialized_start=1207
-  _globals['_IMAGEMEMBER_STATE']._serialized_end=1296
+  _globals['_IMAGE']._serialized_end=1001
+  _globals['_IMAGE_LABELSENTRY']._serialized_start=766
+  _globals['_IMAGE_LABELSENTRY']._serialized_end=811
+  _globals['_IMAGE_STATE']._serialized_start=813
+  _globals['_IMAGE_STATE']._serialized_end=924
+  _globals['_IMAGEMEMBER']._serialized_start=1004
+  _globals['_IMAGEMEMBER']._serialized_end=1422
+  _globals['_IMAGEMEMBER_STATE']._serialized_start=1221
+  _globals['_IMAGEMEMBER_STATE']._serialized_end=1310
 # @@protoc_insertion_point(module_scope)

@@ -7,7 +7,7 @@ from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -33,7 +33,7 @@ VISIBILITY_SHARED: Visibility
 VISIBILITY_PUBLIC: Visibility
 
 class Image(_message.Message):
-    __slots__ = ("name", "uid", "display_name", "description", "labels", "disk_format", "visibility", "min_disk_gib", "min_ram_mib", "state", "state_message", "size_bytes", "virtual_size_bytes", "checksum_sha256", "source_instance", "create_time", "update_time", "etag")
+    __slots__ = ("name", "uid", "display_name", "description", "labels", "disk_format", "visibility", "min_disk_gib", "min_ram_mib", "state", "state_message", "size_bytes", "virtual_size_bytes", "checksum_sha256", "source_instance", "create_time", "update_time", "etag", "tags")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Image.State]
@@ -71,6 +71,7 @@ class Image(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     name: str
     uid: str
     display_name: str
@@ -89,7 +90,8 @@ class Image(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     etag: str
-    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., disk_format: _Optional[_Union[DiskFormat, str]] = ..., visibility: _Optional[_Union[Visibility, str]] = ..., min_disk_gib: _Optional[int] = ..., min_ram_mib: _Optional[int] = ..., state: _Optional[_Union[Image.State, str]] = ..., state_message: _Optional[str] = ..., size_bytes: _Optional[int] = ..., virtual_size_bytes: _Optional[int] = ..., checksum_sha256: _Optional[str] = ..., source_instance: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., disk_format: _Optional[_Union[DiskFormat, str]] = ..., visibility: _Optional[_Union[Visibility, str]] = ..., min_disk_gib: _Optional[int] = ..., min_ram_mib: _Optional[int] = ..., state: _Optional[_Union[Image.State, str]] = ..., state_message: _Optional[str] = ..., size_bytes: _Optional[int] = ..., virtual_size_bytes: _Optional[int] = ..., checksum_sha256: _Optional[str] = ..., source_instance: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ImageMember(_message.Message):
     __slots__ = ("name", "project", "state", "create_time", "update_time")

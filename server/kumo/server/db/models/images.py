@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, ForeignKeyConstraint, SmallInteger, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    ForeignKeyConstraint,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kumo.server.db.base import Base
@@ -21,6 +29,7 @@ class ImageRow(ResourceColumns, Base):
         ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
     )
     description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     disk_format: Mapped[int] = mapped_column(SmallInteger)
     visibility: Mapped[int] = mapped_column(SmallInteger, default=1, index=True)
     min_disk_gib: Mapped[int] = mapped_column(default=0)

@@ -12,6 +12,7 @@ from kumo.compute.v1 import resources_pb2 as pb
 from kumo.server.api.convert import common_fields, etag, timestamp
 from kumo.server.api.filtering import boolean_value, enum_value
 from kumo.server.api.resources import Collection, equals, reference
+from kumo.server.db.json_arrays import JsonArrayHas
 from kumo.server.db.models import FlavorRow, InstanceRow, KeyPairRow, ServerGroupRow
 from kumo.server.runtime import Runtime
 from kumo.type.v1 import condition_pb2
@@ -48,6 +49,7 @@ INSTANCES = Collection(
         "display_name": equals(InstanceRow.display_name),
     },
     key_columns=("project_id", "zone_id", "id"),
+    has_filters={"tags": lambda v: JsonArrayHas(InstanceRow.tags, v)},
 )
 
 
@@ -118,7 +120,7 @@ INSTANCE_FIELDS = (
     *("power_intent", "paused", "locked", "locked_reason", "generation", "state"),
     *("resize_from", "observed_resize_serial", "resize_serial", "status_message"),
     *("host_id", "vcpus", "memory_mib", "disk_gib", "observed_generation", "boot_volume_id"),
-    *("migration_host_id", "delete_boot_volume"),
+    *("migration_host_id", "delete_boot_volume", "tags"),
 )
 # Those columns, to select: each row of such a select is `instance_from_values`' argument
 # (the table's columns: a third cheaper to select than the mapped attributes).
@@ -144,7 +146,7 @@ def instance_from_values(values: Sequence[Any]) -> pb.Instance:
     power_intent, paused, locked, locked_reason, generation, state = values[18:24]
     resize_from, observed_resize_serial, resize_serial, status_message = values[24:28]
     host, vcpus, memory_mib, disk_gib, observed_generation, boot_volume = values[28:34]
-    migration_host, delete_boot_volume = values[34:36]
+    migration_host, delete_boot_volume, tags = values[34:37]
     ready = state == _RUNNING and observed_generation >= generation
     if (
         resize_from is not None
@@ -190,4 +192,6 @@ def instance_from_values(values: Sequence[Any]) -> pb.Instance:
         instance.labels.update(labels)
     if key_pairs:
         instance.key_pairs.extend(key_pairs)
+    if tags:
+        instance.tags.extend(tags)
     return instance

@@ -237,7 +237,7 @@ class InstanceMethods(InstanceOperations):
             # The claim on a host is made by the scheduler, not here.
             row.host_id = None
             given = {f.name for f, _ in spec.ListFields()}
-            apply_common(row, spec, given & {"display_name", "labels"}, "instance")
+            apply_common(row, spec, given & {"display_name", "labels", "tags"}, "instance")
             apply_lock(row, caller, spec, given, request.instance_id)
             INSTANCES.insert(session, request.instance_id, "instance_id", row)
             session.flush()
@@ -372,11 +372,11 @@ class InstanceMethods(InstanceOperations):
     ) -> pb.Instance:
         caller = current_principal()
         paths = update_paths(request.instance, request.update_mask, "instance")
-        if paths - {"display_name", "labels"} - LOCK_FIELDS:
+        if paths - {"display_name", "labels", "tags"} - LOCK_FIELDS:
             raise InvalidArgument.field(
                 "update_mask",
-                "only display_name, labels and the lock change here; use the instance actions "
-                "for the rest",
+                "only display_name, labels, tags and the lock change here; use the instance "
+                "actions for the rest",
             )
 
         def update(session: Session) -> pb.Instance:

@@ -24,6 +24,7 @@ from kumo.server.api.filtering import boolean_value, enum_value
 from kumo.server.api.paging import Pager
 from kumo.server.api.resources import Collection, equals, reference
 from kumo.server.db.base import utcnow
+from kumo.server.db.json_arrays import JsonArrayHas
 from kumo.server.db.models import InstanceRow, InstanceTombstoneRow
 from kumo.server.services.compute.common import FLAVORS, INSTANCES, instance_to_proto
 
@@ -52,6 +53,7 @@ DELETED = Collection(
         "uid": equals(T.uid),
         "display_name": equals(T.display_name),
     },
+    has_filters={"tags": lambda v: JsonArrayHas(T.tags, v)},
     key_columns=("project_id", "zone_id", "id"),
 )
 _COLUMNS = (T.project_id, T.zone_id, T.id, T.uid, T.create_time, T.instance)
@@ -78,6 +80,7 @@ def bury(session: Session, row: InstanceRow, retention_seconds: float) -> None:
             id=row.id,
             display_name=row.display_name,
             labels=dict(row.labels),
+            tags=list(row.tags),
             flavor_id=row.flavor_id,
             pool_id=row.pool_id,
             create_time=row.create_time,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from kumo.identity.v1 import identity_service_pb2 as api
 from kumo.identity.v1 import resources_pb2 as pb
 from kumo.server.api.fields import check_required
-from kumo.server.api.filtering import parse_filter
+from kumo.server.api.filtering import clause_condition, parse_filter
 from kumo.server.api.idempotency import idempotent
 from kumo.server.api.names import parse
 from kumo.server.api.paging import Order
@@ -92,13 +92,15 @@ class RoleMethods(IdentityPart):
         self, request: api.ListRoleAssignmentsRequest, context: Context
     ) -> api.ListRoleAssignmentsResponse:
         caller = current_principal()
-        terms = parse_filter(request.filter, set(ROLE_ASSIGNMENT_FILTERS))
+        clauses = parse_filter(request.filter, ROLE_ASSIGNMENT_FILTERS.keys())
 
         def page(session: Session) -> api.ListRoleAssignmentsResponse:
             project = visible_project(session, caller, request.parent, "parent")
             query = select(RoleAssignmentRow).where(RoleAssignmentRow.project_id == project.id)
-            for term in terms:
-                query = query.where(ROLE_ASSIGNMENT_FILTERS[term.field](term.value))
+            for clause in clauses:
+                query = query.where(
+                    clause_condition(clause, lambda t: ROLE_ASSIGNMENT_FILTERS[t.field](t.value))
+                )
             result = self.runtime.pager.page(
                 session,
                 query,
