@@ -295,6 +295,62 @@ def test_image_properties(clouds: Clouds, gateway: GatewayThread, tenant: Tenant
     clouds.run("member", "image", "delete", name)
 
 
+def test_image_tags(clouds: Clouds, gateway: GatewayThread, tenant: Tenant) -> None:
+    """`openstack image create/set/unset --tag`, `image list --tag`, Glance's JSON patch of
+    /tags, concurrent tag adds (each lands), and the refusals, which change nothing."""
+    name = unique("osimg")
+    path = Path(tempfile.mkdtemp()) / "disk.qcow2"
+    path.write_bytes(small_qcow2())
+    clouds.run(
+        "member", "image", "create", "--disk-format", "qcow2", "--container-format", "bare",
+        "--file", str(path), "--tag", "gold", "--tag", "linux", name,
+    )  # fmt: skip
+    other = _upload_with_cli(clouds, unique("osimg"))
+    clouds.run("member", "image", "set", "--tag", "linux", other)
+    image_id = clouds.json("member", "image", "show", name)["id"]
+    assert sorted(clouds.json("member", "image", "show", name)["tags"]) == ["gold", "linux"]
+
+    def listed(*tags: str) -> set[str]:
+        args = [a for t in tags for a in ("--tag", t)]
+        return {i["Name"] for i in clouds.json("member", "image", "list", *args)} & {name, other}
+
+    assert listed("linux") == {name, other}
+    assert listed("linux", "gold") == {name}
+    clouds.run("member", "image", "unset", "--tag", "gold", name)
+    assert listed("gold") == set()
+
+    token = tenant.stubs["member"].token or ""
+    url = f"{gateway.url}/image/v2/images/{image_id}"
+    patch = {"X-Auth-Token": token, "Content-Type": "application/openstack-images-v2.1-json-patch"}
+    replaced = requests.patch(
+        url, headers=patch, json=[{"op": "replace", "path": "/tags", "value": ["a", "b", "a"]}]
+    )
+    assert replaced.status_code == 200 and replaced.json()["tags"] == ["a", "b"]
+    headers = {"X-Auth-Token": token}
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(
+            pool.map(lambda i: requests.put(f"{url}/tags/t{i}", headers=headers), range(8))
+        )
+    assert [c.status_code for c in codes] == [204] * 8
+    tags = requests.get(url, headers=headers).json()["tags"]
+    assert sorted(tags) == ["a", "b", *(f"t{i}" for i in range(8))]
+    for method, where, body, status in (
+        ("DELETE", f"{url}/tags/absent", None, 404),
+        ("PUT", f"{url}/tags/{'x' * 256}", None, 400),
+        ("PATCH", url, [{"op": "replace", "path": "/tags", "value": "a"}], 400),
+        ("PATCH", url, [{"op": "replace", "path": "/tags", "value": [1]}], 400),
+        ("PUT", f"{gateway.url}/image/v2/images/{unique('x')}/tags/a", None, 404),
+    ):
+        answer = requests.request(
+            method, where, headers=patch if method == "PATCH" else headers, json=body
+        )
+        assert answer.status_code == status, (method, where, answer.text)
+    assert requests.get(url, headers=headers).json()["tags"] == tags
+    assert requests.delete(f"{url}/tags/a", headers=headers).status_code == 204
+    for each in (name, other):
+        clouds.run("member", "image", "delete", each)
+
+
 def test_errors_in_each_dialect(gateway: GatewayThread, tenant: Tenant) -> None:
     """Each service answers errors in its own shape, with the right status and request id."""
     token = tenant.stubs["member"].token or ""

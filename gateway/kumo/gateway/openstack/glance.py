@@ -10,7 +10,7 @@ body limit.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -98,7 +98,7 @@ def image_json(image: gpb.Image) -> dict[str, Any]:
             "container_format": "bare",
             "created_at": iso(image.create_time),
             "updated_at": iso(image.update_time),
-            "tags": [],
+            "tags": list(image.tags),
             "self": f"/v2/images/{uid}",
             "file": f"/v2/images/{uid}/file",
             "schema": "/v2/schemas/image",
@@ -126,6 +126,13 @@ def _int(value: Any, field: str) -> int:
         raise invalid(f"{field} must be an integer") from None
 
 
+def _tags(value: Any) -> list[str]:
+    """A list of tags from a request (repeats dropped); 400 unless a list of strings."""
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise invalid("tags must be a list of strings")
+    return list(dict.fromkeys(value))
+
+
 def _patched(image: gpb.Image, patch: list[Any]) -> tuple[gpb.Image, set[str]]:
     """The change a Glance JSON patch makes to `image` (under its etag) and the fields it
     changes; 400 for an operation Glance refuses."""
@@ -142,6 +149,9 @@ def _patched(image: gpb.Image, patch: list[Any]) -> tuple[gpb.Image, set[str]]:
                 raise invalid(f"visibility must be one of {sorted(_VISIBILITY)}")
             changed.visibility = _VISIBILITY[value]
             paths.add("visibility")
+        elif key == "tags":
+            changed.tags[:] = [] if op["op"] == "remove" else _tags(value)
+            paths.add("tags")
         elif key in simple:
             field = simple[key]
             setattr(changed, field, str(value or "") if key == "name" else _int(value, key))
@@ -192,9 +202,9 @@ class Glance:
         return JSONResponse({"versions": entries}, status_code=300)
 
     async def list_images(self, request: Request) -> Response:
-        """GET /v2/images[?name=&visibility=&status=&member_status=&limit=]: every image
-        the caller sees (shared ones it has not accepted with member_status other than
-        `accepted`)."""
+        """GET /v2/images[?name=&visibility=&status=&member_status=&tag=&limit=]: every
+        image the caller sees (shared ones it has not accepted with member_status other than
+        `accepted`); with `tag` (repeatable), those with every one of them."""
         scope = await self.scopes.of(request)
         query = request.query_params
         terms = []
@@ -208,6 +218,7 @@ class Glance:
             if status not in _STATUS_FILTER:
                 raise invalid(f"Invalid status value: {status}")
             terms.append(f"state = {_STATUS_FILTER[status]}")
+        terms += [f"tags:{quoted(tag)}" for tag in query.getlist("tag")]
         member_status = query.get("member_status", "accepted")
         if member_status not in ("accepted", "pending", "rejected", "all"):
             raise invalid(f"Invalid member_status value: {member_status}")
@@ -264,6 +275,7 @@ class Glance:
                     min_ram_mib=_int(body.get("min_ram"), "min_ram"),
                     min_disk_gib=_int(body.get("min_disk"), "min_disk"),
                     labels=_labels(body),
+                    tags=_tags(body.get("tags") or []),
                 ),
             ),
             scope,
@@ -303,6 +315,38 @@ class Glance:
             return updated
 
         return JSONResponse(image_json(await until_written(attempt, aborted)))
+
+    async def _retag(self, request: Request, change: Callable[[list[str]], list[str]]) -> None:
+        """Reads the path's image, applies `change` to its tags and writes them under its
+        etag, again while the image changed meanwhile. Raises what `change` raises, 404
+        without the image."""
+
+        async def attempt() -> None:
+            scope, image = await self._image(request)
+            changed = gpb.Image(name=image.name, tags=change(list(image.tags)), etag=image.etag)
+            mask = field_mask_pb2.FieldMask(paths=["tags"])
+            request_ = gapi.UpdateImageRequest(image=changed, update_mask=mask)
+            self.index.remember(await self.call(self.service.UpdateImage, request_, scope))
+
+        await until_written(attempt, aborted)
+
+    async def add_tag(self, request: Request) -> Response:
+        """PUT /v2/images/{id}/tags/{tag}: 204, whether or not the image had it."""
+        tag = request.path_params["tag"]
+        await self._retag(request, lambda tags: tags if tag in tags else [*tags, tag])
+        return Response(status_code=204)
+
+    async def remove_tag(self, request: Request) -> Response:
+        """DELETE /v2/images/{id}/tags/{tag}: 204; 404 if the image does not have it."""
+        tag = request.path_params["tag"]
+
+        def removed(tags: list[str]) -> list[str]:
+            if tag not in tags:
+                raise RpcFailure.of(grpc.StatusCode.NOT_FOUND, f"Tag {tag} not found")
+            return [t for t in tags if t != tag]
+
+        await self._retag(request, removed)
+        return Response(status_code=204)
 
     async def delete(self, request: Request) -> Response:
         """DELETE /v2/images/{id}: 204."""
@@ -430,6 +474,8 @@ class Glance:
                 r(image, self.show, ["GET"]),
                 r(image, self.update, ["PATCH"]),
                 r(image, self.delete, ["DELETE"]),
+                r(image + "/tags/{tag}", self.add_tag, ["PUT"]),
+                r(image + "/tags/{tag}", self.remove_tag, ["DELETE"]),
                 r(image + "/file", self.upload, ["PUT"]),
                 r(image + "/file", self.download, ["GET"]),
                 r(image + "/members", self.list_members, ["GET"]),

@@ -17,6 +17,7 @@ from kumo.gateway.openstack.nova.interfaces import Interfaces
 from kumo.gateway.openstack.nova.quota_sets import QuotaSets
 from kumo.gateway.openstack.nova.resources import Resources
 from kumo.gateway.openstack.nova.server_metadata import ServerMetadata
+from kumo.gateway.openstack.nova.server_tags import ServerTags
 from kumo.gateway.openstack.nova.servers import Servers
 from kumo.gateway.openstack.nova.services import Services
 from kumo.gateway.openstack.nova.volume_attachments import VolumeAttachments
@@ -55,6 +56,8 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
     interfaces = Interfaces(backend, scopes, images, public_url)
     plugged = v + "/servers/{server_id}/os-interface"
     meta = v + "/servers/{server_id}/metadata"
+    tags = ServerTags(backend, scopes, images, public_url)
+    tagged = v + "/servers/{server_id}/tags"
     quota_set = v + "/os-quota-sets/{project_id}"
     attached = v + "/servers/{server_id}/os-volume_attachments"
 
@@ -80,6 +83,12 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
             r(v + "/servers/{server_id}/ips/{network}", servers.ips_of_network, ["GET"]),
             r(v + "/servers/{server_id}/action", servers.action, ["POST"]),
             *metadata.routes(DIALECT, meta),
+            r(tagged, tags.list, ["GET"]),
+            r(tagged, tags.replace, ["PUT"]),
+            r(tagged, tags.clear, ["DELETE"]),
+            r(tagged + "/{tag}", tags.check, ["GET"]),
+            r(tagged + "/{tag}", tags.add, ["PUT"]),
+            r(tagged + "/{tag}", tags.remove, ["DELETE"]),
             r(plugged, interfaces.list, ["GET"]),
             r(plugged, interfaces.attach, ["POST"]),
             r(plugged + "/{port_id}", interfaces.show, ["GET"]),

@@ -35,7 +35,7 @@ from kumo.gateway.openstack import paging
 from kumo.gateway.openstack.common import Scope, last_segment, quoted
 from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.neutron.index import Index
-from kumo.gateway.openstack.nova import views
+from kumo.gateway.openstack.nova import server_tags, views
 from kumo.gateway.openstack.nova.addresses import Labels, addresses, interfaces
 from kumo.gateway.openstack.nova.base import NovaBase, not_offered
 from kumo.gateway.openstack.nova.block_devices import (
@@ -125,6 +125,8 @@ class Servers(NovaBase):
             terms.append(state)
         if flavor := query.get("flavor"):
             terms.append(f"flavor = {quoted('flavors/' + flavor)}")
+        if version >= server_tags.V2_26:
+            terms += server_tags.filter_terms(query)
         if zone := query.get("availability_zone"):
             parent = f"{scope.parent}/zones/{zone}"
         else:
@@ -157,7 +159,8 @@ class Servers(NovaBase):
         return self.reply(version, body)
 
     async def list(self, request: Request) -> Response:
-        """GET /servers[?name=&status=&flavor=&availability_zone=&limit=&marker=]."""
+        """GET /servers[?name=&status=&flavor=&availability_zone=&limit=&marker=], and from
+        microversion 2.26 `tags`, `tags-any`, `not-tags`, `not-tags-any`."""
         return await self._list(request, detail=False)
 
     async def list_detail(self, request: Request) -> Response:

@@ -165,7 +165,7 @@ class DetailView:
         if self.description:
             body["description"] = None
         if self.tags:
-            body["tags"] = []
+            body["tags"] = list(instance.tags)
         attached = instance.attached_volumes
         body["os-extended-volumes:volumes_attached"] = (
             [{"id": v.uid, "delete_on_termination": v.delete_with_instance} for v in attached]
