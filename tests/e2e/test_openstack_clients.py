@@ -334,13 +334,14 @@ def test_image_tags(clouds: Clouds, gateway: GatewayThread, tenant: Tenant) -> N
     assert [c.status_code for c in codes] == [204] * 8
     tags = requests.get(url, headers=headers).json()["tags"]
     assert sorted(tags) == ["a", "b", *(f"t{i}" for i in range(8))]
-    for method, where, body, status in (
+    refused: list[tuple[str, str, Any, int]] = [
         ("DELETE", f"{url}/tags/absent", None, 404),
         ("PUT", f"{url}/tags/{'x' * 256}", None, 400),
         ("PATCH", url, [{"op": "replace", "path": "/tags", "value": "a"}], 400),
         ("PATCH", url, [{"op": "replace", "path": "/tags", "value": [1]}], 400),
         ("PUT", f"{gateway.url}/image/v2/images/{unique('x')}/tags/a", None, 404),
-    ):
+    ]
+    for method, where, body, status in refused:
         answer = requests.request(
             method, where, headers=patch if method == "PATCH" else headers, json=body
         )
