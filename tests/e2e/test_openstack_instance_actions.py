@@ -59,6 +59,11 @@ def test_server_events(
     assert event["finish_time"] is not None
     mine = requests.get(f"{url}/os-instance-actions/{request_id}", headers=member).json()
     assert mine["instanceAction"]["action"] == "stop" and "events" not in mine["instanceAction"]
+    # From 2.51 members see them too, without the traceback.
+    v251 = {**member, "OpenStack-API-Version": "compute 2.51"}
+    mine = requests.get(f"{url}/os-instance-actions/{request_id}", headers=v251).json()
+    (event,) = mine["instanceAction"]["events"]
+    assert event["event"] == "compute_stop" and "traceback" not in event
 
     # Unknown request ids and other projects' servers are 404.
     theirs = {"X-Auth-Token": other_tenant.stubs["admin"].token or ""}

@@ -12,9 +12,15 @@ import requests
 
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
-from tests.e2e.test_openstack_clients import clouds, hostless_server  # noqa: F401
-from tests.support.cloud import Stubs, Tenant
+from tests.e2e.test_openstack_clients import (  # noqa: F401
+    _upload_with_cli,
+    clouds,
+    hostless_server,
+)
+from tests.integration.test_compute_resources import make_flavor
+from tests.support.cloud import Stubs, Tenant, unique
 from tests.support.gateway import Clouds, GatewayThread
+from tests.support.topology import make_site
 
 pytestmark = pytest.mark.parametrize("api", ["sqlite"], indirect=True)
 
@@ -113,3 +119,37 @@ def test_server_tags(
     assert sorted(kumo_tags(tenant, first)) == [f"t{i}" for i in range(8)]
     for server in (first, second):
         requests.delete(f"{servers}/{server}", headers=v226)
+
+
+def test_server_tags_at_creation(
+    clouds: Clouds,  # noqa: F811
+    gateway: GatewayThread,
+    admin: Stubs,
+    tenant: Tenant,
+) -> None:
+    """`openstack server create --tag` (microversion 2.52, which the CLI negotiates); tags
+    in a create below 2.52, or ones Nova refuses, are 400 and create nothing."""
+    zone = make_site(admin).zone
+    flavor = make_flavor(admin, 1, 128, 1).rsplit("/", 1)[-1]
+    image = _upload_with_cli(clouds, unique("im"))
+    made = clouds.json(
+        "member", "server", "create", "--flavor", flavor, "--image", image,
+        "--availability-zone", zone, "--nic", "none", "--tag", "blue", "--tag", "green",
+        unique("tagged"),
+    )  # fmt: skip
+    assert kumo_tags(tenant, made["id"]) == ["blue", "green"]
+    assert sorted(clouds.json("member", "server", "show", made["id"])["tags"]) == ["blue", "green"]
+
+    image_id = clouds.json("member", "image", "show", image)["id"]
+    servers = f"{gateway.url}/compute/v2.1/servers"
+    name = unique("refused")
+    body = {"name": name, "imageRef": image_id, "flavorRef": flavor, "availability_zone": zone,
+            "networks": "none"}  # fmt: skip
+    token = tenant.stubs["member"].token or ""
+    for version, tags in (("2.51", ["a"]), ("2.52", ["a/b"]), ("2.52", "a"), ("2.52", [""])):
+        headers = {"X-Auth-Token": token, "OpenStack-API-Version": f"compute {version}"}
+        answer = requests.post(servers, headers=headers, json={"server": {**body, "tags": tags}})
+        assert answer.status_code == 400 and "badRequest" in answer.json(), (version, tags)
+    listed = requests.get(f"{servers}?name={name}", headers={"X-Auth-Token": token}).json()
+    assert listed["servers"] == []
+    clouds.run("member", "server", "delete", made["id"])

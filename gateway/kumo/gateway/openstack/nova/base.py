@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import grpc
 from starlette.requests import Request
 from starlette.responses import Response
 
+from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.dialect import Dialect
@@ -27,7 +29,7 @@ DIALECT = Dialect("nova", nova_error, NOVA_OVERRIDES)
 # Metadata of a server or an image is its Kumo labels: the API holds at most 64.
 MAX_METADATA_ITEMS = 64
 MICROVERSIONS = Microversions(
-    "compute", Version(2, 1), Version(2, 38), legacy_header="x-openstack-nova-api-version"
+    "compute", Version(2, 1), Version(2, 52), legacy_header="x-openstack-nova-api-version"
 )
 
 
@@ -59,6 +61,7 @@ class NovaBase:
         self.compute = backend.stub(crpc.ComputeServiceStub)
         self.topology = backend.stub(trpc.TopologyServiceStub)
         self._zones: tuple[float, list[str]] | None = None
+        self._flavor_cache: tuple[float, dict[str, cpb.Flavor]] = (0.0, {})
 
     def base(self, request: Request) -> str:
         """This gateway's base URL."""
@@ -101,6 +104,18 @@ class NovaBase:
             )
             self._zones = (now, sorted(last_segment(z.name) for z in answer.zones))
         return self._zones[1]
+
+    async def flavors(self, scope: Scope, wanted: Iterable[str] = ()) -> dict[str, cpb.Flavor]:
+        """Every flavor by name (`flavors/{id}`), cached 30 s; read again after a second
+        when one of the `wanted` names is missing (a flavor made since)."""
+        now = time.monotonic()
+        read, known = self._flavor_cache
+        if now - read > 30 or (now - read > 1 and any(n not in known for n in wanted)):
+            answer = await self.call(
+                self.compute.ListFlavors, capi.ListFlavorsRequest(page_size=1000), scope
+            )
+            self._flavor_cache = (now, {f.name: f for f in answer.flavors})
+        return self._flavor_cache[1]
 
     async def hosts(self, scope: Scope, rule: str) -> list[tpb.Host]:
         """Every host, in the API's order; 403 unless a cloud administrator asks (`rule`

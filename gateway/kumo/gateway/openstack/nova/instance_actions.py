@@ -4,7 +4,8 @@ operations on its instance (ListOperations by target), newest first.
 An action's `request_id` is the request id of the call that started it (through this
 gateway, the `x-openstack-request-id` the client got back; `req-<operation id>` for an
 operation that recorded none) and `user_id` the user who made it. Events, one per action
-(started, finished, result), are for cloud administrators only, as in Nova before 2.51.
+(started, finished, result), are for cloud administrators only before microversion 2.51,
+then for everyone (without `traceback`), as in Nova.
 Operations on the server's volumes (attach, detach) target the volumes and are not listed.
 """
 
@@ -21,6 +22,7 @@ from starlette.responses import Response
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.common import Scope, iso, last_segment
+from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova.base import NovaBase
 from kumo.gateway.openstack.paging import every
 from kumo.type.v1 import operation_metadata_pb2
@@ -121,8 +123,11 @@ class InstanceActions(NovaBase):
         for operation, metadata in await self._operations(scope, server):
             if request_id_of(operation, metadata) == wanted:
                 action = _view(operation, metadata, server)
-                if scope.cloud_admin:
-                    action["events"] = [_event(operation, metadata, action["action"])]
+                if scope.cloud_admin or version >= Version(2, 51):
+                    event = _event(operation, metadata, action["action"])
+                    if not scope.cloud_admin:
+                        del event["traceback"]
+                    action["events"] = [event]
                 return self.reply(version, {"instanceAction": action})
         raise RpcFailure.of(
             grpc.StatusCode.NOT_FOUND,

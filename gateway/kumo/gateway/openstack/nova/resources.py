@@ -306,10 +306,11 @@ class Resources(NovaBase):
                 "maxServerMeta": MAX_METADATA_ITEMS,
                 "maxServerGroups": -1,
                 "maxServerGroupMembers": -1,
-                "maxImageMeta": MAX_METADATA_ITEMS,
                 "maxPersonality": 0,
                 "maxPersonalitySize": 0,
                 "totalServerGroupsUsed": 0,
             }
         )
+        if version < Version(2, 39):  # the image metadata proxy's limit, gone since
+            absolute["maxImageMeta"] = MAX_METADATA_ITEMS
         return self.reply(version, {"limits": {"rate": [], "absolute": absolute}})

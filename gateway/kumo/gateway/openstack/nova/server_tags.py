@@ -26,7 +26,7 @@ from kumo.gateway.openstack.common import Scope, quoted
 from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova.base import NovaBase
 
-V2_26 = Version(2, 26)
+V2_26, V2_52 = Version(2, 26), Version(2, 52)
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 60
 
@@ -46,6 +46,13 @@ def _bounded(tags: list[str]) -> list[str]:
     if len(tags) > MAX_TAGS:
         raise invalid(f"The number of tags exceeded the per-server limit {MAX_TAGS}")
     return tags
+
+
+def checked_list(given: Any) -> list[str]:
+    """A request's list of tags, repeats dropped; 400 unless Nova accepts it."""
+    if not isinstance(given, list):
+        raise invalid("the body needs a 'tags' list")
+    return _bounded(list(dict.fromkeys(_checked(t) for t in given)))
 
 
 def filter_terms(query: Mapping[str, str]) -> list[str]:
@@ -109,10 +116,7 @@ class ServerTags(NovaBase):
     async def replace(self, request: Request) -> Response:
         """PUT /tags `{"tags": [...]}`: those become all of the server's tags."""
         scope, version = await self._begin(request)
-        given = (await json_body(request)).get("tags")
-        if not isinstance(given, list):
-            raise invalid("the body needs a 'tags' list")
-        wanted = _bounded(list(dict.fromkeys(_checked(t) for t in given)))
+        wanted = checked_list((await json_body(request)).get("tags"))
         tags = await self._change(scope, request, lambda _: wanted)
         return self.reply(version, {"tags": tags})
 

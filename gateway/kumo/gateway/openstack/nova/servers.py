@@ -77,8 +77,17 @@ class Servers(NovaBase):
     ) -> dict[str, Any]:
         """One server in the detailed shape."""
         labels, groups = await self._names(scope, [item])
-        view = views.DetailView(base, version, scope.cloud_admin)
+        view = await self._view(scope, version, base, [item])
         return await self._render(view, scope, item, labels, groups)
+
+    async def _view(
+        self, scope: Scope, version: Version, base: str, items: list[cpb.Instance]
+    ) -> views.DetailView:
+        """The detailed view for `items` (with their flavors from microversion 2.47)."""
+        flavors = None
+        if version >= views.V2_47:
+            flavors = await self.flavors(scope, {i.flavor for i in items})
+        return views.DetailView(base, version, scope.cloud_admin, flavors)
 
     async def _names(self, scope: Scope, items: list[cpb.Instance]) -> tuple[Labels, GroupNames]:
         """The labels of the servers' networks and the names of their ports' groups, read
@@ -147,7 +156,7 @@ class Servers(NovaBase):
             result = await paging.page(request, fetch, lambda i: i.uid)
             found = result.items
             labels, groups = await self._names(scope, found)
-            view = views.DetailView(base, version, scope.cloud_admin)
+            view = await self._view(scope, version, base, found)
             servers = [await self._render(view, scope, i, labels, groups) for i in found]
         else:
             result = await paging.page(request, fetch, lambda i: i.uid)
@@ -286,6 +295,10 @@ class Servers(NovaBase):
         placed = await self._volumes_at_boot(scope, disk, instance)
         if key_name := body.get("key_name"):
             instance.key_pairs.append(f"{scope.parent}/keyPairs/{key_name}")
+        if "tags" in body:
+            if version < server_tags.V2_52:
+                raise invalid("tags at creation need microversion 2.52")
+            instance.tags[:] = server_tags.checked_list(body["tags"])
         if user_data := body.get("user_data"):
             try:
                 instance.user_data = base64.b64decode(str(user_data), validate=True)
@@ -523,6 +536,8 @@ class Servers(NovaBase):
             scope,
         )
         uid = await self.images.uid(scope.token, f"{scope.parent}/images/{image_id}")
+        if version >= Version(2, 45):  # the image's id in the body, no Location
+            return self.reply(version, {"image_id": uid}, 202)
         headers = {"Location": f"/image/v2/images/{uid}"} if uid else {}
         return self.reply(version, status=202, **headers)
 

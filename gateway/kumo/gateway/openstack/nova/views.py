@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -76,6 +77,7 @@ def _host_id(project: str, host: str) -> str:
 
 _DELETING = _STATE.STATE_DELETING
 _V2_3, _V2_9, _V2_19, _V2_26 = Version(2, 3), Version(2, 9), Version(2, 19), Version(2, 26)
+V2_47 = Version(2, 47)
 
 
 class DetailView:
@@ -84,8 +86,16 @@ class DetailView:
     What depends on the request alone (the base URL, the microversion, whether the caller
     is a cloud administrator) is worked out once, not once per server."""
 
-    def __init__(self, base: str, version: Version, admin: bool) -> None:
+    def __init__(
+        self,
+        base: str,
+        version: Version,
+        admin: bool,
+        flavors: Mapping[str, cpb.Flavor] | None = None,
+    ) -> None:
+        """`flavors` by name: from microversion 2.47, each server shows its flavor whole."""
         self.base = base
+        self.flavors = flavors if version >= V2_47 else None
         self.admin = admin
         self.hostname = admin and version >= _V2_3
         self.volume_flag = version >= _V2_3  # delete_on_termination in volumes_attached
@@ -132,7 +142,7 @@ class DetailView:
             "metadata": dict(instance.labels),
             "hostId": _host_id(project, host) if host else "",
             "image": {"id": image_uid, "links": []} if image_uid else "",
-            "flavor": {"id": last_segment(instance.flavor), "links": []},
+            "flavor": self._flavor(instance),
             "created": iso(instance.create_time),
             "updated": updated,
             "addresses": addresses,
@@ -173,6 +183,24 @@ class DetailView:
             else [{"id": v.uid} for v in attached]
         )
         return body
+
+    def _flavor(self, instance: cpb.Instance) -> dict[str, Any]:
+        """The server's flavor: a reference, or from 2.47 its sizes (those it was placed
+        with; before placement the flavor's) and name."""
+        flavor_id = last_segment(instance.flavor)
+        if self.flavors is None:
+            return {"id": flavor_id, "links": []}
+        flavor = self.flavors.get(instance.flavor) or cpb.Flavor()
+        placed = instance.vcpus > 0
+        return {
+            "vcpus": instance.vcpus if placed else flavor.vcpus,
+            "ram": instance.memory_mib if placed else flavor.memory_mib,
+            "disk": instance.disk_gib if placed else flavor.disk_gib,
+            "ephemeral": 0,
+            "swap": 0,
+            "original_name": flavor.display_name or flavor_id,
+            "extra_specs": {},
+        }
 
 
 def flavor_json(flavor: cpb.Flavor, base: str, detail: bool) -> dict[str, Any]:
