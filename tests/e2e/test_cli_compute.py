@@ -117,7 +117,8 @@ def test_images_key_pairs_and_server_groups(up: Up, tmp_path: Path) -> None:
     up.kumo("project", "create", "e2e-other")
     up.kumo("user", "create", "bob", "--password", "bob-password-1")
     up.kumo("role", "grant", "e2e-other", "bob", "member")
-    up.kumo("image", "update", "e2e-disk", "--visibility", "shared")
+    up.kumo("image", "update", "e2e-disk", "--visibility", "shared", "--tag", "gold")
+    assert as_json(up, "image", "show", "e2e-disk")["tags"] == ["gold"]
     up.kumo("image", "share", "e2e-disk", "e2e-other")
     assert "e2e-other  pending" in up.kumo("image", "members", "e2e-disk").stdout
     bob = {**up.env, "KUMO_CONFIG_DIR": str(tmp_path / "bob")}  # a second session
@@ -178,7 +179,7 @@ def test_an_instance_runs_or_finds_no_host(up: Up, tmp_path: Path) -> None:
     created = kumo_slow(
         up, "instance", "create", "e2e-vm", "--flavor", "e2e-small", "--image", "e2e-disk",
         "--key-pair", "e2e-key", "--server-group", "e2e-group", "--label", "test=e2e",
-        *zone_args,
+        "--tag", "web", *zone_args,
     )  # fmt: skip
     name = f"projects/admin/zones/{zones[0]}/instances/e2e-vm"
     assert "CreateInstance" in created.stderr  # the progress display
@@ -215,6 +216,14 @@ def test_an_instance_runs_or_finds_no_host(up: Up, tmp_path: Path) -> None:
         rebooted = kumo_slow(up, "instance", "reboot", name, "--hard")
         assert rebooted.returncode == 0, rebooted.stderr
         assert "state:" in rebooted.stdout and "running" in rebooted.stdout
+
+    # Tags: added and removed by update, matched by a list filter.
+    assert as_json(up, "instance", "show", name)["tags"] == ["web"]
+    up.kumo("instance", "update", name, "--tag", "blue", "--remove-tag", "web")
+    assert as_json(up, "instance", "show", name)["tags"] == ["blue"]
+    tagged = up.kumo("instance", "list", "--filter", 'tags:"blue" AND NOT tags:"web"').stdout
+    assert any(line.startswith("e2e-vm ") for line in tagged.splitlines())
+    assert "e2e-vm" not in up.kumo("instance", "list", "--filter", "tags:web").stdout
 
     deleted = kumo_slow(up, "instance", "delete", name)
     assert deleted.returncode == 0, deleted.stderr

@@ -361,7 +361,7 @@ def test_image_create_sniffs_the_format_and_uploads(
     disk.write_bytes(QCOW2_MAGIC + bytes(1000))
     result = run(
         "image", "create", "disk", "--file", str(disk), "--visibility", "shared",
-        "--min-disk-gib", "2", "--label", "os=tiny",
+        "--min-disk-gib", "2", "--label", "os=tiny", "--tag", "a", "--tag", "b",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     request = calls[0][1]
@@ -370,6 +370,7 @@ def test_image_create_sniffs_the_format_and_uploads(
     assert request.image.visibility == image_pb.VISIBILITY_SHARED
     assert request.image.min_disk_gib == 2
     assert dict(request.image.labels) == {"os": "tiny"}
+    assert list(request.image.tags) == ["a", "b"]
     assert client.uploads == [("projects/p/images/disk", disk, None)]
     assert shown(result.stdout)["state"] == "active"
     assert "upload disk [####################] 100%  1004 B of 1004 B" in result.stderr

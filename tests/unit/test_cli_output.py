@@ -31,6 +31,7 @@ from kumo.cli.output import (
 from kumo.cli.projects import parse_limit
 from kumo.client import KumoError, full_name, role_assignment_name, short_id
 from kumo.identity.v1 import resources_pb2 as identity
+from kumo.image.v1 import resources_pb2 as image
 from kumo.topology.v1 import resources_pb2 as topology
 from kumo.type.v1 import operation_metadata_pb2
 
@@ -270,6 +271,13 @@ def test_patch_merges_nested_fields_and_removes_labels() -> None:
     assert resource.capacity.disk_gib == 5
     assert not resource.labels
     assert resource.etag == "mine"
+
+
+def test_patch_adds_and_removes_tags() -> None:
+    current = image.Image(name="projects/p/images/i", tags=["a", "b"], etag="e")
+    resource, mask = patch(current, {}, tags=["c", "a"], remove_tags=["b"])
+    assert list(mask.paths) == ["tags"]
+    assert list(resource.tags) == ["a", "c"] and resource.etag == "e"
 
 
 def test_patch_sends_false_explicitly_and_refuses_no_change() -> None:

@@ -260,6 +260,25 @@ def label_options(update: bool = False) -> Callable[[F], F]:
     return decorate
 
 
+def tag_options(update: bool = False) -> Callable[[F], F]:
+    """`--tag TAG` (repeatable); with `update`, also `--remove-tag TAG`."""
+
+    def decorate(function: F) -> F:
+        if update:
+            function = click.option(
+                "--remove-tag",
+                "remove_tags",
+                multiple=True,
+                metavar="TAG",
+                help="Remove a tag (repeatable).",
+            )(function)
+        return click.option(
+            "--tag", "tags", multiple=True, metavar="TAG", help="Add a tag (repeatable)."
+        )(function)
+
+    return decorate
+
+
 def list_options(order_by: bool = True) -> Callable[[F], F]:
     """`--filter`, `--order-by` and `--limit` for list commands."""
 
@@ -308,9 +327,11 @@ def patch(
     labels: Mapping[str, str] | None = None,
     remove_labels: Sequence[str] = (),
     etag: str | None = None,
+    tags: Sequence[str] = (),
+    remove_tags: Sequence[str] = (),
 ) -> tuple[Any, Any]:
-    """Applies `changes` (dotted path -> value; None means unchanged) and label
-    edits to a copy of `current`, and returns the resource to send and its mask.
+    """Applies `changes` (dotted path -> value; None means unchanged) and label and
+    tag edits to a copy of `current`, and returns the resource to send and its mask.
 
     The resource carries the name, the etag (`etag` or the current one, so a
     concurrent change is ABORTED) and the changed top-level fields. Raises
@@ -328,6 +349,10 @@ def patch(
         for key in remove_labels:
             edited.labels.pop(key, None)
         paths.add("labels")
+    if tags or remove_tags:
+        kept = [t for t in dict.fromkeys([*current.tags, *tags]) if t not in remove_tags]
+        edited.tags[:] = kept
+        paths.add("tags")
     if not paths:
         raise click.UsageError("nothing to change: give at least one option to update")
     mask = field_mask_pb2.FieldMask(paths=sorted(paths))

@@ -28,6 +28,7 @@ from kumo.cli.context import (
     operation_options,
     pass_state,
     patch,
+    tag_options,
 )
 from kumo.cli.output import Column, TransferProgress, enum_label, format_bytes
 from kumo.client import KumoError, short_id
@@ -198,6 +199,7 @@ def show_image(state: State, name: str) -> None:
 @click.option("--description", help="Free text.")
 @click.option("--sha256", metavar="HEX", help="Fail unless the data has this SHA-256.")
 @label_options()
+@tag_options()
 @pass_state
 def create_image(
     state: State,
@@ -211,6 +213,7 @@ def create_image(
     description: str | None,
     sha256: str | None,
     labels: dict[str, str],
+    tags: tuple[str, ...],
 ) -> None:
     """Create an image and upload its data from --file, showing the bytes sent."""
     if path is None and disk_format is None:
@@ -227,6 +230,7 @@ def create_image(
         display_name=display_name or "",
         description=description or "",
         labels=labels,
+        tags=tags,
         disk_format=DISK_FORMATS[disk_format.lower()],
         visibility=VISIBILITIES[visibility.lower()] if visibility else None,
         min_disk_gib=min_disk_gib or 0,
@@ -301,6 +305,7 @@ def download_image(state: State, name: str, path: Path) -> None:
 @click.option("--min-disk-gib", type=click.IntRange(min=0), help="Smallest root disk it needs.")
 @click.option("--min-ram-mib", type=click.IntRange(min=0), help="Smallest memory it needs.")
 @label_options(update=True)
+@tag_options(update=True)
 @click.option("--etag", help="Fail unless the image still has this etag.")
 @pass_state
 def update_image(
@@ -313,9 +318,11 @@ def update_image(
     min_ram_mib: int | None,
     labels: dict[str, str],
     remove_labels: tuple[str, ...],
+    tags: tuple[str, ...],
+    remove_tags: tuple[str, ...],
     etag: str | None,
 ) -> None:
-    """Change an image's name, description, visibility, minimums or labels."""
+    """Change an image's name, description, visibility, minimums, labels or tags."""
     current = _get(state, name)
     changes = {
         "display_name": display_name,
@@ -324,7 +331,7 @@ def update_image(
         "min_disk_gib": min_disk_gib,
         "min_ram_mib": min_ram_mib,
     }
-    resource, mask = patch(current, changes, labels, remove_labels, etag)
+    resource, mask = patch(current, changes, labels, remove_labels, etag, tags, remove_tags)
     request = pb.UpdateImageRequest(image=resource, update_mask=mask)
     state.printer.item(state.client().images.UpdateImage(request))
 

@@ -27,6 +27,7 @@ from kumo.cli.context import (
     operation_options,
     pass_state,
     patch,
+    tag_options,
     wait_for,
 )
 from kumo.cli.output import Column
@@ -262,6 +263,7 @@ def show_instance(state: State, value: str, zone: str | None) -> None:
 @click.option("--host", type=Name("hosts"), help="Place on this host (cloud administrators).")
 @click.option("--display-name", help="Human-readable name.")
 @label_options()
+@tag_options()
 @operation_options
 @pass_state
 def create_instance(
@@ -289,6 +291,7 @@ def create_instance(
     host: str | None,
     display_name: str | None,
     labels: dict[str, str],
+    tags: tuple[str, ...],
     no_wait: bool,
     async_: bool,
     timeout: float | None,
@@ -310,6 +313,7 @@ def create_instance(
         requested_host=host or "",
         display_name=display_name or "",
         labels=labels,
+        tags=tags,
         network_interfaces=[
             *(resources_pb2.NetworkInterface(network=n) for n in networks),
             *(resources_pb2.NetworkInterface(port=p) for p in ports),
@@ -343,6 +347,7 @@ def create_instance(
 @zone_option
 @click.option("--display-name", help="New human-readable name.")
 @label_options(update=True)
+@tag_options(update=True)
 @click.option("--etag", help="Fail unless the instance still has this etag.")
 @pass_state
 def update_instance(
@@ -352,12 +357,16 @@ def update_instance(
     display_name: str | None,
     labels: dict[str, str],
     remove_labels: tuple[str, ...],
+    tags: tuple[str, ...],
+    remove_tags: tuple[str, ...],
     etag: str | None,
 ) -> None:
-    """Change an instance's display name or labels."""
+    """Change an instance's display name, labels or tags."""
     compute = state.client().compute
     current = compute.GetInstance(pb.GetInstanceRequest(name=resolve(state, value, zone)))
-    resource, mask = patch(current, {"display_name": display_name}, labels, remove_labels, etag)
+    resource, mask = patch(
+        current, {"display_name": display_name}, labels, remove_labels, etag, tags, remove_tags
+    )
     updated = compute.UpdateInstance(pb.UpdateInstanceRequest(instance=resource, update_mask=mask))
     state.printer.item(updated)
 
