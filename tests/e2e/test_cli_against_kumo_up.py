@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +20,11 @@ BIN = Path(sys.executable).parent
 
 
 class Up:
-    """A running `kumo up` and the environment to run `kumo` commands against it."""
+    """A running `kumo up` and the environment to run `kumo` commands against it.
+
+    Its output after the banner goes to `tmp/kumo-up.log` (read there when a test fails):
+    unread, it would fill the pipe (64 KiB of logs, a minute of a guest's life) and
+    `kumo up` would hang writing its next log line."""
 
     def __init__(self, tmp: Path) -> None:
         self.port = free_port()
@@ -45,6 +51,16 @@ class Up:
                 break
         else:
             raise AssertionError("kumo up exited early:\n" + "".join(self.banner))
+        self.log = tmp / "kumo-up.log"
+        self._drain = threading.Thread(target=self._copy_output, daemon=True)
+        self._drain.start()
+
+    def _copy_output(self) -> None:
+        assert self.process.stdout is not None
+        with self.log.open("a") as log:
+            for line in self.process.stdout:
+                log.write(line)
+                log.flush()
 
     def kumo(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Runs `kumo ARGS` against this server."""
@@ -57,6 +73,13 @@ class Up:
             )
         return result
 
+    def _kill_leftovers(self) -> None:
+        """Kills what a killed `kumo up` could not stop: the daemons it started (OVN's,
+        libvirt's guests), by the pid files under its data folder."""
+        for pid_file in Path(self.env["KUMO_DATA_DIR"]).rglob("*.pid"):
+            with contextlib.suppress(ValueError, IndexError, OSError):
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+
     def stop(self) -> int:
         """Ctrl-C, as a user would; returns the exit code."""
         if self.process.poll() is None:
@@ -66,6 +89,11 @@ class Up:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+                self._kill_leftovers()
+        self._drain.join(timeout=10)
+        if self.process.returncode != 0:  # shown with the failure
+            print(f"kumo up exited {self.process.returncode}; its log ends:")
+            print(self.log.read_text()[-8000:] if self.log.exists() else "(none)")
         return self.process.returncode
 
 
