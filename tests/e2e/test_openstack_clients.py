@@ -20,6 +20,9 @@ import openstack
 import pytest
 import requests
 
+from kumo.compute.v1 import compute_service_pb2 as capi
+from kumo.compute.v1 import compute_service_pb2_grpc as crpc
+from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.drivers.compute.fake import FakeDriver
 from tests.integration.test_compute_resources import make_flavor
 from tests.support.agent import AgentThread
@@ -435,6 +438,15 @@ def hostless_server(
     )  # fmt: skip
     assert created.status_code == 202, created.text
     return str(created.json()["server"]["id"]), str(image_id)
+
+
+def instance_of(tenant: Tenant, server_id: str) -> cpb.Instance:
+    """The Kumo instance of a Nova server id, as the member reads it over gRPC."""
+    stub = crpc.ComputeServiceStub(tenant.stubs["member"].channel)
+    (found,) = stub.ListInstances(
+        capi.ListInstancesRequest(parent=f"{tenant.name}/zones/-", filter=f'uid = "{server_id}"')
+    ).instances
+    return found
 
 
 def test_tenancy_refusals(

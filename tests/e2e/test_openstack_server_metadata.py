@@ -10,9 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from kumo.compute.v1 import compute_service_pb2 as capi
-from kumo.compute.v1 import compute_service_pb2_grpc as crpc
-from tests.e2e.test_openstack_clients import clouds, hostless_server  # noqa: F401
+from tests.e2e.test_openstack_clients import clouds, hostless_server, instance_of  # noqa: F401
 from tests.support.cloud import Stubs, Tenant, unique
 from tests.support.gateway import Clouds, GatewayThread
 
@@ -21,11 +19,7 @@ pytestmark = pytest.mark.parametrize("api", ["sqlite"], indirect=True)
 
 def labels(tenant: Tenant, server_id: str) -> dict[str, str]:
     """The instance's labels as the gRPC API has them."""
-    stub = crpc.ComputeServiceStub(tenant.stubs["member"].channel)
-    (found,) = stub.ListInstances(
-        capi.ListInstancesRequest(parent=f"{tenant.name}/zones/-", filter=f'uid = "{server_id}"')
-    ).instances
-    return dict(found.labels)
+    return dict(instance_of(tenant, server_id).labels)
 
 
 def test_server_metadata(

@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 import requests
 
-from kumo.compute.v1 import compute_service_pb2 as capi
-from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from tests.e2e.test_openstack_clients import (  # noqa: F401
     _upload_with_cli,
     clouds,
     hostless_server,
+    instance_of,
 )
 from tests.integration.test_compute_resources import make_flavor
 from tests.support.cloud import Stubs, Tenant, unique
@@ -29,11 +28,7 @@ TAGS_VERSION = ("--os-compute-api-version", "2.26")
 
 def kumo_tags(tenant: Tenant, server_id: str) -> list[str]:
     """The instance's tags as the gRPC API has them."""
-    stub = crpc.ComputeServiceStub(tenant.stubs["member"].channel)
-    (found,) = stub.ListInstances(
-        capi.ListInstancesRequest(parent=f"{tenant.name}/zones/-", filter=f'uid = "{server_id}"')
-    ).instances
-    return list(found.tags)
+    return list(instance_of(tenant, server_id).tags)
 
 
 def test_server_tags(

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import grpc
+from google.protobuf import field_mask_pb2
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -94,6 +95,16 @@ class NovaBase:
         if body is None:
             return Response(status_code=status, headers=all_headers)
         return FastJSONResponse(body, status_code=status, headers=all_headers)
+
+    async def update_instance(
+        self, scope: Scope, instance: cpb.Instance, *paths: str
+    ) -> cpb.Instance:
+        """UpdateInstance of the `paths` fields of `instance` (under its etag if it has
+        one: ABORTED if the instance changed since); the instance after."""
+        request = capi.UpdateInstanceRequest(
+            instance=instance, update_mask=field_mask_pb2.FieldMask(paths=paths)
+        )
+        return await self.call(self.compute.UpdateInstance, request, scope)  # type: ignore[no-any-return]
 
     async def zones(self, scope: Scope) -> list[str]:
         """The cloud's zone ids (cached 30 s)."""

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf import field_mask_pb2
 from starlette.requests import Request
 
-from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.openstack.common import Scope
 from kumo.gateway.openstack.label_metadata import LabelMetadata, Labels
@@ -25,11 +23,4 @@ class ServerMetadata(NovaBase, LabelMetadata):
     async def relabel(self, scope: Scope, resource: Any, labels: Labels) -> Labels:
         """UpdateInstance of the labels under the server's etag."""
         message = cpb.Instance(name=resource.name, labels=labels, etag=resource.etag)
-        updated = await self.call(
-            self.compute.UpdateInstance,
-            capi.UpdateInstanceRequest(
-                instance=message, update_mask=field_mask_pb2.FieldMask(paths=["labels"])
-            ),
-            scope,
-        )
-        return dict(updated.labels)
+        return dict((await self.update_instance(scope, message, "labels")).labels)

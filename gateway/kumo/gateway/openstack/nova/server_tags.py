@@ -13,11 +13,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import grpc
-from google.protobuf import field_mask_pb2
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
@@ -96,14 +94,7 @@ class ServerTags(NovaBase):
             server = await self.server_of(scope, request)
             message = cpb.Instance(name=server.name, tags=change(list(server.tags)))
             message.etag = server.etag
-            updated = await self.call(
-                self.compute.UpdateInstance,
-                capi.UpdateInstanceRequest(
-                    instance=message, update_mask=field_mask_pb2.FieldMask(paths=["tags"])
-                ),
-                scope,
-            )
-            return list(updated.tags)
+            return list((await self.update_instance(scope, message, "tags")).tags)
 
         return await until_written(attempt, aborted)
 

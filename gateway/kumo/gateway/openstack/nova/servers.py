@@ -23,7 +23,6 @@ from functools import partial
 from typing import Any
 
 import grpc
-from google.protobuf import field_mask_pb2
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -347,14 +346,8 @@ class Servers(NovaBase):
         body = (await json_body(request)).get("server") or {}
         item = await self.server_of(scope, request)
         if "name" in body:
-            item = await self.call(
-                self.compute.UpdateInstance,
-                capi.UpdateInstanceRequest(
-                    instance=cpb.Instance(name=item.name, display_name=str(body["name"] or "")),
-                    update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
-                ),
-                scope,
-            )
+            renamed = cpb.Instance(name=item.name, display_name=str(body["name"] or ""))
+            item = await self.update_instance(scope, renamed, "display_name")
         server = await self._detail(scope, version, self.base(request), item)
         return self.reply(version, {"server": server})
 
@@ -494,14 +487,8 @@ class Servers(NovaBase):
         reason = arg.get("locked_reason") or ""
         if not isinstance(reason, str):
             raise invalid("locked_reason must be a string")
-        await self.call(
-            self.compute.UpdateInstance,
-            capi.UpdateInstanceRequest(
-                instance=cpb.Instance(name=item.name, locked=locked, locked_reason=reason),
-                update_mask=field_mask_pb2.FieldMask(paths=["locked", "locked_reason"]),
-            ),
-            scope,
-        )
+        lock = cpb.Instance(name=item.name, locked=locked, locked_reason=reason)
+        await self.update_instance(scope, lock, "locked", "locked_reason")
         return self.reply(version, status=202)
 
     async def _evacuate(
