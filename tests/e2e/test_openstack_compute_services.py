@@ -82,3 +82,43 @@ def test_compute_services_disable_and_enable_hosts(
     assert requests.get(url, params={"binary": "nova-scheduler"}, headers=root).json() == {
         "services": []
     }
+
+    # From 2.53 services and hypervisors are named by the host's uid, and a PUT names the
+    # service in its path; the old action paths are then 400 (not uuids).
+    v253 = {**root, "OpenStack-API-Version": "compute 2.53"}
+    (service,) = requests.get(url, params={"host": host}, headers=v253).json()["services"]
+    uid = admin.topology.GetHost(tapi.GetHostRequest(name=f"hosts/{host}")).uid
+    assert service["id"] == uid
+    changed = requests.put(
+        f"{url}/{uid}", json={"status": "disabled", "disabled_reason": "fans"}, headers=v253
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["service"]["status"] == "disabled"
+    assert changed.json()["service"]["disabled_reason"] == "fans"
+    assert host_state(admin, host) == (tpb.Host.STATE_DISABLED, "fans")
+    refusals: list[tuple[str, Any, int]] = [
+        ("disable", mine, 400),
+        (uid, {"status": "enabled", "disabled_reason": "x"}, 400),
+        (uid, {"status": "sideways"}, 400),
+        (uid, {}, 400),
+        (uid, {"host": host}, 400),
+        (uid, {"forced_down": True}, 501),
+        ("00000000-0000-4000-8000-000000000000", {"status": "enabled"}, 404),
+    ]
+    for where, body, status in refusals:
+        answer = requests.put(f"{url}/{where}", json=body, headers=v253)
+        assert answer.status_code == status, (where, body, answer.text)
+    assert host_state(admin, host) == (tpb.Host.STATE_DISABLED, "fans")
+    enabled = requests.put(f"{url}/{uid}", json={"status": "enabled"}, headers=v253)
+    assert enabled.json()["service"]["status"] == "enabled"
+    assert host_state(admin, host) == (tpb.Host.STATE_ENABLED, "")
+    assert requests.put(f"{url}/nonsense", json=mine, headers=root).status_code == 404
+
+    hypervisors = f"{gateway.url}/compute/v2.1/os-hypervisors"
+    found = requests.get(
+        f"{hypervisors}/detail", params={"hypervisor_hostname_pattern": host}, headers=v253
+    ).json()["hypervisors"]
+    assert [(h["id"], h["service"]["id"]) for h in found] == [(uid, uid)]
+    shown = requests.get(f"{hypervisors}/{uid}", headers=v253).json()["hypervisor"]
+    assert shown["hypervisor_hostname"] == host
+    assert requests.get(f"{hypervisors}/{uid}", headers=root).status_code == 404

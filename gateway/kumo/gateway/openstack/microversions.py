@@ -1,4 +1,4 @@
-"""OpenStack API microversions (`OpenStack-API-Version: compute 2.52`).
+"""OpenStack API microversions (`OpenStack-API-Version: compute 2.53`).
 
 A request names a version in `OpenStack-API-Version: <service> X.Y` (or Nova's legacy
 `X-OpenStack-Nova-API-Version: X.Y`); `latest` means the maximum; none means the minimum.

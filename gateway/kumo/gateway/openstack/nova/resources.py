@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import grpc
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -248,35 +249,69 @@ class Resources(NovaBase):
         ]
         return self.reply(version, {"availabilityZoneInfo": zones})
 
+    @staticmethod
+    def _hypervisor(version: Version, index: int, host: tpb.Host, detail: bool) -> dict[str, Any]:
+        """A host as a hypervisor: from 2.53 its id (and its service's) is the host's uid,
+        before its position in the host list."""
+        status, state = host_status(host)
+        host_id: int | str = host.uid if version >= Version(2, 53) else index
+        item: dict[str, Any] = {
+            "id": host_id,
+            "hypervisor_hostname": last_segment(host.name),
+            "state": state,
+            "status": status,
+        }
+        if detail:
+            item.update(
+                {
+                    "hypervisor_type": tpb.HypervisorKind.Name(host.hypervisor_kind)
+                    .removeprefix("HYPERVISOR_KIND_")
+                    .lower(),
+                    "host_ip": host.address,
+                    "vcpus": host.capacity.vcpus,
+                    "memory_mb": host.capacity.memory_mib,
+                    "local_gb": host.capacity.disk_gib,
+                    "vcpus_used": host.allocated.vcpus,
+                    "memory_mb_used": host.allocated.memory_mib,
+                    "local_gb_used": host.allocated.disk_gib,
+                    "service": {
+                        "host": last_segment(host.name),
+                        "id": host_id,
+                        "disabled_reason": host.disabled_reason or None,
+                    },
+                }
+            )
+        return item
+
     async def _hypervisors(self, request: Request, detail: bool) -> Response:
+        """GET /os-hypervisors[/detail][?hypervisor_hostname_pattern=] (2.53+: the hosts
+        whose names contain the pattern)."""
         scope, version = await self.begin(request)
-        items = []
-        for index, host in enumerate(await self.hosts(scope, "os-hypervisors:list"), start=1):
-            status, state = host_status(host)
-            item: dict[str, Any] = {
-                "id": host.uid if version >= Version(2, 53) else index,
-                "hypervisor_hostname": last_segment(host.name),
-                "state": state,
-                "status": status,
-            }
-            if detail:
-                item.update(
-                    {
-                        "hypervisor_type": tpb.HypervisorKind.Name(host.hypervisor_kind)
-                        .removeprefix("HYPERVISOR_KIND_")
-                        .lower(),
-                        "host_ip": host.address,
-                        "vcpus": host.capacity.vcpus,
-                        "memory_mb": host.capacity.memory_mib,
-                        "local_gb": host.capacity.disk_gib,
-                        "vcpus_used": host.allocated.vcpus,
-                        "memory_mb_used": host.allocated.memory_mib,
-                        "local_gb_used": host.allocated.disk_gib,
-                        "service": {"host": last_segment(host.name), "id": index},
-                    }
-                )
-            items.append(item)
+        pattern = ""  # (before 2.53 Nova ignores it)
+        if version >= Version(2, 53):
+            pattern = request.query_params.get("hypervisor_hostname_pattern", "")
+        hosts = await self.hosts(scope, "os-hypervisors:list")
+        items = [
+            self._hypervisor(version, index, host, detail)
+            for index, host in enumerate(hosts, start=1)
+            if pattern in last_segment(host.name)
+        ]
         return self.reply(version, {"hypervisors": items})
+
+    async def show_hypervisor(self, request: Request) -> Response:
+        """GET /os-hypervisors/{id}: one in detail (its uid from 2.53, before its
+        position); 404 for no such hypervisor."""
+        scope, version = await self.begin(request)
+        wanted = request.path_params["hypervisor_id"]
+        hosts = await self.hosts(scope, "os-hypervisors:show")
+        for index, host in enumerate(hosts, start=1):
+            if wanted == (host.uid if version >= Version(2, 53) else str(index)):
+                return self.reply(
+                    version, {"hypervisor": self._hypervisor(version, index, host, True)}
+                )
+        raise RpcFailure.of(
+            grpc.StatusCode.NOT_FOUND, f"Hypervisor with ID {wanted} could not be found."
+        )
 
     async def hypervisors(self, request: Request) -> Response:
         """GET /os-hypervisors (cloud administrators)."""

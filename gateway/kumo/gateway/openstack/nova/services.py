@@ -1,20 +1,26 @@
 """Nova's os-services (cloud administrators): each Kumo host is one `nova-compute`
 service; disabling one is DisableHost (no new placements, its guests run on), enabling it
 EnableHost. A host in maintenance shows as disabled. Service ids are positions in the host
-list, as the hypervisors' `service.id` (microversions before 2.53 have integer ids).
+list before microversion 2.53 (integers, as the hypervisors' `service.id`), the host's uid
+from 2.53, when a PUT names the service in its path (`PUT /os-services/{id}` with
+`status` and `disabled_reason`) rather than by host and binary in the body.
 
 `force-down` is not offered: a Kumo host is down when its heartbeats stop, not by order.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import grpc
 from starlette.requests import Request
 from starlette.responses import Response
 
 from kumo.gateway.dialect import invalid, json_body
+from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.common import iso, last_segment
+from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova.base import NovaBase, admin_only, not_offered
 from kumo.topology.v1 import resources_pb2 as tpb
 from kumo.topology.v1 import topology_service_pb2 as tapi
@@ -33,10 +39,14 @@ def host_status(host: tpb.Host) -> tuple[str, str]:
     return _STATUS.get(host.state, ("disabled", "down"))
 
 
-def _view(index: int, host: tpb.Host) -> dict[str, Any]:
+V2_53 = Version(2, 53)
+_ACTIONS = ("enable", "disable", "disable-log-reason", "force-down")
+
+
+def _view(service_id: int | str, host: tpb.Host) -> dict[str, Any]:
     status, state = host_status(host)
     return {
-        "id": index,
+        "id": service_id,
         "binary": BINARY,
         "host": last_segment(host.name),
         "zone": last_segment(host.zone),
@@ -49,7 +59,8 @@ def _view(index: int, host: tpb.Host) -> dict[str, Any]:
 
 
 class Services(NovaBase):
-    """GET /os-services; PUT /os-services/{enable,disable,disable-log-reason}."""
+    """GET /os-services; PUT /os-services/{enable,disable,disable-log-reason} before 2.53,
+    PUT /os-services/{id} from 2.53."""
 
     async def list(self, request: Request) -> Response:
         """GET /os-services[?host=&binary=]."""
@@ -57,11 +68,66 @@ class Services(NovaBase):
         host = request.query_params.get("host")
         binary = request.query_params.get("binary")
         services = [
-            _view(index, item)
+            _view(item.uid if version >= V2_53 else index, item)
             for index, item in enumerate(await self.hosts(scope, "os-services:list"), start=1)
             if host in (None, last_segment(item.name)) and binary in (None, BINARY)
         ]
         return self.reply(version, {"services": services})
+
+    async def update(self, request: Request) -> Response:
+        """PUT /os-services/{id}: before 2.53 `id` is an action (enable, disable,
+        disable-log-reason, force-down; 404 for another); from 2.53 the service's uid, the
+        body `status` (`enabled`, `disabled`) and `disabled_reason` (with `disabled`;
+        `forced_down` is 501), answered with the whole service. 400 for a malformed body
+        or id, 404 for an unknown service."""
+        scope, version = await self.begin(request)
+        service_id = request.path_params["service_id"]
+        if version < V2_53:
+            handlers = dict(
+                zip(
+                    _ACTIONS,
+                    (self.enable, self.disable, self.disable, self.force_down),
+                    strict=True,
+                )
+            )
+            if service_id not in handlers:
+                raise RpcFailure.of(grpc.StatusCode.NOT_FOUND, "Unknown action")
+            return await handlers[service_id](request)
+        admin_only(scope, "os-services:update")
+        try:
+            uuid.UUID(service_id)
+        except ValueError:
+            raise invalid(f"Invalid uuid {service_id}") from None
+        body = await json_body(request)
+        if set(body) - {"status", "disabled_reason", "forced_down"}:
+            raise invalid("Only 'status', 'disabled_reason' and 'forced_down' can be updated.")
+        if "forced_down" in body:
+            raise not_offered("Forcing a service down")
+        status, reason = body.get("status"), body.get("disabled_reason")
+        if status not in ("enabled", "disabled"):
+            raise invalid(
+                "No updates were requested. Fields 'status' or 'forced_down' should be specified."
+            )
+        if reason is not None and (
+            status == "enabled" or not isinstance(reason, str) or not 0 < len(reason) <= 255
+        ):
+            raise invalid(
+                "disabled_reason is a string of 1-255 characters, with status 'disabled' only."
+            )
+        hosts = await self.hosts(scope, "os-services:update")
+        host = next((h for h in hosts if h.uid == service_id), None)
+        if host is None:
+            raise RpcFailure.of(
+                grpc.StatusCode.NOT_FOUND, f"Service {service_id} could not be found."
+            )
+        if status == "enabled":
+            await self.call(self.topology.EnableHost, tapi.EnableHostRequest(name=host.name), scope)
+        else:
+            disable = tapi.DisableHostRequest(name=host.name, reason=reason or "")
+            await self.call(self.topology.DisableHost, disable, scope)
+        hosts = await self.hosts(scope, "os-services:update")
+        changed = next((h for h in hosts if h.uid == service_id), host)
+        return self.reply(version, {"service": _view(changed.uid, changed)})
 
     async def _target(self, request: Request) -> tuple[str, dict[str, Any]]:
         """The `hosts/{host}` a PUT names, and its body; 400 without host and binary, or
