@@ -122,3 +122,24 @@ def test_compute_services_disable_and_enable_hosts(
     shown = requests.get(f"{hypervisors}/{uid}", headers=v253).json()["hypervisor"]
     assert shown["hypervisor_hostname"] == host
     assert requests.get(f"{hypervisors}/{uid}", headers=root).status_code == 404
+
+    # Host aggregates are Kumo's pools, read only; `hypervisor show` reads them (and the
+    # uptime, which is 501 as for a Nova driver that cannot tell).
+    aggregates = {a["Name"]: a for a in clouds.json("root", "aggregate", "list", "--long")}
+    assert site.pool in aggregates and aggregates[site.pool]["Availability Zone"] == site.zone
+    shown = clouds.json("root", "aggregate", "show", site.pool)
+    assert sorted(shown["hosts"]) == sorted(s["Host"] for s in ours)
+    hypervisor = clouds.json("root", "hypervisor", "show", host)
+    assert hypervisor["aggregates"] == [site.pool] and hypervisor["id"] == uid
+    made = clouds.run("root", "aggregate", "create", "new-aggregate", check=False)
+    assert made.returncode != 0
+    aggregates_url = f"{gateway.url}/compute/v2.1/os-aggregates"
+    for method, where, headers, status in (
+        ("GET", aggregates_url, member, 403),
+        ("POST", aggregates_url, root, 501),
+        ("POST", aggregates_url, member, 403),
+        ("GET", f"{aggregates_url}/999999", root, 404),
+        ("DELETE", f"{aggregates_url}/1", root, 501),
+    ):
+        answer = requests.request(method, where, headers=headers, json={"aggregate": {}})
+        assert answer.status_code == status, (method, where, answer.text)

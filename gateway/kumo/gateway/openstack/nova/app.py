@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from kumo.gateway.grpc_backend import Backend
 from kumo.gateway.openstack.common import Scopes, base_url
 from kumo.gateway.openstack.lookup import ImageIndex
+from kumo.gateway.openstack.nova.aggregates import Aggregates
 from kumo.gateway.openstack.nova.base import DIALECT, MICROVERSIONS
 from kumo.gateway.openstack.nova.instance_actions import InstanceActions
 from kumo.gateway.openstack.nova.interfaces import Interfaces
@@ -60,6 +61,8 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
     tagged = v + "/servers/{server_id}/tags"
     quota_set = v + "/os-quota-sets/{project_id}"
     attached = v + "/servers/{server_id}/os-volume_attachments"
+    aggregates = Aggregates(backend, scopes, images, public_url)
+    aggregate = v + "/os-aggregates/{aggregate_id}"
 
     async def versions(request: Request) -> Response:
         return JSONResponse({"versions": [version_entry(base_url(request, public_url))]})
@@ -118,6 +121,12 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
             r(v + "/os-hypervisors", other.hypervisors, ["GET"]),
             r(v + "/os-hypervisors/detail", other.hypervisors_detail, ["GET"]),
             r(v + "/os-hypervisors/{hypervisor_id}", other.show_hypervisor, ["GET"]),
+            r(v + "/os-hypervisors/{hypervisor_id}/uptime", other.hypervisor_uptime, ["GET"]),
+            r(v + "/os-aggregates", aggregates.list, ["GET"]),
+            r(v + "/os-aggregates", aggregates.change, ["POST"]),
+            r(aggregate, aggregates.show, ["GET"]),
+            r(aggregate, aggregates.change, ["PUT", "DELETE"]),
+            r(aggregate + "/action", aggregates.change, ["POST"]),
             r(v + "/limits", other.limits, ["GET"]),
             r(v + "/os-services", services.list, ["GET"]),
             r(v + "/os-services/{service_id}", services.update, ["PUT"]),

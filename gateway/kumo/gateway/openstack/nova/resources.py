@@ -19,7 +19,12 @@ from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.common import Scope, last_segment
 from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova import views
-from kumo.gateway.openstack.nova.base import MAX_METADATA_ITEMS, NovaBase
+from kumo.gateway.openstack.nova.base import (
+    MAX_METADATA_ITEMS,
+    NovaBase,
+    admin_only,
+    not_offered,
+)
 from kumo.gateway.openstack.nova.services import host_status
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import identity_service_pb2_grpc as irpc
@@ -320,6 +325,13 @@ class Resources(NovaBase):
     async def hypervisors_detail(self, request: Request) -> Response:
         """GET /os-hypervisors/detail (cloud administrators)."""
         return await self._hypervisors(request, detail=True)
+
+    async def hypervisor_uptime(self, request: Request) -> Response:
+        """GET /os-hypervisors/{id}/uptime: 501, as Nova answers for a driver that cannot
+        tell (Kumo hosts report no uptime)."""
+        scope, _ = await self.begin(request)
+        admin_only(scope, "os-hypervisors:uptime")
+        raise not_offered("A hypervisor's uptime")
 
     async def limits(self, request: Request) -> Response:
         """GET /limits: the project's quota as Nova's absolute limits."""
