@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -74,11 +75,14 @@ class Up:
         return result
 
     def _kill_leftovers(self) -> None:
-        """Kills what a killed `kumo up` could not stop: the daemons it started (OVN's,
-        libvirt's guests), by the pid files under its data folder."""
+        """Removes what a killed `kumo up` could not: the daemons it started (OVN's,
+        libvirt's guests), by the pid files under its data folder, and the network
+        namespace of its OVN chassis, which its banner names."""
         for pid_file in Path(self.env["KUMO_DATA_DIR"]).rglob("*.pid"):
             with contextlib.suppress(ValueError, IndexError, OSError):
                 os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+        for netns in re.findall(r"OVN chassis in netns (\S+)", "".join(self.banner)):
+            subprocess.run(["ip", "netns", "delete", netns], capture_output=True, check=False)
 
     def stop(self) -> int:
         """Ctrl-C, as a user would; returns the exit code."""
