@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from kumo.server.api.filtering import Term, clause_condition, parse_filter
 from kumo.server.api.names import check_id, parse, parse_one
 from kumo.server.api.paging import Page, Pager, parse_order_by
+from kumo.server.db.json_arrays import JsonArrayHas
 from kumo.server.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
 
 R = TypeVar("R")
@@ -208,6 +209,11 @@ def apply_common(row: Any, message: Message, paths: set[str], prefix: str) -> No
 
 def _good_tag(tag: str) -> bool:
     return 0 < len(tag) <= MAX_TAG_TEXT and tag.isprintable()
+
+
+def has_element(column: Any) -> Filter:
+    """A filter of `field:value` terms: the JSON array in `column` holds the value."""
+    return lambda value: JsonArrayHas(column, value)
 
 
 def equals(column: Any) -> Filter:

@@ -28,9 +28,8 @@ from kumo.server.api.filtering import enum_value
 from kumo.server.api.idempotency import idempotent
 from kumo.server.api.names import parse
 from kumo.server.api.paging import Order
-from kumo.server.api.resources import Collection, apply_common, equals
+from kumo.server.api.resources import Collection, apply_common, equals, has_element
 from kumo.server.auth.principal import Principal, current_principal
-from kumo.server.db.json_arrays import JsonArrayHas
 from kumo.server.db.models import ImageMemberRow, ImageRow, OperationRow
 from kumo.server.errors import (
     AlreadyExists,
@@ -60,7 +59,7 @@ IMAGES = Collection(
         "display_name": equals(ImageRow.display_name),
     },
     key_columns=("project_id", "id"),
-    has_filters={"tags": lambda v: JsonArrayHas(ImageRow.tags, v)},
+    has_filters={"tags": has_element(ImageRow.tags)},
 )
 MEMBER_PATTERN = "projects/{project}/images/{image}/members/{member}"
 MEMBER_TYPE = "image.kumo.dev/ImageMember"

@@ -25,7 +25,7 @@ from kumo.gateway.openstack.nova.base import (
     admin_only,
     not_offered,
 )
-from kumo.gateway.openstack.nova.services import host_status
+from kumo.gateway.openstack.nova.services import V2_53, host_status
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import identity_service_pb2_grpc as irpc
 from kumo.topology.v1 import resources_pb2 as tpb
@@ -259,7 +259,7 @@ class Resources(NovaBase):
         """A host as a hypervisor: from 2.53 its id (and its service's) is the host's uid,
         before its position in the host list."""
         status, state = host_status(host)
-        host_id: int | str = host.uid if version >= Version(2, 53) else index
+        host_id: int | str = host.uid if version >= V2_53 else index
         item: dict[str, Any] = {
             "id": host_id,
             "hypervisor_hostname": last_segment(host.name),
@@ -293,7 +293,7 @@ class Resources(NovaBase):
         whose names contain the pattern)."""
         scope, version = await self.begin(request)
         pattern = ""  # (before 2.53 Nova ignores it)
-        if version >= Version(2, 53):
+        if version >= V2_53:
             pattern = request.query_params.get("hypervisor_hostname_pattern", "")
         hosts = await self.hosts(scope, "os-hypervisors:list")
         items = [
@@ -310,7 +310,7 @@ class Resources(NovaBase):
         wanted = request.path_params["hypervisor_id"]
         hosts = await self.hosts(scope, "os-hypervisors:show")
         for index, host in enumerate(hosts, start=1):
-            if wanted == (host.uid if version >= Version(2, 53) else str(index)):
+            if wanted == (host.uid if version >= V2_53 else str(index)):
                 return self.reply(
                     version, {"hypervisor": self._hypervisor(version, index, host, True)}
                 )

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
-from kumo.gateway.openstack.common import iso, last_segment
+from kumo.gateway.openstack.common import Scope, iso, last_segment
 from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova.base import NovaBase, admin_only, not_offered
 from kumo.topology.v1 import resources_pb2 as tpb
@@ -40,7 +40,6 @@ def host_status(host: tpb.Host) -> tuple[str, str]:
 
 
 V2_53 = Version(2, 53)
-_ACTIONS = ("enable", "disable", "disable-log-reason", "force-down")
 
 
 def _view(service_id: int | str, host: tpb.Host) -> dict[str, Any]:
@@ -76,28 +75,33 @@ class Services(NovaBase):
 
     async def update(self, request: Request) -> Response:
         """PUT /os-services/{id}: before 2.53 `id` is an action (enable, disable,
-        disable-log-reason, force-down; 404 for another); from 2.53 the service's uid, the
-        body `status` (`enabled`, `disabled`) and `disabled_reason` (with `disabled`;
-        `forced_down` is 501), answered with the whole service. 400 for a malformed body
-        or id, 404 for an unknown service."""
+        disable-log-reason, force-down; 404 for another), from 2.53 the service's uid
+        (`_update_by_uid`)."""
         scope, version = await self.begin(request)
         service_id = request.path_params["service_id"]
-        if version < V2_53:
-            handlers = dict(
-                zip(
-                    _ACTIONS,
-                    (self.enable, self.disable, self.disable, self.force_down),
-                    strict=True,
-                )
-            )
-            if service_id not in handlers:
-                raise RpcFailure.of(grpc.StatusCode.NOT_FOUND, "Unknown action")
-            return await handlers[service_id](request)
+        if version >= V2_53:
+            return await self._update_by_uid(request, scope, version, service_id)
+        actions = {
+            "enable": self.enable,
+            "disable": self.disable,
+            "disable-log-reason": self.disable,
+            "force-down": self.force_down,
+        }
+        if service_id not in actions:
+            raise RpcFailure.of(grpc.StatusCode.NOT_FOUND, "Unknown action")
+        return await actions[service_id](request)
+
+    async def _update_by_uid(
+        self, request: Request, scope: Scope, version: Version, uid: str
+    ) -> Response:
+        """PUT /os-services/{uid} (2.53+): the body's `status` (`enabled`, `disabled`) and
+        `disabled_reason` (with `disabled`; `forced_down` is 501), answered with the whole
+        service. 400 for a malformed body or uid, 404 for an unknown service."""
         admin_only(scope, "os-services:update")
         try:
-            uuid.UUID(service_id)
+            uuid.UUID(uid)
         except ValueError:
-            raise invalid(f"Invalid uuid {service_id}") from None
+            raise invalid(f"Invalid uuid {uid}") from None
         body = await json_body(request)
         if set(body) - {"status", "disabled_reason", "forced_down"}:
             raise invalid("Only 'status', 'disabled_reason' and 'forced_down' can be updated.")
@@ -115,18 +119,16 @@ class Services(NovaBase):
                 "disabled_reason is a string of 1-255 characters, with status 'disabled' only."
             )
         hosts = await self.hosts(scope, "os-services:update")
-        host = next((h for h in hosts if h.uid == service_id), None)
+        host = next((h for h in hosts if h.uid == uid), None)
         if host is None:
-            raise RpcFailure.of(
-                grpc.StatusCode.NOT_FOUND, f"Service {service_id} could not be found."
-            )
+            raise RpcFailure.of(grpc.StatusCode.NOT_FOUND, f"Service {uid} could not be found.")
         if status == "enabled":
-            await self.call(self.topology.EnableHost, tapi.EnableHostRequest(name=host.name), scope)
+            changed = await self.call(
+                self.topology.EnableHost, tapi.EnableHostRequest(name=host.name), scope
+            )
         else:
             disable = tapi.DisableHostRequest(name=host.name, reason=reason or "")
-            await self.call(self.topology.DisableHost, disable, scope)
-        hosts = await self.hosts(scope, "os-services:update")
-        changed = next((h for h in hosts if h.uid == service_id), host)
+            changed = await self.call(self.topology.DisableHost, disable, scope)
         return self.reply(version, {"service": _view(changed.uid, changed)})
 
     async def _target(self, request: Request) -> tuple[str, dict[str, Any]]:

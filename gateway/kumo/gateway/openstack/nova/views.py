@@ -93,9 +93,10 @@ class DetailView:
         admin: bool,
         flavors: Mapping[str, cpb.Flavor] | None = None,
     ) -> None:
-        """`flavors` by name: from microversion 2.47, each server shows its flavor whole."""
+        """`flavors` by name, given from microversion 2.47: each server then shows its
+        flavor whole."""
         self.base = base
-        self.flavors = flavors if version >= V2_47 else None
+        self.flavors = flavors
         self.admin = admin
         self.hostname = admin and version >= _V2_3
         self.volume_flag = version >= _V2_3  # delete_on_termination in volumes_attached

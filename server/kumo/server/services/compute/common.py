@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session, object_session
 from kumo.compute.v1 import resources_pb2 as pb
 from kumo.server.api.convert import common_fields, etag, timestamp
 from kumo.server.api.filtering import boolean_value, enum_value
-from kumo.server.api.resources import Collection, equals, reference
-from kumo.server.db.json_arrays import JsonArrayHas
+from kumo.server.api.resources import Collection, equals, has_element, reference
 from kumo.server.db.models import FlavorRow, InstanceRow, KeyPairRow, ServerGroupRow
 from kumo.server.runtime import Runtime
 from kumo.type.v1 import condition_pb2
@@ -49,7 +48,7 @@ INSTANCES = Collection(
         "display_name": equals(InstanceRow.display_name),
     },
     key_columns=("project_id", "zone_id", "id"),
-    has_filters={"tags": lambda v: JsonArrayHas(InstanceRow.tags, v)},
+    has_filters={"tags": has_element(InstanceRow.tags)},
 )
 
 
