@@ -11,7 +11,7 @@ Kumo: on a migrated database (a SQLite file, and PostgreSQL when installed) it
 writes one region → zone → KVM pool → racks → `--hosts` hosts with capacity and a
 fresh heartbeat, plus `--instances` unplaced instance rows as CreateInstance
 leaves them, straight through the models. Then it places every instance with the
-BUILD handler's own step (`InstanceOperations._place`: the row by uid, then
+BUILD handler's own step (the row by uid, then `InstanceOperations._place`:
 `scheduler.place()` — filters, weigher, claim — then the new generation and
 state), one transaction per placement, in a loop, and times each.
 
@@ -64,6 +64,7 @@ from kumo.server.db.models import (
     RegionRow,
     ZoneRow,
 )
+from kumo.server.services.compute.common import instance_by_uid
 from kumo.server.services.compute.instance_operations import InstanceOperations
 from kumo.topology.v1 import resources_pb2 as tpb
 from tests.bench.bench_api import _cpu_model, _machine_busy_seconds, _tree_cpu_seconds
@@ -216,7 +217,10 @@ def bench_kumo(
         tried: set[str] = set()
 
         def place_one(session: Session, uid: str) -> str | None:
-            return InstanceOperations._place(handler, session, uid, tried).host_id
+            row = instance_by_uid(session, uid)
+            assert row is not None
+            InstanceOperations._place(handler, session, row, tried)
+            return row.host_id
 
         if args.warmup:  # the first placement compiles and caches the statements
             db.transaction(lambda s: place_one(s, uids[0]))

@@ -8,12 +8,14 @@ QuotaExceeded and the caller's transaction rolls back everything it did.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, or_, select, true, update
+from sqlalchemy import ColumnElement, Integer, Update, bindparam, case, or_, select, true, update
 from sqlalchemy.orm import Session
 
+from kumo.server.db.engine import core
 from kumo.server.db.models import QuotaRow
 from kumo.server.errors import InvalidArgument, QuotaExceeded
 
@@ -35,39 +37,50 @@ def charge(session: Session, project_id: str, amounts: Mapping[str, int]) -> Non
     the session are not refreshed.
     """
     raises = {resource: amount for resource, amount in amounts.items() if amount > 0}
-    releases = {resource: amount for resource, amount in amounts.items() if amount < 0}
+    releases = {resource: -amount for resource, amount in amounts.items() if amount < 0}
     if raises:
-        delta = case(raises, value=QuotaRow.resource)
-        _apply(
-            session,
-            project_id,
-            raises,
-            or_(QuotaRow.limit < 0, QuotaRow.in_use + delta <= QuotaRow.limit),
-            QuotaRow.in_use + delta,
-        )
+        _apply(session, project_id, raises, _charging(tuple(raises), raising=True))
     if releases:
-        released = QuotaRow.in_use + case(releases, value=QuotaRow.resource)
-        _apply(session, project_id, releases, true(), case((released < 0, 0), else_=released))
+        _apply(session, project_id, releases, _charging(tuple(releases), raising=False))
+
+
+@functools.cache
+def _charging(resources: tuple[str, ...], raising: bool) -> Update:
+    """The UPDATE that raises (under the limits) or releases (down to zero) the usage of
+    `resources` by the parameters `amount_0`, `amount_1`... (in their order) for the
+    project `project`: built once per set of resources (docs/decisions.md, "Statements
+    built once"), as creates charge the same few sets all the time."""
+    amounts = {r: bindparam(f"amount_{i}", type_=Integer) for i, r in enumerate(resources)}
+    delta = case(amounts, value=QuotaRow.resource)
+    if raising:
+        condition = or_(QuotaRow.limit < 0, QuotaRow.in_use + delta <= QuotaRow.limit)
+        in_use: ColumnElement[Any] = QuotaRow.in_use + delta
+    else:
+        released = QuotaRow.in_use - delta
+        condition, in_use = true(), case((released < 0, 0), else_=released)
+    return (
+        update(QuotaRow)
+        .where(
+            QuotaRow.project_id == bindparam("project"),
+            QuotaRow.resource.in_(resources),
+            condition,
+        )
+        .values(in_use=in_use)
+        .returning(QuotaRow.resource)
+    )
 
 
 def _apply(
-    session: Session,
-    project_id: str,
-    amounts: Mapping[str, int],
-    condition: ColumnElement[bool],
-    in_use: ColumnElement[Any],
+    session: Session, project_id: str, amounts: Mapping[str, int], statement: Update
 ) -> None:
-    """Sets `in_use` on the rows of `amounts` where `condition` holds; raises what refused
-    the first (by name) that did not change: InvalidArgument if it has no quota row, else
-    QuotaExceeded. The caller's transaction then rolls back the rows that did change."""
-    statement = (
-        update(QuotaRow)
-        .where(QuotaRow.project_id == project_id, QuotaRow.resource.in_(amounts), condition)
-        .values(in_use=in_use)
-        .returning(QuotaRow.resource)
-        .execution_options(synchronize_session=False)
-    )
-    refused = sorted(set(amounts) - set(session.scalars(statement)))
+    """Runs `statement` (from `_charging`, for the resources of `amounts` in their order);
+    raises what refused the first resource (by name) that did not change: InvalidArgument if
+    it has no quota row, else QuotaExceeded. The caller's transaction then rolls back the
+    rows that did change."""
+    values: dict[str, object] = {f"amount_{i}": n for i, n in enumerate(amounts.values())}
+    values["project"] = project_id
+    changed = set(core(session).execute(statement, values).scalars())
+    refused = sorted(set(amounts) - changed)
     if not refused:
         return
     resource = refused[0]

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Float, Update, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from kumo.server.db.engine import core
 from kumo.server.db.models import ClaimRow, HostRow, InstanceRow
 
 INSTANCE = "instance"
@@ -62,26 +63,53 @@ class Ratios:
     disk: float
 
 
+def _totals_change(limited: bool) -> Update:
+    statement = (
+        update(HostRow)
+        .where(HostRow.id == bindparam("host"))
+        .values(
+            used_vcpus=HostRow.used_vcpus + bindparam("more_vcpus"),
+            used_memory_mib=HostRow.used_memory_mib + bindparam("more_memory"),
+            used_disk_gib=HostRow.used_disk_gib + bindparam("more_disk"),
+        )
+    )
+    if limited:  # (the ratios are floats: typed, or they would be cast to integers)
+        vcpu_ratio, memory_ratio, disk_ratio = (
+            bindparam(name, type_=Float) for name in ("vcpu_ratio", "memory_ratio", "disk_ratio")
+        )
+        statement = statement.where(
+            HostRow.used_vcpus + bindparam("more_vcpus") <= HostRow.vcpus * vcpu_ratio,
+            HostRow.used_memory_mib + bindparam("more_memory") <= HostRow.memory_mib * memory_ratio,
+            HostRow.used_disk_gib + bindparam("more_disk") <= HostRow.disk_gib * disk_ratio,
+        )
+    return statement
+
+
+# Built once (docs/decisions.md, "Statements built once"): placement runs them for every build.
+_ADD_UNDER_LIMITS = _totals_change(limited=True)
+_ADD = _totals_change(limited=False)
+_INSERT = insert(ClaimRow)
+_DELETE = (
+    delete(ClaimRow)
+    .where(ClaimRow.instance_uid == bindparam("uid"))
+    .returning(ClaimRow.host_id, ClaimRow.vcpus, ClaimRow.memory_mib, ClaimRow.disk_gib)
+)
+_DELETE_KIND = _DELETE.where(ClaimRow.kind == bindparam("kind"))
+
+
 def _change_totals(
     session: Session, host_id: str, usage: Usage, sign: int, limits: Ratios | None
 ) -> bool:
-    statement = (
-        update(HostRow)
-        .where(HostRow.id == host_id)
-        .values(
-            used_vcpus=HostRow.used_vcpus + sign * usage.vcpus,
-            used_memory_mib=HostRow.used_memory_mib + sign * usage.memory_mib,
-            used_disk_gib=HostRow.used_disk_gib + sign * usage.disk_gib,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if limits is not None:
-        statement = statement.where(
-            HostRow.used_vcpus + usage.vcpus <= HostRow.vcpus * limits.vcpus,
-            HostRow.used_memory_mib + usage.memory_mib <= HostRow.memory_mib * limits.memory,
-            HostRow.used_disk_gib + usage.disk_gib <= HostRow.disk_gib * limits.disk,
-        )
-    return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+    values: dict[str, object] = {
+        "host": host_id,
+        "more_vcpus": sign * usage.vcpus,
+        "more_memory": sign * usage.memory_mib,
+        "more_disk": sign * usage.disk_gib,
+    }
+    if limits is None:
+        return bool(core(session).execute(_ADD, values).rowcount)
+    values.update(vcpu_ratio=limits.vcpus, memory_ratio=limits.memory, disk_ratio=limits.disk)
+    return bool(core(session).execute(_ADD_UNDER_LIMITS, values).rowcount)
 
 
 def claim(
@@ -101,17 +129,17 @@ def claim(
     release(session, instance_uid, kind)
     if not _change_totals(session, host_id, usage, +1, limits):
         return False
-    session.add(
-        ClaimRow(
-            instance_uid=instance_uid,
-            kind=kind,
-            host_id=host_id,
-            vcpus=usage.vcpus,
-            memory_mib=usage.memory_mib,
-            disk_gib=usage.disk_gib,
-        )
+    core(session).execute(
+        _INSERT,
+        {
+            "instance_uid": instance_uid,
+            "kind": kind,
+            "host_id": host_id,
+            "vcpus": usage.vcpus,
+            "memory_mib": usage.memory_mib,
+            "disk_gib": usage.disk_gib,
+        },
     )
-    session.flush()
     return True
 
 
@@ -137,15 +165,12 @@ def claim_for(
 
 
 def release(session: Session, instance_uid: str, kind: str | None = None) -> None:
-    """Drops the instance's claim of `kind` (every claim when None). Idempotent."""
-    query = select(ClaimRow).where(ClaimRow.instance_uid == instance_uid)
-    if kind is not None:
-        query = query.where(ClaimRow.kind == kind)
-    for row in session.scalars(query).all():
-        usage = Usage(row.vcpus, row.memory_mib, row.disk_gib)
-        _change_totals(session, row.host_id, usage, -1, None)
-        session.delete(row)
-    session.flush()
+    """Drops the instance's claim of `kind` (every claim when None) and takes it off its
+    host's totals, in one DELETE ... RETURNING. Idempotent."""
+    statement = _DELETE if kind is None else _DELETE_KIND
+    values = {"uid": instance_uid, "kind": kind}
+    for host_id, vcpus, memory_mib, disk_gib in core(session).execute(statement, values).all():
+        _change_totals(session, host_id, Usage(vcpus, memory_mib, disk_gib), -1, None)
 
 
 def recount(session: Session) -> int:

@@ -15,9 +15,11 @@ other.
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, Select, case, literal, select
+from sqlalchemy import ColumnElement, Float, Select, bindparam, case, select
 from sqlalchemy.orm import Session
 
 from kumo.compute.v1 import resources_pb2 as cpb
@@ -59,6 +61,72 @@ def ratios(config: Config) -> Ratios:
     )
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What the placement query of one instance looks like; its values are parameters."""
+
+    pool: bool  # the instance asks for a pool
+    host: bool  # one host is asked for
+    excluded: bool  # hosts already tried
+    policy: int  # the server group's policy, 0 when it has no other member placed
+    spread: bool  # the weigher: spread (most free memory first) or pack
+
+
+def _hosts(*conditions: ColumnElement[bool]) -> Select[str]:
+    return (
+        select(HostRow.id)
+        .join(RackRow, HostRow.rack_id == RackRow.id)
+        .join(PoolRow, RackRow.pool_id == PoolRow.id)
+        .where(*conditions)
+    )
+
+
+def _filters(
+    shape: _Shape,
+) -> tuple[list[ColumnElement[bool]], list[ColumnElement[bool]], list[ColumnElement[bool]]]:
+    """The live, room and group filters of `shape`, over bound parameters."""
+    live = [
+        PoolRow.zone_id == bindparam("zone"),
+        PoolRow.hypervisor_kind == tpb.HYPERVISOR_KIND_KVM,
+        HostRow.admin_state == tpb.Host.STATE_ENABLED,
+        HostRow.last_heartbeat_time >= bindparam("cutoff"),
+    ]
+    if shape.pool:
+        live.append(PoolRow.id == bindparam("pool"))
+    if shape.host:
+        live.append(HostRow.id == bindparam("host"))
+    if shape.excluded:
+        live.append(HostRow.id.not_in(bindparam("excluded", expanding=True)))
+    vcpu_ratio, memory_ratio, disk_ratio = (
+        bindparam(name, type_=Float) for name in ("vcpu_ratio", "memory_ratio", "disk_ratio")
+    )
+    room = [
+        HostRow.used_vcpus + bindparam("vcpus") <= HostRow.vcpus * vcpu_ratio,
+        HostRow.used_memory_mib + bindparam("memory") <= HostRow.memory_mib * memory_ratio,
+        HostRow.used_disk_gib + bindparam("disk") <= HostRow.disk_gib * disk_ratio,
+    ]
+    grouped: list[ColumnElement[bool]] = []
+    if shape.policy == cpb.ServerGroup.POLICY_AFFINITY:
+        grouped.append(HostRow.id.in_(bindparam("peers", expanding=True)))
+    elif shape.policy == cpb.ServerGroup.POLICY_ANTI_AFFINITY:
+        grouped.append(HostRow.id.not_in(bindparam("peers", expanding=True)))
+    return live, room, grouped
+
+
+@functools.cache
+def _best_hosts(shape: _Shape) -> Select[str]:
+    """The query of the best CANDIDATES hosts for `shape`, built once per shape (docs/
+    decisions.md, "Statements built once")."""
+    live, room, grouped = _filters(shape)
+    free = HostRow.memory_mib * bindparam("memory_ratio", type_=Float) - HostRow.used_memory_mib
+    order = [free.desc() if shape.spread else free.asc(), HostRow.id]
+    soft = (cpb.ServerGroup.POLICY_SOFT_AFFINITY, cpb.ServerGroup.POLICY_SOFT_ANTI_AFFINITY)
+    if shape.policy in soft:
+        among = case((HostRow.id.in_(bindparam("peers", expanding=True)), 1), else_=0)
+        order.insert(0, among.desc() if shape.policy == soft[0] else among)
+    return _hosts(*live, *room, *grouped).order_by(*order).limit(CANDIDATES)
+
+
 def place(
     session: Session,
     config: Config,
@@ -78,55 +146,37 @@ def place(
     """
     limits = ratios(config)
     sizes = on_host(instance, sizes)
-    cutoff = utcnow() - timedelta(seconds=config.topology.heartbeat_timeout_seconds)
-    live = [
-        PoolRow.zone_id == instance.zone_id,
-        PoolRow.hypervisor_kind == tpb.HYPERVISOR_KIND_KVM,
-        HostRow.admin_state == tpb.Host.STATE_ENABLED,
-        HostRow.last_heartbeat_time >= cutoff,
-    ]
-    if instance.pool_id:
-        live.append(PoolRow.id == instance.pool_id)
     wanted = requested_host or (instance.requested_host_id if kind == INSTANCE else None)
-    if wanted:
-        live.append(HostRow.id == wanted)
-    if excluded:
-        live.append(HostRow.id.not_in(excluded))
-    room = [
-        HostRow.used_vcpus + sizes.vcpus <= HostRow.vcpus * limits.vcpus,
-        HostRow.used_memory_mib + sizes.memory_mib <= HostRow.memory_mib * limits.memory,
-        HostRow.used_disk_gib + sizes.disk_gib <= HostRow.disk_gib * limits.disk,
-    ]
     policy, peers = _group_hosts(session, instance)
-    grouped: list[ColumnElement[bool]] = []
-    if policy == cpb.ServerGroup.POLICY_AFFINITY and peers:
-        grouped.append(HostRow.id.in_(peers))
-    elif policy == cpb.ServerGroup.POLICY_ANTI_AFFINITY and peers:
-        grouped.append(HostRow.id.not_in(peers))
-    free = HostRow.memory_mib * limits.memory - HostRow.used_memory_mib
-    weight = free.desc() if config.scheduler.weigher == "spread" else free.asc()
-    order = [weight, HostRow.id]
-    if policy in (cpb.ServerGroup.POLICY_SOFT_AFFINITY, cpb.ServerGroup.POLICY_SOFT_ANTI_AFFINITY):
-        among = case((HostRow.id.in_(peers), 1), else_=0) if peers else literal(0)
-        preferred = among.desc() if policy == cpb.ServerGroup.POLICY_SOFT_AFFINITY else among
-        order.insert(0, preferred)
-
-    def hosts(*conditions: ColumnElement[bool]) -> Select[str]:
-        return (
-            select(HostRow.id)
-            .join(RackRow, HostRow.rack_id == RackRow.id)
-            .join(PoolRow, RackRow.pool_id == PoolRow.id)
-            .where(*conditions)
-        )
-
-    best = session.scalars(hosts(*live, *room, *grouped).order_by(*order).limit(CANDIDATES))
-    for host_id in best.all():
+    shape = _Shape(
+        pool=bool(instance.pool_id),
+        host=bool(wanted),
+        excluded=bool(excluded),
+        policy=policy if peers else 0,
+        spread=config.scheduler.weigher == "spread",
+    )
+    values = {
+        "zone": instance.zone_id,
+        "cutoff": utcnow() - timedelta(seconds=config.topology.heartbeat_timeout_seconds),
+        "pool": instance.pool_id,
+        "host": wanted,
+        "excluded": sorted(excluded),
+        "peers": sorted(peers),
+        "vcpus": sizes.vcpus,
+        "memory": sizes.memory_mib,
+        "disk": sizes.disk_gib,
+        "vcpu_ratio": limits.vcpus,
+        "memory_ratio": limits.memory,
+        "disk_ratio": limits.disk,
+    }
+    for host_id in session.scalars(_best_hosts(shape), values).all():
         if claim(session, instance.uid, kind, host_id, sizes, limits):
             return str(host_id)
-    if session.scalar(hosts(*live).limit(1)) is None:
+    live, room, grouped = _filters(shape)
+    if session.scalar(_hosts(*live).limit(1), values) is None:
         raise NoValidHost("no enabled, live KVM host in the requested zone/pool/host")
-    if session.scalar(hosts(*live, *room).limit(1)) is None:
+    if session.scalar(_hosts(*live, *room).limit(1), values) is None:
         raise NoValidHost("no host has enough free vCPUs, memory and disk")
-    if session.scalar(hosts(*live, *room, *grouped).limit(1)) is None:
+    if session.scalar(_hosts(*live, *room, *grouped).limit(1), values) is None:
         raise NoValidHost("the server group's policy leaves no host")
     raise NoValidHost("concurrent placements took the room on every fitting host")

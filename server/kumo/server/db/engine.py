@@ -100,6 +100,16 @@ def make_engine(url: str, pool_size: int = 8) -> Engine:
     )
 
 
+def core(session: Session) -> Connection:
+    """The session's connection, to run a Core statement in the session's transaction
+    without the ORM's work per statement (about 0.1 ms of CPU less); the session's pending
+    changes are written first, so statements still reach the database in program order.
+    Use it for statements that change no row the session holds as an object, or that
+    is never read again from that object."""
+    session.flush()
+    return session.connection()
+
+
 class Database:
     """An engine plus the policy of where transactions run."""
 

@@ -15,12 +15,20 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from google.protobuf.message import Message
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
-from kumo.server.db.engine import Database
+from kumo.server.db.engine import Database, core
 from kumo.server.db.models import OperationRow
 from kumo.server.operations import store
+
+# Built once (see instance_operations._BY_UID): every handler step records progress.
+_PROGRESS = (
+    update(OperationRow)
+    .where(OperationRow.id == bindparam("operation"))
+    .values(progress_percent=bindparam("percent"), status_message=bindparam("message"))
+    .returning(OperationRow.cancel_requested)
+)
 
 
 class OperationCancelled(Exception):
@@ -47,12 +55,17 @@ class OperationContext:
     def progress(self, session: Session, percent: int, message: str) -> None:
         """Records progress in the caller's transaction (one statement); raises
         OperationCancelled if cancellation was asked, which rolls that transaction back."""
-        asked = session.scalar(
-            update(OperationRow)
-            .where(OperationRow.id == self.op_id)
-            .values(progress_percent=max(0, min(percent, 100)), status_message=message[:255])
-            .returning(OperationRow.cancel_requested)
-            .execution_options(synchronize_session=False)
+        asked = (
+            core(session)
+            .execute(
+                _PROGRESS,
+                {
+                    "operation": self.op_id,
+                    "percent": max(0, min(percent, 100)),
+                    "message": message[:255],
+                },
+            )
+            .scalar()
         )
         if asked or self.cancel_requested:
             raise OperationCancelled()

@@ -17,12 +17,13 @@ from google.longrunning import operations_pb2
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
-from sqlalchemy import update
+from sqlalchemy import Integer, LargeBinary, Update, bindparam, func, update
 from sqlalchemy.orm import Session
 
 from kumo.server.api.convert import timestamp
 from kumo.server.auth.principal import optional_principal
 from kumo.server.db.base import utcnow
+from kumo.server.db.engine import core
 from kumo.server.db.models import OperationRow
 from kumo.server.request_ids import current_request_id
 from kumo.type.v1 import operation_metadata_pb2
@@ -140,6 +141,39 @@ def to_proto(row: OperationRow) -> operations_pb2.Operation:
     return op
 
 
+def _finishing(held: bool) -> Update:
+    return (
+        update(OperationRow)
+        .where(
+            OperationRow.id == bindparam("operation"),
+            OperationRow.done.is_(False),
+            OperationRow.lease_owner == bindparam("owner")
+            if held
+            else OperationRow.lease_owner.is_(None),
+        )
+        .values(
+            state=bindparam("new_state"),
+            done=True,
+            end_time=bindparam("now"),
+            update_time=bindparam("now"),
+            lease_owner=None,
+            lease_expire_time=None,
+            status_message=bindparam("message"),
+            progress_percent=func.coalesce(
+                bindparam("percent", type_=Integer), OperationRow.progress_percent
+            ),
+            response=bindparam("new_response", type_=LargeBinary),
+            response_type=bindparam("new_response_type"),
+            error=bindparam("new_error", type_=LargeBinary),
+        )
+    )
+
+
+# Built once (docs/decisions.md, "Statements built once"): every operation ends with one.
+_FINISH_HELD = _finishing(held=True)
+_FINISH_UNHELD = _finishing(held=False)
+
+
 def finish(
     session: Session,
     op_id: str,
@@ -150,38 +184,26 @@ def finish(
     error: status_pb2.Status | None = None,
     message: str = "",
 ) -> bool:
-    """Ends an operation still held by `owner` (None: held by nobody). Returns whether it did."""
-    now = utcnow()
+    """Ends an operation still held by `owner` (None: held by nobody). Returns whether it did.
+    (A Core statement: an OperationRow of it loaded in `session` keeps its old values.)"""
     values: dict[str, Any] = {
-        "state": int(state),
-        "done": True,
-        "end_time": now,
-        "update_time": now,
-        "lease_owner": None,
-        "lease_expire_time": None,
-        "status_message": message or state.name.lower(),
+        "operation": op_id,
+        "owner": owner,
+        "new_state": int(state),
+        "now": utcnow(),
+        "message": message or state.name.lower(),
+        "percent": 100 if state == OperationState.SUCCEEDED else None,
+        "new_response": None,
+        "new_response_type": "",
+        "new_error": None if error is None else error.SerializeToString(),
     }
-    if state == OperationState.SUCCEEDED:
-        values["progress_percent"] = 100
     if response is not None:
         wrapped = any_pb2.Any()
         wrapped.Pack(response)
-        values["response"] = wrapped.value
-        values["response_type"] = response.DESCRIPTOR.full_name
-    if error is not None:
-        values["error"] = error.SerializeToString()
-    result = session.execute(
-        update(OperationRow)
-        .where(
-            OperationRow.id == op_id,
-            OperationRow.done.is_(False),
-            OperationRow.lease_owner.is_(None)
-            if owner is None
-            else OperationRow.lease_owner == owner,
-        )
-        .values(**values)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+        values["new_response"] = wrapped.value
+        values["new_response_type"] = response.DESCRIPTOR.full_name
+    statement = _FINISH_UNHELD if owner is None else _FINISH_HELD
+    return bool(core(session).execute(statement, values).rowcount)
 
 
 def cancelled_status() -> status_pb2.Status:

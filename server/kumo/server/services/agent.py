@@ -35,7 +35,7 @@ from kumo.server.errors import InvalidArgument, NotFound
 from kumo.server.interceptors.base import Context
 from kumo.server.runtime import Runtime
 from kumo.server.services.compute import interfaces, migration_record
-from kumo.server.services.compute.common import INSTANCES
+from kumo.server.services.compute.common import INSTANCES, instance_by_uid
 from kumo.server.services.storage.attachments import root_volume, volume_attachments
 from kumo.server.services.topology import host_to_proto
 from kumo.topology.v1 import resources_pb2 as tpb
@@ -206,7 +206,7 @@ class AgentService(rpc.AgentServiceServicer):
         def report(session: Session) -> bool:
             """Records the report; returns whether the instance's ports' status is behind
             what the guest now does (the network reconciler should look at OVN again)."""
-            row = session.scalar(select(InstanceRow).where(InstanceRow.uid == request.instance_uid))
+            row = instance_by_uid(session, request.instance_uid)
             if row is None or row.host_id != host_id:
                 return False  # stale: the instance moved or is gone
             if request.removed:
@@ -244,7 +244,7 @@ class AgentService(rpc.AgentServiceServicer):
         host_id = _host_id(request.host, "host")
 
         def report(session: Session) -> bool:
-            row = session.scalar(select(InstanceRow).where(InstanceRow.uid == request.instance_uid))
+            row = instance_by_uid(session, request.instance_uid)
             return row is not None and migration_record.apply_report(row, host_id, request)
 
         if await self.runtime.db.run(report):

@@ -101,15 +101,23 @@ def visible_to(caller: Principal, *, listed: bool = False) -> ColumnElement[bool
     """Which images the caller sees; `listed` hides shared images not (yet) accepted."""
     if caller.cloud_admin:
         return true()
+    return visible_in(caller.project_id, listed=listed)
+
+
+def visible_in(
+    project_id: str | ColumnElement[str], *, listed: bool = False
+) -> ColumnElement[bool]:
+    """Which images a member (not a cloud administrator) of the project sees (`project_id`
+    may be a bound parameter); `listed` hides shared images not (yet) accepted."""
     accepted = [pb.ImageMember.STATE_ACCEPTED] if listed else list(pb.ImageMember.State.values())
     shared = exists().where(
         ImageMemberRow.project_id == ImageRow.project_id,
         ImageMemberRow.image_id == ImageRow.id,
-        ImageMemberRow.member_project_id == caller.project_id,
+        ImageMemberRow.member_project_id == project_id,
         ImageMemberRow.state.in_(accepted),
     )
     return or_(
-        ImageRow.project_id == caller.project_id,
+        ImageRow.project_id == project_id,
         ImageRow.visibility == pb.VISIBILITY_PUBLIC,
         and_(ImageRow.visibility == pb.VISIBILITY_SHARED, shared),
     )

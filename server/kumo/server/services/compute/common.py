@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
 
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session, object_session
 
 from kumo.compute.v1 import resources_pb2 as pb
@@ -50,6 +52,27 @@ INSTANCES = Collection(
     key_columns=("project_id", "zone_id", "id"),
     has_filters={"tags": has_element(InstanceRow.tags)},
 )
+
+
+# Built once (docs/decisions.md, "Statements built once"): builds, reports and actions read
+# instances by uid all the time.
+_BY_UID = select(InstanceRow).where(InstanceRow.uid == bindparam("uid"))
+
+
+_VALUES_BY_UID = select(InstanceRow.__table__).where(
+    InstanceRow.__table__.c.uid == bindparam("uid")
+)
+
+
+def instance_by_uid(session: Session, uid: str) -> InstanceRow | None:
+    """The instance whose uid is `uid`, or None."""
+    return session.scalar(_BY_UID, {"uid": uid})
+
+
+def instance_values_by_uid(connection: Connection, uid: str) -> Row[Any] | None:
+    """The columns of the instance whose uid is `uid` as a plain Core row (attributes as an
+    InstanceRow's; for reads, a third of the ORM object's cost), or None."""
+    return connection.execute(_VALUES_BY_UID, {"uid": uid}).one_or_none()
 
 
 def session_of(row: InstanceRow) -> Session:
@@ -127,7 +150,7 @@ INSTANCE_COLUMNS = tuple(InstanceRow.__table__.c[field] for field in INSTANCE_FI
 _instance_values = attrgetter(*INSTANCE_FIELDS)
 
 
-def instance_to_proto(row: InstanceRow) -> pb.Instance:
+def instance_to_proto(row: InstanceRow | Row[Any]) -> pb.Instance:
     """Renders an instance row (an ORM object, or a Core row with at least those columns)."""
     return instance_from_values(_instance_values(row))
 

@@ -25,10 +25,12 @@ import contextlib
 import logging
 import time
 from functools import partial
+from typing import Any
 
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 from sqlalchemy import delete, select
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from kumo.compute.v1 import resources_pb2 as pb
@@ -47,7 +49,13 @@ from kumo.server.services.compute.boot_volumes import (
     delete_volumes,
     volume_states,
 )
-from kumo.server.services.compute.common import INSTANCES, ComputePart, instance_to_proto
+from kumo.server.services.compute.common import (
+    INSTANCES,
+    ComputePart,
+    instance_by_uid,
+    instance_to_proto,
+    instance_values_by_uid,
+)
 from kumo.server.services.images import image_to_proto
 from kumo.server.services.storage.attachments import release_instance
 from kumo.server.services.storage.common import VOLUMES
@@ -72,8 +80,17 @@ _STATE_FOR_INTENT: dict[int, int] = {
 }
 
 
-def _by_uid(session: Session, uid: str) -> InstanceRow | None:
-    return session.scalar(select(InstanceRow).where(InstanceRow.uid == uid))
+def _volume_problem(row: InstanceRow, states: dict[str, int]) -> str | None:
+    """Why the instance cannot be built with its volumes (`states`: by id, from
+    `volume_states`): one in ERROR (it could not be made), or its boot volume gone."""
+    boot = row.boot_volume_id
+    failed = sorted(v for v, state in states.items() if state == spb.Volume.STATE_ERROR)
+    if failed:
+        name = VOLUMES.name_of(row.project_id, row.zone_id, failed[0])
+        return f"the {'boot ' if failed[0] == boot else ''}volume {name} is in ERROR"
+    if boot is not None and boot not in states:
+        return f"the boot volume {VOLUMES.name_of(row.project_id, row.zone_id, boot)} is gone"
+    return None
 
 
 class InstanceOperations(ComputePart):
@@ -130,7 +147,7 @@ class InstanceOperations(ComputePart):
 
     async def _row(self, ctx: OperationContext, uid: str | None = None) -> InstanceRow:
         """The row of the operation's instance (`uid`, by default the payload)."""
-        row = await ctx.db.run(lambda s: _by_uid(s, uid or ctx.payload.decode()))
+        row = await ctx.db.run(lambda s: instance_by_uid(s, uid or ctx.payload.decode()))
         if row is None:
             raise NotFound(INSTANCES.type_name, ctx.target)
         return row
@@ -154,70 +171,94 @@ class InstanceOperations(ComputePart):
 
     async def _wait_for_report(
         self, ctx: OperationContext, uid: str, deadline: float, changed: asyncio.Event
-    ) -> InstanceRow | None:
-        """The instance's row after its next report (`changed`: from `_reports`), or None
-        once `deadline` has passed."""
+    ) -> Row[Any] | None:
+        """The instance's columns after its next report (`changed`: from `_reports`), or
+        None once `deadline` has passed (or the instance is gone)."""
         if not await self._next_report(changed, deadline):
             return None
-        return await ctx.db.run(lambda s: _by_uid(s, uid))
+        return await ctx.db.read(partial(instance_values_by_uid, uid=uid))
 
     async def _build(self, ctx: OperationContext) -> Message:
         settings = self.runtime.config.scheduler
         uid = ctx.payload.decode()
+        tried: set[str] = set()
 
-        def start(session: Session) -> tuple[InstanceRow, dict[str, int]]:
-            row = _by_uid(session, uid)
+        def place_on_host(
+            session: Session, attempt: int, row: InstanceRow | None = None
+        ) -> InstanceRow:
+            """Places the instance (`row`: read if not given); raises NotFound, NoValidHost."""
+            row = row or instance_by_uid(session, uid)
             if row is None:
                 raise NotFound(INSTANCES.type_name, ctx.target)
+            self._place(session, row, tried)
+            ctx.progress(session, 20 * attempt, f"building on host {row.host_id}")
+            return row
+
+        def start(session: Session) -> tuple[InstanceRow, dict[str, int], bool]:
+            """The row, its volumes' states, and whether it is placed: at once, in this
+            transaction, when no root disk or volume is to be made or waited for first."""
+            row = instance_by_uid(session, uid)
+            if row is None:
+                raise NotFound(INSTANCES.type_name, ctx.target)
+            volumes = volume_states(session, row)
+            making = spb.Volume.STATE_CREATING in volumes.values()
+            if row.root_disk is None and not making and _volume_problem(row, volumes) is None:
+                return place_on_host(session, 1, row), volumes, True
             if row.root_disk is None:
                 ctx.progress(session, 10, "scheduling")
             else:
                 ctx.progress(session, 5, "cloning the root disk from the image")
-            return row, volume_states(session, row)
+            return row, volumes, False
 
-        first, volumes = await ctx.db.run(start)
-        if first.root_disk is not None:
-            await self._make_root_disk(ctx, uid, first.root_disk)
-        await self._check_volumes(ctx, first, volumes)
-        tried: set[str] = set()
         reason = ""
-        for attempt in range(1, settings.max_build_attempts + 1):
-
-            def place_on_host(session: Session, percent: int = 20 * attempt) -> InstanceRow:
-                row = self._place(session, uid, tried)
-                ctx.progress(session, percent, f"building on host {row.host_id}")
-                return row
-
-            with self._reports(uid) as changed:
-                try:
-                    row: InstanceRow | None = await ctx.db.run(place_on_host)
-                except NoValidHost as error:
-                    reason = f"no valid host: {error}"
-                    break
-                assert row is not None and row.host_id is not None
-                host = row.host_id
-                self.runtime.notifier.notify(f"host:{host}", about=uid)
-                deadline = time.monotonic() + settings.build_timeout_seconds
-                while row is not None:
-                    if row.deleting:
-                        raise Aborted("the instance was deleted while it was being built")
-                    settled = row.state == _STATE_FOR_INTENT.get(row.power_intent)
-                    if row.observed_generation >= row.generation and settled:
-                        return instance_to_proto(row)
-                    if row.observed_generation >= row.generation and row.state == S.STATE_ERROR:
-                        reason = f"host {host}: {row.status_message}"
-                        break
-                    row = await self._wait_for_report(ctx, uid, deadline, changed)
-                else:
-                    timeout = settings.build_timeout_seconds
-                    reason = f"host {host} did not build it within {timeout:.0f} s"
-            tried.add(host)
-            await ctx.db.run(partial(self._unplace, uid=uid, reason=reason))
-            self.runtime.notifier.notify(f"host:{host}", about=uid)
+        # Listening from before the placement: a report landing before the wait still wakes it.
+        with self._reports(uid) as changed:
+            try:
+                row, volumes, placed = await ctx.db.run(start)
+                if not placed:
+                    if row.root_disk is not None:
+                        await self._make_root_disk(ctx, uid, row.root_disk)
+                    await self._check_volumes(ctx, row, volumes)
+                for attempt in range(1, settings.max_build_attempts + 1):
+                    if not placed:
+                        row = await ctx.db.run(partial(place_on_host, attempt=attempt))
+                    placed = False
+                    assert row.host_id is not None
+                    host = row.host_id
+                    self.runtime.notifier.notify(f"host:{host}", about=uid)
+                    outcome = await self._built(ctx, uid, row, host, changed)
+                    if not isinstance(outcome, str):
+                        return outcome
+                    reason = outcome
+                    tried.add(host)
+                    await ctx.db.run(partial(self._unplace, uid=uid, reason=reason))
+                    self.runtime.notifier.notify(f"host:{host}", about=uid)
+            except NoValidHost as error:
+                reason = f"no valid host: {error}"
         await ctx.db.run(partial(self._fail, uid=uid, reason=reason))
         raise FailedPrecondition(
             f"could not build the instance: {reason}", type="BUILD_FAILED", subject=ctx.target
         )
+
+    async def _built(
+        self, ctx: OperationContext, uid: str, row: InstanceRow, host: str, changed: asyncio.Event
+    ) -> Message | str:
+        """Waits for the host's reports until the placed instance (`row`) runs in its power
+        intent's state at its new generation: returns it then, or why it did not (an ERROR
+        report, the build timeout). Raises Aborted when it is deleted meanwhile."""
+        settings = self.runtime.config.scheduler
+        deadline = time.monotonic() + settings.build_timeout_seconds
+        current: InstanceRow | Row[Any] | None = row
+        while current is not None:
+            if current.deleting:
+                raise Aborted("the instance was deleted while it was being built")
+            settled = current.state == _STATE_FOR_INTENT.get(current.power_intent)
+            if current.observed_generation >= current.generation and settled:
+                return instance_to_proto(current)
+            if current.observed_generation >= current.generation and current.state == S.STATE_ERROR:
+                return f"host {host}: {current.status_message}"
+            current = await self._wait_for_report(ctx, uid, deadline, changed)
+        return f"host {host} did not build it within {settings.build_timeout_seconds:.0f} s"
 
     async def _make_root_disk(self, ctx: OperationContext, uid: str, root_disk: str) -> None:
         """Clones the instance's root disk in Ceph if it is missing (storage/root_disks.py).
@@ -238,42 +279,32 @@ class InstanceOperations(ComputePart):
         one in ERROR (it could not be made), or a boot volume gone, fails the build and
         leaves the instance ERROR."""
         states = await await_new_volumes(self.runtime, ctx, row, states)
-        boot = row.boot_volume_id
-        failed = sorted(v for v, state in states.items() if state == spb.Volume.STATE_ERROR)
-        if failed:
-            name = VOLUMES.name_of(row.project_id, row.zone_id, failed[0])
-            reason = f"the {'boot ' if failed[0] == boot else ''}volume {name} is in ERROR"
-        elif boot is not None and boot not in states:
-            name = VOLUMES.name_of(row.project_id, row.zone_id, boot)
-            reason = f"the boot volume {name} is gone"
-        else:
+        reason = _volume_problem(row, states)
+        if reason is None:
             return
         await ctx.db.run(partial(self._fail, uid=row.uid, reason=reason))
         raise FailedPrecondition(
             f"could not build the instance: {reason}", type="BUILD_FAILED", subject=ctx.target
         )
 
-    def _place(self, session: Session, uid: str, tried: set[str]) -> InstanceRow:
-        """Places the instance on a host (claim, ports, new generation) unless it already
-        is (a resumed build keeps its claim); returns its row. Raises NotFound, NoValidHost."""
-        row = _by_uid(session, uid)
-        if row is None:
-            raise NotFound(INSTANCES.type_name, uid)
+    def _place(self, session: Session, row: InstanceRow, tried: set[str]) -> None:
+        """Places the instance (its row, in `session`) on a host (claim, ports, new
+        generation) unless it already is (a resumed build keeps its claim). Raises
+        NoValidHost."""
         if row.host_id is not None:  # resumed after a crash: keep the claim
-            return row
+            return
         host = place(
             session, self.runtime.config, row, Usage(row.vcpus, row.memory_mib, row.disk_gib), tried
         )
         row.host_id = host
-        interfaces.place_ports(session, row, host)
         row.generation += 1
         row.state = S.STATE_PROVISIONING
         row.status_message = f"building on {host}"
-        return row
+        interfaces.place_ports(session, row, host)  # (after the row's changes: one UPDATE)
 
     @staticmethod
     def _unplace(session: Session, uid: str, reason: str) -> None:
-        row = _by_uid(session, uid)
+        row = instance_by_uid(session, uid)
         if row is not None:
             claims.release(session, uid)
             row.host_id = None
@@ -282,7 +313,7 @@ class InstanceOperations(ComputePart):
 
     @staticmethod
     def _fail(session: Session, uid: str, reason: str) -> None:
-        row = _by_uid(session, uid)
+        row = instance_by_uid(session, uid)
         if row is not None:
             row.state = S.STATE_ERROR
             row.status_message = reason[:1024]
@@ -292,7 +323,7 @@ class InstanceOperations(ComputePart):
         uid = ctx.payload.decode()
 
         def doomed_volumes(session: Session) -> tuple[InstanceRow | None, dict[str, int]]:
-            row = _by_uid(session, uid)
+            row = instance_by_uid(session, uid)
             return row, {} if row is None else volume_states(session, row, doomed_only=True)
 
         # Volumes to delete with the instance that are still being made go once made.
@@ -323,7 +354,7 @@ class InstanceOperations(ComputePart):
         """One look of DELETE: (the host, None) while a live host still has the instance;
         (None, its root disk) when only that is left to remove before the record goes;
         (None, None) once the record is gone (forgotten here if it was not already)."""
-        row = _by_uid(session, uid)
+        row = instance_by_uid(session, uid)
         if row is None:
             return None, None
         if row.host_id is not None and not self._host_down(session, row.host_id):
@@ -350,7 +381,7 @@ class InstanceOperations(ComputePart):
         """Deletes the instance's record, claims and console, and unless the whole project
         goes (`charge_quota` False), gives back its quota, leaves its tombstone and starts
         deleting the volumes that go with it. Idempotent."""
-        row = _by_uid(session, uid)
+        row = instance_by_uid(session, uid)
         if row is None:
             return
         if charge_quota:
@@ -405,7 +436,8 @@ class InstanceOperations(ComputePart):
         error), Aborted (deleted meanwhile, or the timeout), NotFound."""
         deadline = time.monotonic() + self.runtime.config.scheduler.action_timeout_seconds
         with self._reports(uid) as changed:
-            row: InstanceRow | None = await ctx.db.run(lambda s: _by_uid(s, uid))
+            row: InstanceRow | Row[Any] | None
+            row = await ctx.db.run(lambda s: instance_by_uid(s, uid))
             target = row.generation if row else 0
             while row is not None:
                 if row.deleting:
@@ -435,9 +467,9 @@ class InstanceOperations(ComputePart):
         uid, project_id, image_id = ctx.payload.decode().split("/")
         deadline = time.monotonic() + self.runtime.config.scheduler.action_timeout_seconds
         with self._reports(uid) as changed:
-            target = await ctx.db.run(lambda s: _by_uid(s, uid))
+            target = await ctx.db.run(lambda s: instance_by_uid(s, uid))
             serial = target.snapshot_serial if target else 0
-            row: InstanceRow | None = target
+            row: InstanceRow | Row[Any] | None = target
             while row is not None:
                 image = await ctx.db.run(lambda s: s.get(ImageRow, (project_id, image_id)))
                 if image is None:
@@ -459,7 +491,7 @@ class InstanceOperations(ComputePart):
 
 def _switch_root_disk(session: Session, uid: str, new: str) -> None:
     """Points the instance at its new root disk and asks its host to rebuild onto it."""
-    row = _by_uid(session, uid)
+    row = instance_by_uid(session, uid)
     if row is not None and row.root_disk != new:
         row.root_disk = new
         row.rebuild_serial += 1

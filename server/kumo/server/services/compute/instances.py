@@ -295,7 +295,7 @@ class InstanceMethods(InstanceOperations):
                     if deleted is not None:
                         return deleted
                 raise
-            instance = instance_to_proto(row)  # type: ignore[arg-type]
+            instance = instance_to_proto(row)
             interfaces.fill_interfaces(connection, [instance])
             fill_volumes(connection, [instance])
             return instance

@@ -21,13 +21,14 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from kumo.agent.v1 import agent_service_pb2 as agent_api
 from kumo.compute.v1 import resources_pb2 as pb
 from kumo.network.v1 import resources_pb2 as npb
 from kumo.server.auth.principal import Principal
+from kumo.server.db.engine import core
 from kumo.server.db.models import FloatingIpRow, InstanceRow, IpAllocationRow, PortRow
 from kumo.server.db.value_lists import OneOf, on_postgres
 from kumo.server.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -211,7 +212,11 @@ def _ports(session: Session, instance: InstanceRow) -> list[PortRow]:
     )
 
 
-def _of(project_id: str, instance_name: str, instance_uid: str) -> tuple[Any, ...]:
+def _of(
+    project_id: str | ColumnElement[str],
+    instance_name: str | ColumnElement[str],
+    instance_uid: str | ColumnElement[str],
+) -> tuple[Any, ...]:
     return (
         PortRow.project_id == project_id,
         PortRow.device_owner == INSTANCE_OWNER,
@@ -227,23 +232,37 @@ def delete_ports(session: Session, instance: InstanceRow, charge_quota: bool = T
         _let_go(session, row, charge_quota)
 
 
+# `_of` over parameters, for the statements built once below (docs/decisions.md, "Statements
+# built once": every placement, every report of an instance's state runs one); `_owner` gives
+# the values.
+_OWNED = _of(bindparam("owner_project"), bindparam("owner_name"), bindparam("owner_uid"))
+_PLACE_PORTS = (
+    update(PortRow)
+    .where(*_OWNED, PortRow.host_id != bindparam("new_host"))
+    .values(host_id=bindparam("new_host"), version=PortRow.version + 1)
+)
+_PORT_STATES = select(PortRow.status).where(*_OWNED)
+
+
+def _owner(instance: InstanceRow) -> dict[str, str]:
+    return {
+        "owner_project": instance.project_id,
+        "owner_name": INSTANCES.name_of_row(instance),
+        "owner_uid": instance.uid,
+    }
+
+
 def place_ports(session: Session, instance: InstanceRow, host_id: str) -> None:
     """Records the host the instance's ports are bound on (the scheduler's placement)."""
-    session.execute(
-        update(PortRow)
-        .where(
-            *_of(instance.project_id, INSTANCES.name_of_row(instance), instance.uid),
-            PortRow.host_id != host_id,
-        )
-        .values(host_id=host_id, version=PortRow.version + 1)
-    )
+    core(session).execute(_PLACE_PORTS, {**_owner(instance), "new_host": host_id})
 
 
 def ports_behind(session: Session, instance: InstanceRow, running: bool) -> bool:
     """Whether a port of the instance shows ACTIVE while its guest is not running, or not
     ACTIVE while it runs: OVN may have changed its mind since the last look."""
     active = npb.Port.STATUS_ACTIVE
-    return any((row.status == active) != running for row in _ports(session, instance))
+    states = core(session).execute(_PORT_STATES, _owner(instance)).scalars()
+    return any((status == active) != running for status in states)
 
 
 def nic_assignments(

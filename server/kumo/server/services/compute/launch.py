@@ -9,9 +9,11 @@ ones the separate reads raised, in the same order.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, bindparam, select, true
 from sqlalchemy.orm import Session
 
 from kumo.image.v1 import resources_pb2 as ipb
@@ -20,7 +22,7 @@ from kumo.server.db.models import FlavorRow, ImageRow, ProjectRow, ZoneRow
 from kumo.server.errors import FailedPrecondition, NotFound
 from kumo.server.services.compute.common import FLAVORS
 from kumo.server.services.identity.common import PROJECTS, require_active_state
-from kumo.server.services.images import IMAGES, visible_to
+from kumo.server.services.images import IMAGES, visible_in
 
 
 @dataclass(frozen=True)
@@ -38,21 +40,12 @@ class LaunchFacts:
     image_virtual_size_bytes: int
 
 
-def launch_facts(
-    session: Session,
-    caller: Principal,
-    project_id: str,
-    zone_id: str,
-    flavor: str,
-    image: str,
-) -> LaunchFacts:
-    """Reads the project, zone, flavor (`instance.flavor`) and image (`instance.image`) of a
-    create in one statement. Raises InvalidArgument for a malformed flavor or image name,
-    NotFound for an absent project, zone or flavor and for an image the caller does not
-    see, FailedPrecondition for a project being deleted or an image not ACTIVE."""
-    (flavor_id,) = FLAVORS.key(flavor, "instance.flavor")
-    image_project_id, image_id = IMAGES.key(image, "instance.image")
-    query = (
+@functools.cache
+def _query(admin: bool) -> Select[*tuple[Any, ...]]:
+    """The statement of `launch_facts`, for a cloud administrator (who sees every image) or
+    not; built once each (docs/decisions.md, "Statements built once")."""
+    visible = true() if admin else visible_in(bindparam("caller_project"))
+    return (
         select(
             ProjectRow.state.label("project_state"),
             ZoneRow.id.label("zone_id"),
@@ -67,19 +60,43 @@ def launch_facts(
             ImageRow.virtual_size_bytes,
         )
         .select_from(ProjectRow)
-        .outerjoin(ZoneRow, ZoneRow.id == zone_id)
-        .outerjoin(FlavorRow, FlavorRow.id == flavor_id)
+        .outerjoin(ZoneRow, ZoneRow.id == bindparam("zone"))
+        .outerjoin(FlavorRow, FlavorRow.id == bindparam("flavor"))
         .outerjoin(
             ImageRow,
             and_(
-                ImageRow.project_id == image_project_id,
-                ImageRow.id == image_id,
-                visible_to(caller),
+                ImageRow.project_id == bindparam("image_project"),
+                ImageRow.id == bindparam("image"),
+                visible,
             ),
         )
-        .where(ProjectRow.id == project_id)
+        .where(ProjectRow.id == bindparam("project"))
     )
-    row = session.connection().execute(query).one_or_none()
+
+
+def launch_facts(
+    session: Session,
+    caller: Principal,
+    project_id: str,
+    zone_id: str,
+    flavor: str,
+    image: str,
+) -> LaunchFacts:
+    """Reads the project, zone, flavor (`instance.flavor`) and image (`instance.image`) of a
+    create in one statement. Raises InvalidArgument for a malformed flavor or image name,
+    NotFound for an absent project, zone or flavor and for an image the caller does not
+    see, FailedPrecondition for a project being deleted or an image not ACTIVE."""
+    (flavor_id,) = FLAVORS.key(flavor, "instance.flavor")
+    image_project_id, image_id = IMAGES.key(image, "instance.image")
+    values = {
+        "project": project_id,
+        "zone": zone_id,
+        "flavor": flavor_id,
+        "image_project": image_project_id,
+        "image": image_id,
+        "caller_project": caller.project_id,
+    }
+    row = session.connection().execute(_query(caller.cloud_admin), values).one_or_none()
     if row is None:
         raise NotFound(PROJECTS.type_name, f"projects/{project_id}")
     require_active_state(project_id, row.project_state)

@@ -61,8 +61,7 @@ from kumo.server.operations.handlers import OperationCancelled, OperationContext
 from kumo.server.quota import charge
 from kumo.server.services.compute import interfaces
 from kumo.server.services.compute import migration_record as record
-from kumo.server.services.compute.common import instance_to_proto
-from kumo.server.services.compute.instance_operations import _by_uid
+from kumo.server.services.compute.common import instance_by_uid, instance_to_proto
 from kumo.server.services.compute.instances import InstanceMethods, visible_instance
 
 MIGRATE = "compute.MigrateInstance"
@@ -177,7 +176,7 @@ def _forget_migration(session: Session, operation: OperationRow) -> None:
     migration) drops the record and the destination's claim, unless the source may be
     migrating already (then the handler, which aborts first, is the one to end it)."""
     uid, serial, _ = operation.payload.decode().split("/")
-    row = _by_uid(session, uid)
+    row = instance_by_uid(session, uid)
     if row is None or row.migration is None or row.migration_serial != int(serial):
         return
     if row.migration["phase"] in (record.PLACED, record.PREPARED, record.FAILED):
@@ -302,7 +301,7 @@ class InstanceMigrationMethods(InstanceMethods):
     async def _migrate(self, ctx: OperationContext) -> Message:
         uid, serial_text, destination = ctx.payload.decode().split("/")
         serial = int(serial_text)
-        row = await ctx.db.run(lambda s: _by_uid(s, uid))
+        row = await ctx.db.run(lambda s: instance_by_uid(s, uid))
         if row is None or row.migration is None or row.migration_serial != serial:
             return self._outcome(row, destination)  # ended before a restart
         cold = is_cold(row)
@@ -313,7 +312,9 @@ class InstanceMigrationMethods(InstanceMethods):
         while True:
             current = await ctx.db.run(partial(self._step, uid=uid, serial=serial))
             if current is None:
-                return self._outcome(await ctx.db.run(lambda s: _by_uid(s, uid)), destination)
+                return self._outcome(
+                    await ctx.db.run(lambda s: instance_by_uid(s, uid)), destination
+                )
             phase, reason, source = current
             if phase == record.COMPLETED:
                 final = await ctx.db.run(partial(self._progress, uid=uid))
@@ -376,7 +377,7 @@ class InstanceMigrationMethods(InstanceMethods):
 
     @staticmethod
     def _step(session: Session, uid: str, serial: int) -> tuple[str, str, str] | None:
-        row = _by_uid(session, uid)
+        row = instance_by_uid(session, uid)
         if row is None or row.migration is None or row.migration_serial != serial:
             return None
         m = row.migration
@@ -384,14 +385,14 @@ class InstanceMigrationMethods(InstanceMethods):
 
     @staticmethod
     def _go(session: Session, uid: str) -> None:
-        row = _by_uid(session, uid)
+        row = instance_by_uid(session, uid)
         if row is not None and row.migration and row.migration["phase"] == record.PREPARED:
             record.update(row, phase=record.GO)
             row.generation += 1
 
     @staticmethod
     def _abort(session: Session, uid: str, reason: str) -> None:
-        row = _by_uid(session, uid)
+        row = instance_by_uid(session, uid)
         if row is None or row.migration is None or row.migration["phase"] in record.FINAL:
             return
         if row.migration["phase"] in (record.PLACED, record.PREPARED):
@@ -402,7 +403,7 @@ class InstanceMigrationMethods(InstanceMethods):
 
     @staticmethod
     def _force_fail(session: Session, uid: str) -> None:
-        row = _by_uid(session, uid)
+        row = instance_by_uid(session, uid)
         if row is not None and row.migration and row.migration["phase"] not in record.FINAL:
             reason = row.migration["message"] or "aborted"
             record.update(
@@ -411,12 +412,12 @@ class InstanceMigrationMethods(InstanceMethods):
 
     @staticmethod
     def _progress(session: Session, uid: str) -> pb.MigrationProgress | None:
-        row = _by_uid(session, uid)
+        row = instance_by_uid(session, uid)
         return record.progress_of(row.migration) if row and row.migration else None
 
     @staticmethod
     def _end(session: Session, uid: str, succeeded: bool) -> InstanceRow:
-        row = _by_uid(session, uid)
+        row = instance_by_uid(session, uid)
         assert row is not None and row.migration is not None
         if succeeded:
             _succeed(session, row)
