@@ -17,9 +17,19 @@ import time
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Update,
+    bindparam,
+    case,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from kumo.agent.v1 import agent_service_pb2 as api
@@ -30,6 +40,7 @@ from kumo.image.v1 import resources_pb2 as ipb
 from kumo.server.api.names import check_id, parse_one
 from kumo.server.controllers import claims
 from kumo.server.db.base import utcnow
+from kumo.server.db.engine import core
 from kumo.server.db.models import HostRow, ImageRow, InstanceRow, RackRow, SerialOutputRow
 from kumo.server.errors import InvalidArgument, NotFound
 from kumo.server.interceptors.base import Context
@@ -44,6 +55,52 @@ RESYNC_SECONDS = 30.0
 COALESCE_SECONDS = 0.05
 SERIAL_WINDOW = 1 << 20
 MAX_SERIAL_CHUNK = 64 << 10
+
+
+def _reporting(with_state: bool) -> Update:
+    """The UPDATE of an agent's report on an instance on its host: the observed generation
+    and serials only grow; with `with_state`, the state and its message unless the
+    instance is being deleted. One statement, so no concurrent change is lost."""
+    table = InstanceRow.__table__.c
+
+    def grown(column: ColumnElement[Any], name: str) -> ColumnElement[int]:
+        given = bindparam(name, type_=BigInteger)
+        return case((column < given, given), else_=column)
+
+    statement = (
+        update(InstanceRow)
+        .where(InstanceRow.uid == bindparam("report_uid"))
+        .where(InstanceRow.host_id == bindparam("report_host"))
+        .values(
+            observed_generation=grown(table.observed_generation, "seen_generation"),
+            observed_reboot_serial=grown(table.observed_reboot_serial, "seen_reboot"),
+            observed_snapshot_serial=grown(table.observed_snapshot_serial, "seen_snapshot"),
+            observed_resize_serial=grown(table.observed_resize_serial, "seen_resize"),
+            observed_rebuild_serial=grown(table.observed_rebuild_serial, "seen_rebuild"),
+        )
+        .returning(InstanceRow.project_id, InstanceRow.zone_id, InstanceRow.id, InstanceRow.uid)
+    )
+    if with_state:
+        statement = statement.values(
+            state=case((table.deleting, table.state), else_=bindparam("new_state")),
+            status_message=case((table.deleting, table.status_message), else_=bindparam("message")),
+        )
+    return statement
+
+
+# Built once (docs/decisions.md, "Statements built once"): every report of an instance's
+# state, and every guest's console output, arrives through them.
+_REPORT = _reporting(with_state=False)
+_REPORT_STATE = _reporting(with_state=True)
+_SERIAL_OUTPUT = select(SerialOutputRow.start, SerialOutputRow.data).where(
+    SerialOutputRow.instance_uid == bindparam("uid")
+)
+_INSTANCE_EXISTS = select(InstanceRow.uid).where(InstanceRow.uid == bindparam("uid"))
+_NEW_SERIAL_OUTPUT = insert(SerialOutputRow)
+# (the columns set are the parameters' names: `start`, `data`)
+_SET_SERIAL_OUTPUT = update(SerialOutputRow).where(
+    SerialOutputRow.instance_uid == bindparam("owner_uid")
+)
 
 
 def _host_id(name: str, field: str) -> str:
@@ -206,32 +263,28 @@ class AgentService(rpc.AgentServiceServicer):
         def report(session: Session) -> bool:
             """Records the report; returns whether the instance's ports' status is behind
             what the guest now does (the network reconciler should look at OVN again)."""
-            row = instance_by_uid(session, request.instance_uid)
-            if row is None or row.host_id != host_id:
-                return False  # stale: the instance moved or is gone
             if request.removed:
-                if row.deleting:
+                row = instance_by_uid(session, request.instance_uid)
+                if row is not None and row.host_id == host_id and row.deleting:
                     claims.release(session, row.uid)
                     row.host_id = None
                 return False
-            row.observed_generation = max(row.observed_generation, request.observed_generation)
-            row.observed_reboot_serial = max(
-                row.observed_reboot_serial, request.observed_reboot_serial
-            )
-            row.observed_snapshot_serial = max(
-                row.observed_snapshot_serial, request.observed_snapshot_serial
-            )
-            row.observed_resize_serial = max(
-                row.observed_resize_serial, request.observed_resize_serial
-            )
-            row.observed_rebuild_serial = max(
-                row.observed_rebuild_serial, request.observed_rebuild_serial
-            )
-            if not row.deleting and request.state:
-                row.state = request.state
-                row.status_message = request.message[:1024]
+            values = {
+                "report_uid": request.instance_uid,
+                "report_host": host_id,
+                "seen_generation": request.observed_generation,
+                "seen_reboot": request.observed_reboot_serial,
+                "seen_snapshot": request.observed_snapshot_serial,
+                "seen_resize": request.observed_resize_serial,
+                "seen_rebuild": request.observed_rebuild_serial,
+                "new_state": request.state,
+                "message": request.message[:1024],
+            }
+            statement = _REPORT_STATE if request.state else _REPORT
+            # (not on the instance's row: a stale report, the instance moved or is gone)
+            owner = core(session).execute(statement, values).first()
             running = request.state == cpb.Instance.STATE_RUNNING
-            return interfaces.ports_behind(session, row, running)
+            return owner is not None and interfaces.ports_behind(session, owner, running)
 
         if await self.runtime.db.run(report):
             self.runtime.network_changed()
@@ -260,27 +313,28 @@ class AgentService(rpc.AgentServiceServicer):
             raise InvalidArgument.field("offset", "must not be negative")
 
         def append(session: Session) -> int:
-            out = session.get(SerialOutputRow, request.instance_uid)
-            if out is None:  # the first output (it goes with its instance's record)
-                if (
-                    session.scalar(
-                        select(InstanceRow.uid).where(InstanceRow.uid == request.instance_uid)
-                    )
-                    is None
-                ):
-                    raise NotFound("compute.kumo.dev/Instance", request.instance_uid)
-                out = SerialOutputRow(
-                    instance_uid=request.instance_uid, start=request.offset, data=b""
-                )
-                session.add(out)
-            end = out.start + len(out.data)
+            connection = core(session)
+            uid = request.instance_uid
+            found = connection.execute(_SERIAL_OUTPUT, {"uid": uid}).first()
+            if found is None:  # the first output (it goes with its instance's record)
+                if connection.execute(_INSTANCE_EXISTS, {"uid": uid}).first() is None:
+                    raise NotFound("compute.kumo.dev/Instance", uid)
+                start, data = request.offset, b""
+            else:
+                start, data = found
+            end = start + len(data)
             if request.offset > end:  # a gap: ask for the missing bytes first
                 return end
-            data = out.data + request.data[end - request.offset :]
+            data += request.data[end - request.offset :]
             if len(data) > SERIAL_WINDOW:
-                out.start += len(data) - SERIAL_WINDOW
+                start += len(data) - SERIAL_WINDOW
                 data = data[-SERIAL_WINDOW:]
-            out.data = data
-            return out.start + len(data)
+            if found is None:
+                written = {"instance_uid": uid, "start": start, "data": data}
+                connection.execute(_NEW_SERIAL_OUTPUT, written)
+            else:
+                written = {"owner_uid": uid, "start": start, "data": data}
+                connection.execute(_SET_SERIAL_OUTPUT, written)
+            return start + len(data)
 
         return api.AppendSerialPortOutputResponse(next_offset=await self.runtime.db.run(append))

@@ -16,7 +16,7 @@ import logging
 import secrets
 from functools import partial
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from kumo.compute.v1 import resources_pb2 as pb
@@ -151,9 +151,7 @@ def take_volumes_at_boot(
         )  # fmt: skip
 
 
-def volume_states(session: Session, row: InstanceRow, doomed_only: bool = False) -> dict[str, int]:
-    """The states of the volumes attached to the instance (with `doomed_only`, of those
-    that go with it), by volume id: one query."""
+def _states_query(doomed_only: bool) -> Select[str, int]:
     query = (
         select(VolumeRow.id, VolumeRow.state)
         .join(
@@ -163,14 +161,25 @@ def volume_states(session: Session, row: InstanceRow, doomed_only: bool = False)
             & (AttachmentRow.volume_id == VolumeRow.id),
         )
         .where(
-            AttachmentRow.project_id == row.project_id,
-            AttachmentRow.zone_id == row.zone_id,
-            AttachmentRow.instance_id == row.id,
+            AttachmentRow.project_id == bindparam("project"),
+            AttachmentRow.zone_id == bindparam("zone"),
+            AttachmentRow.instance_id == bindparam("instance"),
         )
     )
     if doomed_only:
         query = query.where(AttachmentRow.delete_with_instance.is_(True))
-    return {volume_id: state for volume_id, state in session.execute(query)}
+    return query
+
+
+# Built once (docs/decisions.md, "Statements built once"): every build reads them.
+_STATES = {doomed: _states_query(doomed) for doomed in (False, True)}
+
+
+def volume_states(session: Session, row: InstanceRow, doomed_only: bool = False) -> dict[str, int]:
+    """The states of the volumes attached to the instance (with `doomed_only`, of those
+    that go with it), by volume id: one query."""
+    values = {"project": row.project_id, "zone": row.zone_id, "instance": row.id}
+    return dict(session.execute(_STATES[doomed_only], values).tuples().all())
 
 
 async def await_new_volumes(

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, bindparam, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from kumo.agent.v1 import agent_service_pb2 as agent_api
@@ -244,7 +245,7 @@ _PLACE_PORTS = (
 _PORT_STATES = select(PortRow.status).where(*_OWNED)
 
 
-def _owner(instance: InstanceRow) -> dict[str, str]:
+def _owner(instance: InstanceRow | Row[Any]) -> dict[str, str]:
     return {
         "owner_project": instance.project_id,
         "owner_name": INSTANCES.name_of_row(instance),
@@ -257,7 +258,7 @@ def place_ports(session: Session, instance: InstanceRow, host_id: str) -> None:
     core(session).execute(_PLACE_PORTS, {**_owner(instance), "new_host": host_id})
 
 
-def ports_behind(session: Session, instance: InstanceRow, running: bool) -> bool:
+def ports_behind(session: Session, instance: InstanceRow | Row[Any], running: bool) -> bool:
     """Whether a port of the instance shows ACTIVE while its guest is not running, or not
     ACTIVE while it runs: OVN may have changed its mind since the last look."""
     active = npb.Port.STATUS_ACTIVE
