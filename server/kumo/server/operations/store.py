@@ -17,7 +17,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
-from sqlalchemy import Integer, LargeBinary, Update, bindparam, func, update
+from sqlalchemy import Integer, LargeBinary, Update, bindparam, func, insert, update
 from sqlalchemy.orm import Session
 
 from kumo.server.api.convert import timestamp
@@ -55,6 +55,10 @@ class Lease:
     row: OperationRow | None = None
 
 
+_INSERT = insert(OperationRow)
+_COLUMNS = tuple(column.key for column in OperationRow.__table__.columns)
+
+
 def create(
     session: Session,
     *,
@@ -72,8 +76,10 @@ def create(
     the uid of the target it creates, shown in its metadata): PENDING, or with `lease`
     RUNNING under that lease; `detail` is its metadata's first `detail`. Its verb is
     `method`, else the kind's last part; it records the request id and the user of the call
-    being served (none outside a call)."""
+    being served (none outside a call). The row is written with a Core INSERT built once
+    (docs/decisions.md, "Statements built once") and returned detached from `session`."""
     principal = optional_principal()
+    now = utcnow()
     row = OperationRow(
         id=str(uuid.uuid4()),
         project_id=project_id,
@@ -90,6 +96,15 @@ def create(
         cancel_requested=False,
         attempts=0,
         detail=None if detail is None else packed(detail),
+        done=False,
+        response=None,
+        response_type="",
+        error=None,
+        lease_owner=None,
+        lease_expire_time=None,
+        create_time=now,
+        update_time=now,
+        end_time=None,
     )
     if lease is not None:
         row.state = OperationState.RUNNING
@@ -97,8 +112,7 @@ def create(
         row.lease_expire_time = lease.expire_time
         row.attempts = 1
         lease.row = row
-    session.add(row)
-    session.flush()
+    core(session).execute(_INSERT, {column: getattr(row, column) for column in _COLUMNS})
     return row
 
 
