@@ -147,6 +147,15 @@ def test_reports_and_serial_output_follow_the_protocol(admin: Stubs, tenant: Ten
     )
     done = admin.operations.WaitOperation(operations_pb2.WaitOperationRequest(name=op.name))
     assert done.done and not done.HasField("error")  # the stale ERROR report was ignored
+    late = aapi.ReportInstanceStatusRequest(
+        instance_uid=assignment.instance_uid,
+        host=f"hosts/{host}",
+        observed_generation=assignment.generation - 1,
+        state=cpb.Instance.STATE_RUNNING,
+    )
+    stub.ReportInstanceStatus(late)  # a report overtaken by a newer one
+    seen = compute.GetInstance(capi.GetInstanceRequest(name=assignment.instance))
+    assert seen.observed_generation == assignment.generation  # never goes back
 
     def append(offset: int, data: bytes) -> int:
         return stub.AppendSerialPortOutput(

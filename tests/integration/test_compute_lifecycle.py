@@ -492,6 +492,32 @@ def test_anti_affinity_and_failed_builds_retry_elsewhere(
     }
 
 
+def test_soft_group_policies_outweigh_the_weigher(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
+    """Soft affinity puts a member beside the others though the spread weigher prefers the
+    emptier host; soft anti-affinity puts it apart though the weigher prefers theirs."""
+    member = tenant.stubs["member"]
+    service = compute(member)
+    crowd, apart = (
+        service.CreateServerGroup(
+            capi.CreateServerGroupRequest(
+                parent=tenant.name, server_group_id=name, server_group=cpb.ServerGroup(policy=p)
+            )
+        ).name
+        for name, p in (
+            ("crowd", cpb.ServerGroup.POLICY_SOFT_AFFINITY),
+            ("apart", cpb.ServerGroup.POLICY_SOFT_ANTI_AFFINITY),
+        )
+    )
+    first = launch(member, cell, "c1", server_group=crowd)
+    assert launch(member, cell, "c2", server_group=crowd).host == first.host
+
+    # `first`'s host now holds two, the other none: the weigher sends the next there...
+    other = launch(member, cell, "p1", server_group=apart).host
+    assert other != first.host
+    # ...and the one after it too (it is still the emptier), but not soft anti-affinity.
+    assert launch(member, cell, "p2", server_group=apart).host == first.host
+
+
 def test_disabled_hosts_get_no_new_instances(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
     """A disabled host keeps its guests and receives no new ones."""
     hosts = sorted(cell.agents)
