@@ -179,7 +179,7 @@ def volume_states(session: Session, row: InstanceRow, doomed_only: bool = False)
     """The states of the volumes attached to the instance (with `doomed_only`, of those
     that go with it), by volume id: one query."""
     values = {"project": row.project_id, "zone": row.zone_id, "instance": row.id}
-    return dict(session.execute(_STATES[doomed_only], values).tuples().all())
+    return {volume_id: state for volume_id, state in session.execute(_STATES[doomed_only], values)}
 
 
 async def await_new_volumes(
