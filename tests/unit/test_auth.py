@@ -8,6 +8,7 @@ import pytest
 
 from kumo.server.api.signing import Signer
 from kumo.server.app import method_names
+from kumo.server.auth.generated import typeable_secret
 from kumo.server.auth.passwords import hash_password, verify_password
 from kumo.server.auth.policy import POLICY, Rule, authorize, missing_rules
 from kumo.server.auth.principal import ADMIN, MEMBER, READER, Principal
@@ -64,3 +65,11 @@ def test_rules_against_roles() -> None:
     with pytest.raises(PermissionDenied):
         authorize(Rule.CLOUD_ADMIN, _principal(ADMIN))
     authorize(Rule.CLOUD_ADMIN, _principal(ADMIN, cloud_admin=True))
+
+
+def test_generated_secrets_are_letters_and_digits() -> None:
+    """Generated passwords, access key secrets and transfer keys go on command lines: never
+    a leading `-` (URL-safe base64 had one in 32, and `--auth-key -abc` failed in the CLI)."""
+    made = [typeable_secret(32) for _ in range(2000)]
+    assert all(len(s) == 32 and s.isascii() and s.isalnum() for s in made)
+    assert len(set(made)) == len(made)

@@ -10,13 +10,13 @@ printed once. Idempotent: with any user present it does nothing.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo.identity.v1 import resources_pb2 as pb
+from kumo.server.auth.generated import typeable_secret
 from kumo.server.auth.passwords import hash_password
 from kumo.server.config import Config
 from kumo.server.db.engine import Database
@@ -35,7 +35,7 @@ def bootstrap(db: Database, config: Config) -> str | None:
     if db.transaction(lambda s: s.scalar(select(UserRow.id).limit(1))) is not None:
         return None
     generated = not settings.admin_password
-    password = settings.admin_password or secrets.token_urlsafe(18)
+    password = settings.admin_password or typeable_secret(24)
     password_hash = hash_password(password, config.auth.scrypt_log2_n)
 
     def create(session: Session) -> None:

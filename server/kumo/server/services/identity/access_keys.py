@@ -15,6 +15,7 @@ from kumo.server.api.fields import check_required
 from kumo.server.api.idempotency import idempotent
 from kumo.server.api.names import parse
 from kumo.server.api.paging import Order
+from kumo.server.auth.generated import typeable_secret
 from kumo.server.auth.principal import Principal, current_principal
 from kumo.server.db.models import AccessKeyRow
 from kumo.server.errors import InvalidArgument, NotFound
@@ -67,7 +68,7 @@ class AccessKeyMethods(IdentityPart):
             )
         if len(request.access_key.description) > MAX_DESCRIPTION:
             raise InvalidArgument.field("access_key.description", "at most 1024 characters")
-        secret = secrets.token_urlsafe(30)
+        secret = typeable_secret(40)
 
         def create(session: Session) -> pb.AccessKey:
             USERS.get(session, request.parent, "parent")

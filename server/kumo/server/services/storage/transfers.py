@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 
 from google.protobuf import empty_pb2
 from sqlalchemy import exists, select, update
@@ -18,6 +17,7 @@ from kumo.server.api.fields import check_required
 from kumo.server.api.idempotency import idempotent
 from kumo.server.api.paging import Order
 from kumo.server.api.resources import Collection
+from kumo.server.auth.generated import typeable_secret
 from kumo.server.auth.principal import current_principal
 from kumo.server.db.models import (
     AttachmentRow,
@@ -91,7 +91,7 @@ class Transfers(StoragePart):
         caller.require_project(project_id, PROJECTS.type_name, request.parent)
         check_required(request.volume_transfer, "volume_transfer.")
         volume_name = request.volume_transfer.volume
-        key = secrets.token_urlsafe(24)
+        key = typeable_secret(32)
 
         def create(session: Session) -> pb.VolumeTransfer:
             volume = visible_volume(
