@@ -39,9 +39,9 @@ def charge(session: Session, project_id: str, amounts: Mapping[str, int]) -> Non
     raises = {resource: amount for resource, amount in amounts.items() if amount > 0}
     releases = {resource: -amount for resource, amount in amounts.items() if amount < 0}
     if raises:
-        _apply(session, project_id, raises, _charging(tuple(raises), raising=True))
+        _apply(session, project_id, raises, raising=True)
     if releases:
-        _apply(session, project_id, releases, _charging(tuple(releases), raising=False))
+        _apply(session, project_id, releases, raising=False)
 
 
 @functools.cache
@@ -70,13 +70,12 @@ def _charging(resources: tuple[str, ...], raising: bool) -> Update:
     )
 
 
-def _apply(
-    session: Session, project_id: str, amounts: Mapping[str, int], statement: Update
-) -> None:
-    """Runs `statement` (from `_charging`, for the resources of `amounts` in their order);
-    raises what refused the first resource (by name) that did not change: InvalidArgument if
-    it has no quota row, else QuotaExceeded. The caller's transaction then rolls back the
-    rows that did change."""
+def _apply(session: Session, project_id: str, amounts: Mapping[str, int], raising: bool) -> None:
+    """Raises (under the limits) or releases the usage of `amounts` (`_charging`); raises
+    what refused the first resource (by name) that did not change: InvalidArgument if it has
+    no quota row, else QuotaExceeded. The caller's transaction then rolls back the rows that
+    did change."""
+    statement = _charging(tuple(amounts), raising)
     values: dict[str, object] = {f"amount_{i}": n for i, n in enumerate(amounts.values())}
     values["project"] = project_id
     changed = set(core(session).execute(statement, values).scalars())

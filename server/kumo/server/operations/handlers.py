@@ -22,7 +22,7 @@ from kumo.server.db.engine import Database, core
 from kumo.server.db.models import OperationRow
 from kumo.server.operations import store
 
-# Built once (see instance_operations._BY_UID): every handler step records progress.
+# Built once (docs/decisions.md, "Statements built once"): every handler step records progress.
 _PROGRESS = (
     update(OperationRow)
     .where(OperationRow.id == bindparam("operation"))

@@ -57,8 +57,6 @@ INSTANCES = Collection(
 # Built once (docs/decisions.md, "Statements built once"): builds, reports and actions read
 # instances by uid all the time.
 _BY_UID = select(InstanceRow).where(InstanceRow.uid == bindparam("uid"))
-
-
 _VALUES_BY_UID = select(InstanceRow.__table__).where(
     InstanceRow.__table__.c.uid == bindparam("uid")
 )

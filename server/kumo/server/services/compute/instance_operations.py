@@ -187,7 +187,8 @@ class InstanceOperations(ComputePart):
             session: Session, attempt: int, row: InstanceRow | None = None
         ) -> InstanceRow:
             """Places the instance (`row`: read if not given); raises NotFound, NoValidHost."""
-            row = row or instance_by_uid(session, uid)
+            if row is None:
+                row = instance_by_uid(session, uid)
             if row is None:
                 raise NotFound(INSTANCES.type_name, ctx.target)
             self._place(session, row, tried)
