@@ -297,14 +297,20 @@ def kumo_target(
     """Kumo's API, fake hosts and gateway, and a project ready for `args.servers`."""
     workdir.mkdir(parents=True, exist_ok=True)
     url = postgres.create_database() if postgres else f"sqlite:///{workdir / 'kumo.db'}"
-    server = ApiProcess(api_settings(workdir, url))
-    server.start()
+    if args.api_replicas > 1 and postgres is None:
+        raise ValueError("several API replicas need PostgreSQL")
+    # Replicas one after another: the first creates the schema and the administrator.
+    replicas = [ApiProcess(api_settings(workdir, url)) for _ in range(args.api_replicas)]
     try:
+        for replica in replicas:
+            replica.start()
+        server = replicas[0]
+        addresses = [replica.address for replica in replicas]
         with grpc.insecure_channel(server.address) as channel, contextlib.ExitStack() as stack:
             admin = Stubs(channel, sign_in(channel, "admin", ADMIN_PASSWORD, "admin"))
             tenant = make_tenant(channel, admin, "novabench")
             cell = stack.enter_context(
-                bench_cell(server.address, admin, tenant, 2 * args.servers, args.hosts)
+                bench_cell(",".join(addresses), admin, tenant, 2 * args.servers, args.hosts)
             )
             site, flavor = cell.site, cell.flavor
             image_name = upload_image(tenant.stubs["member"], tenant.name)
@@ -343,7 +349,8 @@ def kumo_target(
                 "from kumo.server.heap import freeze_startup_heap; "
                 "app = create_app(Settings(sys.argv[1])); freeze_startup_heap(); "
                 "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[2]), log_level='warning')",
-                server.address,
+                # (a target of every replica: the gateway spreads its calls round robin)
+                "ipv4:" + ",".join(addresses),
                 str(port),
             ]
             with _process(gateway, f"{url}/healthz") as gateway_process:
@@ -366,12 +373,18 @@ def kumo_target(
                     },
                     grpc_create,
                     grpc_list,
-                    {"api": server.pid, "gateway": gateway_process.pid, "hosts": cell.hosts.pid},
+                    {
+                        **{f"api{i or ''}": replica.pid for i, replica in enumerate(replicas)},
+                        "gateway": gateway_process.pid,
+                        "hosts": cell.hosts.pid,
+                    },
                     _postmaster(postgres) if postgres else None,
                 )
     finally:
-        server.terminate()
-        server.close()
+        for replica in replicas:
+            if replica.proc is not None and replica.proc.poll() is None:
+                replica.terminate()
+            replica.close()
 
 
 # --------------------------------------------------------------------------- Nova
@@ -519,6 +532,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--nova-venv", type=Path, default=DEFAULT_NOVA_VENV)
     parser.add_argument("--api-workers", type=int, default=2, help="nova-api gunicorn workers")
+    parser.add_argument(
+        "--api-replicas",
+        type=int,
+        default=1,
+        help="kumo-api processes on the one database (PostgreSQL), each with its controllers",
+    )
     parser.add_argument(
         "--profile",
         type=Path,

@@ -40,11 +40,12 @@ class BenchCell:
 
 @contextlib.contextmanager
 def bench_cell(
-    address: str, admin: Stubs, tenant: Tenant, instances: int, hosts: int
+    endpoints: str, admin: Stubs, tenant: Tenant, instances: int, hosts: int
 ) -> Iterator[BenchCell]:
     """Room for `instances` one-vCPU/128 MiB/1 GiB instances: the tenant's quota, a new site
     whose rack holds `hosts` fake hosts (this module, in a process of their own) with that
-    room plus ten each, and a flavor of that size. The hosts stop on leaving."""
+    room plus ten each, and a flavor of that size. The hosts stop on leaving. `endpoints`:
+    the API's address, or several replicas' separated by commas (the hosts take turns)."""
     room = instances + 10
     set_quota(admin, tenant, instances=room, vcpus=room, ram_mib=room * 128)
     site = make_site(admin)
@@ -52,7 +53,7 @@ def bench_cell(
     process = subprocess.Popen(
         [
             *(str(Path(sys.executable).parent / "python"), "-m", "tests.bench.fake_hosts"),
-            *(address, admin.token or "", site.rack, str(hosts), str(per_host)),
+            *(endpoints, admin.token or "", site.rack, str(hosts), str(per_host)),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -74,16 +75,17 @@ def bench_cell(
 
 
 def main(argv: list[str]) -> int:
-    endpoint, token, rack, hosts, capacity = argv[0], argv[1], argv[2], int(argv[3]), int(argv[4])
+    endpoints, token, rack, hosts, capacity = argv[0], argv[1], argv[2], int(argv[3]), int(argv[4])
+    replicas = endpoints.split(",")  # the hosts' agents take turns
     agents = [
         AgentThread(
-            endpoint,
+            replicas[index % len(replicas)],
             token,
             unique("bench"),
             rack,
             FakeDriver(vcpus=capacity, memory_mib=capacity * 128, disk_gib=capacity),
         )
-        for _ in range(hosts)
+        for index in range(hosts)
     ]
     print("ready", flush=True)
     try:

@@ -15,6 +15,7 @@ import pytest
 from kumo.drivers.network.ovn_local import OvnCentral, OvsChassis
 from kumo.drivers.network.ovs_host import OvsPortBinder
 from kumo.server.network.reconciler import PassResult
+from kumo.server.notifier import NETWORK
 from tests.support.netns import Guest, add_netns, del_netns
 from tests.support.server import ServerThread
 
@@ -126,12 +127,18 @@ def ovn_api(ovn_central: OvnCentral) -> Iterator[ServerThread]:
             },
         )
     )
-    # Passes only when a test asks: API changes do not wake the reconciler here.
-    server.server.runtime.network_wake = None
+    passes_on_request_only(server)
     try:
         yield server
     finally:
         server.stop()
+
+
+def passes_on_request_only(server: ServerThread) -> None:
+    """Stops API changes from waking the server's network reconciler: it passes only when
+    a test asks (`reconcile`)."""
+    assert server.server.network is not None
+    server.server.runtime.notifier.unsubscribe(NETWORK, server.server.network.wake)
 
 
 def reconcile(server: ServerThread) -> PassResult:

@@ -28,6 +28,8 @@ S = TypeVar("S")
 
 Metadata = tuple[tuple[str, str], ...]
 
+_CHANNEL_OPTIONS = (("grpc.lb_policy_name", "round_robin"),)
+
 
 def call_metadata(token: str | None) -> Metadata:
     """The metadata of a call made for the current request."""
@@ -45,7 +47,9 @@ class Backend:
 
     def __init__(self, target: str) -> None:
         self.target = target
-        self.channel = grpc.aio.insecure_channel(target)
+        # Round robin: a target naming several API replicas (`ipv4:host:port,host:port`,
+        # or a DNS name with an address per replica) spreads the calls over all of them.
+        self.channel = grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
         self._stubs: dict[type[Any], Any] = {}
 
     def stub(self, stub_class: type[S]) -> S:

@@ -7,6 +7,7 @@ operations controller. Call it inside the event loop that will run the server.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
@@ -40,9 +41,10 @@ from kumo.server.interceptors.request_id import RequestIdInterceptor
 from kumo.server.interceptors.tracing import TracingInterceptor
 from kumo.server.interceptors.validation import ValidationInterceptor
 from kumo.server.network.reconciler import NetworkReconciler
-from kumo.server.notifier import Notifier
+from kumo.server.notifier import NETWORK, OPERATIONS, Notifier
 from kumo.server.operations.handlers import HandlerRegistry
 from kumo.server.priority import Foreground
+from kumo.server.replica_wakeups import PostgresWakeups
 from kumo.server.runtime import Runtime
 from kumo.server.services.agent import AgentService
 from kumo.server.services.compute import ComputeService
@@ -99,12 +101,19 @@ class KumoServer:
         self.janitor = Janitor(runtime.db)
         self.network = _network_reconciler(runtime)
         self.storage_reconciler = StorageReconciler(runtime)
+        # Wake-ups to and from the other replicas (PostgreSQL only: SQLite has one process).
+        self.wakeups = (
+            None if runtime.db.is_sqlite else PostgresWakeups(runtime.db.engine, runtime.notifier)
+        )
+        runtime.notifier.relay = self.wakeups
         # Set only on the first start, when the password was generated.
         self.admin_password = admin_password
 
     async def start(self) -> None:
         """Starts serving and the controllers; health becomes SERVING."""
         await self.server.start()
+        if self.wakeups is not None:
+            self.wakeups.start()
         if self.runtime.executor is not None:
             self.runtime.executor.start()
             self.janitor.start()
@@ -126,6 +135,8 @@ class KumoServer:
         await self.storage_reconciler.stop()
         if self.runtime.executor is not None:
             await self.runtime.executor.stop()
+        if self.wakeups is not None:
+            await asyncio.to_thread(self.wakeups.stop)  # (joins its threads)
         self.runtime.db.close()
 
     async def wait_for_termination(self) -> None:
@@ -143,7 +154,7 @@ def _network_reconciler(runtime: Runtime) -> NetworkReconciler | None:
         options = {"remote": config.ovn_nb_remote, "gateway_chassis": config.gateway_chassis}
     driver = load_network_driver(config.driver, **options)
     reconciler = NetworkReconciler(runtime.db, driver, config.reconcile_seconds)
-    runtime.network_wake = reconciler.wake
+    runtime.notifier.subscribe(NETWORK, reconciler.wake)
     return reconciler
 
 
@@ -170,6 +181,8 @@ def create_server(config: Config) -> tuple[KumoServer, int]:
         if config.operations.enabled
         else None
     )
+    if executor is not None:
+        notifier.subscribe(OPERATIONS, executor.wake)
     runtime = Runtime(
         config=config,
         db=db,

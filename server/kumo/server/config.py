@@ -200,7 +200,8 @@ class GatewayConfig(BaseModel):
     # Port 0 picks a free port.
     port: int = Field(default=7980, ge=0, le=65535)
     # The gRPC API it translates to; empty means the API of this configuration
-    # (`listen.host:listen.port`).
+    # (`listen.host:listen.port`). Several replicas: `ipv4:10.0.0.1:7000,10.0.0.2:7000`,
+    # or a DNS name with an address per replica (calls are spread round robin).
     api_endpoint: str = ""
     # Base URL written into the Keystone catalog; empty means the URL the client used.
     public_url: str = ""

@@ -1,9 +1,10 @@
-"""In-process wake-ups keyed by text: operations finishing (`op:<id>`), instances
-reporting (`instance:<uid>`), a host's assignments changing (`host:<id>`).
+"""Wake-ups keyed by text: operations finishing (`op:<id>`), instances reporting
+(`instance:<uid>`), a host's assignments changing (`host:<id>`), an operation written for
+any controller to claim (`OPERATIONS`), network desired state changing (`NETWORK`).
 
-Other replicas' changes are not seen here: every waiter also polls the database
-on a short interval as the safety net (ARCHITECTURE: LISTEN/NOTIFY on
-PostgreSQL is the planned cross-replica path).
+Delivered at once in this process; with a relay (on PostgreSQL, `replica_wakeups`) also to
+the other API replicas. Either way a wake-up is a hint: every waiter also polls the
+database on a short interval as the safety net.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+OPERATIONS = "operations"
+NETWORK = "network"
 
 
 class Wakeup(asyncio.Event):
@@ -37,17 +42,44 @@ class Wakeup(asyncio.Event):
         self.about = set()
 
 
+class Relay(Protocol):
+    """Carries notifications to the other replicas."""
+
+    def publish(self, key: str, about: str | None = None) -> None: ...
+
+
 class Notifier:
     """Events keyed by text."""
 
     def __init__(self) -> None:
         self._events: dict[str, set[Wakeup]] = defaultdict(set)
+        self._subscribers: dict[str, list[Callable[[], None]]] = defaultdict(list)
+        self.relay: Relay | None = None
 
     def notify(self, key: str, about: str | None = None) -> None:
-        """Wakes every waiter on `key`, telling them what changed under it (`about`, e.g.
-        one instance's uid under `host:<id>`; None: anything may have)."""
+        """Wakes every waiter on `key`, here and (through the relay) in the other
+        replicas, telling them what changed under it (`about`, e.g. one instance's uid
+        under `host:<id>`; None: anything may have)."""
+        self.deliver(key, about)
+        if self.relay is not None:
+            self.relay.publish(key, about)
+
+    def deliver(self, key: str, about: str | None = None) -> None:
+        """Wakes the waiters and subscribers on `key` in this process only."""
         for event in self._events.get(key, ()):
             event.note(about)
+        for callback in self._subscribers.get(key, ()):
+            callback()
+
+    def subscribe(self, key: str, callback: Callable[[], None]) -> None:
+        """Calls `callback()` on every notification of `key` from now on (for the life
+        of the notifier: a controller's wake-up)."""
+        self._subscribers[key].append(callback)
+
+    def unsubscribe(self, key: str, callback: Callable[[], None]) -> None:
+        """Stops `subscribe`'s calls of `callback` for `key`. Idempotent."""
+        if callback in self._subscribers.get(key, ()):
+            self._subscribers[key].remove(callback)
 
     async def wait(self, key: str, timeout: float) -> None:
         """Returns when `key` is notified or after `timeout` seconds, whichever is first."""

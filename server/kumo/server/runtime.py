@@ -13,7 +13,7 @@ from kumo.server.config import Config
 from kumo.server.controllers.operations import OperationExecutor
 from kumo.server.db.engine import Database
 from kumo.server.images.store import ImageStore
-from kumo.server.notifier import Notifier
+from kumo.server.notifier import NETWORK, OPERATIONS, Notifier
 from kumo.server.operations.handlers import HandlerRegistry, OperationContext
 from kumo.server.operations.store import Lease
 from kumo.server.storage.backends import Backends
@@ -39,18 +39,16 @@ class Runtime:
     storage: Backends
     # Run by DeleteProject, in registration order, before the project's own records go.
     project_cleanups: list[ProjectCleanup] = field(default_factory=list)
-    # Asks the network reconciler (if this process runs one) for a pass.
-    network_wake: Callable[[], None] | None = None
 
     def network_changed(self) -> None:
-        """Tells the local network reconciler, if any, that desired state changed."""
-        if self.network_wake is not None:
-            self.network_wake()
+        """Tells the network reconcilers (of every replica: one of them holds the lease)
+        that desired state changed."""
+        self.notifier.notify(NETWORK)
 
     def operation_written(self) -> None:
-        """Tells the local controller, if any, that a new operation is waiting."""
-        if self.executor is not None:
-            self.executor.wake()
+        """Tells the operation controllers (of every replica) that a new operation waits
+        to be claimed."""
+        self.notifier.notify(OPERATIONS)
 
     @contextlib.asynccontextmanager
     async def writing_operation(self) -> AsyncIterator[OperationSlot]:
