@@ -152,6 +152,46 @@ def test_the_relay_delivers_to_others_and_not_back_to_the_sender(database: str) 
     assert first.deliveries == [("marker", None)]
 
 
+def test_the_relay_comes_back_after_its_connections_are_cut(postgres: PostgresServer) -> None:
+    """When the database drops every connection of both relays (a restart, a failover),
+    each opens them again and notifications flow once more."""
+    engine = make_engine(postgres.create_database())  # (its own: every connection is cut)
+
+    async def until_received(sender: PostgresWakeups, receiver: _Received, key: str) -> None:
+        while key not in receiver.events:
+            sender.publish(key)  # (sends made while a connection is down are lost)
+            await asyncio.sleep(0.05)
+
+    def cut() -> int:
+        with engine.connect() as connection:
+            return len(
+                connection.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).all()
+            )
+
+    async def exchange() -> int:
+        first, second = _Received(), _Received()
+        one, two = PostgresWakeups(engine, first), PostgresWakeups(engine, second)
+        one.start()
+        two.start()
+        try:
+            await asyncio.wait_for(until_received(one, second, "before"), PROMPTLY)
+            cut_connections = await asyncio.to_thread(cut)
+            await asyncio.wait_for(until_received(one, second, "after"), PROMPTLY)
+            await asyncio.wait_for(until_received(two, first, "back"), PROMPTLY)
+        finally:
+            await asyncio.to_thread(one.stop)
+            await asyncio.to_thread(two.stop)
+        return cut_connections
+
+    try:
+        assert asyncio.run(exchange()) >= 3  # both listeners and one's sender at least
+    finally:
+        engine.dispose()
+
+
 def test_payloads_keep_key_and_detail() -> None:
     """A payload decodes to the key and detail it was made of (no detail: None)."""
     assert decode(encode("op:1", None)) == ("op:1", None)

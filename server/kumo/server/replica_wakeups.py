@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -56,8 +57,8 @@ def decode(payload: str) -> tuple[str, str | None]:
 
 
 class PostgresWakeups:
-    """The relay of one replica. `start` on the event loop, `stop` before closing it;
-    `publish` from the loop."""
+    """The relay of one replica: `start` it on the event loop, `publish` from the loop,
+    `stop` it once (off the loop: it joins its threads) before the loop closes."""
 
     def __init__(self, engine: Engine, notifier: Deliverer) -> None:
         self._engine = engine
@@ -83,21 +84,23 @@ class PostgresWakeups:
 
     def start(self) -> None:
         """Starts listening (in the running event loop). Idempotent."""
-        if self._listener is None:
+        if self._listener is None and not self._stopped.is_set():
             self._loop = asyncio.get_running_loop()
-            self._stopped.clear()
             self._listener = threading.Thread(
                 target=self._listen, name="kumo-wakeups-listen", daemon=True
             )
             self._listener.start()
 
     def stop(self) -> None:
-        """Stops listening and sending (what is not sent yet is dropped). Idempotent."""
+        """Stops listening and sending for good (what is not sent yet is dropped) and
+        closes both connections. Idempotent."""
         self._stopped.set()
         if self._listener is not None:
             self._listener.join(timeout=2 * _LISTEN_SLICE_SECONDS + 1)
             self._listener = None
-        self._sender.submit(self._close_sender).result(timeout=10)
+        with contextlib.suppress(RuntimeError):  # (already shut down)
+            self._sender.submit(self._close_sender)
+        self._sender.shutdown(wait=True)
 
     # ------------------------------------------------------------------ sending
 
@@ -108,7 +111,8 @@ class PostgresWakeups:
         self._outbox.append(encode(key, about))
         if not self._flush_queued:
             self._flush_queued = True
-            self._sender.submit(self._flush)
+            with contextlib.suppress(RuntimeError):  # stopped meanwhile: dropped
+                self._sender.submit(self._flush)
 
     def _flush(self) -> None:
         """Sends everything queued, in one statement (on the sender thread)."""
@@ -144,7 +148,7 @@ class PostgresWakeups:
                         for notice in connection.notifies(timeout=_LISTEN_SLICE_SECONDS):
                             if notice.pid not in self._own_pids:
                                 self._receive(notice.payload)
-            except psycopg.Error as error:
+            except Exception as error:  # (the thread must live on: polling is slower)
                 if self._stopped.is_set():
                     return
                 log.warning("wake-up listener lost its connection (%s); reconnecting", error)
