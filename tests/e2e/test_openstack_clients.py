@@ -135,12 +135,34 @@ def test_members_cannot_use_the_admin_api(clouds: Clouds) -> None:
     assert result.returncode != 0 and "403" in result.stderr
 
 
-def test_flavors_and_key_pairs(clouds: Clouds, admin: Stubs) -> None:
+def test_flavors_and_key_pairs(
+    clouds: Clouds, admin: Stubs, gateway: GatewayThread, tenant: Tenant
+) -> None:
     """Flavors are listed and shown; key pairs are generated, imported, listed, deleted."""
     flavor = make_flavor(admin, 2, 256, 3).rsplit("/", 1)[-1]
     shown = clouds.json("member", "flavor", "show", flavor)
     assert (shown["vcpus"], shown["ram"], shown["disk"]) == (2, 256, 3)
     assert flavor in {f["ID"] for f in clouds.json("member", "flavor", "list")}
+    # Descriptions (microversion 2.55): at creation, then changed by an administrator.
+    described = unique("fl")
+    clouds.run("root", "flavor", "create", "--vcpus", "1", "--ram", "128", "--disk", "1",
+               "--description", "small one", described)  # fmt: skip
+    assert clouds.json("member", "flavor", "show", described)["description"] == "small one"
+    clouds.run("root", "flavor", "set", "--description", "tiny", described)
+    assert clouds.json("member", "flavor", "show", described)["description"] == "tiny"
+    refused = clouds.run("member", "flavor", "set", "--description", "x", described, check=False)
+    assert refused.returncode != 0 and "403" in refused.stderr
+    # Extra specs (none in Kumo) in the detailed flavor from 2.61.
+    member = {"X-Auth-Token": tenant.stubs["member"].token or ""}
+    shown_at = {
+        version: requests.get(
+            f"{gateway.url}/compute/v2.1/flavors/{described}",
+            headers={**member, "OpenStack-API-Version": f"compute {version}"},
+        ).json()["flavor"]
+        for version in ("2.54", "2.60", "2.61")
+    }
+    assert "description" not in shown_at["2.54"] and shown_at["2.60"]["description"] == "tiny"
+    assert "extra_specs" not in shown_at["2.60"] and shown_at["2.61"]["extra_specs"] == {}
 
     generated = unique("kp")
     private = clouds.run("member", "keypair", "create", generated).stdout
@@ -503,6 +525,26 @@ def test_compute_extras(
     made = clouds.json("member", "server", "group", "create", "--policy", "anti-affinity", group)
     assert "anti-affinity" in str(made), made
     assert group in {g["Name"] for g in clouds.json("member", "server", "group", "list")}
+    # From 2.64 a group has `policy` and `rules` (Kumo's anti-affinity: one per host).
+    groups = f"{gateway.url}/compute/v2.1/os-server-groups"
+    v264 = {
+        "X-Auth-Token": tenant.stubs["member"].token or "",
+        "OpenStack-API-Version": "compute 2.64",
+    }
+    shown = requests.get(f"{groups}/{group}", headers=v264).json()["server_group"]
+    assert (shown["policy"], shown["rules"]) == ("anti-affinity", {}) and "policies" not in shown
+    bodies: tuple[tuple[dict[str, Any], int], ...] = (
+        ({"policies": ["affinity"]}, 400),
+        ({"policy": "affinity", "rules": {"max_server_per_host": 1}}, 400),
+        ({"policy": "anti-affinity", "rules": {"max_server_per_host": 0}}, 400),
+        ({"policy": "anti-affinity", "rules": {"max_server_per_host": 2}}, 501),
+        ({"policy": "anti-affinity", "rules": {"max_server_per_host": 1}}, 200),
+    )
+    for body, code in bodies:
+        answer = requests.post(
+            groups, headers=v264, json={"server_group": {"name": unique("g"), **body}}
+        )
+        assert answer.status_code == code, (body, answer.text)
 
     flavor = make_flavor(admin, 1, 256, 1).rsplit("/", 1)[-1]
     image = _upload_with_cli(clouds, unique("osimg"))
@@ -532,6 +574,19 @@ def test_compute_extras(
     }  # fmt: skip
     listed = requests.get(f"{url}/servers/detail", headers=at("2.52")).json()["servers"]
     assert all(s["flavor"]["original_name"] for s in listed)
+    # Image signature certificates (2.63): none, and none can be asked for.
+    image_uid = clouds.json("member", "image", "show", image)["id"]
+    shown_at = {v: requests.get(f"{url}/servers/{server['id']}", headers=at(v)).json()["server"]
+                for v in ("2.62", "2.63")}  # fmt: skip
+    assert "trusted_image_certificates" not in shown_at["2.62"]
+    assert shown_at["2.63"]["trusted_image_certificates"] is None
+    certified = requests.post(
+        f"{url}/servers",
+        headers=at("2.63"),
+        json={"server": {"name": "c", "flavorRef": flavor, "imageRef": image_uid,
+                         "trusted_image_certificates": ["cert-1"]}},
+    )  # fmt: skip
+    assert certified.status_code == 400 and "badRequest" in certified.json(), certified.text
     absolute = {v: requests.get(f"{url}/limits", headers=at(v)).json()["limits"]["absolute"]
                 for v in ("2.38", "2.39")}  # fmt: skip
     assert "maxImageMeta" in absolute["2.38"] and "maxImageMeta" not in absolute["2.39"]
@@ -551,7 +606,36 @@ def test_compute_extras(
                 break
             assert time.monotonic() < deadline, snapped.text
             time.sleep(0.2)
-    clouds.run("member", "server", "rebuild", "--image", image, "--wait", server["id"])
+    # A rebuild also changes the name, metadata, key pair (2.54) and user data (2.57).
+    key = unique("kp")
+    clouds.run("member", "keypair", "create", key)
+    user_data = Path(tempfile.mkdtemp(prefix="kumo-ud-")) / "user-data"
+    user_data.write_text("#cloud-config\n")
+    clouds.run("member", "server", "rebuild", "--image", image, "--name", "rebuilt",
+               "--property", "role=db", "--key-name", key, "--user-data", str(user_data),
+               "--wait", server["id"])  # fmt: skip
+    rebuilt = clouds.json("member", "server", "show", server["id"])
+    assert (rebuilt["name"], rebuilt["key_name"]) == ("rebuilt", key)
+    assert rebuilt["properties"] == {"role": "db"}, rebuilt["properties"]
+    member_compute = crpc.ComputeServiceStub(tenant.stubs["member"].channel)
+    instance = next(
+        i
+        for i in member_compute.ListInstances(
+            capi.ListInstancesRequest(parent=f"{tenant.name}/zones/-")
+        ).instances
+        if i.uid == server["id"]
+    )
+    assert instance.user_data == b"#cloud-config\n"
+    # File injection is refused from 2.57 (in a rebuild as at creation).
+    injected = requests.post(
+        f"{url}/servers/{server['id']}/action",
+        headers=at("2.57"),
+        json={"rebuild": {"imageRef": image_uid, "personality": []}},
+    )
+    assert injected.status_code == 400 and "badRequest" in injected.json(), injected.text
+    absolute = {v: requests.get(f"{url}/limits", headers=at(v)).json()["limits"]["absolute"]
+                for v in ("2.56", "2.57")}  # fmt: skip
+    assert "maxPersonality" in absolute["2.56"] and "maxPersonality" not in absolute["2.57"]
     snapshot = unique("snap")
     clouds.run("member", "server", "image", "create", "--name", snapshot, "--wait", server["id"])
 

@@ -65,6 +65,42 @@ def test_server_events(
     (event,) = mine["instanceAction"]["events"]
     assert event["event"] == "compute_stop" and "traceback" not in event
 
+    # From 2.58: `updated_at`, and pages by `limit` and `marker` (a request id) with a
+    # `next` link when a page is full; `changes-since` keeps the actions updated since.
+    v258 = {**member, "OpenStack-API-Version": "compute 2.58"}
+    pages = f"{url}/os-instance-actions"
+    first = requests.get(pages, headers=v258, params={"limit": "1"}).json()
+    ((stop,),) = [first["instanceActions"]]
+    assert stop["request_id"] == request_id and stop["updated_at"]
+    following = requests.get(first["links"][0]["href"], headers=v258).json()
+    assert [a["action"] for a in following["instanceActions"]] == ["create"]
+    assert "links" in following  # (full: one asked, one given)
+    after = requests.get(
+        pages,
+        headers=v258,
+        params={"limit": "1", "marker": following["instanceActions"][0]["request_id"]},
+    ).json()
+    assert after == {"instanceActions": []}
+    since = requests.get(pages, headers=v258, params={"changes-since": stop["updated_at"]}).json()
+    assert [a["action"] for a in since["instanceActions"]] == ["stop"]
+    assert "updated_at" not in requests.get(pages, headers=member).json()["instanceActions"][0]
+    for bad in ({"limit": "0"}, {"limit": "x"}, {"marker": "req-nope"}, {"changes-since": "soon"}):
+        refused = requests.get(pages, headers=v258, params=bad)
+        assert refused.status_code == 400 and "badRequest" in refused.json(), (bad, refused.text)
+
+    # From 2.62 an event has its host's hostId, and the host itself for administrators.
+    v262 = {"OpenStack-API-Version": "compute 2.62"}
+    host_id = clouds.json("member", "server", "show", server)["hostId"]
+    (event,) = requests.get(f"{pages}/{request_id}", headers={**member, **v262}).json()[
+        "instanceAction"
+    ]["events"]
+    assert event["hostId"] == host_id != "" and "host" not in event
+    root = {"X-Auth-Token": admin.token or "", **v262}
+    (event,) = requests.get(f"{pages}/{request_id}", headers=root).json()["instanceAction"][
+        "events"
+    ]
+    assert event["host"] == clouds.json("root", "server", "show", server)["OS-EXT-SRV-ATTR:host"]
+
     # Unknown request ids and other projects' servers are 404.
     theirs = {"X-Auth-Token": other_tenant.stubs["admin"].token or ""}
     for where, headers in (

@@ -133,6 +133,32 @@ def test_volumes_with_the_cli(
     clouds.run("member", "server", "unlock", server["id"])
     clouds.run("member", "server", "remove", "volume", server["id"], made["id"])
     assert _until(clouds, ["volume"], name, "available")["status"] == "available"
+    # A multiattach volume is attached from compute microversion 2.60 (400 before).
+    member = {"X-Auth-Token": tenant.stubs["member"].token or ""}
+    made_shared = requests.post(
+        f"{gateway.url}/volume/v3/volumes",
+        headers=member,
+        json={
+            "volume": {
+                "size": 1, "volume_type": kind, "availability_zone": zone, "multiattach": True,
+            }
+        },
+    )  # fmt: skip
+    assert made_shared.status_code == 202, made_shared.text
+    shared = made_shared.json()["volume"]
+    assert _until(clouds, ["volume"], shared["id"], "available")["multiattach"] is True
+    attachments = f"{gateway.url}/compute/v2.1/servers/{server['id']}/os-volume_attachments"
+    for version, code in (("2.59", 400), ("2.60", 200)):
+        attached = requests.post(
+            attachments,
+            headers={**member, "OpenStack-API-Version": f"compute {version}"},
+            json={"volumeAttachment": {"volumeId": shared["id"]}},
+        )
+        assert attached.status_code == code, (version, attached.text)
+    assert _until(clouds, ["volume"], shared["id"], "in-use")["status"] == "in-use"
+    clouds.run("member", "server", "remove", "volume", server["id"], shared["id"])
+    assert _until(clouds, ["volume"], shared["id"], "available")["status"] == "available"
+    clouds.run("member", "volume", "delete", shared["id"])
     clouds.run("member", "server", "delete", "--wait", server["id"])
 
     limits = {

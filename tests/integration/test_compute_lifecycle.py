@@ -126,6 +126,57 @@ def launch(stubs: Stubs, cell: Cell, instance_id: str, **spec: Any) -> cpb.Insta
     return instance
 
 
+def test_rebuild_changes_name_labels_keys_and_user_data(cell: Cell, tenant: Tenant) -> None:
+    """A rebuild may change what Nova's does (name, metadata, key pair, user data): the
+    instance shows them and the guest is made again with the new keys and user data; a bad
+    change is refused with nothing changed."""
+    member = tenant.stubs["member"]
+    service = compute(member)
+    key = service.CreateKeyPair(
+        capi.CreateKeyPairRequest(parent=tenant.name, key_pair_id="rekey", key_pair=cpb.KeyPair())
+    )
+    instance = launch(member, cell, "remade", labels={"tier": "web"}, user_data=b"first")
+    host = instance.host.removeprefix("hosts/")
+    assert cell.driver(host).spec_of(instance.uid).ssh_authorized_keys == ()
+
+    def rebuild(paths: list[str], **changes: Any) -> operations_pb2.Operation:
+        return service.RebuildInstance(
+            capi.RebuildInstanceRequest(
+                name=instance.name,
+                instance=cpb.Instance(**changes),
+                update_mask=field_mask_pb2.FieldMask(paths=paths),
+            )
+        )
+
+    for paths, changes in (
+        (["hostname"], {"hostname": "other"}),  # not something a rebuild changes
+        (["key_pairs"], {"key_pairs": [f"{tenant.name}/keyPairs/nope"]}),
+        (["user_data"], {"user_data": b"x" * ((64 << 10) + 1)}),
+    ):
+        code, _ = rpc_error(partial(rebuild, paths, **changes))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, paths
+    unchanged = service.GetInstance(capi.GetInstanceRequest(name=instance.name))
+    assert unchanged.generation == instance.generation and unchanged.user_data == b"first"
+
+    done = wait(
+        member,
+        rebuild(
+            ["display_name", "labels", "key_pairs", "user_data"],
+            display_name="Remade",
+            labels={"role": "db"},
+            key_pairs=[key.name],
+            user_data=b"second",
+        ),
+    )
+    assert not done.HasField("error"), done.error
+    rebuilt = service.GetInstance(capi.GetInstanceRequest(name=instance.name))
+    assert (rebuilt.display_name, dict(rebuilt.labels)) == ("Remade", {"role": "db"})
+    assert (list(rebuilt.key_pairs), rebuilt.user_data) == ([key.name], b"second")
+    assert rebuilt.state == S.STATE_RUNNING and rebuilt.generation > instance.generation
+    spec = cell.driver(host).spec_of(instance.uid)
+    assert spec.ssh_authorized_keys == (key.public_key,) and spec.user_data == b"second"
+
+
 def test_lifecycle(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
     """Create → RUNNING with console; stop/start/suspend/resume/reboot/rebuild; delete."""
     member = tenant.stubs["member"]

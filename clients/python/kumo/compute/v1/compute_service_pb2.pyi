@@ -347,14 +347,18 @@ class RevertResizeInstanceRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RebuildInstanceRequest(_message.Message):
-    __slots__ = ("name", "image", "request_id")
+    __slots__ = ("name", "image", "request_id", "instance", "update_mask")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     request_id: str
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    instance: _resources_pb2.Instance
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., request_id: _Optional[str] = ..., instance: _Optional[_Union[_resources_pb2.Instance, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
 
 class SnapshotInstanceRequest(_message.Message):
     __slots__ = ("name", "image_id", "request_id")

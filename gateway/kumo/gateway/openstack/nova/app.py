@@ -107,6 +107,7 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
             r(v + "/flavors/detail", other.list_flavors_detail, ["GET"]),
             r(v + "/flavors/{flavor_id}", other.show_flavor, ["GET"]),
             r(v + "/flavors/{flavor_id}", other.delete_flavor, ["DELETE"]),
+            r(v + "/flavors/{flavor_id}", other.update_flavor, ["PUT"]),
             r(v + "/flavors/{flavor_id}/os-extra_specs", other.flavor_extra_specs, ["GET"]),
             r(v + "/os-keypairs", other.list_key_pairs, ["GET"]),
             r(v + "/os-keypairs", other.create_key_pair, ["POST"]),

@@ -5,24 +5,32 @@ An action's `request_id` is the request id of the call that started it (through 
 gateway, the `x-openstack-request-id` the client got back; `req-<operation id>` for an
 operation that recorded none) and `user_id` the user who made it. Events, one per action
 (started, finished, result), are for cloud administrators only before microversion 2.51,
-then for everyone (without `traceback`), as in Nova.
+then for everyone (without `traceback`), as in Nova. From 2.58 an action has `updated_at`
+(its end, or its start while it runs) and the list takes `changes-since`, `marker` (a
+request id) and `limit`, with a `next` link when a page is full. From 2.62 an event has
+`hostId` (and `host`, for cloud administrators): the server's host, where the action ran
+unless the server has moved since.
 Operations on the server's volumes (attach, detach) target the volumes and are not listed.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
 from google.longrunning import operations_pb2, operations_pb2_grpc
+from google.protobuf import timestamp_pb2
 from starlette.requests import Request
 from starlette.responses import Response
 
 from kumo.compute.v1 import resources_pb2 as cpb
+from kumo.gateway.dialect import invalid
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.common import Scope, iso, last_segment
 from kumo.gateway.openstack.microversions import Version
+from kumo.gateway.openstack.nova import views
 from kumo.gateway.openstack.nova.base import NovaBase
 from kumo.gateway.openstack.paging import every
 from kumo.type.v1 import operation_metadata_pb2
@@ -48,6 +56,8 @@ _ACTIONS = {
     "DetachNetworkInterface": "detach_interface",
 }
 _WORD = re.compile(r"(?<!^)(?=[A-Z])")
+V2_58, V2_62 = Version(2, 58), Version(2, 62)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 Metadata = operation_metadata_pb2.OperationMetadata
@@ -58,10 +68,18 @@ def request_id_of(operation: operations_pb2.Operation, metadata: Metadata) -> st
     return metadata.request_id or f"req-{last_segment(operation.name)}"
 
 
+def _updated(metadata: Metadata) -> timestamp_pb2.Timestamp:
+    """When the action last changed: its end, or its start while it runs."""
+    return metadata.end_time if metadata.HasField("end_time") else metadata.create_time
+
+
 def _view(
-    operation: operations_pb2.Operation, metadata: Metadata, server: cpb.Instance
+    operation: operations_pb2.Operation,
+    metadata: Metadata,
+    server: cpb.Instance,
+    version: Version,
 ) -> dict[str, Any]:
-    return {
+    view = {
         "action": _ACTIONS.get(metadata.verb, _WORD.sub("_", metadata.verb).lower()),
         "instance_uuid": server.uid,
         "message": "Error" if operation.HasField("error") else None,
@@ -70,6 +88,45 @@ def _view(
         "start_time": iso(metadata.create_time, micro=True),
         "user_id": last_segment(metadata.requester) or None,
     }
+    if version >= V2_58:
+        view["updated_at"] = iso(_updated(metadata), micro=True)
+    return view
+
+
+def _changes_since(request: Request) -> int | None:
+    """`changes-since` in microseconds since the epoch, the precision of the times shown
+    (None: not given); 400 if it is not an ISO 8601 time (one without a zone is UTC)."""
+    text = request.query_params.get("changes-since")
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise invalid(f"Invalid input for query parameters changes-since. Value: {text}.") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - _EPOCH) // timedelta(microseconds=1)
+
+
+def _page(
+    found: list[tuple[operations_pb2.Operation, Metadata]], request: Request
+) -> list[tuple[operations_pb2.Operation, Metadata]]:
+    """Microversion 2.58's filter and paging of the actions (newest first): those updated at
+    or after `changes-since`, after the action whose request id is `marker` (400 if none
+    has it), at most `limit` (400 unless a positive integer)."""
+    since = _changes_since(request)
+    if since is not None:
+        found = [(op, meta) for op, meta in found if _updated(meta).ToMicroseconds() >= since]
+    if marker := request.query_params.get("marker"):
+        ids = [request_id_of(op, meta) for op, meta in found]
+        if marker not in ids:
+            raise invalid(f"Marker {marker} could not be found.")
+        found = found[ids.index(marker) + 1 :]
+    if (limit := request.query_params.get("limit")) is not None:
+        if not limit.isdigit() or int(limit) < 1:
+            raise invalid(f"Invalid input for query parameters limit. Value: {limit}.")
+        found = found[: int(limit)]
+    return found
 
 
 def _event(operation: operations_pb2.Operation, metadata: Metadata, action: str) -> dict[str, Any]:
@@ -112,8 +169,16 @@ class InstanceActions(NovaBase):
         """GET /servers/{id}/os-instance-actions."""
         scope, version = await self.begin(request)
         server = await self.server_of(scope, request)
-        actions = [_view(op, meta, server) for op, meta in await self._operations(scope, server)]
-        return self.reply(version, {"instanceActions": actions})
+        found = await self._operations(scope, server)
+        if version >= V2_58:
+            found = _page(found, request)
+        actions = [_view(op, meta, server, version) for op, meta in found]
+        body: dict[str, Any] = {"instanceActions": actions}
+        limit = request.query_params.get("limit")
+        if version >= V2_58 and actions and limit is not None and len(actions) == int(limit):
+            following = request.url.include_query_params(marker=actions[-1]["request_id"])
+            body["links"] = [{"rel": "next", "href": str(following)}]
+        return self.reply(version, body)
 
     async def show(self, request: Request) -> Response:
         """GET /servers/{id}/os-instance-actions/{request_id}; 404 if no action has it."""
@@ -122,11 +187,16 @@ class InstanceActions(NovaBase):
         wanted = request.path_params["request_id"]
         for operation, metadata in await self._operations(scope, server):
             if request_id_of(operation, metadata) == wanted:
-                action = _view(operation, metadata, server)
+                action = _view(operation, metadata, server, version)
                 if scope.cloud_admin or version >= Version(2, 51):
                     event = _event(operation, metadata, action["action"])
                     if not scope.cloud_admin:
                         del event["traceback"]
+                    if version >= V2_62:  # the server's host (where it ran, unless moved)
+                        host = server.host
+                        if scope.cloud_admin:
+                            event["host"] = last_segment(host) or None
+                        event["hostId"] = views.host_id(action["project_id"], host) if host else ""
                     action["events"] = [event]
                 return self.reply(version, {"instanceAction": action})
         raise RpcFailure.of(

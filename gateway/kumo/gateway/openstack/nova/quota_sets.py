@@ -3,7 +3,8 @@ new project gets (`/defaults`), and its update and revert to the defaults (cloud
 administrators). Before 2.36 the set also shows the network quotas Nova proxied.
 
 Key pairs, server groups and their members have no limit in Kumo (-1); metadata items are
-fixed at 64 (Kumo's labels) and injected files are not offered (0), as GET /limits says.
+fixed at 64 (Kumo's labels) and injected files are not offered (0, as GET /limits says; from
+2.57, with file injection gone, not shown).
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ _FIXED = {
     "injected_file_content_bytes": 0,
     "injected_file_path_bytes": 0,
 }
+_INJECTED_FILES = ("injected_files", "injected_file_content_bytes", "injected_file_path_bytes")
 KEYS = QuotaKeys(_COMPUTE, _FIXED)
+# From 2.57 (file injection gone): no injected file keys.
+KEYS_FROM_2_57 = QuotaKeys(_COMPUTE, {k: v for k, v in _FIXED.items() if k not in _INJECTED_FILES})
 # Before 2.36: the network quotas too.
 KEYS_BEFORE_2_36 = QuotaKeys(
     {
@@ -40,11 +44,13 @@ KEYS_BEFORE_2_36 = QuotaKeys(
     },
     {**_FIXED, "fixed_ips": UNLIMITED, "security_group_rules": UNLIMITED},
 )
-_V2_36 = Version(2, 36)
+_V2_36, _V2_57 = Version(2, 36), Version(2, 57)
 
 
 def keys_at(version: Version) -> QuotaKeys:
     """The quota keys Nova shows at this microversion."""
+    if version >= _V2_57:
+        return KEYS_FROM_2_57
     return KEYS if version >= _V2_36 else KEYS_BEFORE_2_36
 
 

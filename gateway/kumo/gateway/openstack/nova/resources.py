@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from google.protobuf import field_mask_pb2
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -50,7 +51,7 @@ class Resources(NovaBase):
             self.compute.ListFlavors, capi.ListFlavorsRequest(page_size=1000), scope
         )
         base = self.base(request)
-        flavors = [views.flavor_json(f, base, detail) for f in answer.flavors]
+        flavors = [views.flavor_json(f, base, detail, version) for f in answer.flavors]
         return self.reply(version, {"flavors": flavors})
 
     async def list_flavors(self, request: Request) -> Response:
@@ -69,7 +70,8 @@ class Resources(NovaBase):
             capi.GetFlavorRequest(name=f"flavors/{request.path_params['flavor_id']}"),
             scope,
         )
-        return self.reply(version, {"flavor": views.flavor_json(flavor, self.base(request), True)})
+        base = self.base(request)
+        return self.reply(version, {"flavor": views.flavor_json(flavor, base, True, version)})
 
     async def flavor_extra_specs(self, request: Request) -> Response:
         """GET /flavors/{id}/os-extra_specs: Kumo flavors have none."""
@@ -89,6 +91,7 @@ class Resources(NovaBase):
         try:
             flavor = cpb.Flavor(
                 display_name=str(body.get("name") or ""),
+                description=_description(body, version),
                 vcpus=int(body.get("vcpus", 0)),
                 memory_mib=int(body.get("ram", 0)),
                 disk_gib=int(body.get("disk", 0)),
@@ -102,7 +105,31 @@ class Resources(NovaBase):
             capi.CreateFlavorRequest(flavor_id=flavor_id, flavor=flavor),
             scope,
         )
-        return self.reply(version, {"flavor": views.flavor_json(created, self.base(request), True)})
+        base = self.base(request)
+        return self.reply(version, {"flavor": views.flavor_json(created, base, True, version)})
+
+    async def update_flavor(self, request: Request) -> Response:
+        """PUT /flavors/{id} (2.55, cloud administrators): sets the description, the one
+        thing of a flavor Nova changes; 200 with the flavor."""
+        scope, version = await self.begin(request)
+        if version < views.V2_55:
+            raise RpcFailure.of(grpc.StatusCode.NOT_FOUND, "The resource could not be found.")
+        body = (await json_body(request)).get("flavor")
+        if not isinstance(body, dict) or "description" not in body:
+            raise invalid("the body needs a 'flavor' object with a 'description'")
+        changed = cpb.Flavor(
+            name=f"flavors/{request.path_params['flavor_id']}",
+            description=_description(body, version),
+        )
+        updated = await self.call(
+            self.compute.UpdateFlavor,
+            capi.UpdateFlavorRequest(
+                flavor=changed, update_mask=field_mask_pb2.FieldMask(paths=["description"])
+            ),
+            scope,
+        )
+        base = self.base(request)
+        return self.reply(version, {"flavor": views.flavor_json(updated, base, True, version)})
 
     async def delete_flavor(self, request: Request) -> Response:
         """DELETE /flavors/{id}: 202."""
@@ -171,7 +198,9 @@ class Resources(NovaBase):
 
     # --- server groups ----------------------------------------------------------------
 
-    async def _group_json(self, scope: Scope, group: cpb.ServerGroup) -> dict[str, Any]:
+    async def _group_json(
+        self, scope: Scope, version: Version, group: cpb.ServerGroup
+    ) -> dict[str, Any]:
         uids = []
         for member in group.members:
             try:
@@ -181,7 +210,7 @@ class Resources(NovaBase):
             except RpcFailure:
                 continue
             uids.append(str(instance.uid))
-        return views.server_group_json(group, uids)
+        return views.server_group_json(group, uids, version)
 
     async def list_server_groups(self, request: Request) -> Response:
         """GET /os-server-groups."""
@@ -191,30 +220,38 @@ class Resources(NovaBase):
             capi.ListServerGroupsRequest(parent=scope.parent, page_size=1000),
             scope,
         )
-        groups = [await self._group_json(scope, g) for g in answer.server_groups]
+        groups = [await self._group_json(scope, version, g) for g in answer.server_groups]
         return self.reply(version, {"server_groups": groups})
 
     async def create_server_group(self, request: Request) -> Response:
-        """POST /os-server-groups: `policies` (one of them) or `policy`."""
+        """POST /os-server-groups: `policies` (one of them; `policy` is taken too), or from
+        2.64 `policy` and `rules`."""
         scope, version = await self.begin(request)
         body = (await json_body(request)).get("server_group") or {}
-        policies = body.get("policies") or [body.get("policy")]
-        if (
-            not isinstance(policies, list)
-            or len(policies) != 1
-            or policies[0] not in views.POLICIES
-        ):
-            raise invalid(f"policies must be one of {sorted(views.POLICIES)}")
+        if version >= views.V2_64:
+            if "policies" in body:
+                raise invalid("from microversion 2.64 a group has a 'policy', not 'policies'")
+            policy = body.get("policy")
+            _check_rules(policy, body.get("rules"))
+        else:
+            policies = body.get("policies") or [body.get("policy")]
+            if not isinstance(policies, list) or len(policies) != 1:
+                raise invalid("policies must hold one policy")
+            policy = policies[0]
+        if policy not in views.POLICIES:
+            raise invalid(f"the policy must be one of {sorted(views.POLICIES)}")
         created = await self.call(
             self.compute.CreateServerGroup,
             capi.CreateServerGroupRequest(
                 parent=scope.parent,
                 server_group_id=str(body.get("name") or ""),
-                server_group=cpb.ServerGroup(policy=views.POLICIES[policies[0]]),
+                server_group=cpb.ServerGroup(policy=views.POLICIES[policy]),
             ),
             scope,
         )
-        return self.reply(version, {"server_group": await self._group_json(scope, created)})
+        return self.reply(
+            version, {"server_group": await self._group_json(scope, version, created)}
+        )
 
     async def show_server_group(self, request: Request) -> Response:
         """GET /os-server-groups/{id}."""
@@ -226,7 +263,7 @@ class Resources(NovaBase):
             ),
             scope,
         )
-        return self.reply(version, {"server_group": await self._group_json(scope, group)})
+        return self.reply(version, {"server_group": await self._group_json(scope, version, group)})
 
     async def delete_server_group(self, request: Request) -> Response:
         """DELETE /os-server-groups/{id}: 204."""
@@ -353,11 +390,40 @@ class Resources(NovaBase):
                 "maxServerMeta": MAX_METADATA_ITEMS,
                 "maxServerGroups": -1,
                 "maxServerGroupMembers": -1,
-                "maxPersonality": 0,
-                "maxPersonalitySize": 0,
                 "totalServerGroupsUsed": 0,
             }
         )
+        if version < Version(2, 57):  # file injection's, gone since
+            absolute.update({"maxPersonality": 0, "maxPersonalitySize": 0})
         if version < Version(2, 39):  # the image metadata proxy's limit, gone since
             absolute["maxImageMeta"] = MAX_METADATA_ITEMS
         return self.reply(version, {"limits": {"rate": [], "absolute": absolute}})
+
+
+def _description(body: dict[str, Any], version: Version) -> str:
+    """A flavor body's `description` (2.55; null: none); 400 if given before 2.55 or not
+    text."""
+    value = body.get("description")
+    if "description" in body and version < views.V2_55:
+        raise invalid("a flavor's description needs microversion 2.55")
+    if value is not None and not isinstance(value, str):
+        raise invalid("description must be a string or null")
+    return value or ""
+
+
+def _check_rules(policy: Any, rules: Any) -> None:
+    """A 2.64 group's `rules`: none, or `max_server_per_host` with anti-affinity (400
+    otherwise). Kumo's anti-affinity puts one member per host, so only 1 is offered."""
+    if rules is None or rules == {}:
+        return
+    if not isinstance(rules, dict) or set(rules) != {"max_server_per_host"}:
+        raise invalid("rules may hold max_server_per_host only")
+    if policy != "anti-affinity":
+        raise invalid("max_server_per_host is a rule of the anti-affinity policy only")
+    most = rules["max_server_per_host"]
+    if isinstance(most, bool) or not isinstance(most, int | str) or not str(most).isdigit():
+        raise invalid("max_server_per_host must be a positive integer")
+    if int(most) < 1:
+        raise invalid("max_server_per_host must be a positive integer")
+    if int(most) > 1:
+        raise not_offered("More than one anti-affinity group member per host")

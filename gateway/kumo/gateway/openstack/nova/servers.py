@@ -23,6 +23,7 @@ from functools import partial
 from typing import Any
 
 import grpc
+from google.protobuf import field_mask_pb2
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -50,9 +51,14 @@ from kumo.gateway.openstack.nova.security_groups import (
     requested_groups,
     server_groups,
 )
+from kumo.gateway.openstack.nova.volume_attachments import check_attachable
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.type.v1 import operation_metadata_pb2
 
+V2_54, V2_57 = Version(2, 54), Version(2, 57)
+_NO_PERSONALITY = "personality (file injection) is not accepted from microversion 2.57"
+# (2.63's parameter; before it, not a parameter at all)
+_NO_CERTIFICATES = "Image signature certificate validation is not offered by Kumo."
 _REBOOT: dict[str, Any] = {"SOFT": capi.REBOOT_TYPE_SOFT, "HARD": capi.REBOOT_TYPE_HARD}
 _BLOCK: dict[Any, Any] = {
     "auto": cpb.MigrationOptions.BLOCK_MIGRATION_UNSPECIFIED,
@@ -210,18 +216,20 @@ class Servers(NovaBase):
         return self.reply(version, {label: found[label]})
 
     async def _boot_volume(
-        self, scope: Scope, disk: BootDisk, instance: cpb.Instance
+        self, scope: Scope, version: Version, disk: BootDisk, instance: cpb.Instance
     ) -> spb.Volume | None:
         """Gives the instance the boot volume the mappings ask for (an existing one, or a new
         one from its image or a snapshot); returns the volume that says the server's zone
-        (the boot volume, or the snapshot's), None for none. 400 if it cannot be found, or
-        if it was not made from an image and no imageRef says what it holds."""
+        (the boot volume, or the snapshot's), None for none. 400 if it cannot be found, if it
+        is multiattach before microversion 2.60, or if it was not made from an image and no
+        imageRef says what it holds."""
         instance.delete_boot_volume = disk.delete_on_termination
         if disk.volume_type:
             wanted = await find_volume_type(self.backend, scope, disk.volume_type)
             instance.new_boot_volume.volume_type = wanted
         if disk.volume_uid:
             volume = await find_volume(self.backend, scope, disk.volume_uid)
+            check_attachable(volume, version)
             instance.boot_volume = volume.name
         elif disk.snapshot_uid:
             snapshot, volume = await find_snapshot(self.backend, scope, disk.snapshot_uid)
@@ -241,7 +249,7 @@ class Servers(NovaBase):
         return volume
 
     async def _volumes_at_boot(
-        self, scope: Scope, disk: BootDisk, instance: cpb.Instance
+        self, scope: Scope, version: Version, disk: BootDisk, instance: cpb.Instance
     ) -> tuple[spb.Volume, ...]:
         """Gives the instance the other volumes the mappings ask for; returns the volumes
         that say which zone they must share with it (the existing ones, the snapshots').
@@ -257,6 +265,7 @@ class Servers(NovaBase):
                 wanted.volume_type = await find_volume_type(self.backend, scope, extra.volume_type)
             if extra.volume_uid:
                 volume = await find_volume(self.backend, scope, extra.volume_uid)
+                check_attachable(volume, version)
                 wanted.volume = volume.name
                 placed += (volume,)
             elif extra.snapshot_uid:
@@ -280,7 +289,7 @@ class Servers(NovaBase):
         instance = cpb.Instance(
             display_name=str(body.get("name") or ""),
             flavor=f"flavors/{last_segment(str(body.get('flavorRef') or ''))}",
-            labels={str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
+            labels=_labels(body.get("metadata")),
             network_interfaces=await interfaces(self.backend, scope, body.get("networks")),
         )
         asked = body.get("security_groups")
@@ -290,19 +299,20 @@ class Servers(NovaBase):
                 interface.security_groups[:] = groups
         if image_ref := body.get("imageRef") or disk.image_uid:
             instance.image = await self.images.name(scope.token, last_segment(str(image_ref)))
-        volume = await self._boot_volume(scope, disk, instance)
-        placed = await self._volumes_at_boot(scope, disk, instance)
+        volume = await self._boot_volume(scope, version, disk, instance)
+        placed = await self._volumes_at_boot(scope, version, disk, instance)
         if key_name := body.get("key_name"):
             instance.key_pairs.append(f"{scope.parent}/keyPairs/{key_name}")
         if "tags" in body:
             if version < server_tags.V2_52:
                 raise invalid("tags at creation need microversion 2.52")
             instance.tags[:] = server_tags.checked_list(body["tags"])
+        if "personality" in body and version >= V2_57:
+            raise invalid(_NO_PERSONALITY)
+        if body.get("trusted_image_certificates"):
+            raise invalid(_NO_CERTIFICATES)
         if user_data := body.get("user_data"):
-            try:
-                instance.user_data = base64.b64decode(str(user_data), validate=True)
-            except binascii.Error:
-                raise invalid("user_data must be base64") from None
+            instance.user_data = _user_data(user_data)
         hints = whole.get("os:scheduler_hints") or whole.get("OS-SCH-HNT:scheduler_hints") or {}
         if group := (hints.get("group") if isinstance(hints, dict) else None):
             instance.server_group = f"{scope.parent}/serverGroups/{group}"
@@ -375,10 +385,13 @@ class Servers(NovaBase):
         if name in _NOT_OFFERED:
             raise not_offered(_NOT_OFFERED[name])
         handler = self._actions().get(name)
-        if handler is None:
+        if handler is None and name != "rebuild":
             raise invalid(f"There is no such action: {name}")
         item = await self.server_of(scope, request)
-        return await handler(scope, version, item, argument if isinstance(argument, dict) else {})
+        arg = argument if isinstance(argument, dict) else {}
+        if handler is None:  # (answers with the server, which needs the base URL)
+            return await self._rebuild(scope, version, item, arg, self.base(request))
+        return await handler(scope, version, item, arg)
 
     def _actions(
         self,
@@ -440,7 +453,6 @@ class Servers(NovaBase):
                 ),
             ),
             "evacuate": self._evacuate,
-            "rebuild": self._rebuild,
             "createImage": self._create_image,
             "os-getConsoleOutput": self._console,
             "addSecurityGroup": partial(self._security_group, True),
@@ -503,15 +515,49 @@ class Servers(NovaBase):
         return self.reply(version, {} if version >= Version(2, 14) else {"adminPass": ""})
 
     async def _rebuild(
-        self, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
+        self, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any], base: str
     ) -> Response:
+        """`rebuild`: from `imageRef`, also changing what the body gives of `name`,
+        `metadata` (all of it), `key_name` (2.54; null: none) and `user_data` (2.57; null:
+        none). 202 with the server as it is then, as Nova answers."""
+        if "personality" in arg and version >= V2_57:
+            raise invalid(_NO_PERSONALITY)
+        if arg.get("trusted_image_certificates"):
+            raise invalid(_NO_CERTIFICATES)
+        changes, paths = cpb.Instance(), []
+        if "name" in arg:
+            changes.display_name = str(arg["name"] or "")
+            paths.append("display_name")
+        if "metadata" in arg:
+            changes.labels.update(_labels(arg["metadata"]))
+            paths.append("labels")
+        if "key_name" in arg:
+            if version < V2_54:
+                raise invalid("key_name in a rebuild needs microversion 2.54")
+            if arg["key_name"]:
+                changes.key_pairs.append(f"{scope.parent}/keyPairs/{arg['key_name']}")
+            paths.append("key_pairs")
+        if "user_data" in arg:
+            if version < V2_57:
+                raise invalid("user_data in a rebuild needs microversion 2.57")
+            changes.user_data = _user_data(arg["user_data"]) if arg["user_data"] else b""
+            paths.append("user_data")
         image = await self.images.name(scope.token, last_segment(str(arg.get("imageRef") or "")))
         await self.call(
             self.compute.RebuildInstance,
-            capi.RebuildInstanceRequest(name=item.name, image=image),
+            capi.RebuildInstanceRequest(
+                name=item.name,
+                image=image,
+                instance=changes,
+                update_mask=field_mask_pb2.FieldMask(paths=paths),
+            ),
             scope,
         )
-        return self.reply(version, status=202)
+        rebuilt = await self.call(
+            self.compute.GetInstance, capi.GetInstanceRequest(name=item.name), scope
+        )
+        server = await self._detail(scope, version, base, rebuilt)
+        return self.reply(version, {"server": server}, 202)
 
     async def _create_image(
         self, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
@@ -545,6 +591,23 @@ class Servers(NovaBase):
                 raise invalid("length must be an integer") from None
             text = "".join(text.splitlines(keepends=True)[-lines:]) if lines > 0 else ""
         return self.reply(version, {"output": text})
+
+
+def _labels(metadata: Any) -> dict[str, str]:
+    """A server's labels from Nova metadata (an object; null: none). 400 for another type."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise invalid("metadata must be an object")
+    return {str(k): str(v) for k, v in metadata.items()}
+
+
+def _user_data(value: Any) -> bytes:
+    """Decoded base64 `user_data`; 400 if it is not base64."""
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except binascii.Error:
+        raise invalid("user_data must be base64") from None
 
 
 def _host(arg: dict[str, Any]) -> str:

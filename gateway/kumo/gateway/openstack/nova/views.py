@@ -69,7 +69,7 @@ def server_brief(instance: cpb.Instance, base: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=4096)
-def _host_id(project: str, host: str) -> str:
+def host_id(project: str, host: str) -> str:
     """Nova's `hostId`: a hash of the project and the host, so that a tenant can tell its
     servers apart by host without learning the host's name."""
     return hashlib.sha224((project + host).encode()).hexdigest()
@@ -77,7 +77,8 @@ def _host_id(project: str, host: str) -> str:
 
 _DELETING = _STATE.STATE_DELETING
 _V2_3, _V2_9, _V2_19, _V2_26 = Version(2, 3), Version(2, 9), Version(2, 19), Version(2, 26)
-V2_47 = Version(2, 47)
+_V2_63, V2_64 = Version(2, 63), Version(2, 64)
+V2_47, V2_55, V2_61 = Version(2, 47), Version(2, 55), Version(2, 61)
 
 
 class DetailView:
@@ -103,6 +104,7 @@ class DetailView:
         self.locked = version >= _V2_9
         self.description = version >= _V2_19
         self.tags = version >= _V2_26
+        self.certificates = version >= _V2_63  # (Kumo verifies no image signatures)
 
     def render(
         self,
@@ -141,7 +143,7 @@ class DetailView:
             "tenant_id": project,
             "user_id": "",
             "metadata": dict(instance.labels),
-            "hostId": _host_id(project, host) if host else "",
+            "hostId": host_id(project, host) if host else "",
             "image": {"id": image_uid, "links": []} if image_uid else "",
             "flavor": self._flavor(instance),
             "created": iso(instance.create_time),
@@ -165,9 +167,9 @@ class DetailView:
         if status == "ERROR":
             body["fault"] = {"code": 500, "message": instance.status_message, "created": updated}
         if self.admin:
-            host_id = last_segment(host) or None
-            body["OS-EXT-SRV-ATTR:host"] = host_id
-            body["OS-EXT-SRV-ATTR:hypervisor_hostname"] = host_id
+            host_name = last_segment(host) or None
+            body["OS-EXT-SRV-ATTR:host"] = host_name
+            body["OS-EXT-SRV-ATTR:hypervisor_hostname"] = host_name
             body["OS-EXT-SRV-ATTR:instance_name"] = name
         if self.hostname:
             body["OS-EXT-SRV-ATTR:hostname"] = instance.hostname
@@ -177,6 +179,8 @@ class DetailView:
             body["description"] = None
         if self.tags:
             body["tags"] = list(instance.tags)
+        if self.certificates:
+            body["trusted_image_certificates"] = None
         attached = instance.attached_volumes
         body["os-extended-volumes:volumes_attached"] = (
             [{"id": v.uid, "delete_on_termination": v.delete_with_instance} for v in attached]
@@ -204,14 +208,17 @@ class DetailView:
         }
 
 
-def flavor_json(flavor: cpb.Flavor, base: str, detail: bool) -> dict[str, Any]:
-    """A flavor (brief: id, name, links)."""
+def flavor_json(flavor: cpb.Flavor, base: str, detail: bool, version: Version) -> dict[str, Any]:
+    """A flavor (brief: id, name, links; from 2.55 its description, brief or not; from 2.61
+    its extra specs when detailed)."""
     flavor_id = last_segment(flavor.name)
     body: dict[str, Any] = {
         "id": flavor_id,
         "name": flavor.display_name or flavor_id,
         "links": [{"rel": "self", "href": f"{base}/compute/v2.1/flavors/{flavor_id}"}],
     }
+    if version >= V2_55:
+        body["description"] = flavor.description or None
     if detail:
         body.update(
             {
@@ -225,6 +232,8 @@ def flavor_json(flavor: cpb.Flavor, base: str, detail: bool) -> dict[str, Any]:
                 "os-flavor-access:is_public": True,
             }
         )
+        if version >= V2_61:  # (Kumo flavors have none)
+            body["extra_specs"] = {}
     return body
 
 
@@ -252,15 +261,17 @@ POLICY_NAMES = {
 POLICIES = {name: policy for policy, name in POLICY_NAMES.items()}
 
 
-def server_group_json(group: cpb.ServerGroup, member_uids: list[str]) -> dict[str, Any]:
-    """A server group (its id and name are the Kumo id)."""
+def server_group_json(
+    group: cpb.ServerGroup, member_uids: list[str], version: Version
+) -> dict[str, Any]:
+    """A server group (its id and name are the Kumo id): `policies` and `metadata`, or
+    from 2.64 `policy` and `rules` (Kumo's groups have none)."""
     group_id = last_segment(group.name)
-    return {
-        "id": group_id,
-        "name": group_id,
-        "policies": [POLICY_NAMES.get(group.policy, "")],
-        "members": member_uids,
-        "metadata": {},
-        "project_id": group.name.split("/")[1],
-        "user_id": "",
-    }
+    policy = POLICY_NAMES.get(group.policy, "")
+    body: dict[str, Any] = {"id": group_id, "name": group_id}
+    if version >= V2_64:
+        body.update({"policy": policy, "rules": {}})
+    else:
+        body.update({"policies": [policy], "metadata": {}})
+    body.update({"members": member_uids, "project_id": group.name.split("/")[1], "user_id": ""})
+    return body

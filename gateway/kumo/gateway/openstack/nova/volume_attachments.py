@@ -1,7 +1,8 @@
 """Nova's `/servers/{id}/os-volume_attachments` over the storage service's AttachVolume
 and DetachVolume: an attachment's id is the volume's id (one attachment per volume and
 server, as in Nova); Kumo picks the guest device, so `device` is the device name the
-attachment was given (POST's `device`, a block device mapping's `device_name`), else null."""
+attachment was given (POST's `device`, a block device mapping's `device_name`), else null.
+A multiattach volume is attached (here or at boot) from microversion 2.60, 400 before."""
 
 from __future__ import annotations
 
@@ -15,10 +16,14 @@ from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.common import Scope
+from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova.base import NovaBase
 from kumo.gateway.openstack.nova.block_devices import volumes_under
+from kumo.storage.v1 import resources_pb2 as spb
 from kumo.storage.v1 import storage_service_pb2 as sapi
 from kumo.storage.v1 import storage_service_pb2_grpc as srpc
+
+V2_60 = Version(2, 60)
 
 
 def _missing(kind: str, uid: str) -> RpcFailure:
@@ -35,12 +40,16 @@ class VolumeAttachments(NovaBase):
 
     async def _volume_name(self, scope: Scope, server: cpb.Instance, uid: str) -> str:
         """The name of the volume with this uid in the server's project and zone (read from
-        the server when attached to it, else from the project's volumes); 404 if none, 400
-        if it is in another zone (Kumo attaches in the server's zone only, as Nova with
-        `cross_az_attach` off)."""
+        the server when attached to it, else from the project's volumes: `_project_volume`)."""
         for attached in server.attached_volumes:
             if attached.uid == uid:
                 return str(attached.volume)
+        return str((await self._project_volume(scope, server, uid)).name)
+
+    async def _project_volume(self, scope: Scope, server: cpb.Instance, uid: str) -> spb.Volume:
+        """The project's volume with this uid; 404 if none, 400 if it is in another zone
+        than the server (Kumo attaches in the server's zone only, as Nova with
+        `cross_az_attach` off)."""
         zone = server.name.rsplit("/instances/", 1)[0]
         async for volume in volumes_under(self.backend, scope.token, f"{scope.parent}/zones/-"):
             if volume.uid != uid:
@@ -50,7 +59,7 @@ class VolumeAttachments(NovaBase):
                     f"Volume {uid} is in availability zone {volume.name.split('/')[3]} and "
                     f"the server in {zone.split('/')[3]}: they must be in the same zone."
                 )
-            return volume.name
+            return volume
         raise _missing("Volume", uid)
 
     async def list_attached(self, request: Request) -> Response:
@@ -82,7 +91,9 @@ class VolumeAttachments(NovaBase):
         device = body.get("device") or ""
         if not isinstance(device, str):
             raise invalid("device must be a string")
-        name = await self._volume_name(scope, server, uid)
+        volume = await self._project_volume(scope, server, uid)
+        check_attachable(volume, version)
+        name = volume.name
         await self.call(
             self.backend.stub(srpc.StorageServiceStub).AttachVolume,
             sapi.AttachVolumeRequest(name=name, instance=server.name, device=device),
@@ -102,3 +113,11 @@ class VolumeAttachments(NovaBase):
             scope,
         )
         return self.reply(version, status=202)
+
+
+def check_attachable(volume: spb.Volume, version: Version) -> None:
+    """400 for a multiattach volume before microversion 2.60, as Nova refuses it."""
+    if volume.multi_attach and version < V2_60:
+        raise invalid(
+            "Multiattach volumes are only supported starting with compute API version 2.60."
+        )

@@ -9,7 +9,7 @@ their own project only (and cloud administrators); anything else is NOT_FOUND.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, cast
 
@@ -120,6 +120,55 @@ def _not_from_volume(row: InstanceRow, action: str) -> None:
         )
 
 
+def _public_keys(
+    session: Session, project_id: str, names: Sequence[str], violations: list[FieldViolation]
+) -> list[str]:
+    """The public keys of the key pairs `names`; one violation (of
+    `instance.key_pairs[i]`) added for each that is not a key pair of the project."""
+    keys = []
+    for index, key_name in enumerate(names):
+        field = f"instance.key_pairs[{index}]"
+        key = session.get(KeyPairRow, KEY_PAIRS.key(key_name, field))
+        if key is None or key.project_id != project_id:
+            violations.append(FieldViolation(field, "no such key pair in this project"))
+        else:
+            keys.append(key.public_key)
+    return keys
+
+
+_REBUILD_CHANGES = ("display_name", "labels", "key_pairs", "user_data")
+
+
+def _rebuild_paths(request: api.RebuildInstanceRequest) -> set[str]:
+    """The fields of `request.instance` the rebuild applies; INVALID_ARGUMENT for any
+    other in the mask."""
+    paths = set(request.update_mask.paths)
+    if unknown := sorted(paths.difference(_REBUILD_CHANGES)):
+        raise InvalidArgument.field(
+            "update_mask",
+            f"{', '.join(unknown)}: a rebuild changes only {', '.join(_REBUILD_CHANGES)}",
+        )
+    return paths
+
+
+def _apply_rebuild_changes(row: InstanceRow, spec: pb.Instance, paths: set[str]) -> None:
+    """Sets the rebuilt instance's new name, labels, key pairs and user data (those in
+    `paths`); InvalidArgument, changing nothing, if any is not acceptable."""
+    violations: list[FieldViolation] = []
+    keys: list[str] = []
+    if "key_pairs" in paths:
+        keys = _public_keys(session_of(row), row.project_id, spec.key_pairs, violations)
+    if "user_data" in paths and len(spec.user_data) > MAX_USER_DATA:
+        violations.append(FieldViolation("instance.user_data", "at most 64 KiB"))
+    if violations:
+        raise InvalidArgument(violations)
+    apply_common(row, spec, paths & {"display_name", "labels"}, "instance")
+    if "key_pairs" in paths:
+        row.key_pairs, row.ssh_authorized_keys = list(spec.key_pairs), keys
+    if "user_data" in paths:
+        row.user_data = spec.user_data
+
+
 class InstanceMethods(InstanceOperations):
     """The instance methods of ComputeService."""
 
@@ -144,17 +193,7 @@ class InstanceMethods(InstanceOperations):
                     "instance.flavor", "the flavor's disk is smaller than the image needs"
                 )
             )
-        keys = []
-        for index, key_name in enumerate(spec.key_pairs):
-            key = session.get(KeyPairRow, KEY_PAIRS.key(key_name, f"instance.key_pairs[{index}]"))
-            if key is None or key.project_id != project_id:
-                violations.append(
-                    FieldViolation(
-                        f"instance.key_pairs[{index}]", "no such key pair in this project"
-                    )
-                )
-            else:
-                keys.append(key.public_key)
+        keys = _public_keys(session, project_id, spec.key_pairs, violations)
         group_id = None
         if spec.server_group:
             group_project, group_id = parse(
@@ -579,8 +618,11 @@ class InstanceMethods(InstanceOperations):
                 )
             image_id = (image_row.project_id, image_row.id)
 
+        paths = _rebuild_paths(request)
+
         def rebuild(row: InstanceRow) -> bytes | None:
             _not_from_volume(row, "rebuild it")
+            _apply_rebuild_changes(row, request.instance, paths)
             if image_id is not None:
                 row.image_project_id, row.image_id = image_id
             if row.root_disk is not None:  # the operation clones the new image, then rebuilds
