@@ -711,6 +711,27 @@ def test_instance_create_without_a_host_exits_6(monkeypatch: pytest.MonkeyPatch)
     assert "operations/op1 failed: could not build the instance: no valid host" in result.stderr
 
 
+def test_instance_rebuild_changes_keys_and_user_data(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[tuple[str, Any]] = []
+    rebuild = lambda request: done_operation(an_instance())  # noqa: E731
+    use(monkeypatch, FakeClient(compute=Fake(calls, RebuildInstance=rebuild)))
+    user_data = tmp_path / "user-data"
+    user_data.write_bytes(b"#cloud-config\n")
+    result = run("instance", "rebuild", INSTANCE, "--no-key-pairs", "--user-data-file",
+                 str(user_data))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    ((_, request),) = calls
+    assert sorted(request.update_mask.paths) == ["key_pairs", "user_data"]
+    assert (list(request.instance.key_pairs), request.instance.user_data) == (
+        [],
+        b"#cloud-config\n",
+    )
+    both = run("instance", "rebuild", INSTANCE, "--no-key-pairs", "--key-pair", "k1")
+    assert both.exit_code == 2 and len(calls) == 1
+
+
 def test_instance_actions_send_their_options(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, Any]] = []
     respond = lambda request: done_operation(an_instance())  # noqa: E731
@@ -732,7 +753,7 @@ def test_instance_actions_send_their_options(monkeypatch: pytest.MonkeyPatch) ->
         ["suspend", INSTANCE],
         ["resume", INSTANCE],
         ["rebuild", INSTANCE, "--image", "other"],
-        ["rebuild", INSTANCE],
+        ["rebuild", INSTANCE, "--key-pair", "k1", "--display-name", "again"],
         ["resize", INSTANCE, "big"],
         ["confirm-resize", INSTANCE],
         ["revert-resize", INSTANCE],
@@ -747,6 +768,10 @@ def test_instance_actions_send_their_options(monkeypatch: pytest.MonkeyPatch) ->
     assert requests[1].timeout_seconds == 5
     assert (requests[2].type, requests[3].type) == (cpb.REBOOT_TYPE_HARD, cpb.REBOOT_TYPE_SOFT)
     assert (requests[6].image, requests[7].image) == ("projects/p/images/other", "")
+    assert list(requests[6].update_mask.paths) == []
+    assert sorted(requests[7].update_mask.paths) == ["display_name", "key_pairs"]
+    assert list(requests[7].instance.key_pairs) == ["projects/p/keyPairs/k1"]
+    assert requests[7].instance.display_name == "again"
     assert requests[8].flavor == "flavors/big"
     assert [method for method, _ in calls[-5:]] == [
         "ConfirmResizeInstance",

@@ -13,6 +13,7 @@ import threading
 from typing import IO, Any
 
 import click
+from google.protobuf import field_mask_pb2
 
 from kumo.cli.context import (
     F,
@@ -175,18 +176,26 @@ def show_instance(state: State, value: str, zone: str | None) -> None:
     state.printer.item(found)
 
 
-@instance.command("create")
-@click.argument("value", metavar="INSTANCE")
-@zone_option
-@click.option("--flavor", type=Name("flavors"), required=True, help="Size: a flavor.")
-@click.option("--image", type=ProjectName("images"), required=True, help="Boot image.")
-@click.option(
+key_pair_option = click.option(
     "--key-pair",
     "key_pairs",
     type=ProjectName("keyPairs"),
     multiple=True,
     help="Inject this key pair's public key (repeatable).",
 )
+user_data_option = click.option(
+    "--user-data-file",
+    type=click.File("rb"),
+    help="Hand this file to the guest as user data (at most 64 KiB).",
+)
+
+
+@instance.command("create")
+@click.argument("value", metavar="INSTANCE")
+@zone_option
+@click.option("--flavor", type=Name("flavors"), required=True, help="Size: a flavor.")
+@click.option("--image", type=ProjectName("images"), required=True, help="Boot image.")
+@key_pair_option
 @click.option("--server-group", type=ProjectName("serverGroups"), help="Join a server group.")
 @click.option(
     "--network",
@@ -254,11 +263,7 @@ def show_instance(state: State, value: str, zone: str | None) -> None:
     help="Keep the --new-volume volumes, AVAILABLE, when the instance is deleted.",
 )
 @click.option("--hostname", help="The guest's host name (default: the instance id).")
-@click.option(
-    "--user-data-file",
-    type=click.File("rb"),
-    help="Hand this file to the guest as user data (at most 64 KiB).",
-)
+@user_data_option
 @click.option("--pool", type=Name("pools"), help="Place only in this resource pool.")
 @click.option("--host", type=Name("hosts"), help="Place on this host (cloud administrators).")
 @click.option("--display-name", help="Human-readable name.")
@@ -581,6 +586,10 @@ def reboot_instance(
 @click.option(
     "--image", type=ProjectName("images"), help="Rebuild from this image (default: its own)."
 )
+@key_pair_option
+@click.option("--no-key-pairs", is_flag=True, help="Rebuild with no key pair at all.")
+@user_data_option
+@click.option("--display-name", help="A new human-readable name.")
 @operation_options
 @pass_state
 def rebuild_instance(
@@ -588,12 +597,33 @@ def rebuild_instance(
     value: str,
     zone: str | None,
     image: str | None,
+    key_pairs: tuple[str, ...],
+    no_key_pairs: bool,
+    user_data_file: IO[bytes] | None,
+    display_name: str | None,
     no_wait: bool,
     async_: bool,
     timeout: float | None,
 ) -> None:
-    """Recreate an instance's root disk from an image (its data is lost)."""
-    request = pb.RebuildInstanceRequest(name=resolve(state, value, zone), image=image or "")
+    """Recreate an instance's root disk from an image (its data is lost), with other key
+    pairs (--key-pair replaces them), user data or name if given."""
+    if key_pairs and no_key_pairs:
+        raise click.UsageError("--key-pair and --no-key-pairs exclude each other")
+    changes = resources_pb2.Instance(key_pairs=key_pairs, display_name=display_name or "")
+    paths = []
+    if key_pairs or no_key_pairs:
+        paths.append("key_pairs")
+    if user_data_file is not None:
+        changes.user_data = user_data_file.read()
+        paths.append("user_data")
+    if display_name is not None:
+        paths.append("display_name")
+    request = pb.RebuildInstanceRequest(
+        name=resolve(state, value, zone),
+        image=image or "",
+        instance=changes,
+        update_mask=field_mask_pb2.FieldMask(paths=paths),
+    )
     act(state, "RebuildInstance", request, no_wait, async_, timeout)
 
 

@@ -32,7 +32,7 @@ from kumo.gateway.openstack.common import Scope, iso, last_segment
 from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova import views
 from kumo.gateway.openstack.nova.base import NovaBase
-from kumo.gateway.openstack.paging import every
+from kumo.gateway.openstack.paging import Page, every
 from kumo.type.v1 import operation_metadata_pb2
 
 # Kumo method -> Nova action
@@ -176,8 +176,9 @@ class InstanceActions(NovaBase):
         body: dict[str, Any] = {"instanceActions": actions}
         limit = request.query_params.get("limit")
         if version >= V2_58 and actions and limit is not None and len(actions) == int(limit):
-            following = request.url.include_query_params(marker=actions[-1]["request_id"])
-            body["links"] = [{"rel": "next", "href": str(following)}]
+            page = Page(actions, str(actions[-1]["request_id"]))
+            path = f"{self.base(request)}/compute/v2.1/servers/{server.uid}/os-instance-actions"
+            body["links"] = [{"rel": "next", "href": page.next_href(request, path)}]
         return self.reply(version, body)
 
     async def show(self, request: Request) -> Response:
