@@ -83,6 +83,12 @@ def test_server_events(
     assert after == {"instanceActions": []}
     since = requests.get(pages, headers=v258, params={"changes-since": stop["updated_at"]}).json()
     assert [a["action"] for a in since["instanceActions"]] == ["stop"]
+    v266 = {**member, "OpenStack-API-Version": "compute 2.66"}
+    before = requests.get(pages, headers=v266, params={"changes-before": stop["updated_at"]})
+    assert [a["action"] for a in before.json()["instanceActions"]] == ["stop", "create"]
+    created_at = following["instanceActions"][0]["updated_at"]
+    before = requests.get(pages, headers=v266, params={"changes-before": created_at})
+    assert [a["action"] for a in before.json()["instanceActions"]] == ["create"]
     assert "updated_at" not in requests.get(pages, headers=member).json()["instanceActions"][0]
     for bad in ({"limit": "0"}, {"limit": "x"}, {"marker": "req-nope"}, {"changes-since": "soon"}):
         refused = requests.get(pages, headers=v258, params=bad)
@@ -110,4 +116,19 @@ def test_server_events(
     ):
         answer = requests.get(where, headers=headers)
         assert answer.status_code == 404 and "itemNotFound" in answer.json(), answer.text
+    # changes-since lists what changed since, deleted servers included (DELETED), and
+    # from 2.66 changes-before what changed before; a window ending before it starts is 400.
+    mark = requests.get(f"{url}/os-instance-actions", headers=v258).json()
+    since = mark["instanceActions"][0]["updated_at"]
     clouds.run("member", "server", "delete", "--wait", server)
+    servers = f"{gateway.url}/compute/v2.1/servers/detail"
+    changed = requests.get(servers, headers=member, params={"changes-since": since}).json()
+    assert [(s["id"], s["status"]) for s in changed["servers"]] == [(server, "DELETED")]
+    earlier = requests.get(servers, headers=v266, params={"changes-before": since}).json()
+    assert server not in {s["id"] for s in earlier["servers"]}
+    for bad in (
+        {"changes-since": "later"},
+        {"changes-since": since, "changes-before": "2000-01-01"},
+    ):
+        refused = requests.get(servers, headers=v266, params=bad)
+        assert refused.status_code == 400 and "badRequest" in refused.json(), (bad, refused.text)

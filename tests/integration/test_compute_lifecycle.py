@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -327,6 +328,37 @@ def test_deleted_instances_page_after_the_live_ones(cell: Cell, tenant: Tenant) 
         listing.page_size, listing.page_token = page_size, token
         code, _ = rpc_error(lambda: service.ListInstances(listing))
         assert code == grpc.StatusCode.INVALID_ARGUMENT, (page_size, token)
+
+
+def test_instances_filtered_by_update_time(cell: Cell, tenant: Tenant) -> None:
+    """`update_time` compared with a time finds the instances changed since (a deleted one
+    among them with show_deleted, as of its deletion) or before; a bad time is
+    INVALID_ARGUMENT."""
+    member = tenant.stubs["member"]
+    service = compute(member)
+    changed, gone = launch(member, cell, "changed"), launch(member, cell, "dropped")
+    mark = datetime.now(UTC)
+    time.sleep(0.01)
+    service.UpdateInstance(
+        capi.UpdateInstanceRequest(instance=cpb.Instance(name=changed.name, display_name="new"))
+    )
+    wait(member, service.DeleteInstance(capi.DeleteInstanceRequest(name=gone.name)))
+
+    def names(text: str, show_deleted: bool = False) -> set[str]:
+        listing = capi.ListInstancesRequest(
+            parent=f"{tenant.name}/zones/-", filter=text, show_deleted=show_deleted
+        )
+        return {i.name for i in service.ListInstances(listing).instances}
+
+    since = mark.isoformat().replace("+00:00", "Z")
+    assert changed.name in names(f'update_time >= "{since}"')
+    assert changed.name not in names(f'update_time < "{since}"')
+    assert gone.name in names(f'update_time > "{since}"', show_deleted=True)
+    assert gone.name not in names(f'update_time <= "{since}"', show_deleted=True)
+    assert {changed.name, gone.name} <= names(f'create_time < "{since}"', show_deleted=True)
+    for bad in ('update_time >= "yesterday"', 'update_time = "2026-01-01T00:00:00Z"'):
+        code, _ = rpc_error(partial(names, bad))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, bad
 
 
 def test_created_locked(cell: Cell, tenant: Tenant) -> None:

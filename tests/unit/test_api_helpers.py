@@ -72,6 +72,35 @@ def test_filter_has_not_and_or() -> None:
     ]
 
 
+def test_filter_comparisons_on_ordered_fields() -> None:
+    """`<`, `<=`, `>`, `>=` on ordered fields (quoted or bare times), negatable."""
+    clauses = parse_filter(
+        'update_time >= "2026-11-27T10:00:00+01:00" AND NOT create_time<2026-01-01T00:00:00Z',
+        {"state"},
+        ordered={"update_time", "create_time"},
+    )
+    assert [[(t.field, t.op, t.value, t.negated) for t in c] for c in clauses] == [
+        [("update_time", ">=", "2026-11-27T10:00:00+01:00", False)],
+        [("create_time", "<", "2026-01-01T00:00:00Z", True)],
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "update_time = 2026-01-01",  # a comparison field does not take '='
+        "state > 1",  # nor an equality field a comparison
+        "update_time => 1",
+    ],
+)
+def test_bad_comparisons(text: str) -> None:
+    """A comparison on a field that is not ordered, or '=' on one that is only ordered,
+    is INVALID_ARGUMENT on `filter`."""
+    with pytest.raises(InvalidArgument) as info:
+        parse_filter(text, {"state"}, ordered={"update_time"})
+    assert info.value.violations[0].field == "filter"
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -2,8 +2,9 @@
 
 A filter is a conjunction of clauses joined by `AND`. A clause is one term, or
 terms in parentheses joined by `OR`; a term is `field = value` (`labels.KEY = "v"`
-matches a label) or, on a repeated field, `field:value` (has that element), either
-one negated by a leading `NOT`. A value is a double-quoted string or a bare word
+matches a label), on a repeated field `field:value` (has that element), or on an
+ordered field (a time) `field < value` (also `<=`, `>`, `>=`), any one negated by a
+leading `NOT`. A value is a double-quoted string or a bare word
 (an enum name, a number, `true` or `false`). Each list method declares which fields
 it accepts with which operator; anything else is INVALID_ARGUMENT.
 """
@@ -21,21 +22,26 @@ from kumo.server.errors import InvalidArgument
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<paren>[()])|(?P<word>AND|OR|NOT)(?=[\s(]|$)"
-    r"|(?P<field>[a-z_][a-z0-9_]*(?:\.[A-Za-z0-9_.-]+)?)\s*(?P<op>[=:])\s*"
+    r"|(?P<field>[a-z_][a-z0-9_]*(?:\.[A-Za-z0-9_.-]+)?)\s*(?P<op><=|>=|[=:<>])\s*"
     r'(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[A-Za-z0-9_./:-]+)))\s*'
 )
 
 
 @dataclass(frozen=True)
 class Term:
-    """`field = value`, or `field:value` (`has`) on a repeated field; `label` is set for
-    `labels.KEY` terms; `negated` for those after NOT."""
+    """`field = value`, `field:value` (`has`) on a repeated field, or `field <op> value`
+    (`op` one of `COMPARISONS`) on an ordered field; `label` is set for `labels.KEY`
+    terms; `negated` for those after NOT."""
 
     field: str
     value: str
     label: str | None = None
     has: bool = False
     negated: bool = False
+    op: str = "="
+
+
+COMPARISONS = ("<", "<=", ">", ">=")
 
 
 #: Terms joined by OR (most clauses are one term).
@@ -73,11 +79,20 @@ def _tokens(text: str) -> Iterator[re.Match[str]]:
 
 
 def _term(
-    match: re.Match[str], negated: bool, allowed: Collection[str], has: Collection[str]
+    match: re.Match[str],
+    negated: bool,
+    allowed: Collection[str],
+    has: Collection[str],
+    ordered: Collection[str],
 ) -> Term:
     field, op = match.group("field"), match.group("op")
     raw = match.group("quoted")
     value = re.sub(r"\\(.)", r"\1", raw) if raw is not None else match.group("bare")
+    if op in COMPARISONS:
+        if field not in ordered:
+            works = ", ".join(sorted(ordered)) or "no field here"
+            raise InvalidArgument.field("filter", f"{field!r} takes '=', not {op!r} ({works} do)")
+        return Term(field, value, negated=negated, op=op)
     if op == ":":
         if field not in has:
             works = ", ".join(sorted(has)) or "no field here"
@@ -87,15 +102,18 @@ def _term(
         return Term("labels", value, label=field.removeprefix("labels."), negated=negated)
     if field not in allowed:
         fields = sorted({*allowed, "labels.KEY"}) + [f"{f}:VALUE" for f in sorted(has)]
+        fields += [f"{f} >= VALUE" for f in sorted(ordered)]
         raise InvalidArgument.field(
             "filter", f"cannot filter on {field!r}; use {', '.join(fields)}"
         )
     return Term(field, value, negated=negated)
 
 
-def parse_filter(text: str, allowed: Collection[str], has: Collection[str] = ()) -> list[Clause]:
-    """Parses `text` into clauses over the `allowed` fields (plus labels) and the `has`
-    repeated fields.
+def parse_filter(
+    text: str, allowed: Collection[str], has: Collection[str] = (), ordered: Collection[str] = ()
+) -> list[Clause]:
+    """Parses `text` into clauses over the `allowed` fields (plus labels), the `has`
+    repeated fields and the `ordered` fields (compared with <, <=, >, >=).
 
     Raises InvalidArgument on bad syntax or a field (or operator) not accepted.
     """
@@ -117,7 +135,7 @@ def parse_filter(text: str, allowed: Collection[str], has: Collection[str] = ())
         if word() != "TERM":
             raise InvalidArgument.field("filter", f"expected a term in {text!r}")
         index += 1
-        return _term(tokens[index - 1], negated, allowed, has)
+        return _term(tokens[index - 1], negated, allowed, has, ordered)
 
     while index < len(tokens):
         if clauses:

@@ -7,9 +7,11 @@ repeating the same queries for every kind.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Generic, TypeVar
 
@@ -19,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kumo.server.api.filtering import Term, clause_condition, parse_filter
+from kumo.server.api.filtering import COMPARISONS, Term, clause_condition, parse_filter
 from kumo.server.api.names import check_id, parse, parse_one
 from kumo.server.api.paging import Page, Pager, parse_order_by
 from kumo.server.db.json_arrays import JsonArrayHas
@@ -35,6 +37,7 @@ MAX_TAGS = 64
 MAX_TAG_TEXT = 255
 
 Filter = Callable[[str], ColumnElement[bool]]
+OrderedFilter = Callable[[str, str], ColumnElement[bool]]  # (operator, value)
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 
 
@@ -54,6 +57,8 @@ class Collection(Generic[R]):
     key_columns: tuple[str, ...] = ("id",)
     # Filters of `field:value` terms (a repeated field has that element).
     has_filters: Mapping[str, Filter] = field(default_factory=dict)
+    # Filters of `field < value` terms (and <=, >, >=) on ordered fields (times).
+    ordered_filters: Mapping[str, OrderedFilter] = field(default_factory=dict)
 
     @cached_property
     def _template(self) -> str:
@@ -69,6 +74,8 @@ class Collection(Generic[R]):
             return labels[term.label].as_string() == term.value  # type: ignore[no-any-return]
         if term.has:
             return self.has_filters[term.field](term.value)
+        if term.op in COMPARISONS:
+            return self.ordered_filters[term.field](term.op, term.value)
         return self.filters[term.field](term.value)
 
     def name_of(self, *ids: str) -> str:
@@ -143,7 +150,10 @@ class Collection(Generic[R]):
         for condition in where:
             query = query.where(condition)
         text = getattr(request, "filter", "")
-        for clause in parse_filter(text, self.filters.keys(), self.has_filters.keys()):
+        clauses = parse_filter(
+            text, self.filters.keys(), self.has_filters.keys(), self.ordered_filters.keys()
+        )
+        for clause in clauses:
             query = query.where(clause_condition(clause, self._term_condition))
         order = parse_order_by(getattr(request, "order_by", ""), self.order_fields)
         # A unique tie-breaker: the id where it is the whole key, else the uid.
@@ -214,6 +224,30 @@ def _good_tag(tag: str) -> bool:
 def has_element(column: Any) -> Filter:
     """A filter of `field:value` terms: the JSON array in `column` holds the value."""
     return lambda value: JsonArrayHas(column, value)
+
+
+_COMPARE: Mapping[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def compared_time(column: Any) -> OrderedFilter:
+    """A filter of `field < "time"` terms (and <=, >, >=) on a timestamp column; the time
+    is RFC 3339 (UTC without an offset). INVALID_ARGUMENT for anything else."""
+
+    def condition(op: str, value: str) -> ColumnElement[bool]:
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidArgument.field("filter", f"{value!r} is not an RFC 3339 time") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return _COMPARE[op](column, when.astimezone(UTC))
+
+    return condition
 
 
 def equals(column: Any) -> Filter:

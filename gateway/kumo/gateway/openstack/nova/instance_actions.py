@@ -6,8 +6,9 @@ gateway, the `x-openstack-request-id` the client got back; `req-<operation id>` 
 operation that recorded none) and `user_id` the user who made it. Events, one per action
 (started, finished, result), are for cloud administrators only before microversion 2.51,
 then for everyone (without `traceback`), as in Nova. From 2.58 an action has `updated_at`
-(its end, or its start while it runs) and the list takes `changes-since`, `marker` (a
-request id) and `limit`, with a `next` link when a page is full. From 2.62 an event has
+(its end, or its start while it runs) and the list takes `changes-since` (from 2.66
+`changes-before` too), `marker` (a request id) and `limit`, with a `next` link when a
+page is full. From 2.62 an event has
 `hostId` (and `host`, for cloud administrators): the server's host, where the action ran
 unless the server has moved since.
 Operations on the server's volumes (attach, detach) target the volumes and are not listed.
@@ -32,6 +33,7 @@ from kumo.gateway.openstack.common import Scope, iso, last_segment
 from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova import views
 from kumo.gateway.openstack.nova.base import NovaBase
+from kumo.gateway.openstack.nova.changes import changes
 from kumo.gateway.openstack.paging import Page, every
 from kumo.type.v1 import operation_metadata_pb2
 
@@ -93,30 +95,25 @@ def _view(
     return view
 
 
-def _changes_since(request: Request) -> int | None:
-    """`changes-since` in microseconds since the epoch, the precision of the times shown
-    (None: not given); 400 if it is not an ISO 8601 time (one without a zone is UTC)."""
-    text = request.query_params.get("changes-since")
-    if text is None:
-        return None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise invalid(f"Invalid input for query parameters changes-since. Value: {text}.") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+def _micros(when: datetime) -> int:
+    """Microseconds since the epoch: the precision of the times an action shows."""
     return (when - _EPOCH) // timedelta(microseconds=1)
 
 
 def _page(
-    found: list[tuple[operations_pb2.Operation, Metadata]], request: Request
+    found: list[tuple[operations_pb2.Operation, Metadata]], request: Request, version: Version
 ) -> list[tuple[operations_pb2.Operation, Metadata]]:
     """Microversion 2.58's filter and paging of the actions (newest first): those updated at
-    or after `changes-since`, after the action whose request id is `marker` (400 if none
-    has it), at most `limit` (400 unless a positive integer)."""
-    since = _changes_since(request)
-    if since is not None:
+    or after `changes-since` (and from 2.66 at or before `changes-before`), after the action
+    whose request id is `marker` (400 if none has it), at most `limit` (400 unless a
+    positive integer)."""
+    window = changes(request, version)
+    if window.since is not None:
+        since = _micros(window.since)
         found = [(op, meta) for op, meta in found if _updated(meta).ToMicroseconds() >= since]
+    if window.before is not None:
+        before = _micros(window.before)
+        found = [(op, meta) for op, meta in found if _updated(meta).ToMicroseconds() <= before]
     if marker := request.query_params.get("marker"):
         ids = [request_id_of(op, meta) for op, meta in found]
         if marker not in ids:
@@ -171,7 +168,7 @@ class InstanceActions(NovaBase):
         server = await self.server_of(scope, request)
         found = await self._operations(scope, server)
         if version >= V2_58:
-            found = _page(found, request)
+            found = _page(found, request, version)
         actions = [_view(op, meta, server, version) for op, meta in found]
         body: dict[str, Any] = {"instanceActions": actions}
         limit = request.query_params.get("limit")

@@ -45,6 +45,7 @@ from kumo.gateway.openstack.nova.block_devices import (
     find_volume_type,
     read_mappings,
 )
+from kumo.gateway.openstack.nova.changes import changes
 from kumo.gateway.openstack.nova.security_groups import (
     GroupNames,
     change_group,
@@ -141,6 +142,9 @@ class Servers(NovaBase):
             terms.append(f"flavor = {quoted('flavors/' + flavor)}")
         if version >= server_tags.V2_26:
             terms += server_tags.filter_terms(query)
+        # Changed since (or before): deleted servers too, as Nova lists them then.
+        window = changes(request, version)
+        terms += window.filter_terms("update_time")
         if zone := query.get("availability_zone"):
             parent = f"{scope.parent}/zones/{zone}"
         else:
@@ -150,7 +154,11 @@ class Servers(NovaBase):
             answer = await self.call(
                 self.compute.ListInstances,
                 capi.ListInstancesRequest(
-                    parent=parent, filter=" AND ".join(terms), page_size=size, page_token=token
+                    parent=parent,
+                    filter=" AND ".join(terms),
+                    page_size=size,
+                    page_token=token,
+                    show_deleted=window.asked,
                 ),
                 scope,
             )

@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session, object_session
 from kumo.compute.v1 import resources_pb2 as pb
 from kumo.server.api.convert import common_fields, etag, timestamp
 from kumo.server.api.filtering import boolean_value, enum_value
-from kumo.server.api.resources import Collection, equals, has_element, reference
+from kumo.server.api.resources import (
+    Collection,
+    compared_time,
+    equals,
+    has_element,
+    reference,
+)
 from kumo.server.db.models import FlavorRow, InstanceRow, KeyPairRow, ServerGroupRow
 from kumo.server.runtime import Runtime
 from kumo.type.v1 import condition_pb2
@@ -51,6 +57,10 @@ INSTANCES = Collection(
     },
     key_columns=("project_id", "zone_id", "id"),
     has_filters={"tags": has_element(InstanceRow.tags)},
+    ordered_filters={
+        "create_time": compared_time(InstanceRow.create_time),
+        "update_time": compared_time(InstanceRow.update_time),
+    },
 )
 
 

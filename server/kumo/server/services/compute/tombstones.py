@@ -22,7 +22,13 @@ from kumo.compute.v1 import compute_service_pb2 as api
 from kumo.compute.v1 import resources_pb2 as pb
 from kumo.server.api.filtering import boolean_value, enum_value
 from kumo.server.api.paging import Pager
-from kumo.server.api.resources import Collection, equals, has_element, reference
+from kumo.server.api.resources import (
+    Collection,
+    compared_time,
+    equals,
+    has_element,
+    reference,
+)
 from kumo.server.db.base import utcnow
 from kumo.server.db.models import InstanceRow, InstanceTombstoneRow
 from kumo.server.services.compute.common import FLAVORS, INSTANCES, instance_to_proto
@@ -53,6 +59,11 @@ DELETED = Collection(
         "display_name": equals(T.display_name),
     },
     has_filters={"tags": has_element(T.tags)},
+    # (a tombstone was last updated when its instance was deleted)
+    ordered_filters={
+        "create_time": compared_time(T.create_time),
+        "update_time": compared_time(T.deleted_at),
+    },
     key_columns=("project_id", "zone_id", "id"),
 )
 _COLUMNS = (T.project_id, T.zone_id, T.id, T.uid, T.create_time, T.instance)
