@@ -587,6 +587,37 @@ def test_compute_extras(
                          "trusted_image_certificates": ["cert-1"]}},
     )  # fmt: skip
     assert certified.status_code == 400 and "badRequest" in certified.json(), certified.text
+    # No `force` in live migration and evacuation from 2.68.
+    root = {"X-Auth-Token": admin.token or ""}
+    for action in ({"os-migrateLive": {"host": None, "force": False}},
+                   {"evacuate": {"force": False}}):  # fmt: skip
+        forced = requests.post(
+            f"{url}/servers/{server['id']}/action",
+            headers={**root, "OpenStack-API-Version": "compute 2.68"},
+            json=action,
+        )
+        assert forced.status_code == 400 and "force" in forced.text, forced.text
+    # Device tags (none kept) from 2.70; a server's groups in its own view from 2.71.
+    shown_at = {v: requests.get(f"{url}/servers/{server['id']}", headers=at(v)).json()["server"]
+                for v in ("2.70", "2.71")}  # fmt: skip
+    assert "server_groups" not in shown_at["2.70"]
+    assert shown_at["2.71"]["server_groups"] == [group]
+    listed = requests.get(f"{url}/servers/detail", headers=at("2.71")).json()["servers"]
+    assert all("server_groups" not in s for s in listed)  # (show, update and rebuild only)
+    interfaces = requests.get(f"{url}/servers/{server['id']}/os-interface", headers=at("2.70"))
+    assert all(i["tag"] is None for i in interfaces.json()["interfaceAttachments"])
+    # A lock's reason (2.73): shown, and servers listed by `locked`.
+    clouds.run("member", "server", "lock", "--reason", "maintenance", server["id"])
+    shown = requests.get(f"{url}/servers/{server['id']}", headers=at("2.73")).json()["server"]
+    assert (shown["locked"], shown["locked_reason"]) == (True, "maintenance")
+    for value, present in (("true", True), ("False", False)):
+        found = requests.get(f"{url}/servers", headers=at("2.73"), params={"locked": value})
+        assert (server["id"] in {s["id"] for s in found.json()["servers"]}) == present, value
+    maybe = requests.get(f"{url}/servers", headers=at("2.73"), params={"locked": "maybe"})
+    assert maybe.status_code == 400 and "badRequest" in maybe.json(), maybe.text
+    clouds.run("member", "server", "unlock", server["id"])
+    unlocked = requests.get(f"{url}/servers/{server['id']}", headers=at("2.73")).json()["server"]
+    assert (unlocked["locked"], unlocked["locked_reason"]) == (False, None)
     absolute = {v: requests.get(f"{url}/limits", headers=at(v)).json()["limits"]["absolute"]
                 for v in ("2.38", "2.39")}  # fmt: skip
     assert "maxImageMeta" in absolute["2.38"] and "maxImageMeta" not in absolute["2.39"]

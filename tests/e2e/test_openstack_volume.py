@@ -156,6 +156,10 @@ def test_volumes_with_the_cli(
         )
         assert attached.status_code == code, (version, attached.text)
     assert _until(clouds, ["volume"], shared["id"], "in-use")["status"] == "in-use"
+    listed = requests.get(
+        attachments, headers={**member, "OpenStack-API-Version": "compute 2.70"}
+    ).json()["volumeAttachments"]
+    assert [(a["volumeId"], a["tag"]) for a in listed] == [(shared["id"], None)]
     clouds.run("member", "server", "remove", "volume", server["id"], shared["id"])
     assert _until(clouds, ["volume"], shared["id"], "available")["status"] == "available"
     clouds.run("member", "volume", "delete", shared["id"])

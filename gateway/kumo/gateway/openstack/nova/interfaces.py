@@ -22,6 +22,7 @@ from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.common import Scope
+from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.neutron.index import Index
 from kumo.gateway.openstack.nova.addresses import (
     interface_on,
@@ -29,6 +30,7 @@ from kumo.gateway.openstack.nova.addresses import (
     the_only_network,
 )
 from kumo.gateway.openstack.nova.base import NovaBase
+from kumo.gateway.openstack.nova.volume_attachments import V2_70
 from kumo.gateway.openstack.operations import settled
 from kumo.network.v1 import network_service_pb2 as napi
 from kumo.network.v1 import network_service_pb2_grpc as nrpc
@@ -38,8 +40,11 @@ from kumo.network.v1 import resources_pb2 as npb
 class Interfaces(NovaBase):
     """`/servers/{id}/os-interface[/{port_id}]` (see the module docstring)."""
 
-    async def _views(self, scope: Scope, server: cpb.Instance) -> dict[str, dict[str, Any]]:
-        """Nova's view of each of the server's interfaces, by Kumo port name, in order."""
+    async def _views(
+        self, scope: Scope, server: cpb.Instance, version: Version
+    ) -> dict[str, dict[str, Any]]:
+        """Nova's view of each of the server's interfaces, by Kumo port name, in order (from
+        2.70 with a `tag`: none, Kumo keeps no device tags)."""
         network = self.backend.stub(nrpc.NetworkServiceStub)
         uids: dict[str, str] = {}
 
@@ -71,13 +76,15 @@ class Interfaces(NovaBase):
                     for fixed in port.fixed_ips
                 ],
             }
+            if version >= V2_70:
+                views[nic.port]["tag"] = None
         return views
 
     async def list(self, request: Request) -> Response:
         """GET /servers/{id}/os-interface."""
         scope, version = await self.begin(request)
         server = await self.server_of(scope, request)
-        views = await self._views(scope, server)
+        views = await self._views(scope, server, version)
         return self.reply(version, {"interfaceAttachments": list(views.values())})
 
     async def show(self, request: Request) -> Response:
@@ -85,7 +92,7 @@ class Interfaces(NovaBase):
         scope, version = await self.begin(request)
         server = await self.server_of(scope, request)
         wanted = request.path_params["port_id"]
-        for view in (await self._views(scope, server)).values():
+        for view in (await self._views(scope, server, version)).values():
             if view["port_id"] == wanted:
                 return self.reply(version, {"interfaceAttachment": view})
         raise _not_attached(server, wanted)
@@ -144,7 +151,7 @@ class Interfaces(NovaBase):
             and (nic.port == interface.port if interface.port else nic.network == interface.network)
         )
         del added.network_interfaces[1:]  # (attaches to the same network meanwhile: the first)
-        views = list((await self._views(scope, added)).values())
+        views = list((await self._views(scope, added, version)).values())
         if not views:  # detached again meanwhile
             raise RpcFailure.of(grpc.StatusCode.ABORTED, "The interface was detached meanwhile.")
         return self.reply(version, {"interfaceAttachment": views[0]})
@@ -155,7 +162,7 @@ class Interfaces(NovaBase):
         scope, version = await self.begin(request)
         server = await self.server_of(scope, request)
         wanted = request.path_params["port_id"]
-        for port, view in (await self._views(scope, server)).items():
+        for port, view in (await self._views(scope, server, version)).items():
             if view["port_id"] == wanted:
                 await self.call(
                     self.compute.DetachNetworkInterface,

@@ -56,7 +56,7 @@ from kumo.gateway.openstack.nova.volume_attachments import check_attachable
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.type.v1 import operation_metadata_pb2
 
-V2_54, V2_57 = Version(2, 54), Version(2, 57)
+V2_54, V2_57, V2_68, V2_71, V2_73 = (Version(2, n) for n in (54, 57, 68, 71, 73))
 _NO_PERSONALITY = "personality (file injection) is not accepted from microversion 2.57"
 # (2.63's parameter; before it, not a parameter at all)
 _NO_CERTIFICATES = "Image signature certificate validation is not offered by Kumo."
@@ -81,10 +81,14 @@ class Servers(NovaBase):
     async def _detail(
         self, scope: Scope, version: Version, base: str, item: cpb.Instance
     ) -> dict[str, Any]:
-        """One server in the detailed shape."""
+        """One server in the detailed shape (show, update, rebuild: from 2.71 with the ids of
+        its server groups, one at most in Kumo)."""
         labels, groups = await self._names(scope, [item])
         view = await self._view(scope, version, base, [item])
-        return await self._render(view, scope, item, labels, groups)
+        server = await self._render(view, scope, item, labels, groups)
+        if version >= V2_71:
+            server["server_groups"] = [last_segment(item.server_group)] if item.server_group else []
+        return server
 
     async def _view(
         self, scope: Scope, version: Version, base: str, items: list[cpb.Instance]
@@ -142,6 +146,8 @@ class Servers(NovaBase):
             terms.append(f"flavor = {quoted('flavors/' + flavor)}")
         if version >= server_tags.V2_26:
             terms += server_tags.filter_terms(query)
+        if version >= V2_73 and (locked := query.get("locked")) is not None:
+            terms.append(f"locked = {_boolean(locked, 'locked')}")
         # Changed since (or before): deleted servers too, as Nova lists them then.
         window = changes(request, version)
         terms += window.filter_terms("update_time")
@@ -397,6 +403,8 @@ class Servers(NovaBase):
             raise invalid(f"There is no such action: {name}")
         item = await self.server_of(scope, request)
         arg = argument if isinstance(argument, dict) else {}
+        if "force" in arg and name in ("evacuate", "os-migrateLive") and version >= V2_68:
+            raise invalid(f"force is not accepted in {name} from microversion 2.68")
         if handler is None:  # (answers with the server, which needs the base URL)
             return await self._rebuild(scope, version, item, arg, self.base(request))
         return await handler(scope, version, item, arg)
@@ -599,6 +607,17 @@ class Servers(NovaBase):
                 raise invalid("length must be an integer") from None
             text = "".join(text.splitlines(keepends=True)[-lines:]) if lines > 0 else ""
         return self.reply(version, {"output": text})
+
+
+_TRUE, _FALSE = {"true", "1", "yes", "on", "t", "y"}, {"false", "0", "no", "off", "f", "n"}
+
+
+def _boolean(text: str, key: str) -> str:
+    """A query parameter read as Nova reads booleans: `true` or `false`; 400 otherwise."""
+    lowered = text.lower()
+    if lowered not in _TRUE | _FALSE:
+        raise invalid(f"Invalid input for query parameters {key}. Value: {text}.")
+    return "true" if lowered in _TRUE else "false"
 
 
 def _labels(metadata: Any) -> dict[str, str]:

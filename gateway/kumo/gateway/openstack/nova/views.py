@@ -77,7 +77,7 @@ def host_id(project: str, host: str) -> str:
 
 _DELETING = _STATE.STATE_DELETING
 _V2_3, _V2_9, _V2_19, _V2_26 = Version(2, 3), Version(2, 9), Version(2, 19), Version(2, 26)
-_V2_63, V2_64 = Version(2, 63), Version(2, 64)
+_V2_63, V2_64, _V2_73 = Version(2, 63), Version(2, 64), Version(2, 73)
 V2_47, V2_55, V2_61 = Version(2, 47), Version(2, 55), Version(2, 61)
 
 
@@ -105,6 +105,7 @@ class DetailView:
         self.description = version >= _V2_19
         self.tags = version >= _V2_26
         self.certificates = version >= _V2_63  # (Kumo verifies no image signatures)
+        self.locked_reason = version >= _V2_73
 
     def render(
         self,
@@ -175,6 +176,8 @@ class DetailView:
             body["OS-EXT-SRV-ATTR:hostname"] = instance.hostname
         if self.locked:
             body["locked"] = instance.locked
+        if self.locked_reason:
+            body["locked_reason"] = instance.locked_reason or None
         if self.description:
             body["description"] = None
         if self.tags:

@@ -23,16 +23,19 @@ from kumo.storage.v1 import resources_pb2 as spb
 from kumo.storage.v1 import storage_service_pb2 as sapi
 from kumo.storage.v1 import storage_service_pb2_grpc as srpc
 
-V2_60 = Version(2, 60)
+V2_60, V2_70 = Version(2, 60), Version(2, 70)
 
 
 def _missing(kind: str, uid: str) -> RpcFailure:
     return RpcFailure.of(grpc.StatusCode.NOT_FOUND, f"{kind} {uid} could not be found.")
 
 
-def _view(volume: cpb.AttachedVolume, server: cpb.Instance) -> dict[str, Any]:
+def _view(volume: cpb.AttachedVolume, server: cpb.Instance, version: Version) -> dict[str, Any]:
     uid = volume.uid
-    return {"id": uid, "volumeId": uid, "serverId": server.uid, "device": volume.device or None}
+    view = {"id": uid, "volumeId": uid, "serverId": server.uid, "device": volume.device or None}
+    if version >= V2_70:  # (device tags are not kept: none to show)
+        view["tag"] = None
+    return view
 
 
 class VolumeAttachments(NovaBase):
@@ -66,7 +69,7 @@ class VolumeAttachments(NovaBase):
         """GET: the volumes attached to the server."""
         scope, version = await self.begin(request)
         server = await self.server_of(scope, request)
-        attached = [_view(v, server) for v in server.attached_volumes]
+        attached = [_view(v, server, version) for v in server.attached_volumes]
         return self.reply(version, {"volumeAttachments": attached})
 
     async def show(self, request: Request) -> Response:
@@ -77,7 +80,7 @@ class VolumeAttachments(NovaBase):
         found = next((v for v in server.attached_volumes if v.uid == uid), None)
         if found is None:
             raise _missing("Volume attachment", uid)
-        return self.reply(version, {"volumeAttachment": _view(found, server)})
+        return self.reply(version, {"volumeAttachment": _view(found, server, version)})
 
     async def create(self, request: Request) -> Response:
         """POST {"volumeAttachment": {"volumeId", "device"}}: AttachVolume; 200 with the
@@ -100,7 +103,7 @@ class VolumeAttachments(NovaBase):
             scope,
         )
         attached = cpb.AttachedVolume(volume=name, uid=uid, device=device)
-        return self.reply(version, {"volumeAttachment": _view(attached, server)})
+        return self.reply(version, {"volumeAttachment": _view(attached, server, version)})
 
     async def delete(self, request: Request) -> Response:
         """DELETE /{volume_id}: DetachVolume; 202."""

@@ -51,6 +51,7 @@ INSTANCES = Collection(
         "host": reference(InstanceRow.host_id, "hosts/{host}"),
         "flavor": reference(InstanceRow.flavor_id, FLAVORS.pattern),
         "pool": reference(InstanceRow.pool_id, "pools/{pool}"),
+        "locked": lambda v: InstanceRow.locked == boolean_value(v),
         # Lookups by the REST gateway's OpenStack dialect (server UUID, server name).
         "uid": equals(InstanceRow.uid),
         "display_name": equals(InstanceRow.display_name),

@@ -44,7 +44,7 @@ def _always(holds: bool) -> ColumnElement[bool]:
 _DELETED = pb.Instance.STATE_DELETED
 # The tombstones as a collection of their own, with the instances' filters: those of the
 # columns a tombstone keeps, and the others as what a deleted instance has (no host, not
-# paused, its state DELETED).
+# paused nor locked, its state DELETED).
 DELETED = Collection(
     "compute.kumo.dev/Instance",
     INSTANCES.pattern,
@@ -52,6 +52,7 @@ DELETED = Collection(
     filters={
         "state": lambda v: _always(enum_value(pb.Instance.State, v) == _DELETED),
         "paused": lambda v: _always(boolean_value(v) is False),
+        "locked": lambda v: _always(boolean_value(v) is False),
         "host": lambda v: _always(not v),
         "flavor": reference(T.flavor_id, FLAVORS.pattern),
         "pool": reference(T.pool_id, "pools/{pool}"),
