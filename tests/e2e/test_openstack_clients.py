@@ -574,8 +574,35 @@ def test_compute_extras(
     }  # fmt: skip
     listed = requests.get(f"{url}/servers/detail", headers=at("2.52")).json()["servers"]
     assert all(s["flavor"]["original_name"] for s in listed)
-    # Image signature certificates (2.63): none, and none can be asked for.
     image_uid = clouds.json("member", "image", "show", image)["id"]
+    root = {"X-Auth-Token": admin.token or ""}
+    # A host asked for at creation (2.74, administrators): `host` or
+    # `hypervisor_hostname`, checked to exist.
+    target = clouds.json("root", "server", "show", server["id"])["OS-EXT-SRV-ATTR:host"]
+    for headers_, fields, code in (
+        (at("2.74"), {"host": target}, 403),
+        (at("2.73"), {"host": target}, 400),
+        ({**root, "OpenStack-API-Version": "compute 2.74"}, {"host": "no-such-host"}, 400),
+        ({**root, "OpenStack-API-Version": "compute 2.74"},
+         {"host": target, "hypervisor_hostname": "other"}, 400),
+        ({**root, "OpenStack-API-Version": "compute 2.74"},
+         {"hypervisor_hostname": target}, 202),
+    ):  # fmt: skip
+        placed = requests.post(
+            f"{url}/servers",
+            headers=headers_,
+            json={"server": {"name": unique("h"), "flavorRef": flavor, "imageRef": image_uid,
+                             "availability_zone": site.zone, **fields}},
+        )  # fmt: skip
+        assert placed.status_code == code, (fields, placed.text)
+    conn = clouds.connect("root")
+    pinned = conn.compute.wait_for_server(
+        conn.compute.get_server(placed.json()["server"]["id"]), wait=60, interval=0.5
+    )
+    assert pinned.compute_host == target
+    conn.compute.delete_server(pinned)
+
+    # Image signature certificates (2.63): none, and none can be asked for.
     shown_at = {v: requests.get(f"{url}/servers/{server['id']}", headers=at(v)).json()["server"]
                 for v in ("2.62", "2.63")}  # fmt: skip
     assert "trusted_image_certificates" not in shown_at["2.62"]
@@ -588,7 +615,6 @@ def test_compute_extras(
     )  # fmt: skip
     assert certified.status_code == 400 and "badRequest" in certified.json(), certified.text
     # No `force` in live migration and evacuation from 2.68.
-    root = {"X-Auth-Token": admin.token or ""}
     for action in ({"os-migrateLive": {"host": None, "force": False}},
                    {"evacuate": {"force": False}}):  # fmt: skip
         forced = requests.post(

@@ -227,6 +227,12 @@ def test_instance_validation(admin: Stubs, tenant: Tenant, ready: tuple[str, str
     for spec, expected in cases:
         code, _ = rpc_error(partial(create, member, parent, unique("v"), **spec))
         assert code == expected, spec
+    # An administrator's requested host must exist (checked at create, not at the build).
+    code, _ = rpc_error(
+        partial(create, admin, parent, unique("v"), flavor=flavor, image=image,
+                requested_host="hosts/no-such-host")
+    )  # fmt: skip
+    assert code == INVALID
     nowhere = f"{tenant.name}/zones/{unique('nozone')}"
     code, _ = rpc_error(partial(create, member, nowhere, unique("v"), flavor=flavor, image=image))
     assert code == grpc.StatusCode.NOT_FOUND

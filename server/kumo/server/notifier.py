@@ -72,8 +72,8 @@ class Notifier:
             callback()
 
     def subscribe(self, key: str, callback: Callable[[], None]) -> None:
-        """Calls `callback()` on every notification of `key` from now on (for the life
-        of the notifier: a controller's wake-up)."""
+        """Calls `callback()` on every notification of `key` from now on, until
+        `unsubscribe` (a controller's wake-up)."""
         self._subscribers[key].append(callback)
 
     def unsubscribe(self, key: str, callback: Callable[[], None]) -> None:

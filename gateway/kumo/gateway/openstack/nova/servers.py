@@ -56,7 +56,7 @@ from kumo.gateway.openstack.nova.volume_attachments import check_attachable
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.type.v1 import operation_metadata_pb2
 
-V2_54, V2_57, V2_68, V2_71, V2_73 = (Version(2, n) for n in (54, 57, 68, 71, 73))
+V2_54, V2_57, V2_68, V2_71, V2_73, V2_74 = (Version(2, n) for n in (54, 57, 68, 71, 73, 74))
 _NO_PERSONALITY = "personality (file injection) is not accepted from microversion 2.57"
 # (2.63's parameter; before it, not a parameter at all)
 _NO_CERTIFICATES = "Image signature certificate validation is not offered by Kumo."
@@ -332,7 +332,7 @@ class Servers(NovaBase):
             instance.server_group = f"{scope.parent}/serverGroups/{group}"
         zone = str(body.get("availability_zone") or "")
         zone, _, host = zone.partition(":")
-        if host:
+        if host := _requested_host(body, version, host):
             instance.requested_host = f"hosts/{host}"
         for each in placed if volume is None else (volume, *placed):
             volume_zone = each.name.split("/")[3]
@@ -618,6 +618,24 @@ def _boolean(text: str, key: str) -> str:
     if lowered not in _TRUE | _FALSE:
         raise invalid(f"Invalid input for query parameters {key}. Value: {text}.")
     return "true" if lowered in _TRUE else "false"
+
+
+def _requested_host(body: dict[str, Any], version: Version, zone_host: str) -> str:
+    """The host a create asks for: `zone:host` in its availability zone, or from 2.74 its
+    `host` or `hypervisor_hostname` (one name in Kumo). 400 when they differ, or for those
+    two keys before 2.74 or not text."""
+    wanted = {zone_host} if zone_host else set()
+    for key in ("host", "hypervisor_hostname"):
+        if key not in body:
+            continue
+        if version < V2_74:
+            raise invalid(f"{key} at creation needs microversion 2.74")
+        if not isinstance(body[key], str) or not body[key]:
+            raise invalid(f"{key} must be a host's name")
+        wanted.add(body[key])
+    if len(wanted) > 1:
+        raise invalid(f"the create names more than one host: {', '.join(sorted(wanted))}")
+    return wanted.pop() if wanted else ""
 
 
 def _labels(metadata: Any) -> dict[str, str]:

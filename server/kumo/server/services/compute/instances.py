@@ -28,6 +28,7 @@ from kumo.server.api.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from kumo.server.api.resources import apply_common
 from kumo.server.auth.principal import Principal, current_principal
 from kumo.server.db.models import (
+    HostRow,
     ImageRow,
     InstanceRow,
     KeyPairRow,
@@ -219,6 +220,8 @@ class InstanceMethods(InstanceOperations):
             if not caller.cloud_admin:
                 raise PermissionDenied("only cloud administrators may request a host")
             host_id = spec.requested_host.removeprefix("hosts/")
+            if session.get(HostRow, host_id) is None:
+                violations.append(FieldViolation("instance.requested_host", "no such host"))
         if len(spec.user_data) > MAX_USER_DATA:
             violations.append(FieldViolation("instance.user_data", "at most 64 KiB"))
         if spec.hostname and not _HOSTNAME.fullmatch(spec.hostname):
