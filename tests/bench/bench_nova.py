@@ -297,8 +297,6 @@ def kumo_target(
     """Kumo's API, fake hosts and gateway, and a project ready for `args.servers`."""
     workdir.mkdir(parents=True, exist_ok=True)
     url = postgres.create_database() if postgres else f"sqlite:///{workdir / 'kumo.db'}"
-    if args.api_replicas > 1 and postgres is None:
-        raise ValueError("several API replicas need PostgreSQL")
     # Replicas one after another: the first creates the schema and the administrator.
     replicas = [ApiProcess(api_settings(workdir, url)) for _ in range(args.api_replicas)]
     try:
@@ -548,6 +546,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the Nova work folder")
     args = parser.parse_args(argv)
+    if args.api_replicas < 1 or (args.api_replicas > 1 and args.database != "postgres"):
+        parser.error("--api-replicas: 1, or more on PostgreSQL (--database postgres)")
     results: dict[str, Result] = {}
     versions = ""
     workdir = Path(tempfile.mkdtemp(prefix="kumo-bench-nova-"))

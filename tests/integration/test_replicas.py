@@ -1,9 +1,10 @@
 """Two API replicas on one PostgreSQL database: each one's wake-ups reach the other
 (`replica_wakeups`, LISTEN/NOTIFY), so nothing waits for a polling interval.
 
-The intervals are set so that polling alone would fail each test: the controller replica
-polls for operations every 30 s (its claim pass at start is over before anything is written),
-and an agent stream's periodic full resync is 30 s away; each test allows 10 s."""
+Polling is made too slow to matter, so that without the relay each test would fail: the
+controller replica polls for operations once an hour (its claim pass at start is over
+before anything is written) and an agent stream's periodic full resync is an hour away;
+PROMPTLY is only how long a test waits before calling a wake-up lost."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.server.db.engine import make_engine
 from kumo.server.replica_wakeups import PostgresWakeups, decode, encode
+from kumo.server.services import agent as agent_service
 from tests.conftest import make_config
 from tests.integration.test_agent_service import agent_stub, scripted_host
 from tests.integration.test_operations import start_delete, wait
@@ -26,7 +28,8 @@ from tests.support.cloud import ADMIN_PASSWORD, Stubs, make_tenant, sign_in
 from tests.support.postgres import PostgresServer
 from tests.support.server import ServerThread
 
-PROMPTLY = 10.0  # seconds: well under the 30 s of polling each test would otherwise need
+PROMPTLY = 10.0  # seconds a test waits for what a wake-up brings
+HOUR = 3600.0
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +40,12 @@ def database(postgres: PostgresServer) -> str:
 
 @pytest.fixture(scope="module")
 def replicas(database: str) -> Iterator[tuple[Stubs, Stubs]]:
-    """Replica A runs the controllers (polling for operations every 30 s); replica B runs
-    none, so operations written on B wait for A. Admin stubs on each."""
-    a = ServerThread(make_config(database, operations={"lease_seconds": 3, "poll_seconds": 30}))
+    """Replica A runs the controllers (polling for operations once an hour); replica B runs
+    none, so operations written on B wait for A. Agent streams resync once an hour. Admin
+    stubs on each."""
+    slow = pytest.MonkeyPatch()
+    slow.setattr(agent_service, "RESYNC_SECONDS", HOUR)
+    a = ServerThread(make_config(database, operations={"lease_seconds": 3, "poll_seconds": HOUR}))
     b = ServerThread(make_config(database, operations={"enabled": False}))
     try:
         with grpc.insecure_channel(a.address) as on_a, grpc.insecure_channel(b.address) as on_b:
@@ -50,6 +56,7 @@ def replicas(database: str) -> Iterator[tuple[Stubs, Stubs]]:
     finally:
         b.stop()
         a.stop()
+        slow.undo()
 
 
 def test_an_operation_written_on_one_replica_is_run_by_another(

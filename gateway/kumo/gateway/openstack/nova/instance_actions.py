@@ -17,6 +17,7 @@ Operations on the server's volumes (attach, detach) target the volumes and are n
 from __future__ import annotations
 
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -108,12 +109,10 @@ def _page(
     whose request id is `marker` (400 if none has it), at most `limit` (400 unless a
     positive integer)."""
     window = changes(request, version)
-    if window.since is not None:
-        since = _micros(window.since)
-        found = [(op, meta) for op, meta in found if _updated(meta).ToMicroseconds() >= since]
-    if window.before is not None:
-        before = _micros(window.before)
-        found = [(op, meta) for op, meta in found if _updated(meta).ToMicroseconds() <= before]
+    if window.asked:
+        low = _micros(window.since) if window.since else 0
+        high = _micros(window.before) if window.before else sys.maxsize
+        found = [(op, m) for op, m in found if low <= _updated(m).ToMicroseconds() <= high]
     if marker := request.query_params.get("marker"):
         ids = [request_id_of(op, meta) for op, meta in found]
         if marker not in ids:

@@ -30,11 +30,12 @@ from kumo.gateway.openstack.nova.addresses import (
     the_only_network,
 )
 from kumo.gateway.openstack.nova.base import NovaBase
-from kumo.gateway.openstack.nova.volume_attachments import V2_70
 from kumo.gateway.openstack.operations import settled
 from kumo.network.v1 import network_service_pb2 as napi
 from kumo.network.v1 import network_service_pb2_grpc as nrpc
 from kumo.network.v1 import resources_pb2 as npb
+
+V2_70 = Version(2, 70)  # a device `tag` in the view
 
 
 class Interfaces(NovaBase):

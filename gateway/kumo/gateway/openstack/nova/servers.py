@@ -57,9 +57,6 @@ from kumo.storage.v1 import resources_pb2 as spb
 from kumo.type.v1 import operation_metadata_pb2
 
 V2_54, V2_57, V2_68, V2_71, V2_73, V2_74 = (Version(2, n) for n in (54, 57, 68, 71, 73, 74))
-_NO_PERSONALITY = "personality (file injection) is not accepted from microversion 2.57"
-# (2.63's parameter; before it, not a parameter at all)
-_NO_CERTIFICATES = "Image signature certificate validation is not offered by Kumo."
 _REBOOT: dict[str, Any] = {"SOFT": capi.REBOOT_TYPE_SOFT, "HARD": capi.REBOOT_TYPE_HARD}
 _BLOCK: dict[Any, Any] = {
     "auto": cpb.MigrationOptions.BLOCK_MIGRATION_UNSPECIFIED,
@@ -321,10 +318,7 @@ class Servers(NovaBase):
             if version < server_tags.V2_52:
                 raise invalid("tags at creation need microversion 2.52")
             instance.tags[:] = server_tags.checked_list(body["tags"])
-        if "personality" in body and version >= V2_57:
-            raise invalid(_NO_PERSONALITY)
-        if body.get("trusted_image_certificates"):
-            raise invalid(_NO_CERTIFICATES)
+        _refuse_injection(body, version)
         if user_data := body.get("user_data"):
             instance.user_data = _user_data(user_data)
         hints = whole.get("os:scheduler_hints") or whole.get("OS-SCH-HNT:scheduler_hints") or {}
@@ -398,20 +392,21 @@ class Servers(NovaBase):
         ((name, argument),) = body.items()
         if name in _NOT_OFFERED:
             raise not_offered(_NOT_OFFERED[name])
-        handler = self._actions().get(name)
-        if handler is None and name != "rebuild":
+        handler = self._actions(self.base(request)).get(name)
+        if handler is None:
             raise invalid(f"There is no such action: {name}")
         item = await self.server_of(scope, request)
         arg = argument if isinstance(argument, dict) else {}
         if "force" in arg and name in ("evacuate", "os-migrateLive") and version >= V2_68:
             raise invalid(f"force is not accepted in {name} from microversion 2.68")
-        if handler is None:  # (answers with the server, which needs the base URL)
-            return await self._rebuild(scope, version, item, arg, self.base(request))
         return await handler(scope, version, item, arg)
 
     def _actions(
-        self,
+        self, base: str
     ) -> dict[str, Callable[[Scope, Version, cpb.Instance, dict[str, Any]], Awaitable[Response]]]:
+        """The action handlers by name (`base`: this gateway's URL, for those that answer
+        with the server)."""
+
         def simple(method: Any, make: Callable[[str, dict[str, Any]], Any]) -> Any:
             async def run(
                 scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
@@ -469,6 +464,7 @@ class Servers(NovaBase):
                 ),
             ),
             "evacuate": self._evacuate,
+            "rebuild": partial(self._rebuild, base=base),
             "createImage": self._create_image,
             "os-getConsoleOutput": self._console,
             "addSecurityGroup": partial(self._security_group, True),
@@ -536,10 +532,7 @@ class Servers(NovaBase):
         """`rebuild`: from `imageRef`, also changing what the body gives of `name`,
         `metadata` (all of it), `key_name` (2.54; null: none) and `user_data` (2.57; null:
         none). 202 with the server as it is then, as Nova answers."""
-        if "personality" in arg and version >= V2_57:
-            raise invalid(_NO_PERSONALITY)
-        if arg.get("trusted_image_certificates"):
-            raise invalid(_NO_CERTIFICATES)
+        _refuse_injection(arg, version)
         changes, paths = cpb.Instance(), []
         if "name" in arg:
             changes.display_name = str(arg["name"] or "")
@@ -618,6 +611,16 @@ def _boolean(text: str, key: str) -> str:
     if lowered not in _TRUE | _FALSE:
         raise invalid(f"Invalid input for query parameters {key}. Value: {text}.")
     return "true" if lowered in _TRUE else "false"
+
+
+def _refuse_injection(body: dict[str, Any], version: Version) -> None:
+    """400 for what a create or rebuild body may ask and Kumo does not do: `personality`
+    (file injection, gone from 2.57) and `trusted_image_certificates` (2.63; Kumo
+    verifies no image signatures)."""
+    if "personality" in body and version >= V2_57:
+        raise invalid("personality (file injection) is not accepted from microversion 2.57")
+    if body.get("trusted_image_certificates"):
+        raise invalid("Image signature certificate validation is not offered by Kumo.")
 
 
 def _requested_host(body: dict[str, Any], version: Version, zone_host: str) -> str:
