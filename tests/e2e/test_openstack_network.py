@@ -208,6 +208,13 @@ def test_server_addresses_by_network(
     )  # fmt: skip
     shown = clouds.json("member", "server", "show", server["id"])
     assert shown["addresses"] == {label: ["10.21.0.50"]}, shown["addresses"]
+
+    def by_ip(*args: str) -> set[str]:
+        return {s["ID"] for s in clouds.json("member", "server", "list", *args)}
+
+    # `--ip`/`--ip6`: Nova's regular expression, from the start of a fixed IPv4 (IPv6) address.
+    assert server["id"] in by_ip("--ip", "10.21.0.5")
+    assert server["id"] not in by_ip("--ip", "21.0") | by_ip("--ip6", "10.21")
     conn = clouds.connect("member")
     got = conn.compute.get_server(server["id"])
     ((entry,),) = got.addresses.values()

@@ -361,6 +361,75 @@ def test_instances_filtered_by_update_time(cell: Cell, tenant: Tenant) -> None:
         assert code == grpc.StatusCode.INVALID_ARGUMENT, bad
 
 
+def test_instances_matched_by_pattern_image_and_key(
+    api: ServerThread, cell: Cell, tenant: Tenant, other_tenant: Tenant, admin: Stubs
+) -> None:
+    """ListInstances filters on names and hostnames by regular expression, on the image and
+    on a key pair, orders by display name or time either way, and lists across projects
+    (`projects/-`): all of them for a cloud administrator, its own for anyone else; bad
+    patterns and image names are INVALID_ARGUMENT."""
+    member = tenant.stubs["member"]
+    service = compute(member)
+    service.CreateKeyPair(
+        capi.CreateKeyPairRequest(parent=tenant.name, key_pair_id="lister", key_pair=cpb.KeyPair())
+    )
+    key = f"{tenant.name}/keyPairs/lister"
+    web1 = launch(member, cell, "lst-a", display_name="web-1", hostname="front-1")
+    web2 = launch(member, cell, "lst-b", display_name="web-2", key_pairs=[key])
+    db = launch(member, cell, "lst-c", display_name="db-web")
+    their_image = upload_image(other_tenant.stubs["member"], other_tenant.name)
+    their_zone = f"{other_tenant.name}/zones/{cell.site.zone}"
+    theirs = Cell(cell.site, cell.agents, their_zone, cell.flavor, their_image)
+    other = launch(other_tenant.stubs["member"], theirs, "lst-d", display_name="web-3")
+
+    def names(text: str, order_by: str = "", parent: str = f"{tenant.name}/zones/-",
+              stubs: Stubs = member) -> list[str]:  # fmt: skip
+        listing = capi.ListInstancesRequest(parent=parent, filter=text, order_by=order_by)
+        return [i.display_name for i in compute(stubs).ListInstances(listing).instances]
+
+    assert names('display_name ~ "^web-"', "display_name") == ["web-1", "web-2"]
+    assert names('display_name ~ "web"', "display_name desc") == ["web-2", "web-1", "db-web"]
+    assert names('NOT display_name ~ "^w" AND display_name ~ "b"') == ["db-web"]
+    assert names('hostname ~ "^front-[0-9]$"') == ["web-1"]
+    assert names(f'image = "{cell.image}"', "create_time desc") == ["db-web", "web-2", "web-1"]
+    assert names(f'image = "{tenant.name}/images/nope"') == []
+    assert names(f'key_pairs:"{key}"') == ["web-2"]
+    assert names('key_pairs ~ "/keyPairs/lister$"') == names('key_pairs ~ "s"') == ["web-2"]
+    assert names('ip_addresses ~ "."') == []  # (no interfaces here)
+    for order in ("update_time", "uid desc"):
+        assert sorted(names('display_name ~ "web"', order)) == ["db-web", "web-1", "web-2"]
+    everywhere = "projects/-/zones/-"
+    # (other tests' instances may be there too)
+    assert {"web-1", "web-2", "web-3"} <= set(names("", "", everywhere, admin))
+    assert names('display_name ~ "^web-"', "display_name", everywhere) == ["web-1", "web-2"]
+    assert names("", "", everywhere, other_tenant.stubs["member"]) == ["web-3"]
+    for bad in (
+        'display_name ~ "("',
+        'display_name ~ "(?P<n>web)"',
+        'display_name ~ "' + "a" * 256 + '"',
+        'flavor ~ "x"',
+        'image = "images/x"',
+        # (Python reads it, PostgreSQL does not)
+        *(['display_name ~ "(?i:web)"'] if api.config.database.url.startswith("postgres") else []),
+    ):
+        code, _ = rpc_error(partial(names, bad))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, bad
+    code, _ = rpc_error(partial(names, "", "hostname"))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    # Deleted instances keep what these filters read.
+    wait(member, service.DeleteInstance(capi.DeleteInstanceRequest(name=web2.name)))
+    deleted = capi.ListInstancesRequest(
+        parent=f"{tenant.name}/zones/-",
+        filter=f'key_pairs:"{key}" AND image = "{cell.image}" AND display_name ~ "2$"'
+        ' AND key_pairs ~ "lister"',
+        order_by="update_time desc",
+        show_deleted=True,
+    )
+    assert [i.uid for i in service.ListInstances(deleted).instances] == [web2.uid]
+    for instance, stubs in ((web1, member), (db, member), (other, other_tenant.stubs["member"])):
+        wait(stubs, compute(stubs).DeleteInstance(capi.DeleteInstanceRequest(name=instance.name)))
+
+
 def test_created_locked(cell: Cell, tenant: Tenant) -> None:
     """An instance created locked builds and runs, and refuses deletion until unlocked."""
     member = tenant.stubs["member"]

@@ -22,16 +22,17 @@ from kumo.server.errors import InvalidArgument
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<paren>[()])|(?P<word>AND|OR|NOT)(?=[\s(]|$)"
-    r"|(?P<field>[a-z_][a-z0-9_]*(?:\.[A-Za-z0-9_.-]+)?)\s*(?P<op><=|>=|[=:<>])\s*"
+    r"|(?P<field>[a-z_][a-z0-9_]*(?:\.[A-Za-z0-9_.-]+)?)\s*(?P<op><=|>=|[=:<>~])\s*"
     r'(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[A-Za-z0-9_./:-]+)))\s*'
 )
 
 
 @dataclass(frozen=True)
 class Term:
-    """`field = value`, `field:value` (`has`) on a repeated field, or `field <op> value`
-    (`op` one of `COMPARISONS`) on an ordered field; `label` is set for `labels.KEY`
-    terms; `negated` for those after NOT."""
+    """`field = value`, `field:value` (`has`) on a repeated field, `field <op> value`
+    (`op` one of `COMPARISONS`) on an ordered field, or `field ~ pattern` (`op` MATCHES)
+    on a matched field; `label` is set for `labels.KEY` terms; `negated` for those after
+    NOT."""
 
     field: str
     value: str
@@ -42,6 +43,12 @@ class Term:
 
 
 COMPARISONS = ("<", "<=", ">", ">=")
+MATCHES = "~"
+# A pattern is read by Python's `re` on SQLite (SQLAlchemy's REGEXP function) and as a
+# POSIX advanced regular expression by PostgreSQL (`~`): Python's named groups are refused
+# here, what else PostgreSQL cannot read it refuses itself (interceptors/errors.py).
+_PYTHON_ONLY = re.compile(r"\(\?P")
+MAX_PATTERN = 255
 
 
 #: Terms joined by OR (most clauses are one term).
@@ -78,16 +85,38 @@ def _tokens(text: str) -> Iterator[re.Match[str]]:
         position = match.end()
 
 
+def check_pattern(pattern: str) -> None:
+    """InvalidArgument (on `filter`) unless `pattern` is a regular expression Python reads,
+    without named groups, of at most MAX_PATTERN characters."""
+    if len(pattern) > MAX_PATTERN or _PYTHON_ONLY.search(pattern):
+        raise InvalidArgument.field(
+            "filter", f"{pattern!r}: at most {MAX_PATTERN} characters, no (?P"
+        )
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise InvalidArgument.field(
+            "filter", f"{pattern!r} is not a regular expression: {error}"
+        ) from None
+
+
 def _term(
     match: re.Match[str],
     negated: bool,
     allowed: Collection[str],
     has: Collection[str],
     ordered: Collection[str],
+    matched: Collection[str],
 ) -> Term:
     field, op = match.group("field"), match.group("op")
     raw = match.group("quoted")
     value = re.sub(r"\\(.)", r"\1", raw) if raw is not None else match.group("bare")
+    if op == MATCHES:
+        if field not in matched:
+            works = ", ".join(sorted(matched)) or "no field here"
+            raise InvalidArgument.field("filter", f"{field!r} takes '=', not '~' ({works} do)")
+        check_pattern(value)
+        return Term(field, value, negated=negated, op=op)
     if op in COMPARISONS:
         if field not in ordered:
             works = ", ".join(sorted(ordered)) or "no field here"
@@ -103,6 +132,7 @@ def _term(
     if field not in allowed:
         fields = sorted({*allowed, "labels.KEY"}) + [f"{f}:VALUE" for f in sorted(has)]
         fields += [f"{f} >= VALUE" for f in sorted(ordered)]
+        fields += [f'{f} ~ "PATTERN"' for f in sorted(matched)]
         raise InvalidArgument.field(
             "filter", f"cannot filter on {field!r}; use {', '.join(fields)}"
         )
@@ -110,10 +140,15 @@ def _term(
 
 
 def parse_filter(
-    text: str, allowed: Collection[str], has: Collection[str] = (), ordered: Collection[str] = ()
+    text: str,
+    allowed: Collection[str],
+    has: Collection[str] = (),
+    ordered: Collection[str] = (),
+    matched: Collection[str] = (),
 ) -> list[Clause]:
     """Parses `text` into clauses over the `allowed` fields (plus labels), the `has`
-    repeated fields and the `ordered` fields (compared with <, <=, >, >=).
+    repeated fields, the `ordered` fields (compared with <, <=, >, >=) and the `matched`
+    fields (`~` a regular expression, see `check_pattern`).
 
     Raises InvalidArgument on bad syntax or a field (or operator) not accepted.
     """
@@ -135,7 +170,7 @@ def parse_filter(
         if word() != "TERM":
             raise InvalidArgument.field("filter", f"expected a term in {text!r}")
         index += 1
-        return _term(tokens[index - 1], negated, allowed, has, ordered)
+        return _term(tokens[index - 1], negated, allowed, has, ordered, matched)
 
     while index < len(tokens):
         if clauses:

@@ -21,10 +21,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kumo.server.api.filtering import COMPARISONS, Term, clause_condition, parse_filter
+from kumo.server.api.filtering import (
+    COMPARISONS,
+    MATCHES,
+    Term,
+    clause_condition,
+    parse_filter,
+)
 from kumo.server.api.names import check_id, parse, parse_one
 from kumo.server.api.paging import Page, Pager, parse_order_by
-from kumo.server.db.json_arrays import JsonArrayHas
+from kumo.server.db.json_arrays import JsonArrayHas, JsonArrayMatches
 from kumo.server.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
 
 R = TypeVar("R")
@@ -59,6 +65,11 @@ class Collection(Generic[R]):
     has_filters: Mapping[str, Filter] = field(default_factory=dict)
     # Filters of `field < value` terms (and <=, >, >=) on ordered fields (times).
     ordered_filters: Mapping[str, OrderedFilter] = field(default_factory=dict)
+    # Filters of `field ~ "pattern"` terms (a regular expression, see `matches`).
+    matched_filters: Mapping[str, Filter] = field(default_factory=dict)
+    # The column of an order field not named as one (the row's id for `name`; otherwise
+    # the row's attribute of the field's name unless given here).
+    order_columns: Mapping[str, Any] = field(default_factory=dict)
 
     @cached_property
     def _template(self) -> str:
@@ -76,6 +87,8 @@ class Collection(Generic[R]):
             return self.has_filters[term.field](term.value)
         if term.op in COMPARISONS:
             return self.ordered_filters[term.field](term.op, term.value)
+        if term.op == MATCHES:
+            return self.matched_filters[term.field](term.value)
         return self.filters[term.field](term.value)
 
     def name_of(self, *ids: str) -> str:
@@ -151,15 +164,21 @@ class Collection(Generic[R]):
             query = query.where(condition)
         text = getattr(request, "filter", "")
         clauses = parse_filter(
-            text, self.filters.keys(), self.has_filters.keys(), self.ordered_filters.keys()
+            text,
+            self.filters.keys(),
+            self.has_filters.keys(),
+            self.ordered_filters.keys(),
+            self.matched_filters.keys(),
         )
         for clause in clauses:
             query = query.where(clause_condition(clause, self._term_condition))
         order = parse_order_by(getattr(request, "order_by", ""), self.order_fields)
         # A unique tie-breaker: the id where it is the whole key, else the uid.
         id_column = getattr(self.row, "id" if len(self.key_columns) == 1 else "uid")
-        name_column = self.row.id  # type: ignore[attr-defined]
-        key = name_column if order.field == "name" else getattr(self.row, order.field)
+        if order.field == "name":
+            key = self.row.id  # type: ignore[attr-defined]
+        else:
+            key = self.order_columns.get(order.field) or getattr(self.row, order.field)
         return pager.page(
             session,
             query,
@@ -226,6 +245,12 @@ def has_element(column: Any) -> Filter:
     return lambda value: JsonArrayHas(column, value)
 
 
+def element_matches(column: Any) -> Filter:
+    """A filter of `field ~ "pattern"` terms on a JSON array of strings in `column`: an
+    element holds a match of the regular expression."""
+    return lambda pattern: JsonArrayMatches(column, pattern)
+
+
 _COMPARE: Mapping[str, Callable[[Any, Any], ColumnElement[bool]]] = {
     "<": operator.lt,
     "<=": operator.le,
@@ -248,6 +273,12 @@ def compared_time(column: Any) -> OrderedFilter:
         return _COMPARE[op](column, when.astimezone(UTC))
 
     return condition
+
+
+def matches(column: Any) -> Filter:
+    """A filter of `field ~ "pattern"` terms: the text in `column` holds a match of the
+    regular expression (the pattern checked by `filtering.check_pattern`)."""
+    return lambda pattern: column.regexp_match(pattern)
 
 
 def equals(column: Any) -> Filter:

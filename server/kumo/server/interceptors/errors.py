@@ -15,12 +15,13 @@ import grpc
 from sqlalchemy.exc import DBAPIError
 
 from kumo.server.db.engine import is_conflict
-from kumo.server.errors import Aborted, KumoError, Unavailable, internal_status
+from kumo.server.errors import Aborted, InvalidArgument, KumoError, Unavailable, internal_status
 from kumo.server.interceptors.base import Behavior, Context, StreamBehavior, UnaryInterceptor
 from kumo.server.request_ids import current_request_id
 
 log = logging.getLogger(__name__)
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
+_BAD_REGEX = "2201B"  # PostgreSQL's invalid_regular_expression
 
 
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: Exception) -> None:
@@ -30,6 +31,9 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: Excepti
         error = Unavailable("the database connection was lost; retry")
     elif is_conflict(error):  # (Database.transaction already ran it again, and again lost)
         error = Aborted("the request conflicted with concurrent ones; retry")
+    elif isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) == _BAD_REGEX:
+        # (a list filter's pattern that Python's `re` read and PostgreSQL does not)
+        error = InvalidArgument.field("filter", "PostgreSQL cannot read this regular expression")
     if isinstance(error, KumoError):
         status = error.to_status()
     else:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from starlette.requests import Request
 
 from kumo.gateway.dialect import invalid
 from kumo.gateway.openstack.microversions import Version
@@ -36,8 +35,8 @@ class Changes:
         return terms
 
 
-def _time(request: Request, key: str) -> datetime | None:
-    text = request.query_params.get(key)
+def _time(query: Mapping[str, str], key: str) -> datetime | None:
+    text = query.get(key)
     if text is None:
         return None
     try:
@@ -47,13 +46,13 @@ def _time(request: Request, key: str) -> datetime | None:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
-def changes(request: Request, version: Version) -> Changes:
-    """The request's `changes-since` and (from 2.66) `changes-before`, as Nova reads them
+def changes(query: Mapping[str, str], version: Version) -> Changes:
+    """A query's `changes-since` and (from 2.66) `changes-before`, as Nova reads them
     (ISO 8601; without an offset, UTC). 400 for a time that is not one, or for a window
     that ends before it starts. Before 2.66 `changes-before` is ignored, as Nova does."""
     window = Changes(
-        _time(request, "changes-since"),
-        _time(request, "changes-before") if version >= V2_66 else None,
+        _time(query, "changes-since"),
+        _time(query, "changes-before") if version >= V2_66 else None,
     )
     if window.since and window.before and window.before < window.since:
         raise invalid("The value of changes-since must be less than or equal to changes-before.")

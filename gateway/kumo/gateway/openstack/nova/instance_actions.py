@@ -108,7 +108,7 @@ def _page(
     or after `changes-since` (and from 2.66 at or before `changes-before`), after the action
     whose request id is `marker` (400 if none has it), at most `limit` (400 unless a
     positive integer)."""
-    window = changes(request, version)
+    window = changes(request.query_params, version)
     if window.asked:
         low = _micros(window.since) if window.since else 0
         high = _micros(window.before) if window.before else sys.maxsize

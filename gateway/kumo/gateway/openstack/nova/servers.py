@@ -32,7 +32,7 @@ from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack import paging
-from kumo.gateway.openstack.common import Scope, last_segment, quoted
+from kumo.gateway.openstack.common import Scope, last_segment
 from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.neutron.index import Index
 from kumo.gateway.openstack.nova import server_tags, views
@@ -45,18 +45,18 @@ from kumo.gateway.openstack.nova.block_devices import (
     find_volume_type,
     read_mappings,
 )
-from kumo.gateway.openstack.nova.changes import changes
 from kumo.gateway.openstack.nova.security_groups import (
     GroupNames,
     change_group,
     requested_groups,
     server_groups,
 )
+from kumo.gateway.openstack.nova.server_queries import server_query
 from kumo.gateway.openstack.nova.volume_attachments import check_attachable
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.type.v1 import operation_metadata_pb2
 
-V2_54, V2_57, V2_68, V2_71, V2_73, V2_74 = (Version(2, n) for n in (54, 57, 68, 71, 73, 74))
+V2_54, V2_57, V2_68, V2_71, V2_74 = (Version(2, n) for n in (54, 57, 68, 71, 74))
 _REBOOT: dict[str, Any] = {"SOFT": capi.REBOOT_TYPE_SOFT, "HARD": capi.REBOOT_TYPE_HARD}
 _BLOCK: dict[Any, Any] = {
     "auto": cpb.MigrationOptions.BLOCK_MIGRATION_UNSPECIFIED,
@@ -130,38 +130,20 @@ class Servers(NovaBase):
 
     async def _list(self, request: Request, detail: bool) -> Response:
         scope, version = await self.begin(request)
-        query = request.query_params
-        terms = []
-        if name := query.get("name"):
-            terms.append(f"display_name = {quoted(name)}")
-        if status := query.get("status"):
-            state = views.STATE_FILTER.get(status.upper())
-            if state is None:
-                raise invalid(f"Invalid status value {status}")
-            terms.append(state)
-        if flavor := query.get("flavor"):
-            terms.append(f"flavor = {quoted('flavors/' + flavor)}")
-        if version >= server_tags.V2_26:
-            terms += server_tags.filter_terms(query)
-        if version >= V2_73 and (locked := query.get("locked")) is not None:
-            terms.append(f"locked = {_boolean(locked, 'locked')}")
-        # Changed since (or before): deleted servers too, as Nova lists them then.
-        window = changes(request, version)
-        terms += window.filter_terms("update_time")
-        if zone := query.get("availability_zone"):
-            parent = f"{scope.parent}/zones/{zone}"
-        else:
-            parent = f"{scope.parent}/zones/-"
+        query = await server_query(request.query_params, version, scope, self.images)
 
         async def fetch(token: str, size: int) -> tuple[list[cpb.Instance], str]:
+            if query.nothing:
+                return [], ""
             answer = await self.call(
                 self.compute.ListInstances,
                 capi.ListInstancesRequest(
-                    parent=parent,
-                    filter=" AND ".join(terms),
+                    parent=query.parent,
+                    filter=query.filter,
+                    order_by=query.order_by,
                     page_size=size,
                     page_token=token,
-                    show_deleted=window.asked,
+                    show_deleted=query.show_deleted,
                 ),
                 scope,
             )
@@ -184,8 +166,7 @@ class Servers(NovaBase):
         return self.reply(version, body)
 
     async def list(self, request: Request) -> Response:
-        """GET /servers[?name=&status=&flavor=&availability_zone=&limit=&marker=], and from
-        microversion 2.26 `tags`, `tags-any`, `not-tags`, `not-tags-any`."""
+        """GET /servers, with Nova's filters, sort keys and paging (server_queries.py)."""
         return await self._list(request, detail=False)
 
     async def list_detail(self, request: Request) -> Response:
@@ -603,14 +584,6 @@ class Servers(NovaBase):
 
 
 _TRUE, _FALSE = {"true", "1", "yes", "on", "t", "y"}, {"false", "0", "no", "off", "f", "n"}
-
-
-def _boolean(text: str, key: str) -> str:
-    """A query parameter read as Nova reads booleans: `true` or `false`; 400 otherwise."""
-    lowered = text.lower()
-    if lowered not in _TRUE | _FALSE:
-        raise invalid(f"Invalid input for query parameters {key}. Value: {text}.")
-    return "true" if lowered in _TRUE else "false"
 
 
 def _refuse_injection(body: dict[str, Any], version: Version) -> None:

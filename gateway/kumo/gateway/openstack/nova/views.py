@@ -37,18 +37,7 @@ PAUSED = ("PAUSED", "paused", 3)
 # While an instance moves (a live or cold migration, or a resize or its revert changing
 # hosts), Nova's status is MIGRATING (RESIZE / REVERT_RESIZE for the cold kinds; Kumo
 # shows MIGRATING for all), so that clients waiting for ACTIVE or VERIFY_RESIZE after
-# the call wait for the move.
-# Nova status filter -> ListInstances filter
-STATE_FILTER = {
-    "BUILD": "state = STATE_PROVISIONING",
-    "ACTIVE": "state = STATE_RUNNING",
-    "SHUTOFF": "state = STATE_STOPPED",
-    "SUSPENDED": "state = STATE_SUSPENDED AND paused = false",
-    "PAUSED": "state = STATE_SUSPENDED AND paused = true",
-    "REBOOT": "state = STATE_REBOOTING",
-    "VERIFY_RESIZE": "state = STATE_RESIZED",
-    "ERROR": "state = STATE_ERROR",
-}
+# the call wait for the move (DetailView.render).
 
 
 def server_links(base: str, uid: str) -> list[dict[str, str]]:
@@ -78,7 +67,7 @@ def host_id(project: str, host: str) -> str:
 _DELETING = _STATE.STATE_DELETING
 _V2_3, _V2_9, _V2_19, _V2_26 = Version(2, 3), Version(2, 9), Version(2, 19), Version(2, 26)
 _V2_63, V2_64, _V2_73 = Version(2, 63), Version(2, 64), Version(2, 73)
-V2_47, V2_55, V2_61 = Version(2, 47), Version(2, 55), Version(2, 61)
+V2_47, V2_55, V2_61, V2_75 = Version(2, 47), Version(2, 55), Version(2, 61), Version(2, 75)
 
 
 class DetailView:
@@ -213,7 +202,7 @@ class DetailView:
 
 def flavor_json(flavor: cpb.Flavor, base: str, detail: bool, version: Version) -> dict[str, Any]:
     """A flavor (brief: id, name, links; from 2.55 its description, brief or not; from 2.61
-    its extra specs when detailed)."""
+    its extra specs when detailed; `swap` "" for none before 2.75, 0 from 2.75)."""
     flavor_id = last_segment(flavor.name)
     body: dict[str, Any] = {
         "id": flavor_id,
@@ -228,7 +217,7 @@ def flavor_json(flavor: cpb.Flavor, base: str, detail: bool, version: Version) -
                 "ram": flavor.memory_mib,
                 "vcpus": flavor.vcpus,
                 "disk": flavor.disk_gib,
-                "swap": "",
+                "swap": 0 if version >= V2_75 else "",
                 "rxtx_factor": 1.0,
                 "OS-FLV-EXT-DATA:ephemeral": 0,
                 "OS-FLV-DISABLED:disabled": False,

@@ -6,22 +6,34 @@ from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, bindparam, select
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session, object_session
 
 from kumo.compute.v1 import resources_pb2 as pb
 from kumo.server.api.convert import common_fields, etag, timestamp
 from kumo.server.api.filtering import boolean_value, enum_value
+from kumo.server.api.names import parse
 from kumo.server.api.resources import (
     Collection,
+    Filter,
     compared_time,
+    element_matches,
     equals,
     has_element,
+    matches,
     reference,
 )
-from kumo.server.db.models import FlavorRow, InstanceRow, KeyPairRow, ServerGroupRow
+from kumo.server.db.models import (
+    FlavorRow,
+    InstanceRow,
+    IpAllocationRow,
+    KeyPairRow,
+    PortRow,
+    ServerGroupRow,
+)
 from kumo.server.runtime import Runtime
+from kumo.server.services.network.ports import INSTANCE_OWNER
 from kumo.type.v1 import condition_pb2
 
 FLAVORS = Collection("compute.kumo.dev/Flavor", "flavors/{flavor}", FlavorRow)
@@ -38,6 +50,34 @@ SERVER_GROUPS = Collection(
     filters={"policy": lambda v: ServerGroupRow.policy == enum_value(pb.ServerGroup.Policy, v)},
     key_columns=("project_id", "id"),
 )
+IMAGE_PATTERN = "projects/{project}/images/{image}"
+
+
+def image_filter(project_column: Any, id_column: Any) -> Filter:
+    """A filter of `image = "projects/P/images/I"` terms over the columns holding an
+    image's project and id; InvalidArgument if the value is no image name."""
+
+    def condition(value: str) -> ColumnElement[bool]:
+        project, image = parse("filter", value, IMAGE_PATTERN)
+        return (project_column == project) & (id_column == image)  # type: ignore[no-any-return]
+
+    return condition
+
+
+def _with_address(pattern: str) -> ColumnElement[bool]:
+    """Instances with an interface address (a fixed IP, not a floating one) matching
+    `pattern`."""
+    addressed = (
+        select(PortRow.instance_uid)
+        .join(IpAllocationRow, IpAllocationRow.owner_uid == PortRow.uid)
+        .where(
+            PortRow.device_owner == INSTANCE_OWNER,
+            IpAllocationRow.ip_address.regexp_match(pattern),
+        )
+    )
+    return InstanceRow.uid.in_(addressed)
+
+
 INSTANCES = Collection(
     "compute.kumo.dev/Instance",
     "projects/{project}/zones/{zone}/instances/{instance}",
@@ -55,12 +95,23 @@ INSTANCES = Collection(
         # Lookups by the REST gateway's OpenStack dialect (server UUID, server name).
         "uid": equals(InstanceRow.uid),
         "display_name": equals(InstanceRow.display_name),
+        "image": image_filter(InstanceRow.image_project_id, InstanceRow.image_id),
     },
+    order_fields=("name", "create_time", "update_time", "display_name", "uid"),
     key_columns=("project_id", "zone_id", "id"),
-    has_filters={"tags": has_element(InstanceRow.tags)},
+    has_filters={
+        "tags": has_element(InstanceRow.tags),
+        "key_pairs": has_element(InstanceRow.key_pairs),
+    },
     ordered_filters={
         "create_time": compared_time(InstanceRow.create_time),
         "update_time": compared_time(InstanceRow.update_time),
+    },
+    matched_filters={
+        "display_name": matches(InstanceRow.display_name),
+        "hostname": matches(InstanceRow.hostname),
+        "key_pairs": element_matches(InstanceRow.key_pairs),
+        "ip_addresses": _with_address,
     },
 )
 

@@ -92,6 +92,15 @@ def _zone_parent(caller: Principal, parent: str) -> tuple[str, str]:
     return project_id, zone_id
 
 
+def _listed_parent(caller: Principal, parent: str) -> tuple[str, str]:
+    """The project and zone ids of a ListInstances parent, either `-` for all; all projects
+    are those the caller may see: every one for a cloud administrator, else its own."""
+    if not parent.startswith("projects/-/"):
+        return _zone_parent(caller, parent)
+    zone_id = _zone_parent(caller, parent.replace("-", caller.project_id, 1))[1]
+    return ("-" if caller.cloud_admin else caller.project_id), zone_id
+
+
 def visible_instance(
     session: Session, caller: Principal, name: str, field: str = "name"
 ) -> InstanceRow:
@@ -348,8 +357,10 @@ class InstanceMethods(InstanceOperations):
         self, request: api.ListInstancesRequest, context: Context
     ) -> api.ListInstancesResponse:
         caller = current_principal()
-        project_id, zone_id = _zone_parent(caller, request.parent)
-        where = [InstanceRow.project_id == project_id]
+        project_id, zone_id = _listed_parent(caller, request.parent)
+        where = []
+        if project_id != "-":
+            where.append(InstanceRow.project_id == project_id)
         if zone_id != "-":
             where.append(InstanceRow.zone_id == zone_id)
         if request.show_deleted and request.page_token.startswith(_DELETED_PAGES):
@@ -398,7 +409,9 @@ class InstanceMethods(InstanceOperations):
         deleted.CopyFrom(request)
         deleted.page_size = size - len(live)
         deleted.page_token = deleted_token
-        where = [tombstones.T.project_id == project_id]
+        where = []
+        if project_id != "-":
+            where.append(tombstones.T.project_id == project_id)
         if zone_id != "-":
             where.append(tombstones.T.zone_id == zone_id)
         retention = self.runtime.config.compute.deleted_instance_retention_seconds

@@ -25,13 +25,20 @@ from kumo.server.api.paging import Pager
 from kumo.server.api.resources import (
     Collection,
     compared_time,
+    element_matches,
     equals,
     has_element,
+    matches,
     reference,
 )
 from kumo.server.db.base import utcnow
 from kumo.server.db.models import InstanceRow, InstanceTombstoneRow
-from kumo.server.services.compute.common import FLAVORS, INSTANCES, instance_to_proto
+from kumo.server.services.compute.common import (
+    FLAVORS,
+    INSTANCES,
+    image_filter,
+    instance_to_proto,
+)
 
 T = InstanceTombstoneRow
 
@@ -58,16 +65,34 @@ DELETED = Collection(
         "pool": reference(T.pool_id, "pools/{pool}"),
         "uid": equals(T.uid),
         "display_name": equals(T.display_name),
+        "image": image_filter(T.image_project_id, T.image_id),
     },
-    has_filters={"tags": has_element(T.tags)},
+    has_filters={"tags": has_element(T.tags), "key_pairs": has_element(T.key_pairs)},
     # (a tombstone was last updated when its instance was deleted)
     ordered_filters={
         "create_time": compared_time(T.create_time),
         "update_time": compared_time(T.deleted_at),
     },
+    matched_filters={
+        "display_name": matches(T.display_name),
+        "hostname": matches(T.hostname),
+        "key_pairs": element_matches(T.key_pairs),
+        "ip_addresses": lambda v: _always(False),  # (its ports went with it)
+    },
+    order_fields=INSTANCES.order_fields,
+    order_columns={"update_time": T.deleted_at},
     key_columns=("project_id", "zone_id", "id"),
 )
-_COLUMNS = (T.project_id, T.zone_id, T.id, T.uid, T.create_time, T.instance)
+_COLUMNS = (
+    T.project_id,
+    T.zone_id,
+    T.id,
+    T.uid,
+    T.create_time,
+    T.deleted_at,
+    T.display_name,
+    T.instance,
+)
 
 
 def bury(session: Session, row: InstanceRow, retention_seconds: float) -> None:
@@ -94,6 +119,10 @@ def bury(session: Session, row: InstanceRow, retention_seconds: float) -> None:
             tags=list(row.tags),
             flavor_id=row.flavor_id,
             pool_id=row.pool_id,
+            image_project_id=row.image_project_id,
+            image_id=row.image_id,
+            hostname=row.hostname,
+            key_pairs=list(row.key_pairs),
             create_time=row.create_time,
             deleted_at=now,
             instance=instance.SerializeToString(),
