@@ -9,7 +9,13 @@ import pytest
 import requests
 
 from kumo.drivers.compute.fake import FakeDriver
-from tests.e2e.test_openstack_clients import _upload_with_cli, clouds, drivers, site  # noqa: F401
+from tests.e2e.test_openstack_clients import (  # noqa: F401
+    _upload_with_cli,
+    clouds,
+    drivers,
+    hostless_server,
+    site,
+)
 from tests.integration.test_compute_resources import make_flavor
 from tests.support.cloud import Stubs, Tenant, unique
 from tests.support.gateway import Clouds, GatewayThread
@@ -132,3 +138,34 @@ def test_server_events(
     ):
         refused = requests.get(servers, headers=v266, params=bad)
         assert refused.status_code == 400 and "badRequest" in refused.json(), (bad, refused.text)
+
+
+def test_failed_event_details(
+    clouds: Clouds,  # noqa: F811
+    gateway: GatewayThread,
+    admin: Stubs,
+    tenant: Tenant,
+) -> None:
+    """From 2.84 an event has `details`: a failed one's error message (here a build in a
+    zone without hosts), for members too."""
+    server, _ = hostless_server(clouds, gateway, admin, tenant)
+    member = {"X-Auth-Token": tenant.stubs["member"].token or ""}
+    url = f"{gateway.url}/compute/v2.1/servers/{server}"
+    deadline = time.monotonic() + 60
+    while requests.get(url, headers=member).json()["server"]["status"] != "ERROR":
+        assert time.monotonic() < deadline, "the build did not fail"
+        time.sleep(0.2)
+    (created,) = requests.get(f"{url}/os-instance-actions", headers=member).json()[
+        "instanceActions"
+    ]
+    action = f"{url}/os-instance-actions/{created['request_id']}"
+
+    def event(version: str) -> dict[str, object]:
+        headers = {**member, "OpenStack-API-Version": f"compute {version}"}
+        (found,) = requests.get(action, headers=headers).json()["instanceAction"]["events"]
+        return dict(found)
+
+    assert "details" not in event("2.83")
+    failed = event("2.84")
+    assert failed["result"] == "Error" and isinstance(failed["details"], str), failed
+    assert failed["details"] and "traceback" not in failed

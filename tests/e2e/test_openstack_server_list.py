@@ -136,3 +136,52 @@ def test_server_list_filters_and_order(
         assert requests.get(flavor_url, headers=headers).json()["flavor"]["swap"] == swap
     for server in (web1, web2):
         requests.delete(f"{servers}/{server}", headers=member)
+
+
+def test_hostnames(
+    clouds: Clouds,  # noqa: F811
+    gateway: GatewayThread,
+    admin: Stubs,
+    tenant: Tenant,
+) -> None:
+    """A server's hostname is made from its name, as Nova makes it, unless given (2.90: at
+    create and update, 400 before); members see it from 2.90, administrators from 2.3."""
+    zone = make_site(admin).zone
+    flavor = make_flavor(admin, 1, 128, 1).rsplit("/", 1)[-1]
+    image = clouds.json("member", "image", "show", _upload_with_cli(clouds, unique("im")))["id"]
+    member = {"X-Auth-Token": tenant.stubs["member"].token or ""}
+    root = {"X-Auth-Token": admin.token or ""}
+    servers = f"{gateway.url}/compute/v2.1/servers"
+
+    def at(headers: dict[str, str], version: str) -> dict[str, str]:
+        return {**headers, "OpenStack-API-Version": f"compute {version}"}
+
+    def create(version: str, **fields: Any) -> requests.Response:
+        body = {"name": "My Web_Server.1", "imageRef": image, "flavorRef": flavor,
+                "availability_zone": zone, **fields}  # fmt: skip
+        return requests.post(servers, headers=at(member, version), json={"server": body})
+
+    def hostname(server: str, headers: dict[str, str]) -> str | None:
+        shown = requests.get(f"{servers}/{server}", headers=headers).json()["server"]
+        return shown.get("OS-EXT-SRV-ATTR:hostname")
+
+    derived = create("2.1").json()["server"]["id"]
+    assert hostname(derived, at(root, "2.3")) == "my-web-server-1"
+    assert hostname(derived, at(member, "2.89")) is None  # (not shown to members yet)
+    assert hostname(derived, at(member, "2.90")) == "my-web-server-1"
+    given = create("2.90", hostname="Front-1").json()["server"]["id"]
+    assert hostname(given, at(member, "2.90")) == "front-1"
+    for version, name in (("2.89", "front-2"), ("2.90", "front_2"), ("2.90", 7)):
+        refused = create(version, hostname=name)
+        assert refused.status_code == 400 and "badRequest" in refused.json(), refused.text
+    renamed = requests.put(
+        f"{servers}/{given}", headers=at(member, "2.90"), json={"server": {"hostname": "back"}}
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["server"]["OS-EXT-SRV-ATTR:hostname"] == "back"
+    early = requests.put(
+        f"{servers}/{given}", headers=at(member, "2.89"), json={"server": {"hostname": "x"}}
+    )
+    assert early.status_code == 400 and hostname(given, at(member, "2.90")) == "back"
+    for server in (derived, given):
+        requests.delete(f"{servers}/{server}", headers=member)

@@ -163,7 +163,56 @@ def test_volumes_with_the_cli(
     clouds.run("member", "server", "remove", "volume", server["id"], shared["id"])
     assert _until(clouds, ["volume"], shared["id"], "available")["status"] == "available"
     clouds.run("member", "volume", "delete", shared["id"])
+    # From 2.79 an attachment may be delete_on_termination: the volume goes with the server.
+    doomed = clouds.json(
+        "member", "volume", "create", "--size", "1", "--type", kind,
+        "--availability-zone", zone, unique("vd"),
+    )["id"]  # fmt: skip
+    assert _until(clouds, ["volume"], doomed, "available")["status"] == "available"
+    early = requests.post(
+        attachments,
+        headers={**member, "OpenStack-API-Version": "compute 2.78"},
+        json={"volumeAttachment": {"volumeId": doomed, "delete_on_termination": True}},
+    )
+    assert early.status_code == 400 and "badRequest" in early.json(), early.text
+    clouds.run("member", "server", "add", "volume", "--enable-delete-on-termination",
+               server["id"], doomed)  # fmt: skip
+    assert _until(clouds, ["volume"], doomed, "in-use")["status"] == "in-use"
+
+    def goes() -> list[tuple[str, bool]]:
+        listed = clouds.json("member", "server", "volume", "list", server["id"])
+        return [(v["Volume ID"], v["Delete On Termination?"]) for v in listed]
+
+    assert goes() == [(doomed, True)]
+    # From 2.85 `server volume set` changes it (a PUT of the attachment).
+    for flag, expected in (("--preserve-on-termination", False), ("--delete-on-termination", True)):
+        clouds.run("member", "--os-compute-api-version", "2.85", "server", "volume", "set",
+                   flag, server["id"], doomed)  # fmt: skip
+        assert goes() == [(doomed, expected)]
+    one = f"{attachments}/{doomed}"
+    for version, volume_id, code in (("2.84", doomed, 400), ("2.85", shared["id"], 403)):
+        put = requests.put(
+            one,
+            headers={**member, "OpenStack-API-Version": f"compute {version}"},
+            json={"volumeAttachment": {"volumeId": volume_id, "delete_on_termination": False}},
+        )
+        assert put.status_code == code, (version, put.text)
+    assert goes() == [(doomed, True)]
+    # From 2.89 an attachment shows its Cinder attachment id and a mapping id, not `id`.
+    (entry,) = requests.get(
+        attachments, headers={**member, "OpenStack-API-Version": "compute 2.89"}
+    ).json()["volumeAttachments"]
+    in_cinder = requests.get(
+        f"{gateway.url}/volume/v3/attachments",
+        headers={**member, "OpenStack-API-Version": "volume 3.27"},
+    ).json()["attachments"]
+    assert "id" not in entry and entry["bdm_uuid"]
+    assert entry["attachment_id"] in {a["id"] for a in in_cinder}
     clouds.run("member", "server", "delete", "--wait", server["id"])
+    deadline = time.monotonic() + 60
+    while requests.get(f"{gateway.url}/volume/v3/volumes/{doomed}", headers=member).ok:
+        assert time.monotonic() < deadline, "the volume did not go with the server"
+        time.sleep(0.5)
 
     limits = {
         row["Name"]: row["Value"] for row in clouds.json("member", "limits", "show", "--absolute")

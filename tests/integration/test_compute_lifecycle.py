@@ -150,7 +150,8 @@ def test_rebuild_changes_name_labels_keys_and_user_data(cell: Cell, tenant: Tena
         )
 
     for paths, changes in (
-        (["hostname"], {"hostname": "other"}),  # not something a rebuild changes
+        (["flavor"], {"flavor": "flavors/other"}),  # not something a rebuild changes
+        (["hostname"], {"hostname": "Not_A_Label"}),
         (["key_pairs"], {"key_pairs": [f"{tenant.name}/keyPairs/nope"]}),
         (["user_data"], {"user_data": b"x" * ((64 << 10) + 1)}),
     ):
@@ -162,11 +163,12 @@ def test_rebuild_changes_name_labels_keys_and_user_data(cell: Cell, tenant: Tena
     done = wait(
         member,
         rebuild(
-            ["display_name", "labels", "key_pairs", "user_data"],
+            ["display_name", "labels", "key_pairs", "user_data", "hostname"],
             display_name="Remade",
             labels={"role": "db"},
             key_pairs=[key.name],
             user_data=b"second",
+            hostname="remade",
         ),
     )
     assert not done.HasField("error"), done.error
@@ -176,6 +178,21 @@ def test_rebuild_changes_name_labels_keys_and_user_data(cell: Cell, tenant: Tena
     assert rebuilt.state == S.STATE_RUNNING and rebuilt.generation > instance.generation
     spec = cell.driver(host).spec_of(instance.uid)
     assert spec.ssh_authorized_keys == (key.public_key,) and spec.user_data == b"second"
+    assert rebuilt.hostname == spec.hostname == "remade"
+    # UpdateInstance records a hostname for the next build; empty: the instance id.
+    for wanted, recorded in (("later", "later"), ("", "remade")):
+        renamed = service.UpdateInstance(
+            capi.UpdateInstanceRequest(
+                instance=cpb.Instance(name=instance.name, hostname=wanted),
+                update_mask=field_mask_pb2.FieldMask(paths=["hostname"]),
+            )
+        )
+        assert renamed.hostname == recorded
+    bad = capi.UpdateInstanceRequest(
+        instance=cpb.Instance(name=instance.name, hostname="-x"),
+        update_mask=field_mask_pb2.FieldMask(paths=["hostname"]),
+    )
+    assert rpc_error(partial(service.UpdateInstance, bad))[0] == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_lifecycle(cell: Cell, tenant: Tenant, admin: Stubs) -> None:

@@ -1663,11 +1663,12 @@ TABLE.update(
                     each(NF),
                 ),
                 Case(
-                    "every-project",  # there is no listing across projects
+                    "every-project",  # every project A's roles may read: its own
                     lambda c, w: compute_of(c.stubs).ListInstances(
                         capi.ListInstancesRequest(parent="projects/-/zones/-", page_size=1000)
                     ),
-                    each(IA),
+                    each(OK),
+                    check=only_own("instances", "a_instance", "b_instance"),
                 ),
                 Case(
                     "a-in-zone",
@@ -2332,6 +2333,17 @@ TABLE.update(
             ),
             lambda c, w: storage_of(c.stubs).DetachVolume(
                 sapi.DetachVolumeRequest(name=sw(w).a_volume, instance=w.a_instance)
+            ),
+        ),
+        _STORAGE + "UpdateAttachment": _b_volume_mutation(
+            "b",
+            lambda c, w: storage_of(c.stubs).UpdateAttachment(
+                sapi.UpdateAttachmentRequest(
+                    name=sw(w).b_volume, instance=w.b_instance, delete_with_instance=True
+                )
+            ),
+            lambda c, w: storage_of(c.stubs).UpdateAttachment(
+                sapi.UpdateAttachmentRequest(name=sw(w).a_volume, instance=w.a_instance)
             ),
         ),
         _STORAGE + "CreateSnapshot": _b_volume_mutation(

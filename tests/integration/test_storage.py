@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 
 import grpc
 import pytest
@@ -693,23 +694,50 @@ def test_deleting_the_project_deletes_its_storage(world: World) -> None:
 
 
 def test_deleting_an_instance_releases_its_volumes(world: World) -> None:
-    """DeleteInstance detaches the instance's volumes: they become AVAILABLE again."""
+    """DeleteInstance detaches the instance's volumes: they become AVAILABLE again, except
+    those attached to go with it (AttachVolume's `delete_with_instance`, changed either way
+    by UpdateAttachment), which are deleted."""
     from kumo.compute.v1 import compute_service_pb2 as capi
     from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 
     tenant = world.tenant()
     member = tenant.stubs["member"]
     service = storage(member)
-    _, instance, _ = _two_instances(world, tenant)
-    volume = create_volume(member, world.parent(tenant), world.local_type)
-    succeed(
-        member, service.AttachVolume(sapi.AttachVolumeRequest(name=volume.name, instance=instance))
+    _, instance, other = _two_instances(world, tenant)
+    kept, doomed, changed = (
+        create_volume(member, world.parent(tenant), world.local_type) for _ in range(3)
     )
+    for volume, goes in ((kept, True), (doomed, False), (changed, False)):
+        attach = sapi.AttachVolumeRequest(
+            name=volume.name, instance=instance, delete_with_instance=goes
+        )
+        succeed(member, service.AttachVolume(attach))
+    (attached,) = service.GetVolume(sapi.GetVolumeRequest(name=kept.name)).attachments
+    assert attached.delete_with_instance
+    for volume, goes in ((kept, False), (doomed, True), (doomed, True)):  # (idempotent)
+        update = sapi.UpdateAttachmentRequest(
+            name=volume.name, instance=instance, delete_with_instance=goes
+        )
+        (attachment,) = service.UpdateAttachment(update).attachments
+        assert attachment.delete_with_instance is goes
+    for instance_name, code in ((other, "FAILED_PRECONDITION"), ("i", "INVALID_ARGUMENT")):
+        refused = sapi.UpdateAttachmentRequest(name=changed.name, instance=instance_name)
+        assert rpc_error(partial(service.UpdateAttachment, refused))[0].name == code
     compute = crpc.ComputeServiceStub(member.channel)
     succeed(member, compute.DeleteInstance(capi.DeleteInstanceRequest(name=instance)))
-    current = service.GetVolume(sapi.GetVolumeRequest(name=volume.name))
-    assert current.state == V.STATE_AVAILABLE and not current.attachments
-    succeed(member, service.DeleteVolume(sapi.DeleteVolumeRequest(name=volume.name)))
+    for volume in (kept, changed):
+        current = service.GetVolume(sapi.GetVolumeRequest(name=volume.name))
+        assert current.state == V.STATE_AVAILABLE and not current.attachments
+        succeed(member, service.DeleteVolume(sapi.DeleteVolumeRequest(name=volume.name)))
+    deadline = time.monotonic() + 30
+    while True:  # (the volume that goes with the instance is deleted after it)
+        try:
+            service.GetVolume(sapi.GetVolumeRequest(name=doomed.name))
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.NOT_FOUND
+            break
+        assert time.monotonic() < deadline, "the volume did not go with its instance"
+        time.sleep(0.2)
 
 
 def test_a_volume_left_deleting_by_a_failed_delete_can_be_deleted_again(world: World) -> None:

@@ -58,6 +58,10 @@ def test_administrators_state_filters_and_what_members_lose() -> None:
     )
     assert not admin.show_deleted
     assert _read("vm_state=active&host=h&uuid=x").filter == ""  # (dropped for members)
+    # From 2.83 members filter by state, zone and key pair too (not by host).
+    assert _read("vm_state=active&host=h", "2.83").filter.startswith("(state = STATE_RUNNING")
+    assert _read("availability_zone=z", "2.82").parent == "projects/p/zones/-"
+    assert _read("availability_zone=z", "2.83").parent == "projects/p/zones/z"
     assert _read("vm_state=deleted", admin=True).show_deleted
     assert _read("vm_state=shelved", admin=True).nothing
 

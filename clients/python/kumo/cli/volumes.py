@@ -295,6 +295,9 @@ def extend_volume(
 @click.argument("instance", metavar="INSTANCE")
 @zone_option
 @click.option("--read-only", is_flag=True, help="The guest may only read it.")
+@click.option(
+    "--delete-with-instance", is_flag=True, help="Delete the volume when the instance is deleted."
+)
 @operation_options
 @pass_state
 def attach_volume(
@@ -303,6 +306,7 @@ def attach_volume(
     instance: str,
     zone: str | None,
     read_only: bool,
+    delete_with_instance: bool,
     no_wait: bool,
     async_: bool,
     timeout: float | None,
@@ -313,7 +317,10 @@ def attach_volume(
     if read_only:
         mode = resources_pb2.ATTACH_MODE_READ_ONLY
     request = pb.AttachVolumeRequest(
-        name=name, instance=instance_name(instance, state.project(), name.split("/")[3]), mode=mode
+        name=name,
+        instance=instance_name(instance, state.project(), name.split("/")[3]),
+        mode=mode,
+        delete_with_instance=delete_with_instance,
     )
     _run(state, state.client().storage.AttachVolume(request), no_wait, async_, timeout)
 

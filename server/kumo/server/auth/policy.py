@@ -182,6 +182,7 @@ for _kind in ("Volume", "Snapshot", "Backup", "VolumeTransfer"):
 for _action in ("Extend", "Retype", "Attach", "Detach"):
     POLICY[f"{_STORAGE}{_action}Volume"] = Rule.MEMBER
 POLICY[_STORAGE + "AcceptVolumeTransfer"] = Rule.MEMBER
+POLICY[_STORAGE + "UpdateAttachment"] = Rule.MEMBER
 
 
 def missing_rules(methods: Iterable[str]) -> list[str]:

@@ -334,7 +334,8 @@ class ComputeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateInstance(self, request, context):
-        """Changes an instance's display name, labels or lock (`locked`, `locked_reason`).
+        """Changes an instance's display name, labels, tags, hostname (for the guest's next
+        build) or lock (`locked`, `locked_reason`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

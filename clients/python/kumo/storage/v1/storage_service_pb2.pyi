@@ -155,18 +155,30 @@ class RetypeVolumeRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., volume_type: _Optional[str] = ..., etag: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class AttachVolumeRequest(_message.Message):
-    __slots__ = ("name", "instance", "mode", "request_id", "device")
+    __slots__ = ("name", "instance", "mode", "request_id", "device", "delete_with_instance")
     NAME_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
+    DELETE_WITH_INSTANCE_FIELD_NUMBER: _ClassVar[int]
     name: str
     instance: str
     mode: _resources_pb2.AttachMode
     request_id: str
     device: str
-    def __init__(self, name: _Optional[str] = ..., instance: _Optional[str] = ..., mode: _Optional[_Union[_resources_pb2.AttachMode, str]] = ..., request_id: _Optional[str] = ..., device: _Optional[str] = ...) -> None: ...
+    delete_with_instance: bool
+    def __init__(self, name: _Optional[str] = ..., instance: _Optional[str] = ..., mode: _Optional[_Union[_resources_pb2.AttachMode, str]] = ..., request_id: _Optional[str] = ..., device: _Optional[str] = ..., delete_with_instance: _Optional[bool] = ...) -> None: ...
+
+class UpdateAttachmentRequest(_message.Message):
+    __slots__ = ("name", "instance", "delete_with_instance")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    DELETE_WITH_INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    instance: str
+    delete_with_instance: bool
+    def __init__(self, name: _Optional[str] = ..., instance: _Optional[str] = ..., delete_with_instance: _Optional[bool] = ...) -> None: ...
 
 class DetachVolumeRequest(_message.Message):
     __slots__ = ("name", "instance", "request_id")

@@ -108,6 +108,11 @@ class StorageServiceStub:
                 request_serializer=kumo_dot_storage_dot_v1_dot_storage__service__pb2.DetachVolumeRequest.SerializeToString,
                 response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
                 _registered_method=True)
+        self.UpdateAttachment = channel.unary_unary(
+                '/kumo.storage.v1.StorageService/UpdateAttachment',
+                request_serializer=kumo_dot_storage_dot_v1_dot_storage__service__pb2.UpdateAttachmentRequest.SerializeToString,
+                response_deserializer=kumo_dot_storage_dot_v1_dot_resources__pb2.Volume.FromString,
+                _registered_method=True)
         self.CreateSnapshot = channel.unary_unary(
                 '/kumo.storage.v1.StorageService/CreateSnapshot',
                 request_serializer=kumo_dot_storage_dot_v1_dot_storage__service__pb2.CreateSnapshotRequest.SerializeToString,
@@ -280,6 +285,16 @@ class StorageServiceServicer:
 
     def DetachVolume(self, request, context):
         """Detaches a volume from an instance.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAttachment(self, request, context):
+        """Changes how a volume is attached to an instance: whether it is deleted with the
+        instance (for the instance's boot volume, its `delete_boot_volume` too). Idempotent.
+        FAILED_PRECONDITION: VOLUME_NOT_ATTACHED unless attached to it, INSTANCE_LOCKED
+        while the instance is locked (cloud administrators excepted).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -458,6 +473,11 @@ def add_StorageServiceServicer_to_server(servicer, server):
                     servicer.DetachVolume,
                     request_deserializer=kumo_dot_storage_dot_v1_dot_storage__service__pb2.DetachVolumeRequest.FromString,
                     response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'UpdateAttachment': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAttachment,
+                    request_deserializer=kumo_dot_storage_dot_v1_dot_storage__service__pb2.UpdateAttachmentRequest.FromString,
+                    response_serializer=kumo_dot_storage_dot_v1_dot_resources__pb2.Volume.SerializeToString,
             ),
             'CreateSnapshot': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateSnapshot,
@@ -909,6 +929,33 @@ class StorageService:
             '/kumo.storage.v1.StorageService/DetachVolume',
             kumo_dot_storage_dot_v1_dot_storage__service__pb2.DetachVolumeRequest.SerializeToString,
             google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAttachment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kumo.storage.v1.StorageService/UpdateAttachment',
+            kumo_dot_storage_dot_v1_dot_storage__service__pb2.UpdateAttachmentRequest.SerializeToString,
+            kumo_dot_storage_dot_v1_dot_resources__pb2.Volume.FromString,
             options,
             channel_credentials,
             insecure,

@@ -82,6 +82,7 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
             r(v + "/servers/{server_id}", servers.update, ["PUT"]),
             r(v + "/servers/{server_id}", servers.delete, ["DELETE"]),
             r(v + "/servers/{server_id}/ips", servers.ips, ["GET"]),
+            r(v + "/servers/{server_id}/topology", servers.numa_topology, ["GET"]),
             r(v + "/servers/{server_id}/os-security-groups", servers.security_groups, ["GET"]),
             r(v + "/servers/{server_id}/ips/{network}", servers.ips_of_network, ["GET"]),
             r(v + "/servers/{server_id}/action", servers.action, ["POST"]),
@@ -101,6 +102,7 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
             r(attached, attachments.list_attached, ["GET"]),
             r(attached, attachments.create, ["POST"]),
             r(attached + "/{volume_id}", attachments.show, ["GET"]),
+            r(attached + "/{volume_id}", attachments.update, ["PUT"]),
             r(attached + "/{volume_id}", attachments.delete, ["DELETE"]),
             r(v + "/flavors", other.list_flavors, ["GET"]),
             r(v + "/flavors", other.create_flavor, ["POST"]),
@@ -128,6 +130,7 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
             r(aggregate, aggregates.show, ["GET"]),
             r(aggregate, aggregates.change, ["PUT", "DELETE"]),
             r(aggregate + "/action", aggregates.change, ["POST"]),
+            r(aggregate + "/images", aggregates.change, ["POST"]),  # (2.81's image cache)
             r(v + "/limits", other.limits, ["GET"]),
             r(v + "/os-services", services.list, ["GET"]),
             r(v + "/os-services/{service_id}", services.update, ["PUT"]),

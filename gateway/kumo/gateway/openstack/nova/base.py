@@ -30,7 +30,7 @@ DIALECT = Dialect("nova", nova_error, NOVA_OVERRIDES)
 # Metadata of a server or an image is its Kumo labels: the API holds at most 64.
 MAX_METADATA_ITEMS = 64
 MICROVERSIONS = Microversions(
-    "compute", Version(2, 1), Version(2, 75), legacy_header="x-openstack-nova-api-version"
+    "compute", Version(2, 1), Version(2, 90), legacy_header="x-openstack-nova-api-version"
 )
 
 

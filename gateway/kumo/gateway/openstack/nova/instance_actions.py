@@ -10,7 +10,8 @@ then for everyone (without `traceback`), as in Nova. From 2.58 an action has `up
 `changes-before` too), `marker` (a request id) and `limit`, with a `next` link when a
 page is full. From 2.62 an event has
 `hostId` (and `host`, for cloud administrators): the server's host, where the action ran
-unless the server has moved since.
+unless the server has moved since. From 2.84 an event has `details`: a failed one's error
+message (the operation's), null otherwise.
 Operations on the server's volumes (attach, detach) target the volumes and are not listed.
 """
 
@@ -59,7 +60,7 @@ _ACTIONS = {
     "DetachNetworkInterface": "detach_interface",
 }
 _WORD = re.compile(r"(?<!^)(?=[A-Z])")
-V2_58, V2_62 = Version(2, 58), Version(2, 62)
+V2_58, V2_62, V2_84 = Version(2, 58), Version(2, 62), Version(2, 84)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -194,6 +195,9 @@ class InstanceActions(NovaBase):
                         if scope.cloud_admin:
                             event["host"] = last_segment(host) or None
                         event["hostId"] = views.host_id(action["project_id"], host) if host else ""
+                    if version >= V2_84:
+                        failed = operation.HasField("error")
+                        event["details"] = (operation.error.message or None) if failed else None
                     action["events"] = [event]
                 return self.reply(version, {"instanceAction": action})
         raise RpcFailure.of(

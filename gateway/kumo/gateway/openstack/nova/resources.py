@@ -32,6 +32,7 @@ from kumo.identity.v1 import identity_service_pb2_grpc as irpc
 from kumo.topology.v1 import resources_pb2 as tpb
 from kumo.topology.v1 import topology_service_pb2 as tapi
 
+V2_88 = Version(2, 88)
 # Nova absolute limit -> Kumo quota resource
 _LIMITS = {
     "Instances": "instances",
@@ -294,7 +295,8 @@ class Resources(NovaBase):
     @staticmethod
     def _hypervisor(version: Version, index: int, host: tpb.Host, detail: bool) -> dict[str, Any]:
         """A host as a hypervisor: from 2.53 its id (and its service's) is the host's uid,
-        before its position in the host list."""
+        before its position in the host list; from 2.88 in detail without its sizes and
+        usage, and with `uptime` (null: Kumo hosts report none), as Nova from 2.88."""
         status, state = host_status(host)
         host_id: int | str = host.uid if version >= V2_53 else index
         item: dict[str, Any] = {
@@ -310,12 +312,6 @@ class Resources(NovaBase):
                     .removeprefix("HYPERVISOR_KIND_")
                     .lower(),
                     "host_ip": host.address,
-                    "vcpus": host.capacity.vcpus,
-                    "memory_mb": host.capacity.memory_mib,
-                    "local_gb": host.capacity.disk_gib,
-                    "vcpus_used": host.allocated.vcpus,
-                    "memory_mb_used": host.allocated.memory_mib,
-                    "local_gb_used": host.allocated.disk_gib,
                     "service": {
                         "host": last_segment(host.name),
                         "id": host_id,
@@ -323,6 +319,19 @@ class Resources(NovaBase):
                     },
                 }
             )
+            if version >= V2_88:
+                item["uptime"] = None
+            else:
+                item.update(
+                    {
+                        "vcpus": host.capacity.vcpus,
+                        "memory_mb": host.capacity.memory_mib,
+                        "local_gb": host.capacity.disk_gib,
+                        "vcpus_used": host.allocated.vcpus,
+                        "memory_mb_used": host.allocated.memory_mib,
+                        "local_gb_used": host.allocated.disk_gib,
+                    }
+                )
         return item
 
     async def _hypervisors(self, request: Request, detail: bool) -> Response:
@@ -365,8 +374,10 @@ class Resources(NovaBase):
 
     async def hypervisor_uptime(self, request: Request) -> Response:
         """GET /os-hypervisors/{id}/uptime: 501, as Nova answers for a driver that cannot
-        tell (Kumo hosts report no uptime)."""
-        scope, _ = await self.begin(request)
+        tell (Kumo hosts report no uptime); 404 from 2.88, which removed it."""
+        scope, version = await self.begin(request)
+        if version >= V2_88:
+            raise RpcFailure.of(grpc.StatusCode.NOT_FOUND, "The resource could not be found.")
         admin_only(scope, "os-hypervisors:uptime")
         raise not_offered("A hypervisor's uptime")
 

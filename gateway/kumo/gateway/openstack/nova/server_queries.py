@@ -1,9 +1,9 @@
 """What `GET /servers` and `GET /servers/detail` ask for, read as Nova reads the query.
 
 Nova knows a fixed set of query parameters (its query schema, by microversion). A member's
-filters are those Nova lets everyone use; an administrator's every filter. Parameters a
-member may not use are dropped, as Nova drops them; parameters Nova does not know are
-ignored before 2.75 and 400 from 2.75. The filters become ListInstances terms:
+filters are those Nova lets everyone use (more from 2.83); an administrator's every
+filter. Parameters a member may not use are dropped, as Nova drops them; parameters Nova
+does not know are ignored before 2.75 and 400 from 2.75. The filters become ListInstances terms:
 
 - `name` (and `display_name`), `hostname`: the regular expression matched anywhere in the
   name (`display_name ~`), as Nova matches them; `ip` and `ip6`: matched from the start of
@@ -43,7 +43,7 @@ from kumo.gateway.openstack.nova import server_tags, views
 from kumo.gateway.openstack.nova.base import admin_only, not_offered
 from kumo.gateway.openstack.nova.changes import changes
 
-V2_5, V2_38, V2_66, V2_73, V2_75 = (Version(2, n) for n in (5, 38, 66, 73, 75))
+V2_5, V2_38, V2_66, V2_73, V2_75, V2_83 = (Version(2, n) for n in (5, 38, 66, 73, 75, 83))
 
 _PAGING = {"limit", "marker", "sort_key", "sort_dir"}
 # Filters for everyone (Nova's non-administrator search options), by first microversion.
@@ -56,7 +56,14 @@ _EVERYONE_SINCE = {
     **dict.fromkeys(("tags", "tags-any", "not-tags", "not-tags-any"), server_tags.V2_26),
     "changes-before": V2_66,
     "locked": V2_73,
-}
+    **dict.fromkeys(
+        (
+            "availability_zone", "config_drive", "key_name", "created_at", "launched_at",
+            "terminated_at", "power_state", "task_state", "vm_state", "progress", "user_id",
+        ),
+        V2_83,
+    ),
+}  # fmt: skip
 # Filters for cloud administrators only.
 _ADMINS = {
     "user_id", "project_id", "tenant_id", "launch_index", "image_ref", "kernel_id",

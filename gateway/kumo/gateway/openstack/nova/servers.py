@@ -6,7 +6,8 @@ the first zone. Actions map one to one to the instance RPCs (`os-migrateLive` an
 `migrate` to MigrateInstance, live and cold; `evacuate` to EvacuateInstance;
 `pause`/`unpause` to SuspendInstance with `pause` set and ResumeInstance: Kumo's
 suspension is an in-memory pause, Nova's pause; `lock`/`unlock` to UpdateInstance of
-`locked`); those without an RPC yet (shelve) answer 501 in Nova's shape. A cold migration
+`locked`); Nova's actions without a Kumo RPC (shelve, rescue, createBackup, ...) answer
+501 in Nova's shape, an action Nova does not know 400. A cold migration
 ends ACTIVE (or SHUTOFF) on the new host: unlike Nova's, it needs no confirmResize.
 `addSecurityGroup`/`removeSecurityGroup` change the groups of the server's ports (see
 security_groups.py).
@@ -35,7 +36,7 @@ from kumo.gateway.openstack import paging
 from kumo.gateway.openstack.common import Scope, last_segment
 from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.neutron.index import Index
-from kumo.gateway.openstack.nova import server_tags, views
+from kumo.gateway.openstack.nova import hostnames, server_tags, views
 from kumo.gateway.openstack.nova.addresses import Labels, addresses, interfaces
 from kumo.gateway.openstack.nova.base import NovaBase, not_offered
 from kumo.gateway.openstack.nova.block_devices import (
@@ -56,7 +57,7 @@ from kumo.gateway.openstack.nova.volume_attachments import check_attachable
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.type.v1 import operation_metadata_pb2
 
-V2_54, V2_57, V2_68, V2_71, V2_74 = (Version(2, n) for n in (54, 57, 68, 71, 74))
+V2_54, V2_57, V2_68, V2_71, V2_74, V2_78 = (Version(2, n) for n in (54, 57, 68, 71, 74, 78))
 _REBOOT: dict[str, Any] = {"SOFT": capi.REBOOT_TYPE_SOFT, "HARD": capi.REBOOT_TYPE_HARD}
 _BLOCK: dict[Any, Any] = {
     "auto": cpb.MigrationOptions.BLOCK_MIGRATION_UNSPECIFIED,
@@ -68,7 +69,18 @@ _BLOCK: dict[Any, Any] = {
 # Actions without a Kumo RPC yet.
 _NOT_OFFERED = {
     "shelve": "Shelving a server",
+    "shelveOffload": "Shelving a server",
     "unshelve": "Unshelving a server",
+    "rescue": "Rescuing a server",
+    "unrescue": "Rescuing a server",
+    "changePassword": "Changing a server's password",
+    "createBackup": "Backing up a server",
+    "os-resetState": "Resetting a server's state",
+    "forceDelete": "Soft deletion (deletes are immediate)",
+    "restore": "Soft deletion (deletes are immediate)",
+    "trigger_crash_dump": "Triggering a crash dump",
+    "injectNetworkInfo": "Injecting network information",
+    "resetNetwork": "Resetting a server's network",
 }
 
 
@@ -187,6 +199,15 @@ class Servers(NovaBase):
         found = await addresses(item, Labels(self.backend, scope.token), detail=False)
         return self.reply(version, {"addresses": found})
 
+    async def numa_topology(self, request: Request) -> Response:
+        """GET /servers/{id}/topology (2.78; 404 before, as Nova): a Kumo guest has no NUMA
+        topology of its own, which Nova shows as no nodes."""
+        scope, version = await self.begin(request)
+        if version < V2_78:
+            raise RpcFailure.of(grpc.StatusCode.NOT_FOUND, "The resource could not be found.")
+        await self.server_of(scope, request)
+        return self.reply(version, {"nodes": [], "pagesize_kb": None})
+
     async def security_groups(self, request: Request) -> Response:
         """GET /servers/{id}/os-security-groups: the groups of the server's ports."""
         scope, version = await self.begin(request)
@@ -278,8 +299,10 @@ class Servers(NovaBase):
         if body.get("block_device_mapping"):
             raise invalid("Kumo reads block_device_mapping_v2, not the legacy block_device_mapping")
         disk = read_mappings(body.get("block_device_mapping_v2"))
+        display_name = str(body.get("name") or "")
         instance = cpb.Instance(
-            display_name=str(body.get("name") or ""),
+            display_name=display_name,
+            hostname=hostnames.given(body, version) or hostnames.derived(display_name),
             flavor=f"flavors/{last_segment(str(body.get('flavorRef') or ''))}",
             labels=_labels(body.get("metadata")),
             network_interfaces=await interfaces(self.backend, scope, body.get("networks")),
@@ -340,13 +363,21 @@ class Servers(NovaBase):
         return self.reply(version, {"server": server}, 202, Location=location)
 
     async def update(self, request: Request) -> Response:
-        """PUT /servers/{id}: renames."""
+        """PUT /servers/{id}: renames, and from 2.90 changes the hostname (for the guest's
+        next build, as Nova's reaches a guest through its metadata)."""
         scope, version = await self.begin(request)
         body = (await json_body(request)).get("server") or {}
+        hostname = hostnames.given(body, version)
         item = await self.server_of(scope, request)
+        changes, paths = cpb.Instance(name=item.name), []
         if "name" in body:
-            renamed = cpb.Instance(name=item.name, display_name=str(body["name"] or ""))
-            item = await self.update_instance(scope, renamed, "display_name")
+            changes.display_name = str(body["name"] or "")
+            paths.append("display_name")
+        if hostname is not None:
+            changes.hostname = hostname
+            paths.append("hostname")
+        if paths:
+            item = await self.update_instance(scope, changes, *paths)
         server = await self._detail(scope, version, self.base(request), item)
         return self.reply(version, {"server": server})
 
@@ -511,8 +542,8 @@ class Servers(NovaBase):
         self, scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any], base: str
     ) -> Response:
         """`rebuild`: from `imageRef`, also changing what the body gives of `name`,
-        `metadata` (all of it), `key_name` (2.54; null: none) and `user_data` (2.57; null:
-        none). 202 with the server as it is then, as Nova answers."""
+        `metadata` (all of it), `key_name` (2.54; null: none), `user_data` (2.57; null:
+        none) and `hostname` (2.90). 202 with the server as it is then, as Nova answers."""
         _refuse_injection(arg, version)
         changes, paths = cpb.Instance(), []
         if "name" in arg:
@@ -532,6 +563,9 @@ class Servers(NovaBase):
                 raise invalid("user_data in a rebuild needs microversion 2.57")
             changes.user_data = _user_data(arg["user_data"]) if arg["user_data"] else b""
             paths.append("user_data")
+        if (hostname := hostnames.given(arg, version)) is not None:
+            changes.hostname = hostname
+            paths.append("hostname")
         image = await self.images.name(scope.token, last_segment(str(arg.get("imageRef") or "")))
         await self.call(
             self.compute.RebuildInstance,

@@ -66,7 +66,7 @@ def host_id(project: str, host: str) -> str:
 
 _DELETING = _STATE.STATE_DELETING
 _V2_3, _V2_9, _V2_19, _V2_26 = Version(2, 3), Version(2, 9), Version(2, 19), Version(2, 26)
-_V2_63, V2_64, _V2_73 = Version(2, 63), Version(2, 64), Version(2, 73)
+_V2_63, V2_64, _V2_73, _V2_90 = Version(2, 63), Version(2, 64), Version(2, 73), Version(2, 90)
 V2_47, V2_55, V2_61, V2_75 = Version(2, 47), Version(2, 55), Version(2, 61), Version(2, 75)
 
 
@@ -88,7 +88,8 @@ class DetailView:
         self.base = base
         self.flavors = flavors
         self.admin = admin
-        self.hostname = admin and version >= _V2_3
+        # (OS-EXT-SRV-ATTR:hostname: administrators' from 2.3, everyone's from 2.90)
+        self.hostname = (admin and version >= _V2_3) or version >= _V2_90
         self.volume_flag = version >= _V2_3  # delete_on_termination in volumes_attached
         self.locked = version >= _V2_9
         self.description = version >= _V2_19

@@ -146,7 +146,15 @@ def _public_keys(
     return keys
 
 
-_REBUILD_CHANGES = ("display_name", "labels", "key_pairs", "user_data")
+_REBUILD_CHANGES = ("display_name", "labels", "key_pairs", "user_data", "hostname")
+
+
+def _check_hostname(spec: pb.Instance, violations: list[FieldViolation]) -> None:
+    """Notes a violation unless `spec.hostname` is empty or a DNS label."""
+    if spec.hostname and not _HOSTNAME.fullmatch(spec.hostname):
+        violations.append(
+            FieldViolation("instance.hostname", "a DNS label: lower-case letters, digits, hyphens")
+        )
 
 
 def _rebuild_paths(request: api.RebuildInstanceRequest) -> set[str]:
@@ -162,21 +170,33 @@ def _rebuild_paths(request: api.RebuildInstanceRequest) -> set[str]:
 
 
 def _apply_rebuild_changes(row: InstanceRow, spec: pb.Instance, paths: set[str]) -> None:
-    """Sets the rebuilt instance's new name, labels, key pairs and user data (those in
-    `paths`); InvalidArgument, changing nothing, if any is not acceptable."""
+    """Sets the rebuilt instance's new name, labels, key pairs, user data and hostname
+    (those in `paths`); InvalidArgument, changing nothing, if any is not acceptable."""
     violations: list[FieldViolation] = []
     keys: list[str] = []
     if "key_pairs" in paths:
         keys = _public_keys(session_of(row), row.project_id, spec.key_pairs, violations)
     if "user_data" in paths and len(spec.user_data) > MAX_USER_DATA:
         violations.append(FieldViolation("instance.user_data", "at most 64 KiB"))
-    if violations:
-        raise InvalidArgument(violations)
+    _set_hostname(row, spec, paths, violations)
     apply_common(row, spec, paths & {"display_name", "labels"}, "instance")
     if "key_pairs" in paths:
         row.key_pairs, row.ssh_authorized_keys = list(spec.key_pairs), keys
     if "user_data" in paths:
         row.user_data = spec.user_data
+
+
+def _set_hostname(
+    row: InstanceRow, spec: pb.Instance, paths: set[str], violations: list[FieldViolation]
+) -> None:
+    """Sets the hostname when `paths` has it (empty: the instance id); InvalidArgument with
+    `violations` and this one, changing nothing, if there are any."""
+    if "hostname" in paths:
+        _check_hostname(spec, violations)
+    if violations:
+        raise InvalidArgument(violations)
+    if "hostname" in paths:
+        row.hostname = spec.hostname or row.id
 
 
 class InstanceMethods(InstanceOperations):
@@ -233,12 +253,7 @@ class InstanceMethods(InstanceOperations):
                 violations.append(FieldViolation("instance.requested_host", "no such host"))
         if len(spec.user_data) > MAX_USER_DATA:
             violations.append(FieldViolation("instance.user_data", "at most 64 KiB"))
-        if spec.hostname and not _HOSTNAME.fullmatch(spec.hostname):
-            violations.append(
-                FieldViolation(
-                    "instance.hostname", "a DNS label: lower-case letters, digits, hyphens"
-                )
-            )
+        _check_hostname(spec, violations)
         if violations:
             raise InvalidArgument(violations)
         return {
@@ -427,17 +442,18 @@ class InstanceMethods(InstanceOperations):
     ) -> pb.Instance:
         caller = current_principal()
         paths = update_paths(request.instance, request.update_mask, "instance")
-        if paths - {"display_name", "labels", "tags"} - LOCK_FIELDS:
+        if paths - {"display_name", "labels", "tags", "hostname"} - LOCK_FIELDS:
             raise InvalidArgument.field(
                 "update_mask",
-                "only display_name, labels, tags and the lock change here; use the instance "
-                "actions for the rest",
+                "only display_name, labels, tags, hostname and the lock change here; use the "
+                "instance actions for the rest",
             )
 
         def update(session: Session) -> pb.Instance:
             row = visible_instance(session, caller, request.instance.name, "instance.name")
             check_etag(request.instance.etag, row.version, request.instance.name)
-            apply_common(row, request.instance, paths - LOCK_FIELDS, "instance")
+            _set_hostname(row, request.instance, paths, [])
+            apply_common(row, request.instance, paths - LOCK_FIELDS - {"hostname"}, "instance")
             apply_lock(row, caller, request.instance, paths, request.instance.name)
             row.version += 1
             session.flush()

@@ -7,6 +7,7 @@ operations are in volume_operations.py, the backend drivers in kumo.server.stora
 from __future__ import annotations
 
 from kumo.server.runtime import Runtime
+from kumo.server.services.storage.attachment_updates import AttachmentUpdates
 from kumo.server.services.storage.backups import Backups
 from kumo.server.services.storage.project_cleanup import ProjectCleanup
 from kumo.server.services.storage.snapshots import Snapshots
@@ -19,6 +20,7 @@ from kumo.storage.v1 import storage_service_pb2_grpc as rpc
 class StorageService(
     VolumeTypes,
     Volumes,
+    AttachmentUpdates,
     Snapshots,
     Transfers,
     Backups,

@@ -231,7 +231,7 @@ class Volumes(VolumeOperations):
             instance = INSTANCES.get(session, request.instance, "instance")
             refuse_if_locked(instance, caller, request.instance)
             check_attachable(session, row, request.name, request.instance)
-            attach(session, row, key[2], mode, device=request.device)
+            attach(session, row, key[2], mode, request.delete_with_instance, request.device)
             return f"{row.uid}|{key[2]}".encode()
 
         return await self._start(request, "AttachVolume", ATTACH_VOLUME, change)
