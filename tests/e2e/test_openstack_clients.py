@@ -19,6 +19,8 @@ from typing import Any
 import openstack
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
@@ -172,6 +174,42 @@ def test_flavors_and_key_pairs(
     assert clouds.json("member", "keypair", "show", generated)["name"] == generated
     clouds.run("member", "keypair", "delete", generated)
     assert generated not in {k["Name"] for k in clouds.json("member", "keypair", "list")}
+
+    # Nova's names need not be Kumo ids (spaces, capitals, `_`; `@` and `.` from 2.92):
+    # kept as the key pair's display name, found by name, shown by servers.
+    keys = f"{gateway.url}/compute/v2.1/os-keypairs"
+    public = (
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    named = f"Alice Laptop_{unique('k')}"
+    for name, version, code in (
+        (named, "2.91", 201),
+        (f"ci@{unique('h')}.example", "2.91", 400),
+        (f"ci@{unique('h')}.example", "2.92", 201),
+        ("no/slash", "2.92", 400),
+    ):
+        made = requests.post(
+            keys,
+            headers={**member, "OpenStack-API-Version": f"compute {version}"},
+            json={"keypair": {"name": name, "public_key": public}},
+        )
+        assert made.status_code == code, (name, version, made.text)
+    generating = requests.post(
+        keys,
+        headers={**member, "OpenStack-API-Version": "compute 2.92"},
+        json={"keypair": {"name": unique("kp")}},
+    )
+    assert generating.status_code == 400, generating.text  # (2.92: imported only)
+    assert named in {k["Name"] for k in clouds.json("member", "keypair", "list")}
+    assert clouds.json("member", "keypair", "show", named)["name"] == named
+    server, _ = hostless_server(clouds, gateway, admin, tenant, key_name=named)
+    assert clouds.json("member", "server", "show", server)["key_name"] == named
+    requests.delete(f"{gateway.url}/compute/v2.1/servers/{server}", headers=member)
+    clouds.run("member", "keypair", "delete", named)
+    assert named not in {k["Name"] for k in clouds.json("member", "keypair", "list")}
 
 
 def test_server_lifecycle_on_fake_hosts(

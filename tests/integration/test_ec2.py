@@ -146,14 +146,14 @@ def _wait_terminated(ec2: Any, instance_ids: list[str]) -> None:
 def test_instance_life_cycle(gateway: str, site: tuple[Site, str], tenant: Tenant) -> None:
     zone, flavor = site[0].zone, site[1]
     ec2 = ec2_client(gateway, access_key(tenant))
-    ec2.create_key_pair(KeyName="life")
+    ec2.create_key_pair(KeyName="Life Key_1")  # (EC2's names need not be Kumo ids)
     ami = _ami(tenant)
     run = dict(
         ImageId=ami,
         InstanceType=flavor,
         MinCount=2,
         MaxCount=2,
-        KeyName="life",
+        KeyName="Life Key_1",
         Placement={"AvailabilityZone": zone},
         UserData="IyEvYmluL3NoCmVjaG8gaGk=",
         ClientToken="life-cycle-1",
@@ -171,7 +171,8 @@ def test_instance_life_cycle(gateway: str, site: tuple[Site, str], tenant: Tenan
     described = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
     instance = described[0]["Instances"][0]
     assert instance["Placement"]["AvailabilityZone"] == zone
-    assert instance["KeyName"] == "life" and instance["ImageId"] == ami
+    assert instance["KeyName"] == "Life Key_1" and instance["ImageId"] == ami
+    assert {i["KeyName"] for i in first["Instances"]} == {"Life Key_1"}
     assert instance["InstanceType"] == flavor
     assert instance["Tags"] == [{"Key": "Name", "Value": "w"}]
     statuses = ec2.describe_instance_status(InstanceIds=instance_ids)["InstanceStatuses"]
@@ -409,7 +410,7 @@ def test_key_pairs(gateway: str, tenant: Tenant) -> None:
         .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     )
     imported = ec2.import_key_pair(
-        KeyName="brought",
+        KeyName="Brought key@ci.example",
         PublicKeyMaterial=public,
         TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": "k", "Value": "v"}]}],
     )
@@ -425,7 +426,7 @@ def test_key_pairs(gateway: str, tenant: Tenant) -> None:
         (imported["KeyPairId"], "k"),
     }
     ec2.delete_tags(Resources=[imported["KeyPairId"]])
-    assert ec2.describe_key_pairs(KeyNames=["brought"])["KeyPairs"][0]["Tags"] == []
+    assert ec2.describe_key_pairs(KeyNames=["Brought key@ci.example"])["KeyPairs"][0]["Tags"] == []
     assert _code(
         lambda: ec2.create_tags(Resources=["key-00000000000000000"], Tags=[{"Key": "a"}])
     ) == ("InvalidKeyPair.NotFound")
@@ -435,8 +436,10 @@ def test_key_pairs(gateway: str, tenant: Tenant) -> None:
         "InvalidParameterValue"
     )
     names = {k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]}
-    assert names == {"made", "brought"}
-    one = ec2.describe_key_pairs(KeyNames=["brought"], IncludePublicKey=True)["KeyPairs"]
+    assert names == {"made", "Brought key@ci.example"}
+    one = ec2.describe_key_pairs(KeyNames=["Brought key@ci.example"], IncludePublicKey=True)[
+        "KeyPairs"
+    ]
     assert one[0]["PublicKey"] == public.decode()
     assert _code(lambda: ec2.describe_key_pairs(KeyNames=["none"])) == "InvalidKeyPair.NotFound"
     ec2.delete_key_pair(KeyName="made")

@@ -160,10 +160,16 @@ def test_described_instances_are_written_once_per_distinct_message() -> None:
         name="projects/p1/zones/z1/instances/web", flavor="flavors/f", image="projects/p1/images/i"
     )
     instance.state = cpb.Instance.STATE_RUNNING
-    first = reservation_item(backend, mine, instance)
-    assert reservation_item(backend, mine, instance) is first
+    first = reservation_item(backend, mine, instance, {})
+    assert reservation_item(backend, mine, instance, {}) is first
     assert "<ownerId>p1</ownerId>" in first and "<name>running</name>" in first
-    assert "<ownerId>p2</ownerId>" in reservation_item(backend, theirs, instance)
+    assert "<ownerId>p2</ownerId>" in reservation_item(backend, theirs, instance, {})
     instance.state = cpb.Instance.STATE_STOPPED
-    assert "<name>stopped</name>" in reservation_item(backend, mine, instance)
-    assert len(memory.reservations) == 3
+    assert "<name>stopped</name>" in reservation_item(backend, mine, instance, {})
+    # A key pair's EC2 name is part of what was written (key_pair_names.py).
+    key = "projects/p1/keyPairs/kp-" + "0" * 40
+    instance.key_pairs.append(key)
+    assert "<keyName>kp-" in reservation_item(backend, mine, instance, {})
+    named = reservation_item(backend, mine, instance, {key: "My Key"})
+    assert "<keyName>My Key</keyName>" in named
+    assert len(memory.reservations) == 5

@@ -23,6 +23,7 @@ from kumo.gateway.aws.sigv4 import SignedRequest
 from kumo.gateway.aws.xml import Fragment
 from kumo.gateway.errors import from_rpc_error
 from kumo.gateway.etag_retry import until_written
+from kumo.gateway.key_pair_names import KeyPairNames
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from kumo.identity.v1 import identity_service_pb2_grpc as irpc
 from kumo.image.v1 import image_service_pb2_grpc as imrpc
@@ -83,7 +84,7 @@ class Memory:
     instance_zones: dict[tuple[str, str], str] = field(default_factory=dict)
     zone_list: tuple[float, list[str]] = (0.0, [])
     image_names: dict[tuple[str, str], str] = field(default_factory=dict)
-    reservations: dict[tuple[str, bytes], Fragment] = field(default_factory=dict)
+    reservations: dict[tuple[str, bytes, str], Fragment] = field(default_factory=dict)
 
 
 def remember(mapping: dict[K, V], key: K, value: V, limit: int = MAX_REMEMBERED) -> None:
@@ -99,6 +100,7 @@ class Backend:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self.channel = channel
         self.memory = Memory()
+        self.key_names = KeyPairNames()
         self.identity = irpc.IdentityServiceStub(channel)
         self.compute = crpc.ComputeServiceStub(channel)
         self.images = imrpc.ImageServiceStub(channel)

@@ -9,7 +9,7 @@ jsonb_array_elements_text), so that list filters on repeated string fields (`tag
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Boolean, ColumnElement, String, literal
 from sqlalchemy.ext.compiler import compiles
@@ -26,6 +26,11 @@ class JsonArrayHas(ColumnElement[bool]):
         ("column", InternalTraversal.dp_clauseelement),
         ("value", InternalTraversal.dp_clauseelement),
     ]
+    # The SQL of each database, of `{column}` and `{value}`.
+    SQL: ClassVar[dict[str, str]] = {
+        "sqlite": "EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = {value})",
+        "postgresql": "(CAST({column} AS JSONB) ? {value})",
+    }
 
     def __init__(self, column: Any, value: str) -> None:
         self.column = column
@@ -37,28 +42,20 @@ class JsonArrayMatches(JsonArrayHas):
     expression `value` (checked by the caller: filtering.check_pattern)."""
 
     inherit_cache = True
+    SQL: ClassVar[dict[str, str]] = {
+        "sqlite": "EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value REGEXP {value})",
+        "postgresql": (
+            "EXISTS (SELECT 1 FROM jsonb_array_elements_text(CAST({column} AS JSONB)) AS element"
+            " WHERE element ~ {value})"
+        ),
+    }
 
 
 @compiles(JsonArrayHas, "sqlite")
-def _sqlite(element: JsonArrayHas, compiler: Any, **kw: Any) -> str:
-    column, value = compiler.process(element.column, **kw), compiler.process(element.value, **kw)
-    return f"EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = {value})"
-
-
 @compiles(JsonArrayHas, "postgresql")
-def _postgresql(element: JsonArrayHas, compiler: Any, **kw: Any) -> str:
-    column, value = compiler.process(element.column, **kw), compiler.process(element.value, **kw)
-    return f"(CAST({column} AS JSONB) ? {value})"
-
-
 @compiles(JsonArrayMatches, "sqlite")
-def _sqlite_matches(element: JsonArrayMatches, compiler: Any, **kw: Any) -> str:
-    column, value = compiler.process(element.column, **kw), compiler.process(element.value, **kw)
-    return f"EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value REGEXP {value})"
-
-
 @compiles(JsonArrayMatches, "postgresql")
-def _postgresql_matches(element: JsonArrayMatches, compiler: Any, **kw: Any) -> str:
-    column, value = compiler.process(element.column, **kw), compiler.process(element.value, **kw)
-    elements = f"jsonb_array_elements_text(CAST({column} AS JSONB))"
-    return f"EXISTS (SELECT 1 FROM {elements} AS element WHERE element ~ {value})"
+def _compile(element: JsonArrayHas, compiler: Any, **kw: Any) -> str:
+    return element.SQL[compiler.dialect.name].format(
+        column=compiler.process(element.column, **kw), value=compiler.process(element.value, **kw)
+    )

@@ -47,7 +47,7 @@ class Flavor(_message.Message):
     def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., vcpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., disk_gib: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
 
 class KeyPair(_message.Message):
-    __slots__ = ("name", "uid", "public_key", "private_key", "fingerprint", "create_time", "labels", "etag")
+    __slots__ = ("name", "uid", "public_key", "private_key", "fingerprint", "create_time", "labels", "etag", "display_name")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +63,7 @@ class KeyPair(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     uid: str
     public_key: str
@@ -71,7 +72,8 @@ class KeyPair(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     labels: _containers.ScalarMap[str, str]
     etag: str
-    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., public_key: _Optional[str] = ..., private_key: _Optional[str] = ..., fingerprint: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., etag: _Optional[str] = ...) -> None: ...
+    display_name: str
+    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., public_key: _Optional[str] = ..., private_key: _Optional[str] = ..., fingerprint: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., etag: _Optional[str] = ..., display_name: _Optional[str] = ...) -> None: ...
 
 class ServerGroup(_message.Message):
     __slots__ = ("name", "uid", "policy", "members", "create_time")

@@ -4,6 +4,7 @@ writes for them), and where an EC2 instance id lives."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from botocore.model import ListShape
@@ -14,6 +15,7 @@ from kumo.gateway.aws import ids, model, xml
 from kumo.gateway.aws.backend import MAX_RESERVATIONS, Backend, Caller, invoke, remember
 from kumo.gateway.aws.errors import Ec2Error
 from kumo.gateway.aws.operations.common import ROOT_DEVICE, tags_of, time_of
+from kumo.gateway.key_pair_names import last
 from kumo.topology.v1 import topology_service_pb2 as tapi
 
 S = cpb.Instance
@@ -56,10 +58,14 @@ def zone_of(name: str) -> str:
     return name.split("/")[3]
 
 
-def instance_view(instance: cpb.Instance) -> dict[str, Any]:
+def instance_view(
+    instance: cpb.Instance, key_names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The EC2 `Instance` structure of a Kumo instance: the members Kumo knows (what it
     does not show, such as its VPC and subnet, is left out rather than invented); 500 of
-    them are ~300 KB of XML, whose parsing is most of a client's DescribeInstances time."""
+    them are ~300 KB of XML, whose parsing is most of a client's DescribeInstances time.
+    `key_names`: the EC2 names of key pairs whose ids are not their names
+    (key_pair_names.py; `key_names` below)."""
     kumo_id = instance.name.rsplit("/", 1)[-1]
     code, state = ec2_state(instance)
     view: dict[str, Any] = {
@@ -102,7 +108,8 @@ def instance_view(instance: cpb.Instance) -> dict[str, Any]:
         view["PrivateDnsName"] = instance.hostname
     view.update(_addresses(instance))
     if instance.key_pairs:
-        view["KeyName"] = instance.key_pairs[0].rsplit("/", 1)[-1]
+        ref = instance.key_pairs[0]
+        view["KeyName"] = (key_names or {}).get(ref) or last(ref)
     if instance.status_message and instance.state == S.STATE_ERROR:
         view["StateReason"] = {"Code": "Server.InternalError", "Message": instance.status_message}
     elif instance.state == S.STATE_DELETED:
@@ -147,17 +154,39 @@ def _reservations_shape() -> ListShape:
 _RESERVATIONS = _reservations_shape()
 
 
-def reservation_item(backend: Backend, caller: Caller, instance: cpb.Instance) -> xml.Fragment:
-    """The reservation DescribeInstances writes for `instance`, written once per distinct
-    instance message (`Memory.reservations`): 500 instances unchanged since the last
-    Describe cost a serialization and a lookup each, not a view and its XML."""
-    key = (caller.project, instance.SerializeToString(deterministic=True))
+def reservation_item(
+    backend: Backend, caller: Caller, instance: cpb.Instance, key_names: Mapping[str, str]
+) -> xml.Fragment:
+    """The reservation DescribeInstances writes for `instance` (`key_names` as for
+    instance_view), written once per distinct instance message (`Memory.reservations`):
+    500 instances unchanged since the last Describe cost a serialization and a lookup
+    each, not a view and its XML."""
+    key_name = key_names.get(instance.key_pairs[0], "") if instance.key_pairs else ""
+    key = (caller.project, instance.SerializeToString(deterministic=True), key_name)
     written = backend.memory.reservations.get(key)
     if written is None:
-        view = _reservation(instance_view(instance), caller.project)
+        view = _reservation(instance_view(instance, key_names), caller.project)
         written = xml.item_fragment(_RESERVATIONS, view)
         remember(backend.memory.reservations, key, written, MAX_RESERVATIONS)
     return written
+
+
+async def key_names(
+    backend: Backend, caller: Caller, instances: Iterable[cpb.Instance]
+) -> dict[str, str]:
+    """The EC2 names of the instances' key pairs by resource name (key_pair_names.py)."""
+
+    async def fetch(ref: str) -> cpb.KeyPair | None:
+        try:
+            key: cpb.KeyPair = await invoke(
+                backend.compute.GetKeyPair, capi.GetKeyPairRequest(name=ref), caller
+            )
+        except Ec2Error:
+            return None
+        return key
+
+    refs = (i.key_pairs[0] for i in instances if i.key_pairs)
+    return await backend.key_names.names(refs, fetch)
 
 
 def learn(backend: Backend, project: str, instance_name: str) -> None:

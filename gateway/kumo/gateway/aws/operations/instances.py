@@ -43,6 +43,7 @@ from kumo.gateway.aws.operations.instance_views import (
     ec2_state,
     find_instance,
     instance_view,
+    key_names,
     known_instance_name,
     learn,
     reservation_item,
@@ -51,6 +52,7 @@ from kumo.gateway.aws.operations.instance_views import (
 from kumo.gateway.aws.operations.security_groups import find_group, group_view
 from kumo.gateway.aws.operations.security_groups import groups as groups_of
 from kumo.gateway.aws.operations.subnets import find_subnet
+from kumo.gateway.key_pair_names import key_pair_ref
 from kumo.type.v1.operation_metadata_pb2 import OperationMetadata
 
 LOOKUPS_AT_ONCE = 16  # GetInstance calls one request keeps in flight
@@ -108,7 +110,7 @@ async def run_instances(backend: Backend, caller: Caller, params: Params) -> dic
         image=await image_name(backend, caller, params["ImageId"]),
         labels=labels,
         user_data=_user_data(params["UserData"]) if params.get("UserData") else b"",
-        key_pairs=[f"{caller.project_name}/keyPairs/{params['KeyName']}"]
+        key_pairs=[key_pair_ref(caller.project, params["KeyName"])]
         if params.get("KeyName")
         else [],
     )
@@ -138,7 +140,12 @@ async def run_instances(backend: Backend, caller: Caller, params: Params) -> dic
         instance.create_time.GetCurrentTime()
         learn(backend, caller.project, instance.name)
         created.append(instance)
-    views = [instance_view(i) for i in created]
+    named = (
+        {key_pair_ref(caller.project, params["KeyName"]): params["KeyName"]}
+        if params.get("KeyName")
+        else {}
+    )
+    views = [instance_view(i, named) for i in created]
     for index, view in enumerate(views):
         view["AmiLaunchIndex"] = index
         if token:
@@ -267,8 +274,9 @@ def _passes(instance: cpb.Instance, filters: dict[str, list[str]]) -> bool:
 async def describe_instances(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
     """DescribeInstances: filters, MaxResults/NextToken paging, one reservation each."""
     instances, next_token = await _instances(backend, caller, params)
+    named = await key_names(backend, caller, instances)
     result: dict[str, Any] = {
-        "Reservations": [reservation_item(backend, caller, i) for i in instances]
+        "Reservations": [reservation_item(backend, caller, i, named) for i in instances]
     }
     if next_token:
         result["NextToken"] = next_token

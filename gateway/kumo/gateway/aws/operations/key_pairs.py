@@ -1,7 +1,8 @@
 """Create/Import/Delete/DescribeKeyPairs over ComputeService's key pairs.
 
-The EC2 key name is the Kumo key pair id (so it follows Kumo's id rules); KeyPairId is
-derived from the uid (`ids.key_pair_ec2_id`). Created keys are ed25519 (Kumo generates
+The EC2 key name is the Kumo key pair's display name, and its id when a valid id, else a
+hash of it (key_pair_names.py), so any EC2 name is taken; KeyPairId is derived from the
+uid (`ids.key_pair_ec2_id`). Created keys are ed25519 (Kumo generates
 them); DeleteKeyPair of an unknown key succeeds, as EC2's does. Tags are the key pair's
 labels (TagSpecifications of type `key-pair` at creation, CreateTags/DeleteTags after).
 """
@@ -24,6 +25,7 @@ from kumo.gateway.aws.operations.common import (
     tags_of,
     time_of,
 )
+from kumo.gateway.key_pair_names import key_pair_id, key_pair_ref, last
 
 FILTER_FIELDS = {
     "key-name": lambda k: [k["KeyName"]],
@@ -36,7 +38,7 @@ def key_view(key: cpb.KeyPair) -> dict[str, Any]:
     """The EC2 `KeyPairInfo` of a Kumo key pair."""
     return {
         "KeyPairId": ids.key_pair_ec2_id(key.uid),
-        "KeyName": key.name.rsplit("/", 1)[-1],
+        "KeyName": key.display_name or last(key.name),
         "KeyFingerprint": key.fingerprint,
         "KeyType": "rsa" if key.public_key.startswith("ssh-rsa") else "ed25519",
         "PublicKey": key.public_key,
@@ -52,8 +54,12 @@ async def _create(
         backend.compute.CreateKeyPair,
         capi.CreateKeyPairRequest(
             parent=caller.project_name,
-            key_pair_id=params["KeyName"],
-            key_pair=cpb.KeyPair(public_key=public_key, labels=spec_tags(params, "key-pair")),
+            key_pair_id=key_pair_id(params["KeyName"]),
+            key_pair=cpb.KeyPair(
+                public_key=public_key,
+                labels=spec_tags(params, "key-pair"),
+                display_name=params["KeyName"],
+            ),
         ),
         caller,
     )
@@ -131,7 +137,7 @@ async def delete_key_pair(backend: Backend, caller: Caller, params: Params) -> d
     try:
         await invoke(
             backend.compute.DeleteKeyPair,
-            capi.DeleteKeyPairRequest(name=f"{caller.project_name}/keyPairs/{name}"),
+            capi.DeleteKeyPairRequest(name=key_pair_ref(caller.project, name)),
             caller,
         )
     except Ec2Error as error:

@@ -17,6 +17,7 @@ from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.dialect import Dialect
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.grpc_backend import Backend
+from kumo.gateway.key_pair_names import KeyPairNames
 from kumo.gateway.openstack.common import FastJSONResponse, Scope, Scopes, base_url, last_segment
 from kumo.gateway.openstack.errors import NOVA_OVERRIDES, nova_error
 from kumo.gateway.openstack.lookup import ImageIndex, find_instance
@@ -30,7 +31,7 @@ DIALECT = Dialect("nova", nova_error, NOVA_OVERRIDES)
 # Metadata of a server or an image is its Kumo labels: the API holds at most 64.
 MAX_METADATA_ITEMS = 64
 MICROVERSIONS = Microversions(
-    "compute", Version(2, 1), Version(2, 90), legacy_header="x-openstack-nova-api-version"
+    "compute", Version(2, 1), Version(2, 92), legacy_header="x-openstack-nova-api-version"
 )
 
 
@@ -61,6 +62,7 @@ class NovaBase:
         self.public_url = public_url
         self.compute = backend.stub(crpc.ComputeServiceStub)
         self.topology = backend.stub(trpc.TopologyServiceStub)
+        self.key_names = KeyPairNames()
         self._zones: tuple[float, list[str]] | None = None
         self._flavor_cache: tuple[float, dict[str, cpb.Flavor]] = (0.0, {})
 
@@ -105,6 +107,20 @@ class NovaBase:
             instance=instance, update_mask=field_mask_pb2.FieldMask(paths=paths)
         )
         return await self.call(self.compute.UpdateInstance, request, scope)  # type: ignore[no-any-return]
+
+    async def key_pair_names(self, scope: Scope, refs: Iterable[str]) -> dict[str, str]:
+        """The Nova names of key pairs by resource name (key_pair_names.py)."""
+
+        async def fetch(ref: str) -> cpb.KeyPair | None:
+            try:
+                key: cpb.KeyPair = await self.call(
+                    self.compute.GetKeyPair, capi.GetKeyPairRequest(name=ref), scope
+                )
+            except RpcFailure:
+                return None
+            return key
+
+        return await self.key_names.names(refs, fetch)
 
     async def zones(self, scope: Scope) -> list[str]:
         """The cloud's zone ids (cached 30 s)."""

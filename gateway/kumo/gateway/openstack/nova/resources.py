@@ -6,6 +6,7 @@ Kumo hosts (cloud administrators only, as in Nova); limits are the project's quo
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import grpc
@@ -17,6 +18,7 @@ from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
+from kumo.gateway.key_pair_names import key_pair_id, key_pair_ref
 from kumo.gateway.openstack.common import Scope, last_segment
 from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova import views
@@ -32,7 +34,9 @@ from kumo.identity.v1 import identity_service_pb2_grpc as irpc
 from kumo.topology.v1 import resources_pb2 as tpb
 from kumo.topology.v1 import topology_service_pb2 as tapi
 
-V2_88 = Version(2, 88)
+V2_88, V2_92 = Version(2, 88), Version(2, 92)
+_KEY_NAME = re.compile(r"[a-zA-Z0-9 _-]{1,255}")
+_KEY_NAME_V2_92 = re.compile(r"[a-zA-Z0-9 @._-]{1,255}")
 # Nova absolute limit -> Kumo quota resource
 _LIMITS = {
     "Instances": "instances",
@@ -145,7 +149,7 @@ class Resources(NovaBase):
     # --- key pairs --------------------------------------------------------------------
 
     def _key_name(self, scope: Scope, request: Request) -> str:
-        return f"{scope.parent}/keyPairs/{request.path_params['name']}"
+        return key_pair_ref(scope.project, request.path_params["name"])
 
     async def list_key_pairs(self, request: Request) -> Response:
         """GET /os-keypairs."""
@@ -159,16 +163,22 @@ class Resources(NovaBase):
         return self.reply(version, {"keypairs": items})
 
     async def create_key_pair(self, request: Request) -> Response:
-        """POST /os-keypairs: imports `public_key`, or has Kumo generate a pair (the private
-        key is in this answer only). 200 before microversion 2.2, 201 from it."""
+        """POST /os-keypairs: imports `public_key`, or before 2.92 has Kumo generate a pair
+        (the private key is in this answer only). 200 before microversion 2.2, 201 from
+        it. A name is Nova's (letters, digits, spaces, `_`, `-`; from 2.92 `@` and `.`
+        too; 400 otherwise), kept as the key pair's display name (key_pair_names.py)."""
         scope, version = await self.begin(request)
         body = (await json_body(request)).get("keypair") or {}
+        name = _key_pair_name(body.get("name"), version)
+        public_key = body.get("public_key")
+        if version >= V2_92 and not public_key:
+            raise invalid("a public_key is required: from 2.92 key pairs are imported only")
         created = await self.call(
             self.compute.CreateKeyPair,
             capi.CreateKeyPairRequest(
                 parent=scope.parent,
-                key_pair_id=str(body.get("name") or ""),
-                key_pair=cpb.KeyPair(public_key=str(body.get("public_key") or "")),
+                key_pair_id=key_pair_id(name),
+                key_pair=cpb.KeyPair(public_key=str(public_key or ""), display_name=name),
             ),
             scope,
         )
@@ -409,6 +419,14 @@ class Resources(NovaBase):
         if version < Version(2, 39):  # the image metadata proxy's limit, gone since
             absolute["maxImageMeta"] = MAX_METADATA_ITEMS
         return self.reply(version, {"limits": {"rate": [], "absolute": absolute}})
+
+
+def _key_pair_name(value: Any, version: Version) -> str:
+    """A key pair name as Nova's schema takes it (see create_key_pair); 400 otherwise."""
+    pattern = _KEY_NAME_V2_92 if version >= V2_92 else _KEY_NAME
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise invalid(f"Keypair data is invalid: {value!r} is not a valid key pair name")
+    return value
 
 
 def _description(body: dict[str, Any], version: Version) -> str:

@@ -36,6 +36,7 @@ from starlette.datastructures import QueryParams
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.dialect import invalid
 from kumo.gateway.errors import RpcFailure
+from kumo.gateway.key_pair_names import key_pair_id
 from kumo.gateway.openstack.common import Scope, quoted
 from kumo.gateway.openstack.lookup import ImageIndex
 from kumo.gateway.openstack.microversions import Version
@@ -299,7 +300,8 @@ async def server_query(
             reader.nothing = True  # (Nova: no server has an image that is not there)
     if key_name := given.get("key_name"):
         # (the key pair of that name in the server's project, whichever is listed)
-        terms.append(f"key_pairs ~ {quoted('/keyPairs/' + re.escape(key_name) + '$')}")
+        wanted = re.escape(key_pair_id(key_name))
+        terms.append(f"key_pairs ~ {quoted('/keyPairs/' + wanted + '$')}")
     if uid := given.get("uuid"):
         terms.append(f"uid = {quoted(uid)}")
     if host := given.get("host", given.get("node")):

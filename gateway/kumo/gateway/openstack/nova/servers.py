@@ -32,6 +32,7 @@ from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.dialect import invalid, json_body
 from kumo.gateway.errors import RpcFailure
+from kumo.gateway.key_pair_names import key_pair_ref
 from kumo.gateway.openstack import paging
 from kumo.gateway.openstack.common import Scope, last_segment
 from kumo.gateway.openstack.microversions import Version
@@ -102,11 +103,13 @@ class Servers(NovaBase):
     async def _view(
         self, scope: Scope, version: Version, base: str, items: list[cpb.Instance]
     ) -> views.DetailView:
-        """The detailed view for `items` (with their flavors from microversion 2.47)."""
+        """The detailed view for `items` (with their flavors from microversion 2.47, and the
+        names of their key pairs)."""
         flavors = None
         if version >= views.V2_47:
             flavors = await self.flavors(scope, {i.flavor for i in items})
-        return views.DetailView(base, version, scope.cloud_admin, flavors)
+        keys = await self.key_pair_names(scope, (i.key_pairs[0] for i in items if i.key_pairs))
+        return views.DetailView(base, version, scope.cloud_admin, flavors, keys)
 
     async def _names(self, scope: Scope, items: list[cpb.Instance]) -> tuple[Labels, GroupNames]:
         """The labels of the servers' networks and the names of their ports' groups, read
@@ -317,7 +320,7 @@ class Servers(NovaBase):
         volume = await self._boot_volume(scope, version, disk, instance)
         placed = await self._volumes_at_boot(scope, version, disk, instance)
         if key_name := body.get("key_name"):
-            instance.key_pairs.append(f"{scope.parent}/keyPairs/{key_name}")
+            instance.key_pairs.append(key_pair_ref(scope.project, str(key_name)))
         if "tags" in body:
             if version < server_tags.V2_52:
                 raise invalid("tags at creation need microversion 2.52")
@@ -556,7 +559,7 @@ class Servers(NovaBase):
             if version < V2_54:
                 raise invalid("key_name in a rebuild needs microversion 2.54")
             if arg["key_name"]:
-                changes.key_pairs.append(f"{scope.parent}/keyPairs/{arg['key_name']}")
+                changes.key_pairs.append(key_pair_ref(scope.project, str(arg["key_name"])))
             paths.append("key_pairs")
         if "user_data" in arg:
             if version < V2_57:

@@ -82,11 +82,14 @@ class DetailView:
         version: Version,
         admin: bool,
         flavors: Mapping[str, cpb.Flavor] | None = None,
+        key_names: Mapping[str, str] | None = None,
     ) -> None:
         """`flavors` by name, given from microversion 2.47: each server then shows its
-        flavor whole."""
+        flavor whole; `key_names` the client names of key pairs by resource name (an id
+        not there is its own name: key_pair_names.py)."""
         self.base = base
         self.flavors = flavors
+        self.key_names = key_names or {}
         self.admin = admin
         # (OS-EXT-SRV-ATTR:hostname: administrators' from 2.3, everyone's from 2.90)
         self.hostname = (admin and version >= _V2_3) or version >= _V2_90
@@ -142,7 +145,7 @@ class DetailView:
             "addresses": addresses,
             "accessIPv4": "",
             "accessIPv6": "",
-            "key_name": last_segment(key_pairs[0]) if key_pairs else None,
+            "key_name": self._key_name(key_pairs[0]) if key_pairs else None,
             "config_drive": "",
             "progress": 0,
             "OS-DCF:diskConfig": "MANUAL",
@@ -181,6 +184,9 @@ class DetailView:
             else [{"id": v.uid} for v in attached]
         )
         return body
+
+    def _key_name(self, ref: str) -> str:
+        return self.key_names.get(ref) or last_segment(ref)
 
     def _flavor(self, instance: cpb.Instance) -> dict[str, Any]:
         """The server's flavor: a reference, or from 2.47 its sizes (those it was placed
@@ -233,7 +239,7 @@ def flavor_json(flavor: cpb.Flavor, base: str, detail: bool, version: Version) -
 def key_pair_json(key: cpb.KeyPair, user: str, version: Version) -> dict[str, Any]:
     """A key pair (the private key only when Kumo generated it, in the create answer)."""
     body: dict[str, Any] = {
-        "name": last_segment(key.name),
+        "name": key.display_name or last_segment(key.name),
         "public_key": key.public_key,
         "fingerprint": key.fingerprint,
         "user_id": user,

@@ -47,6 +47,7 @@ class KeyPairRow(Base):
     create_time: Mapped[datetime] = mapped_column(default=utcnow)
     labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     version: Mapped[int] = mapped_column(default=1)
+    display_name: Mapped[str] = mapped_column(String(255), default="")
 
 
 class ServerGroupRow(Base):

@@ -172,6 +172,7 @@ def key_pair_to_proto(row: KeyPairRow, private_key: str = "") -> pb.KeyPair:
         create_time=timestamp(row.create_time),
         labels=row.labels,
         etag=etag(row.version),
+        display_name=row.display_name or row.id,
     )
 
 

@@ -29,6 +29,7 @@ from kumo.server.services.compute.common import (
 from kumo.server.services.identity.common import PROJECTS
 
 MAX_PUBLIC_KEY = 16384
+MAX_NAME = 255  # (a display name: Nova's and EC2's longest key pair names)
 R = TypeVar("R")
 
 
@@ -93,10 +94,19 @@ class KeyPairMethods(ComputePart):
         else:
             public, private = generate()
 
+        display_name = request.key_pair.display_name
+        if len(display_name) > MAX_NAME or not display_name.isprintable():
+            raise InvalidArgument.field(
+                "key_pair.display_name", f"at most {MAX_NAME} printable characters"
+            )
+
         def create(session: Session) -> pb.KeyPair:
             PROJECTS.get(session, request.parent, "parent")
             row = KeyPairRow(
-                project_id=project_id, public_key=public, fingerprint=fingerprint(public)
+                project_id=project_id,
+                public_key=public,
+                fingerprint=fingerprint(public),
+                display_name=display_name,
             )
             if request.key_pair.labels:
                 apply_common(row, request.key_pair, {"labels"}, "key_pair")

@@ -6,11 +6,10 @@ from sqlalchemy.orm import Session
 
 from kumo.server.api.idempotency import idempotent
 from kumo.server.auth.principal import current_principal
-from kumo.server.db.models import AttachmentRow, InstanceRow
-from kumo.server.errors import FailedPrecondition
+from kumo.server.db.models import InstanceRow
 from kumo.server.interceptors.base import Context
-from kumo.server.services.compute.common import INSTANCES
 from kumo.server.services.compute.locks import refuse_if_locked
+from kumo.server.services.storage.attachments import attachment_of
 from kumo.server.services.storage.common import StoragePart, render_volume, visible_volume
 from kumo.storage.v1 import resources_pb2 as pb
 from kumo.storage.v1 import storage_service_pb2 as api
@@ -31,15 +30,8 @@ class AttachmentUpdates(StoragePart):
 
         def update(session: Session) -> pb.Volume:
             row = visible_volume(session, caller, request.name, lock=True)
-            key = INSTANCES.key(request.instance, "instance")
-            attachment = session.get(AttachmentRow, (row.project_id, row.zone_id, row.id, key[2]))
-            if key[:2] != (row.project_id, row.zone_id) or attachment is None:
-                raise FailedPrecondition(
-                    f"{request.name} is not attached to {request.instance}",
-                    type="VOLUME_NOT_ATTACHED",
-                    subject=request.name,
-                )
-            instance = session.get(InstanceRow, (row.project_id, row.zone_id, key[2]))
+            instance_id, attachment = attachment_of(session, row, request.name, request.instance)
+            instance = session.get(InstanceRow, (row.project_id, row.zone_id, instance_id))
             if instance is not None:
                 refuse_if_locked(instance, caller, request.instance)
                 if instance.boot_volume_id == row.id:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from kumo.agent.v1 import agent_service_pb2 as agent
 from kumo.server.db.models import AttachmentRow, VolumeRow, VolumeTypeRow
 from kumo.server.errors import FailedPrecondition, InvalidArgument, NotFound
+from kumo.server.services.compute.common import INSTANCES
 from kumo.server.services.storage.common import (
     IDLE,
     VOLUMES,
@@ -161,6 +162,21 @@ def check_device(field: str, device: str) -> None:
     attachment may be given: up to 32 letters, digits, `/`, `_` and `-` (or empty)."""
     if not _DEVICE.fullmatch(device):
         raise InvalidArgument.field(field, "up to 32 letters, digits, '/', '_' and '-'")
+
+
+def attachment_of(
+    session: Session, volume: VolumeRow, name: str, instance: str
+) -> tuple[str, AttachmentRow]:
+    """(instance id, attachment) of volume `name` (its row `volume`) to `instance`;
+    InvalidArgument (a malformed instance name), FailedPrecondition VOLUME_NOT_ATTACHED
+    when there is none."""
+    key = INSTANCES.key(instance, "instance")
+    attachment = session.get(AttachmentRow, (volume.project_id, volume.zone_id, volume.id, key[2]))
+    if key[:2] != (volume.project_id, volume.zone_id) or attachment is None:
+        raise FailedPrecondition(
+            f"{name} is not attached to {instance}", type="VOLUME_NOT_ATTACHED", subject=name
+        )
+    return key[2], attachment
 
 
 def attach(

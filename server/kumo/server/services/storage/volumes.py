@@ -20,14 +20,19 @@ from kumo.server.api.convert import check_etag
 from kumo.server.api.fields import check_required, update_paths
 from kumo.server.api.idempotency import idempotent
 from kumo.server.auth.principal import current_principal
-from kumo.server.db.models import AttachmentRow, InstanceRow, SnapshotRow, VolumeRow
+from kumo.server.db.models import InstanceRow, SnapshotRow, VolumeRow
 from kumo.server.errors import FailedPrecondition, InvalidArgument
 from kumo.server.interceptors.base import Context
 from kumo.server.operations import store
 from kumo.server.quota import charge
 from kumo.server.services.compute.common import INSTANCES
 from kumo.server.services.compute.locks import refuse_if_locked
-from kumo.server.services.storage.attachments import attach, check_attachable, check_device
+from kumo.server.services.storage.attachments import (
+    attach,
+    attachment_of,
+    check_attachable,
+    check_device,
+)
 from kumo.server.services.storage.common import (
     IDLE,
     VOLUME_TYPES,
@@ -242,15 +247,8 @@ class Volumes(VolumeOperations):
         caller = current_principal()
 
         def change(session: Session, row: VolumeRow) -> bytes:
-            key = INSTANCES.key(request.instance, "instance")
-            attachment = session.get(AttachmentRow, (row.project_id, row.zone_id, row.id, key[2]))
-            if key[:2] != (row.project_id, row.zone_id) or attachment is None:
-                raise FailedPrecondition(
-                    f"{request.name} is not attached to {request.instance}",
-                    type="VOLUME_NOT_ATTACHED",
-                    subject=request.name,
-                )
-            instance = session.get(InstanceRow, (row.project_id, row.zone_id, key[2]))
+            instance_id, attachment = attachment_of(session, row, request.name, request.instance)
+            instance = session.get(InstanceRow, (row.project_id, row.zone_id, instance_id))
             if instance is not None and instance.boot_volume_id == row.id:
                 raise FailedPrecondition(
                     f"{request.instance} boots from {request.name}; delete the instance instead",
@@ -263,6 +261,6 @@ class Volumes(VolumeOperations):
             session.flush()
             if not attachments_of(session, row):
                 row.state = V.STATE_AVAILABLE
-            return f"{row.uid}|{key[2]}".encode()
+            return f"{row.uid}|{instance_id}".encode()
 
         return await self._start(request, "DetachVolume", DETACH_VOLUME, change)
