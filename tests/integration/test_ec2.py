@@ -173,6 +173,10 @@ def test_instance_life_cycle(gateway: str, site: tuple[Site, str], tenant: Tenan
     assert instance["Placement"]["AvailabilityZone"] == zone
     assert instance["KeyName"] == "Life Key_1" and instance["ImageId"] == ami
     assert {i["KeyName"] for i in first["Instances"]} == {"Life Key_1"}
+    by_key = ec2.describe_instances(Filters=[{"Name": "key-name", "Values": ["Life Key_1"]}])
+    assert {i["InstanceId"] for r in by_key["Reservations"] for i in r["Instances"]} >= set(
+        instance_ids
+    )
     assert instance["InstanceType"] == flavor
     assert instance["Tags"] == [{"Key": "Name", "Value": "w"}]
     statuses = ec2.describe_instance_status(InstanceIds=instance_ids)["InstanceStatuses"]

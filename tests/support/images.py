@@ -18,10 +18,12 @@ CHUNK = 1 << 20
 
 @cache
 def small_qcow2() -> bytes:
-    """A valid empty 64 MiB qcow2 disk (a few hundred KiB of file)."""
-    path = Path(tempfile.mkdtemp()) / "small.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "64M"], check=True)
-    return path.read_bytes()
+    """A valid empty 64 MiB qcow2 disk (a few hundred KiB of file; made in a temporary
+    folder that goes with it)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "small.qcow2"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "64M"], check=True)
+        return path.read_bytes()
 
 
 def upload_image(

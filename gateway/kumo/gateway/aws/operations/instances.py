@@ -19,6 +19,7 @@ import asyncio
 import base64
 import binascii
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from kumo.compute.v1 import compute_service_pb2 as capi
@@ -235,7 +236,8 @@ async def _instances(
                 "The parameter instancesSet cannot be used with the parameter maxResults",
             )
         found = await _find_all(backend, caller, wanted)
-        return [i for i in found if _passes(i, filters)], ""
+        named = await _names_for(backend, caller, filters, found)
+        return [i for i in found if _passes(i, filters, named)], ""
     if max_results is not None and not 5 <= max_results <= 1000:
         raise invalid("MaxResults", max_results, "It must be between 5 and 1000.")
     zone, terms = "-", []
@@ -258,17 +260,29 @@ async def _instances(
     instances: list[cpb.Instance] = []
     while True:
         response = await invoke(backend.compute.ListInstances, request, caller)
+        named = await _names_for(backend, caller, filters, response.instances)
         for instance in response.instances:
             learn(backend, caller.project, instance.name)
-            if _passes(instance, filters):
+            if _passes(instance, filters, named):
                 instances.append(instance)
         if max_results is not None or not response.next_page_token:
             return instances, response.next_page_token
         request.page_token = response.next_page_token
 
 
-def _passes(instance: cpb.Instance, filters: dict[str, list[str]]) -> bool:
-    return not filters or matches(instance_view(instance), filters, FILTER_FIELDS)
+def _passes(instance: cpb.Instance, filters: dict[str, list[str]], named: dict[str, str]) -> bool:
+    return not filters or matches(instance_view(instance, named), filters, FILTER_FIELDS)
+
+
+async def _names_for(
+    backend: Backend,
+    caller: Caller,
+    filters: dict[str, list[str]],
+    instances: Sequence[cpb.Instance],
+) -> dict[str, str]:
+    """The EC2 names of the instances' key pairs when a filter is on them (else none
+    needed: instance_view's ids stand in)."""
+    return await key_names(backend, caller, instances) if "key-name" in filters else {}
 
 
 async def describe_instances(backend: Backend, caller: Caller, params: Params) -> dict[str, Any]:
