@@ -620,9 +620,6 @@ class Servers(NovaBase):
         return self.reply(version, {"output": text})
 
 
-_TRUE, _FALSE = {"true", "1", "yes", "on", "t", "y"}, {"false", "0", "no", "off", "f", "n"}
-
-
 def _refuse_injection(body: dict[str, Any], version: Version) -> None:
     """400 for what a create or rebuild body may ask and Kumo does not do: `personality`
     (file injection, gone from 2.57) and `trusted_image_certificates` (2.63; Kumo
