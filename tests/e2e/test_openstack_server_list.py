@@ -80,7 +80,8 @@ def test_server_list_filters_and_order(
     by_cli = clouds.json("member", "server", "list", "--name", "^web-")
     assert sorted(s["Name"] for s in by_cli) == ["web-1", "web-2"]
     assert listed(name="web") == ["db-web", "web-2", "web-1"]
-    assert listed(name="-[12]$", sort_key="uuid") in (["web-1", "web-2"], ["web-2", "web-1"])
+    by_uuid = [name for _, name in sorted([(web1, "web-1"), (web2, "web-2")], reverse=True)]
+    assert listed(name="-[12]$", sort_key="uuid") == by_uuid  # (sort_dir: desc by default)
     by_image = clouds.json("member", "server", "list", "--image", images[1])
     assert sorted(s["Name"] for s in by_image) == ["db-web", "web-2"]
     assert listed(image=str(uuid.uuid4())) == []

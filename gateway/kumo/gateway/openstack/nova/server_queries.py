@@ -79,6 +79,8 @@ _JOINED = {
     "block_device_mapping", "services", "metadata", "system_metadata", "info_cache",
     "security_groups", "pci_devices",
 }  # fmt: skip
+# Every parameter Nova knows (in some version, for someone).
+_KNOWN = _PAGING | _EVERYONE | set(_EVERYONE_SINCE) | _ADMINS | _JOINED
 # Filters on what Kumo keeps nothing for.
 _NOT_KEPT = {
     "user_id", "launch_index", "kernel_id", "ramdisk_id", "launched_at", "terminated_at",
@@ -205,9 +207,8 @@ class _Reader:
         """From 2.75, 400 for a parameter Nova does not know."""
         if self.version < V2_75:
             return
-        known = _PAGING | _EVERYONE | set(_EVERYONE_SINCE) | _ADMINS | _JOINED
         for key in self.query:
-            if key not in known:
+            if key not in _KNOWN:
                 raise invalid(f"Additional properties are not allowed ({key!r} was unexpected)")
 
     def states(self, key: str, table: dict[str, list[Shown]], normal: Normal) -> None:

@@ -23,7 +23,7 @@ from kumo.image.v1 import resources_pb2 as ipb
 from kumo.server.api.convert import check_etag
 from kumo.server.api.fields import check_required, update_paths
 from kumo.server.api.idempotency import idempotent
-from kumo.server.api.names import check_id, parse
+from kumo.server.api.names import ID_PATTERN, check_id, parse
 from kumo.server.api.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from kumo.server.api.resources import apply_common
 from kumo.server.auth.principal import Principal, current_principal
@@ -81,24 +81,21 @@ _BUSY = (pb.Instance.STATE_PROVISIONING, pb.Instance.STATE_DELETING)
 S = pb.Instance
 
 
-def _zone_parent(caller: Principal, parent: str) -> tuple[str, str]:
+def _zone_parent(caller: Principal, parent: str, any_project: bool = False) -> tuple[str, str]:
+    """The project and zone ids of a `projects/{project}/zones/{zone}` parent, zone `-` for
+    all; with `any_project`, project `-` too: the projects the caller may see, every one
+    for a cloud administrator (`-`), else its own. NotFound hides other projects."""
     project_id, zone_id = parse(
         "parent",
         parent,
         "projects/{project}/zones/{zone}",
-        zone=r"-|[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?",
+        project=f"-|{ID_PATTERN}" if any_project else ID_PATTERN,
+        zone=f"-|{ID_PATTERN}",
     )
+    if project_id == "-":
+        return ("-" if caller.cloud_admin else caller.project_id), zone_id
     caller.require_project(project_id, PROJECTS.type_name, f"projects/{project_id}")
     return project_id, zone_id
-
-
-def _listed_parent(caller: Principal, parent: str) -> tuple[str, str]:
-    """The project and zone ids of a ListInstances parent, either `-` for all; all projects
-    are those the caller may see: every one for a cloud administrator, else its own."""
-    if not parent.startswith("projects/-/"):
-        return _zone_parent(caller, parent)
-    zone_id = _zone_parent(caller, parent.replace("-", caller.project_id, 1))[1]
-    return ("-" if caller.cloud_admin else caller.project_id), zone_id
 
 
 def visible_instance(
@@ -372,7 +369,7 @@ class InstanceMethods(InstanceOperations):
         self, request: api.ListInstancesRequest, context: Context
     ) -> api.ListInstancesResponse:
         caller = current_principal()
-        project_id, zone_id = _listed_parent(caller, request.parent)
+        project_id, zone_id = _zone_parent(caller, request.parent, any_project=True)
         where = []
         if project_id != "-":
             where.append(InstanceRow.project_id == project_id)
