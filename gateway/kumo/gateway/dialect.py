@@ -101,6 +101,49 @@ async def json_body(request: Request) -> dict[str, Any]:
     return body
 
 
+def object_at(body: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """`body[key]` when it is a JSON object, `{}` when it is absent or null; INVALID_ARGUMENT
+    when it is anything else (a client's `{"flavor": "x"}` is its mistake, not a 500)."""
+    value = body.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid(f"'{key}' must be an object")
+    return value
+
+
+def list_at(body: Mapping[str, Any], key: str) -> list[Any]:
+    """`body[key]` when it is a JSON array, `[]` when it is absent or null; INVALID_ARGUMENT
+    when it is anything else."""
+    value = body.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise invalid(f"'{key}' must be a list")
+    return value
+
+
+async def json_member(request: Request, key: str) -> dict[str, Any]:
+    """The `{key: {...}}` object of the request body, as `object_at` reads it; INVALID_ARGUMENT
+    also when the body is not a JSON object."""
+    return object_at(await json_body(request), key)
+
+
+INT32 = range(-(2**31), 2**31)
+
+
+def integer(value: Any, field: str) -> int:
+    """A 32-bit integer field of a request body (or a string of one); 0 when it is absent,
+    null or empty. INVALID_ARGUMENT for anything else, or a number out of that range."""
+    try:
+        number = int(value or 0)
+    except (TypeError, ValueError):
+        raise invalid(f"{field} must be an integer") from None
+    if number not in INT32:
+        raise invalid(f"{field} is out of range")
+    return number
+
+
 def invalid(message: str) -> RpcFailure:
     """An INVALID_ARGUMENT failure raised by the gateway."""
     return RpcFailure.of(grpc.StatusCode.INVALID_ARGUMENT, message)

@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from kumo.gateway.dialect import Dialect, invalid, json_body, json_value
+from kumo.gateway.dialect import Dialect, integer, invalid, json_body, json_value
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.etag_retry import aborted, until_written
 from kumo.gateway.grpc_backend import Backend
@@ -119,13 +119,6 @@ def member_json(member: gpb.ImageMember, image_uid: str) -> dict[str, Any]:
     }
 
 
-def _int(value: Any, field: str) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        raise invalid(f"{field} must be an integer") from None
-
-
 def _tags(value: Any) -> list[str]:
     """A list of tags from a request (repeats dropped); 400 unless a list of strings."""
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
@@ -145,7 +138,7 @@ def _patched(image: gpb.Image, patch: list[Any]) -> tuple[gpb.Image, set[str]]:
         key = str(op.get("path", "")).lstrip("/")
         value = op.get("value")
         if key == "visibility":
-            if value not in _VISIBILITY:
+            if not isinstance(value, str) or value not in _VISIBILITY:
                 raise invalid(f"visibility must be one of {sorted(_VISIBILITY)}")
             changed.visibility = _VISIBILITY[value]
             paths.add("visibility")
@@ -154,7 +147,7 @@ def _patched(image: gpb.Image, patch: list[Any]) -> tuple[gpb.Image, set[str]]:
             paths.add("tags")
         elif key in simple:
             field = simple[key]
-            setattr(changed, field, str(value or "") if key == "name" else _int(value, key))
+            setattr(changed, field, str(value or "") if key == "name" else integer(value, key))
             paths.add(field)
         elif key in _CORE:
             raise invalid(f"Attribute '{key}' is read-only.")
@@ -256,10 +249,10 @@ class Glance:
         if body.get("container_format") not in (None, "bare"):
             raise invalid("Kumo images are 'bare' (no container)")
         disk_format = body.get("disk_format")
-        if disk_format not in _FORMATS:
+        if not isinstance(disk_format, str) or disk_format not in _FORMATS:
             raise invalid(f"disk_format must be one of {sorted(_FORMATS)}")
         visibility = body.get("visibility") or "private"
-        if visibility not in _VISIBILITY:
+        if not isinstance(visibility, str) or visibility not in _VISIBILITY:
             raise invalid(f"visibility must be one of {sorted(_VISIBILITY)}")
         if body.get("id"):
             raise invalid("Kumo chooses image ids")
@@ -272,8 +265,8 @@ class Glance:
                     display_name=str(body.get("name") or ""),
                     disk_format=_FORMATS[disk_format],
                     visibility=_VISIBILITY[visibility],
-                    min_ram_mib=_int(body.get("min_ram"), "min_ram"),
-                    min_disk_gib=_int(body.get("min_disk"), "min_disk"),
+                    min_ram_mib=integer(body.get("min_ram"), "min_ram"),
+                    min_disk_gib=integer(body.get("min_disk"), "min_disk"),
                     labels=_labels(body),
                     tags=_tags(body.get("tags") or []),
                 ),
@@ -435,7 +428,7 @@ class Glance:
         """PUT /v2/images/{id}/members/{member} {"status": "accepted"}."""
         scope, image = await self._image(request)
         status = (await json_body(request)).get("status")
-        if status not in _MEMBER_STATES:
+        if not isinstance(status, str) or status not in _MEMBER_STATES:
             raise invalid(f"status must be one of {sorted(_MEMBER_STATES)}")
         updated = await self.call(
             self.service.UpdateImageMember,

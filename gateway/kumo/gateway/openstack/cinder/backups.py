@@ -17,7 +17,7 @@ import grpc
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kumo.gateway.dialect import invalid, json_body
+from kumo.gateway.dialect import invalid, json_body, json_member
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.cinder import views
 from kumo.gateway.openstack.cinder.base import CinderBase
@@ -109,9 +109,7 @@ class Backups(CinderBase):
         """POST /backups/{id}/restore: 202; a new volume of the backup's size and zone,
         and of its volume's type."""
         scope, version = await self.begin(request)
-        body = (await json_body(request)).get("restore") or {}
-        if not isinstance(body, dict):
-            raise invalid("Invalid input for field/attribute restore: not an object.")
+        body = await json_member(request, "restore")
         if body.get("volume_id"):
             raise _not_offered("Restoring into an existing volume")
         item = with_uid(await self.backups(scope), request.path_params["id"], "Backup")

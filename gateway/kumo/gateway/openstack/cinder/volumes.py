@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
-from kumo.gateway.dialect import invalid, json_body
+from kumo.gateway.dialect import invalid, json_body, object_at
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.cinder import views
 from kumo.gateway.openstack.cinder.base import CinderBase
@@ -97,7 +97,7 @@ class Volumes(CinderBase):
             description=str(body.get("description") or ""),
             size_gib=_size(body.get("size"), "size"),
             multi_attach=bool(body.get("multiattach", False)),
-            labels={str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
+            labels={str(k): str(v) for k, v in object_at(body, "metadata").items()},
         )
         if kind := body.get("volume_type"):
             volume.volume_type = (await self.volume_type(scope, str(kind))).name
@@ -144,7 +144,7 @@ class Volumes(CinderBase):
                 setattr(change, path, str(body[key] or ""))
                 paths.append(path)
         if "metadata" in body:
-            change.labels.update({str(k): str(v) for k, v in (body["metadata"] or {}).items()})
+            change.labels.update({str(k): str(v) for k, v in object_at(body, "metadata").items()})
             paths.append("labels")
         if paths:
             found = await self.call(
@@ -170,11 +170,11 @@ class Volumes(CinderBase):
         body = await json_body(request)
         if len(body) != 1:
             raise invalid("the body names exactly one action")
-        ((name, argument),) = body.items()
+        (name,) = body
         if name != "os-extend":
             raise invalid(f"There is no such action: {name}")
         found = await self.volume(scope, request.path_params["id"])
-        size = _size((argument or {}).get("new_size"), "new_size")
+        size = _size(object_at(body, name).get("new_size"), "new_size")
         await self.call(
             self.storage.ExtendVolume,
             sapi.ExtendVolumeRequest(name=found.name, size_gib=size),
@@ -217,7 +217,7 @@ class Volumes(CinderBase):
                 snapshot=spb.Snapshot(
                     display_name=str(body.get("name") or ""),
                     description=str(body.get("description") or ""),
-                    labels={str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
+                    labels={str(k): str(v) for k, v in object_at(body, "metadata").items()},
                 ),
             ),
             scope,
@@ -259,7 +259,7 @@ class Volumes(CinderBase):
         labels."""
         scope, version = await self.begin(request)
         body = await _object(request, "volume_type")
-        specs = body.get("extra_specs") or {}
+        specs = object_at(body, "extra_specs")
         backend = views.BACKENDS.get(str(specs.get("kumo:backend") or "qcow2"))
         if backend is None:
             raise invalid("extra_specs kumo:backend must be qcow2 or rbd")

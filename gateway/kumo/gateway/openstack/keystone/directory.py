@@ -8,7 +8,7 @@ from google.rpc import code_pb2
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from kumo.gateway.dialect import invalid, json_body
+from kumo.gateway.dialect import invalid, json_member
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.common import (
     DOMAIN,
@@ -99,7 +99,7 @@ class Directory(KeystoneBase):
     async def create_project(self, request: Request) -> Response:
         """POST /v3/projects: 201."""
         scope = await self.scopes.of(request)
-        body = (await json_body(request)).get("project") or {}
+        body = await json_member(request, "project")
         domain_check(body.get("domain_id"))
         project_id = str(body.get("name", ""))
         created = await self.call(
@@ -134,7 +134,7 @@ class Directory(KeystoneBase):
         """PATCH /v3/projects/{id}: the description only (names are ids in Kumo); a body
         without one changes nothing."""
         scope = await self.scopes.of(request)
-        body = (await json_body(request)).get("project") or {}
+        body = await json_member(request, "project")
         project_id = request.path_params["project_id"]
         if body.get("name", project_id) != project_id:
             raise invalid("a Kumo project cannot be renamed")
@@ -185,7 +185,7 @@ class Directory(KeystoneBase):
     async def create_user(self, request: Request) -> Response:
         """POST /v3/users: 201."""
         scope = await self.scopes.of(request)
-        body = (await json_body(request)).get("user") or {}
+        body = await json_member(request, "user")
         domain_check(body.get("domain_id"))
         user_id = str(body.get("name", ""))
         created = await self.call(
@@ -221,7 +221,7 @@ class Directory(KeystoneBase):
     async def update_user(self, request: Request) -> Response:
         """PATCH /v3/users/{id}: password, email, description, enabled."""
         scope = await self.scopes.of(request)
-        body = (await json_body(request)).get("user") or {}
+        body = await json_member(request, "user")
         user = ipb.User(name=f"users/{request.path_params['user_id']}")
         paths = []
         for key, field in (

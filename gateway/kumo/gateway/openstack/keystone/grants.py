@@ -8,7 +8,7 @@ import grpc
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from kumo.gateway.dialect import invalid, json_body
+from kumo.gateway.dialect import invalid, json_member
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.common import (
     ROLE_NAMES,
@@ -135,7 +135,7 @@ class Grants(KeystoneBase):
     async def create_credential(self, request: Request) -> Response:
         """POST /v3/users/{u}/application_credentials: 201 with the secret (once)."""
         scope = await self.scopes.of(request)
-        body = (await json_body(request)).get("application_credential") or {}
+        body = await json_member(request, "application_credential")
         if body.get("secret"):
             raise invalid("Kumo generates application credential secrets")
         user = request.path_params["user_id"]

@@ -9,7 +9,7 @@ import grpc
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from kumo.gateway.dialect import invalid, json_body
+from kumo.gateway.dialect import invalid, json_body, object_at
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.grpc_backend import Backend
 from kumo.gateway.openstack.catalog import Regions, catalog
@@ -56,10 +56,12 @@ class Tokens(KeystoneBase):
             raise invalid("auth.identity is required")
         identity = auth["identity"]
         methods = identity.get("methods") or []
+        if not isinstance(methods, list):
+            raise invalid("auth.identity.methods must be a list")
         request = iapi.IssueTokenRequest()
         if "password" in methods:
-            user = (identity.get("password") or {}).get("user") or {}
-            domain = user.get("domain") or {}
+            user = object_at(object_at(identity, "password"), "user")
+            domain = object_at(user, "domain")
             domain_check(domain.get("id"), domain.get("name"))
             user_id = user.get("id") or user.get("name")
             if not user_id:
@@ -67,14 +69,14 @@ class Tokens(KeystoneBase):
             request.password.user = f"users/{user_id}"
             request.password.password = str(user.get("password", ""))
         elif "token" in methods:
-            request.token.token = str((identity.get("token") or {}).get("id", ""))
+            request.token.token = str(object_at(identity, "token").get("id", ""))
         elif "application_credential" in methods:
-            credential = identity.get("application_credential") or {}
+            credential = object_at(identity, "application_credential")
             request.access_key.access_key_id = str(credential.get("id", ""))
             request.access_key.secret_access_key = str(credential.get("secret", ""))
         else:
             raise invalid("supported methods: password, token, application_credential")
-        project = ((auth.get("scope") or {}).get("project")) or {}
+        project = object_at(object_at(auth, "scope"), "project")
         project_id = project.get("id") or project.get("name")
         if project_id:
             request.project = f"projects/{project_id}"

@@ -12,7 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kumo.gateway.dialect import invalid
+from kumo.gateway.dialect import integer, invalid, list_at
 from kumo.gateway.openstack.common import Scope, with_uid
 from kumo.gateway.openstack.neutron import views
 from kumo.gateway.openstack.neutron.base import NeutronBase, mask, new_id
@@ -26,6 +26,7 @@ _TYPES = {
     "vlan": pb.Network.TYPE_VLAN,
     "flat": pb.Network.TYPE_FLAT,
 }
+_SEGMENT = "provider:segmentation_id"
 
 
 def _flag(body: dict[str, Any], key: str) -> bool:
@@ -41,6 +42,13 @@ def _flag(body: dict[str, Any], key: str) -> bool:
 def _refuse_unsupported(body: dict[str, Any]) -> None:
     if body.get("admin_state_up") is False:
         raise invalid("Kumo networks are always up (admin_state_up=false)")
+
+
+def _pools(value: list[Any]) -> list[pb.AllocationPool]:
+    """Neutron allocation pools (`start`, `end`); 400 unless each is an object."""
+    if not all(isinstance(p, dict) for p in value):
+        raise invalid("allocation_pools must be a list of objects")
+    return [pb.AllocationPool(start=str(p.get("start")), end=str(p.get("end"))) for p in value]
 
 
 def routes_of(value: Any) -> list[pb.Route]:
@@ -101,10 +109,10 @@ class Networks(NeutronBase):
                     description=str(body.get("description") or ""),
                     type=_TYPES[kind],
                     physical_network=str(body.get("provider:physical_network") or ""),
-                    vlan_id=int(body.get("provider:segmentation_id") or 0),
+                    vlan_id=integer(body.get(_SEGMENT), _SEGMENT),
                     external=_flag(body, "router:external"),
                     shared=_flag(body, "shared"),
-                    mtu=int(body.get("mtu") or 0),
+                    mtu=integer(body.get("mtu"), "mtu"),
                 ),
             ),
             scope,
@@ -124,7 +132,7 @@ class Networks(NeutronBase):
                 setattr(change, path, str(body[key] or ""))
                 paths.append(path)
         if "mtu" in body:
-            change.mtu = int(body["mtu"] or 0)
+            change.mtu = integer(body["mtu"], "mtu")
             paths.append("mtu")
         if "shared" in body:
             change.shared = _flag(body, "shared")
@@ -176,11 +184,8 @@ class Networks(NeutronBase):
             description=str(body.get("description") or ""),
             cidr=str(body["cidr"]),
             gateway_ip=str(body.get("gateway_ip") or ""),
-            allocation_pools=[
-                pb.AllocationPool(start=str(p.get("start")), end=str(p.get("end")))
-                for p in body.get("allocation_pools") or []
-            ],
-            dns_servers=[str(s) for s in body.get("dns_nameservers") or []],
+            allocation_pools=_pools(list_at(body, "allocation_pools")),
+            dns_servers=[str(s) for s in list_at(body, "dns_nameservers")],
             host_routes=routes_of(body.get("host_routes") or []),
         )
         if "enable_dhcp" in body:
@@ -204,7 +209,7 @@ class Networks(NeutronBase):
                 setattr(change, path, str(body[key] or ""))
                 paths.append(path)
         if "dns_nameservers" in body:
-            change.dns_servers.extend(str(s) for s in body["dns_nameservers"] or [])
+            change.dns_servers.extend(str(s) for s in list_at(body, "dns_nameservers"))
             paths.append("dns_servers")
         if "host_routes" in body:
             change.host_routes.extend(routes_of(body["host_routes"] or []))

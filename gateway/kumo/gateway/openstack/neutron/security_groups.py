@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kumo.gateway.dialect import invalid
+from kumo.gateway.dialect import integer, invalid
 from kumo.gateway.openstack.common import not_found, with_uid
 from kumo.gateway.openstack.neutron import views
 from kumo.gateway.openstack.neutron.base import NeutronBase, mask, new_id
@@ -32,8 +32,8 @@ async def _rule(index: Index, body: dict[str, Any]) -> pb.SecurityGroupRule:
         direction=direction,
         ip_version=6 if str(body.get("ethertype") or "IPv4") == "IPv6" else 4,
         protocol=_PROTOCOLS.get(protocol, protocol),
-        port_range_min=int(body.get("port_range_min") or 0),
-        port_range_max=int(body.get("port_range_max") or 0),
+        port_range_min=integer(body.get("port_range_min"), "port_range_min"),
+        port_range_max=integer(body.get("port_range_max"), "port_range_max"),
         remote_cidr=str(body.get("remote_ip_prefix") or ""),
     )
     if remote := body.get("remote_group_id"):

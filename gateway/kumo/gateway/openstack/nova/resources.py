@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import resources_pb2 as cpb
-from kumo.gateway.dialect import invalid, json_body
+from kumo.gateway.dialect import invalid, json_body, json_member
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.key_pair_names import key_pair_id, key_pair_ref
 from kumo.gateway.openstack.common import Scope, last_segment
@@ -92,7 +92,7 @@ class Resources(NovaBase):
         """POST /flavors (cloud administrators): the id is `id`, else (absent or `auto`) the
         name."""
         scope, version = await self.begin(request)
-        body = (await json_body(request)).get("flavor") or {}
+        body = await json_member(request, "flavor")
         try:
             flavor = cpb.Flavor(
                 display_name=str(body.get("name") or ""),
@@ -168,7 +168,7 @@ class Resources(NovaBase):
         it. A name is Nova's (letters, digits, spaces, `_`, `-`; from 2.92 `@` and `.`
         too; 400 otherwise), kept as the key pair's display name (key_pair_names.py)."""
         scope, version = await self.begin(request)
-        body = (await json_body(request)).get("keypair") or {}
+        body = await json_member(request, "keypair")
         name = _key_pair_name(body.get("name"), version)
         public_key = body.get("public_key")
         if version >= V2_92 and not public_key:
@@ -238,7 +238,7 @@ class Resources(NovaBase):
         """POST /os-server-groups: `policies` (one of them; `policy` is taken too), or from
         2.64 `policy` and `rules`."""
         scope, version = await self.begin(request)
-        body = (await json_body(request)).get("server_group") or {}
+        body = await json_member(request, "server_group")
         if version >= views.V2_64:
             if "policies" in body:
                 raise invalid("from microversion 2.64 a group has a 'policy', not 'policies'")
@@ -249,7 +249,7 @@ class Resources(NovaBase):
             if not isinstance(policies, list) or len(policies) != 1:
                 raise invalid("policies must hold one policy")
             policy = policies[0]
-        if policy not in views.POLICIES:
+        if not isinstance(policy, str) or policy not in views.POLICIES:
             raise invalid(f"the policy must be one of {sorted(views.POLICIES)}")
         created = await self.call(
             self.compute.CreateServerGroup,

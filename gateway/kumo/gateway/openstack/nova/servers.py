@@ -30,7 +30,7 @@ from starlette.responses import Response
 
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import resources_pb2 as cpb
-from kumo.gateway.dialect import invalid, json_body
+from kumo.gateway.dialect import invalid, json_body, json_member
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.key_pair_names import key_pair_ref
 from kumo.gateway.openstack import paging
@@ -369,7 +369,7 @@ class Servers(NovaBase):
         """PUT /servers/{id}: renames, and from 2.90 changes the hostname (for the guest's
         next build, as Nova's reaches a guest through its metadata)."""
         scope, version = await self.begin(request)
-        body = (await json_body(request)).get("server") or {}
+        body = await json_member(request, "server")
         hostname = hostnames.given(body, version)
         item = await self.server_of(scope, request)
         changes, paths = cpb.Instance(name=item.name), []
