@@ -208,7 +208,8 @@ def _resources(url: str, admin: Stubs, tenant: Tenant) -> dict[str, str]:
     server = {"name": "s", "imageRef": image, "flavorRef": flavor, "availability_zone": zone,
               "networks": "none"}  # fmt: skip
     return {
-        "project_id": tenant.project, "user_id": tenant.users["member"], "flavor_id": flavor,
+        "zone": zone, "project_id": tenant.project, "user_id": tenant.users["member"],
+        "flavor_id": flavor,
         "image_id": image, "port_id": port, "name": "k", "key": "k", "tag": "t",
         "server_id": made("/compute/v2.1/servers", {"server": server}, "server"),
         "volume_id": made("/volume/v3/volumes", {"volume": {"size": 1}}, "volume"),
@@ -222,6 +223,32 @@ def _resources(url: str, admin: Stubs, tenant: Tenant) -> dict[str, str]:
         "security-groups": made(
             "/network/v2.0/security-groups", {"security_group": {"name": "g"}}, "security_group"
         ),
+    }  # fmt: skip
+
+
+def _creations(ids: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Valid bodies of the create routes, by their last segment: each wrong field goes in
+    one, so that it is read rather than refused for a missing one."""
+    volume = ids["volume_id"]
+    return {
+        "servers": {"name": "s", "imageRef": ids["image_id"], "flavorRef": ids["flavor_id"],
+                    "availability_zone": ids["zone"], "networks": "none"},
+        "flavors": {"name": "f", "ram": 128, "vcpus": 1, "disk": 1},
+        "os-keypairs": {"name": "k2"}, "os-server-groups": {"name": "g2", "policy": "affinity"},
+        "os-interface": {"net_id": ids["networks"]}, "os-volume_attachments": {"volumeId": volume},
+        "images": {"name": "i", "disk_format": "raw"}, "networks": {"name": "n"},
+        "subnets": {"network_id": ids["networks"], "cidr": "10.8.0.0/24", "ip_version": 4},
+        "ports": {"network_id": ids["networks"]}, "routers": {"name": "r"},
+        "floatingips": {"floating_network_id": ids["networks"]},
+        "security-groups": {"name": "g"},
+        "security-group-rules": {"security_group_id": ids["security-groups"],
+                                 "direction": "ingress"},
+        "volumes": {"size": 1}, "snapshots": {"volume_id": volume},
+        "backups": {"volume_id": volume}, "volume-transfers": {"volume_id": volume},
+        "os-volume-transfer": {"volume_id": volume},
+        "attachments": {"volume_uuid": volume, "instance_uuid": ids["server_id"]},
+        "projects": {"name": "p"}, "users": {"name": "u", "password": "a-long-password"},
+        "application_credentials": {"name": "c"},
     }  # fmt: skip
 
 
@@ -259,6 +286,7 @@ def test_malformed_input_is_a_4xx(
     unknown = {segment(t) for t, m in routes if m != "GET" and segment(t) not in WRAPPERS}
     assert not unknown - {"action"}, f"write routes without a known body: {unknown}"
     ids = _resources(gateway.url, admin, tenant)
+    creations = _creations(ids)
     member = {"X-Auth-Token": tenant.stubs["member"].token or ""}
     root = {"X-Auth-Token": admin.token or ""}
     call = Caller(gateway.url)
@@ -290,9 +318,10 @@ def test_malformed_input_is_a_4xx(
         for wrong in (None, *WRONG):
             call(method, path, who, json={wrapper: wrong} if wrapper else wrong)
         fields = FLAT_FIELDS.get(segment(template), FIELDS[dialect]).split()
+        base = creations.get(segment(template), {}) if method == "POST" else {}
         for field in fields:
             for wrong in WRONG:
-                body = {field: wrong}
+                body = {**base, field: wrong}
                 call(method, path, who, json={wrapper: body} if wrapper else body)
         if method == "PATCH" and template.startswith("/image/"):  # a JSON patch
             for field in fields:

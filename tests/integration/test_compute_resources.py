@@ -89,16 +89,17 @@ def test_key_pairs_generated_and_imported(tenant: Tenant, tmp_path: Path) -> Non
         )
     )
     assert imported.fingerprint == expected
-    code, _ = rpc_error(
-        lambda: member.CreateKeyPair(
-            capi.CreateKeyPairRequest(
-                parent=tenant.name,
-                key_pair_id="bad",
-                key_pair=cpb.KeyPair(public_key="ssh-rsa AAAA"),
+    for bad in ("ssh-rsa AAAA", "ssh-made-up AAAA", "[1, 2]"):  # (unknown types too)
+        code, _ = rpc_error(
+            lambda bad=bad: member.CreateKeyPair(
+                capi.CreateKeyPairRequest(
+                    parent=tenant.name,
+                    key_pair_id="bad",
+                    key_pair=cpb.KeyPair(public_key=bad),
+                )
             )
         )
-    )
-    assert code == INVALID
+        assert code == INVALID, bad
     listed = member.ListKeyPairs(capi.ListKeyPairsRequest(parent=tenant.name))
     assert sorted(k.name.rsplit("/", 1)[1] for k in listed.key_pairs) == ["gen", "imp"]
     member.DeleteKeyPair(capi.DeleteKeyPairRequest(name=imported.name))

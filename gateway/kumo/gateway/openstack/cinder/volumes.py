@@ -103,9 +103,9 @@ class Volumes(CinderBase):
             volume.volume_type = (await self.volume_type(scope, str(kind))).name
         if snapshot_id := body.get("snapshot_id"):
             snapshots = {s.uid: s.name for s in await self.snapshots(scope)}
-            if snapshot_id not in snapshots:
+            if str(snapshot_id) not in snapshots:
                 raise not_found("Snapshot", str(snapshot_id))
-            volume.source_snapshot = snapshots[snapshot_id]
+            volume.source_snapshot = snapshots[str(snapshot_id)]
         elif source := body.get("source_volid"):
             volume.source_volume = (await self.volume(scope, str(source))).name
         elif image_ref := body.get("imageRef"):

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
-from kumo.gateway.dialect import invalid
+from kumo.gateway.dialect import invalid, list_at
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.common import Scope, with_uid
 from kumo.gateway.openstack.neutron import views
@@ -77,7 +77,7 @@ class Ports(NeutronBase):
             device_id=str(body.get("device_id") or ""),
             allowed_address_pairs=_pairs(body.get("allowed_address_pairs") or []),
         )
-        for fixed in body.get("fixed_ips") or []:
+        for fixed in list_at(body, "fixed_ips"):
             if not isinstance(fixed, dict):
                 raise invalid("fixed_ips must be a list of objects")
             subnet = ""

@@ -171,6 +171,8 @@ class Resources(NovaBase):
         body = await json_member(request, "keypair")
         name = _key_pair_name(body.get("name"), version)
         public_key = body.get("public_key")
+        if public_key is not None and not isinstance(public_key, str):
+            raise invalid("public_key must be a string")
         if version >= V2_92 and not public_key:
             raise invalid("a public_key is required: from 2.92 key pairs are imported only")
         created = await self.call(

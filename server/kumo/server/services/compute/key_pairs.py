@@ -6,6 +6,7 @@ import base64
 import hashlib
 from typing import TypeVar
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from google.protobuf import empty_pb2
@@ -46,7 +47,7 @@ def parse_public_key(text: str) -> str:
         raise InvalidArgument.field("key_pair.public_key", "one OpenSSH public key line")
     try:
         serialization.load_ssh_public_key(text.encode())
-    except (ValueError, TypeError, IndexError) as exc:
+    except (ValueError, TypeError, IndexError, UnsupportedAlgorithm) as exc:
         raise InvalidArgument.field("key_pair.public_key", "not an OpenSSH public key") from exc
     return text
 
