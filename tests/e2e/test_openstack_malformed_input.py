@@ -5,10 +5,13 @@ change here (a write route whose body wrapper the table below does not know fail
 so that someone decides). Each route is called on real resources of a project (so that a
 body is read after its lookup succeeds) and on ids that name nothing or are malformed:
 
-- reads, with malformed query parameters and microversion headers;
+- every route with microversion and content-type headers it cannot take; collections with
+  malformed query parameters;
 - writes, with bodies that are not JSON or not a JSON object, the route's wrapper object as
   some other JSON type, and (as the member, or the cloud administrator where members are
-  refused) each field the dialects read as a value of each wrong JSON type in turn;
+  refused) each field the dialects read as a value of each wrong JSON type in turn, inside
+  an otherwise valid body on the create routes (so that it is read, not refused for a
+  missing field);
 - actions, with each action name Nova and Cinder know and arguments of the wrong shape.
 
 Every answer must be below 500, or 501 (what Kumo does not offer), and every refusal a JSON
