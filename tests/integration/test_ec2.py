@@ -4,13 +4,16 @@ fake compute hosts (real kumo-agents on FakeDriver) and the gateway under uvicor
 What it proves: instance life cycle (ClientToken idempotency, Min/MaxCount, placement,
 key name, user data, tags), paging through 500 instances, key pairs, tags, regions and
 zones, SigV4 failures (forged, unknown key, tampered body and headers, expired, replayed,
-presigned), tenant isolation, and bad input answered with EC2 codes, never a 500.
+presigned), tenant isolation, and bad input answered with EC2 codes, never a 500 (a table
+of cases, and every implemented action with odd values for each of its members).
 """
 
 from __future__ import annotations
 
+import base64
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +28,7 @@ from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from botocore.model import ListShape, StructureShape
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -32,7 +36,7 @@ from kumo.compute.v1 import compute_service_pb2 as capi
 from kumo.compute.v1 import compute_service_pb2_grpc as crpc
 from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.drivers.compute.fake import FakeDriver
-from kumo.gateway.aws import ids, model, sigv4
+from kumo.gateway.aws import ids, model, query, sigv4
 from kumo.gateway.aws.dispatch import HANDLERS
 from kumo.identity.v1 import identity_service_pb2 as iapi
 from tests.support.agent import AgentThread
@@ -709,6 +713,60 @@ def test_bad_input_is_never_a_500(gateway: str, tenant: Tenant) -> None:
     SigV4Auth(Credentials(key.key_id, key.secret), "ec2", REGION).add_auth(request)
     status, text = _send(gateway, raw, dict(request.headers.items()))
     assert status == 400 and _error_code(text) == "InvalidParameterValue"
+
+
+# Odd values for each input member of every implemented action, by the member's type.
+ODD_TEXT = ("", "zz", "x" * 1000, "i-zz", "-1", "%00", "é")
+ODD_VALUES = {
+    "integer": ("-1", "0", "99999999999", "2147483648", "x"),
+    "boolean": ("x",),
+    "blob": ("", "zz", base64.b64encode(b"ssh-made-up AAAA").decode()),  # (text, no key)
+}
+
+
+def _scalar_members(shape: StructureShape) -> list[tuple[str, str]]:
+    """(wire name, type) of the shape's scalar members, down to list elements and members of
+    structures one level deep (`Filter.1.Name`, `Filter.1.Value.1`, `Placement.Tenancy`)."""
+    found: list[tuple[str, str]] = []
+    for name, member in shape.members.items():
+        wire = query.wire_name(shape, name)
+        if isinstance(member, ListShape):
+            wire, member = f"{wire}.1", member.member
+        if not isinstance(member, StructureShape):
+            found.append((wire, member.type_name))
+            continue
+        for inner_name, inner in member.members.items():
+            inner_wire = f"{wire}.{query.wire_name(member, inner_name)}"
+            if isinstance(inner, ListShape):
+                inner_wire, inner = f"{inner_wire}.1", inner.member
+            if not isinstance(inner, StructureShape):
+                found.append((inner_wire, inner.type_name))
+    return found
+
+
+def test_every_action_refuses_odd_values_without_a_500(gateway: str, tenant: Tenant) -> None:
+    """Each implemented action, with its required members given, and then each scalar
+    member in turn given each odd value of its type: every answer is below 500, and every
+    refusal an EC2 error document."""
+    key = access_key(tenant)
+    broken = []
+    for action in HANDLERS:
+        shape = model.operation(action).input_shape  # type: ignore[union-attr]
+        required: dict[str, str] = {}
+        for name in shape.required_members if shape else ():
+            member = shape.members[name]
+            wire = query.wire_name(shape, name) + (".1" if isinstance(member, ListShape) else "")
+            required[wire] = "1" if member.type_name == "integer" else "zz"
+        cases: list[dict[str, str]] = [{}]
+        for wire, kind in _scalar_members(shape) if shape else ():
+            cases.extend({wire: value} for value in ODD_VALUES.get(kind, ODD_TEXT))
+        for case in cases:
+            fields = {"Action": action, "Version": model.API_VERSION, **required, **case}
+            body = urllib.parse.urlencode(fields)
+            status, text = _send(gateway, *_signed(gateway, key, body))
+            if status >= 500 or (status >= 400 and "<Code>" not in text):
+                broken.append(f"{body[:200]} -> {status} {text[:200]}")
+    assert not broken, "\n".join(broken[:40])
 
 
 def _signature_request(key: AccessKey, body_text: str) -> iapi.AuthenticateSignatureRequest:
