@@ -552,6 +552,8 @@ def main(argv: list[str] | None = None) -> int:
     versions = ""
     workdir = Path(tempfile.mkdtemp(prefix="kumo-bench-nova-"))
     with contextlib.ExitStack() as stack:
+        if not args.keep_logs:  # (also when a phase fails)
+            stack.callback(subprocess.run, ["rm", "-rf", str(workdir)], check=False)
         postgres = None
         if args.database == "postgres":
             bindir = find_bindir()
@@ -573,8 +575,6 @@ def main(argv: list[str] | None = None) -> int:
                 with nova_target(args, workdir, postgres) as target:
                     results["Nova"] = measure(target, args)
                 versions = (workdir / "nova" / "versions.txt").read_text().strip()
-    if not args.keep_logs:
-        subprocess.run(["rm", "-rf", str(workdir)], check=False)
     report(args, results, versions)
     return 0
 
