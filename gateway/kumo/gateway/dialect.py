@@ -123,10 +123,14 @@ def list_at(body: Mapping[str, Any], key: str) -> list[Any]:
     return value
 
 
-async def json_member(request: Request, key: str) -> dict[str, Any]:
+async def json_member(request: Request, key: str, missing: str | None = None) -> dict[str, Any]:
     """The `{key: {...}}` object of the request body, as `object_at` reads it; INVALID_ARGUMENT
-    also when the body is not a JSON object."""
-    return object_at(await json_body(request), key)
+    also when the body is not a JSON object. With `missing` (the dialect's words), `key` is
+    required: a body without a `key` object is INVALID_ARGUMENT with that message."""
+    body = await json_body(request)
+    if missing is not None and not isinstance(body.get(key), dict):
+        raise invalid(missing)
+    return object_at(body, key)
 
 
 INT32 = range(-(2**31), 2**31)

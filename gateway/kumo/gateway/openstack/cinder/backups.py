@@ -17,7 +17,7 @@ import grpc
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kumo.gateway.dialect import invalid, json_body, json_member
+from kumo.gateway.dialect import invalid, json_member
 from kumo.gateway.errors import RpcFailure
 from kumo.gateway.openstack.cinder import views
 from kumo.gateway.openstack.cinder.base import CinderBase
@@ -65,9 +65,7 @@ class Backups(CinderBase):
     async def create(self, request: Request) -> Response:
         """POST /backups: 202 with the new backup's id, name and links."""
         scope, version = await self.begin(request)
-        body = (await json_body(request)).get("backup")
-        if not isinstance(body, dict):
-            raise invalid("Missing required element 'backup' in request body.")
+        body = await self.body_of(request, "backup")
         if body.get("snapshot_id"):
             raise _not_offered("Backing up a snapshot")
         force = body.get("force", False)

@@ -9,7 +9,7 @@ from google.rpc import code_pb2
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from kumo.gateway.dialect import Dialect
+from kumo.gateway.dialect import Dialect, json_member
 from kumo.gateway.grpc_backend import Backend
 from kumo.gateway.openstack.common import Scope, Scopes, base_url, last_segment, not_found, with_uid
 from kumo.gateway.openstack.errors import nova_error
@@ -63,6 +63,11 @@ class CinderBase:
     async def call(self, method: Any, message: Any, scope: Scope) -> Any:
         """A call with the caller's token."""
         return await self.backend.call(method, message, scope.token)
+
+    @staticmethod
+    async def body_of(request: Request, key: str) -> dict[str, Any]:
+        """The `{key: {...}}` object of a request body; 400 in Cinder's words otherwise."""
+        return await json_member(request, key, f"Missing required element '{key}' in request body.")
 
     @staticmethod
     def reply(version: Version, body: Any = None, status: int = 200) -> Response:

@@ -24,13 +24,6 @@ from kumo.storage.v1 import resources_pb2 as spb
 from kumo.storage.v1 import storage_service_pb2 as sapi
 
 
-async def _object(request: Request, key: str) -> dict[str, Any]:
-    body = (await json_body(request)).get(key)
-    if not isinstance(body, dict):
-        raise invalid(f"Missing required element '{key}' in request body.")
-    return body
-
-
 def _size(value: Any, field: str) -> int:
     try:
         size = int(value)
@@ -91,7 +84,7 @@ class Volumes(CinderBase):
     async def create(self, request: Request) -> Response:
         """POST /volumes: 202 with the new volume (status `creating`)."""
         scope, version = await self.begin(request)
-        body = await _object(request, "volume")
+        body = await self.body_of(request, "volume")
         volume = spb.Volume(
             display_name=str(body.get("name") or ""),
             description=str(body.get("description") or ""),
@@ -135,7 +128,7 @@ class Volumes(CinderBase):
     async def update(self, request: Request) -> Response:
         """PUT /volumes/{id}: name, description, metadata."""
         scope, version = await self.begin(request)
-        body = await _object(request, "volume")
+        body = await self.body_of(request, "volume")
         found = await self.volume(scope, request.path_params["id"])
         change = spb.Volume(name=found.name)
         paths = []
@@ -207,7 +200,7 @@ class Volumes(CinderBase):
     async def create_snapshot(self, request: Request) -> Response:
         """POST /snapshots: 202."""
         scope, version = await self.begin(request)
-        body = await _object(request, "snapshot")
+        body = await self.body_of(request, "snapshot")
         volume = await self.volume(scope, str(body.get("volume_id") or ""))
         operation = await self.call(
             self.storage.CreateSnapshot,
@@ -258,7 +251,7 @@ class Volumes(CinderBase):
         `kumo:pool` choose where its volumes live; those not starting with `kumo:` are
         labels."""
         scope, version = await self.begin(request)
-        body = await _object(request, "volume_type")
+        body = await self.body_of(request, "volume_type")
         specs = object_at(body, "extra_specs")
         backend = views.BACKENDS.get(str(specs.get("kumo:backend") or "qcow2"))
         if backend is None:

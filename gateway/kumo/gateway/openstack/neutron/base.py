@@ -10,7 +10,7 @@ from google.protobuf import field_mask_pb2
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from kumo.gateway.dialect import Dialect, invalid, json_body
+from kumo.gateway.dialect import Dialect, json_member
 from kumo.gateway.grpc_backend import Backend
 from kumo.gateway.openstack.common import Scope, Scopes
 from kumo.gateway.openstack.errors import CONFLICT_OVERRIDES, neutron_error
@@ -52,10 +52,9 @@ class NeutronBase:
     @staticmethod
     async def body_of(request: Request, key: str) -> dict[str, Any]:
         """The `{key: {...}}` object of a request body; 400 otherwise."""
-        body = (await json_body(request)).get(key)
-        if not isinstance(body, dict):
-            raise invalid(f"Resource body required: the body needs a '{key}' object")
-        return body
+        return await json_member(
+            request, key, f"Resource body required: the body needs a '{key}' object"
+        )
 
     @staticmethod
     def parent_of(scope: Scope, body: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kumo.gateway.dialect import invalid, json_body
+from kumo.gateway.dialect import invalid, json_member
 from kumo.gateway.grpc_backend import Backend
 from kumo.gateway.openstack.common import Scopes
 from kumo.gateway.openstack.lookup import ImageIndex
@@ -104,9 +104,7 @@ class QuotaSets(NovaBase):
         A limit under current usage is 400 unless `force` is true, as in Nova."""
         scope, version = await self.begin(request)
         project_id = self._project(request)
-        body = (await json_body(request)).get("quota_set")
-        if not isinstance(body, dict):
-            raise invalid("the body needs a 'quota_set' object")
+        body = await json_member(request, "quota_set", "the body needs a 'quota_set' object")
         force = body.get("force", False)
         if not isinstance(force, bool):
             raise invalid(f"Invalid input for field/attribute force. Value: {force!r}.")
