@@ -809,8 +809,9 @@ def test_compute_extras(
         ]
         return found
 
-    assert sum(h["vcpus_used"] for h in detail("2.87")) >= 1
-    assert all("vcpus_used" not in h and h["uptime"] is None for h in detail("2.88"))
+    before = detail("2.87")
+    assert sum(h["vcpus_used"] for h in before) >= 1 and sum(h["running_vms"] for h in before) >= 1
+    assert all("running_vms" not in h and h["uptime"] is None for h in detail("2.88"))
     by_sdk = list(clouds.connect("root").compute.hypervisors(details=True))
     assert {h.name for h in by_sdk} == {h["hypervisor_hostname"] for h in detail("2.88")}
     one = detail("2.88")[0]["id"]

@@ -513,6 +513,10 @@ def _allocated(admin: Stubs, host: str) -> int:
     return int(admin.topology.GetHost(tapi.GetHostRequest(name=host)).allocated.memory_mib)
 
 
+def _placed(admin: Stubs, host: str) -> int:
+    return int(admin.topology.GetHost(tapi.GetHostRequest(name=host)).instance_count)
+
+
 def test_resize_then_revert_or_confirm(cell: Cell, tenant: Tenant, admin: Stubs) -> None:
     """A same-host resize: the guest gets the new sizes, the host holds the larger of both
     until the resize is settled; revert restores the old flavor, confirm keeps the new."""
@@ -537,6 +541,7 @@ def test_resize_then_revert_or_confirm(cell: Cell, tenant: Tenant, admin: Stubs)
     assert driver.spec_of(instance.uid).memory_mib == 512
     assert driver.state(instance.uid).name == "RUNNING"
     assert _allocated(admin, instance.host) == 512  # max(256, 512) while unsettled
+    assert _placed(admin, instance.host) == 1  # (its second claim is no second instance)
     code, message = rpc_error(
         lambda: service.ResizeInstance(
             capi.ResizeInstanceRequest(name=instance.name, flavor=cell.flavor)
@@ -562,7 +567,7 @@ def test_resize_then_revert_or_confirm(cell: Cell, tenant: Tenant, admin: Stubs)
     assert (confirmed.state, confirmed.flavor) == (S.STATE_RUNNING, bigger)
     assert _allocated(admin, instance.host) == 512
     wait(member, service.DeleteInstance(capi.DeleteInstanceRequest(name=instance.name)))
-    assert _allocated(admin, instance.host) == 0
+    assert (_allocated(admin, instance.host), _placed(admin, instance.host)) == (0, 0)
 
 
 def test_resize_refusals_change_nothing(cell: Cell, tenant: Tenant, admin: Stubs) -> None:

@@ -149,6 +149,7 @@ def _host_extra(row: HostRow, runtime: Runtime) -> dict[str, Any]:
         "allocated": pb.HostCapacity(
             vcpus=row.used_vcpus, memory_mib=row.used_memory_mib, disk_gib=row.used_disk_gib
         ),
+        "instance_count": row.instance_count,
         "state": state,
         "disabled_reason": row.disabled_reason,
         "last_heartbeat_time": timestamp(row.last_heartbeat_time),

@@ -151,7 +151,7 @@ class HostCapacity(_message.Message):
     def __init__(self, vcpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., disk_gib: _Optional[int] = ...) -> None: ...
 
 class Host(_message.Message):
-    __slots__ = ("name", "uid", "rack", "pool", "zone", "hypervisor_kind", "address", "capacity", "state", "disabled_reason", "last_heartbeat_time", "conditions", "display_name", "labels", "create_time", "update_time", "etag", "allocated")
+    __slots__ = ("name", "uid", "rack", "pool", "zone", "hypervisor_kind", "address", "capacity", "state", "disabled_reason", "last_heartbeat_time", "conditions", "display_name", "labels", "create_time", "update_time", "etag", "allocated", "instance_count")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[Host.State]
@@ -189,6 +189,7 @@ class Host(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
     ALLOCATED_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_COUNT_FIELD_NUMBER: _ClassVar[int]
     name: str
     uid: str
     rack: str
@@ -207,4 +208,5 @@ class Host(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     etag: str
     allocated: HostCapacity
-    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., rack: _Optional[str] = ..., pool: _Optional[str] = ..., zone: _Optional[str] = ..., hypervisor_kind: _Optional[_Union[HypervisorKind, str]] = ..., address: _Optional[str] = ..., capacity: _Optional[_Union[HostCapacity, _Mapping]] = ..., state: _Optional[_Union[Host.State, str]] = ..., disabled_reason: _Optional[str] = ..., last_heartbeat_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conditions: _Optional[_Iterable[_Union[_condition_pb2.Condition, _Mapping]]] = ..., display_name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., allocated: _Optional[_Union[HostCapacity, _Mapping]] = ...) -> None: ...
+    instance_count: int
+    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., rack: _Optional[str] = ..., pool: _Optional[str] = ..., zone: _Optional[str] = ..., hypervisor_kind: _Optional[_Union[HypervisorKind, str]] = ..., address: _Optional[str] = ..., capacity: _Optional[_Union[HostCapacity, _Mapping]] = ..., state: _Optional[_Union[Host.State, str]] = ..., disabled_reason: _Optional[str] = ..., last_heartbeat_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., conditions: _Optional[_Iterable[_Union[_condition_pb2.Condition, _Mapping]]] = ..., display_name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., allocated: _Optional[_Union[HostCapacity, _Mapping]] = ..., instance_count: _Optional[int] = ...) -> None: ...

@@ -123,6 +123,7 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
             r(v + "/os-availability-zone/detail", other.availability_zones, ["GET"]),
             r(v + "/os-hypervisors", other.hypervisors, ["GET"]),
             r(v + "/os-hypervisors/detail", other.hypervisors_detail, ["GET"]),
+            r(v + "/os-hypervisors/statistics", other.hypervisor_statistics, ["GET"]),
             r(v + "/os-hypervisors/{hypervisor_id}", other.show_hypervisor, ["GET"]),
             r(v + "/os-hypervisors/{hypervisor_id}/uptime", other.hypervisor_uptime, ["GET"]),
             r(v + "/os-aggregates", aggregates.list, ["GET"]),

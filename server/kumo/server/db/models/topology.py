@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, SmallInteger, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    SmallInteger,
+    String,
+    Text,
+    column,
+    func,
+    select,
+    table,
+)
+from sqlalchemy.orm import Mapped, column_property, declared_attr, mapped_column, relationship
 
 from kumo.server.db.base import Base
 from kumo.server.db.models.common import ResourceColumns
+
+# The columns of `claims` (compute.py's ClaimRow) a host's instance count reads, by name:
+# the compute tables refer to these.
+_CLAIMS = table("claims", column("host_id"), column("kind"))
 
 
 class RegionRow(ResourceColumns, Base):
@@ -72,3 +86,14 @@ class HostRow(ResourceColumns, Base):
     used_memory_mib: Mapped[int] = mapped_column(BigInteger, default=0)
     used_disk_gib: Mapped[int] = mapped_column(BigInteger, default=0)
     rack: Mapped[RackRow] = relationship(lazy="joined", innerjoin=True)
+
+    @declared_attr
+    def instance_count(cls) -> Mapped[int]:
+        """How many instances are placed on the host: its claims of kind `instance`
+        (claims.INSTANCE), counted in the SELECT that reads the row."""
+        return column_property(
+            select(func.count())
+            .where(_CLAIMS.c.host_id == cls.id, _CLAIMS.c.kind == "instance")
+            .correlate_except(_CLAIMS)
+            .scalar_subquery()
+        )
