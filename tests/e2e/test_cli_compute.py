@@ -216,6 +216,20 @@ def test_an_instance_runs_or_finds_no_host(up: Up, tmp_path: Path) -> None:
         rebooted = kumo_slow(up, "instance", "reboot", name, "--hard")
         assert rebooted.returncode == 0, rebooted.stderr
         assert "state:" in rebooted.stdout and "running" in rebooted.stdout
+        # A volume attached to go with the instance (a local qcow2 file, plugged into the
+        # running guest); it is deleted with the instance below.
+        up.kumo("volume", "create", "e2e-data", "--size-gib", "1", *zone_args)
+        attached = kumo_slow(
+            up, "volume", "attach", "e2e-data", "e2e-vm", "--delete-with-instance", *zone_args
+        )
+        assert attached.returncode == 0, attached.stderr
+        volume = as_json(up, "volume", "show", "e2e-data", *zone_args)
+        assert volume["state"] == "STATE_IN_USE", volume
+        assert [(a["instance"], a["deleteWithInstance"]) for a in volume["attachments"]] == [
+            (name, True)
+        ]
+        volume_file = tmp_path / "data" / "volumes" / "volumes" / f"kumo-vol-{volume['uid']}.qcow2"
+        assert volume_file.is_file()
 
     # Tags: added and removed by update, matched by a list filter.
     assert as_json(up, "instance", "show", name)["tags"] == ["web"]
@@ -228,3 +242,9 @@ def test_an_instance_runs_or_finds_no_host(up: Up, tmp_path: Path) -> None:
     deleted = kumo_slow(up, "instance", "delete", name)
     assert deleted.returncode == 0, deleted.stderr
     assert up.kumo("instance", "show", name, check=False).returncode == 3
+    if created.returncode == 0:  # the volume goes after it (its own DELETE_VOLUME)
+        deadline = time.monotonic() + 60
+        while up.kumo("volume", "show", "e2e-data", *zone_args, check=False).returncode != 3:
+            assert time.monotonic() < deadline, "the volume outlived its instance"
+            time.sleep(0.5)
+        assert not volume_file.exists()
