@@ -199,6 +199,12 @@ def test_an_instance_runs_or_finds_no_host(up: Up, tmp_path: Path) -> None:
         assert instance["keyPairs"] == ["projects/admin/keyPairs/e2e-key"]
         assert instance["labels"] == {"test": "e2e"}
         assert row[2:6] == ["running", instance["host"].split("/")[-1], "e2e-small", "e2e-disk"]
+        host_id = instance["host"].split("/")[-1]
+        (host,) = (h for h in as_json(up, "host", "list") if h["name"] == instance["host"])
+        assert host["instanceCount"] == 1  # (the only instance of this cloud)
+        host_rows = up.kumo("host", "list").stdout.splitlines()
+        assert host_rows[0].split()[-1] == "INSTANCES"
+        assert next(r.split() for r in host_rows[1:] if r.startswith(f"{host_id} "))[-1] == "1"
         up.kumo("instance", "console", "e2e-vm", *zone_args)
         assert isinstance(as_json(up, "instance", "console", name), dict)
         follow = subprocess.Popen(

@@ -175,7 +175,8 @@ KINDS = (
                  Column("ZONE", "zone", short=True), Column("HYPERVISOR", "hypervisor_kind"),
                  Column("STATE", "state"), Column("ADDRESS", "address"),
                  Column("VCPUS", "capacity.vcpus"), Column("MEMORY MIB", "capacity.memory_mib"),
-                 Column("DISK GIB", "capacity.disk_gib")),
+                 Column("DISK GIB", "capacity.disk_gib"),
+                 Column("INSTANCES", "instance_count")),
     ),
 )  # fmt: skip
 
