@@ -133,6 +133,15 @@ def test_volumes_with_the_cli(
     clouds.run("member", "server", "unlock", server["id"])
     clouds.run("member", "server", "remove", "volume", server["id"], made["id"])
     assert _until(clouds, ["volume"], name, "available")["status"] == "available"
+    # The attach and the detach are the server's actions (not the refused tries), as in Nova.
+    actions = clouds.json("member", "server", "event", "list", server["id"])
+    assert [a["Action"] for a in actions][:2] == ["detach_volume", "attach_volume"], actions
+    assert actions[-1]["Action"] == "create"
+    attach_id = actions[1]["Request ID"]
+    attached = clouds.json("root", "server", "event", "show", server["id"], attach_id)
+    assert [(e["event"], e["result"]) for e in attached["events"]] == [
+        ("compute_attach_volume", "Success")
+    ]
     # A multiattach volume is attached from compute microversion 2.60 (400 before).
     member = {"X-Auth-Token": tenant.stubs["member"].token or ""}
     made_shared = requests.post(

@@ -14,6 +14,7 @@ from functools import partial
 
 import grpc
 import pytest
+from google.longrunning import operations_pb2
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,7 @@ from kumo.server.storage.reconciler import reconcile
 from kumo.storage.v1 import resources_pb2 as spb
 from kumo.storage.v1 import storage_service_pb2 as sapi
 from tests.conftest import BACKENDS, database_url_for, make_config
+from tests.integration.test_operations import metadata
 from tests.support.ceph import CephCluster
 from tests.support.cloud import (
     ADMIN_PASSWORD,
@@ -341,6 +343,15 @@ def test_attach_detach_and_multi_attach(world: World) -> None:
     assert code == grpc.StatusCode.FAILED_PRECONDITION
     current = service.GetVolume(sapi.GetVolumeRequest(name=shared.name))
     assert current.state == V.STATE_AVAILABLE and not current.attachments
+    # The attach and the detach (not the refused ones) name the instance as `related`.
+    request = operations_pb2.ListOperationsRequest(
+        name="operations", filter=f'related = "{a}"', page_size=100
+    )
+    found = [metadata(op) for op in member.operations.ListOperations(request).operations]
+    assert [(m.verb, m.target, m.related) for m in found] == [
+        ("DetachVolume", shared.name, a),
+        ("AttachVolume", shared.name, a),
+    ]
 
 
 def test_volume_types_are_admin_managed(world: World) -> None:

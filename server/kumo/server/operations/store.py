@@ -66,6 +66,7 @@ def create(
     kind: str,
     target: str,
     target_uid: str = "",
+    related: str = "",
     payload: bytes = b"",
     status_message: str = "queued",
     lease: Lease | None = None,
@@ -73,7 +74,8 @@ def create(
     method: str = "",
 ) -> OperationRow:
     """Adds an operation of `kind` (a registered handler) acting on `target` (`target_uid`:
-    the uid of the target it creates, shown in its metadata): PENDING, or with `lease`
+    the uid of the target it creates, shown in its metadata; `related`: another resource it
+    changes, such as the instance a volume is attached to): PENDING, or with `lease`
     RUNNING under that lease; `detail` is its metadata's first `detail`. Its verb is
     `method`, else the kind's last part; it records the request id and the user of the call
     being served (none outside a call). The row is written with a Core INSERT built once
@@ -86,6 +88,7 @@ def create(
         kind=kind,
         target=target,
         target_uid=target_uid,
+        related=related,
         method=method,
         request_id=current_request_id(),
         requester=principal.user_id if principal is not None else "",
@@ -135,6 +138,7 @@ def to_proto(row: OperationRow) -> operations_pb2.Operation:
         end_time=timestamp(row.end_time),
         target=row.target,
         target_uid=row.target_uid,
+        related=row.related,
         verb=row.method or row.kind.rsplit(".", 1)[-1],
         request_id=row.request_id,
         requester=f"users/{row.requester}" if row.requester else "",

@@ -43,6 +43,7 @@ def _bool(value: str) -> bool:
 FILTERS: dict[str, Filter] = {
     "done": lambda v: OperationRow.done.is_(_bool(v)),
     "target": lambda v: OperationRow.target == v,
+    "related": lambda v: OperationRow.related == v,
 }
 
 

@@ -27,7 +27,7 @@ from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%kumo/type/v1/operation_metadata.proto\x12\x0ckumo.type.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9d\x03\n\x11OperationMetadata\x12\x35\n\x0b\x63reate_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x32\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x14\n\x06target\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04verb\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0estatus_message\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12$\n\x16requested_cancellation\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x1e\n\x10progress_percent\x18\x07 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x61ttempts\x18\x08 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12*\n\x06\x64\x65tail\x18\t \x01(\x0b\x32\x14.google.protobuf.AnyB\x04\xe2\x41\x01\x03\x12\x18\n\ntarget_uid\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nrequest_id\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\trequester\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03\x42\x14\n\x10\x64\x65v.kumo.type.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%kumo/type/v1/operation_metadata.proto\x12\x0ckumo.type.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb4\x03\n\x11OperationMetadata\x12\x35\n\x0b\x63reate_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x32\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x14\n\x06target\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04verb\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1c\n\x0estatus_message\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12$\n\x16requested_cancellation\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x1e\n\x10progress_percent\x18\x07 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x16\n\x08\x61ttempts\x18\x08 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12*\n\x06\x64\x65tail\x18\t \x01(\x0b\x32\x14.google.protobuf.AnyB\x04\xe2\x41\x01\x03\x12\x18\n\ntarget_uid\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nrequest_id\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\trequester\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07related\x18\r \x01(\tB\x04\xe2\x41\x01\x03\x42\x14\n\x10\x64\x65v.kumo.type.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -59,6 +59,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OPERATIONMETADATA'].fields_by_name['request_id']._serialized_options = b'\342A\001\003'
   _globals['_OPERATIONMETADATA'].fields_by_name['requester']._loaded_options = None
   _globals['_OPERATIONMETADATA'].fields_by_name['requester']._serialized_options = b'\342A\001\003'
+  _globals['_OPERATIONMETADATA'].fields_by_name['related']._loaded_options = None
+  _globals['_OPERATIONMETADATA'].fields_by_name['related']._serialized_options = b'\342A\001\003'
   _globals['_OPERATIONMETADATA']._serialized_start=149
-  _globals['_OPERATIONMETADATA']._serialized_end=562
+  _globals['_OPERATIONMETADATA']._serialized_end=585
 # @@protoc_insertion_point(module_scope)

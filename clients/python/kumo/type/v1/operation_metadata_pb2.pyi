@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class OperationMetadata(_message.Message):
-    __slots__ = ("create_time", "end_time", "target", "verb", "status_message", "requested_cancellation", "progress_percent", "attempts", "detail", "target_uid", "request_id", "requester")
+    __slots__ = ("create_time", "end_time", "target", "verb", "status_message", "requested_cancellation", "progress_percent", "attempts", "detail", "target_uid", "request_id", "requester", "related")
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,7 @@ class OperationMetadata(_message.Message):
     TARGET_UID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     REQUESTER_FIELD_NUMBER: _ClassVar[int]
+    RELATED_FIELD_NUMBER: _ClassVar[int]
     create_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     target: str
@@ -36,4 +37,5 @@ class OperationMetadata(_message.Message):
     target_uid: str
     request_id: str
     requester: str
-    def __init__(self, create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., target: _Optional[str] = ..., verb: _Optional[str] = ..., status_message: _Optional[str] = ..., requested_cancellation: _Optional[bool] = ..., progress_percent: _Optional[int] = ..., attempts: _Optional[int] = ..., detail: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., target_uid: _Optional[str] = ..., request_id: _Optional[str] = ..., requester: _Optional[str] = ...) -> None: ...
+    related: str
+    def __init__(self, create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., target: _Optional[str] = ..., verb: _Optional[str] = ..., status_message: _Optional[str] = ..., requested_cancellation: _Optional[bool] = ..., progress_percent: _Optional[int] = ..., attempts: _Optional[int] = ..., detail: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., target_uid: _Optional[str] = ..., request_id: _Optional[str] = ..., requester: _Optional[str] = ..., related: _Optional[str] = ...) -> None: ...

@@ -12,7 +12,9 @@ page is full. From 2.62 an event has
 `hostId` (and `host`, for cloud administrators): the server's host, where the action ran
 unless the server has moved since. From 2.84 an event has `details`: a failed one's error
 message (the operation's), null otherwise.
-Operations on the server's volumes (attach, detach) target the volumes and are not listed.
+Attaching a volume to the server or detaching one (AttachVolume, DetachVolume: operations
+on the volume, with the server as their `related` resource) are its `attach_volume` and
+`detach_volume` actions, as in Nova.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ _ACTIONS = {
     "UpdateInstance": "update",
     "AttachNetworkInterface": "attach_interface",
     "DetachNetworkInterface": "detach_interface",
+    "AttachVolume": "attach_volume",
+    "DetachVolume": "detach_volume",
 }
 _WORD = re.compile(r"(?<!^)(?=[A-Z])")
 V2_58, V2_62, V2_84 = Version(2, 58), Version(2, 62), Version(2, 84)
@@ -145,10 +149,10 @@ class InstanceActions(NovaBase):
     async def _operations(
         self, scope: Scope, server: cpb.Instance
     ) -> list[tuple[operations_pb2.Operation, Metadata]]:
-        """The operations on this server (not on an earlier one of the same name) with
-        their metadata, newest first."""
+        """The operations on this server, or that attach volumes to it or detach them (not
+        on an earlier server of the same name), with their metadata, newest first."""
         request = operations_pb2.ListOperationsRequest(
-            name="operations", filter=f'target = "{server.name}"'
+            name="operations", filter=f'(target = "{server.name}" OR related = "{server.name}")'
         )
         stub = self.backend.stub(operations_pb2_grpc.OperationsStub)
         since = server.create_time.ToNanoseconds()

@@ -33,6 +33,7 @@ class OperationRow(Base):
     kind: Mapped[str] = mapped_column(String(127))
     target: Mapped[str] = mapped_column(String(255))
     target_uid: Mapped[str] = mapped_column(String(36), default="")
+    related: Mapped[str] = mapped_column(String(255), default="")
     method: Mapped[str] = mapped_column(String(127), default="")
     request_id: Mapped[str] = mapped_column(String(128), default="")
     requester: Mapped[str] = mapped_column(String(63), default="")

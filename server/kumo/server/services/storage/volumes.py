@@ -131,10 +131,11 @@ class Volumes(VolumeOperations):
         method: str,
         kind: str,
         change: Any,
+        related: str = "",
     ) -> operations_pb2.Operation:
         """Runs `change(session, row) -> payload` on the named volume, its row locked (two
         API processes must not both find it free, say, and both attach it), and queues
-        `kind`."""
+        `kind` (`related`: the instance it attaches the volume to or detaches it from)."""
         caller = current_principal()
 
         def start(session: Session) -> operations_pb2.Operation:
@@ -148,6 +149,7 @@ class Volumes(VolumeOperations):
                 project_id=caller.project_id,
                 kind=kind,
                 target=request.name,
+                related=related,
                 payload=payload,
             )
             return store.to_proto(op)
@@ -239,7 +241,9 @@ class Volumes(VolumeOperations):
             attach(session, row, key[2], mode, request.delete_with_instance, request.device)
             return f"{row.uid}|{key[2]}".encode()
 
-        return await self._start(request, "AttachVolume", ATTACH_VOLUME, change)
+        return await self._start(
+            request, "AttachVolume", ATTACH_VOLUME, change, related=request.instance
+        )
 
     async def DetachVolume(
         self, request: api.DetachVolumeRequest, context: Context
@@ -263,4 +267,6 @@ class Volumes(VolumeOperations):
                 row.state = V.STATE_AVAILABLE
             return f"{row.uid}|{instance_id}".encode()
 
-        return await self._start(request, "DetachVolume", DETACH_VOLUME, change)
+        return await self._start(
+            request, "DetachVolume", DETACH_VOLUME, change, related=request.instance
+        )
