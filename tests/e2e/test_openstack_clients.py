@@ -269,6 +269,29 @@ def test_server_lifecycle_on_fake_hosts(
         assert server_id in {s["ID"] for s in listed}, (status, listed)
 
     clouds.run("member", "console", "log", "show", server_id)
+    # Kumo runs no console proxy: every remote console type is Nova's 400 for a type it
+    # does not run (after the body's schema), 404 before 2.6 and for no such server.
+    no_url = clouds.run("member", "console", "url", "show", server_id, check=False)
+    assert "Unavailable console type novnc" in no_url.stderr, no_url.stderr
+    compute = f"{gateway.url}/compute/v2.1/servers"
+    token = {"X-Auth-Token": tenant.stubs["member"].token or ""}
+    v26 = {**token, "OpenStack-API-Version": "compute 2.6"}
+    spice = {"remote_console": {"protocol": "spice", "type": "spice-html5"}}
+    consoles: list[tuple[str, dict[str, str], Any, int, str]] = [
+        (server_id, v26, spice, 400, "Unavailable console type spice-html5."),
+        (server_id, v26, {"remote_console": {"protocol": "x", "type": "novnc"}}, 400, "protocol"),
+        (server_id, v26, {"remote_console": {"protocol": "vnc", "type": 3}}, 400, "Invalid"),
+        (server_id, token, spice, 404, "itemNotFound"),
+        (str(uuid.uuid4()), v26, spice, 404, "itemNotFound"),
+    ]
+    for where, headers, body, code, text in consoles:
+        answer = requests.post(f"{compute}/{where}/remote-consoles", json=body, headers=headers)
+        assert (answer.status_code, text in answer.text) == (code, True), answer.text
+    serial = requests.post(
+        f"{compute}/{server_id}/action", json={"os-getSerialConsole": {"type": "serial"}},
+        headers=token,
+    )  # fmt: skip
+    assert serial.status_code == 400 and "Unavailable console type serial." in serial.text
     # A locked server refuses actions and deletion (409); a cloud administrator's lock only
     # a cloud administrator lifts (403 for the member).
     clouds.run("member", "server", "lock", server_id)

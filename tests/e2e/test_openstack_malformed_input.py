@@ -55,7 +55,7 @@ WRAPPERS: dict[str, str | None] = {
     "attachments": "attachment", "volume-transfers": "transfer",
     "os-volume-transfer": "transfer", "accept": "accept", "tokens": "auth",
     "projects": "project", "users": "user", "roles": "",
-    "application_credentials": "application_credential",
+    "application_credentials": "application_credential", "remote-consoles": "remote_console",
 }  # fmt: skip
 # What each dialect reads from request bodies, and what the small flat bodies hold.
 FIELDS = {
@@ -64,7 +64,7 @@ FIELDS = {
     "availability_zone key_name user_data hostname min_count max_count block_device_mapping "
     "block_device_mapping_v2 personality adminPass accessIPv4 ram vcpus disk swap "
     "os-flavor-access:is_public public_key volumeId delete_on_termination device tag host "
-    "security_groups instances cores",
+    "security_groups instances cores protocol",
     "/image": "name visibility disk_format container_format min_disk min_ram protected tags "
     "member status id os_hidden",
     "/network": "name description tags id network_id subnet_id port_id cidr ip_version "

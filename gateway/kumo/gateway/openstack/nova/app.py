@@ -13,6 +13,7 @@ from kumo.gateway.openstack.common import Scopes, base_url
 from kumo.gateway.openstack.lookup import ImageIndex
 from kumo.gateway.openstack.nova.aggregates import Aggregates
 from kumo.gateway.openstack.nova.base import DIALECT, MICROVERSIONS
+from kumo.gateway.openstack.nova.consoles import Consoles
 from kumo.gateway.openstack.nova.instance_actions import InstanceActions
 from kumo.gateway.openstack.nova.interfaces import Interfaces
 from kumo.gateway.openstack.nova.quota_sets import QuotaSets
@@ -47,6 +48,7 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
     r = DIALECT.route
     v = "/v2.1"
     servers = Servers(backend, scopes, images, public_url)
+    consoles = Consoles(backend, scopes, images, public_url)
     other = Resources(backend, scopes, images, public_url)
     attachments = VolumeAttachments(backend, scopes, images, public_url)
     quota_sets = QuotaSets(backend, scopes, images, public_url)
@@ -86,6 +88,7 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
             r(v + "/servers/{server_id}/os-security-groups", servers.security_groups, ["GET"]),
             r(v + "/servers/{server_id}/ips/{network}", servers.ips_of_network, ["GET"]),
             r(v + "/servers/{server_id}/action", servers.action, ["POST"]),
+            r(v + "/servers/{server_id}/remote-consoles", consoles.create, ["POST"]),
             *metadata.routes(DIALECT, meta),
             r(tagged, tags.list, ["GET"]),
             r(tagged, tags.replace, ["PUT"]),
