@@ -165,6 +165,25 @@ def test_flavors_and_key_pairs(
     }
     assert "description" not in shown_at["2.54"] and shown_at["2.60"]["description"] == "tiny"
     assert "extra_specs" not in shown_at["2.60"] and shown_at["2.61"]["extra_specs"] == {}
+    # Setting one is 501 (Kumo would never honour it), a key is 404, a member's write 403.
+    refused = clouds.run(
+        "root", "flavor", "set", "--property", "hw:cpu_policy=dedicated", described, check=False
+    )
+    assert refused.returncode != 0 and "501" in refused.stderr, refused.stderr
+    specs = f"{gateway.url}/compute/v2.1/flavors/{described}/os-extra_specs"
+    root = {"X-Auth-Token": admin.token or ""}
+    for method, where, headers, status in (
+        ("GET", f"{specs}/k", member, 404),
+        ("DELETE", f"{specs}/k", member, 403),
+        ("DELETE", f"{specs}/k", root, 404),
+        ("PUT", f"{specs}/k", member, 403),
+        ("POST", specs, member, 403),
+        ("PUT", f"{specs}/k", root, 501),
+        ("POST", f"{gateway.url}/compute/v2.1/flavors/nope/os-extra_specs", root, 404),
+    ):
+        answer = requests.request(method, where, headers=headers, json={"extra_specs": {}})
+        assert answer.status_code == status, (method, where, answer.text)
+    assert requests.get(specs, headers=member).json() == {"extra_specs": {}}
 
     generated = unique("kp")
     private = clouds.run("member", "keypair", "create", generated).stdout

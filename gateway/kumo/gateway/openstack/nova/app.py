@@ -50,6 +50,7 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
     servers = Servers(backend, scopes, images, public_url)
     consoles = Consoles(backend, scopes, images, public_url)
     other = Resources(backend, scopes, images, public_url)
+    specs = v + "/flavors/{flavor_id}/os-extra_specs/{key}"
     attachments = VolumeAttachments(backend, scopes, images, public_url)
     quota_sets = QuotaSets(backend, scopes, images, public_url)
     metadata = ServerMetadata(backend, scopes, images, public_url)
@@ -114,6 +115,9 @@ def create_nova(backend: Backend, scopes: Scopes, images: ImageIndex, public_url
             r(v + "/flavors/{flavor_id}", other.delete_flavor, ["DELETE"]),
             r(v + "/flavors/{flavor_id}", other.update_flavor, ["PUT"]),
             r(v + "/flavors/{flavor_id}/os-extra_specs", other.flavor_extra_specs, ["GET"]),
+            r(v + "/flavors/{flavor_id}/os-extra_specs", other.set_flavor_extra_specs, ["POST"]),
+            r(specs, other.flavor_extra_spec, ["GET", "DELETE"]),
+            r(specs, other.set_flavor_extra_specs, ["PUT"]),
             r(v + "/os-keypairs", other.list_key_pairs, ["GET"]),
             r(v + "/os-keypairs", other.create_key_pair, ["POST"]),
             r(v + "/os-keypairs/{name}", other.show_key_pair, ["GET"]),

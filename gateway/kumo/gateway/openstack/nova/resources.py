@@ -78,15 +78,40 @@ class Resources(NovaBase):
         base = self.base(request)
         return self.reply(version, {"flavor": views.flavor_json(flavor, base, True, version)})
 
+    async def _flavor_exists(self, scope: Scope, request: Request) -> str:
+        """The path's flavor id; 404 when there is no such flavor."""
+        flavor = str(request.path_params["flavor_id"])
+        await self.call(
+            self.compute.GetFlavor, capi.GetFlavorRequest(name=f"flavors/{flavor}"), scope
+        )
+        return flavor
+
     async def flavor_extra_specs(self, request: Request) -> Response:
         """GET /flavors/{id}/os-extra_specs: Kumo flavors have none."""
         scope, version = await self.begin(request)
-        await self.call(
-            self.compute.GetFlavor,
-            capi.GetFlavorRequest(name=f"flavors/{request.path_params['flavor_id']}"),
-            scope,
-        )
+        await self._flavor_exists(scope, request)
         return self.reply(version, {"extra_specs": {}})
+
+    async def flavor_extra_spec(self, request: Request) -> Response:
+        """GET and DELETE /flavors/{id}/os-extra_specs/{key}: 404, as Nova for a key the
+        flavor does not have (Kumo flavors have none); DELETE is for cloud administrators."""
+        scope, _ = await self.begin(request)
+        if request.method == "DELETE":
+            admin_only(scope, "os-flavor-extra-specs:delete")
+        flavor = await self._flavor_exists(scope, request)
+        key = request.path_params["key"]
+        raise RpcFailure.of(
+            grpc.StatusCode.NOT_FOUND, f"Flavor {flavor} has no extra specs with key {key}."
+        )
+
+    async def set_flavor_extra_specs(self, request: Request) -> Response:
+        """POST /flavors/{id}/os-extra_specs and PUT .../{key} (cloud administrators): 501.
+        Kumo places and runs guests by a flavor's sizes alone, so an extra spec (a CPU
+        policy, say) would be stored and never honoured."""
+        scope, _ = await self.begin(request)
+        admin_only(scope, "os-flavor-extra-specs:create")
+        await self._flavor_exists(scope, request)
+        raise not_offered("Flavor extra specs")
 
     async def create_flavor(self, request: Request) -> Response:
         """POST /flavors (cloud administrators): the id is `id`, else (absent or `auto`) the
