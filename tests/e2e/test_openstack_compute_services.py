@@ -182,7 +182,7 @@ def test_hypervisor_statistics_sum_the_hosts(
             break
         time.sleep(0.25)
     assert answer.json() == {"hypervisor_statistics": expected}, answer.text
-    assert len(hosts) >= 2 and expected["running_vms"] >= 0
+    assert len(hosts) >= 2
     assert clouds.json("root", "hypervisor", "stats", "show") == expected
     host = hosts[0]
     (detail,) = (

@@ -94,11 +94,11 @@ class Volumes(CinderBase):
         )
         if kind := body.get("volume_type"):
             volume.volume_type = (await self.volume_type(scope, str(kind))).name
-        if snapshot_id := body.get("snapshot_id"):
+        if snapshot_id := str(body.get("snapshot_id") or ""):
             snapshots = {s.uid: s.name for s in await self.snapshots(scope)}
-            if str(snapshot_id) not in snapshots:
-                raise not_found("Snapshot", str(snapshot_id))
-            volume.source_snapshot = snapshots[str(snapshot_id)]
+            if snapshot_id not in snapshots:
+                raise not_found("Snapshot", snapshot_id)
+            volume.source_snapshot = snapshots[snapshot_id]
         elif source := body.get("source_volid"):
             volume.source_volume = (await self.volume(scope, str(source))).name
         elif image_ref := body.get("imageRef"):

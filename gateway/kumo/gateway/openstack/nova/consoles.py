@@ -15,8 +15,10 @@ import grpc
 from starlette.requests import Request
 from starlette.responses import Response
 
+from kumo.compute.v1 import resources_pb2 as cpb
 from kumo.gateway.dialect import invalid, json_body, object_at
 from kumo.gateway.errors import RpcFailure
+from kumo.gateway.openstack.common import Scope
 from kumo.gateway.openstack.microversions import Version
 from kumo.gateway.openstack.nova.base import NovaBase
 
@@ -39,6 +41,14 @@ def unavailable(kind: Any, allowed: set[str]) -> RpcFailure:
     if not isinstance(kind, str) or kind not in allowed:
         return invalid(f"Invalid input for field/attribute type. Value: {kind}.")
     return invalid(f"Unavailable console type {kind}.")
+
+
+async def console_action(
+    types: set[str], scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
+) -> Response:
+    """A server action `os-getVNCConsole` and its kind (`types`: those the action takes),
+    for servers.py's action table: 400 (the module's notes)."""
+    raise unavailable(arg.get("type"), types)
 
 
 class Consoles(NovaBase):

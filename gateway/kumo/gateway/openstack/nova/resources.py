@@ -70,26 +70,23 @@ class Resources(NovaBase):
     async def show_flavor(self, request: Request) -> Response:
         """GET /flavors/{id}."""
         scope, version = await self.begin(request)
-        flavor = await self.call(
-            self.compute.GetFlavor,
-            capi.GetFlavorRequest(name=f"flavors/{request.path_params['flavor_id']}"),
-            scope,
-        )
+        flavor = await self._flavor(scope, request)
         base = self.base(request)
         return self.reply(version, {"flavor": views.flavor_json(flavor, base, True, version)})
 
-    async def _flavor_exists(self, scope: Scope, request: Request) -> str:
-        """The path's flavor id; 404 when there is no such flavor."""
-        flavor = str(request.path_params["flavor_id"])
-        await self.call(
-            self.compute.GetFlavor, capi.GetFlavorRequest(name=f"flavors/{flavor}"), scope
+    async def _flavor(self, scope: Scope, request: Request) -> cpb.Flavor:
+        """The flavor the path names; 404 when there is no such flavor."""
+        flavor: cpb.Flavor = await self.call(
+            self.compute.GetFlavor,
+            capi.GetFlavorRequest(name=f"flavors/{request.path_params['flavor_id']}"),
+            scope,
         )
         return flavor
 
     async def flavor_extra_specs(self, request: Request) -> Response:
         """GET /flavors/{id}/os-extra_specs: Kumo flavors have none."""
         scope, version = await self.begin(request)
-        await self._flavor_exists(scope, request)
+        await self._flavor(scope, request)
         return self.reply(version, {"extra_specs": {}})
 
     async def flavor_extra_spec(self, request: Request) -> Response:
@@ -98,7 +95,7 @@ class Resources(NovaBase):
         scope, _ = await self.begin(request)
         if request.method == "DELETE":
             admin_only(scope, "os-flavor-extra-specs:delete")
-        flavor = await self._flavor_exists(scope, request)
+        flavor = last_segment((await self._flavor(scope, request)).name)
         key = request.path_params["key"]
         raise RpcFailure.of(
             grpc.StatusCode.NOT_FOUND, f"Flavor {flavor} has no extra specs with key {key}."
@@ -110,7 +107,7 @@ class Resources(NovaBase):
         policy, say) would be stored and never honoured."""
         scope, _ = await self.begin(request)
         admin_only(scope, "os-flavor-extra-specs:create")
-        await self._flavor_exists(scope, request)
+        await self._flavor(scope, request)
         raise not_offered("Flavor extra specs")
 
     async def create_flavor(self, request: Request) -> Response:

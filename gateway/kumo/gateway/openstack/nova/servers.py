@@ -47,7 +47,7 @@ from kumo.gateway.openstack.nova.block_devices import (
     find_volume_type,
     read_mappings,
 )
-from kumo.gateway.openstack.nova.consoles import ACTION_TYPES, unavailable
+from kumo.gateway.openstack.nova.consoles import ACTION_TYPES, console_action
 from kumo.gateway.openstack.nova.security_groups import (
     GroupNames,
     change_group,
@@ -485,7 +485,7 @@ class Servers(NovaBase):
             "os-getConsoleOutput": self._console,
             "addSecurityGroup": partial(self._security_group, True),
             "removeSecurityGroup": partial(self._security_group, False),
-            **{name: partial(_remote_console, types) for name, types in ACTION_TYPES.items()},
+            **{name: partial(console_action, types) for name, types in ACTION_TYPES.items()},
         }
 
     async def _security_group(
@@ -690,11 +690,3 @@ def _created_uid(operation: Any) -> str:
     metadata = operation_metadata_pb2.OperationMetadata()
     operation.metadata.Unpack(metadata)
     return str(metadata.target_uid)
-
-
-async def _remote_console(
-    types: set[str], scope: Scope, version: Version, item: cpb.Instance, arg: dict[str, Any]
-) -> Response:
-    """`os-getVNCConsole` and its kind (`types`: those the action takes): 400, as
-    consoles.py says."""
-    raise unavailable(arg.get("type"), types)
